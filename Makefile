@@ -1,0 +1,80 @@
+# onionmx: make builds the library and tools; make check runs every test;
+# make demo shows a delivery; make check SAN=1 runs the tests against an
+# ASan+UBSan build kept apart in build/san.
+
+CC      ?= gcc
+CFLAGS  ?= -O2 -g
+WARN    := -Wall -Wextra -Werror
+CPPFLAGS += -D_GNU_SOURCE -Ishim -Itests
+ALLFLAGS = -std=gnu11 -fPIC $(WARN) $(CPPFLAGS) $(CFLAGS)
+
+PREFIX  ?= /usr/local
+LIBDIR  ?= /usr/lib/x86_64-linux-gnu
+
+ifeq ($(SAN),1)
+O       ?= build/san
+CFLAGS  += -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
+LDSAN   := -fsanitize=address,undefined
+else
+O       ?= .
+endif
+
+CDB_PIC := $(shell $(CC) -print-file-name=libcdb_pic.a)
+
+CORE_SRC := sha3 onion dns socks5 config map log answer
+LIB_SRC  := $(CORE_SRC) real state tor hook_resolv hook_netdb hook_socket
+TOOL_SRC := $(CORE_SRC) map_compile
+
+OBJDIR   := $(O)/obj
+LIB      := $(O)/shim/libonionmx.so
+TOOLS    := $(O)/tools/onionmx $(O)/tools/onionmx-map
+UNIT     := $(patsubst tests/unit/%.c,$(O)/tests/unit/%,$(wildcard tests/unit/test_*.c))
+HELPERS  := $(patsubst tests/helpers/%.c,$(O)/tests/helpers/%,$(wildcard tests/helpers/*.c))
+
+all: $(LIB) $(TOOLS)
+
+$(OBJDIR)/%.o: shim/%.c shim/*.h Makefile
+	@mkdir -p $(@D)
+	$(CC) $(ALLFLAGS) -c $< -o $@
+
+$(OBJDIR)/tools/%.o: tools/%.c shim/*.h Makefile
+	@mkdir -p $(@D)
+	$(CC) $(ALLFLAGS) -DONIONMX_LIBRARY='"$(LIBDIR)/libonionmx.so"' -c $< -o $@
+
+# The static PIC tinycdb goes inside the library; the version script keeps it
+# (and everything but the hooks) private.
+$(LIB): $(LIB_SRC:%=$(OBJDIR)/%.o) shim/libonionmx.map
+	@mkdir -p $(@D)
+	$(CC) -shared $(LDSAN) -Wl,--version-script=shim/libonionmx.map -Wl,-z,now \
+		-o $@ $(LIB_SRC:%=$(OBJDIR)/%.o) $(CDB_PIC) -ldl -lpthread
+
+$(O)/tools/%: $(OBJDIR)/tools/%.o $(TOOL_SRC:%=$(OBJDIR)/%.o)
+	@mkdir -p $(@D)
+	$(CC) $(LDSAN) -o $@ $^ $(CDB_PIC)
+
+$(O)/tests/unit/%: tests/unit/%.c tests/tap.h $(TOOL_SRC:%=$(OBJDIR)/%.o)
+	@mkdir -p $(@D)
+	$(CC) $(ALLFLAGS) $(LDSAN) -o $@ $< $(TOOL_SRC:%=$(OBJDIR)/%.o) $(CDB_PIC) -lresolv
+
+$(O)/tests/helpers/%: tests/helpers/%.c shim/*.h
+	@mkdir -p $(@D)
+	$(CC) $(ALLFLAGS) $(LDSAN) -o $@ $< -lresolv
+
+tests: all $(UNIT) $(HELPERS)
+
+deps:
+	@sh tests/deps.sh
+
+check: deps
+	$(MAKE) tests
+	O=$(O) SAN=$(SAN) bash tests/run.sh
+
+demo: deps
+	$(MAKE) all tests
+	bash tests/demo.sh
+
+clean:
+	rm -rf obj build shim/*.so tools/onionmx tools/onionmx-map tests/unit/test_sha3 \
+		$(UNIT) $(HELPERS)
+
+.PHONY: all tests deps check demo clean

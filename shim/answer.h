@@ -1,0 +1,31 @@
+/* The policy at the heart of the resolver hooks: given the map (NULL when the
+ * configuration is broken), is a name or DNS question ours, and what is the answer?
+ * No LD_PRELOAD knowledge here: the hooks call this and build what they return. */
+#ifndef OMX_ANSWER_H
+#define OMX_ANSWER_H
+#include <stdint.h>
+
+#include "dns.h"
+#include "map.h"
+
+#define OMX_ANSWER_TTL 60
+#define OMX_HOST_MAX (OMX_ONION_LABEL_LEN + sizeof(".onion"))
+
+enum omx_name_status {
+	OMX_NAME_NOT_OURS = 0,  /* not an onion name: pass through */
+	OMX_NAME_OK,            /* an onion in the map: *ADDR set */
+	OMX_NAME_INVALID,       /* not a valid v3 onion: does not exist */
+	OMX_NAME_UNAVAILABLE,   /* valid onion we cannot route (not in the map, or no map) */
+};
+
+/* Resolves host NAME if it is an onion name (RFC 7686: never sent to DNS). */
+enum omx_name_status omx_resolve_onion(const struct omx_map *map, const char *name,
+				       uint32_t *addr);
+
+/* Decides a DNS question. Returns 0 to pass it through to the real resolver, or 1
+ * with A filled (MX host names stored in HOSTS). Ours are: every question for an
+ * onion name, and MX questions for mapped domains; with no map (broken
+ * configuration) every MX question fails temporarily, so no mail leaves in clear. */
+int omx_answer_question(const struct omx_map *map, const struct omx_dns_question *q,
+			struct omx_dns_answer *a, char hosts[][OMX_HOST_MAX]);
+#endif

@@ -1,0 +1,48 @@
+/* onionmx.conf: "key = value" lines, '#' comments. Pure parser (no globals); the
+ * loader reads a file and can insist that it is owned by root (secure mode). */
+#ifndef OMX_CONFIG_H
+#define OMX_CONFIG_H
+#include <limits.h>
+#include <stddef.h>
+#include <sys/socket.h>
+
+#define OMX_DEFAULT_CONF "/etc/onionmx/onionmx.conf"
+#define OMX_DEFAULT_MAP "/etc/onionmx/domains.cdb"
+#define OMX_DEFAULT_SOCKS "127.0.0.1:9050"
+#define OMX_DEFAULT_TIMEOUT 120
+#define OMX_CONFIG_MAX_SIZE (1024 * 1024)
+#define OMX_CONFIG_MAX_LINE 4096
+
+enum omx_log_target { OMX_LOG_SYSLOG, OMX_LOG_STDERR };
+
+struct omx_config {
+	struct sockaddr_storage socks;  /* Tor's SOCKS5 port */
+	socklen_t socks_len;
+	char socks_text[64];            /* as written, for messages */
+	char map_path[PATH_MAX];
+	int timeout;                    /* seconds for the whole SOCKS connect */
+	enum omx_log_target log;
+	int log_level;                  /* syslog priority: LOG_ERR .. LOG_DEBUG */
+	int isolate;                    /* one set of Tor circuits per destination onion */
+};
+
+void omx_config_defaults(struct omx_config *cfg);
+
+/* Parses LEN bytes of TEXT over the defaults already in CFG. On error returns -1
+ * with "FILE:LINE: what is wrong" in ERR. */
+int omx_config_parse(struct omx_config *cfg, const char *text, size_t len, const char *file,
+		     char *err, size_t errlen);
+
+/* Reads and parses PATH. With REQUIRE_ROOT the file must be owned by root and not
+ * writable by group or others (used under AT_SECURE). */
+int omx_config_load(struct omx_config *cfg, const char *path, int require_root, char *err,
+		    size_t errlen);
+
+/* Parses "A.B.C.D:PORT" or "[IPV6]:PORT" into SS/LEN. Returns 0 or -1. */
+int omx_parse_hostport(const char *text, struct sockaddr_storage *ss, socklen_t *len);
+
+/* Reads a whole file of at most MAX bytes into a malloc'd NUL-terminated buffer,
+ * checking ownership when REQUIRE_ROOT (shared by config and tools). */
+char *omx_read_file(const char *path, size_t max, int require_root, size_t *len, char *err,
+		    size_t errlen);
+#endif

@@ -1,0 +1,197 @@
+/* Interposers for the res_* resolver API (and the pre-2.34 __res_* names): MX
+ * questions for mapped domains and every question for an onion name are answered
+ * here, the rest goes to the real resolver untouched. */
+#include <errno.h>
+#include <netdb.h>
+#include <resolv.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "answer.h"
+#include "real.h"
+#include "state.h"
+
+#define QUERY_ID 0x6f6d /* glibc picks a random one; ours is never matched against */
+
+/* Sets h_errno the way glibc's RES_SET_H_ERRNO does: the thread's and STATP's. */
+static void set_h_errno(res_state statp, int value)
+{
+	statp->res_h_errno = value;
+	h_errno = value;
+}
+
+/* Decides question Q; if ours, writes the reply into ANSWER and stores what the
+ * res_n* query functions return in *RET (SEARCH_STYLE) or what res_nsend returns.
+ * Returns 0 to pass the call through. */
+static int answer_question(res_state statp, struct omx_dns_question *q, unsigned char *answer,
+			   int anslen, int search_style, int *ret)
+{
+	char hosts[OMX_MAP_MAX_TARGETS][OMX_HOST_MAX];
+	struct omx_dns_answer a;
+	const struct omx_map *map;
+	int ours, len;
+
+	if (!answer || anslen < 0)
+		return 0;
+	map = omx_map_acquire();
+	ours = omx_answer_question(map, q, &a, hosts);
+	omx_map_release();
+	if (!ours)
+		return 0;
+	len = omx_dns_build_reply(q, &a, answer, (size_t)anslen);
+	if (!search_style) {
+		*ret = len;
+		if (len < 0)
+			errno = EMSGSIZE;
+		return 1;
+	}
+	if (len < 0) {
+		set_h_errno(statp, NO_RECOVERY);
+		errno = EMSGSIZE;
+		*ret = -1;
+	} else if (a.rcode == 3) {
+		set_h_errno(statp, HOST_NOT_FOUND);
+		*ret = -1;
+	} else if (a.rcode != 0) {
+		set_h_errno(statp, TRY_AGAIN);
+		*ret = -1;
+	} else if (a.n == 0) {
+		set_h_errno(statp, NO_DATA);
+		*ret = -1;
+	} else {
+		*ret = len; /* like glibc, h_errno is left as it was */
+	}
+	return 1;
+}
+
+/* The common body of res_nsearch/res_nquery: NAME as a question. */
+static int answer_name(res_state statp, const char *name, int class, int type,
+		       unsigned char *answer, int anslen, int *ret)
+{
+	struct omx_dns_question q;
+	uint16_t flags = 0;
+
+	if (!name || omx_dns_question_from_name(&q, name, class, type, QUERY_ID) != 0)
+		return 0;
+	if (!statp || (statp->options & RES_RECURSE))
+		flags |= 0x0100; /* RD, as res_nmkquery would have set it */
+	q.flags = flags;
+	return answer_question(statp, &q, answer, anslen, 1, ret);
+}
+
+int res_nsearch(res_state statp, const char *name, int class, int type, unsigned char *answer,
+		int anslen)
+{
+	int ret;
+
+	omx_ready();
+	if (answer_name(statp, name, class, type, answer, anslen, &ret))
+		return ret;
+	return omx_real.res_nsearch(statp, name, class, type, answer, anslen);
+}
+
+int res_nquery(res_state statp, const char *name, int class, int type, unsigned char *answer,
+	       int anslen)
+{
+	int ret;
+
+	omx_ready();
+	if (answer_name(statp, name, class, type, answer, anslen, &ret))
+		return ret;
+	return omx_real.res_nquery(statp, name, class, type, answer, anslen);
+}
+
+/* NAME.DOMAIN as res_nquerydomain forms it; 0, or -1 if too long (left to glibc). */
+static int join_domain(char *out, size_t cap, const char *name, const char *domain)
+{
+	int n;
+
+	if (!name)
+		return -1;
+	n = domain ? snprintf(out, cap, "%s.%s", name, domain) : snprintf(out, cap, "%s", name);
+	return n < 0 || (size_t)n >= cap ? -1 : 0;
+}
+
+int res_nquerydomain(res_state statp, const char *name, const char *domain, int class, int type,
+		     unsigned char *answer, int anslen)
+{
+	char full[NS_MAXDNAME + 2];
+	int ret;
+
+	omx_ready();
+	if (join_domain(full, sizeof(full), name, domain) == 0 &&
+	    answer_name(statp, full, class, type, answer, anslen, &ret))
+		return ret;
+	return omx_real.res_nquerydomain(statp, name, domain, class, type, answer, anslen);
+}
+
+int res_nsend(res_state statp, const unsigned char *msg, int msglen, unsigned char *answer,
+	      int anslen)
+{
+	struct omx_dns_question q;
+	int ret;
+
+	omx_ready();
+	if (msg && msglen > 0 && omx_dns_parse_query(msg, (size_t)msglen, &q) == 0 &&
+	    answer_question(statp, &q, answer, anslen, 0, &ret))
+		return ret;
+	return omx_real.res_nsend(statp, msg, msglen, answer, anslen);
+}
+
+int res_search(const char *name, int class, int type, unsigned char *answer, int anslen)
+{
+	int ret;
+
+	omx_ready();
+	if (answer_name(&_res, name, class, type, answer, anslen, &ret))
+		return ret;
+	return omx_real.res_search(name, class, type, answer, anslen);
+}
+
+int res_query(const char *name, int class, int type, unsigned char *answer, int anslen)
+{
+	int ret;
+
+	omx_ready();
+	if (answer_name(&_res, name, class, type, answer, anslen, &ret))
+		return ret;
+	return omx_real.res_query(name, class, type, answer, anslen);
+}
+
+int res_querydomain(const char *name, const char *domain, int class, int type,
+		    unsigned char *answer, int anslen)
+{
+	char full[NS_MAXDNAME + 2];
+	int ret;
+
+	omx_ready();
+	if (join_domain(full, sizeof(full), name, domain) == 0 &&
+	    answer_name(&_res, full, class, type, answer, anslen, &ret))
+		return ret;
+	return omx_real.res_querydomain(name, domain, class, type, answer, anslen);
+}
+
+int res_send(const unsigned char *msg, int msglen, unsigned char *answer, int anslen)
+{
+	struct omx_dns_question q;
+	int ret;
+
+	omx_ready();
+	if (msg && msglen > 0 && omx_dns_parse_query(msg, (size_t)msglen, &q) == 0 &&
+	    answer_question(&_res, &q, answer, anslen, 0, &ret))
+		return ret;
+	return omx_real.res_send(msg, msglen, answer, anslen);
+}
+
+/* Programs built against glibc before 2.34 call these names (GLIBC_2.2.5): the
+ * same functions under a second name, set at the assembler level because the
+ * declarations in <resolv.h> carry attributes an alias would have to repeat. */
+#define OLD_NAME(name) __asm__(".globl __" #name "\n.type __" #name ", @function\n.set __" #name ", " #name)
+OLD_NAME(res_nsearch);
+OLD_NAME(res_nquery);
+OLD_NAME(res_nquerydomain);
+OLD_NAME(res_nsend);
+OLD_NAME(res_search);
+OLD_NAME(res_query);
+OLD_NAME(res_querydomain);
+OLD_NAME(res_send);

@@ -1,0 +1,320 @@
+/* Interposers for the socket calls that reach a synthetic address: connect()
+ * (through Tor), sendto/sendmsg (TCP Fast Open, and DNS queries that bypass
+ * libc's resolver), getpeername (report the onion's address, not Tor's). The
+ * passthrough path reads a few words of memory and calls the real function. */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <pthread.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/uio.h>
+
+#include "answer.h"
+#include "log.h"
+#include "real.h"
+#include "state.h"
+#include "tor.h"
+
+/* Port and (for IPv4 and v4-mapped IPv6) address of SA. Returns 1 if ADDR was set,
+ * 0 if only PORT was (other IPv6), -1 if SA is no IP address at all. */
+static int sockaddr_parts(const struct sockaddr *sa, socklen_t len, uint32_t *addr,
+			  uint16_t *port)
+{
+	if (!sa || len < (socklen_t)sizeof(sa_family_t))
+		return -1;
+	if (sa->sa_family == AF_INET && len >= (socklen_t)sizeof(struct sockaddr_in)) {
+		const struct sockaddr_in *in = (const struct sockaddr_in *)sa;
+		*addr = ntohl(in->sin_addr.s_addr);
+		*port = ntohs(in->sin_port);
+		return 1;
+	}
+	if (sa->sa_family == AF_INET6 && len >= (socklen_t)sizeof(struct sockaddr_in6)) {
+		const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *)sa;
+		*port = ntohs(in6->sin6_port);
+		if (!IN6_IS_ADDR_V4MAPPED(&in6->sin6_addr))
+			return 0;
+		memcpy(addr, &in6->sin6_addr.s6_addr[12], 4);
+		*addr = ntohl(*addr);
+		return 1;
+	}
+	return -1;
+}
+
+static int is_smtp_port(uint16_t port)
+{
+	return port == 25 || port == 465 || port == 587;
+}
+
+/* Without a usable configuration and map we cannot tell mapped mail from the
+ * rest, so no SMTP connection leaves at all: the MTA defers, nothing is lost. */
+static int smtp_must_be_refused(void)
+{
+	int refuse = !omx_config_ok;
+
+	if (!refuse) {
+		refuse = omx_map_acquire() == NULL; /* also notices a map that appeared */
+		omx_map_release();
+	}
+	if (refuse)
+		omx_log(LOG_WARNING, "refusing SMTP connection: onionmx has no usable configuration or map");
+	return refuse;
+}
+
+/* Synthetic addresses of sockets we connected through Tor, for getpeername().
+ * Keyed by fd and checked against the socket's local port, so a reused fd number
+ * is not mistaken for one of ours. */
+#define PEER_SLOTS 64
+static struct {
+	int fd;
+	uint16_t local_port;
+	struct sockaddr_storage addr;
+	socklen_t len;
+} peers[PEER_SLOTS];
+static pthread_mutex_t peers_lock = PTHREAD_MUTEX_INITIALIZER;
+
+static uint16_t local_port(int fd)
+{
+	struct sockaddr_storage ss;
+	socklen_t len = sizeof(ss);
+
+	if (getsockname(fd, (struct sockaddr *)&ss, &len) != 0)
+		return 0;
+	if (ss.ss_family == AF_INET)
+		return ntohs(((struct sockaddr_in *)&ss)->sin_port);
+	if (ss.ss_family == AF_INET6)
+		return ntohs(((struct sockaddr_in6 *)&ss)->sin6_port);
+	return 0;
+}
+
+static void remember_peer(int fd, const struct sockaddr *sa, socklen_t len)
+{
+	uint16_t port = local_port(fd);
+	unsigned slot = (unsigned)fd % PEER_SLOTS;
+
+	if (len > (socklen_t)sizeof(peers[0].addr))
+		return;
+	pthread_mutex_lock(&peers_lock);
+	peers[slot].fd = fd;
+	peers[slot].local_port = port;
+	memcpy(&peers[slot].addr, sa, len);
+	peers[slot].len = len;
+	pthread_mutex_unlock(&peers_lock);
+}
+
+/* connect() to synthetic ADDR:PORT: look the onion up and go through Tor. */
+static int connect_onion(int fd, const struct sockaddr *sa, socklen_t len, uint32_t addr,
+			 uint16_t port)
+{
+	struct omx_target target;
+	char domain[256];
+	unsigned ndomains = 0;
+	const struct omx_map *map = omx_map_acquire();
+	int found = map && omx_map_addr_onion(map, addr, &target, domain, &ndomains);
+	int saved = errno, rc;
+
+	omx_map_release();
+	if (!found) {
+		struct in_addr in = { htonl(addr) };
+		char text[INET_ADDRSTRLEN];
+
+		inet_ntop(AF_INET, &in, text, sizeof(text));
+		omx_log(LOG_WARNING, "refusing connection to %s: %s", text,
+			map ? "no onion has this address in the current map"
+			    : "no usable configuration or map");
+		errno = map ? EHOSTUNREACH : ECONNREFUSED;
+		return -1;
+	}
+	rc = omx_tor_connect(fd, &omx_cfg, &target, port, domain, ndomains);
+	if (rc) {
+		errno = -rc;
+		return -1;
+	}
+	remember_peer(fd, sa, len);
+	errno = saved;
+	return 0;
+}
+
+int connect(int fd, const struct sockaddr *sa, socklen_t len)
+{
+	uint32_t addr;
+	uint16_t port;
+	int kind;
+
+	omx_ready();
+	if (!omx_real.connect) {
+		errno = ENOSYS;
+		return -1;
+	}
+	kind = sockaddr_parts(sa, len, &addr, &port);
+	if (kind == 1 && omx_is_synthetic(addr))
+		return connect_onion(fd, sa, len, addr, port);
+	if (kind >= 0 && is_smtp_port(port) && smtp_must_be_refused()) {
+		errno = ECONNREFUSED;
+		return -1;
+	}
+	return omx_real.connect(fd, sa, len);
+}
+
+/* Answers a DNS query that a program sends itself over UDP (Net::DNS in swaks,
+ * for one) when it is ours: the reply is sent from the socket to its own local
+ * address, where the program reads it; the query never leaves. Returns 1 if
+ * handled. */
+static int answer_udp_query(int fd, const void *buf, size_t n)
+{
+	char hosts[OMX_MAP_MAX_TARGETS][OMX_HOST_MAX];
+	struct omx_dns_question q;
+	struct omx_dns_answer a;
+	struct sockaddr_storage self;
+	socklen_t slen = sizeof(self), tlen;
+	uint8_t reply[1232];
+	const struct omx_map *map;
+	int type, ours, rlen;
+	uint16_t port;
+	uint32_t ignored;
+
+	tlen = sizeof(type);
+	if (!buf || getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &tlen) != 0 || type != SOCK_DGRAM ||
+	    omx_dns_parse_query(buf, n, &q) != 0)
+		return 0;
+	map = omx_map_acquire();
+	ours = omx_answer_question(map, &q, &a, hosts);
+	omx_map_release();
+	if (!ours)
+		return 0;
+	rlen = omx_dns_build_reply(&q, &a, reply, sizeof(reply));
+	if (getsockname(fd, (struct sockaddr *)&self, &slen) != 0 ||
+	    sockaddr_parts((struct sockaddr *)&self, slen, &ignored, &port) < 0)
+		return 1; /* swallowed: the program times out and retries, nothing leaks */
+	if (port == 0) {
+		/* Not bound yet: bind as sendto would have, to learn our port. */
+		struct sockaddr_storage any = { .ss_family = self.ss_family };
+		if (bind(fd, (struct sockaddr *)&any, slen) != 0 ||
+		    getsockname(fd, (struct sockaddr *)&self, &slen) != 0)
+			return 1;
+	}
+	if (self.ss_family == AF_INET) {
+		struct sockaddr_in *in = (struct sockaddr_in *)&self;
+		if (in->sin_addr.s_addr == htonl(INADDR_ANY))
+			in->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	} else if (self.ss_family == AF_INET6) {
+		struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)&self;
+		if (IN6_IS_ADDR_UNSPECIFIED(&in6->sin6_addr))
+			in6->sin6_addr = in6addr_loopback;
+	}
+	if (rlen > 0)
+		omx_real.sendto(fd, reply, (size_t)rlen, 0, (struct sockaddr *)&self, slen);
+	omx_log(LOG_DEBUG, "answered a UDP DNS query for %s (type %u) in place", q.name, q.qtype);
+	return 1;
+}
+
+/* The shared policy of sendto and sendmsg for a datagram or TCP Fast Open send
+ * to SA. Returns 1 to pass through, or 0 with *RET (and errno) set. */
+static int send_policy(int fd, const void *buf, size_t n, int flags, const struct sockaddr *sa,
+		       socklen_t len, ssize_t *ret)
+{
+	uint32_t addr;
+	uint16_t port;
+	int kind = sockaddr_parts(sa, len, &addr, &port);
+
+	if (kind < 0)
+		return 1;
+	if (kind == 1 && omx_is_synthetic(addr)) {
+		int type;
+		socklen_t tlen = sizeof(type);
+
+		if (flags & MSG_FASTOPEN) {
+			/* Exim then falls back to connect(), which goes through Tor. */
+			errno = EOPNOTSUPP;
+			*ret = -1;
+			return 0;
+		}
+		if (getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &tlen) == 0 && type != SOCK_STREAM) {
+			errno = ENETUNREACH; /* no datagram goes towards an onion's address */
+			*ret = -1;
+			return 0;
+		}
+		return 1;
+	}
+	if ((flags & MSG_FASTOPEN) && is_smtp_port(port) && smtp_must_be_refused()) {
+		errno = ECONNREFUSED;
+		*ret = -1;
+		return 0;
+	}
+	if (port == 53 && answer_udp_query(fd, buf, n)) {
+		*ret = (ssize_t)n;
+		return 0;
+	}
+	return 1;
+}
+
+ssize_t sendto(int fd, const void *buf, size_t n, int flags, const struct sockaddr *sa,
+	       socklen_t len)
+{
+	ssize_t ret;
+
+	omx_ready();
+	if (sa && !send_policy(fd, buf, n, flags, sa, len, &ret))
+		return ret;
+	return omx_real.sendto(fd, buf, n, flags, sa, len);
+}
+
+ssize_t sendmsg(int fd, const struct msghdr *msg, int flags)
+{
+	uint8_t query[4096];
+	const void *buf = NULL;
+	size_t n = 0;
+	ssize_t ret;
+
+	omx_ready();
+	if (msg && msg->msg_name) {
+		/* Gather the payload only when it could be a DNS query worth reading. */
+		for (size_t i = 0; i < msg->msg_iovlen; i++) {
+			if (n + msg->msg_iov[i].iov_len > sizeof(query)) {
+				n = 0;
+				break;
+			}
+			memcpy(query + n, msg->msg_iov[i].iov_base, msg->msg_iov[i].iov_len);
+			n += msg->msg_iov[i].iov_len;
+			buf = query;
+		}
+		if (!send_policy(fd, n ? buf : NULL, n, flags, msg->msg_name, msg->msg_namelen, &ret))
+			return ret;
+	}
+	return omx_real.sendmsg(fd, msg, flags);
+}
+
+int getpeername(int fd, struct sockaddr *sa, socklen_t *len)
+{
+	socklen_t want;
+	unsigned slot = (unsigned)fd % PEER_SLOTS;
+	int rc, found = 0, saved;
+
+	omx_ready();
+	rc = omx_real.getpeername(fd, sa, len);
+	if (rc != 0 || !sa || !len)
+		return rc;
+	saved = errno;
+	/* Only a socket whose peer is Tor's SOCKS port can be one of ours. */
+	if (sa->sa_family == AF_INET || sa->sa_family == AF_INET6) {
+		uint16_t port = 0;
+		uint32_t ignored;
+
+		if (sockaddr_parts(sa, *len, &ignored, &port) >= 0 &&
+		    port == ntohs(((const struct sockaddr_in *)&omx_cfg.socks)->sin_port)) {
+			uint16_t lport = local_port(fd);
+
+			pthread_mutex_lock(&peers_lock);
+			if (peers[slot].fd == fd && peers[slot].len && peers[slot].local_port == lport) {
+				want = peers[slot].len;
+				memcpy(sa, &peers[slot].addr, want < *len ? want : *len);
+				*len = want;
+				found = 1;
+			}
+			pthread_mutex_unlock(&peers_lock);
+		}
+	}
+	(void)found;
+	errno = saved;
+	return 0;
+}

@@ -1,0 +1,16 @@
+/* Logging for the library and tools: syslog (facility mail, under the host
+ * program's own ident, so lines land in the MTA's log) or stderr. Never stdout. */
+#ifndef OMX_LOG_H
+#define OMX_LOG_H
+#include <syslog.h>
+
+/* TO_STDERR: write to stderr instead of syslog; LEVEL: the least urgent priority logged. */
+void omx_log_setup(int to_stderr, int level);
+
+/* Logs one line "onionmx: ..." at PRIO (LOG_ERR, LOG_INFO, ...). errno is preserved. */
+void omx_log(int prio, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* Logs to both stderr and syslog regardless of the setup: for a configuration
+ * that cannot be read, which must not go unseen. */
+void omx_log_alert(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+#endif

@@ -1,0 +1,35 @@
+/* Tor v3 onion addresses: finding the onion label in a host name, validating it
+ * (length, base32, version byte, SHA3 checksum per rend-spec-v3) and building one
+ * from a public key. Pure: no I/O, no allocation. */
+#ifndef OMX_ONION_H
+#define OMX_ONION_H
+#include <stddef.h>
+#include <stdint.h>
+
+#define OMX_ONION_LABEL_LEN 56 /* base32 characters, without ".onion" */
+
+enum omx_onion_status {
+	OMX_ONION_OK = 0,
+	OMX_ONION_V2,           /* 16 characters: Tor removed v2 in 0.4.6 */
+	OMX_ONION_BAD_LENGTH,   /* neither 56 nor 16 characters */
+	OMX_ONION_BAD_CHAR,     /* not base32 (a-z, 2-7; case-insensitive) */
+	OMX_ONION_BAD_VERSION,  /* version byte is not 3 */
+	OMX_ONION_BAD_CHECKSUM, /* checksum does not match the key */
+};
+
+/* Checks the LEN characters at LABEL (the part before ".onion", no dots). */
+enum omx_onion_status omx_onion_check(const char *label, size_t len);
+
+/* A short English description of STATUS, e.g. "bad checksum", for error messages.
+ * OMX_ONION_V2 says that Tor removed v2 onion addresses in 0.4.6. */
+const char *omx_onion_strerror(enum omx_onion_status status);
+
+/* If NAME (LEN bytes, an optional trailing dot allowed, any case) ends in
+ * ".onion", returns a pointer to the label just before ".onion" and stores its
+ * length in *LABEL_LEN ("sub.xyz.onion" -> "xyz"). Otherwise returns NULL.
+ * "onion" alone or ".onion" yield a label of length 0. */
+const char *omx_onion_label(const char *name, size_t len, size_t *label_len);
+
+/* Writes the 56-character lower-case v3 label for PUBKEY into OUT, NUL-terminated. */
+void omx_onion_from_pubkey(const uint8_t pubkey[32], char out[OMX_ONION_LABEL_LEN + 1]);
+#endif

@@ -1,0 +1,56 @@
+/* Binding the real libc functions. */
+#include "real.h"
+
+#include <dlfcn.h>
+#include <pthread.h>
+#include <stdint.h>
+#include <string.h>
+
+struct omx_real_fns omx_real;
+static pthread_once_t bind_once = PTHREAD_ONCE_INIT;
+
+/* The next definition of NAME after ours, or NULL if there is none or it is our
+ * own (the library preloaded twice would otherwise recurse forever). */
+static void *next_symbol(const char *name)
+{
+	void *p = dlsym(RTLD_NEXT, name);
+	Dl_info mine, theirs;
+
+	if (p && dladdr((void *)&next_symbol, &mine) && dladdr(p, &theirs) &&
+	    mine.dli_fbase == theirs.dli_fbase)
+		return NULL;
+	return p;
+}
+
+#define BIND(field) (*(void **)&omx_real.field = next_symbol(#field))
+
+static void bind_all(void)
+{
+	struct omx_real_fns r;
+
+	BIND(sendto);
+	BIND(sendmsg);
+	BIND(getpeername);
+	BIND(getaddrinfo);
+	BIND(gethostbyname);
+	BIND(gethostbyname2);
+	BIND(gethostbyname_r);
+	BIND(gethostbyname2_r);
+	BIND(res_nsearch);
+	BIND(res_nquery);
+	BIND(res_nquerydomain);
+	BIND(res_nsend);
+	BIND(res_search);
+	BIND(res_query);
+	BIND(res_querydomain);
+	BIND(res_send);
+	/* connect last: omx_ready() tests it to know the whole table is bound. */
+	memcpy(&r, &omx_real, sizeof(r));
+	*(void **)&r.connect = next_symbol("connect");
+	__atomic_store_n((uintptr_t *)&omx_real.connect, (uintptr_t)r.connect, __ATOMIC_RELEASE);
+}
+
+void omx_bind_real(void)
+{
+	pthread_once(&bind_once, bind_all);
+}

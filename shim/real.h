@@ -1,0 +1,43 @@
+/* The real libc functions behind our hooks, bound once with dlsym(RTLD_NEXT). */
+#ifndef OMX_REAL_H
+#define OMX_REAL_H
+#include <netdb.h>
+#include <resolv.h>
+#include <sys/socket.h>
+
+struct omx_real_fns {
+	int (*connect)(int, const struct sockaddr *, socklen_t);
+	ssize_t (*sendto)(int, const void *, size_t, int, const struct sockaddr *, socklen_t);
+	ssize_t (*sendmsg)(int, const struct msghdr *, int);
+	int (*getpeername)(int, struct sockaddr *, socklen_t *);
+	int (*getaddrinfo)(const char *, const char *, const struct addrinfo *,
+			   struct addrinfo **);
+	struct hostent *(*gethostbyname)(const char *);
+	struct hostent *(*gethostbyname2)(const char *, int);
+	int (*gethostbyname_r)(const char *, struct hostent *, char *, size_t,
+			       struct hostent **, int *);
+	int (*gethostbyname2_r)(const char *, int, struct hostent *, char *, size_t,
+				struct hostent **, int *);
+	int (*res_nsearch)(res_state, const char *, int, int, unsigned char *, int);
+	int (*res_nquery)(res_state, const char *, int, int, unsigned char *, int);
+	int (*res_nquerydomain)(res_state, const char *, const char *, int, int,
+				unsigned char *, int);
+	int (*res_nsend)(res_state, const unsigned char *, int, unsigned char *, int);
+	int (*res_search)(const char *, int, int, unsigned char *, int);
+	int (*res_query)(const char *, int, int, unsigned char *, int);
+	int (*res_querydomain)(const char *, const char *, int, int, unsigned char *, int);
+	int (*res_send)(const unsigned char *, int, unsigned char *, int);
+};
+
+extern struct omx_real_fns omx_real;
+
+/* Binds every pointer (once, thread-safe). Hooks call it through omx_ready() so
+ * that a hook running before our constructor still finds the real function. */
+void omx_bind_real(void);
+
+static inline void omx_ready(void)
+{
+	if (__builtin_expect(__atomic_load_n((void **)&omx_real.connect, __ATOMIC_ACQUIRE) == NULL, 0))
+		omx_bind_real();
+}
+#endif

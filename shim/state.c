@@ -1,0 +1,244 @@
+/* Process-wide state: configuration, the current map and its replacement. */
+#include "state.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <sched.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/auxv.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "log.h"
+#include "real.h"
+
+struct omx_config omx_cfg;
+int omx_config_ok;
+/* 240.0.0.0/4 until the map says otherwise, so no address is ever taken for
+ * synthetic by a hook that runs before the constructor. */
+uint32_t omx_range_net = 0xf0000000u, omx_range_mask = 0xf0000000u;
+static int initialized;                 /* atomic */
+
+static int secure_mode;
+static struct omx_map *current_map;     /* atomic pointer */
+static unsigned map_readers;            /* atomic: threads between acquire and release */
+static long next_check;                 /* atomic: CLOCK_MONOTONIC_COARSE second */
+static pthread_mutex_t reload_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_once_t init_once = PTHREAD_ONCE_INIT;
+
+/* Where the map lives: a directory handle opened before any chroot, so a rebuilt
+ * map can be opened by name from inside one. */
+static int map_dirfd = -1;
+static struct stat map_dir_stat;
+static char map_dir[PATH_MAX];
+static const char *map_base;
+static ino_t failed_ino;                /* last map file that failed to load */
+static struct timespec failed_mtime;
+
+static void set_range(uint32_t net, uint32_t mask)
+{
+	__atomic_store_n(&omx_range_net, net, __ATOMIC_RELAXED);
+	__atomic_store_n(&omx_range_mask, mask, __ATOMIC_RELAXED);
+}
+
+/* Opens the directory of the map, or re-opens it if the handle we had was closed
+ * or replaced by the host program. Returns 0 when map_dirfd is usable. */
+static int open_map_dir(void)
+{
+	struct stat st;
+
+	if (map_dirfd >= 0 && fstat(map_dirfd, &st) == 0 && st.st_dev == map_dir_stat.st_dev &&
+	    st.st_ino == map_dir_stat.st_ino)
+		return 0;
+	map_dirfd = open(map_dir, O_PATH | O_DIRECTORY | O_CLOEXEC);
+	if (map_dirfd < 0 || fstat(map_dirfd, &map_dir_stat) != 0) {
+		map_dirfd = -1;
+		return -1;
+	}
+	return 0;
+}
+
+/* Opens the map file; ST receives its identity. Returns a new map or NULL with ERR. */
+static struct omx_map *load_map(char *err, size_t errlen)
+{
+	struct omx_map *map;
+	struct stat st;
+	int fd;
+
+	if (open_map_dir() != 0) {
+		snprintf(err, errlen, "%s: cannot open directory: %s", map_dir, strerror(errno));
+		return NULL;
+	}
+	fd = openat(map_dirfd, map_base, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+	if (fd < 0) {
+		snprintf(err, errlen, "%s: %s", omx_cfg.map_path, strerror(errno));
+		return NULL;
+	}
+	if (secure_mode && (fstat(fd, &st) != 0 || st.st_uid != 0 ||
+			    (st.st_mode & (S_IWGRP | S_IWOTH)))) {
+		snprintf(err, errlen, "%s: refused in secure mode: not owned by root or writable by others",
+			 omx_cfg.map_path);
+		close(fd);
+		return NULL;
+	}
+	map = malloc(sizeof(*map));
+	if (!map) {
+		snprintf(err, errlen, "out of memory");
+		close(fd);
+		return NULL;
+	}
+	if (omx_map_open_fd(map, fd, omx_cfg.map_path, err, errlen) != 0) {
+		free(map);
+		map = NULL;
+	}
+	close(fd);
+	return map;
+}
+
+/* Publishes NEW as the current map and frees the old one once no thread can be
+ * reading it. A reader counted after the exchange can only see NEW, so one
+ * moment with no readers is enough; if that moment does not come soon, the old
+ * mapping is left in place rather than risk pulling it from under a reader. */
+static void publish_map(struct omx_map *new)
+{
+	struct omx_map *old = __atomic_exchange_n(&current_map, new, __ATOMIC_SEQ_CST);
+
+	set_range(new->net, new->mask);
+	if (!old)
+		return;
+	for (int i = 0; i < 1000; i++) {
+		if (__atomic_load_n(&map_readers, __ATOMIC_SEQ_CST) == 0) {
+			omx_map_close(old);
+			free(old);
+			return;
+		}
+		sched_yield();
+	}
+	omx_log(LOG_DEBUG, "old map still in use: left mapped");
+}
+
+/* Loads the map again if the file under its name is not the one we have. */
+static void check_map(void)
+{
+	struct omx_map *cur = __atomic_load_n(&current_map, __ATOMIC_SEQ_CST);
+	struct omx_map *fresh;
+	struct stat st;
+	char err[512];
+
+	if (map_base == NULL || pthread_mutex_trylock(&reload_lock) != 0)
+		return;
+	if (open_map_dir() != 0 || fstatat(map_dirfd, map_base, &st, 0) != 0)
+		goto out; /* keep what we have: a missing file is mid-rebuild or a mistake */
+	if (cur && st.st_ino == cur->ino && st.st_dev == cur->dev && st.st_size == cur->size &&
+	    st.st_mtim.tv_sec == cur->mtime.tv_sec && st.st_mtim.tv_nsec == cur->mtime.tv_nsec)
+		goto out;
+	if (st.st_ino == failed_ino && st.st_mtim.tv_sec == failed_mtime.tv_sec &&
+	    st.st_mtim.tv_nsec == failed_mtime.tv_nsec)
+		goto out; /* already reported */
+	fresh = load_map(err, sizeof(err));
+	if (!fresh) {
+		failed_ino = st.st_ino;
+		failed_mtime = st.st_mtim;
+		omx_log(LOG_ERR, "%s; %s", err, cur ? "keeping the previous map" : "still no map");
+		goto out;
+	}
+	publish_map(fresh);
+	omx_log(LOG_INFO, "loaded rebuilt map %s", omx_cfg.map_path);
+out:
+	pthread_mutex_unlock(&reload_lock);
+}
+
+const struct omx_map *omx_map_acquire(void)
+{
+	struct timespec now;
+	long due;
+
+	if (__builtin_expect(!__atomic_load_n(&initialized, __ATOMIC_ACQUIRE), 0))
+		omx_init();
+	due = __atomic_load_n(&next_check, __ATOMIC_RELAXED);
+
+	/* CLOCK_MONOTONIC_COARSE is answered by the vDSO: no system call. */
+	if (omx_config_ok && clock_gettime(CLOCK_MONOTONIC_COARSE, &now) == 0 &&
+	    now.tv_sec >= due &&
+	    __atomic_compare_exchange_n(&next_check, &due, (long)now.tv_sec + 1, 0,
+					__ATOMIC_RELAXED, __ATOMIC_RELAXED))
+		check_map();
+	__atomic_add_fetch(&map_readers, 1, __ATOMIC_SEQ_CST);
+	return __atomic_load_n(&current_map, __ATOMIC_SEQ_CST);
+}
+
+void omx_map_release(void)
+{
+	__atomic_sub_fetch(&map_readers, 1, __ATOMIC_SEQ_CST);
+}
+
+/* In a child of fork() only the forking thread exists: readers counted by other
+ * threads of the parent will never release, and the lock may be held by one. */
+static void after_fork_child(void)
+{
+	__atomic_store_n(&map_readers, 0, __ATOMIC_SEQ_CST);
+	pthread_mutex_init(&reload_lock, NULL);
+}
+
+static void init_once_body(void)
+{
+	const char *path = OMX_DEFAULT_CONF;
+	char err[PATH_MAX + 256];
+	struct omx_map *map;
+	char *slash;
+
+	omx_bind_real();
+	pthread_atfork(NULL, NULL, after_fork_child);
+	secure_mode = getauxval(AT_SECURE) != 0;
+	if (!secure_mode && getenv("ONIONMX_CONF") && *getenv("ONIONMX_CONF"))
+		path = getenv("ONIONMX_CONF");
+
+	omx_config_defaults(&omx_cfg);
+	omx_parse_range(OMX_DEFAULT_RANGE, &omx_range_net, &omx_range_mask);
+	if (omx_config_load(&omx_cfg, path, secure_mode, err, sizeof(err)) != 0) {
+		omx_log_alert("%s; refusing SMTP connections (ports 25, 465, 587) and deferring MX lookups",
+			      err);
+		return;
+	}
+	omx_config_ok = 1;
+	omx_log_setup(omx_cfg.log == OMX_LOG_STDERR, omx_cfg.log_level);
+
+	snprintf(map_dir, sizeof(map_dir), "%s", omx_cfg.map_path);
+	slash = strrchr(map_dir, '/');
+	map_base = omx_cfg.map_path + (slash - map_dir) + 1;
+	if (slash == map_dir)
+		slash[1] = '\0';
+	else
+		*slash = '\0';
+	map = load_map(err, sizeof(err));
+	if (!map) {
+		omx_log_alert("%s; refusing SMTP connections (ports 25, 465, 587) and deferring MX lookups",
+			      err);
+		return;
+	}
+	publish_map(map);
+}
+
+/* Marks the state ready whether or not the configuration was usable. */
+static void init_everything(void)
+{
+	init_once_body();
+	__atomic_store_n(&initialized, 1, __ATOMIC_RELEASE);
+}
+
+void omx_init(void)
+{
+	int saved = errno;
+
+	pthread_once(&init_once, init_everything);
+	errno = saved;
+}
+
+__attribute__((constructor)) static void omx_constructor(void)
+{
+	omx_init();
+}

@@ -1,0 +1,265 @@
+/* The SOCKS5 dialogue with Tor on the caller's own socket. */
+#include "tor.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "log.h"
+#include "real.h"
+#include "socks5.h"
+
+uint16_t omx_tor_port(const struct omx_target *target, uint16_t caller_port)
+{
+	return target->port && caller_port == 25 ? target->port : caller_port;
+}
+
+static double now_seconds(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* Waits for EVENTS on FD until DEADLINE; EINTR just waits again (the deadline
+ * still holds). Returns 0, or -ETIMEDOUT. */
+static int wait_for(int fd, short events, double deadline)
+{
+	for (;;) {
+		struct pollfd p = { .fd = fd, .events = events };
+		double left = deadline - now_seconds();
+		int r;
+
+		if (left <= 0)
+			return -ETIMEDOUT;
+		r = poll(&p, 1, (int)(left * 1000) + 1);
+		if (r > 0)
+			return 0;
+		if (r < 0 && errno != EINTR)
+			return -errno;
+	}
+}
+
+/* Makes FD a socket that can reach Tor's address family. A caller's AF_INET6
+ * socket reaches an IPv4 SOCKS port through a v4-mapped address; a caller's
+ * AF_INET socket cannot reach an IPv6 one, so it is replaced in place (same fd
+ * number and flags) by an AF_INET6 socket. Fills SOCKS/LEN with what to dial. */
+static int prepare_socket(int fd, const struct omx_config *cfg, struct sockaddr_storage *socks,
+			  socklen_t *len)
+{
+	int domain;
+	socklen_t dlen = sizeof(domain);
+
+	memcpy(socks, &cfg->socks, sizeof(*socks));
+	*len = cfg->socks_len;
+	if (getsockopt(fd, SOL_SOCKET, SO_DOMAIN, &domain, &dlen) != 0)
+		return -errno;
+	if (domain == cfg->socks.ss_family)
+		return 0;
+	if (domain == AF_INET6 && cfg->socks.ss_family == AF_INET) {
+		const struct sockaddr_in *in = (const struct sockaddr_in *)&cfg->socks;
+		struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)socks;
+
+		memset(in6, 0, sizeof(*in6));
+		in6->sin6_family = AF_INET6;
+		in6->sin6_port = in->sin_port;
+		in6->sin6_addr.s6_addr[10] = 0xff;
+		in6->sin6_addr.s6_addr[11] = 0xff;
+		memcpy(&in6->sin6_addr.s6_addr[12], &in->sin_addr, 4);
+		*len = sizeof(*in6);
+		return 0;
+	}
+	if (domain == AF_INET && cfg->socks.ss_family == AF_INET6) {
+		int fdflags = fcntl(fd, F_GETFD);
+		int s = socket(AF_INET6, SOCK_STREAM, 0);
+
+		if (s < 0)
+			return -errno;
+		if (dup3(s, fd, (fdflags & FD_CLOEXEC) ? O_CLOEXEC : 0) < 0) {
+			int e = errno;
+			close(s);
+			return -e;
+		}
+		close(s);
+		return 0;
+	}
+	return -EAFNOSUPPORT;
+}
+
+/* Connects FD to Tor. Returns 0 or -errno. */
+static int dial_tor(int fd, const struct sockaddr_storage *socks, socklen_t len, double deadline)
+{
+	int err = 0;
+	socklen_t elen = sizeof(err);
+
+	if (omx_real.connect(fd, (const struct sockaddr *)socks, len) == 0)
+		return 0;
+	if (errno != EINPROGRESS && errno != EINTR)
+		return -errno;
+	if ((err = wait_for(fd, POLLOUT, deadline)) != 0)
+		return err;
+	if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &elen) != 0)
+		return -errno;
+	return -err;
+}
+
+static int send_all(int fd, const uint8_t *buf, size_t len, double deadline)
+{
+	while (len) {
+		ssize_t w = send(fd, buf, len, MSG_NOSIGNAL);
+
+		if (w > 0) {
+			buf += w;
+			len -= (size_t)w;
+		} else if (w < 0 && (errno == EAGAIN || errno == EINTR)) {
+			int r = wait_for(fd, POLLOUT, deadline);
+			if (r)
+				return r;
+		} else {
+			return -errno;
+		}
+	}
+	return 0;
+}
+
+/* Reads Tor's replies, exactly as many bytes as they take: what follows belongs
+ * to the caller (the SMTP banner). Returns 0, or -errno with CAUSE set. */
+static int read_replies(int fd, int with_auth, double deadline, const char **cause, int *code)
+{
+	uint8_t buf[4 + 2 + 4 + 1 + 255 + 2];
+	size_t have = 0, need = 2;
+
+	for (;;) {
+		enum omx_socks5_result r;
+
+		while (have < need) {
+			ssize_t n = recv(fd, buf + have, need - have, 0);
+
+			if (n > 0) {
+				have += (size_t)n;
+			} else if (n == 0) {
+				*cause = "Tor closed the connection during the SOCKS handshake";
+				return -ECONNRESET;
+			} else if (errno == EAGAIN || errno == EINTR) {
+				int w = wait_for(fd, POLLIN, deadline);
+				if (w) {
+					*cause = "timed out waiting for Tor's SOCKS reply";
+					return w;
+				}
+			} else {
+				int e = errno;
+				*cause = "reading Tor's SOCKS reply failed";
+				return -e;
+			}
+		}
+		r = omx_socks5_parse(buf, have, with_auth, &need, code);
+		switch (r) {
+		case OMX_SOCKS5_DONE:
+			return 0;
+		case OMX_SOCKS5_NEED_MORE:
+			if (need > sizeof(buf)) {
+				*cause = "SOCKS reply too long";
+				return -EPROTO;
+			}
+			continue;
+		case OMX_SOCKS5_REFUSED:
+			*cause = omx_socks5_code_str(*code);
+			return -omx_socks5_code_errno(*code);
+		case OMX_SOCKS5_NO_METHOD:
+			*cause = "SOCKS server accepts none of our authentication methods";
+			return -ECONNREFUSED;
+		case OMX_SOCKS5_AUTH_FAILED:
+			*cause = "SOCKS server rejected the isolation username/password";
+			return -EACCES;
+		default:
+			*cause = "SOCKS server sent a malformed reply (is it Tor?)";
+			return -EPROTO;
+		}
+	}
+}
+
+int omx_tor_connect(int fd, const struct omx_config *cfg, const struct omx_target *target,
+		    uint16_t caller_port, const char *domain, unsigned ndomains)
+{
+	double start = now_seconds(), deadline = start + cfg->timeout;
+	uint16_t port = omx_tor_port(target, caller_port);
+	char host[OMX_ONION_LABEL_LEN + sizeof(".onion")];
+	uint8_t request[3 + 3 + 255 + 255 + 7 + 255];
+	struct sockaddr_storage socks;
+	socklen_t socks_len;
+	const char *cause = NULL;
+	int type, flags, code = 0, rc;
+	socklen_t tlen = sizeof(type);
+	ssize_t reqlen;
+
+	snprintf(host, sizeof(host), "%s.onion", target->onion);
+	if (getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &tlen) != 0)
+		return -errno;
+	if (type != SOCK_STREAM)
+		return -ENETUNREACH; /* no datagrams to an onion: never send them anywhere */
+	flags = fcntl(fd, F_GETFL);
+	if (flags < 0)
+		return -errno;
+	rc = prepare_socket(fd, cfg, &socks, &socks_len);
+	if (rc) {
+		cause = "cannot make a socket for Tor's SOCKS port";
+		goto fail;
+	}
+	if (!(flags & O_NONBLOCK) && fcntl(fd, F_SETFL, flags | O_NONBLOCK) != 0) {
+		rc = -errno;
+		goto fail;
+	}
+	rc = dial_tor(fd, &socks, socks_len, deadline);
+	if (rc == -EISCONN || rc == -EALREADY) {
+		/* A second connect() on a socket we already connected: answer as the kernel. */
+		fcntl(fd, F_SETFL, flags);
+		return rc;
+	}
+	if (rc) {
+		cause = rc == -ETIMEDOUT ? "timed out connecting to Tor's SOCKS port"
+					 : "cannot connect to Tor's SOCKS port (is Tor running?)";
+		goto fail;
+	}
+	/* One write: with isolation only method 0x02 is offered, so the server cannot
+	 * pick a method that would make it misread the pipelined auth and request. */
+	reqlen = omx_socks5_request(request, sizeof(request), host, port,
+				    cfg->isolate ? host : NULL, cfg->isolate ? "onionmx" : NULL);
+	if (reqlen < 0) {
+		rc = -EINVAL;
+		cause = "cannot encode the SOCKS request";
+		goto fail;
+	}
+	rc = send_all(fd, request, (size_t)reqlen, deadline);
+	if (rc) {
+		cause = "sending the SOCKS request failed";
+		goto fail;
+	}
+	rc = read_replies(fd, cfg->isolate, deadline, &cause, &code);
+	if (rc)
+		goto fail;
+	fcntl(fd, F_SETFL, flags);
+	omx_log(LOG_INFO, "connected to %s port %u for %s%s%.0u via Tor %s in %.3fs", host, port,
+		domain ? domain : "?", ndomains > 1 ? " and others, " : "", ndomains > 1 ? ndomains - 1 : 0,
+		cfg->socks_text, now_seconds() - start);
+	return 0;
+fail:
+	shutdown(fd, SHUT_RDWR);
+	fcntl(fd, F_SETFL, flags);
+	if (code)
+		omx_log(LOG_WARNING, "cannot connect to %s port %u for %s via Tor %s: %s (SOCKS reply 0x%02x) after %.3fs",
+			host, port, domain ? domain : "?", cfg->socks_text, cause, code,
+			now_seconds() - start);
+	else
+		omx_log(LOG_WARNING, "cannot connect to %s port %u for %s via Tor %s: %s: %s after %.3fs",
+			host, port, domain ? domain : "?", cfg->socks_text,
+			cause ? cause : "error", strerror(-rc), now_seconds() - start);
+	return rc;
+}

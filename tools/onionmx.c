@@ -1,0 +1,140 @@
+/* onionmx: run a command with the onionmx library preloaded (like torsocks),
+ * after checking that the configuration and the map it names are usable. */
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "config.h"
+#include "map.h"
+
+#ifndef ONIONMX_LIBRARY
+#define ONIONMX_LIBRARY "/usr/lib/x86_64-linux-gnu/libonionmx.so"
+#endif
+
+static const char usage_text[] =
+	"usage: onionmx [-c CONF] COMMAND [ARGS...]   run COMMAND with onionmx preloaded\n"
+	"       onionmx [-c CONF] -t                   only check CONF and its map\n"
+	"\n"
+	"CONF defaults to $ONIONMX_CONF, else " OMX_DEFAULT_CONF ".\n"
+	"The library is $ONIONMX_LIBRARY, else the one in this build tree, else\n"
+	ONIONMX_LIBRARY ".\n"
+	"Exit status: COMMAND's, or 78 if the configuration or map is unusable, 2 usage.\n";
+
+/* The library to preload: the environment's choice, else the one built beside
+ * this program (a build tree), else the installed one. */
+static int find_library(char *out, size_t cap)
+{
+	const char *env = getenv("ONIONMX_LIBRARY");
+	char exe[PATH_MAX];
+	ssize_t n;
+
+	if (env && *env) {
+		snprintf(out, cap, "%s", env);
+		return 0;
+	}
+	n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
+	if (n > 0) {
+		char *slash;
+		exe[n] = '\0';
+		slash = strrchr(exe, '/');
+		if (slash) {
+			*slash = '\0';
+			if ((size_t)snprintf(out, cap, "%s/../shim/libonionmx.so", exe) < cap &&
+			    access(out, R_OK) == 0)
+				return realpath(out, exe) ? (snprintf(out, cap, "%s", exe), 0) : 0;
+		}
+	}
+	snprintf(out, cap, "%s", ONIONMX_LIBRARY);
+	return access(out, R_OK);
+}
+
+/* Checks the configuration and its map as the library will read them. */
+static int check(const char *conf)
+{
+	struct omx_config cfg;
+	struct omx_map map;
+	char err[PATH_MAX + 256];
+	int fd;
+
+	omx_config_defaults(&cfg);
+	if (omx_config_load(&cfg, conf, 0, err, sizeof(err)) != 0) {
+		fprintf(stderr, "onionmx: %s\n", err);
+		return -1;
+	}
+	fd = open(cfg.map_path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0) {
+		fprintf(stderr, "onionmx: %s: %s (compile the map with onionmx-map)\n", cfg.map_path,
+			strerror(errno));
+		return -1;
+	}
+	if (omx_map_open_fd(&map, fd, cfg.map_path, err, sizeof(err)) != 0) {
+		fprintf(stderr, "onionmx: %s\n", err);
+		close(fd);
+		return -1;
+	}
+	close(fd);
+	omx_map_close(&map);
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	const char *conf = getenv("ONIONMX_CONF");
+	char lib[PATH_MAX], abs_conf[PATH_MAX], *preload;
+	const char *old;
+	int opt, only_check = 0;
+
+	if (!conf || !*conf)
+		conf = OMX_DEFAULT_CONF;
+	while ((opt = getopt(argc, argv, "+c:th")) != -1) {
+		switch (opt) {
+		case 'c':
+			conf = optarg;
+			break;
+		case 't':
+			only_check = 1;
+			break;
+		case 'h':
+			fputs(usage_text, stdout);
+			return 0;
+		default:
+			fputs(usage_text, stderr);
+			return 2;
+		}
+	}
+	if (!only_check && optind >= argc) {
+		fputs(usage_text, stderr);
+		return 2;
+	}
+	if (check(conf) != 0) {
+		fprintf(stderr, "onionmx: refusing to run %s with a broken configuration\n",
+			only_check ? "anything" : argv[optind]);
+		return 78;
+	}
+	if (only_check) {
+		printf("onionmx: %s: ok\n", conf);
+		return 0;
+	}
+	if (find_library(lib, sizeof(lib)) != 0) {
+		fprintf(stderr, "onionmx: %s: %s\n", lib, strerror(errno));
+		return 78;
+	}
+	/* The library reads the same file we checked, wherever the command runs. */
+	if (!realpath(conf, abs_conf) || setenv("ONIONMX_CONF", abs_conf, 1) != 0) {
+		fprintf(stderr, "onionmx: %s: %s\n", conf, strerror(errno));
+		return 78;
+	}
+	/* Appended, so a sanitizer runtime that must come first stays first. */
+	old = getenv("LD_PRELOAD");
+	if (asprintf(&preload, "%s%s%s", old && *old ? old : "", old && *old ? " " : "", lib) < 0)
+		return 78;
+	setenv("LD_PRELOAD", preload, 1);
+	free(preload);
+	execvp(argv[optind], argv + optind);
+	fprintf(stderr, "onionmx: %s: %s\n", argv[optind], strerror(errno));
+	return errno == ENOENT ? 127 : 126;
+}
