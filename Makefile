@@ -56,9 +56,9 @@ $(O)/tests/unit/%: tests/unit/%.c tests/tap.h $(TOOL_SRC:%=$(OBJDIR)/%.o)
 	@mkdir -p $(@D)
 	$(CC) $(ALLFLAGS) $(LDSAN) -o $@ $< $(TOOL_SRC:%=$(OBJDIR)/%.o) $(CDB_PIC) -lresolv
 
-$(O)/tests/helpers/%: tests/helpers/%.c shim/*.h
+$(O)/tests/helpers/%: tests/helpers/%.c shim/*.h $(TOOL_SRC:%=$(OBJDIR)/%.o)
 	@mkdir -p $(@D)
-	$(CC) $(ALLFLAGS) $(LDSAN) -o $@ $< -lresolv
+	$(CC) $(ALLFLAGS) $(LDSAN) -o $@ $< $(TOOL_SRC:%=$(OBJDIR)/%.o) $(CDB_PIC) -lresolv
 
 tests: all $(UNIT) $(HELPERS)
 
@@ -78,3 +78,4 @@ clean:
 		$(UNIT) $(HELPERS)
 
 .PHONY: all tests deps check demo clean
+.SECONDARY:

@@ -1,0 +1,426 @@
+/* onionmx.conf: defaults, every key and its accepted values, the line syntax
+ * (comments, blanks, spaces, CRLF), every error with its FILE:LINE: prefix, and
+ * the loader (missing file, directory, secure-mode ownership checks). */
+#include "config.h"
+#include "tap.h"
+
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <syslog.h>
+#include <unistd.h>
+
+/* Parses TEXT over fresh defaults into *CFG; returns the parser's result. */
+static int parse(struct omx_config *cfg, const char *text, char *err, size_t errlen)
+{
+	omx_config_defaults(cfg);
+	err[0] = '\0';
+	return omx_config_parse(cfg, text, strlen(text), "test.conf", err, errlen);
+}
+
+/* True if CFG->socks is the IPv4 address ADDR on PORT. */
+static int socks_is_v4(const struct omx_config *cfg, const char *addr, unsigned port)
+{
+	const struct sockaddr_in *sin = (const struct sockaddr_in *)&cfg->socks;
+	struct in_addr want;
+
+	if (inet_pton(AF_INET, addr, &want) != 1)
+		return 0;
+	return cfg->socks_len == sizeof(struct sockaddr_in) && sin->sin_family == AF_INET &&
+	       sin->sin_addr.s_addr == want.s_addr && ntohs(sin->sin_port) == port;
+}
+
+static int socks_is_v6(const struct omx_config *cfg, const char *addr, unsigned port)
+{
+	const struct sockaddr_in6 *sin6 = (const struct sockaddr_in6 *)&cfg->socks;
+	struct in6_addr want;
+
+	if (inet_pton(AF_INET6, addr, &want) != 1)
+		return 0;
+	return cfg->socks_len == sizeof(struct sockaddr_in6) && sin6->sin6_family == AF_INET6 &&
+	       memcmp(&sin6->sin6_addr, &want, sizeof(want)) == 0 && ntohs(sin6->sin6_port) == port;
+}
+
+/* TEXT must fail with "test.conf:LINE:" in the message and NEEDLE (if any) in it. */
+static void check_error(const char *text, unsigned line, const char *needle, const char *what)
+{
+	struct omx_config cfg;
+	char err[512], prefix[64];
+	int rc = parse(&cfg, text, err, sizeof(err));
+
+	snprintf(prefix, sizeof(prefix), "test.conf:%u:", line);
+	is_int(rc, -1, "%s: rejected", what);
+	if (!ok(strstr(err, prefix) == err, "%s: message starts with \"%s\"", what, prefix))
+		printf("#   message: %s\n", err);
+	if (needle && !ok(strstr(err, needle) != NULL, "%s: message mentions \"%s\"", what, needle))
+		printf("#   message: %s\n", err);
+}
+
+static void test_defaults(void)
+{
+	struct omx_config cfg;
+	char err[256];
+
+	memset(&cfg, 0xa5, sizeof(cfg));
+	omx_config_defaults(&cfg);
+	ok(socks_is_v4(&cfg, "127.0.0.1", 9050), "default socks is 127.0.0.1:9050");
+	is_str(cfg.socks_text, "127.0.0.1:9050", "default socks_text");
+	is_str(cfg.map_path, "/etc/onionmx/domains.cdb", "default map");
+	is_int(cfg.timeout, 120, "default timeout");
+	is_int(cfg.log, OMX_LOG_SYSLOG, "default log is syslog");
+	is_int(cfg.log_level, LOG_INFO, "default log_level is info");
+	is_int(cfg.isolate, 1, "default isolate is on");
+
+	/* An empty text, only blanks, only comments: all leave the defaults. */
+	is_int(parse(&cfg, "", err, sizeof(err)), 0, "empty text parses");
+	is_int(cfg.timeout, 120, "empty text keeps the defaults");
+	is_int(parse(&cfg, "\n\n   \n\t\n# just a comment\n   # indented comment\n", err,
+		     sizeof(err)), 0, "blank and comment lines parse");
+	ok(socks_is_v4(&cfg, "127.0.0.1", 9050) && cfg.timeout == 120 && cfg.isolate == 1,
+	   "blank and comment lines keep the defaults");
+}
+
+static void test_keys(void)
+{
+	struct omx_config cfg;
+	char err[256];
+
+	/* socks */
+	is_int(parse(&cfg, "socks = 10.1.2.3:9150\n", err, sizeof(err)), 0, "socks IPv4");
+	ok(socks_is_v4(&cfg, "10.1.2.3", 9150), "socks IPv4 address and port");
+	is_str(cfg.socks_text, "10.1.2.3:9150", "socks_text as written");
+	is_int(parse(&cfg, "socks = [::1]:9050\n", err, sizeof(err)), 0, "socks [::1]:9050");
+	ok(socks_is_v6(&cfg, "::1", 9050), "socks IPv6 address and port");
+	is_str(cfg.socks_text, "[::1]:9050", "socks_text keeps the brackets");
+	is_int(parse(&cfg, "socks = [2001:db8::5]:65535\n", err, sizeof(err)), 0,
+	       "socks [2001:db8::5]:65535");
+	ok(socks_is_v6(&cfg, "2001:db8::5", 65535), "socks IPv6 with port 65535");
+	is_int(parse(&cfg, "socks = 127.0.0.1:1\n", err, sizeof(err)), 0, "socks port 1");
+	ok(socks_is_v4(&cfg, "127.0.0.1", 1), "socks port 1 stored");
+
+	/* map */
+	is_int(parse(&cfg, "map = /var/lib/onionmx/map.cdb\n", err, sizeof(err)), 0, "map path");
+	is_str(cfg.map_path, "/var/lib/onionmx/map.cdb", "map path stored");
+
+	/* timeout */
+	is_int(parse(&cfg, "timeout = 1\n", err, sizeof(err)), 0, "timeout 1");
+	is_int(cfg.timeout, 1, "timeout 1 stored");
+	is_int(parse(&cfg, "timeout = 3600\n", err, sizeof(err)), 0, "timeout 3600");
+	is_int(cfg.timeout, 3600, "timeout 3600 stored");
+	is_int(parse(&cfg, "timeout = 45\n", err, sizeof(err)), 0, "timeout 45");
+	is_int(cfg.timeout, 45, "timeout 45 stored");
+
+	/* log */
+	is_int(parse(&cfg, "log = stderr\n", err, sizeof(err)), 0, "log stderr");
+	is_int(cfg.log, OMX_LOG_STDERR, "log stderr stored");
+	is_int(parse(&cfg, "log = stderr\nlog = syslog\n", err, sizeof(err)), 0, "log syslog");
+	is_int(cfg.log, OMX_LOG_SYSLOG, "log syslog stored (last setting wins)");
+
+	/* log_level */
+	{
+		static const struct { const char *name; int level; } levels[] = {
+			{ "error", LOG_ERR }, { "warning", LOG_WARNING }, { "notice", LOG_NOTICE },
+			{ "info", LOG_INFO }, { "debug", LOG_DEBUG },
+		};
+		for (size_t i = 0; i < sizeof(levels) / sizeof(levels[0]); i++) {
+			char text[64];
+
+			snprintf(text, sizeof(text), "log_level = %s\n", levels[i].name);
+			is_int(parse(&cfg, text, err, sizeof(err)), 0, "log_level %s", levels[i].name);
+			is_int(cfg.log_level, levels[i].level, "log_level %s stored", levels[i].name);
+		}
+	}
+
+	/* isolate */
+	{
+		static const struct { const char *word; int value; } bools[] = {
+			{ "yes", 1 }, { "no", 0 }, { "true", 1 }, { "false", 0 },
+			{ "on", 1 }, { "off", 0 }, { "1", 1 }, { "0", 0 },
+		};
+		for (size_t i = 0; i < sizeof(bools) / sizeof(bools[0]); i++) {
+			char text[64];
+
+			/* Start from the opposite so the assignment is visible. */
+			snprintf(text, sizeof(text), "isolate = %s\nisolate = %s\n",
+				 bools[i].value ? "no" : "yes", bools[i].word);
+			is_int(parse(&cfg, text, err, sizeof(err)), 0, "isolate %s", bools[i].word);
+			is_int(cfg.isolate, bools[i].value, "isolate %s stored", bools[i].word);
+		}
+	}
+
+	/* All keys at once, with the untouched ones keeping their defaults. */
+	is_int(parse(&cfg, "timeout = 30\nisolate = off\n", err, sizeof(err)), 0, "two keys");
+	ok(cfg.timeout == 30 && cfg.isolate == 0 && socks_is_v4(&cfg, "127.0.0.1", 9050) &&
+	   strcmp(cfg.map_path, OMX_DEFAULT_MAP) == 0 && cfg.log == OMX_LOG_SYSLOG &&
+	   cfg.log_level == LOG_INFO, "keys not given keep their defaults");
+}
+
+static void test_syntax(void)
+{
+	struct omx_config cfg;
+	char err[256];
+	const char *full =
+		"# onionmx.conf\n"
+		"\n"
+		"socks=127.0.0.2:9150\n"
+		"  map   =   /srv/map.cdb   \n"
+		"\ttimeout\t=\t77\t# trailing comment\n"
+		"log = stderr # another\n"
+		"\n"
+		"   # indented comment\n"
+		"log_level = debug\n"
+		"isolate = no";                     /* no final newline */
+	const char *crlf =
+		"# crlf\r\n"
+		"socks = [::1]:9051\r\n"
+		"\r\n"
+		"map = /x/y.cdb\r\n"
+		"timeout = 9\r\n"
+		"log = stderr\r\n"
+		"log_level = warning\r\n"
+		"isolate = off\r\n";
+
+	is_int(parse(&cfg, full, err, sizeof(err)), 0, "comments, blanks, spacing parse");
+	ok(socks_is_v4(&cfg, "127.0.0.2", 9150), "socks without spaces around '='");
+	is_str(cfg.map_path, "/srv/map.cdb", "map with extra spaces trimmed");
+	is_int(cfg.timeout, 77, "tabs around '=' and trailing comment");
+	is_int(cfg.log, OMX_LOG_STDERR, "log with trailing comment");
+	is_int(cfg.log_level, LOG_DEBUG, "log_level debug");
+	is_int(cfg.isolate, 0, "last line without newline");
+
+	is_int(parse(&cfg, crlf, err, sizeof(err)), 0, "CRLF line endings parse");
+	if (err[0])
+		printf("#   message: %s\n", err);
+	ok(socks_is_v6(&cfg, "::1", 9051), "CRLF: socks");
+	is_str(cfg.map_path, "/x/y.cdb", "CRLF: map has no trailing CR");
+	is_int(cfg.timeout, 9, "CRLF: timeout");
+	is_int(cfg.log, OMX_LOG_STDERR, "CRLF: log");
+	is_int(cfg.log_level, LOG_WARNING, "CRLF: log_level");
+	is_int(cfg.isolate, 0, "CRLF: isolate");
+}
+
+static void test_errors(void)
+{
+	check_error("socks = 127.0.0.1:9050\nbogus = 1\n", 2, "bogus", "unknown key");
+	check_error("\n\n\nsocks 127.0.0.1:9050\n", 4, "=", "missing '='");
+	check_error("timeout =\n", 1, "timeout", "missing value");
+	check_error("timeout =   # only a comment\n", 1, "timeout", "missing value before comment");
+	check_error("= 5\n", 1, NULL, "missing key");
+
+	check_error("socks = localhost:9050\n", 1, "localhost:9050", "socks hostname");
+	check_error("socks = 127.0.0.1\n", 1, "127.0.0.1", "socks without port");
+	check_error("socks = 127.0.0.1:0\n", 1, "127.0.0.1:0", "socks port 0");
+	check_error("socks = 127.0.0.1:70000\n", 1, "127.0.0.1:70000", "socks port 70000");
+	check_error("socks = [::1]9050\n", 1, "[::1]9050", "socks [::1]9050");
+	check_error("socks = ::1:9050\n", 1, "::1:9050", "socks IPv6 without brackets");
+	check_error("socks = 127.0.0.1:\n", 1, "127.0.0.1:", "socks empty port");
+	check_error("socks = 127.0.0.1:90x\n", 1, "127.0.0.1:90x", "socks port with letters");
+
+	check_error("# a\nmap = etc/onionmx/domains.cdb\n", 2, "etc/onionmx/domains.cdb",
+		    "relative map path");
+	check_error("timeout = 0\n", 1, "\"0\"", "timeout 0");
+	check_error("timeout = abc\n", 1, "abc", "timeout abc");
+	check_error("timeout = 99999\n", 1, "99999", "timeout 99999");
+	check_error("timeout = 3601\n", 1, "3601", "timeout 3601");
+	check_error("timeout = -5\n", 1, "-5", "timeout -5");
+	check_error("timeout = 10s\n", 1, "10s", "timeout 10s");
+	check_error("log = file\n", 1, "file", "bad log");
+	check_error("log_level = verbose\n", 1, "verbose", "bad log_level");
+	check_error("isolate = maybe\n", 1, "maybe", "bad isolate");
+	check_error("\r\n\r\nisolate = 2\r\n", 3, "\"2\"", "bad isolate after CRLF lines");
+
+	/* A 10 MB line: an error, not a crash or an overflow. */
+	{
+		size_t big = 10 * 1024 * 1024;
+		char *text = malloc(big + 32);
+		struct omx_config cfg;
+		char err[256];
+
+		if (!text) {
+			ok(0, "malloc 10 MB");
+			return;
+		}
+		memcpy(text, "# first\n", 8);
+		memcpy(text + 8, "map = /", 7);
+		memset(text + 15, 'a', big);
+		memcpy(text + 15 + big, "\ntimeout = 5\n", 14);
+		omx_config_defaults(&cfg);
+		is_int(omx_config_parse(&cfg, text, strlen(text), "test.conf", err, sizeof(err)), -1,
+		       "10 MB line rejected");
+		ok(strstr(err, "test.conf:2:") == err, "10 MB line: message starts test.conf:2:");
+		if (!ok(strstr(err, "longer than") != NULL, "10 MB line: message says \"longer than\""))
+			printf("#   message: %s\n", err);
+		is_str(cfg.map_path, OMX_DEFAULT_MAP, "10 MB line: map not changed");
+		free(text);
+	}
+
+	/* A NUL byte inside a line (LEN covers it). */
+	{
+		static const char text[] = "timeout = 5\nlog = std\0err\n";
+		struct omx_config cfg;
+		char err[256];
+
+		omx_config_defaults(&cfg);
+		is_int(omx_config_parse(&cfg, text, sizeof(text) - 1, "test.conf", err, sizeof(err)),
+		       -1, "NUL byte in a line rejected");
+		if (!ok(strstr(err, "test.conf:2:") == err, "NUL byte: message starts test.conf:2:"))
+			printf("#   message: %s\n", err);
+		ok(strstr(err, "NUL") != NULL, "NUL byte: message says NUL");
+	}
+
+	/* A message truncated to a small buffer is still terminated. */
+	{
+		struct omx_config cfg;
+		char err[8];
+
+		memset(err, 'x', sizeof(err));
+		omx_config_defaults(&cfg);
+		is_int(omx_config_parse(&cfg, "bogus = 1\n", 10, "a-long-file-name.conf", err,
+					sizeof(err)), -1, "error with a tiny message buffer");
+		ok(memchr(err, '\0', sizeof(err)) != NULL, "tiny message buffer is NUL-terminated");
+	}
+}
+
+static int write_file(const char *path, const char *text, mode_t mode)
+{
+	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+	size_t len = strlen(text);
+	int rc = 0;
+
+	if (fd < 0)
+		return -1;
+	if (write(fd, text, len) != (ssize_t)len)
+		rc = -1;
+	if (fchmod(fd, mode) != 0)
+		rc = -1;
+	close(fd);
+	return rc;
+}
+
+static void test_load(const char *dir)
+{
+	struct omx_config cfg;
+	char path[4096], missing[4096], err[512];
+
+	/* A good file. */
+	snprintf(path, sizeof(path), "%s/good.conf", dir);
+	ok(write_file(path, "timeout = 33\nisolate = no\nbad_on_line_3\n", 0644) == 0,
+	   "write a conf file");
+	omx_config_defaults(&cfg);
+	is_int(omx_config_load(&cfg, path, 0, err, sizeof(err)), -1,
+	       "load: error in the file is reported");
+	{
+		char prefix[4200];
+
+		snprintf(prefix, sizeof(prefix), "%s:3:", path);
+		if (!ok(strstr(err, prefix) == err, "load: message starts with PATH:3:"))
+			printf("#   message: %s\n", err);
+	}
+	ok(write_file(path, "timeout = 33\nisolate = no\n", 0644) == 0, "rewrite the conf file");
+	omx_config_defaults(&cfg);
+	is_int(omx_config_load(&cfg, path, 0, err, sizeof(err)), 0, "load a good file");
+	is_int(cfg.timeout, 33, "load: timeout");
+	is_int(cfg.isolate, 0, "load: isolate");
+
+	/* Missing file. */
+	snprintf(missing, sizeof(missing), "%s/nonexistent.conf", dir);
+	omx_config_defaults(&cfg);
+	is_int(omx_config_load(&cfg, missing, 0, err, sizeof(err)), -1, "load a missing file");
+	if (!ok(strstr(err, missing) != NULL, "missing file: message names the path"))
+		printf("#   message: %s\n", err);
+
+	/* A directory. */
+	omx_config_defaults(&cfg);
+	is_int(omx_config_load(&cfg, dir, 0, err, sizeof(err)), -1, "load a directory");
+	if (!ok(strstr(err, dir) != NULL, "directory: message names the path"))
+		printf("#   message: %s\n", err);
+
+	/* Secure mode: a file owned by someone else. */
+	if (geteuid() == 0) {
+		char other[4096];
+
+		snprintf(other, sizeof(other), "%s/other.conf", dir);
+		ok(write_file(other, "timeout = 5\n", 0644) == 0 && chown(other, 65534, 65534) == 0,
+		   "write a conf file owned by 65534");
+		omx_config_defaults(&cfg);
+		is_int(omx_config_load(&cfg, other, 1, err, sizeof(err)), -1,
+		       "secure mode refuses a file not owned by root");
+		if (!ok(strstr(err, "secure mode") != NULL, "non-root owner: mentions secure mode"))
+			printf("#   message: %s\n", err);
+		is_int(cfg.timeout, 120, "non-root owner: nothing applied");
+		omx_config_defaults(&cfg);
+		is_int(omx_config_load(&cfg, other, 0, err, sizeof(err)), 0,
+		       "the same file loads outside secure mode");
+		unlink(other);
+	} else {
+		ok(1, "# SKIP not root: cannot chown a file to another user");
+		ok(1, "# SKIP not root");
+		ok(1, "# SKIP not root");
+		ok(1, "# SKIP not root");
+		ok(1, "# SKIP not root");
+	}
+
+	/* Secure mode: root-owned (when we are root) but writable by others. */
+	if (geteuid() == 0) {
+		char wr[4096];
+
+		snprintf(wr, sizeof(wr), "%s/writable.conf", dir);
+		ok(write_file(wr, "timeout = 5\n", 0666) == 0, "write a mode 0666 conf file");
+		omx_config_defaults(&cfg);
+		is_int(omx_config_load(&cfg, wr, 1, err, sizeof(err)), -1,
+		       "secure mode refuses a world-writable file");
+		if (!ok(strstr(err, "secure mode") != NULL, "mode 0666: mentions secure mode"))
+			printf("#   message: %s\n", err);
+		ok(write_file(wr, "timeout = 5\n", 0664) == 0, "make it mode 0664");
+		is_int(omx_config_load(&cfg, wr, 1, err, sizeof(err)), -1,
+		       "secure mode refuses a group-writable file");
+		ok(write_file(wr, "timeout = 5\n", 0644) == 0, "make it mode 0644");
+		omx_config_defaults(&cfg);
+		is_int(omx_config_load(&cfg, wr, 1, err, sizeof(err)), 0,
+		       "secure mode accepts a root-owned 0644 file");
+		is_int(cfg.timeout, 5, "secure mode: file applied");
+		unlink(wr);
+	} else {
+		for (int i = 0; i < 7; i++)
+			ok(1, "# SKIP not root: cannot make a root-owned file");
+	}
+
+	/* A file larger than OMX_CONFIG_MAX_SIZE is refused, not read. */
+	{
+		char bigpath[4096];
+		int fd;
+
+		snprintf(bigpath, sizeof(bigpath), "%s/big.conf", dir);
+		fd = open(bigpath, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+		ok(fd >= 0 && ftruncate(fd, OMX_CONFIG_MAX_SIZE + 1) == 0, "make a 1 MB + 1 file");
+		if (fd >= 0)
+			close(fd);
+		omx_config_defaults(&cfg);
+		is_int(omx_config_load(&cfg, bigpath, 0, err, sizeof(err)), -1,
+		       "a file over the size limit is refused");
+		ok(strstr(err, bigpath) != NULL, "oversized file: message names the path");
+		unlink(bigpath);
+	}
+	unlink(path);
+}
+
+int main(void)
+{
+	char dir[] = "/tmp/omx-test-config.XXXXXX";
+
+	test_defaults();
+	test_keys();
+	test_syntax();
+	test_errors();
+	if (!mkdtemp(dir)) {
+		ok(0, "mkdtemp");
+		return done_testing();
+	}
+	test_load(dir);
+	ok(rmdir(dir) == 0, "temporary directory removed (empty)");
+	return done_testing();
+}
