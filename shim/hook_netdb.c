@@ -158,6 +158,7 @@ static int onion_hostent_r(const char *name, int family, struct hostent *ret, ch
 		errno = ERANGE;
 		return ERANGE;
 	}
+	*h_errnop = NETDB_SUCCESS;
 	*result = ret;
 	return 0;
 }

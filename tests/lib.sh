@@ -111,7 +111,7 @@ wait_pidfile() { # wait_pidfile FILE: records the daemon's PID once it is listen
 # hosts; every query it receives goes to $T/dns.log.
 start_dns() {
 	dnsmasq --conf-file=/dev/null --no-resolv --no-hosts --no-poll --user=root \
-		--listen-address=127.0.0.1 --bind-interfaces --port=53 \
+		--listen-address=127.0.0.1 --bind-interfaces --port=53 --local=/example/ \
 		--log-queries --log-facility="$T/dns.log" --pid-file="$T/dnsmasq.pid" \
 		--mx-host=mapped.example,mx.mapped.example,10 \
 		--host-record=mx.mapped.example,127.0.0.20 \
