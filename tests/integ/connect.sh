@@ -1,0 +1,112 @@
+#!/bin/bash
+# connect() to an onion's synthetic address goes through the SOCKS server, which
+# is asked for the onion by name; blocking, non-blocking (Postfix), v4-mapped
+# IPv6 sockets and TCP Fast Open (Exim) all work; every SOCKS failure maps to an
+# errno and a named cause; nothing ever reaches the clearnet MX.
+. "$(dirname "$0")/../lib.sh"
+enter_netns "$@"
+OMX_TIMEOUT=2
+start_dns || exit 1
+setup_map || exit 1
+start_sink onion 127.0.0.40:25 || exit 1
+start_sink onion2525 127.0.0.41:2525 || exit 1
+start_sink clearnet 127.0.0.20:25 || exit 1
+start_socks relay -r 127.0.0.40:25 || exit 1
+ADDR1=$("$MAPTOOL" -q "$ONION1.onion" "$T/domains.cdb" | sed -n 's/.*address \([0-9.]*\)).*/\1/p')
+
+out=$(shim "$H/connect_probe" "$ONION1.onion" 25 2>"$T/stderr")
+like "$out" "^connect: ok" "blocking connect to the onion succeeds"
+like "$out" "^banner: 220 onion " "and reads the onion sink's banner through the SOCKS server"
+like "$out" "^errno preserved: yes" "a successful connect leaves errno as it was"
+like "$out" "^peer: $ADDR1 port 25" "getpeername reports the synthetic address, not Tor's"
+like "$out" "^flags nonblock: no" "the socket is blocking again afterwards"
+like "$(cat "$T/socks.log")" "CONNECT host=$ONION1\.onion port=25 atyp=3 user=$ONION1\.onion pass=onionmx" \
+	"the SOCKS request names the onion (address type 3) with an isolation username"
+like "$(cat "$T/stderr")" "onionmx: connected to $ONION1\.onion port 25 for mapped\.example .* in [0-9.]+s" \
+	"one log line with onion, port, domain and time"
+
+out=$(shim "$H/connect_probe" -n "$ONION1.onion" 25)
+like "$out" "^connect: ok" "non-blocking connect + poll + SO_ERROR (Postfix's way) succeeds"
+like "$out" "^flags nonblock: no" "(the probe made it blocking again itself)"
+like "$out" "^banner: 220 onion " "non-blocking: banner read"
+
+out=$(shim "$H/connect_probe" -6 "$ONION1.onion" 25)
+like "$out" "^connect: ok" "AF_INET6 socket to the v4-mapped synthetic address succeeds"
+like "$out" "^banner: 220 onion " "v4-mapped: banner read"
+
+out=$(shim "$H/connect_probe" -2 "$ONION1.onion" 25)
+like "$out" "^second connect: EISCONN" "a second connect() on the connected socket: EISCONN, as the kernel says"
+
+out=$(shim "$H/connect_probe" -f "$ONION1.onion" 25)
+like "$out" "^fastopen: EOPNOTSUPP" "TCP Fast Open sendto to a synthetic address: EOPNOTSUPP (Exim falls back to connect)"
+like "$out" "^connect: ok" "and the fallback connect goes through"
+
+# Port given in the map: the MTA connects to port 25, Tor is asked for 2525.
+stop_socks
+: >"$T/socks.log"
+start_socks relay -r 127.0.0.41:2525 || exit 1
+out=$(shim "$H/connect_probe" "$ONION2.onion" 25)
+like "$out" "^banner: 220 onion2525 " "an onion with :2525 in the map is reached on 2525"
+like "$(cat "$T/socks.log")" "host=$ONION2\.onion port=2525" "the SOCKS request asks for port 2525"
+
+# IPv6 SOCKS address: the caller's AF_INET socket is swapped for an AF_INET6 one.
+stop_socks
+"$H/fake_socks" -6 -l "[::1]:9050" -m relay -r 127.0.0.40:25 -L "$T/socks.log" -p "$T/socks.pid" && wait_pidfile "$T/socks.pid"
+sed -i 's/^socks = .*/socks = [::1]:9050/' "$T/onionmx.conf"
+out=$(shim "$H/connect_probe" "$ONION1.onion" 25)
+like "$out" "^banner: 220 onion " "SOCKS on [::1]: an AF_INET caller socket still connects (22-byte IPv6 reply parsed)"
+stop_socks
+sed -i 's/^socks = .*/socks = 127.0.0.1:9050/' "$T/onionmx.conf"
+
+# Failures: each SOCKS outcome has its errno and its cause in the log.
+fail_case() { # fail_case MODE CODE WANT-ERRNO WANT-CAUSE
+	local mode=$1 code=$2 errno=$3 cause=$4 out
+	stop_socks
+	start_socks "$mode" ${code:+-c "$code"} || return
+	for nb in "" -n; do
+		out=$(shim "$H/connect_probe" $nb "$ONION1.onion" 25 2>"$T/stderr")
+		like "$out" "^connect: $errno" "SOCKS $mode ${code:-} ${nb:+(non-blocking)}: connect fails with $errno"
+		like "$(cat "$T/stderr")" "cannot connect to $ONION1\.onion port 25 .*$cause" \
+			"SOCKS $mode ${code:-} ${nb:+(non-blocking)}: the log names the cause"
+	done
+}
+fail_case refuse 0x01 ECONNREFUSED "general SOCKS server failure"
+fail_case refuse 0x05 ECONNREFUSED "connection refused"
+fail_case refuse 0x04 EHOSTUNREACH "host unreachable"
+fail_case extended 0xF0 EHOSTUNREACH "onion service descriptor not found"
+fail_case extended 0xF1 EHOSTUNREACH "descriptor invalid"
+fail_case extended 0xF2 EHOSTUNREACH "introduction failed"
+fail_case extended 0xF3 EHOSTUNREACH "rendezvous failed"
+fail_case extended 0xF4 EACCES "authorization missing"
+fail_case extended 0xF5 EACCES "authorization wrong"
+fail_case extended 0xF6 EHOSTUNREACH "invalid onion address"
+fail_case extended 0xF7 ETIMEDOUT "introduction timed out"
+fail_case noauth "" ECONNREFUSED "none of our authentication methods"
+fail_case authfail "" EACCES "rejected the isolation"
+fail_case garble "" EPROTO "malformed reply"
+fail_case badatyp "" EPROTO "malformed reply"
+fail_case close "" ECONNRESET "closed the connection"
+start=$(date +%s)
+fail_case hang "" ETIMEDOUT "timed out"
+took=$(( $(date +%s) - start ))
+ok $([ "$took" -le 12 ] && echo 0 || echo 1) "a hung SOCKS server costs the timeout (2 s) per attempt, not forever (4 attempts: ${took}s)"
+stop_socks
+out=$(shim "$H/connect_probe" "$ONION1.onion" 25 2>"$T/stderr")
+like "$out" "^connect: ECONNREFUSED" "Tor down: ECONNREFUSED"
+like "$(cat "$T/stderr")" "is Tor running" "Tor down: the log says so"
+
+# A slow but working SOCKS server (one byte a second) still connects within the timeout.
+sed -i 's/^timeout = .*/timeout = 30/' "$T/onionmx.conf"
+start_socks slow -r 127.0.0.40:25 || exit 1
+out=$(shim "$H/connect_probe" "$ONION1.onion" 25)
+like "$out" "^banner: 220 onion " "a slow SOCKS reply is read to the end, then the banner"
+stop_socks
+
+# An address in the range that the map does not know.
+out=$(shim "$H/connect_probe" 240.0.0.1 25 2>"$T/stderr")
+like "$out" "^connect: EHOSTUNREACH" "a synthetic address no onion has: EHOSTUNREACH"
+like "$(cat "$T/stderr")" "no onion has this address" "and the log says why"
+
+is "$(sink_connections clearnet)" 0 "the clearnet MX of mapped.example saw no connection"
+unlike "$(dns_queries)" "onion|mapped" "the DNS server saw nothing about the onion or mapped.example"
+done_testing

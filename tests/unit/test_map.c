@@ -1,0 +1,1010 @@
+/* The domain -> onion map: source-line parsing, synthetic address ranges and
+ * candidates, compiling to cdb and reading it back (exact and ".parent" lookups,
+ * onion <-> address both ways), address uniqueness on a large map, atomic
+ * compile errors, line-order independence, and refusing files that are not
+ * onionmx maps. */
+#include "map.h"
+#include "onion.h"
+#include "sha3.h"
+#include "tap.h"
+
+#include <cdb.h>
+#include <dirent.h>
+#include <fcntl.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+static char dir[] = "/tmp/omx-test-map.XXXXXX";
+
+/* The I-th test onion: a hash as the public key (valid checksum and version). */
+static void onion(const char *seed, unsigned i, char out[OMX_ONION_LABEL_LEN + 1])
+{
+	char in[128];
+	uint8_t key[32];
+
+	snprintf(in, sizeof(in), "%s/%u", seed, i);
+	omx_sha3_256(in, strlen(in), key);
+	omx_onion_from_pubkey(key, out);
+}
+
+static double now(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* DIR/NAME into BUF. */
+static const char *path_of(char *buf, size_t size, const char *name)
+{
+	snprintf(buf, size, "%s/%s", dir, name);
+	return buf;
+}
+
+static int write_bytes(const char *path, const void *data, size_t len)
+{
+	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+	int rc = 0;
+
+	if (fd < 0)
+		return -1;
+	if (write(fd, data, len) != (ssize_t)len)
+		rc = -1;
+	if (close(fd) != 0)
+		rc = -1;
+	return rc;
+}
+
+/* Reads a whole file into a malloc'd buffer (NULL on error). */
+static char *read_bytes(const char *path, size_t *len)
+{
+	struct stat st;
+	char *buf;
+	int fd = open(path, O_RDONLY);
+
+	if (fd < 0)
+		return NULL;
+	if (fstat(fd, &st) != 0 || !(buf = malloc((size_t)st.st_size + 1))) {
+		close(fd);
+		return NULL;
+	}
+	if (read(fd, buf, (size_t)st.st_size) != st.st_size) {
+		free(buf);
+		close(fd);
+		return NULL;
+	}
+	close(fd);
+	*len = (size_t)st.st_size;
+	return buf;
+}
+
+/* Writes TEXT to DIR/NAME.src and compiles it to DIR/NAME.cdb (OUT receives that
+ * path). Returns omx_map_compile's result. */
+static int compile_text(const char *name, const char *text, const char *range, char *out,
+			size_t outlen, size_t *nd, size_t *no, char *err, size_t errlen)
+{
+	char src[4096], file[256];
+	size_t d, o;
+
+	snprintf(file, sizeof(file), "%s.src", name);
+	path_of(src, sizeof(src), file);
+	snprintf(file, sizeof(file), "%s.cdb", name);
+	path_of(out, outlen, file);
+	if (write_bytes(src, text, strlen(text)) != 0)
+		return -2;
+	err[0] = '\0';
+	return omx_map_compile(src, out, range, nd ? nd : &d, no ? no : &o, err, errlen);
+}
+
+/* Opens a compiled map at PATH; the descriptor is closed at once, as the contract
+ * allows. */
+static int open_map(const char *path, struct omx_map *map, char *err, size_t errlen)
+{
+	int fd = open(path, O_RDONLY), rc;
+
+	if (fd < 0) {
+		snprintf(err, errlen, "%s: cannot open", path);
+		return -1;
+	}
+	rc = omx_map_open_fd(map, fd, path, err, errlen);
+	close(fd);
+	return rc;
+}
+
+/* --- omx_map_parse_line --- */
+
+static int parse(const char *line, char domain[256], struct omx_target t[OMX_MAP_MAX_TARGETS],
+		 int *n, char *err, size_t errlen)
+{
+	err[0] = '\0';
+	return omx_map_parse_line(line, strlen(line), domain, t, n, err, errlen);
+}
+
+/* LINE must be rejected with NEEDLE (if any) in the message. */
+static void parse_fails(const char *line, const char *needle, const char *what)
+{
+	char domain[256], err[512];
+	struct omx_target t[OMX_MAP_MAX_TARGETS];
+	int n;
+
+	is_int(parse(line, domain, t, &n, err, sizeof(err)), -1, "parse_line rejects %s", what);
+	if (!ok(err[0] != '\0', "%s: has a message", what))
+		return;
+	if (needle && !ok(strstr(err, needle) != NULL, "%s: message mentions \"%s\"", what, needle))
+		printf("#   message: %s\n", err);
+}
+
+static void test_parse_line(void)
+{
+	char o1[57], o2[57], o3[57], up[57], bad[57];
+	char line[8192], domain[256], err[512];
+	struct omx_target t[OMX_MAP_MAX_TARGETS];
+	int n;
+
+	onion("parse", 1, o1);
+	onion("parse", 2, o2);
+	onion("parse", 3, o3);
+
+	snprintf(line, sizeof(line), "example.org %s.onion", o1);
+	is_int(parse(line, domain, t, &n, err, sizeof(err)), 1, "one target");
+	is_str(domain, "example.org", "domain");
+	is_int(n, 1, "one target counted");
+	is_str(t[0].onion, o1, "target label without .onion");
+	is_int(t[0].port, 0, "no port: 0");
+
+	snprintf(line, sizeof(line), "  mail.example.net\t%s.onion:2525   %s.onion \t%s.onion:25\r",
+		 o1, o2, o3);
+	is_int(parse(line, domain, t, &n, err, sizeof(err)), 1, "three targets, tabs, CR");
+	is_str(domain, "mail.example.net", "domain with leading blanks");
+	is_int(n, 3, "three targets counted");
+	ok(strcmp(t[0].onion, o1) == 0 && strcmp(t[1].onion, o2) == 0 &&
+	   strcmp(t[2].onion, o3) == 0, "targets in the listed order");
+	ok(t[0].port == 2525 && t[1].port == 0 && t[2].port == 25, "ports 2525, none, 25");
+
+	snprintf(line, sizeof(line), "example.org %s.onion:65535", o1);
+	is_int(parse(line, domain, t, &n, err, sizeof(err)), 1, "port 65535");
+	is_int(t[0].port, 65535, "port 65535 stored");
+	snprintf(line, sizeof(line), "example.org %s.onion:1", o1);
+	is_int(parse(line, domain, t, &n, err, sizeof(err)), 1, "port 1");
+	is_int(t[0].port, 1, "port 1 stored");
+
+	snprintf(line, sizeof(line), ".example.org %s.onion", o2);
+	is_int(parse(line, domain, t, &n, err, sizeof(err)), 1, "wildcard entry");
+	is_str(domain, ".example.org", "wildcard keeps its leading dot");
+
+	for (int i = 0; i < 57; i++)
+		up[i] = (char)(o3[i] >= 'a' && o3[i] <= 'z' ? o3[i] - 'a' + 'A' : o3[i]);
+	snprintf(line, sizeof(line), "Mail.EXAMPLE.Org. %s.ONION", up);
+	is_int(parse(line, domain, t, &n, err, sizeof(err)), 1, "upper case and trailing dot");
+	is_str(domain, "mail.example.org", "domain lower-cased, trailing dot removed");
+	is_str(t[0].onion, o3, "upper-case onion lower-cased");
+
+	snprintf(line, sizeof(line), ".Example.ORG. %s.onion", o1);
+	is_int(parse(line, domain, t, &n, err, sizeof(err)), 1, "wildcard, upper case, dot");
+	is_str(domain, ".example.org", "wildcard normalised");
+
+	snprintf(line, sizeof(line), "my_host-1.example.org %s.onion # the MX", o1);
+	is_int(parse(line, domain, t, &n, err, sizeof(err)), 1, "'_' and '-', trailing comment");
+	is_str(domain, "my_host-1.example.org", "domain with '_' and '-'");
+	is_int(n, 1, "comment not taken as a target");
+
+	is_int(parse("# example.org nothing", domain, t, &n, err, sizeof(err)), 0, "comment line");
+	is_int(parse("   # indented comment", domain, t, &n, err, sizeof(err)), 0, "indented comment");
+	is_int(parse("", domain, t, &n, err, sizeof(err)), 0, "empty line");
+	is_int(parse(" \t \r", domain, t, &n, err, sizeof(err)), 0, "blank line");
+
+	/* 16 targets: the maximum. */
+	{
+		size_t len = (size_t)snprintf(line, sizeof(line), "many.example.org");
+		char o[57];
+
+		for (unsigned i = 0; i < OMX_MAP_MAX_TARGETS; i++) {
+			onion("many", i, o);
+			len += (size_t)snprintf(line + len, sizeof(line) - len, " %s.onion", o);
+		}
+		is_int(parse(line, domain, t, &n, err, sizeof(err)), 1, "16 targets accepted");
+		is_int(n, 16, "16 targets counted");
+		onion("many", 15, o);
+		is_str(t[15].onion, o, "16th target");
+		onion("many", 16, o);
+		snprintf(line + len, sizeof(line) - len, " %s.onion", o);
+		parse_fails(line, "16", "17 targets");
+	}
+
+	/* Length limits: 63-character labels and 253-character names are fine. */
+	{
+		char name[300];
+
+		memset(name, 'a', 63);
+		snprintf(name + 63, sizeof(name) - 63, ".example.org");
+		snprintf(line, sizeof(line), "%s %s.onion", name, o1);
+		is_int(parse(line, domain, t, &n, err, sizeof(err)), 1, "63-character label");
+		memset(name, 'a', 64);
+		snprintf(name + 64, sizeof(name) - 64, ".example.org");
+		snprintf(line, sizeof(line), "%s %s.onion", name, o1);
+		parse_fails(line, "63", "64-character label");
+
+		/* 63+1+63+1+63+1+61 = 253 */
+		memset(name, 'b', 253);
+		name[63] = name[127] = name[191] = '.';
+		name[253] = '\0';
+		snprintf(line, sizeof(line), "%s %s.onion", name, o1);
+		is_int(parse(line, domain, t, &n, err, sizeof(err)), 1, "253-character domain");
+		is_int(strlen(domain), 253, "253-character domain kept whole");
+		snprintf(line, sizeof(line), "%s. %s.onion", name, o1);
+		is_int(parse(line, domain, t, &n, err, sizeof(err)), 1, "253 characters + trailing dot");
+		snprintf(line, sizeof(line), ".%s %s.onion", name, o1);
+		is_int(parse(line, domain, t, &n, err, sizeof(err)), 1, "wildcard of a 253-character domain");
+		name[253] = 'b';
+		name[254] = '\0';
+		snprintf(line, sizeof(line), "%s %s.onion", name, o1);
+		parse_fails(line, "253", "254-character domain");
+		memset(name, 'c', 299);
+		name[299] = '\0';
+		for (int i = 50; i < 299; i += 50)
+			name[i] = '.';
+		snprintf(line, sizeof(line), "%s %s.onion", name, o1);
+		parse_fails(line, "253", "299-character domain");
+	}
+
+	/* Errors. */
+	memcpy(bad, o1, sizeof(bad));
+	bad[0] = bad[0] == 'a' ? 'b' : 'a'; /* changes the key: checksum no longer matches */
+	snprintf(line, sizeof(line), "example.org %s.onion", bad);
+	parse_fails(line, "checksum", "a bad onion checksum");
+	parse_fails("example.org expyuzz4wqqyqhjn.onion", "0.4.6", "a v2 onion");
+	snprintf(line, sizeof(line), "example.org %s.onion:0", o1);
+	parse_fails(line, NULL, "port 0");
+	snprintf(line, sizeof(line), "example.org %s.onion:65536", o1);
+	parse_fails(line, NULL, "port 65536");
+	snprintf(line, sizeof(line), "example.org %s.onion:abc", o1);
+	parse_fails(line, "abc", "port abc");
+	snprintf(line, sizeof(line), "example.org %s.onion:", o1);
+	parse_fails(line, NULL, "empty port");
+	snprintf(line, sizeof(line), "example.org %s.onion:123456", o1);
+	parse_fails(line, NULL, "six-digit port");
+	snprintf(line, sizeof(line), "exa$mple.org %s.onion", o1);
+	parse_fails(line, "exa$mple.org", "a domain with '$'");
+	snprintf(line, sizeof(line), "exa/mple.org %s.onion", o1);
+	parse_fails(line, NULL, "a domain with '/'");
+	snprintf(line, sizeof(line), "a..example.org %s.onion", o1);
+	parse_fails(line, NULL, "a domain with an empty label");
+	snprintf(line, sizeof(line), ". %s.onion", o1);
+	parse_fails(line, NULL, "the root as a domain");
+	snprintf(line, sizeof(line), "%s.onion %s.onion", o2, o1);
+	parse_fails(line, "onion", "a domain that is itself an onion");
+	snprintf(line, sizeof(line), "mail.%s.onion %s.onion", o2, o1);
+	parse_fails(line, "onion", "a subdomain of an onion as domain");
+	snprintf(line, sizeof(line), "example.org %s.onion %s.onion %s.onion:25", o1, o2, o1);
+	parse_fails(line, o1, "the same onion twice on a line");
+	/* UP is O3 in upper case. */
+	snprintf(line, sizeof(line), "example.org %s.onion %s.onion %s.onion", o3, o1, up);
+	parse_fails(line, NULL, "the same onion twice in different case");
+	parse_fails("example.org", "example.org", "a domain with no target");
+	parse_fails("example.org   # mx.onion", "example.org", "a domain with only a comment");
+	parse_fails("example.org mail.example.net", NULL, "a target that is not an onion");
+	snprintf(line, sizeof(line), "example.org www.%s.onion", o1);
+	parse_fails(line, NULL, "a target that is a subdomain of an onion");
+	snprintf(line, sizeof(line), "example.org %s", o1);
+	parse_fails(line, NULL, "a target without .onion");
+	snprintf(line, sizeof(line), "example.org %.55s.onion", o1);
+	parse_fails(line, NULL, "a 55-character onion");
+
+	/* A NUL byte within LEN. */
+	{
+		char nul[200];
+		int len = snprintf(nul, sizeof(nul), "exam#ple.org %s.onion", o1);
+
+		nul[4] = '\0';
+		is_int(omx_map_parse_line(nul, (size_t)len, domain, t, &n, err, sizeof(err)), -1,
+		       "NUL byte inside the line rejected");
+	}
+}
+
+/* --- ranges and candidates --- */
+
+static void test_range(void)
+{
+	uint32_t net = 1, mask = 1;
+
+	is_int(omx_parse_range("240.0.0.0/4", &net, &mask), 0, "240.0.0.0/4 accepted");
+	ok(net == 0xf0000000u && mask == 0xf0000000u, "240.0.0.0/4: net and mask");
+	is_int(omx_parse_range(OMX_DEFAULT_RANGE, &net, &mask), 0, "default range accepted");
+	is_int(omx_parse_range("10.0.0.0/8", &net, &mask), 0, "10.0.0.0/8 accepted");
+	ok(net == 0x0a000000u && mask == 0xff000000u, "10.0.0.0/8: net and mask");
+	is_int(omx_parse_range("192.168.7.0/24", &net, &mask), 0, "/24 accepted");
+	ok(net == 0xc0a80700u && mask == 0xffffff00u, "/24: net and mask");
+	is_int(omx_parse_range("240.0.0.1/4", &net, &mask), -1, "host bits set rejected");
+	is_int(omx_parse_range("10.0.0.0/3", &net, &mask), -1, "/3 rejected");
+	is_int(omx_parse_range("0.0.0.0/3", &net, &mask), -1, "0.0.0.0/3 rejected");
+	is_int(omx_parse_range("10.0.0.0/25", &net, &mask), -1, "/25 rejected");
+	is_int(omx_parse_range("10.0.0.0/32", &net, &mask), -1, "/32 rejected");
+	is_int(omx_parse_range("10.0.0.0", &net, &mask), -1, "no prefix rejected");
+	is_int(omx_parse_range("10.0.0.0/", &net, &mask), -1, "empty prefix rejected");
+	is_int(omx_parse_range("10.0.0.0/8x", &net, &mask), -1, "prefix with junk rejected");
+	is_int(omx_parse_range("10.0.0/8", &net, &mask), -1, "three-octet address rejected");
+	is_int(omx_parse_range("example/8", &net, &mask), -1, "name rejected");
+	is_int(omx_parse_range("/8", &net, &mask), -1, "no address rejected");
+	is_int(omx_parse_range("255.255.255.255.255/8", &net, &mask), -1, "long address rejected");
+}
+
+static void test_candidates(void)
+{
+	static const char *const ranges[] = { "240.0.0.0/4", "10.0.0.0/8", "172.16.0.0/12",
+					      "192.168.7.0/24", "100.64.0.0/23" };
+	int outside = 0, edge = 0, nondet = 0, same_next = 0, tried = 0;
+
+	for (size_t r = 0; r < sizeof(ranges) / sizeof(ranges[0]); r++) {
+		uint32_t net, mask;
+
+		if (!ok(omx_parse_range(ranges[r], &net, &mask) == 0, "range %s", ranges[r]))
+			continue;
+		for (unsigned i = 0; i < 300; i++) {
+			char label[57];
+			uint32_t prev = 0;
+
+			onion("cand", i, label);
+			for (unsigned attempt = 0; attempt < 40; attempt++) {
+				uint32_t a = omx_addr_candidate(label, net, mask, attempt);
+
+				tried++;
+				if ((a & mask) != net)
+					outside++;
+				if ((a & 0xff) == 0 || (a & 0xff) == 255)
+					edge++;
+				if (omx_addr_candidate(label, net, mask, attempt) != a)
+					nondet++;
+				if (attempt > 0 && a == prev)
+					same_next++;
+				prev = a;
+			}
+		}
+	}
+	is_int(outside, 0, "%d candidates: all inside their range", tried);
+	is_int(edge, 0, "%d candidates: none ends in .0 or .255", tried);
+	is_int(nondet, 0, "candidates are deterministic");
+	is_int(same_next, 0, "consecutive attempts give different addresses");
+
+	/* Different attempts differ overall: attempts 0..7 of one label are mostly distinct. */
+	{
+		uint32_t net, mask, a[8];
+		char label[57];
+		int distinct = 0;
+
+		omx_parse_range("240.0.0.0/4", &net, &mask);
+		onion("cand", 7, label);
+		for (unsigned i = 0; i < 8; i++) {
+			int seen = 0;
+
+			a[i] = omx_addr_candidate(label, net, mask, i);
+			for (unsigned j = 0; j < i; j++)
+				seen |= a[j] == a[i];
+			distinct += !seen;
+		}
+		is_int(distinct, 8, "attempts 0..7 in /4 give 8 different addresses");
+	}
+
+	/* Case does not matter; the label does. */
+	{
+		uint32_t net, mask;
+		char label[57], up[57], other[57];
+
+		omx_parse_range("240.0.0.0/4", &net, &mask);
+		onion("cand", 1, label);
+		onion("cand", 2, other);
+		for (int i = 0; i < 57; i++)
+			up[i] = (char)(label[i] >= 'a' && label[i] <= 'z' ? label[i] - 32 : label[i]);
+		is_int(omx_addr_candidate(up, net, mask, 0), omx_addr_candidate(label, net, mask, 0),
+		       "candidate ignores case");
+		ok(omx_addr_candidate(other, net, mask, 0) != omx_addr_candidate(label, net, mask, 0),
+		   "different labels, different first candidates");
+	}
+}
+
+/* --- compile and look up --- */
+
+static void check_domain(const struct omx_map *map, const char *query, int want_n,
+			 const char *want_key, const char *want_first, unsigned want_port)
+{
+	struct omx_target t[OMX_MAP_MAX_TARGETS];
+	char matched[256] = "(unset)";
+	int n = omx_map_domain(map, query, t, matched);
+
+	is_int(n, want_n, "omx_map_domain(\"%s\") -> %d targets", query, want_n);
+	if (want_n > 0 && n > 0) {
+		is_str(matched, want_key, "\"%s\" matched key \"%s\"", query, want_key);
+		is_str(t[0].onion, want_first, "\"%s\": first target", query);
+		is_int(t[0].port, want_port, "\"%s\": first target port %u", query, want_port);
+	}
+}
+
+static void test_compile_lookup(void)
+{
+	char o[8][57], text[8192], out[4096], err[512];
+	struct omx_target t[OMX_MAP_MAX_TARGETS];
+	struct omx_map map;
+	size_t nd = 0, no = 0;
+	uint32_t addr[8], net, mask;
+
+	for (unsigned i = 0; i < 8; i++)
+		onion("lookup", i, o[i]);
+	snprintf(text, sizeof(text),
+		 "# test map\n"
+		 "example.org %s.onion %s.onion:2525\n"
+		 "\n"
+		 ".example.org %s.onion   # every subdomain\n"
+		 "a.b.example.org %s.onion\n"
+		 "EXAMPLE.NET. %s.onion\r\n"
+		 ".sub.example.com %s.onion:25\n"
+		 ".deep.example.com %s.onion\n"
+		 "x.deep.example.com %s.onion\n"
+		 "lonely.example %s.onion:2525",   /* last line without newline */
+		 o[0], o[1], o[2], o[3], o[0], o[4], o[5], o[6], o[7]);
+	is_int(compile_text("lookup", text, OMX_DEFAULT_RANGE, out, sizeof(out), &nd, &no, err,
+			    sizeof(err)), 0, "compile a small map");
+	if (err[0])
+		printf("#   message: %s\n", err);
+	is_int(nd, 8, "8 domains");
+	is_int(no, 8, "8 onions");
+	if (!ok(open_map(out, &map, err, sizeof(err)) == 0, "open the compiled map")) {
+		printf("#   message: %s\n", err);
+		return;
+	}
+	omx_parse_range(OMX_DEFAULT_RANGE, &net, &mask);
+	ok(map.net == net && map.mask == mask, "map carries the range");
+
+	check_domain(&map, "example.org", 2, "example.org", o[0], 0);
+	is_int(omx_map_domain(&map, "example.org", t, NULL), 2, "matched may be NULL");
+	ok(strcmp(t[1].onion, o[1]) == 0 && t[1].port == 2525, "second target and its port");
+	check_domain(&map, "EXAMPLE.ORG.", 2, "example.org", o[0], 0);
+	check_domain(&map, "Example.Org", 2, "example.org", o[0], 0);
+	check_domain(&map, "x.example.org", 1, ".example.org", o[2], 0);
+	check_domain(&map, "X.Example.ORG.", 1, ".example.org", o[2], 0);
+	check_domain(&map, "b.example.org", 1, ".example.org", o[2], 0);
+	check_domain(&map, "a.b.example.org", 1, "a.b.example.org", o[3], 0);
+	check_domain(&map, "c.b.example.org", 1, ".example.org", o[2], 0);
+	check_domain(&map, "z.a.b.example.org", 1, ".example.org", o[2], 0);
+	check_domain(&map, "notexample.org", 0, "", "", 0);
+	check_domain(&map, "org", 0, "", "", 0);
+	check_domain(&map, "example.net", 1, "example.net", o[0], 0);
+	check_domain(&map, "mail.example.net", 0, "", "", 0);
+	check_domain(&map, "sub.example.com", 0, "", "", 0);
+	check_domain(&map, "x.sub.example.com", 1, ".sub.example.com", o[4], 25);
+	check_domain(&map, "y.x.sub.example.com", 1, ".sub.example.com", o[4], 25);
+	check_domain(&map, "example.com", 0, "", "", 0);
+	check_domain(&map, "x.deep.example.com", 1, "x.deep.example.com", o[6], 0);
+	check_domain(&map, "y.x.deep.example.com", 1, ".deep.example.com", o[5], 0);
+	check_domain(&map, "lonely.example", 1, "lonely.example", o[7], 2525);
+	check_domain(&map, "", 0, "", "", 0);
+	check_domain(&map, ".", 0, "", "", 0);
+	check_domain(&map, "unmapped.test", 0, "", "", 0);
+	check_domain(&map, ".example.org", 1, ".example.org", o[2], 0);
+
+	/* onion <-> address */
+	{
+		int distinct = 1;
+
+		for (unsigned i = 0; i < 8; i++) {
+			struct omx_target tg;
+			char first[256];
+			unsigned nds = 99;
+
+			if (!ok(omx_map_onion_addr(&map, o[i], 56, &addr[i]) == 1, "address of onion %u", i))
+				continue;
+			ok((addr[i] & mask) == net && (addr[i] & 0xff) != 0 && (addr[i] & 0xff) != 255,
+			   "onion %u: address inside the range, not .0/.255", i);
+			ok(omx_map_addr_onion(&map, addr[i], &tg, first, &nds) == 1 &&
+			   strcmp(tg.onion, o[i]) == 0, "onion %u: address maps back to it", i);
+			for (unsigned j = 0; j < i; j++)
+				distinct &= addr[i] != addr[j];
+		}
+		ok(distinct, "the 8 onions have 8 different addresses");
+	}
+	{
+		static const struct { unsigned idx, port, nd; const char *first; } want[] = {
+			{ 0, 0, 2, "example.org" },    { 1, 2525, 1, "example.org" },
+			{ 2, 0, 1, ".example.org" },   { 3, 0, 1, "a.b.example.org" },
+			{ 4, 25, 1, ".sub.example.com" }, { 5, 0, 1, ".deep.example.com" },
+			{ 6, 0, 1, "x.deep.example.com" }, { 7, 2525, 1, "lonely.example" },
+		};
+		for (size_t i = 0; i < sizeof(want) / sizeof(want[0]); i++) {
+			struct omx_target tg;
+			char first[256] = "";
+			unsigned nds = 99;
+
+			if (omx_map_addr_onion(&map, addr[want[i].idx], &tg, first, &nds) != 1) {
+				ok(0, "addr_onion for onion %u", want[i].idx);
+				continue;
+			}
+			is_int(tg.port, want[i].port, "onion %u: port %u", want[i].idx, want[i].port);
+			is_int(nds, want[i].nd, "onion %u: serves %u domains", want[i].idx, want[i].nd);
+			is_str(first, want[i].first, "onion %u: first domain", want[i].idx);
+		}
+		/* NULL domain and ndomains are allowed. */
+		{
+			struct omx_target tg;
+
+			is_int(omx_map_addr_onion(&map, addr[1], &tg, NULL, NULL), 1,
+			       "addr_onion with NULL domain/ndomains");
+			is_int(tg.port, 2525, "addr_onion with NULLs: port");
+		}
+	}
+	{
+		char up[57];
+		uint32_t a = 0;
+		struct omx_target tg;
+
+		for (int i = 0; i < 57; i++)
+			up[i] = (char)(o[2][i] >= 'a' && o[2][i] <= 'z' ? o[2][i] - 32 : o[2][i]);
+		is_int(omx_map_onion_addr(&map, up, 56, &a), 1, "upper-case label found");
+		is_int(a, addr[2], "upper-case label: same address");
+		onion("lookup", 100, up);
+		is_int(omx_map_onion_addr(&map, up, 56, &a), 0, "onion not in the map: 0");
+		is_int(omx_map_onion_addr(&map, o[0], 55, &a), 0, "55-character label: 0");
+		is_int(omx_map_onion_addr(&map, "", 0, &a), 0, "empty label: 0");
+		is_int(omx_map_addr_onion(&map, net + 0x0fffff00u, &tg, NULL, NULL) +
+		       omx_map_addr_onion(&map, 0x7f000001u, &tg, NULL, NULL), 0,
+		       "addresses not in the map: 0");
+	}
+	omx_map_close(&map);
+
+	/* An empty source compiles to a valid, empty map. */
+	is_int(compile_text("empty", "# nothing yet\n\n", OMX_DEFAULT_RANGE, out, sizeof(out),
+			    &nd, &no, err, sizeof(err)), 0, "compile an empty source");
+	ok(nd == 0 && no == 0, "empty source: 0 domains, 0 onions");
+	if (ok(open_map(out, &map, err, sizeof(err)) == 0, "open the empty map")) {
+		is_int(omx_map_domain(&map, "example.org", t, NULL), 0, "empty map: nothing mapped");
+		omx_map_close(&map);
+	}
+
+	/* Another range is recorded in the map. */
+	snprintf(text, sizeof(text), "example.org %s.onion\n", o[0]);
+	is_int(compile_text("range", text, "10.20.0.0/16", out, sizeof(out), &nd, &no, err,
+			    sizeof(err)), 0, "compile with range 10.20.0.0/16");
+	if (ok(open_map(out, &map, err, sizeof(err)) == 0, "open it")) {
+		uint32_t a = 0;
+
+		ok(map.net == 0x0a140000u && map.mask == 0xffff0000u, "range 10.20.0.0/16 recorded");
+		ok(omx_map_onion_addr(&map, o[0], 56, &a) == 1 && (a & 0xffff0000u) == 0x0a140000u,
+		   "address inside 10.20.0.0/16");
+		omx_map_close(&map);
+	}
+	is_int(compile_text("range", text, "10.20.0.1/16", out, sizeof(out), &nd, &no, err,
+			    sizeof(err)), -1, "compile with a bad range fails");
+	ok(strstr(err, "10.20.0.1/16") != NULL, "bad range named in the message");
+}
+
+static int cmp_u32(const void *a, const void *b)
+{
+	uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+/* 100,000 domains, each with its own onion: every address unique and in range. */
+static void test_large(void)
+{
+	const unsigned count = 100000;
+	size_t cap = (size_t)count * 100, len = 0, nd = 0, no = 0;
+	char *text = malloc(cap), (*labels)[57] = malloc((size_t)count * 57);
+	uint32_t *addrs = malloc((size_t)count * sizeof(uint32_t));
+	char out[4096], err[512];
+	struct omx_map map;
+	uint32_t net, mask;
+	double t0, t1, t2, t3;
+	int missing = 0, outside = 0, edge = 0, dup = 0, back = 0;
+
+	if (!ok(text && labels && addrs, "memory for the large map")) {
+		free(text);
+		free(labels);
+		free(addrs);
+		return;
+	}
+	t0 = now();
+	for (unsigned i = 0; i < count; i++) {
+		onion("large", i, labels[i]);
+		len += (size_t)snprintf(text + len, cap - len, "d%u.example.org %s.onion\n", i,
+					labels[i]);
+	}
+	t1 = now();
+	is_int(compile_text("large", text, OMX_DEFAULT_RANGE, out, sizeof(out), &nd, &no, err,
+			    sizeof(err)), 0, "compile 100000 domains");
+	if (err[0])
+		printf("#   message: %s\n", err);
+	t2 = now();
+	ok(nd == count && no == count, "100000 domains and 100000 onions counted");
+	if (!ok(open_map(out, &map, err, sizeof(err)) == 0, "open the large map")) {
+		free(text);
+		free(labels);
+		free(addrs);
+		return;
+	}
+	omx_parse_range(OMX_DEFAULT_RANGE, &net, &mask);
+	for (unsigned i = 0; i < count; i++) {
+		struct omx_target tg;
+
+		if (!omx_map_onion_addr(&map, labels[i], 56, &addrs[i])) {
+			missing++;
+			addrs[i] = 0;
+			continue;
+		}
+		if ((addrs[i] & mask) != net)
+			outside++;
+		if ((addrs[i] & 0xff) == 0 || (addrs[i] & 0xff) == 255)
+			edge++;
+		if (omx_map_addr_onion(&map, addrs[i], &tg, NULL, NULL) != 1 ||
+		    strcmp(tg.onion, labels[i]) != 0)
+			back++;
+	}
+	{
+		/* Sort and look for neighbours that are equal. */
+		qsort(addrs, count, sizeof(uint32_t), cmp_u32);
+		for (unsigned i = 1; i < count; i++)
+			dup += addrs[i] == addrs[i - 1];
+	}
+	t3 = now();
+	is_int(missing, 0, "every onion has an address");
+	is_int(outside, 0, "every address inside 240.0.0.0/4");
+	is_int(edge, 0, "no address ends in .0 or .255");
+	is_int(dup, 0, "all 100000 addresses are distinct");
+	is_int(back, 0, "every address maps back to its own onion");
+	{
+		struct omx_target t[OMX_MAP_MAX_TARGETS];
+
+		is_int(omx_map_domain(&map, "d99999.example.org", t, NULL), 1, "last domain found");
+		is_str(t[0].onion, labels[99999], "last domain's onion");
+	}
+	printf("# 100000 domains: generate %.3f s, compile %.3f s, check %.3f s\n", t1 - t0,
+	       t2 - t1, t3 - t2);
+	omx_map_close(&map);
+	free(text);
+	free(labels);
+	free(addrs);
+}
+
+/* A small range filled to the limit (half of the usable addresses): compiles,
+ * all distinct; one more onion is refused. */
+static void test_small_range(void)
+{
+	char text[200 * 80], out[4096], err[512], label[57];
+	size_t len = 0, nd, no;
+	struct omx_map map;
+
+	for (unsigned i = 0; i < 127; i++) {
+		onion("small", i, label);
+		len += (size_t)snprintf(text + len, sizeof(text) - len, "s%u.example %s.onion\n", i,
+					label);
+	}
+	is_int(compile_text("small", text, "192.168.50.0/24", out, sizeof(out), &nd, &no, err,
+			    sizeof(err)), 0, "127 onions in a /24 compile");
+	if (err[0])
+		printf("#   message: %s\n", err);
+	if (ok(open_map(out, &map, err, sizeof(err)) == 0, "open the /24 map")) {
+		uint32_t a[127];
+		int bad = 0, dup = 0;
+
+		for (unsigned i = 0; i < 127; i++) {
+			onion("small", i, label);
+			if (!omx_map_onion_addr(&map, label, 56, &a[i]) ||
+			    (a[i] & 0xffffff00u) != 0xc0a83200u || (a[i] & 0xff) == 0 ||
+			    (a[i] & 0xff) == 255)
+				bad++;
+			for (unsigned j = 0; j < i; j++)
+				dup += a[i] == a[j];
+		}
+		is_int(bad, 0, "/24: every address inside 192.168.50.1-254");
+		is_int(dup, 0, "/24: all 127 addresses distinct");
+		omx_map_close(&map);
+	}
+	onion("small", 127, label);
+	snprintf(text + len, sizeof(text) - len, "s127.example %s.onion\n", label);
+	is_int(compile_text("small2", text, "192.168.50.0/24", out, sizeof(out), &nd, &no, err,
+			    sizeof(err)), -1, "128 onions in a /24 refused");
+	ok(strstr(err, "range") != NULL, "too many onions: message mentions the range");
+}
+
+/* Compile errors carry SRC:LINE: and leave the output untouched. */
+static void compile_fails(const char *name, const char *text, unsigned line, const char *needle,
+			  const char *what)
+{
+	char out[4096], src[4096], prefix[4200], err[512], file[256];
+
+	snprintf(file, sizeof(file), "%s.src", name);
+	path_of(src, sizeof(src), file);
+	snprintf(prefix, sizeof(prefix), "%s:%u:", src, line);
+	is_int(compile_text(name, text, OMX_DEFAULT_RANGE, out, sizeof(out), NULL, NULL, err,
+			    sizeof(err)), -1, "compile fails: %s", what);
+	if (!ok(strstr(err, prefix) == err, "%s: message starts with SRC:%u:", what, line))
+		printf("#   message: %s\n", err);
+	if (needle && !ok(strstr(err, needle) != NULL, "%s: message mentions \"%s\"", what, needle))
+		printf("#   message: %s\n", err);
+	ok(access(out, F_OK) != 0, "%s: no output file created", what);
+}
+
+static void test_compile_errors(void)
+{
+	char o[4][57], text[8192], out[4096], out2[4096], err[512];
+	char *before, *after;
+	size_t blen = 0, alen = 0;
+
+	for (unsigned i = 0; i < 4; i++)
+		onion("errors", i, o[i]);
+
+	/* Good map first, then a bad source compiled onto the same output. */
+	snprintf(text, sizeof(text), "example.org %s.onion\nexample.net %s.onion\n", o[0], o[1]);
+	is_int(compile_text("keep", text, OMX_DEFAULT_RANGE, out, sizeof(out), NULL, NULL, err,
+			    sizeof(err)), 0, "compile a good map");
+	before = read_bytes(out, &blen);
+	ok(before != NULL && blen >= 2048, "read the good map (%zu bytes)", blen);
+	snprintf(text, sizeof(text), "example.org %s.onion\nexample.com %s.onion\nbroken.example\n",
+		 o[0], o[2]);
+	{
+		char src[4096], prefix[4200];
+
+		path_of(src, sizeof(src), "keep.src");
+		snprintf(prefix, sizeof(prefix), "%s:3:", src);
+		is_int(compile_text("keep", text, OMX_DEFAULT_RANGE, out2, sizeof(out2), NULL, NULL, err,
+				    sizeof(err)), -1, "compile a bad source onto the same output");
+		if (!ok(strstr(err, prefix) == err, "bad source: message starts with SRC:3:"))
+			printf("#   message: %s\n", err);
+	}
+	after = read_bytes(out, &alen);
+	ok(before && after && blen == alen && memcmp(before, after, blen) == 0,
+	   "the existing map is byte-for-byte unchanged");
+	free(before);
+	free(after);
+	{
+		struct omx_map map;
+		struct omx_target t[OMX_MAP_MAX_TARGETS];
+
+		if (ok(open_map(out, &map, err, sizeof(err)) == 0, "the kept map still opens")) {
+			is_int(omx_map_domain(&map, "example.net", t, NULL), 1, "and still has its entries");
+			is_int(omx_map_domain(&map, "example.com", t, NULL), 0,
+			       "and none of the failed source");
+			omx_map_close(&map);
+		}
+	}
+
+	/* Duplicate domain: both lines named. */
+	snprintf(text, sizeof(text),
+		 "example.org %s.onion\n"
+		 "# comment\n"
+		 "example.net %s.onion\n"
+		 "Example.ORG. %s.onion\n", o[0], o[1], o[2]);
+	compile_fails("dup", text, 4, "line 1", "duplicate domain");
+	{
+		compile_text("dup", text, OMX_DEFAULT_RANGE, out, sizeof(out), NULL, NULL, err,
+			     sizeof(err));
+		ok(strstr(err, "example.org") != NULL, "duplicate domain: the domain is named");
+	}
+	/* A wildcard and the exact name are different entries, but two wildcards are not. */
+	snprintf(text, sizeof(text), ".example.org %s.onion\nexample.org %s.onion\n", o[0], o[1]);
+	is_int(compile_text("wild", text, OMX_DEFAULT_RANGE, out, sizeof(out), NULL, NULL, err,
+			    sizeof(err)), 0, "\".example.org\" and \"example.org\" both allowed");
+	snprintf(text, sizeof(text), ".example.org %s.onion\n.EXAMPLE.org %s.onion\n", o[0], o[1]);
+	compile_fails("wild2", text, 2, "line 1", "duplicate wildcard");
+
+	/* The same onion with two ports. */
+	snprintf(text, sizeof(text), "example.org %s.onion:25\nexample.net %s.onion\n"
+		 "example.com %s.onion:2525\n", o[0], o[1], o[0]);
+	compile_fails("ports", text, 3, o[0], "same onion, two ports");
+	{
+		compile_text("ports", text, OMX_DEFAULT_RANGE, out, sizeof(out), NULL, NULL, err,
+			     sizeof(err));
+		if (!ok(strstr(err, "line 1") != NULL, "two ports: the first line is named"))
+			printf("#   message: %s\n", err);
+	}
+	snprintf(text, sizeof(text), "example.org %s.onion\nexample.net %s.onion:25\n", o[0], o[0]);
+	compile_fails("ports2", text, 2, NULL, "same onion, no port then a port");
+	/* The same onion with the same port on two lines is fine. */
+	snprintf(text, sizeof(text), "example.org %s.onion:25\nexample.net %s.onion:25\n", o[0], o[0]);
+	is_int(compile_text("ports3", text, OMX_DEFAULT_RANGE, out, sizeof(out), NULL, NULL, err,
+			    sizeof(err)), 0, "same onion and port on two lines compiles");
+
+	/* Line errors are reported with their line number. */
+	snprintf(text, sizeof(text), "example.org %s.onion\n\n# c\nexample.net expyuzz4wqqyqhjn.onion\n",
+		 o[0]);
+	compile_fails("v2", text, 4, "0.4.6", "v2 onion on line 4");
+	{
+		char *big = malloc(10000);
+		int len = snprintf(big, 10000, "example.org %s.onion\nlong.example", o[0]);
+
+		memset(big + len, ' ', 5000);
+		snprintf(big + len + 5000, 10000 - (size_t)len - 5000, "%s.onion\n", o[1]);
+		compile_fails("long", big, 2, "longer", "a 5000-byte line");
+		free(big);
+	}
+
+	/* A missing source is named. */
+	{
+		size_t nd, no;
+		char src[4096];
+
+		path_of(src, sizeof(src), "does-not-exist.src");
+		path_of(out, sizeof(out), "does-not-exist.cdb");
+		is_int(omx_map_compile(src, out, OMX_DEFAULT_RANGE, &nd, &no, err, sizeof(err)), -1,
+		       "missing source fails");
+		ok(strstr(err, src) != NULL, "missing source: path named");
+		ok(access(out, F_OK) != 0, "missing source: no output");
+	}
+}
+
+/* Line order does not change any onion's address, even with many collisions. */
+static void test_order(void)
+{
+	enum { N = 120 };
+	char o[N][57], *fwd = malloc(N * 100), *rev = malloc(N * 100);
+	char out1[4096], out2[4096], err[512];
+	size_t l1 = 0, l2 = 0;
+	struct omx_map m1, m2;
+	int differ = 0, found = 0;
+
+	for (unsigned i = 0; i < N; i++)
+		onion("order", i, o[i]);
+	/* Forward, and a shuffled order (i*7 mod N, 7 coprime with 120). */
+	for (unsigned i = 0; i < N; i++) {
+		unsigned j = (i * 7) % N;
+
+		l1 += (size_t)snprintf(fwd + l1, N * 100 - l1, "o%u.example %s.onion\n", i, o[i]);
+		l2 += (size_t)snprintf(rev + l2, N * 100 - l2, "o%u.example %s.onion\n", j, o[j]);
+	}
+	/* A /24 with 120 onions: plenty of probe collisions to resolve. */
+	is_int(compile_text("order1", fwd, "10.9.8.0/24", out1, sizeof(out1), NULL, NULL, err,
+			    sizeof(err)), 0, "compile in one order");
+	is_int(compile_text("order2", rev, "10.9.8.0/24", out2, sizeof(out2), NULL, NULL, err,
+			    sizeof(err)), 0, "compile in another order");
+	if (ok(open_map(out1, &m1, err, sizeof(err)) == 0 && open_map(out2, &m2, err, sizeof(err)) == 0,
+	       "open both")) {
+		for (unsigned i = 0; i < N; i++) {
+			uint32_t a1, a2;
+
+			if (omx_map_onion_addr(&m1, o[i], 56, &a1) && omx_map_onion_addr(&m2, o[i], 56, &a2)) {
+				found++;
+				differ += a1 != a2;
+			}
+		}
+		is_int(found, N, "every onion in both maps");
+		is_int(differ, 0, "every onion has the same address in both");
+		omx_map_close(&m1);
+		omx_map_close(&m2);
+	}
+	free(fwd);
+	free(rev);
+}
+
+/* omx_map_open_fd refuses what is not an onionmx map. */
+static void open_fails(const char *path, const char *what, const char *needle)
+{
+	struct omx_map map;
+	char err[512] = "";
+	int fd = open(path, O_RDONLY);
+
+	if (!ok(fd >= 0, "%s: open", what))
+		return;
+	is_int(omx_map_open_fd(&map, fd, path, err, sizeof(err)), -1, "%s: refused", what);
+	close(fd);
+	ok(err[0] != '\0' && strstr(err, path) != NULL, "%s: message names the file", what);
+	if (needle && !ok(strstr(err, needle) != NULL, "%s: message mentions \"%s\"", what, needle))
+		printf("#   message: %s\n", err);
+}
+
+static void make_cdb(const char *path, const char *meta)
+{
+	struct cdb_make cm;
+	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+
+	if (fd < 0)
+		return;
+	cdb_make_start(&cm, fd);
+	cdb_make_add(&cm, "d:example.org", 13, "x", 1);
+	if (meta)
+		cdb_make_add(&cm, "!onionmx", 8, meta, (unsigned)strlen(meta));
+	cdb_make_finish(&cm);
+	close(fd);
+}
+
+static void test_open(void)
+{
+	char path[4096];
+	char *junk = malloc(5000);
+
+	path_of(path, sizeof(path), "empty.cdb");
+	write_bytes(path, "", 0);
+	open_fails(path, "an empty file", NULL);
+
+	path_of(path, sizeof(path), "text.cdb");
+	for (int i = 0; i < 5000; i++)
+		junk[i] = "example.org xyz.onion\n"[i % 22];
+	write_bytes(path, junk, 5000);
+	open_fails(path, "a text file", NULL);
+
+	path_of(path, sizeof(path), "binary.cdb");
+	for (int i = 0; i < 5000; i++)
+		junk[i] = (char)(i * 37 + (i >> 3));
+	write_bytes(path, junk, 5000);
+	open_fails(path, "a binary file", NULL);
+	free(junk);
+
+	path_of(path, sizeof(path), "short.cdb");
+	write_bytes(path, "!onionmx", 8);
+	open_fails(path, "a short file", NULL);
+
+	path_of(path, sizeof(path), "nometa.cdb");
+	make_cdb(path, NULL);
+	open_fails(path, "a cdb without \"!onionmx\"", "onionmx");
+
+	path_of(path, sizeof(path), "v2.cdb");
+	make_cdb(path, "2 240.0.0.0/4");
+	open_fails(path, "a cdb of format 2", "2 240.0.0.0/4");
+
+	path_of(path, sizeof(path), "badrange.cdb");
+	make_cdb(path, "1 240.0.0.1/4");
+	open_fails(path, "a cdb with a bad range", NULL);
+
+	path_of(path, sizeof(path), "longmeta.cdb");
+	make_cdb(path, "1 240.0.0.0/4 and a great deal of text after it, far more than fits");
+	open_fails(path, "a cdb with an overlong header", NULL);
+
+	open_fails(dir, "a directory", NULL);
+
+	/* A hand-made map with a good header opens. */
+	{
+		struct omx_map map;
+		char err[512];
+
+		path_of(path, sizeof(path), "handmade.cdb");
+		make_cdb(path, "1 10.0.0.0/8");
+		if (ok(open_map(path, &map, err, sizeof(err)) == 0, "hand-made cdb with a header opens")) {
+			ok(map.net == 0x0a000000u && map.mask == 0xff000000u, "its range is read");
+			omx_map_close(&map);
+		}
+	}
+}
+
+/* Removes everything in DIR, then DIR; returns 0 if all went. */
+static int cleanup(void)
+{
+	DIR *d = opendir(dir);
+	struct dirent *e;
+	char path[4096];
+	int rc = 0, tmp = 0;
+
+	if (!d)
+		return -1;
+	while ((e = readdir(d))) {
+		if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
+			continue;
+		if (strstr(e->d_name, ".tmp"))
+			tmp++;
+		snprintf(path, sizeof(path), "%s/%s", dir, e->d_name);
+		rc |= unlink(path);
+	}
+	closedir(d);
+	is_int(tmp, 0, "no temporary files left behind by the compiler");
+	return rc | rmdir(dir);
+}
+
+int main(void)
+{
+	test_parse_line();
+	test_range();
+	test_candidates();
+	if (!mkdtemp(dir)) {
+		ok(0, "mkdtemp");
+		return done_testing();
+	}
+	test_compile_lookup();
+	test_large();
+	test_small_range();
+	test_compile_errors();
+	test_order();
+	test_open();
+	ok(cleanup() == 0, "temporary directory removed");
+	return done_testing();
+}
