@@ -291,8 +291,15 @@ int omx_map_compile(const char *src, const char *out, const char *range, size_t 
 				o->first_domain = stored;
 			} else if (o->port != targets[i].port) {
 				/* An MX record cannot carry a port: the port belongs to the onion. */
-				fail(err, errlen, "%s:%u: %s.onion has port %u here but %u at line %u",
-				     src, line, o->label, targets[i].port, o->port, o->line);
+				char here[16] = "no port", there[16] = "no port";
+
+				if (targets[i].port)
+					snprintf(here, sizeof(here), "port %u", targets[i].port);
+				if (o->port)
+					snprintf(there, sizeof(there), "port %u", o->port);
+				fail(err, errlen,
+				     "%s:%u: %s.onion has %s here but %s at line %u (an MX record cannot carry a port, so each onion has one)",
+				     src, line, o->label, here, there, o->line);
 				goto out;
 			}
 			o->ndomains++;

@@ -821,6 +821,43 @@ static void test_compile_errors(void)
 		free(big);
 	}
 
+	/* A NUL byte in the source. */
+	{
+		static const char head[] = "# nul\nexa";
+		char nul[400];
+		int len = snprintf(nul, sizeof(nul), "%sXmple.org %s.onion\n", head, o[0]);
+		char src[4096], prefix[4200];
+
+		nul[sizeof(head) - 1] = '\0';
+		path_of(src, sizeof(src), "nul.src");
+		path_of(out, sizeof(out), "nul.cdb");
+		write_bytes(src, nul, (size_t)len);
+		snprintf(prefix, sizeof(prefix), "%s:2:", src);
+		{
+			size_t nd, no;
+
+			is_int(omx_map_compile(src, out, OMX_DEFAULT_RANGE, &nd, &no, err, sizeof(err)),
+			       -1, "a NUL byte in the source fails");
+		}
+		if (!ok(strstr(err, prefix) == err, "NUL byte: message starts with SRC:2:"))
+			printf("#   message: %s\n", err);
+		ok(access(out, F_OK) != 0, "NUL byte: no output");
+	}
+
+	/* An output in a directory that does not exist. */
+	{
+		size_t nd, no;
+		char src[4096];
+
+		snprintf(text, sizeof(text), "example.org %s.onion\n", o[0]);
+		path_of(src, sizeof(src), "nodir.src");
+		write_bytes(src, text, strlen(text));
+		path_of(out, sizeof(out), "no/such/dir/map.cdb");
+		is_int(omx_map_compile(src, out, OMX_DEFAULT_RANGE, &nd, &no, err, sizeof(err)), -1,
+		       "output in a missing directory fails");
+		ok(strstr(err, "no/such/dir/map.cdb") != NULL, "missing directory: output path named");
+	}
+
 	/* A missing source is named. */
 	{
 		size_t nd, no;
