@@ -50,8 +50,8 @@ int omx_answer_question(const struct omx_map *map, const struct omx_dns_question
 		if (q->qtype != OMX_DNS_T_A && q->qtype != 255 /* ANY */) {
 			/* AAAA, TLSA, MX, ...: the name exists, with an A record only. */
 			enum omx_name_status st = omx_resolve_onion(map, q->name, &addr);
-			negative(a, st == OMX_NAME_INVALID ? OMX_DNS_NXDOMAIN : OMX_DNS_NOERROR,
-				 "onion");
+			negative(a, st == OMX_NAME_INVALID ? OMX_DNS_NXDOMAIN :
+				    !map ? OMX_DNS_SERVFAIL : OMX_DNS_NOERROR, "onion");
 			return 1;
 		}
 		switch (omx_resolve_onion(map, q->name, &addr)) {

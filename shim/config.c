@@ -127,11 +127,16 @@ static int config_set(struct omx_config *cfg, const char *key, const char *value
 		      const char *file, unsigned line, char *err, size_t errlen)
 {
 	if (strcmp(key, "socks") == 0) {
-		if (omx_parse_hostport(value, &cfg->socks, &cfg->socks_len) != 0 ||
+		struct sockaddr_storage ss;
+		socklen_t len;
+
+		if (omx_parse_hostport(value, &ss, &len) != 0 ||
 		    strlen(value) >= sizeof(cfg->socks_text))
 			return config_error(err, errlen, file, line,
 					    "socks: \"%s\" is not HOST:PORT with an IPv4 or [IPv6] literal",
 					    value);
+		cfg->socks = ss;
+		cfg->socks_len = len;
 		snprintf(cfg->socks_text, sizeof(cfg->socks_text), "%s", value);
 	} else if (strcmp(key, "map") == 0) {
 		if (value[0] != '/' || strlen(value) >= sizeof(cfg->map_path))
@@ -215,7 +220,8 @@ int omx_config_parse(struct omx_config *cfg, const char *text, size_t len, const
 			continue;
 		eq = strchr(key, '=');
 		if (!eq)
-			return config_error(err, errlen, file, line, "expected \"key = value\"");
+			return config_error(err, errlen, file, line, "expected \"key = value\", got \"%s\"",
+					    key);
 		value = eq + 1;
 		for (p = eq; p > key && is_blank(p[-1]); p--)
 			;

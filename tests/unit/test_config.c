@@ -207,6 +207,8 @@ static void test_errors(void)
 {
 	check_error("socks = 127.0.0.1:9050\nbogus = 1\n", 2, "bogus", "unknown key");
 	check_error("\n\n\nsocks 127.0.0.1:9050\n", 4, "=", "missing '='");
+	/* The message should say which line text lacks the '=' (its key). */
+	check_error("timeout = 5\nsocks 127.0.0.1:9050\n", 2, "socks", "missing '=' names the key");
 	check_error("timeout =\n", 1, "timeout", "missing value");
 	check_error("timeout =   # only a comment\n", 1, "timeout", "missing value before comment");
 	check_error("= 5\n", 1, NULL, "missing key");
@@ -385,7 +387,7 @@ static void test_load(const char *dir)
 		is_int(cfg.timeout, 5, "secure mode: file applied");
 		unlink(wr);
 	} else {
-		for (int i = 0; i < 7; i++)
+		for (int i = 0; i < 8; i++)
 			ok(1, "# SKIP not root: cannot make a root-owned file");
 	}
 
