@@ -108,7 +108,13 @@ static int dial_tor(int fd, const struct sockaddr_storage *socks, socklen_t len,
 		return err;
 	if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &elen) != 0)
 		return -errno;
-	return -err;
+	if (err)
+		return -err;
+	/* Let the kernel see the connection complete, as a caller's second connect()
+	 * would: until then it answers a later connect() with 0, not EISCONN. */
+	if (omx_real.connect(fd, (const struct sockaddr *)socks, len) != 0 && errno != EISCONN)
+		return -errno;
+	return 0;
 }
 
 static int send_all(int fd, const uint8_t *buf, size_t len, double deadline)

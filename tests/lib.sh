@@ -83,14 +83,21 @@ enter_netns() {
 	trap cleanup EXIT
 }
 
+# True while PID runs (a zombie waiting for a slow init to reap it does not).
+alive() {
+	[ -r "/proc/$1/status" ] && ! grep -q '^State:[[:space:]]*Z' "/proc/$1/status" 2>/dev/null
+}
+
+stop_pid() { # stop_pid PID: TERM, a short wait, then KILL
+	kill "$1" 2>/dev/null || return 0
+	for _ in $(seq 50); do alive "$1" || return 0; sleep 0.05; done
+	kill -9 "$1" 2>/dev/null
+}
+
 cleanup() {
 	local pid
 	for pid in "${PIDS[@]}"; do
-		kill "$pid" 2>/dev/null
-	done
-	for pid in "${PIDS[@]}"; do
-		for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.05; done
-		kill -9 "$pid" 2>/dev/null
+		stop_pid "$pid"
 	done
 	[ -n "${T:-}" ] && rm -rf "$T"
 }
@@ -150,8 +157,7 @@ start_socks() { # start_socks MODE [ARGS...]: the stand-in for Tor on 127.0.0.1:
 stop_socks() {
 	local pid
 	pid=$(cat "$T/socks.pid" 2>/dev/null) || return 0
-	kill "$pid" 2>/dev/null
-	for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.05; done
+	stop_pid "$pid"
 	rm -f "$T/socks.pid"
 }
 

@@ -10,7 +10,9 @@
  *        command returns only after that, so a test can go on at once
  *   -c   reply code for refuse and extended (0x01 and 0xF0 by default)
  * MODE: relay refuse extended noauth authfail garble close hang slow badatyp */
-#define _GNU_SOURCE
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE /* accept4, pipe2 */
+#endif
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>

@@ -9,7 +9,9 @@
  *   -p   daemonize; the pid file is written once the socket listens, and the
  *        command returns only after that
  *   -L   log "CONNECT from=ADDR", one line per connection */
-#define _GNU_SOURCE
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE /* accept4, pipe2 */
+#endif
 #include <arpa/inet.h>
 #include <ctype.h>
 #include <errno.h>

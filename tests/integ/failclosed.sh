@@ -42,19 +42,19 @@ check_refusals() { # check_refusals DESCRIPTION
 }
 
 export ONIONMX_CONF=$T/bad.conf
-out=$(shim true 2>&1)
+out=$(shim /bin/true 2>&1)
 like "$out" "^onionmx: $T/bad\.conf:4: unknown key \"bogus\"; refusing SMTP" "preloaded with a broken config: one clear line on stderr"
 is "$(printf '%s\n' "$out" | wc -l)" 1 "exactly one line"
 check_refusals "broken config"
 
 export ONIONMX_CONF=$T/missing.conf
-out=$(shim true 2>&1)
+out=$(shim /bin/true 2>&1)
 like "$out" "missing\.conf: No such file or directory" "a missing config is reported"
 check_refusals "missing config"
 
 printf 'map = %s\nlog = stderr\n' "$T/nomap.cdb" >"$T/nomap.conf"
 export ONIONMX_CONF=$T/nomap.conf
-out=$(shim true 2>&1)
+out=$(shim /bin/true 2>&1)
 like "$out" "nomap\.cdb: No such file or directory" "a missing map is reported"
 out=$(wrapper echo x 2>&1)
 like "$out" "nomap\.cdb: No such file or directory \(compile the map with onionmx-map\)" "the wrapper refuses a missing map too"
@@ -63,7 +63,7 @@ check_refusals "missing map"
 printf 'this is not a cdb' >"$T/junk.cdb"
 printf 'map = %s\nlog = stderr\n' "$T/junk.cdb" >"$T/junk.conf"
 export ONIONMX_CONF=$T/junk.conf
-out=$(shim true 2>&1)
+out=$(shim /bin/true 2>&1)
 like "$out" "junk\.cdb: not a compiled map" "a file that is not a compiled map is reported"
 check_refusals "corrupt map"
 
