@@ -11,14 +11,13 @@
 #include <sys/uio.h>
 
 #include "answer.h"
+#include "hooks.h"
 #include "log.h"
 #include "real.h"
 #include "state.h"
 #include "tor.h"
 
-/* Port and (for IPv4 and v4-mapped IPv6) address of SA. Returns 1 if ADDR was set,
- * 0 if only PORT was (other IPv6), -1 if SA is no IP address at all. */
-static int sockaddr_parts(const struct sockaddr *sa, socklen_t len, uint32_t *addr,
+int omx_sockaddr_parts(const struct sockaddr *sa, socklen_t len, uint32_t *addr,
 			  uint16_t *port)
 {
 	if (!sa || len < (socklen_t)sizeof(sa_family_t))
@@ -146,66 +145,17 @@ int connect(int fd, const struct sockaddr *sa, socklen_t len)
 		errno = ENOSYS;
 		return -1;
 	}
-	kind = sockaddr_parts(sa, len, &addr, &port);
+	kind = omx_sockaddr_parts(sa, len, &addr, &port);
 	if (kind == 1 && omx_is_synthetic(addr))
 		return connect_onion(fd, sa, len, addr, port);
 	if (kind >= 0 && is_smtp_port(port) && smtp_must_be_refused()) {
 		errno = ECONNREFUSED;
 		return -1;
 	}
+	if (kind >= 0 && port == 53)
+		return omx_dns_connect(fd, sa, len);
+	omx_dns_untrack(fd);
 	return omx_real.connect(fd, sa, len);
-}
-
-/* Answers a DNS query that a program sends itself over UDP (Net::DNS in swaks,
- * for one) when it is ours: the reply is sent from the socket to its own local
- * address, where the program reads it; the query never leaves. Returns 1 if
- * handled. */
-static int answer_udp_query(int fd, const void *buf, size_t n)
-{
-	char hosts[OMX_MAP_MAX_TARGETS][OMX_HOST_MAX];
-	struct omx_dns_question q;
-	struct omx_dns_answer a;
-	struct sockaddr_storage self;
-	socklen_t slen = sizeof(self), tlen;
-	uint8_t reply[1232];
-	const struct omx_map *map;
-	int type, ours, rlen;
-	uint16_t port;
-	uint32_t ignored;
-
-	tlen = sizeof(type);
-	if (!buf || getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &tlen) != 0 || type != SOCK_DGRAM ||
-	    omx_dns_parse_query(buf, n, &q) != 0)
-		return 0;
-	map = omx_map_acquire();
-	ours = omx_answer_question(map, &q, &a, hosts);
-	omx_map_release();
-	if (!ours)
-		return 0;
-	rlen = omx_dns_build_reply(&q, &a, reply, sizeof(reply));
-	if (getsockname(fd, (struct sockaddr *)&self, &slen) != 0 ||
-	    sockaddr_parts((struct sockaddr *)&self, slen, &ignored, &port) < 0)
-		return 1; /* swallowed: the program times out and retries, nothing leaks */
-	if (port == 0) {
-		/* Not bound yet: bind as sendto would have, to learn our port. */
-		struct sockaddr_storage any = { .ss_family = self.ss_family };
-		if (bind(fd, (struct sockaddr *)&any, slen) != 0 ||
-		    getsockname(fd, (struct sockaddr *)&self, &slen) != 0)
-			return 1;
-	}
-	if (self.ss_family == AF_INET) {
-		struct sockaddr_in *in = (struct sockaddr_in *)&self;
-		if (in->sin_addr.s_addr == htonl(INADDR_ANY))
-			in->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	} else if (self.ss_family == AF_INET6) {
-		struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)&self;
-		if (IN6_IS_ADDR_UNSPECIFIED(&in6->sin6_addr))
-			in6->sin6_addr = in6addr_loopback;
-	}
-	if (rlen > 0)
-		omx_real.sendto(fd, reply, (size_t)rlen, 0, (struct sockaddr *)&self, slen);
-	omx_log(LOG_DEBUG, "answered a UDP DNS query for %s (type %u) in place", q.name, q.qtype);
-	return 1;
 }
 
 /* The shared policy of sendto and sendmsg for a datagram or TCP Fast Open send
@@ -215,7 +165,7 @@ static int send_policy(int fd, const void *buf, size_t n, int flags, const struc
 {
 	uint32_t addr;
 	uint16_t port;
-	int kind = sockaddr_parts(sa, len, &addr, &port);
+	int kind = omx_sockaddr_parts(sa, len, &addr, &port);
 
 	if (kind < 0)
 		return 1;
@@ -241,7 +191,7 @@ static int send_policy(int fd, const void *buf, size_t n, int flags, const struc
 		*ret = -1;
 		return 0;
 	}
-	if (port == 53 && answer_udp_query(fd, buf, n)) {
+	if (port == 53 && omx_dns_answer_udp(fd, buf, n)) {
 		*ret = (ssize_t)n;
 		return 0;
 	}
@@ -256,6 +206,8 @@ ssize_t sendto(int fd, const void *buf, size_t n, int flags, const struct sockad
 	omx_ready();
 	if (sa && !send_policy(fd, buf, n, flags, sa, len, &ret))
 		return ret;
+	if (!sa && omx_dns_tracked(fd) && omx_dns_guard(fd, buf, n))
+		return -1;
 	return omx_real.sendto(fd, buf, n, flags, sa, len);
 }
 
@@ -280,6 +232,8 @@ ssize_t sendmsg(int fd, const struct msghdr *msg, int flags)
 		}
 		if (!send_policy(fd, n ? buf : NULL, n, flags, msg->msg_name, msg->msg_namelen, &ret))
 			return ret;
+	} else if (msg && omx_dns_tracked(fd) && omx_dns_guard_iov(fd, msg->msg_iov, msg->msg_iovlen)) {
+		return -1;
 	}
 	return omx_real.sendmsg(fd, msg, flags);
 }
@@ -300,7 +254,7 @@ int getpeername(int fd, struct sockaddr *sa, socklen_t *len)
 		uint16_t port = 0;
 		uint32_t ignored;
 
-		if (sockaddr_parts(sa, *len, &ignored, &port) >= 0 &&
+		if (omx_sockaddr_parts(sa, *len, &ignored, &port) >= 0 &&
 		    port == ntohs(((const struct sockaddr_in *)&omx_cfg.socks)->sin_port)) {
 			uint16_t lport = local_port(fd);
 

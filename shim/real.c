@@ -30,6 +30,9 @@ static void bind_all(void)
 
 	BIND(sendto);
 	BIND(sendmsg);
+	BIND(send);
+	BIND(write);
+	BIND(writev);
 	BIND(getpeername);
 	BIND(getaddrinfo);
 	BIND(gethostbyname);

@@ -4,11 +4,15 @@
 #include <netdb.h>
 #include <resolv.h>
 #include <sys/socket.h>
+#include <sys/uio.h>
 
 struct omx_real_fns {
 	int (*connect)(int, const struct sockaddr *, socklen_t);
 	ssize_t (*sendto)(int, const void *, size_t, int, const struct sockaddr *, socklen_t);
 	ssize_t (*sendmsg)(int, const struct msghdr *, int);
+	ssize_t (*send)(int, const void *, size_t, int);
+	ssize_t (*write)(int, const void *, size_t);
+	ssize_t (*writev)(int, const struct iovec *, int);
 	int (*getpeername)(int, struct sockaddr *, socklen_t *);
 	int (*getaddrinfo)(const char *, const char *, const struct addrinfo *,
 			   struct addrinfo **);
