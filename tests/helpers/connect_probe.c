@@ -82,6 +82,8 @@ int main(int argc, char **argv)
 	}
 	if (rc < 0) {
 		printf("connect: %s\n", errno_name(errno));
+		close(fd);
+		freeaddrinfo(res);
 		return 1;
 	}
 	printf("connect: ok\n");
