@@ -1,7 +1,8 @@
-/* connect_probe [-n] [-f] [-2] [-6] HOST PORT: resolves HOST with getaddrinfo and
+/* connect_probe [-n] [-f] [-2] [-6] [-i] HOST PORT: resolves HOST with getaddrinfo and
  * connects like an MTA: -n non-blocking then poll and SO_ERROR (Postfix), -f TCP
  * Fast Open sendto first (Exim), -2 a second connect() on the connected socket,
- * -6 an AF_INET6 socket with a v4-mapped address. Prints the result, whether errno
+ * -6 an AF_INET6 socket with a v4-mapped address, -i a SIGALRM every 50 ms
+ * with a handler installed without SA_RESTART (Exim's style). Prints the result, whether errno
  * survived a successful connect, getpeername, and the server's first line. */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -12,8 +13,18 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <signal.h>
 #include <sys/socket.h>
+#include <sys/time.h>
 #include <unistd.h>
+
+static volatile sig_atomic_t alarms;
+
+static void on_alarm(int sig)
+{
+	(void)sig;
+	alarms++;
+}
 
 static const char *errno_name(int e)
 {
@@ -32,18 +43,19 @@ static const char *errno_name(int e)
 
 int main(int argc, char **argv)
 {
-	int nonblock = 0, fastopen = 0, twice = 0, inet6 = 0, opt, fd, rc;
+	int nonblock = 0, fastopen = 0, twice = 0, inet6 = 0, interrupt = 0, opt, fd, rc;
 	struct addrinfo hints = { .ai_socktype = SOCK_STREAM }, *res;
 	struct sockaddr_storage peer;
 	socklen_t plen = sizeof(peer);
 	char line[512], text[INET6_ADDRSTRLEN];
 	ssize_t n;
 
-	while ((opt = getopt(argc, argv, "nf26")) != -1) {
+	while ((opt = getopt(argc, argv, "nf26i")) != -1) {
 		if (opt == 'n') nonblock = 1;
 		else if (opt == 'f') fastopen = 1;
 		else if (opt == '2') twice = 1;
 		else if (opt == '6') inet6 = 1;
+		else if (opt == 'i') interrupt = 1;
 		else return 2;
 	}
 	if (optind + 2 != argc) {
@@ -65,8 +77,19 @@ int main(int argc, char **argv)
 	}
 	if (nonblock)
 		fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
+	if (interrupt) {
+		struct sigaction sa = { .sa_handler = on_alarm }; /* no SA_RESTART */
+		struct itimerval every = { { 0, 50000 }, { 0, 50000 } };
+		sigaction(SIGALRM, &sa, NULL);
+		setitimer(ITIMER_REAL, &every, NULL);
+	}
 	errno = 4242;
 	rc = connect(fd, res->ai_addr, res->ai_addrlen);
+	if (interrupt) {
+		struct itimerval off = { { 0, 0 }, { 0, 0 } };
+		setitimer(ITIMER_REAL, &off, NULL);
+		printf("signals during connect: %s\n", alarms > 10 ? "many" : "few");
+	}
 	if (rc == 0 && nonblock)
 		printf("connect: returned 0 at once\n");
 	if (rc < 0 && nonblock && errno == EINPROGRESS) {

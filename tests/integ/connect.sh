@@ -41,6 +41,14 @@ out=$(shim "$H/connect_probe" -f "$ONION1.onion" 25)
 like "$out" "^fastopen: EOPNOTSUPP" "TCP Fast Open sendto to a synthetic address: EOPNOTSUPP (Exim falls back to connect)"
 like "$out" "^connect: ok" "and the fallback connect goes through"
 
+# isolate = no: no username/password, method 0x00 only.
+sed -i 's/^log_level = .*/log_level = info\nisolate = no/' "$T/onionmx.conf"
+: >"$T/socks.log"
+out=$(shim "$H/connect_probe" "$ONION1.onion" 25 2>/dev/null)
+like "$out" "^banner: 220 onion " "isolate = no: still connects"
+like "$(cat "$T/socks.log")" "host=$ONION1\.onion port=25 atyp=3 user=- pass=-" "isolate = no: no isolation credentials"
+sed -i '/^isolate = no/d' "$T/onionmx.conf"
+
 # Port given in the map: the MTA connects to port 25, Tor is asked for 2525.
 stop_socks
 : >"$T/socks.log"
@@ -98,7 +106,9 @@ like "$(cat "$T/stderr")" "is Tor running" "Tor down: the log says so"
 # A slow but working SOCKS server (one byte a second) still connects within the timeout.
 sed -i 's/^timeout = .*/timeout = 30/' "$T/onionmx.conf"
 start_socks slow -r 127.0.0.40:25 || exit 1
-out=$(shim "$H/connect_probe" "$ONION1.onion" 25)
+out=$(shim "$H/connect_probe" -i "$ONION1.onion" 25)
+like "$out" "^signals during connect: many" "(SIGALRM every 50 ms interrupted the slow handshake many times)"
+like "$out" "^connect: ok" "EINTR inside the handshake is handled: connect still succeeds"
 like "$out" "^banner: 220 onion " "a slow SOCKS reply is read to the end, then the banner"
 stop_socks
 

@@ -66,7 +66,13 @@ like "$out" "parse: failed|tc=1" "and the truncated reply has TC set"
 out=$(shim "$H/resolv_probe" nsearch mapped.example MX 8)
 like "$out" "^rc=-1 h_errno=3" "a buffer smaller than a header: -1, NO_RECOVERY"
 
+for f in nsearch nsend; do
+	with=$(shim "$H/resolv_probe" $f 1.0.0.127.in-addr.arpa PTR | grep -v '^id=')
+	without=$("$H/resolv_probe" $f 1.0.0.127.in-addr.arpa PTR | grep -v '^id=')
+	is "$with" "$without" "$f: PTR lookups pass through untouched"
+done
 queries=$(dns_queries)
+like "$queries" "PTR 1\.0\.0\.127\.in-addr\.arpa" "and reach the DNS server"
 unlike "$queries" "mapped\.example$" "the DNS server saw no query at all for mapped.example"
 unlike "$queries" "^MX .*mapped\.example" "no MX query for mapped.example at all"
 unlike "$queries" "\.onion" "the DNS server saw no .onion name"
