@@ -22,7 +22,7 @@ endif
 CDB_PIC := $(shell $(CC) -print-file-name=libcdb_pic.a)
 
 CORE_SRC := sha3 onion dns socks5 config map log answer
-LIB_SRC  := $(CORE_SRC) real state tor hook_resolv hook_netdb hook_socket hook_dns
+LIB_SRC  := $(CORE_SRC) real state tor hook_resolv hook_netdb hook_socket hook_dns hook_exec
 TOOL_SRC := $(CORE_SRC) map_compile
 
 OBJDIR   := $(O)/obj

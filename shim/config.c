@@ -175,8 +175,44 @@ static int config_set(struct omx_config *cfg, const char *key, const char *value
 			return config_error(err, errlen, file, line,
 					    "isolate: \"%s\" is neither yes nor no", value);
 		cfg->isolate = b;
+	} else if (strcmp(key, "programs") == 0) {
+		if (strcmp(value, "all") == 0) {
+			cfg->programs[0] = '\0';
+			return 0;
+		}
+		if (strlen(value) >= sizeof(cfg->programs))
+			return config_error(err, errlen, file, line, "programs: list longer than %zu bytes",
+					    sizeof(cfg->programs) - 1);
+		for (const char *p = value; *p;) {
+			size_t n = strcspn(p, " \t");
+			if (p[0] != '/')
+				return config_error(err, errlen, file, line,
+						    "programs: \"%.*s\" is not an absolute path (or use \"all\")",
+						    (int)n, p);
+			p += n;
+			p += strspn(p, " \t");
+		}
+		snprintf(cfg->programs, sizeof(cfg->programs), "%s", value);
 	} else {
 		return config_error(err, errlen, file, line, "unknown key \"%s\"", key);
+	}
+	return 0;
+}
+
+int omx_config_program_matches(const struct omx_config *cfg, const char *exe)
+{
+	const char *p = cfg->programs;
+
+	if (!*p)
+		return 1;
+	while (*p) {
+		size_t n = strcspn(p, " \t");
+
+		if (n && (p[n - 1] == '/' ? strncmp(exe, p, n) == 0
+					  : strlen(exe) == n && strncmp(exe, p, n) == 0))
+			return 1;
+		p += n;
+		p += strspn(p, " \t");
 	}
 	return 0;
 }

@@ -24,6 +24,9 @@ struct omx_config {
 	enum omx_log_target log;
 	int log_level;                  /* syslog priority: LOG_ERR .. LOG_DEBUG */
 	int isolate;                    /* one set of Tor circuits per destination onion */
+	/* Programs the library acts in: "" for all; else space-separated absolute
+	 * paths, an entry ending in '/' standing for everything under it. */
+	char programs[1024];
 };
 
 void omx_config_defaults(struct omx_config *cfg);
@@ -37,6 +40,9 @@ int omx_config_parse(struct omx_config *cfg, const char *text, size_t len, const
  * writable by group or others (used under AT_SECURE). */
 int omx_config_load(struct omx_config *cfg, const char *path, int require_root, char *err,
 		    size_t errlen);
+
+/* Whether the library acts in the program at EXE (its resolved path). */
+int omx_config_program_matches(const struct omx_config *cfg, const char *exe);
 
 /* Parses "A.B.C.D:PORT" or "[IPV6]:PORT" into SS/LEN. Returns 0 or -1. */
 int omx_parse_hostport(const char *text, struct sockaddr_storage *ss, socklen_t *len);

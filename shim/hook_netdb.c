@@ -13,6 +13,8 @@
 #include "real.h"
 #include "state.h"
 
+static int is_onion(const char *name);
+
 /* Looks NAME up if it is an onion name; returns the status (NOT_OURS: pass). */
 static enum omx_name_status onion_lookup(const char *name, uint32_t *addr)
 {
@@ -38,7 +40,7 @@ int getaddrinfo(const char *node, const char *service, const struct addrinfo *hi
 	int rc;
 
 	omx_ready();
-	if (!node || !omx_onion_label(node, strlen(node), &(size_t){ 0 }))
+	if (!is_onion(node))
 		return omx_real.getaddrinfo(node, service, hints, res);
 	if (hints)
 		h = *hints;
@@ -163,11 +165,12 @@ static int onion_hostent_r(const char *name, int family, struct hostent *ret, ch
 	return 0;
 }
 
+/* Whether NAME is an onion name and the library acts in this program. */
 static int is_onion(const char *name)
 {
 	size_t len;
 
-	return name && omx_onion_label(name, strlen(name), &len) != NULL;
+	return name && omx_onion_label(name, strlen(name), &len) != NULL && omx_enabled();
 }
 
 int gethostbyname2_r(const char *name, int family, struct hostent *ret, char *buf,

@@ -31,7 +31,7 @@ static int answer_question(res_state statp, struct omx_dns_question *q, unsigned
 	const struct omx_map *map;
 	int ours, len;
 
-	if (!answer || anslen < 0)
+	if (!answer || anslen < 0 || !omx_enabled())
 		return 0;
 	map = omx_map_acquire();
 	ours = omx_answer_question(map, q, &a, hosts);

@@ -146,13 +146,13 @@ int connect(int fd, const struct sockaddr *sa, socklen_t len)
 		return -1;
 	}
 	kind = omx_sockaddr_parts(sa, len, &addr, &port);
-	if (kind == 1 && omx_is_synthetic(addr))
+	if (kind == 1 && omx_is_synthetic(addr) && omx_enabled())
 		return connect_onion(fd, sa, len, addr, port);
-	if (kind >= 0 && is_smtp_port(port) && smtp_must_be_refused()) {
+	if (kind >= 0 && is_smtp_port(port) && omx_enabled() && smtp_must_be_refused()) {
 		errno = ECONNREFUSED;
 		return -1;
 	}
-	if (kind >= 0 && port == 53)
+	if (kind >= 0 && port == 53 && omx_enabled())
 		return omx_dns_connect(fd, sa, len);
 	omx_dns_untrack(fd);
 	return omx_real.connect(fd, sa, len);
@@ -167,7 +167,7 @@ static int send_policy(int fd, const void *buf, size_t n, int flags, const struc
 	uint16_t port;
 	int kind = omx_sockaddr_parts(sa, len, &addr, &port);
 
-	if (kind < 0)
+	if (kind < 0 || !omx_enabled())
 		return 1;
 	if (kind == 1 && omx_is_synthetic(addr)) {
 		int type;

@@ -1,6 +1,7 @@
 /* Process-wide state: configuration, the current map and its replacement. */
 #include "state.h"
 
+#include <dlfcn.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
@@ -18,6 +19,9 @@
 
 struct omx_config omx_cfg;
 int omx_config_ok;
+int omx_active = 1;
+char omx_self_preload[PATH_MAX];
+char omx_conf_env[PATH_MAX + sizeof("ONIONMX_CONF=")];
 /* 240.0.0.0/4 until the map says otherwise, so no address is ever taken for
  * synthetic by a hook that runs before the constructor. */
 uint32_t omx_range_net = 0xf0000000u, omx_range_mask = 0xf0000000u;
@@ -184,6 +188,46 @@ static void after_fork_child(void)
 	pthread_mutex_init(&reload_lock, NULL);
 }
 
+/* Directories ld.so loads a bare LD_PRELOAD name from in secure mode (setuid
+ * programs such as Exim's re-executed exim4). */
+static const char *const trusted_dirs[] = {
+	"/usr/lib/x86_64-linux-gnu", "/lib/x86_64-linux-gnu", "/usr/lib64", "/lib64",
+	"/usr/lib", "/lib",
+};
+
+/* Works out omx_self_preload from where this library was loaded from. */
+static void find_self(void)
+{
+	Dl_info info;
+	char path[PATH_MAX];
+	const char *base;
+
+	if (!dladdr((void *)&find_self, &info) || !info.dli_fname ||
+	    !realpath(info.dli_fname, path)) {
+		snprintf(omx_self_preload, PATH_MAX, "libonionmx.so");
+		return;
+	}
+	base = strrchr(path, '/') + 1;
+	for (size_t i = 0; i < sizeof(trusted_dirs) / sizeof(trusted_dirs[0]); i++) {
+		size_t n = strlen(trusted_dirs[i]);
+		if (strncmp(path, trusted_dirs[i], n) == 0 && path + n + 1 == base) {
+			snprintf(omx_self_preload, PATH_MAX, "%s", base);
+			return;
+		}
+	}
+	snprintf(omx_self_preload, PATH_MAX, "%s", path);
+}
+
+/* Was the library named in this process's LD_PRELOAD (not /etc/ld.so.preload)?
+ * Only then may a broken configuration be reported on the program's stderr:
+ * loaded into every program on the system, it must not print in all of them. */
+static int preloaded_by_environment(void)
+{
+	const char *env = getenv("LD_PRELOAD");
+
+	return env && strstr(env, "libonionmx");
+}
+
 static void init_once_body(void)
 {
 	const char *path = OMX_DEFAULT_CONF;
@@ -191,21 +235,40 @@ static void init_once_body(void)
 	struct omx_map *map;
 	char *slash;
 
+	char exe[PATH_MAX];
+	ssize_t n;
+
 	omx_bind_real();
 	pthread_atfork(NULL, NULL, after_fork_child);
 	secure_mode = getauxval(AT_SECURE) != 0;
-	if (!secure_mode && getenv("ONIONMX_CONF") && *getenv("ONIONMX_CONF"))
+	if (!secure_mode && getenv("ONIONMX_CONF") && *getenv("ONIONMX_CONF")) {
 		path = getenv("ONIONMX_CONF");
+		snprintf(omx_conf_env, sizeof(omx_conf_env), "ONIONMX_CONF=%s", path);
+	}
+	find_self();
 
 	omx_config_defaults(&omx_cfg);
 	omx_parse_range(OMX_DEFAULT_RANGE, &omx_range_net, &omx_range_mask);
 	if (omx_config_load(&omx_cfg, path, secure_mode, err, sizeof(err)) != 0) {
-		omx_log_alert("%s; refusing SMTP connections (ports 25, 465, 587) and deferring MX lookups",
-			      err);
+		/* Unknown which programs are ours: fail closed everywhere. */
+		if (preloaded_by_environment())
+			omx_log_alert("%s; refusing SMTP connections (ports 25, 465, 587) and deferring MX lookups",
+				      err);
+		else
+			omx_log(LOG_ERR, "%s; refusing SMTP connections (ports 25, 465, 587) and deferring MX lookups",
+				err);
 		return;
 	}
 	omx_config_ok = 1;
 	omx_log_setup(omx_cfg.log == OMX_LOG_STDERR, omx_cfg.log_level);
+
+	n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
+	exe[n > 0 ? n : 0] = '\0';
+	if (!omx_config_program_matches(&omx_cfg, exe) &&
+	    (secure_mode || !getenv("ONIONMX_ACTIVE") || strcmp(getenv("ONIONMX_ACTIVE"), "1") != 0)) {
+		omx_active = 0; /* not one of the configured programs: pass everything through */
+		return;
+	}
 
 	snprintf(map_dir, sizeof(map_dir), "%s", omx_cfg.map_path);
 	slash = strrchr(map_dir, '/');
@@ -236,6 +299,13 @@ void omx_init(void)
 
 	pthread_once(&init_once, init_everything);
 	errno = saved;
+}
+
+int omx_enabled(void)
+{
+	if (__builtin_expect(!__atomic_load_n(&initialized, __ATOMIC_ACQUIRE), 0))
+		omx_init();
+	return omx_active;
 }
 
 __attribute__((constructor)) static void omx_constructor(void)

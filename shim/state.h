@@ -10,12 +10,24 @@
 
 extern struct omx_config omx_cfg;
 extern int omx_config_ok;            /* 0: config unreadable; fail closed */
+extern int omx_active;               /* 0: a program the config leaves alone */
+
+/* What an exec must carry so the library stays loaded (hook_exec.c): the
+ * LD_PRELOAD entry naming this library (the bare name when it sits in a
+ * directory ld.so trusts in secure mode, else its absolute path), and the
+ * "ONIONMX_CONF=..." entry ("" when the built-in path is in use). */
+extern char omx_self_preload[];
+extern char omx_conf_env[];
 
 /* Synthetic range of the current map (host order), read without locks by connect(). */
 extern uint32_t omx_range_net, omx_range_mask;
 
 /* Reads the configuration and opens the map (once; the constructor calls it). */
 void omx_init(void);
+
+/* Whether the hooks act in this process (initialising first if a hook runs
+ * before the constructor). Called only once a call looks like ours. */
+int omx_enabled(void);
 
 /* The current map, or NULL when there is no usable one (fail closed). Holds off its
  * release until omx_map_release(): every acquire needs exactly one release. Checks

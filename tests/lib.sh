@@ -12,6 +12,7 @@
 TOP=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 O=${O:-.}
 case $O in /*) B=$O ;; *) B=$TOP/$O ;; esac
+B=$(cd "$B" && pwd -P)
 LIB=$B/shim/libonionmx.so
 ONIONMX=$B/tools/onionmx
 MAPTOOL=$B/tools/onionmx-map

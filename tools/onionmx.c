@@ -128,6 +128,8 @@ int main(int argc, char **argv)
 		fprintf(stderr, "onionmx: %s: %s\n", conf, strerror(errno));
 		return 78;
 	}
+	/* Programs the config leaves alone still act when run through the wrapper. */
+	setenv("ONIONMX_ACTIVE", "1", 1);
 	/* Appended, so a sanitizer runtime that must come first stays first. */
 	old = getenv("LD_PRELOAD");
 	if (asprintf(&preload, "%s%s%s", old && *old ? old : "", old && *old ? " " : "", lib) < 0)

@@ -1,0 +1,267 @@
+/* client: the measured loops of `make bench`. Each run does one kind of call N
+ * times in one process and prints the mean wall time per call in nanoseconds
+ * ("ns_per_op N"), timing only the loop (not process start-up). Any failed call
+ * aborts with exit status 1, so a variant that does not work cannot look fast.
+ *
+ *   client onion NAME PORT N       getaddrinfo(NAME) + socket + connect + close:
+ *                                  through whatever library is preloaded
+ *   client bound HOST:PORT N [USER PASS] NAME
+ *                                  the lower bound for that: socket, connect to
+ *                                  the SOCKS server, greeting (+ RFC 1929) +
+ *                                  CONNECT for NAME:25 in ONE write, read exactly
+ *                                  the replies, close
+ *   client connect HOST:PORT N     socket + connect + close (passthrough)
+ *   client res NAME N              res_search(NAME, IN, A) (passthrough)
+ *   client rss                     prints Private_Clean+Private_Dirty (KiB) of
+ *                                  this process from /proc/self/smaps_rollup
+ *                                  after one onion lookup (NAME in $BENCH_ONION)
+ *   client idle                    sleeps until killed (keeps mappings shared)
+ *
+ * No shim code is linked in: the client is what an unmodified program does. */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE
+#endif
+#include <arpa/inet.h>
+#include <arpa/nameser.h>
+#include <errno.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <resolv.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+static double now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec * 1e9 + (double)ts.tv_nsec;
+}
+
+static void fail(const char *what, int i)
+{
+	fprintf(stderr, "client: %s failed at call %d: %s\n", what, i, strerror(errno));
+	exit(1);
+}
+
+static int parse_addr(const char *spec, struct sockaddr_in *sin)
+{
+	char host[64];
+	const char *colon = strrchr(spec, ':');
+
+	if (!colon || (size_t)(colon - spec) >= sizeof(host))
+		return -1;
+	memcpy(host, spec, (size_t)(colon - spec));
+	host[colon - spec] = '\0';
+	memset(sin, 0, sizeof(*sin));
+	sin->sin_family = AF_INET;
+	sin->sin_port = htons((uint16_t)atoi(colon + 1));
+	return inet_pton(AF_INET, host, &sin->sin_addr) == 1 ? 0 : -1;
+}
+
+static void report(double t0, long n)
+{
+	printf("ns_per_op %.1f\n", (now_ns() - t0) / (double)n);
+}
+
+static int do_onion(const char *name, const char *port, long n)
+{
+	struct addrinfo hints = { .ai_family = AF_INET, .ai_socktype = SOCK_STREAM };
+	double t0 = now_ns();
+
+	for (long i = 0; i < n; i++) {
+		struct addrinfo *ai;
+		int fd, rc = getaddrinfo(name, port, &hints, &ai);
+
+		if (rc != 0) {
+			fprintf(stderr, "client: getaddrinfo %s: %s\n", name, gai_strerror(rc));
+			return 1;
+		}
+		fd = socket(ai->ai_family, ai->ai_socktype, ai->ai_protocol);
+		if (fd < 0)
+			fail("socket", (int)i);
+		if (connect(fd, ai->ai_addr, ai->ai_addrlen) != 0)
+			fail("connect", (int)i);
+		freeaddrinfo(ai);
+		close(fd);
+	}
+	report(t0, n);
+	return 0;
+}
+
+/* Greeting, optional RFC 1929 and CONNECT (address type 3) in one buffer. */
+static size_t flight(uint8_t *b, const char *user, const char *pass, const char *host)
+{
+	size_t n = 0, l;
+
+	b[n++] = 5;
+	b[n++] = 1;
+	b[n++] = user ? 2 : 0;
+	if (user) {
+		b[n++] = 1;
+		b[n++] = (uint8_t)(l = strlen(user));
+		memcpy(b + n, user, l);
+		n += l;
+		b[n++] = (uint8_t)(l = strlen(pass));
+		memcpy(b + n, pass, l);
+		n += l;
+	}
+	b[n++] = 5;
+	b[n++] = 1;
+	b[n++] = 0;
+	b[n++] = 3;
+	b[n++] = (uint8_t)(l = strlen(host));
+	memcpy(b + n, host, l);
+	n += l;
+	b[n++] = 0;
+	b[n++] = 25;
+	return n;
+}
+
+static int do_bound(const char *spec, long n, const char *user, const char *pass,
+		    const char *host)
+{
+	struct sockaddr_in sin;
+	uint8_t req[1024], rep[64];
+	size_t len, want = 2 + (user ? 2 : 0) + 10;
+	double t0;
+
+	if (parse_addr(spec, &sin) != 0)
+		return 2;
+	len = flight(req, user, pass, host);
+	t0 = now_ns();
+	for (long i = 0; i < n; i++) {
+		size_t have = 0;
+		int fd = socket(AF_INET, SOCK_STREAM, 0);
+
+		if (fd < 0)
+			fail("socket", (int)i);
+		if (connect(fd, (struct sockaddr *)&sin, sizeof(sin)) != 0)
+			fail("connect", (int)i);
+		if (write(fd, req, len) != (ssize_t)len)
+			fail("write", (int)i);
+		while (have < want) {
+			ssize_t r = read(fd, rep + have, want - have);
+			if (r <= 0)
+				fail("read", (int)i);
+			have += (size_t)r;
+		}
+		if (rep[0] != 5 || rep[want - 9] != 0)
+			fail("SOCKS reply", (int)i);
+		close(fd);
+	}
+	report(t0, n);
+	return 0;
+}
+
+static int do_connect(const char *spec, long n)
+{
+	struct sockaddr_in sin;
+	double t0;
+
+	if (parse_addr(spec, &sin) != 0)
+		return 2;
+	t0 = now_ns();
+	for (long i = 0; i < n; i++) {
+		int fd = socket(AF_INET, SOCK_STREAM, 0);
+
+		if (fd < 0)
+			fail("socket", (int)i);
+		if (connect(fd, (struct sockaddr *)&sin, sizeof(sin)) != 0)
+			fail("connect", (int)i);
+		close(fd);
+	}
+	report(t0, n);
+	return 0;
+}
+
+static int do_res(const char *name, long n)
+{
+	unsigned char ans[512];
+	double t0;
+
+	res_init();
+	t0 = now_ns();
+	for (long i = 0; i < n; i++)
+		if (res_search(name, C_IN, T_A, ans, sizeof(ans)) <= 0)
+			fail("res_search", (int)i);
+	report(t0, n);
+	return 0;
+}
+
+static int do_rss(void)
+{
+	struct addrinfo hints = { .ai_family = AF_INET, .ai_socktype = SOCK_STREAM }, *ai;
+	const char *onion = getenv("BENCH_ONION");
+	char line[256];
+	long kib = 0, v;
+	FILE *f;
+
+	if (onion && getaddrinfo(onion, "25", &hints, &ai) == 0)
+		freeaddrinfo(ai);
+	f = fopen("/proc/self/smaps_rollup", "r");
+	if (!f)
+		return 1;
+	while (fgets(line, sizeof(line), f))
+		if (sscanf(line, "Private_Clean: %ld kB", &v) == 1 ||
+		    sscanf(line, "Private_Dirty: %ld kB", &v) == 1)
+			kib += v;
+	fclose(f);
+	printf("private_kib %ld\n", kib);
+	if (getenv("BENCH_SMAPS")) {
+		/* Every mapping's private KiB, to see where an increase comes from. */
+		char name[512] = "";
+		long clean = 0, dirty = 0;
+
+		f = fopen("/proc/self/smaps", "r");
+		while (f && fgets(line, sizeof(line), f)) {
+			char path[400];
+			unsigned long lo, hi;
+
+			if (sscanf(line, "%lx-%lx", &lo, &hi) == 2 && strchr(line, ' ')) {
+				if (clean + dirty)
+					printf("map %ld %s\n", clean + dirty, name);
+				clean = dirty = 0;
+				path[0] = '\0';
+				sscanf(line, "%*s %*s %*s %*s %*s %399s", path);
+				snprintf(name, sizeof(name), "%s", path[0] ? path : "[anon]");
+			} else if (sscanf(line, "Private_Clean: %ld kB", &v) == 1) {
+				clean = v;
+			} else if (sscanf(line, "Private_Dirty: %ld kB", &v) == 1) {
+				dirty = v;
+			}
+		}
+		if (clean + dirty)
+			printf("map %ld %s\n", clean + dirty, name);
+		if (f)
+			fclose(f);
+	}
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	if (argc >= 5 && strcmp(argv[1], "onion") == 0)
+		return do_onion(argv[2], argv[3], atol(argv[4]));
+	if (argc == 5 && strcmp(argv[1], "bound") == 0)
+		return do_bound(argv[2], atol(argv[3]), NULL, NULL, argv[4]);
+	if (argc == 7 && strcmp(argv[1], "bound") == 0)
+		return do_bound(argv[2], atol(argv[3]), argv[4], argv[5], argv[6]);
+	if (argc == 4 && strcmp(argv[1], "connect") == 0)
+		return do_connect(argv[2], atol(argv[3]));
+	if (argc == 4 && strcmp(argv[1], "res") == 0)
+		return do_res(argv[2], atol(argv[3]));
+	if (argc == 2 && strcmp(argv[1], "rss") == 0)
+		return do_rss();
+	if (argc == 2 && strcmp(argv[1], "idle") == 0) {
+		pause();
+		return 0;
+	}
+	fprintf(stderr, "usage: see the comment at the top of tests/bench/client.c\n");
+	return 2;
+}
