@@ -73,9 +73,52 @@ demo: deps
 	$(MAKE) all tests
 	bash tests/demo.sh
 
+# Install: the library goes where ld.so loads a bare LD_PRELOAD name from even
+# in secure mode (setuid programs such as Exim's exim4), with the setuid bit it
+# requires there; see README, "Security". Config and map are kept if present.
+SYSCONFDIR ?= /etc
+MANDIR     ?= $(PREFIX)/share/man
+UNITDIR    ?= /etc/systemd/system
+
+install: all
+	install -d $(DESTDIR)$(LIBDIR) $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/sbin \
+		$(DESTDIR)$(MANDIR)/man5 $(DESTDIR)$(MANDIR)/man8 $(DESTDIR)$(SYSCONFDIR)/onionmx \
+		$(DESTDIR)$(UNITDIR)/postfix@.service.d $(DESTDIR)$(UNITDIR)/exim4.service.d
+	install -m 4755 $(LIB) $(DESTDIR)$(LIBDIR)/libonionmx.so
+	install -m 755 $(O)/tools/onionmx $(DESTDIR)$(PREFIX)/bin/onionmx
+	install -m 755 $(O)/tools/onionmx-map $(DESTDIR)$(PREFIX)/sbin/onionmx-map
+	install -m 644 tools/man/onionmx.8 tools/man/onionmx-map.8 $(DESTDIR)$(MANDIR)/man8/
+	install -m 644 tools/man/onionmx.conf.5 $(DESTDIR)$(MANDIR)/man5/
+	install -m 644 tools/systemd/postfix@.service.d-onionmx.conf \
+		$(DESTDIR)$(UNITDIR)/postfix@.service.d/onionmx.conf
+	install -m 644 tools/systemd/exim4.service.d-onionmx.conf \
+		$(DESTDIR)$(UNITDIR)/exim4.service.d/onionmx.conf
+	test -e $(DESTDIR)$(SYSCONFDIR)/onionmx/onionmx.conf || \
+		install -m 644 onionmx.conf.example $(DESTDIR)$(SYSCONFDIR)/onionmx/onionmx.conf
+	test -e $(DESTDIR)$(SYSCONFDIR)/onionmx/domains || \
+		install -m 644 tools/domains.example $(DESTDIR)$(SYSCONFDIR)/onionmx/domains
+	test -e $(DESTDIR)$(SYSCONFDIR)/onionmx/domains.cdb || \
+		$(O)/tools/onionmx-map $(DESTDIR)$(SYSCONFDIR)/onionmx/domains >/dev/null
+
+# Takes back what install wrote; config and map only if unchanged from the
+# examples (an operator's own are left, with a note).
+uninstall:
+	rm -f $(DESTDIR)$(LIBDIR)/libonionmx.so $(DESTDIR)$(PREFIX)/bin/onionmx \
+		$(DESTDIR)$(PREFIX)/sbin/onionmx-map $(DESTDIR)$(MANDIR)/man8/onionmx.8 \
+		$(DESTDIR)$(MANDIR)/man8/onionmx-map.8 $(DESTDIR)$(MANDIR)/man5/onionmx.conf.5 \
+		$(DESTDIR)$(UNITDIR)/postfix@.service.d/onionmx.conf \
+		$(DESTDIR)$(UNITDIR)/exim4.service.d/onionmx.conf
+	-rmdir $(DESTDIR)$(UNITDIR)/postfix@.service.d $(DESTDIR)$(UNITDIR)/exim4.service.d 2>/dev/null
+	cmp -s onionmx.conf.example $(DESTDIR)$(SYSCONFDIR)/onionmx/onionmx.conf && \
+		rm -f $(DESTDIR)$(SYSCONFDIR)/onionmx/onionmx.conf || true
+	cmp -s tools/domains.example $(DESTDIR)$(SYSCONFDIR)/onionmx/domains && \
+		rm -f $(DESTDIR)$(SYSCONFDIR)/onionmx/domains $(DESTDIR)$(SYSCONFDIR)/onionmx/domains.cdb || true
+	-rmdir $(DESTDIR)$(SYSCONFDIR)/onionmx 2>/dev/null || \
+		echo "onionmx: kept $(DESTDIR)$(SYSCONFDIR)/onionmx (your configuration or map)"
+
 clean:
 	rm -rf obj build shim/*.so tools/onionmx tools/onionmx-map tests/unit/test_sha3 \
 		$(UNIT) $(HELPERS)
 
-.PHONY: all tests deps check demo clean
+.PHONY: all tests deps check demo clean install uninstall
 .SECONDARY:
