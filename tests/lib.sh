@@ -200,3 +200,21 @@ shim() { # shim COMMAND...: run COMMAND with the library preloaded
 wrapper() { # wrapper ARGS...: run the onionmx wrapper (which preloads the library)
 	LD_PRELOAD="$SAN_PRELOAD" "$ONIONMX" "$@"
 }
+
+# Installs the library as "make install" would, mode 4755 in the directory ld.so
+# trusts in secure mode, and gives the namespace its own /etc/onionmx - through
+# overlays private to this mount namespace, so the host is untouched.
+install_in_namespace() {
+	local d
+	for d in /usr/lib/x86_64-linux-gnu /etc; do
+		local tag=${d//\//_}
+		mkdir -p "$T/ovl$tag/upper" "$T/ovl$tag/work"
+		mount -t overlay overlay -o "lowerdir=$d,upperdir=$T/ovl$tag/upper,workdir=$T/ovl$tag/work" "$d" ||
+			return 1
+	done
+	# The overlay over /etc hides the namespace's resolv.conf and hosts: bind again.
+	mount --bind "$T/resolv.conf" /etc/resolv.conf
+	mount --bind "$T/hosts" /etc/hosts
+	install -m 4755 "$LIB" /usr/lib/x86_64-linux-gnu/libonionmx.so
+	mkdir -p /etc/onionmx
+}

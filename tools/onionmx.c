@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "config.h"
@@ -52,8 +53,25 @@ static int find_library(char *out, size_t cap)
 	return access(out, R_OK);
 }
 
-/* Checks the configuration and its map as the library will read them. */
-static int check(const char *conf)
+/* Setuid programs (Exim's deliveries) only accept a config and map owned by
+ * root and not writable by others: say so before a delivery finds out. */
+static void secure_mode_warnings(const char *conf, const char *map)
+{
+	const char *files[] = { conf, map };
+
+	for (size_t i = 0; i < 2; i++) {
+		struct stat st;
+		if (stat(files[i], &st) == 0 && (st.st_uid != 0 || (st.st_mode & (S_IWGRP | S_IWOTH))))
+			fprintf(stderr, "onionmx: warning: %s is not owned by root or is writable by others: "
+				"setuid programs (such as Exim's deliveries) will refuse it\n", files[i]);
+	}
+	if (strcmp(conf, OMX_DEFAULT_CONF) != 0)
+		fprintf(stderr, "onionmx: note: setuid programs read only %s, not %s\n", OMX_DEFAULT_CONF, conf);
+}
+
+/* Checks the configuration and its map as the library will read them; VERBOSE
+ * (onionmx -t) adds what setuid programs will think of them. */
+static int check(const char *conf, int verbose)
 {
 	struct omx_config cfg;
 	struct omx_map map;
@@ -78,6 +96,8 @@ static int check(const char *conf)
 	}
 	close(fd);
 	omx_map_close(&map);
+	if (verbose)
+		secure_mode_warnings(conf, cfg.map_path);
 	return 0;
 }
 
@@ -110,7 +130,7 @@ int main(int argc, char **argv)
 		fputs(usage_text, stderr);
 		return 2;
 	}
-	if (check(conf) != 0) {
+	if (check(conf, only_check) != 0) {
 		fprintf(stderr, "onionmx: refusing to run %s with a broken configuration\n",
 			only_check ? "anything" : argv[optind]);
 		return 78;
