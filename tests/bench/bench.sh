@@ -1,0 +1,384 @@
+#!/bin/bash
+# make bench: onionmx side by side with torsocks 2.4, proxychains-ng 4.16 and no
+# library at all, measured in one run inside a private network namespace
+# (loopback only). Every measurement alternates the variants round by round and
+# reports medians (ratios: the median of the per-round ratios, with the
+# interquartile range); nothing here asserts an absolute threshold: the targets
+# are printed next to the measurements with "met" or "gap".
+#
+# Environment: BENCH_ROUNDS (default 11), BENCH_QUICK=1 (smaller runs, for
+# trying the script out). Build first: make bench does.
+. "$(dirname "$0")/../lib.sh"
+
+TORSOCKS_LIB=/usr/lib/x86_64-linux-gnu/torsocks/libtorsocks.so
+PROXYCHAINS_LIB=/usr/lib/x86_64-linux-gnu/libproxychains.so.4
+
+# Outside the namespace (apt needs the network): install what is missing.
+if [ -z "${OMX_IN_NETNS:-}" ]; then
+	missing=""
+	for p in torsocks proxychains4 libproxychains4 valgrind; do
+		dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" ||
+			missing="$missing $p"
+	done
+	if [ -n "$missing" ]; then
+		echo "# bench: installing$missing" >&2
+		export DEBIAN_FRONTEND=noninteractive
+		guard=""
+		if [ ! -e /usr/sbin/policy-rc.d ]; then
+			printf '#!/bin/sh\nexit 101\n' >/usr/sbin/policy-rc.d
+			chmod 755 /usr/sbin/policy-rc.d
+			guard=/usr/sbin/policy-rc.d
+		fi
+		apt-get update -qq && apt-get install -y -qq --no-install-recommends $missing >/dev/null
+		rc=$?
+		[ -n "$guard" ] && rm -f "$guard"
+		[ $rc = 0 ] || { echo "bench: cannot install$missing" >&2; exit 1; }
+	fi
+fi
+enter_netns "$@"
+START=$(date +%s.%N)
+BB=$B/build/bench
+ROUNDS=${BENCH_ROUNDS:-11}
+if [ "${BENCH_QUICK:-}" = 1 ]; then
+	N_ONION=300 N_SPAWN=50 N_PASS=1000 N_RES=600 BIG=100000 ROUNDS=${BENCH_ROUNDS:-5}
+else
+	N_ONION=2000 N_SPAWN=200 N_PASS=5000 N_RES=3000 BIG=1000000
+fi
+sysctl -qw net.ipv4.ip_local_port_range="1024 65535" 2>/dev/null
+sysctl -qw net.ipv4.tcp_tw_reuse=1 2>/dev/null
+mkdir -p "$T/r"
+
+SOCKS=127.0.0.1:9050 SINK=127.0.0.1:2525
+"$BB/responder" -s $SOCKS -t $SINK -d 127.0.0.1:53 -p "$T/responder.pid" || exit 1
+wait_pidfile "$T/responder.pid" || exit 1
+
+# --- maps: 10, 10,000 and BIG domains, each with its own onion ------------------
+say() { echo "# $*" >&2; }
+say "generating $BIG onions and the maps"
+"$H/onion_gen" bench "$BIG" >"$T/onions"
+awk '{ printf "d%07d.example %s.onion\n", NR, $1 }' "$T/onions" >"$T/big"
+head -10 "$T/big" >"$T/m10"
+head -10000 "$T/big" >"$T/m10k"
+ONION=$(head -1 "$T/onions").onion # mapped in all three maps
+"$MAPTOOL" "$T/m10" >/dev/null && "$MAPTOOL" "$T/m10k" >/dev/null || exit 1
+
+say "compiling the $BIG-domain map (timed)"
+TIMEFORMAT='%R %U %S'
+{ time "$MAPTOOL" "$T/big" >/dev/null 2>"$T/compile.err"; } 2>"$T/compile.time" || {
+	cat "$T/compile.err" >&2
+	exit 1
+}
+read -r C_WALL C_USER C_SYS <"$T/compile.time"
+C_SIZE=$(stat -c %s "$T/big.cdb")
+C_SRC=$(stat -c %s "$T/big")
+
+for m in m10 m10k big; do
+	cat >"$T/$m.conf" <<EOM
+socks = $SOCKS
+map = $T/$m.cdb
+timeout = 5
+log = stderr
+log_level = warning
+EOM
+done
+cat >"$T/torsocks.conf" <<EOM
+TorAddress 127.0.0.1
+TorPort 9050
+OnionAddrRange 127.42.42.0/24
+AllowOutboundLocalhost 1
+EOM
+cat >"$T/proxychains.conf" <<EOM
+strict_chain
+proxy_dns
+remote_dns_subnet 224
+tcp_read_time_out 15000
+tcp_connect_time_out 8000
+localnet 127.0.0.0/255.0.0.0
+[ProxyList]
+socks5 127.0.0.1 9050
+EOM
+
+# Variants: the environment each runs with.
+V_base=()
+V_omx=(LD_PRELOAD="$LIB" ONIONMX_CONF="$T/big.conf")
+V_omx10=(LD_PRELOAD="$LIB" ONIONMX_CONF="$T/m10.conf")
+V_omx10k=(LD_PRELOAD="$LIB" ONIONMX_CONF="$T/m10k.conf")
+V_tor=(LD_PRELOAD="$TORSOCKS_LIB" TORSOCKS_CONF_FILE="$T/torsocks.conf")
+V_pc=(LD_PRELOAD="$PROXYCHAINS_LIB" PROXYCHAINS_CONF_FILE="$T/proxychains.conf"
+	PROXYCHAINS_QUIET_MODE=1)
+
+# run ROW VARIANT: runs ROW's command (the array C_ROW_VARIANT, else C_ROW) in
+# VARIANT's environment and appends its ns_per_op to $T/r/ROW.VARIANT ("fail" if
+# it failed). For ROW "start" the environment goes to the spawned /bin/true only.
+run() {
+	local row=$1 var=$2 out e argv=()
+	local -n envs="V_$var"
+	if declare -p "C_${row}_$var" >/dev/null 2>&1; then
+		local -n cmd="C_${row}_$var"
+	else
+		local -n cmd="C_$row"
+	fi
+	if [ "$row" = start ]; then
+		argv=("${cmd[@]}")
+		for e in "${envs[@]}"; do argv+=(-e "$e"); done
+		argv+=(/bin/true)
+	else
+		argv=(env "${envs[@]}" "${cmd[@]}")
+	fi
+	if out=$("${argv[@]}" 2>>"$T/r/$row.$var.err") &&
+		out=$(printf '%s\n' "$out" | sed -n 's/^ns_per_op //p') && [ -n "$out" ]; then
+		echo "$out" >>"$T/r/$row.$var"
+	else
+		echo fail >>"$T/r/$row.$var"
+	fi
+}
+
+# rounds ROW "VARIANT...": ROUNDS rounds, every variant once per round, the
+# order rotated each round.
+rounds() {
+	local row=$1 vars=($2) r i n
+	n=${#vars[@]}
+	for ((r = 0; r < ROUNDS; r++)); do
+		for ((i = 0; i < n; i++)); do
+			run "$row" "${vars[(r + i) % n]}"
+		done
+	done
+}
+
+# Statistics over the recorded rounds (mawk: no asort, so sort(1) does it).
+median() { # median FILE: median of the numbers in FILE, or "fail"
+	[ -s "$1" ] && ! grep -q fail "$1" || { echo fail; return; }
+	sort -g "$1" | awk '{ v[NR] = $1 } END { print (NR % 2 ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2) }'
+}
+ratios() { # ratios A B: per-round A/B, one a line
+	paste "$1" "$2" | awk '$1 != "fail" && $2 != "fail" && $2 > 0 { print $1 / $2 }'
+}
+quartiles() { # quartiles FILE: "median q1 q3"
+	sort -g "$1" | awk '{ v[NR] = $1 } END {
+		if (!NR) { print "fail fail fail"; exit }
+		m = NR % 2 ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2
+		q1 = v[int((NR - 1) / 4) + 1]; q3 = v[NR - int((NR - 1) / 4)]
+		print m, q1, q3 }'
+}
+ratio_stats() { # ratio_stats A B: "median q1 q3" of per-round A/B
+	ratios "$1" "$2" >"$T/ratio.tmp"
+	quartiles "$T/ratio.tmp"
+}
+
+# --- a. onion connect ------------------------------------------------------------
+say "onion connect: $ROUNDS rounds x $N_ONION connections per variant"
+V_bound=()
+C_onion=("$BB/client" onion "$ONION" 25 "$N_ONION")
+C_onion_bound=("$BB/client" bound $SOCKS "$N_ONION" "$ONION" onionmx "$ONION")
+rounds onion "bound omx tor pc"
+
+# Syscalls per onion connect: strace counts at two loop lengths, the difference
+# divided by the extra calls (start-up cancels out).
+syscalls_per_op() { # syscalls_per_op VARIANT CMD-WITH-@N@...
+	local var=$1 a b
+	local -n envs="V_$var"
+	shift
+	count() {
+		env "${envs[@]}" strace -f -c -o "$T/strace.out" "${@//@N@/$1}" >/dev/null 2>&1 || { echo fail; return; }
+		awk '$NF == "total" { print $(NF - 2) }' "$T/strace.out"
+	}
+	a=$(count 100 "$@")
+	b=$(count 300 "$@")
+	if [ "$a" = fail ] || [ "$b" = fail ] || [ -z "$a$b" ]; then echo "?"; else echo $(((b - a) / 200)); fi
+}
+if command -v strace >/dev/null; then
+	SC_bound=$(syscalls_per_op base "$BB/client" bound $SOCKS @N@ "$ONION" onionmx "$ONION")
+	SC_omx=$(syscalls_per_op omx "$BB/client" onion "$ONION" 25 @N@)
+	SC_tor=$(syscalls_per_op tor "$BB/client" onion "$ONION" 25 @N@)
+	SC_pc=$(syscalls_per_op pc "$BB/client" onion "$ONION" 25 @N@)
+fi
+
+# --- b. start-up -----------------------------------------------------------------
+say "start-up: $ROUNDS rounds x $N_SPAWN runs of /bin/true per variant"
+C_start=("$BB/spawn" "$N_SPAWN")
+rounds start "base omx10 omx10k omx tor pc"
+
+# --- c. passthrough ----------------------------------------------------------------
+say "passthrough: $ROUNDS x 2 rounds of connect() and res_search()"
+ROUNDS2=$((ROUNDS * 2 - 1))
+ROUNDS_SAVE=$ROUNDS
+ROUNDS=$ROUNDS2
+C_pconn=("$BB/client" connect $SINK "$N_PASS")
+C_pres=("$BB/client" res plain.example "$N_RES")
+rounds pconn "base omx tor pc"
+rounds pres "base omx"
+ROUNDS=$ROUNDS_SAVE
+
+# Instructions per call: callgrind's total at two loop lengths, per extra call,
+# with the library minus without.
+instr_per_call() { # instr_per_call VARIANT N1 N2 CLIENT-ARGS-WITH-@N@...
+	local var=$1 n1=$2 n2=$3 a b
+	local -n envs="V_$var"
+	shift 3
+	ir() {
+		env "${envs[@]}" valgrind --tool=callgrind --callgrind-out-file="$T/cg.out" \
+			"$BB/client" "${@//@N@/$1}" 2>&1 >/dev/null |
+			sed -n 's/.*Collected : *\([0-9]*\).*/\1/p'
+	}
+	a=$(ir "$n1" "$@")
+	b=$(ir "$n2" "$@")
+	[ -n "$a" ] && [ -n "$b" ] && echo $(((b - a) / (n2 - n1))) || echo fail
+}
+if command -v valgrind >/dev/null; then
+	say "passthrough: instructions per call (callgrind)"
+	IR_conn_base=$(instr_per_call base 200 1200 connect $SINK @N@)
+	IR_conn_omx=$(instr_per_call omx 200 1200 connect $SINK @N@)
+	IR_res_base=$(instr_per_call base 100 600 res plain.example @N@)
+	IR_res_omx=$(instr_per_call omx 100 600 res plain.example @N@)
+fi
+
+# --- d. memory ---------------------------------------------------------------------
+# A sibling process with the same library, map and lookup stays alive, so the
+# pages any number of processes share (library text, the map's pages in the page
+# cache) are counted as shared, as they are on a real MTA host; then the lone
+# process (nothing shared with anyone) for comparison.
+say "memory: private RSS"
+rss() { # rss VARIANT [SMAPS]: private KiB of the probe after one onion lookup
+	local -n envs="V_$1"
+	env "${envs[@]}" BENCH_ONION="$ONION" ${2:+BENCH_SMAPS=1} "$BB/client" rss
+}
+rss_lone_base=$(rss base | sed -n 's/^private_kib //p')
+rss_lone_omx=$(rss omx | sed -n 's/^private_kib //p')
+rss_lone_tor=$(rss tor | sed -n 's/^private_kib //p')
+rss_lone_pc=$(rss pc | sed -n 's/^private_kib //p')
+for v in base omx tor pc; do
+	declare -n envs="V_$v"
+	env "${envs[@]}" BENCH_ONION="$ONION" "$BB/client" idle &
+	PIDS+=($!)
+	unset -n envs
+done
+sleep 0.3
+for r in 1 2 3; do
+	for v in base omx tor pc; do rss $v | sed -n 's/^private_kib //p' >>"$T/r/rss.$v"; done
+done
+rss omx smaps >"$T/smaps.omx"
+rss base smaps >"$T/smaps.base"
+
+# --- e. map compile profile ----------------------------------------------------------
+say "map compile: profile"
+PROFILE=""
+if perf record -q -F 499 --call-graph dwarf,8192 -e cpu-clock -o "$T/perf.data" -- \
+	"$MAPTOOL" "$T/big" >/dev/null 2>"$T/perf.err"; then
+	perf report -i "$T/perf.data" --stdio --children --sort symbol 2>/dev/null |
+		grep -E '^ +[0-9.]+%' >"$T/perf.txt"
+	PROFILE=perf
+elif command -v valgrind >/dev/null; then
+	head -100000 "$T/big" >"$T/p100k"
+	valgrind --tool=callgrind --callgrind-out-file="$T/cg.map" "$MAPTOOL" "$T/p100k" >/dev/null 2>&1 &&
+		callgrind_annotate --inclusive=yes "$T/cg.map" 2>/dev/null |
+		awk '/^ *[0-9,]+ \(/ { gsub(/[(),%]/, " "); print "  " $2 "%  " $2 "% [.] " $NF }' >"$T/perf.txt"
+	PROFILE="callgrind, 100,000 domains"
+fi
+kill "$(cat "$T/responder.pid")" 2>/dev/null
+
+# --- the table -------------------------------------------------------------------------
+us() { # us NS: microseconds with one decimal, or the word as it is
+	case $1 in fail | "" | "?") echo "${1:-fail}" ;; *) awk -v v="$1" 'BEGIN { printf "%.1f", v / 1000 }' ;; esac
+}
+fmt_ratio() { # fmt_ratio "MEDIAN Q1 Q3"
+	set -- $1
+	[ "$1" = fail ] && { echo "fail"; return; }
+	awk -v m="$1" -v a="$2" -v b="$3" 'BEGIN { printf "%.3fx [%.3f-%.3f]", m, a, b }'
+}
+verdict() { # verdict AWK-CONDITION: met/gap
+	awk "BEGIN { exit !($1) }" 2>/dev/null && echo met || echo gap
+}
+row() { printf '%-34s %-19s %-27s %-22s %-22s %-26s %s\n' "$@"; }
+
+cpus=$(nproc)
+echo
+echo "onionmx bench: $cpus CPU, loopback in a private namespace, $ROUNDS alternating rounds (passthrough: $ROUNDS2)"
+echo "medians; ratios are medians of per-round ratios [interquartile range]"
+echo
+row "measurement" "baseline" "onionmx" "torsocks 2.4" "proxychains-ng 4.16" "onionmx target" "onionmx"
+row "-----------" "--------" "-------" "------------" "-------------------" "--------------" "-------"
+
+# a.
+m_bound=$(median "$T/r/onion.bound")
+m_omx=$(median "$T/r/onion.omx")
+m_tor=$(median "$T/r/onion.tor")
+m_pc=$(median "$T/r/onion.pc")
+r_omx=$(ratio_stats "$T/r/onion.omx" "$T/r/onion.bound")
+r_tor=$(ratio_stats "$T/r/onion.tor" "$T/r/onion.bound")
+r_pc=$(ratio_stats "$T/r/onion.pc" "$T/r/onion.bound")
+row "onion connect (us/connection)" "$(us "$m_bound") (bound)" "$(us "$m_omx") $(fmt_ratio "$r_omx" | cut -d' ' -f1)" \
+	"$(us "$m_tor") $(fmt_ratio "$r_tor" | cut -d' ' -f1)" "$(us "$m_pc") $(fmt_ratio "$r_pc" | cut -d' ' -f1)" \
+	"<= 1.05x bound" "$(verdict "${r_omx%% *} <= 1.05")"
+row "  ratio to bound [IQR]" "1" "$(fmt_ratio "$r_omx")" "$(fmt_ratio "$r_tor")" "$(fmt_ratio "$r_pc")" "" ""
+row "  system calls per connection" "${SC_bound:-?}" "${SC_omx:-?}" "${SC_tor:-?}" "${SC_pc:-?}" "" ""
+
+# b.
+m_base=$(median "$T/r/start.base")
+for v in omx10 omx10k omx tor pc; do
+	declare "add_$v=$(paste "$T/r/start.$v" "$T/r/start.base" | awk '$1 != "fail" && $2 != "fail" { print $1 - $2 }' >"$T/d.$v"; median "$T/d.$v")"
+done
+plus() { case $1 in fail) echo fail ;; *) awk -v v="$1" 'BEGIN { printf "%+.1f", v / 1000 }' ;; esac; }
+row "start-up /bin/true (us; added)" "$(us "$m_base")" "" "$(plus "$add_tor")" "$(plus "$add_pc")" "" ""
+row "  map of 10 domains" "" "$(plus "$add_omx10")" "" "" "<= +100 us" "$(verdict "$add_omx10 <= 100000")"
+row "  map of 10,000 domains" "" "$(plus "$add_omx10k")" "" "" "<= +100 us" "$(verdict "$add_omx10k <= 100000")"
+row "  map of $BIG domains" "" "$(plus "$add_omx")" "" "" "<= +100 us, flat" "$(verdict "$add_omx <= 100000")"
+
+# c.
+for k in pconn pres; do
+	for v in base omx tor pc; do
+		[ -s "$T/r/$k.$v" ] && declare "m_${k}_$v=$(median "$T/r/$k.$v")"
+		[ -s "$T/r/$k.$v" ] && declare "r_${k}_$v=$(ratio_stats "$T/r/$k.$v" "$T/r/$k.base")"
+	done
+done
+r1=${r_pconn_omx%% *}
+row "passthrough connect() (us/call)" "$(us "$m_pconn_base")" "$(us "$m_pconn_omx") $(fmt_ratio "$r_pconn_omx" | cut -d' ' -f1)" \
+	"$(us "$m_pconn_tor") $(fmt_ratio "$r_pconn_tor" | cut -d' ' -f1)" "$(us "$m_pconn_pc") $(fmt_ratio "$r_pconn_pc" | cut -d' ' -f1)" \
+	"<= 1.01x" "$(verdict "$r1 <= 1.01")"
+row "  ratio to baseline [IQR]" "1" "$(fmt_ratio "$r_pconn_omx")" "$(fmt_ratio "$r_pconn_tor")" "$(fmt_ratio "$r_pconn_pc")" "" ""
+ir_add() { [ -n "$1" ] && [ "$1" != fail ] && [ -n "$2" ] && [ "$2" != fail ] && echo $(($2 - $1)) || echo fail; }
+i1=$(ir_add "$IR_conn_base" "$IR_conn_omx")
+row "  instructions per call (added)" "${IR_conn_base:-n/a}" "${IR_conn_omx:-n/a} (+$i1)" "" "" "<= +200" "$(verdict "$i1 <= 200")"
+r2=${r_pres_omx%% *}
+row "passthrough res_search() (us/call)" "$(us "$m_pres_base")" "$(us "$m_pres_omx") $(fmt_ratio "$r_pres_omx" | cut -d' ' -f1)" \
+	"(not hooked)" "(not hooked)" "<= 1.01x" "$(verdict "$r2 <= 1.01")"
+row "  ratio to baseline [IQR]" "1" "$(fmt_ratio "$r_pres_omx")" "" "" "" ""
+i2=$(ir_add "$IR_res_base" "$IR_res_omx")
+row "  instructions per call (added)" "${IR_res_base:-n/a}" "${IR_res_omx:-n/a} (+$i2)" "" "" "<= +200" "$(verdict "$i2 <= 200")"
+
+# d.
+for v in base omx tor pc; do declare "rss_$v=$(median "$T/r/rss.$v")"; done
+addk() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%+d", a - b }'; }
+row "private RSS (KiB; added)" "$rss_base" "$(addk "$rss_omx" "$rss_base")" "$(addk "$rss_tor" "$rss_base")" \
+	"$(addk "$rss_pc" "$rss_base")" "<= +100 KiB" "$(verdict "$rss_omx - $rss_base <= 100")"
+row "  same, no sibling process" "$rss_lone_base" "$(addk "$rss_lone_omx" "$rss_lone_base")" \
+	"$(addk "$rss_lone_tor" "$rss_lone_base")" "$(addk "$rss_lone_pc" "$rss_lone_base")" "" ""
+
+# e.
+row "map compile, $BIG domains (s)" "" "$C_WALL" "" "" "<= 1 s" "$(verdict "$C_WALL <= 1")"
+row "  user + sys CPU (s)" "" "$C_USER + $C_SYS" "" "" "" ""
+row "  source -> cdb size (MB)" "" "$(awk -v a="$C_SRC" -v b="$C_SIZE" 'BEGIN { printf "%.0f -> %.0f", a / 1e6, b / 1e6 }')" "" "" "" ""
+
+echo
+echo "Memory: private KiB by mapping, onionmx process minus baseline process (with sibling):"
+awk 'NR == FNR { if ($1 == "map") base[$3] += $2; next }
+	$1 == "map" { omx[$3] += $2 }
+	END { for (k in omx) if (omx[k] - base[k] != 0) printf "  %+6d  %s\n", omx[k] - base[k], k
+	      for (k in base) if (!(k in omx)) printf "  %+6d  %s\n", -base[k], k }' \
+	"$T/smaps.base" "$T/smaps.omx" | sort -k1,1nr
+
+echo
+if [ -n "$PROFILE" ]; then
+	echo "Map compile: where the time goes ($PROFILE; % of CPU samples, inclusive of callees):"
+	for f in omx_read_file omx_map_parse_line omx_onion_check onion_checksum omx_domain_normalise \
+		add_domain grow_domains onion_slot grow_onions qsort assign_addresses omx_addr_candidate \
+		write_onions _cdb_make_add _cdb_make_flush cdb_make_finish ksys_write \
+		asm_exc_page_fault clear_page_erms __x64_sys_fsync; do
+		awk -v f="$f" '{ sym = $0; sub(/.*\] /, "", sym); sub(/ +-.*$/, "", sym); sub(/ \(inlined\)/, "", sym)
+			if ((sym == f || sym == "__GI___" f || sym == "__GI_" f || sym == "__libc_" f) && !seen++) printf "  %7s  %s\n", $1, f }' "$T/perf.txt"
+	done
+	echo "  top functions by own time:"
+	perf report -i "$T/perf.data" --stdio --no-children --sort dso,symbol 2>/dev/null |
+		grep -E '^ +[0-9.]+%' | head -8 | awk '{ printf "  %7s  %s %s\n", $1, $2, $4 }'
+fi
+echo
+awk -v s="$START" -v e="$(date +%s.%N)" 'BEGIN { printf "bench took %.0f s\n", e - s }'
