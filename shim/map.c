@@ -353,22 +353,31 @@ int omx_map_domain(const struct omx_map *map, const char *domain,
 int omx_map_onion_addr(const struct omx_map *map, const char *label, size_t len,
 		       uint32_t *addr)
 {
-	char key[2 + OMX_ONION_LABEL_LEN];
-	const char *v;
-	unsigned vlen;
+	char lower[OMX_ONION_LABEL_LEN + 1];
 
-	if (len != OMX_ONION_LABEL_LEN)
+	if (len != OMX_ONION_LABEL_LEN || !map->cdb.cdb_mem)
 		return 0;
-	key[0] = 'o';
-	key[1] = ':';
 	for (size_t i = 0; i < len; i++)
-		key[2 + i] = (char)tolower((unsigned char)label[i]);
-	v = map_get(map, key, sizeof(key), &vlen);
-	if (!v || vlen != 4)
-		return 0;
-	*addr = (uint32_t)(unsigned char)v[0] << 24 | (uint32_t)(unsigned char)v[1] << 16 |
-		(uint32_t)(unsigned char)v[2] << 8 | (unsigned char)v[3];
-	return 1;
+		lower[i] = (char)tolower((unsigned char)label[i]);
+	lower[len] = '\0';
+	/* The compiler placed each onion at the first free address of its probe
+	 * sequence: follow it until the onion or a free address turns up. */
+	for (unsigned attempt = 0; attempt < OMX_MAP_MAX_PROBES; attempt++) {
+		uint32_t a = omx_addr_candidate(lower, map->net, map->mask, attempt);
+		char key[6] = { 'a', ':', (char)(a >> 24), (char)(a >> 16), (char)(a >> 8), (char)a };
+		const char *v;
+		unsigned vlen;
+
+		v = map_get(map, key, sizeof(key), &vlen);
+		if (!v)
+			return 0;
+		if (vlen > OMX_ONION_LABEL_LEN && memcmp(v, lower, OMX_ONION_LABEL_LEN) == 0 &&
+		    v[OMX_ONION_LABEL_LEN] == ' ') {
+			*addr = a;
+			return 1;
+		}
+	}
+	return 0;
 }
 
 int omx_map_addr_onion(const struct omx_map *map, uint32_t addr, struct omx_target *target,

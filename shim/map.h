@@ -6,10 +6,12 @@
  * Compiled form (tinycdb), written by onionmx-map and only read by the library:
  *   "!onionmx"        -> "1 NET/PREFIX"   format version and synthetic range
  *   "d:" DOMAIN       -> "LABEL[:PORT] LABEL[:PORT] ..."   in the listed order
- *   "o:" LABEL        -> 4 bytes: the onion's synthetic IPv4 address
  *   "a:" 4 bytes      -> "LABEL PORT NDOMAINS FIRSTDOMAIN"   (PORT 0: the caller's)
- * Every process reads an onion's address from the map, so all agree on it with
- * no runtime state. */
+ * An onion's address is the first address of its own probe sequence
+ * (omx_addr_candidate) that holds it: the compiler gave each onion the first
+ * free one, so a reader walks the same sequence and stops at the onion or at an
+ * empty slot. Every process reads addresses from the map, so all agree on them
+ * with no runtime state. */
 #ifndef OMX_MAP_H
 #define OMX_MAP_H
 #include <cdb.h>
@@ -22,6 +24,7 @@
 #define OMX_MAP_MAX_TARGETS 16
 #define OMX_MAP_MAX_LINE 4096
 #define OMX_DEFAULT_RANGE "240.0.0.0/4"
+#define OMX_MAP_MAX_PROBES 4096 /* the compiler refuses a map needing more */
 
 struct omx_target {
 	char onion[OMX_ONION_LABEL_LEN + 1]; /* lower-case label, no ".onion" */

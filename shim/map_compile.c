@@ -15,132 +15,127 @@
 
 #define MAP_MAX_SOURCE (1024L * 1024 * 1024)
 
-/* Open-addressing set of domains (for duplicates) with the line each came from. */
-struct domain_set {
-	char **names;
-	unsigned *lines;
-	size_t cap, count;
+/* Hash tables of indices into dense arrays: compact, so a million-domain map
+ * compiles without touching hundreds of megabytes. */
+struct index_table {
+	uint32_t *slots; /* 0: empty, else index + 1 */
+	size_t cap;
+};
+
+struct domain_entry {
+	uint64_t hash;
+	const char *name;       /* normalised, NUL-terminated, inside the source text */
+	unsigned line;
 };
 
 struct onion_entry {
+	uint64_t hash;
 	char label[OMX_ONION_LABEL_LEN + 1];
 	uint16_t port;
 	unsigned line;          /* where its port was first given */
 	unsigned ndomains;
-	char *first_domain;
+	const char *first_domain;
 	uint32_t addr;
 };
 
-struct onion_table {
-	struct onion_entry *slots; /* label[0] == 0: empty */
-	size_t cap, count;
+struct entries {
+	void *items;
+	size_t count, cap, size;
+	struct index_table index;
 };
 
-static uint64_t str_hash(const char *s)
+static uint64_t str_hash(const char *s, size_t n)
 {
 	uint64_t h = 0xcbf29ce484222325ull;
 
-	while (*s) {
-		h ^= (unsigned char)*s++;
+	for (size_t i = 0; i < n; i++) {
+		h ^= (unsigned char)s[i];
 		h *= 0x100000001b3ull;
 	}
-	return h;
+	return h ^ (h >> 29);
 }
 
-static int grow_domains(struct domain_set *set)
+static void *entry_at(const struct entries *e, size_t i)
 {
-	size_t cap = set->cap ? set->cap * 2 : 1024;
-	char **names = calloc(cap, sizeof(*names));
-	unsigned *lines = calloc(cap, sizeof(*lines));
+	return (char *)e->items + i * e->size;
+}
 
-	if (!names || !lines) {
-		free(names);
-		free(lines);
-		return -1;
+/* Makes room for one more entry (array and index). Returns -1 without memory. */
+static int entries_reserve(struct entries *e)
+{
+	if (e->count == e->cap) {
+		size_t cap = e->cap ? e->cap * 2 : 1024;
+		void *items = realloc(e->items, cap * e->size);
+		if (!items)
+			return -1;
+		e->items = items;
+		e->cap = cap;
 	}
-	for (size_t i = 0; i < set->cap; i++) {
-		size_t j;
-		if (!set->names[i])
-			continue;
-		for (j = str_hash(set->names[i]) & (cap - 1); names[j]; j = (j + 1) & (cap - 1))
-			;
-		names[j] = set->names[i];
-		lines[j] = set->lines[i];
+	if ((e->count + 1) * 10 > e->index.cap * 7) {
+		size_t cap = e->index.cap ? e->index.cap * 2 : 2048;
+		uint32_t *slots = calloc(cap, sizeof(*slots));
+		if (!slots)
+			return -1;
+		for (size_t i = 0; i < e->count; i++) {
+			uint64_t h = *(const uint64_t *)entry_at(e, i); /* hash comes first */
+			size_t j = h & (cap - 1);
+			while (slots[j])
+				j = (j + 1) & (cap - 1);
+			slots[j] = (uint32_t)i + 1;
+		}
+		free(e->index.slots);
+		e->index.slots = slots;
+		e->index.cap = cap;
 	}
-	free(set->names);
-	free(set->lines);
-	set->names = names;
-	set->lines = lines;
-	set->cap = cap;
 	return 0;
 }
 
-/* Adds NAME; returns 0, the line of an earlier entry (>0), or -1 without memory. */
-static long add_domain(struct domain_set *set, const char *name, unsigned line, char **stored)
+/* Finds the entry with HASH for which SAME(entry, KEY) holds, or the empty
+ * slot where it would go (*SLOT). Returns the entry or NULL. */
+static void *entries_find(struct entries *e, uint64_t hash, const void *key,
+			  int (*same)(const void *entry, const void *key), size_t *slot)
 {
-	size_t j;
+	size_t j = hash & (e->index.cap - 1);
 
-	if ((set->count + 1) * 2 > set->cap && grow_domains(set) != 0)
-		return -1;
-	for (j = str_hash(name) & (set->cap - 1); set->names[j]; j = (j + 1) & (set->cap - 1))
-		if (strcmp(set->names[j], name) == 0)
-			return set->lines[j];
-	if (!(set->names[j] = strdup(name)))
-		return -1;
-	set->lines[j] = line;
-	set->count++;
-	*stored = set->names[j];
-	return 0;
-}
-
-static void free_domains(struct domain_set *set)
-{
-	for (size_t i = 0; i < set->cap; i++)
-		free(set->names[i]);
-	free(set->names);
-	free(set->lines);
-}
-
-static int grow_onions(struct onion_table *t)
-{
-	size_t cap = t->cap ? t->cap * 2 : 1024;
-	struct onion_entry *slots = calloc(cap, sizeof(*slots));
-
-	if (!slots)
-		return -1;
-	for (size_t i = 0; i < t->cap; i++) {
-		size_t j;
-		if (!t->slots[i].label[0])
-			continue;
-		for (j = str_hash(t->slots[i].label) & (cap - 1); slots[j].label[0];
-		     j = (j + 1) & (cap - 1))
-			;
-		slots[j] = t->slots[i];
+	for (; e->index.slots[j]; j = (j + 1) & (e->index.cap - 1)) {
+		void *entry = entry_at(e, e->index.slots[j] - 1);
+		if (*(uint64_t *)entry == hash && same(entry, key))
+			return entry;
 	}
-	free(t->slots);
-	t->slots = slots;
-	t->cap = cap;
-	return 0;
+	*slot = j;
+	return NULL;
 }
 
-/* Finds or inserts LABEL. Returns NULL only without memory. */
-static struct onion_entry *onion_slot(struct onion_table *t, const char *label)
+static void *entries_add(struct entries *e, size_t slot)
 {
-	size_t j;
-
-	if ((t->count + 1) * 2 > t->cap && grow_onions(t) != 0)
-		return NULL;
-	for (j = str_hash(label) & (t->cap - 1); t->slots[j].label[0]; j = (j + 1) & (t->cap - 1))
-		if (strcmp(t->slots[j].label, label) == 0)
-			return &t->slots[j];
-	memcpy(t->slots[j].label, label, sizeof(t->slots[j].label));
-	t->count++;
-	return &t->slots[j];
+	e->index.slots[slot] = (uint32_t)e->count + 1;
+	return entry_at(e, e->count++);
 }
 
+static void entries_free(struct entries *e)
+{
+	free(e->items);
+	free(e->index.slots);
+}
+
+static int same_domain(const void *entry, const void *key)
+{
+	return strcmp(((const struct domain_entry *)entry)->name, key) == 0;
+}
+
+static int same_onion(const void *entry, const void *key)
+{
+	return memcmp(((const struct onion_entry *)entry)->label, key, OMX_ONION_LABEL_LEN) == 0;
+}
+
+/* Canonical order for address assignment: by hash, then label. */
 static int cmp_onion(const void *a, const void *b)
 {
-	return strcmp(((const struct onion_entry *)a)->label, ((const struct onion_entry *)b)->label);
+	const struct onion_entry *x = a, *y = b;
+
+	if (x->hash != y->hash)
+		return x->hash < y->hash ? -1 : 1;
+	return memcmp(x->label, y->label, OMX_ONION_LABEL_LEN);
 }
 
 __attribute__((format(printf, 3, 4)))
@@ -170,7 +165,9 @@ static int assign_addresses(struct onion_entry *onions, size_t n, uint32_t net, 
 			    "(use a larger range with -r)", n);
 	}
 	for (size_t i = 0; i < n; i++) {
-		for (unsigned attempt = 0;; attempt++) {
+		unsigned attempt;
+
+		for (attempt = 0; attempt < OMX_MAP_MAX_PROBES; attempt++) {
 			uint32_t a = omx_addr_candidate(onions[i].label, net, mask, attempt);
 			uint32_t off = a - net;
 
@@ -179,6 +176,11 @@ static int assign_addresses(struct onion_entry *onions, size_t n, uint32_t net, 
 				onions[i].addr = a;
 				break;
 			}
+		}
+		if (attempt == OMX_MAP_MAX_PROBES) {
+			free(used);
+			return fail(err, errlen, "no free address for %s.onion (use a larger range with -r)",
+				    onions[i].label);
 		}
 	}
 	free(used);
@@ -189,18 +191,13 @@ static int write_onions(struct cdb_make *cm, const struct onion_entry *onions, s
 {
 	for (size_t i = 0; i < n; i++) {
 		const struct onion_entry *o = &onions[i];
-		char okey[2 + OMX_ONION_LABEL_LEN];
-		unsigned char addr[4] = { (unsigned char)(o->addr >> 24), (unsigned char)(o->addr >> 16),
-					  (unsigned char)(o->addr >> 8), (unsigned char)o->addr };
-		char akey[6] = { 'a', ':', (char)addr[0], (char)addr[1], (char)addr[2], (char)addr[3] };
+		char akey[6] = { 'a', ':', (char)(o->addr >> 24), (char)(o->addr >> 16),
+				 (char)(o->addr >> 8), (char)o->addr };
 		char val[OMX_ONION_LABEL_LEN + 32 + 256];
 		int vlen = snprintf(val, sizeof(val), "%s %u %u %s", o->label, o->port, o->ndomains,
 				    o->first_domain);
 
-		memcpy(okey, "o:", 2);
-		memcpy(okey + 2, o->label, OMX_ONION_LABEL_LEN);
-		if (cdb_make_add(cm, okey, sizeof(okey), addr, 4) != 0 ||
-		    cdb_make_add(cm, akey, sizeof(akey), val, (unsigned)vlen) != 0)
+		if (cdb_make_add(cm, akey, sizeof(akey), val, (unsigned)vlen) != 0)
 			return -1;
 	}
 	return 0;
@@ -209,9 +206,8 @@ static int write_onions(struct cdb_make *cm, const struct onion_entry *onions, s
 int omx_map_compile(const char *src, const char *out, const char *range, size_t *ndomains,
 		    size_t *nonions, char *err, size_t errlen)
 {
-	struct domain_set domains = { 0 };
-	struct onion_table table = { 0 };
-	struct onion_entry *onions = NULL;
+	struct entries domains = { .size = sizeof(struct domain_entry) };
+	struct entries onions = { .size = sizeof(struct onion_entry) };
 	struct cdb_make cm;
 	char *text = NULL, *tmp = NULL, *dir = NULL;
 	size_t len, pos = 0, n = 0;
@@ -250,10 +246,11 @@ int omx_map_compile(const char *src, const char *out, const char *range, size_t 
 		size_t end = nl ? (size_t)(nl - text) : len;
 		char domain[256], value[OMX_MAP_MAX_TARGETS * (OMX_ONION_LABEL_LEN + 8)];
 		struct omx_target targets[OMX_MAP_MAX_TARGETS];
-		char msg[512], dkey[2 + 256], *stored = NULL;
+		char msg[512], dkey[2 + 256], *stored;
+		struct domain_entry *d;
+		size_t vlen = 0, slot, dlen;
+		uint64_t hash;
 		int nt, r;
-		size_t vlen = 0;
-		long earlier;
 
 		line++;
 		if (end - pos > OMX_MAP_MAX_LINE) {
@@ -261,29 +258,48 @@ int omx_map_compile(const char *src, const char *out, const char *range, size_t 
 			goto out;
 		}
 		r = omx_map_parse_line(text + pos, end - pos, domain, targets, &nt, msg, sizeof(msg));
-		pos = end + 1;
 		if (r < 0) {
 			fail(err, errlen, "%s:%u: %s", src, line, msg);
 			goto out;
 		}
-		if (r == 0)
+		if (r == 0) {
+			pos = end + 1;
 			continue;
-		earlier = add_domain(&domains, domain, line, &stored);
-		if (earlier < 0) {
+		}
+		/* Keep the normalised domain in the text itself, over the line just
+		 * parsed: it is never longer than what it replaces. */
+		dlen = strlen(domain);
+		stored = text + pos;
+		memcpy(stored, domain, dlen + 1);
+		pos = end + 1;
+		hash = str_hash(stored, dlen);
+		if (entries_reserve(&domains) != 0) {
 			fail(err, errlen, "out of memory");
 			goto out;
 		}
-		if (earlier > 0) {
-			fail(err, errlen, "%s:%u: duplicate entry for \"%s\" (first at line %ld)", src,
-			     line, domain, earlier);
+		if ((d = entries_find(&domains, hash, stored, same_domain, &slot))) {
+			fail(err, errlen, "%s:%u: duplicate entry for \"%s\" (first at line %u)", src,
+			     line, domain, d->line);
 			goto out;
 		}
+		d = entries_add(&domains, slot);
+		d->hash = hash;
+		d->name = stored;
+		d->line = line;
 		for (int i = 0; i < nt; i++) {
-			struct onion_entry *o = onion_slot(&table, targets[i].onion);
+			uint64_t oh = str_hash(targets[i].onion, OMX_ONION_LABEL_LEN);
+			struct onion_entry *o;
 
-			if (!o) {
+			if (entries_reserve(&onions) != 0) {
 				fail(err, errlen, "out of memory");
 				goto out;
+			}
+			o = entries_find(&onions, oh, targets[i].onion, same_onion, &slot);
+			if (!o) {
+				o = entries_add(&onions, slot);
+				memset(o, 0, sizeof(*o));
+				o->hash = oh;
+				memcpy(o->label, targets[i].onion, sizeof(o->label));
 			}
 			if (o->ndomains == 0) {
 				o->port = targets[i].port;
@@ -313,18 +329,13 @@ int omx_map_compile(const char *src, const char *out, const char *range, size_t 
 			goto write_error;
 	}
 
-	onions = malloc((table.count ? table.count : 1) * sizeof(*onions));
-	if (!onions) {
-		fail(err, errlen, "out of memory");
+	/* The index is no longer needed; sorting the entries themselves is fine. */
+	n = onions.count;
+	if (n)
+		qsort(onions.items, n, onions.size, cmp_onion);
+	if (assign_addresses(onions.items, n, net, mask, err, errlen) != 0)
 		goto out;
-	}
-	for (size_t i = 0; i < table.cap; i++)
-		if (table.slots[i].label[0])
-			onions[n++] = table.slots[i];
-	qsort(onions, n, sizeof(*onions), cmp_onion);
-	if (assign_addresses(onions, n, net, mask, err, errlen) != 0)
-		goto out;
-	if (write_onions(&cm, onions, n) != 0)
+	if (write_onions(&cm, onions.items, n) != 0)
 		goto write_error;
 	making = 0;
 	if (cdb_make_finish(&cm) != 0)
@@ -367,9 +378,8 @@ out:
 		free(tmp);
 	}
 	free(dir);
-	free(onions);
-	free(table.slots);
-	free_domains(&domains);
+	entries_free(&onions);
+	entries_free(&domains);
 	free(text);
 	return rc;
 }
