@@ -40,6 +40,7 @@ static int map_dirfd = -1;
 static struct stat map_dir_stat;
 static char map_dir[PATH_MAX];
 static const char *map_base;
+static pid_t map_loader_pid;            /* process that loaded the current map */
 static ino_t failed_ino;                /* last map file that failed to load */
 static struct timespec failed_mtime;
 
@@ -151,7 +152,11 @@ static void check_map(void)
 		goto out;
 	}
 	publish_map(fresh);
-	omx_log(LOG_INFO, "loaded rebuilt map %s", omx_cfg.map_path);
+	/* A child that inherited the old map across fork() reloads it too; only the
+	 * first process to notice says so at info level. */
+	omx_log(getpid() == map_loader_pid ? LOG_INFO : LOG_DEBUG, "loaded rebuilt map %s",
+		omx_cfg.map_path);
+	map_loader_pid = getpid();
 out:
 	pthread_mutex_unlock(&reload_lock);
 }
@@ -178,6 +183,17 @@ const struct omx_map *omx_map_acquire(void)
 void omx_map_release(void)
 {
 	__atomic_sub_fetch(&map_readers, 1, __ATOMIC_SEQ_CST);
+}
+
+/* Before fork(): refresh the map (at most once a second, as on lookups), so a
+ * server that forks a child per connection hands it the current map instead of
+ * every child reloading it. */
+static void before_fork(void)
+{
+	if (omx_config_ok && omx_active) {
+		omx_map_acquire();
+		omx_map_release();
+	}
 }
 
 /* In a child of fork() only the forking thread exists: readers counted by other
@@ -239,7 +255,7 @@ static void init_once_body(void)
 	ssize_t n;
 
 	omx_bind_real();
-	pthread_atfork(NULL, NULL, after_fork_child);
+	pthread_atfork(before_fork, NULL, after_fork_child);
 	secure_mode = getauxval(AT_SECURE) != 0;
 	if (!secure_mode && getenv("ONIONMX_CONF") && *getenv("ONIONMX_CONF")) {
 		path = getenv("ONIONMX_CONF");
@@ -284,6 +300,7 @@ static void init_once_body(void)
 		return;
 	}
 	publish_map(map);
+	map_loader_pid = getpid();
 }
 
 /* Marks the state ready whether or not the configuration was usable. */

@@ -21,6 +21,18 @@ uint16_t omx_tor_port(const struct omx_target *target, uint16_t caller_port)
 	return target->port && caller_port == 25 ? target->port : caller_port;
 }
 
+/* "MX of example.org" or "MX of example.org and 3 other domains": connect()
+ * knows the onion, not the domain being delivered, so name what the map says
+ * the onion serves. */
+static void describe_domains(char *out, size_t cap, const char *domain, unsigned ndomains)
+{
+	if (ndomains > 1)
+		snprintf(out, cap, "MX of %s and %u other domain%s", domain ? domain : "?",
+			 ndomains - 1, ndomains > 2 ? "s" : "");
+	else
+		snprintf(out, cap, "MX of %s", domain ? domain : "?");
+}
+
 static double now_seconds(void)
 {
 	struct timespec ts;
@@ -197,7 +209,7 @@ int omx_tor_connect(int fd, const struct omx_config *cfg, const struct omx_targe
 {
 	double start = now_seconds(), deadline = start + cfg->timeout;
 	uint16_t port = omx_tor_port(target, caller_port);
-	char host[OMX_ONION_LABEL_LEN + sizeof(".onion")];
+	char host[OMX_ONION_LABEL_LEN + sizeof(".onion")], serves[320];
 	uint8_t request[3 + 3 + 255 + 255 + 7 + 255];
 	struct sockaddr_storage socks;
 	socklen_t socks_len;
@@ -252,20 +264,20 @@ int omx_tor_connect(int fd, const struct omx_config *cfg, const struct omx_targe
 	if (rc)
 		goto fail;
 	fcntl(fd, F_SETFL, flags);
-	omx_log(LOG_INFO, "connected to %s port %u for %s%s%.0u via Tor %s in %.3fs", host, port,
-		domain ? domain : "?", ndomains > 1 ? " and others, " : "", ndomains > 1 ? ndomains - 1 : 0,
+	describe_domains(serves, sizeof(serves), domain, ndomains);
+	omx_log(LOG_INFO, "connected to %s port %u (%s) via Tor %s in %.3fs", host, port, serves,
 		cfg->socks_text, now_seconds() - start);
 	return 0;
 fail:
 	shutdown(fd, SHUT_RDWR);
 	fcntl(fd, F_SETFL, flags);
+	describe_domains(serves, sizeof(serves), domain, ndomains);
 	if (code)
-		omx_log(LOG_WARNING, "cannot connect to %s port %u for %s via Tor %s: %s (SOCKS reply 0x%02x) after %.3fs",
-			host, port, domain ? domain : "?", cfg->socks_text, cause, code,
-			now_seconds() - start);
+		omx_log(LOG_WARNING, "cannot connect to %s port %u (%s) via Tor %s: %s (SOCKS reply 0x%02x) after %.3fs",
+			host, port, serves, cfg->socks_text, cause, code, now_seconds() - start);
 	else
-		omx_log(LOG_WARNING, "cannot connect to %s port %u for %s via Tor %s: %s: %s after %.3fs",
-			host, port, domain ? domain : "?", cfg->socks_text,
-			cause ? cause : "error", strerror(-rc), now_seconds() - start);
+		omx_log(LOG_WARNING, "cannot connect to %s port %u (%s) via Tor %s: %s: %s after %.3fs",
+			host, port, serves, cfg->socks_text, cause ? cause : "error", strerror(-rc),
+			now_seconds() - start);
 	return rc;
 }

@@ -1,28 +1,58 @@
 #!/bin/sh
 # Installs the Debian packages that building, testing and the demo need, when
 # any is missing. One place, so README, CI and make agree.
+#
+# The MTA tests run Debian's own Exim (exim4-daemon-light, installed here) and
+# Debian's own Postfix. The two conflict as packages, so Postfix is not
+# installed: its .deb is downloaded once to $POSTFIX_DEB_DIR and unpacked by
+# tests/integ/postfix.sh inside a private mount namespace. Its run-time
+# dependencies are installed here like any package.
 set -e
-PACKAGES="gcc make libc6-dev libcdb-dev tinycdb dnsmasq-base swaks libnet-dns-perl iproute2 util-linux valgrind tor openssl"
+PACKAGES="gcc make libc6-dev libcdb-dev tinycdb dnsmasq-base swaks libnet-dns-perl iproute2 util-linux valgrind tor openssl strace exim4-daemon-light"
+# Postfix 3.7's Depends (Debian 12), for the unpacked postfix.
+PACKAGES="$PACKAGES libdb5.3 libicu72 libnsl2 libsasl2-2 libssl3 netbase adduser ssl-cert cpio e2fsprogs"
+POSTFIX_DEB_DIR=${POSTFIX_DEB_DIR:-/var/cache/onionmx}
 missing=""
 for p in $PACKAGES; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"
 done
-[ -z "$missing" ] && exit 0
+have_deb=$(ls "$POSTFIX_DEB_DIR"/postfix_*_amd64.deb 2>/dev/null | head -1)
+[ -z "$missing" ] && [ -n "$have_deb" ] && exit 0
 if [ "$(id -u)" != 0 ]; then
-	echo "onionmx: missing Debian packages:$missing (run as root, or: apt-get install$missing)" >&2
+	[ -n "$missing" ] && echo "onionmx: missing Debian packages:$missing (run as root, or: apt-get install$missing)" >&2
+	[ -z "$have_deb" ] && echo "onionmx: no postfix .deb in $POSTFIX_DEB_DIR (run as root, or: cd $POSTFIX_DEB_DIR && apt-get download postfix)" >&2
 	exit 1
 fi
-echo "onionmx: installing$missing" >&2
 export DEBIAN_FRONTEND=noninteractive
-apt-get update -qq
-# No package's service may start (tor's would join the real Tor network): a
-# policy-rc.d that answers 101 for the install, removed afterwards unless it was
-# there already.
-guard=""
-if [ ! -e /usr/sbin/policy-rc.d ]; then
-	printf '#!/bin/sh\nexit 101\n' >/usr/sbin/policy-rc.d
-	chmod 755 /usr/sbin/policy-rc.d
-	guard=/usr/sbin/policy-rc.d
-	trap 'rm -f $guard' EXIT
+# Another apt or dpkg may hold the lock for a while: wait for it.
+APT="apt-get -o DPkg::Lock::Timeout=600"
+$APT update -qq
+if [ -n "$missing" ]; then
+	echo "onionmx: installing$missing" >&2
+	# No package's service may start (tor's would join the real Tor network,
+	# exim4's would listen on the host): a policy-rc.d that answers 101 for
+	# the install, removed afterwards unless it was there already.
+	guard=""
+	if [ ! -e /usr/sbin/policy-rc.d ]; then
+		printf '#!/bin/sh\nexit 101\n' >/usr/sbin/policy-rc.d
+		chmod 755 /usr/sbin/policy-rc.d
+		guard=/usr/sbin/policy-rc.d
+		trap 'rm -f $guard' EXIT
+	fi
+	$APT install -y -qq --no-install-recommends $missing >/dev/null
 fi
-apt-get install -y -qq --no-install-recommends $missing >/dev/null
+if [ -z "$have_deb" ]; then
+	echo "onionmx: downloading the postfix .deb to $POSTFIX_DEB_DIR (unpacked only by the tests)" >&2
+	mkdir -p "$POSTFIX_DEB_DIR"
+	tmp=$(mktemp -d "$POSTFIX_DEB_DIR/.dl.XXXXXX")
+	chmod 755 "$tmp"
+	(cd "$tmp" && $APT download postfix 2>&1 | grep -v '^W: Download is performed unsandboxed' >&2 || true)
+	deb=$(ls "$tmp"/postfix_*_amd64.deb 2>/dev/null | head -1)
+	if [ -z "$deb" ]; then
+		rm -rf "$tmp"
+		echo "onionmx: apt-get download postfix failed" >&2
+		exit 1
+	fi
+	mv "$deb" "$POSTFIX_DEB_DIR/"
+	rm -rf "$tmp"
+fi

@@ -68,9 +68,11 @@ done_testing() {
 
 # Re-runs the calling script in a new network and mount namespace, then sets up
 # loopback, resolv.conf and hosts there, and a scratch directory $T.
+# OMX_UNSHARE_EXTRA adds namespaces (the MTA tests add --pid --mount-proc --uts).
 enter_netns() {
 	if [ -z "${OMX_IN_NETNS:-}" ]; then
-		OMX_IN_NETNS=1 exec unshare --net --mount --fork bash "$0" "$@"
+		# shellcheck disable=SC2086
+		OMX_IN_NETNS=1 exec unshare --net --mount --fork ${OMX_UNSHARE_EXTRA:-} bash "$0" "$@"
 	fi
 	mount --make-rprivate / 2>/dev/null
 	ip link set lo up

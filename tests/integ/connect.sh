@@ -22,7 +22,7 @@ like "$out" "^peer: $ADDR1 port 25" "getpeername reports the synthetic address, 
 like "$out" "^flags nonblock: no" "the socket is blocking again afterwards"
 like "$(cat "$T/socks.log")" "CONNECT host=$ONION1\.onion port=25 atyp=3 user=$ONION1\.onion pass=onionmx" \
 	"the SOCKS request names the onion (address type 3) with an isolation username"
-like "$(cat "$T/stderr")" "onionmx: connected to $ONION1\.onion port 25 for mapped\.example .* in [0-9.]+s" \
+like "$(cat "$T/stderr")" "onionmx: connected to $ONION1\.onion port 25 \(MX of mapped\.example\) .* in [0-9.]+s" \
 	"one log line with onion, port, domain and time"
 
 out=$(shim "$H/connect_probe" -n "$ONION1.onion" 25)

@@ -1,0 +1,291 @@
+#!/bin/bash
+# Debian's own Exim 4.96 (exim4-daemon-light, stock configuration, debconf
+# "internet site") delivers through onionmx with nothing added to its service
+# but LD_PRELOAD=libonionmx.so: started as systemd's generated exim4.service
+# starts it (/etc/init.d/exim4 start, which runs update-exim4.conf, exim4 -bV
+# and exim4 -bd -q30m), in a private namespace (see tests/mta/common.sh). The
+# library is installed mode 4755 in /usr/lib/x86_64-linux-gnu (inside the
+# namespace only), as make install does, so every setuid re-exec of exim4
+# (each delivery) loads it in secure mode.
+. "$(dirname "$0")/../lib.sh"
+. "$TOP/tests/mta/common.sh"
+mta_skip_san
+mta_enter "$@"
+SECONDS=0
+mta_private_root || exit 1
+start_syslog /dev/log || exit 1
+mta_start_dns || exit 1
+mta_start_servers || exit 1
+mta_install_onionmx || exit 1
+MAINLOG=/var/log/exim4/mainlog
+
+# The host's Exim state stays out: an empty queue, hints and logs.
+rm -rf /var/spool/exim4/input/* /var/spool/exim4/msglog/* /var/spool/exim4/db/* /var/log/exim4/*
+# debconf: "internet site; mail is sent and received directly using SMTP".
+sed -i "s/^dc_eximconfig_configtype=.*/dc_eximconfig_configtype='internet'/
+	s/^dc_other_hostnames=.*/dc_other_hostnames=''/
+	s/^dc_local_interfaces=.*/dc_local_interfaces='127.0.0.1 ; ::1'/" /etc/exim4/update-exim4.conf.conf
+
+exim_log() { cat "$MAINLOG" 2>/dev/null; }
+queue_count() { /usr/sbin/exim4 -bpc 2>/dev/null; }
+log_count() { grep -cE -- "$1" "$MAINLOG" 2>/dev/null || true; } # log_count ERE
+log_count_at_least() { [ "$(log_count "$1")" -ge "$2" ]; }
+queue_is() { [ "$(queue_count)" = "$1" ]; }
+
+MTA_STOP+=("env -i PATH=$MTA_PATH /etc/init.d/exim4 stop")
+out=$(env -i PATH="$MTA_PATH" LD_PRELOAD=libonionmx.so /etc/init.d/exim4 start 2>&1)
+ok $? "/etc/init.d/exim4 start with LD_PRELOAD=libonionmx.so (as exim4.service runs it)"
+unlike "$out" "onionmx|cannot be preloaded" "start-up is silent about the library (update-exim4.conf, exim4 -bV)"
+wait_for 10 test -s /run/exim4/exim.pid
+DAEMON=$(cat /run/exim4/exim.pid 2>/dev/null)
+grep -q libonionmx "/proc/$DAEMON/maps" 2>/dev/null
+ok $? "the daemon (exim4 -bd -q30m, pid $DAEMON) has the library loaded"
+like "$(tr '\0' '\n' <"/proc/$DAEMON/environ" 2>/dev/null)" "^LD_PRELOAD=libonionmx\.so$" \
+	"and nothing but the bare name in LD_PRELOAD (ONIONMX_CONF: the built-in path)"
+
+# --- Delivery: mapped domains to the onion, unmapped ones straight to their MX.
+ONION_M01=$(onion_of m01.example)
+printf '%s\n' "user@mapped.example first-mapped" "user@m01.example first-m01" \
+	"user@u01.example first-plain" >"$T/first"
+submit "$T/first" >/dev/null
+ok $? "three messages accepted over SMTP"
+wait_for 20 count_at_least onion 2
+wait_for 10 count_at_least direct 1
+is "$(sink_count onion)" 2 "mail for mapped.example and m01.example arrived at the onion sink"
+is "$(sink_count direct)" 1 "mail for the unmapped u01.example arrived at its own MX directly"
+like "$(socks_hosts)" "^$ONION1\.onion$" "the SOCKS request for mapped.example named its onion"
+like "$(socks_hosts)" "^$ONION_M01\.onion$" "the SOCKS request for m01.example named its onion"
+like "$(exim_log)" "=> user@m01\.example R=dnslookup T=remote_smtp H=$ONION_M01\.onion \[2(4[0-9]|5[0-5])\." \
+	"Exim's log: delivered to the onion MX at its synthetic address"
+like "$(exim_log)" "=> user@u01\.example R=dnslookup T=remote_smtp H=mx\.direct\.example \[198\.18\.0\.30\]" \
+	"Exim's log: the unmapped domain went to its own MX"
+like "$(grep 'onionmx:' "$SYSLOG")" "exim4: onionmx: connected to $ONION_M01\.onion port 25 \(MX of m01\.example[ )]" \
+	"the library's line (syslog, facility mail) names domain and onion"
+grep 'onionmx:' "$SYSLOG" | grep '^<' | grep -vq '^<2[0-3]>'
+ok $((!$?)) "every library line went to facility mail"
+
+# --- TCP Fast Open: Exim's default is sendto(MSG_FASTOPEN) instead of connect().
+# strace sees system calls, so what the library does, not what Exim asked of it:
+# to the unmapped domain's MX Exim's own TFO sendto shows; towards the onion no
+# system call names the synthetic address (the kernel would refuse it: the
+# route is unreachable), the library's SOCKS connection to 127.0.0.1:9050 does.
+tfo_round() { # tfo_round VALUE N: one mapped and one unmapped delivery, traced
+	local value=$1 n=$2 before_o before_d st trace
+	sysctl -qw net.ipv4.tcp_fastopen="$value"
+	before_o=$(sink_count onion)
+	before_d=$(sink_count direct)
+	strace -f -qq -e trace=sendto,sendmsg,connect -o "$T/tfo$value.strace" -p "$DAEMON" 2>/dev/null &
+	st=$!
+	wait_for 5 grep -q "^TracerPid:[[:space:]]*$st$" "/proc/$DAEMON/status"
+	printf '%s\n' "user@m$n.example tfo-$value-m" "user@u$n.example tfo-$value-u" >"$T/tfo$value"
+	submit "$T/tfo$value" >/dev/null
+	wait_for 20 count_at_least onion $((before_o + 1))
+	wait_for 10 count_at_least direct $((before_d + 1))
+	is "$(sink_count onion)" $((before_o + 1)) "tcp_fastopen=$value: mail for m$n.example arrived at the onion sink"
+	is "$(sink_count direct)" $((before_d + 1)) "tcp_fastopen=$value: mail for u$n.example arrived at its MX"
+	sleep 0.3 # the delivery process writes its last lines after the sink has the mail
+	kill "$st" 2>/dev/null
+	wait "$st" 2>/dev/null
+	trace=$(cat "$T/tfo$value.strace")
+	printf '%s\n' "$trace" | grep -E 'MSG_FASTOPEN|htons\((25|9050)\)' | sed "s/^/# tcp_fastopen=$value: /"
+	if [ "$value" = 1 ]; then
+		like "$trace" 'sendto\([0-9]+, NULL, 0, MSG_DONTWAIT\|MSG_FASTOPEN, \{sa_family=AF_INET, sin_port=htons\(25\), sin_addr=inet_addr\("198\.18\.0\.30"\)\}, 16\) = (0|-1 EINPROGRESS)' \
+			"tcp_fastopen=1: Exim connects with sendto(MSG_FASTOPEN) (to the unmapped MX, in the kernel)"
+	else
+		like "$trace" 'sendto\([0-9]+, NULL, 0, MSG_DONTWAIT\|MSG_FASTOPEN, \{sa_family=AF_INET, sin_port=htons\(25\), sin_addr=inet_addr\("198\.18\.0\.30"\)\}, 16\) = -1 EOPNOTSUPP' \
+			"tcp_fastopen=0: the kernel answers Exim's sendto(MSG_FASTOPEN) EOPNOTSUPP (unmapped MX)"
+		like "$trace" 'connect\([0-9]+, \{sa_family=AF_INET, sin_port=htons\(25\), sin_addr=inet_addr\("198\.18\.0\.30"\)\}, 16\) = 0' \
+			"tcp_fastopen=0: and Exim falls back to connect()"
+	fi
+	unlike "$trace" 'inet_addr\("2(4[0-9]|5[0-5])\.' "tcp_fastopen=$value: no system call went to a synthetic address"
+	like "$trace" 'connect\([0-9]+, \{sa_family=AF_INET, sin_port=htons\(9050\), sin_addr=inet_addr\("127\.0\.0\.1"\)\}' \
+		"tcp_fastopen=$value: the onion delivery went to the SOCKS port instead"
+}
+is "$(cat /proc/sys/net/ipv4/tcp_fastopen)" 1 "net.ipv4.tcp_fastopen is 1 (the default) in the namespace"
+tfo_round 1 02
+tfo_round 0 03
+sysctl -qw net.ipv4.tcp_fastopen=1
+
+# --- The library in the delivering process: the setuid re-exec of exim4. The
+# SOCKS server holds the handshake, so the delivery can be looked at.
+stop_socks
+start_socks hang || exit 1
+echo "user@m04.example held-1" >"$T/held"
+submit "$T/held" >/dev/null
+find_held() { # the process connected to the SOCKS port
+	HELD=$(ss -tnpH state established dst 127.0.0.1:9050 | grep -o 'pid=[0-9]*' | head -1 | cut -d= -f2)
+	[ -n "$HELD" ]
+}
+HELD=
+wait_for 8 find_held
+ok $? "a delivery process is in the SOCKS handshake for m04.example's onion"
+if [ -n "$HELD" ]; then
+	cmd=$(tr '\0' ' ' <"/proc/$HELD/cmdline")
+	like "$cmd" "^/usr/sbin/exim4 .*-M" "it is a re-executed /usr/sbin/exim4 ($cmd)"
+	like "$(grep libonionmx "/proc/$HELD/maps")" " $MTA_LIBDIR/libonionmx\.so$" \
+		"/proc/$HELD/maps: libonionmx.so from $MTA_LIBDIR is loaded in it"
+	secure=$(od -An -v -t u8 -w16 "/proc/$HELD/auxv" | awk '$1 == 23 { print $2 }')
+	is "$secure" 1 "its auxv has AT_SECURE=1: ld.so ran it in secure mode (setuid exec)"
+fi
+
+# --- Tor down: every message deferred with the library's cause, none bounced.
+stop_socks
+before_onion=$(sink_count onion)
+wait_for 15 log_count_at_least "== user@m04\.example" 1
+for d in m05 m06 m07 m08; do echo "user@$d.example down-$d"; done >"$T/down"
+submit "$T/down" >/dev/null
+wait_for 20 log_count_at_least "== user@m0[4-8]\.example" 5
+is "$(log_count '== user@m0[4-8]\.example')" 5 "Tor down: Exim deferred all five messages (== lines)"
+wait_for 10 queue_is 5
+is "$(queue_count)" 5 "exim4 -bpc: five messages on the queue"
+like "$(exim_log)" "== user@m05\.example R=dnslookup T=remote_smtp defer \(111\): Connection refused" \
+	"the deferral's cause: connection refused"
+like "$(grep 'onionmx:' "$SYSLOG")" "cannot connect to [a-z2-7]{56}\.onion port 25 \(MX of [a-z0-9.]+[^)]*\) via Tor 127\.0\.0\.1:9050: cannot connect to Tor's SOCKS port \(is Tor running\?\)" \
+	"the library logged why (is Tor running?)"
+like "$(grep 'onionmx:' "$SYSLOG")" "cannot connect to $(onion_of m04.example)\.onion port 25 \(MX of m04\.example[^)]*\) via Tor .*(closed|reset|timed out)" \
+	"and for the held delivery, that Tor dropped the handshake"
+is "$(log_count ' \*\* ')" 0 "nothing bounced (no ** lines)"
+is "$(sink_count onion)" "$before_onion" "nothing reached the onion sink while Tor was down"
+
+# --- Tor back, a forced queue run under the library: everything delivered.
+start_socks relay -r 127.0.0.40:25 || exit 1
+out=$(LD_PRELOAD=libonionmx.so /usr/sbin/exim4 -qff 2>&1)
+ok $? "LD_PRELOAD=libonionmx.so exim4 -qff"
+wait_for 20 count_at_least onion $((before_onion + 5))
+is "$(sink_count onion)" $((before_onion + 5)) "Tor back: the five deferred messages arrived at the onion sink"
+wait_for 10 queue_is 0
+is "$(queue_count)" 0 "the queue is empty"
+for d in m04 m05 m06 m07 m08; do
+	grep -q "^CONNECT host=$(onion_of $d.example)\.onion port=25" "$T/socks.log" || echo "$d"
+done >"$T/missing"
+is "$(cat "$T/missing")" "" "the SOCKS server was asked for each of their onions"
+
+# --- A map change while Exim runs reaches the next delivery.
+before_direct=$(sink_count direct)
+echo "user@moved.example before-move" >"$T/moved1"
+submit "$T/moved1" >/dev/null
+wait_for 20 count_at_least direct $((before_direct + 1))
+is "$(sink_count direct)" $((before_direct + 1)) "moved.example, not in the map yet, went to its own MX"
+mx_queries_before=$(dns_queries | grep -c 'moved\.example')
+echo "moved.example ${ONION_MOVED}.onion" >>/etc/onionmx/domains
+"$MAPTOOL" /etc/onionmx/domains >/dev/null
+ok $? "onionmx-map rebuilt the map with moved.example while Exim runs"
+sleep 1.2 # the library looks at the map at most once a second
+before_onion=$(sink_count onion)
+echo "user@moved.example after-move" >"$T/moved2"
+submit "$T/moved2" >/dev/null
+wait_for 20 count_at_least onion $((before_onion + 1))
+is "$(sink_count onion)" $((before_onion + 1)) "the next message for moved.example arrived at the onion sink"
+like "$(socks_hosts)" "^$ONION_MOVED\.onion$" "through a SOCKS request for its new onion"
+is "$(sink_count direct)" $((before_direct + 1)) "and not at its old MX"
+is "$(dns_queries | grep -c 'moved\.example')" "$mx_queries_before" "DNS heard nothing about moved.example after the change"
+
+# --- 500 messages: 5 to each of 50 mapped and 50 unmapped domains.
+before_onion=$(sink_count onion)
+before_direct=$(sink_count direct)
+for n in 1 2 3 4 5; do
+	for i in $(seq -w 1 50); do
+		echo "rcpt$n@m$i.example bulk-m$i-$n"
+		echo "rcpt$n@u$i.example bulk-u$i-$n"
+	done
+done >"$T/bulk"
+t0=$SECONDS
+out=$(submit "$T/bulk" 10)
+is "$out" "submitted 500" "500 messages accepted, ten per SMTP session"
+wait_for 180 count_at_least onion $((before_onion + 250))
+wait_for 60 count_at_least direct $((before_direct + 250))
+wait_for 30 queue_is 0
+echo "# 500 messages delivered in $((SECONDS - t0)) s"
+sink_subjects onion | grep '^bulk-' | sort >"$T/bulk.onion"
+sink_subjects direct | grep '^bulk-' | sort >"$T/bulk.direct"
+grep '^rcpt[0-9]*@m' "$T/bulk" | awk '{ print $2, $1 }' | sort >"$T/want.onion"
+grep '^rcpt[0-9]*@u' "$T/bulk" | awk '{ print $2, $1 }' | sort >"$T/want.direct"
+for s in onion direct; do
+	cmp -s "$T/bulk.$s" "$T/want.$s"
+	ok $? "the 250 messages for $([ $s = onion ] && echo mapped || echo unmapped) domains are at the $s sink, each exactly once"
+	cmp -s "$T/bulk.$s" "$T/want.$s" || diff "$T/want.$s" "$T/bulk.$s" | head -5 | sed 's/^/#   /'
+done
+is "$(queue_count)" 0 "the queue is empty"
+for i in $(seq -w 1 50); do
+	grep -q "^CONNECT host=$(onion_of "m$i.example")\.onion port=25" "$T/socks.log" || echo "m$i"
+done >"$T/missing"
+is "$(cat "$T/missing")" "" "every mapped domain's onion was asked of the SOCKS server"
+
+# --- An unprivileged user and the setuid-installed library: their config and
+# map are never read. As nobody, with their own ONIONMX_CONF naming their own
+# map (mapped.example -> an onion of theirs), through the setuid exim4.
+EVIL=$("$H/onion_gen" theirs)
+printf 'mapped.example %s.onion\n' "$EVIL" >"$T/theirs"
+"$MAPTOOL" "$T/theirs" >/dev/null
+printf 'socks = 127.0.0.1:9050\nmap = %s/theirs.cdb\nlog = stderr\nlog_level = debug\n' "$T" >"$T/theirs.conf"
+chown nobody "$T/theirs" "$T/theirs.cdb" "$T/theirs.conf"
+as_nobody() { # as_nobody TRACEFILE COMMAND...: under strace, setuid honoured
+	local f=$1
+	shift
+	strace -f -qq -u nobody -e trace=%file -o "$f" \
+		-E LD_PRELOAD=libonionmx.so -E ONIONMX_CONF="$T/theirs.conf" "$@" 2>&1
+}
+out=$(as_nobody "$T/nobody.strace" /usr/sbin/exim4 -bt user@mapped.example)
+like "$out" "host $ONION1\.onion \[2" "nobody: exim4 -bt routes mapped.example to the system map's onion"
+unlike "$out" "$EVIL" "not to the onion of their map"
+unlike "$(cat "$T/nobody.strace")" "theirs" "strace: the setuid exim4 never touched their config or map"
+like "$(cat "$T/nobody.strace")" 'open.*"/etc/onionmx/onionmx\.conf"' "it read /etc/onionmx/onionmx.conf instead"
+out=$(as_nobody "$T/nobody-bV.strace" /usr/sbin/exim4 -bV)
+unlike "$(cat "$T/nobody-bV.strace")" "theirs" "exim4 -bV as nobody: their files not touched either"
+# Control: a program that is not setuid honours ONIONMX_CONF, so the checks above can see it.
+cp /usr/sbin/exim4 "$T/exim4-not-setuid"
+chmod 755 "$T/exim4-not-setuid"
+out=$(as_nobody "$T/control.strace" "$T/exim4-not-setuid" -bt user@mapped.example)
+like "$(cat "$T/control.strace")" "open.*\"$T/theirs\.conf\"" \
+	"control: without setuid, the library does read \$ONIONMX_CONF (so the strace test can fail)"
+like "$out" "$EVIL" "control: and then routes by their map"
+
+# --- A manual queue run from a root shell, with no LD_PRELOAD at all (issue:
+# "exim4 -qff" would route by the clearnet MX). The /etc/ld.so.preload install,
+# with "programs" naming Exim, closes that: the library acts in exim4 however it
+# was started, and stays inert elsewhere.
+stop_socks
+echo "user@m09.example manual-run" >"$T/manual"
+submit "$T/manual" >/dev/null
+wait_for 20 log_count_at_least "== user@m09\.example" 1
+is "$(log_count '== user@m09\.example')" 1 "Tor down: the message for m09.example is deferred"
+start_socks relay -r 127.0.0.40:25 || exit 1
+cp /etc/onionmx/onionmx.conf "$T/onionmx.conf.saved"
+echo "programs = /usr/sbin/exim4" >>/etc/onionmx/onionmx.conf
+echo "$MTA_LIBDIR/libonionmx.so" >/etc/ld.so.preload
+before_onion=$(sink_count onion)
+out=$(env -i PATH="$MTA_PATH" /usr/sbin/exim4 -qff 2>&1)
+ok $? "env -i exim4 -qff from a root shell, no LD_PRELOAD, with /etc/ld.so.preload"
+wait_for 20 count_at_least onion $((before_onion + 1))
+is "$(sink_count onion)" $((before_onion + 1)) "the manual queue run delivered m09.example's message to the onion"
+like "$(exim_log)" "=> user@m09\.example R=dnslookup T=remote_smtp H=$(onion_of m09.example)\.onion" \
+	"Exim's log: to the onion MX, not the clearnet one"
+out=$(env -i PATH="$MTA_PATH" sh -c 'grep -q libonionmx /proc/self/maps && echo loaded' 2>&1)
+is "$out" loaded "(every program loads it from /etc/ld.so.preload; tests/integ/preload.sh shows the rest stay inert)"
+rm -f /etc/ld.so.preload
+cp "$T/onionmx.conf.saved" /etc/onionmx/onionmx.conf
+
+# --- What must never happen, over the whole run.
+queries=$(dns_queries)
+unlike "$queries" " (mapped|m[0-9]{2})\.example$|\.onion$|\.(24[0-9]|25[0-5])\.in-addr\.arpa$" \
+	"the DNS server saw no query for a mapped domain, an onion or a synthetic address"
+like "$queries" "^MX u01\.example$" "while Exim did ask it about unmapped domains"
+is "$(sink_connections clearnet)" 0 "the clearnet MX of the mapped domains (127.0.0.20) saw no connection"
+is "$(sink_connections clearnet2)" 0 "nor its second address (198.18.0.20), which Exim would use"
+is "$(sink_count bounces)" 0 "no bounce reached the sender's domain"
+is "$(log_count ' \*\* ')" 0 "Exim's log has no bounce (**) line"
+is "$(cat /var/log/exim4/paniclog 2>/dev/null)" "" "Exim's paniclog is empty"
+grep 'onionmx:' "$SYSLOG" | grep -vE 'onionmx: (connected to|cannot connect to|loaded rebuilt map)' >"$T/other"
+is "$(cat "$T/other")" "" "the library logged nothing but connections and the map's reload"
+# One map rebuild, and Exim's daemon never looks at the map itself: each SMTP
+# session it forks afterwards inherits the old map, reloads it and says so.
+reloads=$(grep -c 'onionmx: loaded rebuilt map' "$SYSLOG")
+[ "$reloads" -le 3 ]
+ok $? "one map rebuild is logged a few times at most, not by every SMTP session forked after it ($reloads lines)"
+
+# Control: without the library Exim would route mapped.example to the clearnet MX.
+out=$(/usr/sbin/exim4 -bt user@m01.example 2>&1)
+like "$out" "host mx\.mapped\.example \[198\.18\.0\.20\]" \
+	"control: without onionmx, exim4 -bt routes m01.example to its clearnet MX"
+echo "# exim.sh took $SECONDS s"
+done_testing

@@ -1,0 +1,251 @@
+#!/bin/bash
+# Debian's own Postfix 3.7 (stock configuration, debconf "Internet Site")
+# delivers through onionmx with nothing added to its service but
+# LD_PRELOAD=libonionmx.so: started as postfix@-.service starts it
+# (/usr/lib/postfix/configure-instance.sh -, then postmulti -i - -p start), in a
+# private namespace (see tests/mta/common.sh). Postfix conflicts with Exim as a
+# Debian package, so its .deb (downloaded by tests/deps.sh) is unpacked with
+# dpkg -x and laid over /etc, /usr and /var in the namespace only, and set up
+# as its postinst would (tests/mta/postfix-install.sh). The library is
+# installed mode 4755 in /usr/lib/x86_64-linux-gnu there, as make install does.
+. "$(dirname "$0")/../lib.sh"
+. "$TOP/tests/mta/common.sh"
+mta_skip_san
+DEB=$(ls "${POSTFIX_DEB_DIR:-/var/cache/onionmx}"/postfix_*_amd64.deb 2>/dev/null | head -1)
+if [ -z "$DEB" ]; then
+	echo "not ok 1 - no postfix .deb in ${POSTFIX_DEB_DIR:-/var/cache/onionmx}: run sh tests/deps.sh"
+	echo "1..1"
+	exit 1
+fi
+mta_enter "$@"
+SECONDS=0
+mkdir -p "$T/pkg"
+dpkg -x "$DEB" "$T/pkg" || exit 1
+mta_private_root "$T/pkg" || exit 1
+out=$(sh "$TOP/tests/mta/postfix-install.sh" "$MTA_HOSTNAME" 2>&1)
+ok $? "Postfix $(dpkg-deb -f "$DEB" Version) unpacked and set up as its postinst does"
+[ "$T_FAIL" = 0 ] || { printf '%s\n' "$out" | sed 's/^/#   /'; done_testing; exit 1; }
+# Postfix logs through syslog, chrooted daemons through the chroot's /dev/log.
+start_syslog /dev/log /var/spool/postfix/dev/log || exit 1
+mta_start_dns || exit 1
+mta_start_servers || exit 1
+mta_install_onionmx || exit 1
+
+pf_log() { grep ' postfix/' "$SYSLOG"; }
+log_count() { grep -cE -- "$1" "$SYSLOG" 2>/dev/null || true; } # log_count ERE
+log_count_at_least() { [ "$(log_count "$1")" -ge "$2" ]; }
+queue_count() { # messages on the queue, as mailq says
+	local out
+	out=$(/usr/sbin/postqueue -p 2>/dev/null)
+	case $out in
+	*"Mail queue is empty"*) echo 0 ;;
+	*) printf '%s\n' "$out" | sed -n 's/.* in \([0-9]*\) Requests\?\.$/\1/p' ;;
+	esac
+}
+queue_is() { [ "$(queue_count)" = "$1" ]; }
+postfix_pids() { # every process running a Postfix daemon
+	local p
+	for p in /proc/[0-9]*; do
+		case $(readlink "$p/exe" 2>/dev/null) in /usr/lib/postfix/sbin/*) echo "${p#/proc/}" ;; esac
+	done
+}
+smtp_pids() { pgrep -x smtp | sort -n; }
+
+MTA_STOP+=("env -i PATH=$MTA_PATH /usr/sbin/postmulti -i - -p stop")
+out=$(env -i PATH="$MTA_PATH" LD_PRELOAD=libonionmx.so /usr/lib/postfix/configure-instance.sh - 2>&1)
+ok $? "configure-instance.sh - under LD_PRELOAD=libonionmx.so (postfix@-.service's ExecStartPre)"
+unlike "$out" "onionmx" "it ran silently (postconf, cpio, tar under the library)"
+is "$(cat /var/spool/postfix/etc/resolv.conf 2>/dev/null)" "nameserver 127.0.0.1" "it copied resolv.conf into the chroot"
+out=$(env -i PATH="$MTA_PATH" LD_PRELOAD=libonionmx.so /usr/sbin/postmulti -i - -p start 2>&1)
+ok $? "postmulti -i - -p start under LD_PRELOAD=libonionmx.so (postfix@-.service's ExecStart)"
+unlike "$out" "onionmx" "start-up is silent about the library (postfix-script parses postconf, find, sed)"
+wait_for 10 test -s /var/spool/postfix/pid/master.pid
+MASTER=$(awk '{ print $1; exit }' /var/spool/postfix/pid/master.pid 2>/dev/null)
+grep -q libonionmx "/proc/$MASTER/maps" 2>/dev/null
+ok $? "master (pid $MASTER) has the library loaded, though postfix cleared its environment"
+like "$(tr '\0' '\n' <"/proc/$MASTER/environ" 2>/dev/null)" "^LD_PRELOAD=libonionmx\.so$" \
+	"master's LD_PRELOAD is the bare name the library put back"
+
+# --- Delivery: mapped domains to the onion, unmapped ones straight to their MX.
+ONION_M01=$(onion_of m01.example)
+printf '%s\n' "user@mapped.example first-mapped" "user@m01.example first-m01" \
+	"user@u01.example first-plain" >"$T/first"
+submit "$T/first" >/dev/null
+ok $? "three messages accepted over SMTP by smtpd"
+wait_for 20 count_at_least onion 2
+wait_for 10 count_at_least direct 1
+is "$(sink_count onion)" 2 "mail for mapped.example and m01.example arrived at the onion sink"
+is "$(sink_count direct)" 1 "mail for the unmapped u01.example arrived at its own MX directly"
+like "$(socks_hosts)" "^$ONION1\.onion$" "the SOCKS request for mapped.example named its onion"
+like "$(socks_hosts)" "^$ONION_M01\.onion$" "the SOCKS request for m01.example named its onion"
+like "$(pf_log)" "postfix/smtp\[[0-9]+\]: [0-9A-F]+: to=<user@m01\.example>, relay=$ONION_M01\.onion\[2(4[0-9]|5[0-5])\.[0-9.]+\]:25, .*status=sent" \
+	"Postfix's log: sent to the onion MX at its synthetic address"
+like "$(pf_log)" "to=<user@u01\.example>, relay=mx\.direct\.example\[198\.18\.0\.30\]:25, .*status=sent" \
+	"Postfix's log: the unmapped domain went to its own MX"
+line=$(grep "onionmx: connected to $ONION_M01\.onion port 25" "$SYSLOG" | head -1)
+like "$line" "postfix/smtp\[[0-9]+\]: onionmx: connected to $ONION_M01\.onion port 25 \(MX of m01\.example[ )]" \
+	"the library's line is in Postfix's log, from the smtp process"
+grep 'onionmx:' "$SYSLOG" | grep '^<' | grep -vq '^<2[0-3]>'
+ok $((!$?)) "every library line went to facility mail"
+
+# --- The library in the delivering processes (chrooted smtp) and every other daemon.
+SMTP_PIDS=$(smtp_pids)
+[ -n "$SMTP_PIDS" ]
+ok $? "smtp processes are running ($(printf '%s ' $SMTP_PIDS))"
+for p in $SMTP_PIDS; do
+	grep -q " $MTA_LIBDIR/libonionmx\.so$" "/proc/$p/maps" || echo "$p"
+done >"$T/without"
+is "$(cat "$T/without")" "" "/proc/PID/maps: every smtp process has libonionmx.so from $MTA_LIBDIR"
+is "$(readlink "/proc/$(echo "$SMTP_PIDS" | head -1)/root")" /var/spool/postfix "and smtp runs chrooted in /var/spool/postfix"
+pid=$(printf '%s\n' "$line" | sed -n 's/.*postfix\/smtp\[\([0-9]*\)\].*/\1/p')
+like "$(pf_log | grep "postfix/smtp\[$pid\]")" "to=<user@m01\.example>.*status=sent" \
+	"the smtp process that logged the onion connection is the one that sent the message"
+all=$(postfix_pids)
+for p in $all; do grep -q libonionmx "/proc/$p/maps" || echo "$p $(cat /proc/$p/comm)"; done >"$T/without"
+is "$(cat "$T/without")" "" "all $(echo $all | wc -w) Postfix daemons running have it ($(for p in $all; do cat /proc/$p/comm; done | sort -u | tr '\n' ' '))"
+
+# --- Tor down: every message deferred with the library's cause, none bounced.
+stop_socks
+before_onion=$(sink_count onion)
+for d in m04 m05 m06 m07 m08; do echo "user@$d.example down-$d"; done >"$T/down"
+submit "$T/down" >/dev/null
+wait_for 20 log_count_at_least "to=<user@m0[4-8]\.example>.*status=deferred" 5
+is "$(log_count 'to=<user@m0[4-8]\.example>.*status=deferred')" 5 "Tor down: Postfix deferred all five messages"
+is "$(queue_count)" 5 "mailq: five messages on the queue"
+line=$(grep -E 'to=<user@m0[4-8]\.example>.*status=deferred' "$SYSLOG" | head -1)
+like "$line" "status=deferred \(connect to [a-z2-7]{56}\.onion\[2(4[0-9]|5[0-5])\.[0-9.]+\]:25: Connection refused\)" \
+	"the deferral's cause: connect to the onion refused"
+pid=$(printf '%s\n' "$line" | sed -n 's/.*postfix\/smtp\[\([0-9]*\)\].*/\1/p')
+like "$(grep "postfix/smtp\[$pid\]: onionmx:" "$SYSLOG")" \
+	"onionmx: cannot connect to [a-z2-7]{56}\.onion port 25 \(MX of [a-z0-9.]+[^)]*\) via Tor 127\.0\.0\.1:9050: cannot connect to Tor's SOCKS port \(is Tor running\?\)" \
+	"the same smtp process logged why (is Tor running?)"
+is "$(log_count 'status=bounced')" 0 "nothing bounced"
+is "$(sink_count onion)" "$before_onion" "nothing reached the onion sink while Tor was down"
+
+# --- Tor back, a queue flush under the library: everything delivered.
+start_socks relay -r 127.0.0.40:25 || exit 1
+out=$(LD_PRELOAD=libonionmx.so /usr/sbin/postqueue -f 2>&1)
+ok $? "LD_PRELOAD=libonionmx.so postqueue -f"
+wait_for 30 count_at_least onion $((before_onion + 5))
+is "$(sink_count onion)" $((before_onion + 5)) "Tor back: the five deferred messages arrived at the onion sink"
+wait_for 10 queue_is 0
+is "$(queue_count)" 0 "the queue is empty"
+for d in m04 m05 m06 m07 m08; do
+	grep -q "^CONNECT host=$(onion_of $d.example)\.onion port=25" "$T/socks.log" || echo "$d"
+done >"$T/missing"
+is "$(cat "$T/missing")" "" "the SOCKS server was asked for each of their onions"
+
+# --- A map change while Postfix runs reaches the next delivery, in the
+# long-lived chrooted smtp processes too.
+before_direct=$(sink_count direct)
+echo "user@moved.example before-move" >"$T/moved1"
+submit "$T/moved1" >/dev/null
+wait_for 20 count_at_least direct $((before_direct + 1))
+is "$(sink_count direct)" $((before_direct + 1)) "moved.example, not in the map yet, went to its own MX"
+mx_queries_before=$(dns_queries | grep -c 'moved\.example')
+smtp_before=$(smtp_pids)
+echo "moved.example ${ONION_MOVED}.onion" >>/etc/onionmx/domains
+"$MAPTOOL" /etc/onionmx/domains >/dev/null
+ok $? "onionmx-map rebuilt the map with moved.example while Postfix runs"
+sleep 1.2 # the library looks at the map at most once a second
+before_onion=$(sink_count onion)
+echo "user@moved.example after-move" >"$T/moved2"
+submit "$T/moved2" >/dev/null
+wait_for 20 count_at_least onion $((before_onion + 1))
+is "$(sink_count onion)" $((before_onion + 1)) "the next message for moved.example arrived at the onion sink"
+like "$(socks_hosts)" "^$ONION_MOVED\.onion$" "through a SOCKS request for its new onion"
+is "$(sink_count direct)" $((before_direct + 1)) "and not at its old MX"
+is "$(dns_queries | grep -c 'moved\.example')" "$mx_queries_before" "DNS heard nothing about moved.example after the change"
+pid=$(grep 'to=<user@moved\.example>.*relay=.*\.onion' "$SYSLOG" | sed -n 's/.*postfix\/smtp\[\([0-9]*\)\].*/\1/p' | head -1)
+printf '%s\n' $smtp_before | grep -qx "$pid"
+ok $? "it was sent by an smtp process started before the change (pid $pid; running then: $(printf '%s ' $smtp_before))"
+
+# --- 500 messages: 5 to each of 50 mapped and 50 unmapped domains.
+before_onion=$(sink_count onion)
+before_direct=$(sink_count direct)
+for n in 1 2 3 4 5; do
+	for i in $(seq -w 1 50); do
+		echo "rcpt$n@m$i.example bulk-m$i-$n"
+		echo "rcpt$n@u$i.example bulk-u$i-$n"
+	done
+done >"$T/bulk"
+t0=$SECONDS
+out=$(submit "$T/bulk" 100)
+is "$out" "submitted 500" "500 messages accepted, a hundred per SMTP session"
+wait_for 180 count_at_least onion $((before_onion + 250))
+wait_for 60 count_at_least direct $((before_direct + 250))
+wait_for 30 queue_is 0
+echo "# 500 messages delivered in $((SECONDS - t0)) s"
+sink_subjects onion | grep '^bulk-' | sort >"$T/bulk.onion"
+sink_subjects direct | grep '^bulk-' | sort >"$T/bulk.direct"
+grep '^rcpt[0-9]*@m' "$T/bulk" | awk '{ print $2, $1 }' | sort >"$T/want.onion"
+grep '^rcpt[0-9]*@u' "$T/bulk" | awk '{ print $2, $1 }' | sort >"$T/want.direct"
+for s in onion direct; do
+	cmp -s "$T/bulk.$s" "$T/want.$s"
+	ok $? "the 250 messages for $([ $s = onion ] && echo mapped || echo unmapped) domains are at the $s sink, each exactly once"
+	cmp -s "$T/bulk.$s" "$T/want.$s" || diff "$T/want.$s" "$T/bulk.$s" | head -5 | sed 's/^/#   /'
+done
+is "$(queue_count)" 0 "the queue is empty"
+for i in $(seq -w 1 50); do
+	grep -q "^CONNECT host=$(onion_of "m$i.example")\.onion port=25" "$T/socks.log" || echo "m$i"
+done >"$T/missing"
+is "$(cat "$T/missing")" "" "every mapped domain's onion was asked of the SOCKS server"
+
+# --- An unprivileged user and the setuid-installed library: their config and
+# map are never read by a set-id program. As nobody, with their own
+# ONIONMX_CONF naming their own map, through Postfix's setgid postqueue, and
+# through sendmail (not set-id: it may read theirs) into the setgid postdrop.
+EVIL=$("$H/onion_gen" theirs)
+printf 'mapped.example %s.onion\n' "$EVIL" >"$T/theirs"
+"$MAPTOOL" "$T/theirs" >/dev/null
+printf 'socks = 127.0.0.1:9050\nmap = %s/theirs.cdb\nlog = stderr\nlog_level = debug\n' "$T" >"$T/theirs.conf"
+chown nobody "$T/theirs" "$T/theirs.cdb" "$T/theirs.conf"
+as_nobody() { # as_nobody TRACEFILE COMMAND...: under strace, set-id honoured
+	local f=$1
+	shift
+	strace -f -qq -u nobody -e trace=%file,execve -o "$f" \
+		-E LD_PRELOAD=libonionmx.so -E ONIONMX_CONF="$T/theirs.conf" "$@" 2>&1
+}
+out=$(as_nobody "$T/nobody.strace" /usr/sbin/postqueue -p)
+like "$out" "Mail queue is empty" "nobody: the setgid postqueue -p works with LD_PRELOAD=libonionmx.so"
+unlike "$(cat "$T/nobody.strace")" "theirs" "strace: the setgid postqueue never touched their config or map"
+like "$(cat "$T/nobody.strace")" 'open.*"/etc/onionmx/onionmx\.conf"' "it read /etc/onionmx/onionmx.conf instead"
+before_direct=$(sink_count direct)
+out=$(printf 'Subject: from-nobody\n\nhello\n' | as_nobody "$T/sendmail.strace" /usr/sbin/sendmail -f nobody@bounces.example user@u02.example)
+# postdrop's own lines: after its successful execve, under its pid.
+awk '/execve\("\/usr\/sbin\/postdrop".* = 0$/ { p[$1] = 1; next } ($1 in p)' "$T/sendmail.strace" >"$T/postdrop.strace"
+[ -s "$T/postdrop.strace" ]
+ok $? "sendmail as nobody ran the setgid postdrop"
+unlike "$(cat "$T/postdrop.strace")" "theirs" "strace: postdrop, given their ONIONMX_CONF, never touched their config or map"
+like "$(cat "$T/postdrop.strace")" 'open.*"/etc/onionmx/onionmx\.conf"' "postdrop read /etc/onionmx/onionmx.conf instead"
+like "$(grep -v "^$(awk '/execve\("\/usr\/sbin\/postdrop".* = 0$/ { print $1; exit }' "$T/sendmail.strace") " "$T/sendmail.strace")" \
+	"open.*\"$T/theirs\.conf\"" "control: sendmail itself (not set-id) does read their ONIONMX_CONF"
+wait_for 20 count_at_least direct $((before_direct + 1))
+is "$(sink_count direct)" $((before_direct + 1)) "nobody's message was delivered"
+cp /usr/sbin/postqueue "$T/postqueue-not-setgid"
+chmod 755 "$T/postqueue-not-setgid"
+out=$(as_nobody "$T/control.strace" "$T/postqueue-not-setgid" -p)
+like "$(cat "$T/control.strace")" "open.*\"$T/theirs\.conf\"" \
+	"control: a postqueue without setgid does read \$ONIONMX_CONF (so the strace test can fail)"
+
+# --- What must never happen, over the whole run.
+queries=$(dns_queries)
+unlike "$queries" " (mapped|m[0-9]{2})\.example$|\.onion$|\.(24[0-9]|25[0-5])\.in-addr\.arpa$" \
+	"the DNS server saw no query for a mapped domain, an onion or a synthetic address"
+like "$queries" "^MX u01\.example$" "while Postfix did ask it about unmapped domains"
+is "$(sink_connections clearnet)" 0 "the clearnet MX of the mapped domains (127.0.0.20) saw no connection"
+is "$(sink_connections clearnet2)" 0 "nor its second address (198.18.0.20)"
+is "$(sink_count bounces)" 0 "no bounce reached the sender's domain"
+is "$(log_count 'status=bounced')" 0 "Postfix's log has no bounce"
+# (but for the control above: showq refuses a postqueue that is not setgid postdrop)
+unlike "$(pf_log | grep -v 'fatal: Connect to the Postfix showq service: Permission denied')" \
+	"(fatal|panic|warning):" "Postfix logged no warning, fatal error or panic"
+
+# Control: without the library, Postfix's own MX lookup and connect (its
+# posttls-finger, with the same DNS code as smtp) would use the clearnet MX.
+out=$(/usr/sbin/posttls-finger -l none m01.example 2>&1)
+like "$out" "Connected to mx\.mapped\.example\[(127\.0\.0|198\.18\.0)\.20\]:25" \
+	"control: without onionmx, Postfix's code goes to m01.example's clearnet MX"
+echo "# $(grep -c 'onionmx:' "$SYSLOG") library lines in Postfix's log"
+echo "# postfix.sh took $SECONDS s"
+done_testing

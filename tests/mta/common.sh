@@ -1,0 +1,217 @@
+# Shared by tests/integ/postfix.sh and tests/integ/exim.sh: a real Debian MTA
+# started as its service unit starts it, with LD_PRELOAD=libonionmx.so added,
+# in a private network, mount, PID and UTS namespace. Source after tests/lib.sh.
+#
+# The host stays untouched: /etc, /usr, /var, /run and /dev are overlays whose
+# writes go to $T/ovl (the library is installed mode 4755 in
+# /usr/lib/x86_64-linux-gnu only there, Postfix is unpacked into /usr, /etc and
+# /var only there). Every process started lives in the PID namespace, so none
+# survives the test: the kernel ends them all when the script (its PID 1) exits.
+#
+# Addresses in the namespace (127.0.0.1/8 and 198.18.0.20, .30, .31 on lo;
+# Debian's Exim ignores MX hosts in 127/8, so the MX hosts an MTA must or could
+# use have a 198.18.0.0/15 address, the RFC 2544 test range, on this lo only):
+#   127.0.0.1:53        dnsmasq, the real DNS server (queries logged)
+#   127.0.0.1:9050      fake_socks, standing in for Tor, relays to the onion sink
+#   127.0.0.1:25        the MTA under test (Postfix smtpd, or the Exim daemon)
+#   127.0.0.40:25       the onion sink ("onion"), reached only through SOCKS
+#   127.0.0.20:25       clearnet MX of the mapped domains ("clearnet"), and
+#   198.18.0.20:25      the same MX's second address ("clearnet2"): both empty
+#   198.18.0.30:25      the MX of the unmapped domains ("direct")
+#   198.18.0.31:25      the MX of bounces.example, the test sender's domain
+#                       ("bounces"): a bounce would land here
+#
+# Domains: m01..m50.example and mapped.example are mapped (5 onions), each with
+# the clearnet MX above in DNS; u01..u50.example and moved.example are unmapped,
+# with the direct MX (moved.example is added to the map during the test).
+
+MTA_HOSTNAME=mta.test.example
+MTA_LIBDIR=/usr/lib/x86_64-linux-gnu
+MTA_PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
+MTA_STOP=()             # commands that stop the MTA (run by mta_cleanup)
+SYSLOG=                 # the syslog receiver's file: the MTA's own log
+
+# Under SAN=1 the library is built with ASan, whose runtime would have to come
+# first in every process, the setuid ones included: the MTA tests use the
+# ordinary build, so there is nothing new to run under SAN=1.
+mta_skip_san() {
+	if [ "${SAN:-}" = 1 ]; then
+		echo "ok 1 - # SKIP real MTAs load the installed (non-ASan) library; run without SAN=1"
+		echo "1..1"
+		exit 0
+	fi
+}
+
+# Enters the namespaces (re-running the script), names the host and adds the
+# addresses above. Call as: mta_enter "$@"
+mta_enter() {
+	OMX_UNSHARE_EXTRA="--pid --mount-proc --uts" enter_netns "$@"
+	trap mta_cleanup EXIT
+	if [ "$$" != 1 ]; then
+		echo "# not PID 1 of a private PID namespace" >&2
+		exit 1
+	fi
+	hostname "$MTA_HOSTNAME"
+	ip addr add 198.18.0.20/32 dev lo
+	ip addr add 198.18.0.30/32 dev lo
+	ip addr add 198.18.0.31/32 dev lo
+	# No route out: a synthetic address that reached the kernel fails at once.
+	ip route add unreachable 240.0.0.0/4 2>/dev/null
+}
+
+# mta_overlay DIR [TOP]: DIR becomes an overlay of itself (and of TOP above it,
+# if given), writable, with its changes in $T/ovl.
+mta_overlay() {
+	local dir=$1 top=${2:-} n
+	n=$(printf '%s' "$dir" | tr / _)
+	mkdir -p "$T/ovl/$n/u" "$T/ovl/$n/w"
+	mount -t overlay "onionmx$n" \
+		-o "lowerdir=${top:+$top:}$dir,upperdir=$T/ovl/$n/u,workdir=$T/ovl/$n/w" "$dir"
+}
+
+# mta_private_root [PKGROOT]: overlays over /etc, /usr, /var, /run and /dev; the
+# files of an unpacked package under PKGROOT appear at their real paths.
+mta_private_root() {
+	local pkg=${1:-} d
+	for d in /etc /usr /var; do
+		if [ -n "$pkg" ] && [ -d "$pkg$d" ]; then
+			mta_overlay "$d" "$pkg$d" || return 1
+		else
+			mta_overlay "$d" || return 1
+		fi
+	done
+	mta_overlay /run || return 1
+	# No systemd here: init scripts must not hand off to the host's systemctl.
+	rm -rf /run/systemd
+	# /dev: a private /dev/log (the syslog receiver's), fresh pts and shm.
+	mta_overlay /dev || return 1
+	mount -t tmpfs -o mode=1777 onionmx-shm /dev/shm
+	mount -t devpts -o newinstance,ptmxmode=0666,mode=620 onionmx-pts /dev/pts
+	rm -f /dev/log
+	# resolv.conf and hosts again: the overlay hides enter_netns' bind mounts.
+	rm -f /etc/resolv.conf /etc/hosts /etc/mailname
+	cp "$T/resolv.conf" /etc/resolv.conf
+	printf '127.0.0.1 localhost %s mta\n::1 localhost ip6-localhost\n' "$MTA_HOSTNAME" >/etc/hosts
+	echo "$MTA_HOSTNAME" >/etc/mailname
+	echo "$MTA_HOSTNAME" >/etc/hostname
+}
+
+# start_syslog SOCKET...: the MTA's syslog, one file ($SYSLOG) for every socket.
+start_syslog() {
+	SYSLOG=$T/syslog
+	perl "$TOP/tests/mta/syslogd.pl" "$SYSLOG" "$T/syslog.pid" "$@" || return 1
+	wait_pidfile "$T/syslog.pid"
+}
+
+# Installs the library as make install does (mode 4755 where secure mode loads
+# a bare LD_PRELOAD name from), and /etc/onionmx with the map below.
+mta_install_onionmx() {
+	install -m 4755 "$LIB" "$MTA_LIBDIR/libonionmx.so" || return 1
+	install -d -m 755 /etc/onionmx
+	ONIONS=()
+	mapfile -t ONIONS < <("$H/onion_gen" mta 6)
+	ONION1=${ONIONS[0]}
+	ONION_MOVED=${ONIONS[5]}
+	{
+		echo "# onionmx test map: m01..m50.example over five onions"
+		echo "mapped.example ${ONION1}.onion"
+		for i in $(seq -w 1 50); do
+			echo "m$i.example ${ONIONS[$((10#$i % 5))]}.onion"
+		done
+	} >/etc/onionmx/domains
+	"$MAPTOOL" /etc/onionmx/domains >/dev/null || return 1
+	cat >/etc/onionmx/onionmx.conf <<EOM
+socks = 127.0.0.1:9050
+map = /etc/onionmx/domains.cdb
+timeout = 10
+log = syslog
+log_level = info
+EOM
+	chmod 644 /etc/onionmx/onionmx.conf /etc/onionmx/domains /etc/onionmx/domains.cdb
+}
+
+# onion_of DOMAIN: the onion (without .onion) the test map gives DOMAIN.
+onion_of() {
+	"$MAPTOOL" -q "$1" /etc/onionmx/domains.cdb | grep -o '[a-z2-7]\{56\}\.onion' | head -1 | sed 's/\.onion$//'
+}
+
+# The DNS server with MX records for every test domain (lib.sh's start_dns adds
+# its own: mapped.example -> mx.mapped.example, 127.0.0.20).
+mta_start_dns() {
+	local args=(--host-record=mx.mapped.example,198.18.0.20
+		--host-record=mx.direct.example,198.18.0.30
+		--mx-host=moved.example,mx.direct.example,10
+		--host-record=mx.bounces.example,198.18.0.31
+		--mx-host=bounces.example,mx.bounces.example,10
+		--host-record="$MTA_HOSTNAME",127.0.0.1)
+	local i
+	for i in $(seq -w 1 50); do
+		args+=(--mx-host="m$i.example,mx.mapped.example,10" --mx-host="u$i.example,mx.direct.example,10")
+	done
+	start_dns "${args[@]}"
+}
+
+mta_start_servers() {
+	start_sink onion 127.0.0.40:25 || return 1
+	start_sink clearnet 127.0.0.20:25 || return 1
+	start_sink clearnet2 198.18.0.20:25 || return 1
+	start_sink direct 198.18.0.30:25 || return 1
+	start_sink bounces 198.18.0.31:25 || return 1
+	start_socks relay -r 127.0.0.40:25 || return 1
+}
+
+# submit FILE [PER_CONNECTION]: sends the messages listed in FILE ("RCPT
+# SUBJECT" a line) to the MTA at 127.0.0.1:25, a new SMTP session every
+# PER_CONNECTION messages.
+submit() {
+	perl "$TOP/tests/mta/submit.pl" 127.0.0.1:25 "${2:-10}" <"$1"
+}
+
+# sink_subjects NAME: "SUBJECT RCPT" of every message at the sink, one a line.
+sink_subjects() {
+	local f
+	for f in "$T/$1"/*.eml; do
+		[ -e "$f" ] || continue
+		awk 'BEGIN { s = ""; r = "" }
+			/^X-Envelope-To: / { r = r (r == "" ? "" : ",") $2 }
+			/^Subject: / { s = $2 }
+			/^\r?$/ { exit }
+			END { gsub(/[\r<>]/, "", r); gsub(/\r/, "", s); print s, r }' "$f"
+	done
+}
+
+# wait_for SECONDS COMMAND...: polls COMMAND every 0.2 s until it succeeds.
+wait_for() {
+	local limit=$1 i
+	shift
+	for i in $(seq $((limit * 5))); do
+		"$@" && return 0
+		sleep 0.2
+	done
+	"$@"
+}
+
+count_at_least() { # count_at_least SINK N
+	[ "$(sink_count "$1")" -ge "$2" ]
+}
+
+socks_hosts() { # the onions the SOCKS server was asked for, one a line
+	sed -n 's/.*CONNECT host=\([^ ]*\) port=.*/\1/p' "$T/socks.log" 2>/dev/null
+}
+
+# Stops the MTA, then every other process of the namespace (each by its PID;
+# the namespace holds only what this script started), then the servers.
+mta_cleanup() {
+	local cmd pid
+	for cmd in "${MTA_STOP[@]}"; do
+		eval "$cmd" >/dev/null 2>&1
+	done
+	if [ "$$" = 1 ]; then
+		for pid in /proc/[0-9]*; do
+			pid=${pid#/proc/}
+			[ "$pid" = 1 ] || [ "$pid" = "$BASHPID" ] && continue
+			kill -9 "$pid" 2>/dev/null
+		done
+	fi
+	cleanup
+}
