@@ -106,8 +106,10 @@ start_syslog() {
 # Installs the library as make install does (mode 4755 where secure mode loads
 # a bare LD_PRELOAD name from), and /etc/onionmx with the map below.
 mta_install_onionmx() {
-	install -m 4755 "$LIB" "$MTA_LIBDIR/libonionmx.so" || return 1
-	install -d -m 755 /etc/onionmx
+	# The README's step: make install (inside this namespace's overlays).
+	make -s -C "$TOP" install PREFIX=/usr/local >/dev/null || return 1
+	[ "$(stat -c %a "$MTA_LIBDIR/libonionmx.so")" = 4755 ] || return 1
+	[ -s /etc/systemd/system/exim4.service.d/onionmx.conf ] || return 1
 	ONIONS=()
 	mapfile -t ONIONS < <("$H/onion_gen" mta 6)
 	ONION1=${ONIONS[0]}
