@@ -122,3 +122,51 @@ clean:
 
 .PHONY: all tests deps check demo clean install uninstall
 .SECONDARY:
+
+# ---- Benchmarks, fuzzing, threads-and-fork stress (tests/bench, tests/fuzz, tests/stress) ----
+# make bench:   onionmx beside torsocks 2.4, proxychains-ng 4.16 and no library,
+#               in a private network namespace (installs the two when missing)
+# make fuzz:    every libFuzzer target for FUZZ_SECONDS (60) each; fuzz-ci: 15 s each
+# make stress:  16 threads resolving/connecting and forking, against a
+#               ThreadSanitizer build of the library kept apart in build/tsan
+BENCH_DIR    := build/bench
+BENCH_BIN    := $(BENCH_DIR)/responder $(BENCH_DIR)/client $(BENCH_DIR)/spawn
+FUZZ_CC      ?= clang
+FUZZ_SECONDS ?= 60
+FUZZ_DIR     := build/fuzz
+FUZZ_FLAGS   := -g -O1 -fno-omit-frame-pointer -fsanitize=address,undefined \
+		-fno-sanitize-recover=undefined -Wall -Wextra -D_GNU_SOURCE -Ishim
+FUZZ_TARGETS := $(patsubst tests/fuzz/%.c,$(FUZZ_DIR)/%,$(wildcard tests/fuzz/fuzz_*.c))
+TSAN_O       := build/tsan
+TSAN_FLAGS   := -O1 -g -fsanitize=thread -fno-omit-frame-pointer
+
+$(BENCH_DIR)/%: tests/bench/%.c Makefile
+	@mkdir -p $(@D)
+	$(CC) -std=gnu11 -O2 -g $(WARN) -D_GNU_SOURCE -o $@ $< -lresolv
+
+bench: all tests $(BENCH_BIN)
+	bash tests/bench/bench.sh
+
+$(FUZZ_DIR)/obj/%.o: shim/%.c shim/*.h Makefile
+	@mkdir -p $(@D)
+	$(FUZZ_CC) $(FUZZ_FLAGS) -fsanitize=fuzzer-no-link -c $< -o $@
+
+$(FUZZ_DIR)/fuzz_%: tests/fuzz/fuzz_%.c $(CORE_SRC:%=$(FUZZ_DIR)/obj/%.o)
+	$(FUZZ_CC) $(FUZZ_FLAGS) -fsanitize=fuzzer -o $@ $^ $(CDB_PIC) -lresolv
+
+fuzz: $(FUZZ_TARGETS)
+	bash tests/fuzz/run.sh $(FUZZ_SECONDS)
+
+fuzz-ci: $(FUZZ_TARGETS)
+	bash tests/fuzz/run.sh 15
+
+$(TSAN_O)/tests/stress/threads: tests/stress/threads.c Makefile
+	@mkdir -p $(@D)
+	$(CC) -std=gnu11 $(TSAN_FLAGS) $(WARN) -D_GNU_SOURCE -o $@ $< -lresolv -lpthread
+
+stress: all tests $(TSAN_O)/tests/stress/threads
+	$(MAKE) O=$(TSAN_O) CFLAGS="$(TSAN_FLAGS)" LDSAN=-fsanitize=thread $(TSAN_O)/shim/libonionmx.so
+	TSAN_O=$(TSAN_O) bash tests/stress/run.sh
+
+.PHONY: bench fuzz fuzz-ci stress
+# ---- end of bench / fuzz / stress ----

@@ -15,7 +15,9 @@
 #
 # tornet_start builds it in $T/tor/ and returns once the client has reached both
 # onion services through Tor; it exports TOR_ONION1, TOR_ONION2 (56-character
-# labels, no ".onion") and TOR_CONTROL_PORT. Start it once per script.
+# labels, no ".onion") and TOR_CONTROL_PORT. Call it once per script (a second
+# call returns at once); tests then use tornet_socks, tornet_control,
+# tornet_events and tornet_stop. Every tor logs to $T/tor/NAME/notice.log.
 
 TORNET_AUTH_OR=5000
 TORNET_AUTH_DIR=7000
@@ -62,7 +64,8 @@ ContactInfo onionmx test network
 EOF
 }
 
-# Starts tor with DIR/torrc and records its PID.
+# Starts the tor configured in $TORNET/NAME/torrc and records its PID (in PIDS,
+# for cleanup, and in TORNET_PID_NAME).
 tornet_launch() { # tornet_launch NAME
 	tor --defaults-torrc "$TORNET/empty" -f "$TORNET/$1/torrc" --RunAsDaemon 0 \
 		>"$TORNET/$1/stdout" 2>&1 &
@@ -80,17 +83,24 @@ tornet_fingerprint() { # tornet_fingerprint NAME ORPORT
 		awk 'NF >= 2 { fp = ""; for (i = 2; i <= NF; i++) fp = fp $i } END { print fp }'
 }
 
-# How many relays the published microdescriptor consensus lists as Running.
+# How many relays the authority's published consensus lists as Running.
 tornet_running() {
-	awk '/^r / { n++ } /^s .*Running/ { running++ } END { print running + 0 }' \
-		"$TORNET/auth/cached-microdesc-consensus" 2>/dev/null || echo 0
+	if [ -r "$TORNET/auth/cached-microdesc-consensus" ]; then
+		grep -c '^s .*Running' "$TORNET/auth/cached-microdesc-consensus"
+	else
+		echo 0
+	fi
 }
 
-# One SOCKS5 exchange with the client tor, the bytes read back exactly:
-#   tornet_socks HOST PORT [-u USER:PASS] [-s] [-t SECONDS]
-# -s sends greeting, authentication and request one at a time, waiting for each
-# answer; by default all of them go in one write. Prints "method XX", "auth XX"
-# (with -u), "reply XX" and, on success, "banner: LINE" (the SMTP greeting).
+# One SOCKS5 exchange with the client tor, reading back exactly what Tor sends:
+#   tornet_socks [-u USER:PASS] [-s | -2] [-t SECONDS] HOST PORT
+# By default greeting, authentication (-u) and CONNECT go in one write; -s
+# sends each after the answer to the last; -2 sends the greeting, then
+# authentication and CONNECT together. Prints "method XX",
+# "auth XX" (with -u), "reply XX" (the second byte of each), "raw HEX" (all of
+# Tor's SOCKS bytes) and, on success, "banner: LINE" (the SMTP greeting that
+# follows). A message that does not start as it should ends the exchange:
+# "WHAT: expected a message starting XX, got YY", after "raw" with all Tor sent.
 tornet_socks() {
 	perl "$TORNET/socks.pl" "$@"
 }
@@ -103,48 +113,75 @@ use Getopt::Std;
 use IO::Socket::INET;
 
 my %o;
-getopts('u:st:p:', \%o) or exit 2;
+(getopts('u:s2t:p:', \%o) && @ARGV == 2)
+	or die "usage: socks.pl [-u USER:PASS] [-s|-2] [-t SECONDS] [-p SOCKSPORT] HOST PORT\n";
 my ($host, $port) = @ARGV;
 my $timeout = $o{t} // 60;
 my $s = IO::Socket::INET->new(PeerAddr => '127.0.0.1', PeerPort => $o{p} // 9050, Proto => 'tcp')
 	or do { print "socks: cannot connect: $!\n"; exit 1 };
 binmode $s;
-my $buf = '';
-sub need {
+my ($buf, $raw) = ('', '');
+
+sub fill { # one read within SECONDS; false on timeout or close
+	my ($secs) = @_;
+	my $rin = '';
+	vec($rin, fileno($s), 1) = 1;
+	return 0 unless select(my $r = $rin, undef, undef, $secs) > 0;
+	return sysread($s, $buf, 4096, length $buf);
+}
+sub need { # the next N bytes of Tor's answer
 	my ($n) = @_;
 	while (length($buf) < $n) {
-		my $rin = '';
-		vec($rin, fileno($s), 1) = 1;
-		select(my $r = $rin, undef, undef, $timeout) > 0 or do { print "socks: timeout\n"; exit 1 };
-		my $k = sysread($s, $buf, 4096, length $buf);
-		unless ($k) { printf "socks: closed after %d bytes\n", length $buf; exit 1 }
+		next if fill($timeout);
+		printf "raw %s\nsocks: %s after %d bytes\n", unpack('H*', $raw . $buf),
+			'no more answer (timeout or closed)', length($raw . $buf);
+		exit 1;
 	}
-	return substr($buf, 0, $n, '');
+	my $got = substr($buf, 0, $n, '');
+	$raw .= $got;
+	return $got;
 }
+sub expect { # expect WHAT N FIRST-BYTE: prints "WHAT XX" (its second byte)
+	my ($what, $n, $first) = @_;
+	my $got = need($n);
+	if (ord($got) != $first) {
+		1 while fill(1); # whatever else Tor sends, for the record
+		printf "raw %s\n%s: expected a message starting %02x, got %02x\n",
+			unpack('H*', $raw . $buf), $what, $first, ord($got);
+		exit 1;
+	}
+	printf "%s %02x\n", $what, ord(substr($got, 1, 1));
+	return $got;
+}
+
 my ($user, $pass) = defined $o{u} ? split(/:/, $o{u}, 2) : ();
 my $greet = defined $user ? "\x05\x01\x02" : "\x05\x01\x00";
 my $auth = defined $user ? pack('C C/a* C/a*', 1, $user, $pass) : '';
 my $req = pack('C C C C C/a* n', 5, 1, 0, 3, $host, $port);
-my @replies;
-if ($o{s}) {
+if ($o{s}) {       # one message at a time, each after the answer to the last
 	syswrite($s, $greet);
-	printf "method %02x\n", unpack('x C', need(2));
-	if (defined $user) { syswrite($s, $auth); printf "auth %02x\n", unpack('x C', need(2)); }
+	expect('method', 2, 5);
+	if (defined $user) { syswrite($s, $auth); expect('auth', 2, 1); }
 	syswrite($s, $req);
-} else {
+} elsif ($o{2}) {  # the greeting, then authentication and request together
+	syswrite($s, $greet);
+	expect('method', 2, 5);
+	syswrite($s, $auth . $req);
+	expect('auth', 2, 1) if defined $user;
+} else {           # everything in one write
 	syswrite($s, $greet . $auth . $req);
-	printf "method %02x\n", unpack('x C', need(2));
-	printf "auth %02x\n", unpack('x C', need(2)) if defined $user;
+	expect('method', 2, 5);
+	expect('auth', 2, 1) if defined $user;
 }
-my ($ver, $rep, $rsv, $atyp) = unpack('C4', need(4));
-need($atyp == 1 ? 4 + 2 : $atyp == 4 ? 16 + 2 : unpack('C', need(1)) + 2);
-printf "reply %02x\n", $rep;
-exit 1 if $rep;
+my $head = expect('reply', 4, 5);
+my $atyp = ord(substr($head, 3, 1));
+need($atyp == 1 ? 4 + 2 : $atyp == 4 ? 16 + 2 : ord(need(1)) + 2);
+printf "raw %s\n", unpack('H*', $raw);
+exit 1 if ord(substr($head, 1, 1));
 my $line = '';
-while ($line !~ /\n/) { $line .= need(1); }
+$line .= need(1) until $line =~ /\n/;
 $line =~ s/\r?\n$//;
 print "banner: $line\n";
-close $s;
 EOF
 }
 
@@ -158,17 +195,24 @@ tornet_wait() { # tornet_wait SECONDS COMMAND...
 	done
 }
 
+tornet_listening() { # tornet_listening PORT: something accepts on 127.0.0.1:PORT
+	(exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null
+}
+
 tornet_consensus_ready() {
 	[ "$(tornet_running)" -ge 4 ]
 }
 
-# One control-port command on the client tor; prints the reply.
+# Control-port commands to the client tor (no authentication needed); prints
+# the replies, CRs removed.
 tornet_control() { # tornet_control COMMAND...
-	local fd line
+	local fd line c
 	exec {fd}<>"/dev/tcp/127.0.0.1/$TORNET_CONTROL" || return 1
-	printf 'AUTHENTICATE\r\n' >&$fd
-	for c in "$@"; do printf '%s\r\n' "$c" >&$fd; done
-	printf 'QUIT\r\n' >&$fd
+	{
+		printf 'AUTHENTICATE\r\n'
+		for c in "$@"; do printf '%s\r\n' "$c"; done
+		printf 'QUIT\r\n'
+	} >&$fd
 	while IFS= read -r -t 10 line <&$fd; do
 		line=${line%$'\r'}
 		printf '%s\n' "$line"
@@ -177,8 +221,51 @@ tornet_control() { # tornet_control COMMAND...
 	exec {fd}>&-
 }
 
+# Records the client tor's control-port EVENTS (e.g. STREAM CIRC) into FILE, as
+# Tor sends them (CRLF), from now until tornet_events_stop: a background reader,
+# stopped by cleanup too.
+tornet_events() { # tornet_events FILE EVENT...
+	local file=$1 fd
+	shift
+	: >"$file"
+	exec {fd}<>"/dev/tcp/127.0.0.1/$TORNET_CONTROL" || return 1
+	printf 'AUTHENTICATE\r\nSETEVENTS %s\r\n' "$*" >&$fd
+	cat <&$fd >"$file" &
+	TORNET_EVENTS_PID=$!
+	PIDS+=($!)
+	exec {fd}>&-
+	# Both "250 OK" (AUTHENTICATE, SETEVENTS) seen: events flow from here on.
+	tornet_wait 10 tornet_events_ready "$file"
+}
+
+tornet_events_ready() {
+	[ "$(grep -c '^250 OK' "$1")" -ge 2 ]
+}
+
+tornet_events_stop() {
+	[ -n "${TORNET_EVENTS_PID:-}" ] && stop_pid "$TORNET_EVENTS_PID"
+	TORNET_EVENTS_PID=
+}
+
+# Stops one tor of the network: auth, relay1..relay3, hs or client.
+tornet_stop() { # tornet_stop NAME
+	local pid
+	eval "pid=\${TORNET_PID_$1:-}"
+	[ -n "$pid" ] && stop_pid "$pid"
+}
+
+# The last lines of every tor's log, as TAP comments, when something failed.
+tornet_diagnose() {
+	local f
+	for f in "$TORNET"/*/notice.log; do
+		echo "# --- ${f#"$TORNET"/}"
+		grep -v 'You are running Tor as root\|SafeLogging\|DirAuthority or AlternateDirAuthority\|TestingTorNetwork is set' "$f" |
+			tail -8 | sed 's/^/#   /'
+	done
+}
+
 tornet_start() {
-	if [ -n "${TOR_ONION1:-}" ]; then
+	if [ -n "${TORNET_READY:-}" ]; then
 		return 0
 	fi
 	# Never a tor outside the test's private namespace: loopback must be all it has.
@@ -224,9 +311,13 @@ tornet_start() {
 	all=$(IFS=,; echo "${fps[*]}")
 	tornet_say "keys made"
 
-	# The first consensus a few seconds from now: voting is every 10 s, offset so
-	# that it starts once the relays have had time to publish.
-	local offset=$(( ($(date +%s) + 7) % 10 ))
+	# Votes every 10 s (tor's minimum), 2 s each to vote and to distribute. The
+	# offset puts the first consensus 9 s from now, its vote 5 s from now: the
+	# relays have about 4 s to start and publish (with the vote 2 s after the
+	# launch, a relay sometimes missed it and the next consensus came 10 s
+	# later). Guard and HSDir are
+	# forced on every relay; Fast, Stable and Running come by themselves here.
+	local offset=$(( ($(date +%s) + 9) % 10 ))
 	{
 		tornet_common auth
 		tornet_relay_conf "$TORNET_AUTH_OR"
@@ -246,20 +337,30 @@ TestingDirAuthVoteHSDir $all
 EOF
 	} >"$TORNET/auth/torrc"
 	tornet_launch auth
+	# The relays publish to the authority as they start: let it listen first.
+	if ! tornet_wait 20 tornet_listening "$TORNET_AUTH_DIR"; then
+		tornet_say "the authority never listened on its DirPort"
+		tornet_diagnose
+		return 1
+	fi
 	for i in 1 2 3; do
 		{
 			tornet_common "relay$i"
 			tornet_relay_conf "$((TORNET_AUTH_OR + i))"
-			echo "DirCache 0"
+			echo "DirCache 0" # everyone fetches from the authority: faster
 		} >"$TORNET/relay$i/torrc"
 		tornet_launch "relay$i"
 	done
 	tornet_say "authority and 3 relays launched, waiting for a consensus listing all 4"
 	if ! tornet_wait "$TORNET_TIMEOUT" tornet_consensus_ready; then
 		tornet_say "no consensus with every relay (Running: $(tornet_running))"
+		tornet_diagnose
 		return 1
 	fi
 	tornet_say "consensus lists all 4 relays as Running"
+
+	# Only now the onion service and the client: started earlier, they stall
+	# 10-60 s on a consensus that lacks relays ("Failed to find node for hop").
 
 	mkdir -p "$TORNET/hs" "$TORNET/client"
 	chmod 700 "$TORNET/hs" "$TORNET/client"
@@ -284,6 +385,7 @@ EOF
 	tornet_launch client
 	tornet_wait 10 test -s "$TORNET/hs/onion1/hostname" -a -s "$TORNET/hs/onion2/hostname" || {
 		tornet_say "the onion service made no hostname"
+		tornet_diagnose
 		return 1
 	}
 	TOR_ONION1=$(sed 's/\.onion$//' "$TORNET/hs/onion1/hostname")
@@ -304,6 +406,7 @@ EOF
 			case $out in *banner:*) break ;; esac
 			if [ "$(date +%s)" -ge "$deadline" ]; then
 				tornet_say "gave up: $onion.onion still answers: $(echo $out)"
+				tornet_diagnose
 				return 1
 			fi
 			fails=$((fails + 1))
@@ -315,4 +418,5 @@ EOF
 		done
 		tornet_say "$onion.onion answers: ${out#*banner: }"
 	done
+	TORNET_READY=$(tornet_elapsed)
 }

@@ -109,7 +109,8 @@ V_pc=(LD_PRELOAD="$PROXYCHAINS_LIB" PROXYCHAINS_CONF_FILE="$T/proxychains.conf"
 
 # run ROW VARIANT: runs ROW's command (the array C_ROW_VARIANT, else C_ROW) in
 # VARIANT's environment and appends its ns_per_op to $T/r/ROW.VARIANT ("fail" if
-# it failed). For ROW "start" the environment goes to the spawned /bin/true only.
+# it failed), and its CPU time per call to $T/r/ROW.VARIANT.cpu. For ROW "start"
+# the environment goes to the spawned /bin/true only.
 run() {
 	local row=$1 var=$2 out e argv=()
 	local -n envs="V_$var"
@@ -125,12 +126,13 @@ run() {
 	else
 		argv=(env "${envs[@]}" "${cmd[@]}")
 	fi
-	if out=$("${argv[@]}" 2>>"$T/r/$row.$var.err") &&
-		out=$(printf '%s\n' "$out" | sed -n 's/^ns_per_op //p') && [ -n "$out" ]; then
-		echo "$out" >>"$T/r/$row.$var"
-	else
-		echo fail >>"$T/r/$row.$var"
+	local wall="" cpu=""
+	if out=$("${argv[@]}" 2>>"$T/r/$row.$var.err"); then
+		wall=$(printf '%s\n' "$out" | sed -n 's/^ns_per_op //p')
+		cpu=$(printf '%s\n' "$out" | sed -n 's/^cpu_ns_per_op //p')
 	fi
+	echo "${wall:-fail}" >>"$T/r/$row.$var"
+	echo "${cpu:-fail}" >>"$T/r/$row.$var.cpu"
 }
 
 # rounds ROW "VARIANT...": ROUNDS rounds, every variant once per round, the
@@ -179,8 +181,10 @@ syscalls_per_op() { # syscalls_per_op VARIANT CMD-WITH-@N@...
 	local -n envs="V_$var"
 	shift
 	count() {
-		env "${envs[@]}" strace -f -c -o "$T/strace.out" "${@//@N@/$1}" >/dev/null 2>&1 || { echo fail; return; }
-		awk '$NF == "total" { print $(NF - 2) }' "$T/strace.out"
+		local n=$1
+		shift
+		env "${envs[@]}" strace -f -c -o "$T/strace.out" "${@//@N@/$n}" >/dev/null 2>&1 || { echo fail; return; }
+		awk '$NF == "total" { print $4 }' "$T/strace.out"
 	}
 	a=$(count 100 "$@")
 	b=$(count 300 "$@")
@@ -216,13 +220,23 @@ instr_per_call() { # instr_per_call VARIANT N1 N2 CLIENT-ARGS-WITH-@N@...
 	local -n envs="V_$var"
 	shift 3
 	ir() {
+		local n=$1
+		shift
 		env "${envs[@]}" valgrind --tool=callgrind --callgrind-out-file="$T/cg.out" \
-			"$BB/client" "${@//@N@/$1}" 2>&1 >/dev/null |
+			"$BB/client" "${@//@N@/$n}" 2>&1 >/dev/null |
 			sed -n 's/.*Collected : *\([0-9]*\).*/\1/p'
 	}
 	a=$(ir "$n1" "$@")
 	b=$(ir "$n2" "$@")
+	cp "$T/cg.out" "$T/cg.$var.$1" 2>/dev/null
 	[ -n "$a" ] && [ -n "$b" ] && echo $(((b - a) / (n2 - n1))) || echo fail
+}
+# by_function FILE N: the library's own instructions per call, by function, from
+# callgrind's output of a run of N calls (what runs once at start-up drops out).
+by_function() {
+	callgrind_annotate --inclusive=no "$1" 2>/dev/null |
+		awk -v n="$2" '/libonionmx\.so\]/ { c = $1; gsub(/,/, "", c); f = $(NF - 1)
+			sub(/.*:/, "", f); if (c / n >= 1) printf "    %6.0f  %s\n", c / n, f }' | head -12
 }
 if command -v valgrind >/dev/null; then
 	say "passthrough: instructions per call (callgrind)"
@@ -274,6 +288,15 @@ elif command -v valgrind >/dev/null; then
 		awk '/^ *[0-9,]+ \(/ { gsub(/[(),%]/, " "); print "  " $2 "%  " $2 "% [.] " $NF }' >"$T/perf.txt"
 	PROFILE="callgrind, 100,000 domains"
 fi
+# Where a process's start-up goes with the library (perf over many /bin/true
+# runs with the big map; only samples in the /bin/true processes count).
+START_PROFILE=""
+if perf record -q -F 20000 -e cpu-clock -o "$T/perf.start" -- "$BB/spawn" 300 \
+	-e LD_PRELOAD="$LIB" -e ONIONMX_CONF="$T/big.conf" /bin/true >/dev/null 2>&1; then
+	perf report -i "$T/perf.start" --stdio --no-children --comm true --sort dso,symbol 2>/dev/null |
+		grep -E '^ +[0-9.]+%' >"$T/perf.start.txt"
+	START_PROFILE=1
+fi
 kill "$(cat "$T/responder.pid")" 2>/dev/null
 
 # --- the table -------------------------------------------------------------------------
@@ -310,6 +333,10 @@ row "onion connect (us/connection)" "$(us "$m_bound") (bound)" "$(us "$m_omx") $
 	"$(us "$m_tor") $(fmt_ratio "$r_tor" | cut -d' ' -f1)" "$(us "$m_pc") $(fmt_ratio "$r_pc" | cut -d' ' -f1)" \
 	"<= 1.05x bound" "$(verdict "${r_omx%% *} <= 1.05")"
 row "  ratio to bound [IQR]" "1" "$(fmt_ratio "$r_omx")" "$(fmt_ratio "$r_tor")" "$(fmt_ratio "$r_pc")" "" ""
+r_omx_c=$(ratio_stats "$T/r/onion.omx.cpu" "$T/r/onion.bound.cpu")
+r_tor_c=$(ratio_stats "$T/r/onion.tor.cpu" "$T/r/onion.bound.cpu")
+r_pc_c=$(ratio_stats "$T/r/onion.pc.cpu" "$T/r/onion.bound.cpu")
+row "  client CPU time ratio [IQR]" "$(us "$(median "$T/r/onion.bound.cpu")") us" "$(fmt_ratio "$r_omx_c")" "$(fmt_ratio "$r_tor_c")" "$(fmt_ratio "$r_pc_c")" "" ""
 row "  system calls per connection" "${SC_bound:-?}" "${SC_omx:-?}" "${SC_tor:-?}" "${SC_pc:-?}" "" ""
 
 # b.
@@ -335,6 +362,9 @@ row "passthrough connect() (us/call)" "$(us "$m_pconn_base")" "$(us "$m_pconn_om
 	"$(us "$m_pconn_tor") $(fmt_ratio "$r_pconn_tor" | cut -d' ' -f1)" "$(us "$m_pconn_pc") $(fmt_ratio "$r_pconn_pc" | cut -d' ' -f1)" \
 	"<= 1.01x" "$(verdict "$r1 <= 1.01")"
 row "  ratio to baseline [IQR]" "1" "$(fmt_ratio "$r_pconn_omx")" "$(fmt_ratio "$r_pconn_tor")" "$(fmt_ratio "$r_pconn_pc")" "" ""
+row "  CPU time ratio [IQR]" "$(us "$(median "$T/r/pconn.base.cpu")") us" "$(fmt_ratio "$(ratio_stats "$T/r/pconn.omx.cpu" "$T/r/pconn.base.cpu")")" \
+	"$(fmt_ratio "$(ratio_stats "$T/r/pconn.tor.cpu" "$T/r/pconn.base.cpu")")" \
+	"$(fmt_ratio "$(ratio_stats "$T/r/pconn.pc.cpu" "$T/r/pconn.base.cpu")")" "" ""
 ir_add() { [ -n "$1" ] && [ "$1" != fail ] && [ -n "$2" ] && [ "$2" != fail ] && echo $(($2 - $1)) || echo fail; }
 i1=$(ir_add "$IR_conn_base" "$IR_conn_omx")
 row "  instructions per call (added)" "${IR_conn_base:-n/a}" "${IR_conn_omx:-n/a} (+$i1)" "" "" "<= +200" "$(verdict "$i1 <= 200")"
@@ -342,6 +372,7 @@ r2=${r_pres_omx%% *}
 row "passthrough res_search() (us/call)" "$(us "$m_pres_base")" "$(us "$m_pres_omx") $(fmt_ratio "$r_pres_omx" | cut -d' ' -f1)" \
 	"(not hooked)" "(not hooked)" "<= 1.01x" "$(verdict "$r2 <= 1.01")"
 row "  ratio to baseline [IQR]" "1" "$(fmt_ratio "$r_pres_omx")" "" "" "" ""
+row "  CPU time ratio [IQR]" "$(us "$(median "$T/r/pres.base.cpu")") us" "$(fmt_ratio "$(ratio_stats "$T/r/pres.omx.cpu" "$T/r/pres.base.cpu")")" "" "" "" ""
 i2=$(ir_add "$IR_res_base" "$IR_res_omx")
 row "  instructions per call (added)" "${IR_res_base:-n/a}" "${IR_res_omx:-n/a} (+$i2)" "" "" "<= +200" "$(verdict "$i2 <= 200")"
 
@@ -358,6 +389,14 @@ row "map compile, $BIG domains (s)" "" "$C_WALL" "" "" "<= 1 s" "$(verdict "$C_W
 row "  user + sys CPU (s)" "" "$C_USER + $C_SYS" "" "" "" ""
 row "  source -> cdb size (MB)" "" "$(awk -v a="$C_SRC" -v b="$C_SIZE" 'BEGIN { printf "%.0f -> %.0f", a / 1e6, b / 1e6 }')" "" "" "" ""
 
+if [ -f "$T/cg.omx.connect" ]; then
+	echo
+	echo "Passthrough: the library's instructions per call, by function (callgrind):"
+	echo "  connect():"
+	by_function "$T/cg.omx.connect" 1200
+	echo "  res_search():"
+	by_function "$T/cg.omx.res" 600
+fi
 echo
 echo "Memory: private KiB by mapping, onionmx process minus baseline process (with sibling):"
 awk 'NR == FNR { if ($1 == "map") base[$3] += $2; next }
@@ -379,6 +418,12 @@ if [ -n "$PROFILE" ]; then
 	echo "  top functions by own time:"
 	perf report -i "$T/perf.data" --stdio --no-children --sort dso,symbol 2>/dev/null |
 		grep -E '^ +[0-9.]+%' | head -8 | awk '{ printf "  %7s  %s %s\n", $1, $2, $4 }'
+fi
+if [ -n "$START_PROFILE" ]; then
+	echo
+	echo "Start-up with the library: top symbols in the /bin/true processes (perf, % of their CPU samples):"
+	head -8 "$T/perf.start.txt" | awk '{ printf "  %7s  %s %s\n", $1, $2, $4 }'
+	awk '{ if ($2 == "libonionmx.so") o += $1; t += $1 } END { printf "  %6.2f%%  in libonionmx.so itself\n", o }' "$T/perf.start.txt"
 fi
 echo
 awk -v s="$START" -v e="$(date +%s.%N)" 'BEGIN { printf "bench took %.0f s\n", e - s }'
