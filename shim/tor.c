@@ -148,22 +148,53 @@ static int send_all(int fd, const uint8_t *buf, size_t len, double deadline)
 	return 0;
 }
 
-/* Reads Tor's replies, exactly as many bytes as they take: what follows belongs
- * to the caller (the SMTP banner). Returns 0, or -errno with CAUSE set. */
-static int read_replies(int fd, int with_auth, double deadline, const char **cause, int *code)
-{
-	uint8_t buf[4 + 2 + 4 + 1 + 255 + 2];
-	size_t have = 0, need = 2;
+/* Tor's replies as they arrive: method choice, authentication status, CONNECT
+ * reply, one after another. */
+struct reply_reader {
+	uint8_t buf[2 + 2 + 4 + 1 + 255 + 2];
+	size_t have, need;
+};
 
+/* Maps a finished (non-NEED_MORE) parse result to 0 or -errno with CAUSE. */
+static int reply_result(enum omx_socks5_result r, int code, const char **cause)
+{
+	switch (r) {
+	case OMX_SOCKS5_DONE:
+		return 0;
+	case OMX_SOCKS5_REFUSED:
+		*cause = omx_socks5_code_str(code);
+		return -omx_socks5_code_errno(code);
+	case OMX_SOCKS5_NO_METHOD:
+		*cause = "SOCKS server accepts none of our authentication methods";
+		return -ECONNREFUSED;
+	case OMX_SOCKS5_AUTH_FAILED:
+		*cause = "SOCKS server rejected the isolation username/password";
+		return -EACCES;
+	default:
+		*cause = "SOCKS server sent a malformed reply (is it Tor?)";
+		return -EPROTO;
+	}
+}
+
+/* Reads Tor's replies, exactly as many bytes as they take (what follows belongs
+ * to the caller: the SMTP banner), until they are complete or, with UPTO, until
+ * the first UPTO bytes are in and acceptable. Returns 0, or -errno with CAUSE. */
+static int read_replies(int fd, struct reply_reader *rd, int with_auth, size_t upto,
+			double deadline, const char **cause, int *code)
+{
 	for (;;) {
 		enum omx_socks5_result r;
 
-		while (have < need) {
-			ssize_t n = recv(fd, buf + have, need - have, 0);
+		while (rd->have < rd->need) {
+			ssize_t n = recv(fd, rd->buf + rd->have, rd->need - rd->have, 0);
 
 			if (n > 0) {
-				have += (size_t)n;
+				rd->have += (size_t)n;
 			} else if (n == 0) {
+				/* A server may refuse with a bare header and hang up. */
+				r = omx_socks5_parse(rd->buf, rd->have, with_auth, &rd->need, code);
+				if (r != OMX_SOCKS5_NEED_MORE)
+					return reply_result(r, *code, cause);
 				*cause = "Tor closed the connection during the SOCKS handshake";
 				return -ECONNRESET;
 			} else if (errno == EAGAIN || errno == EINTR) {
@@ -178,29 +209,15 @@ static int read_replies(int fd, int with_auth, double deadline, const char **cau
 				return -e;
 			}
 		}
-		r = omx_socks5_parse(buf, have, with_auth, &need, code);
-		switch (r) {
-		case OMX_SOCKS5_DONE:
-			return 0;
-		case OMX_SOCKS5_NEED_MORE:
-			if (need > sizeof(buf)) {
-				*cause = "SOCKS reply too long";
-				return -EPROTO;
-			}
-			continue;
-		case OMX_SOCKS5_REFUSED:
-			*cause = omx_socks5_code_str(*code);
-			return -omx_socks5_code_errno(*code);
-		case OMX_SOCKS5_NO_METHOD:
-			*cause = "SOCKS server accepts none of our authentication methods";
-			return -ECONNREFUSED;
-		case OMX_SOCKS5_AUTH_FAILED:
-			*cause = "SOCKS server rejected the isolation username/password";
-			return -EACCES;
-		default:
-			*cause = "SOCKS server sent a malformed reply (is it Tor?)";
+		r = omx_socks5_parse(rd->buf, rd->have, with_auth, &rd->need, code);
+		if (r != OMX_SOCKS5_NEED_MORE)
+			return reply_result(r, *code, cause);
+		if (rd->need > sizeof(rd->buf)) {
+			*cause = "SOCKS reply too long";
 			return -EPROTO;
 		}
+		if (upto && rd->have >= upto)
+			return 0;
 	}
 }
 
@@ -211,8 +228,10 @@ int omx_tor_connect(int fd, const struct omx_config *cfg, const struct omx_targe
 	uint16_t port = omx_tor_port(target, caller_port);
 	char host[OMX_ONION_LABEL_LEN + sizeof(".onion")], serves[320];
 	uint8_t request[3 + 3 + 255 + 255 + 7 + 255];
+	struct reply_reader reader = { .have = 0, .need = 2 };
 	struct sockaddr_storage socks;
 	socklen_t socks_len;
+	size_t greeting;
 	const char *cause = NULL;
 	int type, flags, code = 0, rc;
 	socklen_t tlen = sizeof(type);
@@ -246,8 +265,8 @@ int omx_tor_connect(int fd, const struct omx_config *cfg, const struct omx_targe
 					 : "cannot connect to Tor's SOCKS port (is Tor running?)";
 		goto fail;
 	}
-	/* One write: with isolation only method 0x02 is offered, so the server cannot
-	 * pick a method that would make it misread the pipelined auth and request. */
+	/* With isolation only method 0x02 is offered: the server cannot pick one
+	 * that would make it misread what follows. */
 	reqlen = omx_socks5_request(request, sizeof(request), host, port,
 				    cfg->isolate ? host : NULL, cfg->isolate ? "onionmx" : NULL);
 	if (reqlen < 0) {
@@ -255,12 +274,23 @@ int omx_tor_connect(int fd, const struct omx_config *cfg, const struct omx_targe
 		cause = "cannot encode the SOCKS request";
 		goto fail;
 	}
-	rc = send_all(fd, request, (size_t)reqlen, deadline);
+	/* Tor parses every message in its buffer before answering: given greeting
+	 * and authentication together it sends the authentication status but
+	 * never its method choice (seen with 0.4.9). So with credentials the
+	 * greeting goes alone; without, greeting and CONNECT go in one write. */
+	greeting = cfg->isolate ? 3 : (size_t)reqlen;
+	rc = send_all(fd, request, greeting, deadline);
+	if (rc == 0 && greeting < (size_t)reqlen) {
+		rc = read_replies(fd, &reader, cfg->isolate, 2, deadline, &cause, &code);
+		if (rc)
+			goto fail;
+		rc = send_all(fd, request + greeting, (size_t)reqlen - greeting, deadline);
+	}
 	if (rc) {
 		cause = "sending the SOCKS request failed";
 		goto fail;
 	}
-	rc = read_replies(fd, cfg->isolate, deadline, &cause, &code);
+	rc = read_replies(fd, &reader, cfg->isolate, 0, deadline, &cause, &code);
 	if (rc)
 		goto fail;
 	fcntl(fd, F_SETFL, flags);

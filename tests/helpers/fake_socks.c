@@ -211,6 +211,14 @@ static int read_exact(int fd, void *buf, size_t len)
 	return 0;
 }
 
+/* Whether the client has already sent more than we have read. */
+static int bytes_waiting(int fd)
+{
+	char c;
+
+	return recv(fd, &c, 1, MSG_PEEK | MSG_DONTWAIT) > 0;
+}
+
 /* Writes all of BUF, across short writes. */
 static int write_all(int fd, const void *buf, size_t len)
 {
@@ -491,7 +499,12 @@ static void serve_client(int fd, const struct options *opt)
 		method = 0xff;
 	answer[0] = 0x05;
 	answer[1] = (uint8_t)method;
-	if (write_all(fd, answer, 2) < 0 || method == 0xff) {
+	/* Like Tor 0.4.9, which parses every message in its buffer before it
+	 * answers: when the authentication arrived with the greeting, the method
+	 * choice is never sent, only the authentication status. */
+	if (method == 0x02 && bytes_waiting(fd)) {
+		log_line("NOTE greeting and authentication arrived together: method reply dropped, as Tor does");
+	} else if (write_all(fd, answer, 2) < 0 || method == 0xff) {
 		close_gently(fd);
 		return;
 	}

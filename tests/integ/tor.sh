@@ -1,0 +1,189 @@
+#!/bin/bash
+# Through real Tor: a private Tor network in the test's namespace (tests/tornet.sh),
+# two onion services in front of SMTP sinks. swaks under the wrapper delivers by
+# MX lookup and with --server ONION; blocking and non-blocking connect() read the
+# sink's banner; each onion travels with its own isolation credentials on its
+# own circuit (seen through Tor's control port); Tor's own refusals (no such
+# service, a key that is no ed25519 point, an unserved port, the service or Tor
+# down) give the documented errno and a named cause; nothing reaches the DNS
+# server or the clearnet MX.
+. "$(dirname "$0")/../lib.sh"
+. "$(dirname "$0")/../tornet.sh"
+enter_netns "$@"
+start_dns || exit 1
+start_sink onion 127.0.0.40:25 || exit 1
+start_sink onion2 127.0.0.41:25 || exit 1
+start_sink clearnet 127.0.0.20:25 || exit 1
+if ! tornet_start; then
+	ok 1 "the private Tor network starts and its client reaches both onion services"
+	done_testing
+	exit 1
+fi
+ok 0 "the private Tor network starts and its client reaches both onion services (${TORNET_READY}s)"
+
+# Onions Tor answers for without a service: a real ed25519 key nobody serves,
+# and a key that is a hash, not a curve point (valid checksum all the same).
+openssl genpkey -algorithm ed25519 -out "$T/nosvc.pem" 2>/dev/null
+NOSVC=$(openssl pkey -in "$T/nosvc.pem" -pubout -outform DER | tail -c 32 | "$H/onion_from_key")
+BADKEY=$("$H/onion_gen" tor-not-a-point)
+like "$NOSVC" '^[a-z2-7]{55}d$' "an onion from a fresh ed25519 key (openssl)"
+is "$(tail -c 32 "$TORNET/hs/onion1/hs_ed25519_public_key" | "$H/onion_from_key")" "$TOR_ONION1" \
+	"onion_from_key derives the address Tor itself gave onion 1"
+
+cat >"$T/domains" <<EOM
+mapped.example  $TOR_ONION1.onion
+second.example  $TOR_ONION2.onion
+nosvc.example   $NOSVC.onion
+badkey.example  $BADKEY.onion
+EOM
+"$MAPTOOL" "$T/domains" >/dev/null || exit 1
+cat >"$T/onionmx.conf" <<EOM
+socks = 127.0.0.1:9050
+map = $T/domains.cdb
+timeout = 20
+log = stderr
+log_level = info
+EOM
+export ONIONMX_CONF=$T/onionmx.conf
+addr_of() { "$MAPTOOL" -q "$1" "$T/domains.cdb" | sed -n 's/.*address \([0-9.]*\)).*/\1/p'; }
+ADDR1=$(addr_of "$TOR_ONION1.onion")
+
+# What Tor does with a pipelined handshake (raw SOCKS, no library): reported, and
+# the cases the library relies on asserted.
+out=$(tornet_socks "$TOR_ONION1.onion" 25)
+like "$out" "^banner: 220 onion " \
+	"Tor answers greeting + CONNECT sent in one write (no authentication) in full"
+printf '%s\n' "$out" | sed -n 's/^raw /# pipelined, no auth: Tor sent /p'
+out=$(tornet_socks -2 -u "$TOR_ONION1.onion:onionmx" "$TOR_ONION1.onion" 25)
+like "$out" "^banner: 220 onion " \
+	"greeting alone, then authentication + CONNECT in one write: Tor answers each"
+printf '%s\n' "$out" | sed -n 's/^raw /# greeting, then auth + CONNECT: Tor sent /p'
+out=$(tornet_socks -u "$TOR_ONION1.onion:onionmx" "$TOR_ONION1.onion" 25)
+printf '%s\n' "$out" | sed -n 's/^raw /# greeting + auth + CONNECT in one write: Tor sent /p'
+printf '%s\n' "$out" | grep -q '^method: expected' &&
+	echo "# (Tor 0.4.9 drops its method selection (05 02) when greeting and authentication arrive together)"
+
+# The library, default configuration (per-onion isolation), with Tor's events recorded.
+tornet_events "$T/events" STREAM
+out=$(shim "$H/connect_probe" "$TOR_ONION1.onion" 25 2>"$T/stderr")
+like "$out" "^connect: ok" "blocking connect() to onion 1 through real Tor succeeds"
+like "$out" "^banner: 220 onion " "and reads onion 1's SMTP banner"
+like "$out" "^peer: $ADDR1 port 25" "getpeername gives the synthetic address"
+like "$(cat "$T/stderr")" "connected to $TOR_ONION1\.onion port 25 \(MX of mapped\.example\) via Tor 127\.0\.0\.1:9050" \
+	"the log names the onion, its domain and Tor"
+out=$(shim "$H/connect_probe" -n "$TOR_ONION1.onion" 25 2>&1)
+like "$out" "^connect: ok" "non-blocking connect() (poll, SO_ERROR) to onion 1 succeeds"
+like "$out" "^banner: 220 onion " "non-blocking: onion 1's banner read"
+out=$(shim "$H/connect_probe" -n "$TOR_ONION2.onion" 25 2>&1)
+like "$out" "^banner: 220 onion2 " "non-blocking connect() to onion 2 reads onion 2's banner"
+
+# Isolation as Tor saw it: each stream's SOCKS credentials and circuit.
+succeeded() { tr -d '\r' <"$T/events" | grep -E "^650 STREAM [0-9]+ SUCCEEDED [0-9]+ $1\.onion:25 "; }
+tornet_wait 5 succeeded "$TOR_ONION2" >/dev/null
+tornet_events_stop
+s1=$(succeeded "$TOR_ONION1")
+s2=$(succeeded "$TOR_ONION2")
+is "$(printf '%s\n' "$s1" | grep -c .)" 2 "Tor reports both connections to onion 1 as succeeded streams"
+is "$(printf '%s\n' "$s1" | grep -c "SOCKS_USERNAME=\"$TOR_ONION1\.onion\" SOCKS_PASSWORD=\"onionmx\"")" 2 \
+	"both carried onion 1's isolation credentials (username = the onion)"
+like "$s2" "SOCKS_USERNAME=\"$TOR_ONION2\.onion\" SOCKS_PASSWORD=\"onionmx\"" \
+	"onion 2's stream carried onion 2's credentials"
+c1=$(printf '%s\n' "$s1" | awk '{ print $5 }' | sort -u)
+c2=$(printf '%s\n' "$s2" | awk '{ print $5 }' | sort -u)
+is "$(printf '%s\n' "$c1" | grep -c .)" 1 "the two connections to onion 1 shared one circuit (isolation per onion, not per connection)"
+shared=$(comm -12 <(printf '%s\n' "$c1" | sort) <(printf '%s\n' "$c2" | sort))
+ok "$([ -n "$c1" ] && [ -n "$c2" ] && [ -z "$shared" ] && echo 0 || echo 1)" \
+	"onions 1 and 2 travelled on different circuits (${c1//$'\n'/,} and ${c2//$'\n'/,})"
+circuits=$(tornet_control "GETINFO circuit-status")
+like "$(printf '%s\n' "$circuits" | grep "^$c1 ")" \
+	"^$c1 BUILT .*PURPOSE=HS_CLIENT_REND .*REND_QUERY=$TOR_ONION1 .*SOCKS_USERNAME=\"$TOR_ONION1\.onion\"" \
+	"circuit $c1 is a rendezvous circuit to onion 1, isolated by onion 1's username"
+
+# isolate = no: no credentials; Tor then sees none.
+echo "isolate = no" >>"$T/onionmx.conf"
+tornet_events "$T/events" STREAM
+out=$(shim "$H/connect_probe" "$TOR_ONION1.onion" 25 2>&1)
+like "$out" "^banner: 220 onion " "isolate = no: connect() through real Tor reads onion 1's banner"
+tornet_wait 5 succeeded "$TOR_ONION1" >/dev/null
+tornet_events_stop
+s1=$(succeeded "$TOR_ONION1")
+like "$s1" "SUCCEEDED" "isolate = no: Tor reports the stream"
+unlike "$s1" "SOCKS_USERNAME=|SOCKS_PASSWORD=" "isolate = no: and it carried no SOCKS credentials"
+sed -i '/^isolate = no$/d' "$T/onionmx.conf"
+
+# The resolver answers the MX with the onions; DNS is not asked.
+out=$(shim "$H/resolv_probe" nsearch mapped.example MX)
+like "$out" "^answer MX 10 $TOR_ONION1\.onion ttl=" "res_nsearch: the MX of mapped.example is onion 1"
+out=$(shim "$H/resolv_probe" query second.example MX)
+like "$out" "^answer MX 10 $TOR_ONION2\.onion ttl=" "res_query: the MX of second.example is onion 2"
+
+# swaks under the wrapper: mail arrives at the onion sinks through Tor.
+out=$(wrapper swaks --to user@mapped.example --server "$TOR_ONION1.onion" --from a@sender.example \
+	--header "Subject: via Tor by name" --timeout 30 2>&1)
+like "$out" "<-  250 " "swaks --server ONION: onion 1 accepted the message through Tor"
+is "$(sink_count onion)" 1 "swaks --server ONION: the message is at onion 1's sink"
+out=$(wrapper swaks --to user@second.example --from a@sender.example \
+	--header "Subject: via Tor by MX" --timeout 30 2>&1)
+like "$out" "=== Trying $TOR_ONION2\.onion" "swaks (its own MX lookup) chose onion 2"
+like "$out" "<-  250 " "swaks by MX lookup: onion 2 accepted the message through Tor"
+is "$(sink_count onion2)" 1 "swaks by MX lookup: the message is at onion 2's sink"
+grep -l "Subject: via Tor by MX" "$T"/onion2/*.eml >/dev/null 2>&1
+ok $? "the message at onion 2's sink is the one sent by MX lookup"
+
+# Tor's real refusals: errno and cause, blocking and non-blocking.
+refused() { # refused HOST PORT WANT-ERRNO WANT-CAUSE REPLY WHAT
+	local nb out
+	for nb in "" -n; do
+		out=$(shim "$H/connect_probe" $nb "$1" "$2" 2>"$T/stderr")
+		like "$out" "^connect: $3" "$6${nb:+ (non-blocking)}: connect fails with $3"
+		like "$(cat "$T/stderr")" "cannot connect to $1 port $2 .*: $4 \(SOCKS reply $5\)" \
+			"$6${nb:+ (non-blocking)}: the log says \"$4\" (Tor's reply $5)"
+	done
+}
+refused "$NOSVC.onion" 25 EHOSTUNREACH "onion service descriptor not found" 0xf0 \
+	"a valid ed25519 onion with no service"
+refused "$BADKEY.onion" 25 EHOSTUNREACH "invalid onion address" 0xf6 \
+	"an onion whose key is not an ed25519 point"
+refused "$TOR_ONION1.onion" 26 ECONNREFUSED "connection refused by the onion service" 0x05 \
+	"a port onion 1 does not serve"
+stop_pid "$(cat "$T/onion2.pid")"
+refused "$TOR_ONION2.onion" 25 ECONNREFUSED "general SOCKS server failure" 0x01 \
+	"onion 2's service up, its SMTP server down"
+
+# The onion-service tor itself down: Tor fails the connection and says why. Seen:
+# 0x01 at first (the open rendezvous circuit dies), then 0xF2 as every
+# introduction point refuses; or Tor holds the request unanswered (an
+# introduction point still acknowledged; Tor waits up to its SocksTimeout, 2 min)
+# and the library's timeout ends it.
+before=$(sink_count onion)
+sed -i 's/^timeout = .*/timeout = 12/' "$T/onionmx.conf"
+tornet_stop hs
+for attempt in 1 2 3; do
+	start=$(date +%s)
+	out=$(shim "$H/connect_probe" "$TOR_ONION1.onion" 25 2>"$T/stderr")
+	log=$(cat "$T/stderr")
+	like "$out" "^connect: (EHOSTUNREACH|ECONNREFUSED|ETIMEDOUT)$" \
+		"onion service down, attempt $attempt: connect fails ($(echo "$out" | sed -n 's/^connect: //p'), $(( $(date +%s) - start ))s)"
+	like "$log" "cannot connect to $TOR_ONION1\.onion port 25 .*: [a-z].* (\(SOCKS reply 0x[0-9a-f]{2}\)|timed out)" \
+		"onion service down, attempt $attempt: the log names the cause: $(echo "$log" | sed -n 's/.*via Tor [^ ]*: //p')"
+done
+is "$(sink_count onion)" "$before" "nothing more arrived at onion 1's sink"
+
+# Tor down.
+tornet_stop client
+out=$(shim "$H/connect_probe" "$TOR_ONION1.onion" 25 2>"$T/stderr")
+like "$out" "^connect: ECONNREFUSED" "client tor down: ECONNREFUSED"
+like "$(cat "$T/stderr")" "is Tor running" "client tor down: the log says so"
+
+is "$(sink_connections clearnet)" 0 "the clearnet MX of mapped.example saw no connection"
+unlike "$(dns_queries)" "onion|mapped|second|nosvc|badkey" \
+	"the DNS server saw no query about the onions or the mapped domains"
+
+# Control: the same swaks without onionmx gets nowhere, and asks DNS for the onion.
+before=$(sink_count onion2)
+out=$(swaks --to user@second.example --server "$TOR_ONION2.onion" --from a@sender.example --timeout 5 2>&1)
+unlike "$out" "<-  250 " "without onionmx, swaks cannot deliver to the onion (control)"
+is "$(sink_count onion2)" "$before" "without onionmx, nothing more arrived at onion 2's sink"
+tornet_wait 5 eval 'dns_queries | grep -q "$TOR_ONION2"'
+like "$(dns_queries)" "A $TOR_ONION2\.onion" "without onionmx, the onion name went to the DNS server (the check above can fail)"
+done_testing
