@@ -70,8 +70,13 @@ static int answer_name(res_state statp, const char *name, int class, int type,
 {
 	struct omx_dns_question q;
 	uint16_t flags = 0;
+	size_t label_len;
 
-	if (!name || omx_dns_question_from_name(&q, name, class, type, QUERY_ID) != 0)
+	/* Only MX questions and onion names can be ours: everything else leaves
+	 * at once, without building a question or looking at the map. */
+	if (!name || (type != OMX_DNS_T_MX && !omx_onion_label(name, strlen(name), &label_len)))
+		return 0;
+	if (omx_dns_question_from_name(&q, name, class, type, QUERY_ID) != 0)
 		return 0;
 	if (!statp || (statp->options & RES_RECURSE))
 		flags |= 0x0100; /* RD, as res_nmkquery would have set it */
