@@ -14,6 +14,9 @@
 #include <syslog.h>
 #include <unistd.h>
 
+static char *read_file_into(const char *path, size_t max, int require_root, char *buf_in,
+			    size_t cap, size_t *len, char *err, size_t errlen);
+
 void omx_config_defaults(struct omx_config *cfg)
 {
 	memset(cfg, 0, sizeof(*cfg));
@@ -277,6 +280,14 @@ int omx_config_parse(struct omx_config *cfg, const char *text, size_t len, const
 char *omx_read_file(const char *path, size_t max, int require_root, size_t *len, char *err,
 		    size_t errlen)
 {
+	return read_file_into(path, max, require_root, NULL, 0, len, err, errlen);
+}
+
+/* Reads PATH into BUF (CAP bytes) if it fits with its NUL, else into a malloc'd
+ * buffer; returns which, or NULL with ERR. */
+static char *read_file_into(const char *path, size_t max, int require_root, char *buf_in,
+			    size_t cap, size_t *len, char *err, size_t errlen)
+{
 	struct stat st;
 	char *buf;
 	size_t have = 0;
@@ -302,7 +313,7 @@ char *omx_read_file(const char *path, size_t max, int require_root, size_t *len,
 		close(fd);
 		return NULL;
 	}
-	buf = malloc((size_t)st.st_size + 1);
+	buf = (size_t)st.st_size < cap ? buf_in : malloc((size_t)st.st_size + 1);
 	if (!buf) {
 		snprintf(err, errlen, "%s: out of memory", path);
 		close(fd);
@@ -314,7 +325,8 @@ char *omx_read_file(const char *path, size_t max, int require_root, size_t *len,
 			continue;
 		if (r <= 0) {
 			snprintf(err, errlen, "%s: %s", path, r < 0 ? strerror(errno) : "short read");
-			free(buf);
+			if (buf != buf_in)
+				free(buf);
 			close(fd);
 			return NULL;
 		}
@@ -329,13 +341,19 @@ char *omx_read_file(const char *path, size_t max, int require_root, size_t *len,
 int omx_config_load(struct omx_config *cfg, const char *path, int require_root, char *err,
 		    size_t errlen)
 {
+	char small[4096];
 	size_t len;
-	char *text = omx_read_file(path, OMX_CONFIG_MAX_SIZE, require_root, &len, err, errlen);
+	char *text;
 	int rc;
 
+	/* A usual config fits on the stack: no malloc in the host program's
+	 * start-up for it (it may not even have initialised malloc yet). */
+	text = read_file_into(path, OMX_CONFIG_MAX_SIZE, require_root, small, sizeof(small), &len,
+			      err, errlen);
 	if (!text)
 		return -1;
 	rc = omx_config_parse(cfg, text, len, path, err, errlen);
-	free(text);
+	if (text != small)
+		free(text);
 	return rc;
 }

@@ -72,6 +72,12 @@ static struct {
 } peers[PEER_SLOTS];
 static pthread_mutex_t peers_lock = PTHREAD_MUTEX_INITIALIZER;
 
+void omx_socket_after_fork(void)
+{
+	/* Another thread of the parent may have held it at fork(). */
+	pthread_mutex_init(&peers_lock, NULL);
+}
+
 static uint16_t local_port(int fd)
 {
 	struct sockaddr_storage ss;

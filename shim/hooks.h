@@ -11,6 +11,9 @@
 int omx_sockaddr_parts(const struct sockaddr *sa, socklen_t len, uint32_t *addr,
 		       uint16_t *port);
 
+/* In a fork() child: re-initialises the locks of hook_socket.c. */
+void omx_socket_after_fork(void);
+
 /* DNS sent around libc's resolver (hook_dns.c). */
 
 /* An unconnected UDP query to port 53: if ours, answered in place (returns 1). */

@@ -1,6 +1,8 @@
 /* Binding the real libc functions. */
 #include "real.h"
 
+#include <unistd.h>
+
 #include <dlfcn.h>
 #include <pthread.h>
 #include <stdint.h>
@@ -9,20 +11,17 @@
 struct omx_real_fns omx_real;
 static pthread_once_t bind_once = PTHREAD_ONCE_INIT;
 
-/* The next definition of NAME after ours, or NULL if there is none or it is our
- * own (the library preloaded twice would otherwise recurse forever). */
-static void *next_symbol(const char *name)
+/* The next definition of NAME after ours, or NULL if there is none or it is
+ * our own hook OWN (which would recurse forever). A pointer comparison: a
+ * dladdr() per symbol cost more than the rest of start-up together. */
+static void *next_symbol(const char *name, const void *own)
 {
 	void *p = dlsym(RTLD_NEXT, name);
-	Dl_info mine, theirs;
 
-	if (p && dladdr((void *)&next_symbol, &mine) && dladdr(p, &theirs) &&
-	    mine.dli_fbase == theirs.dli_fbase)
-		return NULL;
-	return p;
+	return p == own ? NULL : p;
 }
 
-#define BIND(field) (*(void **)&omx_real.field = next_symbol(#field))
+#define BIND(field) (*(void **)&omx_real.field = next_symbol(#field, (const void *)&field))
 
 static void bind_all(void)
 {
@@ -49,7 +48,7 @@ static void bind_all(void)
 	BIND(res_send);
 	/* connect last: omx_ready() tests it to know the whole table is bound. */
 	memcpy(&r, &omx_real, sizeof(r));
-	*(void **)&r.connect = next_symbol("connect");
+	*(void **)&r.connect = next_symbol("connect", (const void *)&connect);
 	__atomic_store_n((uintptr_t *)&omx_real.connect, (uintptr_t)r.connect, __ATOMIC_RELEASE);
 }
 

@@ -14,6 +14,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "hooks.h"
 #include "log.h"
 #include "real.h"
 
@@ -40,7 +41,7 @@ static int map_dirfd = -1;
 static struct stat map_dir_stat;
 static char map_dir[PATH_MAX];
 static const char *map_base;
-static pid_t map_loader_pid;            /* process that loaded the current map */
+static int map_inherited;               /* the current map was loaded before a fork() */
 static ino_t failed_ino;                /* last map file that failed to load */
 static struct timespec failed_mtime;
 
@@ -154,9 +155,8 @@ static void check_map(void)
 	publish_map(fresh);
 	/* A child that inherited the old map across fork() reloads it too; only the
 	 * first process to notice says so at info level. */
-	omx_log(getpid() == map_loader_pid ? LOG_INFO : LOG_DEBUG, "loaded rebuilt map %s",
-		omx_cfg.map_path);
-	map_loader_pid = getpid();
+	omx_log(map_inherited ? LOG_DEBUG : LOG_INFO, "loaded rebuilt map %s", omx_cfg.map_path);
+	map_inherited = 0;
 out:
 	pthread_mutex_unlock(&reload_lock);
 }
@@ -202,6 +202,8 @@ static void after_fork_child(void)
 {
 	__atomic_store_n(&map_readers, 0, __ATOMIC_SEQ_CST);
 	pthread_mutex_init(&reload_lock, NULL);
+	omx_socket_after_fork();
+	map_inherited = 1;
 }
 
 /* Directories ld.so loads a bare LD_PRELOAD name from in secure mode (setuid
@@ -218,11 +220,17 @@ static void find_self(void)
 	char path[PATH_MAX];
 	const char *base;
 
-	if (!dladdr((void *)&find_self, &info) || !info.dli_fname ||
-	    !realpath(info.dli_fname, path)) {
+	if (!dladdr((void *)&find_self, &info) || !info.dli_fname) {
 		snprintf(omx_self_preload, PATH_MAX, "libonionmx.so");
 		return;
 	}
+	/* ld.so has the name as preloaded: absolute is good as it is (and saves a
+	 * readlink per path component at every start); a relative one would not
+	 * survive a change of directory. */
+	if (info.dli_fname[0] == '/')
+		snprintf(path, sizeof(path), "%s", info.dli_fname);
+	else if (!realpath(info.dli_fname, path))
+		snprintf(path, sizeof(path), "%s", info.dli_fname);
 	base = strrchr(path, '/') + 1;
 	for (size_t i = 0; i < sizeof(trusted_dirs) / sizeof(trusted_dirs[0]); i++) {
 		size_t n = strlen(trusted_dirs[i]);
@@ -278,8 +286,9 @@ static void init_once_body(void)
 	omx_config_ok = 1;
 	omx_log_setup(omx_cfg.log == OMX_LOG_STDERR, omx_cfg.log_level);
 
-	n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
-	exe[n > 0 ? n : 0] = '\0';
+	exe[0] = '\0';
+	if (omx_cfg.programs[0] && (n = readlink("/proc/self/exe", exe, sizeof(exe) - 1)) > 0)
+		exe[n] = '\0';
 	if (!omx_config_program_matches(&omx_cfg, exe) &&
 	    (secure_mode || !getenv("ONIONMX_ACTIVE") || strcmp(getenv("ONIONMX_ACTIVE"), "1") != 0)) {
 		omx_active = 0; /* not one of the configured programs: pass everything through */
@@ -300,7 +309,6 @@ static void init_once_body(void)
 		return;
 	}
 	publish_map(map);
-	map_loader_pid = getpid();
 }
 
 /* Marks the state ready whether or not the configuration was usable. */
