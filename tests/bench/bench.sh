@@ -16,7 +16,7 @@ PROXYCHAINS_LIB=/usr/lib/x86_64-linux-gnu/libproxychains.so.4
 # Outside the namespace (apt needs the network): install what is missing.
 if [ -z "${OMX_IN_NETNS:-}" ]; then
 	missing=""
-	for p in torsocks proxychains4 libproxychains4 valgrind; do
+	for p in torsocks proxychains4 libproxychains4 valgrind strace; do
 		dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" ||
 			missing="$missing $p"
 	done
@@ -29,7 +29,8 @@ if [ -z "${OMX_IN_NETNS:-}" ]; then
 			chmod 755 /usr/sbin/policy-rc.d
 			guard=/usr/sbin/policy-rc.d
 		fi
-		apt-get update -qq && apt-get install -y -qq --no-install-recommends $missing >/dev/null
+		APT="apt-get -o DPkg::Lock::Timeout=600"
+		$APT update -qq && $APT install -y -qq --no-install-recommends $missing >/dev/null
 		rc=$?
 		[ -n "$guard" ] && rm -f "$guard"
 		[ $rc = 0 ] || { echo "bench: cannot install$missing" >&2; exit 1; }
@@ -81,6 +82,7 @@ log = stderr
 log_level = warning
 EOM
 done
+{ cat "$T/big.conf"; echo "isolate = no"; } >"$T/big-noiso.conf"
 cat >"$T/torsocks.conf" <<EOM
 TorAddress 127.0.0.1
 TorPort 9050
@@ -101,6 +103,7 @@ EOM
 # Variants: the environment each runs with.
 V_base=()
 V_omx=(LD_PRELOAD="$LIB" ONIONMX_CONF="$T/big.conf")
+V_omxni=(LD_PRELOAD="$LIB" ONIONMX_CONF="$T/big-noiso.conf")
 V_omx10=(LD_PRELOAD="$LIB" ONIONMX_CONF="$T/m10.conf")
 V_omx10k=(LD_PRELOAD="$LIB" ONIONMX_CONF="$T/m10k.conf")
 V_tor=(LD_PRELOAD="$TORSOCKS_LIB" TORSOCKS_CONF_FILE="$T/torsocks.conf")
@@ -170,9 +173,11 @@ ratio_stats() { # ratio_stats A B: "median q1 q3" of per-round A/B
 # --- a. onion connect ------------------------------------------------------------
 say "onion connect: $ROUNDS rounds x $N_ONION connections per variant"
 V_bound=()
+V_bound2=()
 C_onion=("$BB/client" onion "$ONION" 25 "$N_ONION")
 C_onion_bound=("$BB/client" bound $SOCKS "$N_ONION" "$ONION" onionmx "$ONION")
-rounds onion "bound omx tor pc"
+C_onion_bound2=("$BB/client" bound2 $SOCKS "$N_ONION" "$ONION" onionmx "$ONION")
+rounds onion "bound omx tor pc bound2 omxni"
 
 # Syscalls per onion connect: strace counts at two loop lengths, the difference
 # divided by the extra calls (start-up cancels out).
@@ -192,7 +197,9 @@ syscalls_per_op() { # syscalls_per_op VARIANT CMD-WITH-@N@...
 }
 if command -v strace >/dev/null; then
 	SC_bound=$(syscalls_per_op base "$BB/client" bound $SOCKS @N@ "$ONION" onionmx "$ONION")
+	SC_bound2=$(syscalls_per_op base "$BB/client" bound2 $SOCKS @N@ "$ONION" onionmx "$ONION")
 	SC_omx=$(syscalls_per_op omx "$BB/client" onion "$ONION" 25 @N@)
+	SC_omxni=$(syscalls_per_op omxni "$BB/client" onion "$ONION" 25 @N@)
 	SC_tor=$(syscalls_per_op tor "$BB/client" onion "$ONION" 25 @N@)
 	SC_pc=$(syscalls_per_op pc "$BB/client" onion "$ONION" 25 @N@)
 fi
@@ -285,7 +292,10 @@ elif command -v valgrind >/dev/null; then
 	head -100000 "$T/big" >"$T/p100k"
 	valgrind --tool=callgrind --callgrind-out-file="$T/cg.map" "$MAPTOOL" "$T/p100k" >/dev/null 2>&1 &&
 		callgrind_annotate --inclusive=yes "$T/cg.map" 2>/dev/null |
-		awk '/^ *[0-9,]+ \(/ { gsub(/[(),%]/, " "); print "  " $2 "%  " $2 "% [.] " $NF }' >"$T/perf.txt"
+		awk 'match($0, /\( *[0-9.]+%\)/) && /^ *[0-9,]+ \(/ {
+			pct = substr($0, RSTART + 1, RLENGTH - 2); gsub(/ /, "", pct)
+			for (i = 1; i <= NF; i++) if ($i ~ /:/) f = $i
+			sub(/.*:/, "", f); print "  " pct "  [.] " f }' >"$T/perf.txt"
 	PROFILE="callgrind, 100,000 domains"
 fi
 # Where a process's start-up goes with the library (perf over many /bin/true
@@ -338,17 +348,27 @@ r_tor_c=$(ratio_stats "$T/r/onion.tor.cpu" "$T/r/onion.bound.cpu")
 r_pc_c=$(ratio_stats "$T/r/onion.pc.cpu" "$T/r/onion.bound.cpu")
 row "  client CPU time ratio [IQR]" "$(us "$(median "$T/r/onion.bound.cpu")") us" "$(fmt_ratio "$r_omx_c")" "$(fmt_ratio "$r_tor_c")" "$(fmt_ratio "$r_pc_c")" "" ""
 row "  system calls per connection" "${SC_bound:-?}" "${SC_omx:-?}" "${SC_tor:-?}" "${SC_pc:-?}" "" ""
+m_bound2=$(median "$T/r/onion.bound2")
+r_omx2=$(ratio_stats "$T/r/onion.omx" "$T/r/onion.bound2")
+row "  bound, greeting sent first" "$(us "$m_bound2") (bound2)" "$(fmt_ratio "$r_omx2")" "" "" "(vs bound2)" ""
+row "    system calls" "${SC_bound2:-?}" "" "" "" "" ""
+r_omxni=$(ratio_stats "$T/r/onion.omxni" "$T/r/onion.bound")
+row "  onionmx with isolate = no" "" "$(us "$(median "$T/r/onion.omxni")") $(fmt_ratio "$r_omxni")" "" "" "(vs bound)" ""
+row "    system calls" "" "${SC_omxni:-?}" "" "" "" ""
 
 # b.
 m_base=$(median "$T/r/start.base")
 for v in omx10 omx10k omx tor pc; do
 	declare "add_$v=$(paste "$T/r/start.$v" "$T/r/start.base" | awk '$1 != "fail" && $2 != "fail" { print $1 - $2 }' >"$T/d.$v"; median "$T/d.$v")"
+	declare "cpu_$v=$(paste "$T/r/start.$v.cpu" "$T/r/start.base.cpu" | awk '$1 != "fail" && $2 != "fail" { print $1 - $2 }' >"$T/d.$v"; median "$T/d.$v")"
 done
 plus() { case $1 in fail) echo fail ;; *) awk -v v="$1" 'BEGIN { printf "%+.1f", v / 1000 }' ;; esac; }
-row "start-up /bin/true (us; added)" "$(us "$m_base")" "" "$(plus "$add_tor")" "$(plus "$add_pc")" "" ""
-row "  map of 10 domains" "" "$(plus "$add_omx10")" "" "" "<= +100 us" "$(verdict "$add_omx10 <= 100000")"
-row "  map of 10,000 domains" "" "$(plus "$add_omx10k")" "" "" "<= +100 us" "$(verdict "$add_omx10k <= 100000")"
-row "  map of $BIG domains" "" "$(plus "$add_omx")" "" "" "<= +100 us, flat" "$(verdict "$add_omx <= 100000")"
+both() { echo "$(plus "$1") (CPU $(plus "$2"))"; }
+row "start-up /bin/true (us; added)" "$(us "$m_base") (CPU $(us "$(median "$T/r/start.base.cpu")"))" "" \
+	"$(both "$add_tor" "$cpu_tor")" "$(both "$add_pc" "$cpu_pc")" "" ""
+row "  map of 10 domains" "" "$(both "$add_omx10" "$cpu_omx10")" "" "" "<= +100 us" "$(verdict "$add_omx10 <= 100000")"
+row "  map of 10,000 domains" "" "$(both "$add_omx10k" "$cpu_omx10k")" "" "" "<= +100 us" "$(verdict "$add_omx10k <= 100000")"
+row "  map of $BIG domains" "" "$(both "$add_omx" "$cpu_omx")" "" "" "<= +100 us, flat" "$(verdict "$add_omx <= 100000")"
 
 # c.
 for k in pconn pres; do
@@ -388,6 +408,15 @@ row "  same, no sibling process" "$rss_lone_base" "$(addk "$rss_lone_omx" "$rss_
 row "map compile, $BIG domains (s)" "" "$C_WALL" "" "" "<= 1 s" "$(verdict "$C_WALL <= 1")"
 row "  user + sys CPU (s)" "" "$C_USER + $C_SYS" "" "" "" ""
 row "  source -> cdb size (MB)" "" "$(awk -v a="$C_SRC" -v b="$C_SIZE" 'BEGIN { printf "%.0f -> %.0f", a / 1e6, b / 1e6 }')" "" "" "" ""
+echo
+echo "bound: the minimal client, a blocking socket sending greeting + RFC 1929 + CONNECT in one write"
+echo "and reading exactly the replies; bound2: the same with the greeting alone first (Tor 0.4.9 does"
+echo "not answer a pipelined greeting + RFC 1929). onionmx runs with the $BIG-domain map,"
+echo "log_level = warning, isolate = yes unless said. Passthrough connect(): to a loopback"
+echo "listener; res_search(): an A question for a name not ours, answered by a UDP responder on"
+echo "127.0.0.1:53. Private RSS: a probe process after one onion lookup, while a sibling with the"
+echo "same library, map and lookup runs. Start-up: wall time per fork+exec+wait of /bin/true, and"
+echo "the children's CPU time (less disturbed by other load on the machine)."
 
 if [ -f "$T/cg.omx.connect" ]; then
 	echo

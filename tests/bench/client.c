@@ -11,6 +11,11 @@
  *                                  the SOCKS server, greeting (+ RFC 1929) +
  *                                  CONNECT for NAME:25 in ONE write, read exactly
  *                                  the replies, close
+ *   client bound2 HOST:PORT N USER PASS NAME
+ *                                  the same with the greeting sent alone first and
+ *                                  RFC 1929 + CONNECT once the method reply is in
+ *                                  (what a client must do for Tor 0.4.9 to answer
+ *                                  with username/password isolation)
  *   client connect HOST:PORT N     socket + connect + close (passthrough)
  *   client res NAME N              res_search(NAME, IN, A) (passthrough)
  *   client rss                     prints Private_Clean+Private_Dirty (KiB) of
@@ -147,8 +152,22 @@ static size_t flight(uint8_t *b, const char *user, const char *pass, const char 
 	return n;
 }
 
+static void read_exactly(int fd, uint8_t *buf, size_t want, int i)
+{
+	size_t have = 0;
+
+	while (have < want) {
+		ssize_t r = read(fd, buf + have, want - have);
+		if (r <= 0)
+			fail("read", i);
+		have += (size_t)r;
+	}
+}
+
+/* GREETING_FIRST: send the 3-byte greeting alone, wait for the method reply,
+ * then the rest of the flight. */
 static int do_bound(const char *spec, long n, const char *user, const char *pass,
-		    const char *host)
+		    const char *host, int greeting_first)
 {
 	struct sockaddr_in sin;
 	uint8_t req[1024], rep[64];
@@ -167,8 +186,16 @@ static int do_bound(const char *spec, long n, const char *user, const char *pass
 			fail("socket", (int)i);
 		if (connect(fd, (struct sockaddr *)&sin, sizeof(sin)) != 0)
 			fail("connect", (int)i);
-		if (write(fd, req, len) != (ssize_t)len)
+		if (greeting_first) {
+			if (write(fd, req, 3) != 3)
+				fail("write", (int)i);
+			read_exactly(fd, rep, 2, (int)i);
+			if (write(fd, req + 3, len - 3) != (ssize_t)(len - 3))
+				fail("write", (int)i);
+			have = 2;
+		} else if (write(fd, req, len) != (ssize_t)len) {
 			fail("write", (int)i);
+		}
 		while (have < want) {
 			ssize_t r = read(fd, rep + have, want - have);
 			if (r <= 0)
@@ -279,9 +306,11 @@ int main(int argc, char **argv)
 	if (argc >= 5 && strcmp(argv[1], "onion") == 0)
 		return do_onion(argv[2], argv[3], atol(argv[4]));
 	if (argc == 5 && strcmp(argv[1], "bound") == 0)
-		return do_bound(argv[2], atol(argv[3]), NULL, NULL, argv[4]);
+		return do_bound(argv[2], atol(argv[3]), NULL, NULL, argv[4], 0);
 	if (argc == 7 && strcmp(argv[1], "bound") == 0)
-		return do_bound(argv[2], atol(argv[3]), argv[4], argv[5], argv[6]);
+		return do_bound(argv[2], atol(argv[3]), argv[4], argv[5], argv[6], 0);
+	if (argc == 7 && strcmp(argv[1], "bound2") == 0)
+		return do_bound(argv[2], atol(argv[3]), argv[4], argv[5], argv[6], 1);
 	if (argc == 4 && strcmp(argv[1], "connect") == 0)
 		return do_connect(argv[2], atol(argv[3]));
 	if (argc == 4 && strcmp(argv[1], "res") == 0)
