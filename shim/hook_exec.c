@@ -53,6 +53,15 @@ static int list_has(const char *list, const char *entry)
 	return 0;
 }
 
+/* Our own entry: the last word of omx_self_preload (a sanitizer build puts
+ * its runtime before it). */
+static const char *self_entry(void)
+{
+	const char *last = strrchr(omx_self_preload, ' ');
+
+	return last ? last + 1 : omx_self_preload;
+}
+
 /* Bytes needed for the new LD_PRELOAD entry given ENVP. */
 static size_t preload_size(char *const envp[])
 {
@@ -77,7 +86,7 @@ static char **sticky_env(char *const envp[], char **out, char *preload, size_t p
 		if (strncmp(envp[i], "LD_PRELOAD=", 11) == 0 && !have_preload) {
 			const char *list = envp[i] + 11;
 			have_preload = 1;
-			if (list_has(list, omx_self_preload)) {
+			if (list_has(list, self_entry())) {
 				out[n++] = envp[i];
 			} else {
 				snprintf(preload, preload_size, "LD_PRELOAD=%s%s%s", list, *list ? " " : "",

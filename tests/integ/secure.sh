@@ -5,6 +5,7 @@
 # built-in config, which (like its map) must be root's and not writable by
 # others, and no file the caller names is ever opened.
 . "$(dirname "$0")/../lib.sh"
+skip_under_san "the installed library in setuid programs cannot be an ASan build"
 enter_netns "$@"
 start_dns || exit 1
 setup_map || exit 1
