@@ -60,15 +60,16 @@ static int smtp_must_be_refused(void)
 	return refuse;
 }
 
-/* Synthetic addresses of sockets we connected through Tor, for getpeername().
- * Keyed by fd and checked against the socket's local port, so a reused fd number
- * is not mistaken for one of ours. */
-#define PEER_SLOTS 64
+/* Sockets we connected through Tor, with the synthetic address the caller
+ * asked for (getpeername() reports it) and the local port, so that a reused
+ * descriptor is not mistaken for one of ours. Keyed by fd: an MTA process has
+ * one or a few such sockets at a time. */
+#define PEER_SLOTS 256
 static struct {
-	int fd;
+	int fd;                 /* read without the lock for a first, cheap check */
 	uint16_t local_port;
-	struct sockaddr_storage addr;
-	socklen_t len;
+	struct sockaddr_in6 addr;
+	socklen_t len;          /* 0: empty */
 } peers[PEER_SLOTS];
 static pthread_mutex_t peers_lock = PTHREAD_MUTEX_INITIALIZER;
 
@@ -100,11 +101,36 @@ static void remember_peer(int fd, const struct sockaddr *sa, socklen_t len)
 	if (len > (socklen_t)sizeof(peers[0].addr))
 		return;
 	pthread_mutex_lock(&peers_lock);
-	peers[slot].fd = fd;
+	__atomic_store_n(&peers[slot].len, 0, __ATOMIC_RELAXED);
+	__atomic_store_n(&peers[slot].fd, fd, __ATOMIC_RELAXED);
 	peers[slot].local_port = port;
 	memcpy(&peers[slot].addr, sa, len);
-	peers[slot].len = len;
+	__atomic_store_n(&peers[slot].len, len, __ATOMIC_RELAXED);
 	pthread_mutex_unlock(&peers_lock);
+}
+
+/* Whether FD is a socket we connected through Tor; if so and SA is given,
+ * copies the synthetic address into SA/LEN as getpeername() would. Other
+ * descriptors cost one memory read; only candidates cost a system call. */
+static int tor_socket(int fd, struct sockaddr *sa, socklen_t *len)
+{
+	unsigned slot = (unsigned)fd % PEER_SLOTS;
+	uint16_t lport;
+	int ours;
+
+	if (__atomic_load_n(&peers[slot].fd, __ATOMIC_RELAXED) != fd ||
+	    !__atomic_load_n(&peers[slot].len, __ATOMIC_RELAXED))
+		return 0;
+	lport = local_port(fd);
+	pthread_mutex_lock(&peers_lock);
+	ours = lport && peers[slot].fd == fd && peers[slot].len && peers[slot].local_port == lport;
+	if (ours && sa && len) {
+		socklen_t want = peers[slot].len;
+		memcpy(sa, &peers[slot].addr, want < *len ? want : *len);
+		*len = want;
+	}
+	pthread_mutex_unlock(&peers_lock);
+	return ours;
 }
 
 /* connect() to synthetic ADDR:PORT: look the onion up and go through Tor. */
@@ -246,35 +272,30 @@ ssize_t sendmsg(int fd, const struct msghdr *msg, int flags)
 
 int getpeername(int fd, struct sockaddr *sa, socklen_t *len)
 {
-	socklen_t want;
-	unsigned slot = (unsigned)fd % PEER_SLOTS;
-	int rc, found = 0, saved;
+	int rc, saved;
 
 	omx_ready();
 	rc = omx_real.getpeername(fd, sa, len);
 	if (rc != 0 || !sa || !len)
 		return rc;
 	saved = errno;
-	/* Only a socket whose peer is Tor's SOCKS port can be one of ours. */
-	if (sa->sa_family == AF_INET || sa->sa_family == AF_INET6) {
-		uint16_t port = 0;
-		uint32_t ignored;
-
-		if (omx_sockaddr_parts(sa, *len, &ignored, &port) >= 0 &&
-		    port == ntohs(((const struct sockaddr_in *)&omx_cfg.socks)->sin_port)) {
-			uint16_t lport = local_port(fd);
-
-			pthread_mutex_lock(&peers_lock);
-			if (peers[slot].fd == fd && peers[slot].len && peers[slot].local_port == lport) {
-				want = peers[slot].len;
-				memcpy(sa, &peers[slot].addr, want < *len ? want : *len);
-				*len = want;
-				found = 1;
-			}
-			pthread_mutex_unlock(&peers_lock);
-		}
-	}
-	(void)found;
+	tor_socket(fd, sa, len); /* ours: the address the caller connected to, not Tor's */
 	errno = saved;
 	return 0;
+}
+
+/* Tor has no half-closed streams: the SOCKS client's FIN ends the stream, and
+ * what the onion still sends is lost. Exim pipelines QUIT after the message's
+ * final dot and shuts its writing side before reading the reply to the data:
+ * over Tor it never saw the 250 and deferred (later re-sent) a delivered
+ * message. On our sockets shutdown(SHUT_WR) is therefore not passed on; the
+ * close() that follows ends the stream as the MTA meant. */
+int shutdown(int fd, int how)
+{
+	omx_ready();
+	if (how == SHUT_WR && tor_socket(fd, NULL, NULL)) {
+		omx_log(LOG_DEBUG, "shutdown(SHUT_WR) of a Tor stream not passed on (Tor has no half-close)");
+		return 0;
+	}
+	return omx_real.shutdown(fd, how);
 }

@@ -33,6 +33,7 @@ static void bind_all(void)
 	BIND(write);
 	BIND(writev);
 	BIND(getpeername);
+	BIND(shutdown);
 	BIND(getaddrinfo);
 	BIND(gethostbyname);
 	BIND(gethostbyname2);

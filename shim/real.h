@@ -14,6 +14,7 @@ struct omx_real_fns {
 	ssize_t (*write)(int, const void *, size_t);
 	ssize_t (*writev)(int, const struct iovec *, int);
 	int (*getpeername)(int, struct sockaddr *, socklen_t *);
+	int (*shutdown)(int, int);
 	int (*getaddrinfo)(const char *, const char *, const struct addrinfo *,
 			   struct addrinfo **);
 	struct hostent *(*gethostbyname)(const char *);

@@ -1,8 +1,9 @@
-/* connect_probe [-n] [-f] [-2] [-6] [-i] HOST PORT: resolves HOST with getaddrinfo and
+/* connect_probe [-n] [-f] [-2] [-6] [-i] [-q] HOST PORT: resolves HOST with getaddrinfo and
  * connects like an MTA: -n non-blocking then poll and SO_ERROR (Postfix), -f TCP
  * Fast Open sendto first (Exim), -2 a second connect() on the connected socket,
  * -6 an AF_INET6 socket with a v4-mapped address, -i a SIGALRM every 50 ms
- * with a handler installed without SA_RESTART (Exim's style). Prints the result, whether errno
+ * with a handler installed without SA_RESTART (Exim's style), -q QUIT then
+ * shutdown(SHUT_WR) before reading the reply (Exim's end of session). Prints the result, whether errno
  * survived a successful connect, getpeername, and the server's first line. */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -43,19 +44,20 @@ static const char *errno_name(int e)
 
 int main(int argc, char **argv)
 {
-	int nonblock = 0, fastopen = 0, twice = 0, inet6 = 0, interrupt = 0, opt, fd, rc;
+	int nonblock = 0, fastopen = 0, twice = 0, inet6 = 0, interrupt = 0, halfclose = 0, opt, fd, rc;
 	struct addrinfo hints = { .ai_socktype = SOCK_STREAM }, *res;
 	struct sockaddr_storage peer;
 	socklen_t plen = sizeof(peer);
 	char line[512], text[INET6_ADDRSTRLEN];
 	ssize_t n;
 
-	while ((opt = getopt(argc, argv, "nf26i")) != -1) {
+	while ((opt = getopt(argc, argv, "nf26iq")) != -1) {
 		if (opt == 'n') nonblock = 1;
 		else if (opt == 'f') fastopen = 1;
 		else if (opt == '2') twice = 1;
 		else if (opt == '6') inet6 = 1;
 		else if (opt == 'i') interrupt = 1;
+		else if (opt == 'q') halfclose = 1;
 		else return 2;
 	}
 	if (optind + 2 != argc) {
@@ -132,7 +134,15 @@ int main(int argc, char **argv)
 		line[strcspn(line, "\r\n")] = '\0';
 		printf("banner: %s\n", line);
 	}
-	write(fd, "QUIT\r\n", 6);
+	if (write(fd, "QUIT\r\n", 6) == 6 && halfclose) {
+		size_t got = 0;
+		shutdown(fd, SHUT_WR);
+		while (got < sizeof(line) - 1 && (n = read(fd, line + got, sizeof(line) - 1 - got)) > 0)
+			got += (size_t)n;
+		line[got] = '\0';
+		line[strcspn(line, "\r\n")] = '\0';
+		printf("after shutdown: %s\n", got ? line : "(connection closed, no reply)");
+	}
 	close(fd);
 	freeaddrinfo(res);
 	return 0;

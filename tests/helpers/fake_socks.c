@@ -413,9 +413,10 @@ static int write_slowly(int fd, const uint8_t *buf, size_t len)
 	return 0;
 }
 
-/* Copies bytes both ways until both directions are finished. An EOF on one side
- * is passed on as a half-close so that the last reply (221 after QUIT) still
- * reaches the client; an error on either side ends it all. */
+/* Copies bytes both ways until both directions are finished. Like Tor, which
+ * has no half-closed streams, an EOF from the client ends the whole stream at
+ * once (what the server still sends is lost); an EOF from the server is passed
+ * on as a half-close. An error on either side ends it all. */
 static void splice_both_ways(int client_fd, int target_fd)
 {
 	int fds[2] = { client_fd, target_fd };
@@ -445,6 +446,8 @@ static void splice_both_ways(int client_fd, int target_fd)
 			if (n < 0)
 				goto done;
 			if (n == 0) {
+				if (i == 0)
+					goto done; /* the client's FIN: Tor ends the stream */
 				reading[i] = 0;
 				shutdown(fds[1 - i], SHUT_WR);
 				continue;

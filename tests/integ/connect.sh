@@ -34,6 +34,8 @@ out=$(shim "$H/connect_probe" -6 "$ONION1.onion" 25)
 like "$out" "^connect: ok" "AF_INET6 socket to the v4-mapped synthetic address succeeds"
 like "$out" "^banner: 220 onion " "v4-mapped: banner read"
 
+out=$(shim "$H/connect_probe" -q "$ONION1.onion" 25)
+like "$out" "^after shutdown: 221 " "QUIT then shutdown(SHUT_WR), as Exim ends a session: the reply still arrives (Tor has no half-close)"
 out=$(shim "$H/connect_probe" -2 "$ONION1.onion" 25)
 like "$out" "^second connect: EISCONN" "a second connect() on the connected socket: EISCONN, as the kernel says"
 
