@@ -19,12 +19,8 @@ mta_start_servers || exit 1
 mta_install_onionmx || exit 1
 MAINLOG=/var/log/exim4/mainlog
 
-# The host's Exim state stays out: an empty queue, hints and logs.
-rm -rf /var/spool/exim4/input/* /var/spool/exim4/msglog/* /var/spool/exim4/db/* /var/log/exim4/*
-# debconf: "internet site; mail is sent and received directly using SMTP".
-sed -i "s/^dc_eximconfig_configtype=.*/dc_eximconfig_configtype='internet'/
-	s/^dc_other_hostnames=.*/dc_other_hostnames=''/
-	s/^dc_local_interfaces=.*/dc_local_interfaces='127.0.0.1 ; ::1'/" /etc/exim4/update-exim4.conf.conf
+# The host's Exim state stays out; debconf "internet site".
+mta_exim_prepare
 
 exim_log() { cat "$MAINLOG" 2>/dev/null; }
 queue_count() { /usr/sbin/exim4 -bpc 2>/dev/null; }
@@ -32,8 +28,7 @@ log_count() { grep -cE -- "$1" "$MAINLOG" 2>/dev/null || true; } # log_count ERE
 log_count_at_least() { [ "$(log_count "$1")" -ge "$2" ]; }
 queue_is() { [ "$(queue_count)" = "$1" ]; }
 
-MTA_STOP+=("env -i PATH=$MTA_PATH /etc/init.d/exim4 stop")
-out=$(env -i PATH="$MTA_PATH" LD_PRELOAD=libonionmx.so /etc/init.d/exim4 start 2>&1)
+out=$(mta_exim_start 2>&1)
 ok $? "/etc/init.d/exim4 start with LD_PRELOAD=libonionmx.so (as exim4.service runs it)"
 unlike "$out" "onionmx|cannot be preloaded" "start-up is silent about the library (update-exim4.conf, exim4 -bV)"
 wait_for 10 test -s /run/exim4/exim.pid

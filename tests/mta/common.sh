@@ -1,6 +1,7 @@
-# Shared by tests/integ/postfix.sh and tests/integ/exim.sh: a real Debian MTA
-# started as its service unit starts it, with LD_PRELOAD=libonionmx.so added,
-# in a private network, mount, PID and UTS namespace. Source after tests/lib.sh.
+# Shared by the real-MTA tests (tests/integ/postfix.sh, exim.sh, tor_postfix.sh,
+# tor_exim.sh) and tests/demo.sh: a real Debian MTA started as its service unit
+# starts it, with LD_PRELOAD=libonionmx.so added, in a private network, mount,
+# PID and UTS namespace. Source after tests/lib.sh.
 #
 # The host stays untouched: /etc, /usr, /var, /run and /dev are overlays whose
 # writes go to $T/ovl (the library is installed mode 4755 in
@@ -24,6 +25,11 @@
 # Domains: m01..m50.example and mapped.example are mapped (5 onions), each with
 # the clearnet MX above in DNS; u01..u50.example and moved.example are unmapped,
 # with the direct MX (moved.example is added to the map during the test).
+#
+# Through real Tor (tests/integ/tor_exim.sh, tor_postfix.sh, tests/demo.sh):
+# no fake_socks; the private Tor network of tests/tornet.sh runs in the same
+# namespace, its client tor's SOCKS port is 127.0.0.1:9050, and its onion 1
+# serves port 25 from the onion sink. mta_map_tor maps mapped.example to it.
 
 MTA_HOSTNAME=mta.test.example
 MTA_LIBDIR=/usr/lib/x86_64-linux-gnu
@@ -162,6 +168,67 @@ mta_start_servers() {
 	start_socks relay -r 127.0.0.40:25 || return 1
 }
 
+# The sinks for the tests through real Tor: the onion sinks behind onions 1 and
+# 2, the clearnet MX of mapped.example (both addresses) and the bounces
+# domain's MX. No SOCKS stand-in: the client tor listens on 127.0.0.1:9050.
+mta_start_tor_sinks() {
+	start_sink onion 127.0.0.40:25 || return 1
+	start_sink onion2 127.0.0.41:25 || return 1 # onion 2's (tornet_start reaches both)
+	start_sink clearnet 127.0.0.20:25 || return 1
+	start_sink clearnet2 198.18.0.20:25 || return 1
+	start_sink bounces 198.18.0.31:25 || return 1
+}
+
+# After mta_install_onionmx and tornet_start: the map holds one domain,
+# mapped.example, whose onion MX is the private network's onion 1. The timeout
+# covers a first connection that must build its circuits.
+mta_map_tor() {
+	cat >/etc/onionmx/domains <<EOM
+# onionmx map: mapped.example's onion MX is the private Tor network's onion 1
+mapped.example $TOR_ONION1.onion
+EOM
+	"$MAPTOOL" /etc/onionmx/domains >/dev/null || return 1
+	sed -i 's/^timeout = .*/timeout = 30/' /etc/onionmx/onionmx.conf
+	ONION1=$TOR_ONION1
+}
+
+# Debian's Exim as the tests run it: the host's queue, hints and logs stay out;
+# debconf "internet site; mail is sent and received directly using SMTP",
+# listening on loopback; mta_cleanup will stop it. mta_exim_start then starts
+# it as exim4.service does, with LD_PRELOAD=libonionmx.so.
+mta_exim_prepare() {
+	MTA_STOP+=("env -i PATH=$MTA_PATH /etc/init.d/exim4 stop")
+	rm -rf /var/spool/exim4/input/* /var/spool/exim4/msglog/* /var/spool/exim4/db/* /var/log/exim4/*
+	sed -i "s/^dc_eximconfig_configtype=.*/dc_eximconfig_configtype='internet'/
+		s/^dc_other_hostnames=.*/dc_other_hostnames=''/
+		s/^dc_local_interfaces=.*/dc_local_interfaces='127.0.0.1 ; ::1'/" /etc/exim4/update-exim4.conf.conf
+}
+
+mta_exim_start() {
+	env -i PATH="$MTA_PATH" LD_PRELOAD=libonionmx.so /etc/init.d/exim4 start
+}
+
+# Debian's Postfix as the tests run it: its .deb (downloaded by tests/deps.sh)
+# unpacked and laid over /etc, /usr and /var in place of mta_private_root, then
+# set up as its postinst does; mta_cleanup will stop it. mta_postfix_start then
+# starts it as postfix@-.service does, with LD_PRELOAD=libonionmx.so.
+mta_postfix_deb() {
+	ls "${POSTFIX_DEB_DIR:-/var/cache/onionmx}"/postfix_*_amd64.deb 2>/dev/null | head -1
+}
+
+mta_postfix_prepare() { # mta_postfix_prepare DEB
+	mkdir -p "$T/pkg"
+	dpkg -x "$1" "$T/pkg" || return 1
+	mta_private_root "$T/pkg" || return 1
+	MTA_STOP+=("env -i PATH=$MTA_PATH /usr/sbin/postmulti -i - -p stop")
+	sh "$TOP/tests/mta/postfix-install.sh" "$MTA_HOSTNAME"
+}
+
+mta_postfix_start() {
+	env -i PATH="$MTA_PATH" LD_PRELOAD=libonionmx.so /usr/lib/postfix/configure-instance.sh - &&
+		env -i PATH="$MTA_PATH" LD_PRELOAD=libonionmx.so /usr/sbin/postmulti -i - -p start
+}
+
 # submit FILE [PER_CONNECTION]: sends the messages listed in FILE ("RCPT
 # SUBJECT" a line) to the MTA at 127.0.0.1:25, a new SMTP session every
 # PER_CONNECTION messages.
@@ -201,12 +268,16 @@ socks_hosts() { # the onions the SOCKS server was asked for, one a line
 	sed -n 's/.*CONNECT host=\([^ ]*\) port=.*/\1/p' "$T/socks.log" 2>/dev/null
 }
 
-# Stops the MTA, then every other process of the namespace (each by its PID;
-# the namespace holds only what this script started), then the servers.
+# Stops the MTA, then the servers, then every other process of the namespace
+# (each by its PID; the namespace holds only what this script started).
 mta_cleanup() {
 	local cmd pid
 	for cmd in "${MTA_STOP[@]}"; do
 		eval "$cmd" >/dev/null 2>&1
+	done
+	# Our own servers first, gently (a tor killed with -9 would make bash say so).
+	for pid in "${PIDS[@]}"; do
+		stop_pid "$pid"
 	done
 	if [ "$$" = 1 ]; then
 		for pid in /proc/[0-9]*; do

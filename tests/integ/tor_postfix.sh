@@ -1,0 +1,79 @@
+#!/bin/bash
+# Debian's Postfix delivers through onionmx and real Tor. In the private
+# namespace of tests/mta/common.sh, with Postfix unpacked and set up as
+# postfix.sh does: the private Tor network of tests/tornet.sh (its client tor is
+# the SOCKS port, its onion 1 serves port 25 from the onion sink), the library
+# installed by make install, Postfix started as postfix@-.service starts it with
+# LD_PRELOAD=libonionmx.so. One message to mapped.example, whose onion MX is
+# onion 1: it must arrive at the onion sink through the client tor (seen on its
+# control port, with the isolation credentials), Postfix and the library must
+# log it, and neither the clearnet MX nor the DNS server may hear of it.
+. "$(dirname "$0")/../lib.sh"
+. "$TOP/tests/tornet.sh"
+. "$TOP/tests/mta/common.sh"
+mta_skip_san
+DEB=$(mta_postfix_deb)
+if [ -z "$DEB" ]; then
+	echo "not ok 1 - no postfix .deb in ${POSTFIX_DEB_DIR:-/var/cache/onionmx}: run sh tests/deps.sh"
+	echo "1..1"
+	exit 1
+fi
+mta_enter "$@"
+SECONDS=0
+mta_postfix_prepare "$DEB" >"$T/install.out" 2>&1 || {
+	ok 1 "Postfix unpacked and set up as its postinst does"
+	sed 's/^/#   /' "$T/install.out"
+	done_testing
+	exit 1
+}
+start_syslog /dev/log /var/spool/postfix/dev/log || exit 1
+mta_start_dns || exit 1
+mta_start_tor_sinks || exit 1
+if ! tornet_start; then
+	ok 1 "the private Tor network starts and its client reaches the onion services"
+	done_testing
+	exit 1
+fi
+ok 0 "the private Tor network starts and its client reaches the onion services (${TORNET_READY}s)"
+mta_install_onionmx || exit 1
+mta_map_tor || exit 1
+pf_log() { grep ' postfix/' "$SYSLOG"; }
+
+mta_postfix_start >"$T/start.out" 2>&1
+ok $? "Postfix $(dpkg-deb -f "$DEB" Version) started as postfix@-.service starts it, with LD_PRELOAD=libonionmx.so"
+wait_for 10 test -s /var/spool/postfix/pid/master.pid
+MASTER=$(awk '{ print $1; exit }' /var/spool/postfix/pid/master.pid 2>/dev/null)
+grep -q libonionmx "/proc/$MASTER/maps" 2>/dev/null
+ok $? "Postfix's master (pid $MASTER) has the library loaded"
+
+tornet_events "$T/events" STREAM
+echo "user@mapped.example postfix-through-tor" >"$T/msg"
+submit "$T/msg" >/dev/null
+ok $? "Postfix accepted a message for user@mapped.example"
+t0=$(date +%s)
+wait_for 60 count_at_least onion 1
+is "$(sink_subjects onion)" "postfix-through-tor user@mapped.example" \
+	"the message arrived at the onion sink, behind the onion service ($(( $(date +%s) - t0 ))s)"
+wait_for 10 grep -q 'to=<user@mapped\.example>.*status=' "$SYSLOG"
+like "$(pf_log)" "postfix/smtp\[[0-9]+\]: [0-9A-F]+: to=<user@mapped\.example>, relay=$TOR_ONION1\.onion\[2(4[0-9]|5[0-5])\.[0-9.]+\]:25, .*status=sent" \
+	"Postfix's log: sent to the onion MX at its synthetic address"
+line=$(grep "onionmx: connected to $TOR_ONION1\.onion" "$SYSLOG" | head -1)
+like "$line" "postfix/smtp\[[0-9]+\]: onionmx: connected to $TOR_ONION1\.onion port 25 \(MX of mapped\.example\) via Tor 127\.0\.0\.1:9050 in [0-9.]+s" \
+	"the library's line in the mail log names onion, domain and Tor"
+echo "# $(printf '%s\n' "$line" | sed 's/^<[0-9]*>//')"
+succeeded() { tr -d '\r' <"$T/events" | grep -E "^650 STREAM [0-9]+ SUCCEEDED [0-9]+ $TOR_ONION1\.onion:25 "; }
+tornet_wait 5 succeeded >/dev/null
+tornet_events_stop
+like "$(succeeded)" "SOCKS_USERNAME=\"$TOR_ONION1\.onion\" SOCKS_PASSWORD=\"onionmx\"" \
+	"the client tor carried the stream to onion 1, with onion 1's isolation credentials"
+wait_for 10 eval '/usr/sbin/postqueue -p 2>/dev/null | grep -q "Mail queue is empty"'
+like "$(/usr/sbin/postqueue -p 2>&1)" "Mail queue is empty" "Postfix's queue is empty"
+
+is "$(sink_connections clearnet)$(sink_connections clearnet2)" 00 \
+	"the clearnet MX of mapped.example saw no connection (either address)"
+is "$(sink_count bounces)" 0 "no bounce"
+unlike "$(dns_queries)" " mapped\.example$|\.onion$|\.(24[0-9]|25[0-5])\.in-addr\.arpa$" \
+	"the DNS server saw no query about mapped.example, an onion or a synthetic address"
+unlike "$(pf_log)" "(fatal|panic|warning):" "Postfix logged no warning, fatal error or panic"
+echo "# tor_postfix.sh took $SECONDS s"
+done_testing
