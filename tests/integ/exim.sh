@@ -176,35 +176,7 @@ is "$(sink_count direct)" $((before_direct + 1)) "and not at its old MX"
 is "$(dns_queries | grep -c 'moved\.example')" "$mx_queries_before" "DNS heard nothing about moved.example after the change"
 
 # --- 500 messages: 5 to each of 50 mapped and 50 unmapped domains.
-before_onion=$(sink_count onion)
-before_direct=$(sink_count direct)
-for n in 1 2 3 4 5; do
-	for i in $(seq -w 1 50); do
-		echo "rcpt$n@m$i.example bulk-m$i-$n"
-		echo "rcpt$n@u$i.example bulk-u$i-$n"
-	done
-done >"$T/bulk"
-t0=$SECONDS
-out=$(submit "$T/bulk" 10)
-is "$out" "submitted 500" "500 messages accepted, ten per SMTP session"
-wait_for 180 count_at_least onion $((before_onion + 250))
-wait_for 60 count_at_least direct $((before_direct + 250))
-wait_for 30 queue_is 0
-echo "# 500 messages delivered in $((SECONDS - t0)) s"
-sink_subjects onion | grep '^bulk-' | sort >"$T/bulk.onion"
-sink_subjects direct | grep '^bulk-' | sort >"$T/bulk.direct"
-grep '^rcpt[0-9]*@m' "$T/bulk" | awk '{ print $2, $1 }' | sort >"$T/want.onion"
-grep '^rcpt[0-9]*@u' "$T/bulk" | awk '{ print $2, $1 }' | sort >"$T/want.direct"
-for s in onion direct; do
-	cmp -s "$T/bulk.$s" "$T/want.$s"
-	ok $? "the 250 messages for $([ $s = onion ] && echo mapped || echo unmapped) domains are at the $s sink, each exactly once"
-	cmp -s "$T/bulk.$s" "$T/want.$s" || diff "$T/want.$s" "$T/bulk.$s" | head -5 | sed 's/^/#   /'
-done
-is "$(queue_count)" 0 "the queue is empty"
-for i in $(seq -w 1 50); do
-	grep -q "^CONNECT host=$(onion_of "m$i.example")\.onion port=25" "$T/socks.log" || echo "m$i"
-done >"$T/missing"
-is "$(cat "$T/missing")" "" "every mapped domain's onion was asked of the SOCKS server"
+mta_bulk_test 10
 
 # --- An unprivileged user and the setuid-installed library: their config and
 # map are never read. As nobody, with their own ONIONMX_CONF naming their own
