@@ -1,7 +1,8 @@
 /* Interposers for the socket calls that reach a synthetic address: connect()
  * (through Tor), sendto/sendmsg (TCP Fast Open, and DNS queries that bypass
- * libc's resolver), getpeername (report the onion's address, not Tor's). The
- * passthrough path reads a few words of memory and calls the real function. */
+ * libc's resolver), getpeername (report the onion's address, not Tor's),
+ * shutdown (keep Tor streams whole). The passthrough path reads a few words of
+ * memory and calls the real function. */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <netinet/in.h>
