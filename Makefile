@@ -125,7 +125,8 @@ clean:
 
 # ---- Benchmarks, fuzzing, threads-and-fork stress (tests/bench, tests/fuzz, tests/stress) ----
 # make bench:   onionmx beside torsocks 2.4, proxychains-ng 4.16 and no library,
-#               in a private network namespace (installs the two when missing)
+#               in a private network namespace (installs the two when missing),
+#               and Debian's Postfix delivering through it (tests/bench/mta.sh)
 # make fuzz:    every libFuzzer target for FUZZ_SECONDS (60) each; fuzz-ci: 15 s each
 # make stress:  16 threads resolving/connecting and forking, against a
 #               ThreadSanitizer build of the library kept apart in build/tsan

@@ -2,7 +2,8 @@
  * one at a time) with this process's environment plus the VAR=VALUE entries
  * given with -e, and prints the mean wall time per run in nanoseconds
  * ("ns_per_op N") and the children's mean CPU time, user + system
- * ("cpu_ns_per_op N"). Exits 1 if any run fails.
+ * ("cpu_ns_per_op N") and minor page faults ("minflt_per_op N"). Exits 1 if any
+ * run fails.
  *
  *   spawn N [-e VAR=VALUE]... PROG [ARGS...] */
 #ifndef _GNU_SOURCE
@@ -59,10 +60,11 @@ int main(int argc, char **argv)
 	}
 	clock_gettime(CLOCK_MONOTONIC, &b);
 	getrusage(RUSAGE_CHILDREN, &ru);
-	printf("ns_per_op %.1f\ncpu_ns_per_op %.1f\n",
+	printf("ns_per_op %.1f\ncpu_ns_per_op %.1f\nminflt_per_op %.1f\n",
 	       ((double)(b.tv_sec - a.tv_sec) * 1e9 + (double)(b.tv_nsec - a.tv_nsec)) / (double)n,
 	       (((double)ru.ru_utime.tv_sec + (double)ru.ru_stime.tv_sec) * 1e9 +
-		((double)ru.ru_utime.tv_usec + (double)ru.ru_stime.tv_usec) * 1e3) / (double)n);
+		((double)ru.ru_utime.tv_usec + (double)ru.ru_stime.tv_usec) * 1e3) / (double)n,
+	       (double)ru.ru_minflt / (double)n);
 	return 0;
 usage:
 	fprintf(stderr, "usage: spawn N [-e VAR=VALUE]... PROG [ARGS...]\n");

@@ -1,0 +1,271 @@
+#!/bin/bash
+# make bench, "through an MTA": messages per second that Debian's Postfix,
+# started as tests/integ/postfix.sh starts it (LD_PRELOAD=libonionmx.so on its
+# service, in private namespaces with overlays: tests/mta/common.sh), delivers
+# to mapped domains (through the library and fake_socks, the stand-in for Tor,
+# relaying to the onion sink) versus unmapped ones (DNS, then straight to their
+# MX), measured side by side in one run. Loopback only.
+#
+# smtpd puts every message on hold as it accepts it, so submission is not
+# timed: a batch of MTA_BATCH messages is submitted, then released
+# (postsuper -H ALL; postqueue -f) and timed from the release to the last
+# arrival at its sinks (the newest file's mtime). Mapped and unmapped batches
+# alternate, the order swapped every round, MTA_ROUNDS rounds after a warm-up
+# batch of each. Both kinds are alike: 50 domains over 5 destinations
+# (mapped: m01..m50 over the test map's 5 onions, so 5 synthetic addresses;
+# unmapped: u01..u50 over 5 MX hosts, 198.18.0.50-54), and the same smtp
+# processes deliver both. Then the same with "isolate = no" (Postfix
+# restarted), and connect() through fake_socks timed on its own: what tells the
+# cost of the fake Tor from the library's.
+#
+# Prints rows in the style of tests/bench/bench.sh's table, then notes and, if
+# the target is missed, the cause. bench.sh runs it with MTA_BENCH_NOTES and
+# MTA_BENCH_CAUSE naming files for those two, and puts the rows in its table.
+. "$(dirname "$0")/../lib.sh"
+. "$TOP/tests/mta/common.sh"
+. "$TOP/tests/bench/stats.sh"
+
+ROUNDS=${MTA_ROUNDS:-7}
+BATCH=${MTA_BATCH:-400}
+BB=$B/build/bench
+row() { printf '%-34s %-19s %-27s %-22s %-22s %-26s %s\n' "$@"; }
+say() { echo "# mta: $*" >&2; }
+notes() { if [ -n "${MTA_BENCH_NOTES:-}" ]; then cat >>"$MTA_BENCH_NOTES"; else cat; fi; }
+cause() { if [ -n "${MTA_BENCH_CAUSE:-}" ]; then cat >>"$MTA_BENCH_CAUSE"; else cat; fi; }
+na() { # na REASON: the row, without a measurement
+	row "Postfix delivery (messages/s)" "n/a" "n/a ($1)" "" "" ">= 0.95x unmapped" "n/a"
+	exit 0
+}
+[ "${SAN:-}" = 1 ] && na "SAN=1"
+DEB=$(ls "${POSTFIX_DEB_DIR:-/var/cache/onionmx}"/postfix_*_amd64.deb 2>/dev/null | head -1)
+[ -n "$DEB" ] || na "no postfix .deb: sh tests/deps.sh"
+
+mta_enter "$@"
+# mta_cleanup leaves $T/ovl, a mount point: detach it, then remove the rest.
+trap 'mta_cleanup 2>/dev/null; umount -l "$T/ovl" 2>/dev/null; rm -rf "$T"' EXIT
+START=$(date +%s.%N)
+say "Postfix $(dpkg-deb -f "$DEB" Version) in a private namespace"
+# The overlays' writable layers, the queue among them, on tmpfs: Postfix fsyncs
+# every queue file, and a disk shared with other work would add its noise to
+# both kinds alike; what is timed is the delivery path.
+mkdir -p "$T/ovl"
+mount -t tmpfs -o size=1g,mode=755 onionmx-bench "$T/ovl" || exit 1
+mta_postfix_prepare "$DEB" >"$T/install.log" 2>&1 || {
+	cat "$T/install.log" >&2
+	exit 1
+}
+start_syslog /dev/log /var/spool/postfix/dev/log || exit 1
+
+# DNS: the mapped domains with their clearnet MX (which must stay unused), the
+# unmapped ones over five MX hosts, each with its own sink.
+args=(--host-record=mx.mapped.example,198.18.0.20 --host-record="$MTA_HOSTNAME",127.0.0.1
+	--host-record=mx.bounces.example,198.18.0.31 --mx-host=bounces.example,mx.bounces.example,10)
+for k in 0 1 2 3 4; do
+	ip addr add "198.18.0.5$k/32" dev lo
+	args+=(--host-record="mx$k.direct.example,198.18.0.5$k")
+done
+for i in $(seq -w 1 50); do
+	args+=(--mx-host="m$i.example,mx.mapped.example,10" --mx-host="u$i.example,mx$((10#$i % 5)).direct.example,10")
+done
+start_dns "${args[@]}" || exit 1
+start_sink onion 127.0.0.40:25 || exit 1
+start_sink clearnet 127.0.0.20:25 || exit 1
+start_sink clearnet2 198.18.0.20:25 || exit 1
+start_sink bounces 198.18.0.31:25 || exit 1
+for k in 0 1 2 3 4; do start_sink "direct$k" "198.18.0.5$k:25" || exit 1; done
+start_socks relay -r 127.0.0.40:25 || exit 1
+mta_install_onionmx || exit 1
+ONION1=$(onion_of m01.example)
+
+# Hold every message smtpd accepts; the batches release them.
+postconf -e "smtpd_data_restrictions = check_client_access static:HOLD" || exit 1
+master_pid() { awk '{ print $1; exit }' /var/spool/postfix/pid/master.pid 2>/dev/null; }
+postfix_start() {
+	mta_postfix_start >"$T/start.log" 2>&1 || {
+		cat "$T/start.log" >&2
+		return 1
+	}
+	wait_for 10 test -s /var/spool/postfix/pid/master.pid
+}
+postfix_stop() {
+	local pid
+	pid=$(master_pid)
+	env -i PATH="$MTA_PATH" /usr/sbin/postmulti -i - -p stop >/dev/null 2>&1
+	[ -z "$pid" ] || wait_for 20 eval "! alive $pid"
+	rm -f /var/spool/postfix/pid/master.pid
+}
+postfix_start || exit 1
+
+# submit_nodelay FILE PER_CONNECTION: common.sh's submit (tests/mta/submit.pl)
+# with TCP_NODELAY on its socket. Net::SMTP writes ".\r\n" apart from the
+# message, and Nagle would hold it until smtpd's delayed ACK: 40 ms a message.
+submit_nodelay() {
+	perl -MNet::SMTP -MSocket=IPPROTO_TCP,TCP_NODELAY -e '
+		my $new = \&Net::SMTP::new;
+		no warnings "redefine";
+		*Net::SMTP::new = sub { my $s = $new->(@_); $s->setsockopt(IPPROTO_TCP, TCP_NODELAY, 1) if $s; $s };
+		my $f = shift @ARGV; do $f or die $@ || $!' "$TOP/tests/mta/submit.pl" 127.0.0.1:25 "$2" <"$1"
+}
+sinks_of() { # sinks_of KIND: the sinks of mapped or unmapped mail
+	if [ "$1" = mapped ]; then echo onion; else echo direct0 direct1 direct2 direct3 direct4; fi
+}
+arrived() { # arrived KIND: messages at KIND's sinks
+	local s n=0
+	for s in $(sinks_of "$1"); do n=$((n + $(sink_count "$s"))); done
+	echo $n
+}
+connections() { # connections KIND: SMTP connections KIND's sinks have seen
+	local s n=0
+	for s in $(sinks_of "$1"); do n=$((n + $(sink_connections "$s"))); done
+	echo $n
+}
+held_at_least() { [ "$(find /var/spool/postfix/hold -type f | wc -l)" -ge "$1" ]; }
+queue_empty() { /usr/sbin/postqueue -p 2>/dev/null | grep -q 'Mail queue is empty'; }
+
+# batch PHASE KIND N TAG: submits N messages to KIND's 50 domains (on hold),
+# releases them and appends to $T/r/PHASE.KIND a line: the seconds from the
+# release to the last arrival, SMTP connections per message, and the mean
+# connection set-up per message in Postfix's log (delays=a/b/c/d: c, in ms).
+mkdir -p "$T/r"
+batch() {
+	local phase=$1 kind=$2 n=$3 tag=$4 p i before conns lines t0 t1 out=$T/r/$1.$2
+	p=$([ "$kind" = mapped ] && echo m || echo u)
+	for ((i = 0; i < n; i++)); do
+		printf 'r%d@%s%02d.example %s-%s-%d\n' "$i" "$p" $((i % 50 + 1)) "$tag" "$kind" "$i"
+	done >"$T/list"
+	submit_nodelay "$T/list" 100 >/dev/null && wait_for 60 held_at_least "$n" || {
+		echo fail >>"$out"
+		return 1
+	}
+	before=$(arrived "$kind")
+	conns=$(connections "$kind")
+	lines=$(wc -l <"$SYSLOG")
+	t0=$(date +%s.%N)
+	/usr/sbin/postsuper -H ALL 2>/dev/null
+	/usr/sbin/postqueue -f
+	for ((i = 0; i < 1200; i++)); do
+		[ "$(arrived "$kind")" -ge $((before + n)) ] && break
+		sleep 0.1
+	done
+	wait_for 30 queue_empty
+	if [ "$(arrived "$kind")" != $((before + n)) ]; then
+		echo fail >>"$out"
+		return 1
+	fi
+	t1=$(for s in $(sinks_of "$kind"); do find "$T/$s" -name '*.eml' -printf '%T@\n'; done | sort -g | tail -1)
+	sleep 0.2 # the last log lines
+	tail -n +$((lines + 1)) "$SYSLOG" | grep 'status=sent' | sed -n 's/.* delays=[^/]*\/[^/]*\/\([0-9.]*\)\/.*/\1/p' |
+		awk -v a="$t0" -v b="$t1" -v n="$n" -v c0="$conns" -v c1="$(connections "$kind")" \
+			'{ s += $1; k++ } END { printf "%.4f %.3f %.1f\n", b - a, (c1 - c0) / n, k ? 1000 * s / k : -1 }' >>"$out"
+}
+
+# phase NAME: a warm-up batch of each kind, then ROUNDS alternating rounds.
+phase() {
+	local r kind order
+	say "$1: warm-up, then $ROUNDS rounds x $BATCH messages of each kind, alternating"
+	batch "$1-warm" mapped $((BATCH / 2)) "$1-w" && batch "$1-warm" unmapped $((BATCH / 2)) "$1-w" || {
+		say "warm-up failed"
+		tail -20 "$SYSLOG" >&2
+		return 1
+	}
+	for ((r = 0; r < ROUNDS; r++)); do
+		if ((r % 2)); then order="unmapped mapped"; else order="mapped unmapped"; fi
+		for kind in $order; do batch "$1" "$kind" "$BATCH" "$1-$r"; done
+	done
+}
+phase iso || exit 1
+postfix_stop
+echo "isolate = no" >>/etc/onionmx/onionmx.conf
+postfix_start || exit 1
+phase noiso || exit 1
+postfix_stop
+
+# connect() through fake_socks on its own, no MTA, ROUNDS times: onionmx with
+# and without isolation, and bench's bound2 client (the same exchange as
+# onionmx with isolation, without the library): ms per connection.
+LAT=""
+if [ -x "$BB/client" ]; then
+	say "connect() through fake_socks"
+	sed -e 's/^log = .*/log = stderr/' -e 's/^log_level = .*/log_level = warning/' -e '/^isolate/d' \
+		/etc/onionmx/onionmx.conf >"$T/iso.conf"
+	{ cat "$T/iso.conf"; echo "isolate = no"; } >"$T/noiso.conf"
+	lat() { # lat NAME COMMAND...: appends ms per connection to $T/r/lat.NAME
+		local name=$1 v
+		shift
+		v=$("$@" 2>>"$T/lat.err" | sed -n 's/^ns_per_op //p')
+		awk -v v="${v:-fail}" 'BEGIN { if (v == "fail") print v; else printf "%.4f\n", v / 1e6 }' >>"$T/r/lat.$name"
+	}
+	for ((r = 0; r < ROUNDS; r++)); do
+		lat iso env LD_PRELOAD="$LIB" ONIONMX_CONF="$T/iso.conf" "$BB/client" onion "$ONION1.onion" 25 20
+		lat noiso env LD_PRELOAD="$LIB" ONIONMX_CONF="$T/noiso.conf" "$BB/client" onion "$ONION1.onion" 25 100
+		lat bound2 "$BB/client" bound2 127.0.0.1:9050 20 "$ONION1" onionmx "$ONION1"
+	done
+	LAT=1
+fi
+
+# Checks over the whole run: delivered where it belongs, nothing leaked.
+problems=""
+[ "$(sink_connections clearnet)$(sink_connections clearnet2)" = 00 ] || problems="$problems clearnet-MX-contacted"
+dns_queries | grep -Eq " m[0-9]{2}\.example$|\.onion$" && problems="$problems DNS-asked-about-mapped"
+grep -q 'status=\(bounced\|deferred\)' "$SYSLOG" && problems="$problems deferred-or-bounced"
+[ "$(sink_count bounces)" = 0 ] || problems="$problems bounces"
+[ "$(grep -c '^CONNECT host=' "$T/socks.log")" -ge "$(sink_connections onion)" ] || problems="$problems onion-sink-not-via-socks"
+
+# --- rows ---------------------------------------------------------------------------
+col() { awk -v c="$1" '{ print $c }' "$2"; } # col N FILE: column N of a results file
+for p in iso noiso; do
+	for k in mapped unmapped; do
+		f=$T/r/$p.$k
+		awk -v n="$BATCH" '{ print $1 == "fail" ? "fail" : n / $1 }' "$f" >"$f.rate"
+		col 2 "$f" >"$f.conn"
+		col 3 "$f" >"$f.setup"
+	done
+done
+f0() { case $1 in fail | "") echo fail ;; *) awk -v v="$1" 'BEGIN { printf "%.0f", v }' ;; esac; }
+f1() { case $1 in fail | "") echo fail ;; *) awk -v v="$1" 'BEGIN { printf "%.1f", v }' ;; esac; }
+f3() { case $1 in fail | "") echo fail ;; *) awk -v v="$1" 'BEGIN { printf "%.3g", v }' ;; esac; }
+fr() { # fr "MEDIAN Q1 Q3"
+	set -- $1
+	[ "$1" = fail ] && { echo fail; return; }
+	awk -v m="$1" -v a="$2" -v b="$3" 'BEGIN { printf "%.3fx [%.3f-%.3f]", m, a, b }'
+}
+med() { median "$T/r/$1"; }
+r_iso=$(ratio_stats "$T/r/iso.mapped.rate" "$T/r/iso.unmapped.rate")
+r_noiso=$(ratio_stats "$T/r/noiso.mapped.rate" "$T/r/noiso.unmapped.rate")
+[ -n "$problems" ] && r_iso="fail fail fail"
+verdict=$(awk -v r="${r_iso%% *}" 'BEGIN { print (r != "fail" && r >= 0.95) ? "met" : "gap" }')
+[ -n "$problems" ] && verdict="FAILED:$problems"
+row "Postfix delivery (messages/s)" "$(f0 "$(med iso.unmapped.rate)") (unmapped)" \
+	"$(f0 "$(med iso.mapped.rate)") $(fr "$r_iso" | cut -d' ' -f1)" "" "" ">= 0.95x unmapped" "$verdict"
+row "  ratio to unmapped [IQR]" "1" "$(fr "$r_iso")" "" "" "" ""
+row "  connection set-up (ms/message)" "$(f1 "$(med iso.unmapped.setup)")" "$(f1 "$(med iso.mapped.setup)")" "" "" "" ""
+row "  SMTP connections per message" "$(med iso.unmapped.conn)" "$(med iso.mapped.conn)" "" "" "" ""
+row "  onionmx with isolate = no" "$(f0 "$(med noiso.unmapped.rate)") (unmapped)" \
+	"$(f0 "$(med noiso.mapped.rate)") $(fr "$r_noiso")" "" "" "(vs unmapped)" ""
+row "    connection set-up (ms/message)" "$(f1 "$(med noiso.unmapped.setup)")" "$(f1 "$(med noiso.mapped.setup)")" "" "" "" ""
+if [ -n "$LAT" ]; then
+	m_iso=$(f3 "$(med lat.iso)") m_noiso=$(f3 "$(med lat.noiso)") m_b2=$(f3 "$(med lat.bound2)")
+	row "  connect() via fake_socks (ms)" "$m_b2 (bound2)" "$m_iso; isolate = no: $m_noiso" "" "" "" ""
+fi
+
+{
+	echo "Through Postfix: Debian's Postfix $(dpkg-deb -f "$DEB" Version | sed 's/-.*//') with LD_PRELOAD=libonionmx.so as tests/integ/postfix.sh runs"
+	echo "it (queue on tmpfs); batches of $BATCH messages to 50 mapped domains (5 onions; fake_socks, the fake"
+	echo "Tor, forks a relay per connection to the onion sink) or 50 unmapped ones (5 MX hosts, direct),"
+	echo "held as accepted, timed from release to the last arrival; $ROUNDS alternating rounds, then again"
+	echo "with isolate = no (Postfix restarted). Connection set-up: Postfix's delays=c (DNS, connect,"
+	echo "banner, EHLO), mean per message. connect() via fake_socks: no MTA, per connection."
+} | notes
+if [ "$verdict" = gap ]; then
+	rest=""
+	set -- $r_noiso
+	awk -v q3="${3:-fail}" 'BEGIN { exit !(q3 != "fail" && q3 < 0.95) }' &&
+		rest=", the rest fake_socks's relay hop (set-up $(f1 "$(med noiso.mapped.setup)") vs $(f1 "$(med noiso.unmapped.setup)") ms)"
+	if [ -n "$LAT" ] && awk -v a="$m_iso" -v b="$m_noiso" -v c="$m_b2" 'BEGIN { exit !(a - b > 5 && c - b > 5) }'; then
+		echo "through Postfix: fake_socks sends RFC 1929 status and CONNECT reply in two writes, no TCP_NODELAY: the delayed ACK stalls connect() to $m_iso ms (bound2, no library: $m_b2; isolate = no: $m_noiso); isolate = no: $(fr "$r_noiso")$rest"
+	else
+		echo "through Postfix: connection set-up $(f1 "$(med iso.mapped.setup)") vs $(f1 "$(med iso.unmapped.setup)") ms a message; connect() via fake_socks ${m_iso:-?} ms (bound2 ${m_b2:-?})$rest"
+	fi | cause
+fi
+[ -n "${MTA_DEBUG:-}" ] && cp -r "$SYSLOG" "$T/socks.log" "$T/r" "$MTA_DEBUG"/
+awk -v s="$START" -v e="$(date +%s.%N)" 'BEGIN { printf "# mta: took %.0f s\n", e - s }' >&2
