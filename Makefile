@@ -45,7 +45,7 @@ $(OBJDIR)/tools/%.o: tools/%.c shim/*.h Makefile
 # (and everything but the hooks) private.
 $(LIB): $(LIB_SRC:%=$(OBJDIR)/%.o) shim/libonionmx.map
 	@mkdir -p $(@D)
-	$(CC) -shared $(LDSAN) -Wl,--version-script=shim/libonionmx.map -Wl,-z,now \
+	$(CC) -shared $(LDSAN) -Wl,--version-script=shim/libonionmx.map \
 		-o $@ $(LIB_SRC:%=$(OBJDIR)/%.o) $(CDB_PIC) -ldl -lpthread
 
 $(O)/tools/%: $(OBJDIR)/tools/%.o $(TOOL_SRC:%=$(OBJDIR)/%.o)
