@@ -141,7 +141,7 @@ FUZZ_TARGETS := $(patsubst tests/fuzz/%.c,$(FUZZ_DIR)/%,$(wildcard tests/fuzz/fu
 TSAN_O       := build/tsan
 TSAN_FLAGS   := -O1 -g -fsanitize=thread -fno-omit-frame-pointer
 
-$(BENCH_DIR)/%: tests/bench/%.c Makefile
+$(BENCH_DIR)/%: tests/bench/%.c tests/bench/addr.h Makefile
 	@mkdir -p $(@D)
 	$(CC) -std=gnu11 -O2 -g $(WARN) -D_GNU_SOURCE -o $@ $< -lresolv
 

@@ -43,6 +43,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "addr.h"
+
 static double now_ns(void)
 {
 	struct timespec ts;
@@ -55,21 +57,6 @@ static void fail(const char *what, int i)
 {
 	fprintf(stderr, "client: %s failed at call %d: %s\n", what, i, strerror(errno));
 	exit(1);
-}
-
-static int parse_addr(const char *spec, struct sockaddr_in *sin)
-{
-	char host[64];
-	const char *colon = strrchr(spec, ':');
-
-	if (!colon || (size_t)(colon - spec) >= sizeof(host))
-		return -1;
-	memcpy(host, spec, (size_t)(colon - spec));
-	host[colon - spec] = '\0';
-	memset(sin, 0, sizeof(*sin));
-	sin->sin_family = AF_INET;
-	sin->sin_port = htons((uint16_t)atoi(colon + 1));
-	return inet_pton(AF_INET, host, &sin->sin_addr) == 1 ? 0 : -1;
 }
 
 static double cpu_ns(void)

@@ -30,6 +30,8 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "addr.h"
+
 #define MAX_FDS 65536
 
 enum { K_NONE, K_SOCKS_LISTEN, K_SINK_LISTEN, K_DNS, K_SOCKS };
@@ -49,21 +51,6 @@ static void die(const char *what)
 {
 	fprintf(stderr, "responder: %s: %s\n", what, strerror(errno));
 	exit(1);
-}
-
-static int parse_addr(const char *spec, struct sockaddr_in *sin)
-{
-	char host[64];
-	const char *colon = strrchr(spec, ':');
-
-	if (!colon || (size_t)(colon - spec) >= sizeof(host))
-		return -1;
-	memcpy(host, spec, (size_t)(colon - spec));
-	host[colon - spec] = '\0';
-	memset(sin, 0, sizeof(*sin));
-	sin->sin_family = AF_INET;
-	sin->sin_port = htons((uint16_t)atoi(colon + 1));
-	return inet_pton(AF_INET, host, &sin->sin_addr) == 1 ? 0 : -1;
 }
 
 static void watch(int fd, int kind)

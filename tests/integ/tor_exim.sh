@@ -62,11 +62,7 @@ line=$(grep "onionmx: connected to $TOR_ONION1\.onion" "$SYSLOG" | head -1)
 like "$line" "exim4(\[[0-9]+\])?: onionmx: connected to $TOR_ONION1\.onion port 25 \(MX of mapped\.example\) via Tor 127\.0\.0\.1:9050 in [0-9.]+s" \
 	"the library's line in the mail log names onion, domain and Tor"
 echo "# $(printf '%s\n' "$line" | sed 's/^<[0-9]*>//')"
-succeeded() { tr -d '\r' <"$T/events" | grep -E "^650 STREAM [0-9]+ SUCCEEDED [0-9]+ $TOR_ONION1\.onion:25 "; }
-tornet_wait 5 succeeded >/dev/null
-tornet_events_stop
-like "$(succeeded)" "SOCKS_USERNAME=\"$TOR_ONION1\.onion\" SOCKS_PASSWORD=\"onionmx\"" \
-	"the client tor carried the stream to onion 1, with onion 1's isolation credentials"
+tor_stream_check
 wait_for 10 eval '[ "$(/usr/sbin/exim4 -bpc)" = 0 ]'
 is "$(/usr/sbin/exim4 -bpc 2>&1)" 0 "Exim's queue is empty"
 

@@ -325,3 +325,14 @@ mta_bulk_test() {
 	done >"$T/missing"
 	is "$(cat "$T/missing")" "" "every mapped domain's onion was asked of the SOCKS server"
 }
+
+# tor_stream_check: the client tor's stream events ($T/events, from
+# tornet_events) show a stream to onion 1 that succeeded with onion 1's
+# isolation credentials. Stops the event listener.
+tor_stream_check() {
+	succeeded() { tr -d '\r' <"$T/events" | grep -E "^650 STREAM [0-9]+ SUCCEEDED [0-9]+ $TOR_ONION1\.onion:25 "; }
+	tornet_wait 5 succeeded >/dev/null
+	tornet_events_stop
+	like "$(succeeded)" "SOCKS_USERNAME=\"$TOR_ONION1\.onion\" SOCKS_PASSWORD=\"onionmx\"" \
+		"the client tor carried the stream to onion 1, with onion 1's isolation credentials"
+}
