@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "answer.h"
+#include "hooks.h"
 #include "real.h"
 #include "state.h"
 
@@ -28,15 +29,11 @@ static int answer_question(res_state statp, struct omx_dns_question *q, unsigned
 {
 	char hosts[OMX_MAP_MAX_TARGETS][OMX_HOST_MAX];
 	struct omx_dns_answer a;
-	const struct omx_map *map;
-	int ours, len;
+	int len;
 
 	if (!answer || anslen < 0 || !omx_enabled())
 		return 0;
-	map = omx_map_acquire();
-	ours = omx_answer_question(map, q, &a, hosts);
-	omx_map_release();
-	if (!ours)
+	if (!omx_answer_current(q, &a, hosts))
 		return 0;
 	len = omx_dns_build_reply(q, &a, answer, (size_t)anslen);
 	if (!search_style) {

@@ -6,10 +6,16 @@
 #include <sys/socket.h>
 #include <sys/uio.h>
 
+#include "answer.h"
+
 /* Port and (for IPv4 and v4-mapped IPv6) address of SA, host order. Returns 1 if
  * ADDR was set, 0 if only PORT was (other IPv6), -1 if SA is no IP address. */
 int omx_sockaddr_parts(const struct sockaddr *sa, socklen_t len, uint32_t *addr,
 		       uint16_t *port);
+
+/* omx_answer_question() on the current map (acquired and released here). */
+int omx_answer_current(const struct omx_dns_question *q, struct omx_dns_answer *a,
+		       char hosts[][OMX_HOST_MAX]);
 
 /* In a fork() child: re-initialises the locks of hook_socket.c. */
 void omx_socket_after_fork(void);
