@@ -27,6 +27,9 @@ void omx_config_defaults(struct omx_config *cfg)
 	cfg->log = OMX_LOG_SYSLOG;
 	cfg->log_level = LOG_INFO;
 	cfg->isolate = 1;
+	cfg->srv_dnssec = OMX_DNSSEC_PREFER;
+	snprintf(cfg->cache_path, sizeof(cfg->cache_path), "%s", OMX_DEFAULT_CACHE);
+	snprintf(cfg->discover_range, sizeof(cfg->discover_range), "%s", OMX_DEFAULT_DISCOVER_RANGE);
 }
 
 int omx_parse_hostport(const char *text, struct sockaddr_storage *ss, socklen_t *len)
@@ -196,6 +199,46 @@ static int config_set(struct omx_config *cfg, const char *key, const char *value
 			p += strspn(p, " \t");
 		}
 		snprintf(cfg->programs, sizeof(cfg->programs), "%s", value);
+	} else if (strcmp(key, "discover") == 0) {
+		if (strcmp(value, "off") == 0)
+			cfg->discover = 0;
+		else if (strcmp(value, "srv") == 0)
+			cfg->discover = 1;
+		else
+			return config_error(err, errlen, file, line,
+					    "discover: \"%s\" is neither off nor srv", value);
+	} else if (strcmp(key, "srv_dnssec") == 0) {
+		if (strcmp(value, "require") == 0)
+			cfg->srv_dnssec = OMX_DNSSEC_REQUIRE;
+		else if (strcmp(value, "prefer") == 0)
+			cfg->srv_dnssec = OMX_DNSSEC_PREFER;
+		else if (strcmp(value, "off") == 0)
+			cfg->srv_dnssec = OMX_DNSSEC_OFF;
+		else
+			return config_error(err, errlen, file, line,
+					    "srv_dnssec: \"%s\" is not one of require, prefer, off", value);
+	} else if (strcmp(key, "srv_failure") == 0) {
+		if (strcmp(value, "defer") == 0)
+			cfg->srv_failure_mx = 0;
+		else if (strcmp(value, "mx") == 0)
+			cfg->srv_failure_mx = 1;
+		else
+			return config_error(err, errlen, file, line,
+					    "srv_failure: \"%s\" is neither defer nor mx", value);
+	} else if (strcmp(key, "cache") == 0) {
+		if (value[0] != '/' || strlen(value) >= sizeof(cfg->cache_path))
+			return config_error(err, errlen, file, line,
+					    "cache: \"%s\" is not an absolute path", value);
+		snprintf(cfg->cache_path, sizeof(cfg->cache_path), "%s", value);
+	} else if (strcmp(key, "discover_range") == 0) {
+		uint32_t net, mask;
+
+		if (strlen(value) >= sizeof(cfg->discover_range) ||
+		    omx_parse_range(value, &net, &mask) != 0 || !omx_cache_range_ok(net, mask))
+			return config_error(err, errlen, file, line,
+					    "discover_range: \"%s\" is not NET/PREFIX with a prefix from 4 to 17",
+					    value);
+		snprintf(cfg->discover_range, sizeof(cfg->discover_range), "%s", value);
 	} else {
 		return config_error(err, errlen, file, line, "unknown key \"%s\"", key);
 	}

@@ -6,6 +6,8 @@
 #include <stddef.h>
 #include <sys/socket.h>
 
+#include "cache.h"
+
 #define OMX_DEFAULT_CONF "/etc/onionmx/onionmx.conf"
 #define OMX_DEFAULT_MAP "/etc/onionmx/domains.cdb"
 #define OMX_DEFAULT_SOCKS "127.0.0.1:9050"
@@ -27,6 +29,12 @@ struct omx_config {
 	/* Programs the library acts in: "" for all; else space-separated absolute
 	 * paths, an entry ending in '/' standing for everything under it. */
 	char programs[1024];
+	/* Onion MX discovery from _onion-mx._tcp SRV records (see srv.h, cache.h). */
+	int discover;                   /* 0: off (default); 1: srv */
+	int srv_dnssec;                 /* enum omx_dnssec_policy */
+	int srv_failure_mx;             /* 1: a failed SRV lookup falls back to the MX */
+	char cache_path[PATH_MAX];
+	char discover_range[48];
 };
 
 void omx_config_defaults(struct omx_config *cfg);

@@ -200,9 +200,7 @@ int omx_parse_range(const char *text, uint32_t *net, uint32_t *mask)
 	return 0;
 }
 
-/* FNV-1a, 64 bits, over the lower-cased label with a seed: cheap and stable
- * across builds and machines, which is all an address needs. */
-static uint64_t label_hash(const char *label, uint64_t seed)
+uint64_t omx_label_hash(const char *label, uint64_t seed)
 {
 	uint64_t h = 0xcbf29ce484222325ull ^ seed;
 
@@ -217,7 +215,7 @@ uint32_t omx_addr_candidate(const char *label, uint32_t net, uint32_t mask, unsi
 {
 	/* Index the usable addresses only: 254 per /24 (.1 to .254). */
 	uint64_t usable = (uint64_t)(~mask + 1u) / 256 * 254;
-	uint64_t h1 = label_hash(label, 0), h2 = label_hash(label, 0x9e3779b97f4a7c15ull) | 1;
+	uint64_t h1 = omx_label_hash(label, 0), h2 = omx_label_hash(label, OMX_LABEL_HASH_STEP) | 1;
 	uint64_t i = (h1 + (uint64_t)attempt * h2) % usable;
 
 	return net + (uint32_t)(i / 254 * 256 + i % 254 + 1);

@@ -49,6 +49,13 @@ int omx_domain_normalise(char *domain, char *err, size_t errlen);
 /* Parses "A.B.C.D/PREFIX" (prefix 4..24). Host byte order. */
 int omx_parse_range(const char *text, uint32_t *net, uint32_t *mask);
 
+/* FNV-1a, 64 bits, over the lower-cased LABEL (at most 56 bytes) with SEED:
+ * cheap and stable across builds and machines, which is all an address needs.
+ * A probe sequence uses seed 0 for its start and OMX_LABEL_HASH_STEP (made odd)
+ * for its step. */
+#define OMX_LABEL_HASH_STEP 0x9e3779b97f4a7c15ull
+uint64_t omx_label_hash(const char *label, uint64_t seed);
+
 /* The ATTEMPT-th candidate address for onion LABEL in NET/MASK (host order):
  * a fixed probe sequence derived from the label alone, so an onion keeps its
  * address across rebuilds unless an earlier onion took it first. Candidates
