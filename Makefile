@@ -22,12 +22,12 @@ endif
 CDB_PIC := $(shell $(CC) -print-file-name=libcdb_pic.a)
 
 CORE_SRC := sha3 onion dns socks5 config map log answer srv srv_lookup cache
-LIB_SRC  := $(CORE_SRC) real state tor hook_resolv hook_netdb hook_socket hook_dns hook_exec
+LIB_SRC  := $(CORE_SRC) real state tor discover hook_resolv hook_netdb hook_socket hook_dns hook_exec
 TOOL_SRC := $(CORE_SRC) map_compile
 
 OBJDIR   := $(O)/obj
 LIB      := $(O)/shim/libonionmx.so
-TOOLS    := $(O)/tools/onionmx $(O)/tools/onionmx-map
+TOOLS    := $(O)/tools/onionmx $(O)/tools/onionmx-map $(O)/tools/onionmx-check
 UNIT     := $(patsubst tests/unit/%.c,$(O)/tests/unit/%,$(wildcard tests/unit/test_*.c))
 HELPERS  := $(patsubst tests/helpers/%.c,$(O)/tests/helpers/%,$(wildcard tests/helpers/*.c))
 
@@ -51,6 +51,11 @@ $(LIB): $(LIB_SRC:%=$(OBJDIR)/%.o) shim/libonionmx.map
 $(O)/tools/%: $(OBJDIR)/tools/%.o $(TOOL_SRC:%=$(OBJDIR)/%.o)
 	@mkdir -p $(@D)
 	$(CC) $(LDSAN) -o $@ $^ $(CDB_PIC)
+
+# onionmx-check asks DNS itself (MX and SRV): it alone needs libresolv.
+$(O)/tools/onionmx-check: $(OBJDIR)/tools/onionmx-check.o $(TOOL_SRC:%=$(OBJDIR)/%.o)
+	@mkdir -p $(@D)
+	$(CC) $(LDSAN) -o $@ $^ $(CDB_PIC) -lresolv
 
 $(O)/tests/unit/%: tests/unit/%.c tests/tap.h $(TOOL_SRC:%=$(OBJDIR)/%.o)
 	@mkdir -p $(@D)

@@ -5,8 +5,8 @@
 
 #include "log.h"
 
-enum omx_name_status omx_resolve_onion(const struct omx_map *map, const char *name,
-				       uint32_t *addr)
+enum omx_name_status omx_resolve_onion(const struct omx_map *map, struct omx_cache *cache,
+				       const char *name, uint32_t *addr)
 {
 	size_t label_len;
 	const char *label = omx_onion_label(name, strlen(name), &label_len);
@@ -19,14 +19,23 @@ enum omx_name_status omx_resolve_onion(const struct omx_map *map, const char *na
 		omx_log(LOG_WARNING, "cannot resolve %s: no usable configuration", name);
 		return OMX_NAME_UNAVAILABLE;
 	}
-	if (!omx_map_onion_addr(map, label, label_len, addr)) {
+	if (!omx_map_onion_addr(map, label, label_len, addr) &&
+	    !(cache && omx_cache_onion_addr(cache, label, label_len, addr))) {
 		/* Without an address in the map no other process could find this onion
 		 * again: defer rather than invent one. */
-		omx_log(LOG_WARNING, "cannot resolve %s: onion not in the map (add it with onionmx-map)",
+		omx_log(LOG_WARNING, cache ? "cannot resolve %s: onion neither in the map nor discovered"
+				    : "cannot resolve %s: onion not in the map (add it with onionmx-map)",
 			name);
 		return OMX_NAME_UNAVAILABLE;
 	}
 	return OMX_NAME_OK;
+}
+
+/* "LABEL.onion" into HOST. */
+static void onion_host(char host[OMX_HOST_MAX], const char *label)
+{
+	memcpy(host, label, OMX_ONION_LABEL_LEN);
+	memcpy(host + OMX_ONION_LABEL_LEN, ".onion", sizeof(".onion"));
 }
 
 /* Fills A for an NXDOMAIN, NODATA or SERVFAIL answer. */
@@ -37,8 +46,9 @@ static void negative(struct omx_dns_answer *a, int rcode, const char *zone)
 	a->soa_zone = zone;
 }
 
-int omx_answer_question(const struct omx_map *map, const struct omx_dns_question *q,
-			struct omx_dns_answer *a, char hosts[][OMX_HOST_MAX])
+int omx_answer_question(const struct omx_map *map, struct omx_cache *cache,
+			const struct omx_dns_question *q, struct omx_dns_answer *a,
+			char hosts[][OMX_HOST_MAX])
 {
 	struct omx_target targets[OMX_MAP_MAX_TARGETS];
 	uint32_t addr;
@@ -49,12 +59,12 @@ int omx_answer_question(const struct omx_map *map, const struct omx_dns_question
 	if (omx_onion_label(q->name, strlen(q->name), &(size_t){ 0 })) {
 		if (q->qtype != OMX_DNS_T_A && q->qtype != 255 /* ANY */) {
 			/* AAAA, TLSA, MX, ...: the name exists, with an A record only. */
-			enum omx_name_status st = omx_resolve_onion(map, q->name, &addr);
+			enum omx_name_status st = omx_resolve_onion(map, cache, q->name, &addr);
 			negative(a, st == OMX_NAME_INVALID ? OMX_DNS_NXDOMAIN :
 				    !map ? OMX_DNS_SERVFAIL : OMX_DNS_NOERROR, "onion");
 			return 1;
 		}
-		switch (omx_resolve_onion(map, q->name, &addr)) {
+		switch (omx_resolve_onion(map, cache, q->name, &addr)) {
 		case OMX_NAME_OK:
 			a->type = OMX_DNS_T_A;
 			a->n = 1;
@@ -85,11 +95,34 @@ int omx_answer_question(const struct omx_map *map, const struct omx_dns_question
 	a->type = OMX_DNS_T_MX;
 	a->n = n;
 	for (int i = 0; i < n; i++) {
-		memcpy(hosts[i], targets[i].onion, OMX_ONION_LABEL_LEN);
-		memcpy(hosts[i] + OMX_ONION_LABEL_LEN, ".onion", sizeof(".onion"));
+		onion_host(hosts[i], targets[i].onion);
 		a->mx[i].pref = (uint16_t)(10 * (i + 1));
 		a->mx[i].host = hosts[i];
 	}
 	omx_log(LOG_DEBUG, "MX %s -> %s%s", q->name, hosts[0], n > 1 ? " ..." : "");
+	return 1;
+}
+
+int omx_answer_discovered(const struct omx_srv_result *r, const int order[OMX_SRV_MAX_TARGETS],
+			  int failure_mx, struct omx_dns_answer *a, char hosts[][OMX_HOST_MAX])
+{
+	memset(a, 0, sizeof(*a));
+	a->ttl = OMX_ANSWER_TTL;
+	if (r->status == OMX_SRV_TEMPFAIL && !failure_mx) {
+		negative(a, OMX_DNS_SERVFAIL, NULL);
+		return 1;
+	}
+	if (r->status != OMX_SRV_ONION || r->n <= 0)
+		return 0;
+	a->type = OMX_DNS_T_MX;
+	a->n = r->n;
+	/* The MX preferences carry our RFC 2782 order, distinct so the MTA keeps it. */
+	for (int i = 0; i < r->n; i++) {
+		onion_host(hosts[i], r->rec[order[i]].onion);
+		a->mx[i].pref = (uint16_t)(10 * (i + 1));
+		a->mx[i].host = hosts[i];
+	}
+	if (r->ttl < a->ttl)
+		a->ttl = r->ttl;
 	return 1;
 }

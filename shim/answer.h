@@ -5,27 +5,39 @@
 #define OMX_ANSWER_H
 #include <stdint.h>
 
+#include "cache.h"
 #include "dns.h"
 #include "map.h"
+#include "srv.h"
 
 #define OMX_ANSWER_TTL 60
 #define OMX_HOST_MAX (OMX_ONION_LABEL_LEN + sizeof(".onion"))
 
 enum omx_name_status {
 	OMX_NAME_NOT_OURS = 0,  /* not an onion name: pass through */
-	OMX_NAME_OK,            /* an onion in the map: *ADDR set */
+	OMX_NAME_OK,            /* an onion in the map or the discovery cache: *ADDR set */
 	OMX_NAME_INVALID,       /* not a valid v3 onion: does not exist */
 	OMX_NAME_UNAVAILABLE,   /* valid onion we cannot route (not in the map, or no map) */
 };
 
-/* Resolves host NAME if it is an onion name (RFC 7686: never sent to DNS). */
-enum omx_name_status omx_resolve_onion(const struct omx_map *map, const char *name,
-				       uint32_t *addr);
+/* Resolves host NAME if it is an onion name (RFC 7686: never sent to DNS): the
+ * map's address first, else the one discovery gave it in CACHE (NULL: discovery
+ * off). */
+enum omx_name_status omx_resolve_onion(const struct omx_map *map, struct omx_cache *cache,
+				       const char *name, uint32_t *addr);
 
 /* Decides a DNS question. Returns 0 to pass it through to the real resolver, or 1
  * with A filled (MX host names stored in HOSTS). Ours are: every question for an
  * onion name, and MX questions for mapped domains; with no map (broken
  * configuration) every MX question fails temporarily, so no mail leaves in clear. */
-int omx_answer_question(const struct omx_map *map, const struct omx_dns_question *q,
-			struct omx_dns_answer *a, char hosts[][OMX_HOST_MAX]);
+int omx_answer_question(const struct omx_map *map, struct omx_cache *cache,
+			const struct omx_dns_question *q, struct omx_dns_answer *a,
+			char hosts[][OMX_HOST_MAX]);
+
+/* The MX answer for a domain the map does not know, from its discovery result R
+ * (ORDER: omx_srv_order's): the onions in that order for OMX_SRV_ONION; for
+ * OMX_SRV_TEMPFAIL a SERVFAIL (the MTA defers) unless FAILURE_MX lets the MX
+ * lookup go on. Returns 1 with A filled, or 0 to pass the question through. */
+int omx_answer_discovered(const struct omx_srv_result *r, const int order[OMX_SRV_MAX_TARGETS],
+			  int failure_mx, struct omx_dns_answer *a, char hosts[][OMX_HOST_MAX]);
 #endif

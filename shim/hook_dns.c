@@ -20,23 +20,13 @@
 
 uint64_t omx_dns_fds[OMX_DNS_TRACKED_FDS / 64];
 
-int omx_answer_current(const struct omx_dns_question *q, struct omx_dns_answer *a,
-		       char hosts[][OMX_HOST_MAX])
-{
-	const struct omx_map *map = omx_map_acquire();
-	int ours = omx_answer_question(map, q, a, hosts);
-
-	omx_map_release();
-	return ours;
-}
-
 /* Whether question Q is one we answer (and so must not leave). */
 static int question_is_ours(const struct omx_dns_question *q)
 {
 	char hosts[OMX_MAP_MAX_TARGETS][OMX_HOST_MAX];
 	struct omx_dns_answer a;
 
-	return omx_answer_current(q, &a, hosts);
+	return omx_answer_current(NULL, q, &a, hosts);
 }
 
 /* Answers a DNS query that a program sends itself over UDP (Net::DNS in swaks,
@@ -59,7 +49,7 @@ int omx_dns_answer_udp(int fd, const void *buf, size_t n)
 	if (!buf || getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &tlen) != 0 || type != SOCK_DGRAM ||
 	    omx_dns_parse_query(buf, n, &q) != 0)
 		return 0;
-	if (!omx_answer_current(&q, &a, hosts))
+	if (!omx_answer_current(NULL, &q, &a, hosts))
 		return 0;
 	rlen = omx_dns_build_reply(&q, &a, reply, sizeof(reply));
 	if (getsockname(fd, (struct sockaddr *)&self, &slen) != 0 ||

@@ -25,7 +25,7 @@ static enum omx_name_status onion_lookup(const char *name, uint32_t *addr)
 	if (!name || !omx_onion_label(name, strlen(name), &len))
 		return OMX_NAME_NOT_OURS;
 	map = omx_map_acquire();
-	st = omx_resolve_onion(map, name, addr);
+	st = omx_resolve_onion(map, omx_discovery, name, addr);
 	omx_map_release();
 	return st;
 }

@@ -33,7 +33,7 @@ static int answer_question(res_state statp, struct omx_dns_question *q, unsigned
 
 	if (!answer || anslen < 0 || !omx_enabled())
 		return 0;
-	if (!omx_answer_current(q, &a, hosts))
+	if (!omx_answer_current(statp, q, &a, hosts))
 		return 0;
 	len = omx_dns_build_reply(q, &a, answer, (size_t)anslen);
 	if (!search_style) {

@@ -142,9 +142,16 @@ static int connect_onion(int fd, const struct sockaddr *sa, socklen_t len, uint3
 	char domain[256];
 	unsigned ndomains = 0;
 	const struct omx_map *map = omx_map_acquire();
-	int found = map && omx_map_addr_onion(map, addr, &target, domain, &ndomains);
-	int saved = errno, rc;
+	int found, saved = errno, rc;
 
+	if (omx_in_map_range(addr)) {
+		found = map && omx_map_addr_onion(map, addr, &target, domain, &ndomains);
+	} else {
+		/* Discovery's range: the onion behind it comes from the shared cache. */
+		found = map && omx_discovery && omx_cache_addr_onion(omx_discovery, addr, &target);
+		snprintf(domain, sizeof(domain), "a domain that publishes it by SRV");
+		ndomains = 1;
+	}
 	omx_map_release();
 	if (!found) {
 		struct in_addr in = { htonl(addr) };
@@ -152,8 +159,9 @@ static int connect_onion(int fd, const struct sockaddr *sa, socklen_t len, uint3
 
 		inet_ntop(AF_INET, &in, text, sizeof(text));
 		omx_log(LOG_WARNING, "refusing connection to %s: %s", text,
-			map ? "no onion has this address in the current map"
-			    : "no usable configuration or map");
+			!map ? "no usable configuration or map"
+			: omx_in_map_range(addr) ? "no onion has this address in the current map"
+						 : "no discovered onion has this address (discovery cache)");
 		errno = map ? EHOSTUNREACH : ECONNREFUSED;
 		return -1;
 	}

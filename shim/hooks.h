@@ -5,6 +5,7 @@
 #include <stdint.h>
 #include <sys/socket.h>
 #include <sys/uio.h>
+#include <resolv.h>
 
 #include "answer.h"
 
@@ -13,9 +14,12 @@
 int omx_sockaddr_parts(const struct sockaddr *sa, socklen_t len, uint32_t *addr,
 		       uint16_t *port);
 
-/* omx_answer_question() on the current map (acquired and released here). */
-int omx_answer_current(const struct omx_dns_question *q, struct omx_dns_answer *a,
-		       char hosts[][OMX_HOST_MAX]);
+/* omx_answer_question() on the current map (acquired and released here), then,
+ * for an MX question the map leaves open and with discovery on, the domain's
+ * _onion-mx._tcp SRV records (discover.c): from the shared cache, else asked of
+ * the real resolver with STATP (NULL: a private resolver state). */
+int omx_answer_current(res_state statp, const struct omx_dns_question *q,
+		       struct omx_dns_answer *a, char hosts[][OMX_HOST_MAX]);
 
 /* In a fork() child: re-initialises the locks of hook_socket.c. */
 void omx_socket_after_fork(void);

@@ -23,7 +23,7 @@
 
 #define OMX_MAP_MAX_TARGETS 16
 #define OMX_MAP_MAX_LINE 4096
-#define OMX_DEFAULT_RANGE "240.0.0.0/4"
+#define OMX_DEFAULT_RANGE "240.0.0.0/5" /* discovery takes 248.0.0.0/8 */
 #define OMX_MAP_MAX_PROBES 4096 /* the compiler refuses a map needing more */
 
 struct omx_target {

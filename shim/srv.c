@@ -407,32 +407,43 @@ int omx_srv_qname(const char *domain, char *out, size_t cap)
 void omx_srv_order(const struct omx_srv_result *r, uint32_t (*rand32)(void *), void *ctx,
 		   int order[OMX_SRV_MAX_TARGETS])
 {
-	int done = 0;
+	int done = 0, n = r->n < OMX_SRV_MAX_TARGETS ? r->n : OMX_SRV_MAX_TARGETS;
+	long prev = -1;
 
-	while (done < r->n) {
-		int group[OMX_SRV_MAX_TARGETS], ng = 0;
-		uint16_t prio = r->rec[done].priority;
+	while (done < n) {
+		int group[OMX_SRV_MAX_TARGETS], ng = 0, zeros = 0;
+		long prio = 0x10000;
 
-		/* Records are sorted by priority: this group runs while it lasts.
-		 * Weight-0 records go first, as RFC 2782 describes the running sum. */
+		/* The next priority up, and its records: weight-0 ones first, as RFC
+		 * 2782 lays out the running sum. */
+		for (int i = 0; i < n; i++)
+			if (r->rec[i].priority > prev && r->rec[i].priority < prio)
+				prio = r->rec[i].priority;
 		for (int pass = 0; pass < 2; pass++)
-			for (int i = done; i < r->n && r->rec[i].priority == prio; i++)
-				if ((r->rec[i].weight == 0) == (pass == 0))
+			for (int i = 0; i < n; i++)
+				if (r->rec[i].priority == prio && (r->rec[i].weight == 0) == (pass == 0)) {
 					group[ng++] = i;
+					zeros += pass == 0;
+				}
+		prev = prio;
 		while (ng > 0) {
-			uint32_t total = 0, pick, sum = 0;
-			int k = 0;
+			uint32_t total = 0, pick, sum = 0, lo;
+			int k;
 
 			for (int i = 0; i < ng; i++)
 				total += r->rec[group[i]].weight;
-			pick = total ? rand32(ctx) % (total + 1) : 0;
-			for (k = 0; k < ng; k++) {
+			/* RFC 2782 draws from 0 to the sum inclusive; the 0 goes to a
+			 * weight-0 record (its "very small chance"). Without one, drawing
+			 * from 1 keeps the shares exactly proportional to the weights. */
+			lo = zeros ? 0 : 1;
+			pick = total ? lo + rand32(ctx) % (total + 1 - lo) : 0;
+			for (k = 0; k < ng - 1; k++) {
 				sum += r->rec[group[k]].weight;
 				if (sum >= pick)
 					break;
 			}
-			if (k == ng)
-				k = ng - 1;
+			if (r->rec[group[k]].weight == 0)
+				zeros--;
 			order[done++] = group[k];
 			memmove(group + k, group + k + 1, (size_t)(ng - k - 1) * sizeof(group[0]));
 			ng--;

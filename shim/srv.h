@@ -71,9 +71,10 @@ void omx_srv_classify(int rc, const uint8_t *msg, size_t cap, const char *qname,
 		      enum omx_dnssec_policy policy, struct omx_srv_result *r);
 
 /* RFC 2782 order of R's records: ascending priority; among equal priorities a
- * weighted random draw (weight 0 records first in the running list, so they are
- * chosen only rarely when others weigh more). RAND32(CTX) returns uniform 32-bit
- * values. Fills ORDER with R->n indexes into R->rec. */
+ * weighted random draw, each record's chance proportional to its weight, and a
+ * weight-0 record chosen first only rarely (1 in sum+1) while others weigh
+ * more. RAND32(CTX) returns uniform 32-bit values. Fills ORDER with R->n
+ * indexes into R->rec (R->rec need not be sorted). */
 void omx_srv_order(const struct omx_srv_result *r, uint32_t (*rand32)(void *), void *ctx,
 		   int order[OMX_SRV_MAX_TARGETS]);
 

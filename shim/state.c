@@ -26,6 +26,11 @@ char omx_conf_env[PATH_MAX + sizeof("ONIONMX_CONF=")];
 /* 240.0.0.0/4 until the map says otherwise, so no address is ever taken for
  * synthetic by a hook that runs before the constructor. */
 uint32_t omx_range_net = 0xf0000000u, omx_range_mask = 0xf0000000u;
+struct omx_cache *omx_discovery;
+int omx_discovery_broken;
+uint32_t omx_discover_net = 0xf0000000u, omx_discover_mask = 0xf0000000u;
+static struct omx_cache discovery_cache;
+static int discovery_cache_failed;      /* not even a private cache could be made */
 static int initialized;                 /* atomic */
 
 static int secure_mode;
@@ -45,10 +50,63 @@ static int map_inherited;               /* the current map was loaded before a f
 static ino_t failed_ino;                /* last map file that failed to load */
 static struct timespec failed_mtime;
 
+/* Whether two NET/MASK ranges share an address. */
+static int ranges_overlap(uint32_t net1, uint32_t mask1, uint32_t net2, uint32_t mask2)
+{
+	uint32_t wider = mask1 & mask2; /* the shorter prefix */
+
+	return (net1 & wider) == (net2 & wider);
+}
+
 static void set_range(uint32_t net, uint32_t mask)
 {
 	__atomic_store_n(&omx_range_net, net, __ATOMIC_RELAXED);
 	__atomic_store_n(&omx_range_mask, mask, __ATOMIC_RELAXED);
+	if (!omx_discovery) {
+		__atomic_store_n(&omx_discover_net, net, __ATOMIC_RELAXED);
+		__atomic_store_n(&omx_discover_mask, mask, __ATOMIC_RELAXED);
+		return;
+	}
+	/* A discovered onion's address must never be a mapped onion's: the map
+	 * would win at connect() and the mail would reach the wrong onion. */
+	if (ranges_overlap(net, mask, omx_discover_net, omx_discover_mask)) {
+		if (!omx_discovery_broken || discovery_cache_failed)
+			omx_log(LOG_ERR, "the map's synthetic range overlaps discover_range %s: deferring MX lookups that discovery would answer (rebuild the map with onionmx-map -r, or change discover_range)",
+				omx_cfg.discover_range);
+		omx_discovery_broken = 1;
+	} else {
+		omx_discovery_broken = discovery_cache_failed;
+	}
+}
+
+/* Opens the discovery cache (before any chroot or privilege drop, like the
+ * map). A process that cannot open the shared file keeps a private cache and
+ * says so: lookups still work, but another process cannot find the addresses
+ * it hands out (a connect() from there is refused, and the MTA defers). */
+static void open_discovery(void)
+{
+	char err[PATH_MAX + 256];
+	uint32_t net = 0, mask = 0;
+
+	if (!omx_cfg.discover)
+		return;
+	/* The config parser checked the range; a failure here still fails closed. */
+	if (omx_parse_range(omx_cfg.discover_range, &net, &mask) != 0)
+		discovery_cache_failed = 1;
+	else if (omx_cache_open(&discovery_cache, omx_cfg.cache_path, net, mask, secure_mode, err,
+			   sizeof(err)) != 0) {
+		omx_log(LOG_WARNING, "%s; using a cache private to this process", err);
+		if (omx_cache_open_anonymous(&discovery_cache, net, mask, err, sizeof(err)) != 0) {
+			omx_log(LOG_ERR, "%s: deferring MX lookups that discovery would answer", err);
+			discovery_cache_failed = 1;
+		}
+	}
+	if (mask) {
+		__atomic_store_n(&omx_discover_net, net, __ATOMIC_RELAXED);
+		__atomic_store_n(&omx_discover_mask, mask, __ATOMIC_RELAXED);
+	}
+	omx_discovery = &discovery_cache;
+	set_range(omx_range_net, omx_range_mask);
 }
 
 /* Opens the directory of the map, or re-opens it if the handle we had was closed
@@ -314,6 +372,7 @@ static void init_once_body(void)
 		return;
 	}
 
+	open_discovery();
 	snprintf(map_dir, sizeof(map_dir), "%s", omx_cfg.map_path);
 	slash = strrchr(map_dir, '/');
 	map_base = omx_cfg.map_path + (slash - map_dir) + 1;

@@ -22,6 +22,14 @@ extern char omx_conf_env[];
 /* Synthetic range of the current map (host order), read without locks by connect(). */
 extern uint32_t omx_range_net, omx_range_mask;
 
+/* Discovery ("discover = srv"): the cache of SRV answers and discovered onions'
+ * addresses (NULL when discovery is off), whether discovery cannot run safely
+ * (its range overlaps the map's: MX lookups it would answer then defer), and
+ * its synthetic range (equal to the map's when off, so it adds no match). */
+extern struct omx_cache *omx_discovery;
+extern int omx_discovery_broken;
+extern uint32_t omx_discover_net, omx_discover_mask;
+
 /* Reads the configuration and opens the map (once; the constructor calls it). */
 void omx_init(void);
 
@@ -36,9 +44,16 @@ int omx_enabled(void);
 const struct omx_map *omx_map_acquire(void);
 void omx_map_release(void);
 
-static inline int omx_is_synthetic(uint32_t addr)
+static inline int omx_in_map_range(uint32_t addr)
 {
 	return (addr & __atomic_load_n(&omx_range_mask, __ATOMIC_RELAXED)) ==
 	       __atomic_load_n(&omx_range_net, __ATOMIC_RELAXED);
+}
+
+static inline int omx_is_synthetic(uint32_t addr)
+{
+	return omx_in_map_range(addr) ||
+	       (addr & __atomic_load_n(&omx_discover_mask, __ATOMIC_RELAXED)) ==
+		       __atomic_load_n(&omx_discover_net, __ATOMIC_RELAXED);
 }
 #endif

@@ -48,7 +48,7 @@ static int ask(const struct omx_map *map, const char *name, int qtype, struct om
 	if (omx_dns_question_from_name(&q, name, OMX_DNS_C_IN, qtype, 0x1234) != 0)
 		return -2;
 	memset(a, 0x5a, sizeof(*a));
-	return omx_answer_question(map, &q, a, hosts);
+	return omx_answer_question(map, NULL, &q, a, hosts);
 }
 
 /* A question passed through. */
@@ -152,7 +152,7 @@ static void test_wire(const struct omx_map *map, const char *name, int n,
 	int len, bad = 0;
 
 	omx_dns_question_from_name(&q, name, OMX_DNS_C_IN, OMX_DNS_T_MX, 0x4321);
-	if (!ok(omx_answer_question(map, &q, &a, hosts) == 1, "wire: %s answered", name))
+	if (!ok(omx_answer_question(map, NULL, &q, &a, hosts) == 1, "wire: %s answered", name))
 		return;
 	len = omx_dns_build_reply(&q, &a, buf, sizeof(buf));
 	ok(len > 12, "wire: reply built (%d bytes)", len);
@@ -290,39 +290,39 @@ int main(void)
 		uint32_t a = 0;
 		char stranger[OMX_ONION_LABEL_LEN + 1], up[OMX_ONION_LABEL_LEN + 1];
 
-		is_int(omx_resolve_onion(&map, "example.org", &a), OMX_NAME_NOT_OURS,
+		is_int(omx_resolve_onion(&map, NULL, "example.org", &a), OMX_NAME_NOT_OURS,
 		       "resolve example.org: not ours");
-		is_int(omx_resolve_onion(&map, "onion.example.org", &a), OMX_NAME_NOT_OURS,
+		is_int(omx_resolve_onion(&map, NULL, "onion.example.org", &a), OMX_NAME_NOT_OURS,
 		       "resolve onion.example.org: not ours");
 		snprintf(name, sizeof(name), "%s.onion.example.org", o[0]);
-		is_int(omx_resolve_onion(&map, name, &a), OMX_NAME_NOT_OURS,
+		is_int(omx_resolve_onion(&map, NULL, name, &a), OMX_NAME_NOT_OURS,
 		       "resolve LABEL.onion.example.org: not ours");
 		snprintf(name, sizeof(name), "%s.onion", o[3]);
 		a = 0;
-		is_int(omx_resolve_onion(&map, name, &a), OMX_NAME_OK, "resolve a mapped onion");
+		is_int(omx_resolve_onion(&map, NULL, name, &a), OMX_NAME_OK, "resolve a mapped onion");
 		is_int(a, addr[3], "resolve: the map's address");
 		upper(up, o[3]);
 		snprintf(name, sizeof(name), "%s.Onion.", up);
 		a = 0;
-		is_int(omx_resolve_onion(&map, name, &a), OMX_NAME_OK,
+		is_int(omx_resolve_onion(&map, NULL, name, &a), OMX_NAME_OK,
 		       "resolve a mapped onion, upper case, trailing dot");
 		is_int(a, addr[3], "resolve upper case: same address");
 		snprintf(name, sizeof(name), "smtp.%s.onion", o[3]);
 		a = 0;
-		is_int(omx_resolve_onion(&map, name, &a), OMX_NAME_OK, "resolve a subdomain of an onion");
+		is_int(omx_resolve_onion(&map, NULL, name, &a), OMX_NAME_OK, "resolve a subdomain of an onion");
 		is_int(a, addr[3], "resolve subdomain: the onion's address");
 		onion("stranger", 1, stranger);
 		snprintf(name, sizeof(name), "%s.onion", stranger);
-		is_int(omx_resolve_onion(&map, name, &a), OMX_NAME_UNAVAILABLE,
+		is_int(omx_resolve_onion(&map, NULL, name, &a), OMX_NAME_UNAVAILABLE,
 		       "resolve a valid onion not in the map: unavailable");
 		snprintf(name, sizeof(name), "%s.onion", badsum);
-		is_int(omx_resolve_onion(&map, name, &a), OMX_NAME_INVALID,
+		is_int(omx_resolve_onion(&map, NULL, name, &a), OMX_NAME_INVALID,
 		       "resolve a bad-checksum onion: invalid");
-		is_int(omx_resolve_onion(&map, "expyuzz4wqqyqhjn.onion", &a), OMX_NAME_INVALID,
+		is_int(omx_resolve_onion(&map, NULL, "expyuzz4wqqyqhjn.onion", &a), OMX_NAME_INVALID,
 		       "resolve a v2 onion: invalid");
-		is_int(omx_resolve_onion(&map, "onion", &a), OMX_NAME_INVALID,
+		is_int(omx_resolve_onion(&map, NULL, "onion", &a), OMX_NAME_INVALID,
 		       "resolve \"onion\": invalid");
-		is_int(omx_resolve_onion(&map, "short.onion", &a), OMX_NAME_INVALID,
+		is_int(omx_resolve_onion(&map, NULL, "short.onion", &a), OMX_NAME_INVALID,
 		       "resolve short.onion: invalid");
 	}
 
@@ -346,12 +346,12 @@ int main(void)
 		uint32_t a = 0;
 
 		snprintf(name, sizeof(name), "%s.onion", o[0]);
-		is_int(omx_resolve_onion(NULL, name, &a), OMX_NAME_UNAVAILABLE,
+		is_int(omx_resolve_onion(NULL, NULL, name, &a), OMX_NAME_UNAVAILABLE,
 		       "no map: resolve a valid onion: unavailable");
 		snprintf(name, sizeof(name), "%s.onion", badsum);
-		is_int(omx_resolve_onion(NULL, name, &a), OMX_NAME_INVALID,
+		is_int(omx_resolve_onion(NULL, NULL, name, &a), OMX_NAME_INVALID,
 		       "no map: resolve a bad-checksum onion: invalid");
-		is_int(omx_resolve_onion(NULL, "example.org", &a), OMX_NAME_NOT_OURS,
+		is_int(omx_resolve_onion(NULL, NULL, "example.org", &a), OMX_NAME_NOT_OURS,
 		       "no map: resolve example.org: not ours");
 	}
 
