@@ -123,9 +123,13 @@ int omx_answer_current(res_state statp, const struct omx_dns_question *q,
 	} else {
 		discover(statp, q->name, &r);
 	}
-	if (!random_state)
-		random_state = ((uint64_t)getpid() << 32) ^ (uint64_t)(uintptr_t)&r ^
-			       (uint64_t)clock();
+	if (!random_state) {
+		struct timespec ts;
+
+		clock_gettime(CLOCK_MONOTONIC, &ts); /* the vDSO: no system call */
+		random_state = ((uint64_t)ts.tv_sec << 32) ^ (uint64_t)ts.tv_nsec ^
+			       ((uint64_t)getpid() << 40) ^ (uint64_t)(uintptr_t)&r;
+	}
 	omx_srv_order(&r, next_random, &random_state, order);
 	return omx_answer_discovered(&r, order, omx_cfg.srv_failure_mx, a, hosts);
 }

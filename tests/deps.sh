@@ -11,6 +11,10 @@ set -e
 PACKAGES="gcc make libc6-dev libcdb-dev tinycdb dnsmasq-base swaks libnet-dns-perl iproute2 util-linux valgrind tor openssl strace exim4-daemon-light"
 # Postfix 3.7's Depends (Debian 12), for the unpacked postfix.
 PACKAGES="$PACKAGES libdb5.3 libicu72 libnsl2 libsasl2-2 libssl3 netbase adduser ssl-cert cpio e2fsprogs"
+# DNSSEC tests (start_dnssec_dns in tests/lib.sh): unbound validates, nsd serves
+# zones signed with ldns-signzone, dig inspects. Both daemons run only inside
+# the tests' namespaces, with their own configuration.
+PACKAGES="$PACKAGES unbound nsd ldnsutils bind9-dnsutils"
 POSTFIX_DEB_DIR=${POSTFIX_DEB_DIR:-/var/cache/onionmx}
 missing=""
 for p in $PACKAGES; do
@@ -40,6 +44,10 @@ if [ -n "$missing" ]; then
 		trap 'rm -f $guard' EXIT
 	fi
 	$APT install -y -qq --no-install-recommends $missing >/dev/null
+	# Nor may unbound or nsd start at the next boot, if this installed them.
+	for p in unbound nsd; do
+		case " $missing " in *" $p "*) update-rc.d "$p" disable >/dev/null 2>&1 || true ;; esac
+	done
 fi
 if [ -z "$have_deb" ]; then
 	echo "onionmx: downloading the postfix .deb to $POSTFIX_DEB_DIR (unpacked only by the tests)" >&2

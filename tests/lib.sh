@@ -230,3 +230,213 @@ skip_under_san() {
 		exit 0
 	fi
 }
+
+# ---------------------------------------------------------------------------
+# DNS for SRV discovery (_onion-mx._tcp.DOMAIN): a validating resolver in front
+# of an authoritative server with zones signed at test time, a hostile server
+# for the reply parser, and query counting across every server here.
+#
+# Addresses (on lo, beside those at the top):
+#   127.0.0.1:53    unbound, validating (start_dnssec_dns -a ADDR), instead of
+#                   dnsmasq; or evil_dns.pl (start_evil_dns ADDR)
+#   127.0.0.53:53   nsd, authoritative for the test zones (start_dnssec_dns -A)
+#
+# Zones served by nsd, always present (more with "zone NAME MODE" lines):
+#   secure.test     MODE secure: signed, its DS is unbound's trust anchor: AD=1
+#   bogus.test      MODE bogus: signed, trust anchor, but the RRSIG of every SRV
+#                   RRset corrupted after signing: SERVFAIL (+cd gives the data,
+#                   exactly as written); its other records validate
+#   insecure.test   MODE insecure: unsigned, domain-insecure: AD=0
+#   MODE expired:   signed, trust anchor, every signature expired: all SERVFAIL
+# SOA, NS and ns.ZONE A are added to each; names outside the zones are REFUSED
+# at once (unbound never tries the root), *.onion and other *.test NXDOMAIN.
+# Note: glibc clears AD in replies unless resolv.conf says "options trust-ad"
+# (echo 'options trust-ad' >>"$T/resolv.conf"); dig shows the resolver's bit.
+
+# start_dnssec_dns [-a ADDR] [-A AUTH_ADDR] [LINE...|-]: each LINE (or each
+# line of stdin, for "-") is a record "OWNER [TTL] [IN] TYPE RDATA" with a fully
+# qualified OWNER (trailing dot optional) that picks its zone by suffix, write
+# names in RDATA with a trailing dot; or "zone NAME MODE"; "#" lines ignored.
+#   start_dnssec_dns - <<EOM
+#   _onion-mx._tcp.a.secure.test. SRV 0 5 25 $ONION1.onion.
+#   a.secure.test. MX 10 mx.secure.test.
+#   mx.secure.test. A 127.0.0.30
+#   zone example insecure
+#   plain.example. MX 10 mx.plain.example.
+#   EOM
+# Logs: $T/unbound.log (every query received), $T/nsd.log; files in $T/dnssec/.
+start_dnssec_dns() {
+	local addr=127.0.0.1 auth=127.0.0.53 opt OPTIND=1 line
+	while getopts a:A: opt; do
+		case $opt in
+		a) addr=$OPTARG ;;
+		A) auth=$OPTARG ;;
+		*) return 2 ;;
+		esac
+	done
+	shift $((OPTIND - 1))
+	stop_dnssec_dns # a second start replaces the zones (and empties the cache)
+	local d=$T/dnssec
+	rm -rf "$d"
+	mkdir -p "$d" || return 1
+	for line in "$@"; do
+		if [ "$line" = - ]; then cat; else printf '%s\n' "$line"; fi
+	done >"$d/input"
+	# Sorts the lines into $d/ZONE.zone (after a generated head); $d/zones
+	# lists "ZONE MODE".
+	awk -v d="$d" -v auth="$auth" '
+		function head(z) {
+			f = d "/" z ".zone"
+			printf "$ORIGIN %s.\n$TTL 300\n", z >f
+			printf "@ SOA ns.%s. hostmaster.%s. 1 3600 600 86400 300\n", z, z >>f
+			printf "@ NS ns.%s.\nns.%s. A %s\n", z, z, auth >>f
+		}
+		BEGIN { n = split("secure.test secure bogus.test bogus insecure.test insecure", a, " ")
+			for (i = 1; i < n; i += 2) mode[a[i]] = a[i + 1] }
+		/^[ \t]*(#|$)/ { next }
+		$1 == "zone" {
+			z = tolower($2); sub(/\.$/, "", z)
+			if ($3 !~ /^(secure|bogus|expired|insecure)$/) {
+				print "start_dnssec_dns: bad zone line: " $0 >"/dev/stderr"; bad = 1; next }
+			mode[z] = $3; next
+		}
+		{ rec[++nrec] = $0 }
+		END {
+			for (z in mode) { head(z); print z, mode[z] >(d "/zones") }
+			for (r = 1; r <= nrec; r++) {
+				line = rec[r]; split(line, fld, " ")
+				owner = tolower(fld[1]); sub(/\.$/, "", owner)
+				best = ""
+				for (z in mode)
+					if ((owner == z || substr(owner, length(owner) - length(z)) == "." z) &&
+					    length(z) > length(best)) best = z
+				if (best == "") {
+					print "start_dnssec_dns: no zone for: " line >"/dev/stderr"; bad = 1; continue }
+				sub(/^[ \t]*[^ \t]+/, owner ".", line)
+				print line >>(d "/" best ".zone")
+			}
+			exit bad
+		}' "$d/input" || return 1
+	local zone mode key stubs="" anchors=""
+	local inc=-1hour exp=+30days
+	while read -r zone mode; do
+		stubs+="local-zone: \"$zone.\" transparent
+stub-zone:
+	name: \"$zone.\"
+	stub-addr: $auth@53
+server:
+"
+		if [ "$mode" = insecure ]; then
+			anchors+="	domain-insecure: \"$zone.\"
+"
+			cp "$d/$zone.zone" "$d/$zone.db"
+			continue
+		fi
+		[ "$mode" = expired ] && inc=-60days exp=-7days # beyond unbound's 1-day skew
+		key=$(cd "$d" && ldns-keygen -a ECDSAP256SHA256 -k "$zone") || return 1
+		(cd "$d" && ldns-signzone -i "$(date -u -d "$inc" +%Y%m%d%H%M%S)" \
+			-e "$(date -u -d "$exp" +%Y%m%d%H%M%S)" -f "$zone.db" "$zone.zone" "$key") || return 1
+		if [ "$mode" = bogus ]; then
+			# The first base64 character of each SRV signature changed: the
+			# data served is as written, its signature no longer matches.
+			awk 'BEGIN { OFS = "\t" }
+				$4 == "RRSIG" && $5 == "SRV" { $NF = (substr($NF, 1, 1) == "A" ? "B" : "A") substr($NF, 2) }
+				{ print }' "$d/$zone.db" >"$d/$zone.db.tmp" && mv "$d/$zone.db.tmp" "$d/$zone.db"
+		fi
+		anchors+="	trust-anchor-file: \"$d/$key.ds\"
+"
+		inc=-1hour exp=+30days
+	done <"$d/zones"
+	{
+		printf 'server:\n\tip-address: %s@53\n\tusername: ""\n\tchroot: ""\n' "$auth"
+		printf '\tzonesdir: "%s"\n\tdatabase: ""\n\tzonelistfile: "%s/zone.list"\n' "$d" "$d"
+		printf '\txfrdfile: "%s/xfrd.state"\n\txfrdir: "%s"\n\tpidfile: "%s/nsd.pid"\n' "$d" "$d" "$T"
+		printf '\tlogfile: "%s/nsd.log"\n\tserver-count: 1\n\tverbosity: 1\n' "$T"
+		printf '\tdo-ip6: no\n\treuseport: no\n\thide-version: yes\n'
+		printf 'remote-control:\n\tcontrol-enable: no\n'
+		while read -r zone mode; do
+			printf 'zone:\n\tname: "%s."\n\tzonefile: "%s/%s.db"\n' "$zone" "$d" "$zone"
+		done <"$d/zones"
+	} >"$d/nsd.conf"
+	cat >"$d/unbound.conf" <<EOM
+server:
+	interface: $addr@53
+	port: 53
+	do-ip6: no
+	access-control: 127.0.0.0/8 allow
+	do-not-query-localhost: no
+	username: ""
+	chroot: ""
+	directory: "$d"
+	pidfile: "$T/unbound.pid"
+	use-syslog: no
+	logfile: "$T/unbound.log"
+	verbosity: 1
+	log-queries: yes
+	log-servfail: yes
+	val-log-level: 2
+	num-threads: 1
+	so-reuseport: no
+	qname-minimisation: no
+	trust-anchor-signaling: no
+	root-key-sentinel: no
+	local-zone: "." refuse
+$anchors$stubs
+remote-control:
+	control-enable: no
+EOM
+	nsd -c "$d/nsd.conf" || return 1
+	wait_pidfile "$T/nsd.pid" || return 1
+	unbound -c "$d/unbound.conf" || return 1
+	wait_pidfile "$T/unbound.pid"
+}
+
+stop_dnssec_dns() { # both servers; logs stay, a new start_dnssec_dns appends
+	local f pid
+	for f in "$T/unbound.pid" "$T/nsd.pid"; do
+		pid=$(cat "$f" 2>/dev/null) || continue
+		stop_pid "$pid"
+		rm -f "$f"
+	done
+}
+
+# start_evil_dns [ADDR[:PORT]] [ONION]: tests/helpers/evil_dns.pl (default
+# 127.0.0.1:53), crafted replies chosen by the first label after
+# _onion-mx._tcp. (see its header); ONION, a 56-character label, is its valid
+# onion. Queries go to $T/evil_dns.log.
+start_evil_dns() {
+	local addr=${1:-127.0.0.1}
+	"$H/evil_dns.pl" -l "$addr" -L "$T/evil_dns.log" -p "$T/evil_dns.pid" ${2:+-o "$2"} || return 1
+	wait_pidfile "$T/evil_dns.pid"
+}
+
+stop_evil_dns() {
+	local pid
+	pid=$(cat "$T/evil_dns.pid" 2>/dev/null) || return 0
+	stop_pid "$pid"
+	rm -f "$T/evil_dns.pid"
+}
+
+# dns_query_log [SERVER...]: queries received, one "TYPE NAME" a line (NAME as
+# asked, no trailing dot), from dnsmasq, unbound and evil (default: all three).
+dns_query_log() {
+	local s servers=("$@")
+	[ $# = 0 ] && servers=(dnsmasq unbound evil)
+	for s in "${servers[@]}"; do
+		case $s in
+		dnsmasq) dns_queries ;;
+		unbound) sed -n 's/.* info: [0-9a-f.:][0-9a-f.:]* \([^ ]*\) \([A-Z0-9]*\) [A-Z0-9]*$/\2 \1/p' \
+			"$T/unbound.log" 2>/dev/null | sed 's/\.$//' ;;
+		evil) awk '!/^#/ { print $2, $3 }' "$T/evil_dns.log" 2>/dev/null ;;
+		esac
+	done
+}
+
+# dns_query_count NAME TYPE [SERVER...]: how many NAME/TYPE queries the servers
+# received (case-insensitive, trailing dot ignored).
+dns_query_count() {
+	local name=${1%.} type=$2
+	shift 2
+	dns_query_log "$@" | awk -v n="$name" -v t="$type" \
+		'toupper($1) == toupper(t) && tolower($2) == tolower(n) { c++ } END { print c + 0 }'
+}
