@@ -200,6 +200,13 @@ int omx_parse_range(const char *text, uint32_t *net, uint32_t *mask)
 	return 0;
 }
 
+int omx_ranges_overlap(uint32_t net1, uint32_t mask1, uint32_t net2, uint32_t mask2)
+{
+	uint32_t wider = mask1 & mask2; /* the shorter prefix */
+
+	return (net1 & wider) == (net2 & wider);
+}
+
 uint64_t omx_label_hash(const char *label, uint64_t seed)
 {
 	uint64_t h = 0xcbf29ce484222325ull ^ seed;

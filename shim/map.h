@@ -49,6 +49,11 @@ int omx_domain_normalise(char *domain, char *err, size_t errlen);
 /* Parses "A.B.C.D/PREFIX" (prefix 4..24). Host byte order. */
 int omx_parse_range(const char *text, uint32_t *net, uint32_t *mask);
 
+/* Whether ranges NET1/MASK1 and NET2/MASK2 share an address. The map's and
+ * discovery's must not: connect() would take a discovered onion's address for
+ * a mapped one's, and the mail would reach the wrong onion. */
+int omx_ranges_overlap(uint32_t net1, uint32_t mask1, uint32_t net2, uint32_t mask2);
+
 /* FNV-1a, 64 bits, over the lower-cased LABEL (at most 56 bytes) with SEED:
  * cheap and stable across builds and machines, which is all an address needs.
  * A probe sequence uses seed 0 for its start and OMX_LABEL_HASH_STEP (made odd)

@@ -50,14 +50,6 @@ static int map_inherited;               /* the current map was loaded before a f
 static ino_t failed_ino;                /* last map file that failed to load */
 static struct timespec failed_mtime;
 
-/* Whether two NET/MASK ranges share an address. */
-static int ranges_overlap(uint32_t net1, uint32_t mask1, uint32_t net2, uint32_t mask2)
-{
-	uint32_t wider = mask1 & mask2; /* the shorter prefix */
-
-	return (net1 & wider) == (net2 & wider);
-}
-
 static void set_range(uint32_t net, uint32_t mask)
 {
 	__atomic_store_n(&omx_range_net, net, __ATOMIC_RELAXED);
@@ -67,9 +59,7 @@ static void set_range(uint32_t net, uint32_t mask)
 		__atomic_store_n(&omx_discover_mask, mask, __ATOMIC_RELAXED);
 		return;
 	}
-	/* A discovered onion's address must never be a mapped onion's: the map
-	 * would win at connect() and the mail would reach the wrong onion. */
-	if (ranges_overlap(net, mask, omx_discover_net, omx_discover_mask)) {
+	if (omx_ranges_overlap(net, mask, omx_discover_net, omx_discover_mask)) {
 		if (!omx_discovery_broken || discovery_cache_failed)
 			omx_log(LOG_ERR, "the map's synthetic range overlaps discover_range %s: deferring MX lookups that discovery would answer (rebuild the map with onionmx-map -r, or change discover_range)",
 				omx_cfg.discover_range);

@@ -320,6 +320,19 @@ static void test_range(void)
 	ok(net == 0x0a000000u && mask == 0xff000000u, "10.0.0.0/8: net and mask");
 	is_int(omx_parse_range("192.168.7.0/24", &net, &mask), 0, "/24 accepted");
 	ok(net == 0xc0a80700u && mask == 0xffffff00u, "/24: net and mask");
+	{
+		uint32_t n1, m1, n2, m2;
+		omx_parse_range(OMX_DEFAULT_RANGE, &n1, &m1);
+		omx_parse_range("248.0.0.0/8", &n2, &m2);
+		ok(!omx_ranges_overlap(n1, m1, n2, m2), "default map range and discovery range are apart");
+		omx_parse_range("240.0.0.0/4", &n1, &m1);
+		ok(omx_ranges_overlap(n1, m1, n2, m2), "240.0.0.0/4 contains 248.0.0.0/8");
+		ok(omx_ranges_overlap(n2, m2, n1, m1), "overlap is symmetric");
+		omx_parse_range("248.128.0.0/9", &n1, &m1);
+		ok(omx_ranges_overlap(n1, m1, n2, m2), "a /9 inside the /8 overlaps");
+		omx_parse_range("249.0.0.0/8", &n1, &m1);
+		ok(!omx_ranges_overlap(n1, m1, n2, m2), "neighbouring /8s do not");
+	}
 	is_int(omx_parse_range("240.0.0.1/4", &net, &mask), -1, "host bits set rejected");
 	is_int(omx_parse_range("10.0.0.0/3", &net, &mask), -1, "/3 rejected");
 	is_int(omx_parse_range("0.0.0.0/3", &net, &mask), -1, "0.0.0.0/3 rejected");

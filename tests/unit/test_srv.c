@@ -5,7 +5,10 @@
 #include "onion.h"
 #include "sha3.h"
 #include "srv.h"
+#include "srv_lookup.h"
 #include "tap.h"
+
+#include <arpa/inet.h>
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -605,6 +608,77 @@ static void test_answer(void)
 	is_int(omx_answer_discovered(&r, order, 0, &a, hosts), 0, "UNUSABLE: the real MX lookup");
 }
 
+/* A stand-in for res_nquery: records the options it saw, answers as told. */
+static unsigned long seen_options;
+static int fake_rc;
+static struct pkt fake_reply;
+
+static int fake_nquery(res_state statp, const char *name, int class, int type,
+		       unsigned char *answer, int anslen)
+{
+	seen_options = statp->options;
+	(void)class;
+	(void)type;
+	if (strcmp(name, QNAME) != 0)
+		return -1;
+	if (fake_reply.len && fake_reply.len <= (size_t)anslen)
+		memcpy(answer, fake_reply.b, fake_reply.len);
+	return fake_rc;
+}
+
+static void nameserver(struct __res_state *st, int i, const char *ip)
+{
+	st->nsaddr_list[i].sin_family = AF_INET;
+	inet_pton(AF_INET, ip, &st->nsaddr_list[i].sin_addr);
+	st->nscount = i + 1;
+}
+
+static void test_lookup(void)
+{
+	struct __res_state st;
+	struct omx_srv_result r;
+	char n1[80];
+
+	memset(&st, 0, sizeof(st));
+	nameserver(&st, 0, "127.0.0.1");
+	ok(omx_resolver_trusted(&st), "a loopback nameserver is trusted for AD");
+	nameserver(&st, 1, "127.0.0.53");
+	ok(omx_resolver_trusted(&st), "two loopback nameservers: trusted");
+	nameserver(&st, 2, "192.0.2.1");
+	ok(!omx_resolver_trusted(&st), "one remote nameserver: not trusted");
+	st.options |= RES_TRUSTAD;
+	ok(omx_resolver_trusted(&st), "options trust-ad: trusted whatever the servers");
+	memset(&st, 0, sizeof(st));
+	ok(!omx_resolver_trusted(&st), "no nameserver: not trusted");
+	ok(!omx_resolver_trusted(NULL), "NULL: not trusted");
+
+	/* The query carries RES_TRUSTAD only when the policy looks at AD and the
+	 * resolver is trusted; the caller's options come back unchanged. */
+	memset(&st, 0, sizeof(st));
+	nameserver(&st, 0, "127.0.0.1");
+	st.options = RES_INIT | RES_RECURSE;
+	start(&fake_reply, 0x20, 1, 0);
+	srv(&fake_reply, 300, 0, 0, 25, onion_name(40, n1));
+	fake_rc = (int)fake_reply.len;
+	omx_srv_lookup(&st, fake_nquery, "example.org", OMX_DNSSEC_REQUIRE, &r);
+	ok(seen_options & RES_TRUSTAD, "require + loopback resolver: RES_TRUSTAD on the query");
+	is_int(st.options, RES_INIT | RES_RECURSE, "and the caller's options restored");
+	is_int(r.status, OMX_SRV_ONION, "the AD answer is used");
+	omx_srv_lookup(&st, fake_nquery, "example.org", OMX_DNSSEC_OFF, &r);
+	ok(!(seen_options & RES_TRUSTAD), "off: RES_TRUSTAD not set");
+	nameserver(&st, 1, "192.0.2.1");
+	omx_srv_lookup(&st, fake_nquery, "example.org", OMX_DNSSEC_PREFER, &r);
+	ok(!(seen_options & RES_TRUSTAD), "remote resolver: RES_TRUSTAD not set (glibc then clears AD)");
+
+	/* No reply at all: the buffer was zeroed, so it is a timeout. */
+	fake_reply.len = 0;
+	fake_rc = -1;
+	omx_srv_lookup(&st, fake_nquery, "example.org", OMX_DNSSEC_PREFER, &r);
+	is_int(r.status, OMX_SRV_TEMPFAIL, "resolver returned -1 and wrote nothing: TEMPFAIL");
+	omx_srv_lookup(&st, fake_nquery, "", OMX_DNSSEC_PREFER, &r);
+	is_int(r.status, OMX_SRV_NONE, "an empty domain is not looked up");
+}
+
 int main(void)
 {
 	test_qname();
@@ -615,5 +689,6 @@ int main(void)
 	test_classify();
 	test_order();
 	test_answer();
+	test_lookup();
 	return done_testing();
 }

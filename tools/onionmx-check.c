@@ -1,0 +1,1126 @@
+/* onionmx-check: how mail for a domain would travel under onionmx, and why (the
+ * static map, SRV discovery, or the clearnet MX), decided in the library's order
+ * from the same configuration; with --probe, whether its onions answer through
+ * Tor; with --publish, the SRV record that announces an onion MX. */
+#include <arpa/inet.h>
+#include <arpa/nameser.h>
+#include <ctype.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <netdb.h>
+#include <poll.h>
+#include <resolv.h>
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/random.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "config.h"
+#include "map.h"
+#include "onion.h"
+#include "socks5.h"
+#include "srv.h"
+#include "srv_lookup.h"
+
+/* Exit codes. With several domains the most severe wins (see rank()). */
+#define EXIT_ONION 0     /* every domain has a working onion route */
+#define EXIT_CLEARNET 1  /* a domain goes over the clearnet (no onion route) */
+#define EXIT_DEFERRED 2  /* a domain's mail would be deferred */
+#define EXIT_PROBE 3     /* --probe: no onion of a domain answered with 220 */
+#define EXIT_USAGE 64    /* usage error (sysexits.h's EX_USAGE) */
+#define EXIT_DATAERR 65  /* --publish: not a valid v3 onion address (EX_DATAERR) */
+#define EXIT_NOINPUT 66  /* --publish: the hostname file cannot be read (EX_NOINPUT) */
+#define EXIT_CONFIG 78   /* the configuration or the map is broken (EX_CONFIG, as the
+			  * onionmx wrapper): the library defers everything */
+
+#define BANNER_MAX 2048
+#define MAX_ONIONS (OMX_MAP_MAX_TARGETS > OMX_SRV_MAX_TARGETS ? OMX_MAP_MAX_TARGETS : OMX_SRV_MAX_TARGETS)
+#define MX_MAX 32
+
+static const char usage_text[] =
+	"usage: onionmx-check [-c CONF] [-t] [-p] DOMAIN...\n"
+	"       onionmx-check --publish [--domain DOMAIN] [--port N] [--priority N]\n"
+	"                     [--weight N] [--ttl N] HIDDENSERVICEDIR|HOSTNAMEFILE|ONION\n"
+	"\n"
+	"Shows how mail for each DOMAIN would travel under onionmx and why, deciding in\n"
+	"the library's order: the static map, then SRV discovery (_onion-mx._tcp, if\n"
+	"discover = srv), then the domain's clearnet MX.\n"
+	"  -c, --config CONF  configuration (default $ONIONMX_CONF, else " OMX_DEFAULT_CONF ")\n"
+	"  -t, --terse        one line per domain: DOMAIN ROUTE SOURCE [PROBE] DETAIL...\n"
+	"                     ROUTE: onion, clearnet or deferred; SOURCE: map,\n"
+	"                     srv(signed), srv(unsigned), srv, mx or config; PROBE (only\n"
+	"                     with -p): ok, partial, failed, or - without an onion route;\n"
+	"                     DETAIL: the onions as LABEL.onion:PORT, the MX hosts, or why\n"
+	"  -p, --probe        connect to each onion through Tor's SOCKS port and read its\n"
+	"                     SMTP banner (within the configured timeout per onion)\n"
+	"  --publish          print the SRV record announcing an onion MX: ARG is Tor's\n"
+	"                     HiddenServiceDir (its hostname file is read), a hostname\n"
+	"                     file, or the onion name; --domain (else the owner is written\n"
+	"                     relative to the zone's origin), --port (25), --priority (0),\n"
+	"                     --weight (5), --ttl (3600)\n"
+	"  -h, --help         this text\n"
+	"\n"
+	"Exit status (with several domains the most severe, in this order):\n"
+	"  78 configuration or map broken: the library defers all mail\n"
+	"   2 mail for a domain would be deferred (SRV or MX lookup failed temporarily)\n"
+	"   3 --probe: no onion of a domain answered with a 220 banner\n"
+	"   1 a domain has no onion route: its mail goes over the clearnet\n"
+	"   0 every domain has an onion route (and with -p, one of its onions answered)\n"
+	"  64 usage error; --publish: 65 not a valid v3 onion, 66 file unreadable\n";
+
+/* Severity: a broken configuration (all mail waits), then a deferred domain (its
+ * mail waits), then an onion route that did not answer (mail waits, Tor may
+ * recover), then a clearnet route (mail flows, but not through Tor). */
+static int rank(int code)
+{
+	switch (code) {
+	case EXIT_ONION:
+		return 0;
+	case EXIT_CLEARNET:
+		return 1;
+	case EXIT_PROBE:
+		return 2;
+	case EXIT_DEFERRED:
+		return 3;
+	default:
+		return 4; /* EXIT_CONFIG */
+	}
+}
+
+/* ------------------------------------------------------------------ output */
+
+struct ctx {
+	struct omx_config cfg;
+	const char *conf;
+	int config_ok;
+	char config_err[PATH_MAX + 512];
+	struct omx_map map;
+	int map_open;
+	struct __res_state res;
+	int res_ok;
+	int terse, probe;
+	char discovery_broken[256]; /* why the library cannot discover, if it cannot */
+	char terse_line[4096];
+	size_t terse_len;
+};
+
+/* A "  key:   text" line of the verbose report. */
+__attribute__((format(printf, 3, 4))) static void say(struct ctx *c, const char *key,
+						      const char *fmt, ...)
+{
+	va_list ap;
+	char label[16];
+
+	if (c->terse)
+		return;
+	snprintf(label, sizeof(label), "%s:", key);
+	printf("  %-9s", label);
+	va_start(ap, fmt);
+	vprintf(fmt, ap);
+	va_end(ap);
+	putchar('\n');
+}
+
+/* Appends " WORD" (formatted) to the terse line; overflow truncates. */
+__attribute__((format(printf, 2, 3))) static void terse_add(struct ctx *c, const char *fmt, ...)
+{
+	va_list ap;
+	int n;
+
+	if (c->terse_len >= sizeof(c->terse_line) - 1)
+		return;
+	va_start(ap, fmt);
+	n = vsnprintf(c->terse_line + c->terse_len, sizeof(c->terse_line) - c->terse_len, fmt, ap);
+	va_end(ap);
+	if (n > 0)
+		c->terse_len += (size_t)n;
+	if (c->terse_len >= sizeof(c->terse_line))
+		c->terse_len = sizeof(c->terse_line) - 1;
+}
+
+/* Copies untrusted text (a banner) for printing: control and 8-bit bytes as '?'. */
+static void printable(char *out, size_t cap, const char *in, size_t len)
+{
+	size_t o = 0;
+
+	for (size_t i = 0; i < len && o + 1 < cap; i++)
+		out[o++] = (in[i] >= ' ' && in[i] <= '~') ? in[i] : '?';
+	out[o] = '\0';
+}
+
+static double now_s(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* ------------------------------------------------------------------ probe */
+
+struct onion_route {
+	char onion[OMX_ONION_LABEL_LEN + 1];
+	uint16_t port; /* as Tor is asked for it (a map target's 0 becomes 25) */
+};
+
+struct probe_result {
+	int ok;
+	double t_socks, t_total;
+	char text[600];
+};
+
+/* Waits until FD is ready for EVENTS or DEADLINE (now_s() time) passes: 1 ready,
+ * 0 timeout, -1 error. */
+static int wait_fd(int fd, short events, double deadline)
+{
+	struct pollfd p = { .fd = fd, .events = events };
+
+	for (;;) {
+		double left = deadline - now_s();
+		int r;
+
+		if (left <= 0)
+			return 0;
+		r = poll(&p, 1, (int)(left * 1000) + 1);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r < 0)
+			return -1;
+		if (r > 0)
+			return 1;
+	}
+}
+
+/* Reads up to CAP bytes by DEADLINE: >0 bytes, 0 EOF, -1 error (errno), -2 timeout. */
+static ssize_t read_by(int fd, void *buf, size_t cap, double deadline)
+{
+	for (;;) {
+		ssize_t n = recv(fd, buf, cap, 0);
+		int w;
+
+		if (n >= 0)
+			return n;
+		if (errno == EINTR)
+			continue;
+		if (errno != EAGAIN && errno != EWOULDBLOCK)
+			return -1;
+		w = wait_fd(fd, POLLIN, deadline);
+		if (w == 0)
+			return -2;
+		if (w < 0)
+			return -1;
+	}
+}
+
+/* Writes all of BUF by DEADLINE: 0, -1 error (errno), -2 timeout. */
+static int write_by(int fd, const void *buf, size_t len, double deadline)
+{
+	size_t done = 0;
+
+	while (done < len) {
+		ssize_t n = send(fd, (const char *)buf + done, len - done, MSG_NOSIGNAL);
+		int w;
+
+		if (n > 0) {
+			done += (size_t)n;
+			continue;
+		}
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK)
+			return -1;
+		w = wait_fd(fd, POLLOUT, deadline);
+		if (w == 0)
+			return -2;
+		if (w < 0)
+			return -1;
+	}
+	return 0;
+}
+
+/* Finds the end of the SMTP greeting in BUF (LEN bytes): 1 complete (*CODE its
+ * reply code, *FIRST_LEN the length of its first line without CRLF), 0 more is
+ * needed, -1 not SMTP. */
+static int smtp_greeting(const char *buf, size_t len, int *code, size_t *first_len)
+{
+	size_t at = 0;
+
+	while (at < len) {
+		const char *nl = memchr(buf + at, '\n', len - at);
+		size_t ll;
+
+		if (!nl)
+			return 0;
+		ll = (size_t)(nl - (buf + at));
+		if (ll && buf[at + ll - 1] == '\r')
+			ll--;
+		if (at == 0)
+			*first_len = ll;
+		if (ll < 3 || !isdigit((unsigned char)buf[at]) || !isdigit((unsigned char)buf[at + 1]) ||
+		    !isdigit((unsigned char)buf[at + 2]) || (ll > 3 && buf[at + 3] != ' ' && buf[at + 3] != '-'))
+			return -1;
+		if (ll == 3 || buf[at + 3] == ' ') {
+			*code = (buf[at] - '0') * 100 + (buf[at + 1] - '0') * 10 + (buf[at + 2] - '0');
+			return 1;
+		}
+		at = (size_t)(nl - buf) + 1;
+	}
+	return 0;
+}
+
+/* Connects to ONION:PORT through Tor's SOCKS port as the library would (the
+ * onion by name, address type 3), reads the SMTP greeting, says QUIT. */
+static void probe_onion(const struct omx_config *cfg, const char *onion, uint16_t port,
+			struct probe_result *pr)
+{
+	uint8_t req[600], reply[300];
+	char host[OMX_ONION_LABEL_LEN + 8], banner[BANNER_MAX + 1], shown[300];
+	double start = now_s(), deadline = start + cfg->timeout;
+	size_t len = 0, need = 0, blen = 0, first_len = 0;
+	ssize_t n, rlen;
+	int fd, w, soerr = 0, code = 0, smtp_code = 0, g = 0;
+	socklen_t sl = sizeof(soerr);
+	enum omx_socks5_result res;
+
+	memset(pr, 0, sizeof(*pr));
+	snprintf(host, sizeof(host), "%s.onion", onion);
+	fd = socket(cfg->socks.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd < 0) {
+		snprintf(pr->text, sizeof(pr->text), "socket: %s", strerror(errno));
+		return;
+	}
+	if (connect(fd, (const struct sockaddr *)&cfg->socks, cfg->socks_len) != 0) {
+		if (errno != EINPROGRESS && errno != EINTR) {
+			soerr = errno;
+			goto connect_failed;
+		}
+		w = wait_fd(fd, POLLOUT, deadline);
+		if (w == 0) {
+			snprintf(pr->text, sizeof(pr->text),
+				 "Tor's SOCKS port %s did not accept the connection within %d s",
+				 cfg->socks_text, cfg->timeout);
+			goto out;
+		}
+		if (w < 0 || getsockopt(fd, SOL_SOCKET, SO_ERROR, &soerr, &sl) != 0)
+			soerr = errno;
+		if (soerr)
+			goto connect_failed;
+	}
+	rlen = omx_socks5_request(req, sizeof(req), host, port, NULL, NULL);
+	if (rlen < 0) {
+		snprintf(pr->text, sizeof(pr->text), "cannot build the SOCKS request");
+		goto out;
+	}
+	/* No authentication: greeting and CONNECT go in one write (Tor answers both). */
+	w = write_by(fd, req, (size_t)rlen, deadline);
+	if (w != 0) {
+		snprintf(pr->text, sizeof(pr->text), "sending the SOCKS request to %s: %s",
+			 cfg->socks_text, w == -2 ? "timeout" : strerror(errno));
+		goto out;
+	}
+	for (;;) {
+		res = omx_socks5_parse(reply, len, 0, &need, &code);
+		if (res != OMX_SOCKS5_NEED_MORE)
+			break;
+		if (need <= len || need > sizeof(reply)) {
+			res = OMX_SOCKS5_BAD_REPLY;
+			break;
+		}
+		n = read_by(fd, reply + len, need - len, deadline);
+		if (n == -2) {
+			snprintf(pr->text, sizeof(pr->text),
+				 "no answer from Tor within %d s (timeout; Tor may still be building "
+				 "circuits to the onion)", cfg->timeout);
+			goto out;
+		}
+		if (n <= 0) {
+			snprintf(pr->text, sizeof(pr->text), "Tor closed the connection%s%s",
+				 n < 0 ? ": " : " before answering", n < 0 ? strerror(errno) : "");
+			goto out;
+		}
+		len += (size_t)n;
+	}
+	switch (res) {
+	case OMX_SOCKS5_DONE:
+		break;
+	case OMX_SOCKS5_REFUSED:
+		snprintf(pr->text, sizeof(pr->text), "Tor: %s (SOCKS reply 0x%02X)",
+			 omx_socks5_code_str(code), (unsigned)code);
+		goto out;
+	case OMX_SOCKS5_NO_METHOD:
+		snprintf(pr->text, sizeof(pr->text),
+			 "%s refused SOCKS without authentication (is it Tor's SocksPort?)",
+			 cfg->socks_text);
+		goto out;
+	default:
+		snprintf(pr->text, sizeof(pr->text),
+			 "garbled SOCKS reply from %s (is it Tor's SocksPort?)", cfg->socks_text);
+		goto out;
+	}
+	pr->t_socks = now_s() - start;
+	for (;;) {
+		g = smtp_greeting(banner, blen, &smtp_code, &first_len);
+		if (g != 0)
+			break;
+		if (blen == BANNER_MAX) {
+			g = -1;
+			break;
+		}
+		n = read_by(fd, banner + blen, BANNER_MAX - blen, deadline);
+		if (n == -2) {
+			snprintf(pr->text, sizeof(pr->text),
+				 "connected in %.3f s, but no SMTP banner within %d s", pr->t_socks,
+				 cfg->timeout);
+			goto out;
+		}
+		if (n <= 0) {
+			int e = errno;
+
+			printable(shown, sizeof(shown), banner, blen < 200 ? blen : 200);
+			snprintf(pr->text, sizeof(pr->text),
+				 "connected in %.3f s, then the connection was closed%s%s%s%s%s",
+				 pr->t_socks, n < 0 ? " (" : "", n < 0 ? strerror(e) : "",
+				 n < 0 ? ")" : "", blen ? " after \"" : " before the SMTP banner",
+				 blen ? shown : "");
+			if (blen)
+				snprintf(pr->text + strlen(pr->text), sizeof(pr->text) - strlen(pr->text), "\"");
+			goto out;
+		}
+		blen += (size_t)n;
+	}
+	pr->t_total = now_s() - start;
+	if (g < 0) {
+		printable(shown, sizeof(shown), banner, blen < 200 ? blen : 200);
+		snprintf(pr->text, sizeof(pr->text), "connected in %.3f s, but not an SMTP banner: \"%s\"",
+			 pr->t_socks, shown);
+		goto out;
+	}
+	printable(shown, sizeof(shown), banner, first_len < 200 ? first_len : 200);
+	if (smtp_code != 220) {
+		snprintf(pr->text, sizeof(pr->text), "connected in %.3f s, but the server refuses mail: \"%s\"",
+			 pr->t_socks, shown);
+	} else {
+		pr->ok = 1;
+		snprintf(pr->text, sizeof(pr->text), "\"%s\" in %.3f s (Tor connected in %.3f s)", shown,
+			 pr->t_total, pr->t_socks);
+	}
+	/* Say goodbye; the answer is waited for briefly and never required. */
+	if (write_by(fd, "QUIT\r\n", 6, deadline) == 0) {
+		double bye = now_s() + 2;
+		read_by(fd, banner, BANNER_MAX, bye < deadline ? bye : deadline);
+	}
+	goto out;
+
+connect_failed:
+	snprintf(pr->text, sizeof(pr->text), "cannot connect to Tor's SOCKS port %s: %s%s",
+		 cfg->socks_text, strerror(soerr), soerr == ECONNREFUSED ? " (is Tor running?)" : "");
+out:
+	if (!pr->t_total)
+		pr->t_total = now_s() - start;
+	close(fd);
+}
+
+/* Probes each onion in order (all of them, to show which work); returns
+ * EXIT_ONION if one answered, else EXIT_PROBE. */
+static int probe_all(struct ctx *c, const struct onion_route *on, int n)
+{
+	struct probe_result pr;
+	int good = 0;
+	char failed[MAX_ONIONS * (OMX_ONION_LABEL_LEN + 16)] = "";
+	size_t flen = 0;
+
+	for (int i = 0; i < n; i++) {
+		probe_onion(&c->cfg, on[i].onion, on[i].port, &pr);
+		if (pr.ok)
+			good++;
+		else if (flen < sizeof(failed))
+			flen += (size_t)snprintf(failed + flen, sizeof(failed) - flen, "%s%s.onion:%u",
+						 flen ? ", " : "", on[i].onion, on[i].port);
+		if (flen >= sizeof(failed))
+			flen = sizeof(failed) - 1;
+		say(c, "probe", "%s.onion:%u %s%s", on[i].onion, on[i].port,
+		    pr.ok ? "answered " : "failed: ", pr.text);
+	}
+	if (good == n)
+		say(c, "result", "onion route ok: %s", n > 1 ? "every onion answered" : "the onion answered");
+	else if (good)
+		say(c, "result", "onion route ok: %d of %d onions answered (failed: %s)", good, n, failed);
+	else
+		say(c, "result", "onion route FAILED: no onion answered through Tor (the MTA would defer "
+			       "and retry)");
+	terse_add(c, " %s", good == n ? "ok" : good ? "partial" : "failed");
+	return good ? EXIT_ONION : EXIT_PROBE;
+}
+
+/* The onion route found: prints the terse targets and probes if asked. */
+static int onion_route(struct ctx *c, const struct onion_route *on, int n)
+{
+	int rc = EXIT_ONION;
+
+	if (c->probe)
+		rc = probe_all(c, on, n);
+	for (int i = 0; i < n; i++)
+		terse_add(c, " %s.onion:%u", on[i].onion, on[i].port);
+	return rc;
+}
+
+/* ------------------------------------------------------------------ DNS */
+
+static const char *policy_name(int p)
+{
+	return p == OMX_DNSSEC_REQUIRE ? "require" : p == OMX_DNSSEC_OFF ? "off" : "prefer";
+}
+
+static uint32_t rand32(void *ctx)
+{
+	uint32_t v;
+
+	(void)ctx;
+	if (getrandom(&v, sizeof(v), 0) != sizeof(v))
+		v = (uint32_t)random();
+	return v;
+}
+
+/* Looks up and describes DOMAIN's SRV records; R receives the result. */
+static void srv_report(struct ctx *c, const char *domain, struct omx_srv_result *r)
+{
+	char qname[300];
+	int trusted = omx_resolver_trusted(&c->res);
+
+	omx_srv_lookup(&c->res, res_nquery, domain, (enum omx_dnssec_policy)c->cfg.srv_dnssec, r);
+	if (omx_srv_qname(domain, qname, sizeof(qname)) != 0)
+		snprintf(qname, sizeof(qname), "%s%s", OMX_SRV_PREFIX, domain);
+	say(c, "srv", "%s SRV: %s: %s", qname, omx_srv_status_name(r->status), r->detail);
+	if (r->status == OMX_SRV_ONION || r->status == OMX_SRV_UNUSABLE || r->n)
+		say(c, "dnssec", "%s; srv_dnssec = %s", r->secure ? "signed (AD)" : "unsigned (no AD bit)",
+		    policy_name(c->cfg.srv_dnssec));
+	if (c->cfg.srv_dnssec != OMX_DNSSEC_OFF && !trusted)
+		say(c, "dnssec", "the AD bit cannot be trusted from this resolver (a nameserver in "
+			       "/etc/resolv.conf is not on this host and there is no \"options trust-ad\"), "
+			       "so every answer counts as unsigned%s; fix: run a local validating "
+			       "resolver (e.g. unbound) and use nameserver 127.0.0.1, or add "
+			       "\"options trust-ad\" to /etc/resolv.conf if the path to your resolver is "
+			       "secure", c->cfg.srv_dnssec == OMX_DNSSEC_REQUIRE ? " and none is used" : "");
+	for (int i = 0; i < r->n; i++)
+		say(c, "SRV", "priority %u weight %u port %u %s.onion", r->rec[i].priority,
+		    r->rec[i].weight, r->rec[i].port, r->rec[i].onion);
+	for (int i = 0; i < r->nignored && i < OMX_SRV_MAX_IGNORED; i++)
+		say(c, "ignored", "%s: %s", r->ignored[i].name, r->ignored[i].why);
+	if (r->nignored > OMX_SRV_MAX_IGNORED)
+		say(c, "ignored", "%d more target%s", r->nignored - OMX_SRV_MAX_IGNORED,
+		    r->nignored - OMX_SRV_MAX_IGNORED > 1 ? "s" : "");
+	if (r->status == OMX_SRV_ONION)
+		say(c, "ttl", "%u s (the library caches the answer this long)", r->ttl);
+}
+
+/* Names what glibc got back for a failed query (MSG zeroed before the query). */
+static void failure_text(const uint8_t *msg, char *out, size_t cap)
+{
+	static const char *const rcodes[] = { "NOERROR", "FORMERR", "SERVFAIL", "NXDOMAIN",
+					      "NOTIMP", "REFUSED" };
+	unsigned rcode;
+
+	if (!(msg[2] & 0x80)) {
+		snprintf(out, cap, "no reply (timeout, or no nameserver reachable)");
+		return;
+	}
+	rcode = msg[3] & 0x0f;
+	if (rcode < sizeof(rcodes) / sizeof(rcodes[0]))
+		snprintf(out, cap, "%s", rcodes[rcode]);
+	else
+		snprintf(out, cap, "rcode %u", rcode);
+}
+
+enum mx_kind { MX_CLEAR, MX_ONION_MAPPED, MX_ONION_UNMAPPED, MX_ONION_INVALID };
+
+/* What the MTA does with MX host HOST under the library; an onion in the map
+ * fills ROUTE (its port from the map, 0 meaning 25). */
+static enum mx_kind classify_mx(struct ctx *c, const char *host, struct onion_route *route)
+{
+	size_t llen;
+	const char *label = omx_onion_label(host, strlen(host), &llen);
+	enum omx_onion_status st;
+	struct omx_target t;
+	uint32_t addr;
+
+	if (!label)
+		return MX_CLEAR;
+	st = omx_onion_check(label, llen);
+	if (st != OMX_ONION_OK || label != host) {
+		say(c, "note", "MX host %s is an onion name, but %s: the library answers NXDOMAIN for it",
+		    host, st != OMX_ONION_OK ? omx_onion_strerror(st) : "not a bare LABEL.onion");
+		return MX_ONION_INVALID;
+	}
+	for (size_t i = 0; i < llen; i++)
+		route->onion[i] = (char)tolower((unsigned char)label[i]);
+	route->onion[llen] = '\0';
+	if (c->map_open && omx_map_onion_addr(&c->map, route->onion, llen, &addr)) {
+		route->port = omx_map_addr_onion(&c->map, addr, &t, NULL, NULL) && t.port ? t.port : 25;
+		say(c, "note", "MX host %s is an onion name in the map: the library gives it its "
+			       "synthetic address and the MTA reaches it over Tor", host);
+		return MX_ONION_MAPPED;
+	}
+	say(c, "note", "MX host %s is an onion name not in the map: the library answers its address "
+		       "lookup with a temporary failure%s (the MTA defers for this host); map the "
+		       "domain or publish _onion-mx._tcp SRV records", host,
+	    c->cfg.discover ? " unless discovery gave it an address" : "");
+	return MX_ONION_UNMAPPED;
+}
+
+struct mx {
+	unsigned pref;
+	char host[NS_MAXDNAME];
+};
+
+static int mx_cmp(const void *a, const void *b)
+{
+	const struct mx *x = a, *y = b;
+
+	return x->pref < y->pref ? -1 : x->pref > y->pref;
+}
+
+/* The clearnet MX of DOMAIN, as the MTA would see it. */
+static int mx_route(struct ctx *c, const char *domain)
+{
+	static uint8_t msg[65536];
+	static struct mx mx[MX_MAX];
+	struct onion_route on[MAX_ONIONS];
+	int count[4] = { 0 }, non = 0;
+	char why[128];
+	ns_msg m;
+	ns_rr rr;
+	int rc, n = 0;
+
+	memset(msg, 0, NS_HFIXEDSZ);
+	rc = res_nquery(&c->res, domain, ns_c_in, ns_t_mx, msg, sizeof(msg));
+	if (rc < 0) {
+		int herr = c->res.res_h_errno;
+
+		if (herr == HOST_NOT_FOUND) {
+			say(c, "mx", "%s does not exist (NXDOMAIN): the MTA bounces its mail", domain);
+			say(c, "route", "none over Tor; the domain does not exist");
+			terse_add(c, " clearnet mx%s (NXDOMAIN)", c->probe ? " -" : "");
+			return EXIT_CLEARNET;
+		}
+		if (herr == NO_DATA) {
+			say(c, "mx", "no MX records: the MTA delivers to %s's own address (implicit MX)", domain);
+			say(c, "route", "clearnet, to %s directly, not through Tor", domain);
+			terse_add(c, " clearnet mx%s %s", c->probe ? " -" : "", domain);
+			return EXIT_CLEARNET;
+		}
+		failure_text(msg, why, sizeof(why));
+		say(c, "mx", "the MX lookup failed: %s", why);
+		say(c, "route", "deferred: the MTA retries later (a DNS failure, not onionmx's doing)");
+		terse_add(c, " deferred mx%s %s", c->probe ? " -" : "", why);
+		return EXIT_DEFERRED;
+	}
+	if (ns_initparse(msg, rc, &m) == 0) {
+		for (int i = 0; i < ns_msg_count(m, ns_s_an) && n < MX_MAX; i++) {
+			if (ns_parserr(&m, ns_s_an, i, &rr) != 0)
+				break;
+			if (ns_rr_type(rr) != ns_t_mx || ns_rr_rdlen(rr) < 3)
+				continue;
+			mx[n].pref = ns_get16(ns_rr_rdata(rr));
+			if (ns_name_uncompress(ns_msg_base(m), ns_msg_end(m), ns_rr_rdata(rr) + 2,
+					       mx[n].host, sizeof(mx[n].host)) < 0)
+				continue;
+			n++;
+		}
+	}
+	qsort(mx, (size_t)n, sizeof(mx[0]), mx_cmp);
+	if (n == 1 && (!mx[0].host[0] || strcmp(mx[0].host, ".") == 0)) {
+		say(c, "mx", "null MX (RFC 7505): the domain accepts no mail");
+		say(c, "route", "none: the MTA bounces mail for %s", domain);
+		terse_add(c, " clearnet mx%s (null MX)", c->probe ? " -" : "");
+		return EXIT_CLEARNET;
+	}
+	if (n == 0) {
+		say(c, "mx", "the reply holds no usable MX record");
+		say(c, "route", "clearnet, to %s directly (implicit MX), not through Tor", domain);
+		terse_add(c, " clearnet mx%s %s", c->probe ? " -" : "", domain);
+		return EXIT_CLEARNET;
+	}
+	for (int i = 0; i < n; i++)
+		say(c, "mx", "%u %s", mx[i].pref, mx[i].host);
+	for (int i = 0; i < n; i++) {
+		enum mx_kind k = classify_mx(c, mx[i].host, &on[non]);
+
+		count[k]++;
+		if (k == MX_ONION_MAPPED && non < MAX_ONIONS)
+			non++;
+	}
+	if (count[MX_CLEAR] == 0 && non > 0) {
+		/* Every MX host is an onion: the library resolves the mapped ones. */
+		say(c, "route", "onion, from MX records naming onions in the map (no clearnet MX host)");
+		terse_add(c, " onion mx");
+		return onion_route(c, on, non);
+	}
+	if (count[MX_CLEAR] == 0 && count[MX_ONION_UNMAPPED] > 0) {
+		say(c, "route", "deferred: no MX host can be resolved (onions not in the map)");
+		terse_add(c, " deferred mx%s MX hosts are onions not in the map", c->probe ? " -" : "");
+		return EXIT_DEFERRED;
+	}
+	terse_add(c, " clearnet mx%s", c->probe ? " -" : "");
+	for (int i = 0; i < n; i++)
+		terse_add(c, " %s", mx[i].host);
+	if (count[MX_CLEAR] == 0)
+		say(c, "route", "none: every MX host is an invalid onion name, the MTA bounces the mail");
+	else
+		say(c, "route", "clearnet: the MTA connects to %s directly, not through Tor",
+		    count[MX_CLEAR] < n ? "the clearnet MX hosts above (and may choose them over the onions)"
+		    : n > 1 ? "the MX hosts above" : "the MX host above");
+	return EXIT_CLEARNET;
+}
+
+/* ------------------------------------------------------------------ one domain */
+
+static int check_domain(struct ctx *c, const char *domain)
+{
+	struct omx_target targets[OMX_MAP_MAX_TARGETS];
+	struct onion_route on[MAX_ONIONS];
+	struct omx_srv_result r;
+	char matched[256];
+	int n;
+
+	c->terse_len = 0;
+	c->terse_line[0] = '\0';
+	terse_add(c, "%s", domain);
+	if (!c->terse)
+		printf("%s\n", domain);
+
+	if (!c->config_ok) {
+		say(c, "route", "deferred: configuration broken (%s); the library defers every MX lookup "
+				"and refuses SMTP connections, so the MTA keeps the mail queued", c->config_err);
+		terse_add(c, " deferred config%s configuration broken", c->probe ? " -" : "");
+		return EXIT_CONFIG;
+	}
+
+	/* 1. The static map: the library answers from it, with no DNS query. */
+	n = omx_map_domain(&c->map, domain, targets, matched);
+	if (n > 0) {
+		if (strcmp(matched, domain) == 0)
+			say(c, "map", "entry %s in %s", matched, c->cfg.map_path);
+		else
+			say(c, "map", "entry %s (covers the subdomains of %s) in %s", matched,
+			    matched + 1, c->cfg.map_path);
+		for (int i = 0; i < n; i++) {
+			uint32_t addr;
+			char text[INET_ADDRSTRLEN] = "?";
+
+			if (omx_map_onion_addr(&c->map, targets[i].onion, strlen(targets[i].onion), &addr)) {
+				struct in_addr in = { .s_addr = htonl(addr) };
+				inet_ntop(AF_INET, &in, text, sizeof(text));
+			}
+			snprintf(on[i].onion, sizeof(on[i].onion), "%s", targets[i].onion);
+			on[i].port = targets[i].port ? targets[i].port : 25;
+			say(c, "MX", "%d %s.onion port %u (synthetic address %s)", 10 * (i + 1),
+			    targets[i].onion, on[i].port, text);
+		}
+		say(c, "route", "onion, from the static map (no DNS query about the domain is sent)");
+		terse_add(c, " onion map");
+		return onion_route(c, on, n);
+	}
+	say(c, "map", "not in %s", c->cfg.map_path);
+
+	if (!c->res_ok) {
+		say(c, "route", "deferred: the resolver could not be initialised");
+		terse_add(c, " deferred mx%s resolver unavailable", c->probe ? " -" : "");
+		return EXIT_DEFERRED;
+	}
+
+	/* 2. SRV discovery. */
+	if (c->cfg.discover && c->discovery_broken[0]) {
+		memset(&r, 0, sizeof(r));
+		r.status = OMX_SRV_TEMPFAIL;
+		snprintf(r.detail, sizeof(r.detail), "discovery cannot run");
+		say(c, "srv", "discovery cannot run: %s", c->discovery_broken);
+	} else if (c->cfg.discover) {
+		srv_report(c, domain, &r);
+	}
+	if (c->cfg.discover) {
+		if (r.status == OMX_SRV_ONION) {
+			int order[OMX_SRV_MAX_TARGETS];
+			char list[OMX_SRV_MAX_TARGETS * (OMX_ONION_LABEL_LEN + 16)];
+			size_t ll = 0;
+
+			omx_srv_order(&r, rand32, NULL, order);
+			for (int i = 0; i < r.n; i++) {
+				snprintf(on[i].onion, sizeof(on[i].onion), "%s", r.rec[order[i]].onion);
+				on[i].port = r.rec[order[i]].port;
+				ll += (size_t)snprintf(list + ll, sizeof(list) - ll, "%s%s.onion:%u",
+						       i ? ", " : "", on[i].onion, on[i].port);
+				if (ll >= sizeof(list))
+					ll = sizeof(list) - 1;
+			}
+			say(c, "order", "%s%s", list,
+			    r.n > 1 ? " (RFC 2782: by priority, weighted random within one)" : "");
+			say(c, "route", "onion, from SRV discovery (%s)",
+			    r.secure ? "DNSSEC-signed" : "unsigned");
+			terse_add(c, " onion srv(%s)", r.secure ? "signed" : "unsigned");
+			return onion_route(c, on, r.n);
+		}
+		if (r.status == OMX_SRV_TEMPFAIL) {
+			if (!c->cfg.srv_failure_mx) {
+				say(c, "route", "deferred: no SRV answer and srv_failure = defer, so the library "
+						"fails the MX lookup and the MTA retries later");
+				terse_add(c, " deferred srv%s %s", c->probe ? " -" : "", r.detail);
+				return EXIT_DEFERRED;
+			}
+			say(c, "note", "srv_failure = mx: after a failed SRV lookup the library uses the MX");
+		} else if (r.status == OMX_SRV_UNUSABLE) {
+			say(c, "note", "no usable onion in the SRV records: the library uses the MX");
+		}
+	} else {
+		/* Informational only: the library does not look. */
+		if (!c->terse) {
+			srv_report(c, domain, &r);
+			if (r.status == OMX_SRV_ONION || r.status == OMX_SRV_UNUSABLE)
+				say(c, "note", "the domain publishes _onion-mx._tcp records, but discovery is off "
+					       "(add \"discover = srv\" to %s to use them)", c->conf);
+			else
+				say(c, "note", "discovery is off (discover = off): the library does not look "
+					       "for SRV records");
+		}
+	}
+
+	/* 3. The clearnet MX. */
+	return mx_route(c, domain);
+}
+
+/* ------------------------------------------------------------------ config */
+
+static void load_config(struct ctx *c)
+{
+	char err[sizeof(c->config_err)];
+	uint32_t net, mask;
+	int fd;
+
+	omx_config_defaults(&c->cfg);
+	if (omx_config_load(&c->cfg, c->conf, 0, err, sizeof(err)) != 0) {
+		snprintf(c->config_err, sizeof(c->config_err), "%s", err);
+		return;
+	}
+	fd = open(c->cfg.map_path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0) {
+		snprintf(c->config_err, sizeof(c->config_err), "%s: %s%s", c->cfg.map_path,
+			 strerror(errno), errno == ENOENT ? " (compile the map with onionmx-map)" : "");
+		return;
+	}
+	if (omx_map_open_fd(&c->map, fd, c->cfg.map_path, err, sizeof(err)) != 0) {
+		snprintf(c->config_err, sizeof(c->config_err), "%s", err);
+		close(fd);
+		return;
+	}
+	close(fd);
+	c->map_open = 1;
+	c->config_ok = 1;
+	/* As the library: a discovered onion's address must never be a mapped
+	 * one's, so overlapping ranges stop discovery (its lookups fail). */
+	if (c->cfg.discover && omx_parse_range(c->cfg.discover_range, &net, &mask) == 0 &&
+	    omx_ranges_overlap(c->map.net, c->map.mask, net, mask)) {
+		struct in_addr in = { .s_addr = htonl(c->map.net) };
+		char text[INET_ADDRSTRLEN] = "?";
+		int prefix = __builtin_popcount(c->map.mask);
+
+		inet_ntop(AF_INET, &in, text, sizeof(text));
+		snprintf(c->discovery_broken, sizeof(c->discovery_broken),
+			 "the map's synthetic range %s/%d overlaps discover_range %s (rebuild the map "
+			 "with onionmx-map -r, or change discover_range)", text, prefix,
+			 c->cfg.discover_range);
+	}
+}
+
+/* ------------------------------------------------------------------ --publish */
+
+struct publish_opts {
+	const char *domain;
+	unsigned long port, priority, weight, ttl;
+};
+
+/* Whether ARG names an onion (LABEL.onion, optional trailing dot) rather than a file. */
+static int looks_like_name(const char *arg)
+{
+	size_t len = strlen(arg);
+
+	if (strchr(arg, '/'))
+		return 0;
+	if (len && arg[len - 1] == '.')
+		len--;
+	return len >= 6 && strncasecmp(arg + len - 6, ".onion", 6) == 0;
+}
+
+static int publish(const struct publish_opts *po, const char *arg)
+{
+	char path[PATH_MAX + 16], err[PATH_MAX + 256], where[PATH_MAX + 32], domain[256],
+		label_lc[OMX_ONION_LABEL_LEN + 1], shown[200];
+	char *text = NULL;
+	const char *name, *label;
+	size_t len, llen;
+	enum omx_onion_status st;
+	struct stat sb;
+	int rc = EXIT_ONION;
+
+	if (po->domain) {
+		snprintf(err, sizeof(err), "too long");
+		snprintf(domain, sizeof(domain), "%s", po->domain);
+		if (strlen(po->domain) >= sizeof(domain) ||
+		    omx_domain_normalise(domain, err, sizeof(err)) != 0 ||
+		    omx_srv_qname(domain, path, sizeof(path)) != 0) {
+			fprintf(stderr, "onionmx-check: --domain %s: %s\n", po->domain, err);
+			return EXIT_USAGE;
+		}
+		if (domain[0] == '.') {
+			fprintf(stderr, "onionmx-check: --domain %s: one domain, not a wildcard\n",
+				po->domain);
+			return EXIT_USAGE;
+		}
+	}
+	if (looks_like_name(arg)) {
+		name = arg;
+		len = strlen(arg);
+		snprintf(where, sizeof(where), "%s", "");
+	} else {
+		snprintf(path, sizeof(path), "%s", arg);
+		if (stat(arg, &sb) == 0 && S_ISDIR(sb.st_mode))
+			snprintf(path, sizeof(path), "%s%shostname", arg,
+				 arg[strlen(arg) - 1] == '/' ? "" : "/");
+		text = omx_read_file(path, 4096, 0, &len, err, sizeof(err));
+		if (!text) {
+			fprintf(stderr, "onionmx-check: %s%s\n", err,
+				strstr(err, strerror(EACCES)) ? " (Tor's HiddenServiceDir is usually "
+								"readable only by root and Tor's user)" : "");
+			return EXIT_NOINPUT;
+		}
+		snprintf(where, sizeof(where), "%s: ", path);
+		/* Tor writes "LABEL.onion\n". */
+		if (len && text[len - 1] == '\n')
+			len--;
+		if (len && text[len - 1] == '\r')
+			len--;
+		name = text;
+		for (size_t i = 0; i < len; i++) {
+			if (isspace((unsigned char)text[i]) || !isprint((unsigned char)text[i])) {
+				fprintf(stderr, "onionmx-check: %snot a Tor hostname file (expected one line "
+						"\"LABEL.onion\")\n", where);
+				rc = EXIT_DATAERR;
+				goto out;
+			}
+		}
+		if (len == 0) {
+			fprintf(stderr, "onionmx-check: %sempty (expected one line \"LABEL.onion\")\n", where);
+			rc = EXIT_DATAERR;
+			goto out;
+		}
+	}
+	printable(shown, sizeof(shown), name, len < 150 ? len : 150);
+	label = omx_onion_label(name, len, &llen);
+	if (!label) {
+		fprintf(stderr, "onionmx-check: %s%s: not an onion address (LABEL.onion)\n", where, shown);
+		rc = EXIT_DATAERR;
+		goto out;
+	}
+	if (label != name) {
+		fprintf(stderr, "onionmx-check: %s%s: not a bare onion address: publish LABEL.onion "
+				"without subdomains\n", where, shown);
+		rc = EXIT_DATAERR;
+		goto out;
+	}
+	st = omx_onion_check(label, llen);
+	if (st != OMX_ONION_OK) {
+		fprintf(stderr, "onionmx-check: %s%s: %s\n", where, shown, omx_onion_strerror(st));
+		rc = EXIT_DATAERR;
+		goto out;
+	}
+	for (size_t i = 0; i < llen; i++)
+		label_lc[i] = (char)tolower((unsigned char)label[i]);
+	label_lc[llen] = '\0';
+	if (po->domain)
+		printf("%s%s. %lu IN SRV %lu %lu %lu %s.onion.\n", OMX_SRV_PREFIX, domain, po->ttl,
+		       po->priority, po->weight, po->port, label_lc);
+	else
+		printf("%.*s %lu IN SRV %lu %lu %lu %s.onion.\n", (int)strlen(OMX_SRV_PREFIX) - 1,
+		       OMX_SRV_PREFIX, po->ttl, po->priority, po->weight, po->port, label_lc);
+	if (!po->domain)
+		printf("; the owner is relative: put the line in your mail domain's own zone file\n");
+	printf("; Tor must serve the port: HiddenServicePort %lu 127.0.0.1:25 (your SMTP server)\n",
+	       po->port);
+	printf("; once published, verify: onionmx-check --probe %s\n",
+	       po->domain ? domain : "YOUR-DOMAIN");
+out:
+	free(text);
+	return rc;
+}
+
+/* ------------------------------------------------------------------ main */
+
+static int parse_number(const char *opt, const char *arg, unsigned long min, unsigned long max,
+			unsigned long *out)
+{
+	char *end;
+
+	errno = 0;
+	*out = strtoul(arg, &end, 10);
+	if (errno || end == arg || *end || !isdigit((unsigned char)arg[0]) || *out < min || *out > max) {
+		fprintf(stderr, "onionmx-check: %s %s: expected a number from %lu to %lu\n", opt, arg,
+			min, max);
+		return -1;
+	}
+	return 0;
+}
+
+enum { OPT_PUBLISH = 256, OPT_DOMAIN, OPT_PORT, OPT_PRIORITY, OPT_WEIGHT, OPT_TTL };
+
+int main(int argc, char **argv)
+{
+	static const struct option longopts[] = {
+		{ "config", required_argument, NULL, 'c' },
+		{ "terse", no_argument, NULL, 't' },
+		{ "probe", no_argument, NULL, 'p' },
+		{ "help", no_argument, NULL, 'h' },
+		{ "publish", no_argument, NULL, OPT_PUBLISH },
+		{ "domain", required_argument, NULL, OPT_DOMAIN },
+		{ "port", required_argument, NULL, OPT_PORT },
+		{ "priority", required_argument, NULL, OPT_PRIORITY },
+		{ "weight", required_argument, NULL, OPT_WEIGHT },
+		{ "ttl", required_argument, NULL, OPT_TTL },
+		{ NULL, 0, NULL, 0 },
+	};
+	static struct ctx c; /* large: not on the stack */
+	struct publish_opts po = { .port = 25, .priority = 0, .weight = 5, .ttl = 3600 };
+	int opt, do_publish = 0, publish_args = 0, worst = EXIT_ONION;
+	char **domains;
+	char err[256];
+
+	c.conf = getenv("ONIONMX_CONF");
+	if (!c.conf || !*c.conf)
+		c.conf = OMX_DEFAULT_CONF;
+	while ((opt = getopt_long(argc, argv, "c:tph", longopts, NULL)) != -1) {
+		switch (opt) {
+		case 'c':
+			c.conf = optarg;
+			break;
+		case 't':
+			c.terse = 1;
+			break;
+		case 'p':
+			c.probe = 1;
+			break;
+		case 'h':
+			fputs(usage_text, stdout);
+			return 0;
+		case OPT_PUBLISH:
+			do_publish = 1;
+			break;
+		case OPT_DOMAIN:
+			po.domain = optarg;
+			publish_args = 1;
+			break;
+		case OPT_PORT:
+			if (parse_number("--port", optarg, 1, 65535, &po.port) != 0)
+				return EXIT_USAGE;
+			publish_args = 1;
+			break;
+		case OPT_PRIORITY:
+			if (parse_number("--priority", optarg, 0, 65535, &po.priority) != 0)
+				return EXIT_USAGE;
+			publish_args = 1;
+			break;
+		case OPT_WEIGHT:
+			if (parse_number("--weight", optarg, 0, 65535, &po.weight) != 0)
+				return EXIT_USAGE;
+			publish_args = 1;
+			break;
+		case OPT_TTL:
+			if (parse_number("--ttl", optarg, 0, 2147483647, &po.ttl) != 0)
+				return EXIT_USAGE;
+			publish_args = 1;
+			break;
+		default:
+			fputs(usage_text, stderr);
+			return EXIT_USAGE;
+		}
+	}
+	if (do_publish) {
+		if (optind != argc - 1 || c.terse || c.probe) {
+			fprintf(stderr, "onionmx-check: --publish takes one HIDDENSERVICEDIR, hostname file "
+					"or ONION, and no -t or -p\n");
+			fputs(usage_text, stderr);
+			return EXIT_USAGE;
+		}
+		return publish(&po, argv[optind]);
+	}
+	if (publish_args) {
+		fprintf(stderr, "onionmx-check: --domain, --port, --priority, --weight and --ttl go with "
+				"--publish\n");
+		return EXIT_USAGE;
+	}
+	if (optind >= argc) {
+		fputs(usage_text, stderr);
+		return EXIT_USAGE;
+	}
+
+	/* Every domain is checked before anything is looked up. */
+	domains = calloc((size_t)(argc - optind), sizeof(*domains));
+	if (!domains) {
+		fprintf(stderr, "onionmx-check: out of memory\n");
+		return EXIT_DEFERRED;
+	}
+	for (int i = optind; i < argc; i++) {
+		char *d = malloc(256);
+
+		if (!d || strlen(argv[i]) >= 256) {
+			fprintf(stderr, "onionmx-check: %.80s...: %s\n", argv[i],
+				d ? "not a domain (too long)" : "out of memory");
+			return EXIT_USAGE;
+		}
+		strcpy(d, argv[i]);
+		if (omx_domain_normalise(d, err, sizeof(err)) != 0) {
+			fprintf(stderr, "onionmx-check: %s: %s\n", argv[i], err);
+			return EXIT_USAGE;
+		}
+		if (omx_onion_label(d, strlen(d), &(size_t){ 0 })) {
+			fprintf(stderr, "onionmx-check: %s: an onion name, not a mail domain\n", argv[i]);
+			return EXIT_USAGE;
+		}
+		domains[i - optind] = d;
+	}
+
+	setvbuf(stdout, NULL, _IOLBF, 0);
+	load_config(&c);
+	if (!c.config_ok)
+		fprintf(stderr, "onionmx-check: %s\n", c.config_err);
+	else if (!c.terse)
+		printf("config %s: socks %s, map %s, discover %s, srv_dnssec %s, srv_failure %s, "
+		       "timeout %d s%s%s\n\n",
+		       c.conf, c.cfg.socks_text, c.cfg.map_path, c.cfg.discover ? "srv" : "off",
+		       policy_name(c.cfg.srv_dnssec), c.cfg.srv_failure_mx ? "mx" : "defer",
+		       c.cfg.timeout, c.cfg.programs[0] ? "; the library acts only in: " : "",
+		       c.cfg.programs);
+	c.res_ok = res_ninit(&c.res) == 0;
+
+	for (int i = 0; i < argc - optind; i++) {
+		int rc = check_domain(&c, domains[i]);
+
+		if (c.terse)
+			printf("%s\n", c.terse_line);
+		else if (i < argc - optind - 1)
+			putchar('\n');
+		if (rank(rc) > rank(worst))
+			worst = rc;
+		free(domains[i]);
+	}
+	free(domains);
+	if (c.res_ok)
+		res_nclose(&c.res);
+	if (c.map_open)
+		omx_map_close(&c.map);
+	return worst;
+}
