@@ -950,7 +950,11 @@ static int publish(const struct publish_opts *po, const char *arg)
 		       OMX_SRV_PREFIX, po->ttl, po->priority, po->weight, po->port, label_lc);
 	if (!po->domain)
 		printf("; the owner is relative: put the line in your mail domain's own zone file\n");
-	printf("; Tor must serve the port: HiddenServicePort %lu 127.0.0.1:25 (your SMTP server)\n",
+	/* Not 127.0.0.1:25: an MTA trusts connections from localhost (Postfix's
+	 * mynetworks, Exim's relay_from_hosts), and every onion client would
+	 * arrive from there: an open relay. */
+	printf("; Tor must serve the port: HiddenServicePort %lu 127.0.0.2:25 (an SMTP listener\n"
+	       ";   your MTA does not trust as local: never 127.0.0.1:25, see README, Receiving)\n",
 	       po->port);
 	printf("; once published, verify: onionmx-check --probe %s\n",
 	       po->domain ? domain : "YOUR-DOMAIN");

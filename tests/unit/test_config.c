@@ -410,6 +410,58 @@ static void test_load(const char *dir)
 	unlink(path);
 }
 
+/* The discovery keys: values, defaults, and errors naming file and line. */
+static void test_discovery_keys(void)
+{
+	struct omx_config cfg;
+	char err[512];
+
+	omx_config_defaults(&cfg);
+	is_int(cfg.discover, 0, "discovery off by default");
+	is_int(cfg.srv_dnssec, OMX_DNSSEC_PREFER, "srv_dnssec prefer by default");
+	is_int(cfg.srv_failure_mx, 0, "srv_failure defer by default");
+	is_str(cfg.cache_path, "/var/lib/onionmx/discovery.cache", "default cache path");
+	is_str(cfg.discover_range, "248.0.0.0/8", "default discover_range");
+	is_int(parse(&cfg, "discover = srv\nsrv_dnssec = require\nsrv_failure = mx\n"
+			   "cache = /tmp/c\ndiscover_range = 100.64.0.0/10\n", err, sizeof(err)),
+	       0, "every discovery key parses");
+	ok(cfg.discover == 1 && cfg.srv_dnssec == OMX_DNSSEC_REQUIRE && cfg.srv_failure_mx == 1,
+	   "discover, srv_dnssec, srv_failure stored");
+	is_str(cfg.cache_path, "/tmp/c", "cache stored");
+	is_str(cfg.discover_range, "100.64.0.0/10", "discover_range stored");
+	is_int(parse(&cfg, "discover = off\nsrv_dnssec = off\nsrv_failure = defer\n", err,
+		     sizeof(err)), 0, "the other values parse");
+	ok(cfg.discover == 0 && cfg.srv_dnssec == OMX_DNSSEC_OFF && cfg.srv_failure_mx == 0,
+	   "and are stored");
+	check_error("discover = yes\n", 1, "neither off nor srv", "discover = yes");
+	check_error("# x\nsrv_dnssec = strict\n", 2, "require, prefer, off", "srv_dnssec = strict");
+	check_error("srv_failure = clearnet\n", 1, "neither defer nor mx", "srv_failure = clearnet");
+	check_error("cache = relative/path\n", 1, "absolute path", "cache relative");
+	check_error("discover_range = 248.0.0.0/20\n", 1, "prefix from 4 to 17", "discover_range too small");
+	check_error("discover_range = 248.0.0.1/8\n", 1, "248.0.0.1/8", "discover_range host bits");
+	check_error("discover_range = nonsense\n", 1, "nonsense", "discover_range nonsense");
+}
+
+/* onionmx.conf.example documents every key: it must parse, and hold the defaults. */
+static void test_example(void)
+{
+	struct omx_config cfg, defaults;
+	char err[512];
+
+	omx_config_defaults(&defaults);
+	omx_config_defaults(&cfg);
+	is_int(omx_config_load(&cfg, "onionmx.conf.example", 0, err, sizeof(err)), 0,
+	       "onionmx.conf.example parses");
+	if (cfg.timeout != defaults.timeout || strcmp(cfg.map_path, defaults.map_path) != 0 ||
+	    cfg.discover != defaults.discover || cfg.srv_dnssec != defaults.srv_dnssec ||
+	    cfg.srv_failure_mx != defaults.srv_failure_mx ||
+	    strcmp(cfg.cache_path, defaults.cache_path) != 0 ||
+	    strcmp(cfg.discover_range, defaults.discover_range) != 0 || cfg.isolate != defaults.isolate)
+		ok(0, "onionmx.conf.example states the defaults (%s)", err);
+	else
+		ok(1, "onionmx.conf.example states the defaults");
+}
+
 int main(void)
 {
 	char dir[] = "/tmp/omx-test-config.XXXXXX";
@@ -418,6 +470,8 @@ int main(void)
 	test_keys();
 	test_syntax();
 	test_errors();
+	test_discovery_keys();
+	test_example();
 	if (!mkdtemp(dir)) {
 		ok(0, "mkdtemp");
 		return done_testing();
