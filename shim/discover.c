@@ -115,7 +115,7 @@ int omx_answer_current(res_state statp, const struct omx_dns_question *q,
 	omx_map_release();
 	if (ours || !mapped || !omx_discovery || q->qtype != OMX_DNS_T_MX || q->qclass != OMX_DNS_C_IN)
 		return ours;
-	if (omx_discovery_broken) {
+	if (__atomic_load_n(&omx_discovery_broken, __ATOMIC_RELAXED)) {
 		memset(&r, 0, sizeof(r));
 		r.status = OMX_SRV_TEMPFAIL;
 		omx_log(LOG_WARNING, "%s MX lookup of %s: discovery cannot run (see the error above)",

@@ -52,6 +52,8 @@ static struct timespec failed_mtime;
 
 static void set_range(uint32_t net, uint32_t mask)
 {
+	int overlap;
+
 	__atomic_store_n(&omx_range_net, net, __ATOMIC_RELAXED);
 	__atomic_store_n(&omx_range_mask, mask, __ATOMIC_RELAXED);
 	if (!omx_discovery) {
@@ -59,14 +61,11 @@ static void set_range(uint32_t net, uint32_t mask)
 		__atomic_store_n(&omx_discover_mask, mask, __ATOMIC_RELAXED);
 		return;
 	}
-	if (omx_ranges_overlap(net, mask, omx_discover_net, omx_discover_mask)) {
-		if (!omx_discovery_broken || discovery_cache_failed)
-			omx_log(LOG_ERR, "the map's synthetic range overlaps discover_range %s: deferring MX lookups that discovery would answer (rebuild the map with onionmx-map -r, or change discover_range)",
-				omx_cfg.discover_range);
-		omx_discovery_broken = 1;
-	} else {
-		omx_discovery_broken = discovery_cache_failed;
-	}
+	overlap = omx_ranges_overlap(net, mask, omx_discover_net, omx_discover_mask);
+	if (overlap && !__atomic_load_n(&omx_discovery_broken, __ATOMIC_RELAXED))
+		omx_log(LOG_ERR, "the map's synthetic range overlaps discover_range %s: deferring MX lookups that discovery would answer (rebuild the map with onionmx-map -r, or change discover_range)",
+			omx_cfg.discover_range);
+	__atomic_store_n(&omx_discovery_broken, overlap || discovery_cache_failed, __ATOMIC_RELAXED);
 }
 
 /* Opens the discovery cache (before any chroot or privilege drop, like the
