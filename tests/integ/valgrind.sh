@@ -9,8 +9,9 @@ if [ "${SAN:-}" = 1 ] || ! command -v valgrind >/dev/null; then
 	exit 0
 fi
 enter_netns "$@"
-start_dns || exit 1
 setup_map || exit 1
+start_dns "--srv-host=_onion-mx._tcp.disc.example,$ONION_UNMAPPED.onion,2525,0,5" \
+	"--srv-host=_onion-mx._tcp.bad.example,mx.plain.example,25,0,5" || exit 1
 start_sink onion 127.0.0.40:25 || exit 1
 start_socks relay -r 127.0.0.40:25 || exit 1
 VG="valgrind -q --leak-check=full --errors-for-leak-kinds=definite --error-exitcode=99"
@@ -41,6 +42,22 @@ vg "res_nsearch answered by the library" env LD_PRELOAD="$LIB" $VG "$H/resolv_pr
 vg "res_nsend answered by the library" env LD_PRELOAD="$LIB" $VG "$H/resolv_probe" nsend "$ONION1.onion" A
 vg "gethostbyname_r answered by the library" env LD_PRELOAD="$LIB" $VG "$H/netdb_probe" ghbn_r "$ONION1.onion" 1024
 ONIONMX_CONF=$T/bad.conf vg "the library with a broken config" env LD_PRELOAD="$LIB" $VG "$H/connect_probe" mx.plain.example 25
+# Discovery: the SRV lookup, the shared cache, a discovered onion's connect,
+# and onionmx-check over the same paths.
+cp "$T/onionmx.conf" "$T/disc.conf"
+printf 'discover = srv\ncache = %s/cache\n' "$T" >>"$T/disc.conf"
+export ONIONMX_CONF=$T/disc.conf
+vg "MX by discovery (SRV lookup, cache written)" env LD_PRELOAD="$LIB" $VG "$H/resolv_probe" nsearch disc.example MX
+vg "MX by discovery (cache hit)" env LD_PRELOAD="$LIB" $VG "$H/resolv_probe" search disc.example MX
+vg "MX by discovery, only invalid targets" env LD_PRELOAD="$LIB" $VG "$H/resolv_probe" nsearch bad.example MX
+vg "connect to a discovered onion" env LD_PRELOAD="$LIB" $VG "$H/connect_probe" "$ONION_UNMAPPED.onion" 25
+vg "onionmx-check, every route" $VG "$B/tools/onionmx-check" disc.example bad.example mapped.example plain.example
+vg "onionmx-check --probe" $VG "$B/tools/onionmx-check" -t --probe disc.example
+mkdir -p "$T/hs" && echo "$ONION1.onion" >"$T/hs/hostname"
+vg "onionmx-check --publish" $VG "$B/tools/onionmx-check" --publish --domain example.org "$T/hs"
+out=$(grep -c "$ONION_UNMAPPED.onion port=2525" "$T/socks.log")
+ok "$([ "$out" -ge 1 ]; echo $?)" "the discovered onion was reached on its SRV port under valgrind"
+export ONIONMX_CONF=$T/onionmx.conf
 # A probe that leaks on purpose would fail: checks the check.
 printf '#include <stdlib.h>\nint main(void){void *volatile p = malloc(64); p = 0; return 0;}\n' >"$T/leak.c"
 gcc -O0 -o "$T/leak" "$T/leak.c"
