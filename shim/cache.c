@@ -177,7 +177,10 @@ int omx_cache_open(struct omx_cache *c, const char *path, uint32_t net, uint32_t
 		fd = open(path, O_RDWR | O_CLOEXEC | O_NOFOLLOW | O_NOCTTY);
 	}
 	if (fd < 0) {
-		snprintf(err, errlen, "%s: %s", path, strerror(errno));
+		int e = errno; /* the caller tells EACCES apart */
+
+		snprintf(err, errlen, "%s: %s", path, strerror(e));
+		errno = e;
 		return -1;
 	}
 	if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
@@ -191,6 +194,7 @@ int omx_cache_open(struct omx_cache *c, const char *path, uint32_t net, uint32_t
 		snprintf(err, errlen, "%s: refused: not owned by %s, or writable by group or others",
 			 path, require_root ? "root" : "root or this user");
 		close(fd);
+		errno = EPERM;
 		return -1;
 	}
 	if ((size_t)st.st_size != sizeof(*f)) {

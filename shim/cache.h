@@ -45,7 +45,8 @@ struct omx_cache {
  * discovery range NET/MASK and maps it shared. The file must be a regular file
  * owned by root or by the effective user, not writable by group or others
  * (with REQUIRE_ROOT: owned by root); a file written for another range or
- * layout is refused. Returns 0, or -1 with the reason (naming PATH) in ERR. */
+ * layout is refused. Returns 0, or -1 with the reason (naming PATH) in ERR and
+ * errno EACCES when the process may not open the file for writing. */
 int omx_cache_open(struct omx_cache *c, const char *path, uint32_t net, uint32_t mask,
 		   int require_root, char *err, size_t errlen);
 

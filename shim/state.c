@@ -84,7 +84,13 @@ static void open_discovery(void)
 		discovery_cache_failed = 1;
 	else if (omx_cache_open(&discovery_cache, omx_cfg.cache_path, net, mask, secure_mode, err,
 			   sizeof(err)) != 0) {
-		omx_log(LOG_WARNING, "%s; using a cache private to this process", err);
+		/* An ordinary user's program (sendmail, postdrop, swaks) cannot write
+		 * root's cache and delivers nothing itself as a rule: no warning in
+		 * the mail log at every local submission. */
+		int quiet = errno == EACCES && geteuid() != 0;
+
+		omx_log(quiet ? LOG_DEBUG : LOG_WARNING, "%s; using a cache private to this process",
+			err);
 		if (omx_cache_open_anonymous(&discovery_cache, net, mask, err, sizeof(err)) != 0) {
 			omx_log(LOG_ERR, "%s: deferring MX lookups that discovery would answer", err);
 			discovery_cache_failed = 1;

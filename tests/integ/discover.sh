@@ -193,6 +193,24 @@ out=$(mx mapped.secure.test)
 like "$out" "^answer MX 10 $ONION1\.onion" "mapped domains still work"
 "$MAPTOOL" "$T/domains" >/dev/null
 
+# An ordinary user's program cannot write root's cache: it discovers with a
+# private one, quietly (sendmail and postdrop would otherwise log at every
+# local submission).
+conf
+mx one.secure.test >/dev/null
+: >"$T/lib.log"
+out=$(setpriv --reuid=65534 --regid=65534 --clear-groups env LD_PRELOAD="$PRELOAD" \
+	"$H/resolv_probe" nsearch one.secure.test MX 2>>"$T/lib.log")
+like "$out" "answer MX 10 $O_D\.onion" "a user's program (root's cache not writable) still discovers"
+unlike "$(cat "$T/lib.log")" "private" "without a warning about the private cache"
+conf "cache=$T/usercache"
+touch "$T/usercache" && chmod 666 "$T/usercache"
+out=$(mx one.secure.test)
+like "$(cat "$T/lib.log")" "usercache: refused: not owned by root or this user, or writable by group or others" \
+	"a cache file writable by others is refused, with the reason"
+like "$out" "answer MX 10 $O_D\.onion" "and discovery goes on with a private cache"
+conf
+
 # --- Net::DNS (swaks) asking around libc -------------------------------------------
 rm -f "$T/cache"
 out=$(shim perl "$H/dns_bypass.pl" udp one.secure.test MX 2>>"$T/lib.log")
