@@ -6,7 +6,9 @@
 # and exim4 -bd -q30m), in a private namespace (see tests/mta/common.sh). The
 # library is installed mode 4755 in /usr/lib/x86_64-linux-gnu (inside the
 # namespace only), as make install does, so every setuid re-exec of exim4
-# (each delivery) loads it in secure mode.
+# (each delivery) loads it in secure mode. Onion MX discovery is on (discover =
+# srv): d01.example, in no map, gets its mail through its _onion-mx._tcp SRV
+# record, and a failing SRV lookup defers.
 . "$(dirname "$0")/../lib.sh"
 . "$TOP/tests/mta/common.sh"
 mta_skip_san
@@ -17,6 +19,7 @@ start_syslog /dev/log || exit 1
 mta_start_dns || exit 1
 mta_start_servers || exit 1
 mta_install_onionmx || exit 1
+mta_discovery || exit 1
 MAINLOG=/var/log/exim4/mainlog
 
 # The host's Exim state stays out; debconf "internet site".
@@ -175,6 +178,67 @@ like "$(socks_hosts)" "^$ONION_MOVED\.onion$" "through a SOCKS request for its n
 is "$(sink_count direct)" $((before_direct + 1)) "and not at its old MX"
 is "$(dns_queries | grep -c 'moved\.example')" "$mx_queries_before" "DNS heard nothing about moved.example after the change"
 
+# --- Onion MX discovery (discover = srv since the start): d01.example is in no
+# map, publishes its onion in _onion-mx._tcp SRV (port 2525) and keeps a
+# clearnet MX, the trap one. Each delivery is a new setuid exim4: the SRV
+# answer and the onion's synthetic address must come from the shared cache.
+before_onion=$(sink_count onion)
+echo "user@d01.example disc-1" >"$T/disc1"
+submit "$T/disc1" >/dev/null
+wait_for 20 count_at_least onion $((before_onion + 1))
+is "$(sink_count onion)" $((before_onion + 1)) "discovery: mail for d01.example (in no map) arrived at the onion sink"
+like "$(sink_subjects onion)" "^disc-1 user@d01\.example$" "discovery: it is the message for d01.example"
+like "$(grep "^CONNECT host=$ONION_D01\.onion " "$T/socks.log")" "port=2525( |$)" \
+	"discovery: through SOCKS to the SRV record's onion, on the SRV record's port (2525)"
+wait_for 5 log_count_at_least "=> user@d01\.example " 1
+line=$(grep -E "=> user@d01\.example " "$MAINLOG" | head -1)
+like "$line" "=> user@d01\.example R=dnslookup T=remote_smtp H=$ONION_D01\.onion \[248\.[0-9.]+\]" \
+	"Exim's log: delivered to the discovered onion at its address in 248.0.0.0/8"
+addr=$(printf '%s\n' "$line" | sed -n 's/.* H=[a-z2-7]*\.onion \[\([0-9.]*\)\].*/\1/p')
+like "$(grep 'onionmx:' "$SYSLOG")" "exim4: onionmx: discovered onion MX for d01\.example: $ONION_D01\.onion " \
+	"the library logged the discovery"
+is "$(dns_query_count _onion-mx._tcp.d01.example SRV dnsmasq)" 1 "DNS was asked for d01.example's SRV record once"
+is "$(dns_query_count d01.example MX dnsmasq)" 0 "and never for its clearnet MX"
+is "$(stat -c '%U %a' "$DISCOVERY_CACHE" 2>/dev/null)" "root 644" "the shared cache $DISCOVERY_CACHE is root's, mode 644"
+out=$(LD_PRELOAD=libonionmx.so getent ahostsv4 "$ONION_D01.onion" 2>&1 | awk '{ print $1; exit }')
+is "$out" "$addr" "a fresh process resolves the onion to the address the delivery used (from the shared cache)"
+# A second message, delivered by another re-executed exim4: no second SRV
+# query, no second discovery - the answer came from the file.
+echo "user@d01.example disc-2" >"$T/disc2"
+submit "$T/disc2" >/dev/null
+wait_for 20 count_at_least onion $((before_onion + 2))
+is "$(sink_count onion)" $((before_onion + 2)) "discovery: a second message for d01.example arrived at the onion sink"
+wait_for 5 log_count_at_least "=> user@d01\.example " 2
+like "$(grep -E "=> user@d01\.example " "$MAINLOG" | sed -n 2p)" "H=$ONION_D01\.onion \[$addr\]" \
+	"Exim's log: at the same synthetic address"
+is "$(dns_query_count _onion-mx._tcp.d01.example SRV dnsmasq)" 1 "still one SRV query: the second delivery process used the shared cache"
+is "$(grep -c 'onionmx: discovered onion MX for d01\.example' "$SYSLOG")" 1 "and the discovery was logged once"
+
+# --- The SRV lookup fails (servfail.example's server answers SERVFAIL): the
+# message is deferred, never sent to the domain's clearnet MX, never bounced.
+before_onion=$(sink_count onion)
+echo "user@servfail.example srv-fail" >"$T/srvfail"
+submit "$T/srvfail" >/dev/null
+ok $? "a message for servfail.example accepted"
+wait_for 20 log_count_at_least "== user@servfail\.example" 1
+line=$(grep -E "== user@servfail\.example" "$MAINLOG" | head -1)
+like "$line" "== user@servfail\.example R=dnslookup defer \(-1\): host lookup did not complete" \
+	"SRV lookup failing: Exim deferred the message (host lookup did not complete)"
+like "$(grep 'onionmx:' "$SYSLOG")" \
+	"onionmx: _onion-mx\._tcp\.servfail\.example SRV lookup failed: SERVFAIL .*; deferring its MX lookup" \
+	"the library logged why"
+id=$(printf '%s\n' "$line" | awk '{ print $3 }')
+like "$(/usr/sbin/exim4 -bp 2>/dev/null | grep -A1 -- " $id ")" "^ +user@servfail\.example$" "exim4 -bp: the message ($id) is on the queue, for user@servfail.example"
+is "$(queue_count)" 1 "exim4 -bpc: one message"
+ge1() { [ "$1" -ge 1 ]; }
+ge1 "$(dns_query_count _onion-mx._tcp.servfail.example SRV evil)"
+ok $? "the SRV query did reach servfail.example's failing server"
+is "$(dns_query_count servfail.example MX dnsmasq)" 0 "no MX query for servfail.example: its clearnet MX never looked up"
+is "$(log_count ' \*\* ')" 0 "nothing bounced"
+is "$(sink_count onion)" "$before_onion" "nothing reached the onion sink"
+/usr/sbin/exim4 -Mrm "$id" >/dev/null 2>&1
+is "$(queue_count)" 0 "(exim4 -Mrm $id: the queue is empty again)"
+
 # --- 500 messages: 5 to each of 50 mapped and 50 unmapped domains.
 mta_bulk_test 10
 
@@ -242,8 +306,8 @@ is "$(sink_connections clearnet2)" 0 "nor its second address (198.18.0.20), whic
 is "$(sink_count bounces)" 0 "no bounce reached the sender's domain"
 is "$(log_count ' \*\* ')" 0 "Exim's log has no bounce (**) line"
 is "$(cat /var/log/exim4/paniclog 2>/dev/null)" "" "Exim's paniclog is empty"
-grep 'onionmx:' "$SYSLOG" | grep -vE 'onionmx: (connected to|cannot connect to|loaded rebuilt map)' >"$T/other"
-is "$(cat "$T/other")" "" "the library logged nothing but connections and the map's reload"
+grep 'onionmx:' "$SYSLOG" | grep -vE 'onionmx: (connected to|cannot connect to|loaded rebuilt map|discovered onion MX for d01\.example:|_onion-mx\._tcp\.servfail\.example SRV lookup failed)' >"$T/other"
+is "$(cat "$T/other")" "" "the library logged nothing but connections, the map's reload and the two discovery results"
 # One map rebuild, and Exim's daemon never looks at the map itself: each SMTP
 # session it forks afterwards inherits the old map, reloads it and says so.
 reloads=$(grep -c 'onionmx: loaded rebuilt map' "$SYSLOG")

@@ -21,10 +21,16 @@
 #   198.18.0.30:25      the MX of the unmapped domains ("direct")
 #   198.18.0.31:25      the MX of bounces.example, the test sender's domain
 #                       ("bounces"): a bounce would land here
+#   127.0.0.98:53       evil_dns.pl (mta_discovery): the failing DNS server of
+#                       servfail.example's SRV name
 #
 # Domains: m01..m50.example and mapped.example are mapped (5 onions), each with
 # the clearnet MX above in DNS; u01..u50.example and moved.example are unmapped,
 # with the direct MX (moved.example is added to the map during the test).
+# For onion MX discovery (mta_discovery): d01.example is in no map but
+# publishes "_onion-mx._tcp.d01.example SRV 0 5 2525 $ONION_D01.onion."; its
+# clearnet MX is the mapped domains' one (which must never see a connection),
+# and so is servfail.example's, whose SRV lookup fails (SERVFAIL).
 #
 # Through real Tor (tests/integ/tor_exim.sh, tor_postfix.sh, tests/demo.sh):
 # no fake_socks; the private Tor network of tests/tornet.sh runs in the same
@@ -138,15 +144,38 @@ EOM
 	chmod 644 /etc/onionmx/onionmx.conf /etc/onionmx/domains /etc/onionmx/domains.cdb
 }
 
+# mta_discovery: discovery on (discover = srv) in the installed config, with the
+# shared cache in a root-owned directory (the library refuses, in the setuid
+# exim4 and setgid postdrop, a cache not owned by root), and the server that
+# answers SERVFAIL for servfail.example's SRV name. Before the MTA starts: its
+# daemons open the cache when they load the library, before any chroot.
+DISCOVERY_CACHE=/var/lib/onionmx/discovery.cache
+mta_discovery() {
+	install -d -m 755 -o root -g root "${DISCOVERY_CACHE%/*}" || return 1
+	rm -f "$DISCOVERY_CACHE"
+	printf 'discover = srv\ncache = %s\n' "$DISCOVERY_CACHE" >>/etc/onionmx/onionmx.conf
+	start_evil_dns 127.0.0.98
+}
+
 # onion_of DOMAIN: the onion (without .onion) the test map gives DOMAIN.
 onion_of() {
 	"$MAPTOOL" -q "$1" /etc/onionmx/domains.cdb | grep -o '[a-z2-7]\{56\}\.onion' | head -1 | sed 's/\.onion$//'
 }
 
 # The DNS server with MX records for every test domain (lib.sh's start_dns adds
-# its own: mapped.example -> mx.mapped.example, 127.0.0.20).
+# its own: mapped.example -> mx.mapped.example, 127.0.0.20), and the SRV records
+# of discovery. Its own records get a TTL of 300 s (dnsmasq's default is 0),
+# so a discovered SRV answer is cached for the whole test: one query per TTL
+# is what the tests count. dnsmasq forwards _onion-mx._tcp.servfail.example to
+# 127.0.0.98, where mta_discovery's server answers SERVFAIL at once.
 mta_start_dns() {
-	local args=(--host-record=mx.mapped.example,198.18.0.20
+	ONION_D01=$("$H/onion_gen" mta-discovered)
+	local args=(--local-ttl=300
+		--srv-host="_onion-mx._tcp.d01.example,$ONION_D01.onion,2525,0,5"
+		--mx-host=d01.example,mx.mapped.example,10
+		--server=/_onion-mx._tcp.servfail.example/127.0.0.98
+		--mx-host=servfail.example,mx.mapped.example,10
+		--host-record=mx.mapped.example,198.18.0.20
 		--host-record=mx.direct.example,198.18.0.30
 		--mx-host=moved.example,mx.direct.example,10
 		--host-record=mx.bounces.example,198.18.0.31
