@@ -59,7 +59,8 @@ mkdir -p "$T/r"
 . "$TOP/tests/bench/stats.sh"
 
 SOCKS=127.0.0.1:9050 SINK=127.0.0.1:2525
-"$BB/responder" -s $SOCKS -t $SINK -d 127.0.0.1:53 -p "$T/responder.pid" || exit 1
+SRV_ONION=$("$H/onion_gen" bench-discovered)
+"$BB/responder" -s $SOCKS -t $SINK -d 127.0.0.1:53 -o "$SRV_ONION" -p "$T/responder.pid" || exit 1
 wait_pidfile "$T/responder.pid" || exit 1
 
 # --- maps: 10, 10,000 and BIG domains, each with its own onion ------------------
@@ -108,6 +109,7 @@ log_level = warning
 EOM
 done
 { cat "$T/big.conf"; echo "isolate = no"; } >"$T/big-noiso.conf"
+{ cat "$T/big.conf"; echo "discover = srv"; echo "cache = $T/discovery.cache"; } >"$T/big-disc.conf"
 cat >"$T/torsocks.conf" <<EOM
 TorAddress 127.0.0.1
 TorPort 9050
@@ -129,6 +131,7 @@ EOM
 V_base=()
 V_omx=(LD_PRELOAD="$LIB" ONIONMX_CONF="$T/big.conf")
 V_omxni=(LD_PRELOAD="$LIB" ONIONMX_CONF="$T/big-noiso.conf")
+V_omxd=(LD_PRELOAD="$LIB" ONIONMX_CONF="$T/big-disc.conf")
 V_omx10=(LD_PRELOAD="$LIB" ONIONMX_CONF="$T/m10.conf")
 V_omx10k=(LD_PRELOAD="$LIB" ONIONMX_CONF="$T/m10k.conf")
 V_tor=(LD_PRELOAD="$TORSOCKS_LIB" TORSOCKS_CONF_FILE="$T/torsocks.conf")
@@ -231,7 +234,7 @@ say "start-up: $ROUNDS rounds x $N_SPAWN runs of /bin/true per variant"
 printf 'int onionmx_bench_empty;\n' | ${CC:-cc} -shared -fPIC -o "$T/empty.so" -x c - || exit 1
 V_empty=(LD_PRELOAD="$T/empty.so")
 C_start=("$BB/spawn" "$N_SPAWN")
-rounds start "base empty omx10 omx10k omx tor pc"
+rounds start "base empty omx10 omx10k omx omxd tor pc"
 # System calls of one /bin/true run, per variant.
 start_syscalls() { # start_syscalls VARIANT
 	local -n envs="V_$1"
@@ -241,7 +244,7 @@ start_syscalls() { # start_syscalls VARIANT
 		awk '$NF == "total" { print $4 }' "$T/strace.start"
 }
 if command -v strace >/dev/null; then
-	for v in base empty omx; do declare "SCS_$v=$(start_syscalls $v)"; done
+	for v in base empty omx omxd; do declare "SCS_$v=$(start_syscalls $v)"; done
 fi
 
 # --- c. passthrough ----------------------------------------------------------------
@@ -254,6 +257,18 @@ C_pres=("$BB/client" res plain.example "$N_RES")
 rounds pconn "base omx tor pc"
 rounds pres "base omx"
 ROUNDS=$ROUNDS_SAVE
+
+# --- c2. MX lookups with discovery ---------------------------------------------------
+# An unmapped domain (srv.* aside, the responder publishes no SRV record: the
+# negative answer is cached after the first lookup, then every lookup goes on
+# to DNS), a discovered one (answered from the shared cache), a mapped one.
+say "MX lookups: $ROUNDS rounds, unmapped / discovered / mapped domains"
+C_mxplain=("$BB/client" mx plain.example "$N_RES")
+C_mxdisc=("$BB/client" mx srv.example "$N_RES")
+C_mxmap=("$BB/client" mx d0000001.example "$N_RES")
+rounds mxplain "base omx omxd"
+rounds mxdisc "omxd"
+rounds mxmap "omx"
 
 # Instructions per call: callgrind's total at two loop lengths, per extra call,
 # with the library minus without.
@@ -444,7 +459,7 @@ fi
 
 # b.
 m_base=$(median "$T/r/start.base")
-for v in empty omx10 omx10k omx tor pc; do
+for v in empty omx10 omx10k omx omxd tor pc; do
 	declare "add_$v=$(paste "$T/r/start.$v" "$T/r/start.base" | awk '$1 != "fail" && $2 != "fail" { print $1 - $2 }' >"$T/d.$v"; median "$T/d.$v")"
 	declare "cpu_$v=$(paste "$T/r/start.$v.cpu" "$T/r/start.base.cpu" | awk '$1 != "fail" && $2 != "fail" { print $1 - $2 }' >"$T/d.$v"; median "$T/d.$v")"
 done
@@ -455,6 +470,10 @@ row "start-up /bin/true (us; added)" "$(us "$m_base") (CPU $(us "$(median "$T/r/
 row "  map of 10 domains" "" "$(both "$add_omx10" "$cpu_omx10")" "" "" "<= +100 us" "$(verdict "$add_omx10 <= 100000")"
 row "  map of 10,000 domains" "" "$(both "$add_omx10k" "$cpu_omx10k")" "" "" "<= +100 us" "$(verdict "$add_omx10k <= 100000")"
 row "  map of $BIG domains" "" "$(both "$add_omx" "$cpu_omx")" "" "" "<= +100 us, flat" "$(verdict "$add_omx <= 100000")"
+row "  same, discover = srv (cache mapped)" "" "$(both "$add_omxd" "$cpu_omxd")" "" "" "<= +100 us" "$(verdict "$add_omxd <= 100000")"
+if [ "$(verdict "$add_omxd <= 100000")" = gap ]; then
+	CAUSES+=("start-up with discover = srv: $(plus "$(awk -v a="$add_omxd" -v b="$add_omx" 'BEGIN { print a - b }')") us over the map alone: opening and mapping the shared cache file, $(ir_add "${SCS_omx:-fail}" "${SCS_omxd:-fail}" | sed 's/^[0-9]/+&/') system calls (the cache's size does not matter: nothing of it is read at start-up)")
+fi
 row "  floor: an empty preloaded .so" "$(both "$add_empty" "$cpu_empty")" "" "" "" "" ""
 row "  system calls per run" "${SCS_base:-?} (empty .so: ${SCS_empty:-?})" "${SCS_omx:-?}" "" "" "" ""
 if [ "$(verdict "$add_omx10 <= 100000 && $add_omx10k <= 100000 && $add_omx <= 100000")" = gap ]; then
@@ -487,6 +506,19 @@ row "  ratio to baseline [IQR]" "1" "$(fmt_ratio "$r_pres_omx")" "" "" "" ""
 row "  CPU time ratio [IQR]" "$(us "$(median "$T/r/pres.base.cpu")") us" "$(fmt_ratio "$(ratio_stats "$T/r/pres.omx.cpu" "$T/r/pres.base.cpu")")" "" "" "" ""
 i2=$(ir_add "$IR_res_base" "$IR_res_omx")
 row "  instructions per call (added)" "${IR_res_base:-n/a}" "${IR_res_omx:-n/a} (+$i2)" "" "" "<= +200" "$(verdict "$i2 <= 200")"
+
+# c2.
+m_mxp_base=$(median "$T/r/mxplain.base")
+m_mxp_omx=$(median "$T/r/mxplain.omx")
+m_mxp_omxd=$(median "$T/r/mxplain.omxd")
+r_mxp_omx=$(ratio_stats "$T/r/mxplain.omx" "$T/r/mxplain.base")
+r_mxp_omxd=$(ratio_stats "$T/r/mxplain.omxd" "$T/r/mxplain.base")
+m_mxd=$(median "$T/r/mxdisc.omxd")
+m_mxm=$(median "$T/r/mxmap.omx")
+row "MX, unmapped domain (us/call)" "$(us "$m_mxp_base")" "$(us "$m_mxp_omx") $(fmt_ratio "$r_mxp_omx" | cut -d' ' -f1)" "" "" "<= 1.05x" "$(verdict "${r_mxp_omx%% *} <= 1.05")"
+row "  discover = srv (no SRV record, cached)" "" "$(us "$m_mxp_omxd") $(fmt_ratio "$r_mxp_omxd" | cut -d' ' -f1)" "" "" "<= 1.05x" "$(verdict "${r_mxp_omxd%% *} <= 1.05")"
+row "MX, discovered domain, cache hit (us/call)" "" "$(us "$m_mxd")" "" "" "<= mapped + 5 us" "$(verdict "$m_mxd - $m_mxm <= 5000")"
+row "  MX, mapped domain (map)" "" "$(us "$m_mxm")" "" "" "" ""
 
 # d.
 for v in base omx tor pc; do declare "rss_$v=$(median "$T/r/rss.$v")"; done

@@ -18,6 +18,8 @@
  *                                  with username/password isolation)
  *   client connect HOST:PORT N     socket + connect + close (passthrough)
  *   client res NAME N              res_search(NAME, IN, A) (passthrough)
+ *   client mx NAME N               res_search(NAME, IN, MX): DNS, the map or
+ *                                  discovery answers
  *   client rss                     prints Private_Clean+Private_Dirty (KiB) of
  *                                  this process from /proc/self/smaps_rollup
  *                                  after one onion lookup (NAME in $BENCH_ONION)
@@ -232,6 +234,22 @@ static int do_res(const char *name, long n)
 	return 0;
 }
 
+/* MX lookups of NAME, each of which must bring an answer (from the library or
+ * from DNS). */
+static int do_mx(const char *name, long n)
+{
+	unsigned char ans[1024];
+	double t0;
+
+	res_init();
+	t0 = start();
+	for (long i = 0; i < n; i++)
+		if (res_search(name, C_IN, T_MX, ans, sizeof(ans)) <= 0)
+			fail("res_search MX", (int)i);
+	report(t0, n);
+	return 0;
+}
+
 static void lookup_onion(void)
 {
 	struct addrinfo hints = { .ai_family = AF_INET, .ai_socktype = SOCK_STREAM }, *ai;
@@ -302,6 +320,8 @@ int main(int argc, char **argv)
 		return do_connect(argv[2], atol(argv[3]));
 	if (argc == 4 && strcmp(argv[1], "res") == 0)
 		return do_res(argv[2], atol(argv[3]));
+	if (argc == 4 && strcmp(argv[1], "mx") == 0)
+		return do_mx(argv[2], atol(argv[3]));
 	if (argc == 2 && strcmp(argv[1], "rss") == 0)
 		return do_rss();
 	if (argc == 2 && strcmp(argv[1], "idle") == 0) {

@@ -6,8 +6,11 @@
  *                  address). Whatever has arrived is answered in one write, so a
  *                  pipelined client gets all its replies in one segment.
  *   -t HOST:PORT   a TCP listener that accepts and closes (passthrough connect).
- *   -d HOST:PORT   a UDP DNS server: every A question gets 127.0.0.30, every other
- *                  question an empty NOERROR answer (passthrough res_search).
+ *   -d HOST:PORT   a UDP DNS server: every A question gets 127.0.0.30, every MX
+ *                  question the name itself as its MX (preference 10), the SRV
+ *                  question _onion-mx._tcp.srv.* the onion given with -o (0 5 25),
+ *                  every other question an empty NOERROR answer.
+ *   -o LABEL       the onion (56 characters, no ".onion") for those SRV answers.
  *   -p PIDFILE     daemonize; written once every socket listens.
  *
  * Loopback only, never anything else: the bench runs it in a private network
@@ -205,10 +208,26 @@ static void accept_all(int lfd, int kind)
 	}
 }
 
-/* Answers one DNS query: A gets 127.0.0.30, anything else NOERROR/NODATA. */
+static const char *srv_onion; /* -o */
+
+/* Appends an answer record at the question name: TYPE, TTL 3600, RDATA. */
+static size_t answer_rr(uint8_t *r, size_t len, uint16_t type, const uint8_t *rdata,
+			size_t rdlen)
+{
+	const uint8_t head[] = { 0xc0, 0x0c, 0, (uint8_t)type, 0, 1, 0, 0, 0x0e, 0x10,
+				 (uint8_t)(rdlen >> 8), (uint8_t)rdlen };
+
+	memcpy(r + len, head, sizeof(head));
+	memcpy(r + len + sizeof(head), rdata, rdlen);
+	r[7] = 1; /* one answer */
+	return len + sizeof(head) + rdlen;
+}
+
+/* Answers one DNS query: see the top of the file. */
 static void dns_readable(int fd)
 {
-	uint8_t q[512], r[600];
+	static const uint8_t srv_name[] = "\x09_onion-mx\x04_tcp\x03srv";
+	uint8_t q[512], r[700];
 	struct sockaddr_storage from;
 	socklen_t flen = sizeof(from);
 	ssize_t n = recvfrom(fd, q, sizeof(q), 0, (struct sockaddr *)&from, &flen);
@@ -226,13 +245,18 @@ static void dns_readable(int fd)
 	memcpy(r, q, len);
 	r[2] = 0x80 | (q[2] & 0x01) | 0x04; /* QR, AA, RD echoed */
 	r[3] = 0x80;                        /* RA, NOERROR */
-	r[6] = r[8] = r[10] = 0;
-	r[7] = qtype == 1;
-	r[9] = r[11] = 0;
+	r[6] = r[7] = r[8] = r[9] = r[10] = r[11] = 0;
 	if (qtype == 1) {
-		static const uint8_t a[] = { 0xc0, 0x0c, 0, 1, 0, 1, 0, 0, 0, 60, 0, 4, 127, 0, 0, 30 };
-		memcpy(r + len, a, sizeof(a));
-		len += sizeof(a);
+		static const uint8_t a[] = { 127, 0, 0, 30 };
+		len = answer_rr(r, len, 1, a, sizeof(a));
+	} else if (qtype == 15) {
+		static const uint8_t mx[] = { 0, 10, 0xc0, 0x0c };
+		len = answer_rr(r, len, 15, mx, sizeof(mx));
+	} else if (qtype == 33 && srv_onion && memcmp(q + 12, srv_name, sizeof(srv_name) - 1) == 0) {
+		uint8_t rd[6 + 1 + 56 + 1 + 5 + 1] = { 0, 0, 0, 5, 0, 25, 56 };
+		memcpy(rd + 7, srv_onion, 56);
+		memcpy(rd + 63, "\x05onion", 7); /* and the root label, already 0 */
+		len = answer_rr(r, len, 33, rd, sizeof(rd));
 	}
 	sendto(fd, r, len, 0, (struct sockaddr *)&from, flen);
 }
@@ -252,7 +276,7 @@ int main(int argc, char **argv)
 	ep = epoll_create1(EPOLL_CLOEXEC);
 	if (ep < 0)
 		die("epoll_create1");
-	while ((opt = getopt(argc, argv, "s:t:d:p:")) != -1) {
+	while ((opt = getopt(argc, argv, "s:t:d:p:o:")) != -1) {
 		switch (opt) {
 		case 's':
 			watch(listen_on(optarg, SOCK_STREAM), K_SOCKS_LISTEN);
@@ -267,8 +291,13 @@ int main(int argc, char **argv)
 		case 'p':
 			pidfile = optarg;
 			break;
+		case 'o':
+			if (strlen(optarg) != 56)
+				die("-o: a 56-character onion label");
+			srv_onion = optarg;
+			break;
 		default:
-			fprintf(stderr, "usage: responder [-s SOCKS] [-t SINK] [-d DNS] [-p PIDFILE]\n");
+			fprintf(stderr, "usage: responder [-s SOCKS] [-t SINK] [-d DNS] [-o ONION] [-p PIDFILE]\n");
 			return 2;
 		}
 	}
