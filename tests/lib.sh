@@ -406,7 +406,7 @@ stop_dnssec_dns() { # both servers; logs stay, a new start_dnssec_dns appends
 # onion. Queries go to $T/evil_dns.log.
 start_evil_dns() {
 	local addr=${1:-127.0.0.1}
-	"$H/evil_dns.pl" -l "$addr" -L "$T/evil_dns.log" -p "$T/evil_dns.pid" ${2:+-o "$2"} || return 1
+	"$TOP/tests/helpers/evil_dns.pl" -l "$addr" -L "$T/evil_dns.log" -p "$T/evil_dns.pid" ${2:+-o "$2"} || return 1
 	wait_pidfile "$T/evil_dns.pid"
 }
 

@@ -213,7 +213,7 @@ conf
 
 # --- Net::DNS (swaks) asking around libc -------------------------------------------
 rm -f "$T/cache"
-out=$(shim perl "$H/dns_bypass.pl" udp one.secure.test MX 2>>"$T/lib.log")
+out=$(shim perl "$TOP/tests/helpers/dns_bypass.pl" udp one.secure.test MX 2>>"$T/lib.log")
 like "$out" "answer one\.secure\.test\. .*MX 10 $O_D\.onion" "Net::DNS's own UDP MX query is answered from discovery"
 
 # --- crafted replies ---------------------------------------------------------------
