@@ -953,8 +953,9 @@ static int publish(const struct publish_opts *po, const char *arg)
 	/* Not 127.0.0.1:25: an MTA trusts connections from localhost (Postfix's
 	 * mynetworks, Exim's relay_from_hosts), and every onion client would
 	 * arrive from there: an open relay. */
-	printf("; Tor must serve the port: HiddenServicePort %lu 127.0.0.2:25 (an SMTP listener\n"
-	       ";   your MTA does not trust as local: never 127.0.0.1:25, see README, Receiving)\n",
+	printf("; Tor must serve the port: HiddenServicePort %lu 127.0.0.1:2526, a listener of\n"
+	       ";   its own where the MTA does not relay for localhost (never 127.0.0.1:25: an\n"
+	       ";   open relay); see README, \"Receiving mail over Tor\"\n",
 	       po->port);
 	printf("; once published, verify: onionmx-check --probe %s\n",
 	       po->domain ? domain : "YOUR-DOMAIN");
