@@ -37,6 +37,7 @@ fi
 ok 0 "the private Tor network starts and its client reaches the onion services (${TORNET_READY}s)"
 mta_install_onionmx || exit 1
 mta_map_tor || exit 1
+mta_discovery "$TOR_ONION2" || exit 1 # good.example publishes onion 2 by SRV
 pf_log() { grep ' postfix/' "$SYSLOG"; }
 
 mta_postfix_start >"$T/start.out" 2>&1
@@ -61,12 +62,24 @@ line=$(grep "onionmx: connected to $TOR_ONION1\.onion" "$SYSLOG" | head -1)
 like "$line" "postfix/smtp\[[0-9]+\]: onionmx: connected to $TOR_ONION1\.onion port 25 \(MX of mapped\.example\) via Tor 127\.0\.0\.1:9050 in [0-9.]+s" \
 	"the library's line in the mail log names onion, domain and Tor"
 echo "# $(printf '%s\n' "$line" | sed 's/^<[0-9]*>//')"
+# good.example is in no map: it publishes onion 2 as _onion-mx._tcp SRV.
+echo "user@good.example discovered-through-tor" >"$T/msg2"
+submit "$T/msg2" >/dev/null
+ok $? "Postfix accepted a message for user@good.example (found by SRV discovery)"
+wait_for 60 count_at_least onion2 1
+is "$(sink_subjects onion2)" "discovered-through-tor user@good.example" \
+	"the message for the discovered domain arrived behind onion 2, through real Tor"
+wait_for 10 grep -q 'to=<user@good\.example>.*status=' "$SYSLOG"
+like "$(pf_log)" "to=<user@good\.example>, relay=$TOR_ONION2\.onion\[248\.[0-9.]+\]:25, .*status=sent" \
+	"Postfix's log: sent to onion 2 at its address from the discovery range"
+like "$(grep 'onionmx: discovered onion MX for good.example' "$SYSLOG")" "$TOR_ONION2\.onion" \
+	"the library logged the discovery"
 tor_stream_check
 wait_for 10 eval '/usr/sbin/postqueue -p 2>/dev/null | grep -q "Mail queue is empty"'
 like "$(/usr/sbin/postqueue -p 2>&1)" "Mail queue is empty" "Postfix's queue is empty"
 
 is "$(sink_connections clearnet)$(sink_connections clearnet2)" 00 \
-	"the clearnet MX of mapped.example saw no connection (either address)"
+	"the clearnet MX of mapped.example and good.example saw no connection (either address)"
 is "$(sink_count bounces)" 0 "no bounce"
 unlike "$(dns_queries)" " mapped\.example$|\.onion$|\.(24[0-9]|25[0-5])\.in-addr\.arpa$" \
 	"the DNS server saw no query about mapped.example, an onion or a synthetic address"

@@ -150,11 +150,11 @@ EOM
 # answers SERVFAIL for servfail.example's SRV name. Before the MTA starts: its
 # daemons open the cache when they load the library, before any chroot.
 DISCOVERY_CACHE=/var/lib/onionmx/discovery.cache
-mta_discovery() {
+mta_discovery() { # mta_discovery [ONION]: ONION is what good.example publishes
 	install -d -m 755 -o root -g root "${DISCOVERY_CACHE%/*}" || return 1
 	rm -f "$DISCOVERY_CACHE"
 	printf 'discover = srv\ncache = %s\n' "$DISCOVERY_CACHE" >>/etc/onionmx/onionmx.conf
-	start_evil_dns 127.0.0.98
+	start_evil_dns 127.0.0.98 "$1"
 }
 
 # onion_of DOMAIN: the onion (without .onion) the test map gives DOMAIN.
@@ -166,8 +166,10 @@ onion_of() {
 # its own: mapped.example -> mx.mapped.example, 127.0.0.20), and the SRV records
 # of discovery. Its own records get a TTL of 300 s (dnsmasq's default is 0),
 # so a discovered SRV answer is cached for the whole test: one query per TTL
-# is what the tests count. dnsmasq forwards _onion-mx._tcp.servfail.example to
-# 127.0.0.98, where mta_discovery's server answers SERVFAIL at once.
+# is what the tests count. dnsmasq forwards _onion-mx._tcp.servfail.example and
+# _onion-mx._tcp.good.example to 127.0.0.98, where mta_discovery's server answers
+# SERVFAIL at once for the first, and SRV 0 5 25 ONION for the second (the tests
+# through real Tor give it the Tor network's onion 2).
 mta_start_dns() {
 	ONION_D01=$("$H/onion_gen" mta-discovered)
 	local args=(--local-ttl=300
@@ -175,6 +177,8 @@ mta_start_dns() {
 		--mx-host=d01.example,mx.mapped.example,10
 		--server=/_onion-mx._tcp.servfail.example/127.0.0.98
 		--mx-host=servfail.example,mx.mapped.example,10
+		--server=/_onion-mx._tcp.good.example/127.0.0.98
+		--mx-host=good.example,mx.mapped.example,10
 		--host-record=mx.mapped.example,198.18.0.20
 		--host-record=mx.direct.example,198.18.0.30
 		--mx-host=moved.example,mx.direct.example,10
