@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "config.h"
+#include "cache.h"
 #include "map.h"
 
 #ifndef ONIONMX_LIBRARY
@@ -69,6 +70,34 @@ static void secure_mode_warnings(const char *conf, const char *map)
 		fprintf(stderr, "onionmx: note: setuid programs read only %s, not %s\n", OMX_DEFAULT_CONF, conf);
 }
 
+/* With discover = srv: the map's range must stay clear of discovery's (the
+ * library would defer every lookup discovery answers), and VERBOSE (onionmx -t)
+ * tries the shared cache as the MTA's processes will open it. */
+static int check_discovery(const struct omx_config *cfg, const struct omx_map *map, int verbose)
+{
+	struct omx_cache cache;
+	char err[PATH_MAX + 256];
+	uint32_t net, mask;
+
+	if (omx_parse_range(cfg->discover_range, &net, &mask) != 0)
+		return -1; /* the config parser already refused it */
+	if (omx_ranges_overlap(map->net, map->mask, net, mask)) {
+		fprintf(stderr, "onionmx: %s: its synthetic range overlaps discover_range %s "
+			"(rebuild it with onionmx-map -r, or change discover_range)\n",
+			cfg->map_path, cfg->discover_range);
+		return -1;
+	}
+	if (!verbose)
+		return 0;
+	if (omx_cache_open(&cache, cfg->cache_path, net, mask, 0, err, sizeof(err)) != 0) {
+		fprintf(stderr, "onionmx: warning: %s; processes that cannot open it discover with a "
+			"cache of their own (not shared)\n", err);
+		return 0;
+	}
+	omx_cache_close(&cache);
+	return 0;
+}
+
 /* Checks the configuration and its map as the library will read them; VERBOSE
  * (onionmx -t) adds what setuid programs will think of them. */
 static int check(const char *conf, int verbose)
@@ -95,6 +124,10 @@ static int check(const char *conf, int verbose)
 		return -1;
 	}
 	close(fd);
+	if (cfg.discover && check_discovery(&cfg, &map, verbose) != 0) {
+		omx_map_close(&map);
+		return -1;
+	}
 	omx_map_close(&map);
 	if (verbose)
 		secure_mode_warnings(conf, cfg.map_path);

@@ -74,6 +74,22 @@ is "$?" 127 "a command that does not exist: 127, like a shell"
 wrapper 2>/dev/null
 is "$?" 2 "no command: usage, exit 2"
 
+# With discovery on, the wrapper also checks what discovery needs.
+cp "$ONIONMX_CONF" "$T/disc.conf"
+printf 'discover = srv\ncache = %s/cache\n' "$T" >>"$T/disc.conf"
+out=$(wrapper -c "$T/disc.conf" -t 2>&1)
+like "$out" "ok$" "onionmx -t with discovery: ok"
+like "$(stat -c '%a %U' "$T/cache" 2>&1)" "^644 root$" "and it created the shared cache as the library would"
+cp "$T/domains" "$T/overlap" && "$MAPTOOL" -r 248.0.0.0/6 "$T/overlap" >/dev/null
+sed "s|^map = .*|map = $T/overlap.cdb|" "$T/disc.conf" >"$T/overlap.conf"
+out=$(wrapper -c "$T/overlap.conf" -t 2>&1)
+is "$?" 78 "a map whose range overlaps discover_range: exit 78"
+like "$out" "overlap\.cdb: its synthetic range overlaps discover_range 248\.0\.0\.0/8" "naming the map and the range"
+printf 'cache = %s/no/such/dir/cache\n' "$T" >>"$T/disc.conf"
+out=$(wrapper -c "$T/disc.conf" -t 2>&1)
+like "$out" "warning: .*no/such/dir/cache: .*cache of their own" "an unusable cache: a warning naming it"
+like "$out" "ok$" "but the check passes (discovery still works, unshared)"
+
 # Quiet: stdout of a command under the library is its own, and nothing lands
 # on stderr with log = syslog.
 sed -i 's/^log = .*/log = syslog/' "$ONIONMX_CONF"
