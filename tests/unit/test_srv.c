@@ -82,24 +82,47 @@ static void start(struct pkt *p, unsigned flags, unsigned an, unsigned ns)
 	put16(p, 1);
 }
 
-/* An SRV record at the question name (a pointer to it) with TARGET written out. */
-static void srv(struct pkt *p, uint32_t ttl, unsigned prio, unsigned weight, unsigned port,
-		const char *target)
+/* A record's owner (NULL: a pointer to the question name), type, class IN, TTL
+ * and RDLENGTH; the caller writes the rdata. */
+static void rr_head(struct pkt *p, const char *owner, unsigned type, uint32_t ttl, unsigned rdlen)
 {
-	size_t rdlen_at;
-
-	put16(p, 0xc00c);
-	put16(p, 33);
+	if (owner)
+		put_name(p, owner);
+	else
+		put16(p, 0xc00c);
+	put16(p, type);
 	put16(p, 1);
 	put32(p, ttl);
-	rdlen_at = p->len;
-	put16(p, 0);
+	put16(p, rdlen);
+}
+
+/* SRV rdata up to the target: priority, weight, port. */
+static void srv_fixed(struct pkt *p, unsigned prio, unsigned weight, unsigned port)
+{
 	put16(p, prio);
 	put16(p, weight);
 	put16(p, port);
+}
+
+/* An SRV record at OWNER (NULL: the question name) with TARGET written out and
+ * the right RDLENGTH. */
+static void srv_at(struct pkt *p, const char *owner, uint32_t ttl, unsigned prio,
+		   unsigned weight, unsigned port, const char *target)
+{
+	size_t rdlen_at;
+
+	rr_head(p, owner, 33, ttl, 0);
+	rdlen_at = p->len - 2;
+	srv_fixed(p, prio, weight, port);
 	put_name(p, target);
 	p->b[rdlen_at] = (uint8_t)((p->len - rdlen_at - 2) >> 8);
 	p->b[rdlen_at + 1] = (uint8_t)(p->len - rdlen_at - 2);
+}
+
+static void srv(struct pkt *p, uint32_t ttl, unsigned prio, unsigned weight, unsigned port,
+		const char *target)
+{
+	srv_at(p, NULL, ttl, prio, weight, port, target);
 }
 
 static void soa(struct pkt *p, uint32_t ttl, uint32_t minimum)
@@ -315,14 +338,8 @@ static void test_hostile(void)
 	/* Compressed target pointing back at an earlier name: fine. */
 	start(&p, 0, 2, 0);
 	srv(&p, 300, 0, 0, 25, onion_name(7, n1));
-	put16(&p, 0xc00c);
-	put16(&p, 33);
-	put16(&p, 1);
-	put32(&p, 300);
-	put16(&p, 8);
-	put16(&p, 1);
-	put16(&p, 0);
-	put16(&p, 2525);
+	rr_head(&p, NULL, 33, 300, 8);
+	srv_fixed(&p, 1, 0, 2525);
 	put16(&p, 0xc000 | (12 + 28 + 4 + 12 + 6)); /* the first record's target */
 	parse(&p, OMX_DNSSEC_PREFER, &r);
 	is_int(r.status, OMX_SRV_ONION, "compressed target: ONION");
@@ -330,14 +347,8 @@ static void test_hostile(void)
 
 	/* Pointer loops and forward pointers in the target. */
 	start(&p, 0, 1, 0);
-	put16(&p, 0xc00c);
-	put16(&p, 33);
-	put16(&p, 1);
-	put32(&p, 300);
-	put16(&p, 8);
-	put16(&p, 0);
-	put16(&p, 0);
-	put16(&p, 25);
+	rr_head(&p, NULL, 33, 300, 8);
+	srv_fixed(&p, 0, 0, 25);
 	rd = p.len;
 	put16(&p, 0xc000 | (unsigned)rd); /* points at itself */
 	parse(&p, OMX_DNSSEC_PREFER, &r);
@@ -354,14 +365,8 @@ static void test_hostile(void)
 
 	/* A label, then a pointer back to it: a loop that grows the name. */
 	start(&p, 0, 1, 0);
-	put16(&p, 0xc00c);
-	put16(&p, 33);
-	put16(&p, 1);
-	put32(&p, 300);
-	put16(&p, 11);
-	put16(&p, 0);
-	put16(&p, 0);
-	put16(&p, 25);
+	rr_head(&p, NULL, 33, 300, 11);
+	srv_fixed(&p, 0, 0, 25);
 	rd = p.len;
 	put8(&p, 1);
 	put8(&p, 'a');
@@ -394,14 +399,8 @@ static void test_hostile(void)
 
 	/* Huge rdata: a valid target followed by 60000 bytes of junk. */
 	start(&p, 0, 1, 0);
-	put16(&p, 0xc00c);
-	put16(&p, 33);
-	put16(&p, 1);
-	put32(&p, 300);
-	put16(&p, 6 + 64 + 60000);
-	put16(&p, 0);
-	put16(&p, 0);
-	put16(&p, 25);
+	rr_head(&p, NULL, 33, 300, 6 + 64 + 60000);
+	srv_fixed(&p, 0, 0, 25);
 	put_name(&p, onion_name(9, n1));
 	memset(p.b + p.len, 'x', 60000);
 	p.len += 60000;
@@ -444,34 +443,18 @@ static void test_hostile(void)
 
 	/* Records for another owner are not ours. */
 	start(&p, 0, 1, 0);
-	put_name(&p, "_onion-mx._tcp.evil.example");
-	put16(&p, 33);
-	put16(&p, 1);
-	put32(&p, 300);
-	put16(&p, 6 + 64);
-	put16(&p, 0);
-	put16(&p, 0);
-	put16(&p, 25);
+	rr_head(&p, "_onion-mx._tcp.evil.example", 33, 300, 6 + 64);
+	srv_fixed(&p, 0, 0, 25);
 	put_name(&p, onion_name(10, n1));
 	parse(&p, OMX_DNSSEC_PREFER, &r);
 	is_int(r.status, OMX_SRV_NONE, "SRV for another name: ignored (NONE)");
 
 	/* A CNAME from the question to another name, with the SRV there. */
 	start(&p, 0, 2, 0);
-	put16(&p, 0xc00c);
-	put16(&p, 5);
-	put16(&p, 1);
-	put32(&p, 200);
-	put16(&p, 17);
+	rr_head(&p, NULL, 5, 200, 17);
 	put_name(&p, "srv.example.net");
-	put_name(&p, "srv.example.net");
-	put16(&p, 33);
-	put16(&p, 1);
-	put32(&p, 300);
-	put16(&p, 6 + 64);
-	put16(&p, 0);
-	put16(&p, 0);
-	put16(&p, 25);
+	rr_head(&p, "srv.example.net", 33, 300, 6 + 64);
+	srv_fixed(&p, 0, 0, 25);
 	put_name(&p, onion_name(11, n1));
 	parse(&p, OMX_DNSSEC_PREFER, &r);
 	is_int(r.status, OMX_SRV_ONION, "CNAME followed to the SRV records");
