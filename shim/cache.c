@@ -427,11 +427,14 @@ int omx_cache_get(struct omx_cache *c, const char *domain, time_t now, struct om
 			continue;
 		if (e->expires <= now || !entry_valid(e))
 			break;
-		memset(r, 0, sizeof(*r));
+		/* Field by field: the result is kilobytes (the ignored list), and this
+		 * runs at every MX lookup of an unmapped domain. */
 		r->status = (enum omx_srv_status)e->status;
 		r->secure = e->secure;
 		r->ttl = (uint32_t)(e->expires - now);
 		r->n = (int)e->n;
+		r->nignored = 0;
+		memcpy(r->detail, "cached", sizeof("cached"));
 		for (int i = 0; i < r->n; i++) {
 			memcpy(r->rec[i].onion, e->rec[i].onion, OMX_ONION_LABEL_LEN);
 			r->rec[i].onion[OMX_ONION_LABEL_LEN] = '\0';
@@ -439,7 +442,6 @@ int omx_cache_get(struct omx_cache *c, const char *domain, time_t now, struct om
 			r->rec[i].weight = e->rec[i].weight;
 			r->rec[i].port = e->rec[i].port;
 		}
-		snprintf(r->detail, sizeof(r->detail), "cached, %u s left", r->ttl);
 		hit = 1;
 	}
 	/* The onions of a live answer are in use: keep their addresses from reuse. */
