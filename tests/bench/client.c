@@ -220,23 +220,9 @@ static int do_connect(const char *spec, long n)
 	return 0;
 }
 
-static int do_res(const char *name, long n)
-{
-	unsigned char ans[512];
-	double t0;
-
-	res_init();
-	t0 = start();
-	for (long i = 0; i < n; i++)
-		if (res_search(name, C_IN, T_A, ans, sizeof(ans)) <= 0)
-			fail("res_search", (int)i);
-	report(t0, n);
-	return 0;
-}
-
-/* MX lookups of NAME, each of which must bring an answer (from the library or
- * from DNS). */
-static int do_mx(const char *name, long n)
+/* res_search(NAME, IN, TYPE) N times; each must bring an answer (from DNS, the
+ * map or discovery). */
+static int do_query(const char *name, int type, long n)
 {
 	unsigned char ans[1024];
 	double t0;
@@ -244,8 +230,8 @@ static int do_mx(const char *name, long n)
 	res_init();
 	t0 = start();
 	for (long i = 0; i < n; i++)
-		if (res_search(name, C_IN, T_MX, ans, sizeof(ans)) <= 0)
-			fail("res_search MX", (int)i);
+		if (res_search(name, C_IN, type, ans, sizeof(ans)) <= 0)
+			fail("res_search", (int)i);
 	report(t0, n);
 	return 0;
 }
@@ -319,9 +305,9 @@ int main(int argc, char **argv)
 	if (argc == 4 && strcmp(argv[1], "connect") == 0)
 		return do_connect(argv[2], atol(argv[3]));
 	if (argc == 4 && strcmp(argv[1], "res") == 0)
-		return do_res(argv[2], atol(argv[3]));
+		return do_query(argv[2], T_A, atol(argv[3]));
 	if (argc == 4 && strcmp(argv[1], "mx") == 0)
-		return do_mx(argv[2], atol(argv[3]));
+		return do_query(argv[2], T_MX, atol(argv[3]));
 	if (argc == 2 && strcmp(argv[1], "rss") == 0)
 		return do_rss();
 	if (argc == 2 && strcmp(argv[1], "idle") == 0) {
