@@ -54,7 +54,7 @@ PIDS+=("$REBUILDER")
 # The program runs in the background so that, if it hangs, the stacks of the
 # parent and of the first hung children can be shown before they are killed.
 start=$(date +%s.%N)
-LD_PRELOAD="$TLIB" "$PROG" -g "$HAMMERS" -t "$THREADS" -i "$ITERATIONS" -f "$FORK_EVERY" \
+LD_PRELOAD="$TLIB" "$PROG" -g "$HAMMERS" -c mapped.example -t "$THREADS" -i "$ITERATIONS" -f "$FORK_EVERY" \
 	"$ONION1.onion" "$ADDR1" disc.example mx.plain.example 127.0.0.30 plain.example \
 	mx.plain.example "220 onion" >"$T/out" 2>"$T/stderr" &
 prog=$!

@@ -2,11 +2,12 @@
  * fork() in between, each checking every answer. Built with -fsanitize=thread
  * and run against the TSan build of the library by tests/stress/run.sh.
  *
- * usage: threads [-t THREADS] [-i ITERATIONS] [-f FORK_EVERY] [-g HAMMERS] ONION ADDR
+ * usage: threads [-t THREADS] [-i ITERATIONS] [-f FORK_EVERY] [-g HAMMERS] [-c CHILD_DOMAIN] ONION ADDR
  *                DOMAIN PLAIN_HOST PLAIN_ADDR PLAIN_DOMAIN PLAIN_MX BANNER
  *
  *   ONION        a mapped onion name, ADDR its synthetic address (from the map)
- *   DOMAIN       a mapped mail domain whose first MX is ONION
+ *   DOMAIN       a mail domain whose first MX is ONION (mapped or discovered)
+ *   CHILD_DOMAIN the same for forked children, answered without DNS (mapped)
  *   PLAIN_HOST   a clearnet host name (DNS) with the address PLAIN_ADDR
  *   PLAIN_DOMAIN a clearnet mail domain (DNS) whose MX is PLAIN_MX
  *   BANNER       what the SMTP banner behind ONION starts with ("220 onion")
@@ -39,6 +40,7 @@
 #include <unistd.h>
 
 static const char *onion, *plain_host, *domain, *plain_domain, *plain_mx, *banner;
+static const char *child_domain; /* -c, else DOMAIN */
 static struct in_addr onion_addr, plain_addr;
 static int iterations = 50, fork_every = 10;
 static int stop_hammer; /* atomic */
@@ -163,10 +165,14 @@ static int connect_onion(void)
  * held, and the child then blocks forever), so the child asks only what the
  * library answers by itself, with the res_state its thread already had, and
  * calls connect(), which POSIX lists as async-signal-safe. */
+/* A child of a multi-threaded parent may only rely on what the library answers
+ * itself: glibc's resolver keeps resolv.conf under a lock that another thread
+ * of the parent may hold at fork() (it deadlocks without the library too).
+ * Hence CHILD_DOMAIN: a mapped domain, where DOMAIN may need DNS (discovery). */
 static void child(res_state st)
 {
 	int ok = gai_is(onion, onion_addr) & ghbn_is(onion, onion_addr) &
-		 mx_is(st, domain, onion) & connect_onion();
+		 mx_is(st, child_domain, onion) & connect_onion();
 
 	_exit(ok && __atomic_load_n(&failures, __ATOMIC_RELAXED) == 0 ? 0 : 1);
 }
@@ -245,8 +251,11 @@ int main(int argc, char **argv)
 	int nthreads = 16, nhammers = 0, opt;
 	pthread_t *tids, hammers[64];
 
-	while ((opt = getopt(argc, argv, "t:i:f:g:")) != -1) {
+	while ((opt = getopt(argc, argv, "t:i:f:g:c:")) != -1) {
 		switch (opt) {
+		case 'c':
+			child_domain = optarg;
+			break;
 		case 'g':
 			nhammers = atoi(optarg) > 64 ? 64 : atoi(optarg);
 			break;
@@ -267,6 +276,8 @@ int main(int argc, char **argv)
 		goto usage;
 	onion = argv[optind];
 	domain = argv[optind + 2];
+	if (!child_domain)
+		child_domain = domain;
 	plain_host = argv[optind + 3];
 	plain_domain = argv[optind + 5];
 	plain_mx = argv[optind + 6];
