@@ -199,8 +199,11 @@ like "$out" "^answer MX 10 $ONION1\.onion" "mapped domains still work"
 conf
 mx one.secure.test >/dev/null
 : >"$T/lib.log"
-out=$(setpriv --reuid=65534 --regid=65534 --clear-groups env LD_PRELOAD="$PRELOAD" \
-	"$H/resolv_probe" nsearch one.secure.test MX 2>>"$T/lib.log")
+# (copies in $T: nobody may not be able to enter the checkout, e.g. a mktemp -d)
+install -m 755 "$LIB" "$H/resolv_probe" "$T/"
+out=$(setpriv --reuid=65534 --regid=65534 --clear-groups \
+	env LD_PRELOAD="${SAN_PRELOAD:+$SAN_PRELOAD }$T/libonionmx.so" \
+	"$T/resolv_probe" nsearch one.secure.test MX 2>>"$T/lib.log")
 like "$out" "answer MX 10 $O_D\.onion" "a user's program (root's cache not writable) still discovers"
 unlike "$(cat "$T/lib.log")" "private" "without a warning about the private cache"
 conf "cache=$T/usercache"
