@@ -25,6 +25,9 @@ mkfifo -m 666 "$T/user/fifo.conf" # opening this for reading would block: a trap
 chown -R nobody "$T/user"
 
 install -o root -m 4755 "$H/self_report" "$T/suid_report"
+# The same, not setuid, also in $T: nobody may not be able to enter the
+# checkout (a fresh clone under mktemp -d is mode 0700).
+install -m 755 "$H/self_report" "$T/self_report"
 install -o root -m 4755 "$H/exec_probe" "$T/suid_exec"
 as_nobody() { timeout 10 setpriv --reuid=65534 --regid=65534 --clear-groups "$@"; }
 
@@ -35,12 +38,12 @@ out=$(as_nobody env LD_PRELOAD=libonionmx.so ONIONMX_CONF="$T/user/fifo.conf" "$
 status=$?
 ok $([ "$status" != 124 ] && echo 0 || echo 1) "a FIFO named in ONIONMX_CONF is never opened (it would block)"
 like "$out" "^mx=$ONION1\.onion" "and the answer still comes from root's config"
-out=$(as_nobody env LD_PRELOAD=libonionmx.so ONIONMX_CONF="$T/user/theirs.conf" "$H/self_report" mapped.example 2>&1)
+out=$(as_nobody env LD_PRELOAD=libonionmx.so ONIONMX_CONF="$T/user/theirs.conf" "$T/self_report" mapped.example 2>&1)
 like "$out" "^mx=$EVIL_ONION\.onion" "(control: in a program that is not setuid, the user's own config applies to the user)"
 out=$(as_nobody env LD_PRELOAD="$LIB" "$T/suid_report" 2>&1)
 like "$out" "^loaded=no" "(control: a path in LD_PRELOAD is ignored by ld.so for setuid programs)"
 
-out=$(as_nobody env LD_PRELOAD=libonionmx.so "$T/suid_exec" execve "$H/self_report" mapped.example 2>&1)
+out=$(as_nobody env LD_PRELOAD=libonionmx.so "$T/suid_exec" execve "$T/self_report" mapped.example 2>&1)
 like "$out" "^loaded=yes" "a setuid program's emptied environment: the bare name is carried to what it runs"
 like "$out" "^mx=$ONION1\.onion" "and that program answers from root's map"
 
@@ -54,7 +57,7 @@ chmod 644 /etc/onionmx/onionmx.conf
 chown nobody /etc/onionmx/domains.cdb
 out=$(as_nobody env LD_PRELOAD=libonionmx.so "$T/suid_report" mapped.example 2>&1)
 like "$out" "^mx=none" "a map not owned by root is refused in secure mode: MX lookups deferred"
-out=$(as_nobody env LD_PRELOAD=libonionmx.so "$H/self_report" mapped.example 2>&1)
+out=$(as_nobody env LD_PRELOAD=libonionmx.so "$T/self_report" mapped.example 2>&1)
 like "$out" "^mx=$ONION1\.onion" "(control: the same map is fine outside secure mode)"
 chown root /etc/onionmx/domains.cdb
 unlike "$(dns_queries)" "mapped\.example" "the DNS server never saw mapped.example"
