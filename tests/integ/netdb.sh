@@ -10,37 +10,40 @@ setup_map || exit 1
 ADDR1=$("$MAPTOOL" -q "$ONION1.onion" "$T/domains.cdb" | sed -n 's/.*address \([0-9.]*\)).*/\1/p')
 
 # Runs the probe on the onion and on the reference name and compares them with
-# the names and addresses swapped.
-same_as_dns() { # same_as_dns DESCRIPTION PROBE-ARGS... (NAME stands for the name)
-	local desc=$1 onion_out ref_out
-	shift
+# the names and addresses swapped. WANT is what the reference lookup itself must
+# have given (a pattern for its first line), so that the two failing alike (DNS
+# down, the probe broken) cannot pass as "the same".
+same_as_dns() { # same_as_dns DESCRIPTION WANT PROBE-ARGS... (NAME stands for the name)
+	local desc=$1 want=$2 onion_out ref_out
+	shift 2
 	# (h_errno after a successful gethostbyname is unspecified: glibc leaves
 	# whatever its "files" lookup set, so it is not compared.)
 	onion_out=$(shim "$H/netdb_probe" "${@/NAME/$ONION1.onion}" 2>&1 | sed 's/^result=ok h_errno=.*/result=ok/')
 	ref_out=$(shim "$H/netdb_probe" "${@/NAME/v4only.example}" 2>&1 | sed 's/^result=ok h_errno=.*/result=ok/' |
 		sed "s/v4only\.example/$ONION1.onion/g; s/127\.0\.0\.50/$ADDR1/g")
+	like "$(printf '%s\n' "$ref_out" | head -1)" "$want" "$desc: the reference DNS name gave $want"
 	is "$onion_out" "$ref_out" "$desc: onion answered like a v4-only DNS name"
 	[ -n "$VERBOSE" ] && echo "$onion_out" | sed 's/^/# /'
 }
 
-same_as_dns "gai unspec" gai NAME
-same_as_dns "gai inet stream service smtp" gai NAME smtp inet
-same_as_dns "gai inet numeric service 2525" gai NAME 2525 inet
-same_as_dns "gai unspec any socktype" gai NAME 25 unspec "" any
-same_as_dns "gai canonname" gai NAME 25 inet canon
-same_as_dns "gai addrconfig" gai NAME 25 unspec addrconfig
-same_as_dns "gai inet6 v4mapped" gai NAME 25 inet6 v4mapped
-same_as_dns "gai inet6 v4mapped,all" gai NAME 25 inet6 v4mapped,all
-same_as_dns "gai inet6 without v4mapped" gai NAME 25 inet6
-same_as_dns "gai hints NULL" gai-null NAME 25
-same_as_dns "gai bad service" gai NAME nosuchservice inet
-same_as_dns "gethostbyname" ghbn NAME
-same_as_dns "gethostbyname2 inet" ghbn2 NAME inet
-same_as_dns "gethostbyname2 inet6" ghbn2 NAME inet6
-same_as_dns "gethostbyname_r" ghbn_r NAME 1024
-same_as_dns "gethostbyname_r small buffer" ghbn_r NAME 8
-same_as_dns "gethostbyname2_r inet" ghbn2_r NAME inet 1024
-same_as_dns "gethostbyname2_r inet6" ghbn2_r NAME inet6 1024
+same_as_dns "gai unspec" "^rc=0$" gai NAME
+same_as_dns "gai inet stream service smtp" "^rc=0$" gai NAME smtp inet
+same_as_dns "gai inet numeric service 2525" "^rc=0$" gai NAME 2525 inet
+same_as_dns "gai unspec any socktype" "^rc=0$" gai NAME 25 unspec "" any
+same_as_dns "gai canonname" "^rc=0$" gai NAME 25 inet canon
+same_as_dns "gai addrconfig" "^rc=0$" gai NAME 25 unspec addrconfig
+same_as_dns "gai inet6 v4mapped" "^rc=0$" gai NAME 25 inet6 v4mapped
+same_as_dns "gai inet6 v4mapped,all" "^rc=0$" gai NAME 25 inet6 v4mapped,all
+same_as_dns "gai inet6 without v4mapped" "^rc=EAI_NODATA$" gai NAME 25 inet6
+same_as_dns "gai hints NULL" "^rc=0$" gai-null NAME 25
+same_as_dns "gai bad service" "^rc=EAI_SERVICE$" gai NAME nosuchservice inet
+same_as_dns "gethostbyname" "^result=ok$" ghbn NAME
+same_as_dns "gethostbyname2 inet" "^result=ok$" ghbn2 NAME inet
+same_as_dns "gethostbyname2 inet6" "^result=null h_errno=NO_DATA$" ghbn2 NAME inet6
+same_as_dns "gethostbyname_r" "^rc=0 result=ok" ghbn_r NAME 1024
+same_as_dns "gethostbyname_r small buffer" "^rc=ERANGE " ghbn_r NAME 8
+same_as_dns "gethostbyname2_r inet" "^rc=0 result=ok" ghbn2_r NAME inet 1024
+same_as_dns "gethostbyname2_r inet6" "^rc=0 result=null h_errno=NO_DATA$" ghbn2_r NAME inet6 1024
 
 out=$(shim "$H/netdb_probe" gai "$ONION1.onion" 25 inet)
 like "$out" "addr=$ADDR1 port=25" "getaddrinfo gives the map's address"

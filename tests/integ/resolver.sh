@@ -59,6 +59,8 @@ like "$out" "^answer MX 10 $ONION1\.onion" "case-insensitive, trailing dot ignor
 out=$(shim "$H/resolv_probe" nsearch "a.b.wild.example" MX)
 like "$out" "^answer MX 10 $ONION2\.onion" ".wild.example covers a.b.wild.example"
 out=$(shim "$H/resolv_probe" nsearch "wild.example" MX)
+# The probe must have run and reported (rc=...) for "no onion" to mean anything.
+like "$out" "^rc=" "wild.example: the probe answered"
 unlike "$out" "onion" ".wild.example does not cover wild.example itself"
 out=$(shim "$H/resolv_probe" nsearch mapped.example MX 40)
 like "$out" "^rc=40 " "a 40-byte buffer gets 40 bytes"

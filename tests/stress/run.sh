@@ -89,6 +89,8 @@ ok "$([ "$reloads" -gt 0 ]; echo $?)" "the library reloaded the map $reloads tim
 connects=$(printf '%s\n' "$out" | sed -n 's/.* connects \([0-9]*\) forks \([0-9]*\) .*/\1 \2/p')
 set -- $connects
 want=$((${1:-0} + ${2:-0}))
+# A count of 0 would make the comparison below pass with nothing checked.
+ok "$([ "$want" -gt 0 ]; echo $?)" "the program reported how many connections it made ($want)"
 if [ -n "$hung" ]; then
 	ok 0 "the onion sink saw every connection # SKIP the program hung: no count to compare"
 else
