@@ -37,7 +37,7 @@ $(OBJDIR)/%.o: shim/%.c shim/*.h Makefile
 	@mkdir -p $(@D)
 	$(CC) $(ALLFLAGS) -c $< -o $@
 
-$(OBJDIR)/tools/%.o: tools/%.c shim/*.h Makefile
+$(OBJDIR)/tools/%.o: tools/%.c tools/*.h shim/*.h Makefile
 	@mkdir -p $(@D)
 	$(CC) $(ALLFLAGS) -DONIONMX_LIBRARY='"$(LIBDIR)/libonionmx.so"' -c $< -o $@
 
@@ -53,13 +53,16 @@ $(O)/tools/%: $(OBJDIR)/tools/%.o $(TOOL_SRC:%=$(OBJDIR)/%.o)
 	$(CC) $(LDSAN) -o $@ $^ $(CDB_PIC)
 
 # onionmx-check asks DNS itself (MX and SRV): it alone needs libresolv.
-$(O)/tools/onionmx-check: $(OBJDIR)/tools/onionmx-check.o $(TOOL_SRC:%=$(OBJDIR)/%.o)
+$(O)/tools/onionmx-check: $(OBJDIR)/tools/onionmx-check.o $(OBJDIR)/tools/check_mta.o $(TOOL_SRC:%=$(OBJDIR)/%.o)
 	@mkdir -p $(@D)
 	$(CC) $(LDSAN) -o $@ $^ $(CDB_PIC) -lresolv
 
+# test_check_mta tests the rules of onionmx-check --mta (tools/check_mta.c).
+$(O)/tests/unit/test_check_mta: $(OBJDIR)/tools/check_mta.o
+
 $(O)/tests/unit/%: tests/unit/%.c tests/tap.h $(TOOL_SRC:%=$(OBJDIR)/%.o)
 	@mkdir -p $(@D)
-	$(CC) $(ALLFLAGS) $(LDSAN) -o $@ $< $(TOOL_SRC:%=$(OBJDIR)/%.o) $(CDB_PIC) -lresolv
+	$(CC) $(ALLFLAGS) -Itools $(LDSAN) -o $@ $< $(filter %.o,$^) $(CDB_PIC) -lresolv
 
 $(O)/tests/helpers/%: tests/helpers/%.c shim/*.h $(TOOL_SRC:%=$(OBJDIR)/%.o)
 	@mkdir -p $(@D)

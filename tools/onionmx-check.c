@@ -23,6 +23,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "check_mta.h"
 #include "config.h"
 #include "map.h"
 #include "onion.h"
@@ -49,6 +50,7 @@ static const char usage_text[] =
 	"usage: onionmx-check [-c CONF] [-t] [-p] DOMAIN...\n"
 	"       onionmx-check --publish [--domain DOMAIN] [--port N] [--priority N]\n"
 	"                     [--weight N] [--ttl N] HIDDENSERVICEDIR|HOSTNAMEFILE|ONION\n"
+	"       onionmx-check [-c CONF] [-t] --mta [postfix|exim|opensmtpd]\n"
 	"\n"
 	"Shows how mail for each DOMAIN would travel under onionmx and why, deciding in\n"
 	"the library's order: the static map, then SRV discovery (_onion-mx._tcp, if\n"
@@ -66,6 +68,13 @@ static const char usage_text[] =
 	"                     file, or the onion name; --domain (else the owner is written\n"
 	"                     relative to the zone's origin), --port (25), --priority (0),\n"
 	"                     --weight (5), --ttl (3600)\n"
+	"  --mta              name the MTA settings that would send mapped mail in clear\n"
+	"                     or bounce it (fallback relays, relay hosts, DNS lookups\n"
+	"                     off, IPv6 only, check_srv, ignore_target_hosts covering the\n"
+	"                     synthetic ranges ...), and whether the MTA loads the library;\n"
+	"                     reads postconf, exim -bP or smtpd.conf (the MTA is detected\n"
+	"                     when not named). Exit 0 nothing unsafe, 1 unsafe settings\n"
+	"                     named, 2 the MTA's configuration could not be read\n"
 	"  -h, --help         this text\n"
 	"\n"
 	"Exit status (with several domains the most severe, in this order):\n"
@@ -981,7 +990,27 @@ static int parse_number(const char *opt, const char *arg, unsigned long min, uns
 	return 0;
 }
 
-enum { OPT_PUBLISH = 256, OPT_DOMAIN, OPT_PORT, OPT_PRIORITY, OPT_WEIGHT, OPT_TTL };
+enum { OPT_PUBLISH = 256, OPT_DOMAIN, OPT_PORT, OPT_PRIORITY, OPT_WEIGHT, OPT_TTL, OPT_MTA };
+
+/* --mta [WHICH]: the MTA's settings, against this configuration's ranges. */
+static int check_mta(struct ctx *c, const char *which)
+{
+	struct mta_ranges rg = { 0 };
+
+	load_config(c);
+	if (!c->config_ok)
+		fprintf(stderr, "onionmx-check: %s (the MTA's settings are checked all the same)\n",
+			c->config_err);
+	if (c->map_open) {
+		rg.map_net = c->map.net;
+		rg.map_mask = c->map.mask;
+	} else {
+		omx_parse_range(OMX_DEFAULT_RANGE, &rg.map_net, &rg.map_mask);
+	}
+	if (c->config_ok && c->cfg.discover)
+		omx_parse_range(c->cfg.discover_range, &rg.disc_net, &rg.disc_mask);
+	return omx_check_mta(which, c->config_ok ? &c->cfg : NULL, &rg, c->terse);
+}
 
 int main(int argc, char **argv)
 {
@@ -996,11 +1025,12 @@ int main(int argc, char **argv)
 		{ "priority", required_argument, NULL, OPT_PRIORITY },
 		{ "weight", required_argument, NULL, OPT_WEIGHT },
 		{ "ttl", required_argument, NULL, OPT_TTL },
+		{ "mta", no_argument, NULL, OPT_MTA },
 		{ NULL, 0, NULL, 0 },
 	};
 	static struct ctx c; /* large: not on the stack */
 	struct publish_opts po = { .port = 25, .priority = 0, .weight = 5, .ttl = 3600 };
-	int opt, do_publish = 0, publish_args = 0, worst = EXIT_ONION;
+	int opt, do_publish = 0, do_mta = 0, publish_args = 0, worst = EXIT_ONION;
 	char **domains;
 	char err[256];
 
@@ -1023,6 +1053,9 @@ int main(int argc, char **argv)
 			return 0;
 		case OPT_PUBLISH:
 			do_publish = 1;
+			break;
+		case OPT_MTA:
+			do_mta = 1;
 			break;
 		case OPT_DOMAIN:
 			po.domain = optarg;
@@ -1052,6 +1085,15 @@ int main(int argc, char **argv)
 			fputs(usage_text, stderr);
 			return EXIT_USAGE;
 		}
+	}
+	if (do_mta) {
+		if (do_publish || c.probe || publish_args || argc - optind > 1) {
+			fprintf(stderr, "onionmx-check: --mta takes at most one MTA name (postfix, exim "
+					"or opensmtpd), and no --publish or -p\n");
+			return EXIT_USAGE;
+		}
+		setvbuf(stdout, NULL, _IOLBF, 0);
+		return check_mta(&c, optind < argc ? argv[optind] : NULL);
 	}
 	if (do_publish) {
 		if (optind != argc - 1 || c.terse || c.probe) {
