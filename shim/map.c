@@ -282,6 +282,13 @@ uint32_t omx_map_record_check(const void *key, size_t klen, const void *value, s
 	return (uint32_t)omx_map_hash(value, vlen, omx_map_hash(key, klen, 0x6f6e696f6e6d78ull));
 }
 
+uint32_t omx_map_empty_slot(unsigned table, unsigned slot)
+{
+	uint64_t where = (uint64_t)table << 32 | slot;
+
+	return (uint32_t)omx_map_hash(&where, sizeof(where), 0x656d707479ull) | 1u;
+}
+
 uint64_t omx_map_toc_sum(const unsigned char *mem, const char *header, size_t len)
 {
 	return omx_map_hash(mem, 2048, omx_map_hash(header, len, 0));
@@ -520,18 +527,23 @@ static int map_get(const struct omx_map *map, const char *key, unsigned klen, co
 		s = mem + pos + 8 * slot;
 		h = cdb_unpack(s);
 		rpos = cdb_unpack(s + 4);
-		if (rpos == 0) {
-			rc = h == 0 ? 0 : OMX_MAP_DAMAGED;
+		if (rpos == 1) { /* an empty slot, as the compiler marks them */
+			rc = h == omx_map_empty_slot(bucket, slot) ? 0 : OMX_MAP_DAMAGED;
 			break;
 		}
 		if ((h & 255) != bucket || rpos < 2048 || rpos > dend - 8)
-			break;
-		if (h != hval)
-			continue;
+			break; /* also a zeroed slot: cdb's empty (0, 0) is never left in */
 		kl = cdb_unpack(mem + rpos);
 		vl = cdb_unpack(mem + rpos + 4);
 		if (kl > dend - rpos - 8 || vl > dend - rpos - 8 - kl)
 			break;
+		if (h != hval) {
+			/* Another key's slot: make sure it is one, or a damaged hash or
+			 * position could hide ours behind the next empty slot. */
+			if (cdb_hash(mem + rpos + 8, kl) != h)
+				break;
+			continue;
+		}
 		if (kl != klen || memcmp(mem + rpos + 8, key, klen) != 0)
 			continue;
 		*val = (const char *)mem + rpos + 8 + kl;

@@ -13,6 +13,9 @@
  *   "a:" 4 bytes -> "LABEL PORT NDOMAINS FIRSTDOMAIN CHECK"   (PORT 0: the caller's)
  *   "a:" 4 bytes -> "- LABEL FREED CHECK"   a retired address (a tombstone): the
  *                  onion LABEL had it until the map built at unix time FREED
+ * In the hash tables, an empty slot is (omx_map_empty_slot(TABLE, SLOT), 1) rather
+ * than cdb's (0, 0), so that a zeroed slot is seen as damage, not as the end of
+ * a probe (tinycdb's cdb_find still works, walking whole tables on a miss).
  * CHECK is " " and 8 hex digits: omx_map_record_check of the key and the rest of
  * the value, so a lookup never trusts a record torn, damaged or moved to another
  * key. The "!onionmx" record is the first one (offset 2048): it and the table of
@@ -125,6 +128,7 @@ uint64_t omx_map_hash(const void *data, size_t len, uint64_t seed);
 /* The header's checksums (see the format above): of the table of contents MEM[0..2048)
  * after HEADER (the text before " toc=", LEN bytes), and of the SIZE-byte file
  * MEM whose sum digits sit at SUM_OFF. */
+uint32_t omx_map_empty_slot(unsigned table, unsigned slot);
 uint64_t omx_map_toc_sum(const unsigned char *mem, const char *header, size_t len);
 uint64_t omx_map_file_sum(const unsigned char *mem, size_t size, size_t sum_off);
 

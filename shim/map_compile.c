@@ -227,31 +227,27 @@ static int assign_addresses(struct onion_entry *onions, size_t n, struct old_map
 	 * before its own must stay taken. */
 	for (size_t i = 0; i < n; i++) {
 		unsigned attempt;
-		uint32_t a = 0;
+		int broken = 0;
 
 		if (!onions[i].addr)
 			continue;
 		for (attempt = 0; attempt < OMX_MAP_MAX_PROBES; attempt++) {
-			struct old_addr probe = { 0 }, *t;
+			uint32_t a = omx_addr_candidate(onions[i].label, net, mask, attempt);
+			struct old_addr probe = { .addr = a };
 
-			a = omx_addr_candidate(onions[i].label, net, mask, attempt);
-			if (a == onions[i].addr || bit_get(used, a - net))
-				continue;
-			if (!bit_get(tomb, a - net))
-				break;
-			probe.addr = a;
-			t = bsearch(&probe, om->addrs, om->n, sizeof(*om->addrs), cmp_old_addr);
-			if (!t)
-				break;
-			bit_set(used, a - net); /* an expired tombstone kept as a bridge */
-			t->freed = t->freed > 0 ? t->freed : now;
 			if (a == onions[i].addr)
 				break;
-		}
-		for (attempt = 0; attempt < OMX_MAP_MAX_PROBES; attempt++)
-			if (omx_addr_candidate(onions[i].label, net, mask, attempt) == onions[i].addr)
+			if (bit_get(used, a - net))
+				continue;
+			/* A free address before its own: an expired tombstone, kept as a bridge. */
+			if (!bit_get(tomb, a - net) ||
+			    !bsearch(&probe, om->addrs, om->n, sizeof(*om->addrs), cmp_old_addr)) {
+				broken = 1;
 				break;
-		if (attempt == OMX_MAP_MAX_PROBES || (a != onions[i].addr && !bit_get(used, a - net))) {
+			}
+			bit_set(used, a - net);
+		}
+		if (attempt == OMX_MAP_MAX_PROBES || broken) {
 			fail(err, errlen, "the existing map's address for %s.onion is not on its probe path: move the map away and rebuild",
 			     onions[i].label);
 			goto out;
@@ -536,6 +532,21 @@ static int seal(int fd, off_t size)
 	mem = mmap(NULL, (size_t)size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
 	if (mem == MAP_FAILED)
 		return -1;
+	/* Mark the empty slots (see map.h). */
+	for (unsigned t = 0; t < 256; t++) {
+		unsigned pos = cdb_unpack(mem + 8 * t), n = cdb_unpack(mem + 8 * t + 4);
+
+		if (pos > size || n > ((size_t)size - pos) / 8)
+			goto fail;
+		for (unsigned i = 0; i < n; i++) {
+			unsigned char *slot = mem + pos + 8 * i;
+
+			if (cdb_unpack(slot + 4) == 0) {
+				cdb_pack(omx_map_empty_slot(t, i), slot);
+				cdb_pack(1, slot + 4);
+			}
+		}
+	}
 	vlen = cdb_unpack(mem + 2052);
 	toc = (const char *)mem + 2064 + vlen - 41;
 	snprintf(hex, sizeof(hex), "%016llx",
@@ -544,11 +555,12 @@ static int seal(int fd, off_t size)
 	snprintf(hex, sizeof(hex), "%016llx",
 		 (unsigned long long)omx_map_file_sum(mem, (size_t)size, (size_t)(toc + 25 - (const char *)mem)));
 	memcpy((char *)toc + 25, hex, 16);
-	if (msync(mem, (size_t)size, MS_SYNC) != 0) {
-		munmap(mem, (size_t)size);
-		return -1;
-	}
+	if (msync(mem, (size_t)size, MS_SYNC) != 0)
+		goto fail;
 	return munmap(mem, (size_t)size);
+fail:
+	munmap(mem, (size_t)size);
+	return -1;
 }
 
 int omx_map_compile_at(const char *src, const char *out, const char *range, int64_t now,
