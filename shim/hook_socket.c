@@ -160,8 +160,9 @@ static int connect_onion(int fd, const struct sockaddr *sa, socklen_t len, uint3
 		char text[INET_ADDRSTRLEN];
 
 		inet_ntop(AF_INET, &in, text, sizeof(text));
-		omx_log(LOG_WARNING, "refusing connection to %s%s%s: %s", text,
+		omx_log(LOG_WARNING, "refusing connection to %s%s%s%s: %s", text,
 			r == OMX_MAP_RETIRED ? ", formerly " : "", r == OMX_MAP_RETIRED ? target.onion : "",
+			r == OMX_MAP_RETIRED ? ".onion" : "",
 			!map ? "no usable configuration or map"
 			: r == OMX_MAP_RETIRED ? "the onion was removed from the map; its address is never given to another"
 			: r == OMX_MAP_DAMAGED ? "the map is damaged"

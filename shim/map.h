@@ -183,7 +183,8 @@ const struct omx_map_old_range *omx_map_old_range(const struct omx_map *map, uin
  * for the existing map's (else OMX_DEFAULT_RANGE). When OUT is an existing map,
  * its onions keep their addresses, removed onions' addresses become tombstones,
  * and a range moved away from is kept as a refused previous range (see above);
- * a damaged OUT is an error (move it away to start afresh). On success fills
+ * an onionmx map at OUT that fails its checks is an error (move it away to start
+ * afresh; a file that is no onionmx map at all is simply replaced). On success fills
  * *NDOMAINS and *NONIONS. omx_map_compile_at takes the time as NOW (tests). */
 int omx_map_compile(const char *src, const char *out, const char *range, size_t *ndomains,
 		    size_t *nonions, char *err, size_t errlen);

@@ -348,8 +348,13 @@ static int read_old_map(const char *out, struct old_map *om, char *err, size_t e
 			return 0;
 		return fail(err, errlen, "%s: cannot read the existing map: %s", out, strerror(errno));
 	}
-	if (lseek(fd, 0, SEEK_END) >= 2048 + 16 + 12 && pread(fd, msg, 12, 2048 + 16) == 12 &&
-	    memcmp(msg, "1 ", 2) == 0) {
+	/* Not an onionmx map at all (garbage put in its place): no address to keep. */
+	if (lseek(fd, 0, SEEK_END) < 2048 + 16 + 12 || pread(fd, msg, 28, 2048) != 28 ||
+	    memcmp(msg, "\010\0\0\0", 4) != 0 || memcmp(msg + 8, "!onionmx", 8) != 0) {
+		close(fd);
+		return 0;
+	}
+	if (memcmp(msg + 16, "1 ", 2) == 0) {
 		char meta[64];
 		unsigned vlen;
 
