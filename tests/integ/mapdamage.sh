@@ -95,7 +95,7 @@ ADDR_Y=$(addr_of "$ONION1")
 ADDR_Z=$(addr_of "$ONION2")
 X=$("$H/onion_collide" $RANGE "$ONION1" rebuild) || { ok 1 "no colliding onion found"; done_testing; exit; }
 printf 'x.example %s.onion\n' "$X" >>"$T/rb"
-"$MAPTOOL" "$T/rb" >/dev/null || exit 1
+"$MAPTOOL" -r $RANGE "$T/rb" >/dev/null || exit 1
 is "$(addr_of "$ONION1")" "$ADDR_Y" "new onion that sorts first and wants Y's address: Y keeps it"
 ADDR_X=$(addr_of "$X")
 ok $([ -n "$ADDR_X" ] && [ "$ADDR_X" != "$ADDR_Y" ]; echo $?) "X gets an address of its own ($ADDR_X)"
@@ -107,7 +107,7 @@ unlike "$(cat "$T/socks.log")" "host=$X\.onion" "and not to X"
 
 # Y removed: its address is refused and not given to anybody.
 printf 'x.example %s.onion\nz.example %s.onion\n' "$X" "$ONION2" >"$T/rb"
-"$MAPTOOL" "$T/rb" >/dev/null || exit 1
+"$MAPTOOL" -r $RANGE "$T/rb" >/dev/null || exit 1
 : >"$T/socks.log"
 out=$(shim "$H/connect_probe" "$ADDR_Y" 25 2>"$T/stderr")
 like "$out" "^connect: EHOSTUNREACH" "removed onion: a connect to its address is refused"
@@ -119,7 +119,8 @@ is "$(grep -c CONNECT "$T/socks.log")" 1 "only X's connect reached the SOCKS ser
 W=$("$H/onion_collide" $RANGE "$ONION1" newcomer) || W=""
 if [ -n "$W" ]; then
 	printf 'w.example %s.onion\n' "$W" >>"$T/rb"
-	"$MAPTOOL" "$T/rb" >/dev/null || exit 1
+	"$MAPTOOL" "$T/rb" >/dev/null || exit 1 # no -r: the existing map's range is kept
+	like "$("$MAPTOOL" -q "$X.onion" "$T/rb.cdb")" "address $ADDR_X\)" "rebuilt without -r: the range and X's address stay"
 	ADDR_W=$(addr_of "$W")
 	ok $([ -n "$ADDR_W" ] && [ "$ADDR_W" != "$ADDR_Y" ]; echo $?) "a new onion wanting Y's old address does not get it ($ADDR_W)"
 	out=$(shim "$H/connect_probe" "$ADDR_Y" 25 2>/dev/null)
