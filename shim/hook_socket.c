@@ -169,7 +169,7 @@ static int connect_onion(int fd, const struct sockaddr *sa, socklen_t len, uint3
 			: omx_in_map_range(addr) ? "no onion has this address in the current map"
 			: omx_in_old_range(addr) ? "an address of the map's previous range (onionmx-map -r moved it)"
 						 : "no discovered onion has this address (discovery cache)");
-		errno = map ? EHOSTUNREACH : ECONNREFUSED;
+		errno = map && r != OMX_MAP_DAMAGED ? EHOSTUNREACH : ECONNREFUSED;
 		return -1;
 	}
 	rc = omx_tor_connect(fd, &omx_cfg, &target, port, domain, ndomains);
