@@ -282,6 +282,43 @@ uint32_t omx_map_record_check(const void *key, size_t klen, const void *value, s
 	return (uint32_t)omx_map_hash(value, vlen, omx_map_hash(key, klen, 0x6f6e696f6e6d78ull));
 }
 
+/* murmur3's finaliser and its inverse: a bijection of 32-bit values. */
+static uint32_t mix32(uint32_t h)
+{
+	h ^= h >> 16;
+	h *= 0x85ebca6bu;
+	h ^= h >> 13;
+	h *= 0xc2b2ae35u;
+	return h ^ (h >> 16);
+}
+
+static uint32_t unmix32(uint32_t h)
+{
+	h ^= h >> 16;
+	h *= 0x7ed1b41du;
+	h ^= (h >> 13) ^ (h >> 26);
+	h *= 0xa5cb9243u;
+	return h ^ (h >> 16);
+}
+
+void omx_map_addr_key(uint32_t addr, char key[6])
+{
+	uint32_t m = mix32(addr);
+
+	key[0] = 'a';
+	key[1] = ':';
+	key[2] = (char)(m >> 24);
+	key[3] = (char)(m >> 16);
+	key[4] = (char)(m >> 8);
+	key[5] = (char)m;
+}
+
+uint32_t omx_map_key_addr(const char key[6])
+{
+	return unmix32((uint32_t)(unsigned char)key[2] << 24 | (uint32_t)(unsigned char)key[3] << 16 |
+		       (uint32_t)(unsigned char)key[4] << 8 | (unsigned char)key[5]);
+}
+
 uint32_t omx_map_empty_slot(unsigned table, unsigned slot)
 {
 	uint64_t where = (uint64_t)table << 32 | slot;
@@ -499,6 +536,23 @@ static int record_ok(const char *key, unsigned klen, const char *v, unsigned vle
 	return omx_map_record_check(key, klen, v, vlen - 9) == want;
 }
 
+/* Whether an occupied slot J with hash H, in the table TAB of N slots, is where
+ * cdb_make could have put it: it places a record at the first free slot from
+ * its home, so every slot from the home to J is occupied. The walk from S0 to J
+ * saw occupied slots only; a home before S0 is followed for a few slots (an
+ * empty one on the way is damage). 0: not shown (the caller checks the record). */
+static int slot_in_place(const unsigned char *tab, unsigned n, unsigned s0, unsigned j, unsigned h)
+{
+	unsigned home = (h >> 8) % n, k = home;
+
+	if ((j + n - home) % n <= (j + n - s0) % n)
+		return 1;
+	for (unsigned steps = 0; k != s0; k = k + 1 == n ? 0 : k + 1)
+		if (++steps > 64 || cdb_unpack(tab + 8 * k + 4) == 1)
+			return 0;
+	return 1;
+}
+
 /* Looks KEY up, checking everything the walk reads: the table slots (each in
  * the right table, pointing into the data), the record (its lengths, and its
  * CHECK binding the value to the key), and afterwards that the file was not
@@ -539,8 +593,11 @@ static int map_get(const struct omx_map *map, const char *key, unsigned klen, co
 			break;
 		if (h != hval) {
 			/* Another key's slot: make sure it is one, or a damaged hash or
-			 * position could hide ours behind the next empty slot. */
-			if (cdb_hash(mem + rpos + 8, kl) != h)
+			 * position could hide ours behind the next empty slot. Cheap
+			 * when its hash puts it where cdb_make would have; else its
+			 * record's key must hash to it. */
+			if (!slot_in_place(mem + pos, n, slot0, slot, h) &&
+			    cdb_hash(mem + rpos + 8, kl) != h)
 				break;
 			continue;
 		}
@@ -669,11 +726,13 @@ int omx_map_onion_addr(const struct omx_map *map, const char *label, size_t len,
 	 * address turns up. Tombstones are taken addresses like any other. */
 	for (unsigned attempt = 0; attempt < OMX_MAP_MAX_PROBES; attempt++) {
 		uint32_t a = omx_addr_candidate(lower, map->net, map->mask, attempt);
-		char key[6] = { 'a', ':', (char)(a >> 24), (char)(a >> 16), (char)(a >> 8), (char)a };
+		char key[6];
 		const char *v;
 		unsigned vlen;
-		int r = map_get(map, key, sizeof(key), &v, &vlen);
+		int r;
 
+		omx_map_addr_key(a, key);
+		r = map_get(map, key, sizeof(key), &v, &vlen);
 		if (r <= 0)
 			return r;
 		if (vlen > OMX_ONION_LABEL_LEN && memcmp(v, lower, OMX_ONION_LABEL_LEN) == 0 &&
@@ -688,13 +747,15 @@ int omx_map_onion_addr(const struct omx_map *map, const char *label, size_t len,
 int omx_map_addr_onion(const struct omx_map *map, uint32_t addr, struct omx_target *target,
 		       char domain[256], unsigned *ndomains)
 {
-	char key[6] = { 'a', ':', (char)(addr >> 24), (char)(addr >> 16), (char)(addr >> 8),
-			(char)addr };
+	char key[6];
 	char val[OMX_ONION_LABEL_LEN + 1 + 6 + 1 + 11 + 1 + 256], first[256], tail;
 	const char *v;
 	unsigned vlen, port, n;
 	long long freed;
-	int r = map_get(map, key, sizeof(key), &v, &vlen);
+	int r;
+
+	omx_map_addr_key(addr, key);
+	r = map_get(map, key, sizeof(key), &v, &vlen);
 
 	if (r <= 0)
 		return r;

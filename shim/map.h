@@ -13,6 +13,9 @@
  *   "a:" 4 bytes -> "LABEL PORT NDOMAINS FIRSTDOMAIN CHECK"   (PORT 0: the caller's)
  *   "a:" 4 bytes -> "- LABEL FREED CHECK"   a retired address (a tombstone): the
  *                  onion LABEL had it until the map built at unix time FREED
+ *                  The 4 bytes are the address put through a bijective mix
+ *                  (omx_map_addr_key): cdb's hash spreads raw addresses so
+ *                  badly that its tables formed runs of hundreds of slots.
  * In the hash tables, an empty slot is (omx_map_empty_slot(TABLE, SLOT), 1) rather
  * than cdb's (0, 0), so that a zeroed slot is seen as damage, not as the end of
  * a probe (tinycdb's cdb_find still works, walking whole tables on a miss).
@@ -129,6 +132,9 @@ uint64_t omx_map_hash(const void *data, size_t len, uint64_t seed);
  * after HEADER (the text before " toc=", LEN bytes), and of the SIZE-byte file
  * MEM whose sum digits sit at SUM_OFF. */
 uint32_t omx_map_empty_slot(unsigned table, unsigned slot);
+/* The "a:" key of synthetic address ADDR, and back. */
+void omx_map_addr_key(uint32_t addr, char key[6]);
+uint32_t omx_map_key_addr(const char key[6]);
 uint64_t omx_map_toc_sum(const unsigned char *mem, const char *header, size_t len);
 uint64_t omx_map_file_sum(const unsigned char *mem, size_t size, size_t sum_off);
 

@@ -301,24 +301,24 @@ static int write_onions(struct cdb_make *cm, const struct onion_entry *onions, s
 {
 	for (size_t i = 0; i < n; i++) {
 		const struct onion_entry *o = &onions[i];
-		char akey[6] = { 'a', ':', (char)(o->addr >> 24), (char)(o->addr >> 16),
-				 (char)(o->addr >> 8), (char)o->addr };
+		char akey[6];
 		char val[OMX_ONION_LABEL_LEN + 32 + 256];
 		int vlen = snprintf(val, sizeof(val) - 16, "%s %u %u %s", o->label, o->port, o->ndomains,
 				    o->first_domain);
 
+		omx_map_addr_key(o->addr, akey);
 		if (add_checked(cm, akey, sizeof(akey), val, (size_t)vlen) != 0)
 			return -1;
 	}
 	for (size_t i = 0; i < om->n; i++) {
 		const struct old_addr *t = &om->addrs[i];
-		char akey[6] = { 'a', ':', (char)(t->addr >> 24), (char)(t->addr >> 16),
-				 (char)(t->addr >> 8), (char)t->addr };
+		char akey[6];
 		char val[OMX_ONION_LABEL_LEN + 64];
 		int vlen;
 
 		if (!t->keep)
 			continue;
+		omx_map_addr_key(t->addr, akey);
 		vlen = snprintf(val, sizeof(val) - 16, "- %.56s %lld", t->label, (long long)t->freed);
 		if (add_checked(cm, akey, sizeof(akey), val, (size_t)vlen) != 0)
 			return -1;
@@ -410,8 +410,11 @@ static int read_old_map(const char *out, struct old_map *om, char *err, size_t e
 			om->cap = cap;
 		}
 		a = &om->addrs[om->n];
-		a->addr = (uint32_t)(unsigned char)k[2] << 24 | (uint32_t)(unsigned char)k[3] << 16 |
-			  (uint32_t)(unsigned char)k[4] << 8 | (unsigned char)k[5];
+		if (version == 1)
+			a->addr = (uint32_t)(unsigned char)k[2] << 24 | (uint32_t)(unsigned char)k[3] << 16 |
+				  (uint32_t)(unsigned char)k[4] << 8 | (unsigned char)k[5];
+		else
+			a->addr = omx_map_key_addr(k);
 		a->keep = 1;
 		a->freed = 0;
 		if (vl > 2 + OMX_ONION_LABEL_LEN && v[0] == '-' && version == 2) {
