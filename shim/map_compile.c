@@ -253,6 +253,10 @@ static int assign_addresses(struct onion_entry *onions, size_t n, struct old_map
 			goto out;
 		}
 	}
+	/* Tombstones kept: unexpired, or on a path. An expired one's address is
+	 * free from here on. */
+	for (size_t i = 0; i < om->n; i++)
+		om->addrs[i].keep = om->addrs[i].keep && bit_get(used, om->addrs[i].addr - net);
 	if (n + ntombs > span / 256 * 254 / 2) {
 		fail(err, errlen, "%zu onions and %zu retired addresses do not fit comfortably in the address range "
 		     "(use a larger range with -r)", n, ntombs);
@@ -278,9 +282,6 @@ static int assign_addresses(struct onion_entry *onions, size_t n, struct old_map
 			goto out;
 		}
 	}
-	/* Tombstones that neither expired unneeded nor went back to their onion. */
-	for (size_t i = 0; i < om->n; i++)
-		om->addrs[i].keep = om->addrs[i].keep && bit_get(used, om->addrs[i].addr - net);
 	rc = 0;
 out:
 	free(used);

@@ -1356,6 +1356,31 @@ static void test_rebuild(void)
 	is_int((int)addr_in(out, x), (int)ax, "rebuild: a week later, X still found");
 	is_int(lookup_addr(out, ay, &t), OMX_MAP_RETIRED, "rebuild: Y's tombstone kept as X's bridge");
 	is_int(lookup_addr(out, az, &t), 0, "rebuild: Z's expired tombstone is dropped");
+	/* Its address is free again: a new onion whose first choice it is gets it. */
+	for (i = 0; i < 200000; i++) {
+		onion("rebuild-v", i, z);
+		if (omx_addr_candidate(z, net, mask, 0) == az)
+			break;
+	}
+	if (ok(i < 200000, "rebuild: found an onion wanting Z's old address")) {
+		char v[OMX_ONION_LABEL_LEN + 1];
+		struct omx_map map;
+
+		memcpy(v, z, sizeof(v));
+		snprintf(text, sizeof(text), "x.example %s.onion\nv.example %s.onion\n", x, v);
+		ok(compile_at("rb", text, range, t0 + OMX_MAP_RETIRE_SECONDS + 250, out, sizeof(out),
+			      err, sizeof(err)) == 0, "rebuild: V added: %s", err);
+		is_int((int)addr_in(out, v), (int)az, "rebuild: V gets Z's expired address");
+		is_int(lookup_addr(out, az, &t), 1, "rebuild: which now leads to V, not a tombstone");
+		if (open_map(out, &map, err, sizeof(err)) == 0) {
+			ok(omx_map_verify(&map, out, err, sizeof(err)) == 0, "rebuild: that map verifies");
+			omx_map_close(&map);
+		}
+		onion("rebuild-z", 0, z);
+		snprintf(text, sizeof(text), "x.example %s.onion\n", x);
+		ok(compile_at("rb", text, range, t0 + OMX_MAP_RETIRE_SECONDS + 260, out, sizeof(out),
+			      err, sizeof(err)) == 0, "rebuild: V removed again: %s", err);
+	}
 	/* Y back: it gets its old address again. */
 	snprintf(text, sizeof(text), "x.example %s.onion\ny.example %s.onion\n", x, y);
 	ok(compile_at("rb", text, range, t0 + OMX_MAP_RETIRE_SECONDS + 300, out, sizeof(out), err,
