@@ -164,7 +164,7 @@ static int connect_onion(int fd, const struct sockaddr *sa, socklen_t len, uint3
 			r == OMX_MAP_RETIRED ? ", formerly " : "", r == OMX_MAP_RETIRED ? target.onion : "",
 			r == OMX_MAP_RETIRED ? ".onion" : "",
 			!map ? "no usable configuration or map"
-			: r == OMX_MAP_RETIRED ? "the onion was removed from the map; its address is never given to another"
+			: r == OMX_MAP_RETIRED ? "the onion was removed from the map (its address goes to no other onion for at least 7 days)"
 			: r == OMX_MAP_DAMAGED ? "the map is damaged"
 			: omx_in_map_range(addr) ? "no onion has this address in the current map"
 			: omx_in_old_range(addr) ? "an address of the map's previous range (onionmx-map -r moved it)"

@@ -38,7 +38,7 @@ void omx_init(void);
 int omx_enabled(void);
 
 /* The current map, or NULL when there is no usable one (fail closed): none
- * loaded, or a lookup found it damaged, or its file was written in place.  Holds off its
+ * loaded, or a lookup found it damaged, or its file was written in place. Holds off its
  * release until omx_map_release(): every acquire needs exactly one release. Checks
  * for a rebuilt map at most once a second. No lock, no allocation; a system call
  * only on that once-a-second check. */
