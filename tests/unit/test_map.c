@@ -1404,6 +1404,30 @@ static void test_rebuild(void)
 	is_int((int)addr_in(out, y), (int)ay, "rebuild: Y gets its old address back");
 	is_int((int)addr_in(out, x), (int)ax, "rebuild: X unchanged");
 
+	/* A map of format 1 (before checksums, raw addresses in its keys) being
+	 * replaced: its addresses are kept, as from a format-2 one. */
+	{
+		char v1[4096], val[256];
+		char key[6] = { 'a', ':', (char)(ay >> 24), (char)(ay >> 16), (char)(ay >> 8), (char)ay };
+		struct cdb_make cm;
+		int fd;
+
+		path_of(v1, sizeof(v1), "v1.cdb");
+		fd = open(v1, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+		cdb_make_start(&cm, fd);
+		cdb_make_add(&cm, "!onionmx", 8, "1 10.9.0.0/24", 13);
+		cdb_make_add(&cm, "d:y.example", 11, y, OMX_ONION_LABEL_LEN);
+		snprintf(val, sizeof(val), "%s 0 1 y.example", y);
+		cdb_make_add(&cm, key, sizeof(key), val, (unsigned)strlen(val));
+		cdb_make_finish(&cm);
+		close(fd);
+		snprintf(text, sizeof(text), "x.example %s.onion\ny.example %s.onion\n", x, y);
+		ok(compile_at("v1", text, NULL, t0, out, sizeof(out), err, sizeof(err)) == 0,
+		   "format 1 map rebuilt: %s", err);
+		is_int((int)addr_in(out, y), (int)ay, "format 1 map rebuilt: Y keeps its address");
+		ok(addr_in(out, x) && addr_in(out, x) != ay, "format 1 map rebuilt: X gets another");
+	}
+
 	/* -r: the old range is kept as a refused previous range. */
 	{
 		struct omx_map map;
