@@ -19,8 +19,16 @@ enum omx_name_status omx_resolve_onion(const struct omx_map *map, struct omx_cac
 		omx_log(LOG_WARNING, "cannot resolve %s: no usable configuration", name);
 		return OMX_NAME_UNAVAILABLE;
 	}
-	if (!omx_map_onion_addr(map, label, label_len, addr) &&
-	    !(cache && omx_cache_onion_addr(cache, label, label_len, addr))) {
+	switch (omx_map_onion_addr(map, label, label_len, addr)) {
+	case 1:
+		return OMX_NAME_OK;
+	case 0:
+		break;
+	default:
+		omx_log(LOG_ERR, "cannot resolve %s: the map is damaged", name);
+		return OMX_NAME_DAMAGED;
+	}
+	if (!(cache && omx_cache_onion_addr(cache, label, label_len, addr))) {
 		/* Without an address in the map no other process could find this onion
 		 * again: defer rather than invent one. */
 		omx_log(LOG_WARNING, cache ? "cannot resolve %s: onion neither in the map nor discovered"
@@ -61,7 +69,7 @@ int omx_answer_question(const struct omx_map *map, struct omx_cache *cache,
 			/* AAAA, TLSA, MX, ...: the name exists, with an A record only. */
 			enum omx_name_status st = omx_resolve_onion(map, cache, q->name, &addr);
 			negative(a, st == OMX_NAME_INVALID ? OMX_DNS_NXDOMAIN :
-				    !map ? OMX_DNS_SERVFAIL : OMX_DNS_NOERROR, "onion");
+				    !map || st == OMX_NAME_DAMAGED ? OMX_DNS_SERVFAIL : OMX_DNS_NOERROR, "onion");
 			return 1;
 		}
 		switch (omx_resolve_onion(map, cache, q->name, &addr)) {
@@ -92,6 +100,12 @@ int omx_answer_question(const struct omx_map *map, struct omx_cache *cache,
 	n = omx_map_domain(map, q->name, targets, NULL);
 	if (n == 0)
 		return 0;
+	if (n < 0) {
+		/* Perhaps the domain is mapped and its entry is what is damaged. */
+		omx_log(LOG_ERR, "deferring MX lookup of %s: the map is damaged", q->name);
+		negative(a, OMX_DNS_SERVFAIL, NULL);
+		return 1;
+	}
 	a->type = OMX_DNS_T_MX;
 	a->n = n;
 	for (int i = 0; i < n; i++) {

@@ -18,6 +18,7 @@ enum omx_name_status {
 	OMX_NAME_OK,            /* an onion in the map or the discovery cache: *ADDR set */
 	OMX_NAME_INVALID,       /* not a valid v3 onion: does not exist */
 	OMX_NAME_UNAVAILABLE,   /* valid onion we cannot route (not in the map, or no map) */
+	OMX_NAME_DAMAGED,       /* the map failed its checks during the lookup: defer */
 };
 
 /* Resolves host NAME if it is an onion name (RFC 7686: never sent to DNS): the
@@ -29,7 +30,8 @@ enum omx_name_status omx_resolve_onion(const struct omx_map *map, struct omx_cac
 /* Decides a DNS question. Returns 0 to pass it through to the real resolver, or 1
  * with A filled (MX host names stored in HOSTS). Ours are: every question for an
  * onion name, and MX questions for mapped domains; with no map (broken
- * configuration) every MX question fails temporarily, so no mail leaves in clear. */
+ * configuration) every MX question fails temporarily, so no mail leaves in clear;
+ * so does any question whose lookup finds the map damaged. */
 int omx_answer_question(const struct omx_map *map, struct omx_cache *cache,
 			const struct omx_dns_question *q, struct omx_dns_answer *a,
 			char hosts[][OMX_HOST_MAX]);

@@ -142,13 +142,15 @@ static int connect_onion(int fd, const struct sockaddr *sa, socklen_t len, uint3
 	char domain[256];
 	unsigned ndomains = 0;
 	const struct omx_map *map = omx_map_acquire();
-	int found, saved = errno, rc;
+	int found, saved = errno, rc, r = 0;
 
 	if (omx_in_map_range(addr)) {
-		found = map && omx_map_addr_onion(map, addr, &target, domain, &ndomains);
+		r = map ? omx_map_addr_onion(map, addr, &target, domain, &ndomains) : 0;
+		found = r == 1; /* not a tombstone (OMX_MAP_RETIRED) nor damage */
 	} else {
 		/* Discovery's range: the onion behind it comes from the shared cache. */
-		found = map && omx_discovery && omx_cache_addr_onion(omx_discovery, addr, &target);
+		found = map && !omx_in_old_range(addr) && omx_discovery &&
+			omx_cache_addr_onion(omx_discovery, addr, &target);
 		snprintf(domain, sizeof(domain), "a domain that publishes it by SRV");
 		ndomains = 1;
 	}
@@ -158,11 +160,16 @@ static int connect_onion(int fd, const struct sockaddr *sa, socklen_t len, uint3
 		char text[INET_ADDRSTRLEN];
 
 		inet_ntop(AF_INET, &in, text, sizeof(text));
-		omx_log(LOG_WARNING, "refusing connection to %s: %s", text,
+		omx_log(LOG_WARNING, "refusing connection to %s%s%s%s: %s", text,
+			r == OMX_MAP_RETIRED ? ", formerly " : "", r == OMX_MAP_RETIRED ? target.onion : "",
+			r == OMX_MAP_RETIRED ? ".onion" : "",
 			!map ? "no usable configuration or map"
+			: r == OMX_MAP_RETIRED ? "the onion was removed from the map (its address goes to no other onion for at least 7 days)"
+			: r == OMX_MAP_DAMAGED ? "the map is damaged"
 			: omx_in_map_range(addr) ? "no onion has this address in the current map"
+			: omx_in_old_range(addr) ? "an address of the map's previous range (onionmx-map -r moved it)"
 						 : "no discovered onion has this address (discovery cache)");
-		errno = map ? EHOSTUNREACH : ECONNREFUSED;
+		errno = map && r != OMX_MAP_DAMAGED ? EHOSTUNREACH : ECONNREFUSED;
 		return -1;
 	}
 	rc = omx_tor_connect(fd, &omx_cfg, &target, port, domain, ndomains);

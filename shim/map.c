@@ -228,21 +228,197 @@ uint32_t omx_addr_candidate(const char *label, uint32_t net, uint32_t mask, unsi
 	return net + (uint32_t)(i / 254 * 256 + i % 254 + 1);
 }
 
+static uint64_t rotl64(uint64_t x, int r)
+{
+	return (x << r) | (x >> (64 - r));
+}
+
+static uint64_t load64(const unsigned char *p)
+{
+	uint64_t w = 0;
+
+	for (int i = 7; i >= 0; i--)
+		w = (w << 8) | p[i]; /* little-endian whatever the host, like cdb itself */
+	return w;
+}
+
+#define H_P1 0x9e3779b185ebca87ull
+#define H_P2 0xc2b2ae3d27d4eb4full
+
+uint64_t omx_map_hash(const void *data, size_t len, uint64_t seed)
+{
+	const unsigned char *p = data;
+	uint64_t h = seed ^ ((uint64_t)len * H_P1);
+
+	if (len >= 32) {
+		/* Four independent lanes: the multiplies overlap. */
+		uint64_t v0 = seed + H_P1 + H_P2, v1 = seed + H_P2, v2 = seed, v3 = seed - H_P1;
+
+		for (; len >= 32; p += 32, len -= 32) {
+			v0 = rotl64(v0 + load64(p) * H_P2, 31) * H_P1;
+			v1 = rotl64(v1 + load64(p + 8) * H_P2, 31) * H_P1;
+			v2 = rotl64(v2 + load64(p + 16) * H_P2, 31) * H_P1;
+			v3 = rotl64(v3 + load64(p + 24) * H_P2, 31) * H_P1;
+		}
+		h ^= rotl64(v0, 1) + rotl64(v1, 7) + rotl64(v2, 12) + rotl64(v3, 18);
+	}
+	for (; len >= 8; p += 8, len -= 8)
+		h = rotl64(h ^ (load64(p) * H_P2), 27) * H_P1;
+	if (len) {
+		unsigned char tail[8] = { 0 };
+
+		memcpy(tail, p, len);
+		h = rotl64(h ^ (load64(tail) * H_P2), 27) * H_P1;
+	}
+	h ^= h >> 33;
+	h *= 0xff51afd7ed558ccdull;
+	h ^= h >> 33;
+	h *= 0xc4ceb9fe1a85ec53ull;
+	return h ^ (h >> 33);
+}
+
+uint32_t omx_map_record_check(const void *key, size_t klen, const void *value, size_t vlen)
+{
+	return (uint32_t)omx_map_hash(value, vlen, omx_map_hash(key, klen, 0x6f6e696f6e6d78ull));
+}
+
+/* murmur3's finaliser and its inverse: a bijection of 32-bit values. */
+static uint32_t mix32(uint32_t h)
+{
+	h ^= h >> 16;
+	h *= 0x85ebca6bu;
+	h ^= h >> 13;
+	h *= 0xc2b2ae35u;
+	return h ^ (h >> 16);
+}
+
+static uint32_t unmix32(uint32_t h)
+{
+	h ^= h >> 16;
+	h *= 0x7ed1b41du;
+	h ^= (h >> 13) ^ (h >> 26);
+	h *= 0xa5cb9243u;
+	return h ^ (h >> 16);
+}
+
+void omx_map_addr_key(uint32_t addr, char key[6])
+{
+	uint32_t m = mix32(addr);
+
+	key[0] = 'a';
+	key[1] = ':';
+	key[2] = (char)(m >> 24);
+	key[3] = (char)(m >> 16);
+	key[4] = (char)(m >> 8);
+	key[5] = (char)m;
+}
+
+uint32_t omx_map_key_addr(const char key[6])
+{
+	return unmix32((uint32_t)(unsigned char)key[2] << 24 | (uint32_t)(unsigned char)key[3] << 16 |
+		       (uint32_t)(unsigned char)key[4] << 8 | (unsigned char)key[5]);
+}
+
+uint32_t omx_map_empty_slot(unsigned table, unsigned slot)
+{
+	uint64_t where = (uint64_t)table << 32 | slot;
+
+	return (uint32_t)omx_map_hash(&where, sizeof(where), 0x656d707479ull) | 1u;
+}
+
+uint64_t omx_map_toc_sum(const unsigned char *mem, const char *header, size_t len)
+{
+	return omx_map_hash(mem, 2048, omx_map_hash(header, len, 0));
+}
+
+uint64_t omx_map_file_sum(const unsigned char *mem, size_t size, size_t sum_off)
+{
+	uint64_t h = omx_map_hash(mem, sum_off, 1);
+
+	h = omx_map_hash("0000000000000000", 16, h);
+	return omx_map_hash(mem + sum_off + 16, size - sum_off - 16, h);
+}
+
+static int parse_hex64(const char *p, uint64_t *out)
+{
+	uint64_t v = 0;
+
+	for (int i = 0; i < 16; i++) {
+		int c = p[i];
+		if (c >= '0' && c <= '9')
+			v = v << 4 | (uint64_t)(c - '0');
+		else if (c >= 'a' && c <= 'f')
+			v = v << 4 | (uint64_t)(c - 'a' + 10);
+		else
+			return -1;
+	}
+	*out = v;
+	return 0;
+}
+
+/* Parses the header value V (LEN bytes) into MAP; returns the offset of " toc="
+ * in V, or -1. */
+static int parse_header(struct omx_map *map, const char *v, unsigned len)
+{
+	char text[512], *save = NULL, *tok;
+	const char *toc = NULL;
+	int field = 0;
+
+	if (len >= sizeof(text) || len < 2 + 41)
+		return -1;
+	memcpy(text, v, len);
+	text[len] = '\0';
+	if (memcmp(text + len - 41, "toc=", 4) != 0 || text[len - 42] != ' ' ||
+	    memcmp(text + len - 21, " sum=", 5) != 0)
+		return -1;
+	toc = v + len - 41;
+	text[len - 42] = '\0';
+	for (tok = strtok_r(text, " ", &save); tok; tok = strtok_r(NULL, " ", &save), field++) {
+		if (field == 0) {
+			if (strcmp(tok, "2") != 0)
+				return -1;
+		} else if (field == 1) {
+			if (omx_parse_range(tok, &map->net, &map->mask) != 0)
+				return -1;
+		} else {
+			char *at = strchr(tok, '@'), *end;
+			struct omx_map_old_range *o = &map->old[map->nold];
+			long long left;
+
+			if (strncmp(tok, "old=", 4) != 0 || !at || map->nold == OMX_MAP_MAX_OLD_RANGES)
+				return -1;
+			*at = '\0';
+			left = strtoll(at + 1, &end, 10);
+			if (*end || end == at + 1 || omx_parse_range(tok + 4, &o->net, &o->mask) != 0)
+				return -1;
+			o->left = left;
+			map->nold++;
+		}
+	}
+	if (field < 2)
+		return -1;
+	return (int)(toc - v) - 1;
+}
+
 int omx_map_open_fd(struct omx_map *map, int fd, const char *name, char *err, size_t errlen)
 {
 	struct stat st;
-	char meta[64];
-	unsigned vlen;
-	int version;
-	char range[48];
+	const unsigned char *mem;
+	unsigned fsize, expect, vlen;
+	uint64_t toc_sum;
+	int toc_at;
 
 	memset(map, 0, sizeof(*map));
 	if (fstat(fd, &st) != 0) {
 		snprintf(err, errlen, "%s: %s", name, strerror(errno));
 		return -1;
 	}
-	if (!S_ISREG(st.st_mode) || st.st_size < 2048) {
+	if (!S_ISREG(st.st_mode) || st.st_size < 2048 + 16) {
 		snprintf(err, errlen, "%s: not a compiled map (run onionmx-map on its source)", name);
+		return -1;
+	}
+	if (st.st_size > 0xffffffffll) {
+		snprintf(err, errlen, "%s: larger than a cdb can be: damaged", name);
 		return -1;
 	}
 	if (cdb_init(&map->cdb, fd) != 0) {
@@ -250,18 +426,52 @@ int omx_map_open_fd(struct omx_map *map, int fd, const char *name, char *err, si
 		return -1;
 	}
 	map->cdb.cdb_fd = -1; /* the caller may close it: everything is in the mmap */
-	if (cdb_find(&map->cdb, "!onionmx", 8) <= 0 || (vlen = cdb_datalen(&map->cdb)) >= sizeof(meta)) {
+	mem = map->cdb.cdb_mem;
+	fsize = map->cdb.cdb_fsize;
+	/* The header is the first record, right after the table of contents. */
+	if (cdb_unpack(mem + 2048) != 8 || memcmp(mem + 2056, "!onionmx", 8) != 0) {
 		snprintf(err, errlen, "%s: not an onionmx map (run onionmx-map on its source)", name);
 		goto fail;
 	}
-	memcpy(meta, cdb_getdata(&map->cdb), vlen);
-	meta[vlen] = '\0';
-	if (sscanf(meta, "%d %47s", &version, range) != 2 || version != 1 ||
-	    omx_parse_range(range, &map->net, &map->mask) != 0) {
+	vlen = cdb_unpack(mem + 2052);
+	if (vlen > 511 || 2064 + vlen > fsize || (toc_at = parse_header(map, (const char *)mem + 2064, vlen)) < 0) {
+		char shown[64];
+		unsigned n = vlen < sizeof(shown) - 1 ? vlen : sizeof(shown) - 1;
+
+		for (unsigned i = 0; i < n && 2064 + i < fsize; i++)
+			shown[i] = mem[2064 + i] >= ' ' && mem[2064 + i] < 127 ? (char)mem[2064 + i] : '?';
+		shown[n] = '\0';
 		snprintf(err, errlen, "%s: unsupported map format \"%s\" (rebuild it with this onionmx-map)",
-			 name, meta);
+			 name, shown);
 		goto fail;
 	}
+	/* cdb_make writes the 256 tables one after another, in order, up to the
+	 * end of the file: anything else is damage, and a shorter file was cut. */
+	expect = cdb_unpack(mem);
+	for (unsigned t = 0; t < 256; t++) {
+		unsigned pos = cdb_unpack(mem + 8 * t), n = cdb_unpack(mem + 8 * t + 4);
+
+		if (pos != expect || pos < 2064 + vlen || n > (0xffffffffu - pos) / 8) {
+			snprintf(err, errlen, "%s: damaged (table of contents entry %u)", name, t);
+			goto fail;
+		}
+		map->toc[2 * t] = pos;
+		map->toc[2 * t + 1] = n;
+		expect = pos + 8 * n;
+	}
+	if (expect != fsize) {
+		snprintf(err, errlen, "%s: %s: the map is %u bytes, its table of contents says %u",
+			 name, expect > fsize ? "truncated" : "damaged", fsize, expect);
+		goto fail;
+	}
+	if (parse_hex64((const char *)mem + 2064 + toc_at + 5, &toc_sum) != 0 ||
+	    parse_hex64((const char *)mem + 2064 + toc_at + 26, &map->sum) != 0 ||
+	    omx_map_toc_sum(mem, (const char *)mem + 2064, (size_t)toc_at) != toc_sum) {
+		snprintf(err, errlen, "%s: damaged (header or table of contents fails its checksum)", name);
+		goto fail;
+	}
+	map->stamp_off = 2064 + (unsigned)toc_at + 1;
+	memcpy(map->stamp, mem + map->stamp_off, sizeof(map->stamp));
 	map->dev = st.st_dev;
 	map->ino = st.st_ino;
 	map->mtime = st.st_mtim;
@@ -269,6 +479,7 @@ int omx_map_open_fd(struct omx_map *map, int fd, const char *name, char *err, si
 	return 0;
 fail:
 	cdb_free(&map->cdb);
+	memset(map, 0, sizeof(*map));
 	return -1;
 }
 
@@ -279,43 +490,180 @@ void omx_map_close(struct omx_map *map)
 	memset(map, 0, sizeof(*map));
 }
 
-/* Looks KEY up in a private copy of the cdb handle (cdb_find writes into it, and
- * several threads share MAP). Returns the value and its length, or NULL. */
-static const char *map_get(const struct omx_map *map, const char *key, size_t klen,
-			   unsigned *vlen)
+int omx_map_verify(const struct omx_map *map, const char *name, char *err, size_t errlen)
 {
-	struct cdb c = map->cdb;
-
-	if (!c.cdb_mem || cdb_find(&c, key, (unsigned)klen) <= 0)
-		return NULL;
-	*vlen = cdb_datalen(&c);
-	return cdb_getdata(&c);
+	if (!map->cdb.cdb_mem) {
+		snprintf(err, errlen, "%s: not open", name);
+		return -1;
+	}
+	if (omx_map_file_sum(map->cdb.cdb_mem, map->cdb.cdb_fsize, map->stamp_off + 25) != map->sum) {
+		snprintf(err, errlen, "%s: damaged: its contents fail the checksum in its header (rebuild it with onionmx-map)",
+			 name);
+		return -1;
+	}
+	return 0;
 }
 
-/* Parses a "d:" value into TARGETS; returns how many. */
+int omx_map_damaged(const struct omx_map *map)
+{
+	return __atomic_load_n(&map->damaged, __ATOMIC_RELAXED);
+}
+
+const struct omx_map_old_range *omx_map_old_range(const struct omx_map *map, uint32_t addr)
+{
+	for (unsigned i = 0; i < map->nold; i++)
+		if ((addr & map->old[i].mask) == map->old[i].net)
+			return &map->old[i];
+	return NULL;
+}
+
+/* Whether VALUE (VLEN bytes, with its CHECK) belongs to KEY. */
+static int record_ok(const char *key, unsigned klen, const char *v, unsigned vlen)
+{
+	uint32_t want = 0;
+
+	if (vlen < 9 || v[vlen - 9] != ' ')
+		return 0;
+	for (unsigned i = vlen - 8; i < vlen; i++) {
+		char c = v[i];
+		if (c >= '0' && c <= '9')
+			want = want << 4 | (uint32_t)(c - '0');
+		else if (c >= 'a' && c <= 'f')
+			want = want << 4 | (uint32_t)(c - 'a' + 10);
+		else
+			return 0;
+	}
+	return omx_map_record_check(key, klen, v, vlen - 9) == want;
+}
+
+/* Whether an occupied slot J with hash H, in the table TAB of N slots, is where
+ * cdb_make could have put it: it places a record at the first free slot from
+ * its home, so every slot from the home to J is occupied. The walk from S0 to J
+ * saw occupied slots only; a home before S0 is followed for a few slots (an
+ * empty one on the way is damage). 0: not shown (the caller checks the record). */
+static int slot_in_place(const unsigned char *tab, unsigned n, unsigned s0, unsigned j, unsigned h)
+{
+	unsigned home = (h >> 8) % n, k = home;
+
+	if ((j + n - home) % n <= (j + n - s0) % n)
+		return 1;
+	for (unsigned steps = 0; k != s0; k = k + 1 == n ? 0 : k + 1)
+		if (++steps > 64 || cdb_unpack(tab + 8 * k + 4) == 1)
+			return 0;
+	return 1;
+}
+
+/* Looks KEY up, checking everything the walk reads: the table slots (each in
+ * the right table, pointing into the data), the record (its lengths, and its
+ * CHECK binding the value to the key), and afterwards that the file was not
+ * rewritten under the mapping. Returns 1 with the value (CHECK cut off), 0 when
+ * absent, OMX_MAP_DAMAGED (and marks the map). */
+static int map_get(const struct omx_map *map, const char *key, unsigned klen, const char **val,
+		   unsigned *vlen)
+{
+	const unsigned char *mem = map->cdb.cdb_mem;
+	unsigned dend = map->cdb.cdb_dend, hval, bucket, pos, n, slot;
+	int rc = OMX_MAP_DAMAGED;
+
+	if (!mem || __atomic_load_n(&map->damaged, __ATOMIC_RELAXED))
+		return OMX_MAP_DAMAGED;
+	hval = cdb_hash(key, klen);
+	bucket = hval & 255;
+	pos = map->toc[2 * bucket];
+	n = map->toc[2 * bucket + 1];
+	if (n == 0)
+		rc = 0;
+	for (unsigned i = 0, slot0 = n ? (hval >> 8) % n : 0; i < n; i++) {
+		const unsigned char *s;
+		unsigned h, rpos, kl, vl;
+
+		slot = slot0 + i < n ? slot0 + i : slot0 + i - n;
+		s = mem + pos + 8 * slot;
+		h = cdb_unpack(s);
+		rpos = cdb_unpack(s + 4);
+		if (rpos == 1) { /* an empty slot, as the compiler marks them */
+			rc = h == omx_map_empty_slot(bucket, slot) ? 0 : OMX_MAP_DAMAGED;
+			break;
+		}
+		if ((h & 255) != bucket || rpos < 2048 || rpos > dend - 8)
+			break; /* also a zeroed slot: cdb's empty (0, 0) is never left in */
+		kl = cdb_unpack(mem + rpos);
+		vl = cdb_unpack(mem + rpos + 4);
+		if (kl > dend - rpos - 8 || vl > dend - rpos - 8 - kl)
+			break;
+		if (h != hval) {
+			/* Another key's slot: make sure it is one, or a damaged hash or
+			 * position could hide ours behind the next empty slot. Cheap
+			 * when its hash puts it where cdb_make would have; else its
+			 * record's key must hash to it. */
+			if (!slot_in_place(mem + pos, n, slot0, slot, h) &&
+			    cdb_hash(mem + rpos + 8, kl) != h)
+				break;
+			continue;
+		}
+		if (kl != klen || memcmp(mem + rpos + 8, key, klen) != 0)
+			continue;
+		*val = (const char *)mem + rpos + 8 + kl;
+		if (!record_ok(key, klen, *val, vl))
+			break;
+		*vlen = vl - 9;
+		rc = 1;
+		break;
+	}
+	/* (A table with no empty slot is damage too: cdb leaves half of each empty.) */
+	if (memcmp(mem + map->stamp_off, map->stamp, sizeof(map->stamp)) != 0)
+		rc = OMX_MAP_DAMAGED;
+	if (rc == OMX_MAP_DAMAGED)
+		__atomic_store_n((int *)&map->damaged, 1, __ATOMIC_RELAXED);
+	return rc;
+}
+
+/* Whether the LEN bytes at P are a lower-case v3 onion label by their shape
+ * (base32, version 'd'). The checksum itself costs a SHA3: the record's CHECK
+ * already covers these bytes, and the compiler checked the onion. */
+static int onion_shaped(const char *p, size_t len)
+{
+	if (len != OMX_ONION_LABEL_LEN || p[OMX_ONION_LABEL_LEN - 1] != 'd')
+		return 0;
+	for (size_t i = 0; i < len; i++)
+		if (!((p[i] >= 'a' && p[i] <= 'z') || (p[i] >= '2' && p[i] <= '7')))
+			return 0;
+	return 1;
+}
+
+/* Parses a "d:" value into TARGETS; returns how many, or OMX_MAP_DAMAGED. */
 static int parse_targets_value(const char *v, unsigned vlen,
 			       struct omx_target targets[OMX_MAP_MAX_TARGETS])
 {
 	int n = 0;
 	unsigned pos = 0;
 
-	while (pos < vlen && n < OMX_MAP_MAX_TARGETS) {
+	while (pos < vlen) {
 		unsigned start = pos, port = 0;
 
 		while (pos < vlen && v[pos] != ' ')
 			pos++;
-		if (pos - start < OMX_ONION_LABEL_LEN)
-			break; /* the compiler never writes this: treat as the end */
+		if (n == OMX_MAP_MAX_TARGETS || !onion_shaped(v + start, OMX_ONION_LABEL_LEN > pos - start ? pos - start : OMX_ONION_LABEL_LEN))
+			return OMX_MAP_DAMAGED;
 		memcpy(targets[n].onion, v + start, OMX_ONION_LABEL_LEN);
 		targets[n].onion[OMX_ONION_LABEL_LEN] = '\0';
-		if (pos - start > OMX_ONION_LABEL_LEN + 1 && v[start + OMX_ONION_LABEL_LEN] == ':')
-			for (unsigned i = start + OMX_ONION_LABEL_LEN + 1; i < pos; i++)
+		if (pos - start > OMX_ONION_LABEL_LEN) {
+			if (v[start + OMX_ONION_LABEL_LEN] != ':' || pos - start > OMX_ONION_LABEL_LEN + 6 ||
+			    pos - start == OMX_ONION_LABEL_LEN + 1)
+				return OMX_MAP_DAMAGED;
+			for (unsigned i = start + OMX_ONION_LABEL_LEN + 1; i < pos; i++) {
+				if (v[i] < '0' || v[i] > '9')
+					return OMX_MAP_DAMAGED;
 				port = port * 10 + (unsigned)(v[i] - '0');
+			}
+			if (port == 0 || port > 65535)
+				return OMX_MAP_DAMAGED;
+		}
 		targets[n].port = (uint16_t)port;
 		n++;
 		pos++;
 	}
-	return n;
+	return n ? n : OMX_MAP_DAMAGED;
 }
 
 int omx_map_domain(const struct omx_map *map, const char *domain,
@@ -323,8 +671,9 @@ int omx_map_domain(const struct omx_map *map, const char *domain,
 {
 	char key[2 + 256];
 	size_t len = strlen(domain);
-	const char *v;
-	unsigned vlen;
+	const char *v = NULL;
+	unsigned vlen = 0;
+	int r, n;
 
 	if (len && domain[len - 1] == '.')
 		len--;
@@ -337,22 +686,27 @@ int omx_map_domain(const struct omx_map *map, const char *domain,
 	key[2 + len] = '\0';
 
 	/* Exact name first, then ".parent" for each parent: a.b.c -> .b.c -> .c */
-	v = map_get(map, key, 2 + len, &vlen);
-	for (size_t dot = 0; !v && dot < len; dot++) {
+	r = map_get(map, key, (unsigned)(2 + len), &v, &vlen);
+	for (size_t dot = 0; r == 0 && dot < len; dot++) {
 		if (key[2 + dot] != '.')
 			continue;
 		/* "d:" + ".parent", written over the labels already passed */
 		key[dot] = 'd';
 		key[dot + 1] = ':';
-		v = map_get(map, key + dot, 2 + len - dot, &vlen);
-		if (v)
+		r = map_get(map, key + dot, (unsigned)(2 + len - dot), &v, &vlen);
+		if (r > 0)
 			memmove(key, key + dot, 2 + len - dot + 1);
 	}
-	if (!v)
-		return 0;
+	if (r <= 0)
+		return r;
+	n = parse_targets_value(v, vlen, targets);
+	if (n < 0) {
+		__atomic_store_n((int *)&map->damaged, 1, __ATOMIC_RELAXED);
+		return OMX_MAP_DAMAGED;
+	}
 	if (matched)
 		snprintf(matched, 256, "%s", key + 2);
-	return parse_targets_value(v, vlen, targets);
+	return n;
 }
 
 int omx_map_onion_addr(const struct omx_map *map, const char *label, size_t len,
@@ -360,22 +714,27 @@ int omx_map_onion_addr(const struct omx_map *map, const char *label, size_t len,
 {
 	char lower[OMX_ONION_LABEL_LEN + 1];
 
-	if (len != OMX_ONION_LABEL_LEN || !map->cdb.cdb_mem)
+	if (len != OMX_ONION_LABEL_LEN)
 		return 0;
+	if (!map->cdb.cdb_mem)
+		return OMX_MAP_DAMAGED;
 	for (size_t i = 0; i < len; i++)
 		lower[i] = (char)tolower((unsigned char)label[i]);
 	lower[len] = '\0';
 	/* The compiler placed each onion at the first free address of its probe
-	 * sequence: follow it until the onion or a free address turns up. */
+	 * sequence (or kept the one it had): follow it until the onion or a free
+	 * address turns up. Tombstones are taken addresses like any other. */
 	for (unsigned attempt = 0; attempt < OMX_MAP_MAX_PROBES; attempt++) {
 		uint32_t a = omx_addr_candidate(lower, map->net, map->mask, attempt);
-		char key[6] = { 'a', ':', (char)(a >> 24), (char)(a >> 16), (char)(a >> 8), (char)a };
+		char key[6];
 		const char *v;
 		unsigned vlen;
+		int r;
 
-		v = map_get(map, key, sizeof(key), &vlen);
-		if (!v)
-			return 0;
+		omx_map_addr_key(a, key);
+		r = map_get(map, key, sizeof(key), &v, &vlen);
+		if (r <= 0)
+			return r;
 		if (vlen > OMX_ONION_LABEL_LEN && memcmp(v, lower, OMX_ONION_LABEL_LEN) == 0 &&
 		    v[OMX_ONION_LABEL_LEN] == ' ') {
 			*addr = a;
@@ -388,24 +747,43 @@ int omx_map_onion_addr(const struct omx_map *map, const char *label, size_t len,
 int omx_map_addr_onion(const struct omx_map *map, uint32_t addr, struct omx_target *target,
 		       char domain[256], unsigned *ndomains)
 {
-	char key[6] = { 'a', ':', (char)(addr >> 24), (char)(addr >> 16), (char)(addr >> 8),
-			(char)addr };
-	char val[OMX_ONION_LABEL_LEN + 1 + 6 + 1 + 11 + 1 + 256];
+	char key[6];
+	char val[OMX_ONION_LABEL_LEN + 1 + 6 + 1 + 11 + 1 + 256], first[256], tail;
 	const char *v;
 	unsigned vlen, port, n;
-	char first[256];
+	long long freed;
+	int r;
 
-	v = map_get(map, key, sizeof(key), &vlen);
-	if (!v || vlen >= sizeof(val))
-		return 0;
+	omx_map_addr_key(addr, key);
+	r = map_get(map, key, sizeof(key), &v, &vlen);
+
+	if (r <= 0)
+		return r;
+	if (vlen >= sizeof(val))
+		goto damaged;
 	memcpy(val, v, vlen);
 	val[vlen] = '\0';
-	if (sscanf(val, "%56s %u %u %255s", target->onion, &port, &n, first) != 4 || port > 65535)
-		return 0;
+	if (val[0] == '-') {
+		if (sscanf(val, "- %56s %lld%c", target->onion, &freed, &tail) != 2 ||
+		    !onion_shaped(target->onion, strlen(target->onion)))
+			goto damaged;
+		target->port = 0;
+		if (domain)
+			domain[0] = '\0';
+		if (ndomains)
+			*ndomains = 0;
+		return OMX_MAP_RETIRED;
+	}
+	if (sscanf(val, "%56s %u %u %255s%c", target->onion, &port, &n, first, &tail) != 4 ||
+	    port > 65535 || !onion_shaped(target->onion, strlen(target->onion)))
+		goto damaged;
 	target->port = (uint16_t)port;
 	if (domain)
 		snprintf(domain, 256, "%s", first);
 	if (ndomains)
 		*ndomains = n;
 	return 1;
+damaged:
+	__atomic_store_n((int *)&map->damaged, 1, __ATOMIC_RELAXED);
+	return OMX_MAP_DAMAGED;
 }

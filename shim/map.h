@@ -4,14 +4,36 @@
  * ".example.org" covers the subdomains of example.org; '#' comments.
  *
  * Compiled form (tinycdb), written by onionmx-map and only read by the library:
- *   "!onionmx"        -> "1 NET/PREFIX"   format version and synthetic range
- *   "d:" DOMAIN       -> "LABEL[:PORT] LABEL[:PORT] ..."   in the listed order
- *   "a:" 4 bytes      -> "LABEL PORT NDOMAINS FIRSTDOMAIN"   (PORT 0: the caller's)
+ *   "!onionmx"  -> "2 NET/PREFIX[ old=NET/PREFIX@UNIXTIME ...] toc=HEX16 sum=HEX16"
+ *                  format version, synthetic range, previous ranges still refused
+ *                  and when they were left, checksums of the cdb's table of
+ *                  contents (seeded with the text before " toc=") and of the
+ *                  whole file (with the digits after "sum=" read as 16 zeros)
+ *   "d:" DOMAIN -> "LABEL[:PORT] LABEL[:PORT] ... CHECK"   in the listed order
+ *   "a:" 4 bytes -> "LABEL PORT NDOMAINS FIRSTDOMAIN CHECK"   (PORT 0: the caller's)
+ *   "a:" 4 bytes -> "- LABEL FREED CHECK"   a retired address (a tombstone): the
+ *                  onion LABEL had it until the map built at unix time FREED
+ *                  The 4 bytes are the address put through a bijective mix
+ *                  (omx_map_addr_key): cdb's hash spreads raw addresses so
+ *                  badly that its tables formed runs of hundreds of slots.
+ * In the hash tables, an empty slot is (omx_map_empty_slot(TABLE, SLOT), 1) rather
+ * than cdb's (0, 0), so that a zeroed slot is seen as damage, not as the end of
+ * a probe (tinycdb's cdb_find still works, walking whole tables on a miss).
+ * CHECK is " " and 8 hex digits: omx_map_record_check of the key and the rest of
+ * the value, so a lookup never trusts a record torn, damaged or moved to another
+ * key. The "!onionmx" record is the first one (offset 2048): it and the table of
+ * contents are checked when the map is opened (constant time, whatever the map's
+ * size); the whole-file sum only by onionmx -t, onionmx-map -q and by onionmx-map
+ * itself before it renames a new map into place.
+ *
  * An onion's address is the first address of its own probe sequence
- * (omx_addr_candidate) that holds it: the compiler gave each onion the first
- * free one, so a reader walks the same sequence and stops at the onion or at an
- * empty slot. Every process reads addresses from the map, so all agree on them
- * with no runtime state. */
+ * (omx_addr_candidate) that holds it. A new onion gets the first free one; an
+ * onion already in the map being rebuilt keeps its address; a removed onion's
+ * address stays a tombstone for OMX_MAP_RETIRE_SECONDS (a reader walking a probe
+ * sequence steps over it like any taken address; connect() to it is refused),
+ * and longer while it lies on another onion's probe path. A reader walks an
+ * onion's sequence and stops at the onion or at an empty slot. Every process
+ * reads addresses from the map, so all agree on them with no runtime state. */
 #ifndef OMX_MAP_H
 #define OMX_MAP_H
 #include <cdb.h>
@@ -25,6 +47,17 @@
 #define OMX_MAP_MAX_LINE 4096
 #define OMX_DEFAULT_RANGE "240.0.0.0/5" /* discovery takes 248.0.0.0/8 */
 #define OMX_MAP_MAX_PROBES 4096 /* the compiler refuses a map needing more */
+#define OMX_MAP_VERSION 2
+/* How long a process may hold a synthetic address it was given: Exim passes
+ * them across exec for a delivery, Postfix's connection cache keeps them for
+ * seconds; a week bounds any delivery attempt with a wide margin. A removed
+ * onion's address and a range left with -r stay refused at least this long. */
+#define OMX_MAP_RETIRE_SECONDS (7 * 86400)
+#define OMX_MAP_MAX_OLD_RANGES 4
+
+/* Lookup results beside 0 (not in the map) and the positive ones. */
+#define OMX_MAP_DAMAGED (-1) /* the map cannot be trusted: defer, never "not mapped" */
+#define OMX_MAP_RETIRED 2    /* omx_map_addr_onion: a tombstone (removed onion's address) */
 
 struct omx_target {
 	char onion[OMX_ONION_LABEL_LEN + 1]; /* lower-case label, no ".onion" */
@@ -69,41 +102,98 @@ uint32_t omx_addr_candidate(const char *label, uint32_t net, uint32_t mask, unsi
 
 /* --- compiled map (read side) --- */
 
+struct omx_map_old_range {
+	uint32_t net, mask;     /* host order */
+	int64_t left;           /* unix time of the build that moved away from it */
+};
+
 struct omx_map {
 	struct cdb cdb;         /* never written after open: copied per lookup */
 	uint32_t net, mask;     /* synthetic range, host order */
+	unsigned nold;          /* previous ranges: connects to them are refused */
+	struct omx_map_old_range old[OMX_MAP_MAX_OLD_RANGES];
+	uint64_t sum;           /* whole-file sum from the header (omx_map_verify) */
+	unsigned stamp_off;     /* where "toc=... sum=..." sits in the file */
+	char stamp[41];         /* its text at open (no NUL): a file rewritten in place differs */
+	int damaged;            /* atomic: a lookup found damage; every later one defers */
+	unsigned toc[512];      /* the table of contents as checked at open: pos, n */
 	dev_t dev;              /* identity of the file, to notice a rebuild */
 	ino_t ino;
 	struct timespec mtime;
 	off_t size;
 };
 
-/* Maps the cdb open on FD (the caller may close FD afterwards) and checks its
- * header. Returns 0, or -1 with the reason in ERR (NAME names the file). */
+/* 64-bit hash of LEN bytes with SEED, 8 bytes at a time (about 1 ns per 8 bytes
+ * on 32-byte blocks): damage detection, not a defence against whoever can write
+ * the map (root). */
+uint64_t omx_map_hash(const void *data, size_t len, uint64_t seed);
+
+/* The header's checksums (see the format above): of the table of contents MEM[0..2048)
+ * after HEADER (the text before " toc=", LEN bytes), and of the SIZE-byte file
+ * MEM whose sum digits sit at SUM_OFF. */
+uint32_t omx_map_empty_slot(unsigned table, unsigned slot);
+/* The "a:" key of synthetic address ADDR, and back. */
+void omx_map_addr_key(uint32_t addr, char key[6]);
+uint32_t omx_map_key_addr(const char key[6]);
+uint64_t omx_map_toc_sum(const unsigned char *mem, const char *header, size_t len);
+uint64_t omx_map_file_sum(const unsigned char *mem, size_t size, size_t sum_off);
+
+/* The CHECK of a record (see the format above): binds KEY to VALUE's text. */
+uint32_t omx_map_record_check(const void *key, size_t klen, const void *value, size_t vlen);
+
+/* Maps the cdb open on FD (the caller may close FD afterwards) and checks, in
+ * time independent of its size, its header, its table of contents against the
+ * header's checksum and that the file is as long as the table says (a
+ * truncated map is refused). Returns 0, or -1 with the reason in ERR (NAME
+ * names the file). */
 int omx_map_open_fd(struct omx_map *map, int fd, const char *name, char *err, size_t errlen);
 void omx_map_close(struct omx_map *map);
 
+/* Reads the whole map and checks it against the header's sum (onionmx -t,
+ * onionmx-map -q, and onionmx-map before it installs a map). Returns 0, or -1
+ * with what is wrong in ERR. */
+int omx_map_verify(const struct omx_map *map, const char *name, char *err, size_t errlen);
+
 /* Targets for mail DOMAIN (any case, trailing dot allowed): the exact entry, else
- * the nearest ".parent" entry. Returns the number of targets (0: not mapped). If
- * MATCHED is not NULL it receives the key that matched. */
+ * the nearest ".parent" entry. Returns the number of targets (0: not mapped;
+ * OMX_MAP_DAMAGED: the map is damaged, the caller defers). If MATCHED is not
+ * NULL it receives the key that matched. Every lookup checks the records and
+ * table slots it reads and that the file was not rewritten under the mapping;
+ * on damage the map is marked (omx_map_damaged) and every later lookup fails. */
 int omx_map_domain(const struct omx_map *map, const char *domain,
 		   struct omx_target targets[OMX_MAP_MAX_TARGETS], char matched[256]);
 
-/* Address of onion LABEL (LEN bytes, any case): 1 found, 0 not in the map. */
+/* Address of onion LABEL (LEN bytes, any case): 1 found, 0 not in the map,
+ * OMX_MAP_DAMAGED. */
 int omx_map_onion_addr(const struct omx_map *map, const char *label, size_t len,
 		       uint32_t *addr);
 
 /* Onion behind synthetic ADDR (host order): 1 found with TARGET filled (and the
- * first domain it serves plus how many in DOMAIN/NDOMAINS if not NULL), 0 not. */
+ * first domain it serves plus how many in DOMAIN/NDOMAINS if not NULL), 0 not,
+ * OMX_MAP_RETIRED (a removed onion's address: TARGET->onion names it; connect
+ * must be refused), or OMX_MAP_DAMAGED. */
 int omx_map_addr_onion(const struct omx_map *map, uint32_t addr, struct omx_target *target,
 		       char domain[256], unsigned *ndomains);
+
+/* Whether a lookup found MAP damaged (then every lookup fails). */
+int omx_map_damaged(const struct omx_map *map);
+
+/* The previous range of MAP that holds ADDR, or NULL. */
+const struct omx_map_old_range *omx_map_old_range(const struct omx_map *map, uint32_t addr);
 
 /* --- compiling (used by onionmx-map and tests) --- */
 
 /* Compiles the source file SRC into the cdb OUT atomically (temporary file in the
- * same directory, fsync, rename): on any error OUT is left untouched and -1 is
- * returned with "SRC:LINE: reason" in ERR. RANGE is "NET/PREFIX". On success fills
- * *NDOMAINS and *NONIONS. */
+ * same directory, fsync, verify, rename): on any error OUT is left untouched and
+ * -1 is returned with "SRC:LINE: reason" in ERR. RANGE is "NET/PREFIX", or NULL
+ * for the existing map's (else OMX_DEFAULT_RANGE). When OUT is an existing map,
+ * its onions keep their addresses, removed onions' addresses become tombstones,
+ * and a range moved away from is kept as a refused previous range (see above);
+ * an onionmx map at OUT that fails its checks is an error (move it away to start
+ * afresh; a file that is no onionmx map at all is simply replaced). On success fills
+ * *NDOMAINS and *NONIONS. omx_map_compile_at takes the time as NOW (tests). */
 int omx_map_compile(const char *src, const char *out, const char *range, size_t *ndomains,
 		    size_t *nonions, char *err, size_t errlen);
+int omx_map_compile_at(const char *src, const char *out, const char *range, int64_t now,
+		       size_t *ndomains, size_t *nonions, char *err, size_t errlen);
 #endif

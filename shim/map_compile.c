@@ -1,6 +1,7 @@
 /* Compiling a map source into the cdb the library reads (onionmx-map). */
 #include "map.h"
 
+#include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <libgen.h>
@@ -8,7 +9,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "config.h"
@@ -35,7 +38,25 @@ struct onion_entry {
 	unsigned line;          /* where its port was first given */
 	unsigned ndomains;
 	const char *first_domain;
+	uint32_t addr;          /* nonzero before assignment: kept from the old map */
+};
+
+/* An address of the map being replaced: an onion's, or a tombstone's. */
+struct old_addr {
 	uint32_t addr;
+	int keep;               /* tombstone to write into the new map */
+	const char *label;      /* inside the old map's mmap */
+	int64_t freed;          /* 0: the onion had it until now */
+};
+
+/* The map being replaced (OUT, when it exists). */
+struct old_map {
+	struct cdb cdb;         /* mapped; cdb_mem NULL when there is none */
+	uint32_t net, mask;
+	unsigned nold;
+	struct omx_map_old_range old[OMX_MAP_MAX_OLD_RANGES];
+	struct old_addr *addrs;
+	size_t n, cap;
 };
 
 struct entries {
@@ -149,63 +170,414 @@ static int fail(char *err, size_t errlen, const char *fmt, ...)
 	return -1;
 }
 
-/* Gives each onion (sorted, so the result does not depend on line order) the
- * first free address of its own probe sequence. */
-static int assign_addresses(struct onion_entry *onions, size_t n, uint32_t net, uint32_t mask,
-			    char *err, size_t errlen)
+static int bit_get(const uint8_t *bits, uint32_t off)
+{
+	return bits[off / 8] & (1u << (off % 8));
+}
+
+static void bit_set(uint8_t *bits, uint32_t off)
+{
+	bits[off / 8] |= (uint8_t)(1u << (off % 8));
+}
+
+static int cmp_old_addr(const void *a, const void *b)
+{
+	const struct old_addr *x = a, *y = b;
+
+	return x->addr < y->addr ? -1 : x->addr > y->addr;
+}
+
+/* Gives each onion an address: those of the old map keep theirs; tombstones not
+ * yet expired, and expired ones still on a kept onion's probe path, stay taken;
+ * then each new onion (sorted, so the result does not depend on line order)
+ * gets the first free address of its own probe sequence. */
+static int assign_addresses(struct onion_entry *onions, size_t n, struct old_map *om,
+			    uint32_t net, uint32_t mask, int64_t now, char *err, size_t errlen)
 {
 	uint64_t span = (uint64_t)(~mask) + 1;
-	uint8_t *used = calloc((size_t)(span / 8), 1);
+	uint8_t *used = calloc((size_t)(span / 8), 1), *tomb = calloc((size_t)(span / 8), 1);
+	size_t ntombs = 0;
+	int rc = -1;
 
-	if (!used)
-		return fail(err, errlen, "out of memory for the address table");
-	if (n > span / 256 * 254 / 2) {
-		free(used);
-		return fail(err, errlen, "%zu onions do not fit comfortably in the address range "
-			    "(use a larger range with -r)", n);
+	if (!used || !tomb) {
+		fail(err, errlen, "out of memory for the address table");
+		goto out;
+	}
+	if (om->n)
+		qsort(om->addrs, om->n, sizeof(*om->addrs), cmp_old_addr);
+	for (size_t i = 0; i < om->n; i++) {
+		struct old_addr *t = &om->addrs[i];
+
+		if (!t->keep)
+			continue;
+		bit_set(tomb, t->addr - net);
+		ntombs++;
+		if (t->freed + OMX_MAP_RETIRE_SECONDS > now)
+			bit_set(used, t->addr - net);
+	}
+	for (size_t i = 0; i < n; i++)
+		if (onions[i].addr) {
+			if (bit_get(used, onions[i].addr - net)) {
+				fail(err, errlen, "the existing map gives two onions one address: move it away and rebuild");
+				goto out;
+			}
+			bit_set(used, onions[i].addr - net);
+		}
+	/* A reader finds a kept onion by walking its probe sequence: every address
+	 * before its own must stay taken. */
+	for (size_t i = 0; i < n; i++) {
+		unsigned attempt;
+		int broken = 0;
+
+		if (!onions[i].addr)
+			continue;
+		for (attempt = 0; attempt < OMX_MAP_MAX_PROBES; attempt++) {
+			uint32_t a = omx_addr_candidate(onions[i].label, net, mask, attempt);
+			struct old_addr probe = { .addr = a };
+
+			if (a == onions[i].addr)
+				break;
+			if (bit_get(used, a - net))
+				continue;
+			/* A free address before its own: an expired tombstone, kept as a bridge. */
+			if (!bit_get(tomb, a - net) ||
+			    !bsearch(&probe, om->addrs, om->n, sizeof(*om->addrs), cmp_old_addr)) {
+				broken = 1;
+				break;
+			}
+			bit_set(used, a - net);
+		}
+		if (attempt == OMX_MAP_MAX_PROBES || broken) {
+			fail(err, errlen, "the existing map's address for %s.onion is not on its probe path: move the map away and rebuild",
+			     onions[i].label);
+			goto out;
+		}
+	}
+	/* Tombstones kept: unexpired, or on a path. An expired one's address is
+	 * free from here on. */
+	for (size_t i = 0; i < om->n; i++)
+		om->addrs[i].keep = om->addrs[i].keep && bit_get(used, om->addrs[i].addr - net);
+	if (n + ntombs > span / 256 * 254 / 2) {
+		fail(err, errlen, "%zu onions and %zu retired addresses do not fit comfortably in the address range "
+		     "(use a larger range with -r)", n, ntombs);
+		goto out;
 	}
 	for (size_t i = 0; i < n; i++) {
 		unsigned attempt;
 
+		if (onions[i].addr)
+			continue;
 		for (attempt = 0; attempt < OMX_MAP_MAX_PROBES; attempt++) {
 			uint32_t a = omx_addr_candidate(onions[i].label, net, mask, attempt);
-			uint32_t off = a - net;
 
-			if (!(used[off / 8] & (1u << (off % 8)))) {
-				used[off / 8] |= (uint8_t)(1u << (off % 8));
+			if (!bit_get(used, a - net)) {
+				bit_set(used, a - net);
 				onions[i].addr = a;
 				break;
 			}
 		}
 		if (attempt == OMX_MAP_MAX_PROBES) {
-			free(used);
-			return fail(err, errlen, "no free address for %s.onion (use a larger range with -r)",
-				    onions[i].label);
+			fail(err, errlen, "no free address for %s.onion (use a larger range with -r)",
+			     onions[i].label);
+			goto out;
 		}
 	}
+	rc = 0;
+out:
 	free(used);
-	return 0;
+	free(tomb);
+	return rc;
 }
 
-static int write_onions(struct cdb_make *cm, const struct onion_entry *onions, size_t n)
+/* Adds KEY -> BODY followed by its CHECK. */
+static int add_checked(struct cdb_make *cm, const char *key, unsigned klen, char *body,
+		       size_t blen)
+{
+	blen += (size_t)sprintf(body + blen, " %08x", omx_map_record_check(key, klen, body, blen));
+	return cdb_make_add(cm, key, klen, body, (unsigned)blen);
+}
+
+static int write_onions(struct cdb_make *cm, const struct onion_entry *onions, size_t n,
+			const struct old_map *om)
 {
 	for (size_t i = 0; i < n; i++) {
 		const struct onion_entry *o = &onions[i];
-		char akey[6] = { 'a', ':', (char)(o->addr >> 24), (char)(o->addr >> 16),
-				 (char)(o->addr >> 8), (char)o->addr };
+		char akey[6];
 		char val[OMX_ONION_LABEL_LEN + 32 + 256];
-		int vlen = snprintf(val, sizeof(val), "%s %u %u %s", o->label, o->port, o->ndomains,
+		int vlen = snprintf(val, sizeof(val) - 16, "%s %u %u %s", o->label, o->port, o->ndomains,
 				    o->first_domain);
 
-		if (cdb_make_add(cm, akey, sizeof(akey), val, (unsigned)vlen) != 0)
+		omx_map_addr_key(o->addr, akey);
+		if (add_checked(cm, akey, sizeof(akey), val, (size_t)vlen) != 0)
+			return -1;
+	}
+	for (size_t i = 0; i < om->n; i++) {
+		const struct old_addr *t = &om->addrs[i];
+		char akey[6];
+		char val[OMX_ONION_LABEL_LEN + 64];
+		int vlen;
+
+		if (!t->keep)
+			continue;
+		omx_map_addr_key(t->addr, akey);
+		vlen = snprintf(val, sizeof(val) - 16, "- %.56s %lld", t->label, (long long)t->freed);
+		if (add_checked(cm, akey, sizeof(akey), val, (size_t)vlen) != 0)
 			return -1;
 	}
 	return 0;
 }
 
+static void old_map_free(struct old_map *om)
+{
+	if (om->cdb.cdb_mem)
+		cdb_free(&om->cdb);
+	free(om->addrs);
+}
+
+/* Reads the map OUT is about to replace, if any: its range, previous ranges and
+ * every address it gives out (onions' and tombstones'). A map of format 1 (no
+ * checksums) is read as it is; a damaged one of format 2 is an error. */
+static int read_old_map(const char *out, struct old_map *om, char *err, size_t errlen)
+{
+	int fd = open(out, O_RDONLY | O_CLOEXEC);
+	const unsigned char *mem;
+	unsigned pos, dend, version;
+	char msg[512];
+
+	if (fd < 0) {
+		if (errno == ENOENT)
+			return 0;
+		return fail(err, errlen, "%s: cannot read the existing map: %s", out, strerror(errno));
+	}
+	/* Not an onionmx map at all (garbage put in its place): no address to keep. */
+	if (lseek(fd, 0, SEEK_END) < 2048 + 16 + 12 || pread(fd, msg, 28, 2048) != 28 ||
+	    memcmp(msg, "\010\0\0\0", 4) != 0 || memcmp(msg + 8, "!onionmx", 8) != 0) {
+		close(fd);
+		return 0;
+	}
+	if (memcmp(msg + 16, "1 ", 2) == 0) {
+		char meta[64];
+		unsigned vlen;
+
+		if (cdb_init(&om->cdb, fd) != 0 || cdb_find(&om->cdb, "!onionmx", 8) <= 0 ||
+		    (vlen = cdb_datalen(&om->cdb)) >= sizeof(meta)) {
+			close(fd);
+			return fail(err, errlen, "%s: the existing map is damaged: move it away to build afresh", out);
+		}
+		memcpy(meta, cdb_getdata(&om->cdb), vlen);
+		meta[vlen] = '\0';
+		version = 1;
+		if (sscanf(meta, "1 %47s", msg) != 1 || omx_parse_range(msg, &om->net, &om->mask) != 0) {
+			close(fd);
+			return fail(err, errlen, "%s: the existing map is damaged: move it away to build afresh", out);
+		}
+	} else {
+		struct omx_map m;
+
+		if (omx_map_open_fd(&m, fd, out, msg, sizeof(msg)) != 0 ||
+		    omx_map_verify(&m, out, msg, sizeof(msg)) != 0) {
+			if (m.cdb.cdb_mem)
+				omx_map_close(&m);
+			close(fd);
+			return fail(err, errlen, "%s; its onions' addresses cannot be kept: move it away to build afresh",
+				    msg);
+		}
+		version = 2;
+		om->cdb = m.cdb;
+		om->net = m.net;
+		om->mask = m.mask;
+		om->nold = m.nold;
+		memcpy(om->old, m.old, sizeof(m.old));
+	}
+	close(fd);
+	mem = om->cdb.cdb_mem;
+	dend = om->cdb.cdb_dend;
+	for (pos = 2048; pos + 8 <= dend;) {
+		unsigned kl = cdb_unpack(mem + pos), vl = cdb_unpack(mem + pos + 4);
+		const char *k = (const char *)mem + pos + 8, *v = k + kl;
+		struct old_addr *a;
+
+		if (kl > dend - pos - 8 || vl > dend - pos - 8 - kl)
+			return fail(err, errlen, "%s: the existing map is damaged: move it away to build afresh", out);
+		pos += 8 + kl + vl;
+		if (kl != 6 || k[0] != 'a' || k[1] != ':')
+			continue;
+		if (om->n == om->cap) {
+			size_t cap = om->cap ? om->cap * 2 : 1024;
+			struct old_addr *grown = realloc(om->addrs, cap * sizeof(*grown));
+			if (!grown)
+				return fail(err, errlen, "out of memory");
+			om->addrs = grown;
+			om->cap = cap;
+		}
+		a = &om->addrs[om->n];
+		if (version == 1)
+			a->addr = (uint32_t)(unsigned char)k[2] << 24 | (uint32_t)(unsigned char)k[3] << 16 |
+				  (uint32_t)(unsigned char)k[4] << 8 | (unsigned char)k[5];
+		else
+			a->addr = omx_map_key_addr(k);
+		a->keep = 1;
+		a->freed = 0;
+		if (vl > 2 + OMX_ONION_LABEL_LEN && v[0] == '-' && version == 2) {
+			a->label = v + 2;
+			a->freed = strtoll(v + 3 + OMX_ONION_LABEL_LEN, NULL, 10);
+			if (a->freed <= 0)
+				a->freed = 1;
+		} else if (vl > OMX_ONION_LABEL_LEN) {
+			a->label = v;
+		} else {
+			return fail(err, errlen, "%s: the existing map is damaged: move it away to build afresh", out);
+		}
+		if ((a->addr & om->mask) != om->net)
+			return fail(err, errlen, "%s: the existing map is damaged: move it away to build afresh", out);
+		om->n++;
+	}
+	return 0;
+}
+
+/* Decides the new map's range and previous ranges from RANGE (NULL: keep) and the
+ * old map. Fills TEXT with the header's "NET/PREFIX[ old=...]" part. */
+static int plan_ranges(const char *range, struct old_map *om, int64_t now, uint32_t *net,
+		       uint32_t *mask, char *text, size_t textlen, char *err, size_t errlen)
+{
+	struct omx_map_old_range keep[OMX_MAP_MAX_OLD_RANGES + 1];
+	unsigned nkeep = 0;
+	struct in_addr in;
+	char a[INET_ADDRSTRLEN];
+	size_t len;
+	int moving;
+
+	if (!range)
+		range = om->cdb.cdb_mem ? NULL : OMX_DEFAULT_RANGE;
+	if (range && omx_parse_range(range, net, mask) != 0)
+		return fail(err, errlen, "range \"%s\" is not NET/PREFIX with a prefix from 4 to 24",
+			    range);
+	if (!range) {
+		*net = om->net;
+		*mask = om->mask;
+	}
+	moving = om->cdb.cdb_mem && (*net != om->net || *mask != om->mask);
+	for (unsigned i = 0; i < om->nold; i++) {
+		if (om->old[i].left + OMX_MAP_RETIRE_SECONDS <= now)
+			continue; /* nobody can hold its addresses any more */
+		if (omx_ranges_overlap(*net, *mask, om->old[i].net, om->old[i].mask)) {
+			in.s_addr = htonl(om->old[i].net);
+			inet_ntop(AF_INET, &in, a, sizeof(a));
+			return fail(err, errlen, "range %s overlaps %s/%d, which the map left %lld s ago: processes may still hold its addresses for %d s after that; choose another range",
+				    range ? range : "", a, 32 - __builtin_ctz(om->old[i].mask),
+				    (long long)(now - om->old[i].left), OMX_MAP_RETIRE_SECONDS);
+		}
+		keep[nkeep++] = om->old[i];
+	}
+	if (moving) {
+		if (omx_ranges_overlap(*net, *mask, om->net, om->mask))
+			return fail(err, errlen, "range %s overlaps the existing map's: processes hold addresses of that one; choose a range that does not",
+				    range);
+		keep[nkeep].net = om->net;
+		keep[nkeep].mask = om->mask;
+		keep[nkeep++].left = now;
+		om->n = 0; /* a new range: every onion gets a new address, the old ones stay refused */
+	}
+	if (nkeep > OMX_MAP_MAX_OLD_RANGES)
+		return fail(err, errlen, "the map already keeps %d previous ranges refused for %d s after they were left: cannot move again yet",
+			    OMX_MAP_MAX_OLD_RANGES, OMX_MAP_RETIRE_SECONDS);
+	in.s_addr = htonl(*net);
+	inet_ntop(AF_INET, &in, a, sizeof(a));
+	len = (size_t)snprintf(text, textlen, "%s/%d", a, 32 - __builtin_ctz(*mask));
+	for (unsigned i = 0; i < nkeep; i++) {
+		in.s_addr = htonl(keep[i].net);
+		inet_ntop(AF_INET, &in, a, sizeof(a));
+		len += (size_t)snprintf(text + len, textlen - len, " old=%s/%d@%lld", a,
+					32 - __builtin_ctz(keep[i].mask), (long long)keep[i].left);
+	}
+	return 0;
+}
+
+/* Onions of the new map that the old one had keep their address (a removed
+ * onion coming back gets its tombstone's); every other old address becomes or
+ * stays a tombstone. Runs while the onions' index is valid (before sorting). */
+static void carry_addresses(struct entries *onions, struct old_map *om, int64_t now)
+{
+	for (int pass = 0; pass < 2; pass++)
+		for (size_t i = 0; i < om->n; i++) {
+			struct old_addr *a = &om->addrs[i];
+			struct onion_entry *o;
+			char label[OMX_ONION_LABEL_LEN + 1];
+			size_t slot;
+
+			if ((a->freed != 0) != pass || !onions->index.cap)
+				continue;
+			memcpy(label, a->label, OMX_ONION_LABEL_LEN);
+			label[OMX_ONION_LABEL_LEN] = '\0';
+			o = entries_find(onions, str_hash(label, OMX_ONION_LABEL_LEN), label, same_onion,
+					 &slot);
+			if (o && !o->addr) {
+				o->addr = a->addr;
+				a->keep = 0;
+			}
+		}
+	for (size_t i = 0; i < om->n; i++)
+		if (om->addrs[i].keep && om->addrs[i].freed == 0)
+			om->addrs[i].freed = now;
+}
+
 int omx_map_compile(const char *src, const char *out, const char *range, size_t *ndomains,
 		    size_t *nonions, char *err, size_t errlen)
 {
+	return omx_map_compile_at(src, out, range, (int64_t)time(NULL), ndomains, nonions, err,
+				  errlen);
+}
+
+/* Fills in the header's checksums of the finished cdb on FD (SIZE bytes). */
+static int seal(int fd, off_t size)
+{
+	unsigned char *mem;
+	unsigned vlen;
+	char hex[17];
+	const char *toc;
+
+	if (size < 2064 + 43 || size > 0xffffffffll)
+		return -1;
+	mem = mmap(NULL, (size_t)size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	if (mem == MAP_FAILED)
+		return -1;
+	/* Mark the empty slots (see map.h). */
+	for (unsigned t = 0; t < 256; t++) {
+		unsigned pos = cdb_unpack(mem + 8 * t), n = cdb_unpack(mem + 8 * t + 4);
+
+		if (pos > size || n > ((size_t)size - pos) / 8)
+			goto fail;
+		for (unsigned i = 0; i < n; i++) {
+			unsigned char *slot = mem + pos + 8 * i;
+
+			if (cdb_unpack(slot + 4) == 0) {
+				cdb_pack(omx_map_empty_slot(t, i), slot);
+				cdb_pack(1, slot + 4);
+			}
+		}
+	}
+	vlen = cdb_unpack(mem + 2052);
+	toc = (const char *)mem + 2064 + vlen - 41;
+	snprintf(hex, sizeof(hex), "%016llx",
+		 (unsigned long long)omx_map_toc_sum(mem, (const char *)mem + 2064, (size_t)(toc - 1 - (const char *)mem - 2064)));
+	memcpy((char *)toc + 4, hex, 16);
+	snprintf(hex, sizeof(hex), "%016llx",
+		 (unsigned long long)omx_map_file_sum(mem, (size_t)size, (size_t)(toc + 25 - (const char *)mem)));
+	memcpy((char *)toc + 25, hex, 16);
+	if (msync(mem, (size_t)size, MS_SYNC) != 0)
+		goto fail;
+	return munmap(mem, (size_t)size);
+fail:
+	munmap(mem, (size_t)size);
+	return -1;
+}
+
+int omx_map_compile_at(const char *src, const char *out, const char *range, int64_t now,
+		       size_t *ndomains, size_t *nonions, char *err, size_t errlen)
+{
+	struct old_map om = { 0 };
+	struct omx_map check;
+	char ranges[300];
 	struct entries domains = { .size = sizeof(struct domain_entry) };
 	struct entries onions = { .size = sizeof(struct onion_entry) };
 	struct cdb_make cm;
@@ -213,15 +585,20 @@ int omx_map_compile(const char *src, const char *out, const char *range, size_t 
 	size_t len, pos = 0, n = 0;
 	unsigned line = 0;
 	uint32_t net, mask;
-	char meta[64];
+	char meta[512];
 	int fd = -1, rc = -1, making = 0;
+	off_t size;
 
-	if (omx_parse_range(range, &net, &mask) != 0)
-		return fail(err, errlen, "range \"%s\" is not NET/PREFIX with a prefix from 4 to 24",
-			    range);
-	text = omx_read_file(src, MAP_MAX_SOURCE, 0, &len, err, errlen);
-	if (!text)
+	if (read_old_map(out, &om, err, errlen) != 0 ||
+	    plan_ranges(range, &om, now, &net, &mask, ranges, sizeof(ranges), err, errlen) != 0) {
+		old_map_free(&om);
 		return -1;
+	}
+	text = omx_read_file(src, MAP_MAX_SOURCE, 0, &len, err, errlen);
+	if (!text) {
+		old_map_free(&om);
+		return -1;
+	}
 	if (asprintf(&tmp, "%s.tmpXXXXXX", out) < 0) {
 		tmp = NULL;
 		fail(err, errlen, "out of memory");
@@ -237,14 +614,16 @@ int omx_map_compile(const char *src, const char *out, const char *range, size_t 
 		goto out;
 	}
 	making = 1;
-	snprintf(meta, sizeof(meta), "1 %s", range);
+	/* The first record: the checksums are filled in once the file is complete. */
+	snprintf(meta, sizeof(meta), "%d %s toc=0000000000000000 sum=0000000000000000",
+		 OMX_MAP_VERSION, ranges);
 	if (cdb_make_add(&cm, "!onionmx", 8, meta, (unsigned)strlen(meta)) != 0)
 		goto write_error;
 
 	while (pos < len) {
 		const char *nl = memchr(text + pos, '\n', len - pos);
 		size_t end = nl ? (size_t)(nl - text) : len;
-		char domain[256], value[OMX_MAP_MAX_TARGETS * (OMX_ONION_LABEL_LEN + 8)];
+		char domain[256], value[OMX_MAP_MAX_TARGETS * (OMX_ONION_LABEL_LEN + 8) + 16];
 		struct omx_target targets[OMX_MAP_MAX_TARGETS];
 		char msg[512], dkey[2 + 256], *stored;
 		struct domain_entry *d;
@@ -325,23 +704,32 @@ int omx_map_compile(const char *src, const char *out, const char *range, size_t 
 		}
 		memcpy(dkey, "d:", 2);
 		memcpy(dkey + 2, domain, strlen(domain));
-		if (cdb_make_add(&cm, dkey, (unsigned)(2 + strlen(domain)), value, (unsigned)vlen) != 0)
+		if (add_checked(&cm, dkey, (unsigned)(2 + strlen(domain)), value, vlen) != 0)
 			goto write_error;
 	}
 
+	carry_addresses(&onions, &om, now);
 	/* The index is no longer needed; sorting the entries themselves is fine. */
 	n = onions.count;
 	if (n)
 		qsort(onions.items, n, onions.size, cmp_onion);
-	if (assign_addresses(onions.items, n, net, mask, err, errlen) != 0)
+	if (assign_addresses(onions.items, n, &om, net, mask, now, err, errlen) != 0)
 		goto out;
-	if (write_onions(&cm, onions.items, n) != 0)
+	if (write_onions(&cm, onions.items, n, &om) != 0)
 		goto write_error;
 	making = 0;
 	if (cdb_make_finish(&cm) != 0)
 		goto write_error;
-	if (fsync(fd) != 0)
+	if ((size = lseek(fd, 0, SEEK_END)) < 0 || seal(fd, size) != 0 || fsync(fd) != 0)
 		goto write_error;
+	/* Read back what will be installed, as onionmx -t would. */
+	if (omx_map_open_fd(&check, fd, tmp, err, errlen) != 0)
+		goto out;
+	if (omx_map_verify(&check, tmp, err, errlen) != 0) {
+		omx_map_close(&check);
+		goto out;
+	}
+	omx_map_close(&check);
 	if (close(fd) != 0) {
 		fd = -1;
 		goto write_error;
@@ -380,6 +768,7 @@ out:
 	free(dir);
 	entries_free(&onions);
 	entries_free(&domains);
+	old_map_free(&om);
 	free(text);
 	return rc;
 }

@@ -29,6 +29,9 @@ uint32_t omx_range_net = 0xf0000000u, omx_range_mask = 0xf0000000u;
 struct omx_cache *omx_discovery;
 int omx_discovery_broken;
 uint32_t omx_discover_net = 0xf0000000u, omx_discover_mask = 0xf0000000u;
+uint32_t omx_old_net[OMX_MAP_MAX_OLD_RANGES] = { 0xf0000000u, 0xf0000000u, 0xf0000000u, 0xf0000000u };
+uint32_t omx_old_mask[OMX_MAP_MAX_OLD_RANGES] = { 0xf0000000u, 0xf0000000u, 0xf0000000u, 0xf0000000u };
+static const struct omx_map *damage_reported; /* atomic: the map last said to be damaged */
 static struct omx_cache discovery_cache;
 static int discovery_cache_failed;      /* not even a private cache could be made */
 static int initialized;                 /* atomic */
@@ -158,6 +161,17 @@ static struct omx_map *load_map(char *err, size_t errlen)
 	return map;
 }
 
+/* Connects to the previous ranges NEW lists stay refused (omx_is_synthetic). */
+static void set_old_ranges(const struct omx_map *new)
+{
+	for (unsigned i = 0; i < OMX_MAP_MAX_OLD_RANGES; i++) {
+		int used = i < new->nold;
+
+		__atomic_store_n(&omx_old_net[i], used ? new->old[i].net : new->net, __ATOMIC_RELAXED);
+		__atomic_store_n(&omx_old_mask[i], used ? new->old[i].mask : new->mask, __ATOMIC_RELAXED);
+	}
+}
+
 /* Publishes NEW as the current map and frees the old one once no thread can be
  * reading it. A reader counted after the exchange can only see NEW, so one
  * moment with no readers is enough; if that moment does not come soon, the old
@@ -167,6 +181,7 @@ static void publish_map(struct omx_map *new)
 	struct omx_map *old = __atomic_exchange_n(&current_map, new, __ATOMIC_SEQ_CST);
 
 	set_range(new->net, new->mask);
+	set_old_ranges(new);
 	if (!old)
 		return;
 	for (int i = 0; i < 1000; i++) {
@@ -192,6 +207,12 @@ static void check_map(void)
 		return;
 	if (open_map_dir() != 0 || fstatat(map_dirfd, map_base, &st, 0) != 0)
 		goto out; /* keep what we have: a missing file is mid-rebuild or a mistake */
+	/* The same file changed under our mapping (written in place, not renamed):
+	 * what we read from it can no longer be trusted. */
+	if (cur && st.st_ino == cur->ino && st.st_dev == cur->dev &&
+	    (st.st_size != cur->size || st.st_mtim.tv_sec != cur->mtime.tv_sec ||
+	     st.st_mtim.tv_nsec != cur->mtime.tv_nsec))
+		__atomic_store_n(&cur->damaged, 1, __ATOMIC_RELAXED);
 	if (cur && st.st_ino == cur->ino && st.st_dev == cur->dev && st.st_size == cur->size &&
 	    st.st_mtim.tv_sec == cur->mtime.tv_sec && st.st_mtim.tv_nsec == cur->mtime.tv_nsec)
 		goto out;
@@ -216,6 +237,7 @@ out:
 
 const struct omx_map *omx_map_acquire(void)
 {
+	const struct omx_map *map;
 	struct timespec now;
 	long due;
 
@@ -230,7 +252,14 @@ const struct omx_map *omx_map_acquire(void)
 					__ATOMIC_RELAXED, __ATOMIC_RELAXED))
 		check_map();
 	__atomic_add_fetch(&map_readers, 1, __ATOMIC_SEQ_CST);
-	return __atomic_load_n(&current_map, __ATOMIC_SEQ_CST);
+	map = __atomic_load_n(&current_map, __ATOMIC_SEQ_CST);
+	if (__builtin_expect(map && omx_map_damaged(map), 0)) {
+		if (__atomic_exchange_n(&damage_reported, map, __ATOMIC_RELAXED) != map)
+			omx_log(LOG_ERR, "%s: damaged, or written in place instead of renamed: refusing SMTP connections and deferring MX lookups until a good map replaces it (onionmx-map -q names the damage)",
+				omx_cfg.map_path);
+		return NULL;
+	}
+	return map;
 }
 
 void omx_map_release(void)

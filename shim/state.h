@@ -37,7 +37,8 @@ void omx_init(void);
  * before the constructor). Called only once a call looks like ours. */
 int omx_enabled(void);
 
-/* The current map, or NULL when there is no usable one (fail closed). Holds off its
+/* The current map, or NULL when there is no usable one (fail closed): none
+ * loaded, or a lookup found it damaged, or its file was written in place. Holds off its
  * release until omx_map_release(): every acquire needs exactly one release. Checks
  * for a rebuilt map at most once a second. No lock, no allocation; a system call
  * only on that once-a-second check. */
@@ -50,9 +51,22 @@ static inline int omx_in_map_range(uint32_t addr)
 	       __atomic_load_n(&omx_range_net, __ATOMIC_RELAXED);
 }
 
+/* The map's previous ranges (onionmx-map -r), still refused: a process may hold
+ * their addresses. Unused entries repeat the current range, so add no match. */
+extern uint32_t omx_old_net[OMX_MAP_MAX_OLD_RANGES], omx_old_mask[OMX_MAP_MAX_OLD_RANGES];
+
+static inline int omx_in_old_range(uint32_t addr)
+{
+	for (int i = 0; i < OMX_MAP_MAX_OLD_RANGES; i++)
+		if ((addr & __atomic_load_n(&omx_old_mask[i], __ATOMIC_RELAXED)) ==
+		    __atomic_load_n(&omx_old_net[i], __ATOMIC_RELAXED))
+			return 1;
+	return 0;
+}
+
 static inline int omx_is_synthetic(uint32_t addr)
 {
-	return omx_in_map_range(addr) ||
+	return omx_in_map_range(addr) || omx_in_old_range(addr) ||
 	       (addr & __atomic_load_n(&omx_discover_mask, __ATOMIC_RELAXED)) ==
 		       __atomic_load_n(&omx_discover_net, __ATOMIC_RELAXED);
 }

@@ -571,8 +571,8 @@ static enum mx_kind classify_mx(struct ctx *c, const char *host, struct onion_ro
 	for (size_t i = 0; i < llen; i++)
 		route->onion[i] = (char)tolower((unsigned char)label[i]);
 	route->onion[llen] = '\0';
-	if (c->map_open && omx_map_onion_addr(&c->map, route->onion, llen, &addr)) {
-		route->port = omx_map_addr_onion(&c->map, addr, &t, NULL, NULL) && t.port ? t.port : 25;
+	if (c->map_open && omx_map_onion_addr(&c->map, route->onion, llen, &addr) > 0) {
+		route->port = omx_map_addr_onion(&c->map, addr, &t, NULL, NULL) == 1 && t.port ? t.port : 25;
 		say(c, "note", "MX host %s is an onion name in the map: the library gives it its "
 			       "synthetic address and the MTA reaches it over Tor", host);
 		return MX_ONION_MAPPED;
@@ -714,6 +714,12 @@ static int check_domain(struct ctx *c, const char *domain)
 
 	/* 1. The static map: the library answers from it, with no DNS query. */
 	n = omx_map_domain(&c->map, domain, targets, matched);
+	if (n == OMX_MAP_DAMAGED) {
+		say(c, "route", "deferred: %s is damaged (onionmx-map -q names the damage); the library defers every MX lookup and refuses SMTP connections until it is rebuilt",
+		    c->cfg.map_path);
+		terse_add(c, " deferred map%s map damaged", c->probe ? " -" : "");
+		return EXIT_CONFIG;
+	}
 	if (n > 0) {
 		if (strcmp(matched, domain) == 0)
 			say(c, "map", "entry %s in %s", matched, c->cfg.map_path);
@@ -724,7 +730,7 @@ static int check_domain(struct ctx *c, const char *domain)
 			uint32_t addr;
 			char text[INET_ADDRSTRLEN] = "?";
 
-			if (omx_map_onion_addr(&c->map, targets[i].onion, strlen(targets[i].onion), &addr)) {
+			if (omx_map_onion_addr(&c->map, targets[i].onion, strlen(targets[i].onion), &addr) > 0) {
 				struct in_addr in = { .s_addr = htonl(addr) };
 				inet_ntop(AF_INET, &in, text, sizeof(text));
 			}

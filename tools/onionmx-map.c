@@ -17,7 +17,11 @@ static const char usage_text[] =
 	"\n"
 	"FILE lines: DOMAIN TARGET [TARGET ...]; TARGET is a v3 onion address with an\n"
 	"optional :PORT; .example.org covers the subdomains of example.org; # comments.\n"
-	"-r: the range synthetic addresses are taken from (default " OMX_DEFAULT_RANGE ").\n"
+	"-r: the range synthetic addresses are taken from (default: the existing map's,\n"
+	"    else " OMX_DEFAULT_RANGE "). Rebuilding over an existing map keeps every onion's\n"
+	"    address; a removed onion's address, and a range left with -r, stay refused\n"
+	"    (never reused) for at least 7 days.\n"
+	"-q also checks the whole map against the checksum in its header.\n"
 	"Exit status: 0 ok (found), 1 KEY not in the map, 2 usage, 3 error.\n";
 
 static void print_target(const struct omx_map *map, const char *label, const char *prefix)
@@ -27,10 +31,10 @@ static void print_target(const struct omx_map *map, const char *label, const cha
 	struct in_addr in;
 	char text[INET_ADDRSTRLEN] = "?";
 
-	if (omx_map_onion_addr(map, label, strlen(label), &addr)) {
+	if (omx_map_onion_addr(map, label, strlen(label), &addr) > 0) {
 		in.s_addr = htonl(addr);
 		inet_ntop(AF_INET, &in, text, sizeof(text));
-		if (omx_map_addr_onion(map, addr, &t, NULL, NULL) && t.port)
+		if (omx_map_addr_onion(map, addr, &t, NULL, NULL) == 1 && t.port)
 			printf("%s%s.onion port %u (address %s)\n", prefix, label, t.port, text);
 		else
 			printf("%s%s.onion (address %s)\n", prefix, label, text);
@@ -59,12 +63,28 @@ static int query(const char *key, const char *file)
 		return 3;
 	}
 	close(fd);
+	if (omx_map_verify(&map, file, err, sizeof(err)) != 0) {
+		fprintf(stderr, "onionmx-map: %s\n", err);
+		omx_map_close(&map);
+		return 3;
+	}
 	if (inet_pton(AF_INET, key, &in) == 1) {
-		if (omx_map_addr_onion(&map, ntohl(in.s_addr), &t, domain, &ndomains)) {
+		const struct omx_map_old_range *old = omx_map_old_range(&map, ntohl(in.s_addr));
+
+		n = omx_map_addr_onion(&map, ntohl(in.s_addr), &t, domain, &ndomains);
+		if (n == 1) {
 			printf("%s is %s.onion", key, t.onion);
 			if (t.port)
 				printf(" port %u", t.port);
 			printf(" (serves %s%s)\n", domain, ndomains > 1 ? " and others" : "");
+			rc = 0;
+		} else if (n == OMX_MAP_RETIRED) {
+			printf("%s was %s.onion's, which is no longer in the map: connections to it are refused\n",
+			       key, t.onion);
+			rc = 0;
+		} else if (old) {
+			printf("%s is in a previous range of the map, left at unix time %lld: connections to it are refused\n",
+			       key, (long long)old->left);
 			rc = 0;
 		}
 	} else if ((label = omx_onion_label(key, strlen(key), &llen))) {
@@ -73,7 +93,7 @@ static int query(const char *key, const char *file)
 			for (size_t i = 0; i < llen; i++)
 				lower[i] = (char)(label[i] | 0x20);
 			lower[llen] = '\0';
-			if (omx_map_onion_addr(&map, lower, llen, &(uint32_t){ 0 })) {
+			if ((n = omx_map_onion_addr(&map, lower, llen, &(uint32_t){ 0 })) > 0) {
 				print_target(&map, lower, "");
 				rc = 0;
 			}
@@ -88,15 +108,19 @@ static int query(const char *key, const char *file)
 		}
 		rc = 0;
 	}
-	if (rc)
+	if (omx_map_damaged(&map)) {
+		fprintf(stderr, "onionmx-map: %s: damaged (a lookup failed its checks)\n", file);
+		rc = 3;
+	} else if (rc) {
 		fprintf(stderr, "onionmx-map: %s: not in %s\n", key, file);
+	}
 	omx_map_close(&map);
 	return rc;
 }
 
 int main(int argc, char **argv)
 {
-	const char *range = OMX_DEFAULT_RANGE, *key = NULL;
+	const char *range = NULL, *key = NULL;
 	char err[1024], *out;
 	size_t ndomains, nonions;
 	int opt;

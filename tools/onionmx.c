@@ -124,6 +124,11 @@ static int check(const char *conf, int verbose)
 		return -1;
 	}
 	close(fd);
+	if (omx_map_verify(&map, cfg.map_path, err, sizeof(err)) != 0) {
+		fprintf(stderr, "onionmx: %s\n", err);
+		omx_map_close(&map);
+		return -1;
+	}
 	if (cfg.discover && check_discovery(&cfg, &map, verbose) != 0) {
 		omx_map_close(&map);
 		return -1;

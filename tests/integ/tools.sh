@@ -54,6 +54,7 @@ out=$("$MAPTOOL" -q mapped.example "$T/domains.cdb")
 like "$out" "address 10\." "-r puts synthetic addresses in another range"
 out=$("$MAPTOOL" -r 10.0.0.1/8 "$T/domains" 2>&1)
 like "$out" "range \"10\.0\.0\.1/8\" is not NET/PREFIX" "a bad range is refused"
+rm -f "$T/domains.cdb" # back to the default range: only afresh (it was left just now)
 "$MAPTOOL" "$T/domains" >/dev/null
 
 # Same onions in another order: same addresses (no hidden state, no order effect).

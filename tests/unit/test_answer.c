@@ -355,6 +355,63 @@ int main(void)
 		       "no map: resolve example.org: not ours");
 	}
 
+	/* --- a damaged map: whatever the lookup finds damaged defers --- */
+	{
+		char bad[4096], key[6];
+		struct omx_map dmg;
+		struct cdb c = map.cdb;
+		uint32_t a = 0;
+		size_t n = (size_t)map.cdb.cdb_fsize;
+		unsigned char *copy = malloc(n);
+		int fd;
+
+		snprintf(bad, sizeof(bad), "%s/bad.cdb", dir);
+		/* The value of d:example.org, one byte changed. */
+		if (copy && cdb_find(&c, "d:example.org", 13) > 0) {
+			memcpy(copy, map.cdb.cdb_mem, n);
+			copy[cdb_datapos(&c) + 3] ^= 1;
+			write_text(bad, "");
+			fd = open(bad, O_WRONLY | O_TRUNC);
+			if (fd >= 0 && write(fd, copy, n) == (ssize_t)n && close(fd) == 0 &&
+			    (fd = open(bad, O_RDONLY)) >= 0 && omx_map_open_fd(&dmg, fd, bad, err, sizeof(err)) == 0) {
+				close(fd);
+				negative(&dmg, "example.org", OMX_DNS_T_MX, OMX_DNS_SERVFAIL, NULL,
+					 "damaged entry: MX for the mapped domain defers");
+				negative(&dmg, "gmail.com", OMX_DNS_T_MX, OMX_DNS_SERVFAIL, NULL,
+					 "damaged map: then MX for any domain defers");
+				snprintf(name, sizeof(name), "%s.onion", o[0]);
+				negative(&dmg, name, OMX_DNS_T_A, OMX_DNS_SERVFAIL, NULL, "damaged map: A for an onion");
+				negative(&dmg, name, OMX_DNS_T_AAAA, OMX_DNS_SERVFAIL, NULL,
+					 "damaged map: AAAA for an onion (not NODATA)");
+				is_int(omx_resolve_onion(&dmg, NULL, name, &a), OMX_NAME_DAMAGED,
+				       "damaged map: resolve a valid onion: damaged");
+				omx_map_close(&dmg);
+			} else {
+				ok(0, "damaged copy opens: %s", err);
+			}
+			/* The a: record of o[0], one byte changed: its A lookup defers. */
+			c = map.cdb;
+			omx_map_addr_key(addr[0], key);
+			memcpy(copy, map.cdb.cdb_mem, n);
+			if (cdb_find(&c, key, 6) > 0) {
+				copy[cdb_datapos(&c) + 10] ^= 1;
+				fd = open(bad, O_WRONLY | O_TRUNC);
+				if (fd >= 0 && write(fd, copy, n) == (ssize_t)n && close(fd) == 0 &&
+				    (fd = open(bad, O_RDONLY)) >= 0 &&
+				    omx_map_open_fd(&dmg, fd, bad, err, sizeof(err)) == 0) {
+					close(fd);
+					negative(&dmg, name, OMX_DNS_T_AAAA, OMX_DNS_SERVFAIL, NULL,
+						 "damaged address record: AAAA for its onion");
+					omx_map_close(&dmg);
+				}
+			}
+			unlink(bad);
+		} else {
+			ok(0, "d:example.org found");
+		}
+		free(copy);
+	}
+
 	omx_map_close(&map);
 	ok(unlink(src) == 0 && unlink(out) == 0 && rmdir(dir) == 0, "temporary files removed");
 	return done_testing();

@@ -952,9 +952,9 @@ static void make_cdb(const char *path, const char *meta)
 	if (fd < 0)
 		return;
 	cdb_make_start(&cm, fd);
-	cdb_make_add(&cm, "d:example.org", 13, "x", 1);
 	if (meta)
 		cdb_make_add(&cm, "!onionmx", 8, meta, (unsigned)strlen(meta));
+	cdb_make_add(&cm, "d:example.org", 13, "x", 1);
 	cdb_make_finish(&cm);
 	close(fd);
 }
@@ -989,31 +989,474 @@ static void test_open(void)
 	make_cdb(path, NULL);
 	open_fails(path, "a cdb without \"!onionmx\"", "onionmx");
 
-	path_of(path, sizeof(path), "v2.cdb");
-	make_cdb(path, "2 240.0.0.0/4");
-	open_fails(path, "a cdb of format 2", "2 240.0.0.0/4");
+	path_of(path, sizeof(path), "v3.cdb");
+	make_cdb(path, "3 240.0.0.0/4 toc=0000000000000000 sum=0000000000000000");
+	open_fails(path, "a cdb of format 3", "3 240.0.0.0/4");
+
+	/* Format 1 had no checksums: a lookup could not tell damage from absence. */
+	path_of(path, sizeof(path), "v1.cdb");
+	make_cdb(path, "1 10.0.0.0/8");
+	open_fails(path, "a map of format 1", "rebuild it");
 
 	path_of(path, sizeof(path), "badrange.cdb");
-	make_cdb(path, "1 240.0.0.1/4");
+	make_cdb(path, "2 240.0.0.1/4 toc=0000000000000000 sum=0000000000000000");
 	open_fails(path, "a cdb with a bad range", NULL);
 
+	path_of(path, sizeof(path), "badsums.cdb");
+	make_cdb(path, "2 10.0.0.0/8 toc=0000000000000000 sum=0000000000000000");
+	open_fails(path, "a hand-made map without its checksums", "checksum");
+
 	path_of(path, sizeof(path), "longmeta.cdb");
-	make_cdb(path, "1 240.0.0.0/4 and a great deal of text after it, far more than fits");
+	make_cdb(path, "2 240.0.0.0/4 and a great deal of text after it, far more than fits toc=0000000000000000 sum=0000000000000000");
 	open_fails(path, "a cdb with an overlong header", NULL);
 
 	open_fails(dir, "a directory", NULL);
+}
 
-	/* A hand-made map with a good header opens. */
+
+/* --- damage: every lookup that reads something damaged defers --- */
+
+/* The record position and length of KEY in the map bytes MEM (tinycdb's own
+ * lookup, which still works on our files). */
+static int locate(const char *path, const char *key, unsigned *rpos, unsigned *vpos, unsigned *vlen)
+{
+	struct cdb c;
+	int fd = open(path, O_RDONLY), rc = -1;
+
+	if (fd < 0)
+		return -1;
+	if (cdb_init(&c, fd) == 0) {
+		if (cdb_find(&c, key, (unsigned)strlen(key)) > 0) {
+			*rpos = cdb_keypos(&c) - 8;
+			*vpos = cdb_datapos(&c);
+			*vlen = cdb_datalen(&c);
+			rc = 0;
+		}
+		cdb_free(&c);
+	}
+	close(fd);
+	return rc;
+}
+
+/* Writes the LEN bytes of BUF as DIR/NAME.cdb and checks that the map is refused
+ * at open (NEEDLE in the message) or that looking mapped.example up defers, and
+ * that omx_map_verify (onionmx -t, onionmx-map -q) finds the damage. */
+static void damaged(const char *what, const void *buf, size_t len, const char *needle)
+{
+	char path[4096], file[256], err[512] = "";
+	struct omx_map map;
+	struct omx_target t[OMX_MAP_MAX_TARGETS];
+	uint32_t addr;
+
+	snprintf(file, sizeof(file), "damaged-%u.cdb", (unsigned)(len * 31 + strlen(what)));
+	path_of(path, sizeof(path), file);
+	write_bytes(path, buf, len);
+	if (open_map(path, &map, err, sizeof(err)) != 0) {
+		ok(needle != NULL, "%s: refused at open", what);
+		if (needle && !ok(strstr(err, needle) != NULL, "%s: the message says \"%s\"", what, needle))
+			printf("#   message: %s\n", err);
+		unlink(path);
+		return;
+	}
+	ok(needle == NULL, "%s: opens (constant-time checks pass)", what);
+	is_int(omx_map_domain(&map, "mapped.example", t, NULL), OMX_MAP_DAMAGED,
+	       "%s: the mapped domain's lookup defers (not \"not mapped\")", what);
+	ok(omx_map_damaged(&map), "%s: the map is marked damaged", what);
+	is_int(omx_map_domain(&map, "unmapped.example", t, NULL), OMX_MAP_DAMAGED,
+	       "%s: every later lookup defers too", what);
+	is_int(omx_map_onion_addr(&map, "aaaa", 4, &addr), 0, "%s: (a name that is no onion is still no onion)", what);
+	err[0] = '\0';
+	is_int(omx_map_verify(&map, path, err, sizeof(err)), -1, "%s: the whole-map check fails", what);
+	ok(strstr(err, "damaged") && strstr(err, path), "%s: naming the file: %s", what, err);
+	omx_map_close(&map);
+	unlink(path);
+}
+
+static void test_damage(void)
+{
+	char out[4096], err[512], src[1 << 16], a[OMX_ONION_LABEL_LEN + 1], b[OMX_ONION_LABEL_LEN + 1];
+	size_t len = 0, n;
+	unsigned char *orig, *buf;
+	unsigned rpos, vpos, vlen, rpos2, vpos2, vlen2;
+	struct omx_map map;
+	struct omx_target t[OMX_MAP_MAX_TARGETS];
+
+	onion("damage", 0, a);
+	onion("damage", 1, b);
+	len += (size_t)snprintf(src + len, sizeof(src) - len, "mapped.example %s.onion\nother.example %s.onion\n", a, b);
+	for (unsigned i = 0; i < 300; i++) {
+		char o[OMX_ONION_LABEL_LEN + 1];
+		onion("damage-filler", i, o);
+		len += (size_t)snprintf(src + len, sizeof(src) - len, "filler%u.example %s.onion\n", i, o);
+	}
+	if (!ok(compile_text("dmg", src, OMX_DEFAULT_RANGE, out, sizeof(out), NULL, NULL, err, sizeof(err)) == 0,
+		"damage: the map compiles") || !(orig = (unsigned char *)read_bytes(out, &n)))
+		return;
+	buf = malloc(n);
+	if (ok(open_map(out, &map, err, sizeof(err)) == 0, "damage: the intact map opens")) {
+		is_int(omx_map_domain(&map, "mapped.example", t, NULL), 1, "damage: intact: mapped");
+		is_int(omx_map_domain(&map, "unmapped.example", t, NULL), 0, "damage: intact: not mapped");
+		is_int(omx_map_verify(&map, out, err, sizeof(err)), 0, "damage: intact: whole-map check passes");
+		omx_map_close(&map);
+	}
+	if (locate(out, "d:mapped.example", &rpos, &vpos, &vlen) != 0 ||
+	    locate(out, "d:other.example", &rpos2, &vpos2, &vlen2) != 0) {
+		ok(0, "damage: records found by tinycdb");
+		goto out;
+	}
+
+	/* The table-of-contents entry the domain's lookup starts from, zeroed. */
 	{
-		struct omx_map map;
-		char err[512];
+		unsigned bucket = cdb_hash("d:mapped.example", 16) & 255;
+		memcpy(buf, orig, n);
+		memset(buf + 8 * bucket, 0, 8);
+		damaged("zeroed table-of-contents entry", buf, n, "damaged");
+	}
+	/* The hash-table slot pointing at the domain's record, zeroed. */
+	{
+		unsigned hval = cdb_hash("d:mapped.example", 16), bucket = hval & 255;
+		unsigned pos = cdb_unpack(orig + 8 * bucket), cnt = cdb_unpack(orig + 8 * bucket + 4);
+		int done = 0;
 
-		path_of(path, sizeof(path), "handmade.cdb");
-		make_cdb(path, "1 10.0.0.0/8");
-		if (ok(open_map(path, &map, err, sizeof(err)) == 0, "hand-made cdb with a header opens")) {
-			ok(map.net == 0x0a000000u && map.mask == 0xff000000u, "its range is read");
+		memcpy(buf, orig, n);
+		for (unsigned i = 0; i < cnt; i++)
+			if (cdb_unpack(buf + pos + 8 * i + 4) == rpos) {
+				memset(buf + pos + 8 * i, 0, 8);
+				done = 1;
+			}
+		ok(done, "damage: found the domain's hash-table slot");
+		damaged("zeroed hash-table slot", buf, n, NULL);
+		/* Its hash changed instead: the slot is skipped, the walk must notice. */
+		memcpy(buf, orig, n);
+		for (unsigned i = 0; i < cnt; i++)
+			if (cdb_unpack(buf + pos + 8 * i + 4) == rpos)
+				buf[pos + 8 * i + 3] ^= 0x40;
+		damaged("hash-table slot with another hash", buf, n, NULL);
+	}
+	/* Truncated: the end of the hash tables is missing. */
+	damaged("truncated file", orig, n - 100, "truncated");
+	damaged("file cut in the records", orig, vpos + 10, "truncated");
+	/* A bad record: one character of the onion changed (its checksum fails). */
+	memcpy(buf, orig, n);
+	buf[vpos + 5] = buf[vpos + 5] == 'a' ? 'b' : 'a';
+	damaged("record whose onion fails its checksum", buf, n, NULL);
+	memcpy(buf, orig, n);
+	buf[vpos + vlen - 1] ^= 1;
+	damaged("record with a bad check", buf, n, NULL);
+	memcpy(buf, orig, n);
+	memset(buf + vpos, 0, vlen);
+	damaged("record zeroed", buf, n, NULL);
+	/* Two records' values swapped: each value no longer belongs to its key. */
+	if (ok(vlen == vlen2, "damage: the two values have one length")) {
+		memcpy(buf, orig, n);
+		memcpy(buf + vpos, orig + vpos2, vlen);
+		memcpy(buf + vpos2, orig + vpos, vlen);
+		damaged("records swapped between keys", buf, n, NULL);
+	}
+	/* The header's range changed: the table-of-contents checksum covers it. */
+	memcpy(buf, orig, n);
+	{
+		char *slash = memchr(buf + 2064, '/', 40);
+		if (ok(slash && slash[1] == '5', "damage: header has /5")) {
+			slash[1] = '6';
+			damaged("header with another range", buf, n, "checksum");
+		}
+	}
+	/* One byte of a record the lookups do not read: only the whole-map check sees it. */
+	memcpy(buf, orig, n);
+	buf[vpos2 + 3] ^= 1;
+	{
+		char path[4096];
+		path_of(path, sizeof(path), "far.cdb");
+		write_bytes(path, buf, n);
+		if (ok(open_map(path, &map, err, sizeof(err)) == 0, "damage elsewhere: opens")) {
+			is_int(omx_map_domain(&map, "mapped.example", t, NULL), 1,
+			       "damage elsewhere: an intact entry still answers");
+			is_int(omx_map_domain(&map, "other.example", t, NULL), OMX_MAP_DAMAGED,
+			       "damage elsewhere: the damaged entry defers");
+			is_int(omx_map_verify(&map, path, err, sizeof(err)), -1,
+			       "damage elsewhere: the whole-map check fails");
 			omx_map_close(&map);
 		}
+		unlink(path);
+	}
+
+	/* Written in place under a mapping (cp new.cdb map.cdb keeps the inode):
+	 * lookups through the old mapping see the new bytes and must defer. */
+	{
+		char path[4096], out2[4096], c[OMX_ONION_LABEL_LEN + 1];
+		size_t n2;
+		unsigned char *other;
+
+		onion("damage", 2, c);
+		snprintf(src, sizeof(src), "mapped.example %s.onion\n", c);
+		len = strlen(src);
+		for (unsigned i = 0; i < 400; i++) {
+			char o[OMX_ONION_LABEL_LEN + 1];
+			onion("damage-other", i, o);
+			len += (size_t)snprintf(src + len, sizeof(src) - len, "x%u.example %s.onion\n", i, o);
+		}
+		path_of(path, sizeof(path), "inplace.cdb");
+		write_bytes(path, orig, n);
+		if (compile_text("dmg2", src, OMX_DEFAULT_RANGE, out2, sizeof(out2), NULL, NULL, err,
+				 sizeof(err)) == 0 && (other = (unsigned char *)read_bytes(out2, &n2))) {
+			if (ok(n2 >= n, "in place: the new map is at least as long (no SIGBUS)") &&
+			    ok(open_map(path, &map, err, sizeof(err)) == 0, "in place: the old map opens")) {
+				is_int(omx_map_domain(&map, "mapped.example", t, NULL), 1, "in place: mapped before");
+				write_bytes(path, other, n2); /* O_TRUNC, same inode */
+				is_int(omx_map_domain(&map, "unmapped.example", t, NULL), OMX_MAP_DAMAGED,
+				       "in place: a miss through the old mapping defers");
+				is_int(omx_map_domain(&map, "mapped.example", t, NULL), OMX_MAP_DAMAGED,
+				       "in place: the mapped domain defers");
+				omx_map_close(&map);
+			}
+			free(other);
+		}
+		unlink(path);
+	}
+out:
+	free(buf);
+	free(orig);
+}
+
+/* --- addresses across rebuilds (tombstones, previous ranges) --- */
+
+/* The compiler's order of onions (str_hash in map_compile.c). */
+static uint64_t sort_hash(const char *s)
+{
+	uint64_t h = 0xcbf29ce484222325ull;
+
+	for (size_t i = 0; i < OMX_ONION_LABEL_LEN; i++) {
+		h ^= (unsigned char)s[i];
+		h *= 0x100000001b3ull;
+	}
+	return h ^ (h >> 29);
+}
+
+static int compile_at(const char *name, const char *text, const char *range, int64_t when,
+		      char *out, size_t outlen, char *err, size_t errlen)
+{
+	char src[4096], file[256];
+	size_t d, o;
+
+	snprintf(file, sizeof(file), "%s.src", name);
+	path_of(src, sizeof(src), file);
+	snprintf(file, sizeof(file), "%s.cdb", name);
+	path_of(out, outlen, file);
+	if (write_bytes(src, text, strlen(text)) != 0)
+		return -2;
+	err[0] = '\0';
+	return omx_map_compile_at(src, out, range, when, &d, &o, err, errlen);
+}
+
+/* Address of LABEL in the map at PATH (0: none). */
+static uint32_t addr_in(const char *path, const char *label)
+{
+	struct omx_map map;
+	char err[512];
+	uint32_t a = 0;
+
+	if (open_map(path, &map, err, sizeof(err)) != 0)
+		return 0;
+	if (omx_map_onion_addr(&map, label, OMX_ONION_LABEL_LEN, &a) != 1)
+		a = 0;
+	omx_map_close(&map);
+	return a;
+}
+
+static int lookup_addr(const char *path, uint32_t a, struct omx_target *t)
+{
+	struct omx_map map;
+	char err[512];
+	int r;
+
+	if (open_map(path, &map, err, sizeof(err)) != 0)
+		return -9;
+	r = omx_map_addr_onion(&map, a, t, NULL, NULL);
+	omx_map_close(&map);
+	return r;
+}
+
+/* The "a:" key mix is a bijection: the compiler reads old addresses back from keys. */
+static void test_addr_key(void)
+{
+	uint32_t bad = 0, samples[] = { 0, 1, 0xf0000001u, 0xf7fffffeu, 0x0a090001u, 0xffffffffu };
+	char key[6];
+
+	for (size_t i = 0; i < sizeof(samples) / sizeof(samples[0]); i++) {
+		omx_map_addr_key(samples[i], key);
+		bad += omx_map_key_addr(key) != samples[i];
+	}
+	for (uint32_t a = 0xf0000000u; a < 0xf0000000u + 100000; a++) {
+		omx_map_addr_key(a, key);
+		bad += omx_map_key_addr(key) != a || key[0] != 'a' || key[1] != ':';
+	}
+	is_int((int)bad, 0, "a: keys: address -> key -> address round-trips");
+}
+
+static void test_rebuild(void)
+{
+	const char *range = "10.9.0.0/24";
+	char y[OMX_ONION_LABEL_LEN + 1], x[OMX_ONION_LABEL_LEN + 1], z[OMX_ONION_LABEL_LEN + 1];
+	char text[1024], out[4096], fresh[4096], err[512];
+	uint32_t net, mask, ay, ax, az;
+	struct omx_target t;
+	int64_t t0 = 1700000000;
+	unsigned i;
+
+	omx_parse_range(range, &net, &mask);
+	onion("rebuild-y", 0, y);
+	onion("rebuild-z", 0, z);
+	snprintf(text, sizeof(text), "y.example %s.onion\nz.example %s.onion\n", y, z);
+	if (!ok(compile_at("rb", text, range, t0, out, sizeof(out), err, sizeof(err)) == 0,
+		"rebuild: first map: %s", err))
+		return;
+	ay = addr_in(out, y);
+	az = addr_in(out, z);
+	/* X: a new onion that sorts before Y and whose first candidate is Y's address. */
+	for (i = 0; i < 200000; i++) {
+		onion("rebuild-x", i, x);
+		if (omx_addr_candidate(x, net, mask, 0) == ay && sort_hash(x) < sort_hash(y))
+			break;
+	}
+	if (!ok(i < 200000, "rebuild: found an onion that would take Y's address"))
+		return;
+	/* Built afresh, X takes Y's address: the case a rebuild must not repeat. */
+	snprintf(text, sizeof(text), "x.example %s.onion\ny.example %s.onion\nz.example %s.onion\n", x, y, z);
+	compile_at("rbfresh", text, range, t0, fresh, sizeof(fresh), err, sizeof(err));
+	is_int((int)(addr_in(fresh, x) == ay), 1, "rebuild: (afresh, X would get Y's old address)");
+	/* Over the existing map: Y keeps its address, X gets another. */
+	ok(compile_at("rb", text, range, t0 + 60, out, sizeof(out), err, sizeof(err)) == 0,
+	   "rebuild: X added over the existing map: %s", err);
+	is_int((int)addr_in(out, y), (int)ay, "rebuild: Y keeps its address");
+	is_int((int)addr_in(out, z), (int)az, "rebuild: Z keeps its address");
+	ax = addr_in(out, x);
+	ok(ax && ax != ay && ax != az, "rebuild: X gets an address of its own");
+	is_int(lookup_addr(out, ay, &t), 1, "rebuild: Y's address still leads to...");
+	is_str(t.onion, y, "rebuild: ...Y");
+
+	/* Y removed: its address becomes a tombstone, refused and not reused. */
+	snprintf(text, sizeof(text), "x.example %s.onion\nz.example %s.onion\n", x, z);
+	ok(compile_at("rb", text, range, t0 + 120, out, sizeof(out), err, sizeof(err)) == 0,
+	   "rebuild: Y removed: %s", err);
+	is_int(lookup_addr(out, ay, &t), OMX_MAP_RETIRED, "rebuild: Y's address is retired");
+	is_str(t.onion, y, "rebuild: the tombstone names Y");
+	is_int((int)addr_in(out, y), 0, "rebuild: Y is no longer in the map");
+	is_int((int)addr_in(out, x), (int)ax, "rebuild: X still found (walks over the tombstone)");
+	/* A new map built from X alone, afresh, would give X Y's address; over the
+	 * tombstone it keeps its own. */
+	snprintf(text, sizeof(text), "x.example %s.onion\n", x);
+	ok(compile_at("rb", text, range, t0 + 180, out, sizeof(out), err, sizeof(err)) == 0,
+	   "rebuild: Z removed too: %s", err);
+	is_int((int)addr_in(out, x), (int)ax, "rebuild: X keeps its address");
+	is_int(lookup_addr(out, ay, &t), OMX_MAP_RETIRED, "rebuild: Y's address still retired");
+	/* A week later, Y's tombstone has expired but lies on X's probe path: kept. */
+	ok(compile_at("rb", text, range, t0 + OMX_MAP_RETIRE_SECONDS + 200, out, sizeof(out), err,
+		      sizeof(err)) == 0, "rebuild: a week later: %s", err);
+	is_int((int)addr_in(out, x), (int)ax, "rebuild: a week later, X still found");
+	is_int(lookup_addr(out, ay, &t), OMX_MAP_RETIRED, "rebuild: Y's tombstone kept as X's bridge");
+	is_int(lookup_addr(out, az, &t), 0, "rebuild: Z's expired tombstone is dropped");
+	/* An address whose tombstone expires in the very build where a new onion
+	 * wants it: the onion gets it, and the tombstone goes. */
+	{
+		int64_t t1 = t0 + OMX_MAP_RETIRE_SECONDS + 240, t2 = t1 + 10;
+		char v[OMX_ONION_LABEL_LEN + 1];
+		uint32_t az2;
+
+		snprintf(text, sizeof(text), "x.example %s.onion\nz.example %s.onion\n", x, z);
+		compile_at("rb", text, range, t1, out, sizeof(out), err, sizeof(err));
+		az2 = addr_in(out, z);
+		snprintf(text, sizeof(text), "x.example %s.onion\n", x);
+		compile_at("rb", text, range, t2, out, sizeof(out), err, sizeof(err));
+		is_int(lookup_addr(out, az2, &t), OMX_MAP_RETIRED, "rebuild: Z back then removed: retired again");
+		for (i = 0; i < 200000; i++) {
+			onion("rebuild-v", i, v);
+			if (omx_addr_candidate(v, net, mask, 0) == az2)
+				break;
+		}
+		if (ok(i < 200000, "rebuild: found an onion wanting Z's address")) {
+			struct omx_map map;
+
+			snprintf(text, sizeof(text), "x.example %s.onion\nv.example %s.onion\n", x, v);
+			ok(compile_at("rb", text, range, t2 + OMX_MAP_RETIRE_SECONDS + 1, out, sizeof(out),
+				      err, sizeof(err)) == 0, "rebuild: V added as Z's tombstone expires: %s", err);
+			is_int((int)addr_in(out, v), (int)az2, "rebuild: V gets Z's expired address");
+			is_int(lookup_addr(out, az2, &t), 1, "rebuild: which now leads to V");
+			if (open_map(out, &map, err, sizeof(err)) == 0) {
+				struct cdb_find cf;
+				struct cdb c = map.cdb;
+				char key[6];
+				int records = 0;
+
+				omx_map_addr_key(az2, key);
+				if (cdb_findinit(&cf, &c, key, sizeof(key)) > 0)
+					while (cdb_findnext(&cf) > 0)
+						records++;
+				is_int(records, 1, "rebuild: one record for that address (no tombstone beside V)");
+				omx_map_close(&map);
+			}
+		}
+	}
+	/* Y back: it gets its old address again. */
+	snprintf(text, sizeof(text), "x.example %s.onion\ny.example %s.onion\n", x, y);
+	ok(compile_at("rb", text, range, t0 + OMX_MAP_RETIRE_SECONDS + 300, out, sizeof(out), err,
+		      sizeof(err)) == 0, "rebuild: Y back: %s", err);
+	is_int((int)addr_in(out, y), (int)ay, "rebuild: Y gets its old address back");
+	is_int((int)addr_in(out, x), (int)ax, "rebuild: X unchanged");
+
+	/* A map of format 1 (before checksums, raw addresses in its keys) being
+	 * replaced: its addresses are kept, as from a format-2 one. */
+	{
+		char v1[4096], val[256];
+		char key[6] = { 'a', ':', (char)(ay >> 24), (char)(ay >> 16), (char)(ay >> 8), (char)ay };
+		struct cdb_make cm;
+		int fd;
+
+		path_of(v1, sizeof(v1), "v1.cdb");
+		fd = open(v1, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+		cdb_make_start(&cm, fd);
+		cdb_make_add(&cm, "!onionmx", 8, "1 10.9.0.0/24", 13);
+		cdb_make_add(&cm, "d:y.example", 11, y, OMX_ONION_LABEL_LEN);
+		snprintf(val, sizeof(val), "%s 0 1 y.example", y);
+		cdb_make_add(&cm, key, sizeof(key), val, (unsigned)strlen(val));
+		cdb_make_finish(&cm);
+		close(fd);
+		snprintf(text, sizeof(text), "x.example %s.onion\ny.example %s.onion\n", x, y);
+		ok(compile_at("v1", text, NULL, t0, out, sizeof(out), err, sizeof(err)) == 0,
+		   "format 1 map rebuilt: %s", err);
+		is_int((int)addr_in(out, y), (int)ay, "format 1 map rebuilt: Y keeps its address");
+		ok(addr_in(out, x) && addr_in(out, x) != ay, "format 1 map rebuilt: X gets another");
+	}
+
+	/* -r: the old range is kept as a refused previous range. */
+	{
+		struct omx_map map;
+		int64_t t1 = t0 + OMX_MAP_RETIRE_SECONDS + 400;
+
+		ok(compile_at("rb", text, "10.10.0.0/24", t1, out, sizeof(out), err, sizeof(err)) == 0,
+		   "range moved: %s", err);
+		if (ok(open_map(out, &map, err, sizeof(err)) == 0, "range moved: opens")) {
+			is_int((int)map.nold, 1, "range moved: one previous range");
+			ok(omx_map_old_range(&map, ay) && omx_map_old_range(&map, ay)->left == t1,
+			   "range moved: Y's old address is in it, left now");
+			ok(omx_map_old_range(&map, 0x0a0a0001u) == NULL, "range moved: the new range is not");
+			omx_map_close(&map);
+		}
+		ok(addr_in(out, y) >> 8 == 0x0a0a00u, "range moved: Y has an address in the new range");
+		ok(compile_at("rb", text, NULL, t1 + 10, out, sizeof(out), err, sizeof(err)) == 0,
+		   "range moved: rebuilt without -r: %s", err);
+		ok(addr_in(out, y) >> 8 == 0x0a0a00u, "range moved: without -r the range stays");
+		if (open_map(out, &map, err, sizeof(err)) == 0) {
+			ok(map.nold == 1 && omx_map_old_range(&map, ay), "range moved: the previous range is carried");
+			omx_map_close(&map);
+		}
+		is_int(compile_at("rb", text, "10.9.0.0/24", t1 + 20, out, sizeof(out), err, sizeof(err)), -1,
+		       "range moved: moving back into the previous range within the period is refused");
+		ok(strstr(err, "overlaps") != NULL, "range moved: saying why: %s", err);
+		is_int(compile_at("rb", text, "10.10.0.0/16", t1 + 20, out, sizeof(out), err, sizeof(err)), -1,
+		       "range moved: a range overlapping the current one is refused");
+		ok(compile_at("rb", text, "10.9.0.0/24", t1 + OMX_MAP_RETIRE_SECONDS + 30, out, sizeof(out),
+			      err, sizeof(err)) == 0, "range moved: back after the period: %s", err);
 	}
 }
 
@@ -1055,6 +1498,9 @@ int main(void)
 	test_compile_errors();
 	test_order();
 	test_open();
+	test_damage();
+	test_addr_key();
+	test_rebuild();
 	ok(cleanup() == 0, "temporary directory removed");
 	return done_testing();
 }
