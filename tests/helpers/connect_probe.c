@@ -12,7 +12,8 @@
  * LEN as the address length (an AF_INET6 address of 24 bytes, without
  * sin6_scope_id), -d move the socket to descriptor FD first, -D connect a
  * second socket at descriptor FD to the same place after the first (and keep
- * it open). Prints the result, whether errno survived a successful connect,
+ * it open), -N connect COUNT more sockets to the same place after the first
+ * (kept open), then close them and connect one more. Prints the result, whether errno survived a successful connect,
  * getpeername, and the server's first line.
  * connect_probe -S: a sendmsg whose iovec lengths add up past SIZE_MAX. */
 #include <arpa/inet.h>
@@ -90,7 +91,7 @@ static const char *errno_name(int e)
 int main(int argc, char **argv)
 {
 	int nonblock = 0, fastopen = 0, twice = 0, inet6 = 0, interrupt = 0, halfclose = 0, opt, fd, rc;
-	int alarm_secs = 0, unblocker = 0, close_stderr = 0, move_to = -1, second_at = -1;
+	int alarm_secs = 0, unblocker = 0, close_stderr = 0, move_to = -1, second_at = -1, more = 0;
 	long addrlen = -1;
 	pthread_t thread;
 	struct addrinfo hints = { .ai_socktype = SOCK_STREAM }, *res;
@@ -99,7 +100,7 @@ int main(int argc, char **argv)
 	char line[512], text[INET6_ADDRSTRLEN];
 	ssize_t n;
 
-	while ((opt = getopt(argc, argv, "nf26iqa:bcl:d:D:S")) != -1) {
+	while ((opt = getopt(argc, argv, "nf26iqa:bcl:d:D:N:S")) != -1) {
 		if (opt == 'n') nonblock = 1;
 		else if (opt == 'f') fastopen = 1;
 		else if (opt == '2') twice = 1;
@@ -112,6 +113,7 @@ int main(int argc, char **argv)
 		else if (opt == 'l') addrlen = atol(optarg);
 		else if (opt == 'd') move_to = atoi(optarg);
 		else if (opt == 'D') second_at = atoi(optarg);
+		else if (opt == 'N') more = atoi(optarg);
 		else if (opt == 'S') return sendmsg_overflow();
 		else return 2;
 	}
@@ -208,6 +210,26 @@ int main(int argc, char **argv)
 			close(fd2);
 		printf("second socket: %s\n",
 		       connect(second_at, res->ai_addr, res->ai_addrlen) == 0 ? "ok" : errno_name(errno));
+	}
+	if (more > 0) {
+		int *fds = calloc((size_t)more, sizeof(int)), good = 0, failure = 0, last;
+
+		for (int i = 0; i < more; i++) {
+			fds[i] = socket(res->ai_family, SOCK_STREAM, 0);
+			if (connect(fds[i], res->ai_addr, res->ai_addrlen) == 0)
+				good++;
+			else if (!failure)
+				failure = errno;
+		}
+		printf("more sockets: %d ok, first failure: %s\n", good,
+		       failure ? errno_name(failure) : "none");
+		for (int i = 0; i < more; i++)
+			close(fds[i]);
+		last = socket(res->ai_family, SOCK_STREAM, 0);
+		printf("after closing them: %s\n",
+		       connect(last, res->ai_addr, res->ai_addrlen) == 0 ? "ok" : errno_name(errno));
+		close(last);
+		free(fds);
 	}
 	if (!nonblock)
 		printf("errno preserved: %s\n", errno == 4242 ? "yes" : "no");

@@ -158,6 +158,18 @@ out=$(shim "$H/connect_probe" -q -d 10 -D 266 "$ONION1.onion" 25 2>/dev/null)
 like "$out" "^second socket: ok" "a second Tor socket at descriptor 10 + 256 connects"
 like "$out" "^peer: $ADDR1 port 25" "the first (fd 10) still reports the synthetic address"
 like "$out" "^after shutdown: 221 " "and its shutdown(SHUT_WR) is still kept from Tor: the reply arrives"
+out=$(shim "$H/connect_probe" -N 300 "$ONION1.onion" 25 2>"$T/stderr")
+like "$out" "^more sockets: 255 ok, first failure: ENOBUFS" "256 Tor sockets open at once: the 257th is refused (ENOBUFS), none forgotten"
+like "$(cat "$T/stderr")" "too many Tor sockets open at once" "and the log says why"
+like "$out" "^after closing them: ok" "once they are closed, their entries are reclaimed: a new Tor socket connects"
+if (ulimit -n 70000) 2>/dev/null; then
+	out=$(ulimit -n 70000 && shim "$H/connect_probe" -d 65600 "$ONION1.onion" 25 2>"$T/stderr")
+	like "$out" "^connect: ENOBUFS" "a Tor socket at descriptor 65600 (beyond the table's bitmap) is refused, not forgotten"
+	out=$(ulimit -n 70000 && shim "$H/connect_probe" -d 65600 127.0.0.1 9050 2>&1)
+	like "$out" "^connect: ok" "(control: descriptor 65600 itself works: a connection to a plain address passes through)"
+else
+	ok 0 "# SKIP descriptors past 65535: the hard limit on open files ($(ulimit -Hn)) cannot be raised here"
+fi
 out=$(shim "$H/connect_probe" -q -c "$ONION1.onion" 25)
 like "$out" "^banner: 220 onion " "stderr closed and its fd 2 taken by the socket: the connection works"
 unlike "$out" "^banner extra:" "no log line was written into the SMTP session on fd 2"
