@@ -47,13 +47,18 @@ static double now_seconds(void)
  * the kernel's own blocking connect(): that connect() is restarted after a
  * handler installed with SA_RESTART and fails with EINTR after one without
  * (Exim's alarm() around connect()). poll() itself is never restarted, and
- * does not say which signal ran: we answer EINTR if any handler is installed
- * without SA_RESTART. Costs a sigaction() per signal, only after an EINTR. */
+ * does not say which signal ran: we answer EINTR if a handler is installed
+ * without SA_RESTART for a signal that can arrive while we wait - not for the
+ * faults a thread raises itself (crash handlers, ASan's), which cannot occur
+ * inside poll(). Costs a sigaction() per signal, only after an EINTR. */
 static int signal_interrupts(void)
 {
 	for (int sig = 1; sig < NSIG; sig++) {
 		struct sigaction sa;
 
+		if (sig == SIGSEGV || sig == SIGBUS || sig == SIGILL || sig == SIGFPE ||
+		    sig == SIGTRAP || sig == SIGSYS || sig == SIGABRT)
+			continue;
 		if (sigaction(sig, NULL, &sa) == 0 && sa.sa_handler != SIG_DFL &&
 		    sa.sa_handler != SIG_IGN && !(sa.sa_flags & SA_RESTART))
 			return 1;
