@@ -175,6 +175,8 @@ int main(int argc, char **argv)
 			signal(SIGPIPE, SIG_IGN);
 			rc = (int)write(fd, "EHLO probe\r\n", 12);
 			printf("write after retry: %s\n", rc >= 0 ? "sent" : errno_name(errno));
+			printf("getpeername after retry: %s\n",
+			       getpeername(fd, (struct sockaddr *)&peer, &plen) == 0 ? "ok" : errno_name(errno));
 			return 1;
 		}
 		errno = e;

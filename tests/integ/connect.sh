@@ -124,6 +124,7 @@ like "$out" "^alarm handler ran: yes" "alarm() during a hung handshake: the call
 like "$out" "^connect: EINTR" "and connect() returned EINTR, as the kernel's would"
 like "$out" "^retry connect: ECONNABORTED" "a second connect() on the interrupted socket fails closed (ECONNABORTED), never EISCONN"
 like "$out" "^write after retry: EPIPE" "and the half-done SOCKS stream cannot carry an SMTP session (EPIPE)"
+like "$out" "^getpeername after retry: ENOTCONN" "getpeername() on it: ENOTCONN (it is connected to nothing the caller asked for)"
 like "$(cat "$T/stderr")" "interrupted by a signal" "the log says the handshake was interrupted"
 out=$(timeout 25 "$H/connect_probe" -a 1 127.0.0.1 9050)
 like "$out" "^connect: ok" "(control: the same probe without the library connects to the SOCKS port directly)"
@@ -170,10 +171,20 @@ if (ulimit -n 70000) 2>/dev/null; then
 else
 	ok 0 "# SKIP descriptors past 65535: the hard limit on open files ($(ulimit -Hn)) cannot be raised here"
 fi
+# A syslog receiver on a private /dev/log (an overlay over /dev, in this mount
+# namespace only) to see where the line goes instead.
+mkdir -p "$T/ovl_dev/u" "$T/ovl_dev/w"
+mount -t overlay onionmx_dev -o "lowerdir=/dev,upperdir=$T/ovl_dev/u,workdir=$T/ovl_dev/w" /dev &&
+	rm -f /dev/log && perl "$TOP/tests/mta/syslogd.pl" "$T/syslog" "$T/syslog.pid" /dev/log &&
+	wait_pidfile "$T/syslog.pid"
 out=$(shim "$H/connect_probe" -q -c "$ONION1.onion" 25)
 like "$out" "^banner: 220 onion " "stderr closed and its fd 2 taken by the socket: the connection works"
 unlike "$out" "^banner extra:" "no log line was written into the SMTP session on fd 2"
 like "$out" "^after shutdown: 221 " "the first reply to the client is the one to its QUIT (nothing else was sent)"
+like "$(cat "$T/syslog" 2>/dev/null)" "onionmx: connected to $ONION1\.onion port 25" \
+	"the line went to syslog instead (log = stderr, but fd 2 is no longer the stderr of start-up)"
+stop_pid "$(cat "$T/syslog.pid")"
+umount -l /dev
 stop_socks
 sed -i 's/^timeout = .*/timeout = 30/' "$T/onionmx.conf"
 
