@@ -5,12 +5,14 @@
  * memory and calls the real function. */
 #include <arpa/inet.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <netinet/in.h>
 #include <pthread.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/uio.h>
+#include <unistd.h>
 
 #include "answer.h"
 #include "hooks.h"
@@ -192,6 +194,26 @@ static int tor_socket(int fd, struct sockaddr *sa, socklen_t *len)
 	return tor_socket_state(fd, sa, len, NULL) == TOR_CONNECTED;
 }
 
+/* Puts a fresh, unconnected socket of the same family in FD's place (same
+ * descriptor, status and descriptor flags): the last resort for a socket whose
+ * failed Tor handshake cannot be remembered (table full), so that a retry
+ * starts over through Tor instead of finding the old one connected to Tor's
+ * SOCKS port (EISCONN) and speaking SMTP into it. */
+static void replace_with_fresh_socket(int fd)
+{
+	int saved = errno, domain, fl = fcntl(fd, F_GETFL), fdfl = fcntl(fd, F_GETFD), s;
+	socklen_t dlen = sizeof(domain);
+
+	if (getsockopt(fd, SOL_SOCKET, SO_DOMAIN, &domain, &dlen) == 0 &&
+	    (s = socket(domain, SOCK_STREAM, 0)) >= 0) {
+		if (fl >= 0)
+			fcntl(s, F_SETFL, fl);
+		dup3(s, fd, fdfl >= 0 && (fdfl & FD_CLOEXEC) ? O_CLOEXEC : 0);
+		close(s);
+	}
+	errno = saved;
+}
+
 /* connect() to synthetic ADDR:PORT: look the onion up and go through Tor. */
 static int connect_onion(int fd, const struct sockaddr *sa, socklen_t len, uint32_t addr,
 			 uint16_t port)
@@ -238,7 +260,8 @@ static int connect_onion(int fd, const struct sockaddr *sa, socklen_t len, uint3
 		/* Interrupted (the stream is shut down half-way through the SOCKS
 		 * dialogue) or failed: a retry on this socket must not find it
 		 * "connected" to Tor. */
-		remember_tor_socket(fd, rc == -EINTR ? TOR_INTERRUPTED : TOR_FAILED, -rc, sa, len);
+		if (remember_tor_socket(fd, rc == -EINTR ? TOR_INTERRUPTED : TOR_FAILED, -rc, sa, len) != 0)
+			replace_with_fresh_socket(fd);
 	}
 out:
 	if (rc) {

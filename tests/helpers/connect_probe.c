@@ -214,17 +214,23 @@ int main(int argc, char **argv)
 		       connect(second_at, res->ai_addr, res->ai_addrlen) == 0 ? "ok" : errno_name(errno));
 	}
 	if (more > 0) {
-		int *fds = calloc((size_t)more, sizeof(int)), good = 0, failure = 0, last;
+		int *fds = calloc((size_t)more, sizeof(int)), good = 0, failure = 0, failed_fd = -1, last;
 
 		for (int i = 0; i < more; i++) {
 			fds[i] = socket(res->ai_family, SOCK_STREAM, 0);
-			if (connect(fds[i], res->ai_addr, res->ai_addrlen) == 0)
+			if (connect(fds[i], res->ai_addr, res->ai_addrlen) == 0) {
 				good++;
-			else if (!failure)
+			} else if (!failure) {
 				failure = errno;
+				failed_fd = fds[i];
+			}
 		}
 		printf("more sockets: %d ok, first failure: %s\n", good,
 		       failure ? errno_name(failure) : "none");
+		if (failed_fd >= 0)
+			printf("retry on the refused socket: %s\n",
+			       connect(failed_fd, res->ai_addr, res->ai_addrlen) == 0 ? "ok"
+										: errno_name(errno));
 		for (int i = 0; i < more; i++)
 			close(fds[i]);
 		last = socket(res->ai_family, SOCK_STREAM, 0);

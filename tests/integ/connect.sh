@@ -162,6 +162,7 @@ like "$out" "^after shutdown: 221 " "and its shutdown(SHUT_WR) is still kept fro
 out=$(shim "$H/connect_probe" -N 300 "$ONION1.onion" 25 2>"$T/stderr")
 like "$out" "^more sockets: 255 ok, first failure: ENOBUFS" "256 Tor sockets open at once: the 257th is refused (ENOBUFS), none forgotten"
 like "$(cat "$T/stderr")" "too many Tor sockets open at once" "and the log says why"
+like "$out" "^retry on the refused socket: ENOBUFS" "a retry on the refused socket starts over (refused again), never EISCONN into Tor's SOCKS port"
 like "$out" "^after closing them: ok" "once they are closed, their entries are reclaimed: a new Tor socket connects"
 if (ulimit -n 70000) 2>/dev/null; then
 	out=$(ulimit -n 70000 && shim "$H/connect_probe" -d 65600 "$ONION1.onion" 25 2>"$T/stderr")
