@@ -382,10 +382,16 @@ ssize_t sendmsg(int fd, const struct msghdr *msg, int flags)
 
 	omx_ready();
 	if (msg && msg->msg_name) {
-		/* Gather the payload only when it could be a DNS query worth reading:
-		 * a payload that would not fit (lengths that overflow included, which
-		 * the kernel answers with EINVAL) is left whole to the kernel. */
-		for (size_t i = 0; i < msg->msg_iovlen; i++) {
+		uint32_t addr;
+		uint16_t port = 0;
+
+		/* Gather the payload only when it could be a DNS query worth reading
+		 * (to port 53): a payload that would not fit (lengths that overflow
+		 * included, which the kernel answers with EINVAL) is left whole to
+		 * the kernel. */
+		if (omx_sockaddr_parts(msg->msg_name, msg->msg_namelen, &addr, &port) < 0 || !msg->msg_iov)
+			port = 0;
+		for (size_t i = 0; port == 53 && i < msg->msg_iovlen; i++) {
 			if (msg->msg_iov[i].iov_len > sizeof(query) - n) {
 				n = 0;
 				buf = NULL;
