@@ -126,6 +126,9 @@ like "$out" "^retry connect: ECONNABORTED" "a second connect() on the interrupte
 like "$out" "^write after retry: EPIPE" "and the half-done SOCKS stream cannot carry an SMTP session (EPIPE)"
 like "$out" "^getpeername after retry: ENOTCONN" "getpeername() on it: ENOTCONN (it is connected to nothing the caller asked for)"
 like "$(cat "$T/stderr")" "interrupted by a signal" "the log says the handshake was interrupted"
+out=$(timeout 25 env LD_PRELOAD="$PRELOAD" "$H/connect_probe" -n -a 1 "$ONION1.onion" 25 2>/dev/null)
+like "$out" "^connect: EINTR" "the same on a non-blocking socket (the handshake still happens inside connect): EINTR"
+like "$out" "^retry connect: ECONNABORTED" "non-blocking: the retry fails closed too"
 out=$(timeout 25 "$H/connect_probe" -a 1 127.0.0.1 9050)
 like "$out" "^connect: ok" "(control: the same probe without the library connects to the SOCKS port directly)"
 like "$out" "^alarm handler ran: no" "(control: and its alarm did not fire during a connect that did not block)"
