@@ -158,6 +158,14 @@ out=$(shim "$H/connect_probe" -6 -l 20 "$ONION1.onion" 25 2>/dev/null)
 like "$out" "^connect: EINVAL" "an AF_INET6 address of 20 bytes: EINVAL, as the kernel answers"
 out=$("$H/connect_probe" -6 -l 20 127.0.0.30 25 2>/dev/null)
 like "$out" "^connect: EINVAL" "(control: the kernel answers EINVAL to a 20-byte AF_INET6 address)"
+# Without a usable configuration every SMTP connection is refused: a 24-byte
+# AF_INET6 address included (before, it was not read and passed through).
+out=$(ONIONMX_CONF=$T/missing.conf shim "$H/connect_probe" -6 -l 24 127.0.0.40 25 2>/dev/null)
+like "$out" "^connect: ECONNREFUSED" "no usable configuration: an SMTP connect with a 24-byte AF_INET6 address is refused"
+out=$(ONIONMX_CONF=$T/missing.conf shim "$H/connect_probe" -6 -l 28 127.0.0.40 25 2>/dev/null)
+like "$out" "^connect: ECONNREFUSED" "(control: with the full 28 bytes it is refused too)"
+out=$("$H/connect_probe" -6 -l 24 127.0.0.40 25 2>/dev/null)
+like "$out" "^connect: ok" "(control: without the library the kernel connects with 24 bytes)"
 out=$(shim "$H/connect_probe" -q -d 10 -D 266 "$ONION1.onion" 25 2>/dev/null)
 like "$out" "^second socket: ok" "a second Tor socket at descriptor 10 + 256 connects"
 like "$out" "^peer: $ADDR1 port 25" "the first (fd 10) still reports the synthetic address"
