@@ -55,6 +55,9 @@ static int smtp_must_be_refused(void)
 enum tor_state { TOR_FREE, TOR_CONNECTED, TOR_INTERRUPTED, TOR_FAILED };
 
 static uint64_t tor_fds[TOR_FDS_TRACKED / 64];
+/* The subset whose handshake was interrupted or failed: what connect() checks,
+ * so that a later connect() on a reused descriptor number costs a bit test. */
+static uint64_t tor_failed_fds[TOR_FDS_TRACKED / 64];
 static struct tor_socket {
 	int fd;
 	enum tor_state state;
@@ -72,20 +75,32 @@ void omx_socket_after_fork(void)
 	pthread_mutex_init(&tor_sockets_lock, NULL);
 }
 
-static int tor_fd_marked(int fd)
+static int bit_set(const uint64_t *bits, int fd)
 {
 	return (unsigned)fd < TOR_FDS_TRACKED &&
-	       (__atomic_load_n(&tor_fds[(unsigned)fd / 64], __ATOMIC_RELAXED) >> ((unsigned)fd % 64)) & 1;
+	       (__atomic_load_n(&bits[(unsigned)fd / 64], __ATOMIC_RELAXED) >> ((unsigned)fd % 64)) & 1;
 }
 
-static void tor_fd_mark(int fd, int on)
+static void set_bit(uint64_t *bits, int fd, int on)
 {
 	uint64_t bit = 1ull << ((unsigned)fd % 64);
 
 	if (on)
-		__atomic_or_fetch(&tor_fds[(unsigned)fd / 64], bit, __ATOMIC_RELAXED);
+		__atomic_or_fetch(&bits[(unsigned)fd / 64], bit, __ATOMIC_RELAXED);
 	else
-		__atomic_and_fetch(&tor_fds[(unsigned)fd / 64], ~bit, __ATOMIC_RELAXED);
+		__atomic_and_fetch(&bits[(unsigned)fd / 64], ~bit, __ATOMIC_RELAXED);
+}
+
+static int tor_fd_marked(int fd)
+{
+	return bit_set(tor_fds, fd);
+}
+
+/* Under the lock: FD's entry is now in STATE (TOR_FREE: gone). */
+static void tor_fd_mark(int fd, enum tor_state state)
+{
+	set_bit(tor_fds, fd, state != TOR_FREE);
+	set_bit(tor_failed_fds, fd, state == TOR_INTERRUPTED || state == TOR_FAILED);
 }
 
 /* Whether entry E still describes the socket open at its descriptor. */
@@ -126,7 +141,7 @@ static int remember_tor_socket(int fd, enum tor_state state, int error, const st
 			for (size_t i = 0; i < TOR_SOCKETS_MAX; i++) {
 				struct tor_socket *e = &tor_sockets[i];
 				if (e->state != TOR_FREE && !entry_live(e)) {
-					tor_fd_mark(e->fd, 0); /* one entry per descriptor */
+					tor_fd_mark(e->fd, TOR_FREE); /* one entry per descriptor */
 					e->state = TOR_FREE;
 				}
 			}
@@ -141,7 +156,7 @@ static int remember_tor_socket(int fd, enum tor_state state, int error, const st
 		memset(&slot->addr, 0, sizeof(slot->addr));
 		memcpy(&slot->addr, sa, len);
 		slot->len = len;
-		tor_fd_mark(fd, 1);
+		tor_fd_mark(fd, state);
 	} else {
 		rc = -1;
 	}
@@ -171,7 +186,7 @@ static enum tor_state tor_socket_state(int fd, struct sockaddr *sa, socklen_t *l
 			continue;
 		if (e->dev != st.st_dev || e->ino != st.st_ino) {
 			e->state = TOR_FREE; /* closed and the number reused: forget it */
-			tor_fd_mark(fd, 0);
+			tor_fd_mark(fd, TOR_FREE);
 			break;
 		}
 		state = e->state;
@@ -301,7 +316,7 @@ int connect(int fd, const struct sockaddr *sa, socklen_t len)
 		errno = ENOSYS;
 		return -1;
 	}
-	if (__builtin_expect(tor_fd_marked(fd), 0)) {
+	if (__builtin_expect(bit_set(tor_failed_fds, fd), 0)) {
 		int error = 0;
 		enum tor_state state = tor_socket_state(fd, NULL, NULL, &error);
 		if (state == TOR_INTERRUPTED || state == TOR_FAILED)
