@@ -14,7 +14,8 @@
  * second socket at descriptor FD to the same place after the first (and keep
  * it open), -N connect COUNT more sockets to the same place after the first
  * (kept open), then close them and connect one more. Prints the result, whether errno survived a successful connect,
- * getpeername, and the server's first line.
+ * getpeername, and the server's first line. -k installs a SIGSEGV handler
+ * without SA_RESTART first, as crash reporters do.
  * connect_probe -S: a sendmsg whose iovec lengths add up past SIZE_MAX. */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -92,6 +93,7 @@ int main(int argc, char **argv)
 {
 	int nonblock = 0, fastopen = 0, twice = 0, inet6 = 0, interrupt = 0, halfclose = 0, opt, fd, rc;
 	int alarm_secs = 0, unblocker = 0, close_stderr = 0, move_to = -1, second_at = -1, more = 0;
+	int crash_handler = 0;
 	long addrlen = -1;
 	pthread_t thread;
 	struct addrinfo hints = { .ai_socktype = SOCK_STREAM }, *res;
@@ -100,7 +102,7 @@ int main(int argc, char **argv)
 	char line[512], text[INET6_ADDRSTRLEN];
 	ssize_t n;
 
-	while ((opt = getopt(argc, argv, "nf26iqa:bcl:d:D:N:S")) != -1) {
+	while ((opt = getopt(argc, argv, "nf26iqa:bcl:d:D:N:Sk")) != -1) {
 		if (opt == 'n') nonblock = 1;
 		else if (opt == 'f') fastopen = 1;
 		else if (opt == '2') twice = 1;
@@ -114,6 +116,7 @@ int main(int argc, char **argv)
 		else if (opt == 'd') move_to = atoi(optarg);
 		else if (opt == 'D') second_at = atoi(optarg);
 		else if (opt == 'N') more = atoi(optarg);
+		else if (opt == 'k') crash_handler = 1;
 		else if (opt == 'S') return sendmsg_overflow();
 		else return 2;
 	}
@@ -144,6 +147,10 @@ int main(int argc, char **argv)
 	}
 	if (nonblock)
 		fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
+	if (crash_handler) {
+		struct sigaction sa = { .sa_handler = on_alarm }; /* never called: no fault here */
+		sigaction(SIGSEGV, &sa, NULL);
+	}
 	if (interrupt) {
 		struct sigaction sa = { .sa_handler = on_alarm, .sa_flags = SA_RESTART };
 		struct itimerval every = { { 0, 50000 }, { 0, 50000 } };

@@ -112,6 +112,8 @@ out=$(shim "$H/connect_probe" -i "$ONION1.onion" 25)
 like "$out" "^signals during connect: many" "(SIGALRM every 50 ms, handler with SA_RESTART, during the slow handshake)"
 like "$out" "^connect: ok" "signals whose handler has SA_RESTART do not interrupt the handshake: connect succeeds"
 like "$out" "^banner: 220 onion " "a slow SOCKS reply is read to the end, then the banner"
+out=$(shim "$H/connect_probe" -i -k "$ONION1.onion" 25)
+like "$out" "^connect: ok" "the same with a crash handler (SIGSEGV, no SA_RESTART) installed: still not interrupted"
 stop_socks
 
 # A caller's signal interrupts the handshake as it would the kernel's connect():
