@@ -81,7 +81,7 @@ static const char *errno_name(int e)
 		{ EISCONN, "EISCONN" }, { EOPNOTSUPP, "EOPNOTSUPP" }, { EINPROGRESS, "EINPROGRESS" },
 		{ EAFNOSUPPORT, "EAFNOSUPPORT" }, { EALREADY, "EALREADY" }, { EPIPE, "EPIPE" },
 		{ EINTR, "EINTR" }, { EINVAL, "EINVAL" }, { ECONNABORTED, "ECONNABORTED" },
-		{ ENOTCONN, "ENOTCONN" }, { ENOBUFS, "ENOBUFS" },
+		{ ENOTCONN, "ENOTCONN" }, { ENOBUFS, "ENOBUFS" }, { EAGAIN, "EAGAIN" },
 	};
 	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
 		if (names[i].e == e)
@@ -102,6 +102,7 @@ int main(int argc, char **argv)
 	char line[512], text[INET6_ADDRSTRLEN];
 	ssize_t n;
 
+	setvbuf(stdout, NULL, _IOLBF, 0); /* lines survive a kill by a hang guard */
 	while ((opt = getopt(argc, argv, "nf26iqa:bcl:d:D:N:Sk")) != -1) {
 		if (opt == 'n') nonblock = 1;
 		else if (opt == 'f') fastopen = 1;
@@ -177,10 +178,11 @@ int main(int argc, char **argv)
 		printf("alarm handler ran: %s\n", alarms ? "yes" : "no");
 		if (rc < 0 && e == EINTR) {
 			printf("connect: EINTR\n");
+			alarm((unsigned)alarm_secs); /* the kernel's retry waits on: bound it too */
 			rc = connect(fd, res->ai_addr, res->ai_addrlen);
 			printf("retry connect: %s\n", rc == 0 ? "ok" : errno_name(errno));
 			signal(SIGPIPE, SIG_IGN);
-			rc = (int)write(fd, "EHLO probe\r\n", 12);
+			rc = (int)send(fd, "EHLO probe\r\n", 12, MSG_DONTWAIT | MSG_NOSIGNAL);
 			printf("write after retry: %s\n", rc >= 0 ? "sent" : errno_name(errno));
 			printf("getpeername after retry: %s\n",
 			       getpeername(fd, (struct sockaddr *)&peer, &plen) == 0 ? "ok" : errno_name(errno));

@@ -131,6 +131,20 @@ like "$(cat "$T/stderr")" "interrupted by a signal" "the log says the handshake 
 out=$(timeout 25 env LD_PRELOAD="$PRELOAD" "$H/connect_probe" -n -a 1 "$ONION1.onion" 25 2>/dev/null)
 like "$out" "^connect: EINTR" "the same on a non-blocking socket (the handshake still happens inside connect): EINTR"
 like "$out" "^retry connect: ECONNABORTED" "non-blocking: the retry fails closed too"
+# Control: the kernel's own blocking connect() under the same alarm. A listener
+# with backlog 0 and one connection queued drops further SYNs: connect() waits.
+perl -MSocket -e '
+	my $addr = pack_sockaddr_in(2526, inet_aton("127.0.0.99"));
+	my ($l, $c);
+	socket($l, PF_INET, SOCK_STREAM, 0) && bind($l, $addr) && listen($l, 0) or die $!;
+	socket($c, PF_INET, SOCK_STREAM, 0) && connect($c, $addr) or die $!;
+	open(my $f, ">", "$ARGV[0].tmp") or die $!; print $f "$$\n"; close $f;
+	rename("$ARGV[0].tmp", $ARGV[0]); sleep 120' "$T/full.pid" &
+wait_pidfile "$T/full.pid"
+out=$(timeout 25 "$H/connect_probe" -a 1 127.0.0.99 2526)
+like "$out" "^connect: EINTR" "(control: without the library, the kernel's own blocking connect() returns EINTR under the same alarm)"
+like "$out" "^retry connect: EINTR" "(control: the kernel's retry waits on for the same connection; ours cannot resume a SOCKS dialogue and fails closed)"
+stop_pid "$(cat "$T/full.pid")"
 out=$(timeout 25 "$H/connect_probe" -a 1 127.0.0.1 9050)
 like "$out" "^connect: ok" "(control: the same probe without the library connects to the SOCKS port directly)"
 like "$out" "^alarm handler ran: no" "(control: and its alarm did not fire during a connect that did not block)"
