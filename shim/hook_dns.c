@@ -149,7 +149,7 @@ int omx_dns_guard(int fd, const void *buf, size_t n)
 	omx_log(LOG_WARNING, "refused a DNS query for %s (type %u) sent around the resolver on a %s socket to port 53",
 		q.name, q.qtype, type == SOCK_STREAM ? "TCP" : "connected UDP");
 	if (type == SOCK_STREAM)
-		shutdown(fd, SHUT_RDWR); /* nothing later on this connection either */
+		omx_real.shutdown(fd, SHUT_RDWR); /* nothing later on this connection either */
 	errno = ECONNREFUSED;
 	return 1;
 }

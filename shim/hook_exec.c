@@ -130,9 +130,13 @@ int execve(const char *path, char *const argv[], char *const envp[])
 	return real ? real(path, argv, newenv) : -1;
 }
 
+/* The exec families call our execve/execvpe by these hidden names: the library
+ * never calls its own exported hooks through the GOT (tests/integ/selfbind.sh). */
+extern __typeof(execve) omx_execve __attribute__((alias("execve"), copy(execve), visibility("hidden")));
+
 int execv(const char *path, char *const argv[])
 {
-	return execve(path, argv, environ);
+	return omx_execve(path, argv, environ);
 }
 
 int execvpe(const char *file, char *const argv[], char *const envp[])
@@ -143,9 +147,11 @@ int execvpe(const char *file, char *const argv[], char *const envp[])
 	return real ? real(file, argv, newenv) : -1;
 }
 
+extern __typeof(execvpe) omx_execvpe __attribute__((alias("execvpe"), copy(execvpe), visibility("hidden")));
+
 int execvp(const char *file, char *const argv[])
 {
-	return execvpe(file, argv, environ);
+	return omx_execvpe(file, argv, environ);
 }
 
 int fexecve(int fd, char *const argv[], char *const envp[])
@@ -202,14 +208,14 @@ int execl(const char *path, const char *arg, ...)
 {
 	COLLECT_ARGS(argv, arg, arg);
 	va_end(argv_ap);
-	return execve(path, argv, environ);
+	return omx_execve(path, argv, environ);
 }
 
 int execlp(const char *file, const char *arg, ...)
 {
 	COLLECT_ARGS(argv, arg, arg);
 	va_end(argv_ap);
-	return execvpe(file, argv, environ);
+	return omx_execvpe(file, argv, environ);
 }
 
 int execle(const char *path, const char *arg, ...)
@@ -219,5 +225,5 @@ int execle(const char *path, const char *arg, ...)
 	COLLECT_ARGS(argv, arg, arg);
 	envp = va_arg(argv_ap, char *const *);
 	va_end(argv_ap);
-	return execve(path, argv, envp);
+	return omx_execve(path, argv, envp);
 }

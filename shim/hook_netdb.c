@@ -206,10 +206,14 @@ struct hostent *gethostbyname2(const char *name, int family)
 	return result;
 }
 
+/* Called by its hidden name: never our own export through the GOT. */
+extern __typeof(gethostbyname2) omx_gethostbyname2
+	__attribute__((alias("gethostbyname2"), copy(gethostbyname2), visibility("hidden")));
+
 struct hostent *gethostbyname(const char *name)
 {
 	omx_ready();
 	if (!is_onion(name))
 		return omx_real.gethostbyname(name);
-	return gethostbyname2(name, AF_INET);
+	return omx_gethostbyname2(name, AF_INET);
 }

@@ -5,11 +5,14 @@
  * memory and calls the real function. */
 #include <arpa/inet.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <netinet/in.h>
 #include <pthread.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/uio.h>
+#include <unistd.h>
 
 #include "answer.h"
 #include "hooks.h"
@@ -17,29 +20,6 @@
 #include "real.h"
 #include "state.h"
 #include "tor.h"
-
-int omx_sockaddr_parts(const struct sockaddr *sa, socklen_t len, uint32_t *addr,
-			  uint16_t *port)
-{
-	if (!sa || len < (socklen_t)sizeof(sa_family_t))
-		return -1;
-	if (sa->sa_family == AF_INET && len >= (socklen_t)sizeof(struct sockaddr_in)) {
-		const struct sockaddr_in *in = (const struct sockaddr_in *)sa;
-		*addr = ntohl(in->sin_addr.s_addr);
-		*port = ntohs(in->sin_port);
-		return 1;
-	}
-	if (sa->sa_family == AF_INET6 && len >= (socklen_t)sizeof(struct sockaddr_in6)) {
-		const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *)sa;
-		*port = ntohs(in6->sin6_port);
-		if (!IN6_IS_ADDR_V4MAPPED(&in6->sin6_addr))
-			return 0;
-		memcpy(addr, &in6->sin6_addr.s6_addr[12], 4);
-		*addr = ntohl(*addr);
-		return 1;
-	}
-	return -1;
-}
 
 static int is_smtp_port(uint16_t port)
 {
@@ -61,77 +41,192 @@ static int smtp_must_be_refused(void)
 	return refuse;
 }
 
-/* Sockets we connected through Tor, with the synthetic address the caller
- * asked for (getpeername() reports it) and the local port, so that a reused
- * descriptor is not mistaken for one of ours. Keyed by fd: an MTA process has
- * one or a few such sockets at a time. */
-#define PEER_SLOTS 256
-static struct {
-	int fd;                 /* read without the lock for a first, cheap check */
-	uint16_t local_port;
+/* Sockets we connected (or tried to connect) through Tor, with the synthetic
+ * address the caller asked for (getpeername() reports it). A bitmap by
+ * descriptor number says, without a lock or a system call, whether a descriptor
+ * may be one of ours; only then is the table below consulted, under a lock,
+ * and the socket's inode compared, so that a reused descriptor is not mistaken
+ * for one of ours. The table is bounded: when it is full of live Tor sockets
+ * (or the descriptor is beyond the bitmap), a new Tor connection is refused
+ * rather than another forgotten (an MTA process has one or a few at a time). */
+#define TOR_FDS_TRACKED 65536
+#define TOR_SOCKETS_MAX 256
+
+enum tor_state { TOR_FREE, TOR_CONNECTED, TOR_INTERRUPTED, TOR_FAILED };
+
+static uint64_t tor_fds[TOR_FDS_TRACKED / 64];
+/* The subset whose handshake was interrupted or failed: what connect() checks,
+ * so that a later connect() on a reused descriptor number costs a bit test. */
+static uint64_t tor_failed_fds[TOR_FDS_TRACKED / 64];
+static struct tor_socket {
+	int fd;
+	enum tor_state state;
+	int error;              /* TOR_FAILED: what connect() answered */
+	dev_t dev;
+	ino_t ino;
 	struct sockaddr_in6 addr;
-	socklen_t len;          /* 0: empty */
-} peers[PEER_SLOTS];
-static pthread_mutex_t peers_lock = PTHREAD_MUTEX_INITIALIZER;
+	socklen_t len;
+} tor_sockets[TOR_SOCKETS_MAX];
+static pthread_mutex_t tor_sockets_lock = PTHREAD_MUTEX_INITIALIZER;
 
 void omx_socket_after_fork(void)
 {
 	/* Another thread of the parent may have held it at fork(). */
-	pthread_mutex_init(&peers_lock, NULL);
+	pthread_mutex_init(&tor_sockets_lock, NULL);
 }
 
-static uint16_t local_port(int fd)
+static int bit_set(const uint64_t *bits, int fd)
 {
-	struct sockaddr_storage ss;
-	socklen_t len = sizeof(ss);
-
-	if (getsockname(fd, (struct sockaddr *)&ss, &len) != 0)
-		return 0;
-	if (ss.ss_family == AF_INET)
-		return ntohs(((struct sockaddr_in *)&ss)->sin_port);
-	if (ss.ss_family == AF_INET6)
-		return ntohs(((struct sockaddr_in6 *)&ss)->sin6_port);
-	return 0;
+	return (unsigned)fd < TOR_FDS_TRACKED &&
+	       (__atomic_load_n(&bits[(unsigned)fd / 64], __ATOMIC_RELAXED) >> ((unsigned)fd % 64)) & 1;
 }
 
-static void remember_peer(int fd, const struct sockaddr *sa, socklen_t len)
+static void set_bit(uint64_t *bits, int fd, int on)
 {
-	uint16_t port = local_port(fd);
-	unsigned slot = (unsigned)fd % PEER_SLOTS;
+	uint64_t bit = 1ull << ((unsigned)fd % 64);
 
-	if (len > (socklen_t)sizeof(peers[0].addr))
-		return;
-	pthread_mutex_lock(&peers_lock);
-	__atomic_store_n(&peers[slot].len, 0, __ATOMIC_RELAXED);
-	__atomic_store_n(&peers[slot].fd, fd, __ATOMIC_RELAXED);
-	peers[slot].local_port = port;
-	memcpy(&peers[slot].addr, sa, len);
-	__atomic_store_n(&peers[slot].len, len, __ATOMIC_RELAXED);
-	pthread_mutex_unlock(&peers_lock);
+	if (on)
+		__atomic_or_fetch(&bits[(unsigned)fd / 64], bit, __ATOMIC_RELAXED);
+	else
+		__atomic_and_fetch(&bits[(unsigned)fd / 64], ~bit, __ATOMIC_RELAXED);
 }
 
-/* Whether FD is a socket we connected through Tor; if so and SA is given,
- * copies the synthetic address into SA/LEN as getpeername() would. Other
- * descriptors cost one memory read; only candidates cost a system call. */
+static int tor_fd_marked(int fd)
+{
+	return bit_set(tor_fds, fd);
+}
+
+/* Under the lock: FD's entry is now in STATE (TOR_FREE: gone). */
+static void tor_fd_mark(int fd, enum tor_state state)
+{
+	set_bit(tor_fds, fd, state != TOR_FREE);
+	set_bit(tor_failed_fds, fd, state == TOR_INTERRUPTED || state == TOR_FAILED);
+}
+
+/* Whether entry E still describes the socket open at its descriptor. */
+static int entry_live(const struct tor_socket *e)
+{
+	struct stat st;
+
+	return fstat(e->fd, &st) == 0 && S_ISSOCK(st.st_mode) && st.st_dev == e->dev &&
+	       st.st_ino == e->ino;
+}
+
+/* Records FD in STATE (with ERROR, and the caller's address SA/LEN). Returns 0,
+ * or -1 if there is no room: the caller then fails closed. */
+static int remember_tor_socket(int fd, enum tor_state state, int error, const struct sockaddr *sa,
+			       socklen_t len)
+{
+	struct tor_socket *slot = NULL;
+	struct stat st;
+	int rc = 0;
+
+	if ((unsigned)fd >= TOR_FDS_TRACKED || fstat(fd, &st) != 0)
+		return -1;
+	if (len > (socklen_t)sizeof(slot->addr))
+		len = sizeof(slot->addr);
+	pthread_mutex_lock(&tor_sockets_lock);
+	for (int pass = 0; pass < 2 && !slot; pass++) {
+		for (size_t i = 0; i < TOR_SOCKETS_MAX; i++) {
+			struct tor_socket *e = &tor_sockets[i];
+			if (e->state != TOR_FREE && e->fd == fd) {
+				slot = e; /* the same descriptor again: a new socket replaces it */
+				break;
+			}
+			if (!slot && e->state == TOR_FREE)
+				slot = e;
+		}
+		if (!slot) {
+			/* Full: reclaim entries whose socket was closed (we do not hook close). */
+			for (size_t i = 0; i < TOR_SOCKETS_MAX; i++) {
+				struct tor_socket *e = &tor_sockets[i];
+				if (e->state != TOR_FREE && !entry_live(e)) {
+					tor_fd_mark(e->fd, TOR_FREE); /* one entry per descriptor */
+					e->state = TOR_FREE;
+				}
+			}
+		}
+	}
+	if (slot) {
+		slot->fd = fd;
+		slot->state = state;
+		slot->error = error;
+		slot->dev = st.st_dev;
+		slot->ino = st.st_ino;
+		memset(&slot->addr, 0, sizeof(slot->addr));
+		memcpy(&slot->addr, sa, len);
+		slot->len = len;
+		tor_fd_mark(fd, state);
+	} else {
+		rc = -1;
+	}
+	pthread_mutex_unlock(&tor_sockets_lock);
+	return rc;
+}
+
+/* The state of FD in the table (TOR_FREE: not one of ours); for a connected one,
+ * copies the synthetic address into SA/LEN as getpeername() would, and for a
+ * failed one the error into *ERROR. Other descriptors cost one bit test. */
+static enum tor_state tor_socket_state(int fd, struct sockaddr *sa, socklen_t *len, int *error)
+{
+	enum tor_state state = TOR_FREE;
+	struct stat st;
+	int saved = errno;
+
+	if (!tor_fd_marked(fd))
+		return TOR_FREE;
+	if (fstat(fd, &st) != 0) {
+		errno = saved;
+		return TOR_FREE;
+	}
+	pthread_mutex_lock(&tor_sockets_lock);
+	for (size_t i = 0; i < TOR_SOCKETS_MAX; i++) {
+		struct tor_socket *e = &tor_sockets[i];
+		if (e->state == TOR_FREE || e->fd != fd)
+			continue;
+		if (e->dev != st.st_dev || e->ino != st.st_ino) {
+			e->state = TOR_FREE; /* closed and the number reused: forget it */
+			tor_fd_mark(fd, TOR_FREE);
+			break;
+		}
+		state = e->state;
+		if (state == TOR_CONNECTED && sa && len) {
+			socklen_t want = e->len;
+			memcpy(sa, &e->addr, want < *len ? want : *len);
+			*len = want;
+		}
+		if (error)
+			*error = e->error;
+		break;
+	}
+	pthread_mutex_unlock(&tor_sockets_lock);
+	errno = saved;
+	return state;
+}
+
 static int tor_socket(int fd, struct sockaddr *sa, socklen_t *len)
 {
-	unsigned slot = (unsigned)fd % PEER_SLOTS;
-	uint16_t lport;
-	int ours;
+	return tor_socket_state(fd, sa, len, NULL) == TOR_CONNECTED;
+}
 
-	if (__atomic_load_n(&peers[slot].fd, __ATOMIC_RELAXED) != fd ||
-	    !__atomic_load_n(&peers[slot].len, __ATOMIC_RELAXED))
-		return 0;
-	lport = local_port(fd);
-	pthread_mutex_lock(&peers_lock);
-	ours = lport && peers[slot].fd == fd && peers[slot].len && peers[slot].local_port == lport;
-	if (ours && sa && len) {
-		socklen_t want = peers[slot].len;
-		memcpy(sa, &peers[slot].addr, want < *len ? want : *len);
-		*len = want;
+/* Puts a fresh, unconnected socket of the same family in FD's place (same
+ * descriptor, status and descriptor flags): the last resort for a socket whose
+ * failed Tor handshake cannot be remembered (table full), so that a retry
+ * starts over through Tor instead of finding the old one connected to Tor's
+ * SOCKS port (EISCONN) and speaking SMTP into it. */
+static void replace_with_fresh_socket(int fd)
+{
+	int saved = errno, domain, fl = fcntl(fd, F_GETFL), fdfl = fcntl(fd, F_GETFD), s;
+	socklen_t dlen = sizeof(domain);
+
+	if (getsockopt(fd, SOL_SOCKET, SO_DOMAIN, &domain, &dlen) == 0 &&
+	    (s = socket(domain, SOCK_STREAM, 0)) >= 0) {
+		if (fl >= 0)
+			fcntl(s, F_SETFL, fl);
+		dup3(s, fd, fdfl >= 0 && (fdfl & FD_CLOEXEC) ? O_CLOEXEC : 0);
+		close(s);
 	}
-	pthread_mutex_unlock(&peers_lock);
-	return ours;
+	errno = saved;
 }
 
 /* connect() to synthetic ADDR:PORT: look the onion up and go through Tor. */
@@ -173,13 +268,48 @@ static int connect_onion(int fd, const struct sockaddr *sa, socklen_t len, uint3
 		return -1;
 	}
 	rc = omx_tor_connect(fd, &omx_cfg, &target, port, domain, ndomains);
+	if (rc == -EISCONN || rc == -EALREADY)
+		goto out; /* a second connect() on one of ours: the kernel's answer */
+	if (rc == 0 && remember_tor_socket(fd, TOR_CONNECTED, 0, sa, len) != 0) {
+		/* Unremembered, getpeername() would show Tor and SHUT_WR would end
+		 * the stream: refuse rather than half-serve. */
+		omx_real.shutdown(fd, SHUT_RDWR);
+		omx_log(LOG_WARNING, "refusing connection to %s.onion: too many Tor sockets open at once in this process (or descriptor %d too high)",
+			target.onion, fd);
+		rc = -ENOBUFS;
+	}
+	if (rc) {
+		/* Interrupted (the stream is shut down half-way through the SOCKS
+		 * dialogue) or failed: a retry on this socket must not find it
+		 * "connected" to Tor. */
+		if (remember_tor_socket(fd, rc == -EINTR ? TOR_INTERRUPTED : TOR_FAILED, -rc, sa, len) != 0)
+			replace_with_fresh_socket(fd);
+	}
+out:
 	if (rc) {
 		errno = -rc;
 		return -1;
 	}
-	remember_peer(fd, sa, len);
 	errno = saved;
 	return 0;
+}
+
+/* A connect() on a socket whose Tor handshake was interrupted or failed. The
+ * kernel would continue an interrupted connect (EALREADY, then the result);
+ * our SOCKS stream was shut down half-way, so nothing can complete it: every
+ * later connect() on the socket fails closed, with ECONNABORTED after an
+ * interruption and the first error after a failure - never EISCONN, which
+ * would let the caller speak SMTP into a dead SOCKS stream. */
+static int connect_after_tor_failure(int fd, enum tor_state state, int error)
+{
+	if (state == TOR_INTERRUPTED) {
+		omx_log(LOG_WARNING, "connect() again on a socket whose Tor handshake was interrupted by a signal: refused (use a new socket)");
+		errno = ECONNABORTED;
+	} else {
+		errno = error ? error : ECONNABORTED;
+	}
+	(void)fd;
+	return -1;
 }
 
 int connect(int fd, const struct sockaddr *sa, socklen_t len)
@@ -192,6 +322,12 @@ int connect(int fd, const struct sockaddr *sa, socklen_t len)
 	if (!omx_real.connect) {
 		errno = ENOSYS;
 		return -1;
+	}
+	if (__builtin_expect(bit_set(tor_failed_fds, fd), 0)) {
+		int error = 0;
+		enum tor_state state = tor_socket_state(fd, NULL, NULL, &error);
+		if (state == TOR_INTERRUPTED || state == TOR_FAILED)
+			return connect_after_tor_failure(fd, state, error);
 	}
 	kind = omx_sockaddr_parts(sa, len, &addr, &port);
 	if (kind == 1 && omx_is_synthetic(addr) && omx_enabled())
@@ -268,10 +404,19 @@ ssize_t sendmsg(int fd, const struct msghdr *msg, int flags)
 
 	omx_ready();
 	if (msg && msg->msg_name) {
-		/* Gather the payload only when it could be a DNS query worth reading. */
-		for (size_t i = 0; i < msg->msg_iovlen; i++) {
-			if (n + msg->msg_iov[i].iov_len > sizeof(query)) {
+		uint32_t addr;
+		uint16_t port = 0;
+
+		/* Gather the payload only when it could be a DNS query worth reading
+		 * (to port 53): a payload that would not fit (lengths that overflow
+		 * included, which the kernel answers with EINVAL) is left whole to
+		 * the kernel. */
+		if (omx_sockaddr_parts(msg->msg_name, msg->msg_namelen, &addr, &port) < 0 || !msg->msg_iov)
+			port = 0;
+		for (size_t i = 0; port == 53 && i < msg->msg_iovlen; i++) {
+			if (msg->msg_iov[i].iov_len > sizeof(query) - n) {
 				n = 0;
+				buf = NULL;
 				break;
 			}
 			memcpy(query + n, msg->msg_iov[i].iov_base, msg->msg_iov[i].iov_len);
@@ -294,8 +439,17 @@ int getpeername(int fd, struct sockaddr *sa, socklen_t *len)
 	rc = omx_real.getpeername(fd, sa, len);
 	if (rc != 0 || !sa || !len)
 		return rc;
+	/* Ours: the address the caller connected to, not Tor's; a socket whose
+	 * handshake did not complete is connected to nothing the caller asked for. */
 	saved = errno;
-	tor_socket(fd, sa, len); /* ours: the address the caller connected to, not Tor's */
+	switch (tor_socket_state(fd, sa, len, NULL)) {
+	case TOR_INTERRUPTED:
+	case TOR_FAILED:
+		errno = ENOTCONN;
+		return -1;
+	default:
+		break;
+	}
 	errno = saved;
 	return 0;
 }

@@ -8,11 +8,8 @@
 #include <resolv.h>
 
 #include "answer.h"
+#include "sockaddr.h"
 
-/* Port and (for IPv4 and v4-mapped IPv6) address of SA, host order. Returns 1 if
- * ADDR was set, 0 if only PORT was (other IPv6), -1 if SA is no IP address. */
-int omx_sockaddr_parts(const struct sockaddr *sa, socklen_t len, uint32_t *addr,
-		       uint16_t *port);
 
 /* omx_answer_question() on the current map (acquired and released here), then,
  * for an MX question the map leaves open and with discovery on, the domain's

@@ -7,6 +7,7 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <poll.h>
+#include <signal.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -42,8 +43,32 @@ static double now_seconds(void)
 	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
-/* Waits for EVENTS on FD until DEADLINE; EINTR just waits again (the deadline
- * still holds). Returns 0, or -ETIMEDOUT. */
+/* Whether a signal that interrupted one of our waits would have interrupted
+ * the kernel's own blocking connect(): that connect() is restarted after a
+ * handler installed with SA_RESTART and fails with EINTR after one without
+ * (Exim's alarm() around connect()). poll() itself is never restarted, and
+ * does not say which signal ran: we answer EINTR if a handler is installed
+ * without SA_RESTART for a signal that can arrive while we wait - not for the
+ * faults a thread raises itself (crash handlers, ASan's), which cannot occur
+ * inside poll(). Costs a sigaction() per signal, only after an EINTR. */
+static int signal_interrupts(void)
+{
+	for (int sig = 1; sig < NSIG; sig++) {
+		struct sigaction sa;
+
+		if (sig == SIGSEGV || sig == SIGBUS || sig == SIGILL || sig == SIGFPE ||
+		    sig == SIGTRAP || sig == SIGSYS || sig == SIGABRT)
+			continue;
+		if (sigaction(sig, NULL, &sa) == 0 && sa.sa_handler != SIG_DFL &&
+		    sa.sa_handler != SIG_IGN && !(sa.sa_flags & SA_RESTART))
+			return 1;
+	}
+	return 0;
+}
+
+/* Waits for EVENTS on FD until DEADLINE. Returns 0 (ready, or an error the
+ * next read or write reports), -ETIMEDOUT, or -EINTR when a caller's signal
+ * handler ran that would have interrupted connect() (see above). */
 static int wait_for(int fd, short events, double deadline)
 {
 	for (;;) {
@@ -56,8 +81,12 @@ static int wait_for(int fd, short events, double deadline)
 		r = poll(&p, 1, (int)(left * 1000) + 1);
 		if (r > 0)
 			return 0;
-		if (r < 0 && errno != EINTR)
+		if (r < 0 && errno == EINTR) {
+			if (signal_interrupts())
+				return -EINTR;
+		} else if (r < 0) {
 			return -errno;
+		}
 	}
 }
 
@@ -115,6 +144,9 @@ static int dial_tor(int fd, const struct sockaddr_storage *socks, socklen_t len,
 
 	if (omx_real.connect(fd, (const struct sockaddr *)socks, len) == 0)
 		return 0;
+	/* EINTR: another thread made the socket blocking and a signal came. */
+	if (errno == EINTR && signal_interrupts())
+		return -EINTR;
 	if (errno != EINPROGRESS && errno != EINTR)
 		return -errno;
 	if ((err = wait_for(fd, POLLOUT, deadline)) != 0)
@@ -130,15 +162,22 @@ static int dial_tor(int fd, const struct sockaddr_storage *socks, socklen_t len,
 	return 0;
 }
 
+/* The handshake's I/O never blocks, whatever the socket's flags (another
+ * thread of the caller may clear O_NONBLOCK at any time): MSG_DONTWAIT on every
+ * call, poll() with the time left in between, the deadline checked at every
+ * step. And it goes to libc itself, not to our own send() hook. */
 static int send_all(int fd, const uint8_t *buf, size_t len, double deadline)
 {
 	while (len) {
-		ssize_t w = send(fd, buf, len, MSG_NOSIGNAL);
+		ssize_t w;
 
+		if (now_seconds() >= deadline)
+			return -ETIMEDOUT;
+		w = omx_real.send(fd, buf, len, MSG_NOSIGNAL | MSG_DONTWAIT);
 		if (w > 0) {
 			buf += w;
 			len -= (size_t)w;
-		} else if (w < 0 && (errno == EAGAIN || errno == EINTR)) {
+		} else if (w < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)) {
 			int r = wait_for(fd, POLLOUT, deadline);
 			if (r)
 				return r;
@@ -187,7 +226,13 @@ static int read_replies(int fd, struct reply_reader *rd, int with_auth, size_t u
 		enum omx_socks5_result r;
 
 		while (rd->have < rd->need) {
-			ssize_t n = recv(fd, rd->buf + rd->have, rd->need - rd->have, 0);
+			ssize_t n;
+
+			if (now_seconds() >= deadline) {
+				*cause = "timed out waiting for Tor's SOCKS reply";
+				return -ETIMEDOUT;
+			}
+			n = recv(fd, rd->buf + rd->have, rd->need - rd->have, MSG_DONTWAIT);
 
 			if (n > 0) {
 				rd->have += (size_t)n;
@@ -198,10 +243,11 @@ static int read_replies(int fd, struct reply_reader *rd, int with_auth, size_t u
 					return reply_result(r, *code, cause);
 				*cause = "Tor closed the connection during the SOCKS handshake";
 				return -ECONNRESET;
-			} else if (errno == EAGAIN || errno == EINTR) {
+			} else if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR) {
 				int w = wait_for(fd, POLLIN, deadline);
 				if (w) {
-					*cause = "timed out waiting for Tor's SOCKS reply";
+					*cause = w == -EINTR ? "interrupted by a signal while waiting for Tor's SOCKS reply"
+							     : "timed out waiting for Tor's SOCKS reply";
 					return w;
 				}
 			} else {
@@ -266,6 +312,7 @@ int omx_tor_connect(int fd, const struct omx_config *cfg, const struct omx_targe
 	}
 	if (rc) {
 		cause = rc == -ETIMEDOUT ? "timed out connecting to Tor's SOCKS port"
+			: rc == -EINTR	 ? "interrupted by a signal while connecting to Tor's SOCKS port"
 					 : "cannot connect to Tor's SOCKS port (is Tor running?)";
 		goto fail;
 	}
@@ -291,7 +338,10 @@ int omx_tor_connect(int fd, const struct omx_config *cfg, const struct omx_targe
 		rc = send_all(fd, request + greeting, (size_t)reqlen - greeting, deadline);
 	}
 	if (rc) {
-		cause = "sending the SOCKS request failed";
+		if (!cause)
+			cause = rc == -EINTR ? "interrupted by a signal while sending the SOCKS request"
+			      : rc == -ETIMEDOUT ? "timed out sending the SOCKS request"
+						 : "sending the SOCKS request failed";
 		goto fail;
 	}
 	rc = read_replies(fd, &reader, cfg->isolate, 0, deadline, &cause, &code);
@@ -303,7 +353,9 @@ int omx_tor_connect(int fd, const struct omx_config *cfg, const struct omx_targe
 		cfg->socks_text, now_seconds() - start);
 	return 0;
 fail:
-	shutdown(fd, SHUT_RDWR);
+	/* Whatever the SOCKS stream got to, it must carry nothing more: a retry
+	 * on this socket is refused by the connect() hook (see hook_socket.c). */
+	omx_real.shutdown(fd, SHUT_RDWR);
 	fcntl(fd, F_SETFL, flags);
 	describe_domains(serves, sizeof(serves), domain, ndomains);
 	if (code)

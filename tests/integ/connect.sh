@@ -109,10 +109,112 @@ like "$(cat "$T/stderr")" "is Tor running" "Tor down: the log says so"
 sed -i 's/^timeout = .*/timeout = 30/' "$T/onionmx.conf"
 start_socks slow -r 127.0.0.40:25 || exit 1
 out=$(shim "$H/connect_probe" -i "$ONION1.onion" 25)
-like "$out" "^signals during connect: many" "(SIGALRM every 50 ms interrupted the slow handshake many times)"
-like "$out" "^connect: ok" "EINTR inside the handshake is handled: connect still succeeds"
+like "$out" "^signals during connect: many" "(SIGALRM every 50 ms, handler with SA_RESTART, during the slow handshake)"
+like "$out" "^connect: ok" "signals whose handler has SA_RESTART do not interrupt the handshake: connect succeeds"
 like "$out" "^banner: 220 onion " "a slow SOCKS reply is read to the end, then the banner"
+out=$(shim "$H/connect_probe" -i -k "$ONION1.onion" 25)
+like "$out" "^connect: ok" "the same with a crash handler (SIGSEGV, no SA_RESTART) installed: still not interrupted"
 stop_socks
+
+# A caller's signal interrupts the handshake as it would the kernel's connect():
+# Exim wraps connect() in alarm() with a handler without SA_RESTART. The SOCKS
+# server hangs and the timeout (30 s) is far away: the return comes from the
+# signal (the handler ran, errno is EINTR). "timeout 25" only guards a hang.
+start_socks hang || exit 1
+out=$(timeout 25 env LD_PRELOAD="$PRELOAD" "$H/connect_probe" -a 1 "$ONION1.onion" 25 2>"$T/stderr")
+like "$out" "^alarm handler ran: yes" "alarm() during a hung handshake: the caller's handler ran"
+like "$out" "^connect: EINTR" "and connect() returned EINTR, as the kernel's would"
+like "$out" "^retry connect: ECONNABORTED" "a second connect() on the interrupted socket fails closed (ECONNABORTED), never EISCONN"
+like "$out" "^write after retry: EPIPE" "and the half-done SOCKS stream cannot carry an SMTP session (EPIPE)"
+like "$out" "^getpeername after retry: ENOTCONN" "getpeername() on it: ENOTCONN (it is connected to nothing the caller asked for)"
+like "$(cat "$T/stderr")" "interrupted by a signal" "the log says the handshake was interrupted"
+out=$(timeout 25 env LD_PRELOAD="$PRELOAD" "$H/connect_probe" -n -a 1 "$ONION1.onion" 25 2>/dev/null)
+like "$out" "^connect: EINTR" "the same on a non-blocking socket (the handshake still happens inside connect): EINTR"
+like "$out" "^retry connect: ECONNABORTED" "non-blocking: the retry fails closed too"
+# Control: the kernel's own blocking connect() under the same alarm. A listener
+# with backlog 0 and one connection queued drops further SYNs: connect() waits.
+perl -MSocket -e '
+	my $addr = pack_sockaddr_in(2526, inet_aton("127.0.0.99"));
+	my ($l, $c);
+	socket($l, PF_INET, SOCK_STREAM, 0) && bind($l, $addr) && listen($l, 0) or die $!;
+	socket($c, PF_INET, SOCK_STREAM, 0) && connect($c, $addr) or die $!;
+	open(my $f, ">", "$ARGV[0].tmp") or die $!; print $f "$$\n"; close $f;
+	rename("$ARGV[0].tmp", $ARGV[0]); sleep 120' "$T/full.pid" &
+wait_pidfile "$T/full.pid"
+out=$(timeout 25 "$H/connect_probe" -a 1 127.0.0.99 2526)
+like "$out" "^connect: EINTR" "(control: without the library, the kernel's own blocking connect() returns EINTR under the same alarm)"
+like "$out" "^retry connect: EINTR" "(control: the kernel's retry waits on for the same connection; ours cannot resume a SOCKS dialogue and fails closed)"
+stop_pid "$(cat "$T/full.pid")"
+out=$(timeout 25 "$H/connect_probe" -a 1 127.0.0.1 9050)
+like "$out" "^connect: ok" "(control: the same probe without the library connects to the SOCKS port directly)"
+like "$out" "^alarm handler ran: no" "(control: and its alarm did not fire during a connect that did not block)"
+stop_socks
+
+# Another thread makes the socket blocking in the middle of the handshake while
+# the SOCKS server answers one byte a second: it still ends at the deadline
+# (timeout = 2), not when the slow reply is complete.
+sed -i 's/^timeout = .*/timeout = 2/' "$T/onionmx.conf"
+start_socks slow -r 127.0.0.40:25 || exit 1
+out=$(timeout 25 env LD_PRELOAD="$PRELOAD" "$H/connect_probe" -b "$ONION1.onion" 25 2>"$T/stderr")
+like "$out" "^connect: ETIMEDOUT" "O_NONBLOCK cleared by another thread mid-handshake: still ETIMEDOUT at the deadline"
+like "$(cat "$T/stderr")" "timed out" "and the log says it timed out"
+stop_socks
+
+# Hook robustness: sendmsg arithmetic, short IPv6 addresses, descriptors far
+# apart, a stderr that is no longer stderr.
+out=$(shim "$H/connect_probe" -S 2>&1)
+like "$out" "^sendmsg overflow: Invalid argument" "sendmsg with iovec lengths past SIZE_MAX: EINVAL as the kernel says, no crash"
+out=$("$H/connect_probe" -S 2>&1)
+like "$out" "^sendmsg overflow: Invalid argument" "(control: the kernel itself answers EINVAL)"
+start_socks relay -r 127.0.0.40:25 || exit 1
+out=$(shim "$H/connect_probe" -6 -l 24 "$ONION1.onion" 25 2>/dev/null)
+like "$out" "^connect: ok" "an AF_INET6 address of 24 bytes (no sin6_scope_id, the kernel accepts it) goes through Tor"
+like "$out" "^banner: 220 onion " "24-byte AF_INET6 address: the onion's banner"
+out=$(shim "$H/connect_probe" -6 -l 20 "$ONION1.onion" 25 2>/dev/null)
+like "$out" "^connect: EINVAL" "an AF_INET6 address of 20 bytes: EINVAL, as the kernel answers"
+out=$("$H/connect_probe" -6 -l 20 127.0.0.30 25 2>/dev/null)
+like "$out" "^connect: EINVAL" "(control: the kernel answers EINVAL to a 20-byte AF_INET6 address)"
+# Without a usable configuration every SMTP connection is refused: a 24-byte
+# AF_INET6 address included (before, it was not read and passed through).
+out=$(ONIONMX_CONF=$T/missing.conf shim "$H/connect_probe" -6 -l 24 127.0.0.40 25 2>/dev/null)
+like "$out" "^connect: ECONNREFUSED" "no usable configuration: an SMTP connect with a 24-byte AF_INET6 address is refused"
+out=$(ONIONMX_CONF=$T/missing.conf shim "$H/connect_probe" -6 -l 28 127.0.0.40 25 2>/dev/null)
+like "$out" "^connect: ECONNREFUSED" "(control: with the full 28 bytes it is refused too)"
+out=$("$H/connect_probe" -6 -l 24 127.0.0.40 25 2>/dev/null)
+like "$out" "^connect: ok" "(control: without the library the kernel connects with 24 bytes)"
+out=$(shim "$H/connect_probe" -q -d 10 -D 266 "$ONION1.onion" 25 2>/dev/null)
+like "$out" "^second socket: ok" "a second Tor socket at descriptor 10 + 256 connects"
+like "$out" "^peer: $ADDR1 port 25" "the first (fd 10) still reports the synthetic address"
+like "$out" "^after shutdown: 221 " "and its shutdown(SHUT_WR) is still kept from Tor: the reply arrives"
+out=$(shim "$H/connect_probe" -N 300 "$ONION1.onion" 25 2>"$T/stderr")
+like "$out" "^more sockets: 255 ok, first failure: ENOBUFS" "256 Tor sockets open at once: the 257th is refused (ENOBUFS), none forgotten"
+like "$(cat "$T/stderr")" "too many Tor sockets open at once" "and the log says why"
+like "$out" "^retry on the refused socket: ENOBUFS" "a retry on the refused socket starts over (refused again), never EISCONN into Tor's SOCKS port"
+like "$out" "^after closing them: ok" "once they are closed, their entries are reclaimed: a new Tor socket connects"
+if (ulimit -n 70000) 2>/dev/null; then
+	out=$(ulimit -n 70000 && shim "$H/connect_probe" -d 65600 "$ONION1.onion" 25 2>"$T/stderr")
+	like "$out" "^connect: ENOBUFS" "a Tor socket at descriptor 65600 (beyond the table's bitmap) is refused, not forgotten"
+	out=$(ulimit -n 70000 && shim "$H/connect_probe" -d 65600 127.0.0.1 9050 2>&1)
+	like "$out" "^connect: ok" "(control: descriptor 65600 itself works: a connection to a plain address passes through)"
+else
+	ok 0 "# SKIP descriptors past 65535: the hard limit on open files ($(ulimit -Hn)) cannot be raised here"
+fi
+# A syslog receiver on a private /dev/log (an overlay over /dev, in this mount
+# namespace only) to see where the line goes instead.
+mkdir -p "$T/ovl_dev/u" "$T/ovl_dev/w"
+mount -t overlay onionmx_dev -o "lowerdir=/dev,upperdir=$T/ovl_dev/u,workdir=$T/ovl_dev/w" /dev &&
+	rm -f /dev/log && perl "$TOP/tests/mta/syslogd.pl" "$T/syslog" "$T/syslog.pid" /dev/log &&
+	wait_pidfile "$T/syslog.pid"
+out=$(shim "$H/connect_probe" -q -c "$ONION1.onion" 25)
+like "$out" "^banner: 220 onion " "stderr closed and its fd 2 taken by the socket: the connection works"
+unlike "$out" "^banner extra:" "no log line was written into the SMTP session on fd 2"
+like "$out" "^after shutdown: 221 " "the first reply to the client is the one to its QUIT (nothing else was sent)"
+like "$(cat "$T/syslog" 2>/dev/null)" "onionmx: connected to $ONION1\.onion port 25" \
+	"the line went to syslog instead (log = stderr, but fd 2 is no longer the stderr of start-up)"
+stop_pid "$(cat "$T/syslog.pid")"
+umount -l /dev
+stop_socks
+sed -i 's/^timeout = .*/timeout = 30/' "$T/onionmx.conf"
 
 # An address in the range that the map does not know.
 out=$(shim "$H/connect_probe" 240.0.0.1 25 2>"$T/stderr")
