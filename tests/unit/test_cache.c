@@ -623,6 +623,23 @@ static void test_ground_slots(void)
 	omx_cache_close(&c);
 }
 
+/* waitpid for PID, but SIGKILL it after LIMIT seconds: only a guard against a
+ * test hanging (a child blocking every signal cannot rely on alarm()). */
+static int wait_or_kill(pid_t pid, int limit)
+{
+	int status = 0;
+
+	for (int tenths = 0; tenths < limit * 10; tenths++) {
+		if (waitpid(pid, &status, WNOHANG) == pid)
+			return status;
+		usleep(100000);
+	}
+	printf("# child %ld still running after %d s: killed\n", (long)pid, limit);
+	kill(pid, SIGKILL);
+	waitpid(pid, &status, 0);
+	return status;
+}
+
 static void stop_here(const char *step)
 {
 	(void)step;
@@ -656,7 +673,6 @@ static void test_stopped_holder(void)
 		struct omx_cache mine;
 		uint32_t a;
 		int rc;
-		alarm(30); /* only against hanging: the outcome is what is checked */
 		if (omx_cache_open(&mine, path, net, mask, 0, err, sizeof(err)) != 0)
 			_exit(10);
 		rc = omx_cache_get(&mine, "stopped.example", 101, &got);
@@ -668,7 +684,7 @@ static void test_stopped_holder(void)
 			_exit(13);
 		_exit(0);
 	}
-	waitpid(waiter, &status, 0);
+	status = wait_or_kill(waiter, 30);
 	ok(WIFEXITED(status) && WEXITSTATUS(status) == 0,
 	   "another process's lookup, store and address lookup end and say busy (defer) (status %d)",
 	   WIFEXITED(status) ? WEXITSTATUS(status) : -WTERMSIG(status));
@@ -717,7 +733,6 @@ static void test_signal_handler(void)
 	pid = fork();
 	if (pid == 0) {
 		sigset_t before, after;
-		alarm(30); /* only against hanging */
 		handler_cache = &c;
 		signal(SIGUSR1, lookup_in_handler);
 		sigprocmask(SIG_SETMASK, NULL, &before);
@@ -734,7 +749,7 @@ static void test_signal_handler(void)
 			_exit(22); /* the caller's mask not restored exactly */
 		_exit(0);
 	}
-	waitpid(pid, &status, 0);
+	status = wait_or_kill(pid, 30);
 	ok(WIFEXITED(status) && WEXITSTATUS(status) == 0,
 	   "a lookup from a handler interrupting the lock holder completes after it, with the cached answer (status %d)",
 	   WIFEXITED(status) ? WEXITSTATUS(status) : -WTERMSIG(status));
@@ -782,7 +797,6 @@ static void test_copied_locked(void)
 	chmod(copied, 0600);
 	pid = fork();
 	if (pid == 0) {
-		alarm(30); /* only against hanging */
 		if (omx_cache_open(&copy, copied, net, mask, 0, err, sizeof(err)) != 0)
 			_exit(32);
 		if (omx_cache_get(&copy, "copied.example", 101, &got) != 1)
@@ -791,7 +805,7 @@ static void test_copied_locked(void)
 			_exit(34);
 		_exit(0);
 	}
-	waitpid(pid, &status, 0);
+	status = wait_or_kill(pid, 30);
 	ok(WIFEXITED(status) && WEXITSTATUS(status) == 0,
 	   "the copy's lock is taken over: lookups and stores work (status %d)",
 	   WIFEXITED(status) ? WEXITSTATUS(status) : -WTERMSIG(status));
