@@ -41,6 +41,7 @@ struct domain_entry {
 struct addr_entry {
 	char onion[OMX_ONION_LABEL_LEN]; /* all zero = free */
 	uint16_t port;
+	uint32_t owner;                  /* tag of the domain whose answer took the slot */
 	int64_t last_used;
 };
 
@@ -205,6 +206,36 @@ static int recover_orphan(struct omx_cache *c)
 					   __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE);
 }
 
+/* Waits for the lock until DEADLINE (CLOCK_MONOTONIC). pthread_mutex_timedlock
+ * takes CLOCK_REALTIME (and, unlike pthread_mutex_clocklock, is known to the
+ * thread sanitizer): short slices of it, so that a step of the wall clock
+ * stretches the wait by one slice at most. */
+static int wait_lock(struct omx_cache *c, const struct timespec *deadline)
+{
+	for (;;) {
+		struct timespec mono, wall;
+		long long left;
+		int rc;
+
+		clock_gettime(CLOCK_MONOTONIC, &mono);
+		left = (long long)(deadline->tv_sec - mono.tv_sec) * 1000000000LL +
+		       (deadline->tv_nsec - mono.tv_nsec);
+		if (left <= 0)
+			return ETIMEDOUT;
+		if (left > 100000000LL)
+			left = 100000000LL;
+		clock_gettime(CLOCK_REALTIME, &wall);
+		wall.tv_nsec += (long)left;
+		if (wall.tv_nsec >= 1000000000L) {
+			wall.tv_sec++;
+			wall.tv_nsec -= 1000000000L;
+		}
+		rc = pthread_mutex_timedlock(&c->file->lock, &wall);
+		if (rc != ETIMEDOUT)
+			return rc;
+	}
+}
+
 /* Takes the lock within OMX_CACHE_LOCK_WAIT seconds, with every asynchronous
  * signal blocked until unlock(): a handler that looked up or connected while
  * this thread held it would wait for itself, and one that jumped out would
@@ -230,7 +261,7 @@ static int lock(struct omx_cache *c, sigset_t *saved)
 	if (rc == EBUSY) {
 		clock_gettime(CLOCK_MONOTONIC, &deadline);
 		deadline.tv_sec += OMX_CACHE_LOCK_WAIT;
-		rc = pthread_mutex_clocklock(&c->file->lock, CLOCK_MONOTONIC, &deadline);
+		rc = wait_lock(c, &deadline);
 		if (rc == ETIMEDOUT && recover_orphan(c))
 			rc = pthread_mutex_trylock(&c->file->lock);
 	}
@@ -551,9 +582,10 @@ static long find_onion(struct omx_cache *c, const char *label, struct probe p)
 	return -1;
 }
 
-/* Finds or assigns LABEL's slot: 1 with *ADDR, 0 table full; the lock is held. */
+/* Finds or assigns LABEL's slot (a new one tagged OWNER): 1 with *ADDR, 0 table
+ * full; the lock is held. */
 static int assign_locked(struct omx_cache *c, const char *label, uint16_t port, time_t now,
-			 uint32_t *addr)
+			 uint32_t owner, uint32_t *addr)
 {
 	struct probe p = probe_of(c, label);
 	long found = find_onion(c, label, p), oldest = -1;
@@ -590,6 +622,7 @@ static int assign_locked(struct omx_cache *c, const char *label, uint16_t port, 
 	__atomic_store_n(&e->onion[0], '\0', __ATOMIC_RELEASE);
 	test_step("addr cleared");
 	e->port = port;
+	e->owner = owner;
 	e->last_used = now;
 	memcpy(e->onion + 1, label + 1, OMX_ONION_LABEL_LEN - 1);
 	test_step("addr written");
@@ -610,7 +643,7 @@ int omx_cache_assign(struct omx_cache *c, const char *label, uint16_t port, time
 	if (lock(c, &saved) != 0)
 		return OMX_CACHE_BUSY;
 	lower_label(label, lower);
-	ok = assign_locked(c, lower, port, now, addr);
+	ok = assign_locked(c, lower, port, now, 0, addr);
 	unlock(c, &saved);
 	return ok;
 }
@@ -660,6 +693,35 @@ static uint32_t domain_slot(uint64_t h, unsigned attempt)
 static uint64_t domain_hash(const struct omx_cache *c, const char *domain)
 {
 	return sip_hash(c->key, domain, strlen(domain));
+}
+
+/* The tag of a domain in the slots its answers took (never 0: no owner). */
+static uint32_t owner_tag(uint64_t h)
+{
+	return (uint32_t)(h >> 32) | 1;
+}
+
+/* Whether the answer R of the domain tagged OWNER may take the slots it still
+ * needs: a domain may hold at most OMX_CACHE_DOMAIN_ONIONS slots in use, so
+ * one whose answers keep naming new onions (a hostile zone rotating them at
+ * every TTL) cannot fill the table for everyone. The lock is held. */
+static int within_quota(struct omx_cache *c, uint32_t owner, time_t now,
+			const struct omx_srv_result *r)
+{
+	unsigned needed = 0, held = 0;
+
+	for (int i = 0; i < r->n; i++)
+		if (find_onion(c, r->rec[i].onion, probe_of(c, r->rec[i].onion)) < 0)
+			needed++;
+	if (needed == 0)
+		return 1;
+	for (uint32_t i = 0; i < OMX_CACHE_ADDR_SLOTS; i++) {
+		const struct addr_entry *e = &c->file->addrs[i];
+
+		if (e->owner == owner && !slot_free(e) && now - e->last_used < OMX_CACHE_ADDR_IDLE)
+			held++;
+	}
+	return held + needed <= OMX_CACHE_DOMAIN_ONIONS;
 }
 
 /* The keyed checksum of entry E: every field a reader uses. */
@@ -742,7 +804,7 @@ int omx_cache_get(struct omx_cache *c, const char *domain, time_t now, struct om
 	for (int i = 0; hit && i < r->n; i++) {
 		uint32_t addr;
 
-		if (!assign_locked(c, r->rec[i].onion, r->rec[i].port, now, &addr))
+		if (!assign_locked(c, r->rec[i].onion, r->rec[i].port, now, owner_tag(h), &addr))
 			hit = OMX_CACHE_FULL;
 	}
 	unlock(c, &saved);
@@ -765,9 +827,11 @@ int omx_cache_put(struct omx_cache *c, const char *domain, time_t now,
 	if (lock(c, &saved) != 0)
 		return onion ? OMX_CACHE_BUSY : 0;
 	/* Addresses first: an answer is only stored once its onions can be reached. */
-	for (int i = 0; onion && i < r->n; i++) {
+	if (onion && !within_quota(c, owner_tag(h), now, r))
+		rc = OMX_CACHE_QUOTA;
+	for (int i = 0; rc == 0 && onion && i < r->n; i++) {
 		uint32_t addr;
-		if (!assign_locked(c, r->rec[i].onion, r->rec[i].port, now, &addr))
+		if (!assign_locked(c, r->rec[i].onion, r->rec[i].port, now, owner_tag(h), &addr))
 			rc = OMX_CACHE_FULL;
 	}
 	if (rc == 0 && ttl > 0) {

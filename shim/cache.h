@@ -37,6 +37,7 @@
 #define OMX_CACHE_ADDR_SLOTS 16384   /* needs a discovery range of /17 or larger */
 #define OMX_CACHE_PROBES 64
 #define OMX_CACHE_ADDR_IDLE (30 * 86400)
+#define OMX_CACHE_DOMAIN_ONIONS 32   /* slots in use one domain's answers may hold */
 #define OMX_DEFAULT_DISCOVER_RANGE "248.0.0.0/8"
 #define OMX_DEFAULT_CACHE "/var/lib/onionmx/discovery.cache"
 #define OMX_CACHE_LOCK_WAIT 2        /* seconds: then the lookup defers */
@@ -44,6 +45,7 @@
 /* What the functions below return beside their documented values. */
 #define OMX_CACHE_BUSY (-2)          /* the lock was not obtained in time: defer */
 #define OMX_CACHE_FULL (-1)          /* an onion could get no address: defer */
+#define OMX_CACHE_QUOTA (-3)         /* the domain's answers hold too many slots: defer */
 
 /* Tests only: called with the name of each step of a write, under the lock. */
 extern void (*omx_cache_test_step)(const char *step);
@@ -90,7 +92,8 @@ int omx_cache_get(struct omx_cache *c, const char *domain, time_t now,
 /* Stores R for DOMAIN until NOW + R->ttl (nothing if R->ttl is 0), and gives
  * each onion of an OMX_SRV_ONION result its address (port R->rec[i].port).
  * Returns 0, or for an OMX_SRV_ONION result OMX_CACHE_FULL (an onion could get
- * no address) or OMX_CACHE_BUSY: the caller defers. TTLs are capped at
+ * no address), OMX_CACHE_QUOTA (the domain's answers already hold
+ * OMX_CACHE_DOMAIN_ONIONS slots in use) or OMX_CACHE_BUSY: the caller defers. TTLs are capped at
  * OMX_SRV_TTL_MAX. An entry evicts the one expiring first among its probe slots. */
 int omx_cache_put(struct omx_cache *c, const char *domain, time_t now,
 		  const struct omx_srv_result *r);

@@ -99,6 +99,9 @@ static void discover(res_state statp, const char *domain, struct omx_srv_result 
 	if (rc == OMX_CACHE_BUSY)
 		omx_log(LOG_ERR, "discovery cache %s: lock not obtained within %d s (a stopped or stuck process holds it?); deferring the MX lookup of %s",
 			omx_cfg.cache_path, OMX_CACHE_LOCK_WAIT, domain);
+	else if (rc == OMX_CACHE_QUOTA)
+		omx_log(LOG_ERR, "discovery cache %s: the answers of %s already hold %d onion addresses in use (a zone rotating onions?); deferring",
+			omx_cfg.cache_path, domain, OMX_CACHE_DOMAIN_ONIONS);
 	else
 		omx_log(LOG_ERR, "discovery cache %s: no free address for an onion of %s; deferring",
 			omx_cfg.cache_path, domain);

@@ -490,6 +490,42 @@ static void test_half_written(void)
 	omx_cache_close(&c);
 }
 
+/* One domain whose answers keep naming new onions (a hostile zone rotating
+ * them at every TTL) holds at most OMX_CACHE_DOMAIN_ONIONS slots: past that
+ * its new onions defer, and other domains are not affected. */
+static void test_domain_quota(void)
+{
+	struct omx_cache c;
+	struct omx_srv_result r, got;
+	char path[256], err[512];
+	time_t now = 7000000;
+	int stored = 0, rc = 0;
+	unsigned rounds = OMX_CACHE_DOMAIN_ONIONS / 8;
+
+	snprintf(path, sizeof(path), "%s/quota", dir);
+	omx_cache_open(&c, path, net, mask, 0, err, sizeof(err));
+	for (unsigned k = 0; k < rounds; k++) {
+		result(&r, 50000 + 8 * k, 8, 60);
+		if (omx_cache_put(&c, "rotating.example", now + 60 * k, &r) == 0)
+			stored++;
+	}
+	is_int(stored, (int)rounds, "(control: a domain's first %d onions, 8 per answer, all stored)",
+	       OMX_CACHE_DOMAIN_ONIONS);
+	result(&r, 50000 + 8 * rounds, 8, 60);
+	rc = omx_cache_put(&c, "rotating.example", now + 60 * rounds, &r);
+	is_int(rc, OMX_CACHE_QUOTA, "its next answer with new onions: refused (the caller defers)");
+	result(&r, 50000 + 8 * (rounds - 1), 8, 60);
+	is_int(omx_cache_put(&c, "rotating.example", now + 60 * rounds, &r), 0,
+	       "an answer naming onions it already holds is still stored");
+	result(&r, 59000, 8, 60);
+	is_int(omx_cache_put(&c, "other.example", now, &r), 0, "another domain's new onions are stored");
+	is_int(omx_cache_get(&c, "other.example", now, &got), 1, "and found");
+	result(&r, 50000 + 8 * rounds, 8, 60);
+	is_int(omx_cache_put(&c, "rotating.example", now + OMX_CACHE_ADDR_IDLE + 60 * rounds, &r), 0,
+	       "once its old onions have idled for the reuse period, it may bring new ones");
+	omx_cache_close(&c);
+}
+
 static int kill_at, steps_seen;
 static char last_step[64];
 
@@ -865,6 +901,7 @@ int main(void)
 	test_half_written();
 	test_killed_writer();
 	test_ground_slots();
+	test_domain_quota();
 	test_stopped_holder();
 	test_signal_handler();
 	test_copied_locked();
