@@ -5,31 +5,43 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/random.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
-#define CACHE_MAGIC "onionmx cache 1"  /* 15 characters and the NUL */
+#define CACHE_MAGIC "onionmx cache 2"  /* 15 characters and the NUL */
 #define DOMAIN_PROBES 8
+#define FUTEX_OWNER_DIED_BIT 0x40000000u /* the kernel's robust-futex ABI */
+#define FUTEX_WAITERS_BIT 0x80000000u
+#define FUTEX_TID_BITS 0x3fffffffu
+
+void (*omx_cache_test_step)(const char *step);
 
 struct cached_record {
 	char onion[OMX_ONION_LABEL_LEN];
 	uint16_t priority, weight, port;
 };
 
+/* Published by its last store (expires, release): a writer that dies before
+ * leaves expires 0 (it was cleared first), and the checksum catches the rest. */
 struct domain_entry {
 	char domain[254];                /* "" = free */
 	uint8_t status, secure;
-	int64_t expires;                 /* CLOCK_REALTIME seconds */
+	int64_t expires;                 /* CLOCK_REALTIME seconds; 0 = not published */
 	uint32_t n;
+	uint32_t pad;
+	uint64_t sum;                    /* keyed hash of all the above that is used */
 	struct cached_record rec[OMX_SRV_MAX_TARGETS];
 };
 
 struct addr_entry {
 	char onion[OMX_ONION_LABEL_LEN]; /* all zero = free */
 	uint16_t port;
+	uint32_t owner;                  /* tag of the domain whose answer took the slot */
 	int64_t last_used;
 };
 
@@ -37,7 +49,9 @@ struct omx_cache_file {
 	char magic[16];
 	uint32_t domain_slots, addr_slots, domain_size, addr_size;
 	uint32_t net, mask;
-	pthread_mutex_t lock;            /* process-shared and robust */
+	uint8_t key[16];                 /* per-install secret of the slot hashes
+					  * (getrandom at creation; never sent out) */
+	pthread_mutex_t lock;            /* process-shared, robust, error-checking */
 	struct domain_entry domains[OMX_CACHE_DOMAIN_SLOTS];
 	struct addr_entry addrs[OMX_CACHE_ADDR_SLOTS];
 };
@@ -70,11 +84,93 @@ static long addr_slot(const struct omx_cache *c, uint32_t addr)
 	return i < OMX_CACHE_ADDR_SLOTS ? (long)i : -1;
 }
 
-static void init_file(struct omx_cache_file *f, uint32_t net, uint32_t mask)
+/* --- SipHash-2-4: the slot hashes and entry checksums, keyed with the file's
+ * secret. Unkeyed, anyone who can make the MTA look up a domain (a local user
+ * with setuid exim4 -bt) could grind onions onto another onion's slots. --- */
+
+#define ROTL(x, b) (uint64_t)(((x) << (b)) | ((x) >> (64 - (b))))
+#define SIPROUND                                                                           \
+	do {                                                                               \
+		v0 += v1; v1 = ROTL(v1, 13); v1 ^= v0; v0 = ROTL(v0, 32);                  \
+		v2 += v3; v3 = ROTL(v3, 16); v3 ^= v2;                                     \
+		v0 += v3; v3 = ROTL(v3, 21); v3 ^= v0;                                     \
+		v2 += v1; v1 = ROTL(v1, 17); v1 ^= v2; v2 = ROTL(v2, 32);                  \
+	} while (0)
+
+struct sip {
+	uint64_t v0, v1, v2, v3, tail;
+	size_t len;
+};
+
+static void sip_init(struct sip *s, const uint64_t key[2])
+{
+	s->v0 = 0x736f6d6570736575ull ^ key[0];
+	s->v1 = 0x646f72616e646f6dull ^ key[1];
+	s->v2 = 0x6c7967656e657261ull ^ key[0];
+	s->v3 = 0x7465646279746573ull ^ key[1];
+	s->tail = 0;
+	s->len = 0;
+}
+
+static void sip_word(struct sip *s, uint64_t m)
+{
+	uint64_t v0 = s->v0, v1 = s->v1, v2 = s->v2, v3 = s->v3;
+
+	v3 ^= m;
+	SIPROUND;
+	SIPROUND;
+	v0 ^= m;
+	s->v0 = v0, s->v1 = v1, s->v2 = v2, s->v3 = v3;
+}
+
+static void sip_update(struct sip *s, const void *data, size_t n)
+{
+	const uint8_t *p = data;
+
+	for (size_t i = 0; i < n; i++) {
+		s->tail |= (uint64_t)p[i] << (8 * (s->len % 8));
+		if (++s->len % 8 == 0) {
+			sip_word(s, s->tail);
+			s->tail = 0;
+		}
+	}
+}
+
+static uint64_t sip_final(struct sip *s)
+{
+	uint64_t v0, v1, v2, v3;
+
+	sip_word(s, s->tail | (uint64_t)(s->len & 0xff) << 56);
+	v0 = s->v0, v1 = s->v1, v2 = s->v2 ^ 0xff, v3 = s->v3;
+	SIPROUND;
+	SIPROUND;
+	SIPROUND;
+	SIPROUND;
+	return v0 ^ v1 ^ v2 ^ v3;
+}
+
+static uint64_t sip_hash(const uint64_t key[2], const void *data, size_t n)
+{
+	struct sip s;
+
+	sip_init(&s, key);
+	sip_update(&s, data, n);
+	return sip_final(&s);
+}
+
+static void load_key(struct omx_cache *c)
+{
+	/* Read once: any 16 bytes are a usable key, and every process reads the same. */
+	memcpy(c->key, c->file->key, sizeof(c->key));
+}
+
+static int init_file(struct omx_cache_file *f, uint32_t net, uint32_t mask)
 {
 	pthread_mutexattr_t attr;
 
 	memset(f, 0, sizeof(*f));
+	if (getrandom(f->key, sizeof(f->key), 0) != (ssize_t)sizeof(f->key))
+		return -1;
 	memcpy(f->magic, CACHE_MAGIC, sizeof(CACHE_MAGIC));
 	f->domain_slots = OMX_CACHE_DOMAIN_SLOTS;
 	f->addr_slots = OMX_CACHE_ADDR_SLOTS;
@@ -85,48 +181,187 @@ static void init_file(struct omx_cache_file *f, uint32_t net, uint32_t mask)
 	pthread_mutexattr_init(&attr);
 	pthread_mutexattr_setpshared(&attr, PTHREAD_PROCESS_SHARED);
 	pthread_mutexattr_setrobust(&attr, PTHREAD_MUTEX_ROBUST);
+	/* A thread that would take it twice gets EDEADLK instead of hanging. */
+	pthread_mutexattr_settype(&attr, PTHREAD_MUTEX_ERRORCHECK);
 	pthread_mutex_init(&f->lock, &attr);
 	pthread_mutexattr_destroy(&attr);
+	return 0;
 }
 
-/* Takes the lock; a holder that died leaves entries that are checked on every
- * read anyway, so the lock is simply made consistent again. */
-static int lock(struct omx_cache *c)
-{
-	int rc = pthread_mutex_lock(&c->file->lock);
+/* --- the lock --- */
 
+/* The lock word names a thread that no longer exists, and the kernel did not
+ * mark it (a file copied while locked, a holder in a namespace that is gone):
+ * mark it as the kernel marks a dead holder's, so the next locker recovers it. */
+static int recover_orphan(struct omx_cache *c)
+{
+	int *word = &c->file->lock.__data.__lock;
+	unsigned v = (unsigned)__atomic_load_n(word, __ATOMIC_ACQUIRE);
+	pid_t tid = (pid_t)(v & FUTEX_TID_BITS);
+
+	if (tid == 0 || (v & FUTEX_OWNER_DIED_BIT) || kill(tid, 0) == 0 || errno != ESRCH)
+		return 0;
+	return __atomic_compare_exchange_n(word, (int *)&v,
+					   (int)(FUTEX_OWNER_DIED_BIT | (v & FUTEX_WAITERS_BIT)), 0,
+					   __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE);
+}
+
+/* Waits for the lock until DEADLINE (CLOCK_MONOTONIC). pthread_mutex_timedlock
+ * takes CLOCK_REALTIME (and, unlike pthread_mutex_clocklock, is known to the
+ * thread sanitizer): short slices of it, so that a step of the wall clock
+ * stretches the wait by one slice at most. */
+static int wait_lock(struct omx_cache *c, const struct timespec *deadline)
+{
+	for (;;) {
+		struct timespec mono, wall;
+		long long left;
+		int rc;
+
+		clock_gettime(CLOCK_MONOTONIC, &mono);
+		left = (long long)(deadline->tv_sec - mono.tv_sec) * 1000000000LL +
+		       (deadline->tv_nsec - mono.tv_nsec);
+		if (left <= 0)
+			return ETIMEDOUT;
+		if (left > 100000000LL)
+			left = 100000000LL;
+		clock_gettime(CLOCK_REALTIME, &wall);
+		wall.tv_nsec += (long)left;
+		if (wall.tv_nsec >= 1000000000L) {
+			wall.tv_sec++;
+			wall.tv_nsec -= 1000000000L;
+		}
+		rc = pthread_mutex_timedlock(&c->file->lock, &wall);
+		if (rc != ETIMEDOUT)
+			return rc;
+	}
+}
+
+/* Takes the lock within OMX_CACHE_LOCK_WAIT seconds, with every asynchronous
+ * signal blocked until unlock(): a handler that looked up or connected while
+ * this thread held it would wait for itself, and one that jumped out would
+ * leave it held. Returns 0, or OMX_CACHE_BUSY (a stopped or stuck holder, or
+ * this thread already holds it) with the signal mask restored. A holder that
+ * died leaves entries that are checked on every read anyway, so the lock is
+ * simply made consistent again. */
+static int lock(struct omx_cache *c, sigset_t *saved)
+{
+	sigset_t all;
+	struct timespec deadline;
+	int rc, e = errno;
+
+	sigfillset(&all);
+	/* Faults cannot be deferred; blocked, they would kill the process. */
+	sigdelset(&all, SIGSEGV);
+	sigdelset(&all, SIGBUS);
+	sigdelset(&all, SIGFPE);
+	sigdelset(&all, SIGILL);
+	sigdelset(&all, SIGTRAP);
+	pthread_sigmask(SIG_BLOCK, &all, saved);
+	rc = pthread_mutex_trylock(&c->file->lock);
+	if (rc == EBUSY) {
+		clock_gettime(CLOCK_MONOTONIC, &deadline);
+		deadline.tv_sec += OMX_CACHE_LOCK_WAIT;
+		rc = wait_lock(c, &deadline);
+		if (rc == ETIMEDOUT && recover_orphan(c))
+			rc = pthread_mutex_trylock(&c->file->lock);
+	}
 	if (rc == EOWNERDEAD) {
 		pthread_mutex_consistent(&c->file->lock);
 		rc = 0;
 	}
-	return rc;
+	if (rc != 0)
+		pthread_sigmask(SIG_SETMASK, saved, NULL);
+	errno = e;
+	return rc == 0 ? 0 : OMX_CACHE_BUSY;
 }
 
-static void unlock(struct omx_cache *c)
+static void unlock(struct omx_cache *c, const sigset_t *saved)
 {
+	int e = errno;
+
 	pthread_mutex_unlock(&c->file->lock);
+	pthread_sigmask(SIG_SETMASK, saved, NULL);
+	errno = e;
 }
 
-/* Creates PATH with an initialised cache: written under a temporary name and
- * linked into place, so no process ever maps a half-initialised file. EEXIST
- * (another process won the race) counts as success. */
+static void test_step(const char *step)
+{
+	void (*hook)(const char *) = __atomic_load_n(&omx_cache_test_step, __ATOMIC_RELAXED);
+
+	if (hook)
+		hook(step);
+}
+
+/* --- the file --- */
+
+/* Whether the directory of PATH is one only root (or, outside secure mode,
+ * this user) can write: whoever can write there can replace the cache. */
+static int dir_ok(const char *path, int require_root, char *err, size_t errlen)
+{
+	char dir[PATH_MAX];
+	const char *slash = strrchr(path, '/');
+	struct stat st;
+	size_t len = slash ? (size_t)(slash - path) : 1;
+
+	if (len >= sizeof(dir)) {
+		snprintf(err, errlen, "%s: path too long", path);
+		return -1;
+	}
+	if (!slash)
+		memcpy(dir, ".", 2);
+	else if (len == 0)
+		memcpy(dir, "/", 2);
+	else {
+		memcpy(dir, path, len);
+		dir[len] = '\0';
+	}
+	if (stat(dir, &st) != 0) {
+		int e = errno;
+
+		snprintf(err, errlen, "%s: %s: %s", path, dir, strerror(e));
+		errno = e;
+		return -1;
+	}
+	if (!S_ISDIR(st.st_mode) || (st.st_uid != 0 && (require_root || st.st_uid != geteuid())) ||
+	    (st.st_mode & (S_IWGRP | S_IWOTH))) {
+		snprintf(err, errlen, "%s: refused: its directory %s is not owned by %s, or is writable by group or others",
+			 path, dir, require_root ? "root" : "root or this user");
+		errno = EPERM;
+		return -1;
+	}
+	return 0;
+}
+
+/* Creates PATH with an initialised cache, mode 0600: written under a temporary
+ * name and linked into place, so no process ever maps a half-initialised file.
+ * EEXIST (another process won the race) counts as success. Over RLIMIT_FSIZE
+ * (a user's "ulimit -f" inherited by a setuid program) the kernel would kill
+ * the process with SIGXFSZ and leave the temporary file: the signal is blocked
+ * around the writes and the one the kernel queued is taken back. */
 static int create_file(const char *path, uint32_t net, uint32_t mask, char *err, size_t errlen)
 {
 	char tmp[PATH_MAX];
 	struct omx_cache_file *f;
-	int fd, rc = -1;
+	sigset_t xfsz, saved, pending;
+	int fd, rc = -1, was_pending;
 
 	if (snprintf(tmp, sizeof(tmp), "%s.new.%ld", path, (long)getpid()) >= (int)sizeof(tmp)) {
 		snprintf(err, errlen, "%s: path too long", path);
 		return -1;
 	}
+	sigemptyset(&xfsz);
+	sigaddset(&xfsz, SIGXFSZ);
+	pthread_sigmask(SIG_BLOCK, &xfsz, &saved);
+	sigpending(&pending);
+	was_pending = sigismember(&pending, SIGXFSZ);
 	unlink(tmp);
-	fd = open(tmp, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0644);
+	fd = open(tmp, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
 	if (fd < 0) {
 		snprintf(err, errlen, "%s: cannot create: %s", path, strerror(errno));
-		return -1;
+		goto restore;
 	}
-	if (fchmod(fd, 0644) != 0 || ftruncate(fd, sizeof(*f)) != 0) {
+	test_step("create");
+	if (fchmod(fd, 0600) != 0 || ftruncate(fd, sizeof(*f)) != 0) {
 		snprintf(err, errlen, "%s: cannot create: %s", path, strerror(errno));
 		goto out;
 	}
@@ -135,8 +370,16 @@ static int create_file(const char *path, uint32_t net, uint32_t mask, char *err,
 		snprintf(err, errlen, "%s: cannot map: %s", path, strerror(errno));
 		goto out;
 	}
-	init_file(f, net, mask);
+	if (init_file(f, net, mask) != 0) {
+		snprintf(err, errlen, "%s: no random key: %s", path, strerror(errno));
+		munmap(f, sizeof(*f));
+		goto out;
+	}
 	munmap(f, sizeof(*f));
+	if (fsync(fd) != 0) {
+		snprintf(err, errlen, "%s: cannot write: %s", path, strerror(errno));
+		goto out;
+	}
 	if (link(tmp, path) != 0 && errno != EEXIST) {
 		snprintf(err, errlen, "%s: cannot create: %s", path, strerror(errno));
 		goto out;
@@ -145,6 +388,14 @@ static int create_file(const char *path, uint32_t net, uint32_t mask, char *err,
 out:
 	close(fd);
 	unlink(tmp);
+restore:
+	sigpending(&pending);
+	if (!was_pending && sigismember(&pending, SIGXFSZ)) {
+		struct timespec zero = {0, 0};
+
+		sigtimedwait(&xfsz, NULL, &zero); /* ours: the write above was refused */
+	}
+	pthread_sigmask(SIG_SETMASK, &saved, NULL);
 	return rc;
 }
 
@@ -170,6 +421,8 @@ int omx_cache_open(struct omx_cache *c, const char *path, uint32_t net, uint32_t
 		snprintf(err, errlen, "%s: discovery range too small (needs a /17 or larger)", path);
 		return -1;
 	}
+	if (dir_ok(path, require_root, err, errlen) != 0)
+		return -1;
 	fd = open(path, O_RDWR | O_CLOEXEC | O_NOFOLLOW | O_NOCTTY);
 	if (fd < 0 && errno == ENOENT) {
 		if (create_file(path, net, mask, err, errlen) != 0)
@@ -233,6 +486,7 @@ int omx_cache_open(struct omx_cache *c, const char *path, uint32_t net, uint32_t
 	c->net = net;
 	c->mask = mask;
 	c->shared = 1;
+	load_key(c);
 	return 0;
 }
 
@@ -251,11 +505,16 @@ int omx_cache_open_anonymous(struct omx_cache *c, uint32_t net, uint32_t mask, c
 		snprintf(err, errlen, "cannot map a private cache: %s", strerror(errno));
 		return -1;
 	}
-	init_file(f, net, mask);
+	if (init_file(f, net, mask) != 0) {
+		snprintf(err, errlen, "no random key for a private cache: %s", strerror(errno));
+		munmap(f, sizeof(*f));
+		return -1;
+	}
 	c->file = f;
 	c->size = sizeof(*f);
 	c->net = net;
 	c->mask = mask;
+	load_key(c);
 	return 0;
 }
 
@@ -268,12 +527,23 @@ void omx_cache_close(struct omx_cache *c)
 
 /* --- onion addresses --- */
 
-static uint32_t probe_slot(const char *label, unsigned attempt)
-{
-	uint64_t h1 = omx_label_hash(label, 0), h2 = omx_label_hash(label, OMX_LABEL_HASH_STEP) | 1;
+/* An onion's probe sequence: START, START + STEP, ... (mod the table size). */
+struct probe {
+	uint32_t start, step;
+};
 
+static struct probe probe_of(const struct omx_cache *c, const char *label)
+{
+	uint64_t h = sip_hash(c->key, label, OMX_ONION_LABEL_LEN);
+	struct probe p = {(uint32_t)h % OMX_CACHE_ADDR_SLOTS, (uint32_t)(h >> 32) | 1};
+
+	return p;
+}
+
+static uint32_t probe_slot(struct probe p, unsigned attempt)
+{
 	/* The table size is a power of two and the step odd: a full cycle. */
-	return (uint32_t)((h1 + attempt * h2) % OMX_CACHE_ADDR_SLOTS);
+	return (uint32_t)((p.start + (uint64_t)attempt * p.step) % OMX_CACHE_ADDR_SLOTS);
 }
 
 static int slot_free(const struct addr_entry *e)
@@ -298,10 +568,10 @@ static void lower_label(const char *label, char out[OMX_ONION_LABEL_LEN + 1])
 /* Slot holding LABEL (lower case), or -1; the lock is held. An onion sits no
  * later than the first free slot of its sequence (slots are never freed, only
  * reused), so the walk stops there. */
-static long find_onion(struct omx_cache *c, const char *label)
+static long find_onion(struct omx_cache *c, const char *label, struct probe p)
 {
 	for (unsigned attempt = 0; attempt < OMX_CACHE_PROBES; attempt++) {
-		uint32_t i = probe_slot(label, attempt);
+		uint32_t i = probe_slot(p, attempt);
 		struct addr_entry *e = &c->file->addrs[i];
 
 		if (slot_free(e))
@@ -312,15 +582,26 @@ static long find_onion(struct omx_cache *c, const char *label)
 	return -1;
 }
 
+/* Finds or assigns LABEL's slot (a new one tagged OWNER): 1 with *ADDR, 0 table
+ * full; the lock is held. */
 static int assign_locked(struct omx_cache *c, const char *label, uint16_t port, time_t now,
-			 uint32_t *addr)
+			 uint32_t owner, uint32_t *addr)
 {
-	long found = find_onion(c, label), oldest = -1;
+	struct probe p = probe_of(c, label);
+	long found = find_onion(c, label, p), oldest = -1;
+	struct addr_entry *e;
 
+	if (found >= 0) {
+		e = &c->file->addrs[found];
+		e->port = port;
+		e->last_used = now;
+		*addr = slot_addr(c, (uint32_t)found);
+		return 1;
+	}
 	for (unsigned attempt = 0; found < 0 && attempt < OMX_CACHE_PROBES; attempt++) {
-		uint32_t i = probe_slot(label, attempt);
-		struct addr_entry *e = &c->file->addrs[i];
+		uint32_t i = probe_slot(p, attempt);
 
+		e = &c->file->addrs[i];
 		if (slot_free(e) || !slot_valid(e)) {
 			found = i;
 			break;
@@ -335,9 +616,17 @@ static int assign_locked(struct omx_cache *c, const char *label, uint16_t port, 
 			return 0;
 		found = oldest;
 	}
-	memcpy(c->file->addrs[found].onion, label, OMX_ONION_LABEL_LEN);
-	c->file->addrs[found].port = port;
-	c->file->addrs[found].last_used = now;
+	/* Published by the onion's first character, stored last: a writer that
+	 * dies on the way leaves a free slot, never an onion with another's port. */
+	e = &c->file->addrs[found];
+	__atomic_store_n(&e->onion[0], '\0', __ATOMIC_RELEASE);
+	test_step("addr cleared");
+	e->port = port;
+	e->owner = owner;
+	e->last_used = now;
+	memcpy(e->onion + 1, label + 1, OMX_ONION_LABEL_LEN - 1);
+	test_step("addr written");
+	__atomic_store_n(&e->onion[0], label[0], __ATOMIC_RELEASE);
 	*addr = slot_addr(c, (uint32_t)found);
 	return 1;
 }
@@ -346,26 +635,30 @@ int omx_cache_assign(struct omx_cache *c, const char *label, uint16_t port, time
 		     uint32_t *addr)
 {
 	char lower[OMX_ONION_LABEL_LEN + 1];
+	sigset_t saved;
 	int ok;
 
-	if (!c->file || omx_onion_check(label, OMX_ONION_LABEL_LEN) != OMX_ONION_OK || lock(c) != 0)
+	if (!c->file || omx_onion_check(label, OMX_ONION_LABEL_LEN) != OMX_ONION_OK)
 		return 0;
+	if (lock(c, &saved) != 0)
+		return OMX_CACHE_BUSY;
 	lower_label(label, lower);
-	ok = assign_locked(c, lower, port, now, addr);
-	unlock(c);
+	ok = assign_locked(c, lower, port, now, 0, addr);
+	unlock(c, &saved);
 	return ok;
 }
 
 int omx_cache_onion_addr(struct omx_cache *c, const char *label, size_t len, uint32_t *addr)
 {
 	char lower[OMX_ONION_LABEL_LEN + 1];
+	sigset_t saved;
 	long i;
 
-	if (!c->file || len != OMX_ONION_LABEL_LEN || lock(c) != 0)
+	if (!c->file || len != OMX_ONION_LABEL_LEN || lock(c, &saved) != 0)
 		return 0;
 	lower_label(label, lower);
-	i = find_onion(c, lower);
-	unlock(c);
+	i = find_onion(c, lower, probe_of(c, lower));
+	unlock(c, &saved);
 	if (i < 0)
 		return 0;
 	*addr = slot_addr(c, (uint32_t)i);
@@ -375,9 +668,10 @@ int omx_cache_onion_addr(struct omx_cache *c, const char *label, size_t len, uin
 int omx_cache_addr_onion(struct omx_cache *c, uint32_t addr, struct omx_target *t)
 {
 	long i = c->file ? addr_slot(c, addr) : -1;
+	sigset_t saved;
 	int found = 0;
 
-	if (i < 0 || lock(c) != 0)
+	if (i < 0 || lock(c, &saved) != 0)
 		return 0;
 	if (!slot_free(&c->file->addrs[i]) && slot_valid(&c->file->addrs[i])) {
 		memcpy(t->onion, c->file->addrs[i].onion, OMX_ONION_LABEL_LEN);
@@ -385,53 +679,114 @@ int omx_cache_addr_onion(struct omx_cache *c, uint32_t addr, struct omx_target *
 		t->port = c->file->addrs[i].port;
 		found = 1;
 	}
-	unlock(c);
+	unlock(c, &saved);
 	return found;
 }
 
 /* --- domain results --- */
 
-static uint32_t domain_slot(const char *domain, unsigned attempt)
+static uint32_t domain_slot(uint64_t h, unsigned attempt)
 {
-	uint64_t h = 0xcbf29ce484222325ull;
-
-	for (const char *p = domain; *p; p++) {
-		h ^= (uint8_t)*p;
-		h *= 0x100000001b3ull;
-	}
 	return (uint32_t)((h + attempt) % OMX_CACHE_DOMAIN_SLOTS);
 }
 
-/* Whether entry E is intact: a crash while writing must not give a wrong answer. */
-static int entry_valid(const struct domain_entry *e)
+static uint64_t domain_hash(const struct omx_cache *c, const char *domain)
+{
+	return sip_hash(c->key, domain, strlen(domain));
+}
+
+/* The tag of a domain in the slots its answers took (never 0: no owner). */
+static uint32_t owner_tag(uint64_t h)
+{
+	return (uint32_t)(h >> 32) | 1;
+}
+
+/* Whether the answer R of the domain tagged OWNER may take the slots it still
+ * needs: a domain may hold at most OMX_CACHE_DOMAIN_ONIONS slots in use, so
+ * one whose answers keep naming new onions (a hostile zone rotating them at
+ * every TTL) cannot fill the table for everyone. The lock is held. */
+static int within_quota(struct omx_cache *c, uint32_t owner, time_t now,
+			const struct omx_srv_result *r)
+{
+	unsigned needed = 0, held = 0;
+
+	for (int i = 0; i < r->n; i++)
+		if (find_onion(c, r->rec[i].onion, probe_of(c, r->rec[i].onion)) < 0)
+			needed++;
+	if (needed == 0)
+		return 1;
+	for (uint32_t i = 0; i < OMX_CACHE_ADDR_SLOTS; i++) {
+		const struct addr_entry *e = &c->file->addrs[i];
+
+		if (e->owner == owner && !slot_free(e) && now - e->last_used < OMX_CACHE_ADDR_IDLE)
+			held++;
+	}
+	return held + needed <= OMX_CACHE_DOMAIN_ONIONS;
+}
+
+/* The keyed checksum of entry E: every field a reader uses. */
+static uint64_t entry_sum(const struct omx_cache *c, const struct domain_entry *e)
+{
+	struct sip s;
+	uint32_t n = e->n <= OMX_SRV_MAX_TARGETS ? e->n : 0;
+	size_t len = strnlen(e->domain, sizeof(e->domain));
+
+	sip_init(&s, c->key);
+	sip_update(&s, e->domain, len);
+	sip_update(&s, &e->status, 1);
+	sip_update(&s, &e->secure, 1);
+	sip_update(&s, &e->expires, sizeof(e->expires));
+	sip_update(&s, &e->n, sizeof(e->n));
+	for (uint32_t i = 0; i < n; i++) {
+		const struct cached_record *rec = &e->rec[i];
+
+		sip_update(&s, rec->onion, OMX_ONION_LABEL_LEN);
+		sip_update(&s, &rec->priority, sizeof(rec->priority));
+		sip_update(&s, &rec->weight, sizeof(rec->weight));
+		sip_update(&s, &rec->port, sizeof(rec->port));
+	}
+	return sip_final(&s);
+}
+
+/* Whether entry E (published, unexpired at NOW) is intact: a writer killed half
+ * way or a damaged file must not give an answer, least of all an onion answer
+ * with no onion (the clearnet MX) or one that lasts for years. */
+static int entry_valid(const struct omx_cache *c, const struct domain_entry *e, time_t now)
 {
 	if (memchr(e->domain, '\0', sizeof(e->domain)) == NULL || e->n > OMX_SRV_MAX_TARGETS ||
-	    e->status < OMX_SRV_ONION || e->status > OMX_SRV_UNUSABLE)
+	    e->status < OMX_SRV_ONION || e->status > OMX_SRV_UNUSABLE ||
+	    (e->status == OMX_SRV_ONION && e->n == 0) || e->expires - now > OMX_SRV_TTL_MAX)
 		return 0;
 	for (uint32_t i = 0; i < e->n; i++)
 		if (omx_onion_check(e->rec[i].onion, OMX_ONION_LABEL_LEN) != OMX_ONION_OK)
 			return 0;
-	return 1;
+	return e->sum == entry_sum(c, e);
 }
 
 int omx_cache_get(struct omx_cache *c, const char *domain, time_t now, struct omx_srv_result *r)
 {
+	uint64_t h;
+	sigset_t saved;
 	int hit = 0;
 
-	if (!c->file || strlen(domain) >= sizeof(c->file->domains[0].domain) || lock(c) != 0)
+	if (!c->file || strlen(domain) >= sizeof(c->file->domains[0].domain))
 		return 0;
+	h = domain_hash(c, domain);
+	if (lock(c, &saved) != 0)
+		return OMX_CACHE_BUSY;
 	for (unsigned attempt = 0; attempt < DOMAIN_PROBES && !hit; attempt++) {
-		struct domain_entry *e = &c->file->domains[domain_slot(domain, attempt)];
+		struct domain_entry *e = &c->file->domains[domain_slot(h, attempt)];
+		int64_t expires = __atomic_load_n(&e->expires, __ATOMIC_ACQUIRE);
 
 		if (strncmp(e->domain, domain, sizeof(e->domain)) != 0)
 			continue;
-		if (e->expires <= now || !entry_valid(e))
+		if (expires <= now || !entry_valid(c, e, now))
 			break;
 		/* Field by field: the result is kilobytes (the ignored list), and this
 		 * runs at every MX lookup of an unmapped domain. */
 		r->status = (enum omx_srv_status)e->status;
 		r->secure = e->secure;
-		r->ttl = (uint32_t)(e->expires - now);
+		r->ttl = (uint32_t)(expires - now);
 		r->n = (int)e->n;
 		r->nignored = 0;
 		memcpy(r->detail, "cached", sizeof("cached"));
@@ -444,13 +799,15 @@ int omx_cache_get(struct omx_cache *c, const char *domain, time_t now, struct om
 		}
 		hit = 1;
 	}
-	/* The onions of a live answer are in use: keep their addresses from reuse. */
+	/* The onions of a live answer are in use: keep (or give back) their
+	 * addresses, under the same lock. */
 	for (int i = 0; hit && i < r->n; i++) {
-		long slot = find_onion(c, r->rec[i].onion);
-		if (slot >= 0)
-			c->file->addrs[slot].last_used = now;
+		uint32_t addr;
+
+		if (!assign_locked(c, r->rec[i].onion, r->rec[i].port, now, owner_tag(h), &addr))
+			hit = OMX_CACHE_FULL;
 	}
-	unlock(c);
+	unlock(c, &saved);
 	return hit;
 }
 
@@ -458,20 +815,28 @@ int omx_cache_put(struct omx_cache *c, const char *domain, time_t now,
 		  const struct omx_srv_result *r)
 {
 	struct domain_entry *slot = NULL;
-	int rc = 0;
+	uint32_t ttl = r->ttl < OMX_SRV_TTL_MAX ? r->ttl : OMX_SRV_TTL_MAX;
+	int rc = 0, onion = r->status == OMX_SRV_ONION;
+	sigset_t saved;
+	uint64_t h;
 
 	if (!c->file || strlen(domain) >= sizeof(c->file->domains[0].domain) ||
-	    r->status == OMX_SRV_TEMPFAIL || r->n > OMX_SRV_MAX_TARGETS || lock(c) != 0)
-		return r->status == OMX_SRV_ONION ? -1 : 0;
+	    r->status == OMX_SRV_TEMPFAIL || r->n > OMX_SRV_MAX_TARGETS || (onion && r->n <= 0))
+		return onion ? OMX_CACHE_FULL : 0;
+	h = domain_hash(c, domain);
+	if (lock(c, &saved) != 0)
+		return onion ? OMX_CACHE_BUSY : 0;
 	/* Addresses first: an answer is only stored once its onions can be reached. */
-	for (int i = 0; r->status == OMX_SRV_ONION && i < r->n; i++) {
+	if (onion && !within_quota(c, owner_tag(h), now, r))
+		rc = OMX_CACHE_QUOTA;
+	for (int i = 0; rc == 0 && onion && i < r->n; i++) {
 		uint32_t addr;
-		if (!assign_locked(c, r->rec[i].onion, r->rec[i].port, now, &addr))
-			rc = -1;
+		if (!assign_locked(c, r->rec[i].onion, r->rec[i].port, now, owner_tag(h), &addr))
+			rc = OMX_CACHE_FULL;
 	}
-	if (rc == 0 && r->ttl > 0) {
+	if (rc == 0 && ttl > 0) {
 		for (unsigned attempt = 0; attempt < DOMAIN_PROBES; attempt++) {
-			struct domain_entry *e = &c->file->domains[domain_slot(domain, attempt)];
+			struct domain_entry *e = &c->file->domains[domain_slot(h, attempt)];
 
 			if (strncmp(e->domain, domain, sizeof(e->domain)) == 0 || e->domain[0] == '\0') {
 				slot = e;
@@ -480,19 +845,36 @@ int omx_cache_put(struct omx_cache *c, const char *domain, time_t now,
 			if (!slot || e->expires < slot->expires)
 				slot = e;
 		}
-		memset(slot, 0, sizeof(*slot));
+		/* Unpublished first, published last (expires, with the checksum
+		 * written before it): a writer killed anywhere in between leaves an
+		 * entry no reader takes. */
+		__atomic_store_n(&slot->expires, 0, __ATOMIC_RELEASE);
+		test_step("entry cleared");
+		memset(slot->domain, 0, sizeof(slot->domain));
 		snprintf(slot->domain, sizeof(slot->domain), "%s", domain);
 		slot->status = (uint8_t)r->status;
 		slot->secure = (uint8_t)(r->secure != 0);
-		slot->expires = now + (int64_t)r->ttl;
-		slot->n = (uint32_t)r->n;
-		for (int i = 0; i < r->n; i++) {
+		test_step("entry named");
+		slot->n = onion ? (uint32_t)r->n : 0;
+		memset(slot->rec, 0, sizeof(slot->rec));
+		for (uint32_t i = 0; i < slot->n; i++) {
 			memcpy(slot->rec[i].onion, r->rec[i].onion, OMX_ONION_LABEL_LEN);
 			slot->rec[i].priority = r->rec[i].priority;
 			slot->rec[i].weight = r->rec[i].weight;
 			slot->rec[i].port = r->rec[i].port;
+			test_step("entry record");
 		}
+		{
+			/* The checksum covers the expiry it is about to get. */
+			struct domain_entry published = *slot;
+
+			published.expires = now + (int64_t)ttl;
+			slot->sum = entry_sum(c, &published);
+		}
+		test_step("entry summed");
+		__atomic_store_n(&slot->expires, now + (int64_t)ttl, __ATOMIC_RELEASE);
+		test_step("entry published");
 	}
-	unlock(c);
+	unlock(c, &saved);
 	return rc;
 }

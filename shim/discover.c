@@ -79,27 +79,32 @@ static void lookup(res_state statp, const char *domain, struct omx_srv_result *r
 	res_nclose(&own);
 }
 
-/* The discovery result for DOMAIN: cached, or looked up, logged and cached. */
+/* The discovery result for DOMAIN: cached, or looked up, logged and cached.
+ * A cache that cannot be used now (its lock not obtained in time, no address
+ * for an onion) defers the lookup: never an answer without the onion. */
 static void discover(res_state statp, const char *domain, struct omx_srv_result *r)
 {
 	time_t now = time(NULL);
+	int rc = omx_cache_get(omx_discovery, domain, now, r);
 
-	if (omx_cache_get(omx_discovery, domain, now, r)) {
-		/* Its onions had addresses when it was stored; make sure they still do. */
-		for (int i = 0; i < r->n; i++) {
-			uint32_t addr;
-			if (!omx_cache_assign(omx_discovery, r->rec[i].onion, r->rec[i].port, now, &addr))
-				goto full;
-		}
+	if (rc == 1)
 		return;
+	if (rc == 0) {
+		lookup(statp, domain, r);
+		log_result(domain, r);
+		rc = omx_cache_put(omx_discovery, domain, now, r);
+		if (rc == 0)
+			return;
 	}
-	lookup(statp, domain, r);
-	log_result(domain, r);
-	if (omx_cache_put(omx_discovery, domain, now, r) == 0)
-		return;
-full:
-	omx_log(LOG_ERR, "discovery cache %s: no free address for an onion of %s; deferring",
-		omx_cfg.cache_path, domain);
+	if (rc == OMX_CACHE_BUSY)
+		omx_log(LOG_ERR, "discovery cache %s: lock not obtained within %d s (a stopped or stuck process holds it?); deferring the MX lookup of %s",
+			omx_cfg.cache_path, OMX_CACHE_LOCK_WAIT, domain);
+	else if (rc == OMX_CACHE_QUOTA)
+		omx_log(LOG_ERR, "discovery cache %s: the answers of %s already hold %d onion addresses in use (a zone rotating onions?); deferring",
+			omx_cfg.cache_path, domain, OMX_CACHE_DOMAIN_ONIONS);
+	else
+		omx_log(LOG_ERR, "discovery cache %s: no free address for an onion of %s; deferring",
+			omx_cfg.cache_path, domain);
 	r->status = OMX_SRV_TEMPFAIL;
 	r->n = 0;
 }

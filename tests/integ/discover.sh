@@ -109,7 +109,7 @@ like "$out" "^rc=-1 h_errno=2" "a valid onion neither mapped nor discovered: TRY
 out=$(shim "$H/connect_probe" 248.0.200.7 25 2>>"$T/lib.log")
 like "$out" "^connect: EHOSTUNREACH" "an unassigned discovery address is refused"
 is "$(wc -c <"$T/socks.log")" 0 "and nothing reaches SOCKS for it"
-like "$(stat -c '%a %U' "$T/cache")" "^644 root$" "the cache file is root's, mode 644"
+like "$(stat -c '%a %U' "$T/cache")" "^600 root$" "the cache file is root's, mode 600 (recipient domains are nobody else's business)"
 
 # --- the static map wins ---------------------------------------------------------
 out=$(mx mapped.secure.test)
@@ -214,6 +214,73 @@ like "$(cat "$T/lib.log")" "usercache: refused: not owned by root or this user, 
 	"a cache file writable by others is refused, with the reason"
 like "$out" "answer MX 10 $O_D\.onion" "and discovery goes on with a private cache"
 conf
+
+# --- the cache under attack ---------------------------------------------------------
+# A process stopped (not dead) while it holds the cache's lock: other processes'
+# MX lookups end after the lock's deadline and defer; nothing goes to DNS.
+conf
+mx one.secure.test >/dev/null
+"$H/cache_hold" "$T/cache" &
+holder=$!
+PIDS+=("$holder")
+for _ in $(seq 100); do
+	[ "$(awk '{print $3}' "/proc/$holder/stat" 2>/dev/null)" = T ] && break
+	sleep 0.1
+done
+is "$(awk '{print $3}' "/proc/$holder/stat" 2>/dev/null)" T "a process stopped holding the cache's lock"
+: >"$T/lib.log"
+n_srv=$(srv_queries u.insecure.test)
+n_mx=$(dns_query_count u.insecure.test MX)
+out=$(timeout 60 env LD_PRELOAD="$PRELOAD" "$H/resolv_probe" nsearch u.insecure.test MX 2>>"$T/lib.log")
+like "$out" "^rc=-1 h_errno=2" "meanwhile another process's MX lookup ends, deferring (TRY_AGAIN)"
+like "$(cat "$T/lib.log")" "discovery cache $T/cache: lock not obtained within [0-9]+ s .*deferring the MX lookup of u\.insecure\.test" \
+	"and says why"
+is "$(srv_queries u.insecure.test)" "$n_srv" "no SRV query while the cache cannot be used"
+is "$(dns_query_count u.insecure.test MX)" "$n_mx" "and no clearnet MX query"
+kill -CONT "$holder"
+wait "$holder"
+is "$?" 0 "the holder, continued, finishes"
+out=$(mx u.insecure.test)
+like "$out" "answer MX 10 $O_G\.onion" "(control: then the same lookup discovers the onion)"
+is "$(srv_queries u.insecure.test)" "$((n_srv + 1))" "(control: with its SRV query seen)"
+
+# Only root may write the cache's directory: whoever can, can replace the file.
+mkdir -m 777 "$T/opendir"
+conf "cache=$T/opendir/cache"
+: >"$T/lib.log"
+out=$(mx one.secure.test)
+like "$(cat "$T/lib.log")" "opendir/cache: refused: its directory $T/opendir is not owned by root or this user, or is writable by group or others" \
+	"a cache in a directory others can write is refused, with the reason"
+ok "$([ ! -e "$T/opendir/cache" ]; echo $?)" "and nothing is created there"
+like "$out" "answer MX 10 $O_D\.onion" "discovery goes on with a private cache"
+conf
+
+# A setuid program run by a user under "ulimit -f": creating the cache fails
+# cleanly (no SIGXFSZ death, no discovery.cache.new.PID left behind).
+if [ "${SAN:-}" = 1 ]; then
+	ok 0 "setuid program under ulimit -f leaves no discovery.cache.new.PID # SKIP an ASan build cannot be preloaded into setuid programs"
+else
+	install_in_namespace || exit 1
+	cp "$T/domains" /etc/onionmx/domains
+	"$MAPTOOL" /etc/onionmx/domains >/dev/null
+	mkdir -m 755 "$T/sys"
+	printf 'map = /etc/onionmx/domains.cdb\nlog = stderr\ndiscover = srv\ncache = %s/sys/discovery.cache\n' "$T" \
+		>/etc/onionmx/onionmx.conf
+	chmod 644 /etc/onionmx/onionmx.conf /etc/onionmx/domains.cdb
+	install -o root -m 4755 "$H/self_report" "$T/suid_report"
+	out=$(timeout 20 setpriv --reuid=65534 --regid=65534 --clear-groups \
+		bash -c 'ulimit -f 1; exec env LD_PRELOAD=libonionmx.so "$0" one.secure.test' "$T/suid_report" 2>&1)
+	like "$out" "loaded=yes" "setuid program run by nobody under ulimit -f: the library loads"
+	like "$out" "discovery\.cache: cannot create: File too large" "creating the cache fails, and says why"
+	like "$out" "mx=$O_D\.onion" "the program lives on and discovers with a private cache"
+	is "$(ls -A "$T/sys")" "" "no discovery.cache.new.PID (nor a cache) is left behind"
+	out=$(timeout 20 setpriv --reuid=65534 --regid=65534 --clear-groups \
+		env LD_PRELOAD=libonionmx.so "$T/suid_report" one.secure.test 2>&1)
+	like "$out" "mx=$O_D\.onion" "(control: without the limit, the same run discovers)"
+	like "$(stat -c '%a %U' "$T/sys/discovery.cache" 2>&1)" "^600 root$" \
+		"(control: and creates the cache: root's, mode 600)"
+	rm -f /etc/onionmx/onionmx.conf
+fi
 
 # --- Net::DNS (swaks) asking around libc -------------------------------------------
 rm -f "$T/cache"

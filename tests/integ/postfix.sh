@@ -185,7 +185,7 @@ like "$(grep "postfix/smtp\[$pid\]: onionmx:" "$SYSLOG")" \
 	"the same chrooted smtp process (pid $pid) logged the discovery"
 is "$(dns_query_count _onion-mx._tcp.d01.example SRV dnsmasq)" 1 "DNS was asked for d01.example's SRV record once"
 is "$(dns_query_count d01.example MX dnsmasq)" 0 "and never for its clearnet MX"
-is "$(stat -c '%U %a' "$DISCOVERY_CACHE" 2>/dev/null)" "root 644" "the shared cache $DISCOVERY_CACHE is root's, mode 644"
+is "$(stat -c '%U %a' "$DISCOVERY_CACHE" 2>/dev/null)" "root 600" "the shared cache $DISCOVERY_CACHE is root's, mode 600"
 # A fresh process outside the chroot finds the same address in the file.
 out=$(LD_PRELOAD=libonionmx.so getent ahostsv4 "$ONION_D01.onion" 2>&1 | awk '{ print $1; exit }')
 is "$out" "$addr" "a fresh process resolves the onion to the address the smtp process used (from the shared cache)"

@@ -80,7 +80,7 @@ cp "$ONIONMX_CONF" "$T/disc.conf"
 printf 'discover = srv\ncache = %s/cache\n' "$T" >>"$T/disc.conf"
 out=$(wrapper -c "$T/disc.conf" -t 2>&1)
 like "$out" "ok$" "onionmx -t with discovery: ok"
-like "$(stat -c '%a %U' "$T/cache" 2>&1)" "^644 root$" "and it created the shared cache as the library would"
+like "$(stat -c '%a %U' "$T/cache" 2>&1)" "^600 root$" "and it created the shared cache as the library would"
 cp "$T/domains" "$T/overlap" && "$MAPTOOL" -r 248.0.0.0/6 "$T/overlap" >/dev/null
 sed "s|^map = .*|map = $T/overlap.cdb|" "$T/disc.conf" >"$T/overlap.conf"
 out=$(wrapper -c "$T/overlap.conf" -t 2>&1)

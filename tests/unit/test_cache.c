@@ -3,15 +3,19 @@
  * eviction and a full table must behave; a file that is not ours, or is
  * damaged, must never route mail. */
 #include "cache.h"
+#include "map.h"
 #include "onion.h"
 #include "sha3.h"
 #include "tap.h"
 
 #include <errno.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -53,7 +57,8 @@ static void test_open(void)
 
 	snprintf(path, sizeof(path), "%s/cache", dir);
 	is_int(omx_cache_open(&c, path, net, mask, 0, err, sizeof(err)), 0, "creates a missing cache");
-	ok(stat(path, &st) == 0 && (st.st_mode & 0777) == 0644, "mode 0644");
+	ok(stat(path, &st) == 0 && (st.st_mode & 0777) == 0600,
+	   "mode 0600: recent recipient domains are nobody else's business");
 	is_int(c.shared, 1, "a shared file");
 	is_int(omx_cache_open(&c2, path, net, mask, 0, err, sizeof(err)), 0, "opens it again");
 	omx_cache_close(&c2);
@@ -75,6 +80,35 @@ static void test_open(void)
 	       "group-writable: refused");
 	ok(strstr(err, "writable") != NULL, "says why (%s)", err);
 	chmod(path, 0644);
+	is_int(omx_cache_open(&c2, path, net, mask, 0, err, sizeof(err)), 0,
+	       "(control: mode 0644, made by an older version, still opens)");
+	omx_cache_close(&c2);
+	chmod(path, 0600);
+	/* Whoever can write the directory can replace the file. */
+	{
+		char sub[300], in[320];
+		snprintf(sub, sizeof(sub), "%s/opendir", dir);
+		snprintf(in, sizeof(in), "%s/cache", sub);
+		mkdir(sub, 0755);
+		chmod(sub, 0775);
+		is_int(omx_cache_open(&c2, in, net, mask, 0, err, sizeof(err)), -1,
+		       "a group-writable directory: refused");
+		ok(strstr(err, "its directory") && strstr(err, sub), "naming the directory (%s)", err);
+		ok(access(in, F_OK) != 0, "and nothing created in it");
+		chmod(sub, 0777 | S_ISVTX);
+		is_int(omx_cache_open(&c2, in, net, mask, 0, err, sizeof(err)), -1,
+		       "a world-writable sticky directory (/tmp): refused");
+		chmod(sub, 0755);
+		is_int(omx_cache_open(&c2, in, net, mask, 0, err, sizeof(err)), 0,
+		       "(control: the same directory, mode 0755: created)");
+		omx_cache_close(&c2);
+		if (geteuid() == 0) {
+			ok(chown(sub, 65534, 65534) == 0, "directory given to nobody");
+			is_int(omx_cache_open(&c2, in, net, mask, 0, err, sizeof(err)), -1,
+			       "a directory owned by another user: refused");
+			ok(chown(sub, 0, 0) == 0, "and back to root");
+		}
+	}
 	if (geteuid() == 0) {
 		ok(chown(path, 65534, 65534) == 0, "chown to nobody");
 		is_int(omx_cache_open(&c2, path, net, mask, 0, err, sizeof(err)), -1,
@@ -251,18 +285,23 @@ static void test_full_and_reuse(void)
 
 	omx_cache_open_anonymous(&c, net, mask, err, sizeof(err));
 	is_int(c.shared, 0, "anonymous cache");
+	unsigned refused = 0;
+
 	for (i = 0; i < OMX_CACHE_ADDR_SLOTS + 200; i++) {
 		onion(100000 + i, label);
 		if (omx_cache_assign(&c, label, 25, now, &a)) {
 			if (!got)
 				first_addr = a;
 			got++;
+		} else if (!refused) {
+			refused = 100000 + i; /* its whole sequence is taken */
 		}
 	}
 	printf("# %u of %u onions placed in %d slots\n", got, i, OMX_CACHE_ADDR_SLOTS);
 	ok(got <= OMX_CACHE_ADDR_SLOTS && got > OMX_CACHE_ADDR_SLOTS * 9 / 10,
 	   "the table fills up to its size (%u)", got);
-	onion(999999, label);
+	ok(refused != 0, "some onion found its whole sequence taken");
+	onion(refused, label);
 	is_int(omx_cache_assign(&c, label, 25, now + 86400, &a), 0,
 	       "full table: no address while the others are in use (the caller defers)");
 	is_int(omx_cache_assign(&c, label, 25, now + OMX_CACHE_ADDR_IDLE + 1, &a), 1,
@@ -383,6 +422,469 @@ static void test_damage(void)
 	omx_cache_close(&c);
 }
 
+
+/* The bytes of DOMAIN's entry in the file at PATH, as a writer or a damaged
+ * disk would leave them: the entry starts with the domain (254 bytes), status
+ * and secure, then the expiry (int64 at +256) and the record count (uint32 at
+ * +264), in this layout and the one before it. */
+static int poke_entry(const char *path, const char *domain, size_t at, const void *val, size_t len)
+{
+	int fd = open(path, O_RDWR), rc = -1;
+	struct stat st;
+	char *p, *e;
+	size_t dlen = strlen(domain) + 1;
+
+	if (fd < 0 || fstat(fd, &st) != 0)
+		return -1;
+	p = mmap(NULL, st.st_size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	close(fd);
+	if (p == MAP_FAILED)
+		return -1;
+	e = memmem(p, st.st_size, domain, dlen);
+	if (e) {
+		memcpy(e + at, val, len);
+		rc = 0;
+	}
+	munmap(p, st.st_size);
+	return rc;
+}
+
+/* What a writer killed half way, or a damaged disk, leaves must not be used:
+ * above all not an onion answer with no onion (the MTA would take the
+ * clearnet MX), nor one that lasts for years. */
+static void test_half_written(void)
+{
+	struct omx_cache c;
+	struct omx_srv_result r, got;
+	char path[256], err[512];
+	time_t now = 4000000;
+	uint32_t zero = 0;
+	int64_t years = now + 10 * 365 * 86400LL;
+	uint16_t port = 9999;
+
+	snprintf(path, sizeof(path), "%s/half", dir);
+	omx_cache_open(&c, path, net, mask, 0, err, sizeof(err));
+	result(&r, 20000, 2, 3600);
+	omx_cache_put(&c, "half.example", now, &r);
+	omx_cache_put(&c, "years.example", now, &r);
+	omx_cache_put(&c, "port.example", now, &r);
+	is_int(omx_cache_get(&c, "half.example", now, &got), 1, "(control: the whole entry is a hit)");
+	ok(poke_entry(path, "half.example", 264, &zero, sizeof(zero)) == 0,
+	   "the record count zeroed, as a writer killed before it stored n leaves it");
+	memset(&got, 0, sizeof(got));
+	is_int(omx_cache_get(&c, "half.example", now, &got), 0,
+	       "an onion entry with no records is not used (the lookup asks again)");
+	ok(poke_entry(path, "years.example", 256, &years, sizeof(years)) == 0, "an expiry 10 years ahead");
+	is_int(omx_cache_get(&c, "years.example", now, &got), 0,
+	       "an entry lasting longer than any TTL may is not used");
+	is_int(omx_cache_get(&c, "port.example", now, &got), 1, "(control: another whole entry)");
+	ok(poke_entry(path, "port.example", 280 + 56 + 4, &port, sizeof(port)) == 0 ||
+	   poke_entry(path, "port.example", 268 + 56 + 4, &port, sizeof(port)) == 0,
+	   "a record's port changed on disk");
+	memset(&got, 0, sizeof(got));
+	ok(omx_cache_get(&c, "port.example", now, &got) == 0 || got.rec[0].port != 9999,
+	   "a changed record is not used (the checksum)");
+	omx_cache_put(&c, "half.example", now, &r);
+	is_int(omx_cache_get(&c, "half.example", now, &got), 1, "asked again and stored: a hit");
+	is_int(got.n, 2, "with its records");
+	omx_cache_close(&c);
+}
+
+/* One domain whose answers keep naming new onions (a hostile zone rotating
+ * them at every TTL) holds at most OMX_CACHE_DOMAIN_ONIONS slots: past that
+ * its new onions defer, and other domains are not affected. */
+static void test_domain_quota(void)
+{
+	struct omx_cache c;
+	struct omx_srv_result r, got;
+	char path[256], err[512];
+	time_t now = 7000000;
+	int stored = 0, rc = 0;
+	unsigned rounds = OMX_CACHE_DOMAIN_ONIONS / 8;
+
+	snprintf(path, sizeof(path), "%s/quota", dir);
+	omx_cache_open(&c, path, net, mask, 0, err, sizeof(err));
+	for (unsigned k = 0; k < rounds; k++) {
+		result(&r, 50000 + 8 * k, 8, 60);
+		if (omx_cache_put(&c, "rotating.example", now + 60 * k, &r) == 0)
+			stored++;
+	}
+	is_int(stored, (int)rounds, "(control: a domain's first %d onions, 8 per answer, all stored)",
+	       OMX_CACHE_DOMAIN_ONIONS);
+	result(&r, 50000 + 8 * rounds, 8, 60);
+	rc = omx_cache_put(&c, "rotating.example", now + 60 * rounds, &r);
+	is_int(rc, OMX_CACHE_QUOTA, "its next answer with new onions: refused (the caller defers)");
+	result(&r, 50000 + 8 * (rounds - 1), 8, 60);
+	is_int(omx_cache_put(&c, "rotating.example", now + 60 * rounds, &r), 0,
+	       "an answer naming onions it already holds is still stored");
+	result(&r, 59000, 8, 60);
+	is_int(omx_cache_put(&c, "other.example", now, &r), 0, "another domain's new onions are stored");
+	is_int(omx_cache_get(&c, "other.example", now, &got), 1, "and found");
+	result(&r, 50000 + 8 * rounds, 8, 60);
+	is_int(omx_cache_put(&c, "rotating.example", now + OMX_CACHE_ADDR_IDLE + 60 * rounds, &r), 0,
+	       "once its old onions have idled for the reuse period, it may bring new ones");
+	omx_cache_close(&c);
+}
+
+static int kill_at, steps_seen;
+static char last_step[64];
+
+static void kill_at_step(const char *step)
+{
+	snprintf(last_step, sizeof(last_step), "%s", step);
+	if (++steps_seen == kill_at)
+		raise(SIGKILL);
+}
+
+/* A writer killed at each step of an update, in turn: readers afterwards get
+ * the whole old answer, the whole new one, or nothing (and ask again), never a
+ * mix; and the lock it held is taken over. */
+static void test_killed_writer(void)
+{
+	struct omx_cache c;
+	struct omx_srv_result old, fresh, got;
+	char path[256], err[512];
+	time_t now = 5000000;
+	int bad = 0, nothing = 0, whole = 0, deaths = 0, status;
+
+	snprintf(path, sizeof(path), "%s/killed", dir);
+	omx_cache_open(&c, path, net, mask, 0, err, sizeof(err));
+	result(&old, 30000, 1, 3600);
+	result(&fresh, 30100, 3, 3600);
+	for (kill_at = 1; kill_at < 40; kill_at++) {
+		pid_t pid;
+		int pipefd[2];
+
+		omx_cache_put(&c, "killed.example", now, &old);
+		result(&fresh, 30100 + 10 * (unsigned)kill_at, 3, 3600); /* new onions: every step */
+		if (pipe(pipefd) != 0)
+			break;
+		pid = fork();
+		if (pid == 0) {
+			steps_seen = 0;
+			omx_cache_test_step = kill_at_step;
+			omx_cache_put(&c, "killed.example", now, &fresh);
+			_exit(0);
+		}
+		close(pipefd[1]);
+		close(pipefd[0]);
+		waitpid(pid, &status, 0);
+		if (WIFEXITED(status))
+			break; /* past the last step: the update completed */
+		deaths++;
+		memset(&got, 0, sizeof(got));
+		switch (omx_cache_get(&c, "killed.example", now, &got)) {
+		case 0:
+			nothing++;
+			break;
+		case 1:
+			if ((got.n == 1 && strcmp(got.rec[0].onion, old.rec[0].onion) == 0) ||
+			    (got.n == 3 && strcmp(got.rec[2].onion, fresh.rec[2].onion) == 0 &&
+			     got.rec[2].port == fresh.rec[2].port))
+				whole++;
+			else
+				bad++;
+			break;
+		default:
+			bad++; /* the lock of a dead holder must be taken over */
+		}
+	}
+	printf("# writer killed at %d steps: %d left nothing usable, %d a whole answer\n", deaths,
+	       nothing, whole);
+	ok(deaths >= 13, "the writer was killed at each of its steps (%d)", deaths);
+	is_int(bad, 0, "never a partial answer, never a stuck lock");
+	ok(nothing > 0, "(control: some kills left the entry unpublished)");
+	is_int(omx_cache_put(&c, "killed.example", now, &fresh), 0, "a later writer stores the answer");
+	is_int(omx_cache_get(&c, "killed.example", now, &got), 1, "and it is read back");
+	is_int(got.n, 3, "whole");
+	omx_cache_close(&c);
+}
+
+/* The attack on main: onions ground (with the hash anyone could compute) onto
+ * a victim onion's 64 probe slots, published by eight domains of 8 SRV records,
+ * kept the victim from ever getting an address. With the file's secret in the
+ * hash, the same grinding lands nowhere in particular. */
+static void test_ground_slots(void)
+{
+	struct omx_cache c;
+	struct omx_srv_result r;
+	char path[256], err[512], victim[57], label[57];
+	static char ground[OMX_CACHE_PROBES][57];
+	uint32_t victim_slot[OMX_CACHE_PROBES], addr;
+	int have = 0, rc;
+	time_t now = 6000000;
+	uint64_t h1, h2;
+
+	onion(424242, victim);
+	h1 = omx_label_hash(victim, 0);
+	h2 = omx_label_hash(victim, OMX_LABEL_HASH_STEP) | 1;
+	for (unsigned a = 0; a < OMX_CACHE_PROBES; a++)
+		victim_slot[a] = (uint32_t)((h1 + a * h2) % OMX_CACHE_ADDR_SLOTS);
+	/* One onion per victim slot, each landing there at its first probe. */
+	for (unsigned i = 0; have < OMX_CACHE_PROBES && i < 4000000; i++) {
+		uint32_t first;
+		onion(7000000 + i, label);
+		first = (uint32_t)(omx_label_hash(label, 0) % OMX_CACHE_ADDR_SLOTS);
+		for (int a = 0; a < OMX_CACHE_PROBES; a++)
+			if (victim_slot[a] == first && ground[a][0] == '\0') {
+				memcpy(ground[a], label, sizeof(label));
+				have++;
+			}
+	}
+	is_int(have, OMX_CACHE_PROBES, "64 onions ground onto the victim's probe slots (unkeyed hash)");
+	snprintf(path, sizeof(path), "%s/ground", dir);
+	omx_cache_open(&c, path, net, mask, 0, err, sizeof(err));
+	for (int d = 0; d < 8; d++) {
+		char domain[64];
+		memset(&r, 0, sizeof(r));
+		r.status = OMX_SRV_ONION;
+		r.ttl = 86400;
+		r.n = 8;
+		for (int i = 0; i < 8; i++) {
+			memcpy(r.rec[i].onion, ground[d * 8 + i], 57);
+			r.rec[i].port = 25;
+		}
+		snprintf(domain, sizeof(domain), "attack%d.example", d);
+		omx_cache_put(&c, domain, now, &r);
+	}
+	memset(&r, 0, sizeof(r));
+	r.status = OMX_SRV_ONION;
+	r.ttl = 3600;
+	r.n = 1;
+	memcpy(r.rec[0].onion, victim, 57);
+	r.rec[0].port = 25;
+	rc = omx_cache_put(&c, "victim.example", now + 86400, &r);
+	is_int(rc, 0, "the victim's domain is still stored the next day");
+	is_int(omx_cache_onion_addr(&c, victim, 56, &addr), 1, "and the victim onion has an address");
+	omx_cache_close(&c);
+}
+
+/* waitpid for PID, but SIGKILL it after LIMIT seconds: only a guard against a
+ * test hanging (a child blocking every signal cannot rely on alarm()). */
+static int wait_or_kill(pid_t pid, int limit)
+{
+	int status = 0;
+
+	for (int tenths = 0; tenths < limit * 10; tenths++) {
+		if (waitpid(pid, &status, WNOHANG) == pid)
+			return status;
+		usleep(100000);
+	}
+	printf("# child %ld still running after %d s: killed\n", (long)pid, limit);
+	kill(pid, SIGKILL);
+	waitpid(pid, &status, 0);
+	return status;
+}
+
+static void stop_here(const char *step)
+{
+	(void)step;
+	omx_cache_test_step = NULL; /* once */
+	raise(SIGSTOP);
+}
+
+/* A holder stopped (not dead) with the lock: others defer within the deadline. */
+static void test_stopped_holder(void)
+{
+	struct omx_cache c;
+	struct omx_srv_result r, got;
+	char path[256], err[512];
+	int status;
+	pid_t holder, waiter;
+
+	snprintf(path, sizeof(path), "%s/stopped", dir);
+	omx_cache_open(&c, path, net, mask, 0, err, sizeof(err));
+	result(&r, 40000, 1, 3600);
+	omx_cache_put(&c, "stopped.example", 100, &r);
+	holder = fork();
+	if (holder == 0) {
+		omx_cache_test_step = stop_here;
+		omx_cache_put(&c, "other.example", 100, &r);
+		_exit(0);
+	}
+	waitpid(holder, &status, WUNTRACED);
+	ok(WIFSTOPPED(status), "a process stopped while holding the lock");
+	waiter = fork();
+	if (waiter == 0) {
+		struct omx_cache mine;
+		uint32_t a;
+		int rc;
+		if (omx_cache_open(&mine, path, net, mask, 0, err, sizeof(err)) != 0)
+			_exit(10);
+		rc = omx_cache_get(&mine, "stopped.example", 101, &got);
+		if (rc != OMX_CACHE_BUSY)
+			_exit(11);
+		if (omx_cache_put(&mine, "new.example", 101, &r) != OMX_CACHE_BUSY)
+			_exit(12);
+		if (omx_cache_onion_addr(&mine, r.rec[0].onion, 56, &a) != 0)
+			_exit(13);
+		_exit(0);
+	}
+	status = wait_or_kill(waiter, 30);
+	ok(WIFEXITED(status) && WEXITSTATUS(status) == 0,
+	   "another process's lookup, store and address lookup end and say busy (defer) (status %d)",
+	   WIFEXITED(status) ? WEXITSTATUS(status) : -WTERMSIG(status));
+	kill(holder, SIGCONT);
+	waitpid(holder, &status, 0);
+	ok(WIFEXITED(status) && WEXITSTATUS(status) == 0, "the holder, continued, finishes");
+	is_int(omx_cache_get(&c, "stopped.example", 102, &got), 1, "then lookups work again");
+	omx_cache_close(&c);
+}
+
+static struct omx_cache *handler_cache;
+static volatile sig_atomic_t handler_result = 99, raised;
+
+static void lookup_in_handler(int sig)
+{
+	struct omx_srv_result got;
+
+	(void)sig;
+	handler_result = omx_cache_get(handler_cache, "handler.example", 101, &got);
+}
+
+static void raise_usr1(const char *step)
+{
+	(void)step;
+	if (!raised) {
+		raised = 1;
+		raise(SIGUSR1);
+	}
+}
+
+/* A lookup (or a connect() to a discovered address) from a signal handler that
+ * interrupts this very thread while it holds the lock: it runs once the lock is
+ * released, and nothing waits for itself. */
+static void test_signal_handler(void)
+{
+	struct omx_cache c;
+	struct omx_srv_result r;
+	char path[256], err[512];
+	int status;
+	pid_t pid;
+
+	snprintf(path, sizeof(path), "%s/handler", dir);
+	omx_cache_open(&c, path, net, mask, 0, err, sizeof(err));
+	result(&r, 41000, 1, 3600);
+	omx_cache_put(&c, "handler.example", 100, &r);
+	pid = fork();
+	if (pid == 0) {
+		sigset_t before, after;
+		handler_cache = &c;
+		signal(SIGUSR1, lookup_in_handler);
+		sigprocmask(SIG_SETMASK, NULL, &before);
+		omx_cache_test_step = raise_usr1;
+		omx_cache_put(&c, "writer.example", 100, &r);
+		omx_cache_test_step = NULL;
+		sigprocmask(SIG_SETMASK, NULL, &after);
+		if (!raised)
+			_exit(20);
+		if (handler_result != 1)
+			_exit(21); /* it ran while the lock was held */
+		if (sigismember(&before, SIGUSR1) != sigismember(&after, SIGUSR1) ||
+		    sigismember(&after, SIGTERM))
+			_exit(22); /* the caller's mask not restored exactly */
+		_exit(0);
+	}
+	status = wait_or_kill(pid, 30);
+	ok(WIFEXITED(status) && WEXITSTATUS(status) == 0,
+	   "a lookup from a handler interrupting the lock holder completes after it, with the cached answer (status %d)",
+	   WIFEXITED(status) ? WEXITSTATUS(status) : -WTERMSIG(status));
+	omx_cache_close(&c);
+}
+
+static const char *copy_from, *copy_to;
+
+static void copy_file_here(const char *step)
+{
+	char cmd[700];
+
+	(void)step;
+	snprintf(cmd, sizeof(cmd), "cp %s %s", copy_from, copy_to);
+	if (system(cmd) != 0)
+		_exit(30);
+	_exit(0); /* dies holding the lock; the copy keeps a lock of a thread gone */
+}
+
+/* A file copied while locked (a backup restored) names, as its lock's holder,
+ * a thread the kernel never marks dead in the copy: taken over, not waited for. */
+static void test_copied_locked(void)
+{
+	struct omx_cache c, copy;
+	struct omx_srv_result r, got;
+	char path[256], copied[256], err[512];
+	int status;
+	pid_t pid;
+
+	snprintf(path, sizeof(path), "%s/tocopy", dir);
+	snprintf(copied, sizeof(copied), "%s/copied", dir);
+	omx_cache_open(&c, path, net, mask, 0, err, sizeof(err));
+	result(&r, 42000, 1, 3600);
+	omx_cache_put(&c, "copied.example", 100, &r);
+	copy_from = path;
+	copy_to = copied;
+	pid = fork();
+	if (pid == 0) {
+		omx_cache_test_step = copy_file_here;
+		omx_cache_put(&c, "other.example", 100, &r);
+		_exit(31);
+	}
+	waitpid(pid, &status, 0);
+	ok(WIFEXITED(status) && WEXITSTATUS(status) == 0, "the file was copied while locked");
+	chmod(copied, 0600);
+	pid = fork();
+	if (pid == 0) {
+		if (omx_cache_open(&copy, copied, net, mask, 0, err, sizeof(err)) != 0)
+			_exit(32);
+		if (omx_cache_get(&copy, "copied.example", 101, &got) != 1)
+			_exit(33);
+		if (omx_cache_put(&copy, "after.example", 101, &r) != 0)
+			_exit(34);
+		_exit(0);
+	}
+	status = wait_or_kill(pid, 30);
+	ok(WIFEXITED(status) && WEXITSTATUS(status) == 0,
+	   "the copy's lock is taken over: lookups and stores work (status %d)",
+	   WIFEXITED(status) ? WEXITSTATUS(status) : -WTERMSIG(status));
+	is_int(omx_cache_get(&c, "copied.example", 101, &got), 1,
+	       "and the original, whose holder died, works too");
+	omx_cache_close(&c);
+}
+
+/* Under RLIMIT_FSIZE (a user's "ulimit -f", inherited by a setuid program)
+ * creating the file fails cleanly: the process is not killed by SIGXFSZ and
+ * leaves no discovery.cache.new.PID behind. */
+static void test_fsize_limit(void)
+{
+	char path[256], err[512], leftover[300];
+	int status;
+	pid_t pid;
+
+	snprintf(path, sizeof(path), "%s/limited", dir);
+	pid = fork();
+	if (pid == 0) {
+		struct rlimit rl = {4096, 4096};
+		struct omx_cache c;
+		setrlimit(RLIMIT_FSIZE, &rl);
+		if (omx_cache_open(&c, path, net, mask, 0, err, sizeof(err)) == 0)
+			_exit(40);
+		printf("# %s\n", err);
+		fflush(stdout);
+		_exit(strstr(err, path) ? 0 : 41);
+	}
+	waitpid(pid, &status, 0);
+	ok(WIFEXITED(status) && WEXITSTATUS(status) == 0,
+	   "over the file size limit: an error naming the file, no SIGXFSZ (status %d)",
+	   WIFEXITED(status) ? WEXITSTATUS(status) : -WTERMSIG(status));
+	snprintf(leftover, sizeof(leftover), "%s.new.%ld", path, (long)pid);
+	ok(access(leftover, F_OK) != 0 && access(path, F_OK) != 0, "and no file left behind");
+	{
+		struct omx_cache c;
+		is_int(omx_cache_open(&c, path, net, mask, 0, err, sizeof(err)), 0,
+		       "(control: without the limit, created)");
+		omx_cache_close(&c);
+	}
+}
+
 int main(void)
 {
 	if (!mkdtemp(dir)) {
@@ -396,6 +898,14 @@ int main(void)
 	test_full_and_reuse();
 	test_processes();
 	test_damage();
+	test_half_written();
+	test_killed_writer();
+	test_ground_slots();
+	test_domain_quota();
+	test_stopped_holder();
+	test_signal_handler();
+	test_copied_locked();
+	test_fsize_limit();
 	{
 		char cmd[300];
 		snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
