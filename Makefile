@@ -5,7 +5,7 @@
 CC      ?= gcc
 CFLAGS  ?= -O2 -g
 WARN    := -Wall -Wextra -Werror
-CPPFLAGS += -D_GNU_SOURCE -Ishim -Itests
+CPPFLAGS += -D_GNU_SOURCE -Ishim -Itools -Itests
 ALLFLAGS = -std=gnu11 -fPIC $(WARN) $(CPPFLAGS) $(CFLAGS)
 
 PREFIX  ?= /usr/local
@@ -37,7 +37,7 @@ $(OBJDIR)/%.o: shim/%.c shim/*.h Makefile
 	@mkdir -p $(@D)
 	$(CC) $(ALLFLAGS) -c $< -o $@
 
-$(OBJDIR)/tools/%.o: tools/%.c shim/*.h Makefile
+$(OBJDIR)/tools/%.o: tools/%.c shim/*.h tools/*.h Makefile
 	@mkdir -p $(@D)
 	$(CC) $(ALLFLAGS) -DONIONMX_LIBRARY='"$(LIBDIR)/libonionmx.so"' -c $< -o $@
 
@@ -53,7 +53,8 @@ $(O)/tools/%: $(OBJDIR)/tools/%.o $(TOOL_SRC:%=$(OBJDIR)/%.o)
 	$(CC) $(LDSAN) -o $@ $^ $(CDB_PIC)
 
 # onionmx-check asks DNS itself (MX and SRV): it alone needs libresolv.
-$(O)/tools/onionmx-check: $(OBJDIR)/tools/onionmx-check.o $(TOOL_SRC:%=$(OBJDIR)/%.o)
+$(O)/tools/onionmx-check: $(OBJDIR)/tools/onionmx-check.o $(OBJDIR)/tools/check_mx.o \
+		$(TOOL_SRC:%=$(OBJDIR)/%.o)
 	@mkdir -p $(@D)
 	$(CC) $(LDSAN) -o $@ $^ $(CDB_PIC) -lresolv
 
