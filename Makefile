@@ -182,7 +182,9 @@ $(BENCH_DIR)/%: tests/bench/%.c tests/bench/addr.h Makefile
 	@mkdir -p $(@D)
 	$(CC) -std=gnu11 -O2 -g $(WARN) -D_GNU_SOURCE -o $@ $< -lresolv
 
+# The hardening's cost: the same library built HARDEN=0, measured beside it.
 bench: all tests $(BENCH_BIN)
+	$(MAKE) O=$(BENCH_DIR)/unhardened HARDEN=0 $(BENCH_DIR)/unhardened/shim/libonionmx.so
 	bash tests/bench/bench.sh
 
 $(FUZZ_DIR)/obj/%.o: shim/%.c shim/*.h Makefile
