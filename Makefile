@@ -31,8 +31,16 @@ ALLFLAGS = -std=gnu11 -fPIC $(WARN) $(HARDEN_CFLAGS) $(OMX_CPPFLAGS) $(HARDEN_CP
 	$(CFLAGS) $(SANFLAGS)
 LINKFLAGS = $(HARDEN_LDFLAGS) $(LDSAN) $(LDFLAGS)
 
+# The library goes where ld.so loads a bare LD_PRELOAD name in secure mode: its
+# multiarch directory (/usr/lib/x86_64-linux-gnu, /usr/lib/aarch64-linux-gnu)
+# named by the compiler, else by dpkg-architecture; without multiarch,
+# /usr/lib64 or /usr/lib as the compiler's library directory says.
 PREFIX  ?= /usr/local
-LIBDIR  ?= /usr/lib/x86_64-linux-gnu
+MULTIARCH ?= $(or $(shell $(CC) -print-multiarch 2>/dev/null),$(shell \
+	dpkg-architecture -qDEB_HOST_MULTIARCH 2>/dev/null))
+LIBDIR  ?= $(if $(MULTIARCH),/usr/lib/$(MULTIARCH),/usr/$(notdir $(or $(shell \
+	$(CC) -print-multi-os-directory 2>/dev/null),lib)))
+OMX_CPPFLAGS += -DOMX_MULTIARCH='"$(MULTIARCH)"'
 
 ifeq ($(SAN),1)
 O       ?= build/san
@@ -44,7 +52,7 @@ endif
 
 CDB_PIC := $(shell $(CC) -print-file-name=libcdb_pic.a)
 
-CORE_SRC := sha3 onion dns socks5 config map log answer srv srv_lookup cache
+CORE_SRC := sha3 onion dns socks5 config map log answer srv srv_lookup cache libdir
 LIB_SRC  := $(CORE_SRC) real state tor discover hook_resolv hook_netdb hook_socket hook_dns hook_exec
 TOOL_SRC := $(CORE_SRC) map_compile
 
@@ -157,7 +165,11 @@ clean:
 	rm -rf obj build shim/*.so tools/onionmx tools/onionmx-map tools/onionmx-check \
 		$(UNIT) $(HELPERS)
 
-.PHONY: all tests deps check demo clean install uninstall
+# Where make install puts the library (the tests install it there, in overlays).
+print-libdir:
+	@echo '$(LIBDIR)'
+
+.PHONY: all tests deps check demo clean install uninstall print-libdir
 .SECONDARY:
 
 # ---- Benchmarks, fuzzing, threads-and-fork stress (tests/bench, tests/fuzz, tests/stress) ----

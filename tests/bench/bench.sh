@@ -19,8 +19,9 @@
 # trying the script out). Build first: make bench does.
 . "$(dirname "$0")/../lib.sh"
 
-TORSOCKS_LIB=/usr/lib/x86_64-linux-gnu/torsocks/libtorsocks.so
-PROXYCHAINS_LIB=/usr/lib/x86_64-linux-gnu/libproxychains.so.4
+MA_LIB=$(sys_libdir) # Debian's multiarch directory, where the two are installed
+TORSOCKS_LIB=$MA_LIB/torsocks/libtorsocks.so
+PROXYCHAINS_LIB=$MA_LIB/libproxychains.so.4
 
 # Outside the namespace (apt needs the network): install what is missing.
 if [ -z "${OMX_IN_NETNS:-}" ]; then
