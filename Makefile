@@ -3,17 +3,48 @@
 # ASan+UBSan build kept apart in build/san.
 
 CC      ?= gcc
+# The user's CFLAGS, CPPFLAGS and LDFLAGS are honoured and come last; the
+# warnings, the hardening and the project's own flags are kept whatever they say.
 CFLAGS  ?= -O2 -g
 WARN    := -Wall -Wextra -Werror
-CPPFLAGS += -D_GNU_SOURCE -Ishim -Itests
-ALLFLAGS = -std=gnu11 -fPIC $(WARN) $(CPPFLAGS) $(CFLAGS)
+OMX_CPPFLAGS := -D_GNU_SOURCE -Ishim -Itools -Itests
 
+# Hardened by default, as Debian builds its packages (dpkg-buildflags): the
+# library is installed setuid and loaded into setuid Exim. HARDEN=0 builds
+# without (make bench compares the two). Each flag only where the compiler has
+# it; _FORTIFY_SOURCE=3 where it has __builtin_dynamic_object_size (GCC 12),
+# and only with optimisation (glibc warns without, and warnings are errors)
+# unless the user's flags set a level of their own. RELRO, but lazy binding:
+# -z now would bind every import at every process start (README, Performance).
+HARDEN  ?= 1
+cc_has   = $(shell $(CC) -Werror $(1) -x c -c -o /dev/null /dev/null 2>/dev/null && echo $(1))
+ifeq ($(HARDEN),1)
+FORTIFY_LEVEL := $(shell printf 'int main(void){char b[4];return (int)__builtin_dynamic_object_size(b,0);}' | \
+	$(CC) -O2 -Werror -x c -o /dev/null - 2>/dev/null && echo 3 || echo 2)
+HARDEN_CFLAGS := -fstack-protector-strong $(call cc_has,-fstack-clash-protection) \
+	$(or $(call cc_has,-fcf-protection),$(call cc_has,-mbranch-protection=standard))
+HARDEN_CPPFLAGS = $(if $(findstring _FORTIFY_SOURCE,$(CPPFLAGS) $(CFLAGS)),,$(if \
+	$(filter-out -O0,$(lastword $(filter -O%,$(CFLAGS)))),-U_FORTIFY_SOURCE -D_FORTIFY_SOURCE=$(FORTIFY_LEVEL)))
+HARDEN_LDFLAGS := -Wl,-z,relro
+endif
+ALLFLAGS = -std=gnu11 -fPIC $(WARN) $(HARDEN_CFLAGS) $(OMX_CPPFLAGS) $(HARDEN_CPPFLAGS) $(CPPFLAGS) \
+	$(CFLAGS) $(SANFLAGS)
+LINKFLAGS = $(HARDEN_LDFLAGS) $(LDSAN) $(LDFLAGS)
+
+# The library goes where ld.so loads a bare LD_PRELOAD name in secure mode: its
+# multiarch directory (/usr/lib/x86_64-linux-gnu, /usr/lib/aarch64-linux-gnu)
+# named by the compiler, else by dpkg-architecture; without multiarch,
+# /usr/lib64 or /usr/lib as the compiler's library directory says.
 PREFIX  ?= /usr/local
-LIBDIR  ?= /usr/lib/x86_64-linux-gnu
+MULTIARCH ?= $(or $(shell $(CC) -print-multiarch 2>/dev/null),$(shell \
+	dpkg-architecture -qDEB_HOST_MULTIARCH 2>/dev/null))
+LIBDIR  ?= $(if $(MULTIARCH),/usr/lib/$(MULTIARCH),/usr/$(notdir $(or $(shell \
+	$(CC) -print-multi-os-directory 2>/dev/null),lib)))
+OMX_CPPFLAGS += -DOMX_MULTIARCH='"$(MULTIARCH)"'
 
 ifeq ($(SAN),1)
 O       ?= build/san
-CFLAGS  += -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
+SANFLAGS := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
 LDSAN   := -fsanitize=address,undefined
 else
 O       ?= .
@@ -21,7 +52,7 @@ endif
 
 CDB_PIC := $(shell $(CC) -print-file-name=libcdb_pic.a)
 
-CORE_SRC := sha3 onion dns socks5 config map log answer srv srv_lookup cache sockaddr
+CORE_SRC := sha3 onion dns socks5 config map log answer srv srv_lookup cache sockaddr libdir
 LIB_SRC  := $(CORE_SRC) real state tor discover hook_resolv hook_netdb hook_socket hook_dns hook_exec
 TOOL_SRC := $(CORE_SRC) map_compile
 
@@ -45,28 +76,29 @@ $(OBJDIR)/tools/%.o: tools/%.c tools/*.h shim/*.h Makefile
 # (and everything but the hooks) private.
 $(LIB): $(LIB_SRC:%=$(OBJDIR)/%.o) shim/libonionmx.map
 	@mkdir -p $(@D)
-	$(CC) -shared $(LDSAN) -Wl,--version-script=shim/libonionmx.map \
+	$(CC) -shared $(LINKFLAGS) -Wl,--version-script=shim/libonionmx.map \
 		-o $@ $(LIB_SRC:%=$(OBJDIR)/%.o) $(CDB_PIC) -ldl -lpthread
 
 $(O)/tools/%: $(OBJDIR)/tools/%.o $(TOOL_SRC:%=$(OBJDIR)/%.o)
 	@mkdir -p $(@D)
-	$(CC) $(LDSAN) -o $@ $^ $(CDB_PIC)
+	$(CC) $(LINKFLAGS) -o $@ $^ $(CDB_PIC)
 
 # onionmx-check asks DNS itself (MX and SRV): it alone needs libresolv.
-$(O)/tools/onionmx-check: $(OBJDIR)/tools/onionmx-check.o $(OBJDIR)/tools/check_mta.o $(TOOL_SRC:%=$(OBJDIR)/%.o)
+$(O)/tools/onionmx-check: $(OBJDIR)/tools/onionmx-check.o $(OBJDIR)/tools/check_mx.o \
+		$(OBJDIR)/tools/check_mta.o $(TOOL_SRC:%=$(OBJDIR)/%.o)
 	@mkdir -p $(@D)
-	$(CC) $(LDSAN) -o $@ $^ $(CDB_PIC) -lresolv
+	$(CC) $(LINKFLAGS) -o $@ $^ $(CDB_PIC) -lresolv
 
 # test_check_mta tests the rules of onionmx-check --mta (tools/check_mta.c).
 $(O)/tests/unit/test_check_mta: $(OBJDIR)/tools/check_mta.o
 
 $(O)/tests/unit/%: tests/unit/%.c tests/tap.h $(TOOL_SRC:%=$(OBJDIR)/%.o)
 	@mkdir -p $(@D)
-	$(CC) $(ALLFLAGS) -Itools $(LDSAN) -o $@ $< $(filter %.o,$^) $(CDB_PIC) -lresolv
+	$(CC) $(ALLFLAGS) -Itools $(LINKFLAGS) -o $@ $< $(filter %.o,$^) $(CDB_PIC) -lresolv
 
 $(O)/tests/helpers/%: tests/helpers/%.c shim/*.h $(TOOL_SRC:%=$(OBJDIR)/%.o)
 	@mkdir -p $(@D)
-	$(CC) $(ALLFLAGS) $(LDSAN) -o $@ $< $(TOOL_SRC:%=$(OBJDIR)/%.o) $(CDB_PIC) -lresolv
+	$(CC) $(ALLFLAGS) $(LINKFLAGS) -o $@ $< $(TOOL_SRC:%=$(OBJDIR)/%.o) $(CDB_PIC) -lresolv
 
 tests: all $(UNIT) $(HELPERS)
 
@@ -136,7 +168,11 @@ clean:
 	rm -rf obj build shim/*.so tools/onionmx tools/onionmx-map tools/onionmx-check \
 		$(UNIT) $(HELPERS)
 
-.PHONY: all tests deps check demo clean install uninstall
+# Where make install puts the library (the tests install it there, in overlays).
+print-libdir:
+	@echo '$(LIBDIR)'
+
+.PHONY: all tests deps check demo clean install uninstall print-libdir
 .SECONDARY:
 
 # ---- Benchmarks, fuzzing, threads-and-fork stress (tests/bench, tests/fuzz, tests/stress) ----
@@ -161,15 +197,24 @@ $(BENCH_DIR)/%: tests/bench/%.c tests/bench/addr.h Makefile
 	@mkdir -p $(@D)
 	$(CC) -std=gnu11 -O2 -g $(WARN) -D_GNU_SOURCE -o $@ $< -lresolv
 
+# The hardening's cost: the same library built HARDEN=0, measured beside it.
 bench: all tests $(BENCH_BIN)
+	$(MAKE) O=$(BENCH_DIR)/unhardened HARDEN=0 $(BENCH_DIR)/unhardened/shim/libonionmx.so
 	bash tests/bench/bench.sh
 
 $(FUZZ_DIR)/obj/%.o: shim/%.c shim/*.h Makefile
 	@mkdir -p $(@D)
 	$(FUZZ_CC) $(FUZZ_FLAGS) -fsanitize=fuzzer-no-link -c $< -o $@
 
+$(FUZZ_DIR)/obj/tools/%.o: tools/%.c tools/*.h shim/*.h Makefile
+	@mkdir -p $(@D)
+	$(FUZZ_CC) $(FUZZ_FLAGS) -Itools -fsanitize=fuzzer-no-link -c $< -o $@
+
 $(FUZZ_DIR)/fuzz_%: tests/fuzz/fuzz_%.c $(CORE_SRC:%=$(FUZZ_DIR)/obj/%.o)
-	$(FUZZ_CC) $(FUZZ_FLAGS) -fsanitize=fuzzer -o $@ $^ $(CDB_PIC) -lresolv
+	$(FUZZ_CC) $(FUZZ_FLAGS) -Itools -fsanitize=fuzzer -o $@ $^ $(CDB_PIC) -lresolv
+
+# onionmx-check's MX reading lives in the tool, not the library's core.
+$(FUZZ_DIR)/fuzz_mx_reply: $(FUZZ_DIR)/obj/tools/check_mx.o
 
 fuzz: $(FUZZ_TARGETS)
 	bash tests/fuzz/run.sh $(FUZZ_SECONDS)

@@ -4,6 +4,7 @@
 #include <dlfcn.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <link.h>
 #include <pthread.h>
 #include <sched.h>
 #include <stdio.h>
@@ -15,6 +16,7 @@
 #include <unistd.h>
 
 #include "hooks.h"
+#include "libdir.h"
 #include "log.h"
 #include "real.h"
 
@@ -288,21 +290,48 @@ static void after_fork_child(void)
 	map_inherited = 1;
 }
 
-/* Directories ld.so loads a bare LD_PRELOAD name from in secure mode (setuid
- * programs such as Exim's re-executed exim4). */
-static const char *const trusted_dirs[] = {
-	"/usr/lib/x86_64-linux-gnu", "/lib/x86_64-linux-gnu", "/usr/lib64", "/lib64",
-	"/usr/lib", "/lib",
-};
+/* The build's multiarch triplet (x86_64-linux-gnu, aarch64-linux-gnu), from the
+ * compiler: see libdir.h for what it is used for. */
+#ifndef OMX_MULTIARCH
+#define OMX_MULTIARCH ""
+#endif
 
-/* Works out omx_self_preload from where this library was loaded from. */
+/* Whether ld.so itself searches DIR (LEN bytes) for libraries (RTLD_DI_SERINFO
+ * on our own link map: the system directories, after any LD_LIBRARY_PATH or
+ * RPATH entries): 1 yes, 0 no, -1 ld.so cannot tell. */
+static int ld_searches(struct link_map *self, const char *dir, size_t len)
+{
+	union {
+		Dl_serinfo si;
+		char bytes[4096];
+	} buf;
+	Dl_serinfo size;
+
+	if (!self || dlinfo(self, RTLD_DI_SERINFOSIZE, &size) != 0 || size.dls_size > sizeof(buf) ||
+	    size.dls_cnt == 0)
+		return -1;
+	buf.si.dls_size = size.dls_size;
+	buf.si.dls_cnt = size.dls_cnt;
+	if (dlinfo(self, RTLD_DI_SERINFO, &buf.si) != 0)
+		return -1;
+	for (unsigned i = 0; i < buf.si.dls_cnt; i++) {
+		const char *name = buf.si.dls_serpath[i].dls_name;
+		if (name && strlen(name) == len && memcmp(name, dir, len) == 0)
+			return 1;
+	}
+	return 0;
+}
+
+/* Works out omx_self_preload from where this library was loaded from: the bare
+ * name if a child in secure mode can load it by that name, else the path. */
 static void find_self(void)
 {
 	Dl_info info;
+	struct link_map *self = NULL;
 	char path[PATH_MAX];
 	const char *base;
 
-	if (!dladdr((void *)&find_self, &info) || !info.dli_fname) {
+	if (!dladdr1((void *)&find_self, &info, (void **)&self, RTLD_DL_LINKMAP) || !info.dli_fname) {
 		snprintf(omx_self_preload, PATH_MAX, "libonionmx.so");
 		return;
 	}
@@ -314,12 +343,12 @@ static void find_self(void)
 	else if (!realpath(info.dli_fname, path))
 		snprintf(path, sizeof(path), "%s", info.dli_fname);
 	base = strrchr(path, '/') + 1;
-	for (size_t i = 0; i < sizeof(trusted_dirs) / sizeof(trusted_dirs[0]); i++) {
-		size_t n = strlen(trusted_dirs[i]);
-		if (strncmp(path, trusted_dirs[i], n) == 0 && path + n + 1 == base) {
-			snprintf(omx_self_preload, PATH_MAX, "%s", base);
-			return;
-		}
+	/* A system directory by its name, and (where ld.so can tell) one this
+	 * ld.so searches: /usr/lib64 is not one on Debian. */
+	if (omx_system_lib_dir(path, (size_t)(base - 1 - path), OMX_MULTIARCH) &&
+	    ld_searches(self, path, (size_t)(base - 1 - path)) != 0) {
+		snprintf(omx_self_preload, PATH_MAX, "%s", base);
+		return;
 	}
 #if defined(__SANITIZE_ADDRESS__)
 	/* A sanitizer build (make check SAN=1) only loads after the ASan runtime:

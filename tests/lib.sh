@@ -203,21 +203,34 @@ wrapper() { # wrapper ARGS...: run the onionmx wrapper (which preloads the libra
 	LD_PRELOAD="$SAN_PRELOAD" "$ONIONMX" "$@"
 }
 
+# The directory make install puts the library in: the multiarch one ld.so
+# trusts in secure mode (/usr/lib/x86_64-linux-gnu, /usr/lib/aarch64-linux-gnu).
+sys_libdir() {
+	[ -n "${SYS_LIBDIR:-}" ] || SYS_LIBDIR=$(make -s --no-print-directory -C "$TOP" print-libdir)
+	echo "$SYS_LIBDIR"
+}
+
 # Installs the library as "make install" would, mode 4755 in the directory ld.so
 # trusts in secure mode, and gives the namespace its own /etc/onionmx - through
 # overlays private to this mount namespace, so the host is untouched.
+# INSTALL_LIB and INSTALL_DIR: another build of the library, another directory
+# (called again, it installs there too).
 install_in_namespace() {
-	local d
-	for d in /usr/lib/x86_64-linux-gnu /etc; do
+	local d lib=${INSTALL_LIB:-$LIB} dir=${INSTALL_DIR:-$(sys_libdir)}
+	[ -d "$dir" ] || { echo "# $dir does not exist on this host" >&2; return 1; }
+	for d in "$dir" /etc; do
 		local tag=${d//\//_}
+		[ -d "$T/ovl$tag" ] && continue # already an overlay
 		mkdir -p "$T/ovl$tag/upper" "$T/ovl$tag/work"
 		mount -t overlay overlay -o "lowerdir=$d,upperdir=$T/ovl$tag/upper,workdir=$T/ovl$tag/work" "$d" ||
 			return 1
+		# The overlay over /etc hides the namespace's resolv.conf and hosts: bind again.
+		if [ "$d" = /etc ]; then
+			mount --bind "$T/resolv.conf" /etc/resolv.conf
+			mount --bind "$T/hosts" /etc/hosts
+		fi
 	done
-	# The overlay over /etc hides the namespace's resolv.conf and hosts: bind again.
-	mount --bind "$T/resolv.conf" /etc/resolv.conf
-	mount --bind "$T/hosts" /etc/hosts
-	install -m 4755 "$LIB" /usr/lib/x86_64-linux-gnu/libonionmx.so
+	install -m 4755 "$lib" "$dir/libonionmx.so"
 	mkdir -p /etc/onionmx
 }
 

@@ -24,6 +24,7 @@
 #include <unistd.h>
 
 #include "check_mta.h"
+#include "check_mx.h"
 #include "config.h"
 #include "map.h"
 #include "onion.h"
@@ -43,8 +44,8 @@
 			  * onionmx wrapper): the library defers everything */
 
 #define BANNER_MAX 2048
-#define MAX_ONIONS (OMX_MAP_MAX_TARGETS > OMX_SRV_MAX_TARGETS ? OMX_MAP_MAX_TARGETS : OMX_SRV_MAX_TARGETS)
-#define MX_MAX 32
+#define MAX2(a, b) ((a) > (b) ? (a) : (b))
+#define MAX_ONIONS MAX2(MAX2(OMX_MAP_MAX_TARGETS, OMX_SRV_MAX_TARGETS), OMX_MX_ONIONS_MAX)
 
 static const char usage_text[] =
 	"usage: onionmx-check [-c CONF] [-t] [-p] DOMAIN...\n"
@@ -60,7 +61,8 @@ static const char usage_text[] =
 	"                     ROUTE: onion, clearnet or deferred; SOURCE: map,\n"
 	"                     srv(signed), srv(unsigned), srv, mx or config; PROBE (only\n"
 	"                     with -p): ok, partial, failed, or - without an onion route;\n"
-	"                     DETAIL: the onions as LABEL.onion:PORT, the MX hosts, or why\n"
+	"                     DETAIL: the onions as LABEL.onion:PORT (MX records: the\n"
+	"                     first 32, then +N for N more), the MX hosts, or why\n"
 	"  -p, --probe        connect to each onion through Tor's SOCKS port and read its\n"
 	"                     SMTP banner (within the configured timeout per onion)\n"
 	"  --publish          print the SRV record announcing an onion MX: ARG is Tor's\n"
@@ -530,83 +532,27 @@ static void srv_report(struct ctx *c, const char *domain, struct omx_srv_result 
 		say(c, "ttl", "%u s (the library caches the answer this long)", r->ttl);
 }
 
-/* Names what glibc got back for a failed query (MSG zeroed before the query). */
-static void failure_text(const uint8_t *msg, char *out, size_t cap)
+/* check_mx.c's question: is this MX host's onion in the map, on which port? */
+static int mx_mapped(void *ctx, const char *label, size_t len, uint16_t *port)
 {
-	static const char *const rcodes[] = { "NOERROR", "FORMERR", "SERVFAIL", "NXDOMAIN",
-					      "NOTIMP", "REFUSED" };
-	unsigned rcode;
-
-	if (!(msg[2] & 0x80)) {
-		snprintf(out, cap, "no reply (timeout, or no nameserver reachable)");
-		return;
-	}
-	rcode = msg[3] & 0x0f;
-	if (rcode < sizeof(rcodes) / sizeof(rcodes[0]))
-		snprintf(out, cap, "%s", rcodes[rcode]);
-	else
-		snprintf(out, cap, "rcode %u", rcode);
-}
-
-enum mx_kind { MX_CLEAR, MX_ONION_MAPPED, MX_ONION_UNMAPPED, MX_ONION_INVALID };
-
-/* What the MTA does with MX host HOST under the library; an onion in the map
- * fills ROUTE (its port from the map, 0 meaning 25). */
-static enum mx_kind classify_mx(struct ctx *c, const char *host, struct onion_route *route)
-{
-	size_t llen;
-	const char *label = omx_onion_label(host, strlen(host), &llen);
-	enum omx_onion_status st;
+	struct ctx *c = ctx;
 	struct omx_target t;
 	uint32_t addr;
 
-	if (!label)
-		return MX_CLEAR;
-	st = omx_onion_check(label, llen);
-	if (st != OMX_ONION_OK || label != host) {
-		say(c, "note", "MX host %s is an onion name, but %s: the library answers NXDOMAIN for it",
-		    host, st != OMX_ONION_OK ? omx_onion_strerror(st) : "not a bare LABEL.onion");
-		return MX_ONION_INVALID;
-	}
-	for (size_t i = 0; i < llen; i++)
-		route->onion[i] = (char)tolower((unsigned char)label[i]);
-	route->onion[llen] = '\0';
-	if (c->map_open && omx_map_onion_addr(&c->map, route->onion, llen, &addr) > 0) {
-		route->port = omx_map_addr_onion(&c->map, addr, &t, NULL, NULL) == 1 && t.port ? t.port : 25;
-		say(c, "note", "MX host %s is an onion name in the map: the library gives it its "
-			       "synthetic address and the MTA reaches it over Tor", host);
-		return MX_ONION_MAPPED;
-	}
-	say(c, "note", "MX host %s is an onion name not in the map: the library answers its address "
-		       "lookup with a temporary failure%s (the MTA defers for this host); map the "
-		       "domain or publish _onion-mx._tcp SRV records", host,
-	    c->cfg.discover ? " unless discovery gave it an address" : "");
-	return MX_ONION_UNMAPPED;
-}
-
-struct mx {
-	unsigned pref;
-	char host[NS_MAXDNAME];
-};
-
-static int mx_cmp(const void *a, const void *b)
-{
-	const struct mx *x = a, *y = b;
-
-	return x->pref < y->pref ? -1 : x->pref > y->pref;
+	if (!c->map_open || omx_map_onion_addr(&c->map, label, len, &addr) <= 0)
+		return 0;
+	*port = omx_map_addr_onion(&c->map, addr, &t, NULL, NULL) == 1 ? t.port : 0;
+	return 1;
 }
 
 /* The clearnet MX of DOMAIN, as the MTA would see it. */
 static int mx_route(struct ctx *c, const char *domain)
 {
 	static uint8_t msg[65536];
-	static struct mx mx[MX_MAX];
+	struct omx_mx_result r;
 	struct onion_route on[MAX_ONIONS];
-	int count[4] = { 0 }, non = 0;
 	char why[128];
-	ns_msg m;
-	ns_rr rr;
-	int rc, n = 0;
+	int rc;
 
 	memset(msg, 0, NS_HFIXEDSZ);
 	rc = res_nquery(&c->res, domain, ns_c_in, ns_t_mx, msg, sizeof(msg));
@@ -625,68 +571,95 @@ static int mx_route(struct ctx *c, const char *domain)
 			terse_add(c, " clearnet mx%s %s", c->probe ? " -" : "", domain);
 			return EXIT_CLEARNET;
 		}
-		failure_text(msg, why, sizeof(why));
+		omx_mx_failure_text(msg, sizeof(msg), why, sizeof(why));
 		say(c, "mx", "the MX lookup failed: %s", why);
 		say(c, "route", "deferred: the MTA retries later (a DNS failure, not onionmx's doing)");
 		terse_add(c, " deferred mx%s %s", c->probe ? " -" : "", why);
 		return EXIT_DEFERRED;
 	}
-	if (ns_initparse(msg, rc, &m) == 0) {
-		for (int i = 0; i < ns_msg_count(m, ns_s_an) && n < MX_MAX; i++) {
-			if (ns_parserr(&m, ns_s_an, i, &rr) != 0)
-				break;
-			if (ns_rr_type(rr) != ns_t_mx || ns_rr_rdlen(rr) < 3)
-				continue;
-			mx[n].pref = ns_get16(ns_rr_rdata(rr));
-			if (ns_name_uncompress(ns_msg_base(m), ns_msg_end(m), ns_rr_rdata(rr) + 2,
-					       mx[n].host, sizeof(mx[n].host)) < 0)
-				continue;
-			n++;
-		}
+	if (omx_mx_decide(msg, (size_t)rc, mx_mapped, c, &r) != 0) {
+		say(c, "route", "deferred: out of memory reading the MX records");
+		terse_add(c, " deferred mx%s out of memory", c->probe ? " -" : "");
+		return EXIT_DEFERRED;
 	}
-	qsort(mx, (size_t)n, sizeof(mx[0]), mx_cmp);
-	if (n == 1 && (!mx[0].host[0] || strcmp(mx[0].host, ".") == 0)) {
+	switch (r.route) {
+	case OMX_MX_ROUTE_NULL:
 		say(c, "mx", "null MX (RFC 7505): the domain accepts no mail");
 		say(c, "route", "none: the MTA bounces mail for %s", domain);
 		terse_add(c, " clearnet mx%s (null MX)", c->probe ? " -" : "");
-		return EXIT_CLEARNET;
-	}
-	if (n == 0) {
+		rc = EXIT_CLEARNET;
+		goto out;
+	case OMX_MX_ROUTE_IMPLICIT:
 		say(c, "mx", "the reply holds no usable MX record");
 		say(c, "route", "clearnet, to %s directly (implicit MX), not through Tor", domain);
 		terse_add(c, " clearnet mx%s %s", c->probe ? " -" : "", domain);
-		return EXIT_CLEARNET;
+		rc = EXIT_CLEARNET;
+		goto out;
+	default:
+		break;
 	}
-	for (int i = 0; i < n; i++)
-		say(c, "mx", "%u %s", mx[i].pref, mx[i].host);
-	for (int i = 0; i < n; i++) {
-		enum mx_kind k = classify_mx(c, mx[i].host, &on[non]);
+	for (int i = 0; i < r.n; i++)
+		say(c, "mx", "%u %s", r.host[i].pref, r.host[i].host);
+	for (int i = 0; i < r.n; i++) {
+		const char *host = r.host[i].host;
 
-		count[k]++;
-		if (k == MX_ONION_MAPPED && non < MAX_ONIONS)
-			non++;
+		switch (r.host[i].kind) {
+		case OMX_MX_ONION_INVALID:
+			say(c, "note", "MX host %s is an onion name, but %s: the library answers NXDOMAIN "
+				       "for it", host, r.host[i].why);
+			break;
+		case OMX_MX_ONION_MAPPED:
+			say(c, "note", "MX host %s is an onion name in the map: the library gives it its "
+				       "synthetic address and the MTA reaches it over Tor", host);
+			break;
+		case OMX_MX_ONION_UNMAPPED:
+			say(c, "note", "MX host %s is an onion name not in the map: the library answers its "
+				       "address lookup with a temporary failure%s (the MTA defers for this "
+				       "host); map the domain or publish _onion-mx._tcp SRV records", host,
+			    c->cfg.discover ? " unless discovery gave it an address" : "");
+			break;
+		default:
+			break;
+		}
 	}
-	if (count[MX_CLEAR] == 0 && non > 0) {
+	switch (r.route) {
+	case OMX_MX_ROUTE_ONION:
 		/* Every MX host is an onion: the library resolves the mapped ones. */
 		say(c, "route", "onion, from MX records naming onions in the map (no clearnet MX host)");
+		if (r.onions_left_out)
+			say(c, "note", "%d onion MX host%s in the map after the first %d %s not listed%s",
+			    r.onions_left_out, r.onions_left_out > 1 ? "s" : "", OMX_MX_ONIONS_MAX,
+			    r.onions_left_out > 1 ? "are" : "is", c->probe ? " or probed" : "");
+		for (int i = 0; i < r.nonion; i++) {
+			memcpy(on[i].onion, r.onion[i].onion, sizeof(on[i].onion));
+			on[i].port = r.onion[i].port;
+		}
 		terse_add(c, " onion mx");
-		return onion_route(c, on, non);
-	}
-	if (count[MX_CLEAR] == 0 && count[MX_ONION_UNMAPPED] > 0) {
+		rc = onion_route(c, on, r.nonion);
+		if (r.onions_left_out)
+			terse_add(c, " +%d", r.onions_left_out);
+		goto out;
+	case OMX_MX_ROUTE_DEFERRED:
 		say(c, "route", "deferred: no MX host can be resolved (onions not in the map)");
 		terse_add(c, " deferred mx%s MX hosts are onions not in the map", c->probe ? " -" : "");
-		return EXIT_DEFERRED;
+		rc = EXIT_DEFERRED;
+		goto out;
+	default:
+		break;
 	}
 	terse_add(c, " clearnet mx%s", c->probe ? " -" : "");
-	for (int i = 0; i < n; i++)
-		terse_add(c, " %s", mx[i].host);
-	if (count[MX_CLEAR] == 0)
+	for (int i = 0; i < r.n; i++)
+		terse_add(c, " %s", r.host[i].host);
+	if (r.route == OMX_MX_ROUTE_BOUNCE)
 		say(c, "route", "none: every MX host is an invalid onion name, the MTA bounces the mail");
 	else
 		say(c, "route", "clearnet: the MTA connects to %s directly, not through Tor",
-		    count[MX_CLEAR] < n ? "the clearnet MX hosts above (and may choose them over the onions)"
-		    : n > 1 ? "the MX hosts above" : "the MX host above");
-	return EXIT_CLEARNET;
+		    r.count[OMX_MX_CLEAR] < r.n ? "the clearnet MX hosts above (and may choose them over the onions)"
+		    : r.n > 1 ? "the MX hosts above" : "the MX host above");
+	rc = EXIT_CLEARNET;
+out:
+	omx_mx_free(&r);
+	return rc;
 }
 
 /* ------------------------------------------------------------------ one domain */

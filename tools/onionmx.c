@@ -13,8 +13,10 @@
 #include "cache.h"
 #include "map.h"
 
+/* The installed library: $(LIBDIR)/libonionmx.so, the multiarch directory the
+ * Makefile takes from the compiler. */
 #ifndef ONIONMX_LIBRARY
-#define ONIONMX_LIBRARY "/usr/lib/x86_64-linux-gnu/libonionmx.so"
+#error "ONIONMX_LIBRARY (the installed library's path) is set by the Makefile"
 #endif
 
 static const char usage_text[] =

@@ -11,12 +11,17 @@
 # The MTA row comes from tests/bench/mta.sh (Debian's Postfix, unpacked from the
 # .deb tests/deps.sh downloads, in its own namespaces).
 #
+# The cost of the hardening flags: the library built HARDEN=0 (make bench
+# builds it in build/bench/unhardened) runs beside the default hardened one in
+# the same rounds (onion connect, passthrough connect, start-up).
+#
 # Environment: BENCH_ROUNDS (default 11), BENCH_QUICK=1 (smaller runs, for
 # trying the script out). Build first: make bench does.
 . "$(dirname "$0")/../lib.sh"
 
-TORSOCKS_LIB=/usr/lib/x86_64-linux-gnu/torsocks/libtorsocks.so
-PROXYCHAINS_LIB=/usr/lib/x86_64-linux-gnu/libproxychains.so.4
+MA_LIB=$(sys_libdir) # Debian's multiarch directory, where the two are installed
+TORSOCKS_LIB=$MA_LIB/torsocks/libtorsocks.so
+PROXYCHAINS_LIB=$MA_LIB/libproxychains.so.4
 
 # Outside the namespace (apt needs the network): install what is missing.
 if [ -z "${OMX_IN_NETNS:-}" ]; then
@@ -134,6 +139,9 @@ V_omxni=(LD_PRELOAD="$LIB" ONIONMX_CONF="$T/big-noiso.conf")
 V_omxd=(LD_PRELOAD="$LIB" ONIONMX_CONF="$T/big-disc.conf")
 V_omx10=(LD_PRELOAD="$LIB" ONIONMX_CONF="$T/m10.conf")
 V_omx10k=(LD_PRELOAD="$LIB" ONIONMX_CONF="$T/m10k.conf")
+ULIB=$BB/unhardened/shim/libonionmx.so # HARDEN=0
+[ -f "$ULIB" ] || { echo "bench: $ULIB missing (make bench builds it)" >&2; exit 1; }
+V_omxu=(LD_PRELOAD="$ULIB" ONIONMX_CONF="$T/big.conf")
 V_tor=(LD_PRELOAD="$TORSOCKS_LIB" TORSOCKS_CONF_FILE="$T/torsocks.conf")
 V_pc=(LD_PRELOAD="$PROXYCHAINS_LIB" PROXYCHAINS_CONF_FILE="$T/proxychains.conf"
 	PROXYCHAINS_QUIET_MODE=1)
@@ -185,7 +193,7 @@ V_bound2=()
 C_onion=("$BB/client" onion "$ONION" 25 "$N_ONION")
 C_onion_bound=("$BB/client" bound $SOCKS "$N_ONION" "$ONION" onionmx "$ONION")
 C_onion_bound2=("$BB/client" bound2 $SOCKS "$N_ONION" "$ONION" onionmx "$ONION")
-rounds onion "bound omx tor pc bound2 omxni"
+rounds onion "bound omx tor pc bound2 omxni omxu"
 
 # Syscalls per onion connect: strace counts at two loop lengths, the difference
 # divided by the extra calls (start-up cancels out); per system call in
@@ -234,7 +242,7 @@ say "start-up: $ROUNDS rounds x $N_SPAWN runs of /bin/true per variant"
 printf 'int onionmx_bench_empty;\n' | ${CC:-cc} -shared -fPIC -o "$T/empty.so" -x c - || exit 1
 V_empty=(LD_PRELOAD="$T/empty.so")
 C_start=("$BB/spawn" "$N_SPAWN")
-rounds start "base empty omx10 omx10k omx omxd tor pc"
+rounds start "base empty omx10 omx10k omx omxd tor pc omxu"
 # System calls of one /bin/true run, per variant.
 start_syscalls() { # start_syscalls VARIANT
 	local -n envs="V_$1"
@@ -254,7 +262,7 @@ ROUNDS_SAVE=$ROUNDS
 ROUNDS=$ROUNDS2
 C_pconn=("$BB/client" connect $SINK "$N_PASS")
 C_pres=("$BB/client" res plain.example "$N_RES")
-rounds pconn "base omx tor pc"
+rounds pconn "base omx tor pc omxu"
 rounds pres "base omx"
 ROUNDS=$ROUNDS_SAVE
 
@@ -299,6 +307,9 @@ if command -v valgrind >/dev/null; then
 	say "passthrough: instructions per call (callgrind)"
 	IR_conn_base=$(instr_per_call base 200 1200 connect $SINK @N@)
 	IR_conn_omx=$(instr_per_call omx 200 1200 connect $SINK @N@)
+	IR_conn_omxu=$(instr_per_call omxu 200 1200 connect $SINK @N@)
+	IR_onion_omx=$(instr_per_call omx 50 250 onion "$ONION" 25 @N@)
+	IR_onion_omxu=$(instr_per_call omxu 50 250 onion "$ONION" 25 @N@)
 	IR_res_base=$(instr_per_call base 100 600 res plain.example @N@)
 	IR_res_omx=$(instr_per_call omx 100 600 res plain.example @N@)
 	IR_mx_base=$(instr_per_call base 100 600 mx plain.example @N@)
@@ -380,7 +391,7 @@ incl() { # incl VARIANT FUNCTION: FUNCTION's inclusive instructions in that run 
 }
 START_IR=""
 if command -v valgrind >/dev/null; then
-	for v in base empty omx; do
+	for v in base empty omx omxu; do
 		declare "SIR_$v=$(start_ir $v)"
 		declare "SREL_$v=$(incl $v _dl_relocate_object)"
 	done
@@ -388,7 +399,7 @@ if command -v valgrind >/dev/null; then
 	SBIND=$(incl omx omx_bind_real)
 	[ -n "$SIR_base" ] && [ -n "$SIR_omx" ] && START_IR=1
 fi
-for v in base empty omx; do
+for v in base empty omx omxu; do
 	declare -n envs="V_$v"
 	args=()
 	for e in "${envs[@]}"; do args+=(-e "$e"); done
@@ -464,7 +475,7 @@ fi
 
 # b.
 m_base=$(median "$T/r/start.base")
-for v in empty omx10 omx10k omx omxd tor pc; do
+for v in empty omx10 omx10k omx omxd tor pc omxu; do
 	declare "add_$v=$(paste "$T/r/start.$v" "$T/r/start.base" | awk '$1 != "fail" && $2 != "fail" { print $1 - $2 }' >"$T/d.$v"; median "$T/d.$v")"
 	declare "cpu_$v=$(paste "$T/r/start.$v.cpu" "$T/r/start.base.cpu" | awk '$1 != "fail" && $2 != "fail" { print $1 - $2 }' >"$T/d.$v"; median "$T/d.$v")"
 done
@@ -489,7 +500,7 @@ fi
 
 # c.
 for k in pconn pres; do
-	for v in base omx tor pc; do
+	for v in base omx tor pc omxu; do
 		[ -s "$T/r/$k.$v" ] && declare "m_${k}_$v=$(median "$T/r/$k.$v")"
 		[ -s "$T/r/$k.$v" ] && declare "r_${k}_$v=$(ratio_stats "$T/r/$k.$v" "$T/r/$k.base")"
 	done
@@ -554,6 +565,22 @@ if [ "$(verdict "$C_WALL <= 1")" = gap ]; then
 	CAUSES+=("map compile: tinycdb alone writing the same records$([ -n "$CDB_SAME" ] && echo " (a byte-identical file)") takes ${CDB_WALL:-?} s here, onionmx-map $r_cdb that$prof")
 fi
 
+# g. the hardening flags: the default (hardened) library against HARDEN=0, same rounds.
+m_onion_omxu=$(median "$T/r/onion.omxu")
+r_hard_onion=$(ratio_stats "$T/r/onion.omx" "$T/r/onion.omxu")
+r_hard_pconn=$(ratio_stats "$T/r/pconn.omx" "$T/r/pconn.omxu")
+r_hard_start=$(ratio_stats "$T/r/start.omx" "$T/r/start.omxu")
+row "hardening flags (us; vs HARDEN=0)" "HARDEN=0" "hardened (default)" "" "" "" ""
+row "  onion connect (us/connection)" "$(us "$m_onion_omxu")" "$(us "$m_omx") $(fmt_ratio "$r_hard_onion")" "" "" "" ""
+row "    instructions per connection" "${IR_onion_omxu:-n/a}" "${IR_onion_omx:-n/a} ($(ir_add "${IR_onion_omxu:-fail}" "${IR_onion_omx:-fail}" | sed 's/^[0-9]/+&/'))" "" "" "" ""
+row "  passthrough connect() (us/call)" "$(us "$m_pconn_omxu")" "$(us "$m_pconn_omx") $(fmt_ratio "$r_hard_pconn")" "" "" "" ""
+row "    instructions per call" "${IR_conn_omxu:-n/a}" "${IR_conn_omx:-n/a} ($(ir_add "${IR_conn_omxu:-fail}" "${IR_conn_omx:-fail}" | sed 's/^[0-9]/+&/'))" "" "" "" ""
+row "  start-up /bin/true (added)" "$(both "$add_omxu" "$cpu_omxu")" "$(both "$add_omx" "$cpu_omx") $(fmt_ratio "$r_hard_start")" "" "" "" ""
+if [ -n "$START_IR" ] && [ -n "${SIR_omxu:-}" ]; then
+	row "    instructions, one run" "$SIR_omxu" "$SIR_omx ($(ir_add "$SIR_omxu" "$SIR_omx" | sed "s/^[0-9]/+&/"))" "" "" "" ""
+fi
+row "    minor page faults" "${SFLT_omxu:-?}" "${SFLT_omx:-?}" "" "" "" ""
+
 # f.
 if [ -s "$T/mta.rows" ]; then
 	cat "$T/mta.rows"
@@ -578,6 +605,9 @@ echo "same library, map and lookup runs. Start-up: wall time per fork+exec+wait 
 echo "the children's CPU time (less disturbed by other load on the machine); floor: the same with an"
 echo "empty shared object preloaded. Map compile: $MAP_ROUNDS rounds, alternating with tinycdb's own"
 echo "cdb -c writing the records of the compiled map (dumped from it) with nothing to check."
+echo "Hardening flags: the library as make builds it (-fstack-protector-strong, -fstack-clash-protection,"
+echo "-fcf-protection, -D_FORTIFY_SOURCE=3, -z relro; lazy binding) against the same sources built"
+echo "HARDEN=0, in the same rounds; the start-up ratio is of the whole fork+exec+wait."
 [ -s "$T/mta.notes" ] && cat "$T/mta.notes"
 
 if [ -f "$T/cg.omx.connect" ]; then

@@ -8,7 +8,7 @@
 . "$(dirname "$0")/../lib.sh"
 enter_netns "$@"
 OMX_TIMEOUT=2
-CHECK=$B/tools/onionmx-check
+CHECK=${CHECK_BIN:-$B/tools/onionmx-check} # CHECK_BIN: another build of the tool
 check() { "$CHECK" "$@"; }
 restart_dns() { # dnsmasq again, with the records below
 	stop_pid "$(cat "$T/dnsmasq.pid" 2>/dev/null)"
@@ -22,6 +22,14 @@ ONION4=$("$H/onion_gen" test-four)
 V2=expyuzz4wqqyqhjn
 BADSUM=a${ONION3#?} # first character changed: the key no longer matches the checksum
 [ "$BADSUM" = "$ONION3" ] && BADSUM=b${ONION3#?}
+# many.example: 40 MX records, each naming a different onion in the map (more
+# than the check tool keeps: it lists the first 32 and counts the rest).
+MANY=()
+for i in $(seq 1 40); do
+	MANY+=("$("$H/onion_gen" "many-$i")")
+	echo "many$i.example ${MANY[-1]}.onion" >>"$T/domains"
+done
+"$MAPTOOL" "$T/domains" >/dev/null || exit 1
 
 # SERVFAIL for one name: dnsmasq forwards it to this responder, which answers
 # every query with SERVFAIL.
@@ -51,6 +59,7 @@ DNS_ARGS=(--local-ttl=600
 	--mx-host=mixed.example,$ONION1.onion,10
 	--mx-host=mixed.example,mx.plain.example,20
 	--host-record=nomx.example,127.0.0.31)
+for i in $(seq 1 40); do DNS_ARGS+=(--mx-host=many.example,${MANY[i-1]}.onion,$((1000 - i))); done
 start_dns "${DNS_ARGS[@]}" || exit 1
 start_sink onion 127.0.0.40:25 || exit 1
 CONF=$T/onionmx.conf
@@ -96,6 +105,18 @@ is "$(check -t nomx.example)" "nomx.example clearnet mx nomx.example" "no MX rec
 out=$(check -t nothere.example)
 is "$?" 1 "NXDOMAIN: exit 1"
 is "$out" "nothere.example clearnet mx (NXDOMAIN)" "terse: NXDOMAIN"
+# 40 onion MX hosts in the map (an ASan stack-buffer-overflow in mx_route
+# before: it kept 16): the first 32 by preference are listed, the rest counted.
+out=$(check many.example 2>&1)
+is "$?" 0 "40 mapped onion MX hosts: exit 0"
+is "$(printf '%s\n' "$out" | grep -c '^  mx: ')" 40 "40 mapped onion MX hosts: all 40 MX records listed"
+is "$(printf '%s\n' "$out" | grep '^  mx: ' | sed -n '1p;$p' | tr -s ' ' | tr '\n' ' ')" \
+	" mx: 960 ${MANY[39]}.onion  mx: 999 ${MANY[0]}.onion " "40 MX hosts: listed by preference"
+like "$out" "note: +8 onion MX hosts in the map after the first 32 are not listed" "40 MX hosts: says how many were left out"
+unlike "$out" "ERROR: AddressSanitizer" "40 MX hosts: no AddressSanitizer report"
+want="many.example onion mx"
+for i in $(seq 40 -1 9); do want="$want ${MANY[i-1]}.onion:25"; done
+is "$(check -t many.example)" "$want +8" "terse: the 32 most preferred onions, then +8 for the rest"
 out=$(check srv.example)
 like "$out" "publishes _onion-mx\._tcp records, but discovery is off" "discovery off, SRV published: says so"
 like "$out" "route: +clearnet" "discovery off: route still clearnet"

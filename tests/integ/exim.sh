@@ -4,7 +4,7 @@
 # but LD_PRELOAD=libonionmx.so: started as systemd's generated exim4.service
 # starts it (/etc/init.d/exim4 start, which runs update-exim4.conf, exim4 -bV
 # and exim4 -bd -q30m), in a private namespace (see tests/mta/common.sh). The
-# library is installed mode 4755 in /usr/lib/x86_64-linux-gnu (inside the
+# library is installed mode 4755 in /usr/lib/TRIPLET (x86_64-linux-gnu; inside the
 # namespace only), as make install does, so every setuid re-exec of exim4
 # (each delivery) loads it in secure mode. Onion MX discovery is on (discover =
 # srv): d01.example, in no map, gets its mail through its _onion-mx._tcp SRV

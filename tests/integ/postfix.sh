@@ -7,7 +7,7 @@
 # Debian package, so its .deb (downloaded by tests/deps.sh) is unpacked with
 # dpkg -x and laid over /etc, /usr and /var in the namespace only, and set up
 # as its postinst would (tests/mta/postfix-install.sh). The library is
-# installed mode 4755 in /usr/lib/x86_64-linux-gnu there, as make install does.
+# installed mode 4755 in /usr/lib/TRIPLET (x86_64-linux-gnu) there, as make install does.
 # Onion MX discovery is on (discover = srv): d01.example, in no map, gets its
 # mail through its _onion-mx._tcp SRV record, and a failing SRV lookup defers.
 . "$(dirname "$0")/../lib.sh"

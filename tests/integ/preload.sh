@@ -13,7 +13,7 @@ install_in_namespace || exit 1
 cp "$T/domains.cdb" /etc/onionmx/domains.cdb
 printf 'map = /etc/onionmx/domains.cdb\nprograms = %s\n' "$H/self_report" >/etc/onionmx/onionmx.conf
 unset ONIONMX_CONF
-echo /usr/lib/x86_64-linux-gnu/libonionmx.so >/etc/ld.so.preload
+echo "$(sys_libdir)/libonionmx.so" >/etc/ld.so.preload
 
 out=$("$H/self_report" mapped.example 2>&1)
 like "$out" "^loaded=yes" "a listed program loads the library from /etc/ld.so.preload"

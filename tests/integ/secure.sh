@@ -1,6 +1,6 @@
 #!/bin/bash
 # Secure mode. Installed as it must be for Exim's setuid re-execs (mode 4755 in
-# /usr/lib/x86_64-linux-gnu), any local user can preload the library into any
+# /usr/lib/TRIPLET, e.g. x86_64-linux-gnu), any local user can preload the library into any
 # setuid program. There it must be harmless: ONIONMX_CONF ignored, only the
 # built-in config, which (like its map) must be root's and not writable by
 # others, and no file the caller names is ever opened.

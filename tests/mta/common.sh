@@ -5,7 +5,7 @@
 #
 # The host stays untouched: /etc, /usr, /var, /run and /dev are overlays whose
 # writes go to $T/ovl (the library is installed mode 4755 in
-# /usr/lib/x86_64-linux-gnu only there, Postfix is unpacked into /usr, /etc and
+# the multiarch directory (/usr/lib/x86_64-linux-gnu) only there, Postfix is unpacked into /usr, /etc and
 # /var only there). Every process started lives in the PID namespace, so none
 # survives the test: the kernel ends them all when the script (its PID 1) exits.
 #
@@ -38,7 +38,7 @@
 # serves port 25 from the onion sink. mta_map_tor maps mapped.example to it.
 
 MTA_HOSTNAME=mta.test.example
-MTA_LIBDIR=/usr/lib/x86_64-linux-gnu
+MTA_LIBDIR=$(sys_libdir) # where make install puts the library
 MTA_PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
 MTA_STOP=()             # commands that stop the MTA (run by mta_cleanup)
 SYSLOG=                 # the syslog receiver's file: the MTA's own log
