@@ -61,6 +61,11 @@ $(O)/tests/unit/%: tests/unit/%.c tests/tap.h $(TOOL_SRC:%=$(OBJDIR)/%.o)
 	@mkdir -p $(@D)
 	$(CC) $(ALLFLAGS) $(LDSAN) -o $@ $< $(TOOL_SRC:%=$(OBJDIR)/%.o) $(CDB_PIC) -lresolv
 
+# A helper named NAME.so.c is a library to preload (tests/helpers/dlsym_spy.so.c).
+$(O)/tests/helpers/%.so: tests/helpers/%.so.c
+	@mkdir -p $(@D)
+	$(CC) $(ALLFLAGS) -shared -o $@ $< -ldl
+
 $(O)/tests/helpers/%: tests/helpers/%.c shim/*.h $(TOOL_SRC:%=$(OBJDIR)/%.o)
 	@mkdir -p $(@D)
 	$(CC) $(ALLFLAGS) $(LDSAN) -o $@ $< $(TOOL_SRC:%=$(OBJDIR)/%.o) $(CDB_PIC) -lresolv

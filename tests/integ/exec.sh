@@ -19,6 +19,60 @@ for how in execve execv execvp execvpe execl execle execlp fexecve execveat posi
 	like "$out" "^loaded=no" "$how without the library: not loaded (control)"
 done
 
+# vfork: the exec runs in the child, on the parent's stack and memory.
+out=$(shim "$H/exec_probe" vfork "$SELF" mapped.example 2>&1)
+like "$out" "^loaded=yes" "vfork + execve with an emptied environment: the library is loaded in the new program"
+like "$out" "^mx=$ONION1\.onion" "vfork + execve: and the new program's MX lookup is answered by it"
+
+# system() and popen() spawn through glibc's internal posix_spawn, which no
+# interposer of execve or posix_spawn sees: after clearenv() their child would
+# run without the library unless they are interposed too.
+for how in system popen; do
+	out=$(shim "$H/exec_probe" $how "$SELF mapped.example" 2>&1)
+	like "$out" "^loaded=yes" "$how after clearenv(): the library is loaded in the shell's child"
+	like "$out" "^ONIONMX_CONF=$T/onionmx\.conf$" "$how: the config path came along"
+	like "$out" "^mx=$ONION1\.onion" "$how: and the child's MX lookup is answered by it"
+	out=$("$H/exec_probe" $how "$SELF" 2>&1)
+	like "$out" "^loaded=no" "$how without the library: not loaded (control)"
+done
+# Their semantics stay glibc's: return values, and system()'s SIGINT/SIGQUIT
+# ignored in the caller while the command runs.
+for pre in shim env; do
+	what=$([ $pre = shim ] && echo "with the library" || echo "without it (control)")
+	out=$($pre "$H/exec_probe" system 'exit 3' 2>&1)
+	like "$out" "^status=768 exit=3$" "system('exit 3') returns the wait status, $what"
+	out=$($pre "$H/exec_probe" system 'kill -INT $PPID; kill -QUIT $PPID; echo survived' 2>&1)
+	like "$out" "^survived" "system(): the command ran, $what"
+	like "$out" "^status=0 exit=0$" "system(): the caller ignored the SIGINT and SIGQUIT sent meanwhile, $what"
+	out=$($pre "$H/exec_probe" popen 'echo from-child; exit 5' 2>&1)
+	like "$out" "^from-child$" "popen(): the command's output is read, $what"
+	like "$out" "^status=1280 exit=5$" "pclose() returns the wait status, $what"
+done
+
+# The exec family is bound once, with the other real functions, never in the
+# exec itself (which may run in a vfork child, where dlsym is not safe); a
+# missing real function, or one that is our own hook, fails with ENOSYS.
+SPY="${SAN_PRELOAD:+$SAN_PRELOAD }$H/dlsym_spy.so $LIB"
+for how in execve execvp fexecve execveat posix_spawn posix_spawnp vfork system popen; do
+	out=$(DLSYM_SPY_LOG=1 LD_PRELOAD="$SPY" "$H/exec_probe" $how "$SELF" 2>&1)
+	like "$out" "^loaded=yes" "$how under dlsym_spy: the library is loaded in the new program"
+	before=$(printf '%s\n' "$out" | sed '/^exec_probe: calling/q')
+	after=$(printf '%s\n' "$out" | sed '1,/^exec_probe: calling/d')
+	like "$before" "^dlsym_spy: connect$" "$how: the spy sees the library bind its real functions at start-up (control)"
+	unlike "$after" "^dlsym_spy: " "$how: no dlsym() when the exec happens"
+done
+EXEC_FNS=execve,execvpe,fexecve,execveat,posix_spawn,posix_spawnp,system,popen
+for spy in MISSING SELF; do
+	for how in execve execv execvp execl fexecve execveat posix_spawn posix_spawnp vfork system popen; do
+		out=$(env DLSYM_SPY_$spy=$EXEC_FNS LD_PRELOAD="$SPY" "$H/exec_probe" $how "$SELF" 2>&1)
+		status=$?
+		ok $([ $status -gt 0 ] && [ $status -lt 128 ] && echo 0 || echo 1) \
+			"$how, real function $([ $spy = SELF ] && echo "is our own hook" || echo missing): fails without crashing (status $status)"
+		like "$out" "Function not implemented|status=-1 exit=-1" "$how: ENOSYS"
+		unlike "$out" "^loaded=" "$how: nothing ran"
+	done
+done
+
 # Through a shell and env -i, as postfix-script and master run their children.
 out=$(shim sh -c "env -i /bin/sh -c '$SELF mapped.example'" 2>&1)
 like "$out" "^loaded=yes" "sh -> env -i -> sh -> program: still loaded"
