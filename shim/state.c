@@ -23,6 +23,7 @@ int omx_config_ok;
 int omx_active = 1;
 char omx_self_preload[PATH_MAX];
 char omx_conf_env[PATH_MAX + sizeof("ONIONMX_CONF=")];
+int omx_started_secure;
 /* 240.0.0.0/4 until the map says otherwise, so no address is ever taken for
  * synthetic by a hook that runs before the constructor. */
 uint32_t omx_range_net = 0xf0000000u, omx_range_mask = 0xf0000000u;
@@ -337,6 +338,7 @@ static void init_once_body(void)
 	omx_bind_real();
 	pthread_atfork(before_fork, NULL, after_fork_child);
 	secure_mode = getauxval(AT_SECURE) != 0;
+	omx_started_secure = secure_mode;
 	if (!secure_mode && getenv("ONIONMX_CONF") && *getenv("ONIONMX_CONF")) {
 		path = getenv("ONIONMX_CONF");
 		snprintf(omx_conf_env, sizeof(omx_conf_env), "ONIONMX_CONF=%s", path);
