@@ -334,6 +334,7 @@ static void init_once_body(void)
 
 	char exe[PATH_MAX];
 	ssize_t n;
+	int require_root;
 
 	omx_bind_real();
 	pthread_atfork(before_fork, NULL, after_fork_child);
@@ -343,11 +344,16 @@ static void init_once_body(void)
 		path = getenv("ONIONMX_CONF");
 		snprintf(omx_conf_env, sizeof(omx_conf_env), "ONIONMX_CONF=%s", path);
 	}
+	/* Root given a config by the environment (su -p, sudo's env_keep, a child
+	 * of a setuid program that made itself root) reads it only if it is root's
+	 * and nobody else can write it; the map and cache such a config names are
+	 * then root's own choice. */
+	require_root = secure_mode || (omx_conf_env[0] && geteuid() == 0);
 	find_self();
 
 	omx_config_defaults(&omx_cfg);
 	omx_parse_range(OMX_DEFAULT_RANGE, &omx_range_net, &omx_range_mask);
-	if (omx_config_load(&omx_cfg, path, secure_mode, err, sizeof(err)) != 0) {
+	if (omx_config_load(&omx_cfg, path, require_root, err, sizeof(err)) != 0) {
 		/* Unknown which programs are ours: fail closed everywhere. */
 		if (preloaded_by_environment())
 			omx_log_alert("%s; refusing SMTP connections (ports 25, 465, 587) and deferring MX lookups",
