@@ -334,7 +334,7 @@ static void init_once_body(void)
 
 	char exe[PATH_MAX];
 	ssize_t n;
-	int require_root;
+	int require_root, identified;
 
 	omx_bind_real();
 	pthread_atfork(before_fork, NULL, after_fork_child);
@@ -366,10 +366,26 @@ static void init_once_body(void)
 	omx_config_ok = 1;
 	omx_log_setup(omx_cfg.log == OMX_LOG_STDERR, omx_cfg.log_level);
 
+	/* "programs": the program is told by /proc/self/exe (the file the kernel
+	 * exec'd, symbolic links resolved; argv[0] and AT_EXECFN are the caller's
+	 * words). When that cannot be read (no /proc, a tmpfs over it, a hardened
+	 * container) or is cut short, the library acts as if the program were
+	 * listed: going inert could be the MTA passing a mapped domain to DNS,
+	 * while acting in another program only routes that program's mail for
+	 * mapped domains over Tor, as "programs = all" does. */
 	exe[0] = '\0';
-	if (omx_cfg.programs[0] && (n = readlink("/proc/self/exe", exe, sizeof(exe) - 1)) > 0)
-		exe[n] = '\0';
-	if (!omx_config_program_matches(&omx_cfg, exe) &&
+	identified = 1;
+	if (omx_cfg.programs[0]) {
+		n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
+		if (n > 0 && n < (ssize_t)sizeof(exe) - 1) {
+			exe[n] = '\0';
+		} else {
+			identified = 0;
+			omx_log(LOG_DEBUG, "programs: cannot tell which program this is (readlink /proc/self/exe: %s): acting as if it were listed",
+				n < 0 ? strerror(errno) : "name too long");
+		}
+	}
+	if (identified && !omx_config_program_matches(&omx_cfg, exe) &&
 	    (secure_mode || !getenv("ONIONMX_ACTIVE") || strcmp(getenv("ONIONMX_ACTIVE"), "1") != 0)) {
 		omx_active = 0; /* not one of the configured programs: pass everything through */
 		return;

@@ -94,6 +94,25 @@ like "$out" "answer MX 10 $ONION1\.onion" "ONIONMX_ACTIVE=1 (set by the wrapper)
 echo "programs = $H/" >>"$T/only.conf"
 out=$(ONIONMX_CONF=$T/only.conf shim "$H/resolv_probe" nsearch mapped.example MX 2>&1)
 like "$out" "answer MX 10 $ONION1\.onion" "programs = DIR/: every program under DIR acts"
+# programs = ... and a /proc that cannot be read (a tmpfs over it, a hardened
+# container): the program cannot be identified, so the library acts as if it
+# were listed: an MTA among the listed programs must never go inert and pass
+# a mapped domain to DNS.
+echo "programs = $H/resolv_probe" >"$T/listed.conf"
+cat "$ONIONMX_CONF" >>"$T/listed.conf"
+no_proc() { unshare --mount sh -c 'mount -t tmpfs none /proc && exec "$@"' sh "$@"; }
+out=$(no_proc true 2>&1 && no_proc sh -c 'readlink /proc/self/exe || echo unreadable' 2>&1)
+like "$out" "^unreadable$" "(a tmpfs over /proc: /proc/self/exe cannot be read)"
+before=$(dns_queries | grep -c '^MX mapped\.example')
+out=$(ONIONMX_CONF=$T/listed.conf no_proc env LD_PRELOAD="$PRELOAD" "$H/resolv_probe" nsearch mapped.example MX 2>&1)
+like "$out" "answer MX 10 $ONION1\.onion" "/proc hidden, programs = resolv_probe: the listed program still acts"
+out=$(ONIONMX_CONF=$T/listed.conf no_proc env LD_PRELOAD="$PRELOAD" "$H/self_report" mapped.example 2>&1)
+like "$out" "^mx=$ONION1\.onion" "/proc hidden: an unlisted program acts too (it cannot be told apart)"
+is "$(dns_queries | grep -c '^MX mapped\.example')" "$before" "/proc hidden: DNS never saw mapped.example's MX"
+out=$(ONIONMX_CONF=$T/listed.conf shim "$H/self_report" mapped.example 2>&1)
+like "$out" "^mx=mx\.mapped\.example" "(control: with /proc, an unlisted program passes the lookup to DNS)"
+is "$(dns_queries | grep -c '^MX mapped\.example')" "$((before + 1))" "(control: and DNS saw it)"
+
 printf 'programs = relative/path\n' >"$T/rel.conf"
 out=$("$ONIONMX" -c "$T/rel.conf" -t 2>&1)
 like "$out" "rel\.conf:1: programs: \"relative/path\" is not an absolute path" "programs must be absolute paths"
