@@ -195,126 +195,154 @@ int posix_spawnp(pid_t *pid, const char *file, const posix_spawn_file_actions_t 
  *
  * Thread safety. The copy is swapped in and out with one pointer store under
  * env_lock; a concurrent system()/popen() that finds the copy in place shares it
- * (env_users) instead of building another, so nobody puts the old environment
- * back while another call may still be spawning with it. A thread reading
- * environ meanwhile (getenv) sees either array, each whole and NULL-terminated,
- * whose strings are the program's own or ours; ours are not freed when the call
- * ends (the copies are kept on env_kept and reused when the same environment
- * comes again; only the oldest beyond ENV_KEPT_MAX go), so what a reader took
- * does not dangle. A thread changing the environment
- * meanwhile (setenv) races with system() itself, which POSIX already forbids;
- * if it replaced environ, it is left as it is. Nothing is swapped when environ
+ * (its users count) instead of building another, so nobody puts the old
+ * environment back while another call may still be spawning with it. A thread
+ * reading environ meanwhile (getenv) sees either array, each whole and
+ * NULL-terminated. The LD_PRELOAD entries built are never freed (one per
+ * distinct value, env_strings): what getenv() returned, or what a setenv()
+ * copied into a new environ, stays valid. The arrays are kept on env_kept and
+ * reused when the same environment comes again; only the oldest unused ones
+ * beyond ENV_KEPT_MAX are freed. A thread changing the environment meanwhile
+ * (setenv) races with system() itself, which POSIX already forbids; if it
+ * replaced environ, that is left as it is. Nothing is swapped when environ
  * already carries what sticky_env would add: then these hooks only call the
  * real function. */
+struct kept_str {
+	struct kept_str *next;
+	char s[];
+};
+
 struct kept_env {
 	struct kept_env *next;
-	char *preload;  /* the LD_PRELOAD entry built for this copy */
+	unsigned users; /* calls running with this copy */
 	char *vec[];    /* the copy, NULL-terminated */
 };
 
 #define ENV_KEPT_MAX 8
 
 static pthread_mutex_t env_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct kept_str *env_strings; /* LD_PRELOAD entries built; never freed */
 static struct kept_env *env_kept;    /* the copies built, newest first */
-static char **env_published;         /* the copy in environ, or NULL */
+static struct kept_env *env_published; /* the copy in environ, or NULL */
 static char **env_saved;             /* what it replaced */
-static unsigned env_users;           /* calls running with env_published */
 
-/* Whether two environments are the same array contents (the LD_PRELOAD entries
- * each copy built compared as strings). */
-static int same_env(char **a, const char *a_preload, char **b, const char *b_preload)
+/* The kept string equal to S, made if there is none yet; NULL if out of memory. */
+static char *intern(const char *s)
+{
+	struct kept_str *k;
+	size_t n = strlen(s) + 1;
+
+	for (k = env_strings; k; k = k->next)
+		if (strcmp(k->s, s) == 0)
+			return k->s;
+	k = malloc(sizeof(*k) + n);
+	if (!k)
+		return NULL;
+	memcpy(k->s, s, n);
+	k->next = env_strings;
+	env_strings = k;
+	return k->s;
+}
+
+/* Whether two environments are the same array contents. */
+static int same_env(char **a, char **b)
 {
 	size_t i;
 
 	if (!a || !b) /* clearenv() leaves environ NULL */
 		return a == b;
 	for (i = 0; a[i] && b[i]; i++)
-		if (a[i] != b[i] && !(a[i] == a_preload && b[i] == b_preload &&
-				      strcmp(a_preload, b_preload) == 0))
+		if (a[i] != b[i])
 			return 0;
 	return a[i] == b[i];
 }
 
-/* Replaces *EP by an equal copy built before, if there is one, or else keeps it
- * (freeing the oldest beyond ENV_KEPT_MAX: a getenv() result could only point
- * into one that many calls old if its thread stalled for all of them). */
+/* Replaces *EP by an equal copy built before, if there is one, or else keeps it,
+ * freeing the oldest copy no call uses beyond ENV_KEPT_MAX. */
 static void keep_env(struct kept_env **ep)
 {
 	struct kept_env **k, *e = *ep;
 	unsigned n = 0;
 
 	for (k = &env_kept; *k; k = &(*k)->next)
-		if (same_env(e->vec, e->preload, (*k)->vec, (*k)->preload)) {
+		if (same_env(e->vec, (*k)->vec)) {
 			free(e);
 			*ep = *k;
 			return;
 		}
 	e->next = env_kept;
 	env_kept = e;
-	for (k = &env_kept; *k; k = &(*k)->next)
-		if (++n == ENV_KEPT_MAX && (*k)->next) {
-			struct kept_env *old = (*k)->next;
-			if (old->vec == env_published)
-				break; /* still in use: keep it (only possible if the list is short of others) */
-			(*k)->next = old->next;
+	for (k = &env_kept; *k;) {
+		struct kept_env *old = *k;
+		if (++n > ENV_KEPT_MAX && old->users == 0 && old != env_published) {
+			*k = old->next;
 			free(old);
 			break;
 		}
+		k = &old->next;
+	}
 }
 
 /* Puts in environ a copy that keeps the library, for one system()/popen().
  * Returns the copy to give back to env_leave(), NULL if environ needed none,
- * or (char **)-1 with errno set if none could be made. */
-static char **env_enter(void)
+ * or (struct kept_env *)-1 if none could be made (out of memory). */
+static struct kept_env *env_enter(void)
 {
-	char **cur, **token = NULL;
-	size_t count, psize;
-	struct kept_env *e;
+	struct kept_env *e = NULL;
+	char **cur;
 
 	pthread_mutex_lock(&env_lock);
 	cur = environ;
-	if (env_users && cur == env_published) {
-		env_users++;
-		token = env_published;
+	if (env_published && cur == env_published->vec) {
+		e = env_published;
+		e->users++;
 		goto out;
 	}
-	count = env_count(cur);
-	psize = preload_size(cur);
-	e = malloc(sizeof(*e) + (count + 3) * sizeof(char *) + psize);
-	if (!e) {
-		token = (char **)-1;
-		goto out;
+	{
+		size_t count = env_count(cur), psize = preload_size(cur);
+		char preload[psize];
+
+		e = malloc(sizeof(*e) + (count + 3) * sizeof(char *));
+		if (!e) {
+			e = (struct kept_env *)-1;
+			goto out;
+		}
+		e->users = 0;
+		sticky_env(cur, e->vec, preload, psize);
+		for (size_t i = 0; e->vec[i]; i++)
+			if (e->vec[i] == preload && !(e->vec[i] = intern(preload))) {
+				free(e);
+				e = (struct kept_env *)-1;
+				goto out;
+			}
 	}
-	e->preload = (char *)&e->vec[count + 3];
-	e->preload[0] = '\0';
-	sticky_env(cur, e->vec, e->preload, psize);
-	if (same_env(e->vec, e->preload, cur, NULL)) {
+	if (same_env(e->vec, cur)) {
 		free(e);
-		goto out; /* environ already keeps the library */
+		e = NULL; /* environ already keeps the library */
+		goto out;
 	}
 	keep_env(&e);
+	e->users++;
 	env_saved = cur;
-	env_published = e->vec;
-	env_users = 1;
+	env_published = e;
 	environ = e->vec;
-	token = e->vec;
 out:
 	pthread_mutex_unlock(&env_lock);
-	return token;
+	return e;
 }
 
 /* Ends one call begun by env_enter(); the last one out puts the program's
  * environment back, unless the program replaced environ meanwhile. */
 static void env_leave(void *arg)
 {
-	char **token = arg;
+	struct kept_env *e = arg;
 	int saved = errno;
 
-	if (!token)
+	if (!e)
 		return;
 	pthread_mutex_lock(&env_lock);
-	if (token == env_published && --env_users == 0) {
-		if (environ == env_published)
+	if (--e->users == 0 && e == env_published) {
+		if (environ == e->vec)
 			environ = env_saved;
 		env_published = NULL;
 	}
@@ -336,7 +364,10 @@ static void env_parent(void)
 
 static void env_child(void)
 {
-	env_users = 0;
+	/* The calls of other threads are not in the child: their copies are
+	 * unused there (environ stays on the copy, if it was, for good). */
+	for (struct kept_env *k = env_kept; k; k = k->next)
+		k->users = 0;
 	env_published = NULL;
 	pthread_mutex_unlock(&env_lock);
 }
@@ -348,13 +379,13 @@ __attribute__((constructor)) static void env_atfork(void)
 
 int system(const char *command)
 {
-	char **token;
+	struct kept_env *token;
 	int rc;
 
 	REAL_OR_FAIL(system, -1);
 	token = env_enter();
-	if (token == (char **)-1)
-		return -1;
+	if (token == (struct kept_env *)-1)
+		return -1; /* errno ENOMEM from malloc */
 	/* system() is a cancellation point: put environ back if cancelled. */
 	pthread_cleanup_push(env_leave, token);
 	rc = omx_real.system(command);
@@ -364,12 +395,12 @@ int system(const char *command)
 
 FILE *popen(const char *command, const char *mode)
 {
-	char **token;
+	struct kept_env *token;
 	FILE *f;
 
 	REAL_OR_FAIL(popen, NULL);
 	token = env_enter();
-	if (token == (char **)-1)
+	if (token == (struct kept_env *)-1)
 		return NULL;
 	pthread_cleanup_push(env_leave, token);
 	f = omx_real.popen(command, mode);
