@@ -183,7 +183,11 @@ $(TSAN_O)/tests/stress/threads: tests/stress/threads.c Makefile
 	@mkdir -p $(@D)
 	$(CC) -std=gnu11 $(TSAN_FLAGS) $(WARN) -D_GNU_SOURCE -o $@ $< -lresolv -lpthread
 
-stress: all tests $(TSAN_O)/tests/stress/threads
+$(TSAN_O)/tests/stress/popen_threads: tests/helpers/popen_threads.c Makefile
+	@mkdir -p $(@D)
+	$(CC) -std=gnu11 $(TSAN_FLAGS) $(WARN) -D_GNU_SOURCE -o $@ $< -lpthread
+
+stress: all tests $(TSAN_O)/tests/stress/threads $(TSAN_O)/tests/stress/popen_threads
 	$(MAKE) O=$(TSAN_O) CFLAGS="$(TSAN_FLAGS)" LDSAN=-fsanitize=thread $(TSAN_O)/shim/libonionmx.so
 	TSAN_O=$(TSAN_O) bash tests/stress/run.sh
 

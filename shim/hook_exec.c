@@ -325,7 +325,9 @@ static struct kept_env *env_enter(void)
 	e->users++;
 	env_saved = cur;
 	env_published = e;
-	environ = e->vec;
+	/* Release: a reader that finds the copy finds it filled in (readers
+	 * load environ plainly, by data dependency, as glibc's setenv expects). */
+	__atomic_store_n(&environ, e->vec, __ATOMIC_RELEASE);
 out:
 	pthread_mutex_unlock(&env_lock);
 	return e;
@@ -343,7 +345,7 @@ static void env_leave(void *arg)
 	pthread_mutex_lock(&env_lock);
 	if (--e->users == 0 && e == env_published) {
 		if (environ == e->vec)
-			environ = env_saved;
+			__atomic_store_n(&environ, env_saved, __ATOMIC_RELEASE);
 		env_published = NULL;
 	}
 	pthread_mutex_unlock(&env_lock);
