@@ -94,6 +94,13 @@ like "$out" "trap\.conf: refused.*not owned by root" "root, ONIONMX_CONF naming 
 like "$out" "^mx=none" "and MX lookups are deferred (fail closed), not sent to DNS"
 unlike "$(cat "$T/root-theirs.strace")" "trap\.fifo|user-named\.cache" "strace: nothing the file names was opened"
 is "$(ls "$T/rootonly")" "" "no file created in root's directory"
+out=$("$ONIONMX" -c "$T/user/theirs.conf" "$H/self_report" mapped.example 2>&1)
+status=$?
+like "$out" "theirs\.conf: refused.*not owned by root" "root, the onionmx wrapper with nobody's config: refused before running anything"
+is "$status" 78 "and it exits 78 (EX_CONFIG)"
+cp "$T/user/theirs.conf" "$T/root-theirs.conf"
+out=$("$ONIONMX" -c "$T/root-theirs.conf" "$H/self_report" mapped.example 2>&1)
+like "$out" "^mx=$EVIL_ONION\.onion" "(control: root's own copy of it runs, and what it names is root's choice)"
 mkfifo -m 644 "$T/root-fifo.conf"
 out=$(traced_as_root "$T/root-fifo.strace" "$T/root-fifo.conf" "$H/self_report" mapped.example)
 status=$?
