@@ -98,6 +98,7 @@ out=$("$ONIONMX" -c "$T/user/theirs.conf" "$H/self_report" mapped.example 2>&1)
 status=$?
 like "$out" "theirs\.conf: refused.*not owned by root" "root, the onionmx wrapper with nobody's config: refused before running anything"
 is "$status" 78 "and it exits 78 (EX_CONFIG)"
+unlike "$out" "^loaded=" "the command never ran"
 cp "$T/user/theirs.conf" "$T/root-theirs.conf"
 out=$("$ONIONMX" -c "$T/root-theirs.conf" "$H/self_report" mapped.example 2>&1)
 like "$out" "^mx=$EVIL_ONION\.onion" "(control: root's own copy of it runs, and what it names is root's choice)"
