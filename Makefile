@@ -96,6 +96,11 @@ $(O)/tests/unit/%: tests/unit/%.c tests/tap.h $(TOOL_SRC:%=$(OBJDIR)/%.o)
 	@mkdir -p $(@D)
 	$(CC) $(ALLFLAGS) -Itools $(LINKFLAGS) -o $@ $< $(filter %.o,$^) $(CDB_PIC) -lresolv
 
+# A helper named NAME.so.c is a library to preload (tests/helpers/dlsym_spy.so.c).
+$(O)/tests/helpers/%.so: tests/helpers/%.so.c
+	@mkdir -p $(@D)
+	$(CC) $(ALLFLAGS) -shared -o $@ $< -ldl
+
 $(O)/tests/helpers/%: tests/helpers/%.c shim/*.h $(TOOL_SRC:%=$(OBJDIR)/%.o)
 	@mkdir -p $(@D)
 	$(CC) $(ALLFLAGS) $(LINKFLAGS) -o $@ $< $(TOOL_SRC:%=$(OBJDIR)/%.o) $(CDB_PIC) -lresolv
@@ -226,7 +231,11 @@ $(TSAN_O)/tests/stress/threads: tests/stress/threads.c Makefile
 	@mkdir -p $(@D)
 	$(CC) -std=gnu11 $(TSAN_FLAGS) $(WARN) -D_GNU_SOURCE -o $@ $< -lresolv -lpthread
 
-stress: all tests $(TSAN_O)/tests/stress/threads
+$(TSAN_O)/tests/stress/popen_threads: tests/helpers/popen_threads.c Makefile
+	@mkdir -p $(@D)
+	$(CC) -std=gnu11 $(TSAN_FLAGS) $(WARN) -D_GNU_SOURCE -o $@ $< -lpthread
+
+stress: all tests $(TSAN_O)/tests/stress/threads $(TSAN_O)/tests/stress/popen_threads
 	$(MAKE) O=$(TSAN_O) CFLAGS="$(TSAN_FLAGS)" LDSAN=-fsanitize=thread $(TSAN_O)/shim/libonionmx.so
 	TSAN_O=$(TSAN_O) bash tests/stress/run.sh
 

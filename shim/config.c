@@ -334,7 +334,10 @@ static char *read_file_into(const char *path, size_t max, int require_root, char
 	struct stat st;
 	char *buf;
 	size_t have = 0;
-	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+	/* O_NONBLOCK: a FIFO in place of the file must not hang the host program
+	 * in open() (it is refused below as not a regular file; the flag does
+	 * nothing to the reads of a regular file). */
+	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
 
 	if (fd < 0) {
 		snprintf(err, errlen, "%s: %s", path, strerror(errno));
@@ -346,7 +349,7 @@ static char *read_file_into(const char *path, size_t max, int require_root, char
 		return NULL;
 	}
 	if (require_root && (st.st_uid != 0 || (st.st_mode & (S_IWGRP | S_IWOTH)))) {
-		snprintf(err, errlen, "%s: refused in secure mode: not owned by root or writable by others",
+		snprintf(err, errlen, "%s: refused: not owned by root or writable by others (required in secure mode, and as root of a config named by ONIONMX_CONF)",
 			 path);
 		close(fd);
 		return NULL;

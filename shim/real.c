@@ -6,6 +6,7 @@
 #include <dlfcn.h>
 #include <pthread.h>
 #include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 
 struct omx_real_fns omx_real;
@@ -53,6 +54,14 @@ static void bind_all(void)
 	BIND(res_query);
 	BIND(res_querydomain);
 	BIND(res_send);
+	BIND(execve);
+	BIND(execvpe);
+	BIND(fexecve);
+	BIND(execveat);
+	BIND(posix_spawn);
+	BIND(posix_spawnp);
+	BIND(system);
+	BIND(popen);
 	/* connect last: omx_ready() tests it to know the whole table is bound. */
 	memcpy(&r, &omx_real, sizeof(r));
 	*(void **)&r.connect = next_symbol("connect");

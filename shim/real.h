@@ -3,6 +3,8 @@
 #define OMX_REAL_H
 #include <netdb.h>
 #include <resolv.h>
+#include <spawn.h>
+#include <stdio.h>
 #include <sys/socket.h>
 #include <sys/uio.h>
 
@@ -32,6 +34,18 @@ struct omx_real_fns {
 	int (*res_query)(const char *, int, int, unsigned char *, int);
 	int (*res_querydomain)(const char *, const char *, int, int, unsigned char *, int);
 	int (*res_send)(const unsigned char *, int, unsigned char *, int);
+	/* The exec family (hook_exec.c): bound here too, so that an exec, which may
+	 * run in a vfork child, never calls dlsym. */
+	int (*execve)(const char *, char *const[], char *const[]);
+	int (*execvpe)(const char *, char *const[], char *const[]);
+	int (*fexecve)(int, char *const[], char *const[]);
+	int (*execveat)(int, const char *, char *const[], char *const[], int);
+	int (*posix_spawn)(pid_t *, const char *, const posix_spawn_file_actions_t *,
+			   const posix_spawnattr_t *, char *const[], char *const[]);
+	int (*posix_spawnp)(pid_t *, const char *, const posix_spawn_file_actions_t *,
+			    const posix_spawnattr_t *, char *const[], char *const[]);
+	int (*system)(const char *);
+	FILE *(*popen)(const char *, const char *);
 };
 
 extern struct omx_real_fns omx_real;

@@ -25,6 +25,7 @@ int omx_config_ok;
 int omx_active = 1;
 char omx_self_preload[PATH_MAX];
 char omx_conf_env[PATH_MAX + sizeof("ONIONMX_CONF=")];
+int omx_started_secure;
 /* 240.0.0.0/4 until the map says otherwise, so no address is ever taken for
  * synthetic by a hook that runs before the constructor. */
 uint32_t omx_range_net = 0xf0000000u, omx_range_mask = 0xf0000000u;
@@ -391,19 +392,26 @@ static void init_once_body(void)
 
 	char exe[PATH_MAX];
 	ssize_t n;
+	int require_root, identified;
 
 	omx_bind_real();
 	pthread_atfork(before_fork, NULL, after_fork_child);
 	secure_mode = getauxval(AT_SECURE) != 0;
+	omx_started_secure = secure_mode;
 	if (!secure_mode && getenv("ONIONMX_CONF") && *getenv("ONIONMX_CONF")) {
 		path = getenv("ONIONMX_CONF");
 		snprintf(omx_conf_env, sizeof(omx_conf_env), "ONIONMX_CONF=%s", path);
 	}
+	/* Root given a config by the environment (su -p, sudo's env_keep, a child
+	 * of a setuid program that made itself root) reads it only if it is root's
+	 * and nobody else can write it; the map and cache such a config names are
+	 * then root's own choice. */
+	require_root = secure_mode || (omx_conf_env[0] && geteuid() == 0);
 	find_self();
 
 	omx_config_defaults(&omx_cfg);
 	omx_parse_range(OMX_DEFAULT_RANGE, &omx_range_net, &omx_range_mask);
-	if (omx_config_load(&omx_cfg, path, secure_mode, err, sizeof(err)) != 0) {
+	if (omx_config_load(&omx_cfg, path, require_root, err, sizeof(err)) != 0) {
 		/* Unknown which programs are ours: fail closed everywhere. */
 		if (preloaded_by_environment())
 			omx_log_alert("%s; refusing SMTP connections (ports 25, 465, 587) and deferring MX lookups",
@@ -416,10 +424,26 @@ static void init_once_body(void)
 	omx_config_ok = 1;
 	omx_log_setup(omx_cfg.log == OMX_LOG_STDERR, omx_cfg.log_level);
 
+	/* "programs": the program is told by /proc/self/exe (the file the kernel
+	 * exec'd, symbolic links resolved; argv[0] and AT_EXECFN are the caller's
+	 * words). When that cannot be read (no /proc, a tmpfs over it, a hardened
+	 * container) or is cut short, the library acts as if the program were
+	 * listed: going inert could be the MTA passing a mapped domain to DNS,
+	 * while acting in another program only routes that program's mail for
+	 * mapped domains over Tor, as "programs = all" does. */
 	exe[0] = '\0';
-	if (omx_cfg.programs[0] && (n = readlink("/proc/self/exe", exe, sizeof(exe) - 1)) > 0)
-		exe[n] = '\0';
-	if (!omx_config_program_matches(&omx_cfg, exe) &&
+	identified = 1;
+	if (omx_cfg.programs[0]) {
+		n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
+		if (n > 0 && n < (ssize_t)sizeof(exe) - 1) {
+			exe[n] = '\0';
+		} else {
+			identified = 0;
+			omx_log(LOG_DEBUG, "programs: cannot tell which program this is (readlink /proc/self/exe: %s): acting as if it were listed",
+				n < 0 ? strerror(errno) : "name too long");
+		}
+	}
+	if (identified && !omx_config_program_matches(&omx_cfg, exe) &&
 	    (secure_mode || !getenv("ONIONMX_ACTIVE") || strcmp(getenv("ONIONMX_ACTIVE"), "1") != 0)) {
 		omx_active = 0; /* not one of the configured programs: pass everything through */
 		return;

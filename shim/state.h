@@ -19,6 +19,9 @@ extern int omx_active;               /* 0: a program the config leaves alone */
 extern char omx_self_preload[];
 extern char omx_conf_env[];
 
+/* Whether the library started in secure mode (AT_SECURE: a set-id program). */
+extern int omx_started_secure;
+
 /* Synthetic range of the current map (host order), read without locks by connect(). */
 extern uint32_t omx_range_net, omx_range_mask;
 

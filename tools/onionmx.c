@@ -66,7 +66,8 @@ static void secure_mode_warnings(const char *conf, const char *map)
 		struct stat st;
 		if (stat(files[i], &st) == 0 && (st.st_uid != 0 || (st.st_mode & (S_IWGRP | S_IWOTH))))
 			fprintf(stderr, "onionmx: warning: %s is not owned by root or is writable by others: "
-				"setuid programs (such as Exim's deliveries) will refuse it\n", files[i]);
+				"setuid programs (such as Exim's deliveries) will refuse it, and so will "
+				"programs running as root when ONIONMX_CONF names it\n", files[i]);
 	}
 	if (strcmp(conf, OMX_DEFAULT_CONF) != 0)
 		fprintf(stderr, "onionmx: note: setuid programs read only %s, not %s\n", OMX_DEFAULT_CONF, conf);
@@ -101,8 +102,10 @@ static int check_discovery(const struct omx_config *cfg, const struct omx_map *m
 }
 
 /* Checks the configuration and its map as the library will read them; VERBOSE
- * (onionmx -t) adds what setuid programs will think of them. */
-static int check(const char *conf, int verbose)
+ * (onionmx -t) adds what setuid programs will think of them. REQUIRE_ROOT: the
+ * file must be root's and writable by nobody else, as the library requires of
+ * a config it is given by ONIONMX_CONF when it runs as root. */
+static int check(const char *conf, int verbose, int require_root)
 {
 	struct omx_config cfg;
 	struct omx_map map;
@@ -110,7 +113,7 @@ static int check(const char *conf, int verbose)
 	int fd;
 
 	omx_config_defaults(&cfg);
-	if (omx_config_load(&cfg, conf, 0, err, sizeof(err)) != 0) {
+	if (omx_config_load(&cfg, conf, require_root, err, sizeof(err)) != 0) {
 		fprintf(stderr, "onionmx: %s\n", err);
 		return -1;
 	}
@@ -170,7 +173,9 @@ int main(int argc, char **argv)
 		fputs(usage_text, stderr);
 		return 2;
 	}
-	if (check(conf, only_check) != 0) {
+	/* The wrapper names the config in ONIONMX_CONF: as root, the library in
+	 * the command reads it only if it is root's, so refuse it here already. */
+	if (check(conf, only_check, !only_check && geteuid() == 0) != 0) {
 		fprintf(stderr, "onionmx: refusing to run %s with a broken configuration\n",
 			only_check ? "anything" : argv[optind]);
 		return 78;

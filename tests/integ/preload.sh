@@ -3,7 +3,8 @@
 # binaries: every program loads the library, the listed ones act with no
 # LD_PRELOAD at all (a manual queue run from a root shell included), the others
 # pass everything through, and none of them prints a word, even with a broken
-# configuration (which then fails closed everywhere).
+# configuration (which then fails closed everywhere), or when /proc cannot be
+# read to tell which program is which (then it acts everywhere).
 . "$(dirname "$0")/../lib.sh"
 skip_under_san "an ASan build cannot be loaded through /etc/ld.so.preload"
 enter_netns "$@"
@@ -24,6 +25,11 @@ like "$out" "answer MX 10 mx\.mapped\.example" "an unlisted program passes the s
 grep -q libonionmx /proc/self/maps
 ok $? "(the library is loaded into unlisted programs too, e.g. grep)"
 is "$(ls -d /etc/onionmx 2>&1)" "/etc/onionmx" "an ordinary command's output is untouched"
+
+# A /proc that cannot be read (a tmpfs over it): which program this is cannot be
+# told, so the library acts in every program rather than go inert in the MTA.
+out=$(unshare --mount sh -c 'mount -t tmpfs none /proc && exec "$@"' sh "$H/resolv_probe" nsearch mapped.example MX 2>&1)
+like "$out" "answer MX 10 $ONION1\.onion" "/proc hidden: the program cannot be identified, so the library acts (fail closed)"
 
 printf 'map = /etc/onionmx/domains.cdb\nprograms = %s\nbogus = 1\n' "$H/self_report" >/etc/onionmx/onionmx.conf
 out=$(ls -d /etc/onionmx 2>&1)

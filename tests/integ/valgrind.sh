@@ -41,6 +41,8 @@ vg "non-blocking connect through the library" env LD_PRELOAD="$LIB" $VG "$H/conn
 vg "res_nsearch answered by the library" env LD_PRELOAD="$LIB" $VG "$H/resolv_probe" nsearch mapped.example MX
 vg "res_nsend answered by the library" env LD_PRELOAD="$LIB" $VG "$H/resolv_probe" nsend "$ONION1.onion" A
 vg "gethostbyname_r answered by the library" env LD_PRELOAD="$LIB" $VG "$H/netdb_probe" ghbn_r "$ONION1.onion" 1024
+vg "system() after clearenv(), environ swapped and restored" env LD_PRELOAD="$LIB" $VG "$H/exec_probe" system true
+vg "popen() after clearenv(), environ swapped and restored" env LD_PRELOAD="$LIB" $VG "$H/exec_probe" popen true
 ONIONMX_CONF=$T/bad.conf vg "the library with a broken config" env LD_PRELOAD="$LIB" $VG "$H/connect_probe" mx.plain.example 25
 # Discovery: the SRV lookup, the shared cache, a discovered onion's connect,
 # and onionmx-check over the same paths.
