@@ -1,7 +1,8 @@
 /* reload_probe NAME COUNT [CHROOT]: a long-lived process (like Postfix's smtp):
  * optionally chroots right after start-up (the library is loaded by then), then
- * once per line read on stdin looks up NAME's MX with res_nsearch and prints the
- * first exchange (or "none h_errno=N"). Lets a test change the map in between. */
+ * once per line read on stdin looks up an MX with res_nsearch (NAME's for a line
+ * "go", else the line's own name) and prints the first exchange (or "none
+ * h_errno=N"). Lets a test change the map in between. */
 #include <arpa/nameser.h>
 #include <netdb.h>
 #include <resolv.h>
@@ -28,7 +29,13 @@ int main(int argc, char **argv)
 	}
 	setvbuf(stdout, NULL, _IOLBF, 0);
 	for (int i = 0; i < count && fgets(line, sizeof(line), stdin); i++) {
-		int len = res_nsearch(&state, argv[1], ns_c_in, ns_t_mx, answer, sizeof(answer));
+		const char *name = argv[1];
+		int len;
+
+		line[strcspn(line, "\n")] = '\0';
+		if (strcmp(line, "go") != 0)
+			name = line;
+		len = res_nsearch(&state, name, ns_c_in, ns_t_mx, answer, sizeof(answer));
 		ns_msg msg;
 		ns_rr rr;
 		char host[NS_MAXDNAME];
