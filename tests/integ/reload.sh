@@ -89,7 +89,7 @@ is "$(step added.example)" "none h_errno=2" \
 	"chrooted, after a rebuild that added added.example: its MX lookup fails temporarily (TRY_AGAIN)"
 is "$(step mapped.example)" "none h_errno=2" "a domain the old map has: deferred too (the new map may have changed it)"
 is "$(step plain.example)" "none h_errno=2" "an unmapped domain: deferred too (the new map may have added it)"
-like "$(cat "$T/probe.err")" "$T/domains\.cdb has been replaced, and this process cannot open the new one .*chroot.*: deferring every MX lookup until it restarts" \
+like "$(cat "$T/probe.err")" "$T/domains\.cdb: this process finds it has been replaced, and cannot open the map again \(it has chrooted, [^)]*\): deferring every MX lookup until it restarts" \
 	"the cause is logged"
 is "$(grep -c 'has been replaced' "$T/probe.err")" 1 "once"
 unlike "$(dns_queries)" "added\.example" "DNS never heard of added.example"
@@ -100,6 +100,30 @@ start_probe "$T/jail"
 is "$(step added.example)" "mx $ONION3.onion" "a chrooted process started after the rebuild (a recycled smtp) uses the new map"
 is "$(step)" "mx $ONION1.onion" "and its other entries"
 stop_probe
+
+# --- The map on overlayfs (a container's root file system, the map in the
+# image's layer): a file of a lower layer keeps its link count when the overlay
+# replaces it, so a chrooted process could not see a rebuild. It defers from its
+# first lookup after the chroot; outside a chroot the path still serves.
+mkdir -p "$T/ovl/lower" "$T/ovl/upper" "$T/ovl/work" "$T/ovl/merged"
+cp "$T/domains" "$T/ovl/lower/domains"
+"$MAPTOOL" "$T/ovl/lower/domains" >/dev/null
+mount -t overlay onionmx-reload -o "lowerdir=$T/ovl/lower,upperdir=$T/ovl/upper,workdir=$T/ovl/work" "$T/ovl/merged"
+ok $? "an overlay with the compiled map in its lower layer"
+sed "s|^map = .*|map = $T/ovl/merged/domains.cdb|" "$T/onionmx.conf" >"$T/ovl.conf"
+ONIONMX_CONF=$T/ovl.conf start_probe "$T/jail"
+is "$(step)" "none h_errno=2" "overlayfs, chrooted: the first lookup fails temporarily"
+like "$(cat "$T/probe.err")" "merged/domains\.cdb: this process cannot tell whether it has been replaced \(its filesystem does not show it\), and cannot open the map again \(it has chrooted" \
+	"and says why"
+stop_probe
+ONIONMX_CONF=$T/ovl.conf start_probe
+is "$(step)" "mx $ONION1.onion" "control: not chrooted, the same map answers"
+sed "s/^mapped.example .*/mapped.example $ONION3.onion/" "$T/domains" >"$T/ovl/merged/domains"
+"$MAPTOOL" "$T/ovl/merged/domains" >/dev/null
+sleep 1.2
+is "$(step)" "mx $ONION3.onion" "and sees a rebuild by its path"
+stop_probe
+umount "$T/ovl/merged"
 
 # Missing map at start: MX lookups defer (TRY_AGAIN); once the map exists, mapped.
 rm -f "$T/domains.cdb"
