@@ -223,11 +223,13 @@ like "$(/usr/sbin/postqueue -p 2>/dev/null)" "user@moved\.example" "postqueue -p
 is "$(dns_queries | grep -c 'moved\.example')" "$mx_queries_before" "DNS heard nothing about moved.example after the change"
 is "$(sink_count direct)" $((before_direct + 1)) "its old MX got nothing more"
 is "$(sink_count onion)" "$before_onion" "nor did the onion sink, yet"
+t_reload=$(date +%s%N)
 /usr/sbin/postfix reload >/dev/null 2>&1
 ok $? "postfix reload (the operator's step after onionmx-map)"
 all_gone() { for p in $smtp_before; do alive "$p" && return 1; done; return 0; }
 wait_for 20 all_gone
 ok $? "every smtp process that ran before the change has exited"
+echo "# the last of them exited $((($(date +%s%N) - t_reload) / 1000000)) ms after postfix reload"
 /usr/sbin/postqueue -f >/dev/null 2>&1
 wait_for 30 count_at_least onion $((before_onion + 1))
 is "$(sink_count onion)" $((before_onion + 1)) "after the reload and a queue flush, the message for moved.example arrived at the onion sink"
