@@ -101,6 +101,30 @@ is "$(step added.example)" "mx $ONION3.onion" "a chrooted process started after 
 is "$(step)" "mx $ONION1.onion" "and its other entries"
 stop_probe
 
+# --- A program that closes every descriptor (some daemons do) closes the
+# library's descriptor of its map. Not chrooted, the map's path still serves,
+# and the library never closes what now has that number; chrooted, nothing can
+# tell a rebuild any more: it defers.
+"$MAPTOOL" "$T/domains" >/dev/null
+start_probe
+is "$(step)" "mx $ONION1.onion" "closing descriptors: the first lookup uses the map"
+like "$(step closefds)" "^pipe 3 4$" "the probe closed every descriptor above 2; its new pipe took fds 3 and 4"
+sed "s/^mapped.example .*/mapped.example $ONION3.onion/" "$T/domains" >"$T/domains.3"
+"$MAPTOOL" "$T/domains.3" >/dev/null && mv "$T/domains.3.cdb" "$T/domains.cdb"
+sleep 1.2
+is "$(step)" "mx $ONION3.onion" "not chrooted: a rebuild is still seen, by the map's path"
+is "$(step pipeok)" "pipe open" "and the library left the program's pipe (on its old descriptor's number) open"
+stop_probe
+"$MAPTOOL" "$T/domains" >/dev/null
+start_probe "$T/jail"
+is "$(step)" "mx $ONION1.onion" "chrooted: the first lookup uses the map"
+like "$(step closefds)" "^pipe 3 4$" "the probe closed every descriptor above 2"
+sleep 1.2
+is "$(step)" "none h_errno=2" "chrooted, its map descriptor gone: the next lookup fails temporarily"
+like "$(cat "$T/probe.err")" "domains\.cdb: this process cannot tell whether it has been replaced \(the program closed this library's descriptor of it\), and cannot open the map again \(it has chrooted" \
+	"and says why"
+stop_probe
+
 # --- The map on overlayfs (a container's root file system, the map in the
 # image's layer): a file of a lower layer keeps its link count when the overlay
 # replaces it, so a chrooted process could not see a rebuild. It defers from its
