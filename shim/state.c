@@ -114,9 +114,10 @@ static void open_discovery(void)
 }
 
 /* Whether the file open on FD is one whose replacement its link count shows:
- * filesystems that drop st_nlink to 0 when rename() replaces an open file. Not
- * overlayfs (a file of a lower layer keeps its count: measured), nor network
- * filesystems (NFS renames an open file aside instead of unlinking it). */
+ * filesystems measured to drop st_nlink to 0 when rename() replaces an open
+ * file. Not overlayfs (a file of a lower layer keeps its count: measured), nor
+ * network filesystems (NFS renames an open file aside instead of unlinking it);
+ * others unmeasured. */
 static int nlink_shows_replacement(int fd)
 {
 	struct statfs fs;
@@ -128,8 +129,6 @@ static int nlink_shows_replacement(int fd)
 	case XFS_SUPER_MAGIC:
 	case BTRFS_SUPER_MAGIC:
 	case TMPFS_MAGIC:
-	case F2FS_SUPER_MAGIC:
-	case 0x2fc12fc1: /* zfs */
 		return 1;
 	default:
 		return 0;
