@@ -12,8 +12,10 @@
 #include <string.h>
 #include <sys/auxv.h>
 #include <sys/stat.h>
+#include <sys/vfs.h>
 #include <time.h>
 #include <unistd.h>
+#include <linux/magic.h>
 
 #include "hooks.h"
 #include "libdir.h"
@@ -46,12 +48,19 @@ static long next_check;                 /* atomic: CLOCK_MONOTONIC_COARSE second
 static pthread_mutex_t reload_lock = PTHREAD_MUTEX_INITIALIZER;
 static pthread_once_t init_once = PTHREAD_ONCE_INIT;
 
-/* Where the map lives: a directory handle opened before any chroot, so a rebuilt
- * map can be opened by name from inside one. */
-static int map_dirfd = -1;
-static struct stat map_dir_stat;
-static char map_dir[PATH_MAX];
-static const char *map_base;
+/* The map is opened by its path, and no handle on its directory is kept: a
+ * chrooted process (Postfix's smtp) must hold nothing that reaches outside its
+ * chroot (openat() on a directory opened before the chroot reads any file of
+ * the host). What is kept is the current map file's own descriptor, a regular
+ * file (openat() and fchdir() refuse it): where the path no longer leads to the
+ * map (chrooted), its link count still shows that onionmx-map has replaced it
+ * (rename() over it drops st_nlink to 0), and the old map then answers nothing. */
+static const char *map_path;            /* NULL until the map is configured */
+static int map_fd = -1;                 /* the current map's file */
+static int map_nlink_trusted;           /* its filesystem shows a replacement in st_nlink */
+static dev_t root_dev;                  /* "/" when the map was first opened: a chroot */
+static ino_t root_ino;                  /* since then changes it */
+static int map_stale;                   /* atomic: the map may be outdated and cannot be reloaded */
 static int map_inherited;               /* the current map was loaded before a fork() */
 static ino_t failed_ino;                /* last map file that failed to load */
 static struct timespec failed_mtime;
@@ -110,43 +119,45 @@ static void open_discovery(void)
 	set_range(omx_range_net, omx_range_mask);
 }
 
-/* Opens the directory of the map, or re-opens it if the handle we had was closed
- * or replaced by the host program. Returns 0 when map_dirfd is usable. */
-static int open_map_dir(void)
+/* Whether the file open on FD is one whose replacement its link count shows:
+ * filesystems measured to drop st_nlink to 0 when rename() replaces an open
+ * file. Not overlayfs (a file of a lower layer keeps its count: measured), nor
+ * network filesystems (NFS renames an open file aside instead of unlinking it);
+ * others unmeasured. */
+static int nlink_shows_replacement(int fd)
 {
-	struct stat st;
+	struct statfs fs;
 
-	if (map_dirfd >= 0 && fstat(map_dirfd, &st) == 0 && st.st_dev == map_dir_stat.st_dev &&
-	    st.st_ino == map_dir_stat.st_ino)
+	if (fstatfs(fd, &fs) != 0)
 		return 0;
-	map_dirfd = open(map_dir, O_PATH | O_DIRECTORY | O_CLOEXEC);
-	if (map_dirfd < 0 || fstat(map_dirfd, &map_dir_stat) != 0) {
-		map_dirfd = -1;
-		return -1;
+	switch ((unsigned long)fs.f_type) {
+	case EXT4_SUPER_MAGIC: /* also ext2 and ext3 */
+	case XFS_SUPER_MAGIC:
+	case BTRFS_SUPER_MAGIC:
+	case TMPFS_MAGIC:
+		return 1;
+	default:
+		return 0;
 	}
-	return 0;
 }
 
-/* Opens the map file; ST receives its identity. Returns a new map or NULL with ERR. */
-static struct omx_map *load_map(char *err, size_t errlen)
+/* Opens the map file by its path. Returns a new map, with *FD the descriptor
+ * to keep (see map_fd), or NULL with ERR. */
+static struct omx_map *load_map(int *fdp, char *err, size_t errlen)
 {
 	struct omx_map *map;
 	struct stat st;
 	int fd;
 
-	if (open_map_dir() != 0) {
-		snprintf(err, errlen, "%s: cannot open directory: %s", map_dir, strerror(errno));
-		return NULL;
-	}
-	fd = openat(map_dirfd, map_base, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+	fd = open(map_path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
 	if (fd < 0) {
-		snprintf(err, errlen, "%s: %s", omx_cfg.map_path, strerror(errno));
+		snprintf(err, errlen, "%s: %s", map_path, strerror(errno));
 		return NULL;
 	}
 	if (secure_mode && (fstat(fd, &st) != 0 || st.st_uid != 0 ||
 			    (st.st_mode & (S_IWGRP | S_IWOTH)))) {
 		snprintf(err, errlen, "%s: refused in secure mode: not owned by root or writable by others",
-			 omx_cfg.map_path);
+			 map_path);
 		close(fd);
 		return NULL;
 	}
@@ -156,11 +167,12 @@ static struct omx_map *load_map(char *err, size_t errlen)
 		close(fd);
 		return NULL;
 	}
-	if (omx_map_open_fd(map, fd, omx_cfg.map_path, err, errlen) != 0) {
+	if (omx_map_open_fd(map, fd, map_path, err, errlen) != 0) {
 		free(map);
-		map = NULL;
+		close(fd);
+		return NULL;
 	}
-	close(fd);
+	*fdp = fd;
 	return map;
 }
 
@@ -173,6 +185,62 @@ static void set_old_ranges(const struct omx_map *new)
 		__atomic_store_n(&omx_old_net[i], used ? new->old[i].net : new->net, __ATOMIC_RELAXED);
 		__atomic_store_n(&omx_old_mask[i], used ? new->old[i].mask : new->mask, __ATOMIC_RELAXED);
 	}
+}
+
+/* Whether FD is still the descriptor of MAP's file (the host program may have
+ * closed it, and the number may now be one of its own files). */
+static int is_map_fd(int fd, const struct omx_map *map, struct stat *st)
+{
+	return fd >= 0 && map && fstat(fd, st) == 0 && st->st_dev == map->dev &&
+	       st->st_ino == map->ino;
+}
+
+/* Keeps FD as the descriptor of NEW, the map being published in place of OLD. */
+static void keep_map_fd(int fd, const struct omx_map *old)
+{
+	struct stat st;
+
+	if (is_map_fd(map_fd, old, &st))
+		close(map_fd);
+	map_fd = fd;
+	map_nlink_trusted = nlink_shows_replacement(fd);
+	__atomic_store_n(&map_stale, 0, __ATOMIC_SEQ_CST);
+}
+
+/* Whether this process has changed its root directory since the map was first
+ * opened: its path then names nothing, or another file (a copy inside the
+ * chroot, which nothing keeps current), never the map onionmx-map replaces. */
+static int chrooted(void)
+{
+	struct stat st;
+
+	return stat("/", &st) != 0 || st.st_dev != root_dev || st.st_ino != root_ino;
+}
+
+/* The map's path cannot lead to the map (WHY): only the kept descriptor can
+ * tell whether CUR is still the map onionmx-map last installed. When it is not,
+ * or that cannot be told, nothing is answered from it any more (every MX lookup
+ * and onion connection defers): a domain the new map added would otherwise go
+ * to DNS and its clearnet MX. A new process (Postfix recycles its smtp
+ * processes; "postfix reload" replaces them) opens the new map. */
+static void check_unreachable_map(const struct omx_map *cur, const char *why)
+{
+	struct stat st;
+	const char *what;
+
+	if (!cur || __atomic_load_n(&map_stale, __ATOMIC_RELAXED))
+		return; /* no map, or already outdated: failing closed */
+	if (!is_map_fd(map_fd, cur, &st))
+		what = "cannot tell whether it has been replaced (the program closed this library's descriptor of it)";
+	else if (!map_nlink_trusted)
+		what = "cannot tell whether it has been replaced (its filesystem does not show it)";
+	else if (st.st_nlink == 0)
+		what = "finds it has been replaced";
+	else
+		return;
+	__atomic_store_n(&map_stale, 1, __ATOMIC_SEQ_CST);
+	omx_log(LOG_ERR, "%s: this process %s, and cannot open the map again (%s): deferring every MX lookup until it restarts (Postfix: postfix reload)",
+		map_path, what, why);
 }
 
 /* Publishes NEW as the current map and frees the old one once no thread can be
@@ -205,11 +273,18 @@ static void check_map(void)
 	struct omx_map *fresh;
 	struct stat st;
 	char err[512];
+	int fd;
 
-	if (map_base == NULL || pthread_mutex_trylock(&reload_lock) != 0)
+	if (map_path == NULL || pthread_mutex_trylock(&reload_lock) != 0)
 		return;
-	if (open_map_dir() != 0 || fstatat(map_dirfd, map_base, &st, 0) != 0)
-		goto out; /* keep what we have: a missing file is mid-rebuild or a mistake */
+	if (chrooted()) {
+		check_unreachable_map(cur, "it has chrooted, and keeps no handle outside");
+		goto out;
+	}
+	if (stat(map_path, &st) != 0) {
+		check_unreachable_map(cur, strerror(errno));
+		goto out;
+	}
 	/* The same file changed under our mapping (written in place, not renamed):
 	 * what we read from it can no longer be trusted. */
 	if (cur && st.st_ino == cur->ino && st.st_dev == cur->dev &&
@@ -222,17 +297,18 @@ static void check_map(void)
 	if (st.st_ino == failed_ino && st.st_mtim.tv_sec == failed_mtime.tv_sec &&
 	    st.st_mtim.tv_nsec == failed_mtime.tv_nsec)
 		goto out; /* already reported */
-	fresh = load_map(err, sizeof(err));
+	fresh = load_map(&fd, err, sizeof(err));
 	if (!fresh) {
 		failed_ino = st.st_ino;
 		failed_mtime = st.st_mtim;
 		omx_log(LOG_ERR, "%s; %s", err, cur ? "keeping the previous map" : "still no map");
 		goto out;
 	}
+	keep_map_fd(fd, cur);
 	publish_map(fresh);
 	/* A child that inherited the old map across fork() reloads it too; only the
 	 * first process to notice says so at info level. */
-	omx_log(map_inherited ? LOG_DEBUG : LOG_INFO, "loaded rebuilt map %s", omx_cfg.map_path);
+	omx_log(map_inherited ? LOG_DEBUG : LOG_INFO, "loaded rebuilt map %s", map_path);
 	map_inherited = 0;
 out:
 	pthread_mutex_unlock(&reload_lock);
@@ -255,6 +331,8 @@ const struct omx_map *omx_map_acquire(void)
 					__ATOMIC_RELAXED, __ATOMIC_RELAXED))
 		check_map();
 	__atomic_add_fetch(&map_readers, 1, __ATOMIC_SEQ_CST);
+	if (__atomic_load_n(&map_stale, __ATOMIC_SEQ_CST))
+		return NULL; /* replaced, and the new one out of reach: fail closed */
 	map = __atomic_load_n(&current_map, __ATOMIC_SEQ_CST);
 	if (__builtin_expect(map && omx_map_damaged(map), 0)) {
 		if (__atomic_exchange_n(&damage_reported, map, __ATOMIC_RELAXED) != map)
@@ -388,7 +466,8 @@ static void init_once_body(void)
 	const char *path = OMX_DEFAULT_CONF;
 	char err[PATH_MAX + 256];
 	struct omx_map *map;
-	char *slash;
+	struct stat root;
+	int fd;
 
 	char exe[PATH_MAX];
 	ssize_t n;
@@ -450,19 +529,18 @@ static void init_once_body(void)
 	}
 
 	open_discovery();
-	snprintf(map_dir, sizeof(map_dir), "%s", omx_cfg.map_path);
-	slash = strrchr(map_dir, '/');
-	map_base = omx_cfg.map_path + (slash - map_dir) + 1;
-	if (slash == map_dir)
-		slash[1] = '\0';
-	else
-		*slash = '\0';
-	map = load_map(err, sizeof(err));
+	if (stat("/", &root) == 0) { /* else chrooted() is always true: fail closed */
+		root_dev = root.st_dev;
+		root_ino = root.st_ino;
+	}
+	map_path = omx_cfg.map_path;
+	map = load_map(&fd, err, sizeof(err));
 	if (!map) {
 		omx_log_alert("%s; refusing SMTP connections (ports 25, 465, 587) and deferring MX lookups",
 			      err);
 		return;
 	}
+	keep_map_fd(fd, NULL);
 	publish_map(map);
 }
 

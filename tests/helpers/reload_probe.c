@@ -1,8 +1,13 @@
 /* reload_probe NAME COUNT [CHROOT]: a long-lived process (like Postfix's smtp):
  * optionally chroots right after start-up (the library is loaded by then), then
- * once per line read on stdin looks up NAME's MX with res_nsearch and prints the
- * first exchange (or "none h_errno=N"). Lets a test change the map in between. */
+ * once per line read on stdin looks up an MX with res_nsearch (NAME's for a line
+ * "go", else the line's own name) and prints the first exchange (or "none
+ * h_errno=N"). Lets a test change the map in between. Two more lines: "closefds"
+ * closes every descriptor above 2, as some daemons do, then makes a pipe (which
+ * takes the lowest numbers again) and prints "pipe R W"; "pipeok" prints whether
+ * that pipe is still open. */
 #include <arpa/nameser.h>
+#include <fcntl.h>
 #include <netdb.h>
 #include <resolv.h>
 #include <stdio.h>
@@ -15,7 +20,7 @@ int main(int argc, char **argv)
 	struct __res_state state;
 	unsigned char answer[4096];
 	char line[64];
-	int count;
+	int count, pipefd[2] = { -1, -1 };
 
 	if (argc < 3)
 		return 2;
@@ -28,7 +33,28 @@ int main(int argc, char **argv)
 	}
 	setvbuf(stdout, NULL, _IOLBF, 0);
 	for (int i = 0; i < count && fgets(line, sizeof(line), stdin); i++) {
-		int len = res_nsearch(&state, argv[1], ns_c_in, ns_t_mx, answer, sizeof(answer));
+		const char *name = argv[1];
+		int len;
+
+		line[strcspn(line, "\n")] = '\0';
+		if (strcmp(line, "closefds") == 0) {
+			res_nclose(&state); /* its socket first, then everything else */
+			for (int fd = 3; fd < 1024; fd++)
+				if (fd != fileno(stdin) && fd != fileno(stdout))
+					close(fd);
+			if (pipe(pipefd) != 0)
+				pipefd[0] = pipefd[1] = -1;
+			printf("pipe %d %d\n", pipefd[0], pipefd[1]);
+			continue;
+		}
+		if (strcmp(line, "pipeok") == 0) {
+			printf("pipe %s\n", fcntl(pipefd[0], F_GETFD) != -1 && fcntl(pipefd[1], F_GETFD) != -1
+						     ? "open" : "closed");
+			continue;
+		}
+		if (strcmp(line, "go") != 0)
+			name = line;
+		len = res_nsearch(&state, name, ns_c_in, ns_t_mx, answer, sizeof(answer));
 		ns_msg msg;
 		ns_rr rr;
 		char host[NS_MAXDNAME];

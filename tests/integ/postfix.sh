@@ -54,6 +54,48 @@ postfix_pids() { # every process running a Postfix daemon
 }
 smtp_pids() { pgrep -x smtp | sort -n; }
 
+# POSTFIX_MEASURE_STALE=1: measures, with Postfix's defaults (max_idle 100 s,
+# max_use 100, minimal_backoff_time and queue_run_delay 300 s), what happens
+# when the operator rebuilds the map and does not run "postfix reload": how
+# long the smtp processes that cannot see the new map live on, and when a
+# message they deferred is delivered. Prints "# measured:" lines.
+measure_stale_smtp() {
+	local t0 before pids t_def t_gone="" t_sent="" elapsed
+	any_alive() { local p; for p; do alive "$p" && return 0; done; return 1; }
+	before=$(sink_count onion)
+	echo "user@u40.example measure-fresh" >"$T/m0"
+	submit "$T/m0" >/dev/null
+	wait_for 20 log_count_at_least 'to=<user@u40\.example>.*status=sent' 1
+	pids=$(smtp_pids)
+	echo "late.example ${ONION_MOVED}.onion" >>/etc/onionmx/domains
+	"$MAPTOOL" /etc/onionmx/domains >/dev/null
+	t0=$SECONDS
+	sleep 1.2 # the library looks at the map at most once a second
+	echo "user@late.example measure-stale" >"$T/m1"
+	submit "$T/m1" >/dev/null
+	wait_for 20 log_count_at_least 'to=<user@late\.example>.*status=deferred' 1
+	t_def=$((SECONDS - t0))
+	echo "# measured: smtp processes running at the rebuild: $(printf '%s ' $pids)"
+	echo "# measured: the message for the added domain was deferred $t_def s after the rebuild"
+	while [ $((SECONDS - t0)) -lt 900 ]; do
+		if [ -z "$t_gone" ] && ! any_alive $pids; then
+			t_gone=$((SECONDS - t0))
+			echo "# measured: the last smtp process running at the rebuild exited $t_gone s after it (idle, max_idle)"
+		fi
+		if [ -z "$t_sent" ] && [ "$(sink_count onion)" -gt "$before" ] &&
+			grep -q 'to=<user@late\.example>.*status=sent' "$SYSLOG"; then
+			t_sent=$((SECONDS - t0))
+			echo "# measured: the deferred message was delivered over the onion $t_sent s after the rebuild, with no operator action"
+		fi
+		[ -n "$t_gone" ] && [ -n "$t_sent" ] && break
+		sleep 1
+	done
+	elapsed=$((SECONDS - t0))
+	[ -n "$t_sent" ] || echo "# measured: the deferred message was still queued $elapsed s after the rebuild"
+	grep -E 'late\.example|onionmx: .*replaced' "$SYSLOG" | sed 's/^/# measured: log: /'
+	/usr/sbin/postfix reload >/dev/null 2>&1 # whatever happened, current smtp processes for the rest
+}
+
 MTA_STOP+=("env -i PATH=$MTA_PATH /usr/sbin/postmulti -i - -p stop")
 out=$(env -i PATH="$MTA_PATH" LD_PRELOAD=libonionmx.so /usr/lib/postfix/configure-instance.sh - 2>&1)
 ok $? "configure-instance.sh - under LD_PRELOAD=libonionmx.so (postfix@-.service's ExecStartPre)"
@@ -106,6 +148,14 @@ like "$(pf_log | grep "postfix/smtp\[$pid\]")" "to=<user@m01\.example>.*status=s
 all=$(postfix_pids)
 for p in $all; do grep -q libonionmx "/proc/$p/maps" || echo "$p $(cat /proc/$p/comm)"; done >"$T/without"
 is "$(cat "$T/without")" "" "all $(echo $all | wc -w) Postfix daemons running have it ($(for p in $all; do cat /proc/$p/comm; done | sort -u | tr '\n' ' '))"
+# A compromised smtp process must not leave its chroot through the library: it
+# holds no descriptor (O_PATH included) of a directory outside the chroot.
+for p in $SMTP_PIDS; do dir_fds_outside "$p" | sed "s/^/$p: /"; done >"$T/dirfds"
+is "$(cat "$T/dirfds")" "" "/proc/PID/fd: no smtp process holds a directory outside /var/spool/postfix"
+exec {DIR_FD}</etc/onionmx
+like "$(dir_fds_outside $$)" "^$DIR_FD /etc/onionmx$" "control: the check sees a directory descriptor (this shell's fd $DIR_FD on /etc/onionmx)"
+exec {DIR_FD}<&-
+is "$(stat -L -c %F "/proc/$MASTER/cwd")" directory "control: stat -L of a /proc link reports a directory (master's cwd)"
 
 # --- Tor down: every message deferred with the library's cause, none bounced.
 stop_socks
@@ -138,14 +188,19 @@ for d in m04 m05 m06 m07 m08; do
 done >"$T/missing"
 is "$(cat "$T/missing")" "" "the SOCKS server was asked for each of their onions"
 
-# --- A map change while Postfix runs reaches the next delivery, in the
-# long-lived chrooted smtp processes too.
+# --- A map change while Postfix runs. The running smtp processes are chrooted
+# and hold nothing outside the chroot, so they cannot open the rebuilt map: one
+# asked to deliver after the change sees its map was replaced and defers the
+# message (never DNS, never the clearnet MX). After "postfix reload" new smtp
+# processes open the new map, and the queued message goes to the onion.
 before_direct=$(sink_count direct)
 echo "user@moved.example before-move" >"$T/moved1"
 submit "$T/moved1" >/dev/null
 wait_for 20 count_at_least direct $((before_direct + 1))
 is "$(sink_count direct)" $((before_direct + 1)) "moved.example, not in the map yet, went to its own MX"
 mx_queries_before=$(dns_queries | grep -c 'moved\.example')
+[ "$mx_queries_before" -ge 1 ]
+ok $? "control: the DNS log shows Postfix asking about moved.example ($mx_queries_before queries)"
 smtp_before=$(smtp_pids)
 echo "moved.example ${ONION_MOVED}.onion" >>/etc/onionmx/domains
 "$MAPTOOL" /etc/onionmx/domains >/dev/null
@@ -154,14 +209,42 @@ sleep 1.2 # the library looks at the map at most once a second
 before_onion=$(sink_count onion)
 echo "user@moved.example after-move" >"$T/moved2"
 submit "$T/moved2" >/dev/null
-wait_for 20 count_at_least onion $((before_onion + 1))
-is "$(sink_count onion)" $((before_onion + 1)) "the next message for moved.example arrived at the onion sink"
+wait_for 20 log_count_at_least 'to=<user@moved\.example>.*status=deferred' 1
+line=$(grep -E 'to=<user@moved\.example>.*status=deferred' "$SYSLOG" | head -1)
+like "$line" "status=deferred \(Host or domain name not found\. Name service error for name=moved\.example type=MX: Host not found, try again\)" \
+	"a running smtp process deferred the message for moved.example (its MX lookup failed temporarily)"
+pid=$(printf '%s\n' "$line" | sed -n 's/.*postfix\/smtp\[\([0-9]*\)\].*/\1/p')
+printf '%s\n' $smtp_before | grep -qx "$pid"
+ok $? "it was an smtp process started before the change (pid $pid; running then: $(printf '%s ' $smtp_before))"
+like "$(grep "postfix/smtp\[$pid\]: onionmx:" "$SYSLOG")" \
+	"onionmx: /etc/onionmx/domains\.cdb: this process finds it has been replaced, and cannot open the map again \(it has chrooted, [^)]*\): deferring every MX lookup until it restarts \(Postfix: postfix reload\)" \
+	"the same smtp process logged why"
+like "$(/usr/sbin/postqueue -p 2>/dev/null)" "user@moved\.example" "postqueue -p: the message waits on the queue"
+is "$(dns_queries | grep -c 'moved\.example')" "$mx_queries_before" "DNS heard nothing about moved.example after the change"
+is "$(sink_count direct)" $((before_direct + 1)) "its old MX got nothing more"
+is "$(sink_count onion)" "$before_onion" "nor did the onion sink, yet"
+t_reload=$(date +%s%N)
+/usr/sbin/postfix reload >/dev/null 2>&1
+ok $? "postfix reload (the operator's step after onionmx-map)"
+all_gone() { for p in $smtp_before; do alive "$p" && return 1; done; return 0; }
+wait_for 20 all_gone
+ok $? "every smtp process that ran before the change has exited"
+echo "# the last of them exited $((($(date +%s%N) - t_reload) / 1000000)) ms after postfix reload"
+/usr/sbin/postqueue -f >/dev/null 2>&1
+wait_for 30 count_at_least onion $((before_onion + 1))
+is "$(sink_count onion)" $((before_onion + 1)) "after the reload and a queue flush, the message for moved.example arrived at the onion sink"
+like "$(sink_subjects onion)" "^after-move user@moved\.example$" "it is the deferred message"
 like "$(socks_hosts)" "^$ONION_MOVED\.onion$" "through a SOCKS request for its new onion"
 is "$(sink_count direct)" $((before_direct + 1)) "and not at its old MX"
-is "$(dns_queries | grep -c 'moved\.example')" "$mx_queries_before" "DNS heard nothing about moved.example after the change"
-pid=$(grep 'to=<user@moved\.example>.*relay=.*\.onion' "$SYSLOG" | sed -n 's/.*postfix\/smtp\[\([0-9]*\)\].*/\1/p' | head -1)
-printf '%s\n' $smtp_before | grep -qx "$pid"
-ok $? "it was sent by an smtp process started before the change (pid $pid; running then: $(printf '%s ' $smtp_before))"
+is "$(dns_queries | grep -c 'moved\.example')" "$mx_queries_before" "DNS still heard nothing about moved.example after the change"
+pid2=$(grep 'to=<user@moved\.example>.*relay=.*\.onion' "$SYSLOG" | sed -n 's/.*postfix\/smtp\[\([0-9]*\)\].*/\1/p' | head -1)
+[ -n "$pid2" ] && ! printf '%s\n' $smtp_before | grep -qx "$pid2"
+ok $? "it was sent by an smtp process started after the change (pid $pid2)"
+for p in $(smtp_pids); do dir_fds_outside "$p" | sed "s/^/$p: /"; done >"$T/dirfds"
+is "$(cat "$T/dirfds")" "" "/proc/PID/fd: the new smtp processes hold no directory outside the chroot either"
+if [ -n "${POSTFIX_MEASURE_STALE:-}" ]; then
+	measure_stale_smtp # minutes, so only on request
+fi
 
 # --- Onion MX discovery (discover = srv since the start): d01.example is in no
 # map, publishes its onion in _onion-mx._tcp SRV (port 2525) and keeps a

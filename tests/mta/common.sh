@@ -25,8 +25,9 @@
 #                       servfail.example's SRV name
 #
 # Domains: m01..m50.example and mapped.example are mapped (5 onions), each with
-# the clearnet MX above in DNS; u01..u50.example and moved.example are unmapped,
-# with the direct MX (moved.example is added to the map during the test).
+# the clearnet MX above in DNS; u01..u50.example, moved.example and late.example
+# are unmapped, with the direct MX (moved.example is added to the map during the
+# test, late.example by postfix.sh's optional measurement).
 # For onion MX discovery (mta_discovery): d01.example is in no map but
 # publishes "_onion-mx._tcp.d01.example SRV 0 5 2525 $ONION_D01.onion."; its
 # clearnet MX is the mapped domains' one (which must never see a connection),
@@ -118,6 +119,12 @@ start_syslog() {
 # Installs the library as make install does (mode 4755 where secure mode loads
 # a bare LD_PRELOAD name from), and /etc/onionmx with the map below.
 mta_install_onionmx() {
+	# /etc/onionmx on a local file system of its own, as on a host: the overlay
+	# that stands in for /etc here cannot show a chrooted process that its map
+	# file was replaced (a lower layer's file keeps its link count), so the
+	# library would defer every MX lookup in Postfix's smtp (README, Postfix).
+	mkdir -p /etc/onionmx
+	mount -t tmpfs -o mode=755 onionmx-etc /etc/onionmx || return 1
 	# The README's step: make install (inside this namespace's overlays).
 	make -s -C "$TOP" install PREFIX=/usr/local >/dev/null || return 1
 	[ "$(stat -c %a "$MTA_LIBDIR/libonionmx.so")" = 4755 ] || return 1
@@ -182,6 +189,7 @@ mta_start_dns() {
 		--host-record=mx.mapped.example,198.18.0.20
 		--host-record=mx.direct.example,198.18.0.30
 		--mx-host=moved.example,mx.direct.example,10
+		--mx-host=late.example,mx.direct.example,10
 		--host-record=mx.bounces.example,198.18.0.31
 		--mx-host=bounces.example,mx.bounces.example,10
 		--host-record="$MTA_HOSTNAME",127.0.0.1)
@@ -295,6 +303,22 @@ wait_for() {
 
 count_at_least() { # count_at_least SINK N
 	[ "$(sink_count "$1")" -ge "$2" ]
+}
+
+# dir_fds_outside PID: the directories PID holds descriptors of (O_PATH ones
+# included) that lie outside its root directory (every one, for a process not
+# chrooted), one "FD PATH" a line.
+dir_fds_outside() {
+	local root fd path
+	root=$(readlink "/proc/$1/root")
+	for fd in /proc/"$1"/fd/*; do
+		[ "$(stat -L -c %F "$fd" 2>/dev/null)" = directory ] || continue
+		path=$(readlink "$fd")
+		if [ "$root" != / ]; then
+			case $path in "$root" | "$root"/*) continue ;; esac
+		fi
+		echo "${fd##*/} $path"
+	done
 }
 
 socks_hosts() { # the onions the SOCKS server was asked for, one a line
