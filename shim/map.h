@@ -196,4 +196,9 @@ int omx_map_compile(const char *src, const char *out, const char *range, size_t 
 		    size_t *nonions, char *err, size_t errlen);
 int omx_map_compile_at(const char *src, const char *out, const char *range, int64_t now,
 		       size_t *ndomains, size_t *nonions, char *err, size_t errlen);
+
+/* The order in which the compiler places new onions (the first placed takes a
+ * contested slot): ascending by this hash of the label. Tests use it to build
+ * an onion that sorts before another. */
+uint64_t omx_map_onion_order(const char *label);
 #endif

@@ -76,6 +76,11 @@ static uint64_t str_hash(const char *s, size_t n)
 	return h ^ (h >> 29);
 }
 
+uint64_t omx_map_onion_order(const char *label)
+{
+	return str_hash(label, OMX_ONION_LABEL_LEN);
+}
+
 static void *entry_at(const struct entries *e, size_t i)
 {
 	return (char *)e->items + i * e->size;

@@ -66,6 +66,22 @@ done_testing() {
 	[ "$T_FAIL" = 0 ]
 }
 
+# dir_fds_outside PID: the directories PID holds descriptors of (O_PATH ones
+# included) that lie outside its root directory (every one, for a process not
+# chrooted), one "FD PATH" a line.
+dir_fds_outside() {
+	local root fd path
+	root=$(readlink "/proc/$1/root")
+	for fd in /proc/"$1"/fd/*; do
+		[ "$(stat -L -c %F "$fd" 2>/dev/null)" = directory ] || continue
+		path=$(readlink "$fd")
+		if [ "$root" != / ]; then
+			case $path in "$root" | "$root"/*) continue ;; esac
+		fi
+		echo "${fd##*/} $path"
+	done
+}
+
 # Re-runs the calling script in a new network and mount namespace, then sets up
 # loopback, resolv.conf and hosts there, and a scratch directory $T.
 # OMX_UNSHARE_EXTRA adds namespaces (the MTA tests add --pid --mount-proc --uts).

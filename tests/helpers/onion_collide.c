@@ -10,17 +10,6 @@
 #include "onion.h"
 #include "sha3.h"
 
-/* The compiler's order of onions (str_hash in shim/map_compile.c). */
-static uint64_t sort_hash(const char *s)
-{
-	uint64_t h = 0xcbf29ce484222325ull;
-
-	for (size_t i = 0; i < OMX_ONION_LABEL_LEN; i++) {
-		h ^= (unsigned char)s[i];
-		h *= 0x100000001b3ull;
-	}
-	return h ^ (h >> 29);
-}
 
 int main(int argc, char **argv)
 {
@@ -40,7 +29,7 @@ int main(int argc, char **argv)
 		omx_sha3_256(in, strlen(in), key);
 		omx_onion_from_pubkey(key, label);
 		if (omx_addr_candidate(label, net, mask, 0) == want &&
-		    sort_hash(label) < sort_hash(argv[2])) {
+		    omx_map_onion_order(label) < omx_map_onion_order(argv[2])) {
 			printf("%s\n", label);
 			return 0;
 		}

@@ -53,22 +53,6 @@ run_steps() {
 }
 run_steps
 
-# dir_fds_outside PID: the directories PID holds descriptors of (O_PATH ones
-# included) that lie outside its root directory (every one, for a process not
-# chrooted), one "FD PATH" a line.
-dir_fds_outside() {
-	local root fd path
-	root=$(readlink "/proc/$1/root")
-	for fd in /proc/"$1"/fd/*; do
-		[ "$(stat -L -c %F "$fd" 2>/dev/null)" = directory ] || continue
-		path=$(readlink "$fd")
-		if [ "$root" != / ]; then
-			case $path in "$root" | "$root"/*) continue ;; esac
-		fi
-		echo "${fd##*/} $path"
-	done
-}
-
 # --- Chrooted, like Postfix's smtp.
 "$MAPTOOL" "$T/domains" >/dev/null
 start_probe "$T/jail"

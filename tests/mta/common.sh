@@ -305,22 +305,6 @@ count_at_least() { # count_at_least SINK N
 	[ "$(sink_count "$1")" -ge "$2" ]
 }
 
-# dir_fds_outside PID: the directories PID holds descriptors of (O_PATH ones
-# included) that lie outside its root directory (every one, for a process not
-# chrooted), one "FD PATH" a line.
-dir_fds_outside() {
-	local root fd path
-	root=$(readlink "/proc/$1/root")
-	for fd in /proc/"$1"/fd/*; do
-		[ "$(stat -L -c %F "$fd" 2>/dev/null)" = directory ] || continue
-		path=$(readlink "$fd")
-		if [ "$root" != / ]; then
-			case $path in "$root" | "$root"/*) continue ;; esac
-		fi
-		echo "${fd##*/} $path"
-	done
-}
-
 socks_hosts() { # the onions the SOCKS server was asked for, one a line
 	sed -n 's/.*CONNECT host=\([^ ]*\) port=.*/\1/p' "$T/socks.log" 2>/dev/null
 }

@@ -85,9 +85,9 @@ static char *read_bytes(const char *path, size_t *len)
 }
 
 /* Writes TEXT to DIR/NAME.src and compiles it to DIR/NAME.cdb (OUT receives that
- * path). Returns omx_map_compile's result. */
-static int compile_text(const char *name, const char *text, const char *range, char *out,
-			size_t outlen, size_t *nd, size_t *no, char *err, size_t errlen)
+ * path) as if at time WHEN. Returns omx_map_compile_at's result. */
+static int compile_text_at(const char *name, const char *text, const char *range, int64_t when,
+			   char *out, size_t outlen, size_t *nd, size_t *no, char *err, size_t errlen)
 {
 	char src[4096], file[256];
 	size_t d, o;
@@ -99,7 +99,15 @@ static int compile_text(const char *name, const char *text, const char *range, c
 	if (write_bytes(src, text, strlen(text)) != 0)
 		return -2;
 	err[0] = '\0';
-	return omx_map_compile(src, out, range, nd ? nd : &d, no ? no : &o, err, errlen);
+	return omx_map_compile_at(src, out, range, when, nd ? nd : &d, no ? no : &o, err, errlen);
+}
+
+/* The same at the present time. */
+static int compile_text(const char *name, const char *text, const char *range, char *out,
+			size_t outlen, size_t *nd, size_t *no, char *err, size_t errlen)
+{
+	return compile_text_at(name, text, range, (int64_t)time(NULL), out, outlen, nd, no, err,
+			       errlen);
 }
 
 /* Opens a compiled map at PATH; the descriptor is closed at once, as the contract
@@ -1221,32 +1229,11 @@ out:
 
 /* --- addresses across rebuilds (tombstones, previous ranges) --- */
 
-/* The compiler's order of onions (str_hash in map_compile.c). */
-static uint64_t sort_hash(const char *s)
-{
-	uint64_t h = 0xcbf29ce484222325ull;
-
-	for (size_t i = 0; i < OMX_ONION_LABEL_LEN; i++) {
-		h ^= (unsigned char)s[i];
-		h *= 0x100000001b3ull;
-	}
-	return h ^ (h >> 29);
-}
 
 static int compile_at(const char *name, const char *text, const char *range, int64_t when,
 		      char *out, size_t outlen, char *err, size_t errlen)
 {
-	char src[4096], file[256];
-	size_t d, o;
-
-	snprintf(file, sizeof(file), "%s.src", name);
-	path_of(src, sizeof(src), file);
-	snprintf(file, sizeof(file), "%s.cdb", name);
-	path_of(out, outlen, file);
-	if (write_bytes(src, text, strlen(text)) != 0)
-		return -2;
-	err[0] = '\0';
-	return omx_map_compile_at(src, out, range, when, &d, &o, err, errlen);
+	return compile_text_at(name, text, range, when, out, outlen, NULL, NULL, err, errlen);
 }
 
 /* Address of LABEL in the map at PATH (0: none). */
@@ -1316,7 +1303,7 @@ static void test_rebuild(void)
 	/* X: a new onion that sorts before Y and whose first candidate is Y's address. */
 	for (i = 0; i < 200000; i++) {
 		onion("rebuild-x", i, x);
-		if (omx_addr_candidate(x, net, mask, 0) == ay && sort_hash(x) < sort_hash(y))
+		if (omx_addr_candidate(x, net, mask, 0) == ay && omx_map_onion_order(x) < omx_map_onion_order(y))
 			break;
 	}
 	if (!ok(i < 200000, "rebuild: found an onion that would take Y's address"))
