@@ -53,6 +53,16 @@ static void bind_all(void)
 	BIND(res_query);
 	BIND(res_querydomain);
 	BIND(res_send);
+	BIND(sendmmsg);
+	BIND(recvfrom);
+	BIND(recvmsg);
+	BIND(recvmmsg);
+	BIND(syscall);
+	BIND(dup);
+	BIND(dup2);
+	BIND(dup3);
+	BIND(fcntl);
+	BIND(fcntl64);
 	/* connect last: omx_ready() tests it to know the whole table is bound. */
 	memcpy(&r, &omx_real, sizeof(r));
 	*(void **)&r.connect = next_symbol("connect");
