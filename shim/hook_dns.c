@@ -146,6 +146,8 @@ static void remember_pending(int fd, uint16_t id, const struct sockaddr_storage 
 	memset(&slot->server, 0, sizeof(slot->server));
 	memcpy(&slot->server, server, server_len < sizeof(slot->server) ? server_len : sizeof(slot->server));
 	slot->server_len = server_len;
+	if (slot->server.ss_family == AF_UNSPEC)
+		slot->server.ss_family = AF_INET; /* as the kernel read it */
 	set_bit(omx_dns_pending_fds, fd, 1);
 	pthread_mutex_unlock(&pending_lock);
 }
@@ -379,11 +381,12 @@ static void loopback_if_any(struct sockaddr_storage *ss)
 	}
 }
 
-/* Sends the reply to Q on UDP socket FD to itself, as if from SERVER; CONNECTED:
- * FD is connected to SERVER and is connected back to it afterwards. 0, or -1
- * (nothing sent; if the socket could not be connected back it is shut down). */
+/* Sends the reply to Q on UDP socket FD to itself, as if from SERVER; PEER (not
+ * NULL): FD is connected to PEER and is connected back to it afterwards. 0, or
+ * -1 (nothing sent; if the socket could not be connected back it is shut down). */
 static int reply_in_place(int fd, const struct omx_dns_question *q, const struct omx_dns_answer *a,
-			  const struct sockaddr *server, socklen_t server_len, int connected)
+			  const struct sockaddr *server, socklen_t server_len, const struct sockaddr *peer,
+			  socklen_t peer_len)
 {
 	struct sockaddr_storage self;
 	socklen_t slen = sizeof(self);
@@ -401,12 +404,12 @@ static int reply_in_place(int fd, const struct omx_dns_question *q, const struct
 	}
 	loopback_if_any(&self);
 	remember_pending(fd, q->id, &self, slen, server, server_len);
-	if (!connected)
+	if (!peer)
 		return omx_real.sendto(fd, reply, (size_t)rlen, 0, (struct sockaddr *)&self, slen) < 0 ? -1 : 0;
 	if (omx_real.connect(fd, (struct sockaddr *)&self, slen) != 0)
 		return -1;
 	omx_real.sendto(fd, reply, (size_t)rlen, 0, NULL, 0);
-	if (omx_real.connect(fd, server, server_len) != 0) {
+	if (omx_real.connect(fd, peer, peer_len) != 0) {
 		/* Connected to itself: nothing it sends would reach anyone. */
 		omx_log(LOG_WARNING, "could not reconnect a DNS socket to its server after an in-place answer: %s",
 			strerror(errno));
@@ -419,7 +422,7 @@ static int reply_in_place(int fd, const struct omx_dns_question *q, const struct
 static void log_refusal(const char *why, const struct omx_dns_question *q, const char *how)
 {
 	if (q)
-		omx_log(LOG_WARNING, "refused a DNS query for %s (type %u) sent around the resolver %s", q->name,
+		omx_log(LOG_WARNING, "refused a DNS query for %s (type %u) sent around the resolver %s to port 53", q->name,
 			q->qtype, how);
 	else
 		omx_log(LOG_WARNING, "refused a DNS message to port 53 sent around the resolver %s: %s", how, why);
@@ -448,14 +451,18 @@ static int udp_send(int fd, const struct iovec *iov, size_t iovcnt, int flags, c
 	struct omx_dns_question q;
 	struct omx_dns_answer a;
 	struct sockaddr_storage peer;
-	socklen_t plen;
+	socklen_t plen = sizeof(peer);
 	uint8_t buf[QUERY_MAX];
 	size_t n = gather(iov, iovcnt, buf, sizeof(buf));
-	int cork = 0, kind;
+	int cork = 0, kind, connected;
 	socklen_t clen = sizeof(cork);
+	const char *why = NULL;
 
+	/* Connected (sendto with an address on a connected socket included): the
+	 * reply can only come in from the address it is connected to. */
+	connected = omx_real.getpeername(fd, (struct sockaddr *)&peer, &plen) == 0;
 	if (!dest) {
-		if (!connected_to_dns(fd, &peer, &plen)) {
+		if (!connected || omx_dns_dest_port((struct sockaddr *)&peer, plen) != DNS_PORT) {
 			omx_dns_untrack(fd);
 			return 0;
 		}
@@ -467,30 +474,22 @@ static int udp_send(int fd, const struct iovec *iov, size_t iovcnt, int flags, c
 		/* Another port: only what reads as a query we answer is ours. */
 		if (n > sizeof(buf) || classify(buf, n, &q, &a, hosts) != 1 || (flags & MSG_MORE))
 			return 0;
+	} else if ((flags & MSG_MORE) || (getsockopt(fd, IPPROTO_UDP, UDP_CORK, &cork, &clen) == 0 && cork)) {
+		why = "corked (MSG_MORE or UDP_CORK): the datagram it joins is not known yet";
 	} else if (n > sizeof(buf)) {
-		log_refusal("over 4 KiB", NULL, "over UDP");
-		*ret = -1;
-		errno = EMSGSIZE;
-		return 1;
+		why = "over 4 KiB";
 	} else if ((kind = classify(buf, n, &q, &a, hosts)) == 0) {
-		if ((flags & MSG_MORE) || (getsockopt(fd, IPPROTO_UDP, UDP_CORK, &cork, &clen) == 0 && cork))
-			goto corked; /* what it is joined to is unknown */
 		return 0;
 	} else if (kind < 0) {
-		log_refusal("a query we cannot read (QDCOUNT other than 1, a compression pointer or '.', '\\\\' or NUL in the name)",
-			    NULL, "over UDP");
+		why = "a query we cannot read (QDCOUNT other than 1, a compression pointer or '.', '\\\\' or NUL in the name)";
+	}
+	if (why) {
+		log_refusal(why, NULL, "over UDP");
 		*ret = -1;
-		errno = ECONNREFUSED;
+		errno = n > sizeof(buf) ? EMSGSIZE : ECONNREFUSED;
 		return 1;
 	}
-	if ((flags & MSG_MORE) || (getsockopt(fd, IPPROTO_UDP, UDP_CORK, &cork, &clen) == 0 && cork)) {
-corked:
-		log_refusal("corked (MSG_MORE or UDP_CORK): its datagram is not known yet", NULL, "over UDP");
-		*ret = -1;
-		errno = ECONNREFUSED;
-		return 1;
-	}
-	if (reply_in_place(fd, &q, &a, dest, dlen, dest == (struct sockaddr *)&peer) != 0) {
+	if (reply_in_place(fd, &q, &a, dest, dlen, connected ? (struct sockaddr *)&peer : NULL, plen) != 0) {
 		*ret = -1;
 		errno = ECONNREFUSED;
 		return 1;

@@ -94,7 +94,7 @@ static int write_stderr(const char *msg)
 		return -1;
 	if (n > (int)sizeof(line) - 1)
 		n = (int)sizeof(line) - 1;
-	while (__write( STDERR_FILENO, line, (size_t)n) < 0 && errno == EINTR)
+	while (__write(STDERR_FILENO, line, (size_t)n) < 0 && errno == EINTR)
 		;
 	return 0;
 }
