@@ -91,9 +91,10 @@ for c in "dig +tcp +tries=1 +time=2 @127.0.0.1" "drill -t @127.0.0.1" "kdig +tcp
 	like "$out" "refused a DNS query for mapped\.example" "$tool over TCP: refused at once"
 	unlike "$out" "mx\.mapped\.example" "$tool over TCP: no clearnet MX"
 done
-if python3 -c 'import dns.resolver' 2>/dev/null; then
+PY=/usr/bin/python3
+if $PY -c 'import dns.resolver' 2>/dev/null; then
 	for proto in udp tcp; do
-		out=$(shim python3 -c "
+		out=$(shim $PY -c "
 import dns.message, dns.query, sys
 q = dns.message.make_query(sys.argv[1], 'MX')
 try:
