@@ -32,6 +32,7 @@
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/sendfile.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
 #include <sys/uio.h>
@@ -649,12 +650,18 @@ static int other_port_send(int fd, const struct iovec *iov, size_t iovcnt, int f
 	char hosts[OMX_MAP_MAX_TARGETS][OMX_HOST_MAX];
 	struct omx_dns_question q;
 	struct omx_dns_answer a;
-	uint8_t buf[QUERY_MAX];
-	size_t n = gather(iov, iovcnt, buf, sizeof(buf));
+	uint8_t buf[QUERY_MAX], head[12];
+	size_t n;
 	int type;
 	socklen_t tlen = sizeof(type);
 
-	if (n < 12 || n > sizeof(buf) || (buf[2] & 0xf8) || classify(buf, n, &q, &a, hosts) != 1 ||
+	/* The header first, without copying the datagram: a query has QR and the
+	 * opcode clear, one question and no answer or authority records. */
+	if (gather(iov, iovcnt, head, sizeof(head)) < sizeof(head) || (head[2] & 0xf8) || head[4] || head[5] != 1 ||
+	    head[6] || head[7] || head[8] || head[9])
+		return 0;
+	n = gather(iov, iovcnt, buf, sizeof(buf));
+	if (n > sizeof(buf) || classify(buf, n, &q, &a, hosts) != 1 ||
 	    getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &tlen) != 0 || type != SOCK_DGRAM)
 		return 0;
 	return udp_send(fd, iov, iovcnt, flags, dest, dlen, 0, ret);
@@ -772,6 +779,41 @@ int sendmmsg(int fd, struct mmsghdr *vec, unsigned int vlen, int flags)
 	return (int)i;
 }
 extern __typeof(sendmmsg) omx_sendmmsg __attribute__((alias("sendmmsg"), copy(sendmmsg), visibility("hidden")));
+
+/* sendfile/splice into a socket connected to port 53: the bytes are not ours
+ * to read, so a DNS socket gets none of them (fail closed). */
+static int refuse_blind(int fd)
+{
+	struct sockaddr_storage peer;
+	socklen_t plen;
+	int saved = errno;
+
+	if (!dns_maybe(fd) || !omx_enabled() || !connected_to_dns(fd, &peer, &plen)) {
+		errno = saved;
+		return 0;
+	}
+	log_refusal("sent with sendfile() or splice(), unread", NULL, "to a DNS socket");
+	errno = EINVAL;
+	return 1;
+}
+
+ssize_t sendfile(int out, int in, off_t *offset, size_t n)
+{
+	omx_ready();
+	return refuse_blind(out) ? -1 : omx_real.sendfile(out, in, offset, n);
+}
+
+ssize_t sendfile64(int out, int in, off64_t *offset, size_t n)
+{
+	omx_ready();
+	return refuse_blind(out) ? -1 : omx_real.sendfile64(out, in, offset, n);
+}
+
+ssize_t splice(int in, off64_t *in_off, int out, off64_t *out_off, size_t n, unsigned int flags)
+{
+	omx_ready();
+	return refuse_blind(out) ? -1 : omx_real.splice(in, in_off, out, out_off, n, flags);
+}
 
 /* ---- receiving: the source of an in-place reply, descriptors passed over SCM_RIGHTS ---- */
 

@@ -63,6 +63,9 @@ static void bind_all(void)
 	BIND(dup3);
 	BIND(fcntl);
 	BIND(fcntl64);
+	BIND(sendfile);
+	BIND(sendfile64);
+	BIND(splice);
 	/* connect last: omx_ready() tests it to know the whole table is bound. */
 	memcpy(&r, &omx_real, sizeof(r));
 	*(void **)&r.connect = next_symbol("connect");

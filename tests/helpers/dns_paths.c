@@ -7,7 +7,7 @@
  * Modes: udp-sendto udp-sendmsg cudp-send cudp-write cudp-writev cudp-sendmsg
  * cudp-sendmmsg cudp-syscall cudp-sendto-addr dup dup2 dup3 dupfd dupfd-cloexec
  * scm exec high unspec cork more big tcp tcp-split tcp-pipe tcp-sendto-addr
- * tcp-tfo bad-pointer bad-qdcount bad-dot. */
+ * tcp-tfo bad-pointer bad-qdcount bad-dot sendfile. */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -19,6 +19,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <sys/sendfile.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
 #include <sys/uio.h>
@@ -309,6 +310,13 @@ int main(int argc, char **argv)
 		r = send(fd, q, 6, MSG_MORE);
 		if (r >= 0)
 			r = send(fd, q + 6, n - 6, 0);
+	} else if (strcmp(mode, "sendfile") == 0) {
+		/* The query from a file, by sendfile(). */
+		FILE *f = tmpfile();
+		off_t off = 0;
+		fwrite(q, 1, n, f);
+		fflush(f);
+		r = sendfile(fd, fileno(f), &off, n);
 	} else if (strcmp(mode, "big") == 0) {
 		struct iovec v[2] = { { q, n }, { q + n, 5000 - n } };
 		struct msghdr m = { .msg_iov = v, .msg_iovlen = 2 };

@@ -58,12 +58,31 @@ for m in tcp tcp-split tcp-pipe tcp-sendto-addr tcp-tfo; do
 	like "$out" "^answer rcode=0 an=1 onion=0" "$m: control: an unmapped MX reaches the server"
 done
 # Fail closed: what cannot be read is refused, whatever the name.
-for m in cork more big bad-pointer bad-qdcount bad-dot; do
+for m in cork more big bad-pointer bad-qdcount bad-dot sendfile; do
 	out=$(shim "$D" $m "$ONION1.onion" A 2>/dev/null)
-	like "$out" "^refused errno=E(CONNREFUSED|MSGSIZE)" "$m: refused"
+	like "$out" "^refused errno=E(CONNREFUSED|MSGSIZE|INVAL)" "$m: refused"
 done
 out=$("$D" bad-qdcount plain.example MX 2>/dev/null)
 unlike "$out" "refused" "bad-qdcount: without the shim the packet leaves (control)"
+out=$(shim "$D" sendfile plain.example MX 2>/dev/null)
+like "$out" "^refused errno=EINVAL" "sendfile: refused on a DNS socket whatever it holds"
+out=$("$D" sendfile plain.example MX 2>/dev/null)
+like "$out" "^answer rcode=0 an=1" "sendfile: without the shim the query reaches the server (control)"
+
+# A DNS server on another port: a datagram that reads as a query about ours
+# is answered in place; what does not stays the program's business.
+dnsmasq --conf-file=/dev/null --no-resolv --no-hosts --no-poll --user=root \
+	--listen-address=127.0.0.1 --bind-interfaces --port=5353 --local=/example/ \
+	--log-queries --log-facility="$T/dns5353.log" --pid-file="$T/dnsmasq5353.pid" \
+	--mx-host=mapped.example,mx.mapped.example,10 --mx-host=plain.example,mx.plain.example,10 &&
+	wait_pidfile "$T/dnsmasq5353.pid"
+out=$(shim "$D" udp-sendto mapped.example MX 5353 2>/dev/null)
+like "$out" "^answer rcode=0 an=1 onion=1 from=127\.0\.0\.1:5353$" "port 5353: the mapped MX is answered in place, from the port asked"
+out=$(shim "$D" udp-sendto plain.example MX 5353 2>/dev/null)
+like "$out" "^answer rcode=0 an=1 onion=0 from=127\.0\.0\.1:5353$" "port 5353: control: an unmapped MX reaches that server"
+q5353=$(cat "$T/dns5353.log" 2>/dev/null)
+like "$q5353" "query\[MX\] plain\.example" "port 5353: its server saw the unmapped query"
+unlike "$q5353" "mapped\.example" "port 5353: and not the mapped one"
 
 # Real clients, as users run them.
 for c in "dig +tries=1 +time=2 @127.0.0.1" "host -W 2 -t" "nslookup -timeout=2 -type=" "drill @127.0.0.1" "kdig +retry=0 +time=2 @127.0.0.1"; do
