@@ -459,6 +459,8 @@ static int udp_send(int fd, const struct iovec *iov, size_t iovcnt, int flags, c
 	socklen_t clen = sizeof(cork);
 	const char *why = NULL;
 
+	if (n == SIZE_MAX)
+		return 0; /* lengths that overflow: the kernel refuses the call (EINVAL) */
 	/* Connected (sendto with an address on a connected socket included): the
 	 * reply can only come in from the address it is connected to. */
 	connected = omx_real.getpeername(fd, (struct sockaddr *)&peer, &plen) == 0;
@@ -697,6 +699,10 @@ int omx_dns_send(int fd, const struct iovec *iov, size_t iovcnt, int flags, cons
 			return 0;
 		}
 		n = gather(iov, iovcnt, buf, sizeof(buf));
+		if (n == SIZE_MAX) {
+			errno = saved;
+			return 0; /* the kernel refuses the call (EINVAL) */
+		}
 		handled = tcp_send(fd, buf, n < sizeof(buf) ? n : sizeof(buf), n, flags, ret);
 		if (tfo && !(handled && *ret < 0))
 			set_bit(omx_dns_fds, fd, 1); /* Fast Open connects it */

@@ -7,7 +7,7 @@
  * Modes: udp-sendto udp-sendmsg cudp-send cudp-write cudp-writev cudp-sendmsg
  * cudp-sendmmsg cudp-syscall cudp-sendto-addr dup dup2 dup3 dupfd dupfd-cloexec
  * scm exec high unspec cork more big tcp tcp-split tcp-pipe tcp-sendto-addr
- * tcp-tfo bad-pointer bad-qdcount bad-dot sendfile. */
+ * tcp-tfo bad-pointer bad-qdcount bad-dot sendfile res_send-qdcount. */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -15,6 +15,7 @@
 #include <netinet/tcp.h>
 #include <netinet/udp.h>
 #include <poll.h>
+#include <resolv.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -218,6 +219,16 @@ int main(int argc, char **argv)
 			r = write(fd, tq, n + 2);
 		}
 		return r < 0 ? refused() : tcp_reply(fd);
+	}
+	if (strcmp(mode, "res_send-qdcount") == 0) {
+		/* A packet of two questions through libc's res_send. */
+		uint8_t ans[4096];
+		q[5] = 2;
+		r = res_send(q, (int)n, ans, sizeof(ans));
+		if (r < 0)
+			return refused();
+		print_reply(ans, r, &server);
+		return 0;
 	}
 	if (strncmp(mode, "bad-", 4) == 0) {
 		/* Malformed versions of the query, over unconnected UDP. */

@@ -69,6 +69,21 @@ like "$out" "^refused errno=EINVAL" "sendfile: refused on a DNS socket whatever 
 out=$("$D" sendfile plain.example MX 2>/dev/null)
 like "$out" "^answer rcode=0 an=1" "sendfile: without the shim the query reaches the server (control)"
 
+# Names are compared as the server reads them: escapes decoded; what the
+# dotted form cannot hold ('.', '\\' or NUL inside a label) fails closed.
+out=$(shim "$H/resolv_probe" query '\109apped.example' MX 2>/dev/null)
+like "$out" "answer MX 10 $ONION1\.onion" "res_query: \\DDD-escaped mapped domain answered with its onion"
+out=$(shim "$H/resolv_probe" query "\\$ONION1.onion" A 2>/dev/null)
+like "$out" "answer A 2[45][0-9]\." "res_query: an onion with an escaped first letter answered in place"
+out=$(shim "$H/resolv_probe" nsearch "x\\.y.$ONION1.onion" A 2>/dev/null)
+like "$out" "^rc=-1 h_errno=2 " "res_nsearch: an escaped '.' in a label under .onion: TRY_AGAIN"
+out=$(shim "$H/resolv_probe" query 'a\.plain.example' A 2>/dev/null)
+like "$out" "rcode=3" "res_query: an escaped '.' in an unmapped name still goes to the server (control)"
+out=$(shim "$D" res_send-qdcount "$ONION1.onion" A 2>&1)
+like "$out" "refused errno=ECONNREFUSED" "res_send: a query with two questions is refused"
+out=$("$D" res_send-qdcount plain.example A 2>&1)
+unlike "$out" "ECONNREFUSED" "res_send: without the shim it is sent (control)"
+
 # A DNS server on another port: a datagram that reads as a query about ours
 # is answered in place; what does not stays the program's business.
 dnsmasq --conf-file=/dev/null --no-resolv --no-hosts --no-poll --user=root \
