@@ -645,6 +645,22 @@ static inline int dns_maybe(int fd)
 	return get_bit(omx_dns_fds, fd) || fd >= OMX_DNS_TRACKED_FDS;
 }
 
+/* The header of a datagram, read in place: a query has QR and the opcode
+ * clear, one question and no answer or authority records. */
+static int looks_like_query(const struct iovec *iov, size_t iovcnt)
+{
+	uint8_t copy[12];
+	const uint8_t *h = copy;
+
+	if (!iov || iovcnt == 0)
+		return 0;
+	if (iov[0].iov_len >= sizeof(copy))
+		h = iov[0].iov_base;
+	else if (gather(iov, iovcnt, copy, sizeof(copy)) < sizeof(copy))
+		return 0;
+	return !(h[2] & 0xf8) && h[4] == 0 && h[5] == 1 && !(h[6] | h[7] | h[8] | h[9]);
+}
+
 /* The content rule for datagrams with an explicit address to another port. */
 static int other_port_send(int fd, const struct iovec *iov, size_t iovcnt, int flags,
 			   const struct sockaddr *dest, socklen_t dlen, ssize_t *ret)
@@ -652,16 +668,11 @@ static int other_port_send(int fd, const struct iovec *iov, size_t iovcnt, int f
 	char hosts[OMX_MAP_MAX_TARGETS][OMX_HOST_MAX];
 	struct omx_dns_question q;
 	struct omx_dns_answer a;
-	uint8_t buf[QUERY_MAX], head[12];
+	uint8_t buf[QUERY_MAX];
 	size_t n;
 	int type;
 	socklen_t tlen = sizeof(type);
 
-	/* The header first, without copying the datagram: a query has QR and the
-	 * opcode clear, one question and no answer or authority records. */
-	if (gather(iov, iovcnt, head, sizeof(head)) < sizeof(head) || (head[2] & 0xf8) || head[4] || head[5] != 1 ||
-	    head[6] || head[7] || head[8] || head[9])
-		return 0;
 	n = gather(iov, iovcnt, buf, sizeof(buf));
 	if (n > sizeof(buf) || classify(buf, n, &q, &a, hosts) != 1 ||
 	    getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &tlen) != 0 || type != SOCK_DGRAM)
@@ -669,16 +680,17 @@ static int other_port_send(int fd, const struct iovec *iov, size_t iovcnt, int f
 	return udp_send(fd, iov, iovcnt, flags, dest, dlen, 0, ret);
 }
 
-int omx_dns_send(int fd, const struct iovec *iov, size_t iovcnt, int flags, const struct sockaddr *dest,
-		 socklen_t dlen, ssize_t *ret)
+/* omx_dns_send past the cheap tests (its stack frame is large). */
+static __attribute__((noinline)) int dns_send(int fd, const struct iovec *iov, size_t iovcnt, int flags,
+					      const struct sockaddr *dest, socklen_t dlen, int dport, ssize_t *ret)
 {
-	int saved = errno, dport = dest ? omx_dns_dest_port(dest, dlen) : -1, type, handled = 0;
+	int saved = errno, type, handled = 0;
 	socklen_t tlen = sizeof(type);
 	struct sockaddr_storage peer;
 	socklen_t plen;
 
 	if (!dns_maybe(fd) && dport != DNS_PORT) {
-		if (!dest || !omx_enabled())
+		if (!omx_enabled())
 			return 0;
 		handled = other_port_send(fd, iov, iovcnt, flags, dest, dlen, ret);
 		goto out;
@@ -717,6 +729,16 @@ out:
 	if (!handled || *ret >= 0)
 		errno = saved;
 	return handled;
+}
+
+int omx_dns_send(int fd, const struct iovec *iov, size_t iovcnt, int flags, const struct sockaddr *dest,
+		 socklen_t dlen, ssize_t *ret)
+{
+	int dport = dest ? omx_dns_dest_port(dest, dlen) : -1;
+
+	if (!dns_maybe(fd) && dport != DNS_PORT && (!dest || !looks_like_query(iov, iovcnt)))
+		return 0; /* not a DNS socket, not to port 53, not a query */
+	return dns_send(fd, iov, iovcnt, flags, dest, dlen, dport, ret);
 }
 
 /* ---- the sending calls not in hook_socket.c ---- */
