@@ -196,10 +196,27 @@ static int pending_maybe(int fd)
 
 /* ---- descriptor tracking ---- */
 
+/* Forgets the in-place replies recorded for FD (a new connection on it). */
+static void drop_pending(int fd)
+{
+	if (!pending_maybe(fd))
+		return;
+	pthread_mutex_lock(&pending_lock);
+	for (size_t i = 0; i < PENDING_MAX; i++)
+		if (pending[i].fd == fd) {
+			pending[i].fd = -1;
+			if (fd >= OMX_DNS_TRACKED_FDS)
+				__atomic_sub_fetch(&omx_dns_pending_high, 1, __ATOMIC_RELAXED);
+		}
+	set_bit(omx_dns_pending_fds, fd, 0);
+	pthread_mutex_unlock(&pending_lock);
+}
+
 void omx_dns_untrack(int fd)
 {
 	if (get_bit(omx_dns_fds, fd))
 		set_bit(omx_dns_fds, fd, 0);
+	drop_pending(fd);
 }
 
 static void forget_stream(int fd);
@@ -211,6 +228,7 @@ int omx_dns_connect(int fd, const struct sockaddr *sa, socklen_t len)
 
 	set_bit(omx_dns_fds, fd, rc == 0 || errno == EINPROGRESS || errno == EALREADY || errno == EISCONN);
 	forget_stream(fd);
+	drop_pending(fd);
 	errno = saved;
 	return rc;
 }
