@@ -106,6 +106,10 @@ for c in "dig +tries=1 +time=2 @127.0.0.1" "host -W 2 -t" "nslookup -timeout=2 -
 		echo "# skip $tool: not installed"
 		continue
 	fi
+	if [ "$tool" = kdig ] && [ "${SAN:-}" = 1 ]; then
+		echo "# skip kdig: under the ASan runtime alone it hangs at exit (p11-kit's destructor, setlocale lock)"
+		continue
+	fi
 	case $tool in
 	host) run() { shim host -W 2 -t "$2" "$1" 127.0.0.1; } ;;
 	nslookup) run() { shim nslookup -timeout=2 -type="$2" "$1" 127.0.0.1; } ;;
@@ -121,6 +125,7 @@ done
 for c in "dig +tcp +tries=1 +time=2 @127.0.0.1" "drill -t @127.0.0.1" "kdig +tcp +retry=0 +time=2 @127.0.0.1"; do
 	tool=${c%% *}
 	command -v "$tool" >/dev/null || continue
+	[ "$tool" = kdig ] && [ "${SAN:-}" = 1 ] && continue
 	out=$(shim $c mapped.example MX 2>&1)
 	like "$out" "refused a DNS query for mapped\.example" "$tool over TCP: refused at once"
 	unlike "$out" "mx\.mapped\.example" "$tool over TCP: no clearnet MX"
