@@ -159,18 +159,22 @@ static void fix_source(int fd, const void *buf, size_t n, void *name, socklen_t 
 		       int consume)
 {
 	const uint8_t *p = buf;
-	int left = 0;
+	int left = 0, done = 0;
 
-	if (!name || !namelen || n < 2)
+	if (n < 2)
 		return;
 	pthread_mutex_lock(&pending_lock);
 	for (size_t i = 0; i < PENDING_MAX; i++) {
 		struct pending *e = &pending[i];
 		if (e->fd != fd)
 			continue;
-		if (e->id == (uint16_t)(p[0] << 8 | p[1]) && same_address(&e->self, e->self_len, name, *namelen)) {
-			memcpy(name, &e->server, e->server_len < cap ? e->server_len : cap);
-			*namelen = e->server_len;
+		/* Without a NAME to fill (recv-style), the entry is only used up. */
+		if (!done && e->id == (uint16_t)(p[0] << 8 | p[1]) &&
+		    (!name || !namelen || same_address(&e->self, e->self_len, name, *namelen))) {
+			if (name && namelen) {
+				memcpy(name, &e->server, e->server_len < cap ? e->server_len : cap);
+				*namelen = e->server_len;
+			}
 			if (!consume) {
 				left = 1;
 				break;
@@ -178,8 +182,7 @@ static void fix_source(int fd, const void *buf, size_t n, void *name, socklen_t 
 			e->fd = -1;
 			if (fd >= OMX_DNS_TRACKED_FDS)
 				__atomic_sub_fetch(&omx_dns_pending_high, 1, __ATOMIC_RELAXED);
-			p = NULL;
-			n = 0;
+			done = 1; /* one reply, one entry */
 			continue;
 		}
 		left = 1;

@@ -5,7 +5,7 @@
  *   refused errno=NAME                             (the send failed)
  *   noreply                                        (nothing within 2 s)
  * Modes: udp-sendto udp-sendmsg cudp-send cudp-write cudp-writev cudp-sendmsg
- * cudp-sendmmsg cudp-syscall cudp-sendto-addr dup dup2 dup3 dupfd dupfd-cloexec
+ * cudp-sendmmsg cudp-syscall cudp-sendto-addr cudp-twice dup dup2 dup3 dupfd dupfd-cloexec
  * scm exec high unspec cork more big tcp tcp-split tcp-pipe tcp-sendto-addr
  * tcp-tfo bad-pointer bad-qdcount bad-dot sendfile res_send-qdcount. */
 #include <arpa/inet.h>
@@ -264,6 +264,17 @@ int main(int argc, char **argv)
 		struct iovec v = { q, n };
 		struct mmsghdr m = { .msg_hdr = { .msg_iov = &v, .msg_iovlen = 1 } };
 		r = strcmp(mode, "cudp-syscall") == 0 ? syscall(SYS_sendmmsg, fd, &m, 1, 0) : sendmmsg(fd, &m, 1, 0);
+	} else if (strcmp(mode, "cudp-twice") == 0) {
+		/* Two queries in flight; the first reply read with recv() (no
+		 * source asked), the second with recvfrom(). */
+		uint8_t skip[4096];
+		struct pollfd p = { fd, POLLIN, 0 };
+		r = send(fd, q, n, 0);
+		q[1]++;
+		if (r >= 0)
+			r = send(fd, q, n, 0);
+		if (r >= 0 && poll(&p, 1, 2000) == 1 && recv(fd, skip, sizeof(skip), 0) < 0)
+			return refused();
 	} else if (strcmp(mode, "cudp-sendto-addr") == 0) {
 		r = sendto(fd, q, n, 0, (struct sockaddr *)&server, sizeof(server));
 	} else if (strncmp(mode, "dup", 3) == 0) {
