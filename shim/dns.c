@@ -40,10 +40,13 @@ static uint16_t read_u16(const uint8_t *p)
 	return (uint16_t)((p[0] << 8) | p[1]);
 }
 
-/* Converts a dotted NAME to wire form (case kept) in WIRE and, if LOWER is not NULL,
- * to the lower-cased dotted form without the trailing dot. Rejects what we cannot
- * represent faithfully without escapes, so that such names go to the real resolver:
- * backslashes, empty labels, labels over 63 bytes, names over 255 wire bytes. */
+/* Converts a dotted presentation NAME to wire form (case kept) in WIRE and, if
+ * LOWER is not NULL, to the lower-cased dotted form without the trailing dot.
+ * Escapes are decoded as the resolver encodes them (\DDD a byte in decimal, \X
+ * the character X), so the name is compared as the server will read it.
+ * Returns -1 for what is no name (empty labels, labels over 63 bytes, names over
+ * 255 wire bytes, a bad escape), and OMX_DNS_NAME_UNREADABLE for a name whose
+ * labels hold '.', '\\' or NUL, which the dotted form cannot express. */
 static int encode_dotted_name(const char *name, uint8_t wire[DNS_MAX_NAME_WIRE + 1],
 			      size_t *wire_len, char *lower)
 {
@@ -52,15 +55,35 @@ static int encode_dotted_name(const char *name, uint8_t wire[DNS_MAX_NAME_WIRE +
 	size_t wire_at = 1;        /* next free byte in WIRE */
 	size_t label_len = 0;
 	size_t lower_at = 0;
+	int unreadable = 0;
 
 	if (p[0] == '.' && p[1] == '\0')
 		p++;
 	for (;; p++) {
 		char c = *p;
+		int escaped = 0;
 
-		if (c == '\\')
-			return -1;
-		if (c == '.' || c == '\0') {
+		if (c == '\\') {
+			/* \DDD (a byte, 000-255) or \X (X itself). */
+			if (p[1] >= '0' && p[1] <= '9') {
+				int v;
+				if (!(p[2] >= '0' && p[2] <= '9' && p[3] >= '0' && p[3] <= '9'))
+					return -1;
+				v = (p[1] - '0') * 100 + (p[2] - '0') * 10 + (p[3] - '0');
+				if (v > 255)
+					return -1;
+				c = (char)v;
+				p += 3;
+			} else if (p[1] != '\0') {
+				c = *++p;
+			} else {
+				return -1;
+			}
+			if (c == '.' || c == '\\' || c == '\0')
+				unreadable = 1;
+			escaped = 1;
+		}
+		if (!escaped && (c == '.' || c == '\0')) {
 			if (label_len == 0) {
 				/* At '\0' this is the end after a trailing dot, or the root;
 				 * at '.' it is a leading or doubled dot. */
@@ -90,7 +113,7 @@ static int encode_dotted_name(const char *name, uint8_t wire[DNS_MAX_NAME_WIRE +
 	*wire_len = length_byte_at + 1;
 	if (lower)
 		lower[lower_at] = '\0';
-	return 0;
+	return unreadable ? OMX_DNS_NAME_UNREADABLE : 0;
 }
 
 /* Builds a question for the name-based resolver entry points (res_query, res_search,
@@ -98,10 +121,12 @@ static int encode_dotted_name(const char *name, uint8_t wire[DNS_MAX_NAME_WIRE +
 int omx_dns_question_from_name(struct omx_dns_question *q, const char *name,
 			       int qclass, int qtype, uint16_t id)
 {
+	int rc;
+
 	if (!q || !name || qclass < 0 || qclass > 0xffff || qtype < 0 || qtype > 0xffff)
 		return -1;
-	if (encode_dotted_name(name, q->qname, &q->qname_len, q->name) != 0)
-		return -1;
+	if ((rc = encode_dotted_name(name, q->qname, &q->qname_len, q->name)) != 0)
+		return rc;
 	q->id = id;
 	q->flags = DNS_FLAG_RD;
 	q->qtype = (uint16_t)qtype;

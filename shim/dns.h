@@ -23,8 +23,11 @@ struct omx_dns_question {
 	char name[256];          /* dotted, lower-cased, no trailing dot ("" = root) */
 };
 
-/* Fills Q from a presentation-form NAME (trailing dot optional, "\" escapes not
- * supported: such names return -1 and are left to the real resolver). */
+/* Fills Q from a presentation-form NAME (trailing dot optional; \DDD and \X
+ * escapes decoded as the resolver does). Returns 0; -1 for no valid name; or
+ * OMX_DNS_NAME_UNREADABLE for a name whose labels hold '.', '\\' or NUL (the
+ * caller fails closed if such a name could be ours). */
+#define OMX_DNS_NAME_UNREADABLE (-2)
 int omx_dns_question_from_name(struct omx_dns_question *q, const char *name,
 			       int qclass, int qtype, uint16_t id);
 

@@ -9,6 +9,7 @@
 
 #include "answer.h"
 #include "hooks.h"
+#include "log.h"
 #include "real.h"
 #include "state.h"
 
@@ -71,9 +72,21 @@ static int answer_name(res_state statp, const char *name, int class, int type,
 
 	/* Only MX questions and onion names can be ours: everything else leaves
 	 * at once, without building a question or looking at the map. */
-	if (!name || (type != OMX_DNS_T_MX && !omx_onion_label(name, strlen(name), &label_len)))
+	int rc;
+
+	if (!name || (type != OMX_DNS_T_MX && !strchr(name, '\\') && !omx_onion_label(name, strlen(name), &label_len)))
 		return 0;
-	if (omx_dns_question_from_name(&q, name, class, type, QUERY_ID) != 0)
+	rc = omx_dns_question_from_name(&q, name, class, type, QUERY_ID);
+	if (rc == OMX_DNS_NAME_UNREADABLE && answer && anslen >= 0 && omx_enabled() &&
+	    (type == OMX_DNS_T_MX || omx_onion_label(q.name, strlen(q.name), &label_len) ||
+	     strstr(q.name, "onion"))) {
+		/* Escaped '.', '\\' or NUL in a label: we cannot tell whether the
+		 * server would read it as ours, so it does not go (fail closed). */
+		set_h_errno(statp ? statp : &_res, TRY_AGAIN);
+		*ret = -1;
+		return 1;
+	}
+	if (rc != 0)
 		return 0;
 	if (!statp || (statp->options & RES_RECURSE))
 		flags |= 0x0100; /* RD, as res_nmkquery would have set it */
@@ -127,6 +140,21 @@ int res_nquerydomain(res_state statp, const char *name, const char *domain, int 
 	return omx_real.res_nquerydomain(statp, name, domain, class, type, answer, anslen);
 }
 
+/* A query (QR and opcode clear) whose question we cannot read (QDCOUNT other
+ * than 1, a compression pointer, '.', '\\' or NUL in a label): it may be about
+ * ours, so it is not sent (fail closed). */
+static int unreadable_query(const unsigned char *msg, int msglen)
+{
+	struct omx_dns_question q;
+
+	if (!msg || msglen < 12 || (msg[2] & 0xf8) || !omx_enabled() ||
+	    omx_dns_parse_query(msg, (size_t)msglen, &q) == 0)
+		return 0;
+	omx_log(LOG_WARNING, "refused a DNS query passed to res_send whose question cannot be read");
+	errno = ECONNREFUSED;
+	return 1;
+}
+
 int res_nsend(res_state statp, const unsigned char *msg, int msglen, unsigned char *answer,
 	      int anslen)
 {
@@ -137,6 +165,8 @@ int res_nsend(res_state statp, const unsigned char *msg, int msglen, unsigned ch
 	if (msg && msglen > 0 && omx_dns_parse_query(msg, (size_t)msglen, &q) == 0 &&
 	    answer_question(statp, &q, answer, anslen, 0, &ret))
 		return ret;
+	if (unreadable_query(msg, msglen))
+		return -1;
 	return omx_real.res_nsend(statp, msg, msglen, answer, anslen);
 }
 
@@ -182,6 +212,8 @@ int res_send(const unsigned char *msg, int msglen, unsigned char *answer, int an
 	if (msg && msglen > 0 && omx_dns_parse_query(msg, (size_t)msglen, &q) == 0 &&
 	    answer_question(&_res, &q, answer, anslen, 0, &ret))
 		return ret;
+	if (unreadable_query(msg, msglen))
+		return -1;
 	return omx_real.res_send(msg, msglen, answer, anslen);
 }
 

@@ -73,6 +73,7 @@ void omx_socket_after_fork(void)
 {
 	/* Another thread of the parent may have held it at fork(). */
 	pthread_mutex_init(&tor_sockets_lock, NULL);
+	omx_dns_after_fork();
 }
 
 static int bit_set(const uint64_t *bits, int fd)
@@ -216,14 +217,14 @@ static int tor_socket(int fd, struct sockaddr *sa, socklen_t *len)
  * SOCKS port (EISCONN) and speaking SMTP into it. */
 static void replace_with_fresh_socket(int fd)
 {
-	int saved = errno, domain, fl = fcntl(fd, F_GETFL), fdfl = fcntl(fd, F_GETFD), s;
+	int saved = errno, domain, fl = omx_real.fcntl(fd, F_GETFL), fdfl = omx_real.fcntl(fd, F_GETFD), s;
 	socklen_t dlen = sizeof(domain);
 
 	if (getsockopt(fd, SOL_SOCKET, SO_DOMAIN, &domain, &dlen) == 0 &&
 	    (s = socket(domain, SOCK_STREAM, 0)) >= 0) {
 		if (fl >= 0)
-			fcntl(s, F_SETFL, fl);
-		dup3(s, fd, fdfl >= 0 && (fdfl & FD_CLOEXEC) ? O_CLOEXEC : 0);
+			omx_real.fcntl(s, F_SETFL, fl);
+		omx_real.dup3(s, fd, fdfl >= 0 && (fdfl & FD_CLOEXEC) ? O_CLOEXEC : 0);
 		close(s);
 	}
 	errno = saved;
@@ -341,11 +342,11 @@ int connect(int fd, const struct sockaddr *sa, socklen_t len)
 	omx_dns_untrack(fd);
 	return omx_real.connect(fd, sa, len);
 }
+extern __typeof(connect) omx_connect __attribute__((alias("connect"), copy(connect), visibility("hidden")));
 
 /* The shared policy of sendto and sendmsg for a datagram or TCP Fast Open send
  * to SA. Returns 1 to pass through, or 0 with *RET (and errno) set. */
-static int send_policy(int fd, const void *buf, size_t n, int flags, const struct sockaddr *sa,
-		       socklen_t len, ssize_t *ret)
+static int send_policy(int fd, int flags, const struct sockaddr *sa, socklen_t len, ssize_t *ret)
 {
 	uint32_t addr;
 	uint16_t port;
@@ -375,10 +376,6 @@ static int send_policy(int fd, const void *buf, size_t n, int flags, const struc
 		*ret = -1;
 		return 0;
 	}
-	if (port == 53 && omx_dns_answer_udp(fd, buf, n)) {
-		*ret = (ssize_t)n;
-		return 0;
-	}
 	return 1;
 }
 
@@ -388,48 +385,30 @@ ssize_t sendto(int fd, const void *buf, size_t n, int flags, const struct sockad
 	ssize_t ret;
 
 	omx_ready();
-	if (sa && !send_policy(fd, buf, n, flags, sa, len, &ret))
+	if (sa && !send_policy(fd, flags, sa, len, &ret))
 		return ret;
-	if (!sa && omx_dns_tracked(fd) && omx_dns_guard(fd, buf, n))
-		return -1;
+	if (__builtin_expect(omx_dns_send_maybe(fd, sa), 0)) {
+		struct iovec v = { (void *)buf, n };
+		if (omx_dns_send(fd, &v, 1, flags, sa, len, &ret))
+			return ret;
+	}
 	return omx_real.sendto(fd, buf, n, flags, sa, len);
 }
+extern __typeof(sendto) omx_sendto __attribute__((alias("sendto"), copy(sendto), visibility("hidden")));
 
 ssize_t sendmsg(int fd, const struct msghdr *msg, int flags)
 {
-	uint8_t query[4096];
-	const void *buf = NULL;
-	size_t n = 0;
 	ssize_t ret;
 
 	omx_ready();
-	if (msg && msg->msg_name) {
-		uint32_t addr;
-		uint16_t port = 0;
-
-		/* Gather the payload only when it could be a DNS query worth reading
-		 * (to port 53): a payload that would not fit (lengths that overflow
-		 * included, which the kernel answers with EINVAL) is left whole to
-		 * the kernel. */
-		if (omx_sockaddr_parts(msg->msg_name, msg->msg_namelen, &addr, &port) < 0 || !msg->msg_iov)
-			port = 0;
-		for (size_t i = 0; port == 53 && i < msg->msg_iovlen; i++) {
-			if (msg->msg_iov[i].iov_len > sizeof(query) - n) {
-				n = 0;
-				buf = NULL;
-				break;
-			}
-			memcpy(query + n, msg->msg_iov[i].iov_base, msg->msg_iov[i].iov_len);
-			n += msg->msg_iov[i].iov_len;
-			buf = query;
-		}
-		if (!send_policy(fd, n ? buf : NULL, n, flags, msg->msg_name, msg->msg_namelen, &ret))
-			return ret;
-	} else if (msg && omx_dns_tracked(fd) && omx_dns_guard_iov(fd, msg->msg_iov, msg->msg_iovlen)) {
-		return -1;
-	}
+	if (msg && msg->msg_name && !send_policy(fd, flags, msg->msg_name, msg->msg_namelen, &ret))
+		return ret;
+	if (msg && __builtin_expect(omx_dns_send_maybe(fd, msg->msg_name), 0) &&
+	    omx_dns_send(fd, msg->msg_iov, msg->msg_iovlen, flags, msg->msg_name, msg->msg_namelen, &ret))
+		return ret;
 	return omx_real.sendmsg(fd, msg, flags);
 }
+extern __typeof(sendmsg) omx_sendmsg __attribute__((alias("sendmsg"), copy(sendmsg), visibility("hidden")));
 
 int getpeername(int fd, struct sockaddr *sa, socklen_t *len)
 {

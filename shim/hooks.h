@@ -23,26 +23,36 @@ void omx_socket_after_fork(void);
 
 /* DNS sent around libc's resolver (hook_dns.c). */
 
-/* An unconnected UDP query to port 53: if ours, answered in place (returns 1). */
-int omx_dns_answer_udp(int fd, const void *buf, size_t n);
-
 /* connect() to port 53: connects and remembers FD, so what it sends is examined. */
 int omx_dns_connect(int fd, const struct sockaddr *sa, socklen_t len);
 void omx_dns_untrack(int fd);
+void omx_dns_after_fork(void);
 
-/* Sockets connected to port 53: one bit per descriptor, read without a lock. */
+/* The port of a send's destination SA (AF_UNSPEC read as AF_INET, as UDP
+ * does), or -1. */
+int omx_dns_dest_port(const struct sockaddr *sa, socklen_t len);
+
+/* Sockets connected to port 53: one bit per descriptor, read without a lock;
+ * descriptors beyond the bitmap are examined at each send. */
 #define OMX_DNS_TRACKED_FDS 65536
 extern uint64_t omx_dns_fds[OMX_DNS_TRACKED_FDS / 64];
 
-static inline int omx_dns_tracked(int fd)
+/* Whether a send on FD to SA must go through omx_dns_send (no system call). */
+static inline int omx_dns_send_maybe(int fd, const struct sockaddr *sa)
 {
-	return (unsigned)fd < OMX_DNS_TRACKED_FDS &&
+	return sa || (unsigned)fd >= OMX_DNS_TRACKED_FDS ||
 	       (__atomic_load_n(&omx_dns_fds[(unsigned)fd / 64], __ATOMIC_RELAXED) >>
 		((unsigned)fd % 64)) & 1;
 }
 
-/* For a tracked FD about to send BUF: returns 1 (errno set, nothing sent) if it
- * is a DNS query that is ours (a mapped domain's MX, an onion name), else 0. */
-int omx_dns_guard(int fd, const void *buf, size_t n);
-int omx_dns_guard_iov(int fd, const struct iovec *iov, size_t iovcnt);
+/* A send of IOV on FD to DEST (NULL: its peer) with FLAGS: if it is a DNS
+ * query that must not leave, answers it in place or refuses it and returns 1
+ * with *RET (and errno) set as the call returns; else 0: send it. */
+int omx_dns_send(int fd, const struct iovec *iov, size_t iovcnt, int flags, const struct sockaddr *dest,
+		 socklen_t dlen, ssize_t *ret);
+
+/* Our hooks by their hidden names (never through the GOT). */
+extern int omx_connect(int, const struct sockaddr *, socklen_t);
+extern ssize_t omx_sendto(int, const void *, size_t, int, const struct sockaddr *, socklen_t);
+extern ssize_t omx_sendmsg(int, const struct msghdr *, int);
 #endif

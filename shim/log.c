@@ -8,7 +8,6 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
-#include <sys/syscall.h>
 #include <unistd.h>
 
 static int log_to_stderr;
@@ -82,6 +81,10 @@ void omx_log_setup(int to_stderr, int level)
  * processes do not interleave. Returns 0, or -1 if fd 2 is not the stderr the
  * process started with. The write system call itself: never the library's
  * own write() hook, and this file is shared with the tools. */
+/* libc's write() under its other exported name: the library hooks write() and
+ * syscall() (hook_dns.c), and its log lines must not go through its own hooks. */
+extern ssize_t __write(int fd, const void *buf, size_t n);
+
 static int write_stderr(const char *msg)
 {
 	char line[1100];
@@ -91,7 +94,7 @@ static int write_stderr(const char *msg)
 		return -1;
 	if (n > (int)sizeof(line) - 1)
 		n = (int)sizeof(line) - 1;
-	while (syscall(SYS_write, STDERR_FILENO, line, (size_t)n) < 0 && errno == EINTR)
+	while (__write(STDERR_FILENO, line, (size_t)n) < 0 && errno == EINTR)
 		;
 	return 0;
 }

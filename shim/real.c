@@ -62,6 +62,19 @@ static void bind_all(void)
 	BIND(posix_spawnp);
 	BIND(system);
 	BIND(popen);
+	BIND(sendmmsg);
+	BIND(recvfrom);
+	BIND(recvmsg);
+	BIND(recvmmsg);
+	BIND(syscall);
+	BIND(dup);
+	BIND(dup2);
+	BIND(dup3);
+	BIND(fcntl);
+	BIND(fcntl64);
+	BIND(sendfile);
+	BIND(sendfile64);
+	BIND(splice);
 	/* connect last: omx_ready() tests it to know the whole table is bound. */
 	memcpy(&r, &omx_real, sizeof(r));
 	*(void **)&r.connect = next_symbol("connect");

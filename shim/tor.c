@@ -120,12 +120,12 @@ static int prepare_socket(int fd, const struct omx_config *cfg, struct sockaddr_
 		return 0;
 	}
 	if (domain == AF_INET && cfg->socks.ss_family == AF_INET6) {
-		int fdflags = fcntl(fd, F_GETFD);
+		int fdflags = omx_real.fcntl(fd, F_GETFD);
 		int s = socket(AF_INET6, SOCK_STREAM, 0);
 
 		if (s < 0)
 			return -errno;
-		if (dup3(s, fd, (fdflags & FD_CLOEXEC) ? O_CLOEXEC : 0) < 0) {
+		if (omx_real.dup3(s, fd, (fdflags & FD_CLOEXEC) ? O_CLOEXEC : 0) < 0) {
 			int e = errno;
 			close(s);
 			return -e;
@@ -292,7 +292,7 @@ int omx_tor_connect(int fd, const struct omx_config *cfg, const struct omx_targe
 		return -errno;
 	if (type != SOCK_STREAM)
 		return -ENETUNREACH; /* no datagrams to an onion: never send them anywhere */
-	flags = fcntl(fd, F_GETFL);
+	flags = omx_real.fcntl(fd, F_GETFL);
 	if (flags < 0)
 		return -errno;
 	rc = prepare_socket(fd, cfg, &socks, &socks_len);
@@ -300,14 +300,14 @@ int omx_tor_connect(int fd, const struct omx_config *cfg, const struct omx_targe
 		cause = "cannot make a socket for Tor's SOCKS port";
 		goto fail;
 	}
-	if (!(flags & O_NONBLOCK) && fcntl(fd, F_SETFL, flags | O_NONBLOCK) != 0) {
+	if (!(flags & O_NONBLOCK) && omx_real.fcntl(fd, F_SETFL, flags | O_NONBLOCK) != 0) {
 		rc = -errno;
 		goto fail;
 	}
 	rc = dial_tor(fd, &socks, socks_len, deadline);
 	if (rc == -EISCONN || rc == -EALREADY) {
 		/* A second connect() on a socket we already connected: answer as the kernel. */
-		fcntl(fd, F_SETFL, flags);
+		omx_real.fcntl(fd, F_SETFL, flags);
 		return rc;
 	}
 	if (rc) {
@@ -347,7 +347,7 @@ int omx_tor_connect(int fd, const struct omx_config *cfg, const struct omx_targe
 	rc = read_replies(fd, &reader, cfg->isolate, 0, deadline, &cause, &code);
 	if (rc)
 		goto fail;
-	fcntl(fd, F_SETFL, flags);
+	omx_real.fcntl(fd, F_SETFL, flags);
 	describe_domains(serves, sizeof(serves), domain, ndomains);
 	omx_log(LOG_INFO, "connected to %s port %u (%s) via Tor %s in %.3fs", host, port, serves,
 		cfg->socks_text, now_seconds() - start);
@@ -356,7 +356,7 @@ fail:
 	/* Whatever the SOCKS stream got to, it must carry nothing more: a retry
 	 * on this socket is refused by the connect() hook (see hook_socket.c). */
 	omx_real.shutdown(fd, SHUT_RDWR);
-	fcntl(fd, F_SETFL, flags);
+	omx_real.fcntl(fd, F_SETFL, flags);
 	describe_domains(serves, sizeof(serves), domain, ndomains);
 	if (code)
 		omx_log(LOG_WARNING, "cannot connect to %s port %u (%s) via Tor %s: %s (SOCKS reply 0x%02x) after %.3fs",

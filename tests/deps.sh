@@ -15,6 +15,9 @@ PACKAGES="$PACKAGES libdb5.3 libicu72 libnsl2 libsasl2-2 libssl3 netbase adduser
 # zones signed with ldns-signzone, dig inspects. Both daemons run only inside
 # the tests' namespaces, with their own configuration.
 PACKAGES="$PACKAGES unbound nsd ldnsutils bind9-dnsutils"
+# DNS clients that bypass libc's resolver (tests/integ/dns_bypass.sh): kdig
+# and dnspython check a reply's source address.
+PACKAGES="$PACKAGES knot-dnsutils python3-dnspython"
 POSTFIX_DEB_DIR=${POSTFIX_DEB_DIR:-/var/cache/onionmx}
 missing=""
 for p in $PACKAGES; do

@@ -62,7 +62,7 @@ run_one() { # run_one NAME COMMAND...
 		f=1 # crashed or exited non-zero without saying why: count it
 	fi
 	if [ -n "$problems" ]; then
-		printf '%s\n' "$problems" | sed "s/^/    not ok - $name: /"
+		printf '%s\n' "$problems" | sed "s|^|    not ok - $name: |"
 		f=$((f + $(printf '%s\n' "$problems" | grep -c .)))
 	fi
 	if [ "$p" = 0 ] && [ "$f" = 0 ] && [ "$s" = 0 ]; then

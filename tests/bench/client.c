@@ -18,6 +18,7 @@
  *                                  with username/password isolation)
  *   client connect HOST:PORT N     socket + connect + close (passthrough)
  *   client res NAME N              res_search(NAME, IN, A) (passthrough)
+ *   client write KIND N            write/send/sendmsg/sendmmsg/sendto on no DNS socket (passthrough)
  *   client mx NAME N               res_search(NAME, IN, MX): DNS, the map or
  *                                  discovery answers
  *   client rss                     prints Private_Clean+Private_Dirty (KiB) of
@@ -220,6 +221,52 @@ static int do_connect(const char *spec, long n)
 	return 0;
 }
 
+/* KIND N times on a descriptor that is no DNS socket: "file" write() to a
+ * regular file (an MTA's queue files); "write", "send", "sendmsg", "sendmmsg",
+ * "sendto" on a UDP socket connected to (sendto: addressed to) the discard
+ * port. Nothing is read back: only the hooks' passthrough cost matters. */
+static int do_write(const char *kind, long n)
+{
+	struct sockaddr_in sin = { .sin_family = AF_INET, .sin_port = htons(9),
+				   .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+	char buf[32] = "not a DNS query";
+	struct iovec v = { buf, sizeof(buf) };
+	struct mmsghdr mm = { .msg_hdr = { .msg_iov = &v, .msg_iovlen = 1 } };
+	int fd;
+	double t0;
+
+	if (strcmp(kind, "file") == 0) {
+		char path[] = "/tmp/onionmx-bench-XXXXXX";
+		fd = mkstemp(path);
+		if (fd >= 0)
+			unlink(path);
+	} else {
+		fd = socket(AF_INET, SOCK_DGRAM, 0);
+		if (fd >= 0 && strcmp(kind, "sendto") != 0 && connect(fd, (struct sockaddr *)&sin, sizeof(sin)) != 0)
+			fail("connect", 0);
+	}
+	if (fd < 0)
+		fail("open", 0);
+	t0 = start();
+	for (long i = 0; i < n; i++) {
+		ssize_t r = 0;
+		if (strcmp(kind, "file") == 0 || strcmp(kind, "write") == 0)
+			r = write(fd, buf, sizeof(buf));
+		else if (strcmp(kind, "send") == 0)
+			r = send(fd, buf, sizeof(buf), 0);
+		else if (strcmp(kind, "sendmsg") == 0)
+			r = sendmsg(fd, &mm.msg_hdr, 0);
+		else if (strcmp(kind, "sendmmsg") == 0)
+			r = sendmmsg(fd, &mm, 1, 0);
+		else
+			r = sendto(fd, buf, sizeof(buf), 0, (struct sockaddr *)&sin, sizeof(sin));
+		(void)r; /* ECONNREFUSED from the discard port is as cheap a return as any */
+	}
+	report(t0, n);
+	close(fd);
+	return 0;
+}
+
 /* res_search(NAME, IN, TYPE) N times; each must bring an answer (from DNS, the
  * map or discovery). */
 static int do_query(const char *name, int type, long n)
@@ -304,6 +351,8 @@ int main(int argc, char **argv)
 		return do_bound(argv[2], atol(argv[3]), argv[4], argv[5], argv[6], 1);
 	if (argc == 4 && strcmp(argv[1], "connect") == 0)
 		return do_connect(argv[2], atol(argv[3]));
+	if (argc == 4 && strcmp(argv[1], "write") == 0)
+		return do_write(argv[2], atol(argv[3]));
 	if (argc == 4 && strcmp(argv[1], "res") == 0)
 		return do_query(argv[2], T_A, atol(argv[3]));
 	if (argc == 4 && strcmp(argv[1], "mx") == 0)

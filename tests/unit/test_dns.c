@@ -142,8 +142,27 @@ static void test_question_from_name(void)
 	ok(omx_dns_question_from_name(&q, ".a", ns_c_in, ns_t_mx, 1) == -1, "from_name: rejects leading dot");
 	ok(omx_dns_question_from_name(&q, "a..", ns_c_in, ns_t_mx, 1) == -1, "from_name: rejects double trailing dot");
 	ok(omx_dns_question_from_name(&q, "..", ns_c_in, ns_t_mx, 1) == -1, "from_name: rejects \"..\"");
-	ok(omx_dns_question_from_name(&q, "a\\.b.onion", ns_c_in, ns_t_mx, 1) == -1, "from_name: rejects escapes");
+	/* Escapes are read as the server will read them (dn_comp decodes them). */
+	ok(omx_dns_question_from_name(&q, "\\109apped.ex\\097mple", ns_c_in, ns_t_mx, 1) == 0 &&
+	   strcmp(q.name, "mapped.example") == 0 && memcmp(q.qname, "\x06mapped\x07" "example\x00", 16) == 0,
+	   "from_name: \\DDD decoded");
+	ok(omx_dns_question_from_name(&q, "\\M\\APPED.example.", ns_c_in, ns_t_mx, 1) == 0 &&
+	   strcmp(q.name, "mapped.example") == 0 && q.qname[1] == 'M', "from_name: \\X decoded, case kept on the wire");
+	{
+		uint8_t glibc[512];
+		int n = res_mkquery(ns_o_query, "\\109apped.ex\\097mple", ns_c_in, ns_t_mx, NULL, 0, NULL, glibc, sizeof(glibc));
+		ok(n > 12 && omx_dns_question_from_name(&q, "\\109apped.ex\\097mple", ns_c_in, ns_t_mx, 1) == 0 &&
+		   memcmp(glibc + 12, q.qname, q.qname_len) == 0, "from_name: the same wire name as glibc's res_mkquery");
+	}
+	is_int(omx_dns_question_from_name(&q, "a\\.b.onion", ns_c_in, ns_t_mx, 1), OMX_DNS_NAME_UNREADABLE,
+	       "from_name: an escaped '.' inside a label is unreadable (fail closed)");
+	is_int(omx_dns_question_from_name(&q, "a\\000b.onion", ns_c_in, ns_t_a, 1), OMX_DNS_NAME_UNREADABLE,
+	       "from_name: an escaped NUL is unreadable");
+	is_int(omx_dns_question_from_name(&q, "a\\\\b.onion", ns_c_in, ns_t_a, 1), OMX_DNS_NAME_UNREADABLE,
+	       "from_name: an escaped backslash is unreadable");
 	ok(omx_dns_question_from_name(&q, "a\\", ns_c_in, ns_t_mx, 1) == -1, "from_name: rejects trailing backslash");
+	ok(omx_dns_question_from_name(&q, "a\\25", ns_c_in, ns_t_mx, 1) == -1, "from_name: rejects a short \\DDD");
+	ok(omx_dns_question_from_name(&q, "a\\256", ns_c_in, ns_t_mx, 1) == -1, "from_name: rejects \\DDD over 255");
 	ok(omx_dns_question_from_name(&q, "a.b", ns_c_in, 0x10000, 1) == -1, "from_name: rejects qtype > 65535");
 	ok(omx_dns_question_from_name(&q, "a.b", -1, ns_t_mx, 1) == -1, "from_name: rejects negative qclass");
 
