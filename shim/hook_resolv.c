@@ -69,9 +69,12 @@ static int answer_name(res_state statp, const char *name, int class, int type,
 	uint16_t flags = 0;
 	size_t label_len;
 
-	/* Only MX questions and onion names can be ours: everything else leaves
-	 * at once, without building a question or looking at the map. */
-	if (!name || (type != OMX_DNS_T_MX && !omx_onion_label(name, strlen(name), &label_len)))
+	/* Only MX and _smtp._tcp SRV questions, onion names and, in an MTA, A/AAAA
+	 * questions can be ours: everything else leaves at once, without building
+	 * a question or looking at the map. */
+	if (!name || (type != OMX_DNS_T_MX && type != OMX_DNS_T_SRV &&
+		      !((type == OMX_DNS_T_A || type == OMX_DNS_T_AAAA) && omx_mta) &&
+		      !omx_onion_label(name, strlen(name), &label_len)))
 		return 0;
 	if (omx_dns_question_from_name(&q, name, class, type, QUERY_ID) != 0)
 		return 0;

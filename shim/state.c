@@ -21,6 +21,7 @@
 struct omx_config omx_cfg;
 int omx_config_ok;
 int omx_active = 1;
+int omx_mta;
 char omx_self_preload[PATH_MAX];
 char omx_conf_env[PATH_MAX + sizeof("ONIONMX_CONF=")];
 /* 240.0.0.0/4 until the map says otherwise, so no address is ever taken for
@@ -371,6 +372,7 @@ static void init_once_body(void)
 		snprintf(omx_conf_env, sizeof(omx_conf_env), "ONIONMX_CONF=%s", path);
 	}
 	find_self();
+	omx_mta = omx_is_mta_program((const char *)getauxval(AT_EXECFN));
 
 	omx_config_defaults(&omx_cfg);
 	omx_parse_range(OMX_DEFAULT_RANGE, &omx_range_net, &omx_range_mask);
@@ -395,6 +397,9 @@ static void init_once_body(void)
 		omx_active = 0; /* not one of the configured programs: pass everything through */
 		return;
 	}
+	if (omx_cfg.programs[0] ||
+	    (!secure_mode && getenv("ONIONMX_ACTIVE") && strcmp(getenv("ONIONMX_ACTIVE"), "1") == 0))
+		omx_mta = 1; /* a configured program, or one run by the onionmx wrapper */
 
 	open_discovery();
 	snprintf(map_dir, sizeof(map_dir), "%s", omx_cfg.map_path);
