@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "answer.h"
+#include "hooks.h"
 #include "real.h"
 #include "state.h"
 
@@ -48,6 +49,8 @@ static enum host_kind host_lookup(const char *name, uint32_t addrs[OMX_MAP_MAX_T
 	omx_map_release();
 	if (got == 0)
 		return HOST_PASS;
+	if (got > 0)
+		omx_socket_routed(1);
 	*n = got;
 	return got < 0 ? HOST_AGAIN : HOST_OK;
 }

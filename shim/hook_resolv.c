@@ -33,8 +33,13 @@ static int answer_question(res_state statp, struct omx_dns_question *q, unsigned
 
 	if (!answer || anslen < 0 || !omx_enabled())
 		return 0;
-	if (!omx_answer_current(statp, q, &a, hosts))
+	if (!omx_answer_current(statp, q, &a, hosts)) {
+		if (q->qtype == OMX_DNS_T_MX)
+			omx_socket_routed(0);
 		return 0;
+	}
+	if (q->qtype != OMX_DNS_T_SRV && !omx_onion_label(q->name, strlen(q->name), &(size_t){ 0 }))
+		omx_socket_routed(1); /* a mapped domain's MX, A or AAAA */
 	len = omx_dns_build_reply(q, &a, answer, (size_t)anslen);
 	if (!search_style) {
 		*ret = len;
