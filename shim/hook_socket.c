@@ -88,11 +88,13 @@ static long long monotonic_ns(void)
 	return (long long)ts.tv_sec * 1000000000 + ts.tv_nsec + 1;
 }
 
-__attribute__((constructor)) static void fallback_state_init(void)
+/* glibc hands a library's constructors the program's arguments. */
+__attribute__((constructor)) static void fallback_state_init(int argc, char **argv)
 {
 	void *page;
 
 	born_at = monotonic_ns();
+	omx_log_context_from_argv(argc, argv);
 	if (!omx_enabled() || !omx_mta)
 		return;
 	page = mmap(NULL, sizeof(long long), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);

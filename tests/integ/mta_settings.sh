@@ -248,6 +248,9 @@ ex_restart
 ex_round srv-fallback
 like "$(grep -F 'down-srv-fallback@mapped.example' "$MAINLOG")" "== down-srv-fallback@mapped\.example .*defer \(1\): Operation not permitted" \
 	"  Exim's mainlog: the fallback host's connection was not permitted"
+id=$(grep -F '== down-srv-fallback@mapped.example' "$MAINLOG" | awk '{ print $3; exit }')
+like "$(grep 'onionmx: refusing SMTP connection to 198\.18\.0\.32' "$SYSLOG")" "exim4: onionmx: .* \[message $id\]$" \
+	"  the library's syslog line names the same message ($id)"
 : >"$T/dns.log"
 direct_before=$(sink_count direct)
 fallback_before=$(sink_count fallback)
