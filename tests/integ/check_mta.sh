@@ -67,6 +67,13 @@ postconf -PX "smtp/unix/smtp_fallback_relay"
 
 out=$(mta -t postfix)
 is "$out" "mta postfix ok" "-t: one line"
+out=$(/usr/local/bin/onionmx -t 2>&1)
+is "$?" 0 "onionmx -t with Postfix installed: exit 0"
+like "$out" "^mta postfix ok$" "  and it includes onionmx-check --mta's line"
+postconf -e "relayhost=[relay.example]"
+out=$(/usr/local/bin/onionmx -t 2>&1)
+like "$out" '^mta postfix unsafe "relayhost"$' "onionmx -t names an unsafe setting (advisory, exit $?)"
+postconf -X relayhost
 postconf -e "relayhost=[relay.example]" "smtp_fallback_relay=[fb.example]"
 out=$(mta -t postfix)
 is "$out" 'mta postfix unsafe "relayhost" "smtp_fallback_relay"' "-t with two unsafe settings: both named on one line"

@@ -197,7 +197,7 @@ ex_restart() {
 	wait_for 10 sh -c 'ss -ltnH | grep -q "127.0.0.1:25 "'
 }
 ex_status() { # ex_status RCPT: "=>", "==" or "**": how Exim's mainlog last reported RCPT
-	grep -E " (=>|==|\*\*) $1 " "$MAINLOG" 2>/dev/null | awk '{ print $4 }' | tail -1
+	grep -E " (=>|==|\*\*) $1[ :]" "$MAINLOG" 2>/dev/null | awk '{ print $4 }' | tail -1
 }
 ex_has_status() { [ -n "$(ex_status "$1")" ]; }
 ex_wait() { wait_for 30 ex_has_status "$1"; }
