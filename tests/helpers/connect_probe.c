@@ -82,6 +82,7 @@ static const char *errno_name(int e)
 		{ EAFNOSUPPORT, "EAFNOSUPPORT" }, { EALREADY, "EALREADY" }, { EPIPE, "EPIPE" },
 		{ EINTR, "EINTR" }, { EINVAL, "EINVAL" }, { ECONNABORTED, "ECONNABORTED" },
 		{ ENOTCONN, "ENOTCONN" }, { ENOBUFS, "ENOBUFS" }, { EAGAIN, "EAGAIN" },
+		{ ENETDOWN, "ENETDOWN" }, { EPERM, "EPERM" },
 	};
 	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
 		if (names[i].e == e)

@@ -138,7 +138,7 @@ wait_for 20 log_count_at_least "== user@m0[4-8]\.example" 5
 is "$(log_count '== user@m0[4-8]\.example')" 5 "Tor down: Exim deferred all five messages (== lines)"
 wait_for 10 queue_is 5
 is "$(queue_count)" 5 "exim4 -bpc: five messages on the queue"
-like "$(exim_log)" "== user@m05\.example R=dnslookup T=remote_smtp defer \(111\): Connection refused" \
+like "$(exim_log)" "== user@m05\.example R=dnslookup T=remote_smtp defer \(100\): Network is down" \
 	"the deferral's cause: connection refused"
 like "$(grep 'onionmx:' "$SYSLOG")" "cannot connect to [a-z2-7]{56}\.onion port 25 \(MX of [a-z0-9.]+[^)]*\) via Tor 127\.0\.0\.1:9050: cannot connect to Tor's SOCKS port \(is Tor running\?\)" \
 	"the library logged why (is Tor running?)"

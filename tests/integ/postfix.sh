@@ -116,7 +116,7 @@ wait_for 20 log_count_at_least "to=<user@m0[4-8]\.example>.*status=deferred" 5
 is "$(log_count 'to=<user@m0[4-8]\.example>.*status=deferred')" 5 "Tor down: Postfix deferred all five messages"
 is "$(queue_count)" 5 "mailq: five messages on the queue"
 line=$(grep -E 'to=<user@m0[4-8]\.example>.*status=deferred' "$SYSLOG" | head -1)
-like "$line" "status=deferred \(connect to [a-z2-7]{56}\.onion\[(::ffff:)?2(4[0-9]|5[0-5])\.[0-9.]+\]:25: Connection refused\)" \
+like "$line" "status=deferred \(connect to [a-z2-7]{56}\.onion\[(::ffff:)?2(4[0-9]|5[0-5])\.[0-9.]+\]:25: Network is down\)" \
 	"the deferral's cause: connect to the onion refused"
 pid=$(printf '%s\n' "$line" | sed -n 's/.*postfix\/smtp\[\([0-9]*\)\].*/\1/p')
 like "$(grep "postfix/smtp\[$pid\]: onionmx:" "$SYSLOG")" \
