@@ -371,6 +371,45 @@ static void replace_with_fresh_socket(int fd)
 	errno = saved;
 }
 
+/* The last onion connection that failed in this process, so that the MTA's
+ * next try of the same onion right after - the same onion under its IPv4 and
+ * its IPv4-mapped address, both of which Exim and Postfix list - fails at
+ * once with the same error instead of waiting for Tor once more (a hung Tor
+ * would cost the timeout twice). Under tor_sockets_lock. */
+#define RECENT_FAILURE_NS (5LL * 1000000000)
+static struct {
+	char onion[OMX_ONION_LABEL_LEN + 1];
+	uint16_t port;
+	int error;
+	long long at;
+} recent_failure;
+
+/* 0, or the error the same onion and port failed with just now. */
+static int failed_just_now(const struct omx_target *target, uint16_t port, double *ago)
+{
+	int error = 0;
+	long long now = monotonic_ns();
+
+	pthread_mutex_lock(&tor_sockets_lock);
+	if (recent_failure.at && now - recent_failure.at < RECENT_FAILURE_NS &&
+	    recent_failure.port == port && strcmp(recent_failure.onion, target->onion) == 0) {
+		error = recent_failure.error;
+		*ago = (double)(now - recent_failure.at) / 1e9;
+	}
+	pthread_mutex_unlock(&tor_sockets_lock);
+	return error;
+}
+
+static void remember_failure(const struct omx_target *target, uint16_t port, int error)
+{
+	pthread_mutex_lock(&tor_sockets_lock);
+	memcpy(recent_failure.onion, target->onion, sizeof(recent_failure.onion));
+	recent_failure.port = port;
+	recent_failure.error = error;
+	recent_failure.at = error ? monotonic_ns() : 0;
+	pthread_mutex_unlock(&tor_sockets_lock);
+}
+
 /* connect() to synthetic ADDR:PORT: look the onion up and go through Tor. */
 static int connect_onion(int fd, const struct sockaddr *sa, socklen_t len, uint32_t addr,
 			 uint16_t port)
@@ -410,9 +449,23 @@ static int connect_onion(int fd, const struct sockaddr *sa, socklen_t len, uint3
 		onion_failed();
 		return -1;
 	}
+	{
+		double ago = 0;
+		int error = failed_just_now(&target, port, &ago);
+
+		if (error) {
+			omx_log(LOG_WARNING, "cannot connect to %s.onion port %u: it failed %.1fs ago (%s), not asked of Tor again so soon",
+				target.onion, port, ago, strerror(error));
+			onion_failed();
+			errno = error;
+			return -1;
+		}
+	}
 	rc = omx_tor_connect(fd, &omx_cfg, &target, port, domain, ndomains);
 	if (rc == -EISCONN || rc == -EALREADY)
 		goto out; /* a second connect() on one of ours: the kernel's answer */
+	if (rc != -EINTR && rc != -ENOBUFS)
+		remember_failure(&target, port, -rc);
 	if (rc)
 		onion_failed();
 	else

@@ -100,6 +100,15 @@ start=$(date +%s)
 fail_case hang "" ETIMEDOUT "timed out"
 took=$(( $(date +%s) - start ))
 ok $([ "$took" -le 12 ] && echo 0 || echo 1) "a hung SOCKS server costs the timeout (2 s) per attempt, not forever (4 attempts: ${took}s)"
+# The MTA's next try of the same onion right after (its IPv4 and IPv4-mapped
+# addresses both): the same error at once, Tor not asked again.
+out=$(shim "$H/connect_probe" -R "$ONION1.onion" 25 2>"$T/stderr")
+like "$out" "^retry: ETIMEDOUT" "a retry of a timed-out onion fails the same way"
+like "$(cat "$T/stderr")" "not asked of Tor again so soon" "  at once: the log says Tor was not asked again"
+is "$(grep -c 'via Tor .*timed out' "$T/stderr")" 1 "  one wait for the hung SOCKS server, not two"
+start_socks relay -r 127.0.0.40:25 2>/dev/null || { stop_socks; start_socks relay -r 127.0.0.40:25; }
+out=$(shim "$H/connect_probe" -R "$ONION2.onion" 25 2>/dev/null)
+like "$out" "^banner: 220 onion " "(control: another onion in a new process connects)"
 stop_socks
 out=$(shim "$H/connect_probe" "$ONION1.onion" 25 2>"$T/stderr")
 like "$out" "^connect: ENETDOWN" "Tor down: ENETDOWN (the MTA logs \"Network is down\", not the onion refusing)"
