@@ -111,8 +111,13 @@ static void onion_failed(void)
 		__atomic_store_n(family_failed_at, now, __ATOMIC_RELAXED);
 }
 
+static long long recent_failure_at; /* a copy of recent_failure.at, read without the lock */
+static void forget_recent_failure(void);
+
 static void new_delivery(void)
 {
+	if (__builtin_expect(__atomic_load_n(&recent_failure_at, __ATOMIC_RELAXED) != 0, 0))
+		forget_recent_failure();
 	if (__builtin_expect(__atomic_load_n(&routed, __ATOMIC_RELAXED) != 0, 0))
 		__atomic_store_n(&routed, 0, __ATOMIC_RELAXED);
 	if (__builtin_expect(__atomic_load_n(&onion_failed_at, __ATOMIC_RELAXED) != 0, 0))
@@ -371,7 +376,7 @@ static void replace_with_fresh_socket(int fd)
 	errno = saved;
 }
 
-/* The last onion connection that failed in this process, so that the MTA's
+/* The last onion connection that failed in this delivery, so that the MTA's
  * next try of the same onion right after - the same onion under its IPv4 and
  * its IPv4-mapped address, both of which Exim and Postfix list - fails at
  * once with the same error instead of waiting for Tor once more (a hung Tor
@@ -407,6 +412,16 @@ static void remember_failure(const struct omx_target *target, uint16_t port, int
 	recent_failure.port = port;
 	recent_failure.error = error;
 	recent_failure.at = error ? monotonic_ns() : 0;
+	__atomic_store_n(&recent_failure_at, recent_failure.at, __ATOMIC_RELAXED);
+	pthread_mutex_unlock(&tor_sockets_lock);
+}
+
+/* A new delivery (Postfix's next request) asks Tor afresh. */
+static void forget_recent_failure(void)
+{
+	pthread_mutex_lock(&tor_sockets_lock);
+	recent_failure.at = 0;
+	__atomic_store_n(&recent_failure_at, 0, __ATOMIC_RELAXED);
 	pthread_mutex_unlock(&tor_sockets_lock);
 }
 
