@@ -110,6 +110,19 @@ queries=$(dns_queries)
 unlike "$queries" "mapped\.example( |$)" "MTA: no query for the mapped domain or a search-list candidate of it"
 like "$queries" "A v4only\.example" "while the unmapped name was asked of DNS"
 like "$queries" "mapped\.example\.corp\.example" "and the explicitly suffixed name too"
+# A domain with two onions: both addresses, in the map's order, one list.
+echo "two.example $ONION1.onion $ONION2.onion:2525" >>"$T/domains"
+"$MAPTOOL" "$T/domains" >/dev/null
+ADDR1=$("$MAPTOOL" -q "$ONION1.onion" "$T/domains.cdb" | sed -n 's/.*address \([0-9.]*\)).*/\1/p')
+ADDR2=$("$MAPTOOL" -q "$ONION2.onion" "$T/domains.cdb" | sed -n 's/.*address \([0-9.]*\)).*/\1/p')
+is "$(mta gai two.example 25 inet canon | sed -n 's/.*addr=\([0-9.]*\) .*canon=\(.*\)/\1 \2/p' | tr '\n' ' ')" \
+	"$ADDR1 two.example $ADDR2 - " "MTA: a domain with two onions: both addresses in order, the name on the first"
+like "$(mta ghbn two.example | grep -c '^addr ')" "^2$" "MTA: gethostbyname lists both"
+if command -v valgrind >/dev/null && [ "${SAN:-}" != 1 ]; then
+	vg=$(ONIONMX_ACTIVE=1 LD_PRELOAD="$LIB" valgrind -q --leak-check=full --errors-for-leak-kinds=definite \
+		--error-exitcode=9 "$H/netdb_probe" gai two.example 25 unspec canon any 2>&1)
+	ok $? "valgrind: getaddrinfo+freeaddrinfo of a two-onion domain (chained lists), no error or leak"
+fi
 # Which processes are MTAs: a program named like Postfix's smtp, or one the
 # programs key names.
 cp "$H/netdb_probe" "$T/smtp"
