@@ -54,19 +54,69 @@ static void negative(struct omx_dns_answer *a, int rcode, const char *zone)
 	a->soa_zone = zone;
 }
 
+int omx_resolve_domain(const struct omx_map *map, const char *name,
+		       uint32_t addrs[OMX_MAP_MAX_TARGETS])
+{
+	struct omx_target targets[OMX_MAP_MAX_TARGETS];
+	int n;
+
+	if (!map) {
+		omx_log(LOG_WARNING, "deferring the address lookup of %s: no usable configuration", name);
+		return -1;
+	}
+	n = omx_map_domain(map, name, targets, NULL);
+	if (n < 0) {
+		omx_log(LOG_ERR, "deferring the address lookup of %s: the map is damaged", name);
+		return -1;
+	}
+	for (int i = 0; i < n; i++)
+		if (omx_map_onion_addr(map, targets[i].onion, OMX_ONION_LABEL_LEN, &addrs[i]) != 1) {
+			/* Every onion of a compiled map has an address: this one's is unreadable. */
+			omx_log(LOG_ERR, "deferring the address lookup of %s: the map is damaged", name);
+			return -1;
+		}
+	if (n > 0)
+		omx_log(LOG_DEBUG, "address of mail domain %s -> its onion %s.onion%s", name,
+			targets[0].onion, n > 1 ? " ..." : "");
+	return n;
+}
+
+/* Fills A with N synthetic addresses as records of TYPE (A, or AAAA in IPv4-mapped form). */
+static void addresses(struct omx_dns_answer *a, uint16_t type, const uint32_t *addrs, int n)
+{
+	a->type = type;
+	a->n = n;
+	for (int i = 0; i < n; i++) {
+		a->a[i][0] = (uint8_t)(addrs[i] >> 24);
+		a->a[i][1] = (uint8_t)(addrs[i] >> 16);
+		a->a[i][2] = (uint8_t)(addrs[i] >> 8);
+		a->a[i][3] = (uint8_t)addrs[i];
+	}
+}
+
+/* The mail domain an "_smtp._tcp.DOMAIN" SRV name is about, or NULL. */
+static const char *smtp_srv_domain(const char *name)
+{
+	static const char prefix[] = "_smtp._tcp.";
+
+	return strncmp(name, prefix, sizeof(prefix) - 1) == 0 && name[sizeof(prefix) - 1]
+		       ? name + sizeof(prefix) - 1 : NULL;
+}
+
 int omx_answer_question(const struct omx_map *map, struct omx_cache *cache,
-			const struct omx_dns_question *q, struct omx_dns_answer *a,
+			const struct omx_dns_question *q, int mta, struct omx_dns_answer *a,
 			char hosts[][OMX_HOST_MAX])
 {
 	struct omx_target targets[OMX_MAP_MAX_TARGETS];
-	uint32_t addr;
+	uint32_t addr, addrs[OMX_MAP_MAX_TARGETS];
+	const char *srv_domain;
 	int n;
 
 	memset(a, 0, sizeof(*a));
 	a->ttl = OMX_ANSWER_TTL;
 	if (omx_onion_label(q->name, strlen(q->name), &(size_t){ 0 })) {
-		if (q->qtype != OMX_DNS_T_A && q->qtype != 255 /* ANY */) {
-			/* AAAA, TLSA, MX, ...: the name exists, with an A record only. */
+		if (q->qtype != OMX_DNS_T_A && q->qtype != OMX_DNS_T_AAAA && q->qtype != 255 /* ANY */) {
+			/* TLSA, MX, ...: the name exists, with an address only. */
 			enum omx_name_status st = omx_resolve_onion(map, cache, q->name, &addr);
 			negative(a, st == OMX_NAME_INVALID ? OMX_DNS_NXDOMAIN :
 				    !map || st == OMX_NAME_DAMAGED ? OMX_DNS_SERVFAIL : OMX_DNS_NOERROR, "onion");
@@ -74,12 +124,9 @@ int omx_answer_question(const struct omx_map *map, struct omx_cache *cache,
 		}
 		switch (omx_resolve_onion(map, cache, q->name, &addr)) {
 		case OMX_NAME_OK:
-			a->type = OMX_DNS_T_A;
-			a->n = 1;
-			a->a[0][0] = (uint8_t)(addr >> 24);
-			a->a[0][1] = (uint8_t)(addr >> 16);
-			a->a[0][2] = (uint8_t)(addr >> 8);
-			a->a[0][3] = (uint8_t)addr;
+			/* AAAA: the same address IPv4-mapped, so that an IPv6-only MTA
+			 * (Postfix inet_protocols = ipv6) gets an address connect() knows. */
+			addresses(a, q->qtype == OMX_DNS_T_AAAA ? OMX_DNS_T_AAAA : OMX_DNS_T_A, &addr, 1);
 			break;
 		case OMX_NAME_INVALID:
 			negative(a, OMX_DNS_NXDOMAIN, "onion");
@@ -88,6 +135,34 @@ int omx_answer_question(const struct omx_map *map, struct omx_cache *cache,
 			negative(a, OMX_DNS_SERVFAIL, "onion");
 			break;
 		}
+		return 1;
+	}
+	if (mta && (q->qtype == OMX_DNS_T_A || q->qtype == OMX_DNS_T_AAAA) && q->qclass == OMX_DNS_C_IN) {
+		/* A mapped domain's own address (RFC 5321's implicit MX; Postfix with
+		 * DNS lookups disabled) leads to its onion MX as well. */
+		n = omx_resolve_domain(map, q->name, addrs);
+		if (n == 0)
+			return 0;
+		if (n < 0)
+			negative(a, OMX_DNS_SERVFAIL, NULL);
+		else
+			addresses(a, q->qtype, addrs, n);
+		return 1;
+	}
+	if (q->qtype == OMX_DNS_T_SRV && (srv_domain = smtp_srv_domain(q->name))) {
+		/* Exim's check_srv: no SRV record (NODATA), so the MX lookup that
+		 * follows, ours, decides the route. */
+		if (!map) {
+			omx_log(LOG_WARNING, "deferring SRV lookup of %s: no usable configuration", q->name);
+			negative(a, OMX_DNS_SERVFAIL, NULL);
+			return 1;
+		}
+		n = omx_map_domain(map, srv_domain, targets, NULL);
+		if (n == 0)
+			return 0;
+		if (n < 0)
+			omx_log(LOG_ERR, "deferring SRV lookup of %s: the map is damaged", q->name);
+		negative(a, n < 0 ? OMX_DNS_SERVFAIL : OMX_DNS_NOERROR, n < 0 ? NULL : srv_domain);
 		return 1;
 	}
 	if (q->qtype != OMX_DNS_T_MX)

@@ -27,13 +27,23 @@ enum omx_name_status {
 enum omx_name_status omx_resolve_onion(const struct omx_map *map, struct omx_cache *cache,
 				       const char *name, uint32_t *addr);
 
+/* Synthetic addresses of the onions mail DOMAIN is mapped to (exact or ".parent"
+ * entry), in the map's order. Returns how many (0: not mapped), or -1 when the
+ * lookup must be deferred (no map, or the map is damaged). */
+int omx_resolve_domain(const struct omx_map *map, const char *domain,
+		       uint32_t addrs[OMX_MAP_MAX_TARGETS]);
+
 /* Decides a DNS question. Returns 0 to pass it through to the real resolver, or 1
  * with A filled (MX host names stored in HOSTS). Ours are: every question for an
- * onion name, and MX questions for mapped domains; with no map (broken
- * configuration) every MX question fails temporarily, so no mail leaves in clear;
- * so does any question whose lookup finds the map damaged. */
+ * onion name (A, and AAAA as the same address IPv4-mapped; other types NODATA),
+ * MX questions for mapped domains and "_smtp._tcp.DOMAIN" SRV questions for
+ * them (NODATA, so the MX decides); and with MTA (the process delivers mail, see
+ * omx_mta) A/AAAA questions for mapped domains, answered with their onions'
+ * addresses. With no map (broken configuration) every such question fails
+ * temporarily (in an MTA every A/AAAA question), so no mail leaves in clear; so
+ * does any question whose lookup finds the map damaged. A may point into Q. */
 int omx_answer_question(const struct omx_map *map, struct omx_cache *cache,
-			const struct omx_dns_question *q, struct omx_dns_answer *a,
+			const struct omx_dns_question *q, int mta, struct omx_dns_answer *a,
 			char hosts[][OMX_HOST_MAX]);
 
 /* The MX answer for a domain the map does not know, from its discovery result R

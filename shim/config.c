@@ -263,6 +263,18 @@ int omx_config_program_matches(const struct omx_config *cfg, const char *exe)
 	return 0;
 }
 
+int omx_is_mta_program(const char *path)
+{
+	static const char *const names[] = { "smtp", "exim4", "exim" };
+	const char *base = path ? strrchr(path, '/') : NULL;
+
+	base = base ? base + 1 : path;
+	for (size_t i = 0; base && i < sizeof(names) / sizeof(names[0]); i++)
+		if (strcmp(base, names[i]) == 0)
+			return 1;
+	return 0;
+}
+
 static int is_blank(char c)
 {
 	return c == ' ' || c == '\t' || c == '\r';

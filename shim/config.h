@@ -52,6 +52,12 @@ int omx_config_load(struct omx_config *cfg, const char *path, int require_root, 
 /* Whether the library acts in the program at EXE (its resolved path). */
 int omx_config_program_matches(const struct omx_config *cfg, const char *exe);
 
+/* Whether the program at PATH is a known delivering MTA binary (Postfix's smtp,
+ * Exim's exim4 or exim), judged by its name: where no "programs" key says which
+ * programs deliver mail, these are the ones whose address lookups of mapped
+ * domains are answered with onion routes (see omx_mta). */
+int omx_is_mta_program(const char *path);
+
 /* Parses "A.B.C.D:PORT" or "[IPV6]:PORT" into SS/LEN. Returns 0 or -1. */
 int omx_parse_hostport(const char *text, struct sockaddr_storage *ss, socklen_t *len);
 

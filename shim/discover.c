@@ -113,7 +113,7 @@ int omx_answer_current(res_state statp, const struct omx_dns_question *q,
 		       struct omx_dns_answer *a, char hosts[][OMX_HOST_MAX])
 {
 	const struct omx_map *map = omx_map_acquire();
-	int ours = omx_answer_question(map, omx_discovery, q, a, hosts), mapped = map != NULL;
+	int ours = omx_answer_question(map, omx_discovery, q, omx_mta, a, hosts), mapped = map != NULL;
 	struct omx_srv_result r;
 	int order[OMX_SRV_MAX_TARGETS];
 

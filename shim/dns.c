@@ -302,7 +302,7 @@ int omx_dns_build_reply(const struct omx_dns_question *q, const struct omx_dns_a
 				if (!a->mx[i].host ||
 				    encode_dotted_name(a->mx[i].host, mx_host, &mx_host_len, NULL) != 0)
 					return -1;
-		} else if (a->type != OMX_DNS_T_A) {
+		} else if (a->type != OMX_DNS_T_A && a->type != OMX_DNS_T_AAAA) {
 			return -1;
 		}
 	} else if (a->rcode == OMX_DNS_NOERROR || a->rcode == OMX_DNS_NXDOMAIN) {
@@ -330,6 +330,13 @@ int omx_dns_build_reply(const struct omx_dns_question *q, const struct omx_dns_a
 			put_rr_head_at_question(&w, OMX_DNS_T_MX, a->ttl, (uint16_t)(2 + mx_host_len));
 			put_u16(&w, a->mx[i].pref);
 			put_bytes(&w, mx_host, mx_host_len);
+		} else if (a->type == OMX_DNS_T_AAAA) {
+			/* The IPv4 address in its IPv4-mapped IPv6 form, ::ffff:A.B.C.D. */
+			static const uint8_t v4mapped[12] = { [10] = 0xff, [11] = 0xff };
+
+			put_rr_head_at_question(&w, OMX_DNS_T_AAAA, a->ttl, 16);
+			put_bytes(&w, v4mapped, sizeof v4mapped);
+			put_bytes(&w, a->a[i], sizeof a->a[i]);
 		} else {
 			put_rr_head_at_question(&w, OMX_DNS_T_A, a->ttl, sizeof a->a[i]);
 			put_bytes(&w, a->a[i], sizeof a->a[i]);

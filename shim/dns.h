@@ -40,7 +40,8 @@ int omx_dns_parse_query(const uint8_t *msg, size_t len, struct omx_dns_question 
 struct omx_dns_answer {
 	int rcode;          /* OMX_DNS_NOERROR with n == 0 means NODATA */
 	int n;              /* answer records, at most OMX_DNS_MAX_ANSWERS */
-	uint16_t type;      /* OMX_DNS_T_MX or OMX_DNS_T_A */
+	uint16_t type;      /* OMX_DNS_T_MX, OMX_DNS_T_A, or OMX_DNS_T_AAAA (from a[]
+			     * as IPv4-mapped ::ffff:A.B.C.D) */
 	uint32_t ttl;
 	struct {
 		uint16_t pref;      /* MX preference */

@@ -1,6 +1,7 @@
 /* Interposers for host lookups (getaddrinfo, gethostbyname*): an onion name gets
- * its synthetic address from the map and never reaches NSS or DNS (RFC 7686);
- * every other name passes through untouched. */
+ * its synthetic address from the map and never reaches NSS or DNS (RFC 7686); in
+ * an MTA so does a mapped mail domain (its onions' addresses); every other name
+ * passes through untouched. */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <netdb.h>
@@ -10,101 +11,147 @@
 #include <string.h>
 
 #include "answer.h"
+#include "hooks.h"
 #include "real.h"
 #include "state.h"
 
-static int is_onion(const char *name);
+/* What a host lookup of a name is to us. */
+enum host_kind { HOST_PASS = 0, HOST_OK, HOST_NONAME, HOST_AGAIN };
 
-/* Looks NAME up if it is an onion name; returns the status (NOT_OURS: pass). */
-static enum omx_name_status onion_lookup(const char *name, uint32_t *addr)
+/* Decides host NAME: an onion name (RFC 7686: never NSS or DNS) gets its synthetic
+ * address; in an MTA (omx_mta) a mapped mail domain gets its onions' addresses,
+ * as its MX lookup would (Postfix with DNS lookups disabled calls
+ * getaddrinfo(domain); answering the name itself here also keeps glibc from
+ * trying it with the search list's suffixes). Fills ADDRS and *N for HOST_OK. */
+static enum host_kind host_lookup(const char *name, uint32_t addrs[OMX_MAP_MAX_TARGETS], int *n)
 {
 	const struct omx_map *map;
-	enum omx_name_status st;
+	struct in6_addr ignored;
 	size_t len;
+	int got;
 
-	if (!name || !omx_onion_label(name, strlen(name), &len))
-		return OMX_NAME_NOT_OURS;
+	if (!name || !*name)
+		return HOST_PASS;
+	if (omx_onion_label(name, strlen(name), &len)) {
+		if (!omx_enabled())
+			return HOST_PASS;
+		map = omx_map_acquire();
+		enum omx_name_status st = omx_resolve_onion(map, omx_discovery, name, &addrs[0]);
+		omx_map_release();
+		*n = 1;
+		return st == OMX_NAME_OK ? HOST_OK : st == OMX_NAME_INVALID ? HOST_NONAME : HOST_AGAIN;
+	}
+	if (!omx_enabled() || !omx_mta || inet_pton(AF_INET, name, &ignored) == 1 ||
+	    inet_pton(AF_INET6, name, &ignored) == 1)
+		return HOST_PASS;
 	map = omx_map_acquire();
-	st = omx_resolve_onion(map, omx_discovery, name, addr);
+	got = omx_resolve_domain(map, name, addrs);
 	omx_map_release();
-	return st;
+	if (got == 0)
+		return HOST_PASS;
+	if (got > 0)
+		omx_socket_routed(1);
+	*n = got;
+	return got < 0 ? HOST_AGAIN : HOST_OK;
 }
 
+/* Our answer is AF_INET or, asked for AF_INET6, the same addresses IPv4-mapped
+ * (::ffff:240.x.y.z: what connect() on an IPv6 socket also recognises), so an
+ * IPv6-only MTA gets addresses it can use. AF_UNSPEC gives IPv4 only: the mapped
+ * form is the same endpoint, and listing both would make the MTA try each onion
+ * twice. */
 int getaddrinfo(const char *node, const char *service, const struct addrinfo *hints,
 		struct addrinfo **res)
 {
 	struct addrinfo h = { .ai_family = AF_UNSPEC, .ai_flags = AI_V4MAPPED | AI_ADDRCONFIG };
-	char literal[INET6_ADDRSTRLEN];
-	struct in_addr in;
-	uint32_t addr;
-	int rc;
+	struct addrinfo *head = NULL, **tail = &head;
+	uint32_t addrs[OMX_MAP_MAX_TARGETS];
+	int n = 0, rc = 0;
 
 	omx_ready();
-	if (!is_onion(node))
+	if (hints && (hints->ai_flags & AI_NUMERICHOST)) {
+		/* An onion or mail domain is not a literal (Postfix asks this first). */
+		size_t len;
+
+		if (node && omx_onion_label(node, strlen(node), &len) && omx_enabled())
+			return EAI_NONAME;
 		return omx_real.getaddrinfo(node, service, hints, res);
-	if (hints)
-		h = *hints;
-	if (h.ai_flags & AI_NUMERICHOST)
-		return EAI_NONAME; /* an onion name is not a literal (Postfix asks this first) */
-	if (h.ai_family != AF_UNSPEC && h.ai_family != AF_INET && h.ai_family != AF_INET6)
-		return EAI_FAMILY;
-	switch (onion_lookup(node, &addr)) {
-	case OMX_NAME_OK:
+	}
+	switch (host_lookup(node, addrs, &n)) {
+	case HOST_PASS:
+		return omx_real.getaddrinfo(node, service, hints, res);
+	case HOST_OK:
 		break;
-	case OMX_NAME_INVALID:
+	case HOST_NONAME:
 		return EAI_NONAME;
 	default:
 		return EAI_AGAIN;
 	}
-	in.s_addr = htonl(addr);
-	if (h.ai_family == AF_INET6) {
-		if (!(h.ai_flags & AI_V4MAPPED))
-			return EAI_NODATA; /* the onion has an A record only */
-		strcpy(literal, "::ffff:");
-		inet_ntop(AF_INET, &in, literal + 7, sizeof(literal) - 7);
-	} else {
-		inet_ntop(AF_INET, &in, literal, sizeof(literal));
-	}
-	/* Let glibc build the list from the literal: services, socket types and the
-	 * allocation freeaddrinfo expects all come out exactly as for any name. The
-	 * synthetic address is reachable through the shim whatever the interfaces,
-	 * so AI_ADDRCONFIG does not apply. */
+	if (hints)
+		h = *hints;
+	if (h.ai_family != AF_UNSPEC && h.ai_family != AF_INET && h.ai_family != AF_INET6)
+		return EAI_FAMILY;
+	/* Let glibc build each entry from the literal: services, socket types and the
+	 * allocation freeaddrinfo expects all come out exactly as for any name (its
+	 * freeaddrinfo frees entry by entry, so lists can be chained). The synthetic
+	 * address is reachable through the library whatever the interfaces, so
+	 * AI_ADDRCONFIG does not apply. */
 	h.ai_flags = (h.ai_flags & ~(AI_ADDRCONFIG | AI_CANONNAME | AI_V4MAPPED | AI_ALL)) |
 		     AI_NUMERICHOST;
-	rc = omx_real.getaddrinfo(literal, service, &h, res);
-	if (rc == 0 && hints && (hints->ai_flags & AI_CANONNAME)) {
+	for (int i = 0; i < n && rc == 0; i++) {
+		char literal[INET6_ADDRSTRLEN];
+		struct in_addr in = { .s_addr = htonl(addrs[i]) };
+		struct addrinfo *one = NULL;
+
+		if (h.ai_family == AF_INET6) {
+			strcpy(literal, "::ffff:");
+			inet_ntop(AF_INET, &in, literal + 7, sizeof(literal) - 7);
+		} else {
+			inet_ntop(AF_INET, &in, literal, sizeof(literal));
+		}
+		rc = omx_real.getaddrinfo(literal, service, &h, &one);
+		if (rc == 0) {
+			*tail = one;
+			while (*tail)
+				tail = &(*tail)->ai_next;
+		}
+	}
+	if (rc == 0 && head && hints && (hints->ai_flags & AI_CANONNAME)) {
 		size_t len = strlen(node);
 		char *canon = malloc(len + 1);
 
 		if (!canon) {
-			freeaddrinfo(*res);
-			*res = NULL;
-			return EAI_MEMORY;
+			rc = EAI_MEMORY;
+		} else {
+			memcpy(canon, node, len + 1);
+			if (len > 1 && canon[len - 1] == '.')
+				canon[len - 1] = '\0';
+			free(head->ai_canonname);
+			head->ai_canonname = canon;
 		}
-		memcpy(canon, node, len + 1);
-		if (len > 1 && canon[len - 1] == '.')
-			canon[len - 1] = '\0';
-		free((*res)->ai_canonname);
-		(*res)->ai_canonname = canon;
 	}
-	return rc;
+	if (rc != 0) {
+		if (head)
+			freeaddrinfo(head);
+		return rc;
+	}
+	*res = head;
+	return 0;
 }
 
 /* Where gethostbyname's result lives: one per thread (glibc's is one per process). */
-struct hostent_storage {
-	struct hostent ent;
-	char *aliases[1];
-	char *addrs[2];
-	uint32_t addr;
-	char name[256];
-};
-static __thread struct hostent_storage tls_host;
+static __thread struct hostent tls_host;
+static __thread union {
+	char buf[1024]; /* 18 pointers, 16 IPv6 addresses and a name fit */
+	void *align;
+} tls_host_buf;
 
-/* Fills ENT for NAME and ADDR (host order) using BUF; returns 0 or ERANGE. */
-static int fill_hostent(struct hostent *ent, const char *name, uint32_t addr, char *buf,
-			size_t buflen)
+/* Fills ENT for NAME with the N addresses ADDRS (host order) in FAMILY (AF_INET6:
+ * IPv4-mapped) using BUF; returns 0 or ERANGE. */
+static int fill_hostent(struct hostent *ent, const char *name, int family, const uint32_t *addrs,
+			int n, char *buf, size_t buflen)
 {
-	size_t len = strlen(name);
+	size_t len = strlen(name), alen = family == AF_INET6 ? 16 : 4;
 	uintptr_t p = (uintptr_t)buf, align = sizeof(char *);
 	char **ptrs;
 	char *addrp, *namep;
@@ -112,50 +159,56 @@ static int fill_hostent(struct hostent *ent, const char *name, uint32_t addr, ch
 
 	if (len > 1 && name[len - 1] == '.')
 		len--;
-	if (buflen < pad + 3 * sizeof(char *) + 4 + len + 1)
+	if (buflen < pad + ((size_t)n + 2) * sizeof(char *) + (size_t)n * alen + len + 1)
 		return ERANGE;
 	ptrs = (char **)(buf + pad);
-	addrp = (char *)(ptrs + 3);
-	namep = addrp + 4;
-	addr = htonl(addr);
-	memcpy(addrp, &addr, 4);
+	addrp = (char *)(ptrs + n + 2);
+	namep = addrp + (size_t)n * alen;
+	for (int i = 0; i < n; i++) {
+		uint32_t be = htonl(addrs[i]);
+		char *at = addrp + (size_t)i * alen;
+
+		if (alen == 16) {
+			memset(at, 0, 10);
+			memset(at + 10, 0xff, 2);
+			at += 12;
+		}
+		memcpy(at, &be, 4);
+		ptrs[i] = addrp + (size_t)i * alen; /* h_addr_list */
+	}
+	ptrs[n] = NULL;
+	ptrs[n + 1] = NULL; /* h_aliases */
 	memcpy(namep, name, len);
 	namep[len] = '\0';
-	ptrs[0] = addrp; /* h_addr_list */
-	ptrs[1] = NULL;
-	ptrs[2] = NULL;  /* h_aliases */
 	ent->h_name = namep;
-	ent->h_aliases = &ptrs[2];
-	ent->h_addrtype = AF_INET;
-	ent->h_length = 4;
+	ent->h_aliases = &ptrs[n + 1];
+	ent->h_addrtype = alen == 16 ? AF_INET6 : AF_INET;
+	ent->h_length = (int)alen;
 	ent->h_addr_list = ptrs;
 	return 0;
 }
 
-/* The gethostbyname*_r result for an onion NAME in FAMILY. */
-static int onion_hostent_r(const char *name, int family, struct hostent *ret, char *buf,
-			   size_t buflen, struct hostent **result, int *h_errnop)
+/* The gethostbyname*_r result for NAME in FAMILY, once host_lookup said KIND. */
+static int hostent_r(enum host_kind kind, const char *name, int family, const uint32_t *addrs,
+		     int n, struct hostent *ret, char *buf, size_t buflen, struct hostent **result,
+		     int *h_errnop)
 {
-	uint32_t addr;
-	int rc;
-
 	*result = NULL;
-	switch (onion_lookup(name, &addr)) {
-	case OMX_NAME_OK:
+	switch (kind) {
+	case HOST_OK:
 		break;
-	case OMX_NAME_INVALID:
+	case HOST_NONAME:
 		*h_errnop = HOST_NOT_FOUND;
 		return 0;
 	default:
 		*h_errnop = TRY_AGAIN;
 		return EAGAIN;
 	}
-	if (family != AF_INET) {
+	if (family != AF_INET && family != AF_INET6) {
 		*h_errnop = NO_DATA;
 		return 0;
 	}
-	rc = fill_hostent(ret, name, addr, buf, buflen);
-	if (rc) {
+	if (fill_hostent(ret, name, family, addrs, n, buf, buflen)) {
 		*h_errnop = NETDB_INTERNAL;
 		errno = ERANGE;
 		return ERANGE;
@@ -165,55 +218,70 @@ static int onion_hostent_r(const char *name, int family, struct hostent *ret, ch
 	return 0;
 }
 
-/* Whether NAME is an onion name and the library acts in this program. */
-static int is_onion(const char *name)
-{
-	size_t len;
-
-	return name && omx_onion_label(name, strlen(name), &len) != NULL && omx_enabled();
-}
-
 int gethostbyname2_r(const char *name, int family, struct hostent *ret, char *buf,
 		     size_t buflen, struct hostent **result, int *h_errnop)
 {
+	uint32_t addrs[OMX_MAP_MAX_TARGETS];
+	int n = 0;
+	enum host_kind kind;
+
 	omx_ready();
-	if (!is_onion(name))
+	kind = host_lookup(name, addrs, &n);
+	if (kind == HOST_PASS)
 		return omx_real.gethostbyname2_r(name, family, ret, buf, buflen, result, h_errnop);
-	return onion_hostent_r(name, family, ret, buf, buflen, result, h_errnop);
+	return hostent_r(kind, name, family, addrs, n, ret, buf, buflen, result, h_errnop);
 }
 
 int gethostbyname_r(const char *name, struct hostent *ret, char *buf, size_t buflen,
 		    struct hostent **result, int *h_errnop)
 {
+	uint32_t addrs[OMX_MAP_MAX_TARGETS];
+	int n = 0;
+	enum host_kind kind;
+
 	omx_ready();
-	if (!is_onion(name))
+	kind = host_lookup(name, addrs, &n);
+	if (kind == HOST_PASS)
 		return omx_real.gethostbyname_r(name, ret, buf, buflen, result, h_errnop);
-	return onion_hostent_r(name, AF_INET, ret, buf, buflen, result, h_errnop);
+	return hostent_r(kind, name, AF_INET, addrs, n, ret, buf, buflen, result, h_errnop);
 }
 
-struct hostent *gethostbyname2(const char *name, int family)
+/* gethostbyname2 for a name host_lookup took as ours (KIND). */
+static struct hostent *hostent_static(enum host_kind kind, const char *name, int family,
+				      const uint32_t *addrs, int n)
 {
 	struct hostent *result;
 	int herr = 0;
 
-	omx_ready();
-	if (!is_onion(name))
-		return omx_real.gethostbyname2(name, family);
-	onion_hostent_r(name, family, &tls_host.ent, (char *)tls_host.aliases,
-			sizeof(tls_host) - offsetof(struct hostent_storage, aliases), &result, &herr);
+	hostent_r(kind, name, family, addrs, n, &tls_host, tls_host_buf.buf, sizeof(tls_host_buf.buf),
+		  &result, &herr);
 	if (!result)
 		h_errno = herr;
 	return result;
 }
 
-/* Called by its hidden name: never our own export through the GOT. */
-extern __typeof(gethostbyname2) omx_gethostbyname2
-	__attribute__((alias("gethostbyname2"), copy(gethostbyname2), visibility("hidden")));
+struct hostent *gethostbyname2(const char *name, int family)
+{
+	uint32_t addrs[OMX_MAP_MAX_TARGETS];
+	int n = 0;
+	enum host_kind kind;
+
+	omx_ready();
+	kind = host_lookup(name, addrs, &n);
+	if (kind == HOST_PASS)
+		return omx_real.gethostbyname2(name, family);
+	return hostent_static(kind, name, family, addrs, n);
+}
 
 struct hostent *gethostbyname(const char *name)
 {
+	uint32_t addrs[OMX_MAP_MAX_TARGETS];
+	int n = 0;
+	enum host_kind kind;
+
 	omx_ready();
-	if (!is_onion(name))
+	kind = host_lookup(name, addrs, &n);
+	if (kind == HOST_PASS)
 		return omx_real.gethostbyname(name);
-	return omx_gethostbyname2(name, AF_INET);
+	return hostent_static(kind, name, AF_INET, addrs, n);
 }

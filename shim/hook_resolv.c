@@ -34,8 +34,13 @@ static int answer_question(res_state statp, struct omx_dns_question *q, unsigned
 
 	if (!answer || anslen < 0 || !omx_enabled())
 		return 0;
-	if (!omx_answer_current(statp, q, &a, hosts))
+	if (!omx_answer_current(statp, q, &a, hosts)) {
+		if (q->qtype == OMX_DNS_T_MX)
+			omx_socket_routed(0);
 		return 0;
+	}
+	if (q->qtype != OMX_DNS_T_SRV && !omx_onion_label(q->name, strlen(q->name), &(size_t){ 0 }))
+		omx_socket_routed(1); /* a mapped domain's MX, A or AAAA */
 	len = omx_dns_build_reply(q, &a, answer, (size_t)anslen);
 	if (!search_style) {
 		*ret = len;
@@ -70,11 +75,15 @@ static int answer_name(res_state statp, const char *name, int class, int type,
 	uint16_t flags = 0;
 	size_t label_len;
 
-	/* Only MX questions and onion names can be ours: everything else leaves
-	 * at once, without building a question or looking at the map. */
+	/* Only MX and _smtp._tcp SRV questions, onion names and, in an MTA, A/AAAA
+	 * questions can be ours (and names with escapes, which are read before they
+	 * are judged): everything else leaves at once, without building a question
+	 * or looking at the map. */
 	int rc;
 
-	if (!name || (type != OMX_DNS_T_MX && !strchr(name, '\\') && !omx_onion_label(name, strlen(name), &label_len)))
+	if (!name || (type != OMX_DNS_T_MX && type != OMX_DNS_T_SRV &&
+		      !((type == OMX_DNS_T_A || type == OMX_DNS_T_AAAA) && omx_mta) &&
+		      !strchr(name, '\\') && !omx_onion_label(name, strlen(name), &label_len)))
 		return 0;
 	rc = omx_dns_question_from_name(&q, name, class, type, QUERY_ID);
 	if (rc == OMX_DNS_NAME_UNREADABLE && answer && anslen >= 0 && omx_enabled() &&

@@ -9,9 +9,11 @@
 #include <netinet/in.h>
 #include <pthread.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/uio.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "answer.h"
@@ -39,6 +41,150 @@ static int smtp_must_be_refused(void)
 	if (refuse)
 		omx_log(LOG_WARNING, "refusing SMTP connection: onionmx has no usable configuration or map");
 	return refuse;
+}
+
+/* Fallback relays and hosts (Postfix smtp_fallback_relay, Exim fallback_hosts):
+ * when the onion cannot be reached the MTA hands mapped mail to them, in clear.
+ * In an MTA (omx_mta), an SMTP connection to any address but an onion's is
+ * refused (EPERM: "Operation not permitted" in the MTA's log) while, in the
+ * current delivery,
+ *   - the only domains routed were mapped ones (MX, or with Postfix's DNS
+ *     lookups disabled A/AAAA, answered here, and no MX lookup passed to DNS):
+ *     such a delivery has nowhere to go but onions - this catches Exim going
+ *     straight to its fallback hosts when its retry data skips the onion;
+ *   - or an onion connection failed, less than FALLBACK_WINDOW_NS ago, and none
+ *     succeeded since (the fallback try follows at once): this catches Postfix's
+ *     unbracketed fallback relay, whose own MX lookup passes to DNS.
+ * A delivery starts at exec and at accept() (Postfix's smtp accepts each
+ * delivery request from its queue manager); fork children inherit it (Exim
+ * routes a message, then forks its transports). Exim tries the fallback hosts in
+ * a child forked after the first ones ended: a page shared with the children
+ * (MAP_SHARED, made at start-up in an MTA, gone at exec) holds the family's last
+ * failure, which a process forked after it obeys and a sibling forked before it
+ * (Exim's parallel deliveries to other domains) does not.
+ *
+ * Times are CLOCK_MONOTONIC nanoseconds (+1), 0 for none: the passthrough path
+ * reads three words. */
+#define FALLBACK_WINDOW_NS (60LL * 1000000000)
+static long long onion_failed_at;          /* this process's last failure */
+static long long *family_failed_at;        /* the shared page, or NULL */
+static long long born_at;                  /* when this process was forked */
+enum { ROUTED_MAPPED = 1, ROUTED_OTHER = 2 };
+static int routed;                         /* this delivery's domains, ROUTED_* bits */
+
+void omx_socket_routed(int mapped)
+{
+	int bit = mapped ? ROUTED_MAPPED : ROUTED_OTHER;
+
+	if (!(__atomic_load_n(&routed, __ATOMIC_RELAXED) & bit))
+		__atomic_fetch_or(&routed, bit, __ATOMIC_RELAXED);
+}
+
+static long long monotonic_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts); /* the vDSO: no system call */
+	return (long long)ts.tv_sec * 1000000000 + ts.tv_nsec + 1;
+}
+
+/* glibc hands a library's constructors the program's arguments. */
+__attribute__((constructor)) static void fallback_state_init(int argc, char **argv)
+{
+	void *page;
+
+	born_at = monotonic_ns();
+	omx_log_context_from_argv(argc, argv);
+	if (!omx_enabled() || !omx_mta)
+		return;
+	page = mmap(NULL, sizeof(long long), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	if (page != MAP_FAILED)
+		family_failed_at = page;
+}
+
+static void onion_failed(void)
+{
+	long long now = monotonic_ns();
+
+	__atomic_store_n(&onion_failed_at, now, __ATOMIC_RELAXED);
+	if (family_failed_at)
+		__atomic_store_n(family_failed_at, now, __ATOMIC_RELAXED);
+}
+
+static long long recent_failure_at; /* a copy of recent_failure.at, read without the lock */
+static void forget_recent_failure(void);
+
+static void new_delivery(void)
+{
+	if (__builtin_expect(__atomic_load_n(&recent_failure_at, __ATOMIC_RELAXED) != 0, 0))
+		forget_recent_failure();
+	if (__builtin_expect(__atomic_load_n(&routed, __ATOMIC_RELAXED) != 0, 0))
+		__atomic_store_n(&routed, 0, __ATOMIC_RELAXED);
+	if (__builtin_expect(__atomic_load_n(&onion_failed_at, __ATOMIC_RELAXED) != 0, 0))
+		__atomic_store_n(&onion_failed_at, 0, __ATOMIC_RELAXED);
+	if (family_failed_at && __atomic_load_n(family_failed_at, __ATOMIC_RELAXED))
+		__atomic_store_n(family_failed_at, 0, __ATOMIC_RELAXED);
+}
+
+int accept(int fd, struct sockaddr *sa, socklen_t *len)
+{
+	int rc;
+
+	omx_ready();
+	rc = omx_real.accept(fd, sa, len);
+	if (rc >= 0)
+		new_delivery();
+	return rc;
+}
+
+int accept4(int fd, struct sockaddr *sa, socklen_t *len, int flags)
+{
+	int rc;
+
+	omx_ready();
+	rc = omx_real.accept4(fd, sa, len, flags);
+	if (rc >= 0)
+		new_delivery();
+	return rc;
+}
+
+/* Whether an SMTP connection to SA (not an onion's) must be refused: see above. */
+static int fallback_must_be_refused(const struct sockaddr *sa, uint16_t port)
+{
+	long long own = __atomic_load_n(&onion_failed_at, __ATOMIC_RELAXED), family = 0, at, now = 0;
+	int only_mapped = __atomic_load_n(&routed, __ATOMIC_RELAXED) == ROUTED_MAPPED;
+	char text[INET6_ADDRSTRLEN] = "?";
+
+	if (family_failed_at) {
+		family = __atomic_load_n(family_failed_at, __ATOMIC_RELAXED);
+		if (family >= born_at)
+			family = 0; /* a sibling's: another delivery */
+	}
+	if (__builtin_expect(!own && !family && !only_mapped, 1))
+		return 0;
+	at = own > family ? own : family;
+	if (at) {
+		now = monotonic_ns();
+		if (now - at > FALLBACK_WINDOW_NS) {
+			__atomic_store_n(&onion_failed_at, 0, __ATOMIC_RELAXED);
+			at = 0;
+		}
+	}
+	if (!at && !only_mapped)
+		return 0;
+	if (!omx_mta)
+		return 0;
+	if (sa->sa_family == AF_INET)
+		inet_ntop(AF_INET, &((const struct sockaddr_in *)sa)->sin_addr, text, sizeof(text));
+	else if (sa->sa_family == AF_INET6)
+		inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)sa)->sin6_addr, text, sizeof(text));
+	if (at)
+		omx_log(LOG_WARNING, "refusing SMTP connection to %s port %u: an onion connection of this delivery failed %.1fs ago, and a fallback relay or host must not carry mapped mail in clear (the MTA defers it)",
+			text, port, (double)(now - at) / 1e9);
+	else
+		omx_log(LOG_WARNING, "refusing SMTP connection to %s port %u: this delivery is for mapped domains only, whose mail goes to onions, never to a fallback relay or host in clear (the MTA defers it)",
+			text, port);
+	return 1;
 }
 
 /* Sockets we connected (or tried to connect) through Tor, with the synthetic
@@ -71,6 +217,7 @@ static pthread_mutex_t tor_sockets_lock = PTHREAD_MUTEX_INITIALIZER;
 
 void omx_socket_after_fork(void)
 {
+	born_at = monotonic_ns();
 	/* Another thread of the parent may have held it at fork(). */
 	pthread_mutex_init(&tor_sockets_lock, NULL);
 	omx_dns_after_fork();
@@ -230,6 +377,55 @@ static void replace_with_fresh_socket(int fd)
 	errno = saved;
 }
 
+/* The last onion connection that failed in this delivery, so that the MTA's
+ * next try of the same onion right after - the same onion under its IPv4 and
+ * its IPv4-mapped address, both of which Exim and Postfix list - fails at
+ * once with the same error instead of waiting for Tor once more (a hung Tor
+ * would cost the timeout twice). Under tor_sockets_lock. */
+#define RECENT_FAILURE_NS (5LL * 1000000000)
+static struct {
+	char onion[OMX_ONION_LABEL_LEN + 1];
+	uint16_t port;
+	int error;
+	long long at;
+} recent_failure;
+
+/* 0, or the error the same onion and port failed with just now. */
+static int failed_just_now(const struct omx_target *target, uint16_t port, double *ago)
+{
+	int error = 0;
+	long long now = monotonic_ns();
+
+	pthread_mutex_lock(&tor_sockets_lock);
+	if (recent_failure.at && now - recent_failure.at < RECENT_FAILURE_NS &&
+	    recent_failure.port == port && strcmp(recent_failure.onion, target->onion) == 0) {
+		error = recent_failure.error;
+		*ago = (double)(now - recent_failure.at) / 1e9;
+	}
+	pthread_mutex_unlock(&tor_sockets_lock);
+	return error;
+}
+
+static void remember_failure(const struct omx_target *target, uint16_t port, int error)
+{
+	pthread_mutex_lock(&tor_sockets_lock);
+	memcpy(recent_failure.onion, target->onion, sizeof(recent_failure.onion));
+	recent_failure.port = port;
+	recent_failure.error = error;
+	recent_failure.at = error ? monotonic_ns() : 0;
+	__atomic_store_n(&recent_failure_at, recent_failure.at, __ATOMIC_RELAXED);
+	pthread_mutex_unlock(&tor_sockets_lock);
+}
+
+/* A new delivery (Postfix's next request) asks Tor afresh. */
+static void forget_recent_failure(void)
+{
+	pthread_mutex_lock(&tor_sockets_lock);
+	recent_failure.at = 0;
+	__atomic_store_n(&recent_failure_at, 0, __ATOMIC_RELAXED);
+	pthread_mutex_unlock(&tor_sockets_lock);
+}
+
 /* connect() to synthetic ADDR:PORT: look the onion up and go through Tor. */
 static int connect_onion(int fd, const struct sockaddr *sa, socklen_t len, uint32_t addr,
 			 uint16_t port)
@@ -266,11 +462,30 @@ static int connect_onion(int fd, const struct sockaddr *sa, socklen_t len, uint3
 			: omx_in_old_range(addr) ? "an address of the map's previous range (onionmx-map -r moved it)"
 						 : "no discovered onion has this address (discovery cache)");
 		errno = map && r != OMX_MAP_DAMAGED ? EHOSTUNREACH : ECONNREFUSED;
+		onion_failed();
 		return -1;
+	}
+	{
+		double ago = 0;
+		int error = failed_just_now(&target, port, &ago);
+
+		if (error) {
+			omx_log(LOG_WARNING, "cannot connect to %s.onion port %u: it failed %.1fs ago (%s), not asked of Tor again so soon",
+				target.onion, port, ago, strerror(error));
+			onion_failed();
+			errno = error;
+			return -1;
+		}
 	}
 	rc = omx_tor_connect(fd, &omx_cfg, &target, port, domain, ndomains);
 	if (rc == -EISCONN || rc == -EALREADY)
 		goto out; /* a second connect() on one of ours: the kernel's answer */
+	if (rc != -EINTR && rc != -ENOBUFS)
+		remember_failure(&target, port, -rc);
+	if (rc)
+		onion_failed();
+	else
+		__atomic_store_n(&onion_failed_at, 0, __ATOMIC_RELAXED);
 	if (rc == 0 && remember_tor_socket(fd, TOR_CONNECTED, 0, sa, len) != 0) {
 		/* Unremembered, getpeername() would show Tor and SHUT_WR would end
 		 * the stream: refuse rather than half-serve. */
@@ -337,6 +552,10 @@ int connect(int fd, const struct sockaddr *sa, socklen_t len)
 		errno = ECONNREFUSED;
 		return -1;
 	}
+	if (kind >= 0 && is_smtp_port(port) && fallback_must_be_refused(sa, port)) {
+		errno = EPERM;
+		return -1;
+	}
 	if (kind >= 0 && port == 53 && omx_enabled())
 		return omx_dns_connect(fd, sa, len);
 	omx_dns_untrack(fd);
@@ -373,6 +592,11 @@ static int send_policy(int fd, int flags, const struct sockaddr *sa, socklen_t l
 	}
 	if ((flags & MSG_FASTOPEN) && is_smtp_port(port) && smtp_must_be_refused()) {
 		errno = ECONNREFUSED;
+		*ret = -1;
+		return 0;
+	}
+	if ((flags & MSG_FASTOPEN) && is_smtp_port(port) && fallback_must_be_refused(sa, port)) {
+		errno = EPERM; /* Exim's default TFO send to its fallback host */
 		*ret = -1;
 		return 0;
 	}

@@ -18,6 +18,11 @@
 int omx_answer_current(res_state statp, const struct omx_dns_question *q,
 		       struct omx_dns_answer *a, char hosts[][OMX_HOST_MAX]);
 
+/* The current delivery routed a domain: a mapped one (MAPPED, its MX or address
+ * answered here) or another (an MX lookup passed to DNS). An MTA delivery that
+ * routed mapped domains only may connect to onions only (hook_socket.c). */
+void omx_socket_routed(int mapped);
+
 /* In a fork() child: re-initialises the locks of hook_socket.c. */
 void omx_socket_after_fork(void);
 

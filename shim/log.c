@@ -12,6 +12,48 @@
 
 static int log_to_stderr;
 static int log_level = LOG_INFO;
+static char log_context[64]; /* " [message ID]" for an Exim delivery, else "" */
+
+/* Whether ARG is an Exim message ID: 6-6-2 base-62 characters (4.96), or
+ * 6-11-4 (4.97 and later). */
+static int is_exim_id(const char *arg)
+{
+	static const int shapes[2][3] = { { 6, 6, 2 }, { 6, 11, 4 } };
+
+	for (int k = 0; k < 2; k++) {
+		const char *p = arg;
+		int good = 1;
+
+		for (int i = 0; i < 3 && good; i++) {
+			for (int n = 0; n < shapes[k][i] && good; n++, p++)
+				good = (*p >= '0' && *p <= '9') || (*p >= 'a' && *p <= 'z') ||
+				       (*p >= 'A' && *p <= 'Z');
+			if (good && i < 2)
+				good = *p++ == '-';
+		}
+		if (good && *p == '\0')
+			return 1;
+	}
+	return 0;
+}
+
+void omx_log_context_from_argv(int argc, char **argv)
+{
+	const char *base;
+
+	log_context[0] = '\0';
+	if (argc < 2 || !argv || !argv[0])
+		return;
+	base = strrchr(argv[0], '/');
+	base = base ? base + 1 : argv[0];
+	if (strcmp(base, "exim4") != 0 && strcmp(base, "exim") != 0)
+		return;
+	for (int i = 1; i < argc && argv[i]; i++)
+		if (is_exim_id(argv[i])) {
+			snprintf(log_context, sizeof(log_context), " [message %s]", argv[i]);
+			return;
+		}
+}
 
 /* What fd 2 was when the library started: a daemon may close its stderr, and
  * the next socket it opens - an SMTP session to an onion - takes number 2.
@@ -111,7 +153,7 @@ void omx_log(int prio, const char *fmt, ...)
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
 	if (!log_to_stderr || write_stderr(msg) != 0)
-		syslog(LOG_MAIL | prio, "onionmx: %s", msg);
+		syslog(LOG_MAIL | prio, "onionmx: %s%s", msg, log_context);
 	errno = saved;
 }
 

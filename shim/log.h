@@ -7,6 +7,11 @@
 /* TO_STDERR: write to stderr instead of syslog; LEVEL: the least urgent priority logged. */
 void omx_log_setup(int to_stderr, int level);
 
+/* Exim's delivery processes are started for one message (exim4 -Mc ID, -M ID,
+ * -MC ... ID): from then on the syslog lines end with " [message ID]", the ID
+ * Exim's mainlog shows for the delivery. Other programs: nothing added. */
+void omx_log_context_from_argv(int argc, char **argv);
+
 /* Logs one line "onionmx: ..." at PRIO (LOG_ERR, LOG_INFO, ...). errno is preserved. */
 void omx_log(int prio, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 

@@ -34,6 +34,8 @@ static void bind_all(void)
 {
 	struct omx_real_fns r;
 
+	BIND(accept);
+	BIND(accept4);
 	BIND(sendto);
 	BIND(sendmsg);
 	BIND(send);

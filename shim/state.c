@@ -25,6 +25,7 @@
 struct omx_config omx_cfg;
 int omx_config_ok;
 int omx_active = 1;
+int omx_mta;
 char omx_self_preload[PATH_MAX];
 char omx_conf_env[PATH_MAX + sizeof("ONIONMX_CONF=")];
 int omx_started_secure;
@@ -487,6 +488,7 @@ static void init_once_body(void)
 	 * then root's own choice. */
 	require_root = secure_mode || (omx_conf_env[0] && geteuid() == 0);
 	find_self();
+	omx_mta = omx_is_mta_program((const char *)getauxval(AT_EXECFN));
 
 	omx_config_defaults(&omx_cfg);
 	omx_parse_range(OMX_DEFAULT_RANGE, &omx_range_net, &omx_range_mask);
@@ -527,6 +529,9 @@ static void init_once_body(void)
 		omx_active = 0; /* not one of the configured programs: pass everything through */
 		return;
 	}
+	if (omx_cfg.programs[0] ||
+	    (!secure_mode && getenv("ONIONMX_ACTIVE") && strcmp(getenv("ONIONMX_ACTIVE"), "1") == 0))
+		omx_mta = 1; /* a configured program, or one run by the onionmx wrapper */
 
 	open_discovery();
 	if (stat("/", &root) == 0) { /* else chrooted() is always true: fail closed */

@@ -11,6 +11,11 @@
 extern struct omx_config omx_cfg;
 extern int omx_config_ok;            /* 0: config unreadable; fail closed */
 extern int omx_active;               /* 0: a program the config leaves alone */
+/* 1: this process delivers mail, so a mapped domain's own A/AAAA lead to its
+ * onions: a program the "programs" key names or the onionmx wrapper runs, else
+ * (no "programs" key) Postfix's smtp or Exim by name. Elsewhere those lookups
+ * pass, so the domain's web site stays reachable from the host. */
+extern int omx_mta;
 
 /* What an exec must carry so the library stays loaded (hook_exec.c): the
  * LD_PRELOAD entry naming this library (the bare name when it sits in a

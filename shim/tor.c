@@ -283,7 +283,7 @@ int omx_tor_connect(int fd, const struct omx_config *cfg, const struct omx_targe
 	socklen_t socks_len;
 	size_t greeting;
 	const char *cause = NULL;
-	int type, flags, code = 0, rc;
+	int type, flags, code = 0, rc, tor_refused = 0;
 	socklen_t tlen = sizeof(type);
 	ssize_t reqlen;
 
@@ -305,6 +305,7 @@ int omx_tor_connect(int fd, const struct omx_config *cfg, const struct omx_targe
 		goto fail;
 	}
 	rc = dial_tor(fd, &socks, socks_len, deadline);
+	tor_refused = rc == -ECONNREFUSED;
 	if (rc == -EISCONN || rc == -EALREADY) {
 		/* A second connect() on a socket we already connected: answer as the kernel. */
 		omx_real.fcntl(fd, F_SETFL, flags);
@@ -365,5 +366,7 @@ fail:
 		omx_log(LOG_WARNING, "cannot connect to %s port %u (%s) via Tor %s: %s: %s after %.3fs",
 			host, port, serves, cfg->socks_text, cause ? cause : "error", strerror(-rc),
 			now_seconds() - start);
-	return rc;
+	/* The MTA logs strerror(errno): "Network is down" (Tor's), not "Connection
+	 * refused", which reads as the onion's mail server refusing. */
+	return tor_refused ? -ENETDOWN : rc;
 }

@@ -11,7 +11,8 @@
  * port, else on CALLER_PORT. Works on blocking and non-blocking sockets alike:
  * the whole handshake happens here, within CFG->timeout whatever happens to the
  * socket's flags meanwhile (no call blocks), and the socket's flags are
- * restored. Returns 0, or -errno (the socket is then shut down): -EINTR when a
+ * restored. Returns 0, or -errno (the socket is then shut down): -ENETDOWN when
+ * Tor's SOCKS port refuses the connection (Tor not running), -EINTR when a
  * signal whose handler lacks SA_RESTART interrupted a wait, as it would have
  * interrupted the kernel's connect(). Logs one line: onion, port, result and
  * time taken; DOMAIN/NDOMAINS name whom it serves. */

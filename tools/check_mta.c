@@ -107,25 +107,25 @@ static void postfix_param(struct mta_report *r, const char *where, const char *n
 		omx_mta_add(r, MTA_UNSAFE, setting, value,
 			    "empty it (postconf -e 'smtp_fallback_relay =') on a host that sends to onions",
 			    "when the onion cannot be reached (Tor down), Postfix hands mapped mail to "
-			    "this relay instead: it leaves in clear and is logged as sent");
+			    "this relay instead; the library refuses that connection, but not a "
+			    "cached one Postfix reuses, nor one after an MX lookup of an unbracketed "
+			    "relay name: mapped mail may leave in clear, logged as sent");
 	else if (!strcmp(name, "relayhost") && !empty_value(value))
 		omx_mta_add(r, MTA_UNSAFE, setting, value,
 			    "empty relayhost, or run onionmx on the relay host itself",
 			    "all mail, mapped domains' included, goes to the relay host: onion routing "
 			    "is off on this host");
-	else if (!strcmp(name, "smtp_dns_support_level") && !strcmp(value, "disabled"))
-		omx_mta_add(r, MTA_UNSAFE, setting, value, "leave it empty (the default) or set it to enabled or dnssec",
+	else if ((!strcmp(name, "smtp_dns_support_level") && !strcmp(value, "disabled")) ||
+		 (!strcmp(name, "disable_dns_lookups") && !strcmp(value, "yes")))
+		/* Handled by the library: in smtp a mapped domain's own address is its
+		 * onion's. Not for domains only discovery knows: postfix_report makes
+		 * this unsafe when discovery is on. (inet_protocols = ipv6 is handled
+		 * too: an onion's AAAA is its address IPv4-mapped.) */
+		omx_mta_add(r, MTA_NOTE, setting, value,
+			    "with discover = srv, leave DNS lookups enabled",
 			    "Postfix looks up the domain's own address (getaddrinfo) instead of its MX: "
-			    "mapped mail goes to the domain's clearnet address, and bounces when Tor is down");
-	else if (!strcmp(name, "disable_dns_lookups") && !strcmp(value, "yes"))
-		omx_mta_add(r, MTA_UNSAFE, setting, value, "set it to no (and smtp_dns_support_level empty)",
-			    "Postfix looks up the domain's own address (getaddrinfo) instead of its MX: "
-			    "mapped mail goes to the domain's clearnet address");
-	else if (!strcmp(name, "inet_protocols") && !strcmp(value, "ipv6"))
-		omx_mta_add(r, MTA_UNSAFE, setting, value,
-			    "set inet_protocols = all (or ipv4): onions have IPv4 synthetic addresses",
-			    "an onion's synthetic address is IPv4 only: with IPv6 alone Postfix finds no "
-			    "address for the onion MX and bounces mapped mail (5.4.4)");
+			    "the library answers it with the onion's address for mapped domains; a "
+			    "domain known only by discovery gets no MX lookup, so no onion");
 	else if ((!strcmp(name, "default_transport") || !strcmp(name, "relay_transport")) &&
 		 strchr(value, ':') && !empty_value(strchr(value, ':') + 1))
 		omx_mta_add(r, MTA_UNSAFE, setting, value, "remove the next-hop part (after ':')",
@@ -330,14 +330,20 @@ static void exim_router(struct mta_report *r, const struct exim_block *b,
 		snprintf(setting, sizeof(setting), "router %s: fallback_hosts", b->name);
 		omx_mta_add(r, MTA_UNSAFE, setting, v, "remove fallback_hosts from this router",
 			    "when the onion cannot be reached (Tor down), Exim delivers mapped mail to "
-			    "these hosts in clear");
+			    "these hosts; the library refuses that connection, but not a message Exim "
+			    "sends down an open one it continues (-MC): mapped mail may leave in clear");
 	}
 	if (!strcmp(driver, "dnslookup")) {
-		if (block_option(b, "check_srv", v, sizeof(v)) && !empty_value(v)) {
+		/* _smtp._tcp.DOMAIN of a mapped domain is answered NODATA by the
+		 * library (the MX decides); a discovered domain's or another
+		 * service's SRV name goes to DNS. */
+		if (block_option(b, "check_srv", v, sizeof(v)) && !empty_value(v) &&
+		    (strcmp(v, "smtp") != 0 || rg->disc_mask)) {
 			snprintf(setting, sizeof(setting), "router %s: check_srv", b->name);
 			omx_mta_add(r, MTA_UNSAFE, setting, v, "remove check_srv from this router",
-				    "Exim asks DNS for _%s._tcp.DOMAIN SRV of mapped domains too, and uses "
-				    "its clearnet target hosts when the domain publishes one", v);
+				    "Exim asks DNS for _%s._tcp.DOMAIN SRV of %s, and uses its clearnet "
+				    "target hosts when the domain publishes one", v,
+				    strcmp(v, "smtp") ? "mapped domains too" : "domains discovery finds");
 		}
 		if (block_option(b, "ignore_target_hosts", v, sizeof(v))) {
 			const char *what[2] = { "the map's synthetic range", "discover_range" };
@@ -400,7 +406,8 @@ static void exim_transport(struct mta_report *r, const struct exim_block *b)
 		snprintf(setting, sizeof(setting), "transport %s: fallback_hosts", b->name);
 		omx_mta_add(r, MTA_UNSAFE, setting, v, "remove fallback_hosts from this transport",
 			    "when the onion cannot be reached (Tor down), Exim delivers mapped mail to "
-			    "these hosts in clear");
+			    "these hosts; the library refuses that connection, but not a message Exim "
+			    "sends down an open one it continues (-MC): mapped mail may leave in clear");
 	}
 	if (block_option(b, "hosts_override", v, sizeof(v)) && !strcmp(v, "true") &&
 	    block_option(b, "hosts", hosts, sizeof(hosts)) && !empty_value(hosts)) {
@@ -639,6 +646,16 @@ static void loading_rules(struct mta_report *r, const struct mta_kind *k, long p
 
 enum { CAP = 1 << 20 };
 
+/* With discovery on, Postfix without DNS lookups never asks the MX that finds
+ * a discovered domain's onion: its mail goes to the domain's clearnet address. */
+static void postfix_discovery(struct mta_report *r, const struct omx_config *cfg)
+{
+	for (int i = 0; cfg && cfg->discover && i < r->n; i++)
+		if (!strcmp(r->f[i].setting, "smtp_dns_support_level") ||
+		    !strcmp(r->f[i].setting, "disable_dns_lookups"))
+			r->f[i].level = MTA_UNSAFE;
+}
+
 static int postfix_report(struct mta_report *r, const struct omx_config *cfg, char *buf, char *buf2)
 {
 	/* -x: values with $name expanded, as Postfix uses them. */
@@ -661,6 +678,7 @@ static int postfix_report(struct mta_report *r, const struct omx_config *cfg, ch
 	if (run_capture((char *[]){ "postconf", "-P", "-x", NULL }, buf2, CAP) != 0)
 		buf2[0] = '\0';
 	omx_mta_postfix_rules(buf, buf2, r);
+	postfix_discovery(r, cfg);
 	snprintf(smtp, sizeof(smtp), "%s/smtp", ddir[0] ? ddir : "/usr/lib/postfix/sbin");
 	snprintf(pidf, sizeof(pidf), "%s/pid/master.pid", qdir[0] ? qdir : "/var/spool/postfix");
 	loading_rules(r, &k, pid_from_file(pidf), cfg);

@@ -226,7 +226,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	check_reply(&q, &a, caps, 4);
 
 	/* The library's own decision with no map (broken configuration). */
-	if (omx_answer_question(NULL, NULL, &q, &a, hosts))
+	if (omx_answer_question(NULL, NULL, &q, 1, &a, hosts))
 		check_reply(&q, &a, caps, 4);
 	return 0;
 }

@@ -16,6 +16,7 @@
  * (kept open), then close them and connect one more. Prints the result, whether errno survived a successful connect,
  * getpeername, and the server's first line. -k installs a SIGSEGV handler
  * without SA_RESTART first, as crash reporters do.
+ * -R after a failed connect, one more on a new socket ("retry: RESULT").
  * connect_probe -S: a sendmsg whose iovec lengths add up past SIZE_MAX. */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -82,6 +83,7 @@ static const char *errno_name(int e)
 		{ EAFNOSUPPORT, "EAFNOSUPPORT" }, { EALREADY, "EALREADY" }, { EPIPE, "EPIPE" },
 		{ EINTR, "EINTR" }, { EINVAL, "EINVAL" }, { ECONNABORTED, "ECONNABORTED" },
 		{ ENOTCONN, "ENOTCONN" }, { ENOBUFS, "ENOBUFS" }, { EAGAIN, "EAGAIN" },
+		{ ENETDOWN, "ENETDOWN" }, { EPERM, "EPERM" },
 	};
 	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
 		if (names[i].e == e)
@@ -93,6 +95,7 @@ int main(int argc, char **argv)
 {
 	int nonblock = 0, fastopen = 0, twice = 0, inet6 = 0, interrupt = 0, halfclose = 0, opt, fd, rc;
 	int alarm_secs = 0, unblocker = 0, close_stderr = 0, move_to = -1, second_at = -1, more = 0;
+	int retry = 0;
 	int crash_handler = 0;
 	long addrlen = -1;
 	pthread_t thread;
@@ -103,7 +106,7 @@ int main(int argc, char **argv)
 	ssize_t n;
 
 	setvbuf(stdout, NULL, _IOLBF, 0); /* lines survive a kill by a hang guard */
-	while ((opt = getopt(argc, argv, "nf26iqa:bcl:d:D:N:Sk")) != -1) {
+	while ((opt = getopt(argc, argv, "nf26iqa:bcl:d:D:N:SkR")) != -1) {
 		if (opt == 'n') nonblock = 1;
 		else if (opt == 'f') fastopen = 1;
 		else if (opt == '2') twice = 1;
@@ -118,6 +121,7 @@ int main(int argc, char **argv)
 		else if (opt == 'D') second_at = atoi(optarg);
 		else if (opt == 'N') more = atoi(optarg);
 		else if (opt == 'k') crash_handler = 1;
+		else if (opt == 'R') retry = 1;
 		else if (opt == 'S') return sendmsg_overflow();
 		else return 2;
 	}
@@ -211,6 +215,11 @@ int main(int argc, char **argv)
 	if (rc < 0) {
 		printf("connect: %s\n", errno_name(errno));
 		close(fd);
+		if (retry) { /* as an MTA tries the next address of the same host */
+			int fd2 = socket(res->ai_family, SOCK_STREAM, 0);
+			printf("retry: %s\n", connect(fd2, res->ai_addr, res->ai_addrlen) == 0 ? "ok" : errno_name(errno));
+			close(fd2);
+		}
 		freeaddrinfo(res);
 		return 1;
 	}

@@ -114,6 +114,11 @@ static void print_reply(const unsigned char *buf, int len)
 				printf("%s A %s ttl=%u\n", s == ns_s_an ? "answer" : "authority", text,
 				       ns_rr_ttl(rr));
 				break;
+			case ns_t_aaaa:
+				inet_ntop(AF_INET6, rd, text, sizeof(text));
+				printf("%s AAAA %s ttl=%u\n", s == ns_s_an ? "answer" : "authority", text,
+				       ns_rr_ttl(rr));
+				break;
 			case ns_t_soa:
 				printf("%s SOA %s\n", s == ns_s_an ? "answer" : "authority", ns_rr_name(rr));
 				break;

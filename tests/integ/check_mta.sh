@@ -45,10 +45,19 @@ postfix_case() { # postfix_case PARAM VALUE WHAT
 }
 postfix_case smtp_fallback_relay "[fallback.example]" "Tor down: mapped mail in clear to the fallback relay"
 postfix_case relayhost "[relay.example]:587" "all mail to the relay"
-postfix_case smtp_dns_support_level disabled "getaddrinfo of the domain instead of MX"
-postfix_case disable_dns_lookups yes "the same, the old name"
-postfix_case inet_protocols ipv6 "the onion has no AAAA: bounce"
 postfix_case default_transport "smtp:[relay.example]" "a fixed next hop"
+# Handled by the library (tests/integ/mta_settings.sh delivers with them): not
+# unsafe; DNS lookups disabled is a note, unsafe only with discovery on.
+handled_case() { # handled_case PARAM VALUE
+	postconf -e "$1=$2"
+	out=$(mta postfix)
+	is "$?" 0 "postfix $1 = $2 (handled by the library): exit 0"
+	postconf -X "$1"
+}
+handled_case smtp_dns_support_level disabled
+like "$out" "note: +smtp_dns_support_level = disabled" "  a note: unsafe only with discover = srv"
+handled_case disable_dns_lookups yes
+handled_case inet_protocols ipv6
 
 postconf -P "smtp/unix/smtp_fallback_relay=[fb.example]"
 out=$(mta postfix)
@@ -58,6 +67,13 @@ postconf -PX "smtp/unix/smtp_fallback_relay"
 
 out=$(mta -t postfix)
 is "$out" "mta postfix ok" "-t: one line"
+out=$(/usr/local/bin/onionmx -t 2>&1)
+is "$?" 0 "onionmx -t with Postfix installed: exit 0"
+like "$out" "^mta postfix ok$" "  and it includes onionmx-check --mta's line"
+postconf -e "relayhost=[relay.example]"
+out=$(/usr/local/bin/onionmx -t 2>&1)
+like "$out" '^mta postfix unsafe "relayhost"$' "onionmx -t names an unsafe setting (advisory, exit $?)"
+postconf -X relayhost
 postconf -e "relayhost=[relay.example]" "smtp_fallback_relay=[fb.example]"
 out=$(mta -t postfix)
 is "$out" 'mta postfix unsafe "relayhost" "smtp_fallback_relay"' "-t with two unsafe settings: both named on one line"
@@ -127,8 +143,13 @@ rm -f /etc/exim4/exim4.conf.localmacros
 cp /etc/exim4/exim4.conf.template "$T/template"
 sed -i '/^dnslookup:/,/^$/ s/^  driver = dnslookup$/&\n  check_srv = smtp/' /etc/exim4/exim4.conf.template
 out=$(exim_rebuild)
-is "$?" 1 "exim check_srv = smtp on the dnslookup router: exit 1"
+is "$?" 0 "exim check_srv = smtp on the dnslookup router: exit 0 (the library answers _smtp._tcp of mapped domains)"
+cp /etc/onionmx/onionmx.conf "$T/onionmx.conf.saved"
+printf 'discover = srv\ncache = /var/lib/onionmx/discovery.cache\n' >>/etc/onionmx/onionmx.conf
+out=$(mta exim)
+is "$?" 1 "  with discover = srv: exit 1 (a discovered domain's SRV name goes to DNS)"
 like "$out" "unsafe: router dnslookup: check_srv = smtp" "  named"
+cp "$T/onionmx.conf.saved" /etc/onionmx/onionmx.conf
 cp "$T/template" /etc/exim4/exim4.conf.template
 sed -i '/^remote_smtp:/,/^$/ s/^  driver = smtp$/&\n  fallback_hosts = fallback.example/' /etc/exim4/exim4.conf.template
 out=$(exim_rebuild)

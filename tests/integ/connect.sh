@@ -103,9 +103,18 @@ fail_case close "" ECONNRESET "closed the connection"
 start=$(date +%s)
 fail_case hang "" ETIMEDOUT "timed out"
 echo "# a hung SOCKS server: 4 attempts with timeout = 2 took $(( $(date +%s) - start ))s"
+# The MTA's next try of the same onion right after (its IPv4 and IPv4-mapped
+# addresses both): the same error at once, Tor not asked again.
+out=$(shim "$H/connect_probe" -R "$ONION1.onion" 25 2>"$T/stderr")
+like "$out" "^retry: ETIMEDOUT" "a retry of a timed-out onion fails the same way"
+like "$(cat "$T/stderr")" "not asked of Tor again so soon" "  at once: the log says Tor was not asked again"
+is "$(grep -c 'via Tor .*timed out' "$T/stderr")" 1 "  one wait for the hung SOCKS server, not two"
+start_socks relay -r 127.0.0.40:25 2>/dev/null || { stop_socks; start_socks relay -r 127.0.0.40:25; }
+out=$(shim "$H/connect_probe" -R "$ONION2.onion" 25 2>/dev/null)
+like "$out" "^banner: 220 onion " "(control: another onion in a new process connects)"
 stop_socks
 out=$(shim "$H/connect_probe" "$ONION1.onion" 25 2>"$T/stderr")
-like "$out" "^connect: ECONNREFUSED" "Tor down: ECONNREFUSED"
+like "$out" "^connect: ENETDOWN" "Tor down: ENETDOWN (the MTA logs \"Network is down\", not the onion refusing)"
 like "$(cat "$T/stderr")" "is Tor running" "Tor down: the log says so"
 
 # A slow but working SOCKS server (one byte a second) still connects within the timeout.

@@ -123,7 +123,7 @@ is "$(sink_count onion)" 2 "mail for mapped.example and m01.example arrived at t
 is "$(sink_count direct)" 1 "mail for the unmapped u01.example arrived at its own MX directly"
 like "$(socks_hosts)" "^$ONION1\.onion$" "the SOCKS request for mapped.example named its onion"
 like "$(socks_hosts)" "^$ONION_M01\.onion$" "the SOCKS request for m01.example named its onion"
-like "$(pf_log)" "postfix/smtp\[[0-9]+\]: [0-9A-F]+: to=<user@m01\.example>, relay=$ONION_M01\.onion\[2(4[0-9]|5[0-5])\.[0-9.]+\]:25, .*status=sent" \
+like "$(pf_log)" "postfix/smtp\[[0-9]+\]: [0-9A-F]+: to=<user@m01\.example>, relay=$ONION_M01\.onion\[(::ffff:)?2(4[0-9]|5[0-5])\.[0-9.]+\]:25, .*status=sent" \
 	"Postfix's log: sent to the onion MX at its synthetic address"
 like "$(pf_log)" "to=<user@u01\.example>, relay=mx\.direct\.example\[198\.18\.0\.30\]:25, .*status=sent" \
 	"Postfix's log: the unmapped domain went to its own MX"
@@ -166,7 +166,7 @@ wait_for 20 log_count_at_least "to=<user@m0[4-8]\.example>.*status=deferred" 5
 is "$(log_count 'to=<user@m0[4-8]\.example>.*status=deferred')" 5 "Tor down: Postfix deferred all five messages"
 is "$(queue_count)" 5 "mailq: five messages on the queue"
 line=$(grep -E 'to=<user@m0[4-8]\.example>.*status=deferred' "$SYSLOG" | head -1)
-like "$line" "status=deferred \(connect to [a-z2-7]{56}\.onion\[2(4[0-9]|5[0-5])\.[0-9.]+\]:25: Connection refused\)" \
+like "$line" "status=deferred \(connect to [a-z2-7]{56}\.onion\[(::ffff:)?2(4[0-9]|5[0-5])\.[0-9.]+\]:25: Network is down\)" \
 	"the deferral's cause: connect to the onion refused"
 pid=$(printf '%s\n' "$line" | sed -n 's/.*postfix\/smtp\[\([0-9]*\)\].*/\1/p')
 like "$(grep "postfix/smtp\[$pid\]: onionmx:" "$SYSLOG")" \
@@ -259,10 +259,10 @@ like "$(sink_subjects onion)" "^disc-1 user@d01\.example$" "discovery: it is the
 like "$(grep "^CONNECT host=$ONION_D01\.onion " "$T/socks.log")" "port=2525( |$)" \
 	"discovery: through SOCKS to the SRV record's onion, on the SRV record's port (2525)"
 line=$(pf_log | grep -E 'to=<user@d01\.example>.*status=sent' | head -1)
-like "$line" "postfix/smtp\[[0-9]+\]: [0-9A-F]+: to=<user@d01\.example>, relay=$ONION_D01\.onion\[248\.[0-9.]+\]:25, " \
+like "$line" "postfix/smtp\[[0-9]+\]: [0-9A-F]+: to=<user@d01\.example>, relay=$ONION_D01\.onion\[(::ffff:)?248\.[0-9.]+\]:25, " \
 	"Postfix's log: sent to the discovered onion at its address in 248.0.0.0/8"
 pid=$(printf '%s\n' "$line" | sed -n 's/.*postfix\/smtp\[\([0-9]*\)\].*/\1/p')
-addr=$(printf '%s\n' "$line" | sed -n 's/.*relay=[a-z2-7]*\.onion\[\([0-9.]*\)\].*/\1/p')
+addr=$(printf '%s\n' "$line" | sed -n 's/.*relay=[a-z2-7]*\.onion\[\(::ffff:\)\{0,1\}\([0-9.]*\)\].*/\2/p')
 like "$(grep "postfix/smtp\[$pid\]: onionmx:" "$SYSLOG")" \
 	"onionmx: discovered onion MX for d01\.example: $ONION_D01\.onion " \
 	"the same chrooted smtp process (pid $pid) logged the discovery"
@@ -287,7 +287,7 @@ is "$(sink_count onion)" $((before_onion + 2)) "discovery: a second message for 
 pid2=$(pf_log | grep -E 'to=<user@d01\.example>.*status=sent' | sed -n '2s/.*postfix\/smtp\[\([0-9]*\)\].*/\1/p')
 [ -n "$pid2" ] && [ "$pid2" != "$pid" ] && ! printf '%s\n' $smtp_before | grep -qx "$pid2"
 ok $? "sent by an smtp process started after the reload (pid $pid2)"
-like "$(pf_log | grep "postfix/smtp\[$pid2\]: .*to=<user@d01\.example>")" "relay=$ONION_D01\.onion\[$addr\]:25, .*status=sent" \
+like "$(pf_log | grep "postfix/smtp\[$pid2\]: .*to=<user@d01\.example>")" "relay=$ONION_D01\.onion\[(::ffff:)?$addr\]:25, .*status=sent" \
 	"at the same synthetic address"
 is "$(dns_query_count _onion-mx._tcp.d01.example SRV dnsmasq)" 1 "still one SRV query: the new process used the shared cache"
 

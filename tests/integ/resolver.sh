@@ -1,6 +1,7 @@
 #!/bin/bash
-# Every res_* entry point an MTA uses, new and pre-2.34 names: MX for a mapped
-# domain and every question for an onion are answered in-process (checked with
+# Every res_* entry point an MTA uses, new and pre-2.34 names: MX and _smtp._tcp
+# SRV for a mapped domain (A/AAAA too in an MTA) and every question for an onion
+# are answered in-process (checked with
 # libresolv's parser), glibc's return conventions hold, nothing about them reaches
 # the DNS server, and unmapped names get exactly what they get without the shim.
 . "$(dirname "$0")/../lib.sh"
@@ -20,14 +21,31 @@ for probe in resolv_probe resolv_probe_old; do
 		out=$(shim "$H/$probe" $f "$ONION1.onion" A)
 		like "$out" "^answer A $ADDR1 ttl=" "$probe $f: A of the onion is its synthetic address"
 
+		# AAAA: the same address IPv4-mapped (an IPv6-only MTA can use it).
 		out=$(shim "$H/$probe" $f "$ONION1.onion" AAAA)
+		like "$out" "^answer AAAA ::ffff:$ADDR1 ttl=" "$probe $f: AAAA of the onion is ::ffff:its address"
+		out=$(shim "$H/$probe" $f "$ONION1.onion" TXT)
 		if [[ $f == *send ]]; then
-			like "$out" "rcode=0 .* an=0 ns=1" "$probe $f: AAAA of the onion is NODATA"
+			like "$out" "rcode=0 .* an=0 ns=1" "$probe $f: TXT of the onion is NODATA"
 		else
-			like "$out" "^rc=-1 h_errno=4 res_h_errno=4" "$probe $f: AAAA of the onion: -1, NO_DATA"
+			like "$out" "^rc=-1 h_errno=4 res_h_errno=4" "$probe $f: TXT of the onion: -1, NO_DATA"
 			like "$out" "reply left in buffer: yes" "$probe $f: NODATA reply left in the buffer"
 		fi
 		like "$out" "^authority SOA onion" "$probe $f: NODATA carries the SOA of onion."
+
+		# Exim's check_srv: _smtp._tcp SRV of a mapped domain is NODATA, so its MX decides.
+		out=$(shim "$H/$probe" $f _smtp._tcp.mapped.example SRV)
+		if [[ $f == *send ]]; then
+			like "$out" "rcode=0 .* an=0 ns=1" "$probe $f: _smtp._tcp SRV of mapped.example is NODATA"
+		else
+			like "$out" "^rc=-1 h_errno=4 res_h_errno=4" "$probe $f: _smtp._tcp SRV of mapped.example: -1, NO_DATA"
+		fi
+		# In an MTA (here: run as by the onionmx wrapper) a mapped domain's A and
+		# AAAA are its onion's address (RFC 5321's implicit MX).
+		out=$(ONIONMX_ACTIVE=1 shim "$H/$probe" $f mapped.example A)
+		like "$out" "^answer A $ADDR1 ttl=" "$probe $f: in an MTA, A of mapped.example is its onion's address"
+		out=$(ONIONMX_ACTIVE=1 shim "$H/$probe" $f mapped.example AAAA)
+		like "$out" "^answer AAAA ::ffff:$ADDR1 ttl=" "$probe $f: in an MTA, AAAA of mapped.example is ::ffff:that"
 
 		out=$(shim "$H/$probe" $f "aaaa$ONION1.onion" A)
 		if [[ $f == *send ]]; then
@@ -79,6 +97,10 @@ unlike "$queries" "mapped\.example$" "the DNS server saw no query at all for map
 unlike "$queries" "^MX .*mapped\.example" "no MX query for mapped.example at all"
 unlike "$queries" "\.onion" "the DNS server saw no .onion name"
 like "$queries" "^MX plain\.example" "while plain.example was asked of it"
+unlike "$queries" "SRV _smtp\._tcp\.mapped\.example" "no _smtp._tcp SRV query for mapped.example"
+: >"$T/dns.log"
 out=$(shim "$H/resolv_probe" nsearch mapped.example A)
-like "$out" "answer A 127\.0\.0\.20" "A of a mapped domain is not ours: it comes from DNS"
+like "$out" "answer A 127\.0\.0\.20" "outside an MTA, A of a mapped domain is not ours: it comes from DNS (its web site)"
+out=$(shim "$H/resolv_probe" nsearch _smtp._tcp.plain.example SRV)
+like "$(dns_queries)" "SRV _smtp\._tcp\.plain\.example" "an unmapped domain's _smtp._tcp SRV is asked of DNS"
 done_testing

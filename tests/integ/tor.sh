@@ -172,7 +172,7 @@ is "$(sink_count onion)" "$before" "nothing more arrived at onion 1's sink"
 # Tor down.
 tornet_stop client
 out=$(shim "$H/connect_probe" "$TOR_ONION1.onion" 25 2>"$T/stderr")
-like "$out" "^connect: ECONNREFUSED" "client tor down: ECONNREFUSED"
+like "$out" "^connect: ENETDOWN" "client tor down: ENETDOWN"
 like "$(cat "$T/stderr")" "is Tor running" "client tor down: the log says so"
 
 is "$(sink_connections clearnet)" 0 "the clearnet MX of mapped.example saw no connection"

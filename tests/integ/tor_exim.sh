@@ -38,7 +38,7 @@ grep -q libonionmx "/proc/$DAEMON/maps" 2>/dev/null
 ok $? "the Exim daemon (pid $DAEMON) has the library loaded"
 
 out=$(LD_PRELOAD=libonionmx.so /usr/sbin/exim4 -bt user@mapped.example 2>&1)
-like "$out" "host $TOR_ONION1\.onion \[2(4[0-9]|5[0-5])\.[0-9.]+\]" \
+like "$out" "host $TOR_ONION1\.onion \[(::ffff:)?2(4[0-9]|5[0-5])\.[0-9.]+\]" \
 	"exim4 -bt under the library: mapped.example's MX is the Tor network's onion 1"
 
 tornet_events "$T/events" STREAM
@@ -57,7 +57,7 @@ wait_for 10 grep -qE '(=>|==) user@mapped\.example' "$MAINLOG"
 # would deliver it again). Unless the library keeps that FIN from Tor, this fails.
 unlike "$(exim_log)" "Remote host closed connection in response to end of data" \
 	"Exim read the onion MX's reply to the message (no \"Remote host closed connection in response to end of data\")"
-like "$(exim_log)" "=> user@mapped\.example R=dnslookup T=remote_smtp H=$TOR_ONION1\.onion \[2(4[0-9]|5[0-5])\.[0-9.]+\]" \
+like "$(exim_log)" "=> user@mapped\.example R=dnslookup T=remote_smtp H=$TOR_ONION1\.onion \[(::ffff:)?2(4[0-9]|5[0-5])\.[0-9.]+\]" \
 	"Exim's log: delivered to the onion MX at its synthetic address"
 line=$(grep "onionmx: connected to $TOR_ONION1\.onion" "$SYSLOG" | head -1)
 like "$line" "exim4(\[[0-9]+\])?: onionmx: connected to $TOR_ONION1\.onion port 25 \(MX of mapped\.example\) via Tor 127\.0\.0\.1:9050 in [0-9.]+s" \
@@ -71,7 +71,7 @@ wait_for 60 count_at_least onion2 1
 is "$(sink_subjects onion2)" "discovered-through-tor user@good.example" \
 	"the message for the discovered domain arrived behind onion 2, through real Tor"
 wait_for 10 grep -qE '(=>|==) user@good\.example' "$MAINLOG"
-like "$(exim_log)" "=> user@good\.example R=dnslookup T=remote_smtp H=$TOR_ONION2\.onion \[248\.[0-9.]+\]" \
+like "$(exim_log)" "=> user@good\.example R=dnslookup T=remote_smtp H=$TOR_ONION2\.onion \[(::ffff:)?248\.[0-9.]+\]" \
 	"Exim's log: delivered to onion 2 at its address from the discovery range"
 like "$(grep 'onionmx: discovered onion MX for good.example' "$SYSLOG")" "$TOR_ONION2\.onion" \
 	"the library logged the discovery"

@@ -56,7 +56,7 @@ wait_for 60 count_at_least onion 1
 is "$(sink_subjects onion)" "postfix-through-tor user@mapped.example" \
 	"the message arrived at the onion sink, behind the onion service ($(( $(date +%s) - t0 ))s)"
 wait_for 10 grep -q 'to=<user@mapped\.example>.*status=' "$SYSLOG"
-like "$(pf_log)" "postfix/smtp\[[0-9]+\]: [0-9A-F]+: to=<user@mapped\.example>, relay=$TOR_ONION1\.onion\[2(4[0-9]|5[0-5])\.[0-9.]+\]:25, .*status=sent" \
+like "$(pf_log)" "postfix/smtp\[[0-9]+\]: [0-9A-F]+: to=<user@mapped\.example>, relay=$TOR_ONION1\.onion\[(::ffff:)?2(4[0-9]|5[0-5])\.[0-9.]+\]:25, .*status=sent" \
 	"Postfix's log: sent to the onion MX at its synthetic address"
 line=$(grep "onionmx: connected to $TOR_ONION1\.onion" "$SYSLOG" | head -1)
 like "$line" "postfix/smtp\[[0-9]+\]: onionmx: connected to $TOR_ONION1\.onion port 25 \(MX of mapped\.example\) via Tor 127\.0\.0\.1:9050 in [0-9.]+s" \
@@ -70,7 +70,7 @@ wait_for 60 count_at_least onion2 1
 is "$(sink_subjects onion2)" "discovered-through-tor user@good.example" \
 	"the message for the discovered domain arrived behind onion 2, through real Tor"
 wait_for 10 grep -q 'to=<user@good\.example>.*status=' "$SYSLOG"
-like "$(pf_log)" "to=<user@good\.example>, relay=$TOR_ONION2\.onion\[248\.[0-9.]+\]:25, .*status=sent" \
+like "$(pf_log)" "to=<user@good\.example>, relay=$TOR_ONION2\.onion\[(::ffff:)?248\.[0-9.]+\]:25, .*status=sent" \
 	"Postfix's log: sent to onion 2 at its address from the discovery range"
 like "$(grep 'onionmx: discovered onion MX for good.example' "$SYSLOG")" "$TOR_ONION2\.onion" \
 	"the library logged the discovery"

@@ -197,7 +197,7 @@ mta_start_dns() {
 	for i in $(seq -w 1 50); do
 		args+=(--mx-host="m$i.example,mx.mapped.example,10" --mx-host="u$i.example,mx.direct.example,10")
 	done
-	start_dns "${args[@]}"
+	start_dns "${args[@]}" "$@"
 }
 
 mta_start_servers() {

@@ -20,6 +20,7 @@
 #define QT_ANY 255
 
 static char dir[] = "/tmp/omx-test-answer.XXXXXX";
+static int mta; /* what ask() passes as omx_answer_question's MTA argument */
 
 static void onion(const char *seed, unsigned i, char out[OMX_ONION_LABEL_LEN + 1])
 {
@@ -48,7 +49,7 @@ static int ask(const struct omx_map *map, const char *name, int qtype, struct om
 	if (omx_dns_question_from_name(&q, name, OMX_DNS_C_IN, qtype, 0x1234) != 0)
 		return -2;
 	memset(a, 0x5a, sizeof(*a));
-	return omx_answer_question(map, NULL, &q, a, hosts);
+	return omx_answer_question(map, NULL, &q, mta, a, hosts);
 }
 
 /* A question passed through. */
@@ -90,6 +91,56 @@ static void a_record(const struct omx_map *map, const char *name, int qtype, uin
 	   "%s: the map's address %u.%u.%u.%u", what, addr >> 24, (addr >> 16) & 255,
 	   (addr >> 8) & 255, addr & 255);
 	is_int(a.ttl, OMX_ANSWER_TTL, "%s: TTL", what);
+}
+
+/* An answer of N records of type WANT_TYPE (A, or AAAA in IPv4-mapped form) with
+ * ADDRS (host order) in order. */
+static void addr_records(const struct omx_map *map, const char *name, int qtype, int want_type,
+			 int n, const uint32_t *addrs, const char *what)
+{
+	struct omx_dns_answer a;
+	char hosts[OMX_DNS_MAX_ANSWERS][OMX_HOST_MAX];
+	int bad = 0;
+
+	is_int(ask(map, name, qtype, &a, hosts), 1, "%s: answered", what);
+	is_int(a.rcode, OMX_DNS_NOERROR, "%s: NOERROR", what);
+	is_int(a.type, want_type, "%s: type %d", what, want_type);
+	is_int(a.n, n, "%s: %d records", what, n);
+	for (int i = 0; i < n && i < a.n; i++)
+		if (a.a[i][0] != (uint8_t)(addrs[i] >> 24) || a.a[i][1] != (uint8_t)(addrs[i] >> 16) ||
+		    a.a[i][2] != (uint8_t)(addrs[i] >> 8) || a.a[i][3] != (uint8_t)addrs[i])
+			bad++;
+	is_int(bad, 0, "%s: the onions' addresses in the map's order", what);
+	is_int(a.ttl, OMX_ANSWER_TTL, "%s: TTL", what);
+}
+
+/* The AAAA reply for NAME on the wire: one record, ::ffff: and ADDR (host order). */
+static void test_wire_aaaa(const struct omx_map *map, const char *name, uint32_t addr, int use_mta)
+{
+	static const uint8_t prefix[12] = { [10] = 0xff, [11] = 0xff };
+	struct omx_dns_question q;
+	struct omx_dns_answer a;
+	char hosts[OMX_DNS_MAX_ANSWERS][OMX_HOST_MAX];
+	uint8_t buf[4096], want[16];
+	ns_msg msg;
+	ns_rr rr;
+	int len;
+
+	memcpy(want, prefix, 12);
+	want[12] = (uint8_t)(addr >> 24);
+	want[13] = (uint8_t)(addr >> 16);
+	want[14] = (uint8_t)(addr >> 8);
+	want[15] = (uint8_t)addr;
+	omx_dns_question_from_name(&q, name, OMX_DNS_C_IN, OMX_DNS_T_AAAA, 0x4321);
+	if (!ok(omx_answer_question(map, NULL, &q, use_mta, &a, hosts) == 1, "wire AAAA: %s answered", name))
+		return;
+	len = omx_dns_build_reply(&q, &a, buf, sizeof(buf));
+	if (!ok(len > 12 && ns_initparse(buf, len, &msg) == 0, "wire AAAA: reply parses"))
+		return;
+	is_int(ns_msg_count(msg, ns_s_an), 1, "wire AAAA: one answer");
+	ok(ns_parserr(&msg, ns_s_an, 0, &rr) == 0 && ns_rr_type(rr) == ns_t_aaaa &&
+	   ns_rr_rdlen(rr) == 16 && memcmp(ns_rr_rdata(rr), want, 16) == 0,
+	   "wire AAAA: ::ffff: and the synthetic IPv4 address");
 }
 
 /* An MX answer with the N labels LABELS in order. */
@@ -152,7 +203,7 @@ static void test_wire(const struct omx_map *map, const char *name, int n,
 	int len, bad = 0;
 
 	omx_dns_question_from_name(&q, name, OMX_DNS_C_IN, OMX_DNS_T_MX, 0x4321);
-	if (!ok(omx_answer_question(map, NULL, &q, &a, hosts) == 1, "wire: %s answered", name))
+	if (!ok(omx_answer_question(map, NULL, &q, 0, &a, hosts) == 1, "wire: %s answered", name))
 		return;
 	len = omx_dns_build_reply(&q, &a, buf, sizeof(buf));
 	ok(len > 12, "wire: reply built (%d bytes)", len);
@@ -281,9 +332,56 @@ int main(void)
 	negative(&map, "onion", OMX_DNS_T_A, OMX_DNS_NXDOMAIN, "onion", "A for \"onion\" itself");
 
 	snprintf(name, sizeof(name), "%s.onion", o[0]);
-	negative(&map, name, OMX_DNS_T_AAAA, OMX_DNS_NOERROR, "onion", "AAAA for a mapped onion");
+	addr_records(&map, name, OMX_DNS_T_AAAA, OMX_DNS_T_AAAA, 1, &addr[0],
+		     "AAAA for a mapped onion: its address IPv4-mapped (IPv6-only MTAs)");
+	test_wire_aaaa(&map, name, addr[0], 0);
 	negative(&map, name, QT_TXT, OMX_DNS_NOERROR, "onion", "TXT for a mapped onion");
 	negative(&map, name, OMX_DNS_T_MX, OMX_DNS_NOERROR, "onion", "MX for a mapped onion");
+
+	/* --- in an MTA: a mapped domain's own addresses, _smtp._tcp SRV --- */
+	mta = 1;
+	addr_records(&map, "example.org", OMX_DNS_T_A, OMX_DNS_T_A, 3, addr,
+		     "MTA: A for a mapped domain: its onions' addresses");
+	addr_records(&map, "Example.ORG.", OMX_DNS_T_AAAA, OMX_DNS_T_AAAA, 3, addr,
+		     "MTA: AAAA for a mapped domain: the same, IPv4-mapped");
+	addr_records(&map, "mail.example.net", OMX_DNS_T_A, OMX_DNS_T_A, 1, &addr[3],
+		     "MTA: A for a name under a wildcard entry");
+	addr_records(&map, "big.example", OMX_DNS_T_A, OMX_DNS_T_A, 16, addr + 4,
+		     "MTA: A for a domain with 16 onions");
+	test_wire_aaaa(&map, "mail.example.net", addr[3], 1);
+	passes(&map, "example.com", OMX_DNS_T_A, "MTA: A for an unmapped domain");
+	passes(&map, "example.net", OMX_DNS_T_AAAA, "MTA: AAAA for the parent of a wildcard");
+	passes(&map, "example.org.search.test", OMX_DNS_T_A,
+	       "MTA: A for a mapped domain plus a search-list suffix");
+	passes(&map, "example.org", QT_TXT, "MTA: TXT for a mapped domain (SPF, DMARC)");
+	passes(&map, "_25._tcp.example.org", 52 /* TLSA */, "MTA: TLSA for a mapped domain");
+	passes(&map, "mta-sts.example.org", OMX_DNS_T_A, "MTA: A of mta-sts.DOMAIN (exact entry)");
+	mta = 0;
+	negative(&map, "_smtp._tcp.example.org", OMX_DNS_T_SRV, OMX_DNS_NOERROR, NULL,
+		 "SRV _smtp._tcp of a mapped domain: NODATA (the MX decides)");
+	negative(&map, "_smtp._tcp.a.example.net", OMX_DNS_T_SRV, OMX_DNS_NOERROR, NULL,
+		 "SRV _smtp._tcp of a name under a wildcard entry: NODATA");
+	{
+		struct omx_dns_question q;
+		struct omx_dns_answer a;
+		char hosts[OMX_DNS_MAX_ANSWERS][OMX_HOST_MAX];
+
+		omx_dns_question_from_name(&q, "_smtp._tcp.Example.org", OMX_DNS_C_IN, OMX_DNS_T_SRV, 1);
+		omx_answer_question(&map, NULL, &q, 0, &a, hosts);
+		is_str(a.soa_zone, "example.org", "SRV _smtp._tcp NODATA: SOA of the mail domain");
+	}
+	passes(&map, "_smtp._tcp.example.com", OMX_DNS_T_SRV, "SRV _smtp._tcp of an unmapped domain");
+	passes(&map, "_xmpp-server._tcp.example.org", OMX_DNS_T_SRV, "SRV of another service");
+	passes(&map, "_smtp._tcp.example.org", QT_TXT, "TXT of _smtp._tcp.DOMAIN");
+	{
+		uint32_t got[OMX_MAP_MAX_TARGETS];
+
+		is_int(omx_resolve_domain(&map, "example.org", got), 3, "resolve_domain: 3 onions");
+		ok(got[0] == addr[0] && got[1] == addr[1] && got[2] == addr[2],
+		   "resolve_domain: their addresses in order");
+		is_int(omx_resolve_domain(&map, "example.com", got), 0, "resolve_domain: unmapped");
+		is_int(omx_resolve_domain(NULL, "example.com", got), -1, "resolve_domain: no map defers");
+	}
 
 	/* --- omx_resolve_onion with a map --- */
 	{
@@ -336,6 +434,15 @@ int main(void)
 		 "no map: MX for any domain");
 	snprintf(name, sizeof(name), "%s.onion", o[0]);
 	negative(NULL, name, OMX_DNS_T_A, OMX_DNS_SERVFAIL, NULL, "no map: A for an onion");
+	negative(NULL, name, OMX_DNS_T_AAAA, OMX_DNS_SERVFAIL, NULL, "no map: AAAA for an onion");
+	negative(NULL, "_smtp._tcp.example.org", OMX_DNS_T_SRV, OMX_DNS_SERVFAIL, NULL,
+		 "no map: SRV _smtp._tcp defers");
+	mta = 1;
+	negative(NULL, "example.org", OMX_DNS_T_A, OMX_DNS_SERVFAIL, NULL,
+		 "no map, MTA: A for any name defers (it may be mapped)");
+	negative(NULL, "www.example.com", OMX_DNS_T_AAAA, OMX_DNS_SERVFAIL, NULL,
+		 "no map, MTA: AAAA for any name defers");
+	mta = 0;
 	/* The header: "with no map (broken configuration) every MX question fails
 	 * temporarily". */
 	negative(NULL, name, OMX_DNS_T_MX, OMX_DNS_SERVFAIL, NULL, "no map: MX for a valid onion");
@@ -377,6 +484,10 @@ int main(void)
 				close(fd);
 				negative(&dmg, "example.org", OMX_DNS_T_MX, OMX_DNS_SERVFAIL, NULL,
 					 "damaged entry: MX for the mapped domain defers");
+				mta = 1;
+				negative(&dmg, "example.org", OMX_DNS_T_A, OMX_DNS_SERVFAIL, NULL,
+					 "damaged entry, MTA: A for the mapped domain defers");
+				mta = 0;
 				negative(&dmg, "gmail.com", OMX_DNS_T_MX, OMX_DNS_SERVFAIL, NULL,
 					 "damaged map: then MX for any domain defers");
 				snprintf(name, sizeof(name), "%s.onion", o[0]);

@@ -70,10 +70,12 @@ static void test_postfix(void)
 	} cases[] = {
 		{ "smtp_fallback_relay", "[fallback.example]:25", 1 },
 		{ "relayhost", "[relay.example]", 1 },
-		{ "smtp_dns_support_level", "disabled", 1 },
+		/* Handled by the library (an MTA's address lookups of mapped domains,
+		 * IPv4-mapped AAAA of onions): a note at most. */
+		{ "smtp_dns_support_level", "disabled", 0 },
 		{ "smtp_dns_support_level", "dnssec", 0 },
-		{ "disable_dns_lookups", "yes", 1 },
-		{ "inet_protocols", "ipv6", 1 },
+		{ "disable_dns_lookups", "yes", 0 },
+		{ "inet_protocols", "ipv6", 0 },
 		{ "inet_protocols", "ipv4", 0 },
 		{ "default_transport", "smtp:[relay.example]", 1 },
 		{ "default_transport", "smtp:", 0 },
@@ -97,6 +99,10 @@ static void test_postfix(void)
 			ok(f && f->level == MTA_UNSAFE && !strcmp(f->value, cases[i].value) && f->why[0] &&
 				   f->fix[0],
 			   "postfix %s = %s: named unsafe, with why and fix", cases[i].name, cases[i].value);
+		} else if (!strcmp(cases[i].value, "disabled") || !strcmp(cases[i].name, "disable_dns_lookups")) {
+			ok(f && f->level == MTA_NOTE && unsafe_count() == 0 && strstr(f->fix, "discover"),
+			   "postfix %s = %s: a note (unsafe only with discovery), not unsafe", cases[i].name,
+			   cases[i].value);
 		} else if (!strcmp(cases[i].name, "transport_maps")) {
 			ok(f && f->level == MTA_NOTE && unsafe_count() == 0,
 			   "postfix transport_maps set: a note (its entries cannot be read), not unsafe");
@@ -174,8 +180,19 @@ static void test_exim(void)
 	is_int(r.n, 0, "exim, Debian's internet-site routers and transports: nothing named");
 
 	exim("smtp", debian_ignore, "", "", "", "", "no_hosts_override", "", &rg);
+	is_int(r.n, 0, "exim check_srv = smtp: nothing named (the library answers _smtp._tcp of mapped domains)");
+	exim("xmpp", debian_ignore, "", "", "", "", "no_hosts_override", "", &rg);
 	f = finding("router dnslookup_relay_to_domains: check_srv");
-	ok(f && f->level == MTA_UNSAFE && strstr(f->why, "_smtp._tcp"), "exim check_srv = smtp: unsafe, names the SRV name");
+	ok(f && f->level == MTA_UNSAFE && strstr(f->why, "_xmpp._tcp"), "exim check_srv = xmpp: unsafe, names the SRV name");
+	{
+		struct mta_ranges disc = rg;
+
+		omx_parse_range("248.0.0.0/8", &disc.disc_net, &disc.disc_mask);
+		exim("smtp", debian_ignore, "", "", "", "", "no_hosts_override", "", &disc);
+		f = finding("router dnslookup_relay_to_domains: check_srv");
+		ok(f && f->level == MTA_UNSAFE && strstr(f->why, "discovery"),
+		   "exim check_srv = smtp with discovery on: unsafe (discovered domains' SRV goes to DNS)");
+	}
 
 	exim("", debian_ignore, "fb.example", "", "", "", "no_hosts_override", "", &rg);
 	ok(finding("router dnslookup: fallback_hosts") && unsafe_count() == 1,

@@ -377,7 +377,7 @@ static void test_bad_answers(void)
 	a.mx[0].host = NULL;
 	is_int(omx_dns_build_reply(&q, &a, reply, sizeof reply), -1, "bad answer: NULL MX host");
 	a.mx[0].host = "mx.onion";
-	a.type = OMX_DNS_T_AAAA;
+	a.type = OMX_DNS_T_SRV;
 	is_int(omx_dns_build_reply(&q, &a, reply, sizeof reply), -1, "bad answer: records of an unsupported type");
 	a.type = OMX_DNS_T_MX;
 	a.rcode = 16;
