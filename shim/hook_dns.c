@@ -885,6 +885,20 @@ ssize_t recvfrom(int fd, void *buf, size_t n, int flags, struct sockaddr *sa, so
 extern ssize_t omx_recvfrom(int, void *__restrict, size_t, int, struct sockaddr *__restrict,
 			    socklen_t *__restrict) __attribute__((alias("recvfrom"), visibility("hidden")));
 
+/* A program built with _FORTIFY_SOURCE (as Debian builds its packages) calls
+ * __recvfrom_chk wherever the compiler knows the buffer's size but not the
+ * length asked for: glibc's goes to its internal recvfrom, past the hook
+ * above, and the reply's source would show the socket's own address. */
+extern void __chk_fail(void) __attribute__((noreturn));
+
+ssize_t __recvfrom_chk(int fd, void *buf, size_t n, size_t buflen, int flags,
+		       struct sockaddr *__restrict sa, socklen_t *__restrict len)
+{
+	if (n > buflen)
+		__chk_fail(); /* what glibc's own does */
+	return omx_recvfrom(fd, buf, n, flags, sa, len);
+}
+
 static void after_recvmsg(int fd, struct msghdr *m, size_t got, socklen_t cap, int flags)
 {
 	int saved = errno;

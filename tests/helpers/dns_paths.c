@@ -4,7 +4,7 @@
  *   answer rcode=N an=N onion=0|1 from=ADDR:PORT   (a reply; its source as recvfrom saw it)
  *   refused errno=NAME                             (the send failed)
  *   noreply                                        (nothing within 2 s)
- * Modes: udp-sendto udp-sendmsg cudp-send cudp-write cudp-writev cudp-sendmsg
+ * Modes: udp-sendto udp-recvfrom-chk udp-sendmsg cudp-send cudp-write cudp-writev cudp-sendmsg
  * cudp-sendmmsg cudp-syscall cudp-sendto-addr cudp-twice dup dup2 dup3 dupfd dupfd-cloexec
  * scm exec high unspec cork more big tcp tcp-split tcp-pipe tcp-sendto-addr
  * tcp-tfo bad-pointer bad-qdcount bad-dot sendfile res_send-qdcount. */
@@ -97,6 +97,11 @@ static int udp_reply(int fd)
 		struct iovec v = { r, sizeof(r) };
 		struct msghdr m = { .msg_name = &from, .msg_namelen = flen, .msg_iov = &v, .msg_iovlen = 1 };
 		n = recvmsg(fd, &m, 0);
+	} else if (strcmp(mode, "udp-recvfrom-chk") == 0) {
+		/* What a _FORTIFY_SOURCE build calls where the length is not a constant. */
+		extern ssize_t __recvfrom_chk(int, void *, size_t, size_t, int, struct sockaddr *,
+					      socklen_t *);
+		n = __recvfrom_chk(fd, r, sizeof(r), sizeof(r), 0, (struct sockaddr *)&from, &flen);
 	} else {
 		n = recvfrom(fd, r, sizeof(r), 0, (struct sockaddr *)&from, &flen);
 	}
@@ -169,7 +174,8 @@ int main(int argc, char **argv)
 			return refused();
 		return udp_reply(fd);
 	}
-	if (strcmp(mode, "udp-sendto") == 0 || strcmp(mode, "unspec") == 0 || strcmp(mode, "udp-sendmsg") == 0) {
+	if (strcmp(mode, "udp-sendto") == 0 || strcmp(mode, "unspec") == 0 || strcmp(mode, "udp-sendmsg") == 0 ||
+	    strcmp(mode, "udp-recvfrom-chk") == 0) {
 		fd = socket(AF_INET, SOCK_DGRAM, 0);
 		if (strcmp(mode, "unspec") == 0) {
 			struct sockaddr_in u = server;

@@ -39,7 +39,7 @@ like "$without" "mx\.mapped\.example" "cudp: without the shim the same query wou
 # The probe: every sending path and descriptor trick, each with an unmapped
 # control that must reach the server and show it as the reply's source.
 D="$H/dns_paths"
-for m in udp-sendto udp-sendmsg unspec cudp-send cudp-write cudp-writev cudp-sendmsg cudp-sendmmsg \
+for m in udp-sendto udp-recvfrom-chk udp-sendmsg unspec cudp-send cudp-write cudp-writev cudp-sendmsg cudp-sendmmsg \
 	cudp-syscall cudp-sendto-addr cudp-twice dup dup2 dup3 dupfd dupfd-cloexec scm exec high; do
 	out=$(shim "$D" $m mapped.example MX 2>/dev/null)
 	case $out in skip:*) echo "# skip $m: ${out#skip: } (hard RLIMIT_NOFILE $(ulimit -Hn))"; continue;; esac
