@@ -11,6 +11,9 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <stdarg.h>
+#include <poll.h>
+#include <signal.h>
+#include <time.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -469,12 +472,18 @@ void omx_mta_opensmtpd_rules(const char *conf, struct mta_report *r)
 
 /* ------------------------------------------------------------ the MTA's commands */
 
-/* Runs ARGV (stdout captured into BUF, stderr discarded). Returns its exit
- * status, or -1 if it could not run. */
+/* How long one of the MTA's commands may take: a report must not hang. */
+#define MTA_COMMAND_SECONDS 30
+
+/* Runs ARGV (stdout captured into BUF, stderr discarded), without any preloaded
+ * library (ours, or a sanitizer runtime, has no business in postconf or a
+ * setuid exim4 -bP), for at most MTA_COMMAND_SECONDS. Returns its exit status,
+ * or -1 if it could not run or was killed for taking too long. */
 static int run_capture(char *const argv[], char *buf, size_t cap)
 {
-	int pipefd[2], status;
+	int pipefd[2], status, timed_out = 0;
 	size_t got = 0;
+	struct timespec start, now;
 	pid_t pid;
 
 	buf[0] = '\0';
@@ -490,33 +499,48 @@ static int run_capture(char *const argv[], char *buf, size_t cap)
 		int null = open("/dev/null", O_RDWR);
 
 		dup2(pipefd[1], 1);
-		if (null >= 0)
+		if (null >= 0) {
+			dup2(null, 0);
 			dup2(null, 2);
+		}
+		unsetenv("LD_PRELOAD");
 		execvp(argv[0], argv);
 		_exit(127);
 	}
 	close(pipefd[1]);
+	clock_gettime(CLOCK_MONOTONIC, &start);
 	for (;;) {
-		ssize_t n = read(pipefd[0], buf + got, cap - 1 - got);
+		struct pollfd p = { .fd = pipefd[0], .events = POLLIN };
+		long left;
+		ssize_t n;
 
-		if (n < 0 && errno == EINTR)
+		clock_gettime(CLOCK_MONOTONIC, &now);
+		left = MTA_COMMAND_SECONDS * 1000L - ((now.tv_sec - start.tv_sec) * 1000L +
+						      (now.tv_nsec - start.tv_nsec) / 1000000L);
+		if (left <= 0 || (poll(&p, 1, (int)left) == 0)) {
+			timed_out = 1;
+			kill(pid, SIGKILL);
+			break;
+		}
+		n = read(pipefd[0], buf + got, cap - 1 - got);
+		if (n < 0 && (errno == EINTR || errno == EAGAIN))
 			continue;
 		if (n <= 0)
 			break;
 		got += (size_t)n;
-		if (got == cap - 1) {
-			char sink[4096];
-
-			while (read(pipefd[0], sink, sizeof(sink)) > 0)
-				; /* drain: the rest does not fit */
-			break;
-		}
+		if (got == cap - 1)
+			break; /* the rest does not fit: the command gets EPIPE */
 	}
 	buf[got] = '\0';
 	close(pipefd[0]);
 	while (waitpid(pid, &status, 0) < 0)
 		if (errno != EINTR)
 			return -1;
+	if (timed_out) {
+		fprintf(stderr, "onionmx-check: %s took longer than %d s: killed\n", argv[0],
+			MTA_COMMAND_SECONDS);
+		return -1;
+	}
 	return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
 }
 
