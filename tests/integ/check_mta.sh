@@ -8,12 +8,7 @@
 . "$(dirname "$0")/../lib.sh"
 . "$TOP/tests/mta/common.sh"
 mta_skip_san
-DEB=$(mta_postfix_deb)
-if [ -z "$DEB" ]; then
-	echo "ok 1 - # SKIP no postfix .deb in ${POSTFIX_DEB_DIR:-/var/cache/onionmx} (sh tests/deps.sh downloads it)"
-	echo "1..1"
-	exit 0
-fi
+mta_postfix_deb_or_skip
 mta_enter "$@"
 mta_postfix_prepare "$DEB" >"$T/postfix-install.out" 2>&1 || {
 	sed 's/^/# /' "$T/postfix-install.out"

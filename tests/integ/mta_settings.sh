@@ -21,12 +21,7 @@
 . "$(dirname "$0")/../lib.sh"
 . "$TOP/tests/mta/common.sh"
 mta_skip_san
-DEB=$(mta_postfix_deb)
-if [ -z "$DEB" ]; then
-	echo "ok 1 - # SKIP no postfix .deb in ${POSTFIX_DEB_DIR:-/var/cache/onionmx} (sh tests/deps.sh downloads it)"
-	echo "1..1"
-	exit 0
-fi
+mta_postfix_deb_or_skip
 mta_enter "$@"
 SECONDS=0
 ip addr add 198.18.0.32/32 dev lo

@@ -257,6 +257,17 @@ mta_postfix_deb() {
 	ls "${POSTFIX_DEB_DIR:-/var/cache/onionmx}"/postfix_*_amd64.deb 2>/dev/null | head -1
 }
 
+# mta_postfix_deb_or_skip: sets DEB to Postfix's .deb, or ends the script with
+# a counted skip saying how to get it.
+mta_postfix_deb_or_skip() {
+	DEB=$(mta_postfix_deb)
+	if [ -z "$DEB" ]; then
+		echo "ok 1 - # SKIP no postfix .deb in ${POSTFIX_DEB_DIR:-/var/cache/onionmx} (sh tests/deps.sh downloads it)"
+		echo "1..1"
+		exit 0
+	fi
+}
+
 mta_postfix_prepare() { # mta_postfix_prepare DEB
 	mkdir -p "$T/pkg"
 	dpkg -x "$1" "$T/pkg" || return 1
