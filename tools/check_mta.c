@@ -323,19 +323,28 @@ static void free_range(const char *list, const struct mta_ranges *rg, char *out,
 	}
 }
 
+/* fallback_hosts on a router or smtp transport (KIND): unsafe. */
+static void fallback_hosts_rule(struct mta_report *r, const struct exim_block *b, const char *kind)
+{
+	char v[1024], setting[192], fix[64];
+
+	if (!block_option(b, "fallback_hosts", v, sizeof(v)) || empty_value(v))
+		return;
+	snprintf(setting, sizeof(setting), "%s %s: fallback_hosts", kind, b->name);
+	snprintf(fix, sizeof(fix), "remove fallback_hosts from this %s", kind);
+	omx_mta_add(r, MTA_UNSAFE, setting, v, fix,
+		    "when the onion cannot be reached (Tor down), Exim delivers mapped mail to "
+		    "these hosts; the library refuses that connection, but not a message Exim "
+		    "sends down an open one it continues (-MC): mapped mail may leave in clear");
+}
+
 static void exim_router(struct mta_report *r, const struct exim_block *b,
 			const struct mta_ranges *rg)
 {
 	char driver[64] = "", v[1024], setting[192], hit[256], fix[384];
 
 	block_option(b, "driver", driver, sizeof(driver));
-	if (block_option(b, "fallback_hosts", v, sizeof(v)) && !empty_value(v)) {
-		snprintf(setting, sizeof(setting), "router %s: fallback_hosts", b->name);
-		omx_mta_add(r, MTA_UNSAFE, setting, v, "remove fallback_hosts from this router",
-			    "when the onion cannot be reached (Tor down), Exim delivers mapped mail to "
-			    "these hosts; the library refuses that connection, but not a message Exim "
-			    "sends down an open one it continues (-MC): mapped mail may leave in clear");
-	}
+	fallback_hosts_rule(r, b, "router");
 	if (!strcmp(driver, "dnslookup")) {
 		/* _smtp._tcp.DOMAIN of a mapped domain is answered NODATA by the
 		 * library (the MX decides); a discovered domain's or another
@@ -405,13 +414,7 @@ static void exim_transport(struct mta_report *r, const struct exim_block *b)
 	block_option(b, "driver", driver, sizeof(driver));
 	if (strcmp(driver, "smtp") != 0)
 		return;
-	if (block_option(b, "fallback_hosts", v, sizeof(v)) && !empty_value(v)) {
-		snprintf(setting, sizeof(setting), "transport %s: fallback_hosts", b->name);
-		omx_mta_add(r, MTA_UNSAFE, setting, v, "remove fallback_hosts from this transport",
-			    "when the onion cannot be reached (Tor down), Exim delivers mapped mail to "
-			    "these hosts; the library refuses that connection, but not a message Exim "
-			    "sends down an open one it continues (-MC): mapped mail may leave in clear");
-	}
+	fallback_hosts_rule(r, b, "transport");
 	if (block_option(b, "hosts_override", v, sizeof(v)) && !strcmp(v, "true") &&
 	    block_option(b, "hosts", hosts, sizeof(hosts)) && !empty_value(hosts)) {
 		snprintf(setting, sizeof(setting), "transport %s: hosts_override", b->name);
