@@ -787,3 +787,43 @@ damaged:
 	__atomic_store_n((int *)&map->damaged, 1, __ATOMIC_RELAXED);
 	return OMX_MAP_DAMAGED;
 }
+
+int omx_map_walk(const struct omx_map *map,
+		 int (*fn)(void *ctx, const char *key, unsigned klen, const char *val, unsigned vlen),
+		 void *ctx)
+{
+	const unsigned char *mem = map->cdb.cdb_mem;
+	unsigned dend = map->cdb.cdb_dend, pos = 2048, first = 1;
+
+	if (!mem || omx_map_damaged(map))
+		return OMX_MAP_DAMAGED;
+	while (pos < dend) {
+		unsigned kl, vl;
+		const char *key, *val;
+		int r;
+
+		if (dend - pos < 8)
+			goto damaged;
+		kl = cdb_unpack(mem + pos);
+		vl = cdb_unpack(mem + pos + 4);
+		if (kl > dend - pos - 8 || vl > dend - pos - 8 - kl)
+			goto damaged;
+		key = (const char *)mem + pos + 8;
+		val = key + kl;
+		pos += 8 + kl + vl;
+		if (first) { /* "!onionmx": checked at open, carries no CHECK */
+			first = 0;
+			if (kl != 8 || memcmp(key, "!onionmx", 8) != 0)
+				goto damaged;
+			continue;
+		}
+		if (!record_ok(key, kl, val, vl))
+			goto damaged;
+		if ((r = fn(ctx, key, kl, val, vl - 9)) != 0)
+			return r;
+	}
+	return 0;
+damaged:
+	__atomic_store_n((int *)&map->damaged, 1, __ATOMIC_RELAXED);
+	return OMX_MAP_DAMAGED;
+}

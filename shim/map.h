@@ -181,6 +181,15 @@ int omx_map_damaged(const struct omx_map *map);
 /* The previous range of MAP that holds ADDR, or NULL. */
 const struct omx_map_old_range *omx_map_old_range(const struct omx_map *map, uint32_t addr);
 
+/* Calls FN(CTX, KEY, KLEN, VALUE, VLEN) for every record after the header, in
+ * file order, with the value's CHECK cut off; each record's lengths and CHECK
+ * are checked first. Returns 0, the first non-zero FN return, or
+ * OMX_MAP_DAMAGED (and marks the map). For tools (onionmx-map -u): check the
+ * whole map with omx_map_verify first. */
+int omx_map_walk(const struct omx_map *map,
+		 int (*fn)(void *ctx, const char *key, unsigned klen, const char *val, unsigned vlen),
+		 void *ctx);
+
 /* --- compiling (used by onionmx-map and tests) --- */
 
 /* Compiles the source file SRC into the cdb OUT atomically (temporary file in the

@@ -9,11 +9,15 @@
 #include <unistd.h>
 
 #include "map.h"
+#include "map_unbound.h"
 
 static const char usage_text[] =
 	"usage: onionmx-map [-r NET/PREFIX] FILE     compile FILE into FILE.cdb\n"
 	"       onionmx-map -q KEY FILE.cdb           where KEY (a domain, an onion name or\n"
 	"                                             a synthetic address) goes\n"
+	"       onionmx-map -u CONF FILE[.cdb]        also write CONF, an unbound include that\n"
+	"                                             answers for the map host-wide (from\n"
+	"                                             FILE.cdb as compiled, or as it is)\n"
 	"\n"
 	"FILE lines: DOMAIN TARGET [TARGET ...]; TARGET is a v3 onion address with an\n"
 	"optional :PORT; .example.org covers the subdomains of example.org; # comments.\n"
@@ -21,7 +25,10 @@ static const char usage_text[] =
 	"    else " OMX_DEFAULT_RANGE "). Rebuilding over an existing map keeps every onion's\n"
 	"    address; a removed onion's address, and a range left with -r, stay refused\n"
 	"    (never reused) for at least 7 days.\n"
-	"-q also checks the whole map against the checksum in its header.\n"
+	"-q and -u also check the whole map against the checksum in its header.\n"
+	"-u: mapped domains' MX, the map's onions' A and AAAA (their synthetic\n"
+	"    addresses), NXDOMAIN for the rest of .onion; written atomically. FILE\n"
+	"    ending in .cdb is read, not compiled. Reload unbound afterwards.\n"
 	"Exit status: 0 ok (found), 1 KEY not in the map, 2 usage, 3 error.\n";
 
 static void print_target(const struct omx_map *map, const char *label, const char *prefix)
@@ -41,33 +48,64 @@ static void print_target(const struct omx_map *map, const char *label, const cha
 	}
 }
 
-/* Prints where KEY goes; returns the exit status. */
-static int query(const char *key, const char *file)
+/* Opens the compiled map FILE and checks all of it; returns 0 or the exit status. */
+static int open_checked(struct omx_map *map, const char *file)
 {
-	struct omx_map map;
-	struct omx_target targets[OMX_MAP_MAX_TARGETS], t;
-	char err[512], matched[256], domain[256];
-	struct in_addr in;
-	unsigned ndomains;
-	size_t llen;
-	const char *label;
-	int fd = open(file, O_RDONLY | O_CLOEXEC), n, rc = 1;
+	char err[512];
+	int fd = open(file, O_RDONLY | O_CLOEXEC);
 
 	if (fd < 0) {
 		fprintf(stderr, "onionmx-map: %s: %s\n", file, strerror(errno));
 		return 3;
 	}
-	if (omx_map_open_fd(&map, fd, file, err, sizeof(err)) != 0) {
+	if (omx_map_open_fd(map, fd, file, err, sizeof(err)) != 0) {
 		fprintf(stderr, "onionmx-map: %s\n", err);
 		close(fd);
 		return 3;
 	}
 	close(fd);
-	if (omx_map_verify(&map, file, err, sizeof(err)) != 0) {
+	if (omx_map_verify(map, file, err, sizeof(err)) != 0) {
 		fprintf(stderr, "onionmx-map: %s\n", err);
-		omx_map_close(&map);
+		omx_map_close(map);
 		return 3;
 	}
+	return 0;
+}
+
+/* Writes the unbound include CONF from the compiled map FILE; returns the exit status. */
+static int write_unbound(const char *conf, const char *file)
+{
+	struct omx_map map;
+	char err[1024];
+	int rc = open_checked(&map, file);
+
+	if (rc)
+		return rc;
+	if (omx_map_unbound_file(&map, file, conf, stderr, err, sizeof(err)) != 0) {
+		fprintf(stderr, "onionmx-map: %s (%s left unchanged)\n", err, conf);
+		rc = 3;
+	} else {
+		printf("onionmx-map: %s: written from %s (reload unbound)\n", conf, file);
+	}
+	omx_map_close(&map);
+	return rc;
+}
+
+/* Prints where KEY goes; returns the exit status. */
+static int query(const char *key, const char *file)
+{
+	struct omx_map map;
+	struct omx_target targets[OMX_MAP_MAX_TARGETS], t;
+	char matched[256], domain[256];
+	struct in_addr in;
+	unsigned ndomains;
+	size_t llen;
+	const char *label;
+	int n, rc = open_checked(&map, file);
+
+	if (rc)
+		return rc;
+	rc = 1;
 	if (inet_pton(AF_INET, key, &in) == 1) {
 		const struct omx_map_old_range *old = omx_map_old_range(&map, ntohl(in.s_addr));
 
@@ -120,18 +158,21 @@ static int query(const char *key, const char *file)
 
 int main(int argc, char **argv)
 {
-	const char *range = NULL, *key = NULL;
+	const char *range = NULL, *key = NULL, *unbound = NULL;
 	char err[1024], *out;
-	size_t ndomains, nonions;
-	int opt;
+	size_t ndomains, nonions, len;
+	int opt, rc;
 
-	while ((opt = getopt(argc, argv, "q:r:h")) != -1) {
+	while ((opt = getopt(argc, argv, "q:r:u:h")) != -1) {
 		switch (opt) {
 		case 'q':
 			key = optarg;
 			break;
 		case 'r':
 			range = optarg;
+			break;
+		case 'u':
+			unbound = optarg;
 			break;
 		case 'h':
 			fputs(usage_text, stdout);
@@ -141,12 +182,20 @@ int main(int argc, char **argv)
 			return 2;
 		}
 	}
-	if (optind != argc - 1) {
+	if (optind != argc - 1 || (key && (unbound || range))) {
 		fputs(usage_text, stderr);
 		return 2;
 	}
 	if (key)
 		return query(key, argv[optind]);
+	len = strlen(argv[optind]);
+	if (unbound && len > 4 && strcmp(argv[optind] + len - 4, ".cdb") == 0) {
+		if (range) {
+			fputs(usage_text, stderr);
+			return 2;
+		}
+		return write_unbound(unbound, argv[optind]);
+	}
 	if (asprintf(&out, "%s.cdb", argv[optind]) < 0)
 		return 3;
 	if (omx_map_compile(argv[optind], out, range, &ndomains, &nonions, err, sizeof(err)) != 0) {
@@ -155,6 +204,7 @@ int main(int argc, char **argv)
 		return 3;
 	}
 	printf("onionmx-map: %s: %zu domains, %zu onions\n", out, ndomains, nonions);
+	rc = unbound ? write_unbound(unbound, out) : 0;
 	free(out);
-	return 0;
+	return rc;
 }
