@@ -195,6 +195,8 @@ ok $? "... and the include is left unchanged"
 # nowhere to go), a default route through it, as on a host with a gateway.
 ROUTE="no library + unreachable route"
 if ip link add omx0 type veth peer name omx1 2>/dev/null; then
+	# No IPv6 on them: its router solicitations would count as traffic.
+	sysctl -qw net.ipv6.conf.omx0.disable_ipv6=1 net.ipv6.conf.omx1.disable_ipv6=1 2>/dev/null
 	ip link set omx0 up && ip link set omx1 up
 	ip addr add 192.0.2.1/24 dev omx0
 	ip neigh add 192.0.2.2 lladdr 02:00:00:00:00:02 dev omx0 nud permanent
