@@ -143,6 +143,11 @@ install: all
 		$(DESTDIR)$(UNITDIR)/postfix@.service.d/onionmx.conf
 	install -m 644 tools/systemd/exim4.service.d-onionmx.conf \
 		$(DESTDIR)$(UNITDIR)/exim4.service.d/onionmx.conf
+	# The host-wide layer (README): installed, not enabled.
+	sed 's|@SBINDIR@|$(PREFIX)/sbin|' tools/systemd/onionmx-unbound.service \
+		>$(DESTDIR)$(UNITDIR)/onionmx-unbound.service
+	install -m 644 tools/systemd/onionmx-unbound.path tools/systemd/onionmx-route.service \
+		$(DESTDIR)$(UNITDIR)/
 	test -e $(DESTDIR)$(SYSCONFDIR)/onionmx/onionmx.conf || \
 		install -m 644 onionmx.conf.example $(DESTDIR)$(SYSCONFDIR)/onionmx/onionmx.conf
 	test -e $(DESTDIR)$(SYSCONFDIR)/onionmx/domains || \
@@ -158,7 +163,9 @@ uninstall:
 		$(DESTDIR)$(MANDIR)/man8/onionmx.8 $(DESTDIR)$(MANDIR)/man8/onionmx-check.8 \
 		$(DESTDIR)$(MANDIR)/man8/onionmx-map.8 $(DESTDIR)$(MANDIR)/man5/onionmx.conf.5 \
 		$(DESTDIR)$(UNITDIR)/postfix@.service.d/onionmx.conf \
-		$(DESTDIR)$(UNITDIR)/exim4.service.d/onionmx.conf
+		$(DESTDIR)$(UNITDIR)/exim4.service.d/onionmx.conf \
+		$(DESTDIR)$(UNITDIR)/onionmx-unbound.service $(DESTDIR)$(UNITDIR)/onionmx-unbound.path \
+		$(DESTDIR)$(UNITDIR)/onionmx-route.service
 	-rmdir $(DESTDIR)$(UNITDIR)/postfix@.service.d $(DESTDIR)$(UNITDIR)/exim4.service.d 2>/dev/null
 	cmp -s onionmx.conf.example $(DESTDIR)$(SYSCONFDIR)/onionmx/onionmx.conf && \
 		rm -f $(DESTDIR)$(SYSCONFDIR)/onionmx/onionmx.conf || true
