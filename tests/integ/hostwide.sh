@@ -120,7 +120,7 @@ GO="go netdns=go (static, CGO_ENABLED=0) + host-wide layer"
 GOB=$T/golookup
 if ! command -v go >/dev/null; then
 	echo "# skip Go: golang-go is not installed (tests/deps.sh installs it)"
-	for _ in 1 2 3 4 5; do ok 0 "# SKIP golang-go not installed"; done
+	for _ in 1 2 3 4 5 6; do ok 0 "# SKIP golang-go not installed"; done
 else
 	mkdir -p "$T/go" "$B/build/go-cache"
 	cp "$TOP/tests/helpers/golookup.go" "$T/go/"
@@ -180,6 +180,27 @@ n=$(dns_queries | grep -ci 'onion')
 is "$n" 0 "upstream: still no query about any onion"
 is "$(dns_queries | grep -ci '^MX new\.example$')" 1 "upstream: new.example's MX asked once, before the map had it (control)"
 
+# What make install puts in place: the units' commands, run on this test's paths.
+make -s -C "$TOP" O="$O" install DESTDIR="$T/dest" >"$T/install.log" 2>&1
+ok $? "make install DESTDIR=... (the host-wide layer's units included)"
+U=$T/dest/etc/systemd/system
+cmd=$(sed -n 's/^ExecStart=\(.*onionmx-map .*\)$/\1/p' "$U/onionmx-unbound.service" 2>/dev/null)
+like "$cmd" "^/usr/local/sbin/onionmx-map -u /etc/unbound/unbound\.conf\.d/onionmx\.conf /etc/onionmx/domains\.cdb$" \
+	"onionmx-unbound.service: onionmx-map -u into unbound.conf.d from the compiled map"
+like "$(cat "$U/onionmx-unbound.path" 2>&1)" "^PathChanged=/etc/onionmx/domains\.cdb$" \
+	"onionmx-unbound.path: started whenever the compiled map changes"
+ONION4=$("$H/onion_gen" test-four)
+echo "unit.example $ONION4.onion" >>"$T/domains"
+"$MAPTOOL" "$T/domains" >/dev/null
+cmd=${cmd/\/usr\/local\/sbin\//$T/dest/usr/local/sbin/}
+cmd=${cmd/\/etc\/unbound\/unbound.conf.d\/onionmx.conf/$INC}
+cmd=${cmd/\/etc\/onionmx\/domains.cdb/$T/domains.cdb}
+out=$($cmd 2>&1 && unbound-control -c "$T/unbound.conf" reload 2>&1)
+like "$out" "^ok$" "the service's onionmx-map command (installed binary), then a reload"
+check "$DIG" "MX mapped, include written by the unit's command" "$(d +short MX unit.example)" "^10 $ONION4\.onion\.$" \
+	"onion MX answered" "after it: the newly mapped domain's MX is its onion"
+is "$(dns_queries | grep -ci 'unit\.example')" 0 "upstream: no query about it"
+
 # A damaged map is not written out: the include stays as it was.
 cp "$INC" "$T/inc.before"
 cp "$T/domains.cdb" "$T/damaged.cdb"
@@ -214,8 +235,11 @@ print(errno.errorcode.get(s.connect_ex((sys.argv[1], 25)), "0"))' "$1"
 	out=$(nbconnect "$ADDR1")
 	is "$out" EINPROGRESS "control, no route: a connect to a synthetic address is under way (a SYN to the gateway)"
 	ok "$([ "$(tx)" -gt "$before" ] && echo 0 || echo 1)" "control, no route: packets left by the default route"
-	ip route add unreachable 240.0.0.0/4
-	ok $? "ip route add unreachable 240.0.0.0/4 (the map's 240.0.0.0/5 and discovery's 248.0.0.0/8)"
+	cmd=$(sed -n 's/^ExecStart=//p' "$U/onionmx-route.service" 2>/dev/null)
+	is "$cmd" "/sbin/ip route replace unreachable 240.0.0.0/4" \
+		"onionmx-route.service: the map's 240.0.0.0/5 and discovery's 248.0.0.0/8 unreachable"
+	${cmd:-false}
+	ok $? "the route added by the unit's command"
 	before=$(tx)
 	out=$(nbconnect "$ADDR1")
 	is "$out" EHOSTUNREACH "with the route: a non-blocking connect fails at once, EHOSTUNREACH"
@@ -230,13 +254,15 @@ print(errno.errorcode.get(s.connect_ex((sys.argv[1], 25)), "0"))' "$1"
 		is "$out" "dial: EHOSTUNREACH" "with the route: the static Go program's dial fails at once"
 		row "$ROUTE" "connect to a synthetic address (static Go)" "$([ "$out" = "dial: EHOSTUNREACH" ] && echo 0 || echo 1)" \
 			"EHOSTUNREACH at once, nothing sent" "$out"
+	else
+		ok 0 "# SKIP golang-go not installed"
 	fi
 	is "$(tx)" "$before" "with the route: not one packet left the host"
 	out=$(nbconnect 192.0.2.77)
 	is "$out" EINPROGRESS "control: other destinations still go by the default route"
 else
 	echo "# skip the route checks: this kernel cannot create a veth pair"
-	for _ in 1 2 3 4 5 6 7 8 9; do ok 0 "# SKIP no veth in this kernel"; done
+	for _ in 1 2 3 4 5 6 7 8 9 10; do ok 0 "# SKIP no veth in this kernel"; done
 fi
 for r in "${ROWS[@]}"; do echo "# matrix: $r"; done
 done_testing
