@@ -101,7 +101,7 @@ check "$DIG" "A unmapped onion" "$(d A "$ONION_UNMAPPED.onion")" "status: NXDOMA
 	"NXDOMAIN" "dig: an onion not in the map: NXDOMAIN (RFC 7686)"
 check "$DIG" "AAAA unmapped onion" "$(d AAAA "$ONION_UNMAPPED.onion")" "status: NXDOMAIN" \
 	"NXDOMAIN" "dig: ... AAAA too"
-check "$DIG" "MX onion" "$(d MX "$ONION1.onion")" "status: NOERROR.*|ANSWER: 0," \
+check "$DIG" "MX onion" "$(d MX "$ONION1.onion")" "status: NOERROR" \
 	"no data" "dig: other types of a mapped onion: no data"
 like "$(d MX "$ONION1.onion")" "ANSWER: 0," "dig: ... with no answer record"
 out=$(d +short A mapped.example)
