@@ -2,8 +2,8 @@
 # The host-wide layer (README, "The host-wide layer"), for what LD_PRELOAD cannot
 # reach: unbound carrying the map (onionmx-map -u) and a route making the
 # synthetic ranges unreachable. Every program here runs WITHOUT the library:
-# dig, getent, and a static Go binary using Go's own resolver (GODEBUG=netdns=go,
-# CGO_ENABLED=0). Mapped MX and onions are answered by unbound with the map's
+# dig, host, nslookup, kdig, drill, getent, and a static Go binary using Go's
+# own resolver (GODEBUG=netdns=go, CGO_ENABLED=0). Mapped MX and onions are answered by unbound with the map's
 # own addresses, the rest of .onion gets NXDOMAIN, and no query about them
 # reaches the upstream DNS server (dnsmasq, logging every query), while other
 # names do (control). A connect to a synthetic address fails at once with
@@ -108,6 +108,24 @@ out=$(d +short A mapped.example)
 like "$out" "^127\.0\.0\.20$" "control: a mapped domain's A resolves normally (typetransparent: its web site works)"
 out=$(d +short MX plain.example)
 like "$out" "^10 mx\.plain\.example\.$" "control: an unmapped domain resolves normally"
+
+# The other DNS tools, also without the library, through the same unbound.
+for tool in host nslookup kdig drill; do
+	command -v $tool >/dev/null || { echo "# skip $tool: not installed"; for _ in 1 2 3; do ok 0 "# SKIP $tool not installed"; done; continue; }
+	case $tool in
+	host) q() { LD_PRELOAD= host -W 5 -t "$1" "$2" 127.0.0.1 2>&1; } ;;
+	nslookup) q() { LD_PRELOAD= nslookup -timeout=5 -type="$1" "$2" 127.0.0.1 2>&1; } ;;
+	kdig) q() { LD_PRELOAD= kdig +timeout=5 @127.0.0.1 "$1" "$2" 2>&1; } ;;
+	drill) q() { LD_PRELOAD= drill @127.0.0.1 "$2" "$1" 2>&1; } ;;
+	esac
+	C="$tool, no library + host-wide layer"
+	check "$C" "MX mapped" "$(q MX mapped.example)" "10 $ONION1\.onion" \
+		"onion MX answered" "$tool: a mapped domain's MX is its onion"
+	check "$C" "A onion" "$(q A "$ONION1.onion")" "${ADDR1//./\\.}" \
+		"synthetic address" "$tool: a mapped onion's A is its synthetic address"
+	check "$C" "A unmapped onion" "$(q A "$ONION_UNMAPPED.onion")" "NXDOMAIN" \
+		"NXDOMAIN" "$tool: an unmapped onion: NXDOMAIN"
+done
 
 GETENT="getent (glibc), no library + host-wide layer"
 # (getent hosts: gethostbyname2, AAAA first; ahosts would use AI_ADDRCONFIG,
