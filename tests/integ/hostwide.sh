@@ -84,7 +84,7 @@ check() { # check CLIENT QUERY GOT REGEX RESULT DESCRIPTION
 }
 
 DIG="dig, no library + host-wide layer"
-d() { LD_PRELOAD= dig +tries=1 +time=5 @127.0.0.1 "$@" 2>&1; }
+d() { env -u LD_PRELOAD dig +tries=1 +time=5 @127.0.0.1 "$@" 2>&1; }
 check "$DIG" "MX mapped" "$(d +short MX mapped.example)" "^10 $ONION1\.onion\.$" \
 	"onion MX answered" "dig: a mapped domain's MX is its onion"
 check "$DIG" "MX wildcard subdomain" "$(d +short MX sub.wild.example)" "^10 $ONION2\.onion\.$" \
@@ -113,10 +113,10 @@ like "$out" "^10 mx\.plain\.example\.$" "control: an unmapped domain resolves no
 for tool in host nslookup kdig drill; do
 	command -v $tool >/dev/null || { echo "# skip $tool: not installed"; for _ in 1 2 3; do ok 0 "# SKIP $tool not installed"; done; continue; }
 	case $tool in
-	host) q() { LD_PRELOAD= host -W 5 -t "$1" "$2" 127.0.0.1 2>&1; } ;;
-	nslookup) q() { LD_PRELOAD= nslookup -timeout=5 -type="$1" "$2" 127.0.0.1 2>&1; } ;;
-	kdig) q() { LD_PRELOAD= kdig +timeout=5 @127.0.0.1 "$1" "$2" 2>&1; } ;;
-	drill) q() { LD_PRELOAD= drill @127.0.0.1 "$2" "$1" 2>&1; } ;;
+	host) q() { env -u LD_PRELOAD host -W 5 -t "$1" "$2" 127.0.0.1 2>&1; } ;;
+	nslookup) q() { env -u LD_PRELOAD nslookup -timeout=5 -type="$1" "$2" 127.0.0.1 2>&1; } ;;
+	kdig) q() { env -u LD_PRELOAD kdig +timeout=5 @127.0.0.1 "$1" "$2" 2>&1; } ;;
+	drill) q() { env -u LD_PRELOAD drill @127.0.0.1 "$2" "$1" 2>&1; } ;;
 	esac
 	C="$tool, no library + host-wide layer"
 	check "$C" "MX mapped" "$(q MX mapped.example)" "10 $ONION1\.onion" \
@@ -130,7 +130,7 @@ done
 GETENT="getent (glibc), no library + host-wide layer"
 # (getent hosts: gethostbyname2, AAAA first; ahosts would use AI_ADDRCONFIG,
 # which asks nothing in a namespace with loopback only.)
-check "$GETENT" "hosts onion" "$(LD_PRELOAD= getent hosts "$ONION1.onion")" "^::ffff:${ADDR1//./\\.} " \
+check "$GETENT" "hosts onion" "$(env -u LD_PRELOAD getent hosts "$ONION1.onion")" "^::ffff:${ADDR1//./\\.} " \
 	"v4-mapped synthetic address" "getent hosts without the library: the onion's synthetic address, v4-mapped"
 
 # Go: its own resolver, a static binary. Built now, offline, stdlib only.
@@ -149,7 +149,7 @@ else
 	[ -n "$out" ] && printf '%s\n' "$out" | sed 's/^/#   /'
 	like "$(file -b "$GOB" 2>/dev/null || ldd "$GOB" 2>&1)" "statically linked|not a dynamic executable" \
 		"the Go probe is a static binary (no LD_PRELOAD could reach it)"
-	g() { LD_PRELOAD= GODEBUG=netdns=go "$GOB" "$@" 2>&1; }
+	g() { env -u LD_PRELOAD GODEBUG=netdns=go "$GOB" "$@" 2>&1; }
 	check "$GO" "MX mapped" "$(g mx mapped.example)" "^MX 10 $ONION1\.onion\.$" \
 		"onion MX answered" "Go: a mapped domain's MX is its onion"
 	check "$GO" "MX wildcard subdomain" "$(g mx sub.wild.example)" "^MX 10 $ONION2\.onion\.$" \
@@ -242,7 +242,7 @@ if ip link add omx0 type veth peer name omx1 2>/dev/null; then
 	ip route add default via 192.0.2.2 dev omx0
 	tx() { ip -s link show omx0 | awk '/TX:/ { getline; print $2; exit }'; }
 	nbconnect() { # the errno of a non-blocking connect to $1 port 25, no library
-		LD_PRELOAD= python3 -c '
+		env -u LD_PRELOAD python3 -c '
 import errno, socket, sys
 fam = socket.AF_INET6 if ":" in sys.argv[1] else socket.AF_INET
 s = socket.socket(fam, socket.SOCK_STREAM)
@@ -263,12 +263,12 @@ print(errno.errorcode.get(s.connect_ex((sys.argv[1], 25)), "0"))' "$1"
 	is "$out" EHOSTUNREACH "with the route: a non-blocking connect fails at once, EHOSTUNREACH"
 	row "$ROUTE" "connect to a synthetic address (python, non-blocking)" "$([ "$out" = EHOSTUNREACH ] && echo 0 || echo 1)" \
 		"EHOSTUNREACH at once, nothing sent" "$out"
-	out=$(LD_PRELOAD= "$H/connect_probe" "$ADDR1" 25 2>&1)
+	out=$(env -u LD_PRELOAD "$H/connect_probe" "$ADDR1" 25 2>&1)
 	like "$out" "^connect: EHOSTUNREACH$" "with the route: a blocking connect (C) fails at once too"
 	out=$(nbconnect "::ffff:$ADDR1")
 	is "$out" EHOSTUNREACH "with the route: the v4-mapped AAAA answer on an AF_INET6 socket fails the same way"
 	if [ -x "${GOB:-}" ]; then
-		out=$(LD_PRELOAD= "$GOB" dial "$ADDR1:25" 2>&1)
+		out=$(env -u LD_PRELOAD "$GOB" dial "$ADDR1:25" 2>&1)
 		is "$out" "dial: EHOSTUNREACH" "with the route: the static Go program's dial fails at once"
 		row "$ROUTE" "connect to a synthetic address (static Go)" "$([ "$out" = "dial: EHOSTUNREACH" ] && echo 0 || echo 1)" \
 			"EHOSTUNREACH at once, nothing sent" "$out"
