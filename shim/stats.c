@@ -284,6 +284,16 @@ int omx_stats_check(const void *buf, size_t len, char *err, size_t errlen)
 	return 0;
 }
 
+/* 56 base32 characters, the last the version's ('d': 3). Only the shape: the
+ * writer counted what the map or discovery gave it. */
+static int label_shape(const char *s)
+{
+	for (int i = 0; i < OMX_ONION_LABEL_LEN; i++)
+		if (!((s[i] >= 'a' && s[i] <= 'z') || (s[i] >= '2' && s[i] <= '7')))
+			return 0;
+	return s[OMX_ONION_LABEL_LEN - 1] == 'd';
+}
+
 int omx_stats_onion_valid(const struct omx_stats_file *f, unsigned i)
 {
 	const struct omx_stats_onion *e = &f->onions[i];
@@ -292,8 +302,7 @@ int omx_stats_onion_valid(const struct omx_stats_file *f, unsigned i)
 		return 0;
 	if (e->onion[0] == 0)
 		return 0; /* being claimed right now */
-	if (omx_onion_check(e->onion, OMX_ONION_LABEL_LEN) != OMX_ONION_OK ||
-	    name_hash(e->onion, OMX_ONION_LABEL_LEN) != e->key || e->c.last_cause >= OMX_CAUSES)
+	if (!label_shape(e->onion) || name_hash(e->onion, OMX_ONION_LABEL_LEN) != e->key || e->c.last_cause >= OMX_CAUSES)
 		return -1;
 	return 1;
 }
@@ -389,8 +398,7 @@ enum omx_health omx_stats_verdict(const struct omx_stats_file *f,
 {
 	int64_t since = (int64_t)p->now - p->window, last_ok = f->total.last_success;
 	unsigned active = 0, local = 0, remote = 0, damaged = 0, failing = 0;
-	const struct omx_stats_onion *first_local = NULL, *first_remote = NULL;
-	char when[40], names[200] = "";
+	char when[40], names[400] = "";
 	size_t nlen = 0;
 	enum omx_health h;
 
@@ -408,15 +416,11 @@ enum omx_health omx_stats_verdict(const struct omx_stats_file *f,
 		failing++;
 		if (omx_stats_cause_local((int)e->c.last_cause) && e->c.last_failure > last_ok) {
 			local++;
-			if (!first_local)
-				first_local = e;
 		} else {
 			remote++;
-			if (!first_remote)
-				first_remote = e;
 		}
-		if (nlen < sizeof(names) - 80) {
-			int n = snprintf(names + nlen, sizeof(names) - nlen, "%s%.10s….onion (%s)",
+		if (nlen < sizeof(names) - 100) {
+			int n = snprintf(names + nlen, sizeof(names) - nlen, "%s%.56s.onion (%s)",
 					 nlen ? ", " : "", e->onion,
 					 omx_stats_cause_name((int)e->c.last_cause));
 			if (n > 0)
@@ -470,8 +474,6 @@ enum omx_health omx_stats_verdict(const struct omx_stats_file *f,
 		if (h == OMX_HEALTH_OK)
 			h = OMX_HEALTH_WARNING;
 	}
-	(void)first_local;
-	(void)first_remote;
 	return h;
 }
 
