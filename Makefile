@@ -58,7 +58,7 @@ TOOL_SRC := $(CORE_SRC) map_compile
 
 OBJDIR   := $(O)/obj
 LIB      := $(O)/shim/libonionmx.so
-TOOLS    := $(O)/tools/onionmx $(O)/tools/onionmx-map $(O)/tools/onionmx-check
+TOOLS    := $(O)/tools/onionmx $(O)/tools/onionmx-map $(O)/tools/onionmx-check $(O)/tools/onionmx-stats
 UNIT     := $(patsubst tests/unit/%.c,$(O)/tests/unit/%,$(wildcard tests/unit/test_*.c))
 HELPERS  := $(patsubst tests/helpers/%.c,$(O)/tests/helpers/%,$(wildcard tests/helpers/*.c))
 
@@ -85,7 +85,7 @@ $(O)/tools/%: $(OBJDIR)/tools/%.o $(TOOL_SRC:%=$(OBJDIR)/%.o)
 
 # onionmx-check asks DNS itself (MX and SRV): it alone needs libresolv.
 $(O)/tools/onionmx-check: $(OBJDIR)/tools/onionmx-check.o $(OBJDIR)/tools/check_mx.o \
-		$(OBJDIR)/tools/check_mta.o $(TOOL_SRC:%=$(OBJDIR)/%.o)
+		$(OBJDIR)/tools/check_mta.o $(OBJDIR)/tools/health.o $(TOOL_SRC:%=$(OBJDIR)/%.o)
 	@mkdir -p $(@D)
 	$(CC) $(LINKFLAGS) -o $@ $^ $(CDB_PIC) -lresolv
 

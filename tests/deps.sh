@@ -18,6 +18,8 @@ PACKAGES="$PACKAGES unbound nsd ldnsutils bind9-dnsutils"
 # DNS clients that bypass libc's resolver (tests/integ/dns_bypass.sh): kdig
 # and dnspython check a reply's source address.
 PACKAGES="$PACKAGES knot-dnsutils python3-dnspython"
+# onionmx-stats --prometheus is checked with Prometheus's own text parser (tests/integ/stats.sh).
+PACKAGES="$PACKAGES python3-prometheus-client"
 POSTFIX_DEB_DIR=${POSTFIX_DEB_DIR:-/var/cache/onionmx}
 missing=""
 for p in $PACKAGES; do
