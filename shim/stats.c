@@ -116,7 +116,7 @@ static void store_max(int64_t *p, int64_t v)
 		;
 }
 
-static void count(struct omx_stats_counts *c, unsigned tor, int cause, double seconds, time_t now)
+static void count(struct omx_stats_counts *c, unsigned tor, int cause, double seconds, int64_t now_ms)
 {
 	if (tor >= OMX_STATS_TORS)
 		tor = OMX_STATS_TORS - 1;
@@ -131,14 +131,14 @@ static void count(struct omx_stats_counts *c, unsigned tor, int cause, double se
 		ADD(&c->tor_succeeded[tor], 1);
 		ADD(&c->handshake[b], 1);
 		ADD(&c->handshake_us, us < 1e15 ? (uint64_t)us : (uint64_t)1e15);
-		store_max(&c->last_success, (int64_t)now);
+		store_max(&c->last_success, now_ms);
 	} else {
 		if (cause >= OMX_CAUSES)
 			cause = OMX_CAUSE_ERROR;
 		ADD(&c->failed[cause], 1);
 		ADD(&c->tor_failed[tor], 1);
 		STORE(&c->last_cause, (uint32_t)cause);
-		store_max(&c->last_failure, (int64_t)now);
+		store_max(&c->last_failure, now_ms);
 	}
 }
 
@@ -206,16 +206,17 @@ static struct omx_stats_onion *onion_entry(struct omx_stats_file *f, const char 
 }
 
 void omx_stats_count_connect(struct omx_stats_file *f, const char *onion, unsigned tor,
-			     int cause, double seconds, time_t now)
+			     int cause, double seconds, int64_t now_ms)
 {
+	time_t now = (time_t)(now_ms / 1000);
 	struct omx_stats_onion *e = NULL;
 
 	if (!f)
 		return;
 	if (onion && strnlen(onion, OMX_ONION_LABEL_LEN + 1) == OMX_ONION_LABEL_LEN)
 		e = onion_entry(f, onion, now);
-	count(&f->total, tor, cause, seconds, now);
-	count(e ? &e->c : &f->other_onions, tor, cause, seconds, now);
+	count(&f->total, tor, cause, seconds, now_ms);
+	count(e ? &e->c : &f->other_onions, tor, cause, seconds, now_ms);
 }
 
 /* Lower-cases DOMAIN into OUT; 0 if it is not a plain host name we can show
@@ -243,8 +244,10 @@ static int clean_domain(const char *domain, char out[256], size_t *len)
 	return n > 0;
 }
 
-void omx_stats_count_route(struct omx_stats_file *f, const char *domain, int route, time_t now)
+void omx_stats_count_route(struct omx_stats_file *f, const char *domain, int route,
+			   int64_t now_ms)
 {
+	time_t now = (time_t)(now_ms / 1000);
 	struct omx_stats_domain *e;
 	char name[256];
 	size_t len;
@@ -382,12 +385,12 @@ fail:
 
 /* --- the verdict --- */
 
-static void utc(int64_t t, char *out, size_t cap)
+static void utc(int64_t t_ms, char *out, size_t cap)
 {
-	time_t tt = (time_t)t;
+	time_t tt = (time_t)(t_ms / 1000);
 	struct tm tm;
 
-	if (t <= 0 || !gmtime_r(&tt, &tm))
+	if (t_ms <= 0 || !gmtime_r(&tt, &tm))
 		snprintf(out, cap, "never");
 	else
 		strftime(out, cap, "%Y-%m-%d %H:%M:%S UTC", &tm);
@@ -396,7 +399,7 @@ static void utc(int64_t t, char *out, size_t cap)
 enum omx_health omx_stats_verdict(const struct omx_stats_file *f,
 				  const struct omx_health_params *p, char *text, size_t cap)
 {
-	int64_t since = (int64_t)p->now - p->window, last_ok = f->total.last_success;
+	int64_t since = ((int64_t)p->now - p->window) * 1000, last_ok = f->total.last_success;
 	unsigned active = 0, local = 0, remote = 0, damaged = 0, failing = 0;
 	char when[40], names[400] = "";
 	size_t nlen = 0;
@@ -620,13 +623,22 @@ int omx_stats_open(const char *path, int require_root, char *err, size_t errlen)
 	return 0;
 }
 
+/* CLOCK_REALTIME in milliseconds: the vDSO answers, no system call. */
+static int64_t now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
 void omx_stats_connect(const char *onion, unsigned tor, int rc, int socks_code, double seconds)
 {
 	struct omx_stats_file *f = __atomic_load_n(&stats_file, __ATOMIC_ACQUIRE);
 
 	if (f)
 		omx_stats_count_connect(f, onion, tor, rc ? omx_stats_cause_of(rc, socks_code) : -1,
-					seconds, time(NULL));
+					seconds, now_ms());
 }
 
 void omx_stats_route(const char *domain, int route)
@@ -634,7 +646,7 @@ void omx_stats_route(const char *domain, int route)
 	struct omx_stats_file *f = __atomic_load_n(&stats_file, __ATOMIC_ACQUIRE);
 
 	if (f)
-		omx_stats_count_route(f, domain, route, time(NULL));
+		omx_stats_count_route(f, domain, route, now_ms());
 }
 
 int omx_stats_route_of(const struct omx_dns_question *q, const struct omx_dns_answer *a,

@@ -68,21 +68,21 @@ struct omx_stats_counts {
 	uint64_t tor_succeeded[OMX_STATS_TORS], tor_failed[OMX_STATS_TORS];
 	uint64_t handshake[OMX_STATS_BUCKETS]; /* successes per bucket, not cumulative */
 	uint64_t handshake_us;                 /* their sum, microseconds */
-	int64_t last_success, last_failure;    /* CLOCK_REALTIME seconds, 0 never */
+	int64_t last_success, last_failure;    /* CLOCK_REALTIME milliseconds, 0 never */
 	uint32_t last_cause;                   /* of the last failure */
 	uint32_t pad;
 };
 
 struct omx_stats_onion {
 	uint64_t key;                  /* hash of the label; 0 free */
-	int64_t last_used;
+	int64_t last_used;             /* CLOCK_REALTIME seconds */
 	char onion[56];                /* label, no ".onion", not NUL-terminated */
 	struct omx_stats_counts c;
 };
 
 struct omx_stats_domain {
 	uint64_t key;                  /* hash of the name; 0 free */
-	int64_t last_used;
+	int64_t last_used;             /* CLOCK_REALTIME seconds */
 	char domain[256];              /* lower case, NUL-terminated */
 	uint64_t route[OMX_ROUTES];
 	uint32_t last_route;
@@ -116,14 +116,16 @@ int omx_stats_cause_of(int rc, int socks_code);
 
 void omx_stats_init(struct omx_stats_file *f, time_t now);
 
-/* Counts one connection to ONION (56-character label) through Tor number TOR:
- * CAUSE -1 for success (SECONDS: the SOCKS handshake's time), else an
+/* Counts one connection to ONION (56-character label) through Tor number TOR
+ * at NOW_MS (CLOCK_REALTIME milliseconds: two attempts in one second stay in
+ * order): CAUSE -1 for success (SECONDS: the SOCKS handshake's time), else an
  * omx_stats_cause. */
 void omx_stats_count_connect(struct omx_stats_file *f, const char *onion, unsigned tor,
-			     int cause, double seconds, time_t now);
+			     int cause, double seconds, int64_t now_ms);
 
 /* Counts one route taken by mail for DOMAIN. */
-void omx_stats_count_route(struct omx_stats_file *f, const char *domain, int route, time_t now);
+void omx_stats_count_route(struct omx_stats_file *f, const char *domain, int route,
+			   int64_t now_ms);
 
 /* Checks a copy of a statistics file (LEN bytes at BUF): 0 if its header is
  * this layout's, else -1 with the reason in ERR. */

@@ -104,9 +104,10 @@ static uint64_t failures(const struct omx_stats_counts *c)
 	return n;
 }
 
-static void when(int64_t t, char *out, size_t cap)
+/* T: seconds, or with MS milliseconds. */
+static void when_t(int64_t t, int ms, char *out, size_t cap)
 {
-	time_t tt = (time_t)t;
+	time_t tt = (time_t)(ms ? t / 1000 : t);
 	struct tm tm;
 
 	if (t <= 0 || !gmtime_r(&tt, &tm))
@@ -115,6 +116,8 @@ static void when(int64_t t, char *out, size_t cap)
 		strftime(out, cap, "%Y-%m-%d %H:%M:%S", &tm);
 }
 
+#define when(t, out, cap) when_t((t), 1, (out), (cap))
+
 /* --- the table --- */
 
 static void print_table(const struct view *v)
@@ -122,7 +125,7 @@ static void print_table(const struct view *v)
 	const struct omx_stats_file *f = v->f;
 	char created[32], ok_at[32], fail_at[32];
 
-	when(f->created, created, sizeof(created));
+	when_t(f->created, 0, created, sizeof(created));
 	printf("onionmx statistics %s, since %s UTC\n\n", v->path, created);
 	printf("%-62s %8s %8s %8s  %-19s  %s\n", "ONION", "TRIED", "OK", "FAILED", "LAST SUCCESS (UTC)",
 	       "LAST FAILURE (UTC), CAUSE");
@@ -226,9 +229,9 @@ static void json_counts(FILE *out, const struct view *v, const struct omx_stats_
 		else
 			fprintf(out, ", {\"le\": null, \"count\": %llu}", (unsigned long long)c->handshake[b]);
 	}
-	fprintf(out, "], \"sum\": %.6f, \"count\": %llu}, \"last_success\": %lld, \"last_failure\": %lld, \"last_cause\": ",
+	fprintf(out, "], \"sum\": %.6f, \"count\": %llu}, \"last_success\": %.3f, \"last_failure\": %.3f, \"last_cause\": ",
 		(double)c->handshake_us / 1e6, (unsigned long long)c->succeeded,
-		(long long)c->last_success, (long long)c->last_failure);
+		(double)c->last_success / 1e3, (double)c->last_failure / 1e3);
 	if (c->last_failure)
 		fprintf(out, "\"%s\"", omx_stats_cause_name((int)c->last_cause));
 	else
@@ -345,15 +348,15 @@ static void print_prometheus(FILE *out, const struct view *v)
 		     "# TYPE onionmx_last_success_timestamp_seconds gauge\n");
 	for (unsigned i = 0; i < v->nrows; i++) {
 		label(o, sizeof(o), &v->rows[i]);
-		fprintf(out, "onionmx_last_success_timestamp_seconds{onion=\"%s\"} %lld\n", o,
-			(long long)v->rows[i].c->last_success);
+		fprintf(out, "onionmx_last_success_timestamp_seconds{onion=\"%s\"} %.3f\n", o,
+			(double)v->rows[i].c->last_success / 1e3);
 	}
 	fprintf(out, "# HELP onionmx_last_failure_timestamp_seconds When a connection to the onion last failed (0: never).\n"
 		     "# TYPE onionmx_last_failure_timestamp_seconds gauge\n");
 	for (unsigned i = 0; i < v->nrows; i++) {
 		label(o, sizeof(o), &v->rows[i]);
-		fprintf(out, "onionmx_last_failure_timestamp_seconds{onion=\"%s\"} %lld\n", o,
-			(long long)v->rows[i].c->last_failure);
+		fprintf(out, "onionmx_last_failure_timestamp_seconds{onion=\"%s\"} %.3f\n", o,
+			(double)v->rows[i].c->last_failure / 1e3);
 	}
 	fprintf(out, "# HELP onionmx_mx_lookups_total MX lookups by mail domain and the route they gave: map, srv (discovery), mx (clearnet), deferred.\n"
 		     "# TYPE onionmx_mx_lookups_total counter\n");

@@ -16,6 +16,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#define S(sec) ((int64_t)(sec) * 1000) /* milliseconds */
+
 static void onion(int n, char out[OMX_ONION_LABEL_LEN + 1])
 {
 	uint8_t key[32] = { 0 };
@@ -95,13 +97,13 @@ static void test_counting(void)
 
 	onion(1, a);
 	onion(2, b);
-	omx_stats_count_connect(f, a, 0, -1, 0.03, 1001);
-	omx_stats_count_connect(f, a, 0, -1, 0.3, 1002);
-	omx_stats_count_connect(f, a, 1, -1, 70, 1003);
-	omx_stats_count_connect(f, a, 0, OMX_CAUSE_TIMEOUT, 5, 1004);
-	omx_stats_count_connect(f, a, 1, OMX_CAUSE_DESC_NOT_FOUND, 0.1, 1005);
-	omx_stats_count_connect(f, b, 0, OMX_CAUSE_TOR_REFUSED, 0, 1006);
-	omx_stats_count_connect(f, b, 9, OMX_CAUSE_TOR_REFUSED, 0, 1007);
+	omx_stats_count_connect(f, a, 0, -1, 0.03, S(1001));
+	omx_stats_count_connect(f, a, 0, -1, 0.3, S(1002));
+	omx_stats_count_connect(f, a, 1, -1, 70, S(1003));
+	omx_stats_count_connect(f, a, 0, OMX_CAUSE_TIMEOUT, 5, S(1004));
+	omx_stats_count_connect(f, a, 1, OMX_CAUSE_DESC_NOT_FOUND, 0.1, S(1005));
+	omx_stats_count_connect(f, b, 0, OMX_CAUSE_TOR_REFUSED, 0, S(1006));
+	omx_stats_count_connect(f, b, 9, OMX_CAUSE_TOR_REFUSED, 0, S(1007));
 	ea = find_onion(f, a);
 	eb = find_onion(f, b);
 	ok(ea && eb, "both onions have an entry");
@@ -119,8 +121,8 @@ static void test_counting(void)
 	is_int(ea->c.handshake[3], 1, "0.3 s in the 0.5 s bucket");
 	is_int(ea->c.handshake[10], 1, "70 s in the 120 s bucket");
 	is_int(ea->c.handshake_us, 30000 + 300000 + 70000000, "handshake sum in microseconds");
-	is_int(ea->c.last_success, 1003, "onion a: last success");
-	is_int(ea->c.last_failure, 1005, "onion a: last failure");
+	is_int(ea->c.last_success, S(1003), "onion a: last success");
+	is_int(ea->c.last_failure, S(1005), "onion a: last failure");
 	is_int(ea->c.last_cause, OMX_CAUSE_DESC_NOT_FOUND, "onion a: last cause");
 	is_int(eb->c.tried, 2, "onion b: 2 tried");
 	is_int(eb->c.failed[OMX_CAUSE_TOR_REFUSED], 2, "onion b: 2 refused by Tor");
@@ -130,10 +132,10 @@ static void test_counting(void)
 	is_int(f->total.succeeded, 3, "total: 3 succeeded");
 	is_int(f->total.failed[OMX_CAUSE_TOR_REFUSED], 2, "total: 2 refused by Tor");
 	is_int(f->other_onions.tried, 0, "nothing in the other bucket");
-	omx_stats_count_connect(f, a, 0, -1, 200, 1002);
-	is_int(find_onion(f, a)->c.last_success, 1003, "an older timestamp never moves a last time back");
+	omx_stats_count_connect(f, a, 0, -1, 200, S(1002));
+	is_int(find_onion(f, a)->c.last_success, S(1003), "an older timestamp never moves a last time back");
 	is_int(find_onion(f, a)->c.handshake[OMX_STATS_BUCKETS - 1], 1, "200 s in the +Inf bucket");
-	omx_stats_count_connect(f, NULL, 0, OMX_CAUSE_ERROR, 0, 1010);
+	omx_stats_count_connect(f, NULL, 0, OMX_CAUSE_ERROR, 0, S(1010));
 	is_int(f->other_onions.failed[OMX_CAUSE_ERROR], 1, "no onion name: the other bucket");
 	is_int(f->total.tried, 9, "and the total");
 	munmap(f, sizeof(*f));
@@ -149,7 +151,7 @@ static void test_bounds(void)
 
 	for (unsigned i = 0; i < n; i++) {
 		onion((int)i + 100, o);
-		omx_stats_count_connect(f, o, 0, -1, 0.1, 1000);
+		omx_stats_count_connect(f, o, 0, -1, 0.1, S(1000));
 	}
 	for (unsigned i = 0; i < OMX_STATS_ONIONS; i++)
 		if (omx_stats_onion_valid(f, i) == 1) {
@@ -163,7 +165,7 @@ static void test_bounds(void)
 	ok(valid > OMX_STATS_ONIONS * 9 / 10, "the table fills (%u of %u slots)", valid, OMX_STATS_ONIONS);
 	for (unsigned i = 0; i < 200; i++) {
 		onion((int)i + 100000, o);
-		omx_stats_count_connect(f, o, 0, OMX_CAUSE_TIMEOUT, 0, 1000 + OMX_STATS_IDLE + 10);
+		omx_stats_count_connect(f, o, 0, OMX_CAUSE_TIMEOUT, 0, S(1000 + OMX_STATS_IDLE + 10));
 		if (find_onion(f, o))
 			later++;
 	}
@@ -188,8 +190,8 @@ static void test_processes(void)
 		if (pid == 0) {
 			for (int i = 0; i < 20000; i++) {
 				omx_stats_count_connect(f, i % 2 ? a : b, (unsigned)p % 2,
-							i % 3 ? -1 : OMX_CAUSE_TIMEOUT, 0.2, 1000 + i);
-				omx_stats_count_route(f, "Mapped.Example.", OMX_ROUTE_MAP, 1000);
+							i % 3 ? -1 : OMX_CAUSE_TIMEOUT, 0.2, S(1000 + i));
+				omx_stats_count_route(f, "Mapped.Example.", OMX_ROUTE_MAP, S(1000));
 			}
 			_exit(0);
 		}
@@ -201,7 +203,7 @@ static void test_processes(void)
 	is_int(find_onion(f, a)->c.tried + find_onion(f, b)->c.tried, 80000, "the two onions' entries add up");
 	is_int(f->total.failed[OMX_CAUSE_TIMEOUT], 4 * 6667, "timeouts exact");
 	is_int(f->total.tor_succeeded[0] + f->total.tor_succeeded[1], 80000 - 4 * 6667, "successes per Tor add up");
-	is_int(f->total.last_success, 1000 + 19999, "last success is the latest of all processes");
+	is_int(f->total.last_success, S(1000 + 19999), "last success is the latest of all processes");
 	is_int(find_domain(f, "mapped.example")->route[OMX_ROUTE_MAP], 80000, "routes counted exactly, the name normalised");
 	munmap(f, sizeof(*f));
 }
@@ -224,11 +226,11 @@ static void test_routes(void)
 	q.qtype = OMX_DNS_T_A;
 	is_int(omx_stats_route_of(&q, &ans, 0, OMX_ROUTE_MAP), -1, "not an MX question: no route");
 
-	omx_stats_count_route(f, "a.example", OMX_ROUTE_MAP, 1001);
-	omx_stats_count_route(f, "A.EXAMPLE.", OMX_ROUTE_DEFERRED, 1002);
-	omx_stats_count_route(f, "b.example", OMX_ROUTE_MX, 1003);
-	omx_stats_count_route(f, "bad name\"}", OMX_ROUTE_MX, 1004);
-	omx_stats_count_route(f, "", OMX_ROUTE_MX, 1004);
+	omx_stats_count_route(f, "a.example", OMX_ROUTE_MAP, S(1001));
+	omx_stats_count_route(f, "A.EXAMPLE.", OMX_ROUTE_DEFERRED, S(1002));
+	omx_stats_count_route(f, "b.example", OMX_ROUTE_MX, S(1003));
+	omx_stats_count_route(f, "bad name\"}", OMX_ROUTE_MX, S(1004));
+	omx_stats_count_route(f, "", OMX_ROUTE_MX, S(1004));
 	ok(find_domain(f, "a.example") != NULL, "a.example has an entry (case and trailing dot normalised)");
 	if (find_domain(f, "a.example")) {
 		is_int(find_domain(f, "a.example")->route[OMX_ROUTE_MAP], 1, "a.example: 1 by the map");
@@ -249,8 +251,8 @@ static void test_damage(void)
 	struct omx_stats_file *r;
 
 	onion(1, a);
-	omx_stats_count_connect(f, a, 0, -1, 0.1, 1001);
-	omx_stats_count_route(f, "a.example", OMX_ROUTE_MAP, 1001);
+	omx_stats_count_connect(f, a, 0, -1, 0.1, S(1001));
+	omx_stats_count_route(f, "a.example", OMX_ROUTE_MAP, S(1001));
 	is_int(omx_stats_check(f, sizeof(*f), err, sizeof(err)), 0, "a fresh file passes the check");
 	is_int(omx_stats_check(f, sizeof(*f) - 1, err, sizeof(err)), -1, "one byte short: refused");
 	ok(strstr(err, "not an onionmx statistics file") != NULL, "and says why: %s", err);
@@ -326,40 +328,40 @@ static void test_verdict(void)
 	is_int(verdict(f, now, 0, text), OMX_HEALTH_CRITICAL, "nothing tried, Tor's SOCKS port silent: CRITICAL");
 	ok(strstr(text, "our Tor is broken") && strstr(text, "does not answer"), "our Tor: %s", text);
 
-	omx_stats_count_connect(f, a, 0, -1, 0.5, now - 100);
-	omx_stats_count_connect(f, b, 0, -1, 0.5, now - 90);
+	omx_stats_count_connect(f, a, 0, -1, 0.5, S(now - 100));
+	omx_stats_count_connect(f, b, 0, -1, 0.5, S(now - 90));
 	is_int(verdict(f, now, 1, text), OMX_HEALTH_OK, "successes: OK");
 	ok(strstr(text, "2 onions reached") != NULL, "%s", text);
 
 	/* One destination down: F0 for c while a and b succeed. */
-	omx_stats_count_connect(f, c, 0, OMX_CAUSE_DESC_NOT_FOUND, 0.1, now - 80);
-	omx_stats_count_connect(f, a, 0, -1, 0.5, now - 70);
+	omx_stats_count_connect(f, c, 0, OMX_CAUSE_DESC_NOT_FOUND, 0.1, S(now - 80));
+	omx_stats_count_connect(f, a, 0, -1, 0.5, S(now - 70));
 	is_int(verdict(f, now, 1, text), OMX_HEALTH_WARNING, "one onion with descriptor errors, others fine: WARNING");
 	ok(strstr(text, "destination down") && strstr(text, c) && strstr(text, "descriptor_not_found"),
 	   "destination down, named with its cause: %s", text);
-	omx_stats_count_connect(f, c, 0, OMX_CAUSE_INTRO_FAILED, 0.1, now - 60);
+	omx_stats_count_connect(f, c, 0, OMX_CAUSE_INTRO_FAILED, 0.1, S(now - 60));
 	is_int(verdict(f, now, 1, text), OMX_HEALTH_WARNING, "still only c: WARNING");
 
 	/* c recovers. */
-	omx_stats_count_connect(f, c, 0, -1, 0.5, now - 50);
+	omx_stats_count_connect(f, c, 0, -1, 0.5, S(now - 50));
 	is_int(verdict(f, now, 1, text), OMX_HEALTH_OK, "c recovered: OK");
 
 	/* One onion timing out while the others succeed afterwards: not our Tor. */
-	omx_stats_count_connect(f, a, 0, OMX_CAUSE_TIMEOUT, 20, now - 40);
-	omx_stats_count_connect(f, b, 0, -1, 0.5, now - 35);
+	omx_stats_count_connect(f, a, 0, OMX_CAUSE_TIMEOUT, 20, S(now - 40));
+	omx_stats_count_connect(f, b, 0, -1, 0.5, S(now - 35));
 	is_int(verdict(f, now, 1, text), OMX_HEALTH_WARNING, "one onion timing out, another succeeding later: WARNING");
 	ok(strstr(text, "destination down") && strstr(text, "timeout"), "destination down (timeout): %s", text);
 
 	/* Our Tor: two distinct onions fail with local causes after the last success. */
-	omx_stats_count_connect(f, a, 0, OMX_CAUSE_TOR_REFUSED, 0, now - 20);
+	omx_stats_count_connect(f, a, 0, OMX_CAUSE_TOR_REFUSED, 0, S(now - 20));
 	is_int(verdict(f, now, 1, text), OMX_HEALTH_WARNING, "one onion refused by Tor: only WARNING");
-	omx_stats_count_connect(f, b, 0, OMX_CAUSE_GENERAL, 0, now - 10);
+	omx_stats_count_connect(f, b, 0, OMX_CAUSE_GENERAL, 0, S(now - 10));
 	is_int(verdict(f, now, 1, text), OMX_HEALTH_CRITICAL, "two onions failing locally, no success since: CRITICAL");
 	ok(strstr(text, "our Tor is broken") && strstr(text, "2 onions"), "%s", text);
 	ok(strstr(text, "SOCKS port answers") != NULL, "and says the SOCKS port answers");
 	is_int(verdict(f, now, -1, text), OMX_HEALTH_CRITICAL, "the same without a probe: CRITICAL");
 	/* A success after those failures: Tor works again. */
-	omx_stats_count_connect(f, c, 0, -1, 0.5, now - 5);
+	omx_stats_count_connect(f, c, 0, -1, 0.5, S(now - 5));
 	is_int(verdict(f, now, 1, text), OMX_HEALTH_WARNING, "a success since: no longer CRITICAL");
 	/* Old failures fall out of the window. */
 	is_int(verdict(f, now + 7200, 1, text), OMX_HEALTH_OK, "an hour later nothing in the window: OK");
@@ -368,7 +370,7 @@ static void test_verdict(void)
 
 	/* A single onion, failing locally: too few onions to blame our Tor. */
 	f = fresh(1000);
-	omx_stats_count_connect(f, a, 0, OMX_CAUSE_TIMEOUT, 20, now - 20);
+	omx_stats_count_connect(f, a, 0, OMX_CAUSE_TIMEOUT, 20, S(now - 20));
 	is_int(verdict(f, now, 1, text), OMX_HEALTH_WARNING, "one onion, timing out, nothing else tried: WARNING");
 	ok(strstr(text, "too few to blame our Tor") != NULL, "%s", text);
 	munmap(f, sizeof(*f));
