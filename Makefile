@@ -130,14 +130,15 @@ install: all
 	install -d $(DESTDIR)$(LIBDIR) $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/sbin \
 		$(DESTDIR)$(MANDIR)/man5 $(DESTDIR)$(MANDIR)/man8 $(DESTDIR)$(SYSCONFDIR)/onionmx \
 		$(DESTDIR)$(UNITDIR)/postfix@.service.d $(DESTDIR)$(UNITDIR)/exim4.service.d
-	# The discovery cache lives here (discover = srv): root's, like the map.
+	# The discovery cache (discover = srv) and the delivery statistics live here: root's, like the map.
 	install -d -m 755 $(DESTDIR)$(LOCALSTATEDIR)/lib/onionmx
 	install -m 4755 $(LIB) $(DESTDIR)$(LIBDIR)/libonionmx.so
 	install -m 755 $(O)/tools/onionmx $(DESTDIR)$(PREFIX)/bin/onionmx
 	install -m 755 $(O)/tools/onionmx-map $(DESTDIR)$(PREFIX)/sbin/onionmx-map
 	install -m 755 $(O)/tools/onionmx-check $(DESTDIR)$(PREFIX)/sbin/onionmx-check
+	install -m 755 $(O)/tools/onionmx-stats $(DESTDIR)$(PREFIX)/sbin/onionmx-stats
 	install -m 644 tools/man/onionmx.8 tools/man/onionmx-map.8 tools/man/onionmx-check.8 \
-		$(DESTDIR)$(MANDIR)/man8/
+		tools/man/onionmx-stats.8 $(DESTDIR)$(MANDIR)/man8/
 	install -m 644 tools/man/onionmx.conf.5 $(DESTDIR)$(MANDIR)/man5/
 	install -m 644 tools/systemd/postfix@.service.d-onionmx.conf \
 		$(DESTDIR)$(UNITDIR)/postfix@.service.d/onionmx.conf
@@ -155,6 +156,7 @@ install: all
 uninstall:
 	rm -f $(DESTDIR)$(LIBDIR)/libonionmx.so $(DESTDIR)$(PREFIX)/bin/onionmx \
 		$(DESTDIR)$(PREFIX)/sbin/onionmx-map $(DESTDIR)$(PREFIX)/sbin/onionmx-check \
+		$(DESTDIR)$(PREFIX)/sbin/onionmx-stats $(DESTDIR)$(MANDIR)/man8/onionmx-stats.8 \
 		$(DESTDIR)$(MANDIR)/man8/onionmx.8 $(DESTDIR)$(MANDIR)/man8/onionmx-check.8 \
 		$(DESTDIR)$(MANDIR)/man8/onionmx-map.8 $(DESTDIR)$(MANDIR)/man5/onionmx.conf.5 \
 		$(DESTDIR)$(UNITDIR)/postfix@.service.d/onionmx.conf \
@@ -164,13 +166,13 @@ uninstall:
 		rm -f $(DESTDIR)$(SYSCONFDIR)/onionmx/onionmx.conf || true
 	cmp -s tools/domains.example $(DESTDIR)$(SYSCONFDIR)/onionmx/domains && \
 		rm -f $(DESTDIR)$(SYSCONFDIR)/onionmx/domains $(DESTDIR)$(SYSCONFDIR)/onionmx/domains.cdb || true
-	rm -f $(DESTDIR)$(LOCALSTATEDIR)/lib/onionmx/discovery.cache
+	rm -f $(DESTDIR)$(LOCALSTATEDIR)/lib/onionmx/discovery.cache $(DESTDIR)$(LOCALSTATEDIR)/lib/onionmx/stats
 	-rmdir $(DESTDIR)$(LOCALSTATEDIR)/lib/onionmx 2>/dev/null
 	-rmdir $(DESTDIR)$(SYSCONFDIR)/onionmx 2>/dev/null || \
 		echo "onionmx: kept $(DESTDIR)$(SYSCONFDIR)/onionmx (your configuration or map)"
 
 clean:
-	rm -rf obj build shim/*.so tools/onionmx tools/onionmx-map tools/onionmx-check \
+	rm -rf obj build shim/*.so tools/onionmx tools/onionmx-map tools/onionmx-check tools/onionmx-stats \
 		$(UNIT) $(HELPERS)
 
 # Where make install puts the library (the tests install it there, in overlays).
