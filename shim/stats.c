@@ -197,10 +197,11 @@ static struct omx_stats_onion *onion_entry(struct omx_stats_file *f, const char 
 
 	if (!e)
 		return NULL;
-	/* A name still empty: its claimer is writing it, the same bytes. */
+	/* Only the claimer writes the name (a name still empty: it is doing so). */
 	if (!fresh && e->onion[0] && memcmp(e->onion, onion, OMX_ONION_LABEL_LEN) != 0)
 		return NULL; /* another onion with the same hash */
-	memcpy(e->onion, onion, OMX_ONION_LABEL_LEN);
+	if (fresh)
+		memcpy(e->onion, onion, OMX_ONION_LABEL_LEN);
 	STORE(&e->last_used, (int64_t)now);
 	return e;
 }
@@ -260,7 +261,8 @@ void omx_stats_count_route(struct omx_stats_file *f, const char *domain, int rou
 	e = find_slot(f->domains, sizeof(*e), OMX_STATS_DOMAINS, name_hash(name, len), now, &fresh);
 	if (!e || (!fresh && e->domain[0] && memcmp(e->domain, name, len + 1) != 0))
 		goto other;
-	memcpy(e->domain, name, len + 1);
+	if (fresh)
+		memcpy(e->domain, name, len + 1);
 	ADD(&e->route[route], 1);
 	STORE(&e->last_route, (uint32_t)route);
 	STORE(&e->last_used, (int64_t)now);
