@@ -52,13 +52,13 @@ endif
 
 CDB_PIC := $(shell $(CC) -print-file-name=libcdb_pic.a)
 
-CORE_SRC := sha3 onion dns socks5 config map log answer srv srv_lookup cache sockaddr libdir
+CORE_SRC := sha3 onion dns socks5 config map log answer srv srv_lookup cache sockaddr libdir stats
 LIB_SRC  := $(CORE_SRC) real state tor discover hook_resolv hook_netdb hook_socket hook_dns hook_exec
 TOOL_SRC := $(CORE_SRC) map_compile map_unbound
 
 OBJDIR   := $(O)/obj
 LIB      := $(O)/shim/libonionmx.so
-TOOLS    := $(O)/tools/onionmx $(O)/tools/onionmx-map $(O)/tools/onionmx-check
+TOOLS    := $(O)/tools/onionmx $(O)/tools/onionmx-map $(O)/tools/onionmx-check $(O)/tools/onionmx-stats
 UNIT     := $(patsubst tests/unit/%.c,$(O)/tests/unit/%,$(wildcard tests/unit/test_*.c))
 HELPERS  := $(patsubst tests/helpers/%.c,$(O)/tests/helpers/%,$(wildcard tests/helpers/*.c))
 
@@ -85,7 +85,7 @@ $(O)/tools/%: $(OBJDIR)/tools/%.o $(TOOL_SRC:%=$(OBJDIR)/%.o)
 
 # onionmx-check asks DNS itself (MX and SRV): it alone needs libresolv.
 $(O)/tools/onionmx-check: $(OBJDIR)/tools/onionmx-check.o $(OBJDIR)/tools/check_mx.o \
-		$(OBJDIR)/tools/check_mta.o $(TOOL_SRC:%=$(OBJDIR)/%.o)
+		$(OBJDIR)/tools/check_mta.o $(OBJDIR)/tools/health.o $(TOOL_SRC:%=$(OBJDIR)/%.o)
 	@mkdir -p $(@D)
 	$(CC) $(LINKFLAGS) -o $@ $^ $(CDB_PIC) -lresolv
 
@@ -130,14 +130,15 @@ install: all
 	install -d $(DESTDIR)$(LIBDIR) $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/sbin \
 		$(DESTDIR)$(MANDIR)/man5 $(DESTDIR)$(MANDIR)/man8 $(DESTDIR)$(SYSCONFDIR)/onionmx \
 		$(DESTDIR)$(UNITDIR)/postfix@.service.d $(DESTDIR)$(UNITDIR)/exim4.service.d
-	# The discovery cache lives here (discover = srv): root's, like the map.
+	# The discovery cache (discover = srv) and the delivery statistics live here: root's, like the map.
 	install -d -m 755 $(DESTDIR)$(LOCALSTATEDIR)/lib/onionmx
 	install -m 4755 $(LIB) $(DESTDIR)$(LIBDIR)/libonionmx.so
 	install -m 755 $(O)/tools/onionmx $(DESTDIR)$(PREFIX)/bin/onionmx
 	install -m 755 $(O)/tools/onionmx-map $(DESTDIR)$(PREFIX)/sbin/onionmx-map
 	install -m 755 $(O)/tools/onionmx-check $(DESTDIR)$(PREFIX)/sbin/onionmx-check
+	install -m 755 $(O)/tools/onionmx-stats $(DESTDIR)$(PREFIX)/sbin/onionmx-stats
 	install -m 644 tools/man/onionmx.8 tools/man/onionmx-map.8 tools/man/onionmx-check.8 \
-		$(DESTDIR)$(MANDIR)/man8/
+		tools/man/onionmx-stats.8 $(DESTDIR)$(MANDIR)/man8/
 	install -m 644 tools/man/onionmx.conf.5 $(DESTDIR)$(MANDIR)/man5/
 	install -m 644 tools/systemd/postfix@.service.d-onionmx.conf \
 		$(DESTDIR)$(UNITDIR)/postfix@.service.d/onionmx.conf
@@ -160,6 +161,7 @@ install: all
 uninstall:
 	rm -f $(DESTDIR)$(LIBDIR)/libonionmx.so $(DESTDIR)$(PREFIX)/bin/onionmx \
 		$(DESTDIR)$(PREFIX)/sbin/onionmx-map $(DESTDIR)$(PREFIX)/sbin/onionmx-check \
+		$(DESTDIR)$(PREFIX)/sbin/onionmx-stats $(DESTDIR)$(MANDIR)/man8/onionmx-stats.8 \
 		$(DESTDIR)$(MANDIR)/man8/onionmx.8 $(DESTDIR)$(MANDIR)/man8/onionmx-check.8 \
 		$(DESTDIR)$(MANDIR)/man8/onionmx-map.8 $(DESTDIR)$(MANDIR)/man5/onionmx.conf.5 \
 		$(DESTDIR)$(UNITDIR)/postfix@.service.d/onionmx.conf \
@@ -171,13 +173,13 @@ uninstall:
 		rm -f $(DESTDIR)$(SYSCONFDIR)/onionmx/onionmx.conf || true
 	cmp -s tools/domains.example $(DESTDIR)$(SYSCONFDIR)/onionmx/domains && \
 		rm -f $(DESTDIR)$(SYSCONFDIR)/onionmx/domains $(DESTDIR)$(SYSCONFDIR)/onionmx/domains.cdb || true
-	rm -f $(DESTDIR)$(LOCALSTATEDIR)/lib/onionmx/discovery.cache
+	rm -f $(DESTDIR)$(LOCALSTATEDIR)/lib/onionmx/discovery.cache $(DESTDIR)$(LOCALSTATEDIR)/lib/onionmx/stats
 	-rmdir $(DESTDIR)$(LOCALSTATEDIR)/lib/onionmx 2>/dev/null
 	-rmdir $(DESTDIR)$(SYSCONFDIR)/onionmx 2>/dev/null || \
 		echo "onionmx: kept $(DESTDIR)$(SYSCONFDIR)/onionmx (your configuration or map)"
 
 clean:
-	rm -rf obj build shim/*.so tools/onionmx tools/onionmx-map tools/onionmx-check \
+	rm -rf obj build shim/*.so tools/onionmx tools/onionmx-map tools/onionmx-check tools/onionmx-stats \
 		$(UNIT) $(HELPERS)
 
 # Where make install puts the library (the tests install it there, in overlays).

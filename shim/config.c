@@ -30,6 +30,7 @@ void omx_config_defaults(struct omx_config *cfg)
 	cfg->srv_dnssec = OMX_DNSSEC_PREFER;
 	snprintf(cfg->cache_path, sizeof(cfg->cache_path), "%s", OMX_DEFAULT_CACHE);
 	snprintf(cfg->discover_range, sizeof(cfg->discover_range), "%s", OMX_DEFAULT_DISCOVER_RANGE);
+	snprintf(cfg->stats_path, sizeof(cfg->stats_path), "%s", OMX_DEFAULT_STATS);
 }
 
 int omx_parse_hostport(const char *text, struct sockaddr_storage *ss, socklen_t *len)
@@ -230,6 +231,14 @@ static int config_set(struct omx_config *cfg, const char *key, const char *value
 			return config_error(err, errlen, file, line,
 					    "cache: \"%s\" is not an absolute path", value);
 		snprintf(cfg->cache_path, sizeof(cfg->cache_path), "%s", value);
+	} else if (strcmp(key, "stats") == 0) {
+		if (strcmp(value, "none") == 0)
+			cfg->stats_path[0] = '\0';
+		else if (value[0] != '/' || strlen(value) >= sizeof(cfg->stats_path))
+			return config_error(err, errlen, file, line,
+					    "stats: \"%s\" is neither an absolute path nor none", value);
+		else
+			snprintf(cfg->stats_path, sizeof(cfg->stats_path), "%s", value);
 	} else if (strcmp(key, "discover_range") == 0) {
 		uint32_t net, mask;
 

@@ -7,6 +7,7 @@
 #include <sys/socket.h>
 
 #include "cache.h"
+#include "stats.h"
 
 #define OMX_DEFAULT_CONF "/etc/onionmx/onionmx.conf"
 #define OMX_DEFAULT_MAP "/etc/onionmx/domains.cdb"
@@ -35,6 +36,7 @@ struct omx_config {
 	int srv_failure_mx;             /* 1: a failed SRV lookup falls back to the MX */
 	char cache_path[PATH_MAX];
 	char discover_range[48];
+	char stats_path[PATH_MAX];      /* delivery statistics (stats.h); "" = none */
 };
 
 void omx_config_defaults(struct omx_config *cfg);

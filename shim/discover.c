@@ -16,6 +16,7 @@
 #include "real.h"
 #include "srv_lookup.h"
 #include "state.h"
+#include "stats.h"
 
 /* A cheap per-thread generator for RFC 2782's weighted choice: load spreading
  * needs no secrecy, and the hot path must not pay for a system call. */
@@ -119,7 +120,7 @@ int omx_answer_current(res_state statp, const struct omx_dns_question *q,
 
 	omx_map_release();
 	if (ours || !mapped || !omx_discovery || q->qtype != OMX_DNS_T_MX || q->qclass != OMX_DNS_C_IN)
-		return ours;
+		return omx_stats_mx_route(q, a, ours, OMX_ROUTE_MAP);
 	if (__atomic_load_n(&omx_discovery_broken, __ATOMIC_RELAXED)) {
 		memset(&r, 0, sizeof(r));
 		r.status = OMX_SRV_TEMPFAIL;
@@ -136,5 +137,6 @@ int omx_answer_current(res_state statp, const struct omx_dns_question *q,
 			       ((uint64_t)getpid() << 40) ^ (uint64_t)(uintptr_t)&r;
 	}
 	omx_srv_order(&r, next_random, &random_state, order);
-	return omx_answer_discovered(&r, order, omx_cfg.srv_failure_mx, a, hosts);
+	return omx_stats_mx_route(q, a, omx_answer_discovered(&r, order, omx_cfg.srv_failure_mx, a, hosts),
+				  OMX_ROUTE_SRV);
 }

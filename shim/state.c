@@ -534,6 +534,11 @@ static void init_once_body(void)
 		omx_mta = 1; /* a configured program, or one run by the onionmx wrapper */
 
 	open_discovery();
+	/* Delivery statistics (stats.h), in the processes that deliver: before any chroot. */
+	if (omx_mta && omx_cfg.stats_path[0] &&
+	    omx_stats_open(omx_cfg.stats_path, secure_mode, err, sizeof(err)) != 0)
+		omx_log(errno == EACCES || errno == ENOENT ? LOG_DEBUG : LOG_WARNING,
+			"%s; no delivery statistics from this process", err);
 	if (stat("/", &root) == 0) { /* else chrooted() is always true: fail closed */
 		root_dev = root.st_dev;
 		root_ino = root.st_ino;

@@ -17,6 +17,7 @@
 #include "log.h"
 #include "real.h"
 #include "socks5.h"
+#include "stats.h"
 
 uint16_t omx_tor_port(const struct omx_target *target, uint16_t caller_port)
 {
@@ -349,6 +350,7 @@ int omx_tor_connect(int fd, const struct omx_config *cfg, const struct omx_targe
 	if (rc)
 		goto fail;
 	omx_real.fcntl(fd, F_SETFL, flags);
+	omx_stats_connect(target->onion, 0, 0, 0, now_seconds() - start);
 	describe_domains(serves, sizeof(serves), domain, ndomains);
 	omx_log(LOG_INFO, "connected to %s port %u (%s) via Tor %s in %.3fs", host, port, serves,
 		cfg->socks_text, now_seconds() - start);
@@ -366,6 +368,7 @@ fail:
 		omx_log(LOG_WARNING, "cannot connect to %s port %u (%s) via Tor %s: %s: %s after %.3fs",
 			host, port, serves, cfg->socks_text, cause ? cause : "error", strerror(-rc),
 			now_seconds() - start);
+	omx_stats_connect(target->onion, 0, tor_refused ? -ENETDOWN : rc, code, now_seconds() - start);
 	/* The MTA logs strerror(errno): "Network is down" (Tor's), not "Connection
 	 * refused", which reads as the onion's mail server refusing. */
 	return tor_refused ? -ENETDOWN : rc;

@@ -20,6 +20,8 @@ PACKAGES="$PACKAGES unbound nsd ldnsutils bind9-dnsutils"
 PACKAGES="$PACKAGES knot-dnsutils python3-dnspython"
 # The host-wide layer (tests/integ/hostwide.sh): a static Go program, Go's own resolver.
 PACKAGES="$PACKAGES golang-go"
+# onionmx-stats --prometheus is checked with Prometheus's own text parser (tests/integ/stats.sh).
+PACKAGES="$PACKAGES python3-prometheus-client"
 POSTFIX_DEB_DIR=${POSTFIX_DEB_DIR:-/var/cache/onionmx}
 missing=""
 for p in $PACKAGES; do

@@ -25,6 +25,7 @@
 
 #include "check_mta.h"
 #include "check_mx.h"
+#include "health.h"
 #include "config.h"
 #include "map.h"
 #include "onion.h"
@@ -1013,6 +1014,8 @@ int main(int argc, char **argv)
 	char **domains;
 	char err[256];
 
+	if (omx_health_requested(argc, argv)) /* tools/health.c */
+		return omx_health_main(argc, argv);
 	c.conf = getenv("ONIONMX_CONF");
 	if (!c.conf || !*c.conf)
 		c.conf = OMX_DEFAULT_CONF;

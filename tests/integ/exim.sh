@@ -59,6 +59,12 @@ like "$(exim_log)" "=> user@u01\.example R=dnslookup T=remote_smtp H=mx\.direct\
 	"Exim's log: the unmapped domain went to its own MX"
 like "$(grep 'onionmx:' "$SYSLOG")" "exim4: onionmx: connected to $ONION_M01\.onion port 25 \(MX of m01\.example[ )]" \
 	"the library's line (syslog, facility mail) names domain and onion"
+# Exim's deliveries (setuid re-execs of exim4, as root) counted into the shared statistics.
+ex_stats() { "$B/tools/onionmx-stats" --json | /usr/bin/python3 -c "import json,sys; d=json.load(sys.stdin); dm={x['domain']: x['routes'] for x in d['domains']}; print($1)"; }
+is "$(ex_stats "d['total']['succeeded'], d['total']['tried']")" "2 2" \
+	"statistics: Exim's re-executed deliveries counted their two onion connections"
+is "$(ex_stats "dm['m01.example']['map'] > 0, dm['u01.example']['mx'] > 0")" "True True" \
+	"statistics: m01.example's MX from the map, u01.example's from DNS"
 grep 'onionmx:' "$SYSLOG" | grep '^<' | grep -vq '^<2[0-3]>'
 ok $((!$?)) "every library line went to facility mail"
 

@@ -132,6 +132,12 @@ like "$line" "postfix/smtp\[[0-9]+\]: onionmx: connected to $ONION_M01\.onion po
 	"the library's line is in Postfix's log, from the smtp process"
 grep 'onionmx:' "$SYSLOG" | grep '^<' | grep -vq '^<2[0-3]>'
 ok $((!$?)) "every library line went to facility mail"
+# The chrooted smtp processes counted into the shared statistics (onionmx-stats).
+pf_stats() { "$B/tools/onionmx-stats" --json | /usr/bin/python3 -c "import json,sys; d=json.load(sys.stdin); dm={x['domain']: x['routes'] for x in d['domains']}; print($1)"; }
+is "$(pf_stats "d['total']['succeeded'], d['total']['tried']")" "2 2" \
+	"statistics: the chrooted smtp counted its two onion connections, both succeeded"
+is "$(pf_stats "dm['m01.example']['map'] > 0, dm['u01.example']['mx'] > 0")" "True True" \
+	"statistics: m01.example's MX from the map, u01.example's from DNS"
 
 # --- The library in the delivering processes (chrooted smtp) and every other daemon.
 SMTP_PIDS=$(smtp_pids)
@@ -174,6 +180,8 @@ like "$(grep "postfix/smtp\[$pid\]: onionmx:" "$SYSLOG")" \
 	"the same smtp process logged why (is Tor running?)"
 is "$(log_count 'status=bounced')" 0 "nothing bounced"
 is "$(sink_count onion)" "$before_onion" "nothing reached the onion sink while Tor was down"
+is "$(pf_stats "d['total']['failed_by_cause'], d['total']['succeeded']")" "{'tor_refused': 5} 2" \
+	"statistics: Tor's port refused each of those five deliveries"
 
 # --- Tor back, a queue flush under the library: everything delivered.
 start_socks relay -r 127.0.0.40:25 || exit 1

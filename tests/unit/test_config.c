@@ -462,6 +462,22 @@ static void test_example(void)
 		ok(1, "onionmx.conf.example states the defaults");
 }
 
+/* stats: the delivery statistics file, or none. */
+static void test_stats_key(void)
+{
+	struct omx_config cfg;
+	char err[512];
+
+	omx_config_defaults(&cfg);
+	is_str(cfg.stats_path, "/var/lib/onionmx/stats", "statistics kept by default in /var/lib/onionmx/stats");
+	is_int(parse(&cfg, "stats = /srv/s\n", err, sizeof(err)), 0, "stats = PATH parses");
+	is_str(cfg.stats_path, "/srv/s", "stats stored");
+	is_int(parse(&cfg, "stats = none\n", err, sizeof(err)), 0, "stats = none parses");
+	is_str(cfg.stats_path, "", "stats = none: no file");
+	is_int(parse(&cfg, "stats = relative\n", err, sizeof(err)), -1, "a relative stats path is refused");
+	ok(strstr(err, "stats: \"relative\" is neither an absolute path nor none") != NULL, "named: %s", err);
+}
+
 int main(void)
 {
 	char dir[] = "/tmp/omx-test-config.XXXXXX";
@@ -471,6 +487,7 @@ int main(void)
 	test_syntax();
 	test_errors();
 	test_discovery_keys();
+	test_stats_key();
 	test_example();
 	if (!mkdtemp(dir)) {
 		ok(0, "mkdtemp");

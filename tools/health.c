@@ -1,0 +1,245 @@
+/* onionmx-check --health: is onion delivery working, and if not, is it our
+ * Tor or their onion? The statistics the library keeps (shim/stats.h) judged
+ * by omx_stats_verdict(), plus a probe of Tor's SOCKS port: a SOCKS5 greeting
+ * answered within a few seconds. */
+#include "health.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "config.h"
+#include "stats.h"
+
+#define PROBE_SECONDS 3
+
+static const char usage_text[] =
+	"usage: onionmx-check --health [-c CONF] [-t] [-f FILE] [--window SECONDS]\n"
+	"                              [--min-onions N] [--no-probe]\n"
+	"A monitoring plugin (Nagios, Icinga): judges onion delivery from the library's\n"
+	"statistics and a probe of Tor's SOCKS port.\n"
+	"  CRITICAL  our Tor is broken: its SOCKS port does not answer, or N or more\n"
+	"            distinct onions failed with local-looking causes (refused by Tor,\n"
+	"            timeout, general failure, TTL expired) and nothing succeeded since\n"
+	"  WARNING   a destination is down: onions failing for their own reasons\n"
+	"            (descriptor, introduction, rendezvous: SOCKS replies 0xF0-0xF7), or\n"
+	"            too few failing to blame our Tor; or damaged statistics entries\n"
+	"  OK        connections succeed, or idle: nothing tried in the window\n"
+	"  UNKNOWN   no statistics (file missing or damaged), or a usage error\n"
+	"  -c, --config CONF    configuration (default $ONIONMX_CONF, else " OMX_DEFAULT_CONF ")\n"
+	"  -t, --terse          the status line only\n"
+	"  -f, --file FILE      the statistics file (default: the configuration's \"stats\")\n"
+	"      --window SECONDS only attempts this recent count (default 3600)\n"
+	"      --min-onions N   distinct onions failing before blaming our Tor (default 2)\n"
+	"      --no-probe       do not probe Tor's SOCKS port\n";
+
+int omx_health_requested(int argc, char **argv)
+{
+	for (int i = 1; i < argc && strcmp(argv[i], "--") != 0; i++)
+		if (strcmp(argv[i], "--health") == 0)
+			return 1;
+	return 0;
+}
+
+/* 1 if Tor's SOCKS port at CFG answers a SOCKS5 greeting with a SOCKS5 method
+ * choice within PROBE_SECONDS, else 0 with WHY. */
+static int probe_socks(const struct omx_config *cfg, char *why, size_t cap)
+{
+	static const unsigned char greeting[3] = { 5, 1, 0 };
+	unsigned char reply[2];
+	size_t have = 0;
+	struct timespec start, now;
+	int fd = socket(cfg->socks.ss_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+	int err = 0;
+	socklen_t elen = sizeof(err);
+
+	if (fd < 0) {
+		snprintf(why, cap, "socket: %s", strerror(errno));
+		return 0;
+	}
+	clock_gettime(CLOCK_MONOTONIC, &start);
+	if (connect(fd, (const struct sockaddr *)&cfg->socks, cfg->socks_len) != 0 &&
+	    errno != EINPROGRESS) {
+		snprintf(why, cap, "%s", strerror(errno));
+		goto fail;
+	}
+	for (int stage = 0; stage < 2;) {
+		struct pollfd p = { .fd = fd, .events = stage == 0 ? POLLOUT : POLLIN };
+		long left;
+
+		clock_gettime(CLOCK_MONOTONIC, &now);
+		left = PROBE_SECONDS * 1000L - ((now.tv_sec - start.tv_sec) * 1000L +
+						(now.tv_nsec - start.tv_nsec) / 1000000L);
+		if (left <= 0) {
+			snprintf(why, cap, "no answer within %d s", PROBE_SECONDS);
+			goto fail;
+		}
+		if (poll(&p, 1, (int)left) <= 0)
+			continue;
+		if (stage == 0) {
+			if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &elen) != 0 || err) {
+				snprintf(why, cap, "%s", strerror(err ? err : errno));
+				goto fail;
+			}
+			if (send(fd, greeting, sizeof(greeting), MSG_NOSIGNAL) != (ssize_t)sizeof(greeting)) {
+				snprintf(why, cap, "%s", strerror(errno));
+				goto fail;
+			}
+			stage = 1;
+		} else {
+			ssize_t n = recv(fd, reply + have, sizeof(reply) - have, 0);
+
+			if (n <= 0 && !(n < 0 && (errno == EAGAIN || errno == EINTR))) {
+				snprintf(why, cap, "%s", n == 0 ? "closed without a SOCKS answer" : strerror(errno));
+				goto fail;
+			}
+			if (n > 0 && (have += (size_t)n) == sizeof(reply))
+				stage = 2;
+		}
+	}
+	close(fd);
+	if (reply[0] != 5) {
+		snprintf(why, cap, "answered, but not SOCKS5 (is it Tor?)");
+		return 0;
+	}
+	return 1;
+fail:
+	close(fd);
+	return 0;
+}
+
+static int parse_int(const char *opt, const char *s, int min, int max, int *out)
+{
+	char *end;
+	long v;
+
+	errno = 0;
+	v = strtol(s, &end, 10);
+	if (errno || end == s || *end || v < min || v > max) {
+		fprintf(stderr, "onionmx-check: %s: \"%s\" is not a number from %d to %d\n", opt, s, min, max);
+		return -1;
+	}
+	*out = (int)v;
+	return 0;
+}
+
+static const char *const status_names[] = { "OK", "WARNING", "CRITICAL", "UNKNOWN" };
+
+int omx_health_main(int argc, char **argv)
+{
+	enum { OPT_HEALTH = 256, OPT_WINDOW, OPT_MIN, OPT_NOPROBE };
+	static const struct option longopts[] = {
+		{ "health", no_argument, NULL, OPT_HEALTH },
+		{ "config", required_argument, NULL, 'c' },
+		{ "terse", no_argument, NULL, 't' },
+		{ "file", required_argument, NULL, 'f' },
+		{ "window", required_argument, NULL, OPT_WINDOW },
+		{ "min-onions", required_argument, NULL, OPT_MIN },
+		{ "no-probe", no_argument, NULL, OPT_NOPROBE },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	static struct omx_config cfg;
+	struct omx_health_params p = { .window = 3600, .min_onions = 2, .socks_answers = -1 };
+	const char *conf = getenv("ONIONMX_CONF"), *file = NULL;
+	char err[4400], text[8192], why[256] = "";
+	int opt, terse = 0, probe = 1, have_cfg;
+	enum omx_health h;
+	struct omx_stats_file *f;
+
+	if (!conf || !*conf)
+		conf = OMX_DEFAULT_CONF;
+	optind = 1;
+	while ((opt = getopt_long(argc, argv, "c:tf:h", longopts, NULL)) != -1) {
+		switch (opt) {
+		case OPT_HEALTH:
+			break;
+		case 'c':
+			conf = optarg;
+			break;
+		case 't':
+			terse = 1;
+			break;
+		case 'f':
+			file = optarg;
+			break;
+		case OPT_WINDOW:
+			if (parse_int("--window", optarg, 1, 365 * 86400, &p.window) != 0)
+				return OMX_HEALTH_UNKNOWN;
+			break;
+		case OPT_MIN:
+			if (parse_int("--min-onions", optarg, 1, 1000, &p.min_onions) != 0)
+				return OMX_HEALTH_UNKNOWN;
+			break;
+		case OPT_NOPROBE:
+			probe = 0;
+			break;
+		case 'h':
+			fputs(usage_text, stdout);
+			return OMX_HEALTH_OK;
+		default:
+			fputs(usage_text, stderr);
+			return OMX_HEALTH_UNKNOWN;
+		}
+	}
+	if (optind != argc) {
+		fputs(usage_text, stderr);
+		return OMX_HEALTH_UNKNOWN;
+	}
+	omx_config_defaults(&cfg);
+	have_cfg = omx_config_load(&cfg, conf, 0, err, sizeof(err)) == 0;
+	if (!have_cfg) {
+		printf("ONIONMX UNKNOWN - %s\n", err);
+		return OMX_HEALTH_UNKNOWN;
+	}
+	if (!file)
+		file = cfg.stats_path;
+	if (!file[0]) {
+		printf("ONIONMX UNKNOWN - %s: stats = none: no statistics to judge\n", conf);
+		return OMX_HEALTH_UNKNOWN;
+	}
+	if (probe) {
+		p.socks_answers = probe_socks(&cfg, why, sizeof(why));
+		p.socks = cfg.socks_text;
+	}
+	p.now = time(NULL);
+	f = omx_stats_read(file, err, sizeof(err));
+	if (!f) {
+		h = p.socks_answers == 0 ? OMX_HEALTH_CRITICAL : OMX_HEALTH_UNKNOWN;
+		if (p.socks_answers == 0)
+			snprintf(text, sizeof(text), "our Tor is broken: its SOCKS port %s does not answer (%s); and no statistics: %s",
+				 cfg.socks_text, why, err);
+		else
+			snprintf(text, sizeof(text), "no statistics: %s", err);
+	} else {
+		h = omx_stats_verdict(f, &p, text, sizeof(text));
+		if (p.socks_answers == 0) {
+			size_t n = strlen(text);
+
+			snprintf(text + n, sizeof(text) - n, " (%s)", why);
+		}
+	}
+	printf("ONIONMX %s - %s", status_names[h], text);
+	if (f)
+		printf(" | tried=%lluc succeeded=%lluc", (unsigned long long)f->total.tried,
+		       (unsigned long long)f->total.succeeded);
+	printf("\n");
+	if (!terse) {
+		printf("statistics: %s\n", file);
+		if (probe)
+			printf("Tor's SOCKS port %s: %s%s%s\n", cfg.socks_text,
+			       p.socks_answers ? "answers" : "does not answer", why[0] ? ": " : "", why);
+		printf("window: %d s; our Tor is blamed when %d or more onions fail with local causes\n",
+		       p.window, p.min_onions);
+		printf("details: onionmx-stats%s%s\n", conf ? " -c " : "", conf ? conf : "");
+	}
+	free(f);
+	return h;
+}
