@@ -18,6 +18,8 @@ PACKAGES="$PACKAGES unbound nsd ldnsutils bind9-dnsutils"
 # DNS clients that bypass libc's resolver (tests/integ/dns_bypass.sh): kdig
 # and dnspython check a reply's source address.
 PACKAGES="$PACKAGES knot-dnsutils python3-dnspython"
+# The resolver matrix (tests/integ/resolver_matrix.sh): more real clients and a capture on lo.
+PACKAGES="$PACKAGES nodejs ruby golang-go tcpdump curl"
 POSTFIX_DEB_DIR=${POSTFIX_DEB_DIR:-/var/cache/onionmx}
 missing=""
 for p in $PACKAGES; do
