@@ -82,12 +82,12 @@ block() { # block SCRIPT README
 }
 
 update() { # update README LOG...
-	local readme=$1 script tmp
+	local readme=$1 tmp
 	shift
-	grep -qxF "$BEGIN_LINE" "$readme" && grep -qxF "$END_LINE" "$readme" || {
+	if ! grep -qxF "$BEGIN_LINE" "$readme" || ! grep -qxF "$END_LINE" "$readme"; then
 		echo "matrix_table.sh: $readme has no client table (the lines $BEGIN_LINE and $END_LINE)" >&2
 		return 1
-	}
+	fi
 	tmp=$(mktemp -d)
 	trap 'rm -rf "$tmp"' RETURN
 	# The rows of each script in the logs (run.sh prints "# integ/NAME.sh"

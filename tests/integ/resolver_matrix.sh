@@ -41,6 +41,7 @@ start_socks relay -r 127.0.0.40:25 || exit 1
 SYNTH=$("$MAPTOOL" -q "$ONION1.onion" "$T/domains.cdb" | sed -n 's/.*(address \([0-9.]*\)).*/\1/p')
 like "$SYNTH" '^2[45][0-9]\.' "the mapped onion has a synthetic address ($SYNTH)"
 # The same address in the hexadecimal form some clients print an AAAA in.
+# shellcheck disable=SC2086 # one argument per octet
 SYNTH_HEX=$(printf '%02x%02x:%02x%02x' ${SYNTH//./ } | sed 's/^0*//; s/:0*\([0-9a-f]\)/:\1/')
 M=$TOP/tests/matrix
 PY=/usr/bin/python3
@@ -58,7 +59,7 @@ have() { # have TOOL [CHECK-COMMAND...]: true if the client can run here
 # Go: built now, from the standard library only, offline, in $T.
 GO_BIN=
 if have go; then
-	if GO111MODULE=off GOPROXY=off GOFLAGS= CGO_ENABLED=1 GOCACHE="$T/go/cache" GOPATH="$T/go/path" \
+	if GO111MODULE=off GOPROXY=off GOFLAGS='' CGO_ENABLED=1 GOCACHE="$T/go/cache" GOPATH="$T/go/path" \
 		go build -o "$T/lookup" "$M/lookup.go" 2>"$T/go.err"; then
 		GO_BIN=$T/lookup
 	else
