@@ -47,13 +47,10 @@ M=$TOP/tests/matrix
 PY=/usr/bin/python3
 
 missing=()
-have() { # have TOOL [CHECK-COMMAND...]: true if the client can run here
-	local tool=$1
-	shift
-	if ! command -v "$tool" >/dev/null || { [ $# != 0 ] && ! "$@" >/dev/null 2>&1; }; then
-		missing+=("$tool")
-		return 1
-	fi
+have() { # have TOOL: true if TOOL is installed; else it joins $missing
+	command -v "$1" >/dev/null && return 0
+	missing+=("$1")
+	return 1
 }
 
 # Go: built now, from the standard library only, offline, in $T.
