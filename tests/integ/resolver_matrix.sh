@@ -8,7 +8,7 @@
 # run splits both logs). A query about a mapped domain or an onion seen by
 # either is a leak; every client's control must be seen by both, so a broken
 # observation channel cannot pass. No timing thresholds: every client gets a
-# one-second timeout and a single try, so a hang prints as a failure.
+# two-second timeout and a single try, so a hang prints as a failure.
 #
 # Each result is also printed as "# matrix: CLIENT | QUERY | RESULT"; the
 # README's client table is generated from those lines (make readme-table,
@@ -31,8 +31,8 @@
 . "$(dirname "$0")/../lib.sh"
 enter_netns "$@"
 shopt -s extglob # acceptable()'s patterns
-# glibc's resolver (getent, getaddrinfo, curl, Go with cgo): one try, 1 s.
-echo "options timeout:1 attempts:1" >>"$T/resolv.conf"
+# glibc's resolver (getent, getaddrinfo, curl, Go with cgo): one try, 2 s.
+echo "options timeout:2 attempts:1" >>"$T/resolv.conf"
 start_dns || exit 1
 setup_map || exit 1
 start_sink onion 127.0.0.40:25 || exit 1
@@ -92,18 +92,18 @@ marker() {
 
 # The clients. Each runs one query (NAME TYPE) under the library and prints
 # what the client printed, stdout and stderr together; "timeout 10" only
-# catches a client whose own one-second timeout did not work (TIMEOUT).
+# catches a client whose own two-second timeout did not work (TIMEOUT).
 run() {
 	timeout -k 1 10 env LD_PRELOAD="$PRELOAD" "$@" 2>&1
 	local st=$?
 	[ $st = 124 ] || [ $st = 137 ] && echo "TIMEOUT: killed after 10 s"
 	return $st
 }
-c_dig() { run dig +tries=1 +time=1 @127.0.0.1 "$1" "$2"; }
-c_host() { run host -W 1 -R 1 -t "$2" "$1" 127.0.0.1; }
-c_nslookup() { run nslookup -timeout=1 -retry=1 -type="$2" "$1" 127.0.0.1; }
-c_kdig() { run kdig +retry=0 +time=1 @127.0.0.1 "$1" "$2"; }
-c_kdig_tcp() { run kdig +tcp +retry=0 +time=1 @127.0.0.1 "$1" "$2"; }
+c_dig() { run dig +tries=1 +time=2 @127.0.0.1 "$1" "$2"; }
+c_host() { run host -W 2 -R 1 -t "$2" "$1" 127.0.0.1; }
+c_nslookup() { run nslookup -timeout=2 -retry=1 -type="$2" "$1" 127.0.0.1; }
+c_kdig() { run kdig +retry=0 +time=2 @127.0.0.1 "$1" "$2"; }
+c_kdig_tcp() { run kdig +tcp +retry=0 +time=2 @127.0.0.1 "$1" "$2"; }
 c_drill() { run drill @127.0.0.1 "$1" "$2"; }
 c_drill_tcp() { run drill -t @127.0.0.1 "$1" "$2"; }
 c_dnspython_udp() { run $PY "$M/dnspython.py" udp "$1" "$2"; }
@@ -140,9 +140,9 @@ except socket.gaierror as e:
 c_curl() {
 	local v=-4
 	[ "$2" = AAAA ] && v=-6
-	run curl -sS -v "$v" --connect-timeout 1 -m 2 "http://$1:25/"
+	run curl -sS -v "$v" --connect-timeout 2 -m 3 "http://$1:25/"
 }
-c_swaks() { run swaks --to "user@$1" --from a@sender.example --quit-after connect --timeout 2; }
+c_swaks() { run swaks --to "user@$1" --from a@sender.example --quit-after connect --timeout 3; }
 
 # CLIENT LABEL|FUNCTION|TYPES|REQUIREMENT (a command that must work)
 CLIENTS=(

@@ -1,5 +1,5 @@
 // lookup NAME TYPE: Go's net.Resolver (GODEBUG=netdns=go or cgo picks the
-// resolver), two seconds at most. Prints "answer TYPE DATA" per record and
+// resolver), three seconds at most. Prints "answer TYPE DATA" per record and
 // "rcode NOERROR", or "error TEXT".
 package main
 
@@ -13,7 +13,7 @@ import (
 
 func main() {
 	name, typ := os.Args[1], os.Args[2]
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
 	defer cancel()
 	r := net.DefaultResolver
 	if typ == "MX" {

@@ -1,5 +1,5 @@
-# resolv.rb NAME TYPE: Ruby's Resolv::DNS (its own connected UDP socket), one
-# second, one try. Prints "answer TYPE DATA" per record and "rcode NOERROR",
+# resolv.rb NAME TYPE: Ruby's Resolv::DNS (its own connected UDP socket), two
+# seconds, one try. Prints "answer TYPE DATA" per record and "rcode NOERROR",
 # or "error TEXT" (Resolv reports no rcode: an empty answer is "rcode NOERROR"
 # with no answer line).
 require 'resolv'
@@ -8,7 +8,7 @@ cls = { 'MX' => Resolv::DNS::Resource::IN::MX, 'A' => Resolv::DNS::Resource::IN:
         'AAAA' => Resolv::DNS::Resource::IN::AAAA }[type]
 begin
   Resolv::DNS.open(nameserver: ['127.0.0.1']) do |dns|
-    dns.timeouts = 1
+    dns.timeouts = 2
     recs = dns.getresources(name, cls)
     puts 'rcode NOERROR'
     recs.each do |r|
