@@ -13,7 +13,8 @@
 #   matrix_table.sh block SCRIPT README     the block the README has for SCRIPT
 #   matrix_table.sh update README LOG...    rewrites the README's table from
 #       LOGs of tests/run.sh (make readme-table): each script there with rows
-#       gets its block replaced; the blocks of scripts not in the LOGs stay
+#       gets its block replaced; the blocks of scripts not in the LOGs, or
+#       whose run printed "# matrix-incomplete: REASON", stay
 #
 # The table sits between the BEGIN and END lines below in the README.
 set -e
@@ -82,7 +83,7 @@ block() { # block SCRIPT README
 }
 
 update() { # update README LOG...
-	local readme=$1 tmp
+	local readme=$1 tmp s f order=()
 	shift
 	if ! grep -qxF "$BEGIN_LINE" "$readme" || ! grep -qxF "$END_LINE" "$readme"; then
 		echo "matrix_table.sh: $readme has no client table (the lines $BEGIN_LINE and $END_LINE)" >&2
@@ -94,9 +95,15 @@ update() { # update README LOG...
 	# before a script's indented output).
 	cat "$@" | awk -v d="$tmp" '
 		/^# integ\/[^ ]*\.sh$/ { s = substr($0, 9); next }
-		/^[ \t]*# matrix: / && s != "" { print > (d "/" s ".rows") }'
+		/^[ \t]*# matrix: / && s != "" { print > (d "/" s ".rows") }
+		/^[ \t]*# matrix-incomplete: / && s != "" { print > (d "/" s ".incomplete") }'
+	for f in "$tmp"/*.incomplete; do
+		[ -e "$f" ] || continue
+		s=$(basename "$f" .incomplete)
+		echo "matrix_table.sh: $s's rows are incomplete, its block is kept:$(sed 's/.*matrix-incomplete://' "$f" | head -1)" >&2
+		rm -f "$tmp/$s.rows"
+	done
 	# The blocks the README has now, in order, then the new ones.
-	local order=() s
 	while IFS= read -r s; do order+=("$s"); done < <(
 		awk -v b="$BEGIN_LINE" -v e="$END_LINE" '$0 == b { inb = 1; next } $0 == e { inb = 0 }
 			inb && /^tests\/integ\/[^ ,:]*\.sh/ { s = $1; sub(/^tests\/integ\//, "", s); sub(/[,:]$/, "", s); print s }' "$readme")
