@@ -189,6 +189,7 @@ QUERIES=(
 
 # Runs every cell: cell K's output in $T/cell.K, its description in CELL[K].
 CELL=()
+MS=()
 k=0
 for c in "${CLIENTS[@]}"; do
 	IFS='|' read -r client fn types req <<<"$c"
@@ -210,7 +211,10 @@ for c in "${CLIENTS[@]}"; do
 		[[ " $types " = *" $type "* ]] || continue
 		k=$((k + 1))
 		marker "$k"
+		start=$EPOCHREALTIME
 		$fn "$name" "$type" >"$T/cell.$k"
+		# Shown, never asserted: the whole client run, process start included.
+		MS[k]=$(awk -v a="$start" -v b="$EPOCHREALTIME" 'BEGIN { printf "%d", (b - a) * 1000 }')
 		CELL[k]="$client|$label|$name|$type"
 	done
 done
@@ -316,7 +320,7 @@ for k in $(seq "$NCELLS"); do
 		echo "#   server saw: $(printf '%s\n' "$seen_server" | awk -v k="$k" '$1 == k { printf "%s %s; ", $2, $3 }')"
 		echo "#   wire saw: $(printf '%s\n' "$seen_wire" | awk -v k="$k" '$1 == k { printf "%s %s; ", $2, $3 }')"
 	fi
-	echo "#   $detail"
+	echo "#   $detail (${MS[k]} ms)"
 	[ "$label" != control ] && matrix_row "$client" "$label" "$result"
 done
 
