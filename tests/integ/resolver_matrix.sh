@@ -334,7 +334,10 @@ done
 outside() { printf '%s\n' "$1" | awk -v known="$known_cells" 'index(known, " " $1 " ") == 0 { print $2, $3 }'; }
 unlike "$(outside "$seen_server")" "$OURS" "the DNS server saw no query about a mapped domain or an onion"
 like "$(outside "$seen_server")" "^MX plain\.example$" "control: the DNS server saw the unmapped queries"
+markers() { printf '%s\n' "$1" | grep -Eo 'marker\.[0-9]+\.example' | sort -u | wc -l; }
+is "$(markers "$(dns_queries)")" $((NCELLS + 1)) "the DNS server logged every cell's marker"
 if [ -n "$TCPDUMP_PID" ]; then
+	is "$(markers "$wire")" $((NCELLS + 1)) "tcpdump captured every cell's marker (no packet lost)"
 	unlike "$(outside "$seen_wire")" "$OURS" "tcpdump on lo port 53 saw no query about a mapped domain or an onion"
 	like "$(outside "$seen_wire")" "^MX plain\.example$" "control: tcpdump saw the unmapped queries"
 else
