@@ -118,6 +118,16 @@ demo: deps
 	$(MAKE) all tests
 	bash tests/demo.sh
 
+# The README's client table, from the results of the tests that print
+# "# matrix:" rows (tests/matrix_table.sh); they fail while README differs.
+MATRIX_TESTS ?= resolver_matrix.sh hostwide.sh
+readme-table: tests
+	@rm -f $(OBJDIR)/matrix.log
+	@st=0; for t in $(MATRIX_TESTS); do \
+		OMX_MATRIX_UPDATE=1 O=$(O) SAN=$(SAN) bash tests/run.sh $$t >>$(OBJDIR)/matrix.log || st=1; done; \
+	bash tests/matrix_table.sh update README $(OBJDIR)/matrix.log; \
+	[ $$st = 0 ] || { echo "some checks failed: see $(OBJDIR)/matrix.log" >&2; exit 1; }
+
 # Install: the library goes where ld.so loads a bare LD_PRELOAD name from even
 # in secure mode (setuid programs such as Exim's exim4), with the setuid bit it
 # requires there; see README, "Security". Config and map are kept if present.
@@ -186,7 +196,7 @@ clean:
 print-libdir:
 	@echo '$(LIBDIR)'
 
-.PHONY: all tests deps check demo clean install uninstall print-libdir
+.PHONY: all tests deps check demo clean install uninstall print-libdir readme-table
 .SECONDARY:
 
 # ---- Benchmarks, fuzzing, threads-and-fork stress (tests/bench, tests/fuzz, tests/stress) ----

@@ -22,6 +22,8 @@ PACKAGES="$PACKAGES knot-dnsutils python3-dnspython"
 PACKAGES="$PACKAGES golang-go"
 # onionmx-stats --prometheus is checked with Prometheus's own text parser (tests/integ/stats.sh).
 PACKAGES="$PACKAGES python3-prometheus-client"
+# The resolver matrix (tests/integ/resolver_matrix.sh): more real clients and a capture on lo.
+PACKAGES="$PACKAGES nodejs ruby golang-go tcpdump curl"
 POSTFIX_DEB_DIR=${POSTFIX_DEB_DIR:-/var/cache/onionmx}
 missing=""
 for p in $PACKAGES; do

@@ -469,3 +469,39 @@ dns_query_count() {
 	dns_query_log "$@" | awk -v n="$name" -v t="$type" \
 		'toupper($1) == toupper(t) && tolower($2) == tolower(n) { c++ } END { print c + 0 }'
 }
+
+# ---------------------------------------------------------------------------
+# The README's client table (tests/matrix_table.sh, make readme-table).
+# matrix_row CLIENT QUERY RESULT: one cell, printed as "# matrix: ..." (the
+# generator reads these lines from tests/run.sh's output) and kept for
+# matrix_readme_check.
+MATRIX_ROWS=
+matrix_row() {
+	echo "# matrix: $1 | $2 | $3"
+	MATRIX_ROWS+="# matrix: $1 | $2 | $3"$'\n'
+}
+
+# matrix_readme_check [SKIP-REASON]: one check that the README's block for
+# this script is exactly what this run's rows render (so the table cannot
+# drift); skipped with SKIP-REASON when given (a client missing here: the
+# rows are incomplete and make readme-table will not use them), and while
+# make readme-table rewrites the table from this very run.
+matrix_readme_check() {
+	local script want got
+	script=$(basename "$0")
+	if [ -n "${1:-}" ]; then
+		echo "# matrix-incomplete: $1" # make readme-table keeps the README's block
+		ok 0 "# SKIP the README's table is not compared: $1"
+	elif [ -n "${OMX_MATRIX_UPDATE:-}" ]; then
+		ok 0 "# SKIP make readme-table rewrites the README's table from this run"
+	else
+		want=$(printf '%s' "$MATRIX_ROWS" | bash "$TOP/tests/matrix_table.sh" render "$script")
+		got=$(bash "$TOP/tests/matrix_table.sh" block "$script" "$TOP/README")
+		if [ "$want" = "$got" ]; then
+			ok 0 "the README's client table for $script is this run's"
+		else
+			ok 1 "the README's client table for $script is this run's: run \"make readme-table\" and commit README"
+			diff <(printf '%s\n' "$got") <(printf '%s\n' "$want") | sed 's/^/#   /'
+		fi
+	fi
+}
