@@ -69,7 +69,15 @@ ADDR2=$("$MAPTOOL" -q "$ONION2.onion" "$T/domains.cdb" | sed -n 's/.*(address \(
 like "$ADDR1" '^24[0-7]\.' "the map gives onion 1 a synthetic address ($ADDR1)"
 
 ROWS=()
+emit_row() { # emit_row "CLIENT | QUERY | RESULT": one cell of the README's table
+	local rest=${1#* | }
+	matrix_row "${1%% | *}" "${rest%% | *}" "${rest#* | }"
+}
 row() { # row CLIENT QUERY STATUS RESULT GOT: a matrix row from what was observed
+	case $2 in # the table's columns; the other checks are not cells
+	"MX mapped" | "MX wildcard" | "A onion" | "AAAA onion" | "A other onion" | "AAAA other onion" | "connect synth"*) ;;
+	*) return 0 ;;
+	esac
 	if [ "$3" = 0 ]; then
 		ROWS+=("$1 | $2 | $4")
 	else
@@ -83,23 +91,23 @@ check() { # check CLIENT QUERY GOT REGEX RESULT DESCRIPTION
 	row "$1" "$2" "$status" "$5" "$3"
 }
 
-DIG="dig, no library + host-wide layer"
+DIG="dig"
 d() { env -u LD_PRELOAD dig +tries=1 +time=5 @127.0.0.1 "$@" 2>&1; }
 check "$DIG" "MX mapped" "$(d +short MX mapped.example)" "^10 $ONION1\.onion\.$" \
-	"onion MX answered" "dig: a mapped domain's MX is its onion"
-check "$DIG" "MX wildcard subdomain" "$(d +short MX sub.wild.example)" "^10 $ONION2\.onion\.$" \
-	"onion MX answered" "dig: a subdomain of a .wild.example entry gets its onion MX"
+	"onion" "dig: a mapped domain's MX is its onion"
+check "$DIG" "MX wildcard" "$(d +short MX sub.wild.example)" "^10 $ONION2\.onion\.$" \
+	"onion" "dig: a subdomain of a .wild.example entry gets its onion MX"
 check "$DIG" "A onion" "$(d +short A "$ONION1.onion")" "^${ADDR1//./\\.}$" \
-	"synthetic address" "dig: a mapped onion's A is the map's synthetic address"
+	"synth" "dig: a mapped onion's A is the map's synthetic address"
 check "$DIG" "AAAA onion" "$(d +short AAAA "$ONION1.onion")" "^::ffff:${ADDR1//./\\.}$" \
-	"v4-mapped synthetic address" "dig: its AAAA is the same address v4-mapped, as the library answers"
+	"v4map" "dig: its AAAA is the same address v4-mapped, as the library answers"
 check "$DIG" "A onion, upper case" "$(d +short A "${ONION2^^}.ONION")" "^${ADDR2//./\\.}$" \
-	"synthetic address" "dig: case does not matter"
+	"synth" "dig: case does not matter"
 check "$DIG" "A name below an onion" "$(d +short A "www.$ONION1.onion")" "^${ADDR1//./\\.}$" \
-	"synthetic address" "dig: a name below a mapped onion gets the onion's address (as the library answers)"
-check "$DIG" "A unmapped onion" "$(d A "$ONION_UNMAPPED.onion")" "status: NXDOMAIN" \
+	"synth" "dig: a name below a mapped onion gets the onion's address (as the library answers)"
+check "$DIG" "A other onion" "$(d A "$ONION_UNMAPPED.onion")" "status: NXDOMAIN" \
 	"NXDOMAIN" "dig: an onion not in the map: NXDOMAIN (RFC 7686)"
-check "$DIG" "AAAA unmapped onion" "$(d AAAA "$ONION_UNMAPPED.onion")" "status: NXDOMAIN" \
+check "$DIG" "AAAA other onion" "$(d AAAA "$ONION_UNMAPPED.onion")" "status: NXDOMAIN" \
 	"NXDOMAIN" "dig: ... AAAA too"
 check "$DIG" "MX onion" "$(d MX "$ONION1.onion")" "status: NOERROR" \
 	"no data" "dig: other types of a mapped onion: no data"
@@ -118,23 +126,23 @@ for tool in host nslookup kdig drill; do
 	kdig) q() { env -u LD_PRELOAD kdig +timeout=5 @127.0.0.1 "$1" "$2" 2>&1; } ;;
 	drill) q() { env -u LD_PRELOAD drill @127.0.0.1 "$2" "$1" 2>&1; } ;;
 	esac
-	C="$tool, no library + host-wide layer"
+	C="$tool"
 	check "$C" "MX mapped" "$(q MX mapped.example)" "10 $ONION1\.onion" \
-		"onion MX answered" "$tool: a mapped domain's MX is its onion"
+		"onion" "$tool: a mapped domain's MX is its onion"
 	check "$C" "A onion" "$(q A "$ONION1.onion")" "${ADDR1//./\\.}" \
-		"synthetic address" "$tool: a mapped onion's A is its synthetic address"
-	check "$C" "A unmapped onion" "$(q A "$ONION_UNMAPPED.onion")" "NXDOMAIN" \
+		"synth" "$tool: a mapped onion's A is its synthetic address"
+	check "$C" "A other onion" "$(q A "$ONION_UNMAPPED.onion")" "NXDOMAIN" \
 		"NXDOMAIN" "$tool: an unmapped onion: NXDOMAIN"
 done
 
-GETENT="getent (glibc), no library + host-wide layer"
+GETENT="getent hosts"
 # (getent hosts: gethostbyname2, AAAA first; ahosts would use AI_ADDRCONFIG,
 # which asks nothing in a namespace with loopback only.)
-check "$GETENT" "hosts onion" "$(env -u LD_PRELOAD getent hosts "$ONION1.onion")" "^::ffff:${ADDR1//./\\.} " \
-	"v4-mapped synthetic address" "getent hosts without the library: the onion's synthetic address, v4-mapped"
+check "$GETENT" "AAAA onion" "$(env -u LD_PRELOAD getent hosts "$ONION1.onion")" "^::ffff:${ADDR1//./\\.} " \
+	"v4map" "getent hosts without the library: the onion's synthetic address, v4-mapped"
 
 # Go: its own resolver, a static binary. Built now, offline, stdlib only.
-GO="go netdns=go (static, CGO_ENABLED=0) + host-wide layer"
+GO="Go netdns=go (static)"
 GOB=$T/golookup
 if ! command -v go >/dev/null; then
 	echo "# skip Go: golang-go is not installed (tests/deps.sh installs it)"
@@ -151,14 +159,14 @@ else
 		"the Go probe is a static binary (no LD_PRELOAD could reach it)"
 	g() { env -u LD_PRELOAD GODEBUG=netdns=go "$GOB" "$@" 2>&1; }
 	check "$GO" "MX mapped" "$(g mx mapped.example)" "^MX 10 $ONION1\.onion\.$" \
-		"onion MX answered" "Go: a mapped domain's MX is its onion"
-	check "$GO" "MX wildcard subdomain" "$(g mx sub.wild.example)" "^MX 10 $ONION2\.onion\.$" \
-		"onion MX answered" "Go: a wildcard-mapped subdomain's MX is its onion"
+		"onion" "Go: a mapped domain's MX is its onion"
+	check "$GO" "MX wildcard" "$(g mx sub.wild.example)" "^MX 10 $ONION2\.onion\.$" \
+		"onion" "Go: a wildcard-mapped subdomain's MX is its onion"
 	# Go 1.19 asks DNS nothing about .onion (RFC 7686) and returns no address
 	# and no error; the upstream check below confirms nothing was asked.
 	out=$(g host "$ONION1.onion")
 	check "$GO" "A onion" "$out" "^$" \
-		"no address: Go itself skips .onion (RFC 7686)" "Go: LookupHost of an onion: no address (Go skips .onion itself)"
+		"none" "Go: LookupHost of an onion: no address (Go skips .onion itself)"
 	check "$GO" "MX unmapped (control)" "$(g mx plain.example)" "^MX 10 mx\.plain\.example\.$" \
 		"normal answer" "Go: control: an unmapped domain's MX resolves normally"
 fi
@@ -174,8 +182,8 @@ like "$q" "^A mapped\.example$" "upstream control: the mapped domain's A (not ou
 leaked=$(printf '%s\n' "$q" | grep -ciE 'onion|^MX (mapped\.example|[^ ]*wild\.example)$')
 for r in "${ROWS[@]}"; do
 	case $r in
-	*"| WRONG"* | *control*) echo "# matrix: $r" ;;
-	*) [ "$leaked" = 0 ] && echo "# matrix: $r, no query upstream" || echo "# matrix: $r, LEAK: query upstream" ;;
+	*"| WRONG"*) emit_row "$r" ;;
+	*) [ "$leaked" = 0 ] && emit_row "$r" || emit_row "${r% | *} | LEAK" ;;
 	esac
 done
 ROWS=()
@@ -191,9 +199,9 @@ out=$("$MAPTOOL" -u "$INC" "$T/domains.cdb" 2>&1 && unbound-checkconf "$T/unboun
 	unbound-control -c "$T/unbound.conf" reload 2>&1)
 like "$out" "^ok$" "onionmx-map -u from the compiled map, then unbound-control reload"
 check "$DIG" "MX mapped after a map change" "$(d +short MX new.example)" "^10 $ONION3\.onion\.$" \
-	"onion MX answered" "after the reload: the newly mapped domain's MX is its onion"
+	"onion" "after the reload: the newly mapped domain's MX is its onion"
 check "$DIG" "MX mapped, after another domain was added" "$(d +short MX mapped.example)" "^10 $ONION1\.onion\.$" \
-	"onion MX answered" "after the reload: the others still answered"
+	"onion" "after the reload: the others still answered"
 n=$(dns_queries | grep -ci 'onion')
 is "$n" 0 "upstream: still no query about any onion"
 is "$(dns_queries | grep -ci '^MX new\.example$')" 1 "upstream: new.example's MX asked once, before the map had it (control)"
@@ -216,7 +224,7 @@ cmd=${cmd/\/etc\/onionmx\/domains.cdb/$T/domains.cdb}
 out=$($cmd 2>&1 && unbound-control -c "$T/unbound.conf" reload 2>&1)
 like "$out" "^ok$" "the service's onionmx-map command (installed binary), then a reload"
 check "$DIG" "MX mapped, include written by the unit's command" "$(d +short MX unit.example)" "^10 $ONION4\.onion\.$" \
-	"onion MX answered" "after it: the newly mapped domain's MX is its onion"
+	"onion" "after it: the newly mapped domain's MX is its onion"
 is "$(dns_queries | grep -ci 'unit\.example')" 0 "upstream: no query about it"
 
 # A damaged map is not written out: the include stays as it was.
@@ -232,7 +240,7 @@ ok $? "... and the include is left unchanged"
 
 # The route. A veth pair inside the namespace (its peer has no address and
 # nowhere to go), a default route through it, as on a host with a gateway.
-ROUTE="no library + unreachable route"
+ROUTE="any program, the route"
 if ip link add omx0 type veth peer name omx1 2>/dev/null; then
 	# No IPv6 on them: its router solicitations would count as traffic.
 	sysctl -qw net.ipv6.conf.omx0.disable_ipv6=1 net.ipv6.conf.omx1.disable_ipv6=1 2>/dev/null
@@ -261,8 +269,8 @@ print(errno.errorcode.get(s.connect_ex((sys.argv[1], 25)), "0"))' "$1"
 	before=$(tx)
 	out=$(nbconnect "$ADDR1")
 	is "$out" EHOSTUNREACH "with the route: a non-blocking connect fails at once, EHOSTUNREACH"
-	row "$ROUTE" "connect to a synthetic address (python, non-blocking)" "$([ "$out" = EHOSTUNREACH ] && echo 0 || echo 1)" \
-		"EHOSTUNREACH at once, nothing sent" "$out"
+	row "$ROUTE" "connect synth" "$([ "$out" = EHOSTUNREACH ] && echo 0 || echo 1)" \
+		"EHOSTUNREACH" "$out"
 	out=$(env -u LD_PRELOAD "$H/connect_probe" "$ADDR1" 25 2>&1)
 	like "$out" "^connect: EHOSTUNREACH$" "with the route: a blocking connect (C) fails at once too"
 	out=$(nbconnect "::ffff:$ADDR1")
@@ -270,8 +278,8 @@ print(errno.errorcode.get(s.connect_ex((sys.argv[1], 25)), "0"))' "$1"
 	if [ -x "${GOB:-}" ]; then
 		out=$(env -u LD_PRELOAD "$GOB" dial "$ADDR1:25" 2>&1)
 		is "$out" "dial: EHOSTUNREACH" "with the route: the static Go program's dial fails at once"
-		row "$ROUTE" "connect to a synthetic address (static Go)" "$([ "$out" = "dial: EHOSTUNREACH" ] && echo 0 || echo 1)" \
-			"EHOSTUNREACH at once, nothing sent" "$out"
+		row "$ROUTE" "connect synth (Go)" "$([ "$out" = "dial: EHOSTUNREACH" ] && echo 0 || echo 1)" \
+			"EHOSTUNREACH" "$out"
 	else
 		ok 0 "# SKIP golang-go not installed"
 	fi
@@ -282,5 +290,6 @@ else
 	echo "# skip the route checks: this kernel cannot create a veth pair"
 	for _ in 1 2 3 4 5 6 7 8 9 10; do ok 0 "# SKIP no veth in this kernel"; done
 fi
-for r in "${ROWS[@]}"; do echo "# matrix: $r"; done
+for r in "${ROWS[@]}"; do emit_row "$r"; done
+matrix_readme_check
 done_testing
