@@ -105,7 +105,7 @@ static int parse_target(const char *text, size_t len, struct omx_target *t, char
 			 (int)len, text);
 		return -1;
 	}
-	st = omx_onion_check(label, label_len);
+	st = omx_onion_check_key(label, label_len);
 	if (st != OMX_ONION_OK) {
 		snprintf(err, errlen, "\"%.*s\": %s", (int)name_len, text, omx_onion_strerror(st));
 		return -1;

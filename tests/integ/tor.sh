@@ -25,7 +25,7 @@ ok 0 "the private Tor network starts and its client reaches both onion services 
 # and a key that is a hash, not a curve point (valid checksum all the same).
 openssl genpkey -algorithm ed25519 -out "$T/nosvc.pem" 2>/dev/null
 NOSVC=$(openssl pkey -in "$T/nosvc.pem" -pubout -outform DER | tail -c 32 | "$H/onion_from_key")
-BADKEY=$("$H/onion_gen" tor-not-a-point)
+BADKEY=$("$H/onion_gen" --not-a-point tor-not-a-point)
 like "$NOSVC" '^[a-z2-7]{55}d$' "an onion from a fresh ed25519 key (openssl)"
 is "$(tail -c 32 "$TORNET/hs/onion1/hs_ed25519_public_key" | "$H/onion_from_key")" "$TOR_ONION1" \
 	"onion_from_key derives the address Tor itself gave onion 1"
