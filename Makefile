@@ -54,7 +54,7 @@ CDB_PIC := $(shell $(CC) -print-file-name=libcdb_pic.a)
 
 CORE_SRC := sha3 ed25519 onion dns socks5 config map log answer srv srv_lookup cache sockaddr libdir
 LIB_SRC  := $(CORE_SRC) real state tor discover hook_resolv hook_netdb hook_socket hook_dns hook_exec
-TOOL_SRC := $(CORE_SRC) map_compile
+TOOL_SRC := $(CORE_SRC) map_compile map_yml
 
 OBJDIR   := $(O)/obj
 LIB      := $(O)/shim/libonionmx.so
@@ -220,6 +220,8 @@ $(FUZZ_DIR)/fuzz_%: tests/fuzz/fuzz_%.c $(CORE_SRC:%=$(FUZZ_DIR)/obj/%.o)
 
 # onionmx-check's MX reading lives in the tool, not the library's core.
 $(FUZZ_DIR)/fuzz_mx_reply: $(FUZZ_DIR)/obj/tools/check_mx.o
+# map.yml is read by onionmx-map only.
+$(FUZZ_DIR)/fuzz_map_yml: $(FUZZ_DIR)/obj/map_yml.o
 
 fuzz: $(FUZZ_TARGETS)
 	bash tests/fuzz/run.sh $(FUZZ_SECONDS)
