@@ -313,7 +313,8 @@ static int emit(struct yml *y, size_t nlines_hint, char **out, size_t *outlen)
 	lines = calloc((size_t)maxline + 1, sizeof(*lines));
 	if (!lines)
 		return yml_fail(y, 0, "out of memory");
-	qsort(y->domains, y->ndomains, sizeof(*y->domains), cmp_domain);
+	if (y->ndomains)
+		qsort(y->domains, y->ndomains, sizeof(*y->domains), cmp_domain);
 	for (size_t i = 0; i < y->ndomains;) {
 		size_t j = i, n = 0;
 		const struct yml_domain *first = &y->domains[i];
