@@ -77,7 +77,7 @@ $(OBJDIR)/tools/%.o: tools/%.c tools/*.h shim/*.h Makefile
 $(LIB): $(LIB_SRC:%=$(OBJDIR)/%.o) shim/libonionmx.map
 	@mkdir -p $(@D)
 	$(CC) -shared $(LINKFLAGS) -Wl,--version-script=shim/libonionmx.map \
-		-o $@ $(LIB_SRC:%=$(OBJDIR)/%.o) $(CDB_PIC) -ldl -lpthread
+		-Wl,-soname,libonionmx.so -o $@ $(LIB_SRC:%=$(OBJDIR)/%.o) $(CDB_PIC) -ldl -lpthread
 
 $(O)/tools/%: $(OBJDIR)/tools/%.o $(TOOL_SRC:%=$(OBJDIR)/%.o)
 	@mkdir -p $(@D)
@@ -173,11 +173,15 @@ clean:
 	rm -rf obj build shim/*.so tools/onionmx tools/onionmx-map tools/onionmx-check \
 		$(UNIT) $(HELPERS)
 
+# make deb: a Debian binary package, onionmx_VERSION_ARCH.deb (tools/deb/build.sh).
+deb:
+	sh tools/deb/build.sh
+
 # Where make install puts the library (the tests install it there, in overlays).
 print-libdir:
 	@echo '$(LIBDIR)'
 
-.PHONY: all tests deps check demo clean install uninstall print-libdir
+.PHONY: all tests deps check demo clean install uninstall print-libdir deb
 .SECONDARY:
 
 # ---- Benchmarks, fuzzing, threads-and-fork stress (tests/bench, tests/fuzz, tests/stress) ----
