@@ -83,6 +83,10 @@ man -w onionmx-map >/dev/null 2>&1 && test -s /usr/share/man/man5/onionmx.conf.5
 ok $? "man pages installed"
 test -s /lib/systemd/system/exim4.service.d/onionmx.conf && test -s /lib/systemd/system/postfix@.service.d/onionmx.conf
 ok $? "the systemd drop-ins for exim4 and postfix@ are installed"
+snapshot >"$T/installed"
+grep -Eq "^/etc/onionmx/domains\.cdb f|^$MTA_LIBDIR/libonionmx\.so f|  /etc/onionmx/onionmx\.conf$" "$T/installed" &&
+	[ "$(grep -Ec "^/etc/onionmx/domains\.cdb f|^$MTA_LIBDIR/libonionmx\.so f|  /etc/onionmx/onionmx\.conf$" "$T/installed")" = 3 ]
+ok $? "control: the snapshot sees the installed files (generated map, library, a conffile's contents)"
 is "$(cat /run/exim4/exim.pid 2>/dev/null)" "$EXIM_BEFORE" "the running Exim was not restarted (same pid)"
 grep -q libonionmx "/proc/$EXIM_BEFORE/maps" 2>/dev/null
 ok $((!$?)) "and it has not loaded the library"
