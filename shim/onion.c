@@ -123,6 +123,39 @@ enum omx_onion_status omx_onion_check_key(const char *label, size_t len)
 	return OMX_ONION_OK;
 }
 
+enum omx_onion_status omx_onion_check_key_memo(const char *label, size_t len,
+					       struct omx_onion_memo *memo)
+{
+	char lower[OMX_ONION_LABEL_LEN];
+	uint32_t hash = 2166136261u;
+	char *slot;
+	enum omx_onion_status st;
+
+	if (!memo || len != OMX_ONION_LABEL_LEN)
+		return omx_onion_check_key(label, len);
+	for (size_t i = 0; i < len; i++) {
+		lower[i] = (char)ascii_lower((unsigned char)label[i]);
+		hash = (hash ^ (unsigned char)lower[i]) * 16777619u;
+	}
+	/* Four slots from the hash's: a few onions sharing a slot do not evict
+	 * each other; past that, the hash's own slot is overwritten. */
+	slot = memo->label[hash % OMX_ONION_MEMO_SLOTS];
+	for (unsigned i = 0; i < 4; i++) {
+		char *probe = memo->label[(hash + i) % OMX_ONION_MEMO_SLOTS];
+
+		if (memcmp(probe, lower, sizeof(lower)) == 0)
+			return OMX_ONION_OK;
+		if (probe[0] == '\0') {
+			slot = probe;
+			break;
+		}
+	}
+	st = omx_onion_check_key(label, len);
+	if (st == OMX_ONION_OK)
+		memcpy(slot, lower, sizeof(lower));
+	return st;
+}
+
 /* Fixed English text for each status, for log and error messages. */
 const char *omx_onion_strerror(enum omx_onion_status status)
 {

@@ -194,8 +194,47 @@ static void test_known_invalid(void)
 	       OMX_ONION_BAD_CHECKSUM, "bad checksum stays BAD_CHECKSUM");
 }
 
+/* The memo answers for labels it saw valid, never for an invalid one, in
+ * either case; a full memo still checks every label. */
+static void test_memo(void)
+{
+	static struct omx_onion_memo memo;
+	char upper[57], label[OMX_ONION_LABEL_LEN + 1];
+	int wrong = 0;
+
+	for (int round = 0; round < 2; round++) {
+		is_int(omx_onion_check_key_memo(valid_onions[0], 56, &memo), OMX_ONION_OK,
+		       "memo, round %d: a valid onion", round);
+		is_int(omx_onion_check_key_memo("23zyxa5ihm7nsggfxnu52rck2vv4rvmdlkiu3zzui5du4xyclen53wid", 56,
+						&memo), OMX_ONION_BAD_KEY, "memo, round %d: an invalid key", round);
+	}
+	for (int i = 0; i < 57; i++)
+		upper[i] = (char)(valid_onions[0][i] >= 'a' && valid_onions[0][i] <= 'z' ?
+				  valid_onions[0][i] - 32 : valid_onions[0][i]);
+	is_int(omx_onion_check_key_memo(upper, 56, &memo), OMX_ONION_OK, "memo: upper case of a valid one");
+	/* 600 keys, a sixth of them refused: more than the memo holds. */
+	for (int i = 0; i < 600; i++) {
+		uint8_t key[32], scalar[32] = { 0 };
+		enum omx_onion_status want = OMX_ONION_OK;
+
+		scalar[0] = (uint8_t)i;
+		scalar[1] = (uint8_t)(i >> 8);
+		scalar[2] = 1;
+		omx_ed25519_base_mult(scalar, key);
+		if (i % 6 == 0) {
+			key[0] ^= 1;
+			want = omx_ed25519_key_check(key) == OMX_ED25519_KEY_OK ? OMX_ONION_OK : OMX_ONION_BAD_KEY;
+		}
+		omx_onion_from_pubkey(key, label);
+		for (int pass = 0; pass < 2; pass++)
+			wrong += omx_onion_check_key_memo(label, 56, &memo) != want;
+	}
+	is_int(wrong, 0, "memo: 600 keys twice each, every answer as the full check's");
+}
+
 int main(void)
 {
+	test_memo();
 	test_valid();
 	test_small_order();
 	test_encodings();
