@@ -1,8 +1,10 @@
-/* onion_gen [--not-a-point] SEED [COUNT]: prints COUNT v3 onion labels derived
- * from SEED, deterministic, for test maps. Their keys are [SHA3(SEED/i)]B, real
- * ed25519 public keys that Tor accepts (and cannot find: nobody holds the
- * secret). With --not-a-point, keys that are hashes and not keys Tor accepts
- * (the checksum is right all the same): Tor answers 0xF6, onionmx-map refuses. */
+/* onion_gen [--not-a-point | --torsion | --off-curve] SEED [COUNT]: prints COUNT
+ * v3 onion labels derived from SEED, deterministic, for test maps. Their keys
+ * are [SHA3(SEED/i)]B, real ed25519 public keys that Tor accepts (and cannot
+ * find: nobody holds the secret). The options give keys Tor refuses (0xF6),
+ * their checksums right all the same: --not-a-point a hash that is not a key
+ * Tor accepts, --torsion a curve point outside the prime-order subgroup,
+ * --off-curve 32 bytes that are no curve point at all. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -11,15 +13,30 @@
 #include "onion.h"
 #include "sha3.h"
 
+/* Whether a hash key has the status MODE asks for. */
+static int wanted(const char *mode, const uint8_t key[32])
+{
+	enum omx_ed25519_key st = omx_ed25519_key_check(key);
+
+	if (strcmp(mode, "--torsion") == 0)
+		return st == OMX_ED25519_KEY_TORSION;
+	if (strcmp(mode, "--off-curve") == 0)
+		return st == OMX_ED25519_KEY_NOT_ON_CURVE;
+	return st != OMX_ED25519_KEY_OK;
+}
+
 int main(int argc, char **argv)
 {
-	int not_a_point = argc > 1 && strcmp(argv[1], "--not-a-point") == 0;
+	const char *mode = argc > 1 && strncmp(argv[1], "--", 2) == 0 ? argv[1] : NULL;
 	long count;
 
-	argv += not_a_point;
-	argc -= not_a_point;
+	if (mode && strcmp(mode, "--not-a-point") != 0 && strcmp(mode, "--torsion") != 0 &&
+	    strcmp(mode, "--off-curve") != 0)
+		argc = 0;
+	argv += mode != NULL;
+	argc -= mode != NULL;
 	if (argc < 2) {
-		fprintf(stderr, "usage: onion_gen [--not-a-point] SEED [COUNT]\n");
+		fprintf(stderr, "usage: onion_gen [--not-a-point | --torsion | --off-curve] SEED [COUNT]\n");
 		return 2;
 	}
 	count = argc > 2 ? atol(argv[2]) : 1;
@@ -29,9 +46,9 @@ int main(int argc, char **argv)
 
 		snprintf(in, sizeof(in), "%s/%ld", argv[1], i);
 		omx_sha3_256(in, strlen(in), hash);
-		if (not_a_point) {
-			/* About 15 in 16 hashes are not keys Tor accepts: take the first. */
-			for (int n = 0; omx_ed25519_key_check(hash) == OMX_ED25519_KEY_OK; n++) {
+		if (mode) {
+			/* Half of all hashes are off the curve, 7 in 16 torsion points. */
+			for (int n = 0; !wanted(mode, hash); n++) {
 				snprintf(in, sizeof(in), "%s/%ld/%d", argv[1], i, n);
 				omx_sha3_256(in, strlen(in), hash);
 			}
