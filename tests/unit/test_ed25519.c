@@ -88,6 +88,22 @@ static void test_encodings(void)
 	       OMX_ED25519_KEY_NOT_CANONICAL, "y = p + 1, sign set");
 	is_int(check_hex("ffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff7f"),
 	       OMX_ED25519_KEY_NOT_CANONICAL, "y = 2^255 - 1");
+	/* A y of p..2^255-1 means y - p = 0..18 to a decoder that reduces it (Tor's
+	 * does): none of those is a key Tor accepts either, so refusing y >= p never
+	 * refuses a key Tor would take. */
+	{
+		int accepted = 0;
+
+		for (int sign = 0; sign < 2; sign++)
+			for (int y = 0; y < 19; y++) {
+				uint8_t key[32] = { 0 };
+
+				key[0] = (uint8_t)y;
+				key[31] = (uint8_t)(sign << 7);
+				accepted += omx_ed25519_key_check(key) == OMX_ED25519_KEY_OK;
+			}
+		is_int(accepted, 0, "no y in 0..18 (either sign) is a key Tor accepts");
+	}
 	/* y = 1 has x = 0 only: with the sign bit set it is "-0", no encoding. */
 	is_int(check_hex("0100000000000000000000000000000000000000000000000000000000000080"),
 	       OMX_ED25519_KEY_NOT_ON_CURVE, "x = 0 with the sign bit set");
