@@ -224,6 +224,9 @@ static int parse(struct yml *y, const char *text, size_t len)
 	unsigned line = 0;
 	int content = 0, have_key = 0;
 
+	if (len >= 3 && memcmp(text, "\xef\xbb\xbf", 3) == 0)
+		pos = 3; /* a UTF-8 byte order mark, as some editors write */
+
 	while (pos < len) {
 		const char *nl = memchr(text + pos, '\n', len - pos);
 		const char *linestart = text + pos, *p = linestart, *end = nl ? nl : text + len;

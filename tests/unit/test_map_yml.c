@@ -107,6 +107,16 @@ static void test_translation(void)
 	   reported);
 }
 
+static void test_bom(void)
+{
+	char err[1024];
+	unsigned skipped = 9;
+	const char *got = tr("\xef\xbb\xbf'" A ".onion':\n  - a.example\n", 1, &skipped, err, sizeof(err));
+
+	is_str(got, "\na.example " A ".onion\n", "a UTF-8 byte order mark is skipped");
+	is_int(skipped, 0, "and costs no entry");
+}
+
 static void test_invalid_entries(void)
 {
 	static const char text[] = "---\n"
@@ -166,6 +176,7 @@ static void test_outside_subset(void)
 int main(void)
 {
 	test_translation();
+	test_bom();
 	test_invalid_entries();
 	test_outside_subset();
 	ok(omx_map_yml_path("map.yml") && omx_map_yml_path("x/list.yaml") &&
