@@ -197,9 +197,8 @@ static int add_domain(struct yml *y, const char *name, unsigned line)
 		y->capd = cap;
 	}
 	d = &y->domains[y->ndomains];
-	if (strlen(name) > 254 || name[0] == '.') {
+	if (strlen(name) > 254 || name[0] == '.') /* ".x": no wildcards in this format */
 		return yml_invalid(y, line, "\"%.60s\" is not a mail domain", name) < 0 ? -1 : 0;
-	}
 	snprintf(d->name, sizeof(d->name), "%s", name);
 	if (omx_domain_normalise(d->name, msg, sizeof(msg)) != 0)
 		return yml_invalid(y, line, "%s", msg) < 0 ? -1 : 0;
@@ -302,14 +301,13 @@ static int parse(struct yml *y, const char *text, size_t len)
 }
 
 /* Writes the translation: each domain's line at its first mention. */
-static int emit(struct yml *y, size_t nlines_hint, char **out, size_t *outlen)
+static int emit(struct yml *y, char **out, size_t *outlen)
 {
 	unsigned maxline = 0;
 	char **lines;
 	size_t total = 0, at = 0;
 	char *buf;
 
-	(void)nlines_hint;
 	for (size_t i = 0; i < y->ndomains; i++)
 		if (y->domains[i].line > maxline)
 			maxline = y->domains[i].line;
@@ -402,7 +400,7 @@ int omx_map_yml_translate(const char *text, size_t len, const char *src, int kee
 	*outlen = 0;
 	rc = parse(&y, text, len);
 	if (rc == 0)
-		rc = emit(&y, 0, out, outlen);
+		rc = emit(&y, out, outlen);
 	if (nskipped)
 		*nskipped = y.nskipped;
 	free(y.onions);
