@@ -35,6 +35,12 @@ like "$(dpkg-deb -c "$DEB" | grep " ./$LIBPATH$")" '^-rwSr--r-- root/root ' \
 	"the package carries the library set-user-ID, mode 4644, root's"
 like "$(readelf -dW "$TOP/build/deb/root/$LIBPATH")" 'SONAME.*\[libonionmx\.so\]' \
 	"the library's SONAME is its file name"
+for f in "$LIBPATH" usr/sbin/onionmx-map usr/sbin/onionmx-check usr/bin/onionmx; do
+	readelf -lW "$TOP/build/deb/root/$f" | grep -q GNU_RELRO &&
+		readelf --dyn-syms -W "$TOP/build/deb/root/$f" | grep -q '__stack_chk_fail' &&
+		readelf --dyn-syms -W "$TOP/build/deb/root/$f" | grep -Eq '__[a-z_]+_chk@'
+	ok $? "dpkg-buildflags' hardening in ${f##*/}: RELRO, stack protector, _FORTIFY_SOURCE checks"
+done
 like "$(dpkg-deb -f "$DEB" Depends)" '^libc6 \(>= 2\.[0-9]+\)$' "Depends from dpkg-shlibdeps: $(dpkg-deb -f "$DEB" Depends)"
 dpkg-deb --ctrl-tarfile "$DEB" | tar -xOf - ./conffiles >"$T/conffiles"
 is "$(tr '\n' ' ' <"$T/conffiles")" "/etc/onionmx/domains /etc/onionmx/onionmx.conf " "conffiles: /etc/onionmx/*"
