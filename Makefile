@@ -52,9 +52,9 @@ endif
 
 CDB_PIC := $(shell $(CC) -print-file-name=libcdb_pic.a)
 
-CORE_SRC := sha3 onion dns socks5 config map log answer srv srv_lookup cache sockaddr libdir stats
+CORE_SRC := sha3 ed25519 onion dns socks5 config map log answer srv srv_lookup cache sockaddr libdir stats
 LIB_SRC  := $(CORE_SRC) real state tor discover hook_resolv hook_netdb hook_socket hook_dns hook_exec
-TOOL_SRC := $(CORE_SRC) map_compile map_unbound
+TOOL_SRC := $(CORE_SRC) map_compile map_unbound map_yml
 
 OBJDIR   := $(O)/obj
 LIB      := $(O)/shim/libonionmx.so
@@ -77,7 +77,7 @@ $(OBJDIR)/tools/%.o: tools/%.c tools/*.h shim/*.h Makefile
 $(LIB): $(LIB_SRC:%=$(OBJDIR)/%.o) shim/libonionmx.map
 	@mkdir -p $(@D)
 	$(CC) -shared $(LINKFLAGS) -Wl,--version-script=shim/libonionmx.map \
-		-o $@ $(LIB_SRC:%=$(OBJDIR)/%.o) $(CDB_PIC) -ldl -lpthread
+		-Wl,-soname,libonionmx.so -o $@ $(LIB_SRC:%=$(OBJDIR)/%.o) $(CDB_PIC) -ldl -lpthread
 
 $(O)/tools/%: $(OBJDIR)/tools/%.o $(TOOL_SRC:%=$(OBJDIR)/%.o)
 	@mkdir -p $(@D)
@@ -192,11 +192,15 @@ clean:
 	rm -rf obj build shim/*.so tools/onionmx tools/onionmx-map tools/onionmx-check tools/onionmx-stats \
 		$(UNIT) $(HELPERS)
 
+# make deb: a Debian binary package, onionmx_VERSION_ARCH.deb (tools/deb/build.sh).
+deb:
+	sh tools/deb/build.sh
+
 # Where make install puts the library (the tests install it there, in overlays).
 print-libdir:
 	@echo '$(LIBDIR)'
 
-.PHONY: all tests deps check demo clean install uninstall print-libdir readme-table
+.PHONY: all tests deps check demo clean install uninstall print-libdir readme-table deb
 .SECONDARY:
 
 # ---- Benchmarks, fuzzing, threads-and-fork stress (tests/bench, tests/fuzz, tests/stress) ----
@@ -239,6 +243,8 @@ $(FUZZ_DIR)/fuzz_%: tests/fuzz/fuzz_%.c $(CORE_SRC:%=$(FUZZ_DIR)/obj/%.o)
 
 # onionmx-check's MX reading lives in the tool, not the library's core.
 $(FUZZ_DIR)/fuzz_mx_reply: $(FUZZ_DIR)/obj/tools/check_mx.o
+# map.yml is read by onionmx-map only.
+$(FUZZ_DIR)/fuzz_map_yml: $(FUZZ_DIR)/obj/map_yml.o
 
 fuzz: $(FUZZ_TARGETS)
 	bash tests/fuzz/run.sh $(FUZZ_SECONDS)

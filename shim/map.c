@@ -66,8 +66,8 @@ int omx_domain_normalise(char *domain, char *err, size_t errlen)
 }
 
 /* Parses "LABEL.onion[:PORT]" into T. */
-static int parse_target(const char *text, size_t len, struct omx_target *t, char *err,
-			size_t errlen)
+static int parse_target(const char *text, size_t len, struct omx_target *t,
+			struct omx_onion_memo *memo, char *err, size_t errlen)
 {
 	const char *colon = memchr(text, ':', len);
 	size_t name_len = colon ? (size_t)(colon - text) : len;
@@ -105,7 +105,7 @@ static int parse_target(const char *text, size_t len, struct omx_target *t, char
 			 (int)len, text);
 		return -1;
 	}
-	st = omx_onion_check(label, label_len);
+	st = omx_onion_check_key_memo(label, label_len, memo);
 	if (st != OMX_ONION_OK) {
 		snprintf(err, errlen, "\"%.*s\": %s", (int)name_len, text, omx_onion_strerror(st));
 		return -1;
@@ -119,6 +119,13 @@ static int parse_target(const char *text, size_t len, struct omx_target *t, char
 int omx_map_parse_line(const char *line, size_t len, char domain[256],
 		       struct omx_target targets[OMX_MAP_MAX_TARGETS], int *ntargets,
 		       char *err, size_t errlen)
+{
+	return omx_map_parse_line_memo(line, len, domain, targets, ntargets, NULL, err, errlen);
+}
+
+int omx_map_parse_line_memo(const char *line, size_t len, char domain[256],
+			    struct omx_target targets[OMX_MAP_MAX_TARGETS], int *ntargets,
+			    struct omx_onion_memo *memo, char *err, size_t errlen)
 {
 	const char *hash = memchr(line, '#', len);
 	size_t pos = 0, end = hash ? (size_t)(hash - line) : len;
@@ -153,7 +160,7 @@ int omx_map_parse_line(const char *line, size_t len, char domain[256],
 				snprintf(err, errlen, "more than %d targets", OMX_MAP_MAX_TARGETS);
 				return -1;
 			}
-			if (parse_target(line + start, pos - start, &targets[*ntargets], err,
+			if (parse_target(line + start, pos - start, &targets[*ntargets], memo, err,
 					 errlen) != 0)
 				return -1;
 			for (int i = 0; i < *ntargets; i++)

@@ -72,6 +72,10 @@ struct omx_target {
 int omx_map_parse_line(const char *line, size_t len, char domain[256],
 		       struct omx_target targets[OMX_MAP_MAX_TARGETS], int *ntargets,
 		       char *err, size_t errlen);
+/* The same, with onion keys already found valid remembered in MEMO. */
+int omx_map_parse_line_memo(const char *line, size_t len, char domain[256],
+			    struct omx_target targets[OMX_MAP_MAX_TARGETS], int *ntargets,
+			    struct omx_onion_memo *memo, char *err, size_t errlen);
 
 /* Checks and normalises a mail domain in place (lower case, trailing dot removed).
  * Returns 0, or -1 with the reason in ERR. */

@@ -586,6 +586,7 @@ int omx_map_compile_at(const char *src, const char *out, const char *range, int6
 	struct entries domains = { .size = sizeof(struct domain_entry) };
 	struct entries onions = { .size = sizeof(struct onion_entry) };
 	struct cdb_make cm;
+	struct omx_onion_memo key_memo = { 0 }; /* onions whose key was checked */
 	char *text = NULL, *tmp = NULL, *dir = NULL;
 	size_t len, pos = 0, n = 0;
 	unsigned line = 0;
@@ -641,7 +642,8 @@ int omx_map_compile_at(const char *src, const char *out, const char *range, int6
 			fail(err, errlen, "%s:%u: line longer than %d bytes", src, line, OMX_MAP_MAX_LINE);
 			goto out;
 		}
-		r = omx_map_parse_line(text + pos, end - pos, domain, targets, &nt, msg, sizeof(msg));
+		r = omx_map_parse_line_memo(text + pos, end - pos, domain, targets, &nt, &key_memo,
+					    msg, sizeof(msg));
 		if (r < 0) {
 			fail(err, errlen, "%s:%u: %s", src, line, msg);
 			goto out;

@@ -7,6 +7,7 @@
  * base32 is RFC 4648's alphabet (a-z, 2-7) without padding; 35 bytes are exactly
  * 280 bits, so no bits are left over. Everything here is pure and thread-safe. */
 #include "onion.h"
+#include "ed25519.h"
 #include "sha3.h"
 
 #include <string.h>
@@ -108,6 +109,53 @@ enum omx_onion_status omx_onion_check(const char *label, size_t len)
 	return OMX_ONION_OK;
 }
 
+/* The full check: form first (cheap, and its errors say more), then the key. */
+enum omx_onion_status omx_onion_check_key(const char *label, size_t len)
+{
+	uint8_t decoded[ONION_DECODED_LEN];
+	enum omx_onion_status st = omx_onion_check(label, len);
+
+	if (st != OMX_ONION_OK)
+		return st;
+	base32_decode_label(label, decoded);
+	if (omx_ed25519_key_check(decoded) != OMX_ED25519_KEY_OK)
+		return OMX_ONION_BAD_KEY;
+	return OMX_ONION_OK;
+}
+
+enum omx_onion_status omx_onion_check_key_memo(const char *label, size_t len,
+					       struct omx_onion_memo *memo)
+{
+	char lower[OMX_ONION_LABEL_LEN];
+	uint32_t hash = 2166136261u;
+	char *slot;
+	enum omx_onion_status st;
+
+	if (!memo || len != OMX_ONION_LABEL_LEN)
+		return omx_onion_check_key(label, len);
+	for (size_t i = 0; i < len; i++) {
+		lower[i] = (char)ascii_lower((unsigned char)label[i]);
+		hash = (hash ^ (unsigned char)lower[i]) * 16777619u;
+	}
+	/* Four slots from the hash's: a few onions sharing a slot do not evict
+	 * each other; past that, the hash's own slot is overwritten. */
+	slot = memo->label[hash % OMX_ONION_MEMO_SLOTS];
+	for (unsigned i = 0; i < 4; i++) {
+		char *probe = memo->label[(hash + i) % OMX_ONION_MEMO_SLOTS];
+
+		if (memcmp(probe, lower, sizeof(lower)) == 0)
+			return OMX_ONION_OK;
+		if (probe[0] == '\0') {
+			slot = probe;
+			break;
+		}
+	}
+	st = omx_onion_check_key(label, len);
+	if (st == OMX_ONION_OK)
+		memcpy(slot, lower, sizeof(lower));
+	return st;
+}
+
 /* Fixed English text for each status, for log and error messages. */
 const char *omx_onion_strerror(enum omx_onion_status status)
 {
@@ -124,6 +172,8 @@ const char *omx_onion_strerror(enum omx_onion_status status)
 		return "unsupported onion address version (only v3 is supported)";
 	case OMX_ONION_BAD_CHECKSUM:
 		return "bad checksum (mistyped onion address?)";
+	case OMX_ONION_BAD_KEY:
+		return "not a valid ed25519 point: Tor would refuse it (mistyped onion address?)";
 	}
 	return "unknown onion address status";
 }

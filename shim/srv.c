@@ -200,7 +200,7 @@ static const char *target_problem(const struct name *target, uint16_t port,
 		return "not an onion name (a clearnet host is never used from this record)";
 	if (label != target->text)
 		return "not a bare onion name (LABEL.onion)";
-	st = omx_onion_check(label, label_len);
+	st = omx_onion_check_key(label, label_len);
 	if (st != OMX_ONION_OK)
 		return omx_onion_strerror(st);
 	if (port == 0)

@@ -9,6 +9,8 @@
 # dependencies are installed here like any package.
 set -e
 PACKAGES="gcc make libc6-dev libcdb-dev tinycdb dnsmasq-base swaks libnet-dns-perl iproute2 util-linux valgrind tor openssl strace exim4-daemon-light"
+# make deb and its test (tests/integ/deb.sh): lintian checks the package.
+PACKAGES="$PACKAGES lintian dpkg-dev"
 # Postfix 3.7's Depends (Debian 12), for the unpacked postfix.
 PACKAGES="$PACKAGES libdb5.3 libicu72 libnsl2 libsasl2-2 libssl3 netbase adduser ssl-cert cpio e2fsprogs"
 # DNSSEC tests (start_dnssec_dns in tests/lib.sh): unbound validates, nsd serves

@@ -31,7 +31,7 @@ static void classify(struct omx_mx_host *h, omx_mx_mapped_fn mapped, void *ctx,
 	h->kind = OMX_MX_CLEAR;
 	if (!label)
 		return;
-	st = omx_onion_check(label, llen);
+	st = omx_onion_check_key(label, llen);
 	if (st != OMX_ONION_OK || label != h->host) {
 		h->kind = OMX_MX_ONION_INVALID;
 		h->why = st != OMX_ONION_OK ? omx_onion_strerror(st) : "not a bare LABEL.onion";

@@ -922,7 +922,7 @@ static int publish(const struct publish_opts *po, const char *arg)
 		rc = EXIT_DATAERR;
 		goto out;
 	}
-	st = omx_onion_check(label, llen);
+	st = omx_onion_check_key(label, llen);
 	if (st != OMX_ONION_OK) {
 		fprintf(stderr, "onionmx-check: %s%s: %s\n", where, shown, omx_onion_strerror(st));
 		rc = EXIT_DATAERR;

@@ -8,11 +8,13 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "config.h"
 #include "map.h"
 #include "map_unbound.h"
+#include "map_yml.h"
 
 static const char usage_text[] =
-	"usage: onionmx-map [-r NET/PREFIX] FILE     compile FILE into FILE.cdb\n"
+	"usage: onionmx-map [-r NET/PREFIX] [-y] [-k] FILE   compile FILE into FILE.cdb\n"
 	"       onionmx-map -q KEY FILE.cdb           where KEY (a domain, an onion name or\n"
 	"                                             a synthetic address) goes\n"
 	"       onionmx-map -u CONF FILE[.cdb]        also write CONF, an unbound include that\n"
@@ -29,6 +31,10 @@ static const char usage_text[] =
 	"-u: mapped domains' MX, the map's onions' A and AAAA (their synthetic\n"
 	"    addresses), NXDOMAIN for the rest of .onion; written atomically. FILE\n"
 	"    ending in .cdb is read, not compiled. Reload unbound afterwards.\n"
+	"-y: FILE is the community's map.yml format (ONION.onion: then '- DOMAIN' lines);\n"
+	"    implied by a name ending in .yml or .yaml.\n"
+	"-k: (map.yml) report invalid entries (v2 onions, bad checksums, keys Tor\n"
+	"    refuses, bad domains) with FILE:LINE and skip them; without -k they fail.\n"
 	"Exit status: 0 ok (found), 1 KEY not in the map, 2 usage, 3 error.\n";
 
 static void print_target(const struct omx_map *map, const char *label, const char *prefix)
@@ -156,15 +162,87 @@ static int query(const char *key, const char *file)
 	return rc;
 }
 
+static void report_skipped(void *ctx, const char *msg)
+{
+	(void)ctx;
+	fprintf(stderr, "onionmx-map: %s\n", msg);
+}
+
+/* ERR names the translation's temporary file: name the map.yml instead. */
+static void rename_in_error(char *err, size_t errlen, const char *tmp, const char *yml)
+{
+	char *at = strstr(err, tmp);
+	char rest[1024];
+
+	if (!at)
+		return;
+	snprintf(rest, sizeof(rest), "%s", at + strlen(tmp));
+	snprintf(at, errlen - (size_t)(at - err), "%s%s", yml, rest);
+}
+
+/* Compiles a map.yml: translated line for line into the native syntax (a
+ * temporary file beside OUT), which the ordinary compiler then reads. */
+static int compile_yml(const char *src, const char *out, const char *range, int keep_going)
+{
+	char err[1024], *text, *native = NULL, *tmp = NULL;
+	size_t len, nlen, ndomains, nonions;
+	unsigned nskipped = 0;
+	int fd = -1, rc = 3;
+
+	text = omx_read_file(src, 1024L * 1024 * 1024, 0, &len, err, sizeof(err));
+	if (!text) {
+		fprintf(stderr, "onionmx-map: %s (%s left unchanged)\n", err, out);
+		return 3;
+	}
+	if (omx_map_yml_translate(text, len, src, keep_going, report_skipped, NULL, &native, &nlen,
+				  &nskipped, err, sizeof(err)) != 0) {
+		fprintf(stderr, "onionmx-map: %s (%s left unchanged)\n", err, out);
+		goto done;
+	}
+	if (asprintf(&tmp, "%s.ymlXXXXXX", out) < 0) {
+		tmp = NULL;
+		goto done;
+	}
+	fd = mkstemp(tmp);
+	if (fd < 0 || write(fd, native, nlen) != (ssize_t)nlen || close(fd) != 0) {
+		fprintf(stderr, "onionmx-map: %s: %s (%s left unchanged)\n", tmp, strerror(errno), out);
+		if (fd >= 0)
+			unlink(tmp);
+		goto done;
+	}
+	if (omx_map_compile(tmp, out, range, &ndomains, &nonions, err, sizeof(err)) != 0) {
+		rename_in_error(err, sizeof(err), tmp, src);
+		fprintf(stderr, "onionmx-map: %s (%s left unchanged)\n", err, out);
+	} else {
+		printf("onionmx-map: %s: %zu domains, %zu onions", out, ndomains, nonions);
+		if (nskipped)
+			printf(" (%u invalid entries skipped)", nskipped);
+		printf("\n");
+		rc = 0;
+	}
+	unlink(tmp);
+done:
+	free(tmp);
+	free(native);
+	free(text);
+	return rc;
+}
+
 int main(int argc, char **argv)
 {
 	const char *range = NULL, *key = NULL, *unbound = NULL;
 	char err[1024], *out;
 	size_t ndomains, nonions, len;
-	int opt, rc;
+	int opt, rc, yml = 0, keep_going = 0;
 
-	while ((opt = getopt(argc, argv, "q:r:u:h")) != -1) {
+	while ((opt = getopt(argc, argv, "q:r:u:ykh")) != -1) {
 		switch (opt) {
+		case 'y':
+			yml = 1;
+			break;
+		case 'k':
+			keep_going = 1;
+			break;
 		case 'q':
 			key = optarg;
 			break;
@@ -198,6 +276,18 @@ int main(int argc, char **argv)
 	}
 	if (asprintf(&out, "%s.cdb", argv[optind]) < 0)
 		return 3;
+	if (yml || omx_map_yml_path(argv[optind])) {
+		rc = compile_yml(argv[optind], out, range, keep_going);
+		if (rc == 0 && unbound)
+			rc = write_unbound(unbound, out);
+		free(out);
+		return rc;
+	}
+	if (keep_going) {
+		fputs("onionmx-map: -k applies to map.yml sources only (-y)\n", stderr);
+		free(out);
+		return 2;
+	}
 	if (omx_map_compile(argv[optind], out, range, &ndomains, &nonions, err, sizeof(err)) != 0) {
 		fprintf(stderr, "onionmx-map: %s (%s left unchanged)\n", err, out);
 		free(out);

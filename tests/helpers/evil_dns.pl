@@ -44,7 +44,7 @@ getopts('l:L:p:o:', \%opt) && $opt{l}
 	or die "usage: evil_dns.pl -l ADDR[:PORT] [-L LOGFILE] [-p PIDFILE] [-o ONION]\n";
 my ($addr, $port) = $opt{l} =~ /^([^:]+)(?::(\d+))?$/ or die "evil_dns.pl: bad -l $opt{l}\n";
 $port //= 53;
-my $onion = lc($opt{o} // $ENV{EVIL_DNS_ONION} // 'shnu67wmxzthdngpv4ovuz2qiwhwtpvpbqcb37fmkia3l6cmgwol7aad');
+my $onion = lc($opt{o} // $ENV{EVIL_DNS_ONION} // 'cpe7ev2gsbsitqrvlz6lcjl4ctlxnkwk7sxkzdg4fmis3uktiznhcead');
 $onion =~ s/\.onion\.?$//;
 $onion =~ /^[a-z2-7]{56}$/ or die "evil_dns.pl: -o wants a 56-character v3 onion label\n";
 # Character 52 encodes checksum bits only: changing it breaks just the checksum.

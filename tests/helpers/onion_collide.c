@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "ed25519.h"
 #include "map.h"
 #include "onion.h"
 #include "sha3.h"
@@ -23,10 +24,11 @@ int main(int argc, char **argv)
 	want = omx_addr_candidate(argv[2], net, mask, 0);
 	for (long i = 0; i < 1000000; i++) {
 		char in[256], label[OMX_ONION_LABEL_LEN + 1];
-		uint8_t key[32];
+		uint8_t hash[32], key[32];
 
 		snprintf(in, sizeof(in), "%s/%ld", argv[3], i);
-		omx_sha3_256(in, strlen(in), key);
+		omx_sha3_256(in, strlen(in), hash);
+		omx_ed25519_base_mult(hash, key);
 		omx_onion_from_pubkey(key, label);
 		if (omx_addr_candidate(label, net, mask, 0) == want &&
 		    omx_map_onion_order(label) < omx_map_onion_order(argv[2])) {

@@ -321,6 +321,10 @@ is "$?" 65 "--publish, bad checksum in the hostname file: exit 65"
 like "$out" "^onionmx-check: $T/hs/hostname: $BADSUM\.onion: bad checksum" "--publish: the error names the file, the onion and what is wrong"
 echo "$V2.onion" >"$T/hs/hostname"
 like "$(check --publish "$T/hs" 2>&1)" "$T/hs/hostname: $V2\.onion: v2 onion address" "--publish: a v2 onion in the hostname file, named"
+NOPOINT=$("$H/onion_gen" --torsion check-nopoint)
+out=$(check --publish "$NOPOINT.onion" 2>&1)
+is "$?" 65 "--publish, a key Tor refuses (checksum right): exit 65"
+like "$out" "$NOPOINT\.onion: not a valid ed25519 point: Tor would refuse it" "--publish: the key's reason named"
 out=$(check --publish "mail.$ONION3.onion" 2>&1)
 is "$?" 65 "--publish, a subdomain of an onion: exit 65"
 like "$(check --publish "$T/nothere" 2>&1)" "^onionmx-check: $T/nothere: No such file or directory" "--publish, missing directory: named"

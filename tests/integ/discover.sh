@@ -17,6 +17,7 @@ O_E=$("$H/onion_gen" disc-e)
 O_F=$("$H/onion_gen" disc-f)
 O_G=$("$H/onion_gen" disc-g)
 O_NEVER=$("$H/onion_gen" disc-never)
+NOPOINT=$("$H/onion_gen" --torsion disc-nopoint) # right checksum, a key Tor refuses
 BAD_SUM=${O_E:0:10}$([ "${O_E:10:1}" = a ] && echo b || echo a)${O_E:11}
 
 start_dnssec_dns - <<EOM || exit 1
@@ -30,6 +31,7 @@ mx.secure.test. A 127.0.0.20
 _onion-mx._tcp.mixed.secure.test. 300 SRV 0 0 25 mx.plain.example.
 _onion-mx._tcp.mixed.secure.test. 300 SRV 0 0 25 expyuzz4wqqyqhjn.onion.
 _onion-mx._tcp.mixed.secure.test. 300 SRV 0 0 25 $BAD_SUM.onion.
+_onion-mx._tcp.mixed.secure.test. 300 SRV 0 0 25 $NOPOINT.onion.
 _onion-mx._tcp.mixed.secure.test. 300 SRV 5 0 25 $O_E.onion.
 mixed.secure.test. MX 10 mx.secure.test.
 _onion-mx._tcp.bad.secure.test. 300 SRV 0 0 25 mx.secure.test.
@@ -125,6 +127,8 @@ log=$(cat "$T/lib.log")
 like "$log" "ignoring target mx\.plain\.example: not an onion name" "mixed: clearnet target ignored and logged"
 like "$log" "ignoring target expyuzz4wqqyqhjn\.onion: v2" "mixed: v2 onion ignored and logged"
 like "$log" "ignoring target $BAD_SUM\.onion: bad checksum" "mixed: bad checksum ignored and logged"
+like "$log" "ignoring target $NOPOINT\.onion: not a valid ed25519 point: Tor would refuse it" \
+	"mixed: a key Tor refuses ignored and logged, naming the reason"
 mx mixed.secure.test >/dev/null
 is "$(grep -c 'ignoring target mx.plain.example' "$T/lib.log")" 1 "logged once, not at every lookup"
 out=$(mx bad.secure.test)

@@ -73,7 +73,8 @@ like "$out" "^answer rcode=0 an=1" "sendfile: without the shim the query reaches
 # dotted form cannot hold ('.', '\\' or NUL inside a label) fails closed.
 out=$(shim "$H/resolv_probe" query '\109apped.example' MX 2>/dev/null)
 like "$out" "answer MX 10 $ONION1\.onion" "res_query: \\DDD-escaped mapped domain answered with its onion"
-out=$(shim "$H/resolv_probe" query "\\$ONION1.onion" A 2>/dev/null)
+first=$(expr index "$ONION1" abcdefghijklmnopqrstuvwxyz) # a letter: "\4" would start a \DDD
+out=$(shim "$H/resolv_probe" query "${ONION1:0:first-1}\\${ONION1:first-1}.onion" A 2>/dev/null)
 like "$out" "answer A 2[45][0-9]\." "res_query: an onion with an escaped first letter answered in place"
 out=$(shim "$H/resolv_probe" nsearch "x\\.y.$ONION1.onion" A 2>/dev/null)
 like "$out" "^rc=-1 h_errno=2 " "res_nsearch: an escaped '.' in a label under .onion: TRY_AGAIN"

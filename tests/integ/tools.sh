@@ -18,6 +18,7 @@ compile_fails() { # compile_fails DESCRIPTION LINE-CONTENT WANT-REGEX
 }
 compile_fails "bad checksum" "bad.example ${ONION1%?}a.onion" "bad checksum"
 compile_fails "v2 onion" "old.example expyuzz4wqqyqhjn.onion" "removed v2 onion addresses in 0\.4\.6"
+compile_fails "key Tor refuses" "typo.example $("$H/onion_gen" --not-a-point tools-typo).onion" "not a valid ed25519 point: Tor would refuse it"
 compile_fails "not an onion" "x.example mail.example.com" "not an onion address"
 compile_fails "bad port" "x.example $ONION1.onion:0" "port"
 compile_fails "duplicate domain" "ok.example $ONION2.onion" "duplicate entry for \"ok\.example\" \(first at line 2\)"

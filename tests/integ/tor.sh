@@ -4,9 +4,10 @@
 # MX lookup and with --server ONION; blocking and non-blocking connect() read the
 # sink's banner; each onion travels with its own isolation credentials on its
 # own circuit (seen through Tor's control port); Tor's own refusals (no such
-# service, a key that is no ed25519 point, an unserved port, the service or Tor
-# down) give the documented errno and a named cause; nothing reaches the DNS
-# server or the clearnet MX.
+# service, an unserved port, the service or Tor down) give the documented errno
+# and a named cause; nothing reaches the DNS server or the clearnet MX. Tor
+# agrees with onionmx-map's key check: the keys onionmx-map refuses (off the
+# curve, or a torsion point) get 0xF6 from Tor, the keys it accepts 0xF0.
 . "$(dirname "$0")/../lib.sh"
 . "$(dirname "$0")/../tornet.sh"
 enter_netns "$@"
@@ -25,7 +26,10 @@ ok 0 "the private Tor network starts and its client reaches both onion services 
 # and a key that is a hash, not a curve point (valid checksum all the same).
 openssl genpkey -algorithm ed25519 -out "$T/nosvc.pem" 2>/dev/null
 NOSVC=$(openssl pkey -in "$T/nosvc.pem" -pubout -outform DER | tail -c 32 | "$H/onion_from_key")
-BADKEY=$("$H/onion_gen" tor-not-a-point)
+BADKEY=$("$H/onion_gen" --not-a-point tor-not-a-point)
+GENKEY=$("$H/onion_gen" tor-generated)            # [hash]B: what the tests' maps use
+TORSION=$("$H/onion_gen" --torsion tor-torsion)   # a curve point, not in the subgroup
+OFFCURVE=$("$H/onion_gen" --off-curve tor-off-curve)
 like "$NOSVC" '^[a-z2-7]{55}d$' "an onion from a fresh ed25519 key (openssl)"
 is "$(tail -c 32 "$TORNET/hs/onion1/hs_ed25519_public_key" | "$H/onion_from_key")" "$TOR_ONION1" \
 	"onion_from_key derives the address Tor itself gave onion 1"
@@ -34,8 +38,11 @@ cat >"$T/domains" <<EOM
 mapped.example  $TOR_ONION1.onion
 second.example  $TOR_ONION2.onion
 nosvc.example   $NOSVC.onion
-badkey.example  $BADKEY.onion
 EOM
+echo "badkey.example  $BADKEY.onion" >"$T/badkey"
+out=$("$MAPTOOL" "$T/badkey" 2>&1)
+like "$out" "$T/badkey:1: .*not a valid ed25519 point: Tor would refuse it" \
+	"onionmx-map refuses an onion whose key Tor refuses, saying so"
 "$MAPTOOL" "$T/domains" >/dev/null || exit 1
 cat >"$T/onionmx.conf" <<EOM
 socks = 127.0.0.1:9050
@@ -142,8 +149,14 @@ refused() { # refused HOST PORT WANT-ERRNO WANT-CAUSE REPLY WHAT
 }
 refused "$NOSVC.onion" 25 EHOSTUNREACH "onion service descriptor not found" 0xf0 \
 	"a valid ed25519 onion with no service"
-refused "$BADKEY.onion" 25 EHOSTUNREACH "invalid onion address" 0xf6 \
-	"an onion whose key is not an ed25519 point"
+# Tor's own verdict on keys, asked directly (no library): the same as the check.
+tor_reply() { tornet_socks -t 30 "$1.onion" 25 | sed -n 's/^reply //p'; }
+is "$(tor_reply "$GENKEY")" f0 "Tor accepts a key onion_gen derives ([hash]B): 0xF0, no descriptor"
+is "$(tor_reply "$TORSION")" f6 "Tor refuses a torsion point with a right checksum: 0xF6 (onionmx-map does too)"
+is "$(tor_reply "$OFFCURVE")" f6 "Tor refuses 32 bytes off the curve: 0xF6 (onionmx-map does too)"
+is "$(tor_reply "$BADKEY")" f6 "Tor refuses onion_gen --not-a-point's key: 0xF6"
+for k in "$GENKEY" "$TORSION" "$OFFCURVE"; do printf 'k.example %s.onion\n' "$k" >"$T/one"; "$MAPTOOL" "$T/one" >/dev/null 2>&1; printf '%s ' $?; done >"$T/verdicts"
+is "$(cat "$T/verdicts")" "0 3 3 " "onionmx-map: accepts the first, refuses the other two"
 refused "$TOR_ONION1.onion" 26 ECONNREFUSED "connection refused by the onion service" 0x05 \
 	"a port onion 1 does not serve"
 stop_pid "$(cat "$T/onion2.pid")"

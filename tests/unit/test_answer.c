@@ -6,6 +6,7 @@
 #include "map.h"
 #include "onion.h"
 #include "sha3.h"
+#include "ed25519.h"
 #include "tap.h"
 
 #include <arpa/nameser.h>
@@ -25,10 +26,11 @@ static int mta; /* what ask() passes as omx_answer_question's MTA argument */
 static void onion(const char *seed, unsigned i, char out[OMX_ONION_LABEL_LEN + 1])
 {
 	char in[128];
-	uint8_t key[32];
+	uint8_t hash[32], key[32];
 
 	snprintf(in, sizeof(in), "%s/%u", seed, i);
-	omx_sha3_256(in, strlen(in), key);
+	omx_sha3_256(in, strlen(in), hash);
+	omx_ed25519_base_mult(hash, key); /* a key Tor accepts, as onionmx-map wants */
 	omx_onion_from_pubkey(key, out);
 }
 

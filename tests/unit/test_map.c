@@ -6,6 +6,7 @@
 #include "map.h"
 #include "onion.h"
 #include "sha3.h"
+#include "ed25519.h"
 #include "tap.h"
 
 #include <cdb.h>
@@ -21,14 +22,15 @@
 
 static char dir[] = "/tmp/omx-test-map.XXXXXX";
 
-/* The I-th test onion: a hash as the public key (valid checksum and version). */
+/* The I-th test onion: [hash]B as the public key, a key Tor accepts. */
 static void onion(const char *seed, unsigned i, char out[OMX_ONION_LABEL_LEN + 1])
 {
 	char in[128];
-	uint8_t key[32];
+	uint8_t hash[32], key[32];
 
 	snprintf(in, sizeof(in), "%s/%u", seed, i);
-	omx_sha3_256(in, strlen(in), key);
+	omx_sha3_256(in, strlen(in), hash);
+	omx_ed25519_base_mult(hash, key); /* a key Tor accepts, as onionmx-map wants */
 	omx_onion_from_pubkey(key, out);
 }
 
@@ -266,6 +268,10 @@ static void test_parse_line(void)
 	bad[0] = bad[0] == 'a' ? 'b' : 'a'; /* changes the key: checksum no longer matches */
 	snprintf(line, sizeof(line), "example.org %s.onion", bad);
 	parse_fails(line, "checksum", "a bad onion checksum");
+	/* A typo of the Tor Project's onion that keeps the checksum: its key is no
+	 * ed25519 point, Tor would answer 0xF6. */
+	parse_fails("example.org 23zyxa5ihm7nsggfxnu52rck2vv4rvmdlkiu3zzui5du4xyclen53wid.onion",
+		    "not a valid ed25519 point: Tor would refuse it", "a key that is not a point");
 	parse_fails("example.org expyuzz4wqqyqhjn.onion", "0.4.6", "a v2 onion");
 	snprintf(line, sizeof(line), "example.org %s.onion:0", o1);
 	parse_fails(line, NULL, "port 0");

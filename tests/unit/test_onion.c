@@ -141,7 +141,8 @@ static void test_round_trip(void)
  * Tor Project's label, 'g' -> '3', happens to keep the checksum (ddd9) right.
  * Expected: each label has 56 * 31 typos, so about 1 in 38 labels has one.
  * (Independently confirmed with Python's hashlib. Its key is not a valid
- * ed25519 point, which Tor itself also checks; omx_onion_check does not.)
+ * ed25519 point, which Tor itself also checks: omx_onion_check_key refuses it,
+ * test_ed25519.c.)
  */
 #define TORPROJECT_TYPO_COLLISION "23zyxa5ihm7nsggfxnu52rck2vv4rvmdlkiu3zzui5du4xyclen53wid"
 

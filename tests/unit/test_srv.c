@@ -6,6 +6,7 @@
 #include "sha3.h"
 #include "srv.h"
 #include "srv_lookup.h"
+#include "ed25519.h"
 #include "tap.h"
 
 #include <arpa/inet.h>
@@ -19,10 +20,11 @@
 static void onion(unsigned i, char out[OMX_ONION_LABEL_LEN + 1])
 {
 	char in[64];
-	uint8_t key[32];
+	uint8_t hash[32], key[32];
 
 	snprintf(in, sizeof(in), "srv-test/%u", i);
-	omx_sha3_256(in, strlen(in), key);
+	omx_sha3_256(in, strlen(in), hash);
+	omx_ed25519_base_mult(hash, key); /* a key Tor accepts, as discovery wants */
 	omx_onion_from_pubkey(key, out);
 }
 
@@ -255,6 +257,17 @@ static void test_invalid_targets(void)
 	ok(strstr(r.ignored[1].why, "v2") != NULL, "v2 onion: %s", r.ignored[1].why);
 	ok(strstr(r.ignored[2].why, "checksum") != NULL, "bad checksum: %s", r.ignored[2].why);
 	ok(strstr(r.ignored[3].why, "bare") != NULL, "subdomain of an onion: %s", r.ignored[3].why);
+
+	/* Checksum right, key no point (a typo of the Tor Project's onion): Tor
+	 * would answer 0xF6, so it is not a target. */
+	start(&p, 0, 2, 0);
+	srv(&p, 300, 0, 0, 25, "23zyxa5ihm7nsggfxnu52rck2vv4rvmdlkiu3zzui5du4xyclen53wid.onion");
+	srv(&p, 300, 1, 0, 25, n1);
+	parse(&p, OMX_DNSSEC_PREFER, &r);
+	is_int(r.n, 1, "a key that is not a point is not kept");
+	is_int(r.nignored, 1, "it is ignored");
+	ok(strstr(r.ignored[0].why, "not a valid ed25519 point: Tor would refuse it") != NULL,
+	   "key not a point: %s", r.ignored[0].why);
 
 	start(&p, 0, 2, 0);
 	srv(&p, 300, 0, 0, 25, "mx.example.org");

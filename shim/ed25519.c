@@ -1,0 +1,446 @@
+/* ed25519 public-key validation for onion addresses, the way Tor does it:
+ * decompress the point (RFC 8032 5.1.3), refuse the identity, and check that
+ * multiplying by the group order l gives the identity (no torsion component).
+ *
+ * Field elements mod p = 2^255 - 19 are five 51-bit limbs (donna's layout),
+ * products in 128 bits. Points are extended twisted Edwards coordinates
+ * (X:Y:Z:T), x = X/Z, y = Y/Z, xy = T/Z, on -x^2 + y^2 = 1 + d x^2 y^2, with
+ * RFC 8032's complete formulas (5.1.4). Nothing here is secret (public keys):
+ * variable time throughout, written for brevity rather than speed. */
+#include "ed25519.h"
+
+#include <string.h>
+
+#ifndef __SIZEOF_INT128__
+#error "ed25519.c needs a compiler with unsigned __int128 (64-bit targets)"
+#endif
+
+typedef unsigned __int128 u128;
+typedef uint64_t fe[5];
+
+#define MASK51 ((UINT64_C(1) << 51) - 1)
+
+static const fe fe_d = { 0x34dca135978a3, 0x1a8283b156ebd, 0x5e7a26001c029, 0x739c663a03cbb,
+			 0x52036cee2b6ff };
+static const fe fe_2d = { 0x69b9426b2f159, 0x35050762add7a, 0x3cf44c0038052, 0x6738cc7407977,
+			  0x2406d9dc56dff };
+static const fe fe_sqrtm1 = { 0x61b274a0ea0b0, 0xd5a5fc8f189d, 0x7ef5e9cbd0c60, 0x78595a6804c9e,
+			      0x2b8324804fc1d };
+/* l = 2^252 + 27742317777372353535851937790883648493, little-endian. */
+static const uint8_t group_order[32] = {
+	0xed, 0xd3, 0xf5, 0x5c, 0x1a, 0x63, 0x12, 0x58, 0xd6, 0x9c, 0xf7, 0xa2, 0xde, 0xf9, 0xde, 0x14,
+	0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x10,
+};
+/* The base point's encoding: y = 4/5, x even. */
+static const uint8_t base_point[32] = {
+	0x58, 0x66, 0x66, 0x66, 0x66, 0x66, 0x66, 0x66, 0x66, 0x66, 0x66, 0x66, 0x66, 0x66, 0x66, 0x66,
+	0x66, 0x66, 0x66, 0x66, 0x66, 0x66, 0x66, 0x66, 0x66, 0x66, 0x66, 0x66, 0x66, 0x66, 0x66, 0x66,
+};
+
+struct point {
+	fe X, Y, Z, T;
+};
+
+static void fe_set(fe h, uint64_t v)
+{
+	h[0] = v;
+	h[1] = h[2] = h[3] = h[4] = 0;
+}
+
+/* Brings every limb below 2^51 (plus a little in limb 0); the value mod p is unchanged. */
+static void fe_carry(fe h)
+{
+	for (int i = 0; i < 4; i++) {
+		h[i + 1] += h[i] >> 51;
+		h[i] &= MASK51;
+	}
+	h[0] += 19 * (h[4] >> 51);
+	h[4] &= MASK51;
+}
+
+static void fe_add(fe h, const fe f, const fe g)
+{
+	for (int i = 0; i < 5; i++)
+		h[i] = f[i] + g[i];
+	fe_carry(h);
+}
+
+/* f - g + 4p, so that no limb goes negative (inputs carried: limbs < 2^52). */
+static void fe_sub(fe h, const fe f, const fe g)
+{
+	h[0] = f[0] + 0x1fffffffffffb4 - g[0];
+	for (int i = 1; i < 5; i++)
+		h[i] = f[i] + 0x1ffffffffffffc - g[i];
+	fe_carry(h);
+}
+
+static void fe_neg(fe h, const fe f)
+{
+	fe zero;
+
+	fe_set(zero, 0);
+	fe_sub(h, zero, f);
+}
+
+static void fe_mul(fe h, const fe f, const fe g)
+{
+	uint64_t g19[5];
+	u128 r[5];
+	uint64_t carry;
+
+	for (int i = 1; i < 5; i++)
+		g19[i] = 19 * g[i];
+	r[0] = (u128)f[0] * g[0] + (u128)f[1] * g19[4] + (u128)f[2] * g19[3] +
+	       (u128)f[3] * g19[2] + (u128)f[4] * g19[1];
+	r[1] = (u128)f[0] * g[1] + (u128)f[1] * g[0] + (u128)f[2] * g19[4] +
+	       (u128)f[3] * g19[3] + (u128)f[4] * g19[2];
+	r[2] = (u128)f[0] * g[2] + (u128)f[1] * g[1] + (u128)f[2] * g[0] +
+	       (u128)f[3] * g19[4] + (u128)f[4] * g19[3];
+	r[3] = (u128)f[0] * g[3] + (u128)f[1] * g[2] + (u128)f[2] * g[1] +
+	       (u128)f[3] * g[0] + (u128)f[4] * g19[4];
+	r[4] = (u128)f[0] * g[4] + (u128)f[1] * g[3] + (u128)f[2] * g[2] +
+	       (u128)f[3] * g[1] + (u128)f[4] * g[0];
+	for (int i = 0; i < 4; i++) {
+		r[i + 1] += (uint64_t)(r[i] >> 51);
+		h[i] = (uint64_t)r[i] & MASK51;
+	}
+	carry = (uint64_t)(r[4] >> 51);
+	h[4] = (uint64_t)r[4] & MASK51;
+	h[0] += 19 * carry;
+	h[1] += h[0] >> 51;
+	h[0] &= MASK51;
+}
+
+/* fe_mul(h, f, f) with the symmetric products computed once. */
+static void fe_sq(fe h, const fe f)
+{
+	uint64_t f0_2 = 2 * f[0], f1_2 = 2 * f[1], f1_38 = 38 * f[1], f2_38 = 38 * f[2];
+	uint64_t f3_38 = 38 * f[3], f3_19 = 19 * f[3], f4_19 = 19 * f[4];
+	u128 r[5];
+	uint64_t carry;
+
+	r[0] = (u128)f[0] * f[0] + (u128)f1_38 * f[4] + (u128)f2_38 * f[3];
+	r[1] = (u128)f0_2 * f[1] + (u128)f2_38 * f[4] + (u128)f3_19 * f[3];
+	r[2] = (u128)f0_2 * f[2] + (u128)f[1] * f[1] + (u128)f3_38 * f[4];
+	r[3] = (u128)f0_2 * f[3] + (u128)f1_2 * f[2] + (u128)f4_19 * f[4];
+	r[4] = (u128)f0_2 * f[4] + (u128)f1_2 * f[3] + (u128)f[2] * f[2];
+	for (int i = 0; i < 4; i++) {
+		r[i + 1] += (uint64_t)(r[i] >> 51);
+		h[i] = (uint64_t)r[i] & MASK51;
+	}
+	carry = (uint64_t)(r[4] >> 51);
+	h[4] = (uint64_t)r[4] & MASK51;
+	h[0] += 19 * carry;
+	h[1] += h[0] >> 51;
+	h[0] &= MASK51;
+}
+
+/* H = F^(2^N). */
+static void fe_sq_n(fe h, const fe f, int n)
+{
+	fe_sq(h, f);
+	while (--n > 0)
+		fe_sq(h, h);
+}
+
+/* The fully reduced value (0 <= h < p), limb by limb. */
+static void fe_canonical(fe h, const fe f)
+{
+	uint64_t q;
+
+	memcpy(h, f, sizeof(fe));
+	/* Three passes leave every limb below 2^51: h < 2^255. */
+	fe_carry(h);
+	fe_carry(h);
+	fe_carry(h);
+	/* q = 1 exactly when h >= p: h + 19 then reaches 2^255. */
+	q = (h[0] + 19) >> 51;
+	for (int i = 1; i < 5; i++)
+		q = (h[i] + q) >> 51;
+	h[0] += 19 * q;
+	for (int i = 0; i < 4; i++) {
+		h[i + 1] += h[i] >> 51;
+		h[i] &= MASK51;
+	}
+	h[4] &= MASK51;
+}
+
+static int fe_iszero(const fe f)
+{
+	fe c;
+
+	fe_canonical(c, f);
+	return (c[0] | c[1] | c[2] | c[3] | c[4]) == 0;
+}
+
+static int fe_equal(const fe f, const fe g)
+{
+	fe d;
+
+	fe_sub(d, f, g);
+	return fe_iszero(d);
+}
+
+static int fe_isodd(const fe f)
+{
+	fe c;
+
+	fe_canonical(c, f);
+	return (int)(c[0] & 1);
+}
+
+static void fe_frombytes(fe h, const uint8_t s[32])
+{
+	uint64_t w[4];
+
+	for (int i = 0; i < 4; i++) {
+		w[i] = 0;
+		for (int b = 7; b >= 0; b--)
+			w[i] = (w[i] << 8) | s[8 * i + b];
+	}
+	h[0] = w[0] & MASK51;
+	h[1] = ((w[0] >> 51) | (w[1] << 13)) & MASK51;
+	h[2] = ((w[1] >> 38) | (w[2] << 26)) & MASK51;
+	h[3] = ((w[2] >> 25) | (w[3] << 39)) & MASK51;
+	h[4] = (w[3] >> 12) & MASK51; /* the top bit (x's sign) dropped */
+}
+
+static void fe_tobytes(uint8_t s[32], const fe f)
+{
+	fe c;
+	uint64_t w[4];
+
+	fe_canonical(c, f);
+	w[0] = c[0] | (c[1] << 51);
+	w[1] = (c[1] >> 13) | (c[2] << 38);
+	w[2] = (c[2] >> 26) | (c[3] << 25);
+	w[3] = (c[3] >> 39) | (c[4] << 12);
+	for (int i = 0; i < 4; i++)
+		for (int b = 0; b < 8; b++)
+			s[8 * i + b] = (uint8_t)(w[i] >> (8 * b));
+}
+
+/* z^(2^250 - 1) into T250 and z^11 into Z11: the common start of z^((p-5)/8)
+ * and z^(p-2) (ref10's addition chain). */
+static void fe_pow_2_250(fe t250, fe z11, const fe z)
+{
+	fe t0, t1, t2, z9;
+
+	fe_sq(t0, z);           /* z^2 */
+	fe_sq_n(t1, t0, 2);     /* z^8 */
+	fe_mul(z9, z, t1);      /* z^9 */
+	fe_mul(z11, t0, z9);    /* z^11 */
+	fe_sq(t0, z11);         /* z^22 */
+	fe_mul(t0, t0, z9);     /* z^(2^5 - 1) */
+	fe_sq_n(t1, t0, 5);
+	fe_mul(t0, t1, t0);     /* 2^10 - 1 */
+	fe_sq_n(t1, t0, 10);
+	fe_mul(t1, t1, t0);     /* 2^20 - 1 */
+	fe_sq_n(t2, t1, 20);
+	fe_mul(t1, t2, t1);     /* 2^40 - 1 */
+	fe_sq_n(t1, t1, 10);
+	fe_mul(t0, t1, t0);     /* 2^50 - 1 */
+	fe_sq_n(t1, t0, 50);
+	fe_mul(t1, t1, t0);     /* 2^100 - 1 */
+	fe_sq_n(t2, t1, 100);
+	fe_mul(t1, t2, t1);     /* 2^200 - 1 */
+	fe_sq_n(t1, t1, 50);
+	fe_mul(t250, t1, t0);   /* 2^250 - 1 */
+}
+
+/* z^((p-5)/8) = z^(2^252 - 3). */
+static void fe_pow22523(fe h, const fe z)
+{
+	fe t, z11;
+
+	fe_pow_2_250(t, z11, z);
+	fe_sq_n(t, t, 2);
+	fe_mul(h, t, z);
+}
+
+/* 1/z = z^(p-2) = z^(2^255 - 21). */
+static void fe_invert(fe h, const fe z)
+{
+	fe t, z11;
+
+	fe_pow_2_250(t, z11, z);
+	fe_sq_n(t, t, 5);
+	fe_mul(h, t, z11);
+}
+
+/* RFC 8032 5.1.3: x from y and the sign bit, if the point exists. */
+static enum omx_ed25519_key point_decode(struct point *P, const uint8_t s[32])
+{
+	fe y2, u, v, v3, x, vx2, t;
+	int sign = s[31] >> 7;
+	int high = 1;
+
+	/* y >= p: y's 255 bits are 2^255-19 .. 2^255-1, i.e. 0xed..0xff, then all ones. */
+	for (int i = 1; i < 31; i++)
+		high &= s[i] == 0xff;
+	if (high && s[0] >= 0xed && (s[31] & 0x7f) == 0x7f)
+		return OMX_ED25519_KEY_NOT_CANONICAL;
+
+	fe_frombytes(P->Y, s);
+	fe_set(P->Z, 1);
+	fe_sq(y2, P->Y);
+	fe_sub(u, y2, P->Z);         /* u = y^2 - 1 */
+	fe_mul(v, y2, fe_d);
+	fe_add(v, v, P->Z);          /* v = d y^2 + 1, never 0: d is not a square */
+
+	/* x = u v^3 (u v^7)^((p-5)/8) */
+	fe_sq(v3, v);
+	fe_mul(v3, v3, v);
+	fe_sq(t, v3);
+	fe_mul(t, t, v);             /* v^7 */
+	fe_mul(t, t, u);
+	fe_pow22523(t, t);
+	fe_mul(x, t, v3);
+	fe_mul(x, x, u);
+
+	fe_sq(vx2, x);
+	fe_mul(vx2, vx2, v);
+	if (!fe_equal(vx2, u)) {
+		fe_neg(t, u);
+		if (!fe_equal(vx2, t))
+			return OMX_ED25519_KEY_NOT_ON_CURVE; /* u/v is not a square */
+		fe_mul(x, x, fe_sqrtm1);
+	}
+	if (fe_iszero(x) && sign)
+		return OMX_ED25519_KEY_NOT_ON_CURVE; /* -0: not an encoding RFC 8032 allows */
+	if (fe_isodd(x) != sign)
+		fe_neg(x, x);
+	memcpy(P->X, x, sizeof(fe));
+	fe_mul(P->T, x, P->Y);
+	return OMX_ED25519_KEY_OK;
+}
+
+static void point_identity(struct point *P)
+{
+	fe_set(P->X, 0);
+	fe_set(P->Y, 1);
+	fe_set(P->Z, 1);
+	fe_set(P->T, 0);
+}
+
+static int point_is_identity(const struct point *P)
+{
+	return fe_iszero(P->X) && fe_equal(P->Y, P->Z);
+}
+
+/* R = P + Q (RFC 8032 5.1.4; complete: P = Q and the identity are fine). */
+static void point_add(struct point *R, const struct point *P, const struct point *Q)
+{
+	fe a, b, c, d, e, f, g, h, t;
+
+	fe_sub(a, P->Y, P->X);
+	fe_sub(t, Q->Y, Q->X);
+	fe_mul(a, a, t);
+	fe_add(b, P->Y, P->X);
+	fe_add(t, Q->Y, Q->X);
+	fe_mul(b, b, t);
+	fe_mul(c, P->T, fe_2d);
+	fe_mul(c, c, Q->T);
+	fe_mul(d, P->Z, Q->Z);
+	fe_add(d, d, d);
+	fe_sub(e, b, a);
+	fe_sub(f, d, c);
+	fe_add(g, d, c);
+	fe_add(h, b, a);
+	fe_mul(R->X, e, f);
+	fe_mul(R->Y, g, h);
+	fe_mul(R->T, e, h);
+	fe_mul(R->Z, f, g);
+}
+
+/* R = 2P (RFC 8032 5.1.4). T is computed only WITH_T: a doubling followed by
+ * another doubling never reads it. */
+static void point_double(struct point *R, const struct point *P, int with_t)
+{
+	fe a, b, c, e, f, g, h, t;
+
+	fe_sq(a, P->X);
+	fe_sq(b, P->Y);
+	fe_sq(c, P->Z);
+	fe_add(c, c, c);
+	fe_add(h, a, b);
+	fe_add(t, P->X, P->Y);
+	fe_sq(t, t);
+	fe_sub(e, h, t);
+	fe_sub(g, a, b);
+	fe_add(f, c, g);
+	fe_mul(R->X, e, f);
+	fe_mul(R->Y, g, h);
+	if (with_t)
+		fe_mul(R->T, e, h);
+	fe_mul(R->Z, f, g);
+}
+
+static int scalar_bit(const uint8_t n[32], int bit)
+{
+	return (n[bit / 8] >> (bit % 8)) & 1;
+}
+
+/* R = [n]P, n 32 bytes little-endian: left to right with a sliding window of
+ * up to 4 bits over the odd multiples P, 3P, ..., 15P (the doublings are
+ * most of the cost; the window cuts the additions to about one per 5 bits). */
+static void point_mult(struct point *R, const struct point *P, const uint8_t n[32])
+{
+	struct point odd[8], twice, acc;
+	int bit = 255;
+
+	odd[0] = *P;
+	point_double(&twice, P, 1);
+	for (int i = 1; i < 8; i++)
+		point_add(&odd[i], &odd[i - 1], &twice);
+	point_identity(&acc);
+	while (bit >= 0 && !scalar_bit(n, bit))
+		bit--;
+	while (bit >= 0) {
+		int low, value = 0;
+
+		if (!scalar_bit(n, bit)) {
+			point_double(&acc, &acc, 0);
+			bit--;
+			continue;
+		}
+		/* The longest window bit..low (at most 4 bits) ending in a 1. */
+		low = bit - 3 < 0 ? 0 : bit - 3;
+		while (!scalar_bit(n, low))
+			low++;
+		for (int i = bit; i >= low; i--) {
+			value = (value << 1) | scalar_bit(n, i);
+			point_double(&acc, &acc, i == low);
+		}
+		point_add(&acc, &acc, &odd[value >> 1]);
+		bit = low - 1;
+	}
+	*R = acc;
+}
+
+enum omx_ed25519_key omx_ed25519_key_check(const uint8_t key[32])
+{
+	struct point P, lP;
+	enum omx_ed25519_key st = point_decode(&P, key);
+
+	if (st != OMX_ED25519_KEY_OK)
+		return st;
+	if (point_is_identity(&P))
+		return OMX_ED25519_KEY_TORSION;
+	point_mult(&lP, &P, group_order);
+	return point_is_identity(&lP) ? OMX_ED25519_KEY_OK : OMX_ED25519_KEY_TORSION;
+}
+
+void omx_ed25519_base_mult(const uint8_t scalar[32], uint8_t key[32])
+{
+	struct point B, R;
+	fe zinv, x, y;
+
+	point_decode(&B, base_point);
+	point_mult(&R, &B, scalar);
+	fe_invert(zinv, R.Z);
+	fe_mul(x, R.X, zinv);
+	fe_mul(y, R.Y, zinv);
+	fe_tobytes(key, y);
+	key[31] |= (uint8_t)(fe_isodd(x) << 7);
+}

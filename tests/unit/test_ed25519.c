@@ -1,0 +1,261 @@
+/* ed25519 key validation as Tor does it for onion addresses: published keys
+ * and fresh openssl keys pass; the small-order points, non-canonical y, -0 and
+ * keys with a byte changed are refused for the right reason, in the proportions
+ * the curve's structure predicts (half of all y have no x; of the points, 1 in 8
+ * lies in the prime-order subgroup). */
+#include "ed25519.h"
+#include "onion.h"
+#include "sha3.h"
+#include "tap.h"
+
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+
+static void unhex(const char *hex, uint8_t out[32])
+{
+	for (int i = 0; i < 32; i++) {
+		unsigned v;
+
+		sscanf(hex + 2 * i, "%2x", &v);
+		out[i] = (uint8_t)v;
+	}
+}
+
+static enum omx_ed25519_key check_hex(const char *hex)
+{
+	uint8_t key[32];
+
+	unhex(hex, key);
+	return omx_ed25519_key_check(key);
+}
+
+/* RFC 8032 7.1 test vectors 1-3 and four keys made with
+ * `openssl genpkey -algorithm ed25519` (public part, raw). */
+static const char *const valid_keys[] = {
+	"d75a980182b10ab7d54bfed3c964073a0ee172f3daa62325af021a68f707511a",
+	"3d4017c3e843895a92b70aa74d1b7ebc9c982ccf2ec4968cc0cd55f12af4660c",
+	"fc51cd8e6218a1a38da47ed00230f0580816ed13ba3303ac5deb911548908025",
+	"dcaafaa5e76b9b0db83e7635076a9b52383221be53dadc6a512f26c3598558c5",
+	"1ee96d49ddf69986c197d76ff1316b8e7d5ebe053081f65bd8567f55a4c51514",
+	"c8b6535a0bf40f44ca0bbc2a5666972aa8ceb56ff5df12013517295dc5be21b2",
+	"2d5f498db8e54921f5eac2c9178b1ab4eadbdbdcd74853c8ee9a3a79b74addf7",
+};
+
+/* Real onion addresses: the Tor Project's website, DuckDuckGo. */
+static const char *const valid_onions[] = {
+	"2gzyxa5ihm7nsggfxnu52rck2vv4rvmdlkiu3zzui5du4xyclen53wid",
+	"duckduckgogg42xjoc72x3sjasowoarfbgcmvfimaftt6twagswzczad",
+};
+
+/* The eight points of small order (the 8-torsion), as libsodium's blocklist
+ * lists them: each decodes, none is in the prime-order subgroup. */
+static const char *const small_order[] = {
+	"0100000000000000000000000000000000000000000000000000000000000000", /* identity */
+	"ecffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff7f", /* order 2 */
+	"0000000000000000000000000000000000000000000000000000000000000000", /* order 4 */
+	"0000000000000000000000000000000000000000000000000000000000000080",
+	"c7176a703d4dd84fba3c0b760d10670f2a2053fa2c39ccc64ec7fd7792ac037a", /* order 8 */
+	"c7176a703d4dd84fba3c0b760d10670f2a2053fa2c39ccc64ec7fd7792ac03fa",
+	"26e8958fc2b227b045c3f489f2ef98f0d5dfac05d3c63339b13802886d53fc05",
+	"26e8958fc2b227b045c3f489f2ef98f0d5dfac05d3c63339b13802886d53fc85",
+};
+
+static void test_valid(void)
+{
+	for (size_t i = 0; i < sizeof(valid_keys) / sizeof(valid_keys[0]); i++)
+		is_int(check_hex(valid_keys[i]), OMX_ED25519_KEY_OK, "valid key %.16s...",
+		       valid_keys[i]);
+	for (size_t i = 0; i < sizeof(valid_onions) / sizeof(valid_onions[0]); i++)
+		is_int(omx_onion_check_key(valid_onions[i], 56), OMX_ONION_OK,
+		       "real onion %.16s... has a key Tor accepts", valid_onions[i]);
+}
+
+static void test_small_order(void)
+{
+	for (size_t i = 0; i < sizeof(small_order) / sizeof(small_order[0]); i++)
+		is_int(check_hex(small_order[i]), OMX_ED25519_KEY_TORSION,
+		       "small-order point %.16s...%s refused as torsion", small_order[i],
+		       small_order[i] + 62);
+}
+
+static void test_encodings(void)
+{
+	/* y = p, p + 1, 2^255 - 1: not canonical (y must be below p). */
+	is_int(check_hex("edffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff7f"),
+	       OMX_ED25519_KEY_NOT_CANONICAL, "y = p");
+	is_int(check_hex("eeffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff"),
+	       OMX_ED25519_KEY_NOT_CANONICAL, "y = p + 1, sign set");
+	is_int(check_hex("ffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff7f"),
+	       OMX_ED25519_KEY_NOT_CANONICAL, "y = 2^255 - 1");
+	/* A y of p..2^255-1 means y - p = 0..18 to a decoder that reduces it (Tor's
+	 * does): none of those is a key Tor accepts either, so refusing y >= p never
+	 * refuses a key Tor would take. */
+	{
+		int accepted = 0;
+
+		for (int sign = 0; sign < 2; sign++)
+			for (int y = 0; y < 19; y++) {
+				uint8_t key[32] = { 0 };
+
+				key[0] = (uint8_t)y;
+				key[31] = (uint8_t)(sign << 7);
+				accepted += omx_ed25519_key_check(key) == OMX_ED25519_KEY_OK;
+			}
+		is_int(accepted, 0, "no y in 0..18 (either sign) is a key Tor accepts");
+	}
+	/* y = 1 has x = 0 only: with the sign bit set it is "-0", no encoding. */
+	is_int(check_hex("0100000000000000000000000000000000000000000000000000000000000080"),
+	       OMX_ED25519_KEY_NOT_ON_CURVE, "x = 0 with the sign bit set");
+	/* y = 2: (y^2 - 1)/(d y^2 + 1) is not a square (checked with Python's pow). */
+	is_int(check_hex("0200000000000000000000000000000000000000000000000000000000000000"),
+	       OMX_ED25519_KEY_NOT_ON_CURVE, "y = 2 is not on the curve");
+	/* The sign bit of a valid key flipped: -P, also in the subgroup. */
+	{
+		uint8_t key[32];
+
+		unhex(valid_keys[0], key);
+		key[31] ^= 0x80;
+		is_int(omx_ed25519_key_check(key), OMX_ED25519_KEY_OK, "-P of a valid key is valid");
+	}
+}
+
+/* [s]B for RFC 8032 test 1's clamped secret scalar is its public key (the
+ * scalar computed independently with Python's hashlib.sha512). */
+static void test_base_mult(void)
+{
+	uint8_t scalar[32], key[32], want[32];
+	int bad = 0;
+
+	unhex("307c83864f2833cb427a2ef1c00a013cfdff2768d980c0a3a520f006904de94f", scalar);
+	unhex(valid_keys[0], want);
+	omx_ed25519_base_mult(scalar, key);
+	ok(memcmp(key, want, 32) == 0, "[s]B gives RFC 8032 test 1's public key");
+	for (int i = 0; i < 50; i++) {
+		char seed[32];
+
+		snprintf(seed, sizeof(seed), "base/%d", i);
+		omx_sha3_256(seed, strlen(seed), scalar);
+		omx_ed25519_base_mult(scalar, key);
+		bad += omx_ed25519_key_check(key) != OMX_ED25519_KEY_OK;
+	}
+	is_int(bad, 0, "50 keys [hash]B all pass the check");
+}
+
+/* Keys with one byte changed, checksums recomputed (onion.c's encoder): the
+ * checksum no longer catches them; the key check refuses ~15 in 16. */
+static void test_changed_bytes(void)
+{
+	enum { N = 2000 };
+	int count[4] = { 0 }, onion_ok = 0, onion_bad_key = 0;
+	uint64_t x = 88172645463325252ull;
+	struct timespec t0, t1;
+
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	for (int i = 0; i < N; i++) {
+		uint8_t key[32];
+		char label[OMX_ONION_LABEL_LEN + 1];
+		enum omx_ed25519_key st;
+		int pos;
+		uint8_t flip;
+
+		unhex(valid_keys[i % 7], key);
+		x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+		pos = (int)(x % 31); /* y's bytes; byte 31 carries the sign too */
+		flip = (uint8_t)(x >> 32);
+		key[pos] ^= flip ? flip : 1;
+		st = omx_ed25519_key_check(key);
+		count[st]++;
+		omx_onion_from_pubkey(key, label);
+		onion_ok += omx_onion_check(label, 56) == OMX_ONION_OK;
+		onion_bad_key += omx_onion_check_key(label, 56) == OMX_ONION_BAD_KEY;
+		if ((omx_onion_check_key(label, 56) == OMX_ONION_OK) != (st == OMX_ED25519_KEY_OK)) {
+			printf("# %s: onion check and key check disagree\n", label);
+			count[0] = -N;
+		}
+	}
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	printf("# %d changed keys: %d valid, %d not on the curve, %d torsion; %.1f us per key (both checks)\n",
+	       N, count[OMX_ED25519_KEY_OK], count[OMX_ED25519_KEY_NOT_ON_CURVE],
+	       count[OMX_ED25519_KEY_TORSION],
+	       ((double)(t1.tv_sec - t0.tv_sec) * 1e9 + (double)(t1.tv_nsec - t0.tv_nsec)) / 1e3 / N / 2);
+	ok(count[OMX_ED25519_KEY_NOT_ON_CURVE] > N * 4 / 10 &&
+	   count[OMX_ED25519_KEY_NOT_ON_CURVE] < N * 6 / 10,
+	   "about half the changed keys are not points (%d of %d)",
+	   count[OMX_ED25519_KEY_NOT_ON_CURVE], N);
+	ok(count[OMX_ED25519_KEY_OK] >= 0 && count[OMX_ED25519_KEY_OK] < N / 8,
+	   "about 1 in 16 is in the subgroup (%d of %d)", count[OMX_ED25519_KEY_OK], N);
+	ok(count[OMX_ED25519_KEY_TORSION] > N * 3 / 10,
+	   "about 7 in 16 are points with a torsion component (%d of %d)",
+	   count[OMX_ED25519_KEY_TORSION], N);
+	is_int(onion_ok, N, "every changed key's onion passes the checksum check");
+	is_int(onion_bad_key, N - count[OMX_ED25519_KEY_OK],
+	       "omx_onion_check_key refuses the rest as BAD_KEY");
+}
+
+/* Fixed invalid onions with right checksums. */
+static void test_known_invalid(void)
+{
+	/* A one-character typo of the Tor Project's onion that keeps the checksum. */
+	is_int(omx_onion_check("23zyxa5ihm7nsggfxnu52rck2vv4rvmdlkiu3zzui5du4xyclen53wid", 56),
+	       OMX_ONION_OK, "typo 23zyxa5i... passes the checksum");
+	is_int(omx_onion_check_key("23zyxa5ihm7nsggfxnu52rck2vv4rvmdlkiu3zzui5du4xyclen53wid", 56),
+	       OMX_ONION_BAD_KEY, "typo 23zyxa5i... is refused: not a valid point");
+	ok(strstr(omx_onion_strerror(OMX_ONION_BAD_KEY),
+		  "not a valid ed25519 point: Tor would refuse it") != NULL,
+	   "message: %s", omx_onion_strerror(OMX_ONION_BAD_KEY));
+	/* Form errors keep their own status. */
+	is_int(omx_onion_check_key("expyuzz4wqqyqhjn", 16), OMX_ONION_V2, "v2 stays V2");
+	is_int(omx_onion_check_key("33zyxa5ihm7nsggfxnu52rck2vv4rvmdlkiu3zzui5du4xyclen53wid", 56),
+	       OMX_ONION_BAD_CHECKSUM, "bad checksum stays BAD_CHECKSUM");
+}
+
+/* The memo answers for labels it saw valid, never for an invalid one, in
+ * either case; a full memo still checks every label. */
+static void test_memo(void)
+{
+	static struct omx_onion_memo memo;
+	char upper[57], label[OMX_ONION_LABEL_LEN + 1];
+	int wrong = 0;
+
+	for (int round = 0; round < 2; round++) {
+		is_int(omx_onion_check_key_memo(valid_onions[0], 56, &memo), OMX_ONION_OK,
+		       "memo, round %d: a valid onion", round);
+		is_int(omx_onion_check_key_memo("23zyxa5ihm7nsggfxnu52rck2vv4rvmdlkiu3zzui5du4xyclen53wid", 56,
+						&memo), OMX_ONION_BAD_KEY, "memo, round %d: an invalid key", round);
+	}
+	for (int i = 0; i < 57; i++)
+		upper[i] = (char)(valid_onions[0][i] >= 'a' && valid_onions[0][i] <= 'z' ?
+				  valid_onions[0][i] - 32 : valid_onions[0][i]);
+	is_int(omx_onion_check_key_memo(upper, 56, &memo), OMX_ONION_OK, "memo: upper case of a valid one");
+	/* 600 keys, a sixth of them refused: more than the memo holds. */
+	for (int i = 0; i < 600; i++) {
+		uint8_t key[32], scalar[32] = { 0 };
+		enum omx_onion_status want = OMX_ONION_OK;
+
+		scalar[0] = (uint8_t)i;
+		scalar[1] = (uint8_t)(i >> 8);
+		scalar[2] = 1;
+		omx_ed25519_base_mult(scalar, key);
+		if (i % 6 == 0) {
+			key[0] ^= 1;
+			want = omx_ed25519_key_check(key) == OMX_ED25519_KEY_OK ? OMX_ONION_OK : OMX_ONION_BAD_KEY;
+		}
+		omx_onion_from_pubkey(key, label);
+		for (int pass = 0; pass < 2; pass++)
+			wrong += omx_onion_check_key_memo(label, 56, &memo) != want;
+	}
+	is_int(wrong, 0, "memo: 600 keys twice each, every answer as the full check's");
+}
+
+int main(void)
+{
+	test_memo();
+	test_valid();
+	test_small_order();
+	test_encodings();
+	test_base_mult();
+	test_changed_bytes();
+	test_known_invalid();
+	return done_testing();
+}
