@@ -5,6 +5,7 @@
  * atomically. */
 #include "map.h"
 #include "map_unbound.h"
+#include "ed25519.h"
 #include "onion.h"
 #include "sha3.h"
 #include "tap.h"
@@ -23,9 +24,10 @@ static char dir[] = "/tmp/omx-test-unbound.XXXXXX";
 
 static void onion(const char *seed, char out[OMX_ONION_LABEL_LEN + 1])
 {
-	uint8_t key[32];
+	uint8_t hash[32], key[32];
 
-	omx_sha3_256(seed, strlen(seed), key);
+	omx_sha3_256(seed, strlen(seed), hash);
+	omx_ed25519_base_mult(hash, key); /* a key Tor accepts, as onionmx-map wants */
 	omx_onion_from_pubkey(key, out);
 }
 
