@@ -1,0 +1,156 @@
+#!/bin/bash
+# Debian's own OpenSMTPD 6.8 (its stock smtpd.conf: mail from local relayed by
+# MX) delivers through onionmx with nothing added to its service but
+# LD_PRELOAD=libonionmx.so: started as opensmtpd.service starts it
+# (ExecStart=/usr/sbin/smtpd), in a private namespace (see tests/mta/common.sh).
+# OpenSMTPD conflicts with Postfix and Exim as a Debian package, so its .deb
+# (downloaded by tests/deps.sh) is unpacked with dpkg -x and laid over /etc,
+# /usr and /var in the namespace only, and set up as its postinst would
+# (tests/mta/opensmtpd-install.sh).
+#
+# OpenSMTPD re-executes itself for each privilege-separated process; its lookup
+# process resolves with libasr (connected UDP sockets, its own parser: MX, then
+# A and AAAA of the MX host, then PTR of the address), and its pony express
+# process, chrooted in /var/lib/opensmtpd/empty, connects. Each must have the
+# library, and none of those questions about a mapped domain, an onion or a
+# synthetic address may reach the DNS server (dnsmasq, logging every query).
+. "$(dirname "$0")/../lib.sh"
+. "$TOP/tests/mta/common.sh"
+mta_skip_san
+mta_opensmtpd_deb_or_skip
+mta_enter "$@"
+SECONDS=0
+out=$(mta_opensmtpd_prepare "$DEB" 2>&1)
+ok $? "OpenSMTPD $(dpkg-deb -f "$DEB" Version) unpacked and set up as its postinst does"
+[ "$T_FAIL" = 0 ] || { printf '%s\n' "$out" | sed 's/^/#   /'; done_testing; exit 1; }
+start_syslog /dev/log || exit 1
+mta_start_dns || exit 1
+mta_start_servers || exit 1
+mta_install_onionmx || exit 1
+
+osd_log() { grep ' smtpd\[' "$SYSLOG"; }
+log_count() { grep -cE -- "$1" "$SYSLOG" 2>/dev/null || true; } # log_count ERE
+log_count_at_least() { [ "$(log_count "$1")" -ge "$2" ]; }
+queue_count() { /usr/sbin/smtpctl show queue 2>/dev/null | grep -c . ; }
+queue_is() { [ "$(queue_count)" = "$1" ]; }
+smtpd_pids() { # every process running /usr/sbin/smtpd
+	local p
+	for p in /proc/[0-9]*; do
+		[ "$(readlink "$p/exe" 2>/dev/null)" = /usr/sbin/smtpd ] && echo "${p#/proc/}"
+	done
+}
+title_pid() { # title_pid TITLE: the smtpd process whose title is "smtpd: TITLE"
+	local p
+	for p in $(smtpd_pids); do
+		[ "$(tr '\0' ' ' <"/proc/$p/cmdline" | sed 's/ *$//')" = "smtpd: $1" ] && echo "$p"
+	done
+}
+# DNS questions the server heard about a mapped domain, an onion or a synthetic
+# address (240.0.0.0/4 reversed).
+leaked() { dns_queries | grep -E " (mapped|m[0-9]{2})\.example$|\.onion$|\.(24[0-9]|25[0-5])\.in-addr\.arpa$"; }
+
+out=$(mta_opensmtpd_start 2>&1)
+ok $? "/usr/sbin/smtpd under LD_PRELOAD=libonionmx.so (opensmtpd.service's ExecStart)"
+unlike "$out" "onionmx" "start-up is silent about the library"
+wait_for 10 test -s /run/smtpd.pid
+PARENT=$(cat /run/smtpd.pid 2>/dev/null)
+wait_for 10 eval '[ -n "$(title_pid "pony express")" ]'
+LKA=$(title_pid lookup)
+PONY=$(title_pid "pony express")
+all=$(smtpd_pids)
+for p in $all; do grep -q " $MTA_LIBDIR/libonionmx\.so$" "/proc/$p/maps" || echo "$p $(tr '\0' ' ' </proc/$p/cmdline)"; done >"$T/without"
+is "$(cat "$T/without")" "" "all $(echo $all | wc -w) smtpd processes have libonionmx.so from $MTA_LIBDIR (parent $PARENT, lookup $LKA, pony express $PONY, ...)"
+is "$(readlink "/proc/$PONY/root")" /var/lib/opensmtpd/empty "pony express (which connects) runs chrooted in /var/lib/opensmtpd/empty"
+is "$(readlink "/proc/$LKA/root")" / "lookup (which asks DNS) runs unchrooted"
+like "$(tr '\0' '\n' <"/proc/$PONY/environ" 2>/dev/null)" "^LD_PRELOAD=libonionmx\.so$" \
+	"pony express's LD_PRELOAD is the bare name"
+out=$(/usr/local/sbin/onionmx-check -t --mta opensmtpd 2>&1)
+is "$out" "mta opensmtpd ok" "onionmx-check --mta opensmtpd: the stock smtpd.conf and the running smtpd are fine"
+
+# --- Delivery: mapped domains to the onion, unmapped ones straight to their MX.
+ONION_M01=$(onion_of m01.example)
+printf '%s\n' "user@mapped.example first-mapped" "user@m01.example first-m01" \
+	"user@u01.example first-plain" >"$T/first"
+out=$(submit "$T/first")
+is "$out" "submitted 3" "three messages accepted over SMTP"
+wait_for 20 count_at_least onion 2
+wait_for 10 count_at_least direct 1
+is "$(sink_subjects onion | sort | tr '\n' ,)" "first-m01 user@m01.example,first-mapped user@mapped.example," \
+	"mail for mapped.example and m01.example arrived at the onion sink"
+is "$(sink_subjects direct)" "first-plain user@u01.example" "mail for the unmapped u01.example arrived at its own MX directly"
+like "$(socks_hosts)" "^$ONION1\.onion$" "the SOCKS request for mapped.example named its onion"
+like "$(socks_hosts)" "^$ONION_M01\.onion$" "the SOCKS request for m01.example named its onion"
+like "$(osd_log)" "mta delivery evpid=[0-9a-f]+ from=<[^>]*> to=<user@m01\.example> .*relay=\"2(4[0-9]|5[0-5])\.[0-9.]+ \($ONION_M01\.onion\)\" .*result=\"Ok\"" \
+	"OpenSMTPD's log: delivered to the onion MX at its synthetic address, named by its onion"
+like "$(osd_log)" "to=<user@u01\.example> .*relay=\"198\.18\.0\.30 \(mx\.direct\.example\)\" .*result=\"Ok\"" \
+	"OpenSMTPD's log: the unmapped domain went to its own MX"
+like "$(grep "onionmx: connected to $ONION_M01\.onion port 25" "$SYSLOG")" \
+	"<2[0-3]>.* smtpd\[$PONY\]: onionmx: connected to $ONION_M01\.onion port 25 \(MX of m01\.example[ )]" \
+	"the library's line is in the mail log, from pony express"
+is "$(leaked)" "" "the DNS server heard no question about a mapped domain, an onion or a synthetic address"
+like "$(dns_queries)" "^MX u01\.example$" "control: it heard the unmapped domain's MX question"
+like "$(dns_queries)" "^(A|AAAA) mx\.direct\.example$" "control: and the address question about its MX host"
+
+# --- Tor down: every message deferred with the library's cause, none bounced.
+stop_socks
+before_onion=$(sink_count onion)
+for d in m04 m05 m06 m07 m08; do echo "user@$d.example down-$d"; done >"$T/down"
+submit "$T/down" >/dev/null
+wait_for 30 log_count_at_least 'to=<user@m0[4-8]\.example> .*result="TempFail"' 5
+is "$(log_count 'to=<user@m0[4-8]\.example> .*result="TempFail"')" 5 "Tor down: OpenSMTPD deferred all five messages (TempFail)"
+is "$(queue_count)" 5 "smtpctl show queue: five messages on the queue"
+like "$(grep "smtpd\[$PONY\]: onionmx: cannot connect" "$SYSLOG")" \
+	"onionmx: cannot connect to [a-z2-7]{56}\.onion port 25 \(MX of m0[4-8]\.example[^)]*\) via Tor 127\.0\.0\.1:9050: cannot connect to Tor's SOCKS port \(is Tor running\?\)" \
+	"pony express logged why (is Tor running?)"
+is "$(log_count 'result="PermFail"')" 0 "nothing bounced"
+is "$(sink_count onion)" "$before_onion" "nothing reached the onion sink while Tor was down"
+is "$(sink_connections clearnet)$(sink_connections clearnet2)" 00 "nor the clearnet MX (either address)"
+
+# --- Tor back, the queue retried at once: everything delivered.
+start_socks relay -r 127.0.0.40:25 || exit 1
+out=$(/usr/sbin/smtpctl schedule all 2>&1)
+ok $? "smtpctl schedule all ($out)"
+wait_for 60 count_at_least onion $((before_onion + 5))
+is "$(sink_subjects onion | grep '^down-' | sort | tr '\n' ,)" \
+	"down-m04 user@m04.example,down-m05 user@m05.example,down-m06 user@m06.example,down-m07 user@m07.example,down-m08 user@m08.example," \
+	"Tor back: the five deferred messages arrived at the onion sink"
+wait_for 10 queue_is 0
+is "$(queue_count)" 0 "the queue is empty"
+
+# --- 100 messages, one to each of 50 mapped and 50 unmapped domains, 10 to an
+# SMTP session: each at the right sink exactly once.
+before_onion=$(sink_count onion)
+before_direct=$(sink_count direct)
+for i in $(seq -w 1 50); do
+	echo "rcpt@m$i.example bulk-m$i"
+	echo "rcpt@u$i.example bulk-u$i"
+done >"$T/bulk"
+t0=$SECONDS
+out=$(submit "$T/bulk" 10)
+is "$out" "submitted 100" "100 messages accepted, 10 per SMTP session"
+wait_for 120 count_at_least onion $((before_onion + 50))
+wait_for 60 count_at_least direct $((before_direct + 50))
+wait_for 30 queue_is 0
+echo "# 100 messages delivered in $((SECONDS - t0)) s"
+sink_subjects onion | grep '^bulk-' | sort >"$T/bulk.onion"
+sink_subjects direct | grep '^bulk-' | sort >"$T/bulk.direct"
+grep '@m' "$T/bulk" | awk '{ print $2, $1 }' | sort >"$T/want.onion"
+grep '@u' "$T/bulk" | awk '{ print $2, $1 }' | sort >"$T/want.direct"
+for s in onion direct; do
+	cmp -s "$T/bulk.$s" "$T/want.$s"
+	ok $? "the 50 messages for $([ $s = onion ] && echo mapped || echo unmapped) domains are at the $s sink, each exactly once"
+	cmp -s "$T/bulk.$s" "$T/want.$s" || diff "$T/want.$s" "$T/bulk.$s" | head -5 | sed 's/^/#   /'
+done
+is "$(queue_count)" 0 "the queue is empty"
+for i in $(seq -w 1 50); do
+	grep -q "^CONNECT host=$(onion_of "m$i.example")\.onion port=25" "$T/socks.log" || echo "m$i"
+done >"$T/missing"
+is "$(cat "$T/missing")" "" "every mapped domain's onion was asked of the SOCKS server"
+
+is "$(sink_connections clearnet)$(sink_connections clearnet2)" 00 \
+	"the clearnet MX of the mapped domains saw no connection (either address)"
+is "$(sink_count bounces)" 0 "no bounce"
+is "$(leaked)" "" "the DNS server heard no question about a mapped domain, an onion or a synthetic address"
+is "$(dns_queries | grep -cE '^MX u[0-9]{2}\.example$')" 50 "control: it heard the MX question of each of the 50 unmapped domains"
+cp "$SYSLOG" "$T/dns.log" "$T/socks.log" /tmp/osd/ 2>/dev/null; echo "# opensmtpd.sh took $SECONDS s"
+done_testing
