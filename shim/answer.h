@@ -37,7 +37,8 @@ int omx_resolve_domain(const struct omx_map *map, const char *domain,
  * with A filled (MX host names stored in HOSTS). Ours are: every question for an
  * onion name (A, and AAAA as the same address IPv4-mapped; other types NODATA),
  * MX questions for mapped domains and "_smtp._tcp.DOMAIN" SRV questions for
- * them (NODATA, so the MX decides); and with MTA (the process delivers mail, see
+ * them (NODATA, so the MX decides); PTR questions about synthetic addresses
+ * (in-addr.arpa, or ip6.arpa of ::ffff:A.B.C.D: the onion's name); and with MTA (the process delivers mail, see
  * omx_mta) A/AAAA questions for mapped domains, answered with their onions'
  * addresses. With no map (broken configuration) every such question fails
  * temporarily (in an MTA every A/AAAA question), so no mail leaves in clear; so
