@@ -62,8 +62,6 @@ for p in $all; do grep -q " $MTA_LIBDIR/libonionmx\.so$" "/proc/$p/maps" || echo
 is "$(cat "$T/without")" "" "all $(echo $all | wc -w) smtpd processes have libonionmx.so from $MTA_LIBDIR (parent $PARENT, lookup $LKA, pony express $PONY, ...)"
 is "$(readlink "/proc/$PONY/root")" /var/lib/opensmtpd/empty "pony express (which connects) runs chrooted in /var/lib/opensmtpd/empty"
 is "$(readlink "/proc/$LKA/root")" / "lookup (which asks DNS) runs unchrooted"
-like "$(tr '\0' '\n' <"/proc/$PONY/environ" 2>/dev/null)" "^LD_PRELOAD=libonionmx\.so$" \
-	"pony express's LD_PRELOAD is the bare name"
 out=$(/usr/local/sbin/onionmx-check -t --mta opensmtpd 2>&1)
 is "$out" "mta opensmtpd ok" "onionmx-check --mta opensmtpd: the stock smtpd.conf and the running smtpd are fine"
 
@@ -91,39 +89,55 @@ is "$(leaked)" "" "the DNS server heard no question about a mapped domain, an on
 like "$(dns_queries)" "^MX u01\.example$" "control: it heard the unmapped domain's MX question"
 like "$(dns_queries)" "^(A|AAAA) mx\.direct\.example$" "control: and the address question about its MX host"
 
-# --- Tor down: every message deferred with the library's cause, none bounced.
+# --- Tor down: every message stays queued, the library's cause in the log,
+# none bounced. m02, m03 and m04 go to onions OpenSMTPD has not connected to
+# yet: it defers them (TempFail) once its connection attempts failed. m05 and
+# m06 go to the onions of mapped.example and m01.example, which it had just
+# delivered to: it holds those messages and keeps retrying the connection.
 stop_socks
 before_onion=$(sink_count onion)
-for d in m04 m05 m06 m07 m08; do echo "user@$d.example down-$d"; done >"$T/down"
+for d in m02 m03 m04 m05 m06; do echo "user@$d.example down-$d"; done >"$T/down"
 submit "$T/down" >/dev/null
-wait_for 30 log_count_at_least 'to=<user@m0[4-8]\.example> .*result="TempFail"' 5
-is "$(log_count 'to=<user@m0[4-8]\.example> .*result="TempFail"')" 5 "Tor down: OpenSMTPD deferred all five messages (TempFail)"
-is "$(queue_count)" 5 "smtpctl show queue: five messages on the queue"
-like "$(grep "smtpd\[$PONY\]: onionmx: cannot connect" "$SYSLOG")" \
-	"onionmx: cannot connect to [a-z2-7]{56}\.onion port 25 \(MX of m0[4-8]\.example[^)]*\) via Tor 127\.0\.0\.1:9050: cannot connect to Tor's SOCKS port \(is Tor running\?\)" \
-	"pony express logged why (is Tor running?)"
-is "$(log_count 'result="PermFail"')" 0 "nothing bounced"
+wait_for 30 log_count_at_least 'to=<user@m0[2-4]\.example> .*result="TempFail"' 3
+is "$(grep -E 'to=<user@m0[2-6]\.example> .*result="TempFail"' "$SYSLOG" | sed 's/.*to=<user@\(m0[0-9]\).*stat="\([^"]*\)".*/\1 \2/' | sort | tr '\n' ,)" \
+	"m02 Network error on destination MXs,m03 Network error on destination MXs,m04 Network error on destination MXs," \
+	"Tor down: OpenSMTPD deferred the three messages to onions it had not used yet (TempFail)"
+for d in m02 m03 m04 m05 m06; do
+	grep -q "smtpd\[$PONY\]: onionmx: cannot connect to $(onion_of $d.example)\.onion port 25 .* via Tor 127\.0\.0\.1:9050: cannot connect to Tor's SOCKS port (is Tor running?)" "$SYSLOG" || echo "$d"
+done >"$T/nocause"
+is "$(cat "$T/nocause")" "" "pony express logged why for each of the five onions (is Tor running?)"
+is "$(queue_count)" 5 "smtpctl show queue: all five messages on the queue"
+is "$(log_count 'to=<user@m0[2-6]\.example> .*result="(PermFail|Ok)"')" 0 "none bounced, none counted as delivered"
 is "$(sink_count onion)" "$before_onion" "nothing reached the onion sink while Tor was down"
 is "$(sink_connections clearnet)$(sink_connections clearnet2)" 00 "nor the clearnet MX (either address)"
 
-# --- Tor back, the queue retried at once: everything delivered.
+# --- Tor back, the queue retried at once: everything delivered. OpenSMTPD
+# disabled the routes to the three onions for 15 s after their failures; a
+# retry before it enables them again fails at once (and backs off), so the
+# queue is flushed once it has.
 start_socks relay -r 127.0.0.40:25 || exit 1
+wait_for 30 log_count_at_least 'smtp-out: Enabling route .*\.onion\)' 3
 out=$(/usr/sbin/smtpctl schedule all 2>&1)
 ok $? "smtpctl schedule all ($out)"
 wait_for 60 count_at_least onion $((before_onion + 5))
 is "$(sink_subjects onion | grep '^down-' | sort | tr '\n' ,)" \
-	"down-m04 user@m04.example,down-m05 user@m05.example,down-m06 user@m06.example,down-m07 user@m07.example,down-m08 user@m08.example," \
+	"down-m02 user@m02.example,down-m03 user@m03.example,down-m04 user@m04.example,down-m05 user@m05.example,down-m06 user@m06.example," \
 	"Tor back: the five deferred messages arrived at the onion sink"
 wait_for 10 queue_is 0
 is "$(queue_count)" 0 "the queue is empty"
 
-# --- 100 messages, one to each of 50 mapped and 50 unmapped domains, 10 to an
-# SMTP session: each at the right sink exactly once.
+# --- 100 messages: ten to each of five mapped domains (one per onion) and 50
+# to an unmapped domain, 10 to an SMTP session: each at the right sink exactly
+# once. (Few domains: OpenSMTPD opens one connection per destination domain,
+# and at most one every 5 s to the same MX address; 50 unmapped domains on one
+# MX host would take four minutes.)
 before_onion=$(sink_count onion)
 before_direct=$(sink_count direct)
-for i in $(seq -w 1 50); do
-	echo "rcpt@m$i.example bulk-m$i"
-	echo "rcpt@u$i.example bulk-u$i"
+for n in $(seq -w 1 10); do
+	for i in 1 2 3 4 5; do
+		echo "rcpt$n@m0$i.example bulk-m0$i-$n"
+		echo "rcpt$n-$i@u01.example bulk-u01-$n-$i"
+	done
 done >"$T/bulk"
 t0=$SECONDS
 out=$(submit "$T/bulk" 10)
@@ -138,19 +152,19 @@ grep '@m' "$T/bulk" | awk '{ print $2, $1 }' | sort >"$T/want.onion"
 grep '@u' "$T/bulk" | awk '{ print $2, $1 }' | sort >"$T/want.direct"
 for s in onion direct; do
 	cmp -s "$T/bulk.$s" "$T/want.$s"
-	ok $? "the 50 messages for $([ $s = onion ] && echo mapped || echo unmapped) domains are at the $s sink, each exactly once"
+	ok $? "the 50 messages for $([ $s = onion ] && echo "mapped domains are at the onion sink" || echo "the unmapped domain are at the direct sink"), each exactly once"
 	cmp -s "$T/bulk.$s" "$T/want.$s" || diff "$T/want.$s" "$T/bulk.$s" | head -5 | sed 's/^/#   /'
 done
 is "$(queue_count)" 0 "the queue is empty"
-for i in $(seq -w 1 50); do
-	grep -q "^CONNECT host=$(onion_of "m$i.example")\.onion port=25" "$T/socks.log" || echo "m$i"
+for i in 1 2 3 4 5; do
+	grep -q "^CONNECT host=$(onion_of "m0$i.example")\.onion port=25" "$T/socks.log" || echo "m0$i"
 done >"$T/missing"
-is "$(cat "$T/missing")" "" "every mapped domain's onion was asked of the SOCKS server"
+is "$(cat "$T/missing")" "" "each mapped domain's onion was asked of the SOCKS server"
 
 is "$(sink_connections clearnet)$(sink_connections clearnet2)" 00 \
 	"the clearnet MX of the mapped domains saw no connection (either address)"
 is "$(sink_count bounces)" 0 "no bounce"
 is "$(leaked)" "" "the DNS server heard no question about a mapped domain, an onion or a synthetic address"
-is "$(dns_queries | grep -cE '^MX u[0-9]{2}\.example$')" 50 "control: it heard the MX question of each of the 50 unmapped domains"
-cp "$SYSLOG" "$T/dns.log" "$T/socks.log" /tmp/osd/ 2>/dev/null; echo "# opensmtpd.sh took $SECONDS s"
+like "$(dns_queries)" "^MX u01\.example$" "control: it heard the unmapped domain's MX question"
+echo "# opensmtpd.sh took $SECONDS s"
 done_testing
