@@ -8,7 +8,8 @@
 # the onion sink through the client tor (seen on its control port, with the
 # isolation credentials), OpenSMTPD and the library must log it, and neither
 # the clearnet MX nor the DNS server may hear of it; one to an unmapped domain
-# goes to its own MX directly.
+# goes to its own MX directly. Then an onion no service publishes, and the
+# client tor stopped: each message deferred, Tor's cause in the log.
 . "$(dirname "$0")/../lib.sh"
 . "$TOP/tests/tornet.sh"
 . "$TOP/tests/mta/common.sh"
@@ -34,6 +35,11 @@ fi
 ok 0 "the private Tor network starts and its client reaches the onion services (${TORNET_READY}s)"
 mta_install_onionmx || exit 1
 mta_map_tor || exit 1
+# nosvc.example: a valid onion (a fresh ed25519 key) that no service publishes.
+openssl genpkey -algorithm ed25519 -out "$T/nosvc.pem" 2>/dev/null
+NOSVC=$(openssl pkey -in "$T/nosvc.pem" -pubout -outform DER | tail -c 32 | "$H/onion_from_key")
+echo "nosvc.example $NOSVC.onion" >>/etc/onionmx/domains
+"$MAPTOOL" /etc/onionmx/domains >/dev/null || exit 1
 osd_log() { grep ' smtpd\[' "$SYSLOG"; }
 queue_count() { /usr/sbin/smtpctl show queue 2>/dev/null | grep -c . ; }
 
@@ -65,10 +71,32 @@ tor_stream_check
 wait_for 10 eval '[ "$(queue_count)" = 0 ]'
 is "$(queue_count)" 0 "OpenSMTPD's queue is empty"
 
+# An onion no service publishes: deferred, with Tor's cause in the log.
+echo "user@nosvc.example opensmtpd-nosvc" >"$T/msg3"
+submit "$T/msg3" >/dev/null
+wait_for 30 grep -q 'to=<user@nosvc\.example> .*result="TempFail"' "$SYSLOG"
+like "$(osd_log)" "to=<user@nosvc\.example> .*result=\"TempFail\"" "an onion with no descriptor: OpenSMTPD deferred the message"
+like "$(grep "onionmx: cannot connect to $NOSVC" "$SYSLOG")" \
+	"smtpd\[[0-9]+\]: onionmx: cannot connect to $NOSVC\.onion port 25 \(MX of nosvc\.example\) via Tor 127\.0\.0\.1:9050: onion service descriptor not found" \
+	"  the library logged Tor's cause (descriptor not found)"
+
+# The client tor down: the next message for mapped.example stays queued.
+tornet_stop client
+before=$(sink_count onion)
+echo "user@mapped.example opensmtpd-tor-down" >"$T/msg4"
+submit "$T/msg4" >/dev/null
+wait_for 30 grep -q "onionmx: cannot connect to $TOR_ONION1\.onion port 25 .*is Tor running" "$SYSLOG"
+like "$(grep "onionmx: cannot connect to $TOR_ONION1" "$SYSLOG")" \
+	"smtpd\[[0-9]+\]: onionmx: cannot connect to $TOR_ONION1\.onion port 25 \(MX of mapped\.example\) via Tor 127\.0\.0\.1:9050: cannot connect to Tor's SOCKS port \(is Tor running\?\)" \
+	"Tor down: the library logged why (is Tor running?)"
+is "$(queue_count)" 2 "  both undelivered messages are on the queue (nosvc.example's, and this one)"
+is "$(sink_count onion)" "$before" "  nothing more reached the onion sink"
+unlike "$(osd_log)" 'result="PermFail"' "  nothing bounced"
+
 is "$(sink_connections clearnet)$(sink_connections clearnet2)" 00 \
 	"the clearnet MX of mapped.example saw no connection (either address)"
 is "$(sink_count bounces)" 0 "no bounce"
-unlike "$(dns_queries)" " mapped\.example$|\.onion$|\.(24[0-9]|25[0-5])\.in-addr\.arpa$" \
+unlike "$(dns_queries)" " (mapped|nosvc)\.example$|\.onion$|\.(24[0-9]|25[0-5])\.in-addr\.arpa$" \
 	"the DNS server saw no query about mapped.example, an onion or a synthetic address"
 like "$(dns_queries)" "^MX u01\.example$" "control: it saw the unmapped domain's MX query"
 echo "# tor_opensmtpd.sh took $SECONDS s"
