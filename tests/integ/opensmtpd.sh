@@ -89,25 +89,26 @@ is "$(leaked)" "" "the DNS server heard no question about a mapped domain, an on
 like "$(dns_queries)" "^MX u01\.example$" "control: it heard the unmapped domain's MX question"
 like "$(dns_queries)" "^(A|AAAA) mx\.direct\.example$" "control: and the address question about its MX host"
 
-# --- Tor down: every message stays queued, the library's cause in the log,
-# none bounced. m02, m03 and m04 go to onions OpenSMTPD has not connected to
-# yet: it defers them (TempFail) once its connection attempts failed. m05 and
-# m06 go to the onions of mapped.example and m01.example, which it had just
-# delivered to: it holds those messages and keeps retrying the connection.
+# --- Tor down: every message deferred, the library's cause in the log, none
+# bounced. m02, m03 and m04 go to three onions OpenSMTPD has not connected to
+# yet. (A message for an onion it has just delivered to, with a session to it
+# still open, is instead held in pony express, which retries the connection
+# every few seconds with a growing penalty: deferred too, but not logged as
+# TempFail nor flushed by smtpctl, so not a step this test can time.)
 stop_socks
 before_onion=$(sink_count onion)
-for d in m02 m03 m04 m05 m06; do echo "user@$d.example down-$d"; done >"$T/down"
+for d in m02 m03 m04; do echo "user@$d.example down-$d"; done >"$T/down"
 submit "$T/down" >/dev/null
 wait_for 30 log_count_at_least 'to=<user@m0[2-4]\.example> .*result="TempFail"' 3
-is "$(grep -E 'to=<user@m0[2-6]\.example> .*result="TempFail"' "$SYSLOG" | sed 's/.*to=<user@\(m0[0-9]\).*stat="\([^"]*\)".*/\1 \2/' | sort | tr '\n' ,)" \
+is "$(grep -E 'to=<user@m0[2-4]\.example> .*result="TempFail"' "$SYSLOG" | sed 's/.*to=<user@\(m0[0-9]\).*stat="\([^"]*\)".*/\1 \2/' | sort | tr '\n' ,)" \
 	"m02 Network error on destination MXs,m03 Network error on destination MXs,m04 Network error on destination MXs," \
-	"Tor down: OpenSMTPD deferred the three messages to onions it had not used yet (TempFail)"
-for d in m02 m03 m04 m05 m06; do
+	"Tor down: OpenSMTPD deferred the three messages (TempFail, \"Network error on destination MXs\")"
+for d in m02 m03 m04; do
 	grep -q "smtpd\[$PONY\]: onionmx: cannot connect to $(onion_of $d.example)\.onion port 25 .* via Tor 127\.0\.0\.1:9050: cannot connect to Tor's SOCKS port (is Tor running?)" "$SYSLOG" || echo "$d"
 done >"$T/nocause"
-is "$(cat "$T/nocause")" "" "pony express logged why for each of the five onions (is Tor running?)"
-is "$(queue_count)" 5 "smtpctl show queue: all five messages on the queue"
-is "$(log_count 'to=<user@m0[2-6]\.example> .*result="(PermFail|Ok)"')" 0 "none bounced, none counted as delivered"
+is "$(cat "$T/nocause")" "" "pony express logged why for each of the three onions (is Tor running?)"
+is "$(queue_count)" 3 "smtpctl show queue: the three messages are on the queue"
+is "$(log_count 'to=<user@m0[2-4]\.example> .*result="(PermFail|Ok)"')" 0 "none bounced, none counted as delivered"
 is "$(sink_count onion)" "$before_onion" "nothing reached the onion sink while Tor was down"
 is "$(sink_connections clearnet)$(sink_connections clearnet2)" 00 "nor the clearnet MX (either address)"
 
@@ -119,10 +120,10 @@ start_socks relay -r 127.0.0.40:25 || exit 1
 wait_for 30 log_count_at_least 'smtp-out: Enabling route .*\.onion\)' 3
 out=$(/usr/sbin/smtpctl schedule all 2>&1)
 ok $? "smtpctl schedule all ($out)"
-wait_for 60 count_at_least onion $((before_onion + 5))
+wait_for 60 count_at_least onion $((before_onion + 3))
 is "$(sink_subjects onion | grep '^down-' | sort | tr '\n' ,)" \
-	"down-m02 user@m02.example,down-m03 user@m03.example,down-m04 user@m04.example,down-m05 user@m05.example,down-m06 user@m06.example," \
-	"Tor back: the five deferred messages arrived at the onion sink"
+	"down-m02 user@m02.example,down-m03 user@m03.example,down-m04 user@m04.example," \
+	"Tor back: the three deferred messages arrived at the onion sink"
 wait_for 10 queue_is 0
 is "$(queue_count)" 0 "the queue is empty"
 
@@ -160,6 +161,38 @@ for i in 1 2 3 4 5; do
 	grep -q "^CONNECT host=$(onion_of "m0$i.example")\.onion port=25" "$T/socks.log" || echo "m0$i"
 done >"$T/missing"
 is "$(cat "$T/missing")" "" "each mapped domain's onion was asked of the SOCKS server"
+
+# --- A map change while OpenSMTPD runs. lookup (unchrooted) opens the rebuilt
+# map; pony express is chrooted in /var/lib/opensmtpd/empty and holds nothing
+# outside it, so it cannot: it sees its map was replaced and refuses every SMTP
+# connection (never DNS, never the clearnet MX) until smtpd restarts. The
+# README's step after every rebuild is that restart. (late.example is new to
+# this OpenSMTPD: no connection it holds open to the domain's old MX, which a
+# message would take without any connect() the library could refuse.)
+echo "late.example ${ONION_MOVED}.onion" >>/etc/onionmx/domains
+"$MAPTOOL" /etc/onionmx/domains >/dev/null
+ok $? "onionmx-map rebuilt the map with late.example while OpenSMTPD runs"
+sleep 1.2 # the library looks at the map at most once a second
+before_onion=$(sink_count onion)
+before_direct=$(sink_count direct)
+echo "user@late.example after-rebuild" >"$T/late"
+submit "$T/late" >/dev/null
+wait_for 30 grep -q 'to=<user@late\.example> .*result="TempFail"' "$SYSLOG"
+like "$(grep "smtpd\[$PONY\]: onionmx: .*domains\.cdb" "$SYSLOG")" "this process finds it has been replaced, and cannot open the map again" \
+	"pony express saw the map replaced, and says it cannot open it again from its chroot"
+like "$(osd_log)" 'to=<user@late\.example> .*result="TempFail"' "OpenSMTPD deferred the message for late.example"
+is "$(sink_count onion)/$(sink_count direct)" "$before_onion/$before_direct" "it went nowhere (neither an onion nor the domain's own MX)"
+is "$(queue_count)" 1 "it waits on the queue"
+kill "$(cat /run/smtpd.pid)"
+wait_for 10 sh -c '! kill -0 '"$PARENT"' 2>/dev/null'
+out=$(mta_opensmtpd_start 2>&1)
+ok $? "smtpd restarted, as systemctl restart opensmtpd does"
+wait_for 10 eval '[ -n "$(title_pid "pony express")" ]'
+/usr/sbin/smtpctl schedule all >/dev/null 2>&1
+wait_for 30 count_at_least onion $((before_onion + 1))
+is "$(sink_subjects onion | grep after-rebuild)" "after-rebuild user@late.example" "after the restart the queued message for late.example arrived at the onion sink"
+like "$(socks_hosts)" "^$ONION_MOVED\.onion$" "through its onion"
+unlike "$(dns_queries)" " late\.example$" "DNS heard nothing about late.example"
 
 is "$(sink_connections clearnet)$(sink_connections clearnet2)" 00 \
 	"the clearnet MX of the mapped domains saw no connection (either address)"
