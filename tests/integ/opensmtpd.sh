@@ -49,6 +49,17 @@ title_pid() { # title_pid TITLE: the smtpd process whose title is "smtpd: TITLE"
 # address (240.0.0.0/4 reversed).
 leaked() { dns_queries | grep -E " (mapped|m[0-9]{2})\.example$|\.onion$|\.(24[0-9]|25[0-5])\.in-addr\.arpa$"; }
 
+# Control for onionmx-check's report below: smtpd started without the library is named.
+env -i PATH="$MTA_PATH" /usr/sbin/smtpd
+wait_for 10 test -s /run/smtpd.pid
+PARENT=$(cat /run/smtpd.pid 2>/dev/null)
+out=$(/usr/local/sbin/onionmx-check --mta opensmtpd 2>&1)
+is "$?" 1 "control: smtpd started without LD_PRELOAD: onionmx-check --mta opensmtpd exits 1"
+like "$out" "unsafe: opensmtpd: the library = running pid $PARENT without libonionmx\.so" "  and names the running smtpd"
+kill "$PARENT"
+wait_for 10 sh -c '! kill -0 '"$PARENT"' 2>/dev/null && ! test -e /run/smtpd.pid'
+rm -f /run/smtpd.pid
+
 out=$(mta_opensmtpd_start 2>&1)
 ok $? "/usr/sbin/smtpd under LD_PRELOAD=libonionmx.so (opensmtpd.service's ExecStart)"
 unlike "$out" "onionmx" "start-up is silent about the library"
