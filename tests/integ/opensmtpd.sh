@@ -49,6 +49,17 @@ title_pid() { # title_pid TITLE: the smtpd process whose title is "smtpd: TITLE"
 # address (240.0.0.0/4 reversed).
 leaked() { dns_queries | grep -E " (mapped|m[0-9]{2})\.example$|\.onion$|\.(24[0-9]|25[0-5])\.in-addr\.arpa$"; }
 
+# onionmx-check --mta opensmtpd reads the real smtpd.conf: a relay through a
+# fixed host is named with its line, and the stock file is clean again.
+cp /etc/smtpd.conf "$T/smtpd.conf.stock"
+sed -i 's/^action "relay" relay$/action "relay" relay host smtp:\/\/relay.example/' /etc/smtpd.conf
+out=$(/usr/local/sbin/onionmx-check --mta opensmtpd 2>&1)
+is "$?" 1 "onionmx-check --mta opensmtpd with 'action \"relay\" relay host ...': exit 1"
+like "$out" "unsafe: smtpd\.conf line [0-9]+ = action \"relay\" relay host smtp://relay\.example" "  the action is named with its line"
+/usr/sbin/smtpd -n >/dev/null 2>&1
+ok $? "  (smtpd -n accepts that configuration)"
+cp "$T/smtpd.conf.stock" /etc/smtpd.conf
+
 # Control for onionmx-check's report below: smtpd started without the library is named.
 env -i PATH="$MTA_PATH" /usr/sbin/smtpd
 wait_for 10 test -s /run/smtpd.pid
