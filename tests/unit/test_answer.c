@@ -389,8 +389,10 @@ int main(void)
 		reverse_names(addr[19], v4, v6);
 		ptr_record(&map, v4, o[19], "PTR of the 16th target's address");
 		for (unsigned i = 0; i < 20; i++)
-			if (addr[i] == unused)
+			if (addr[i] == unused) {
 				unused++;
+				i = (unsigned)-1; /* check the new one against all of them */
+			}
 		reverse_names(unused, v4, v6);
 		negative(&map, v4, OMX_DNS_T_PTR, OMX_DNS_NXDOMAIN, "in-addr.arpa",
 			 "PTR of an address in the map's range that stands for no onion");
@@ -585,6 +587,18 @@ int main(void)
 					negative(&dmg, name, OMX_DNS_T_AAAA, OMX_DNS_SERVFAIL, NULL,
 						 "damaged address record: AAAA for its onion");
 					omx_map_close(&dmg);
+					/* Reopened: the PTR lookup is the one that finds the damage. */
+					fd = open(bad, O_RDONLY);
+					if (fd >= 0 && omx_map_open_fd(&dmg, fd, bad, err, sizeof(err)) == 0) {
+						char v4[64], v6[128];
+
+						reverse_names(addr[0], v4, v6);
+						negative(&dmg, v4, OMX_DNS_T_PTR, OMX_DNS_SERVFAIL, NULL,
+							 "damaged address record: PTR of its address defers");
+						omx_map_close(&dmg);
+					}
+					if (fd >= 0)
+						close(fd);
 				}
 			}
 			unlink(bad);
