@@ -39,7 +39,7 @@ static int answer_question(res_state statp, struct omx_dns_question *q, unsigned
 			omx_socket_routed(0);
 		return 0;
 	}
-	if (q->qtype != OMX_DNS_T_SRV && q->qtype != OMX_DNS_T_PTR &&
+	if (q->qtype != OMX_DNS_T_SRV && q->qtype != OMX_DNS_T_PTR && a.type != OMX_DNS_T_PTR &&
 	    !omx_onion_label(q->name, strlen(q->name), &(size_t){ 0 }))
 		omx_socket_routed(1); /* a mapped domain's MX, A or AAAA */
 	len = omx_dns_build_reply(q, &a, answer, (size_t)anslen);
