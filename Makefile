@@ -139,7 +139,8 @@ UNITDIR    ?= /etc/systemd/system
 install: all
 	install -d $(DESTDIR)$(LIBDIR) $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/sbin \
 		$(DESTDIR)$(MANDIR)/man5 $(DESTDIR)$(MANDIR)/man8 $(DESTDIR)$(SYSCONFDIR)/onionmx \
-		$(DESTDIR)$(UNITDIR)/postfix@.service.d $(DESTDIR)$(UNITDIR)/exim4.service.d
+		$(DESTDIR)$(UNITDIR)/postfix@.service.d $(DESTDIR)$(UNITDIR)/exim4.service.d \
+		$(DESTDIR)$(UNITDIR)/opensmtpd.service.d
 	# The discovery cache (discover = srv) and the delivery statistics live here: root's, like the map.
 	install -d -m 755 $(DESTDIR)$(LOCALSTATEDIR)/lib/onionmx
 	install -m 4755 $(LIB) $(DESTDIR)$(LIBDIR)/libonionmx.so
@@ -159,6 +160,8 @@ install: all
 		>$(DESTDIR)$(UNITDIR)/onionmx-unbound.service
 	install -m 644 tools/systemd/onionmx-unbound.path tools/systemd/onionmx-route.service \
 		$(DESTDIR)$(UNITDIR)/
+	install -m 644 tools/systemd/opensmtpd.service.d-onionmx.conf \
+		$(DESTDIR)$(UNITDIR)/opensmtpd.service.d/onionmx.conf
 	test -e $(DESTDIR)$(SYSCONFDIR)/onionmx/onionmx.conf || \
 		install -m 644 onionmx.conf.example $(DESTDIR)$(SYSCONFDIR)/onionmx/onionmx.conf
 	test -e $(DESTDIR)$(SYSCONFDIR)/onionmx/domains || \
@@ -177,8 +180,10 @@ uninstall:
 		$(DESTDIR)$(UNITDIR)/postfix@.service.d/onionmx.conf \
 		$(DESTDIR)$(UNITDIR)/exim4.service.d/onionmx.conf \
 		$(DESTDIR)$(UNITDIR)/onionmx-unbound.service $(DESTDIR)$(UNITDIR)/onionmx-unbound.path \
-		$(DESTDIR)$(UNITDIR)/onionmx-route.service
-	-rmdir $(DESTDIR)$(UNITDIR)/postfix@.service.d $(DESTDIR)$(UNITDIR)/exim4.service.d 2>/dev/null
+		$(DESTDIR)$(UNITDIR)/onionmx-route.service \
+		$(DESTDIR)$(UNITDIR)/opensmtpd.service.d/onionmx.conf
+	-rmdir $(DESTDIR)$(UNITDIR)/postfix@.service.d $(DESTDIR)$(UNITDIR)/exim4.service.d \
+		$(DESTDIR)$(UNITDIR)/opensmtpd.service.d 2>/dev/null
 	cmp -s onionmx.conf.example $(DESTDIR)$(SYSCONFDIR)/onionmx/onionmx.conf && \
 		rm -f $(DESTDIR)$(SYSCONFDIR)/onionmx/onionmx.conf || true
 	cmp -s tools/domains.example $(DESTDIR)$(SYSCONFDIR)/onionmx/domains && \

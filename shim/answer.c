@@ -103,17 +103,118 @@ static const char *smtp_srv_domain(const char *name)
 		       ? name + sizeof(prefix) - 1 : NULL;
 }
 
+/* The IPv4 address (host order) whose reverse name NAME is: "D.C.B.A.in-addr.arpa",
+ * or the 32 nibbles of ::ffff:A.B.C.D under "ip6.arpa" (NAME lower-cased, as in
+ * a question). 1, with *ZONE the reverse zone; 0 for any other name. */
+static int reverse_v4(const char *name, uint32_t *addr, const char **zone)
+{
+	static const char v4[] = ".in-addr.arpa", v6[] = ".ip6.arpa";
+	size_t len = strlen(name);
+
+	if (len > sizeof(v4) - 1 && !strcmp(name + len - (sizeof(v4) - 1), v4)) {
+		const char *p = name;
+		uint32_t a = 0;
+
+		for (int i = 0; i < 4; i++, p++) {
+			unsigned v = 0, digits = 0;
+
+			for (; *p >= '0' && *p <= '9' && digits < 4; p++, digits++)
+				v = v * 10 + (unsigned)(*p - '0');
+			if (digits == 0 || digits > 3 || v > 255 || *p != '.')
+				return 0;
+			a |= v << (8 * i);
+		}
+		if (p != name + len - (sizeof(v4) - 2))
+			return 0;
+		*addr = a;
+		*zone = v4 + 1;
+		return 1;
+	}
+	if (len == 64 + sizeof(v6) - 2 && !strcmp(name + 63, v6)) {
+		uint8_t b[16] = { 0 };
+		static const uint8_t mapped[12] = { [10] = 0xff, [11] = 0xff };
+
+		for (int i = 0; i < 32; i++) {
+			char c = name[2 * i];
+			unsigned v = c >= '0' && c <= '9' ? (unsigned)(c - '0') :
+				     c >= 'a' && c <= 'f' ? (unsigned)(c - 'a' + 10) : 16;
+
+			if (v > 15 || name[2 * i + 1] != '.')
+				return 0;
+			b[15 - i / 2] |= (uint8_t)(v << (4 * (i % 2)));
+		}
+		if (memcmp(b, mapped, sizeof(mapped)) != 0)
+			return 0;
+		*addr = (uint32_t)b[12] << 24 | (uint32_t)b[13] << 16 | (uint32_t)b[14] << 8 | b[15];
+		*zone = v6 + 1;
+		return 1;
+	}
+	return 0;
+}
+
+/* Whether ADDR (host order) may be one we hand out: the map's range, its
+ * previous ones, discovery's; with no map, anything in 240.0.0.0/4 (the ranges
+ * are unknown then: fail closed). */
+static int maybe_synthetic(const struct omx_map *map, const struct omx_cache *cache, uint32_t addr)
+{
+	if (cache && (addr & cache->mask) == cache->net)
+		return 1;
+	if (!map)
+		return (addr & 0xf0000000u) == 0xf0000000u;
+	if ((addr & map->mask) == map->net)
+		return 1;
+	for (unsigned i = 0; i < map->nold && i < OMX_MAP_MAX_OLD_RANGES; i++)
+		if ((addr & map->old[i].mask) == map->old[i].net)
+			return 1;
+	return 0;
+}
+
+/* A PTR question about ADDR (host order) in reverse ZONE: for a synthetic
+ * address, the onion it stands for (OpenSMTPD asks it of the MX address it
+ * connects to, and logs the name), NXDOMAIN for one that stands for none,
+ * SERVFAIL when the map is missing or damaged; never sent to DNS (it would
+ * tell the server which onion this host mails). 0 for other addresses. */
+static int answer_ptr(const struct omx_map *map, struct omx_cache *cache, uint32_t addr,
+		      const char *zone, struct omx_dns_answer *a, char hosts[][OMX_HOST_MAX])
+{
+	struct omx_target t;
+	int r;
+
+	if (!maybe_synthetic(map, cache, addr))
+		return 0;
+	r = map ? omx_map_addr_onion(map, addr, &t, NULL, NULL) : OMX_MAP_DAMAGED;
+	if (r == OMX_MAP_DAMAGED) {
+		omx_log(LOG_WARNING, "deferring the reverse lookup of %u.%u.%u.%u: %s", addr >> 24,
+			(addr >> 16) & 255, (addr >> 8) & 255, addr & 255,
+			map ? "the map is damaged" : "no usable configuration");
+		negative(a, OMX_DNS_SERVFAIL, NULL);
+		return 1;
+	}
+	if (r != 1 && (r == OMX_MAP_RETIRED || !cache || omx_cache_addr_onion(cache, addr, &t) != 1)) {
+		negative(a, OMX_DNS_NXDOMAIN, zone);
+		return 1;
+	}
+	onion_host(hosts[0], t.onion);
+	a->type = OMX_DNS_T_PTR;
+	a->n = 1;
+	a->mx[0].host = hosts[0];
+	return 1;
+}
+
 int omx_answer_question(const struct omx_map *map, struct omx_cache *cache,
 			const struct omx_dns_question *q, int mta, struct omx_dns_answer *a,
 			char hosts[][OMX_HOST_MAX])
 {
 	struct omx_target targets[OMX_MAP_MAX_TARGETS];
 	uint32_t addr, addrs[OMX_MAP_MAX_TARGETS];
-	const char *srv_domain;
+	const char *srv_domain, *zone;
 	int n;
 
 	memset(a, 0, sizeof(*a));
 	a->ttl = OMX_ANSWER_TTL;
+	if ((q->qtype == OMX_DNS_T_PTR || q->qtype == 255 /* ANY */) && q->qclass == OMX_DNS_C_IN &&
+	    reverse_v4(q->name, &addr, &zone))
+		return answer_ptr(map, cache, addr, zone, a, hosts);
 	if (omx_onion_label(q->name, strlen(q->name), &(size_t){ 0 })) {
 		if (q->qtype != OMX_DNS_T_A && q->qtype != OMX_DNS_T_AAAA && q->qtype != 255 /* ANY */) {
 			/* TLSA, MX, ...: the name exists, with an address only. */

@@ -37,10 +37,12 @@ int omx_resolve_domain(const struct omx_map *map, const char *domain,
  * with A filled (MX host names stored in HOSTS). Ours are: every question for an
  * onion name (A, and AAAA as the same address IPv4-mapped; other types NODATA),
  * MX questions for mapped domains and "_smtp._tcp.DOMAIN" SRV questions for
- * them (NODATA, so the MX decides); and with MTA (the process delivers mail, see
- * omx_mta) A/AAAA questions for mapped domains, answered with their onions'
- * addresses. With no map (broken configuration) every such question fails
- * temporarily (in an MTA every A/AAAA question), so no mail leaves in clear; so
+ * them (NODATA, so the MX decides); PTR questions about synthetic addresses
+ * (in-addr.arpa, or ip6.arpa of ::ffff:A.B.C.D: the onion's name); and with
+ * MTA (the process delivers mail, see omx_mta) A/AAAA questions for mapped
+ * domains, answered with their onions' addresses. With no map (broken
+ * configuration) every such question fails temporarily (in an MTA every A/AAAA
+ * question; PTR questions about 240.0.0.0/4), so no mail leaves in clear; so
  * does any question whose lookup finds the map damaged. A may point into Q. */
 int omx_answer_question(const struct omx_map *map, struct omx_cache *cache,
 			const struct omx_dns_question *q, int mta, struct omx_dns_answer *a,

@@ -297,7 +297,7 @@ int omx_dns_build_reply(const struct omx_dns_question *q, const struct omx_dns_a
 	 * are encoded again while writing, to keep one name-sized buffer on the stack. */
 	if (a->rcode == OMX_DNS_NOERROR && a->n > 0) {
 		answers = a->n;
-		if (a->type == OMX_DNS_T_MX) {
+		if (a->type == OMX_DNS_T_MX || a->type == OMX_DNS_T_PTR) {
 			for (i = 0; i < answers; i++)
 				if (!a->mx[i].host ||
 				    encode_dotted_name(a->mx[i].host, mx_host, &mx_host_len, NULL) != 0)
@@ -329,6 +329,10 @@ int omx_dns_build_reply(const struct omx_dns_question *q, const struct omx_dns_a
 			encode_dotted_name(a->mx[i].host, mx_host, &mx_host_len, NULL);
 			put_rr_head_at_question(&w, OMX_DNS_T_MX, a->ttl, (uint16_t)(2 + mx_host_len));
 			put_u16(&w, a->mx[i].pref);
+			put_bytes(&w, mx_host, mx_host_len);
+		} else if (a->type == OMX_DNS_T_PTR) {
+			encode_dotted_name(a->mx[i].host, mx_host, &mx_host_len, NULL);
+			put_rr_head_at_question(&w, OMX_DNS_T_PTR, a->ttl, (uint16_t)mx_host_len);
 			put_bytes(&w, mx_host, mx_host_len);
 		} else if (a->type == OMX_DNS_T_AAAA) {
 			/* The IPv4 address in its IPv4-mapped IPv6 form, ::ffff:A.B.C.D. */

@@ -40,12 +40,13 @@ int omx_dns_parse_query(const uint8_t *msg, size_t len, struct omx_dns_question 
 struct omx_dns_answer {
 	int rcode;          /* OMX_DNS_NOERROR with n == 0 means NODATA */
 	int n;              /* answer records, at most OMX_DNS_MAX_ANSWERS */
-	uint16_t type;      /* OMX_DNS_T_MX, OMX_DNS_T_A, or OMX_DNS_T_AAAA (from a[]
-			     * as IPv4-mapped ::ffff:A.B.C.D) */
+	uint16_t type;      /* OMX_DNS_T_MX, OMX_DNS_T_A, OMX_DNS_T_AAAA (from a[]
+			     * as IPv4-mapped ::ffff:A.B.C.D), or OMX_DNS_T_PTR (the
+			     * names in mx[].host, pref unused) */
 	uint32_t ttl;
 	struct {
 		uint16_t pref;      /* MX preference */
-		const char *host;   /* MX exchange, dotted, no trailing dot needed */
+		const char *host;   /* MX exchange (PTR target), dotted, no trailing dot needed */
 	} mx[OMX_DNS_MAX_ANSWERS];
 	uint8_t a[OMX_DNS_MAX_ANSWERS][4]; /* A rdata, network order */
 	const char *soa_zone; /* owner of the SOA for NXDOMAIN/NODATA, e.g. "onion" */

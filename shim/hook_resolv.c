@@ -39,7 +39,8 @@ static int answer_question(res_state statp, struct omx_dns_question *q, unsigned
 			omx_socket_routed(0);
 		return 0;
 	}
-	if (q->qtype != OMX_DNS_T_SRV && !omx_onion_label(q->name, strlen(q->name), &(size_t){ 0 }))
+	if (q->qtype != OMX_DNS_T_SRV && q->qtype != OMX_DNS_T_PTR && a.type != OMX_DNS_T_PTR &&
+	    !omx_onion_label(q->name, strlen(q->name), &(size_t){ 0 }))
 		omx_socket_routed(1); /* a mapped domain's MX, A or AAAA */
 	len = omx_dns_build_reply(q, &a, answer, (size_t)anslen);
 	if (!search_style) {
@@ -75,13 +76,13 @@ static int answer_name(res_state statp, const char *name, int class, int type,
 	uint16_t flags = 0;
 	size_t label_len;
 
-	/* Only MX and _smtp._tcp SRV questions, onion names and, in an MTA, A/AAAA
-	 * questions can be ours (and names with escapes, which are read before they
-	 * are judged): everything else leaves at once, without building a question
-	 * or looking at the map. */
+	/* Only MX, _smtp._tcp SRV and PTR questions, onion names and, in an MTA,
+	 * A/AAAA questions can be ours (and names with escapes, which are read
+	 * before they are judged): everything else leaves at once, without
+	 * building a question or looking at the map. */
 	int rc;
 
-	if (!name || (type != OMX_DNS_T_MX && type != OMX_DNS_T_SRV &&
+	if (!name || (type != OMX_DNS_T_MX && type != OMX_DNS_T_SRV && type != OMX_DNS_T_PTR &&
 		      !((type == OMX_DNS_T_A || type == OMX_DNS_T_AAAA) && omx_mta) &&
 		      !strchr(name, '\\') && !omx_onion_label(name, strlen(name), &label_len)))
 		return 0;

@@ -3,16 +3,19 @@
 # any is missing. One place, so README, CI and make agree.
 #
 # The MTA tests run Debian's own Exim (exim4-daemon-light, installed here) and
-# Debian's own Postfix. The two conflict as packages, so Postfix is not
-# installed: its .deb is downloaded once to $POSTFIX_DEB_DIR and unpacked by
-# tests/integ/postfix.sh inside a private mount namespace. Its run-time
-# dependencies are installed here like any package.
+# Debian's own Postfix and OpenSMTPD. MTAs conflict as packages, so Postfix and
+# OpenSMTPD are not installed: their .debs ($DEBS) are downloaded once to
+# $POSTFIX_DEB_DIR and unpacked by the tests (tests/mta/common.sh) inside a
+# private mount namespace. Their run-time dependencies are installed here like
+# any package.
 set -e
 PACKAGES="gcc make libc6-dev libcdb-dev tinycdb dnsmasq-base swaks libnet-dns-perl iproute2 util-linux valgrind tor openssl strace exim4-daemon-light"
 # make deb and its test (tests/integ/deb.sh): lintian checks the package.
 PACKAGES="$PACKAGES lintian dpkg-dev"
 # Postfix 3.7's Depends (Debian 12), for the unpacked postfix.
 PACKAGES="$PACKAGES libdb5.3 libicu72 libnsl2 libsasl2-2 libssl3 netbase adduser ssl-cert cpio e2fsprogs"
+# OpenSMTPD 6.8's Depends (Debian 12), for the unpacked opensmtpd.
+PACKAGES="$PACKAGES libevent-2.1-7 libpam0g libcrypt1 zlib1g"
 # DNSSEC tests (start_dnssec_dns in tests/lib.sh): unbound validates, nsd serves
 # zones signed with ldns-signzone, dig inspects. Both daemons run only inside
 # the tests' namespaces, with their own configuration.
@@ -26,16 +29,20 @@ PACKAGES="$PACKAGES golang-go"
 PACKAGES="$PACKAGES python3-prometheus-client"
 # The resolver matrix (tests/integ/resolver_matrix.sh): more real clients and a capture on lo.
 PACKAGES="$PACKAGES nodejs ruby golang-go tcpdump curl"
+DEBS="postfix opensmtpd"
 POSTFIX_DEB_DIR=${POSTFIX_DEB_DIR:-/var/cache/onionmx}
 missing=""
 for p in $PACKAGES; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"
 done
-have_deb=$(ls "$POSTFIX_DEB_DIR"/postfix_*_amd64.deb 2>/dev/null | head -1)
-[ -z "$missing" ] && [ -n "$have_deb" ] && exit 0
+missing_debs=""
+for p in $DEBS; do
+	ls "$POSTFIX_DEB_DIR/${p}"_*_amd64.deb >/dev/null 2>&1 || missing_debs="$missing_debs $p"
+done
+[ -z "$missing" ] && [ -z "$missing_debs" ] && exit 0
 if [ "$(id -u)" != 0 ]; then
 	[ -n "$missing" ] && echo "onionmx: missing Debian packages:$missing (run as root, or: apt-get install$missing)" >&2
-	[ -z "$have_deb" ] && echo "onionmx: no postfix .deb in $POSTFIX_DEB_DIR (run as root, or: cd $POSTFIX_DEB_DIR && apt-get download postfix)" >&2
+	[ -n "$missing_debs" ] && echo "onionmx: no .deb of$missing_debs in $POSTFIX_DEB_DIR (run as root, or: cd $POSTFIX_DEB_DIR && apt-get download$missing_debs)" >&2
 	exit 1
 fi
 export DEBIAN_FRONTEND=noninteractive
@@ -60,18 +67,18 @@ if [ -n "$missing" ]; then
 		case " $missing " in *" $p "*) update-rc.d "$p" disable >/dev/null 2>&1 || true ;; esac
 	done
 fi
-if [ -z "$have_deb" ]; then
-	echo "onionmx: downloading the postfix .deb to $POSTFIX_DEB_DIR (unpacked only by the tests)" >&2
+for p in $missing_debs; do
+	echo "onionmx: downloading the $p .deb to $POSTFIX_DEB_DIR (unpacked only by the tests)" >&2
 	mkdir -p "$POSTFIX_DEB_DIR"
 	tmp=$(mktemp -d "$POSTFIX_DEB_DIR/.dl.XXXXXX")
 	chmod 755 "$tmp"
-	(cd "$tmp" && $APT download postfix 2>&1 | grep -v '^W: Download is performed unsandboxed' >&2 || true)
-	deb=$(ls "$tmp"/postfix_*_amd64.deb 2>/dev/null | head -1)
+	(cd "$tmp" && $APT download "$p" 2>&1 | grep -v '^W: Download is performed unsandboxed' >&2 || true)
+	deb=$(ls "$tmp/${p}"_*_amd64.deb 2>/dev/null | head -1)
 	if [ -z "$deb" ]; then
 		rm -rf "$tmp"
-		echo "onionmx: apt-get download postfix failed" >&2
+		echo "onionmx: apt-get download $p failed" >&2
 		exit 1
 	fi
 	mv "$deb" "$POSTFIX_DEB_DIR/"
 	rm -rf "$tmp"
-fi
+done

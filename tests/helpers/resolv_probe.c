@@ -119,6 +119,11 @@ static void print_reply(const unsigned char *buf, int len)
 				printf("%s AAAA %s ttl=%u\n", s == ns_s_an ? "answer" : "authority", text,
 				       ns_rr_ttl(rr));
 				break;
+			case ns_t_ptr:
+				dn_expand(ns_msg_base(msg), ns_msg_end(msg), rd, text, sizeof(text));
+				printf("%s PTR %s ttl=%u\n", s == ns_s_an ? "answer" : "authority", text,
+				       ns_rr_ttl(rr));
+				break;
 			case ns_t_soa:
 				printf("%s SOA %s\n", s == ns_s_an ? "answer" : "authority", ns_rr_name(rr));
 				break;

@@ -91,7 +91,17 @@ for f in nsearch nsend; do
 	without=$("$H/resolv_probe" $f 1.0.0.127.in-addr.arpa PTR | grep -v '^id=')
 	is "$with" "$without" "$f: PTR lookups pass through untouched"
 done
+# PTR of a synthetic address (OpenSMTPD asks it of the MX address it connects
+# to): the onion's name, in-process; an unassigned one in the range: NXDOMAIN.
+REV1=$(echo "$ADDR1" | awk -F. '{ print $4 "." $3 "." $2 "." $1 ".in-addr.arpa" }')
+for f in nsearch nsend; do
+	out=$(shim "$H/resolv_probe" $f "$REV1" PTR)
+	like "$out" "^answer PTR $ONION1\.onion ttl=" "$f: PTR of $ADDR1 is $ONION1.onion, answered in-process"
+done
+out=$(shim "$H/resolv_probe" nsearch 0.0.0.240.in-addr.arpa PTR)
+like "$out" "^rc=-1 h_errno=1 " "PTR of 240.0.0.0 (in the map's range, no onion's): NXDOMAIN"
 queries=$(dns_queries)
+unlike "$queries" "\.(24[0-9]|25[0-5])\.in-addr\.arpa$" "the DNS server saw no PTR question about a synthetic address"
 like "$queries" "PTR 1\.0\.0\.127\.in-addr\.arpa" "and reach the DNS server"
 unlike "$queries" "mapped\.example$" "the DNS server saw no query at all for mapped.example"
 unlike "$queries" "^MX .*mapped\.example" "no MX query for mapped.example at all"

@@ -281,6 +281,32 @@ mta_postfix_start() {
 		env -i PATH="$MTA_PATH" LD_PRELOAD=libonionmx.so /usr/sbin/postmulti -i - -p start
 }
 
+# Debian's OpenSMTPD as the tests run it: its .deb (downloaded by tests/deps.sh)
+# unpacked and laid over /etc, /usr and /var in place of mta_private_root, then
+# set up as its postinst does (its own smtpd.conf: relay by MX); mta_cleanup
+# will stop it. mta_opensmtpd_start then starts it as opensmtpd.service does
+# (ExecStart=/usr/sbin/smtpd, Type=forking), with LD_PRELOAD=libonionmx.so.
+mta_opensmtpd_deb_or_skip() { # sets DEB, or ends the script with a counted skip
+	DEB=$(ls "${POSTFIX_DEB_DIR:-/var/cache/onionmx}"/opensmtpd_*_amd64.deb 2>/dev/null | head -1)
+	if [ -z "$DEB" ]; then
+		echo "ok 1 - # SKIP no opensmtpd .deb in ${POSTFIX_DEB_DIR:-/var/cache/onionmx} (sh tests/deps.sh downloads it)"
+		echo "1..1"
+		exit 0
+	fi
+}
+
+mta_opensmtpd_prepare() { # mta_opensmtpd_prepare DEB
+	mkdir -p "$T/pkg"
+	dpkg -x "$1" "$T/pkg" || return 1
+	mta_private_root "$T/pkg" || return 1
+	MTA_STOP+=("kill \$(cat /run/smtpd.pid)")
+	sh "$TOP/tests/mta/opensmtpd-install.sh" "$MTA_HOSTNAME"
+}
+
+mta_opensmtpd_start() {
+	env -i PATH="$MTA_PATH" LD_PRELOAD=libonionmx.so /usr/sbin/smtpd
+}
+
 # submit FILE [PER_CONNECTION]: sends the messages listed in FILE ("RCPT
 # SUBJECT" a line) to the MTA at 127.0.0.1:25, a new SMTP session every
 # PER_CONNECTION messages.

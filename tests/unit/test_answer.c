@@ -229,6 +229,45 @@ static void test_wire(const struct omx_map *map, const char *name, int n,
 	is_int(bad, 0, "wire: MX records carry the onion exchanges and preferences");
 }
 
+/* The reverse names of ADDR (host order): in-addr.arpa, and ip6.arpa of ::ffff:ADDR. */
+static void reverse_names(uint32_t addr, char v4[64], char v6[128])
+{
+	int n = 0;
+
+	snprintf(v4, 64, "%u.%u.%u.%u.in-addr.arpa", addr & 255, (addr >> 8) & 255,
+		 (addr >> 16) & 255, addr >> 24);
+	for (int i = 0; i < 8; i++)
+		n += snprintf(v6 + n, (size_t)(128 - n), "%x.", (addr >> (4 * i)) & 15);
+	snprintf(v6 + n, (size_t)(128 - n), "f.f.f.f.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.ip6.arpa");
+}
+
+/* PTR NAME answered with "LABEL.onion", and the reply on the wire read back by
+ * libresolv's parser. */
+static void ptr_record(const struct omx_map *map, const char *name, const char *label, const char *what)
+{
+	struct omx_dns_question q;
+	struct omx_dns_answer a;
+	char hosts[OMX_DNS_MAX_ANSWERS][OMX_HOST_MAX], want[OMX_HOST_MAX + 8], got[NS_MAXDNAME] = "";
+	uint8_t buf[512];
+	ns_msg msg;
+	ns_rr rr;
+	int len;
+
+	snprintf(want, sizeof(want), "%s.onion", label);
+	omx_dns_question_from_name(&q, name, OMX_DNS_C_IN, OMX_DNS_T_PTR, 0x2468);
+	if (!ok(omx_answer_question(map, NULL, &q, mta, &a, hosts) == 1, "%s: answered", what))
+		return;
+	ok(a.rcode == OMX_DNS_NOERROR && a.type == OMX_DNS_T_PTR && a.n == 1, "%s: one PTR record", what);
+	len = omx_dns_build_reply(&q, &a, buf, sizeof(buf));
+	if (!ok(len > 12 && ns_initparse(buf, len, &msg) == 0 && ns_msg_count(msg, ns_s_an) == 1 &&
+		ns_parserr(&msg, ns_s_an, 0, &rr) == 0 && ns_rr_type(rr) == ns_t_ptr,
+		"%s: the reply parses, one PTR record", what))
+		return;
+	ns_name_uncompress(ns_msg_base(msg), ns_msg_end(msg), ns_rr_rdata(rr), got, sizeof(got));
+	is_str(got, want, "%s: it names the onion", what);
+	is_int(ns_msg_id(msg), 0x2468, "%s: id echoed", what);
+}
+
 int main(void)
 {
 	char o[20][OMX_ONION_LABEL_LEN + 1], badsum[OMX_ONION_LABEL_LEN + 1];
@@ -339,6 +378,40 @@ int main(void)
 	test_wire_aaaa(&map, name, addr[0], 0);
 	negative(&map, name, QT_TXT, OMX_DNS_NOERROR, "onion", "TXT for a mapped onion");
 	negative(&map, name, OMX_DNS_T_MX, OMX_DNS_NOERROR, "onion", "MX for a mapped onion");
+
+	/* --- PTR of synthetic addresses (OpenSMTPD asks it of the MX address) --- */
+	{
+		char v4[64], v6[128];
+		uint32_t unused = map.net + 1;
+
+		reverse_names(addr[0], v4, v6);
+		ptr_record(&map, v4, o[0], "PTR of a mapped onion's address (in-addr.arpa)");
+		ptr_record(&map, v6, o[0], "PTR of a mapped onion's address (ip6.arpa, ::ffff:)");
+		passes(&map, v4, QT_TXT, "TXT of a synthetic address's reverse name");
+		reverse_names(addr[19], v4, v6);
+		ptr_record(&map, v4, o[19], "PTR of the 16th target's address");
+		for (unsigned i = 0; i < 20; i++)
+			if (addr[i] == unused) {
+				unused++;
+				i = (unsigned)-1; /* check the new one against all of them */
+			}
+		reverse_names(unused, v4, v6);
+		negative(&map, v4, OMX_DNS_T_PTR, OMX_DNS_NXDOMAIN, "in-addr.arpa",
+			 "PTR of an address in the map's range that stands for no onion");
+		negative(&map, v6, OMX_DNS_T_PTR, OMX_DNS_NXDOMAIN, "ip6.arpa",
+			 "PTR of the same as ::ffff: under ip6.arpa");
+		passes(&map, "1.0.0.127.in-addr.arpa", OMX_DNS_T_PTR, "PTR of 127.0.0.1");
+		passes(&map, "30.0.18.198.in-addr.arpa", OMX_DNS_T_PTR, "PTR of an ordinary address");
+		passes(&map, "1.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.ip6.arpa",
+		       OMX_DNS_T_PTR, "PTR of ::1");
+		passes(&map, "in-addr.arpa", OMX_DNS_T_PTR, "PTR of in-addr.arpa itself");
+		passes(&map, "0.0.240.in-addr.arpa", OMX_DNS_T_PTR, "PTR of a three-label reverse name");
+		passes(&map, "1.0.0.0.240.in-addr.arpa", OMX_DNS_T_PTR, "PTR of a five-label reverse name");
+		passes(&map, "1.0.0.256.in-addr.arpa", OMX_DNS_T_PTR, "PTR with an octet over 255");
+		negative(NULL, "1.0.0.240.in-addr.arpa", OMX_DNS_T_PTR, OMX_DNS_SERVFAIL, NULL,
+			 "no map: PTR of an address in 240.0.0.0/4 defers");
+		passes(NULL, "1.0.0.127.in-addr.arpa", OMX_DNS_T_PTR, "no map: PTR of 127.0.0.1 passes");
+	}
 
 	/* --- in an MTA: a mapped domain's own addresses, _smtp._tcp SRV --- */
 	mta = 1;
@@ -516,6 +589,18 @@ int main(void)
 					negative(&dmg, name, OMX_DNS_T_AAAA, OMX_DNS_SERVFAIL, NULL,
 						 "damaged address record: AAAA for its onion");
 					omx_map_close(&dmg);
+					/* Reopened: the PTR lookup is the one that finds the damage. */
+					fd = open(bad, O_RDONLY);
+					if (fd >= 0 && omx_map_open_fd(&dmg, fd, bad, err, sizeof(err)) == 0) {
+						char v4[64], v6[128];
+
+						reverse_names(addr[0], v4, v6);
+						negative(&dmg, v4, OMX_DNS_T_PTR, OMX_DNS_SERVFAIL, NULL,
+							 "damaged address record: PTR of its address defers");
+						omx_map_close(&dmg);
+					}
+					if (fd >= 0)
+						close(fd);
 				}
 			}
 			unlink(bad);
