@@ -271,6 +271,42 @@ static int cmp_old_addr(const void *a, const void *b)
 	return x->addr < y->addr ? -1 : x->addr > y->addr;
 }
 
+/* Sorts the old map's addresses into cmp_old_addr's order: a radix sort, 16
+ * bits a pass (addresses are distinct). Returns -1 without memory. */
+static int sort_old_addrs(struct old_map *om)
+{
+	size_t n = om->n, *count = calloc(65536, sizeof(*count));
+	struct old_addr *a = om->addrs, *b = malloc(n * sizeof(*b)), *t;
+
+	if (!count || !b) {
+		free(count);
+		free(b);
+		return -1;
+	}
+	for (int shift = 0; shift < 32; shift += 16) {
+		size_t sum = 0;
+
+		memset(count, 0, 65536 * sizeof(*count));
+		for (size_t i = 0; i < n; i++)
+			count[(a[i].addr >> shift) & 0xffff]++;
+		for (size_t d = 0; d < 65536; d++) {
+			size_t c = count[d];
+
+			count[d] = sum;
+			sum += c;
+		}
+		for (size_t i = 0; i < n; i++)
+			b[count[(a[i].addr >> shift) & 0xffff]++] = a[i];
+		t = a;
+		a = b;
+		b = t;
+	}
+	/* An even number of passes: the sorted entries are back in om->addrs. */
+	free(b);
+	free(count);
+	return 0;
+}
+
 /* Gives each onion an address: those of the old map keep theirs; tombstones not
  * yet expired, and expired ones still on a kept onion's probe path, stay taken;
  * then each new onion (sorted, so the result does not depend on line order)
@@ -287,8 +323,10 @@ static int assign_addresses(struct onion_entry *onions, size_t n, struct old_map
 		fail(err, errlen, "out of memory for the address table");
 		goto out;
 	}
-	if (om->n)
-		qsort(om->addrs, om->n, sizeof(*om->addrs), cmp_old_addr);
+	if (om->n && sort_old_addrs(om) != 0) {
+		fail(err, errlen, "out of memory");
+		goto out;
+	}
 	for (size_t i = 0; i < om->n; i++) {
 		struct old_addr *t = &om->addrs[i];
 
