@@ -66,9 +66,20 @@ int omx_domain_normalise(char *domain, char *err, size_t errlen)
 	return 0;
 }
 
+/* Whether PRE says the LEN-byte label at LABEL is valid. */
+static int prechecked(const struct omx_map_prechecked *pre, const char *label, size_t len)
+{
+	size_t off;
+
+	if (!pre || len != OMX_ONION_LABEL_LEN || label < pre->text || label >= pre->text + pre->len)
+		return 0;
+	off = (size_t)(label - pre->text);
+	return pre->bits[off / 8] >> (off % 8) & 1;
+}
+
 /* Parses "LABEL.onion[:PORT]" into T. */
 static int parse_target(const char *text, size_t len, struct omx_target *t, char *err,
-			size_t errlen)
+			size_t errlen, const struct omx_map_prechecked *pre)
 {
 	const char *colon = memchr(text, ':', len);
 	size_t name_len = colon ? (size_t)(colon - text) : len;
@@ -106,7 +117,7 @@ static int parse_target(const char *text, size_t len, struct omx_target *t, char
 			 (int)len, text);
 		return -1;
 	}
-	st = omx_onion_check(label, label_len);
+	st = prechecked(pre, label, label_len) ? OMX_ONION_OK : omx_onion_check(label, label_len);
 	if (st != OMX_ONION_OK) {
 		snprintf(err, errlen, "\"%.*s\": %s", (int)name_len, text, omx_onion_strerror(st));
 		return -1;
@@ -120,6 +131,13 @@ static int parse_target(const char *text, size_t len, struct omx_target *t, char
 int omx_map_parse_line(const char *line, size_t len, char domain[256],
 		       struct omx_target targets[OMX_MAP_MAX_TARGETS], int *ntargets,
 		       char *err, size_t errlen)
+{
+	return omx_map_parse_line_pre(line, len, domain, targets, ntargets, err, errlen, NULL);
+}
+
+int omx_map_parse_line_pre(const char *line, size_t len, char domain[256],
+			   struct omx_target targets[OMX_MAP_MAX_TARGETS], int *ntargets,
+			   char *err, size_t errlen, const struct omx_map_prechecked *pre)
 {
 	const char *hash = memchr(line, '#', len);
 	size_t pos = 0, end = hash ? (size_t)(hash - line) : len;
@@ -155,7 +173,7 @@ int omx_map_parse_line(const char *line, size_t len, char domain[256],
 				return -1;
 			}
 			if (parse_target(line + start, pos - start, &targets[*ntargets], err,
-					 errlen) != 0)
+					 errlen, pre) != 0)
 				return -1;
 			for (int i = 0; i < *ntargets; i++)
 				if (strcmp(targets[i].onion, targets[*ntargets].onion) == 0) {

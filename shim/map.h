@@ -73,6 +73,21 @@ int omx_map_parse_line(const char *line, size_t len, char domain[256],
 		       struct omx_target targets[OMX_MAP_MAX_TARGETS], int *ntargets,
 		       char *err, size_t errlen);
 
+/* Onion labels of a source TEXT (LEN bytes) already found valid, checksum and
+ * all: the bit of each such label's offset is set in BITS. The compiler's
+ * second thread fills it from the end of the source while the first parses
+ * from the start; a label without its bit is checked as usual. */
+struct omx_map_prechecked {
+	const char *text;
+	size_t len;
+	const uint8_t *bits;
+};
+
+/* omx_map_parse_line, taking PRE's verdicts (PRE may be NULL). */
+int omx_map_parse_line_pre(const char *line, size_t len, char domain[256],
+			   struct omx_target targets[OMX_MAP_MAX_TARGETS], int *ntargets,
+			   char *err, size_t errlen, const struct omx_map_prechecked *pre);
+
 /* Checks and normalises a mail domain in place (lower case, trailing dot removed).
  * Returns 0, or -1 with the reason in ERR. */
 int omx_domain_normalise(char *domain, char *err, size_t errlen);

@@ -5,6 +5,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <libgen.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -694,6 +695,148 @@ int omx_map_compile(const char *src, const char *out, const char *range, size_t 
 				  errlen);
 }
 
+/* The onions' checksums (SHA3: a fifth of a large compile) on the second core.
+ * The source is cut into chunks at line starts; the parse claims chunks from
+ * the front, a helper thread from the back, one at a time. The helper marks
+ * the valid labels of its chunks (omx_map_prechecked); when the parse finds no
+ * chunk left to claim it waits for the helper, then takes its verdicts for the
+ * rest. Each side reads and writes only the chunks it claimed until then; the
+ * parse still checks everything else on every line, in the same order, so
+ * errors and messages are the same as without the helper. */
+#define PRECHECK_MIN (1u << 20)   /* smaller sources: not worth a thread */
+#define PRECHECK_CHUNK (256u << 10)
+
+struct precheck {
+	struct omx_map_prechecked pre;
+	uint8_t *bits;
+	size_t *starts;         /* chunk I is [starts[I], starts[I + 1]) */
+	uint32_t nchunks;
+	uint64_t claims;        /* atomic: claimed from the front << 32 | from the back */
+	int stop;               /* atomic: the parse failed */
+	int running;
+	pthread_t thread;
+};
+
+/* Claims the next chunk from the front or the back; returns its index, or -1
+ * when every chunk is taken. */
+static long claim_chunk(struct precheck *pc, int front)
+{
+	uint64_t c = __atomic_load_n(&pc->claims, __ATOMIC_ACQUIRE), next;
+
+	do {
+		if ((c >> 32) + (uint32_t)c >= pc->nchunks)
+			return -1;
+		next = front ? c + (1ull << 32) : c + 1;
+	} while (!__atomic_compare_exchange_n(&pc->claims, &c, next, 0, __ATOMIC_ACQ_REL,
+					      __ATOMIC_ACQUIRE));
+	return front ? (long)(c >> 32) : (long)(pc->nchunks - 1 - (uint32_t)c);
+}
+
+static int blank(char c)
+{
+	return c == ' ' || c == '\t' || c == '\r';
+}
+
+/* Marks the valid onion labels among the targets of one source line. */
+static void precheck_line(struct precheck *pc, const char *line, size_t len)
+{
+	const char *hash = memchr(line, '#', len);
+	size_t pos = 0, end = hash ? (size_t)(hash - line) : len;
+	int field = 0;
+
+	while (pos < end) {
+		const char *tok, *colon, *label;
+		size_t name_len, label_len, off;
+
+		while (pos < end && blank(line[pos]))
+			pos++;
+		if (pos == end)
+			break;
+		tok = line + pos;
+		while (pos < end && !blank(line[pos]))
+			pos++;
+		if (field++ == 0)
+			continue; /* the domain */
+		colon = memchr(tok, ':', (size_t)(line + pos - tok));
+		name_len = colon ? (size_t)(colon - tok) : (size_t)(line + pos - tok);
+		label = omx_onion_label(tok, name_len, &label_len);
+		if (label != tok || label_len != OMX_ONION_LABEL_LEN ||
+		    omx_onion_check(label, label_len) != OMX_ONION_OK)
+			continue;
+		off = (size_t)(label - pc->pre.text);
+		pc->bits[off / 8] |= (uint8_t)(1u << (off % 8));
+	}
+}
+
+static void *precheck_run(void *arg)
+{
+	struct precheck *pc = arg;
+	long c;
+
+	while (!__atomic_load_n(&pc->stop, __ATOMIC_RELAXED) && (c = claim_chunk(pc, 0)) >= 0) {
+		const char *text = pc->pre.text;
+		size_t pos = pc->starts[c], end = pc->starts[c + 1];
+
+		while (pos < end) {
+			const char *nl = memchr(text + pos, '\n', end - pos);
+			size_t e = nl ? (size_t)(nl - text) : end;
+
+			precheck_line(pc, text + pos, e - pos);
+			pos = e + 1;
+		}
+	}
+	return NULL;
+}
+
+/* Starts the helper on TEXT (LEN bytes) when it is worth it; without memory or
+ * a thread the parse simply checks everything itself. */
+static void precheck_start(struct precheck *pc, const char *text, size_t len)
+{
+	memset(pc, 0, sizeof(*pc));
+	if (len < PRECHECK_MIN)
+		return;
+	pc->nchunks = (uint32_t)((len + PRECHECK_CHUNK - 1) / PRECHECK_CHUNK);
+	pc->bits = calloc(len / 8 + 1, 1);
+	pc->starts = malloc((pc->nchunks + 1) * sizeof(*pc->starts));
+	if (!pc->bits || !pc->starts)
+		return;
+	pc->starts[0] = 0;
+	for (uint32_t i = 1; i < pc->nchunks; i++) {
+		size_t from = (size_t)i * PRECHECK_CHUNK;
+		const char *nl;
+
+		if (from < pc->starts[i - 1])
+			from = pc->starts[i - 1];
+		nl = from ? memchr(text + from - 1, '\n', len - from + 1) : NULL;
+		pc->starts[i] = nl ? (size_t)(nl - text) + 1 : len;
+	}
+	pc->starts[pc->nchunks] = len;
+	pc->pre.text = text;
+	pc->pre.len = len;
+	pc->pre.bits = pc->bits;
+	pc->running = pthread_create(&pc->thread, NULL, precheck_run, pc) == 0;
+}
+
+/* Waits for the helper (telling it to stop first if STOP). */
+static void precheck_join(struct precheck *pc, int stop)
+{
+	if (!pc->running)
+		return;
+	if (stop)
+		__atomic_store_n(&pc->stop, 1, __ATOMIC_RELAXED);
+	pthread_join(pc->thread, NULL);
+	pc->running = 0;
+}
+
+static void precheck_free(struct precheck *pc)
+{
+	precheck_join(pc, 1);
+	free(pc->bits);
+	free(pc->starts);
+	pc->bits = NULL;
+	pc->starts = NULL;
+}
+
 /* Fills in the header's checksums of the finished cdb on FD (SIZE bytes). */
 static int seal(int fd, off_t size)
 {
@@ -754,6 +897,9 @@ int omx_map_compile_at(const char *src, const char *out, const char *range, int6
 	char meta[512];
 	int fd = -1, rc = -1, making = 0;
 	off_t size;
+	struct precheck pc = { 0 };
+	const struct omx_map_prechecked *pre = NULL;
+	size_t chunk_end = 0;
 
 	if (read_old_map(out, &om, err, errlen) != 0 ||
 	    plan_ranges(range, &om, now, &net, &mask, ranges, sizeof(ranges), err, errlen) != 0) {
@@ -786,9 +932,10 @@ int omx_map_compile_at(const char *src, const char *out, const char *range, int6
 	if (cdb_make_add(&cm, "!onionmx", 8, meta, (unsigned)strlen(meta)) != 0)
 		goto write_error;
 
+	precheck_start(&pc, text, len);
 	while (pos < len) {
-		const char *nl = memchr(text + pos, '\n', len - pos);
-		size_t end = nl ? (size_t)(nl - text) : len;
+		const char *nl;
+		size_t end;
 		char domain[256], value[OMX_MAP_MAX_TARGETS * (OMX_ONION_LABEL_LEN + 8) + 16];
 		struct omx_target targets[OMX_MAP_MAX_TARGETS];
 		char msg[512], dkey[2 + 256], *stored;
@@ -797,12 +944,25 @@ int omx_map_compile_at(const char *src, const char *out, const char *range, int6
 		uint64_t hash;
 		int nt, r;
 
+		/* Entering a chunk: claim it, or take the helper's verdicts from here on. */
+		while (pc.running && pos >= chunk_end) {
+			long k = claim_chunk(&pc, 1);
+
+			if (k >= 0) {
+				chunk_end = pc.starts[k + 1];
+			} else {
+				precheck_join(&pc, 0);
+				pre = &pc.pre;
+			}
+		}
+		nl = memchr(text + pos, '\n', len - pos);
+		end = nl ? (size_t)(nl - text) : len;
 		line++;
 		if (end - pos > OMX_MAP_MAX_LINE) {
 			fail(err, errlen, "%s:%u: line longer than %d bytes", src, line, OMX_MAP_MAX_LINE);
 			goto out;
 		}
-		r = omx_map_parse_line(text + pos, end - pos, domain, targets, &nt, msg, sizeof(msg));
+		r = omx_map_parse_line_pre(text + pos, end - pos, domain, targets, &nt, msg, sizeof(msg), pre);
 		if (r < 0) {
 			fail(err, errlen, "%s:%u: %s", src, line, msg);
 			goto out;
@@ -879,6 +1039,7 @@ int omx_map_compile_at(const char *src, const char *out, const char *range, int6
 			goto write_error;
 	}
 
+	precheck_free(&pc);
 	carry_addresses(&onions, &om, now);
 	/* The index is no longer needed; sorting the entries themselves is fine. */
 	n = onions.count;
@@ -939,6 +1100,7 @@ out:
 		free(tmp);
 	}
 	free(dir);
+	precheck_free(&pc);
 	entries_free(&onions);
 	entries_free(&domains);
 	old_map_free(&om);

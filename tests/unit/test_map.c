@@ -748,6 +748,62 @@ static void compile_fails(const char *name, const char *text, unsigned line, con
 	ok(access(out, F_OK) != 0, "%s: no output file created", what);
 }
 
+/* A source of COUNT lines ("dI.example ONION"), over the size where the
+ * compiler checks onions on a second thread, with line BAD's onion damaged
+ * (and, if TAIL, TAIL appended to that line). */
+static char *large_source(unsigned count, unsigned bad, const char *tail)
+{
+	size_t cap = (size_t)count * 100 + 256, len = 0;
+	char *text = malloc(cap);
+
+	for (unsigned i = 1; text && i <= count; i++) {
+		char o[OMX_ONION_LABEL_LEN + 1];
+
+		onion("threaded", i, o);
+		if (i == bad)
+			o[3] = o[3] == 'a' ? 'b' : 'a'; /* its checksum no longer matches */
+		len += (size_t)snprintf(text + len, cap - len, "d%u.example %s.onion%s\n", i, o,
+					i == bad && tail ? tail : "");
+	}
+	return text;
+}
+
+/* Errors in a source large enough for the second thread: the first error in
+ * line order is reported, as the sequential compile would, wherever the bad
+ * onion lies (the parse's part of the source or the helper's). */
+static void test_compile_errors_threaded(void)
+{
+	static const struct {
+		unsigned bad;
+		const char *tail, *needle, *what;
+	} cases[] = {
+		{ 2, NULL, "checksum", "large source: a bad onion near the start" },
+		{ 11000, NULL, "checksum", "large source: a bad onion in the middle" },
+		{ 19999, NULL, "checksum", "large source: a bad onion on the last line but one" },
+		{ 19000, " bad-target", "checksum", "large source: a bad onion before a bad target on its line" },
+	};
+	char *text;
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		if (!(text = large_source(20000, cases[i].bad, cases[i].tail))) {
+			ok(0, "memory");
+			return;
+		}
+		ok(strlen(text) > (1u << 20), "%s: the source is over 1 MB", cases[i].what);
+		compile_fails("threaded", text, cases[i].bad, cases[i].needle, cases[i].what);
+		free(text);
+	}
+	/* A syntax error before a bad onion: the syntax error, at its line. */
+	if ((text = large_source(20000, 19500, NULL))) {
+		char *l = strstr(text, "\nd300.example ");
+		if (ok(l != NULL, "large source: line 300 found")) {
+			l[1] = '%'; /* "%300.example": not a domain */
+			compile_fails("threaded", text, 300, "contains", "large source: a bad domain before a bad onion");
+		}
+		free(text);
+	}
+}
+
 static void test_compile_errors(void)
 {
 	char o[4][57], text[8192], out[4096], out2[4096], err[512];
@@ -1594,6 +1650,7 @@ int main(void)
 	test_large();
 	test_small_range();
 	test_compile_errors();
+	test_compile_errors_threaded();
 	test_order();
 	test_open();
 	test_damage();
