@@ -57,6 +57,7 @@ if [ -z "${OMX_IN_NETNS:-}" ]; then
 fi
 enter_netns "$@"
 START=$(date +%s.%N)
+LOAD_START=$(cut -d' ' -f1-3 /proc/loadavg) # the wall-time rows swing with it
 BB=$B/build/bench
 ROUNDS=${BENCH_ROUNDS:-11}
 if [ "${BENCH_QUICK:-}" = 1 ]; then
@@ -486,6 +487,7 @@ cpus=$(nproc)
 echo
 echo "onionmx bench: $cpus CPU, loopback in a private namespace, $ROUNDS alternating rounds (passthrough: $ROUNDS2)"
 echo "medians; ratios are medians of per-round ratios [interquartile range]"
+echo "load average (1, 5, 15 min) at the start: $LOAD_START; at the end: $(cut -d' ' -f1-3 /proc/loadavg)"
 echo
 CAUSES=()
 # le A B [FACTOR [PLUS]]: met if A <= FACTOR * B + PLUS, gap if not, n/a without both.
@@ -672,7 +674,7 @@ pct() { # pct FUNCTION: its inclusive share of the map compile's CPU samples
 if [ "$v_cw" = gap ]; then
 	prof=""
 	[ -n "$PROFILE" ] && prof="; of onionmx-map's CPU ($PROFILE): cdb_make_finish $(pct cdb_make_finish), parse + validate $(pct omx_map_parse_line) (SHA3 checksums $(pct onion_checksum)), address assignment $(pct assign_addresses), a: records $(pct write_onions)"
-	CAUSES+=("map compile: tinycdb alone writing the same records$([ -n "$CDB_SAME" ] && echo " (a byte-identical file)") takes ${CDB_WALL:-?} s here, onionmx-map $r_cdb that$prof")
+	CAUSES+=("map compile: tinycdb alone writing the same records$([ -n "$CDB_SAME" ] && echo " (a byte-identical file)") takes ${CDB_WALL:-?} s here, onionmx-map $r_cdb that, and it also writes the file durably (msync, fsync) and reads it back whole to verify its sum$prof")
 fi
 if [ "$v_cs" = gap ]; then
 	CAUSES+=("map size: a map holds two records per domain -> onion pair (d:DOMAIN -> ONION CHECK, a:ADDR -> ONION PORT NDOMAINS FIRSTDOMAIN CHECK): tinycdb writing these same records makes the same $(awk -v a="$C_SIZE" 'BEGIN { printf "%.0f", a / 1e6 }') MB, against $(awk -v b="${CDBM_SIZE:-0}" 'BEGIN { printf "%.0f", b / 1e6 }') MB for the bare pairs (README: Performance)")
