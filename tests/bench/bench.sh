@@ -673,7 +673,7 @@ pct() { # pct FUNCTION: its inclusive share of the map compile's CPU samples
 }
 if [ "$v_cw" = gap ]; then
 	prof=""
-	[ -n "$PROFILE" ] && prof="; of onionmx-map's CPU ($PROFILE): cdb_make_finish $(pct cdb_make_finish), parse + validate $(pct omx_map_parse_line) (SHA3 checksums $(pct onion_checksum)), address assignment $(pct assign_addresses), a: records $(pct write_onions)"
+	[ -n "$PROFILE" ] && prof="; of onionmx-map's CPU ($PROFILE): cdb_make_finish $(pct cdb_make_finish), parse + validate $(pct omx_map_parse_line_pre) (SHA3 checksums $(pct onion_checksum)), address assignment $(pct assign_addresses), a: records $(pct write_onions)"
 	CAUSES+=("map compile: tinycdb alone writing the same records$([ -n "$CDB_SAME" ] && echo " (a byte-identical file)") takes ${CDB_WALL:-?} s here, onionmx-map $r_cdb that, and it also writes the file durably (msync, fsync) and reads it back whole to verify its sum$prof")
 fi
 if [ "$v_cs" = gap ]; then
@@ -751,7 +751,7 @@ awk 'NR == FNR { if ($1 == "map") base[$3] += $2; next }
 echo
 if [ -n "$PROFILE" ]; then
 	echo "Map compile: where the time goes ($PROFILE; % of CPU samples, inclusive of callees):"
-	for f in omx_read_file omx_map_parse_line omx_onion_check onion_checksum omx_domain_normalise \
+	for f in omx_read_file omx_map_parse_line_pre omx_onion_check onion_checksum omx_domain_normalise \
 		add_domain grow_domains onion_slot grow_onions sort_onions sort_old_addrs assign_addresses omx_addr_candidate \
 		write_onions _cdb_make_add _cdb_make_flush cdb_make_finish ksys_write \
 		asm_exc_page_fault clear_page_erms __x64_sys_fsync; do
