@@ -561,7 +561,7 @@ fi
 
 # b.
 m_base=$(median "$T/r/start.base")
-for v in empty omx10 omx10k omx omxd tor pc omxu; do
+for v in empty omx1 omx10 omx10k omx omxd tor tori pc omxu; do
 	declare "add_$v=$(paste "$T/r/start.$v" "$T/r/start.base" | awk '$1 != "fail" && $2 != "fail" { print $1 - $2 }' >"$T/d.$v"; median "$T/d.$v")"
 	declare "cpu_$v=$(paste "$T/r/start.$v.cpu" "$T/r/start.base.cpu" | awk '$1 != "fail" && $2 != "fail" { print $1 - $2 }' >"$T/d.$v"; median "$T/d.$v")"
 done
@@ -569,6 +569,8 @@ plus() { case $1 in fail) echo fail ;; *) awk -v v="$1" 'BEGIN { printf "%+.1f",
 both() { echo "$(plus "$1") (CPU $(plus "$2"))"; }
 row "start-up /bin/true (us; added)" "$(us "$m_base") (CPU $(us "$(median "$T/r/start.base.cpu")"))" "" \
 	"$(both "$add_tor" "$cpu_tor")" "$(both "$add_pc" "$cpu_pc")" "" ""
+row "  torsocks -i" "" "" "$(both "$add_tori" "$cpu_tori")" "" "" ""
+row "  map of 1 domain" "" "$(both "$add_omx1" "$cpu_omx1")" "" "" "<= +100 us" "$(verdict "$add_omx1 <= 100000")"
 row "  map of 10 domains" "" "$(both "$add_omx10" "$cpu_omx10")" "" "" "<= +100 us" "$(verdict "$add_omx10 <= 100000")"
 row "  map of 10,000 domains" "" "$(both "$add_omx10k" "$cpu_omx10k")" "" "" "<= +100 us" "$(verdict "$add_omx10k <= 100000")"
 row "  map of $BIG domains" "" "$(both "$add_omx" "$cpu_omx")" "" "" "<= +100 us, flat" "$(verdict "$add_omx <= 100000")"
@@ -720,8 +722,12 @@ echo "listener; res_search(): an A question for a name not ours, answered by a U
 echo "127.0.0.1:53. Private RSS: a probe process after one onion lookup, while a sibling with the"
 echo "same library, map and lookup runs. Start-up: wall time per fork+exec+wait of /bin/true, and"
 echo "the children's CPU time (less disturbed by other load on the machine); floor: the same with an"
-echo "empty shared object preloaded. Map compile: $MAP_ROUNDS rounds, alternating with tinycdb's own"
-echo "cdb -c writing the records of the compiled map (dumped from it) with nothing to check."
+echo "empty shared object preloaded. Map compile: $MAP_ROUNDS rounds from scratch, alternating with"
+echo "tinycdb's own cdb -c writing the records of the compiled map (dumped from it) with nothing to"
+echo "check, and cdb -c -m writing the source's bare domain -> onion pairs; then one rebuild."
+echo "Counts: callgrind's instructions and strace's system calls at two loop lengths, per extra call"
+echo "(per connection: getaddrinfo + socket + connect + close, the client's own work included);"
+echo "torsocks -i is torsocks with TORSOCKS_ISOLATE_PID=1."
 echo "Hardening flags: the library as make builds it (-fstack-protector-strong, -fstack-clash-protection,"
 echo "-fcf-protection, -D_FORTIFY_SOURCE=3, -z relro; lazy binding) against the same sources built"
 echo "HARDEN=0, in the same rounds; the start-up ratio is of the whole fork+exec+wait."
