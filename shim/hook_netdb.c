@@ -55,6 +55,22 @@ static enum host_kind host_lookup(const char *name, uint32_t addrs[OMX_MAP_MAX_T
 	return got < 0 ? HOST_AGAIN : HOST_OK;
 }
 
+/* ADDR (host order) as "A.B.C.D" into TEXT (16 bytes): inet_ntop goes through
+ * sprintf, a tenth of an onion connect's instructions. */
+static void dotted_quad(uint32_t addr, char *text)
+{
+	for (int shift = 24; shift >= 0; shift -= 8) {
+		unsigned octet = (addr >> shift) & 255;
+
+		if (octet >= 100)
+			*text++ = (char)('0' + octet / 100);
+		if (octet >= 10)
+			*text++ = (char)('0' + octet / 10 % 10);
+		*text++ = (char)('0' + octet % 10);
+		*text++ = shift ? '.' : '\0';
+	}
+}
+
 /* Our answer is AF_INET or, asked for AF_INET6, the same addresses IPv4-mapped
  * (::ffff:240.x.y.z: what connect() on an IPv6 socket also recognises), so an
  * IPv6-only MTA gets addresses it can use. AF_UNSPEC gives IPv4 only: the mapped
@@ -100,14 +116,13 @@ int getaddrinfo(const char *node, const char *service, const struct addrinfo *hi
 		     AI_NUMERICHOST;
 	for (int i = 0; i < n && rc == 0; i++) {
 		char literal[INET6_ADDRSTRLEN];
-		struct in_addr in = { .s_addr = htonl(addrs[i]) };
 		struct addrinfo *one = NULL;
 
 		if (h.ai_family == AF_INET6) {
 			strcpy(literal, "::ffff:");
-			inet_ntop(AF_INET, &in, literal + 7, sizeof(literal) - 7);
+			dotted_quad(addrs[i], literal + 7);
 		} else {
-			inet_ntop(AF_INET, &in, literal, sizeof(literal));
+			dotted_quad(addrs[i], literal);
 		}
 		rc = omx_real.getaddrinfo(literal, service, &h, &one);
 		if (rc == 0) {

@@ -127,32 +127,56 @@ void omx_log_setup(int to_stderr, int level)
  * syscall() (hook_dns.c), and its log lines must not go through its own hooks. */
 extern ssize_t __write(int fd, const void *buf, size_t n);
 
-static int write_stderr(const char *msg)
+/* The prefix every stderr line starts with; a message is formatted right
+ * after it, so the line is written without a second printf pass (that pass
+ * was most of an onion connect's log line). */
+#define LINE_PREFIX "onionmx: "
+#define LINE_PREFIX_LEN (sizeof(LINE_PREFIX) - 1)
+#define MSG_MAX 1024
+
+struct log_line {
+	char text[LINE_PREFIX_LEN + MSG_MAX + 1]; /* prefix, message, newline */
+	size_t len;                               /* of the message */
+};
+
+/* Formats FMT into LINE's message part (cut at MSG_MAX - 1 bytes); returns it. */
+static const char *format_line(struct log_line *line, const char *fmt, va_list ap)
 {
-	char line[1100];
-	int n = snprintf(line, sizeof(line), "onionmx: %s\n", msg);
+	int n;
+
+	memcpy(line->text, LINE_PREFIX, LINE_PREFIX_LEN);
+	n = vsnprintf(line->text + LINE_PREFIX_LEN, MSG_MAX, fmt, ap);
+	line->len = n < 0 ? 0 : n > MSG_MAX - 1 ? MSG_MAX - 1 : (size_t)n;
+	line->text[LINE_PREFIX_LEN + line->len] = '\0';
+	return line->text + LINE_PREFIX_LEN;
+}
+
+static int write_stderr(struct log_line *line)
+{
+	size_t n = LINE_PREFIX_LEN + line->len + 1;
 
 	if (!stderr_unchanged())
 		return -1;
-	if (n > (int)sizeof(line) - 1)
-		n = (int)sizeof(line) - 1;
-	while (__write(STDERR_FILENO, line, (size_t)n) < 0 && errno == EINTR)
+	line->text[n - 1] = '\n';
+	while (__write(STDERR_FILENO, line->text, n) < 0 && errno == EINTR)
 		;
+	line->text[n - 1] = '\0';
 	return 0;
 }
 
 void omx_log(int prio, const char *fmt, ...)
 {
 	int saved = errno;
-	char msg[1024];
+	struct log_line line;
+	const char *msg;
 	va_list ap;
 
 	if (prio > log_level)
 		return;
 	va_start(ap, fmt);
-	vsnprintf(msg, sizeof(msg), fmt, ap);
+	msg = format_line(&line, fmt, ap);
 	va_end(ap);
-	if (!log_to_stderr || write_stderr(msg) != 0)
+	if (!log_to_stderr || write_stderr(&line) != 0)
 		syslog(LOG_MAIL | prio, "onionmx: %s%s", msg, log_context);
 	errno = saved;
 }
@@ -160,13 +184,14 @@ void omx_log(int prio, const char *fmt, ...)
 void omx_log_alert(const char *fmt, ...)
 {
 	int saved = errno;
-	char msg[1024];
+	struct log_line line;
+	const char *msg;
 	va_list ap;
 
 	va_start(ap, fmt);
-	vsnprintf(msg, sizeof(msg), fmt, ap);
+	msg = format_line(&line, fmt, ap);
 	va_end(ap);
-	write_stderr(msg);
+	write_stderr(&line);
 	syslog(LOG_MAIL | LOG_ERR, "onionmx: %s", msg);
 	errno = saved;
 }

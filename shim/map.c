@@ -4,6 +4,7 @@
 
 #include <arpa/inet.h>
 #include <ctype.h>
+#include <endian.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -65,9 +66,21 @@ int omx_domain_normalise(char *domain, char *err, size_t errlen)
 	return 0;
 }
 
+/* Whether PRE says the LEN-byte label at LABEL is valid. */
+static int prechecked(const struct omx_map_prechecked *pre, const char *label, size_t len)
+{
+	size_t off;
+
+	if (!pre || len != OMX_ONION_LABEL_LEN || label < pre->text || label >= pre->text + pre->len)
+		return 0;
+	off = (size_t)(label - pre->text);
+	return pre->bits[off / 8] >> (off % 8) & 1;
+}
+
 /* Parses "LABEL.onion[:PORT]" into T. */
-static int parse_target(const char *text, size_t len, struct omx_target *t,
-			struct omx_onion_memo *memo, char *err, size_t errlen)
+static int parse_target(const char *text, size_t len, struct omx_target *t, char *err,
+			size_t errlen, const struct omx_map_prechecked *pre,
+			struct omx_onion_memo *memo)
 {
 	const char *colon = memchr(text, ':', len);
 	size_t name_len = colon ? (size_t)(colon - text) : len;
@@ -105,7 +118,8 @@ static int parse_target(const char *text, size_t len, struct omx_target *t,
 			 (int)len, text);
 		return -1;
 	}
-	st = omx_onion_check_key_memo(label, label_len, memo);
+	st = prechecked(pre, label, label_len) ? OMX_ONION_OK
+					       : omx_onion_check_key_memo(label, label_len, memo);
 	if (st != OMX_ONION_OK) {
 		snprintf(err, errlen, "\"%.*s\": %s", (int)name_len, text, omx_onion_strerror(st));
 		return -1;
@@ -120,12 +134,13 @@ int omx_map_parse_line(const char *line, size_t len, char domain[256],
 		       struct omx_target targets[OMX_MAP_MAX_TARGETS], int *ntargets,
 		       char *err, size_t errlen)
 {
-	return omx_map_parse_line_memo(line, len, domain, targets, ntargets, NULL, err, errlen);
+	return omx_map_parse_line_pre(line, len, domain, targets, ntargets, err, errlen, NULL, NULL);
 }
 
-int omx_map_parse_line_memo(const char *line, size_t len, char domain[256],
-			    struct omx_target targets[OMX_MAP_MAX_TARGETS], int *ntargets,
-			    struct omx_onion_memo *memo, char *err, size_t errlen)
+int omx_map_parse_line_pre(const char *line, size_t len, char domain[256],
+			   struct omx_target targets[OMX_MAP_MAX_TARGETS], int *ntargets,
+			   char *err, size_t errlen, const struct omx_map_prechecked *pre,
+			   struct omx_onion_memo *memo)
 {
 	const char *hash = memchr(line, '#', len);
 	size_t pos = 0, end = hash ? (size_t)(hash - line) : len;
@@ -160,8 +175,8 @@ int omx_map_parse_line_memo(const char *line, size_t len, char domain[256],
 				snprintf(err, errlen, "more than %d targets", OMX_MAP_MAX_TARGETS);
 				return -1;
 			}
-			if (parse_target(line + start, pos - start, &targets[*ntargets], memo, err,
-					 errlen) != 0)
+			if (parse_target(line + start, pos - start, &targets[*ntargets], err,
+					 errlen, pre, memo) != 0)
 				return -1;
 			for (int i = 0; i < *ntargets; i++)
 				if (strcmp(targets[i].onion, targets[*ntargets].onion) == 0) {
@@ -214,25 +229,58 @@ int omx_ranges_overlap(uint32_t net1, uint32_t mask1, uint32_t net2, uint32_t ma
 	return (net1 & wider) == (net2 & wider);
 }
 
+#define FNV_OFFSET 0xcbf29ce484222325ull
+#define FNV_PRIME 0x100000001b3ull
+
+/* ASCII only, not the locale's tolower(): every process and the compiler must
+ * hash a label alike, and valid labels are ASCII. */
+static unsigned char ascii_lower(unsigned char c)
+{
+	return c >= 'A' && c <= 'Z' ? (unsigned char)(c + ('a' - 'A')) : c;
+}
+
 uint64_t omx_label_hash(const char *label, uint64_t seed)
 {
-	uint64_t h = 0xcbf29ce484222325ull ^ seed;
+	uint64_t h = FNV_OFFSET ^ seed;
 
 	for (size_t i = 0; i < OMX_ONION_LABEL_LEN && label[i]; i++) {
-		h ^= (uint64_t)tolower((unsigned char)label[i]);
-		h *= 0x100000001b3ull;
+		h ^= ascii_lower((unsigned char)label[i]);
+		h *= FNV_PRIME;
 	}
 	return h;
 }
 
-uint32_t omx_addr_candidate(const char *label, uint32_t net, uint32_t mask, unsigned attempt)
+/* Both hashes of a probe sequence (omx_label_hash with seeds 0 and
+ * OMX_LABEL_HASH_STEP) in one pass over LABEL: a walk computes them once. */
+static void probe_hashes(const char *label, uint64_t *h1, uint64_t *h2)
+{
+	uint64_t a = FNV_OFFSET, b = FNV_OFFSET ^ OMX_LABEL_HASH_STEP;
+
+	for (size_t i = 0; i < OMX_ONION_LABEL_LEN && label[i]; i++) {
+		unsigned char c = ascii_lower((unsigned char)label[i]);
+
+		a = (a ^ c) * FNV_PRIME;
+		b = (b ^ c) * FNV_PRIME;
+	}
+	*h1 = a;
+	*h2 = b | 1;
+}
+
+static uint32_t probe_addr(uint64_t h1, uint64_t h2, uint32_t net, uint32_t mask, unsigned attempt)
 {
 	/* Index the usable addresses only: 254 per /24 (.1 to .254). */
 	uint64_t usable = (uint64_t)(~mask + 1u) / 256 * 254;
-	uint64_t h1 = omx_label_hash(label, 0), h2 = omx_label_hash(label, OMX_LABEL_HASH_STEP) | 1;
 	uint64_t i = (h1 + (uint64_t)attempt * h2) % usable;
 
 	return net + (uint32_t)(i / 254 * 256 + i % 254 + 1);
+}
+
+uint32_t omx_addr_candidate(const char *label, uint32_t net, uint32_t mask, unsigned attempt)
+{
+	uint64_t h1, h2;
+
+	probe_hashes(label, &h1, &h2);
+	return probe_addr(h1, h2, net, mask, attempt);
 }
 
 static uint64_t rotl64(uint64_t x, int r)
@@ -242,11 +290,10 @@ static uint64_t rotl64(uint64_t x, int r)
 
 static uint64_t load64(const unsigned char *p)
 {
-	uint64_t w = 0;
+	uint64_t w;
 
-	for (int i = 7; i >= 0; i--)
-		w = (w << 8) | p[i]; /* little-endian whatever the host, like cdb itself */
-	return w;
+	memcpy(&w, p, sizeof(w)); /* one load */
+	return le64toh(w); /* little-endian whatever the host, like cdb itself */
 }
 
 #define H_P1 0x9e3779b185ebca87ull
@@ -720,19 +767,21 @@ int omx_map_onion_addr(const struct omx_map *map, const char *label, size_t len,
 		       uint32_t *addr)
 {
 	char lower[OMX_ONION_LABEL_LEN + 1];
+	uint64_t h1, h2;
 
 	if (len != OMX_ONION_LABEL_LEN)
 		return 0;
 	if (!map->cdb.cdb_mem)
 		return OMX_MAP_DAMAGED;
 	for (size_t i = 0; i < len; i++)
-		lower[i] = (char)tolower((unsigned char)label[i]);
+		lower[i] = (char)ascii_lower((unsigned char)label[i]);
 	lower[len] = '\0';
+	probe_hashes(lower, &h1, &h2);
 	/* The compiler placed each onion at the first free address of its probe
 	 * sequence (or kept the one it had): follow it until the onion or a free
 	 * address turns up. Tombstones are taken addresses like any other. */
 	for (unsigned attempt = 0; attempt < OMX_MAP_MAX_PROBES; attempt++) {
-		uint32_t a = omx_addr_candidate(lower, map->net, map->mask, attempt);
+		uint32_t a = probe_addr(h1, h2, map->net, map->mask, attempt);
 		char key[6];
 		const char *v;
 		unsigned vlen;
@@ -751,29 +800,47 @@ int omx_map_onion_addr(const struct omx_map *map, const char *label, size_t len,
 	return 0;
 }
 
+/* Reads the decimal number at *P (before END, at most MAXDIGITS digits, at most
+ * MAX) and moves *P past it. Returns 0, or -1 if there is none or it is larger. */
+static int read_number(const char **p, const char *end, unsigned maxdigits,
+		       unsigned long long max, unsigned long long *out)
+{
+	const char *q = *p;
+	unsigned long long v = 0;
+
+	while (q < end && *q >= '0' && *q <= '9' && (unsigned)(q - *p) < maxdigits)
+		v = v * 10 + (unsigned)(*q++ - '0');
+	if (q == *p || (q < end && *q >= '0' && *q <= '9') || v > max)
+		return -1;
+	*p = q;
+	*out = v;
+	return 0;
+}
+
 int omx_map_addr_onion(const struct omx_map *map, uint32_t addr, struct omx_target *target,
 		       char domain[256], unsigned *ndomains)
 {
 	char key[6];
-	char val[OMX_ONION_LABEL_LEN + 1 + 6 + 1 + 11 + 1 + 256], first[256], tail;
-	const char *v;
-	unsigned vlen, port, n;
-	long long freed;
+	const char *v, *p, *end;
+	unsigned vlen;
+	unsigned long long port, n, freed;
 	int r;
 
 	omx_map_addr_key(addr, key);
 	r = map_get(map, key, sizeof(key), &v, &vlen);
-
 	if (r <= 0)
 		return r;
-	if (vlen >= sizeof(val))
-		goto damaged;
-	memcpy(val, v, vlen);
-	val[vlen] = '\0';
-	if (val[0] == '-') {
-		if (sscanf(val, "- %56s %lld%c", target->onion, &freed, &tail) != 2 ||
-		    !onion_shaped(target->onion, strlen(target->onion)))
+	/* Parsed by hand, every byte accounted for (sscanf cost more than the
+	 * lookup): "- LABEL FREED" or "LABEL PORT NDOMAINS FIRSTDOMAIN". */
+	end = v + vlen;
+	if (vlen > 2 && v[0] == '-' && v[1] == ' ') {
+		p = v + 2 + OMX_ONION_LABEL_LEN;
+		if (vlen < 2 + OMX_ONION_LABEL_LEN + 2 || !onion_shaped(v + 2, OMX_ONION_LABEL_LEN) ||
+		    *p++ != ' ' || read_number(&p, end, 19, 0x7fffffffffffffffull, &freed) != 0 ||
+		    p != end)
 			goto damaged;
+		memcpy(target->onion, v + 2, OMX_ONION_LABEL_LEN);
+		target->onion[OMX_ONION_LABEL_LEN] = '\0';
 		target->port = 0;
 		if (domain)
 			domain[0] = '\0';
@@ -781,14 +848,21 @@ int omx_map_addr_onion(const struct omx_map *map, uint32_t addr, struct omx_targ
 			*ndomains = 0;
 		return OMX_MAP_RETIRED;
 	}
-	if (sscanf(val, "%56s %u %u %255s%c", target->onion, &port, &n, first, &tail) != 4 ||
-	    port > 65535 || !onion_shaped(target->onion, strlen(target->onion)))
+	p = v + OMX_ONION_LABEL_LEN;
+	if (vlen < OMX_ONION_LABEL_LEN + 6 || !onion_shaped(v, OMX_ONION_LABEL_LEN) || *p++ != ' ' ||
+	    read_number(&p, end, 5, 65535, &port) != 0 || p == end || *p++ != ' ' ||
+	    read_number(&p, end, 10, 0xffffffffu, &n) != 0 || p == end || *p++ != ' ' ||
+	    p == end || end - p > 255 || memchr(p, ' ', (size_t)(end - p)) || memchr(p, '\0', (size_t)(end - p)))
 		goto damaged;
+	memcpy(target->onion, v, OMX_ONION_LABEL_LEN);
+	target->onion[OMX_ONION_LABEL_LEN] = '\0';
 	target->port = (uint16_t)port;
-	if (domain)
-		snprintf(domain, 256, "%s", first);
+	if (domain) {
+		memcpy(domain, p, (size_t)(end - p));
+		domain[end - p] = '\0';
+	}
 	if (ndomains)
-		*ndomains = n;
+		*ndomains = (unsigned)n;
 	return 1;
 damaged:
 	__atomic_store_n((int *)&map->damaged, 1, __ATOMIC_RELAXED);

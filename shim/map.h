@@ -72,10 +72,22 @@ struct omx_target {
 int omx_map_parse_line(const char *line, size_t len, char domain[256],
 		       struct omx_target targets[OMX_MAP_MAX_TARGETS], int *ntargets,
 		       char *err, size_t errlen);
-/* The same, with onion keys already found valid remembered in MEMO. */
-int omx_map_parse_line_memo(const char *line, size_t len, char domain[256],
-			    struct omx_target targets[OMX_MAP_MAX_TARGETS], int *ntargets,
-			    struct omx_onion_memo *memo, char *err, size_t errlen);
+/* Onion labels of a source TEXT (LEN bytes) already found valid, checksum and
+ * ed25519 key and all: the bit of each such label's offset is set in BITS. The compiler's
+ * second thread fills it from the end of the source while the first parses
+ * from the start; a label without its bit is checked as usual. */
+struct omx_map_prechecked {
+	const char *text;
+	size_t len;
+	const uint8_t *bits;
+};
+
+/* omx_map_parse_line, taking PRE's verdicts (PRE may be NULL) and remembering
+ * onion keys found valid in MEMO (may be NULL). */
+int omx_map_parse_line_pre(const char *line, size_t len, char domain[256],
+			   struct omx_target targets[OMX_MAP_MAX_TARGETS], int *ntargets,
+			   char *err, size_t errlen, const struct omx_map_prechecked *pre,
+			   struct omx_onion_memo *memo);
 
 /* Checks and normalises a mail domain in place (lower case, trailing dot removed).
  * Returns 0, or -1 with the reason in ERR. */

@@ -184,6 +184,7 @@ const char *omx_onion_label(const char *name, size_t len, size_t *label_len)
 {
 	static const char tld[] = "onion";
 	const size_t tld_len = sizeof(tld) - 1;
+	const char *dot;
 	size_t end, start;
 
 	if (label_len)
@@ -201,9 +202,8 @@ const char *omx_onion_label(const char *name, size_t len, size_t *label_len)
 		return NULL;
 
 	end = len - tld_len - 1;
-	start = end;
-	while (start > 0 && name[start - 1] != '.')
-		start--;
+	dot = memrchr(name, '.', end); /* vectorised: this runs several times per connect */
+	start = dot ? (size_t)(dot - name) + 1 : 0;
 	if (label_len)
 		*label_len = end - start;
 	return name + start;

@@ -20,7 +20,8 @@
  *   client res NAME N              res_search(NAME, IN, A) (passthrough)
  *   client write KIND N            write/send/sendmsg/sendmmsg/sendto on no DNS socket (passthrough)
  *   client mx NAME N               res_search(NAME, IN, MX): DNS, the map or
- *                                  discovery answers
+ *                                  discovery answers (res and mx: the server in
+ *                                  $BENCH_NS, an IPv4 address, if set)
  *   client rss                     prints Private_Clean+Private_Dirty (KiB) of
  *                                  this process from /proc/self/smaps_rollup
  *                                  after one onion lookup (NAME in $BENCH_ONION)
@@ -275,6 +276,17 @@ static int do_query(const char *name, int type, long n)
 	double t0;
 
 	res_init();
+	if (getenv("BENCH_NS")) {
+		/* Another server than resolv.conf's (the bench's dnsmasq). */
+		struct sockaddr_in *ns = &_res.nsaddr_list[0];
+
+		memset(ns, 0, sizeof(*ns));
+		ns->sin_family = AF_INET;
+		ns->sin_port = htons(53);
+		if (inet_pton(AF_INET, getenv("BENCH_NS"), &ns->sin_addr) != 1)
+			fail("BENCH_NS", 0);
+		_res.nscount = 1;
+	}
 	t0 = start();
 	for (long i = 0; i < n; i++)
 		if (res_search(name, C_IN, type, ans, sizeof(ans)) <= 0)

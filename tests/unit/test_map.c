@@ -754,6 +754,62 @@ static void compile_fails(const char *name, const char *text, unsigned line, con
 	ok(access(out, F_OK) != 0, "%s: no output file created", what);
 }
 
+/* A source of COUNT lines ("dI.example ONION"), over the size where the
+ * compiler checks onions on a second thread, with line BAD's onion damaged
+ * (and, if TAIL, TAIL appended to that line). */
+static char *large_source(unsigned count, unsigned bad, const char *tail)
+{
+	size_t cap = (size_t)count * 100 + 256, len = 0;
+	char *text = malloc(cap);
+
+	for (unsigned i = 1; text && i <= count; i++) {
+		char o[OMX_ONION_LABEL_LEN + 1];
+
+		onion("threaded", i, o);
+		if (i == bad)
+			o[3] = o[3] == 'a' ? 'b' : 'a'; /* its checksum no longer matches */
+		len += (size_t)snprintf(text + len, cap - len, "d%u.example %s.onion%s\n", i, o,
+					i == bad && tail ? tail : "");
+	}
+	return text;
+}
+
+/* Errors in a source large enough for the second thread: the first error in
+ * line order is reported, as the sequential compile would, wherever the bad
+ * onion lies (the parse's part of the source or the helper's). */
+static void test_compile_errors_threaded(void)
+{
+	static const struct {
+		unsigned bad;
+		const char *tail, *needle, *what;
+	} cases[] = {
+		{ 2, NULL, "checksum", "large source: a bad onion near the start" },
+		{ 11000, NULL, "checksum", "large source: a bad onion in the middle" },
+		{ 19999, NULL, "checksum", "large source: a bad onion on the last line but one" },
+		{ 19000, " bad-target", "checksum", "large source: a bad onion before a bad target on its line" },
+	};
+	char *text;
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		if (!(text = large_source(20000, cases[i].bad, cases[i].tail))) {
+			ok(0, "memory");
+			return;
+		}
+		ok(strlen(text) > (1u << 20), "%s: the source is over 1 MB", cases[i].what);
+		compile_fails("threaded", text, cases[i].bad, cases[i].needle, cases[i].what);
+		free(text);
+	}
+	/* A syntax error before a bad onion: the syntax error, at its line. */
+	if ((text = large_source(20000, 19500, NULL))) {
+		char *l = strstr(text, "\nd300.example ");
+		if (ok(l != NULL, "large source: line 300 found")) {
+			l[1] = '%'; /* "%300.example": not a domain */
+			compile_fails("threaded", text, 300, "contains", "large source: a bad domain before a bad onion");
+		}
+		free(text);
+	}
+}
+
 static void test_compile_errors(void)
 {
 	char o[4][57], text[8192], out[4096], out2[4096], err[512];
@@ -1233,6 +1289,117 @@ out:
 	free(orig);
 }
 
+/* The "a:" record of ADDR in the map at PATH rewritten to BODY (padded with
+ * 'x' or cut to the record's length) with a CHECK that fits: what a writer
+ * other than onionmx-map could leave. Returns the lookup's result. */
+static int addr_record_as(const char *path, uint32_t addr, const char *body, struct omx_target *t)
+{
+	char key[6], tmp[4096], err[512], value[512];
+	struct omx_map map;
+	struct cdb c;
+	unsigned char *mem;
+	size_t n, blen;
+	unsigned vpos = 0, vlen = 0;
+	uint32_t check;
+	int fd, rc = -99;
+
+	omx_map_addr_key(addr, key);
+	if (!(mem = (unsigned char *)read_bytes(path, &n)) || (fd = open(path, O_RDONLY)) < 0)
+		return rc;
+	if (cdb_init(&c, fd) == 0) {
+		if (cdb_find(&c, key, sizeof(key)) > 0) {
+			vpos = cdb_datapos(&c);
+			vlen = cdb_datalen(&c);
+		}
+		cdb_free(&c);
+	}
+	close(fd);
+	if (vlen < 10 || vlen - 9 >= sizeof(value)) {
+		free(mem);
+		return rc;
+	}
+	blen = vlen - 9;
+	memset(value, 'x', blen);
+	memcpy(value, body, strlen(body) < blen ? strlen(body) : blen);
+	check = omx_map_record_check(key, sizeof(key), value, blen);
+	memcpy(mem + vpos, value, blen);
+	snprintf((char *)mem + vpos + blen, 10, " %08x", check);
+	path_of(tmp, sizeof(tmp), "arecord.cdb");
+	write_bytes(tmp, mem, n);
+	free(mem);
+	if (open_map(tmp, &map, err, sizeof(err)) == 0) {
+		rc = omx_map_addr_onion(&map, addr, t, NULL, NULL);
+		omx_map_close(&map);
+	}
+	unlink(tmp);
+	return rc;
+}
+
+/* Compiles "DOMAIN ONION" as NAME; fills OUT and the onion's address. */
+static int one_pair_map(const char *name, const char *domain, const char *label, char out[4096],
+			uint32_t *addr)
+{
+	char err[512], src[512];
+	struct omx_map map;
+	int rc = -1;
+
+	snprintf(src, sizeof(src), "%s %s.onion\n", domain, label);
+	if (compile_text(name, src, OMX_DEFAULT_RANGE, out, 4096, NULL, NULL, err, sizeof(err)) == 0 &&
+	    open_map(out, &map, err, sizeof(err)) == 0) {
+		if (omx_map_onion_addr(&map, label, OMX_ONION_LABEL_LEN, addr) == 1)
+			rc = 0;
+		omx_map_close(&map);
+	}
+	return rc;
+}
+
+/* connect() reads an "a:" record by hand: every field in its place, nothing
+ * more; a record that is not what the compiler writes defers, even when its
+ * CHECK fits. */
+static void test_addr_record(void)
+{
+	char out[4096], tomb[4096], a[OMX_ONION_LABEL_LEN + 1], body[512];
+	struct omx_target t;
+	uint32_t addr = 0, taddr = 0;
+	/* "LABEL 0 1 DOMAIN": 75 bytes here, as long as each rewrite below; the
+	 * tombstones fit the second map's 70 ("LABEL 0 1 t.example") */
+	const char *dom = "mapped.example";
+	static const char *const bad[] = {
+		"%s 70000 1 ab.example", /* port out of range */
+		"%s +25 1 abcd.example", /* a sign */
+		"%s 25  1 abcd.example", /* two spaces */
+		"%s\t25 1 abcde.example", /* a tab */
+		"%s 25 1 abcde example", /* a space in the domain */
+		"%s 25 99999999999 abc", /* more domains than an unsigned holds */
+		"%s 25 1 abcdefghijkl ", /* a space at the end */
+		"%s 0 1234567890123456", /* no domain */
+	};
+
+	onion("arecord", 0, a);
+	if (!ok(one_pair_map("arec", dom, a, out, &addr) == 0, "a: record: the map compiles, the onion has an address") ||
+	    !ok(one_pair_map("atomb", "t.example", a, tomb, &taddr) == 0, "a: record: the second map compiles"))
+		return;
+	/* Controls: rewritten as the compiler writes them, with a fitting CHECK, they read. */
+	snprintf(body, sizeof(body), "%s 2525 3 ab.example", a);
+	is_int(addr_record_as(out, addr, body, &t), 1, "a: record rewritten with a fitting CHECK reads (control)");
+	is_int(t.port, 2525, "a: record: its port");
+	snprintf(body, sizeof(body), "- %s 17000000000", a);
+	is_int(addr_record_as(tomb, taddr, body, &t), OMX_MAP_RETIRED,
+	       "a: tombstone with a fitting CHECK reads (control)");
+	/* Not what the compiler writes: each defers. */
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		snprintf(body, sizeof(body), bad[i], a);
+		is_int(strlen(body), OMX_ONION_LABEL_LEN + 5 + strlen(dom), "a: record \"%s\": as long as the original", bad[i]);
+		is_int(addr_record_as(out, addr, body, &t), OMX_MAP_DAMAGED, "a: record \"%s\": defers", bad[i]);
+	}
+	snprintf(body, sizeof(body), "- %s 170000x0000", a);
+	is_int(addr_record_as(tomb, taddr, body, &t), OMX_MAP_DAMAGED, "a: tombstone with junk in its time defers");
+	snprintf(body, sizeof(body), "- %s  7000000000", a);
+	is_int(addr_record_as(tomb, taddr, body, &t), OMX_MAP_DAMAGED, "a: tombstone with two spaces defers");
+	snprintf(body, sizeof(body), "-  %.55s 17000000000", a);
+	is_int(addr_record_as(tomb, taddr, body, &t), OMX_MAP_DAMAGED, "a: tombstone with its onion moved defers");
+}
+
 /* --- addresses across rebuilds (tombstones, previous ranges) --- */
 
 
@@ -1489,10 +1656,12 @@ int main(void)
 	test_large();
 	test_small_range();
 	test_compile_errors();
+	test_compile_errors_threaded();
 	test_order();
 	test_open();
 	test_damage();
 	test_addr_key();
+	test_addr_record();
 	test_rebuild();
 	ok(cleanup() == 0, "temporary directory removed");
 	return done_testing();
