@@ -838,6 +838,7 @@ static void precheck_free(struct precheck *pc)
 	free(pc->memo);
 	pc->bits = NULL;
 	pc->starts = NULL;
+	pc->memo = NULL;
 }
 
 /* Fills in the header's checksums of the finished cdb on FD (SIZE bytes). */

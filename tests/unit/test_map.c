@@ -1294,7 +1294,7 @@ out:
  * other than onionmx-map could leave. Returns the lookup's result. */
 static int addr_record_as(const char *path, uint32_t addr, const char *body, struct omx_target *t)
 {
-	char key[6], tmp[4096], err[512], value[512];
+	char key[6], tmp[4096], err[512], value[512], hex[10];
 	struct omx_map map;
 	struct cdb c;
 	unsigned char *mem;
@@ -1323,7 +1323,8 @@ static int addr_record_as(const char *path, uint32_t addr, const char *body, str
 	memcpy(value, body, strlen(body) < blen ? strlen(body) : blen);
 	check = omx_map_record_check(key, sizeof(key), value, blen);
 	memcpy(mem + vpos, value, blen);
-	snprintf((char *)mem + vpos + blen, 10, " %08x", check);
+	snprintf(hex, sizeof(hex), " %08x", check);
+	memcpy(mem + vpos + blen, hex, 9); /* not its NUL: that byte is the next record's */
 	path_of(tmp, sizeof(tmp), "arecord.cdb");
 	write_bytes(tmp, mem, n);
 	free(mem);
