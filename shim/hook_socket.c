@@ -477,7 +477,16 @@ static int connect_onion(int fd, const struct sockaddr *sa, socklen_t len, uint3
 			return -1;
 		}
 	}
-	rc = omx_tor_connect(fd, &omx_cfg, &target, port, domain, ndomains);
+	{
+		/* The caller's address family is its socket's (the kernel refuses
+		 * other pairs), which spares tor.c a getsockopt(SO_DOMAIN). */
+		struct omx_tor_request rq = { .target = &target, .caller_port = port,
+					      .family = sa->sa_family, .domain = domain,
+					      .ndomains = ndomains };
+		struct omx_tor_result res;
+
+		rc = omx_tor_connect(&omx_real_host, fd, &omx_cfg, &rq, &res);
+	}
 	if (rc == -EISCONN || rc == -EALREADY)
 		goto out; /* a second connect() on one of ours: the kernel's answer */
 	if (rc != -EINTR && rc != -ENOBUFS)

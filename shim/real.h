@@ -8,6 +8,8 @@
 #include <sys/socket.h>
 #include <sys/uio.h>
 
+#include "host.h"
+
 struct omx_real_fns {
 	int (*connect)(int, const struct sockaddr *, socklen_t);
 	int (*accept)(int, struct sockaddr *, socklen_t *);
@@ -65,6 +67,11 @@ struct omx_real_fns {
 };
 
 extern struct omx_real_fns omx_real;
+
+/* The core's host (host.h) in the library: the real functions above for what
+ * the library hooks, libc for the rest, omx_log as the sink. Filled with
+ * omx_real, so valid once omx_ready() has run. */
+extern struct omx_host omx_real_host;
 
 /* Binds every pointer (once, thread-safe). Hooks call it through omx_ready() so
  * that a hook running before our constructor still finds the real function. */
