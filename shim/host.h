@@ -48,4 +48,15 @@ int omx_libc_signal_interrupts(void);
 
 /* Monotonic seconds from clock_gettime (the vDSO: no system call). */
 double omx_libc_now(void);
+
+/* Non-blocking I/O under a deadline (H->now() seconds), whatever the socket's
+ * flags: MSG_DONTWAIT on every call, poll() with the time left in between.
+ * omx_io_wait: 0 when FD is ready for EVENTS (or has an error the next call
+ * reports), -ETIMEDOUT, -EINTR when a handler without SA_RESTART ran (see
+ * signal_interrupts), or -errno. omx_io_send_all: 0 once all of BUF is sent,
+ * or -errno. omx_io_recv: the bytes read (at most CAP), 0 at end of stream, or
+ * -errno. */
+int omx_io_wait(const struct omx_host *h, int fd, short events, double deadline);
+int omx_io_send_all(const struct omx_host *h, int fd, const void *buf, size_t len, double deadline);
+ssize_t omx_io_recv(const struct omx_host *h, int fd, void *buf, size_t cap, double deadline);
 #endif

@@ -36,28 +36,9 @@ struct dial {
 	double deadline;
 };
 
-/* Waits for EVENTS on the socket until the deadline. Returns 0 (ready, or an
- * error the next read or write reports), -ETIMEDOUT, or -EINTR when a caller's
- * signal handler ran that would have interrupted connect() (host.h). */
 static int wait_for(const struct dial *d, short events)
 {
-	for (;;) {
-		struct pollfd p = { .fd = d->fd, .events = events };
-		double left = d->deadline - d->h->now();
-		int r;
-
-		if (left <= 0)
-			return -ETIMEDOUT;
-		r = d->h->poll(&p, 1, (int)(left * 1000) + 1);
-		if (r > 0)
-			return 0;
-		if (r < 0 && errno == EINTR) {
-			if (d->h->signal_interrupts())
-				return -EINTR;
-		} else if (r < 0) {
-			return -errno;
-		}
-	}
+	return omx_io_wait(d->h, d->fd, events, d->deadline);
 }
 
 /* Fills SOCKS/LEN with Tor's address as a socket of FAMILY reaches it, making
@@ -139,29 +120,10 @@ static int dial_tor(const struct dial *d, const struct sockaddr_storage *socks, 
 }
 
 /* The handshake's I/O never blocks, whatever the socket's flags (another
- * thread of the caller may clear O_NONBLOCK at any time): MSG_DONTWAIT on
- * every call, poll() with the time left in between, the deadline checked at
- * every step. */
+ * thread of the caller may clear O_NONBLOCK at any time): see omx_io_*. */
 static int send_all(const struct dial *d, const uint8_t *buf, size_t len)
 {
-	while (len) {
-		ssize_t w;
-
-		if (d->h->now() >= d->deadline)
-			return -ETIMEDOUT;
-		w = d->h->send(d->fd, buf, len, MSG_NOSIGNAL | MSG_DONTWAIT);
-		if (w > 0) {
-			buf += w;
-			len -= (size_t)w;
-		} else if (w < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)) {
-			int r = wait_for(d, POLLOUT);
-			if (r)
-				return r;
-		} else {
-			return w == 0 ? -EPIPE : -errno;
-		}
-	}
-	return 0;
+	return omx_io_send_all(d->h, d->fd, buf, len, d->deadline);
 }
 
 /* Tor's replies as they arrive: method choice, authentication status, CONNECT
@@ -369,6 +331,7 @@ fail:
 		       host, port, serves, cfg->socks_text, res->cause, strerror(-rc), res->seconds);
 	/* The MTA logs strerror(errno): "Network is down" (Tor's), not "Connection
 	 * refused", which reads as the onion's mail server refusing. */
+	res->sys_error = -rc;
 	res->error = tor_refused ? ENETDOWN : -rc;
 	return -res->error;
 }

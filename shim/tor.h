@@ -21,6 +21,8 @@ struct omx_tor_request {
 /* What happened, for the caller's statistics and reports. */
 struct omx_tor_result {
 	int error;              /* 0, or the errno connect() fails with */
+	int sys_error;          /* the error underneath (ECONNREFUSED where error is
+				 * ENETDOWN: Tor's port refused) */
 	int socks_code;         /* Tor's non-zero CONNECT reply code, else 0 */
 	int tor;                /* which Tor (index into the config's socks list) */
 	const char *cause;      /* why it failed (a constant string), NULL on success */

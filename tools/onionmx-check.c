@@ -31,6 +31,7 @@
 #include "socks5.h"
 #include "srv.h"
 #include "srv_lookup.h"
+#include "tor.h"
 
 /* Exit codes. With several domains the most severe wins (see rank()). */
 #define EXIT_ONION 0     /* every domain has a working onion route */
@@ -167,14 +168,6 @@ static void printable(char *out, size_t cap, const char *in, size_t len)
 	out[o] = '\0';
 }
 
-static double now_s(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
 /* ------------------------------------------------------------------ probe */
 
 struct onion_route {
@@ -187,75 +180,6 @@ struct probe_result {
 	double t_socks, t_total;
 	char text[600];
 };
-
-/* Waits until FD is ready for EVENTS or DEADLINE (now_s() time) passes: 1 ready,
- * 0 timeout, -1 error. */
-static int wait_fd(int fd, short events, double deadline)
-{
-	struct pollfd p = { .fd = fd, .events = events };
-
-	for (;;) {
-		double left = deadline - now_s();
-		int r;
-
-		if (left <= 0)
-			return 0;
-		r = poll(&p, 1, (int)(left * 1000) + 1);
-		if (r < 0 && errno == EINTR)
-			continue;
-		if (r < 0)
-			return -1;
-		if (r > 0)
-			return 1;
-	}
-}
-
-/* Reads up to CAP bytes by DEADLINE: >0 bytes, 0 EOF, -1 error (errno), -2 timeout. */
-static ssize_t read_by(int fd, void *buf, size_t cap, double deadline)
-{
-	for (;;) {
-		ssize_t n = recv(fd, buf, cap, 0);
-		int w;
-
-		if (n >= 0)
-			return n;
-		if (errno == EINTR)
-			continue;
-		if (errno != EAGAIN && errno != EWOULDBLOCK)
-			return -1;
-		w = wait_fd(fd, POLLIN, deadline);
-		if (w == 0)
-			return -2;
-		if (w < 0)
-			return -1;
-	}
-}
-
-/* Writes all of BUF by DEADLINE: 0, -1 error (errno), -2 timeout. */
-static int write_by(int fd, const void *buf, size_t len, double deadline)
-{
-	size_t done = 0;
-
-	while (done < len) {
-		ssize_t n = send(fd, (const char *)buf + done, len - done, MSG_NOSIGNAL);
-		int w;
-
-		if (n > 0) {
-			done += (size_t)n;
-			continue;
-		}
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK)
-			return -1;
-		w = wait_fd(fd, POLLOUT, deadline);
-		if (w == 0)
-			return -2;
-		if (w < 0)
-			return -1;
-	}
-	return 0;
-}
 
 /* Finds the end of the SMTP greeting in BUF (LEN bytes): 1 complete (*CODE its
  * reply code, *FIRST_LEN the length of its first line without CRLF), 0 more is
@@ -287,155 +211,88 @@ static int smtp_greeting(const char *buf, size_t len, int *code, size_t *first_l
 	return 0;
 }
 
-/* Connects to ONION:PORT through Tor's SOCKS port as the library would (the
- * onion by name, address type 3), reads the SMTP greeting, says QUIT. */
-static void probe_onion(const struct omx_config *cfg, const char *onion, uint16_t port,
+/* What failed, in words, from the SOCKS client's result. */
+static void probe_failure(const struct omx_config *cfg, const struct omx_tor_result *res,
+			  char *out, size_t cap)
+{
+	if (res->socks_code)
+		snprintf(out, cap, "Tor: %s (SOCKS reply 0x%02X)", omx_socks5_code_str(res->socks_code),
+			 (unsigned)res->socks_code);
+	else if (res->sys_error == ETIMEDOUT && strstr(res->cause, "reply"))
+		snprintf(out, cap, "no answer from Tor within %d s (timeout; Tor may still be building "
+			 "circuits to the onion)", cfg->timeout);
+	else if (strncmp(res->cause, "cannot connect to Tor's SOCKS port", 34) == 0 ||
+		 strncmp(res->cause, "timed out connecting", 20) == 0)
+		snprintf(out, cap, "cannot connect to Tor's SOCKS port %s: %s%s", cfg->socks_text,
+			 strerror(res->sys_error), res->sys_error == ECONNREFUSED ? " (is Tor running?)" : "");
+	else
+		snprintf(out, cap, "%s (Tor %s): %s", res->cause, cfg->socks_text, strerror(res->sys_error));
+}
+
+/* Connects to TARGET through Tor with the library's own SOCKS client (tor.c:
+ * the same greeting, credentials and writes as an MTA's connect() under the
+ * library), reads the SMTP greeting, says QUIT. */
+static void probe_onion(const struct omx_config *cfg, const struct omx_target *target,
 			struct probe_result *pr)
 {
-	uint8_t req[600], reply[300];
-	char host[OMX_ONION_LABEL_LEN + 8], banner[BANNER_MAX + 1], shown[300];
-	double start = now_s(), deadline = start + cfg->timeout;
-	size_t len = 0, need = 0, blen = 0, first_len = 0;
-	ssize_t n, rlen;
-	int fd, w, soerr = 0, code = 0, smtp_code = 0, g = 0;
-	socklen_t sl = sizeof(soerr);
-	enum omx_socks5_result res;
+	const struct omx_host *h = &omx_libc_host;
+	struct omx_tor_request rq = { .target = target, .caller_port = 25, .family = AF_INET,
+				      .domain = NULL, .ndomains = 0 };
+	struct omx_tor_result res;
+	char banner[BANNER_MAX + 1], shown[300];
+	double start = h->now(), deadline = start + cfg->timeout;
+	size_t blen = 0, first_len = 0;
+	ssize_t n = 0;
+	int fd, smtp_code = 0, g = 0;
 
 	memset(pr, 0, sizeof(*pr));
-	snprintf(host, sizeof(host), "%s.onion", onion);
-	fd = socket(cfg->socks.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	if (fd < 0) {
 		snprintf(pr->text, sizeof(pr->text), "socket: %s", strerror(errno));
 		return;
 	}
-	if (connect(fd, (const struct sockaddr *)&cfg->socks, cfg->socks_len) != 0) {
-		if (errno != EINPROGRESS && errno != EINTR) {
-			soerr = errno;
-			goto connect_failed;
-		}
-		w = wait_fd(fd, POLLOUT, deadline);
-		if (w == 0) {
-			snprintf(pr->text, sizeof(pr->text),
-				 "Tor's SOCKS port %s did not accept the connection within %d s",
-				 cfg->socks_text, cfg->timeout);
-			goto out;
-		}
-		if (w < 0 || getsockopt(fd, SOL_SOCKET, SO_ERROR, &soerr, &sl) != 0)
-			soerr = errno;
-		if (soerr)
-			goto connect_failed;
-	}
-	rlen = omx_socks5_request(req, sizeof(req), host, port, NULL, NULL);
-	if (rlen < 0) {
-		snprintf(pr->text, sizeof(pr->text), "cannot build the SOCKS request");
+	if (omx_tor_connect(h, fd, cfg, &rq, &res) != 0) {
+		probe_failure(cfg, &res, pr->text, sizeof(pr->text));
 		goto out;
 	}
-	/* No authentication: greeting and CONNECT go in one write (Tor answers both). */
-	w = write_by(fd, req, (size_t)rlen, deadline);
-	if (w != 0) {
-		snprintf(pr->text, sizeof(pr->text), "sending the SOCKS request to %s: %s",
-			 cfg->socks_text, w == -2 ? "timeout" : strerror(errno));
-		goto out;
-	}
-	for (;;) {
-		res = omx_socks5_parse(reply, len, 0, &need, &code);
-		if (res != OMX_SOCKS5_NEED_MORE)
-			break;
-		if (need <= len || need > sizeof(reply)) {
-			res = OMX_SOCKS5_BAD_REPLY;
-			break;
-		}
-		n = read_by(fd, reply + len, need - len, deadline);
-		if (n == -2) {
-			snprintf(pr->text, sizeof(pr->text),
-				 "no answer from Tor within %d s (timeout; Tor may still be building "
-				 "circuits to the onion)", cfg->timeout);
-			goto out;
-		}
-		if (n <= 0) {
-			snprintf(pr->text, sizeof(pr->text), "Tor closed the connection%s%s",
-				 n < 0 ? ": " : " before answering", n < 0 ? strerror(errno) : "");
-			goto out;
-		}
-		len += (size_t)n;
-	}
-	switch (res) {
-	case OMX_SOCKS5_DONE:
-		break;
-	case OMX_SOCKS5_REFUSED:
-		snprintf(pr->text, sizeof(pr->text), "Tor: %s (SOCKS reply 0x%02X)",
-			 omx_socks5_code_str(code), (unsigned)code);
-		goto out;
-	case OMX_SOCKS5_NO_METHOD:
-		snprintf(pr->text, sizeof(pr->text),
-			 "%s refused SOCKS without authentication (is it Tor's SocksPort?)",
-			 cfg->socks_text);
-		goto out;
-	default:
-		snprintf(pr->text, sizeof(pr->text),
-			 "garbled SOCKS reply from %s (is it Tor's SocksPort?)", cfg->socks_text);
-		goto out;
-	}
-	pr->t_socks = now_s() - start;
-	for (;;) {
-		g = smtp_greeting(banner, blen, &smtp_code, &first_len);
-		if (g != 0)
-			break;
+	pr->t_socks = res.seconds;
+	while ((g = smtp_greeting(banner, blen, &smtp_code, &first_len)) == 0) {
 		if (blen == BANNER_MAX) {
 			g = -1;
 			break;
 		}
-		n = read_by(fd, banner + blen, BANNER_MAX - blen, deadline);
-		if (n == -2) {
-			snprintf(pr->text, sizeof(pr->text),
-				 "connected in %.3f s, but no SMTP banner within %d s", pr->t_socks,
-				 cfg->timeout);
-			goto out;
-		}
-		if (n <= 0) {
-			int e = errno;
-
-			printable(shown, sizeof(shown), banner, blen < 200 ? blen : 200);
-			snprintf(pr->text, sizeof(pr->text),
-				 "connected in %.3f s, then the connection was closed%s%s%s%s%s",
-				 pr->t_socks, n < 0 ? " (" : "", n < 0 ? strerror(e) : "",
-				 n < 0 ? ")" : "", blen ? " after \"" : " before the SMTP banner",
-				 blen ? shown : "");
-			if (blen)
-				snprintf(pr->text + strlen(pr->text), sizeof(pr->text) - strlen(pr->text), "\"");
-			goto out;
-		}
+		n = omx_io_recv(h, fd, banner + blen, BANNER_MAX - blen, deadline);
+		if (n <= 0)
+			break;
 		blen += (size_t)n;
 	}
-	pr->t_total = now_s() - start;
-	if (g < 0) {
-		printable(shown, sizeof(shown), banner, blen < 200 ? blen : 200);
+	pr->t_total = h->now() - start;
+	printable(shown, sizeof(shown), banner, (g > 0 ? first_len : blen) < 200 ? (g > 0 ? first_len : blen) : 200);
+	if (g == 0 && n == -ETIMEDOUT)
+		snprintf(pr->text, sizeof(pr->text), "connected in %.3f s, but no SMTP banner within %d s",
+			 pr->t_socks, cfg->timeout);
+	else if (g == 0)
+		snprintf(pr->text, sizeof(pr->text),
+			 "connected in %.3f s, then the connection was closed%s%s%s%s%s%s", pr->t_socks,
+			 n < 0 ? " (" : "", n < 0 ? strerror((int)-n) : "", n < 0 ? ")" : "",
+			 blen ? " after \"" : " before the SMTP banner", blen ? shown : "", blen ? "\"" : "");
+	else if (g < 0)
 		snprintf(pr->text, sizeof(pr->text), "connected in %.3f s, but not an SMTP banner: \"%s\"",
 			 pr->t_socks, shown);
-		goto out;
-	}
-	printable(shown, sizeof(shown), banner, first_len < 200 ? first_len : 200);
-	if (smtp_code != 220) {
+	else if (smtp_code != 220)
 		snprintf(pr->text, sizeof(pr->text), "connected in %.3f s, but the server refuses mail: \"%s\"",
 			 pr->t_socks, shown);
-	} else {
-		pr->ok = 1;
-		snprintf(pr->text, sizeof(pr->text), "\"%s\" in %.3f s (Tor connected in %.3f s)", shown,
-			 pr->t_total, pr->t_socks);
-	}
+	else
+		pr->ok = 1, snprintf(pr->text, sizeof(pr->text), "\"%s\" in %.3f s (Tor connected in %.3f s)",
+				     shown, pr->t_total, pr->t_socks);
 	/* Say goodbye; the answer is waited for briefly and never required. */
-	if (write_by(fd, "QUIT\r\n", 6, deadline) == 0) {
-		double bye = now_s() + 2;
-		read_by(fd, banner, BANNER_MAX, bye < deadline ? bye : deadline);
+	if (g != 0 && omx_io_send_all(h, fd, "QUIT\r\n", 6, deadline) == 0) {
+		double bye = h->now() + 2;
+		omx_io_recv(h, fd, banner, BANNER_MAX, bye < deadline ? bye : deadline);
 	}
-	goto out;
-
-connect_failed:
-	snprintf(pr->text, sizeof(pr->text), "cannot connect to Tor's SOCKS port %s: %s%s",
-		 cfg->socks_text, strerror(soerr), soerr == ECONNREFUSED ? " (is Tor running?)" : "");
 out:
 	if (!pr->t_total)
-		pr->t_total = now_s() - start;
+		pr->t_total = h->now() - start;
 	close(fd);
 }
 
@@ -449,7 +306,11 @@ static int probe_all(struct ctx *c, const struct onion_route *on, int n)
 	size_t flen = 0;
 
 	for (int i = 0; i < n; i++) {
-		probe_onion(&c->cfg, on[i].onion, on[i].port, &pr);
+		struct omx_target t;
+
+		memcpy(t.onion, on[i].onion, sizeof(t.onion));
+		t.port = on[i].port;
+		probe_onion(&c->cfg, &t, &pr);
 		if (pr.ok)
 			good++;
 		else if (flen < sizeof(failed))

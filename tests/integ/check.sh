@@ -271,6 +271,26 @@ like "$out" "probe: +$ONION1\.onion:25 answered \"220 onion ESMTP sink\" in [0-9
 like "$out" "result: +onion route ok" "--probe: result ok"
 like "$(cat "$T/socks.log")" "CONNECT host=$ONION1\.onion port=25 atyp=3" "--probe: Tor is asked for the onion by name"
 is "$(sink_connections onion)" 1 "--probe: one connection reached the onion sink"
+# The probe is the library's own SOCKS client (tor.c): the same bytes, in the
+# same writes, as an MTA's connect() under the library; isolation on and off.
+raw_line() { grep '^RAW ' "$T/socks.log" | tail -1; }
+declare -A raw
+for iso in yes no; do
+	{ grep -v '^isolate' "$ONIONMX_CONF"; echo "isolate = $iso"; } >"$T/iso-$iso.conf"
+	: >"$T/socks.log"
+	check -c "$T/iso-$iso.conf" -p mapped.example >/dev/null
+	probe_raw=$(raw_line)
+	: >"$T/socks.log"
+	ONIONMX_CONF=$T/iso-$iso.conf shim "$H/connect_probe" "$ONION1.onion" 25 >/dev/null 2>&1
+	mta_raw=$(raw_line)
+	ok "$([[ $mta_raw == 'RAW \x05\x01'* ]]; echo $?)" "isolate = $iso: the SOCKS server logged connect()'s bytes (control)"
+	is "$probe_raw" "$mta_raw" "isolate = $iso: --probe sends what connect() under the library sends, in the same writes"
+	raw[$iso]=$probe_raw
+done
+ok "$([[ ${raw[yes]} == 'RAW \x05\x01\x02 | \x01>'"$ONION1"'.onion\x07onionmx\x05\x01\x00\x03>'* ]]; echo $?)" \
+	"isolate = yes: the greeting alone, then credentials (the onion, onionmx) and CONNECT in one write"
+ok "$([[ ${raw[no]} == 'RAW \x05\x01\x00\x05\x01\x00\x03>'"$ONION1"'.onion\x00\x19' ]]; echo $?)" \
+	"isolate = no: greeting and CONNECT in one write"
 with_discovery
 is "$(check -t -p srv.example mapped.example plain.example)" \
 	"srv.example onion srv(unsigned) ok $ONION3.onion:2525 $ONION4.onion:25
