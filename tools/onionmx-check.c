@@ -30,6 +30,7 @@
 #include "onion.h"
 #include "socks5.h"
 #include "srv.h"
+#include "route.h"
 #include "srv_lookup.h"
 #include "tor.h"
 
@@ -120,6 +121,9 @@ struct ctx {
 	int res_ok;
 	int terse, probe;
 	char discovery_broken[256]; /* why the library cannot discover, if it cannot */
+	struct omx_cache cache;     /* the library's shared discovery cache (or a private one) */
+	int cache_open;
+	char cache_note[PATH_MAX + 512]; /* why the shared one is not used, if it is not */
 	char terse_line[4096];
 	size_t terse_len;
 };
@@ -351,23 +355,15 @@ static const char *policy_name(int p)
 	return p == OMX_DNSSEC_REQUIRE ? "require" : p == OMX_DNSSEC_OFF ? "off" : "prefer";
 }
 
-static uint32_t rand32(void *ctx)
-{
-	uint32_t v;
-
-	(void)ctx;
-	if (getrandom(&v, sizeof(v), 0) != sizeof(v))
-		v = (uint32_t)random();
-	return v;
-}
-
-/* Looks up and describes DOMAIN's SRV records; R receives the result. */
-static void srv_report(struct ctx *c, const char *domain, struct omx_srv_result *r)
+/* Describes DOMAIN's SRV answer R (CACHED: from the shared cache). */
+static void srv_describe(struct ctx *c, const char *domain, const struct omx_srv_result *r, int cached)
 {
 	char qname[300];
 	int trusted = omx_resolver_trusted(&c->res);
 
-	omx_srv_lookup(&c->res, res_nquery, domain, (enum omx_dnssec_policy)c->cfg.srv_dnssec, r);
+	if (cached)
+		say(c, "cache", "the answer below comes from the shared discovery cache %s (%u s left)",
+		    c->cfg.cache_path, r->ttl);
 	if (omx_srv_qname(domain, qname, sizeof(qname)) != 0)
 		snprintf(qname, sizeof(qname), "%s%s", OMX_SRV_PREFIX, domain);
 	say(c, "srv", "%s SRV: %s: %s", qname, omx_srv_status_name(r->status), r->detail);
@@ -391,6 +387,13 @@ static void srv_report(struct ctx *c, const char *domain, struct omx_srv_result 
 		    r->nignored - OMX_SRV_MAX_IGNORED > 1 ? "s" : "");
 	if (r->status == OMX_SRV_ONION)
 		say(c, "ttl", "%u s (the library caches the answer this long)", r->ttl);
+}
+
+/* Looks up and describes DOMAIN's SRV records, for information only (discovery off). */
+static void srv_report(struct ctx *c, const char *domain, struct omx_srv_result *r)
+{
+	omx_srv_lookup(&c->res, res_nquery, domain, (enum omx_dnssec_policy)c->cfg.srv_dnssec, r);
+	srv_describe(c, domain, r, 0);
 }
 
 /* check_mx.c's question: is this MX host's onion in the map, on which port? */
@@ -525,13 +528,81 @@ out:
 
 /* ------------------------------------------------------------------ one domain */
 
+/* The map's route: its entry, the onions with their synthetic addresses. */
+static int map_route(struct ctx *c, const struct omx_route *rt)
+{
+	struct onion_route on[MAX_ONIONS];
+	const char *matched = rt->matched;
+
+	if (matched[0] == '.')
+		say(c, "map", "entry %s (covers the subdomains of %s) in %s", matched, matched + 1,
+		    c->cfg.map_path);
+	else
+		say(c, "map", "entry %s in %s", matched, c->cfg.map_path);
+	for (int i = 0; i < rt->n; i++) {
+		uint32_t addr;
+		char text[INET_ADDRSTRLEN] = "?";
+
+		if (omx_map_onion_addr(&c->map, rt->targets[i].onion, strlen(rt->targets[i].onion), &addr) > 0) {
+			struct in_addr in = { .s_addr = htonl(addr) };
+			inet_ntop(AF_INET, &in, text, sizeof(text));
+		}
+		snprintf(on[i].onion, sizeof(on[i].onion), "%s", rt->targets[i].onion);
+		on[i].port = rt->targets[i].port ? rt->targets[i].port : 25;
+		say(c, "MX", "%d %s.onion port %u (synthetic address %s)", 10 * (i + 1),
+		    rt->targets[i].onion, on[i].port, text);
+	}
+	say(c, "route", "onion, from the static map (no DNS query about the domain is sent)");
+	terse_add(c, " onion map");
+	return onion_route(c, on, rt->n);
+}
+
+/* Discovery's onions, in the order the library gives them to the MTA. */
+static int srv_route(struct ctx *c, const struct omx_route *rt)
+{
+	struct onion_route on[MAX_ONIONS];
+	char list[OMX_SRV_MAX_TARGETS * (OMX_ONION_LABEL_LEN + 16)];
+	size_t ll = 0;
+
+	for (int i = 0; i < rt->n; i++) {
+		snprintf(on[i].onion, sizeof(on[i].onion), "%s", rt->targets[i].onion);
+		on[i].port = rt->targets[i].port;
+		ll += (size_t)snprintf(list + ll, sizeof(list) - ll, "%s%s.onion:%u", i ? ", " : "",
+				       on[i].onion, on[i].port);
+		if (ll >= sizeof(list))
+			ll = sizeof(list) - 1;
+	}
+	say(c, "order", "%s%s", list, rt->n > 1 ? " (RFC 2782: by priority, weighted random within one)" : "");
+	say(c, "route", "onion, from SRV discovery (%s)", rt->srv.secure ? "DNSSEC-signed" : "unsigned");
+	terse_add(c, " onion srv(%s)", rt->srv.secure ? "signed" : "unsigned");
+	return onion_route(c, on, rt->n);
+}
+
+/* Why discovery defers (or, with srv_failure = mx, lets the MX decide). */
+static int discovery_failed(struct ctx *c, const struct omx_route *rt)
+{
+	const char *why = rt->why == OMX_WHY_SRV_FAILED ? rt->srv.detail : omx_route_why_str(rt->why);
+
+	if (rt->why == OMX_WHY_CACHE_BUSY || rt->why == OMX_WHY_CACHE_QUOTA || rt->why == OMX_WHY_CACHE_FULL)
+		say(c, "cache", "%s: %s", c->cfg.cache_path, omx_route_why_str(rt->why));
+	if (rt->kind == OMX_ROUTE_DEFER) {
+		say(c, "route", "deferred: no SRV answer and srv_failure = defer, so the library "
+				"fails the MX lookup and the MTA retries later");
+		terse_add(c, " deferred srv%s %s", c->probe ? " -" : "", why);
+		return EXIT_DEFERRED;
+	}
+	say(c, "note", "srv_failure = mx: after a failed SRV lookup the library uses the MX");
+	return -1;
+}
+
 static int check_domain(struct ctx *c, const char *domain)
 {
-	struct omx_target targets[OMX_MAP_MAX_TARGETS];
-	struct onion_route on[MAX_ONIONS];
-	struct omx_srv_result r;
-	char matched[256];
-	int n;
+	struct omx_route_env env = { .host = &omx_libc_host, .map = c->map_open ? &c->map : NULL,
+				     .cfg = &c->cfg, .cache = c->cache_open ? &c->cache : NULL,
+				     .discovery_broken = c->discovery_broken[0] != '\0',
+				     .statp = c->res_ok ? &c->res : NULL, .now = time(NULL) };
+	struct omx_route rt;
+	int rc;
 
 	c->terse_len = 0;
 	c->terse_line[0] = '\0';
@@ -545,101 +616,56 @@ static int check_domain(struct ctx *c, const char *domain)
 		terse_add(c, " deferred config%s configuration broken", c->probe ? " -" : "");
 		return EXIT_CONFIG;
 	}
+	{
+		struct omx_config nodisc; /* no resolver: no lookup (reported below) */
 
-	/* 1. The static map: the library answers from it, with no DNS query. */
-	n = omx_map_domain(&c->map, domain, targets, matched);
-	if (n == OMX_MAP_DAMAGED) {
+		if (!c->res_ok) {
+			nodisc = c->cfg;
+			nodisc.discover = 0;
+			env.cfg = &nodisc;
+		}
+		omx_route_decide(&env, domain, &rt);
+	}
+	if (rt.kind == OMX_ROUTE_DEFER && rt.why == OMX_WHY_MAP_DAMAGED) {
 		say(c, "route", "deferred: %s is damaged (onionmx-map -q names the damage); the library defers every MX lookup and refuses SMTP connections until it is rebuilt",
 		    c->cfg.map_path);
 		terse_add(c, " deferred map%s map damaged", c->probe ? " -" : "");
 		return EXIT_CONFIG;
 	}
-	if (n > 0) {
-		if (strcmp(matched, domain) == 0)
-			say(c, "map", "entry %s in %s", matched, c->cfg.map_path);
-		else
-			say(c, "map", "entry %s (covers the subdomains of %s) in %s", matched,
-			    matched + 1, c->cfg.map_path);
-		for (int i = 0; i < n; i++) {
-			uint32_t addr;
-			char text[INET_ADDRSTRLEN] = "?";
-
-			if (omx_map_onion_addr(&c->map, targets[i].onion, strlen(targets[i].onion), &addr) > 0) {
-				struct in_addr in = { .s_addr = htonl(addr) };
-				inet_ntop(AF_INET, &in, text, sizeof(text));
-			}
-			snprintf(on[i].onion, sizeof(on[i].onion), "%s", targets[i].onion);
-			on[i].port = targets[i].port ? targets[i].port : 25;
-			say(c, "MX", "%d %s.onion port %u (synthetic address %s)", 10 * (i + 1),
-			    targets[i].onion, on[i].port, text);
-		}
-		say(c, "route", "onion, from the static map (no DNS query about the domain is sent)");
-		terse_add(c, " onion map");
-		return onion_route(c, on, n);
-	}
+	if (rt.kind == OMX_ROUTE_MAP)
+		return map_route(c, &rt);
 	say(c, "map", "not in %s", c->cfg.map_path);
-
 	if (!c->res_ok) {
 		say(c, "route", "deferred: the resolver could not be initialised");
 		terse_add(c, " deferred mx%s resolver unavailable", c->probe ? " -" : "");
 		return EXIT_DEFERRED;
 	}
-
-	/* 2. SRV discovery. */
-	if (c->cfg.discover && c->discovery_broken[0]) {
-		memset(&r, 0, sizeof(r));
-		r.status = OMX_SRV_TEMPFAIL;
-		snprintf(r.detail, sizeof(r.detail), "discovery cannot run");
+	if (c->cfg.discover && c->cache_note[0])
+		say(c, "cache", "%s; the library's answers are not shared with this check", c->cache_note);
+	if (rt.why == OMX_WHY_DISCOVERY_BROKEN)
 		say(c, "srv", "discovery cannot run: %s", c->discovery_broken);
-	} else if (c->cfg.discover) {
-		srv_report(c, domain, &r);
-	}
-	if (c->cfg.discover) {
-		if (r.status == OMX_SRV_ONION) {
-			int order[OMX_SRV_MAX_TARGETS];
-			char list[OMX_SRV_MAX_TARGETS * (OMX_ONION_LABEL_LEN + 16)];
-			size_t ll = 0;
-
-			omx_srv_order(&r, rand32, NULL, order);
-			for (int i = 0; i < r.n; i++) {
-				snprintf(on[i].onion, sizeof(on[i].onion), "%s", r.rec[order[i]].onion);
-				on[i].port = r.rec[order[i]].port;
-				ll += (size_t)snprintf(list + ll, sizeof(list) - ll, "%s%s.onion:%u",
-						       i ? ", " : "", on[i].onion, on[i].port);
-				if (ll >= sizeof(list))
-					ll = sizeof(list) - 1;
-			}
-			say(c, "order", "%s%s", list,
-			    r.n > 1 ? " (RFC 2782: by priority, weighted random within one)" : "");
-			say(c, "route", "onion, from SRV discovery (%s)",
-			    r.secure ? "DNSSEC-signed" : "unsigned");
-			terse_add(c, " onion srv(%s)", r.secure ? "signed" : "unsigned");
-			return onion_route(c, on, r.n);
-		}
-		if (r.status == OMX_SRV_TEMPFAIL) {
-			if (!c->cfg.srv_failure_mx) {
-				say(c, "route", "deferred: no SRV answer and srv_failure = defer, so the library "
-						"fails the MX lookup and the MTA retries later");
-				terse_add(c, " deferred srv%s %s", c->probe ? " -" : "", r.detail);
-				return EXIT_DEFERRED;
-			}
-			say(c, "note", "srv_failure = mx: after a failed SRV lookup the library uses the MX");
-		} else if (r.status == OMX_SRV_UNUSABLE) {
-			say(c, "note", "no usable onion in the SRV records: the library uses the MX");
-		}
-	} else {
+	else if (rt.srv_asked)
+		srv_describe(c, domain, &rt.srv, rt.srv_cached);
+	if (rt.kind == OMX_ROUTE_SRV)
+		return srv_route(c, &rt);
+	if (rt.why == OMX_WHY_DISCOVERY_BROKEN || rt.why == OMX_WHY_SRV_FAILED ||
+	    rt.why == OMX_WHY_CACHE_BUSY || rt.why == OMX_WHY_CACHE_QUOTA || rt.why == OMX_WHY_CACHE_FULL) {
+		if ((rc = discovery_failed(c, &rt)) >= 0)
+			return rc;
+	} else if (rt.why == OMX_WHY_SRV_UNUSABLE) {
+		say(c, "note", "no usable onion in the SRV records: the library uses the MX");
+	} else if (rt.why == OMX_WHY_DISCOVERY_OFF && !c->terse) {
 		/* Informational only: the library does not look. */
-		if (!c->terse) {
-			srv_report(c, domain, &r);
-			if (r.status == OMX_SRV_ONION || r.status == OMX_SRV_UNUSABLE)
-				say(c, "note", "the domain publishes _onion-mx._tcp records, but discovery is off "
-					       "(add \"discover = srv\" to %s to use them)", c->conf);
-			else
-				say(c, "note", "discovery is off (discover = off): the library does not look "
-					       "for SRV records");
-		}
-	}
+		struct omx_srv_result r;
 
+		srv_report(c, domain, &r);
+		if (r.status == OMX_SRV_ONION || r.status == OMX_SRV_UNUSABLE)
+			say(c, "note", "the domain publishes _onion-mx._tcp records, but discovery is off "
+				       "(add \"discover = srv\" to %s to use them)", c->conf);
+		else
+			say(c, "note", "discovery is off (discover = off): the library does not look "
+				       "for SRV records");
+	}
 	/* 3. The clearnet MX. */
 	return mx_route(c, domain);
 }
@@ -684,6 +710,16 @@ static void load_config(struct ctx *c)
 			 "the map's synthetic range %s/%d overlaps discover_range %s (rebuild the map "
 			 "with onionmx-map -r, or change discover_range)", text, prefix,
 			 c->cfg.discover_range);
+	}
+	/* The route comes from the library's shared cache where the library would
+	 * take it from there: the same answers, the same onion addresses. */
+	if (c->cfg.discover && omx_parse_range(c->cfg.discover_range, &net, &mask) == 0) {
+		if (omx_cache_open(&c->cache, c->cfg.cache_path, net, mask, 0, err, sizeof(err)) == 0) {
+			c->cache_open = 1;
+		} else {
+			snprintf(c->cache_note, sizeof(c->cache_note), "%s", err);
+			c->cache_open = omx_cache_open_anonymous(&c->cache, net, mask, err, sizeof(err)) == 0;
+		}
 	}
 }
 

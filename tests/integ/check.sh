@@ -324,6 +324,26 @@ like "$out" "no answer from Tor within 2 s" "--probe: the timeout, named"
 ok "$(awk -v a="$start" -v b="$(date +%s.%N)" 'BEGIN { print (b - a > 4) }')" "--probe: the timeout is honoured (no hang)"
 stop_socks
 
+# --- the shared discovery cache: the check and the library see the same answers ---
+srv_q() { dns_queries | grep -c 'SRV _onion-mx\._tcp\.srv\.example'; }
+with_discovery "cache=$T/shared.cache"
+n0=$(srv_q)
+out=$(check srv.example)
+is "$(($(srv_q) - n0))" 1 "shared cache, first check: one SRV query (the DNS log sees it)"
+unlike "$out" "shared discovery cache" "first check: a fresh answer, not the cache's"
+ok "$([ -s "$T/shared.cache" ]; echo $?)" "the check opened the library's cache file"
+out=$(check srv.example)
+like "$out" "cache: +the answer below comes from the shared discovery cache $T/shared\.cache" "second check: the shared cache's answer"
+like "$out" "route: +onion, from SRV discovery" "second check: the same route"
+is "$(($(srv_q) - n0))" 1 "second check: no SRV query"
+out=$(ONIONMX_CONF=$CONF shim "$H/resolv_probe" nquery srv.example MX 2>/dev/null)
+like "$out" "$ONION3\.onion" "the library in another process answers with the discovered onion"
+is "$(($(srv_q) - n0))" 1 "... from the cache the check filled: no SRV query"
+rm -f "$T/shared.cache"
+out=$(ONIONMX_CONF=$CONF shim "$H/resolv_probe" nquery srv.example MX 2>/dev/null)
+is "$(($(srv_q) - n0))" 2 "(control: the library asks DNS when the cache is empty)"
+like "$(check srv.example)" "shared discovery cache" "and the check then answers from what the library cached"
+
 # --- --publish ---
 mkdir -p "$T/hs"
 echo "$ONION3.onion" >"$T/hs/hostname"
