@@ -544,10 +544,6 @@ int connect(int fd, const struct sockaddr *sa, socklen_t len)
 	int kind;
 
 	omx_ready();
-	if (!omx_real.connect) {
-		errno = ENOSYS;
-		return -1;
-	}
 	if (__builtin_expect(bit_set(tor_failed_fds, fd), 0)) {
 		int error = 0;
 		enum tor_state state = tor_socket_state(fd, NULL, NULL, &error);
