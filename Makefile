@@ -84,7 +84,8 @@ $(O)/tools/%: $(OBJDIR)/tools/%.o $(TOOL_SRC:%=$(OBJDIR)/%.o)
 	$(CC) $(LINKFLAGS) -o $@ $^ $(CDB_PIC)
 
 # onionmx-check asks DNS itself (MX and SRV): it alone needs libresolv.
-$(O)/tools/onionmx-check: $(OBJDIR)/tools/onionmx-check.o $(OBJDIR)/tools/check_mx.o \
+$(O)/tools/onionmx-check: $(OBJDIR)/tools/onionmx-check.o $(OBJDIR)/tools/check_route.o \
+		$(OBJDIR)/tools/check_publish.o $(OBJDIR)/tools/check_mx.o \
 		$(OBJDIR)/tools/check_mta.o $(TOOL_SRC:%=$(OBJDIR)/%.o)
 	@mkdir -p $(@D)
 	$(CC) $(LINKFLAGS) -o $@ $^ $(CDB_PIC) -lresolv
