@@ -332,6 +332,11 @@ int omx_config_parse(struct omx_config *cfg, const char *text, size_t len, const
 	return 0;
 }
 
+int omx_root_only(const struct stat *st)
+{
+	return st->st_uid == 0 && !(st->st_mode & (S_IWGRP | S_IWOTH));
+}
+
 char *omx_read_file(const char *path, size_t max, int require_root, size_t *len, char *err,
 		    size_t errlen)
 {
@@ -360,7 +365,7 @@ static char *read_file_into(const char *path, size_t max, int require_root, char
 		close(fd);
 		return NULL;
 	}
-	if (require_root && (st.st_uid != 0 || (st.st_mode & (S_IWGRP | S_IWOTH)))) {
+	if (require_root && !omx_root_only(&st)) {
 		snprintf(err, errlen, "%s: refused: not owned by root or writable by others (required in secure mode, and as root of a config named by ONIONMX_CONF)",
 			 path);
 		close(fd);

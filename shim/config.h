@@ -5,6 +5,7 @@
 #include <limits.h>
 #include <stddef.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 
 #include "cache.h"
 
@@ -60,6 +61,10 @@ int omx_is_mta_program(const char *path);
 
 /* Parses "A.B.C.D:PORT" or "[IPV6]:PORT" into SS/LEN. Returns 0 or -1. */
 int omx_parse_hostport(const char *text, struct sockaddr_storage *ss, socklen_t *len);
+
+/* Whether ST is a file only root can change: owned by root, not writable by
+ * group or others (what secure mode demands of the config and the map). */
+int omx_root_only(const struct stat *st);
 
 /* Reads a whole file of at most MAX bytes into a malloc'd NUL-terminated buffer,
  * checking ownership when REQUIRE_ROOT (shared by config and tools). */

@@ -155,8 +155,7 @@ static struct omx_map *load_map(int *fdp, char *err, size_t errlen)
 		snprintf(err, errlen, "%s: %s", map_path, strerror(errno));
 		return NULL;
 	}
-	if (secure_mode && (fstat(fd, &st) != 0 || st.st_uid != 0 ||
-			    (st.st_mode & (S_IWGRP | S_IWOTH)))) {
+	if (secure_mode && (fstat(fd, &st) != 0 || !omx_root_only(&st))) {
 		snprintf(err, errlen, "%s: refused in secure mode: not owned by root or writable by others",
 			 map_path);
 		close(fd);

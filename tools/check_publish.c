@@ -8,6 +8,7 @@
 #include <strings.h>
 #include <sys/stat.h>
 
+#include "ascii.h"
 #include "check.h"
 #include "onion.h"
 #include "srv.h"
@@ -109,9 +110,7 @@ int check_publish(const struct publish_opts *po, const char *arg)
 		rc = EXIT_DATAERR;
 		goto out;
 	}
-	for (size_t i = 0; i < llen; i++)
-		label_lc[i] = (char)tolower((unsigned char)label[i]);
-	label_lc[llen] = '\0';
+	omx_ascii_lower_copy(label_lc, label, llen);
 	if (po->domain)
 		printf("%s%s. %lu IN SRV %lu %lu %lu %s.onion.\n", OMX_SRV_PREFIX, domain, po->ttl,
 		       po->priority, po->weight, po->port, label_lc);
