@@ -482,7 +482,7 @@ static int connect_onion(int fd, const struct sockaddr *sa, socklen_t len, uint3
 		 * other pairs), which spares tor.c a getsockopt(SO_DOMAIN). */
 		struct omx_tor_request rq = { .target = &target, .caller_port = port,
 					      .family = sa->sa_family, .domain = domain,
-					      .ndomains = ndomains };
+					      .ndomains = ndomains, .health = omx_tor_health };
 		struct omx_tor_result res;
 
 		rc = omx_tor_connect(&omx_real_host, fd, &omx_cfg, &rq, &res);

@@ -10,6 +10,7 @@
 #include <string.h>
 #include <syslog.h>
 
+#include "health.h"
 #include "socks5.h"
 
 uint16_t omx_tor_port(const struct omx_target *target, uint16_t caller_port)
@@ -46,23 +47,23 @@ static int wait_for(const struct dial *d, short events)
  * through a v4-mapped address; an AF_INET socket cannot reach an IPv6 one, so
  * it is replaced in place (same fd number; the status flags are set later) by
  * an AF_INET6 socket. */
-static int prepare_socket(const struct dial *d, int family, const struct omx_config *cfg,
+static int prepare_socket(const struct dial *d, int family, const struct omx_tor_addr *tor,
 			  struct sockaddr_storage *socks, socklen_t *len)
 {
 	const struct omx_host *h = d->h;
 
-	memcpy(socks, &cfg->socks, sizeof(*socks));
-	*len = cfg->socks_len;
+	memcpy(socks, &tor->ss, sizeof(*socks));
+	*len = tor->len;
 	if (!family) {
 		socklen_t flen = sizeof(family);
 
 		if (h->getsockopt(d->fd, SOL_SOCKET, SO_DOMAIN, &family, &flen) != 0)
 			return -errno;
 	}
-	if (family == cfg->socks.ss_family)
+	if (family == tor->ss.ss_family)
 		return 0;
-	if (family == AF_INET6 && cfg->socks.ss_family == AF_INET) {
-		const struct sockaddr_in *in = (const struct sockaddr_in *)&cfg->socks;
+	if (family == AF_INET6 && tor->ss.ss_family == AF_INET) {
+		const struct sockaddr_in *in = (const struct sockaddr_in *)&tor->ss;
 		struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)socks;
 
 		memset(in6, 0, sizeof(*in6));
@@ -74,7 +75,7 @@ static int prepare_socket(const struct dial *d, int family, const struct omx_con
 		*len = sizeof(*in6);
 		return 0;
 	}
-	if (family == AF_INET && cfg->socks.ss_family == AF_INET6) {
+	if (family == AF_INET && tor->ss.ss_family == AF_INET6) {
 		int fdflags = h->fcntl(d->fd, F_GETFD);
 		int s = h->socket(AF_INET6, SOCK_STREAM, 0);
 
@@ -214,12 +215,15 @@ static int read_replies(const struct dial *d, struct reply_reader *rd, int with_
 	}
 }
 
-/* Sends the request (greeting, credentials, CONNECT) and reads the replies. */
-static int handshake(const struct dial *d, const struct omx_config *cfg, const char *host,
-		     uint16_t port, const char **cause, int *code)
+/* Sends the request (greeting, credentials, CONNECT) and reads the replies:
+ * the first answer (the method choice) by ANSWER_BY, the rest by the dial's
+ * deadline. *DOWN is set when Tor did not answer at all: hung, or closed. */
+static int handshake(struct dial *d, const struct omx_config *cfg, const char *host, uint16_t port,
+		     double answer_by, const char **cause, int *code, int *down)
 {
 	uint8_t request[3 + 3 + 255 + 255 + 7 + 255];
 	struct reply_reader reader = { .have = 0 };
+	double deadline = d->deadline;
 	size_t greeting;
 	ssize_t reqlen;
 	int rc;
@@ -235,22 +239,101 @@ static int handshake(const struct dial *d, const struct omx_config *cfg, const c
 	/* Tor parses every message in its buffer before answering: given greeting
 	 * and authentication together it sends the authentication status but
 	 * never its method choice (seen with 0.4.9). So with credentials the
-	 * greeting goes alone; without, greeting and CONNECT go in one write. */
+	 * greeting goes alone; without, greeting and CONNECT go in one write.
+	 * Tor answers the greeting at once: no answer by ANSWER_BY, or the
+	 * connection closed before one, means this Tor is down. */
 	greeting = cfg->isolate ? 3 : (size_t)reqlen;
+	d->deadline = answer_by;
 	rc = send_all(d, request, greeting);
-	if (rc == 0 && greeting < (size_t)reqlen) {
+	if (rc == 0) {
 		rc = read_replies(d, &reader, cfg->isolate, 2, cause, code);
-		if (rc)
-			return rc;
-		rc = send_all(d, request + greeting, (size_t)reqlen - greeting);
+		*down = reader.have < 2 && (rc == -ETIMEDOUT || rc == -ECONNRESET);
+		if (*down && rc == -ETIMEDOUT)
+			*cause = "no answer to the SOCKS greeting in time (Tor hung?)";
 	}
+	d->deadline = deadline;
+	if (rc == 0 && greeting < (size_t)reqlen)
+		rc = send_all(d, request + greeting, (size_t)reqlen - greeting);
 	if (rc) {
-		*cause = rc == -EINTR ? "interrupted by a signal while sending the SOCKS request"
-		       : rc == -ETIMEDOUT ? "timed out sending the SOCKS request"
-					  : "sending the SOCKS request failed";
+		if (!*cause)
+			*cause = rc == -EINTR ? "interrupted by a signal while sending the SOCKS request"
+			       : rc == -ETIMEDOUT ? "timed out sending the SOCKS request"
+						  : "sending the SOCKS request failed";
 		return rc;
 	}
 	return read_replies(d, &reader, cfg->isolate, 0, cause, code);
+}
+
+/* The first Tor to ask for ONION: from the onion itself (base32 of a public
+ * key: evenly spread), so that one onion's streams keep to one Tor's
+ * circuits while the onions spread over all of them. */
+static int first_tor(const char *onion, int ntors)
+{
+	unsigned v = 0;
+
+	for (int i = 0; i < 4 && onion[i]; i++)
+		v = v * 32 + (unsigned)(onion[i] >= 'a' ? onion[i] - 'a' : onion[i] - '2' + 26);
+	return ntors > 1 ? (int)(v % (unsigned)ntors) : 0;
+}
+
+static const char tor_not_running[] = "cannot connect to Tor's SOCKS port (is Tor running?)";
+
+/* One attempt through Tor TOR: dial, handshake. Returns 0 or -errno with
+ * CAUSE, CODE; *DOWN when the failure says this Tor is down (refused, no
+ * answer by the short deadline, closed before answering). */
+static int attempt(struct dial *d, int *family, const struct omx_config *cfg,
+		   const struct omx_tor_addr *tor, const char *host, uint16_t port,
+		   const char **cause, int *code, int *down)
+{
+	double answer_by = d->h->now() + (cfg->ntors > 1 ? cfg->tor_answer : cfg->timeout);
+	double deadline = d->deadline;
+	struct sockaddr_storage socks;
+	socklen_t socks_len;
+	int rc;
+
+	*down = 0;
+	if (answer_by > deadline)
+		answer_by = deadline;
+	rc = prepare_socket(d, *family, tor, &socks, &socks_len);
+	if (rc) {
+		*cause = "cannot make a socket for Tor's SOCKS port";
+		return rc;
+	}
+	if (*family == AF_INET && tor->ss.ss_family == AF_INET6)
+		*family = AF_INET6; /* replaced */
+	d->deadline = answer_by;
+	rc = dial_tor(d, &socks, socks_len);
+	d->deadline = deadline;
+	if (rc == -EISCONN || rc == -EALREADY)
+		return rc;
+	if (rc) {
+		*down = rc == -ECONNREFUSED || rc == -ETIMEDOUT || rc == -ENETUNREACH || rc == -EHOSTUNREACH;
+		*cause = rc == -ETIMEDOUT ? "timed out connecting to Tor's SOCKS port"
+		       : rc == -EINTR	  ? "interrupted by a signal while connecting to Tor's SOCKS port"
+		       : rc == -ECONNREFUSED ? tor_not_running
+					  : "cannot connect to Tor's SOCKS port";
+		return rc;
+	}
+	return handshake(d, cfg, host, port, answer_by, cause, code, down);
+}
+
+/* Makes the socket ready for another Tor: AF_UNSPEC dissolves its
+ * association (the kernel resets a TCP connection and keeps the caller's
+ * socket options), so it can connect again. */
+static void disconnect(const struct dial *d)
+{
+	struct sockaddr unspec = { .sa_family = AF_UNSPEC };
+
+	d->h->connect(d->fd, &unspec, sizeof(unspec));
+}
+
+/* Whether a failure with CODE/DOWN lets the next Tor try: a Tor that is down,
+ * or a general failure (0x01, which says nothing about the onion). Never for
+ * answers about the onion itself (0x04, 0xF0-0xF7 ...): another Tor would
+ * fail the same way. */
+static int next_tor_may_help(int code, int down)
+{
+	return down || code == 0x01;
 }
 
 int omx_tor_connect(const struct omx_host *h, int fd, const struct omx_config *cfg,
@@ -261,15 +344,18 @@ int omx_tor_connect(const struct omx_host *h, int fd, const struct omx_config *c
 	uint16_t port = omx_tor_port(rq->target, rq->caller_port);
 	char host[OMX_ONION_LABEL_LEN + sizeof(".onion")], serves[320];
 	struct omx_tor_result own;
-	struct sockaddr_storage socks;
-	socklen_t socks_len, tlen = sizeof(int);
+	socklen_t tlen = sizeof(int);
 	const char *cause = NULL;
-	int type, flags, code = 0, rc, tor_refused = 0;
+	int type, flags, code = 0, rc = -ENETDOWN, down = 0, family = rq->family;
+	int ntors = cfg->ntors > 0 ? cfg->ntors : 1, first = first_tor(rq->target->onion, ntors);
+	int tried = 0;
+	struct omx_tor_addr only = { .ss = cfg->socks, .len = cfg->socks_len };
 
 	if (!res)
 		res = &own;
 	memset(res, 0, sizeof(*res));
 	res->port = port;
+	res->tor = first;
 	snprintf(host, sizeof(host), "%s.onion", rq->target->onion);
 	if (h->getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &tlen) != 0)
 		return res->error = errno, -res->error;
@@ -278,41 +364,51 @@ int omx_tor_connect(const struct omx_host *h, int fd, const struct omx_config *c
 	flags = h->fcntl(fd, F_GETFL);
 	if (flags < 0)
 		return res->error = errno, -res->error;
-	rc = prepare_socket(&d, rq->family, cfg, &socks, &socks_len);
-	if (rc) {
-		cause = "cannot make a socket for Tor's SOCKS port";
-		goto fail;
-	}
 	if (!(flags & O_NONBLOCK) && h->fcntl(fd, F_SETFL, flags | O_NONBLOCK) != 0) {
 		rc = -errno;
 		cause = "cannot make the socket non-blocking";
 		goto fail;
 	}
-	rc = dial_tor(&d, &socks, socks_len);
-	tor_refused = rc == -ECONNREFUSED;
-	if (rc == -EISCONN || rc == -EALREADY) {
-		/* A second connect() on a socket we already connected: answer as the kernel. */
-		if (!(flags & O_NONBLOCK))
-			h->fcntl(fd, F_SETFL, flags);
-		res->error = -rc;
-		return rc;
+	/* In the onion's order; Tors known to be down are skipped, unless all
+	 * are (then each is tried: the last resort). */
+	for (int pass = 0; pass < 2 && !tried; pass++) {
+		for (int k = 0; k < ntors; k++) {
+			int i = (first + k) % ntors;
+			const struct omx_tor_addr *tor = &cfg->tors[i];
+
+			if (pass == 0 && ntors > 1 && !omx_health_try(rq->health, i, h->now(), cfg->tor_retry))
+				continue;
+			if (tried++)
+				disconnect(&d);
+			if (ntors == 1)
+				tor = &only; /* "socks" as the config's first Tor */
+			cause = NULL;
+			code = 0;
+			res->tor = i;
+			rc = attempt(&d, &family, cfg, tor, host, port, &cause, &code, &down);
+			if (rc == -EISCONN || rc == -EALREADY) {
+				/* A second connect() on a socket we connected: the kernel's answer. */
+				if (!(flags & O_NONBLOCK))
+					h->fcntl(fd, F_SETFL, flags);
+				res->error = -rc;
+				return rc;
+			}
+			if (rc == 0) {
+				if (ntors > 1)
+					omx_health_up(rq->health, i);
+				goto connected;
+			}
+			if (ntors > 1 && down)
+				omx_health_down(rq->health, i, h->now(), cfg->tor_retry);
+			if (ntors == 1 || !next_tor_may_help(code, down) || rc == -EINTR ||
+			    h->now() >= d.deadline)
+				goto fail;
+			h->log(LOG_WARNING, "Tor %s: %s%s; trying the next Tor for %s", cfg->tors[i].text,
+			       cause ? cause : "error", code == 0x01 ? " (SOCKS reply 0x01)" : "", host);
+		}
 	}
-	if (rc) {
-		cause = rc == -ETIMEDOUT ? "timed out connecting to Tor's SOCKS port"
-		      : rc == -EINTR	 ? "interrupted by a signal while connecting to Tor's SOCKS port"
-					 : "cannot connect to Tor's SOCKS port (is Tor running?)";
-		goto fail;
-	}
-	rc = handshake(&d, cfg, host, port, &cause, &code);
-	if (rc)
-		goto fail;
-	if (!(flags & O_NONBLOCK))
-		h->fcntl(fd, F_SETFL, flags);
-	res->seconds = h->now() - start;
-	describe_domains(serves, sizeof(serves), rq->domain, rq->ndomains);
-	h->log(LOG_INFO, "connected to %s port %u (%s) via Tor %s in %.3fs", host, port, serves,
-	       cfg->socks_text, res->seconds);
-	return 0;
+	if (!tried)
+		cause = "no Tor to ask";
 fail:
 	/* Whatever the SOCKS stream got to, it must carry nothing more: a retry
 	 * on this socket is refused by the connect() hook (see hook_socket.c). */
@@ -325,13 +421,23 @@ fail:
 	describe_domains(serves, sizeof(serves), rq->domain, rq->ndomains);
 	if (code)
 		h->log(LOG_WARNING, "cannot connect to %s port %u (%s) via Tor %s: %s (SOCKS reply 0x%02x) after %.3fs",
-		       host, port, serves, cfg->socks_text, res->cause, code, res->seconds);
+		       host, port, serves, ntors > 1 ? cfg->tors[res->tor].text : cfg->socks_text,
+		       res->cause, code, res->seconds);
 	else
 		h->log(LOG_WARNING, "cannot connect to %s port %u (%s) via Tor %s: %s: %s after %.3fs",
-		       host, port, serves, cfg->socks_text, res->cause, strerror(-rc), res->seconds);
+		       host, port, serves, ntors > 1 ? cfg->tors[res->tor].text : cfg->socks_text,
+		       res->cause, strerror(-rc), res->seconds);
 	/* The MTA logs strerror(errno): "Network is down" (Tor's), not "Connection
 	 * refused", which reads as the onion's mail server refusing. */
 	res->sys_error = -rc;
-	res->error = tor_refused ? ENETDOWN : -rc;
+	res->error = cause == tor_not_running ? ENETDOWN : -rc;
 	return -res->error;
+connected:
+	if (!(flags & O_NONBLOCK))
+		h->fcntl(fd, F_SETFL, flags);
+	res->seconds = h->now() - start;
+	describe_domains(serves, sizeof(serves), rq->domain, rq->ndomains);
+	h->log(LOG_INFO, "connected to %s port %u (%s) via Tor %s in %.3fs", host, port, serves,
+	       ntors > 1 ? cfg->tors[res->tor].text : cfg->socks_text, res->seconds);
+	return 0;
 }

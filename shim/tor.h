@@ -6,6 +6,7 @@
 #include <stdint.h>
 
 #include "config.h"
+#include "health.h"
 #include "host.h"
 #include "map.h"
 
@@ -16,6 +17,7 @@ struct omx_tor_request {
 				 * AF_INET6), which its socket has; 0: ask the socket */
 	const char *domain;     /* whom the onion serves, for the log line */
 	unsigned ndomains;
+	struct omx_health *health; /* with several Tors: which are down (NULL: unknown) */
 };
 
 /* What happened, for the caller's statistics and reports. */
@@ -44,7 +46,17 @@ struct omx_tor_result {
  * (Tor not running), -EINTR when a signal whose handler lacks SA_RESTART
  * interrupted a wait, as it would have interrupted the kernel's connect().
  * Logs one line through the host: onion, port, result and time taken. RES
- * (may be NULL) receives the details. */
+ * (may be NULL) receives the details.
+ *
+ * With several Tors (CFG->ntors > 1) they are tried in an order that starts
+ * at one chosen by the onion (its streams keep to one Tor's circuits), the
+ * next when one is down - refused, not accepting or not answering the
+ * greeting within CFG->tor_answer seconds, closing before answering - or
+ * answers a general failure (0x01); never after an answer about the onion
+ * itself (0x02-0x08, Tor's 0xF0-0xF7), which another Tor would give too. A
+ * Tor found down is marked in RQ->health and skipped by every process for
+ * CFG->tor_retry seconds; then one caller tries it again. When all are
+ * marked down, each is tried all the same. */
 int omx_tor_connect(const struct omx_host *h, int fd, const struct omx_config *cfg,
 		    const struct omx_tor_request *rq, struct omx_tor_result *res);
 

@@ -119,15 +119,15 @@ static void probe_failure(const struct omx_config *cfg, const struct omx_tor_res
 	if (res->socks_code)
 		snprintf(out, cap, "Tor: %s (SOCKS reply 0x%02X)", omx_socks5_code_str(res->socks_code),
 			 (unsigned)res->socks_code);
-	else if (res->sys_error == ETIMEDOUT && strstr(res->cause, "reply"))
+	else if (res->sys_error == ETIMEDOUT && strncmp(res->cause, "timed out connecting", 20) != 0)
 		snprintf(out, cap, "no answer from Tor within %d s (timeout; Tor may still be building "
 			 "circuits to the onion)", cfg->timeout);
 	else if (strncmp(res->cause, "cannot connect to Tor's SOCKS port", 34) == 0 ||
 		 strncmp(res->cause, "timed out connecting", 20) == 0)
-		snprintf(out, cap, "cannot connect to Tor's SOCKS port %s: %s%s", cfg->socks_text,
+		snprintf(out, cap, "cannot connect to Tor's SOCKS port %s: %s%s", cfg->tors[res->tor].text,
 			 strerror(res->sys_error), res->sys_error == ECONNREFUSED ? " (is Tor running?)" : "");
 	else
-		snprintf(out, cap, "%s (Tor %s): %s", res->cause, cfg->socks_text, strerror(res->sys_error));
+		snprintf(out, cap, "%s (Tor %s): %s", res->cause, cfg->tors[res->tor].text, strerror(res->sys_error));
 }
 
 /* Connects to TARGET through Tor with the library's own SOCKS client (tor.c:

@@ -13,6 +13,7 @@
 #include <syslog.h>
 
 #include "config.h"
+#include "health.h"
 #include "host.h"
 #include "socks5.h"
 #include "tap.h"
@@ -31,6 +32,14 @@ struct chunk {
 };
 
 enum connect_mode { C_NOW, C_PENDING_OK, C_PENDING_REFUSED, C_REFUSED, C_HANG };
+
+/* With several Tors: how the one on port 9050 + I behaves. */
+struct server {
+	enum connect_mode connect_mode;
+	struct chunk chunks[4];
+	int nchunks;
+	int close_after_chunks;
+};
 
 static struct fake {
 	/* set up by each test */
@@ -54,6 +63,10 @@ static struct fake {
 	socklen_t dialed_len;
 	char log[1200];
 	int log_prio;
+	/* several Tors: the servers, and which were dialled in order */
+	int multi;
+	struct server servers[4];
+	int dials[16], ndials;
 } fk;
 
 /* The server's stream as it stands: chunks released so far. */
@@ -88,9 +101,26 @@ static int f_socket(int d, int t, int p)
 
 static int f_connect(int fd, const struct sockaddr *sa, socklen_t len)
 {
-	fk.connect_calls++;
 	if (fd != FD)
 		return errno = EBADF, -1;
+	if (sa->sa_family == AF_UNSPEC) { /* dissolve: a new connect() may follow */
+		fk.connected = 0;
+		fk.connect_calls = 0;
+		return 0;
+	}
+	if (fk.multi && fk.connect_calls == 0) {
+		int i = ntohs(((const struct sockaddr_in *)sa)->sin_port) - 9050;
+		const struct server *sv = &fk.servers[i & 3];
+
+		fk.connect_mode = sv->connect_mode;
+		memcpy(fk.chunks, sv->chunks, sizeof(fk.chunks));
+		fk.nchunks = sv->nchunks;
+		fk.close_after_chunks = sv->close_after_chunks;
+		fk.nsent = fk.wire_read = 0;
+		if (fk.ndials < 16)
+			fk.dials[fk.ndials++] = i;
+	}
+	fk.connect_calls++;
 	memcpy(&fk.dialed, sa, len);
 	fk.dialed_len = len;
 	switch (fk.connect_mode) {
@@ -627,6 +657,240 @@ static void test_addresses(void)
 	is_int(fk.getsockopt_domain, 1, "family unknown: the socket is asked");
 }
 
+/* --- several Tors (issue 14): failover, stickiness, shared health --- */
+
+enum behaviour { GOOD, B_REFUSED, HANG, SILENT, CLOSES, CODE };
+
+static void serve(int i, enum behaviour b, int code)
+{
+	static uint8_t replies[4][10];
+	struct server *sv = &fk.servers[i];
+	uint8_t want[600];
+	size_t wlen = expected_request(want, sizeof(want), 0, 25);
+
+	memset(sv, 0, sizeof(*sv));
+	sv->connect_mode = b == B_REFUSED ? C_REFUSED : b == HANG ? C_HANG : C_PENDING_OK;
+	if (b == CLOSES)
+		sv->close_after_chunks = 1;
+	if (b == GOOD || b == CODE) {
+		memcpy(replies[i], reply_ok, sizeof(reply_ok));
+		replies[i][1] = (uint8_t)(b == CODE ? code : 0);
+		sv->chunks[0] = (struct chunk){ method_none, 2, wlen, 0 };
+		sv->chunks[1] = (struct chunk){ replies[i], 10, wlen, 0 };
+		sv->nchunks = 2;
+		sv->close_after_chunks = b == CODE;
+	}
+}
+
+static struct omx_health health;
+
+static void reset_multi(int ntors)
+{
+	reset(0);
+	fk.multi = 1;
+	cfg.ntors = ntors;
+	for (int i = 0; i < ntors; i++) {
+		snprintf(cfg.tors[i].text, sizeof(cfg.tors[i].text), "127.0.0.1:%d", 9050 + i);
+		omx_parse_hostport(cfg.tors[i].text, &cfg.tors[i].ss, &cfg.tors[i].len);
+	}
+	cfg.tor_answer = 5;
+	cfg.tor_retry = 60;
+}
+
+/* Dials ONION; returns the result code, with the Tors dialled in fk.dials. */
+static int dial_onion(const char *onion, struct omx_tor_result *res)
+{
+	struct omx_target t;
+	struct omx_tor_request rq = { .target = &t, .caller_port = 25, .family = AF_INET,
+				      .domain = "example.org", .ndomains = 1, .health = &health };
+
+	snprintf(t.onion, sizeof(t.onion), "%s", onion);
+	t.port = 0;
+	fk.ndials = 0;
+	fk.connect_calls = 0;
+	return omx_tor_connect(&fake_host, FD, &cfg, &rq, res);
+}
+
+static char *dials_text(void)
+{
+	static char out[64];
+	size_t o = 0;
+
+	out[0] = '\0';
+	for (int i = 0; i < fk.ndials && o + 4 < sizeof(out); i++)
+		o += (size_t)snprintf(out + o, sizeof(out) - o, "%s%d", i ? " " : "", fk.dials[i]);
+	return out;
+}
+
+static void fresh_health(void)
+{
+	char err[200];
+
+	omx_health_close(&health);
+	if (omx_health_open_anonymous(&health, &cfg, err, sizeof(err)) != 0)
+		ok(0, "health table: %s", err);
+}
+
+/* ONION with its first letters changed to put its first Tor elsewhere. */
+static void onion_variant(char out[OMX_ONION_LABEL_LEN + 1], unsigned n)
+{
+	static const char b32[] = "abcdefghijklmnopqrstuvwxyz234567";
+
+	memcpy(out, ONION, OMX_ONION_LABEL_LEN + 1);
+	out[2] = b32[n / 32 % 32];
+	out[3] = b32[n % 32];
+}
+
+/* The first Tor of ONION among NTORS (all good). */
+static int first_of(int ntors)
+{
+	struct omx_tor_result res;
+
+	reset_multi(ntors);
+	fresh_health();
+	for (int i = 0; i < ntors; i++)
+		serve(i, GOOD, 0);
+	dial_onion(ONION, &res);
+	return fk.dials[0];
+}
+
+static void test_failover(void)
+{
+	struct omx_tor_result res;
+	char o[OMX_ONION_LABEL_LEN + 1], want[16];
+	int first, first2, seen[3] = { 0 }, stable = 1;
+
+	reset_multi(3);
+	fresh_health();
+	for (int i = 0; i < 3; i++)
+		serve(i, GOOD, 0);
+	is_int(dial_onion(ONION, &res), 0, "three good Tors: connected");
+	is_int(fk.ndials, 1, "three good Tors: one asked");
+	first = fk.dials[0];
+	is_int(res.tor, first, "result: the Tor that carried it");
+	ok(strstr(fk.log, cfg.tors[first].text) != NULL, "the log line names the Tor");
+	for (unsigned n = 0; n < 30; n++) {
+		int a, b;
+
+		onion_variant(o, n);
+		dial_onion(o, &res);
+		a = fk.dials[0];
+		dial_onion(o, &res);
+		b = fk.dials[0];
+		stable &= a == b && fk.ndials == 1;
+		seen[a % 3] = 1;
+	}
+	ok(stable, "per-onion stickiness: an onion's connections go to the same Tor every time");
+	ok(seen[0] && seen[1] && seen[2], "30 onions spread over all three Tors");
+
+	/* Down Tors: refused, hanging, silent, closing; each moves on to the next. */
+	{
+		static const struct { enum behaviour b; const char *what; double max_s; } down[] = {
+			{ B_REFUSED, "refuses the connection", 0.1 },
+			{ HANG, "never accepts", 5.1 },
+			{ SILENT, "accepts but never answers the greeting", 5.1 },
+			{ CLOSES, "closes without answering", 0.1 },
+		};
+
+		for (size_t k = 0; k < sizeof(down) / sizeof(down[0]); k++) {
+			reset_multi(3);
+			fresh_health();
+			serve(first, down[k].b, 0);
+			serve((first + 1) % 3, GOOD, 0);
+			serve((first + 2) % 3, GOOD, 0);
+			snprintf(want, sizeof(want), "%d %d", first, (first + 1) % 3);
+			is_int(dial_onion(ONION, &res), 0, "first Tor %s: connected through the next", down[k].what);
+			is_str(dials_text(), want, "first Tor %s: the next in order was asked", down[k].what);
+			ok(res.seconds < down[k].max_s, "first Tor %s: moved on after %.1f s (short deadline %d s, timeout %d s)",
+			   down[k].what, res.seconds, cfg.tor_answer, cfg.timeout);
+			is_int(res.tor, (first + 1) % 3, "result: the second Tor carried it");
+			dial_onion(ONION, &res);
+			snprintf(want, sizeof(want), "%d", (first + 1) % 3);
+			is_str(dials_text(), want, "first Tor %s: marked down, the next connection skips it", down[k].what);
+		}
+	}
+
+	/* A dead Tor is tried again once per interval, by one caller. */
+	first2 = first_of(2);
+	reset_multi(2);
+	fresh_health();
+	serve(first2, B_REFUSED, 0);
+	serve(1 - first2, GOOD, 0);
+	{
+		int dead_tries = 0, skipped = 0;
+
+		for (int n = 0; n < 20; n++) { /* 20 deliveries within the interval */
+			dial_onion(ONION, &res);
+			for (int i = 0; i < fk.ndials; i++)
+				dead_tries += fk.dials[i] == first2;
+			fk.now += 1;
+		}
+		is_int(dead_tries, 1, "20 connections in 20 s: the dead Tor was asked once");
+		fk.now += 60;
+		dial_onion(ONION, &res);
+		ok(fk.ndials == 2 && fk.dials[0] == first2, "its retry time come: the next connection tries it first");
+		dial_onion(ONION, &res);
+		skipped = fk.ndials == 1 && fk.dials[0] != first2;
+		ok(skipped, "and the one after skips it again (still down)");
+		serve(first2, GOOD, 0);
+		fk.now += 61;
+		dial_onion(ONION, &res);
+		ok(fk.ndials == 1 && fk.dials[0] == first2 && res.error == 0, "back up: tried once, used");
+		dial_onion(ONION, &res);
+		ok(fk.ndials == 1 && fk.dials[0] == first2, "and marked healthy again");
+	}
+
+	/* Answers about the onion never move on. */
+	{
+		static const int codes[] = { 0x02, 0x04, 0x05, 0x06, 0xF0, 0xF1, 0xF2, 0xF3, 0xF4, 0xF6, 0xF7 };
+
+		for (size_t k = 0; k < sizeof(codes) / sizeof(codes[0]); k++) {
+			reset_multi(3);
+			fresh_health();
+			serve(first, CODE, codes[k]);
+			serve((first + 1) % 3, GOOD, 0);
+			serve((first + 2) % 3, GOOD, 0);
+			ok(dial_onion(ONION, &res) != 0 && fk.ndials == 1 && res.socks_code == codes[k],
+			   "reply 0x%02X (about the onion): no other Tor asked", codes[k]);
+			dial_onion(ONION, &res);
+			ok(fk.ndials == 1 && fk.dials[0] == first, "reply 0x%02X: the Tor is not marked down", codes[k]);
+		}
+	}
+	/* A general failure (0x01) moves on, but does not mark the Tor down. */
+	reset_multi(3);
+	fresh_health();
+	serve(first, CODE, 0x01);
+	serve((first + 1) % 3, GOOD, 0);
+	serve((first + 2) % 3, GOOD, 0);
+	is_int(dial_onion(ONION, &res), 0, "reply 0x01 (general failure): connected through the next Tor");
+	is_int(fk.ndials, 2, "reply 0x01: two Tors asked");
+	dial_onion(ONION, &res);
+	is_int(fk.dials[0], first, "reply 0x01: the first Tor is not marked down (it may be the onion)");
+
+	/* Every Tor marked down: each is tried all the same; all dead: ENETDOWN. */
+	reset_multi(2);
+	fresh_health();
+	serve(0, B_REFUSED, 0);
+	serve(1, B_REFUSED, 0);
+	is_int(dial_onion(ONION, &res), -ENETDOWN, "both Tors refuse: ENETDOWN");
+	is_int(fk.ndials, 2, "both Tors refuse: both asked");
+	serve(first2, GOOD, 0);
+	is_int(dial_onion(ONION, &res), 0, "both marked down: tried anyway, one is back: connected");
+
+	/* The health table is read as untrusted. */
+	reset_multi(2);
+	fresh_health();
+	serve(0, GOOD, 0);
+	serve(1, GOOD, 0);
+	health.slot[first2] = 0x123456789abcdef0ull;
+	dial_onion(ONION, &res);
+	ok(fk.ndials == 1 && fk.dials[0] == first2, "a garbled health word counts as healthy");
+	omx_health_down(&health, first2, fk.now + 100000, 60);
+	dial_onion(ONION, &res);
+	ok(fk.ndials == 1 && fk.dials[0] == first2, "a down time implausibly far ahead counts as healthy");
+	omx_health_close(&health);
+}
+
 int main(void)
 {
 	test_success_plain();
@@ -639,5 +903,6 @@ int main(void)
 	test_deadlines();
 	test_signals();
 	test_addresses();
+	test_failover();
 	return done_testing();
 }
