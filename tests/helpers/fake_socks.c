@@ -1,6 +1,7 @@
 /* fake_socks: a scriptable SOCKS5 server that stands in for Tor in integration
  * tests. One process per connection; each CONNECT request is logged as one line
- * before the scripted answer is sent, then a RAW line: every byte the client
+ * before the scripted answer is sent (and an ACCEPT line for every connection
+ * as it is accepted), then a RAW line: every byte the client
  * sent until then, escaped, with " | " between its separate writes.
  *
  * usage: fake_socks -l HOST:PORT -m MODE [-6] [-r RELAY_HOST:PORT] [-L LOGFILE]
@@ -503,6 +504,8 @@ static void serve_client(int fd, const struct options *opt)
 	uint8_t offered[256], answer[2], reply[22];
 	size_t reply_len;
 	int method, refusal, target_fd, code;
+
+	log_line("ACCEPT"); /* every connection, answered or not */
 
 	memset(&req, 0, sizeof(req));
 	if (read_greeting(fd, offered) < 0) {
