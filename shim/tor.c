@@ -339,6 +339,50 @@ static int next_tor_may_help(int code, int down)
 	return down || code == 0x01;
 }
 
+/* Asks the Tors in the onion's order: Tors known to be down are skipped,
+ * unless all are (then each is tried: the last resort). Returns 0, or -errno
+ * with *CAUSE and *CODE of the last attempt; RES->tor is the Tor last asked. */
+static int try_tors(struct dial *d, const struct omx_config *cfg, const struct omx_tor_request *rq,
+		    const char *host, uint16_t port, struct omx_tor_result *res, const char **cause,
+		    int *code)
+{
+	const struct omx_host *h = d->h;
+	int ntors = cfg->ntors > 0 ? cfg->ntors : 1, first = first_tor(rq->target->onion, ntors);
+	int family = rq->family, tried = 0, rc = -ENETDOWN, down = 0;
+	struct omx_tor_addr only = { .ss = cfg->socks, .len = cfg->socks_len };
+
+	res->tor = first;
+	*cause = "no Tor to ask";
+	for (int pass = 0; pass < 2 && !tried; pass++) {
+		for (int k = 0; k < ntors; k++) {
+			int i = (first + k) % ntors;
+
+			if (pass == 0 && ntors > 1 && !omx_health_try(rq->health, i, h->now(), cfg->tor_retry))
+				continue;
+			if (tried++)
+				disconnect(d);
+			*cause = NULL;
+			*code = 0;
+			res->tor = i;
+			/* One Tor: "socks" as the config's first Tor. */
+			rc = attempt(d, &family, cfg, ntors == 1 ? &only : &cfg->tors[i], host, port, cause,
+				     code, &down);
+			if (rc == 0 && ntors > 1)
+				omx_health_up(rq->health, i);
+			if (rc == 0 || rc == -EISCONN || rc == -EALREADY)
+				return rc;
+			if (ntors > 1 && down)
+				omx_health_down(rq->health, i, h->now(), cfg->tor_retry);
+			if (ntors == 1 || !next_tor_may_help(*code, down) || rc == -EINTR ||
+			    h->now() >= d->deadline)
+				return rc;
+			h->log(LOG_WARNING, "Tor %s: %s%s; trying the next Tor for %s", cfg->tors[i].text,
+			       *cause ? *cause : "error", *code == 0x01 ? " (SOCKS reply 0x01)" : "", host);
+		}
+	}
+	return rc;
+}
+
 int omx_tor_connect(const struct omx_host *h, int fd, const struct omx_config *cfg,
 		    const struct omx_tor_request *rq, struct omx_tor_result *res)
 {
@@ -346,19 +390,15 @@ int omx_tor_connect(const struct omx_host *h, int fd, const struct omx_config *c
 	struct dial d = { .h = h, .fd = fd, .deadline = start + cfg->timeout };
 	uint16_t port = omx_tor_port(rq->target, rq->caller_port);
 	char host[OMX_ONION_LABEL_LEN + sizeof(".onion")], serves[320];
+	const char *cause = NULL, *via;
 	struct omx_tor_result own;
 	socklen_t tlen = sizeof(int);
-	const char *cause = NULL;
-	int type, flags, code = 0, rc = -ENETDOWN, down = 0, family = rq->family;
-	int ntors = cfg->ntors > 0 ? cfg->ntors : 1, first = first_tor(rq->target->onion, ntors);
-	int tried = 0;
-	struct omx_tor_addr only = { .ss = cfg->socks, .len = cfg->socks_len };
+	int type, flags, code = 0, rc;
 
 	if (!res)
 		res = &own;
 	memset(res, 0, sizeof(*res));
 	res->port = port;
-	res->tor = first;
 	snprintf(host, sizeof(host), "%s.onion", rq->target->onion);
 	if (h->getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &tlen) != 0)
 		return res->error = errno, -res->error;
@@ -370,77 +410,36 @@ int omx_tor_connect(const struct omx_host *h, int fd, const struct omx_config *c
 	if (!(flags & O_NONBLOCK) && h->fcntl(fd, F_SETFL, flags | O_NONBLOCK) != 0) {
 		rc = -errno;
 		cause = "cannot make the socket non-blocking";
-		goto fail;
+	} else {
+		rc = try_tors(&d, cfg, rq, host, port, res, &cause, &code);
 	}
-	/* In the onion's order; Tors known to be down are skipped, unless all
-	 * are (then each is tried: the last resort). */
-	for (int pass = 0; pass < 2 && !tried; pass++) {
-		for (int k = 0; k < ntors; k++) {
-			int i = (first + k) % ntors;
-			const struct omx_tor_addr *tor = &cfg->tors[i];
-
-			if (pass == 0 && ntors > 1 && !omx_health_try(rq->health, i, h->now(), cfg->tor_retry))
-				continue;
-			if (tried++)
-				disconnect(&d);
-			if (ntors == 1)
-				tor = &only; /* "socks" as the config's first Tor */
-			cause = NULL;
-			code = 0;
-			res->tor = i;
-			rc = attempt(&d, &family, cfg, tor, host, port, &cause, &code, &down);
-			if (rc == -EISCONN || rc == -EALREADY) {
-				/* A second connect() on a socket we connected: the kernel's answer. */
-				if (!(flags & O_NONBLOCK))
-					h->fcntl(fd, F_SETFL, flags);
-				res->error = -rc;
-				return rc;
-			}
-			if (rc == 0) {
-				if (ntors > 1)
-					omx_health_up(rq->health, i);
-				goto connected;
-			}
-			if (ntors > 1 && down)
-				omx_health_down(rq->health, i, h->now(), cfg->tor_retry);
-			if (ntors == 1 || !next_tor_may_help(code, down) || rc == -EINTR ||
-			    h->now() >= d.deadline)
-				goto fail;
-			h->log(LOG_WARNING, "Tor %s: %s%s; trying the next Tor for %s", cfg->tors[i].text,
-			       cause ? cause : "error", code == 0x01 ? " (SOCKS reply 0x01)" : "", host);
-		}
-	}
-	if (!tried)
-		cause = "no Tor to ask";
-fail:
-	/* Whatever the SOCKS stream got to, it must carry nothing more: a retry
-	 * on this socket is refused by the connect() hook (see hook_socket.c). */
-	h->shutdown(fd, SHUT_RDWR);
+	if (rc && rc != -EISCONN && rc != -EALREADY)
+		/* Whatever the SOCKS stream got to, it must carry nothing more: a
+		 * retry on this socket is refused by the connect() hook. */
+		h->shutdown(fd, SHUT_RDWR);
 	if (!(flags & O_NONBLOCK))
 		h->fcntl(fd, F_SETFL, flags);
+	if (rc == -EISCONN || rc == -EALREADY) /* a second connect() on one of ours: the kernel's answer */
+		return res->error = -rc, rc;
 	res->seconds = h->now() - start;
+	via = cfg->ntors > 1 ? cfg->tors[res->tor].text : cfg->socks_text;
+	describe_domains(serves, sizeof(serves), rq->domain, rq->ndomains);
+	if (rc == 0) {
+		h->log(LOG_INFO, "connected to %s port %u (%s) via Tor %s in %.3fs", host, port, serves, via,
+		       res->seconds);
+		return 0;
+	}
 	res->cause = cause ? cause : "error";
 	res->socks_code = code;
-	describe_domains(serves, sizeof(serves), rq->domain, rq->ndomains);
 	if (code)
 		h->log(LOG_WARNING, "cannot connect to %s port %u (%s) via Tor %s: %s (SOCKS reply 0x%02x) after %.3fs",
-		       host, port, serves, ntors > 1 ? cfg->tors[res->tor].text : cfg->socks_text,
-		       res->cause, code, res->seconds);
+		       host, port, serves, via, res->cause, code, res->seconds);
 	else
 		h->log(LOG_WARNING, "cannot connect to %s port %u (%s) via Tor %s: %s: %s after %.3fs",
-		       host, port, serves, ntors > 1 ? cfg->tors[res->tor].text : cfg->socks_text,
-		       res->cause, strerror(-rc), res->seconds);
+		       host, port, serves, via, res->cause, strerror(-rc), res->seconds);
 	/* The MTA logs strerror(errno): "Network is down" (Tor's), not "Connection
 	 * refused", which reads as the onion's mail server refusing. */
 	res->sys_error = -rc;
 	res->error = cause == tor_not_running ? ENETDOWN : -rc;
 	return -res->error;
-connected:
-	if (!(flags & O_NONBLOCK))
-		h->fcntl(fd, F_SETFL, flags);
-	res->seconds = h->now() - start;
-	describe_domains(serves, sizeof(serves), rq->domain, rq->ndomains);
-	h->log(LOG_INFO, "connected to %s port %u (%s) via Tor %s in %.3fs", host, port, serves,
-	       ntors > 1 ? cfg->tors[res->tor].text : cfg->socks_text, res->seconds);
-	return 0;
 }
