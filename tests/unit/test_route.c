@@ -105,7 +105,7 @@ static void soa_rr(struct pkt *p)
 		put16(p, i == 9 ? 60 : 0);
 }
 
-static int queries;
+static int queries, rotation;
 static char last_query[256];
 
 static int fake_nquery(res_state statp, const char *name, int cls, int type, unsigned char *answer,
@@ -122,6 +122,13 @@ static int fake_nquery(res_state statp, const char *name, int cls, int type, uns
 		snprintf(target, sizeof(target), "%s.onion", o[2]);
 		srv_rr(&p, 20, 2525, target);
 		snprintf(target, sizeof(target), "%s.onion", o[3]);
+		srv_rr(&p, 10, 25, target);
+	} else if (strcmp(name, "_onion-mx._tcp.rotate.example") == 0) {
+		char label[OMX_ONION_LABEL_LEN + 1];
+
+		header(&p, name, 0, 1, 0); /* a new onion at every lookup */
+		onion(100 + (unsigned)rotation++, label);
+		snprintf(target, sizeof(target), "%s.onion", label);
 		srv_rr(&p, 10, 25, target);
 	} else if (strcmp(name, "_onion-mx._tcp.unusable.example") == 0) {
 		header(&p, name, 0, 1, 0);
@@ -161,11 +168,13 @@ static struct omx_config cfg;
 static struct omx_cache cache;
 static struct __res_state res;
 
+static time_t wall = 1000000;
+
 static void decide(const struct omx_map *map, struct omx_cache *c, int broken, const char *domain,
 		   struct omx_route *rt)
 {
 	struct omx_route_env env = { .host = &host, .map = map, .cfg = &cfg, .cache = c,
-				     .discovery_broken = broken, .statp = &res, .now = 1000000 };
+				     .discovery_broken = broken, .statp = &res, .now = wall };
 
 	omx_route_decide(&env, domain, rt);
 }
@@ -264,6 +273,30 @@ static void test_discovery_step(const struct omx_map *map)
 	}
 }
 
+/* A zone that hands out a new onion at every lookup fills its share of the
+ * cache's addresses: then the lookup defers (or, with srv_failure = mx, the
+ * MX decides), never an answer without an address for the onion. */
+static void test_cache_quota(const struct omx_map *map)
+{
+	struct omx_route rt;
+	int n, quota_at = 0;
+
+	cfg.discover = 1;
+	for (n = 0; n < OMX_CACHE_DOMAIN_ONIONS + 5 && !quota_at; n++) {
+		wall += 400; /* past the 300 s TTL: asked again */
+		decide(map, &cache, 0, "rotate.example", &rt);
+		if (rt.kind != OMX_ROUTE_SRV)
+			quota_at = n + 1;
+	}
+	is_int(quota_at, OMX_CACHE_DOMAIN_ONIONS + 1, "a rotating zone: %d onions routed, then", OMX_CACHE_DOMAIN_ONIONS);
+	ok(rt.kind == OMX_ROUTE_DEFER && rt.why == OMX_WHY_CACHE_QUOTA, "the next lookup defers (cache quota)");
+	cfg.srv_failure_mx = 1;
+	wall += 400;
+	decide(map, &cache, 0, "rotate.example", &rt);
+	ok(rt.kind == OMX_ROUTE_MX && rt.why == OMX_WHY_CACHE_QUOTA, "cache quota, srv_failure = mx: the MX decides");
+	cfg.srv_failure_mx = 0;
+}
+
 /* A map with one byte of example's entry changed fails its checks. */
 static void test_damaged(const char *dir, const struct omx_map *map)
 {
@@ -339,6 +372,7 @@ int main(void)
 	test_map_step(&map);
 	test_discovery_step(&map);
 	test_damaged(dir, &map);
+	test_cache_quota(&map);
 	omx_map_close(&map);
 	omx_cache_close(&cache);
 	unlink(src);
