@@ -318,13 +318,20 @@ int main(int argc, char **argv)
 	load_config(&c);
 	if (!c.config_ok)
 		fprintf(stderr, "onionmx-check: %s\n", c.config_err);
-	else if (!c.terse)
+	else if (!c.terse) {
+		char tors[OMX_TORS_MAX * 66] = "";
+		size_t tl = 0;
+
+		for (int i = 0; i < c.cfg.ntors && tl < sizeof(tors); i++)
+			tl += (size_t)snprintf(tors + tl, sizeof(tors) - tl, "%s%s", i ? " " : "",
+					       c.cfg.tors[i].text);
 		printf("config %s: socks %s, map %s, discover %s, srv_dnssec %s, srv_failure %s, "
 		       "timeout %d s%s%s\n\n",
-		       c.conf, c.cfg.socks_text, c.cfg.map_path, c.cfg.discover ? "srv" : "off",
+		       c.conf, tors, c.cfg.map_path, c.cfg.discover ? "srv" : "off",
 		       check_policy_name(c.cfg.srv_dnssec), c.cfg.srv_failure_mx ? "mx" : "defer",
 		       c.cfg.timeout, c.cfg.programs[0] ? "; the library acts only in: " : "",
 		       c.cfg.programs);
+	}
 	c.res_ok = res_ninit(&c.res) == 0;
 
 	for (int i = 0; i < argc - optind; i++) {

@@ -118,4 +118,11 @@ stop_at good
 rm -f "$T/tor.health"
 out=$(shim "$H/connect_probe" "$ONION1.onion" 25 2>/dev/null)
 like "$out" "^connect: ENETDOWN" "no Tor running at all: ENETDOWN"
+
+# onionmx-check --probe uses the same client: it moves on as the MTA does.
+socks_at dead 9061 close || exit 1
+socks_at good 9063 relay -r 127.0.0.40:25 || exit 1
+out=$("$B/tools/onionmx-check" -p mapped.example)
+like "$out" "^config .*: socks 127\.0\.0\.1:${P[0]} 127\.0\.0\.1:${P[1]} 127\.0\.0\.1:${P[2]}," "onionmx-check lists the three Tors"
+like "$out" "probe: +$ONION1\.onion:25 answered \"220 onion " "--probe: dead, then not running, then the good Tor answered"
 done_testing
