@@ -131,7 +131,7 @@ install: all
 	install -d $(DESTDIR)$(LIBDIR) $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/sbin \
 		$(DESTDIR)$(MANDIR)/man5 $(DESTDIR)$(MANDIR)/man8 $(DESTDIR)$(SYSCONFDIR)/onionmx \
 		$(DESTDIR)$(UNITDIR)/postfix@.service.d $(DESTDIR)$(UNITDIR)/exim4.service.d
-	# The discovery cache lives here (discover = srv): root's, like the map.
+	# The discovery cache (discover = srv) and the Tor health (several Tors in socks) live here: root's, like the map.
 	install -d -m 755 $(DESTDIR)$(LOCALSTATEDIR)/lib/onionmx
 	install -m 4755 $(LIB) $(DESTDIR)$(LIBDIR)/libonionmx.so
 	install -m 755 $(O)/tools/onionmx $(DESTDIR)$(PREFIX)/bin/onionmx
@@ -165,7 +165,7 @@ uninstall:
 		rm -f $(DESTDIR)$(SYSCONFDIR)/onionmx/onionmx.conf || true
 	cmp -s tools/domains.example $(DESTDIR)$(SYSCONFDIR)/onionmx/domains && \
 		rm -f $(DESTDIR)$(SYSCONFDIR)/onionmx/domains $(DESTDIR)$(SYSCONFDIR)/onionmx/domains.cdb || true
-	rm -f $(DESTDIR)$(LOCALSTATEDIR)/lib/onionmx/discovery.cache
+	rm -f $(DESTDIR)$(LOCALSTATEDIR)/lib/onionmx/discovery.cache $(DESTDIR)$(LOCALSTATEDIR)/lib/onionmx/tor.health
 	-rmdir $(DESTDIR)$(LOCALSTATEDIR)/lib/onionmx 2>/dev/null
 	-rmdir $(DESTDIR)$(SYSCONFDIR)/onionmx 2>/dev/null || \
 		echo "onionmx: kept $(DESTDIR)$(SYSCONFDIR)/onionmx (your configuration or map)"

@@ -10,6 +10,7 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 #include <syslog.h>
 
 #include "config.h"
@@ -891,6 +892,30 @@ static void test_failover(void)
 	omx_health_close(&health);
 }
 
+/* host.c's I/O on a real socketpair with plain libc: what tor.c and the
+ * probe's banner reading rest on. */
+static void test_io_socketpair(void)
+{
+	const struct omx_host *h = &omx_libc_host;
+	int sv[2];
+	char buf[16];
+	static uint8_t big[1 << 20];
+
+	if (!ok(socketpair(AF_UNIX, SOCK_STREAM, 0, sv) == 0, "socketpair"))
+		return;
+	is_int(omx_io_recv(h, sv[0], buf, sizeof(buf), h->now() + 0.05), -ETIMEDOUT,
+	       "recv with nothing sent: ETIMEDOUT at the deadline");
+	is_int(omx_io_send_all(h, sv[1], "220", 3, h->now() + 1), 0, "send_all: 3 bytes");
+	is_int(omx_io_recv(h, sv[0], buf, sizeof(buf), h->now() + 1), 3, "recv: what is there, not CAP");
+	memset(big, 'x', sizeof(big));
+	is_int(omx_io_send_all(h, sv[1], big, sizeof(big), h->now() + 0.05), -ETIMEDOUT,
+	       "send_all of 1 MiB nobody reads: ETIMEDOUT, never blocks");
+	close(sv[0]);
+	is_int(omx_io_send_all(h, sv[1], "x", 1, h->now() + 1), -EPIPE,
+	       "send_all to a closed peer: EPIPE (and no SIGPIPE)");
+	close(sv[1]);
+}
+
 int main(void)
 {
 	test_success_plain();
@@ -904,5 +929,6 @@ int main(void)
 	test_signals();
 	test_addresses();
 	test_failover();
+	test_io_socketpair();
 	return done_testing();
 }
