@@ -137,7 +137,7 @@ int execv(const char *path, char *const argv[])
 
 int execvpe(const char *file, char *const argv[], char *const envp[])
 {
-	omx_ready(); /* a missing real function is an ENOSYS stub (real.c) */
+	omx_ready();
 	STICKY_ENV(newenv, envp);
 	return omx_real.execvpe(file, argv, newenv);
 }
@@ -151,14 +151,14 @@ int execvp(const char *file, char *const argv[])
 
 int fexecve(int fd, char *const argv[], char *const envp[])
 {
-	omx_ready(); /* a missing real function is an ENOSYS stub (real.c) */
+	omx_ready();
 	STICKY_ENV(newenv, envp);
 	return omx_real.fexecve(fd, argv, newenv);
 }
 
 int execveat(int dirfd, const char *path, char *const argv[], char *const envp[], int flags)
 {
-	omx_ready(); /* a missing real function is an ENOSYS stub (real.c) */
+	omx_ready();
 	STICKY_ENV(newenv, envp);
 	return omx_real.execveat(dirfd, path, argv, newenv, flags);
 }
@@ -167,7 +167,7 @@ int execveat(int dirfd, const char *path, char *const argv[], char *const envp[]
 int posix_spawn(pid_t *pid, const char *path, const posix_spawn_file_actions_t *actions,
 		const posix_spawnattr_t *attr, char *const argv[], char *const envp[])
 {
-	omx_ready(); /* a missing real function is an ENOSYS stub (real.c) */
+	omx_ready();
 	STICKY_ENV(newenv, envp);
 	return omx_real.posix_spawn(pid, path, actions, attr, argv, newenv);
 }
@@ -175,7 +175,7 @@ int posix_spawn(pid_t *pid, const char *path, const posix_spawn_file_actions_t *
 int posix_spawnp(pid_t *pid, const char *file, const posix_spawn_file_actions_t *actions,
 		 const posix_spawnattr_t *attr, char *const argv[], char *const envp[])
 {
-	omx_ready(); /* a missing real function is an ENOSYS stub (real.c) */
+	omx_ready();
 	STICKY_ENV(newenv, envp);
 	return omx_real.posix_spawnp(pid, file, actions, attr, argv, newenv);
 }
@@ -379,7 +379,7 @@ int system(const char *command)
 	struct kept_env *token;
 	int rc;
 
-	omx_ready(); /* a missing real function is an ENOSYS stub (real.c) */
+	omx_ready();
 	token = env_enter();
 	if (token == (struct kept_env *)-1)
 		return -1; /* errno ENOMEM from malloc */
@@ -395,7 +395,7 @@ FILE *popen(const char *command, const char *mode)
 	struct kept_env *token;
 	FILE *f;
 
-	omx_ready(); /* a missing real function is an ENOSYS stub (real.c) */
+	omx_ready();
 	token = env_enter();
 	if (token == (struct kept_env *)-1)
 		return NULL;
