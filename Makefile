@@ -52,9 +52,9 @@ endif
 
 CDB_PIC := $(shell $(CC) -print-file-name=libcdb_pic.a)
 
-CORE_SRC := sha3 ed25519 onion dns socks5 config map log answer srv srv_lookup cache sockaddr libdir stats
-LIB_SRC  := $(CORE_SRC) real state tor discover hook_resolv hook_netdb hook_socket hook_dns hook_exec
-TOOL_SRC := $(CORE_SRC) map_compile map_unbound map_yml
+CORE_SRC := sha3 ed25519 onion dns socks5 config map log answer srv srv_lookup cache sockaddr libdir stats host tor route health
+LIB_SRC  := $(CORE_SRC) real state discover hook_resolv hook_netdb hook_socket hook_dns hook_exec
+TOOL_SRC := $(CORE_SRC) map_compile map_unbound map_yml host_libc
 
 OBJDIR   := $(O)/obj
 LIB      := $(O)/shim/libonionmx.so
@@ -84,8 +84,9 @@ $(O)/tools/%: $(OBJDIR)/tools/%.o $(TOOL_SRC:%=$(OBJDIR)/%.o)
 	$(CC) $(LINKFLAGS) -o $@ $^ $(CDB_PIC)
 
 # onionmx-check asks DNS itself (MX and SRV): it alone needs libresolv.
-$(O)/tools/onionmx-check: $(OBJDIR)/tools/onionmx-check.o $(OBJDIR)/tools/check_mx.o \
-		$(OBJDIR)/tools/check_mta.o $(OBJDIR)/tools/health.o $(TOOL_SRC:%=$(OBJDIR)/%.o)
+$(O)/tools/onionmx-check: $(OBJDIR)/tools/onionmx-check.o $(OBJDIR)/tools/check_route.o \
+		$(OBJDIR)/tools/check_publish.o $(OBJDIR)/tools/check_mx.o \
+		$(OBJDIR)/tools/check_mta.o $(OBJDIR)/tools/check_health.o $(TOOL_SRC:%=$(OBJDIR)/%.o)
 	@mkdir -p $(@D)
 	$(CC) $(LINKFLAGS) -o $@ $^ $(CDB_PIC) -lresolv
 
@@ -141,7 +142,7 @@ install: all
 		$(DESTDIR)$(MANDIR)/man5 $(DESTDIR)$(MANDIR)/man8 $(DESTDIR)$(SYSCONFDIR)/onionmx \
 		$(DESTDIR)$(UNITDIR)/postfix@.service.d $(DESTDIR)$(UNITDIR)/exim4.service.d \
 		$(DESTDIR)$(UNITDIR)/opensmtpd.service.d
-	# The discovery cache (discover = srv) and the delivery statistics live here: root's, like the map.
+	# The discovery cache (discover = srv) and the delivery statistics and the Tor health (several Tors in socks) live here: root's, like the map.
 	install -d -m 755 $(DESTDIR)$(LOCALSTATEDIR)/lib/onionmx
 	install -m 4755 $(LIB) $(DESTDIR)$(LIBDIR)/libonionmx.so
 	install -m 755 $(O)/tools/onionmx $(DESTDIR)$(PREFIX)/bin/onionmx
@@ -188,7 +189,8 @@ uninstall:
 		rm -f $(DESTDIR)$(SYSCONFDIR)/onionmx/onionmx.conf || true
 	cmp -s tools/domains.example $(DESTDIR)$(SYSCONFDIR)/onionmx/domains && \
 		rm -f $(DESTDIR)$(SYSCONFDIR)/onionmx/domains $(DESTDIR)$(SYSCONFDIR)/onionmx/domains.cdb || true
-	rm -f $(DESTDIR)$(LOCALSTATEDIR)/lib/onionmx/discovery.cache $(DESTDIR)$(LOCALSTATEDIR)/lib/onionmx/stats
+	rm -f $(DESTDIR)$(LOCALSTATEDIR)/lib/onionmx/discovery.cache $(DESTDIR)$(LOCALSTATEDIR)/lib/onionmx/stats \
+		$(DESTDIR)$(LOCALSTATEDIR)/lib/onionmx/tor.health
 	-rmdir $(DESTDIR)$(LOCALSTATEDIR)/lib/onionmx 2>/dev/null
 	-rmdir $(DESTDIR)$(SYSCONFDIR)/onionmx 2>/dev/null || \
 		echo "onionmx: kept $(DESTDIR)$(SYSCONFDIR)/onionmx (your configuration or map)"

@@ -1,4 +1,5 @@
 /* The discovery cache file: layout, creation, and lookups under its lock. */
+#include "ascii.h"
 #include "cache.h"
 
 #include <errno.h>
@@ -558,11 +559,7 @@ static int slot_valid(const struct addr_entry *e)
 
 static void lower_label(const char *label, char out[OMX_ONION_LABEL_LEN + 1])
 {
-	for (size_t i = 0; i < OMX_ONION_LABEL_LEN; i++) {
-		char ch = label[i];
-		out[i] = (ch >= 'A' && ch <= 'Z') ? (char)(ch - 'A' + 'a') : ch;
-	}
-	out[OMX_ONION_LABEL_LEN] = '\0';
+	omx_ascii_lower_copy(out, label, OMX_ONION_LABEL_LEN);
 }
 
 /* Slot holding LABEL (lower case), or -1; the lock is held. An onion sits no

@@ -22,6 +22,13 @@ void omx_config_defaults(struct omx_config *cfg)
 	memset(cfg, 0, sizeof(*cfg));
 	omx_parse_hostport(OMX_DEFAULT_SOCKS, &cfg->socks, &cfg->socks_len);
 	snprintf(cfg->socks_text, sizeof(cfg->socks_text), "%s", OMX_DEFAULT_SOCKS);
+	cfg->tors[0].ss = cfg->socks;
+	cfg->tors[0].len = cfg->socks_len;
+	snprintf(cfg->tors[0].text, sizeof(cfg->tors[0].text), "%s", OMX_DEFAULT_SOCKS);
+	cfg->ntors = 1;
+	snprintf(cfg->tor_health, sizeof(cfg->tor_health), "%s", OMX_DEFAULT_TOR_HEALTH);
+	cfg->tor_retry = OMX_DEFAULT_TOR_RETRY;
+	cfg->tor_answer = OMX_DEFAULT_TOR_ANSWER;
 	snprintf(cfg->map_path, sizeof(cfg->map_path), "%s", OMX_DEFAULT_MAP);
 	cfg->timeout = OMX_DEFAULT_TIMEOUT;
 	cfg->log = OMX_LOG_SYSLOG;
@@ -129,22 +136,69 @@ static int parse_level(const char *value)
 	return -1;
 }
 
+/* "socks = HOST:PORT [HOST:PORT ...]": one to OMX_TORS_MAX Tor clients. */
+static int parse_socks_list(struct omx_config *cfg, const char *value, const char *file,
+			    unsigned line, char *err, size_t errlen)
+{
+	struct omx_tor_addr tors[OMX_TORS_MAX];
+	int n = 0;
+
+	while (*value) {
+		size_t len = strcspn(value, " \t");
+		char word[sizeof(tors[0].text)];
+
+		if (len == 0) {
+			value++;
+			continue;
+		}
+		if (n == OMX_TORS_MAX)
+			return config_error(err, errlen, file, line, "socks: more than %d Tor clients",
+					    OMX_TORS_MAX);
+		if (len >= sizeof(word) || (memcpy(word, value, len), word[len] = '\0',
+					    omx_parse_hostport(word, &tors[n].ss, &tors[n].len) != 0))
+			return config_error(err, errlen, file, line,
+					    "socks: \"%.*s\" is not HOST:PORT with an IPv4 or [IPv6] literal",
+					    (int)(len < 100 ? len : 100), value);
+		snprintf(tors[n].text, sizeof(tors[n].text), "%s", word);
+		for (int i = 0; i < n; i++)
+			if (strcmp(tors[i].text, word) == 0)
+				return config_error(err, errlen, file, line,
+						    "socks: %s is listed twice", word);
+		n++;
+		value += len;
+	}
+	if (n == 0)
+		return config_error(err, errlen, file, line, "socks: no HOST:PORT given");
+	memcpy(cfg->tors, tors, sizeof(tors));
+	cfg->ntors = n;
+	cfg->socks = tors[0].ss;
+	cfg->socks_len = tors[0].len;
+	snprintf(cfg->socks_text, sizeof(cfg->socks_text), "%s", tors[0].text);
+	return 0;
+}
+
 /* Applies one "key = value" setting; returns 0 or -1 with ERR filled. */
 static int config_set(struct omx_config *cfg, const char *key, const char *value,
 		      const char *file, unsigned line, char *err, size_t errlen)
 {
 	if (strcmp(key, "socks") == 0) {
-		struct sockaddr_storage ss;
-		socklen_t len;
-
-		if (omx_parse_hostport(value, &ss, &len) != 0 ||
-		    strlen(value) >= sizeof(cfg->socks_text))
+		return parse_socks_list(cfg, value, file, line, err, errlen);
+	} else if (strcmp(key, "tor_health") == 0) {
+		if (value[0] != '/' || strlen(value) >= sizeof(cfg->tor_health))
 			return config_error(err, errlen, file, line,
-					    "socks: \"%s\" is not HOST:PORT with an IPv4 or [IPv6] literal",
+					    "tor_health: \"%s\" is not an absolute path", value);
+		snprintf(cfg->tor_health, sizeof(cfg->tor_health), "%s", value);
+	} else if (strcmp(key, "tor_retry") == 0 || strcmp(key, "tor_answer") == 0) {
+		char *end;
+		long t;
+
+		errno = 0;
+		t = strtol(value, &end, 10);
+		if (errno || *end || end == value || t < 1 || t > 3600)
+			return config_error(err, errlen, file, line,
+					    "%s: \"%s\" is not a number of seconds from 1 to 3600", key,
 					    value);
-		cfg->socks = ss;
-		cfg->socks_len = len;
-		snprintf(cfg->socks_text, sizeof(cfg->socks_text), "%s", value);
+		*(key[4] == 'r' ? &cfg->tor_retry : &cfg->tor_answer) = (int)t;
 	} else if (strcmp(key, "map") == 0) {
 		if (value[0] != '/' || strlen(value) >= sizeof(cfg->map_path))
 			return config_error(err, errlen, file, line,
@@ -341,6 +395,11 @@ int omx_config_parse(struct omx_config *cfg, const char *text, size_t len, const
 	return 0;
 }
 
+int omx_root_only(const struct stat *st)
+{
+	return st->st_uid == 0 && !(st->st_mode & (S_IWGRP | S_IWOTH));
+}
+
 char *omx_read_file(const char *path, size_t max, int require_root, size_t *len, char *err,
 		    size_t errlen)
 {
@@ -369,7 +428,7 @@ static char *read_file_into(const char *path, size_t max, int require_root, char
 		close(fd);
 		return NULL;
 	}
-	if (require_root && (st.st_uid != 0 || (st.st_mode & (S_IWGRP | S_IWOTH)))) {
+	if (require_root && !omx_root_only(&st)) {
 		snprintf(err, errlen, "%s: refused: not owned by root or writable by others (required in secure mode, and as root of a config named by ONIONMX_CONF)",
 			 path);
 		close(fd);

@@ -5,6 +5,7 @@
 #include <limits.h>
 #include <stddef.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 
 #include "cache.h"
 #include "stats.h"
@@ -13,15 +14,33 @@
 #define OMX_DEFAULT_MAP "/etc/onionmx/domains.cdb"
 #define OMX_DEFAULT_SOCKS "127.0.0.1:9050"
 #define OMX_DEFAULT_TIMEOUT 120
+#define OMX_TORS_MAX 4                 /* Tor clients in "socks" */
+#define OMX_DEFAULT_TOR_HEALTH "/var/lib/onionmx/tor.health"
+#define OMX_DEFAULT_TOR_RETRY 60       /* seconds a Tor found down is skipped */
+#define OMX_DEFAULT_TOR_ANSWER 5       /* seconds for a Tor to accept and answer the greeting */
 #define OMX_CONFIG_MAX_SIZE (1024 * 1024)
 #define OMX_CONFIG_MAX_LINE 4096
 
 enum omx_log_target { OMX_LOG_SYSLOG, OMX_LOG_STDERR };
 
+/* One Tor client's SOCKS5 port. */
+struct omx_tor_addr {
+	struct sockaddr_storage ss;
+	socklen_t len;
+	char text[64];                  /* as written, for messages */
+};
+
 struct omx_config {
-	struct sockaddr_storage socks;  /* Tor's SOCKS5 port */
+	struct sockaddr_storage socks;  /* the first Tor's SOCKS5 port (tors[0]) */
 	socklen_t socks_len;
 	char socks_text[64];            /* as written, for messages */
+	/* "socks = A B C": several Tor clients, tried in an order that depends
+	 * on the onion, the next when one is down (see tor.h). */
+	struct omx_tor_addr tors[OMX_TORS_MAX];
+	int ntors;
+	char tor_health[PATH_MAX];      /* the shared file saying which Tor is down */
+	int tor_retry;                  /* seconds a Tor found down is skipped */
+	int tor_answer;                 /* seconds for a Tor to answer the greeting */
 	char map_path[PATH_MAX];
 	int timeout;                    /* seconds for the whole SOCKS connect */
 	enum omx_log_target log;
@@ -62,6 +81,10 @@ int omx_is_mta_program(const char *path);
 
 /* Parses "A.B.C.D:PORT" or "[IPV6]:PORT" into SS/LEN. Returns 0 or -1. */
 int omx_parse_hostport(const char *text, struct sockaddr_storage *ss, socklen_t *len);
+
+/* Whether ST is a file only root can change: owned by root, not writable by
+ * group or others (what secure mode demands of the config and the map). */
+int omx_root_only(const struct stat *st);
 
 /* Reads a whole file of at most MAX bytes into a malloc'd NUL-terminated buffer,
  * checking ownership when REQUIRE_ROOT (shared by config and tools). */

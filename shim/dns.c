@@ -1,23 +1,10 @@
 /* DNS wire format for onionmx's synthesized replies: turning a name or a query
  * packet into a question, and building the reply the way glibc's resolver and the
  * MTAs' parsers expect to see it. Pure: no I/O, no allocation, no globals. */
+#include "ascii.h"
 #include "dns.h"
 
 #include <string.h>
-
-#define DNS_HEADER_LEN 12
-#define DNS_MAX_NAME_WIRE 255 /* RFC 1035 2.3.4, including the root label */
-#define DNS_MAX_LABEL 63
-
-/* Header flag bits, in the 16-bit word after the ID. */
-#define DNS_FLAG_QR 0x8000
-#define DNS_FLAG_OPCODE_MASK 0x7800
-#define DNS_FLAG_AA 0x0400
-#define DNS_FLAG_TC 0x0200
-#define DNS_FLAG_RD 0x0100
-#define DNS_FLAG_RA 0x0080
-#define DNS_FLAG_CD 0x0010
-#define DNS_RCODE_MASK 0x000f
 
 #define DNS_POINTER_TO_QUESTION 0xc00c /* the question name sits right after the header */
 
@@ -26,13 +13,6 @@
 #define SOA_REFRESH 3600
 #define SOA_RETRY 600
 #define SOA_EXPIRE 86400
-
-/* Lower-cases ASCII only: the DNS compares names case-insensitively in ASCII, and
- * tolower() would depend on the locale. */
-static char ascii_lower(char c)
-{
-	return (c >= 'A' && c <= 'Z') ? (char)(c - 'A' + 'a') : c;
-}
 
 /* Big-endian read; callers have checked that both bytes are inside the packet. */
 static uint16_t read_u16(const uint8_t *p)
@@ -47,7 +27,7 @@ static uint16_t read_u16(const uint8_t *p)
  * Returns -1 for what is no name (empty labels, labels over 63 bytes, names over
  * 255 wire bytes, a bad escape), and OMX_DNS_NAME_UNREADABLE for a name whose
  * labels hold '.', '\\' or NUL, which the dotted form cannot express. */
-static int encode_dotted_name(const char *name, uint8_t wire[DNS_MAX_NAME_WIRE + 1],
+static int encode_dotted_name(const char *name, uint8_t wire[OMX_DNS_MAX_NAME_WIRE + 1],
 			      size_t *wire_len, char *lower)
 {
 	const char *p = name;
@@ -99,12 +79,12 @@ static int encode_dotted_name(const char *name, uint8_t wire[DNS_MAX_NAME_WIRE +
 			continue;
 		}
 		/* Room for this byte and at least the root label after it. */
-		if (label_len == DNS_MAX_LABEL || wire_at + 2 > DNS_MAX_NAME_WIRE)
+		if (label_len == OMX_DNS_MAX_LABEL || wire_at + 2 > OMX_DNS_MAX_NAME_WIRE)
 			return -1;
 		if (lower) {
 			if (label_len == 0 && lower_at > 0)
 				lower[lower_at++] = '.';
-			lower[lower_at++] = ascii_lower(c);
+			lower[lower_at++] = omx_ascii_lower(c);
 		}
 		wire[wire_at++] = (uint8_t)c;
 		label_len++;
@@ -128,7 +108,7 @@ int omx_dns_question_from_name(struct omx_dns_question *q, const char *name,
 	if ((rc = encode_dotted_name(name, q->qname, &q->qname_len, q->name)) != 0)
 		return rc;
 	q->id = id;
-	q->flags = DNS_FLAG_RD;
+	q->flags = OMX_DNS_FLAG_RD;
 	q->qtype = (uint16_t)qtype;
 	q->qclass = (uint16_t)qclass;
 	return 0;
@@ -155,7 +135,7 @@ static int decode_question_name(const uint8_t *msg, size_t len, size_t *off,
 		if (label_len == 0)
 			break;
 		/* This label, its length byte and the root label must fit in 255. */
-		if (wire_len + 1 + label_len + 1 > DNS_MAX_NAME_WIRE)
+		if (wire_len + 1 + label_len + 1 > OMX_DNS_MAX_NAME_WIRE)
 			return -1;
 		if (label_len > len - at - 1)
 			return -1;
@@ -168,7 +148,7 @@ static int decode_question_name(const uint8_t *msg, size_t len, size_t *off,
 			if (byte == '\0' || byte == '.' || byte == '\\')
 				return -1;
 			q->qname[wire_len++] = byte;
-			q->name[lower_at++] = ascii_lower((char)byte);
+			q->name[lower_at++] = omx_ascii_lower((char)byte);
 		}
 		at += 1 + label_len;
 	}
@@ -183,13 +163,13 @@ static int decode_question_name(const uint8_t *msg, size_t len, size_t *off,
  * else (updates, notifies, responses, odd packets) is left to the real resolver. */
 int omx_dns_parse_query(const uint8_t *msg, size_t len, struct omx_dns_question *q)
 {
-	size_t at = DNS_HEADER_LEN;
+	size_t at = OMX_DNS_HEADER_LEN;
 	uint16_t flags;
 
-	if (!msg || !q || len < DNS_HEADER_LEN)
+	if (!msg || !q || len < OMX_DNS_HEADER_LEN)
 		return -1;
 	flags = read_u16(msg + 2);
-	if ((flags & DNS_FLAG_QR) || (flags & DNS_FLAG_OPCODE_MASK))
+	if ((flags & OMX_DNS_FLAG_QR) || (flags & OMX_DNS_FLAG_OPCODE_MASK))
 		return -1;
 	if (read_u16(msg + 4) != 1 || read_u16(msg + 6) != 0 || read_u16(msg + 8) != 0)
 		return -1;
@@ -278,19 +258,19 @@ static void put_soa(struct reply_writer *w, const uint8_t *zone, size_t zone_len
 int omx_dns_build_reply(const struct omx_dns_question *q, const struct omx_dns_answer *a,
 			uint8_t *buf, size_t cap)
 {
-	uint8_t mx_host[DNS_MAX_NAME_WIRE + 1];
+	uint8_t mx_host[OMX_DNS_MAX_NAME_WIRE + 1];
 	size_t mx_host_len;
-	uint8_t soa_zone[DNS_MAX_NAME_WIRE + 1];
+	uint8_t soa_zone[OMX_DNS_MAX_NAME_WIRE + 1];
 	size_t soa_zone_len = 0;
 	struct reply_writer w = { buf, cap, 0 };
 	int answers = 0, with_soa = 0, i;
 	uint16_t flags;
 
-	if (!q || !a || !buf || cap < DNS_HEADER_LEN)
+	if (!q || !a || !buf || cap < OMX_DNS_HEADER_LEN)
 		return -1;
-	if (q->qname_len < 1 || q->qname_len > DNS_MAX_NAME_WIRE)
+	if (q->qname_len < 1 || q->qname_len > OMX_DNS_MAX_NAME_WIRE)
 		return -1;
-	if (a->rcode < 0 || a->rcode > DNS_RCODE_MASK || a->n < 0 || a->n > OMX_DNS_MAX_ANSWERS)
+	if (a->rcode < 0 || a->rcode > OMX_DNS_RCODE_MASK || a->n < 0 || a->n > OMX_DNS_MAX_ANSWERS)
 		return -1;
 
 	/* Check every name first, so a bad one fails before BUF is touched; the MX hosts
@@ -311,8 +291,8 @@ int omx_dns_build_reply(const struct omx_dns_question *q, const struct omx_dns_a
 			return -1;
 	}
 
-	flags = DNS_FLAG_QR | (q->flags & DNS_FLAG_OPCODE_MASK) | DNS_FLAG_AA |
-		(q->flags & (DNS_FLAG_RD | DNS_FLAG_CD)) | DNS_FLAG_RA | (uint16_t)a->rcode;
+	flags = OMX_DNS_FLAG_QR | (q->flags & OMX_DNS_FLAG_OPCODE_MASK) | OMX_DNS_FLAG_AA |
+		(q->flags & (OMX_DNS_FLAG_RD | OMX_DNS_FLAG_CD)) | OMX_DNS_FLAG_RA | (uint16_t)a->rcode;
 	put_u16(&w, q->id);
 	put_u16(&w, flags);
 	put_u16(&w, 1);
@@ -350,7 +330,7 @@ int omx_dns_build_reply(const struct omx_dns_question *q, const struct omx_dns_a
 		put_soa(&w, soa_zone, soa_zone_len, a->ttl);
 
 	if (w.len > cap) {
-		buf[2] |= DNS_FLAG_TC >> 8;
+		buf[2] |= OMX_DNS_FLAG_TC >> 8;
 		return (int)cap; /* below w.len, which is a few kilobytes at most */
 	}
 	return (int)w.len;

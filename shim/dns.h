@@ -9,7 +9,22 @@
 
 #define OMX_DNS_MAX_ANSWERS 16
 
-enum { OMX_DNS_T_A = 1, OMX_DNS_T_SOA = 6, OMX_DNS_T_PTR = 12, OMX_DNS_T_MX = 15,
+/* The wire format's constants, shared by the answer builder (dns.c) and the
+ * SRV reader (srv.c). */
+#define OMX_DNS_HEADER_LEN 12
+#define OMX_DNS_MAX_NAME_WIRE 255 /* RFC 1035 2.3.4, including the root label */
+#define OMX_DNS_MAX_LABEL 63
+#define OMX_DNS_FLAG_QR 0x8000
+#define OMX_DNS_FLAG_OPCODE_MASK 0x7800
+#define OMX_DNS_FLAG_AA 0x0400
+#define OMX_DNS_FLAG_TC 0x0200
+#define OMX_DNS_FLAG_RD 0x0100
+#define OMX_DNS_FLAG_RA 0x0080
+#define OMX_DNS_FLAG_AD 0x0020
+#define OMX_DNS_FLAG_CD 0x0010
+#define OMX_DNS_RCODE_MASK 0x000f
+
+enum { OMX_DNS_T_A = 1, OMX_DNS_T_CNAME = 5, OMX_DNS_T_SOA = 6, OMX_DNS_T_PTR = 12, OMX_DNS_T_MX = 15,
        OMX_DNS_T_AAAA = 28, OMX_DNS_T_SRV = 33, OMX_DNS_C_IN = 1 };
 enum { OMX_DNS_NOERROR = 0, OMX_DNS_FORMERR = 1, OMX_DNS_SERVFAIL = 2, OMX_DNS_NXDOMAIN = 3,
        OMX_DNS_REFUSED = 5 };

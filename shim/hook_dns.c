@@ -990,10 +990,6 @@ long syscall(long nr, ...)
 		return omx_recvmmsg((int)a[0], (struct mmsghdr *)a[1], (unsigned int)a[2], (int)a[3],
 				    (struct timespec *)a[4]);
 	default:
-		if (__builtin_expect(!omx_real.syscall, 0)) {
-			errno = ENOSYS; /* unbound: fail as every hook does */
-			return -1;
-		}
 		return omx_real.syscall(nr, a[0], a[1], a[2], a[3], a[4], a[5]);
 	}
 }

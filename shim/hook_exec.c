@@ -19,17 +19,6 @@
 
 extern char **environ;
 
-/* The real function FN, or fail as a missing function would: ENOSYS, the same
- * in every hook (RET is what the hook returns then). A NULL here means dlsym
- * found none, or found our own hook (which would call itself forever). */
-#define REAL_OR_FAIL(fn, ret)                                                      \
-	do {                                                                       \
-		omx_ready();                                                       \
-		if (!omx_real.fn) {                                                \
-			errno = ENOSYS;                                            \
-			return ret;                                                \
-		}                                                                  \
-	} while (0)
 
 static size_t env_count(char *const envp[])
 {
@@ -132,7 +121,7 @@ static char **sticky_env(char *const envp[], char **out, char *preload, size_t p
 
 int execve(const char *path, char *const argv[], char *const envp[])
 {
-	REAL_OR_FAIL(execve, -1);
+	omx_ready(); /* a missing real function is an ENOSYS stub (real.c) */
 	STICKY_ENV(newenv, envp);
 	return omx_real.execve(path, argv, newenv);
 }
@@ -148,7 +137,7 @@ int execv(const char *path, char *const argv[])
 
 int execvpe(const char *file, char *const argv[], char *const envp[])
 {
-	REAL_OR_FAIL(execvpe, -1);
+	omx_ready();
 	STICKY_ENV(newenv, envp);
 	return omx_real.execvpe(file, argv, newenv);
 }
@@ -162,14 +151,14 @@ int execvp(const char *file, char *const argv[])
 
 int fexecve(int fd, char *const argv[], char *const envp[])
 {
-	REAL_OR_FAIL(fexecve, -1);
+	omx_ready();
 	STICKY_ENV(newenv, envp);
 	return omx_real.fexecve(fd, argv, newenv);
 }
 
 int execveat(int dirfd, const char *path, char *const argv[], char *const envp[], int flags)
 {
-	REAL_OR_FAIL(execveat, -1);
+	omx_ready();
 	STICKY_ENV(newenv, envp);
 	return omx_real.execveat(dirfd, path, argv, newenv, flags);
 }
@@ -178,7 +167,7 @@ int execveat(int dirfd, const char *path, char *const argv[], char *const envp[]
 int posix_spawn(pid_t *pid, const char *path, const posix_spawn_file_actions_t *actions,
 		const posix_spawnattr_t *attr, char *const argv[], char *const envp[])
 {
-	REAL_OR_FAIL(posix_spawn, ENOSYS);
+	omx_ready();
 	STICKY_ENV(newenv, envp);
 	return omx_real.posix_spawn(pid, path, actions, attr, argv, newenv);
 }
@@ -186,7 +175,7 @@ int posix_spawn(pid_t *pid, const char *path, const posix_spawn_file_actions_t *
 int posix_spawnp(pid_t *pid, const char *file, const posix_spawn_file_actions_t *actions,
 		 const posix_spawnattr_t *attr, char *const argv[], char *const envp[])
 {
-	REAL_OR_FAIL(posix_spawnp, ENOSYS);
+	omx_ready();
 	STICKY_ENV(newenv, envp);
 	return omx_real.posix_spawnp(pid, file, actions, attr, argv, newenv);
 }
@@ -390,7 +379,7 @@ int system(const char *command)
 	struct kept_env *token;
 	int rc;
 
-	REAL_OR_FAIL(system, -1);
+	omx_ready();
 	token = env_enter();
 	if (token == (struct kept_env *)-1)
 		return -1; /* errno ENOMEM from malloc */
@@ -406,7 +395,7 @@ FILE *popen(const char *command, const char *mode)
 	struct kept_env *token;
 	FILE *f;
 
-	REAL_OR_FAIL(popen, NULL);
+	omx_ready();
 	token = env_enter();
 	if (token == (struct kept_env *)-1)
 		return NULL;

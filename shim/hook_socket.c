@@ -21,6 +21,7 @@
 #include "log.h"
 #include "real.h"
 #include "state.h"
+#include "stats.h"
 #include "tor.h"
 
 static int is_smtp_port(uint16_t port)
@@ -477,7 +478,18 @@ static int connect_onion(int fd, const struct sockaddr *sa, socklen_t len, uint3
 			return -1;
 		}
 	}
-	rc = omx_tor_connect(fd, &omx_cfg, &target, port, domain, ndomains);
+	{
+		/* The caller's address family is its socket's (the kernel refuses
+		 * other pairs), which spares tor.c a getsockopt(SO_DOMAIN). */
+		struct omx_tor_request rq = { .target = &target, .caller_port = port,
+					      .family = sa->sa_family, .domain = domain,
+					      .ndomains = ndomains, .health = omx_tor_health };
+		struct omx_tor_result res;
+
+		rc = omx_tor_connect(&omx_real_host, fd, &omx_cfg, &rq, &res);
+		if (rc != -EISCONN && rc != -EALREADY) /* delivery statistics (stats.h) */
+			omx_stats_connect(target.onion, (unsigned)res.tor, rc, res.socks_code, res.seconds);
+	}
 	if (rc == -EISCONN || rc == -EALREADY)
 		goto out; /* a second connect() on one of ours: the kernel's answer */
 	if (rc != -EINTR && rc != -ENOBUFS)
@@ -535,10 +547,6 @@ int connect(int fd, const struct sockaddr *sa, socklen_t len)
 	int kind;
 
 	omx_ready();
-	if (!omx_real.connect) {
-		errno = ENOSYS;
-		return -1;
-	}
 	if (__builtin_expect(bit_set(tor_failed_fds, fd), 0)) {
 		int error = 0;
 		enum tor_state state = tor_socket_state(fd, NULL, NULL, &error);

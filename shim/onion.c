@@ -6,6 +6,7 @@
  *
  * base32 is RFC 4648's alphabet (a-z, 2-7) without padding; 35 bytes are exactly
  * 280 bits, so no bits are left over. Everything here is pure and thread-safe. */
+#include "ascii.h"
 #include "onion.h"
 #include "ed25519.h"
 #include "sha3.h"
@@ -31,12 +32,6 @@ static int base32_value(unsigned char c)
 	if (c >= '2' && c <= '7')
 		return c - '2' + 26;
 	return -1;
-}
-
-/* Lower-cases an ASCII letter; other bytes are returned unchanged. */
-static unsigned char ascii_lower(unsigned char c)
-{
-	return (c >= 'A' && c <= 'Z') ? (unsigned char)(c - 'A' + 'a') : c;
 }
 
 /* The two checksum bytes the spec requires for PUBKEY with VERSION. */
@@ -134,7 +129,7 @@ enum omx_onion_status omx_onion_check_key_memo(const char *label, size_t len,
 	if (!memo || len != OMX_ONION_LABEL_LEN)
 		return omx_onion_check_key(label, len);
 	for (size_t i = 0; i < len; i++) {
-		lower[i] = (char)ascii_lower((unsigned char)label[i]);
+		lower[i] = omx_ascii_lower(label[i]);
 		hash = (hash ^ (unsigned char)lower[i]) * 16777619u;
 	}
 	/* Four slots from the hash's: a few onions sharing a slot do not evict
@@ -194,7 +189,7 @@ const char *omx_onion_label(const char *name, size_t len, size_t *label_len)
 	if (len < tld_len)
 		return NULL;
 	for (size_t i = 0; i < tld_len; i++)
-		if (ascii_lower((unsigned char)name[len - tld_len + i]) != (unsigned char)tld[i])
+		if (omx_ascii_lower(name[len - tld_len + i]) != tld[i])
 			return NULL;
 	if (len == tld_len)
 		return name; /* "onion" alone: empty label */

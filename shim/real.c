@@ -4,12 +4,19 @@
 #include <unistd.h>
 
 #include <dlfcn.h>
+#include <errno.h>
+#include <netdb.h>
+#include <poll.h>
 #include <pthread.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
+
+#include "log.h"
 
 struct omx_real_fns omx_real;
+struct omx_host omx_real_host;
 static pthread_once_t bind_once = PTHREAD_ONCE_INIT;
 
 /* This library's own extent in memory, from the linker (hidden: no relocation). */
@@ -28,7 +35,154 @@ static void *next_symbol(const char *name)
 	return (const char *)p >= __ehdr_start && (const char *)p < _end ? NULL : p;
 }
 
-#define BIND(field) (*(void **)&omx_real.field = next_symbol(#field))
+/* What a hook calls when its real function is missing (dlsym found none, or
+ * found our own hook): it fails as a missing function would, with ENOSYS, the
+ * same way in every hook and without a test on the hot path. Lookups fail
+ * temporarily (the MTA defers), never "no such host". */
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wunused-parameter"
+#define ENOSYS_STUB(name, type, fail, params) \
+	static type missing_##name params        \
+	{                                        \
+		errno = ENOSYS;                  \
+		return fail;                     \
+	}
+ENOSYS_STUB(connect, int, -1, (int fd, const struct sockaddr *sa, socklen_t len))
+ENOSYS_STUB(accept, int, -1, (int fd, struct sockaddr *sa, socklen_t *len))
+ENOSYS_STUB(accept4, int, -1, (int fd, struct sockaddr *sa, socklen_t *len, int fl))
+ENOSYS_STUB(sendto, ssize_t, -1, (int fd, const void *b, size_t n, int fl, const struct sockaddr *sa, socklen_t len))
+ENOSYS_STUB(sendmsg, ssize_t, -1, (int fd, const struct msghdr *m, int fl))
+ENOSYS_STUB(send, ssize_t, -1, (int fd, const void *b, size_t n, int fl))
+ENOSYS_STUB(write, ssize_t, -1, (int fd, const void *b, size_t n))
+ENOSYS_STUB(writev, ssize_t, -1, (int fd, const struct iovec *v, int n))
+ENOSYS_STUB(getpeername, int, -1, (int fd, struct sockaddr *sa, socklen_t *len))
+ENOSYS_STUB(shutdown, int, -1, (int fd, int how))
+ENOSYS_STUB(getaddrinfo, int, EAI_SYSTEM, (const char *n, const char *s, const struct addrinfo *h, struct addrinfo **r))
+ENOSYS_STUB(sendmmsg, int, -1, (int fd, struct mmsghdr *m, unsigned int n, int fl))
+ENOSYS_STUB(recvfrom, ssize_t, -1, (int fd, void *b, size_t n, int fl, struct sockaddr *sa, socklen_t *len))
+ENOSYS_STUB(recvmsg, ssize_t, -1, (int fd, struct msghdr *m, int fl))
+ENOSYS_STUB(recvmmsg, int, -1, (int fd, struct mmsghdr *m, unsigned int n, int fl, struct timespec *t))
+ENOSYS_STUB(syscall, long, -1, (long nr, ...))
+ENOSYS_STUB(dup, int, -1, (int fd))
+ENOSYS_STUB(dup2, int, -1, (int fd, int to))
+ENOSYS_STUB(dup3, int, -1, (int fd, int to, int fl))
+ENOSYS_STUB(fcntl, int, -1, (int fd, int cmd, ...))
+ENOSYS_STUB(fcntl64, int, -1, (int fd, int cmd, ...))
+ENOSYS_STUB(sendfile, ssize_t, -1, (int out, int in, off_t *off, size_t n))
+ENOSYS_STUB(sendfile64, ssize_t, -1, (int out, int in, off64_t *off, size_t n))
+ENOSYS_STUB(splice, ssize_t, -1, (int in, off64_t *io, int out, off64_t *oo, size_t n, unsigned int fl))
+ENOSYS_STUB(execve, int, -1, (const char *p, char *const a[], char *const e[]))
+ENOSYS_STUB(execvpe, int, -1, (const char *p, char *const a[], char *const e[]))
+ENOSYS_STUB(fexecve, int, -1, (int fd, char *const a[], char *const e[]))
+ENOSYS_STUB(execveat, int, -1, (int d, const char *p, char *const a[], char *const e[], int fl))
+ENOSYS_STUB(posix_spawn, int, ENOSYS, (pid_t *pid, const char *p, const posix_spawn_file_actions_t *fa,
+				       const posix_spawnattr_t *at, char *const a[], char *const e[]))
+ENOSYS_STUB(posix_spawnp, int, ENOSYS, (pid_t *pid, const char *p, const posix_spawn_file_actions_t *fa,
+					const posix_spawnattr_t *at, char *const a[], char *const e[]))
+ENOSYS_STUB(system, int, -1, (const char *c))
+ENOSYS_STUB(popen, FILE *, NULL, (const char *c, const char *m))
+
+/* The resolver's: a temporary failure, so that the MTA defers. */
+#define LOOKUP_STUB(name, type, params, statp) \
+	static type missing_##name params       \
+	{                                       \
+		res_state st_ = (statp);        \
+		if (st_)                        \
+			st_->res_h_errno = TRY_AGAIN; \
+		h_errno = TRY_AGAIN;            \
+		errno = ENOSYS;                 \
+		return -1;                      \
+	}
+LOOKUP_STUB(res_nsearch, int, (res_state s, const char *n, int c, int t, unsigned char *a, int l), s)
+LOOKUP_STUB(res_nquery, int, (res_state s, const char *n, int c, int t, unsigned char *a, int l), s)
+LOOKUP_STUB(res_nquerydomain, int, (res_state s, const char *n, const char *d, int c, int t, unsigned char *a, int l), s)
+LOOKUP_STUB(res_nsend, int, (res_state s, const unsigned char *m, int ml, unsigned char *a, int l), s)
+LOOKUP_STUB(res_search, int, (const char *n, int c, int t, unsigned char *a, int l), NULL)
+LOOKUP_STUB(res_query, int, (const char *n, int c, int t, unsigned char *a, int l), NULL)
+LOOKUP_STUB(res_querydomain, int, (const char *n, const char *d, int c, int t, unsigned char *a, int l), NULL)
+LOOKUP_STUB(res_send, int, (const unsigned char *m, int ml, unsigned char *a, int l), NULL)
+
+static struct hostent *missing_gethostbyname(const char *n)
+{
+	h_errno = TRY_AGAIN;
+	errno = ENOSYS;
+	return NULL;
+}
+
+static struct hostent *missing_gethostbyname2(const char *n, int af)
+{
+	return missing_gethostbyname(n);
+}
+
+static int missing_gethostbyname2_r(const char *n, int af, struct hostent *h, char *b, size_t l,
+				    struct hostent **r, int *e)
+{
+	*r = NULL;
+	*e = TRY_AGAIN;
+	return ENOSYS;
+}
+
+static int missing_gethostbyname_r(const char *n, struct hostent *h, char *b, size_t l,
+				   struct hostent **r, int *e)
+{
+	return missing_gethostbyname2_r(n, AF_INET, h, b, l, r, e);
+}
+#pragma GCC diagnostic pop
+
+/* A cheap per-thread generator (splitmix64) for load spreading: no secrecy
+ * needed, and the hot path must not pay for a system call. */
+static uint32_t next_random(void *ctx)
+{
+	static __thread uint64_t state;
+	uint64_t z;
+
+	(void)ctx;
+	if (!state) {
+		struct timespec ts;
+
+		clock_gettime(CLOCK_MONOTONIC, &ts); /* the vDSO: no system call */
+		state = ((uint64_t)ts.tv_sec << 32) ^ (uint64_t)ts.tv_nsec ^ ((uint64_t)getpid() << 40) ^
+			(uint64_t)(uintptr_t)&z;
+	}
+	z = (state += 0x9e3779b97f4a7c15ull);
+	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+	z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+	return (uint32_t)((z ^ (z >> 31)) >> 32);
+}
+
+/* The host of the core: what the library hooks from omx_real, the rest (not
+ * hooked, so no self-reference) from libc. */
+static void fill_host(int (*real_connect)(int, const struct sockaddr *, socklen_t))
+{
+	struct omx_host *h = &omx_real_host;
+
+	h->socket = socket;
+	h->connect = real_connect;
+	h->send = omx_real.send;
+	h->recv = recv;
+	h->poll = poll;
+	h->shutdown = omx_real.shutdown;
+	h->close = close;
+	h->fcntl = omx_real.fcntl;
+	h->dup3 = omx_real.dup3;
+	h->getsockopt = getsockopt;
+	h->setsockopt = setsockopt;
+	h->signal_interrupts = omx_libc_signal_interrupts;
+	h->now = omx_libc_now;
+	h->random = next_random;
+	h->log = omx_log;
+	h->res_nquery = omx_real.res_nquery;
+}
+
+/* Binds FIELD to the next definition, or to its ENOSYS stub. */
+#define BIND(field)                                                     \
+	do {                                                            \
+		void *p_ = next_symbol(#field);                         \
+		if (p_)                                                 \
+			*(void **)&omx_real.field = p_;                 \
+		else                                                    \
+			omx_real.field = missing_##field;               \
+	} while (0)
 
 static void bind_all(void)
 {
@@ -80,6 +234,9 @@ static void bind_all(void)
 	/* connect last: omx_ready() tests it to know the whole table is bound. */
 	memcpy(&r, &omx_real, sizeof(r));
 	*(void **)&r.connect = next_symbol("connect");
+	if (!r.connect)
+		r.connect = missing_connect;
+	fill_host(r.connect);
 	__atomic_store_n((uintptr_t *)&omx_real.connect, (uintptr_t)r.connect, __ATOMIC_RELEASE);
 }
 

@@ -8,6 +8,8 @@
 #include <sys/socket.h>
 #include <sys/uio.h>
 
+#include "host.h"
+
 struct omx_real_fns {
 	int (*connect)(int, const struct sockaddr *, socklen_t);
 	int (*accept)(int, struct sockaddr *, socklen_t *);
@@ -66,8 +68,17 @@ struct omx_real_fns {
 
 extern struct omx_real_fns omx_real;
 
-/* Binds every pointer (once, thread-safe). Hooks call it through omx_ready() so
- * that a hook running before our constructor still finds the real function. */
+/* The core's host (host.h) in the library: the real functions above for what
+ * the library hooks, libc for the rest, omx_log as the sink. Filled with
+ * omx_real, so valid once omx_ready() has run. */
+extern struct omx_host omx_real_host;
+
+/* Binds every pointer (once, thread-safe); a function with no next
+ * definition (or whose next definition is our own hook) gets a stub that
+ * fails with ENOSYS (-1; posix_spawn's ENOSYS; NULL for popen; TRY_AGAIN for
+ * lookups), so that every hook fails closed the same way. Hooks call it
+ * through omx_ready() so that a hook running before our constructor still
+ * finds the real function. */
 void omx_bind_real(void);
 
 static inline void omx_ready(void)

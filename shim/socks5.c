@@ -20,6 +20,9 @@ enum {
 	SOCKS5_AUTH_REPLY_LEN = 2,       /* VER STATUS */
 	SOCKS5_CONNECT_HEADER_LEN = 4,   /* VER REP RSV ATYP */
 	SOCKS5_PORT_LEN = 2,
+	/* The shortest CONNECT reply accepted: an IPv4 bound address, the shortest
+	 * Tor sends (see omx_socks5_parse). */
+	SOCKS5_CONNECT_MIN_LEN = SOCKS5_CONNECT_HEADER_LEN + 4 + SOCKS5_PORT_LEN,
 };
 
 /* Length of a field for the wire, or 0 if it is NULL, empty or longer than 255
@@ -89,17 +92,24 @@ static enum omx_socks5_result socks5_need(size_t *need, size_t total)
 }
 
 /* Walks the server's replies in order, checking each byte only once it has
- * arrived, and asks for no more than the shortest possible rest of the reply so
- * that a caller reading exactly *NEED bytes never swallows the SMTP banner. */
+ * arrived. *NEED is the shortest complete rest of the replies: the method
+ * choice, the authentication status and a CONNECT reply of at least
+ * SOCKS5_CONNECT_MIN_LEN bytes (an IPv4 bound address), so that replies that
+ * arrive together are read in one call, and a caller reading exactly *NEED
+ * bytes never swallows the SMTP banner of a reply this parser accepts. A reply
+ * with a domain-name bound address shorter than that is refused as malformed
+ * (Tor always sends an IP address): reading it may have taken banner bytes. */
 enum omx_socks5_result omx_socks5_parse(const uint8_t *buf, size_t len, int with_auth,
 					size_t *need, int *code)
 {
 	uint8_t offered = with_auth ? SOCKS5_METHOD_USERPASS : SOCKS5_METHOD_NONE;
-	size_t pos = 0, header, addr_len, total;
+	size_t pos = 0, header, addr_len, total, shortest;
 
+	shortest = SOCKS5_METHOD_REPLY_LEN + (with_auth ? SOCKS5_AUTH_REPLY_LEN : 0) +
+		   SOCKS5_CONNECT_MIN_LEN;
 	/* Method selection: VER METHOD. */
 	if (len < pos + SOCKS5_METHOD_REPLY_LEN)
-		return socks5_need(need, pos + SOCKS5_METHOD_REPLY_LEN);
+		return socks5_need(need, shortest);
 	if (buf[pos] != SOCKS5_VERSION)
 		return OMX_SOCKS5_BAD_VERSION;
 	if (buf[pos + 1] != offered) /* 0xFF or a method we never offered */
@@ -109,7 +119,7 @@ enum omx_socks5_result omx_socks5_parse(const uint8_t *buf, size_t len, int with
 	/* RFC 1929 status: VER STATUS, any non-zero status is a failure. */
 	if (with_auth) {
 		if (len < pos + SOCKS5_AUTH_REPLY_LEN)
-			return socks5_need(need, pos + SOCKS5_AUTH_REPLY_LEN);
+			return socks5_need(need, shortest);
 		if (buf[pos] != SOCKS5_AUTH_VERSION)
 			return OMX_SOCKS5_BAD_VERSION;
 		if (buf[pos + 1] != 0)
@@ -117,12 +127,10 @@ enum omx_socks5_result omx_socks5_parse(const uint8_t *buf, size_t len, int with
 		pos += SOCKS5_AUTH_REPLY_LEN;
 	}
 
-	/* CONNECT reply: VER REP RSV ATYP BND.ADDR BND.PORT. The shortest one is a
-	 * domain of length 0 (header + 1 + 2), so header + 1 is always safe to ask
-	 * for and brings in the domain length byte with the header. */
+	/* CONNECT reply: VER REP RSV ATYP BND.ADDR BND.PORT. */
 	header = pos;
-	if (len < header + SOCKS5_CONNECT_HEADER_LEN)
-		return socks5_need(need, header + SOCKS5_CONNECT_HEADER_LEN + 1);
+	if (len < header + 2)
+		return socks5_need(need, shortest);
 	if (buf[header] != SOCKS5_VERSION)
 		return OMX_SOCKS5_BAD_VERSION;
 	if (buf[header + 1] != 0) {
@@ -132,6 +140,8 @@ enum omx_socks5_result omx_socks5_parse(const uint8_t *buf, size_t len, int with
 			*code = buf[header + 1];
 		return OMX_SOCKS5_REFUSED;
 	}
+	if (len < header + SOCKS5_CONNECT_HEADER_LEN)
+		return socks5_need(need, shortest);
 	if (buf[header + 2] != 0)
 		return OMX_SOCKS5_BAD_REPLY;
 	pos = header + SOCKS5_CONNECT_HEADER_LEN;
@@ -144,13 +154,15 @@ enum omx_socks5_result omx_socks5_parse(const uint8_t *buf, size_t len, int with
 		break;
 	case SOCKS5_ATYP_DOMAIN:
 		if (len < pos + 1)
-			return socks5_need(need, pos + 1);
+			return socks5_need(need, shortest);
 		addr_len = 1 + (size_t)buf[pos];
 		break;
 	default:
 		return OMX_SOCKS5_BAD_REPLY;
 	}
 	total = pos + addr_len + SOCKS5_PORT_LEN;
+	if (total < shortest)
+		return OMX_SOCKS5_BAD_REPLY;
 	if (len < total)
 		return socks5_need(need, total);
 	return OMX_SOCKS5_DONE;

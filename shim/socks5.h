@@ -27,9 +27,13 @@ enum omx_socks5_result {
 
 /* Parses what the server has sent so far (LEN bytes at BUF, from the first byte of
  * the method reply). WITH_AUTH says whether USER was given to omx_socks5_request.
- * With NEED_MORE, *NEED is the total length needed before calling again: reading
- * exactly that much never consumes bytes past the reply (the SMTP banner may follow
- * at once). With REFUSED, *CODE holds the reply code. */
+ * With NEED_MORE, *NEED is the total length needed before calling again: the
+ * shortest complete rest of the replies, counting a CONNECT reply with an IPv4
+ * bound address (the shortest Tor sends), so that replies that arrived together
+ * are read in one call; reading exactly that much never consumes bytes past a
+ * reply this parser accepts (the SMTP banner may follow at once). A reply with
+ * a bound name shorter than that is BAD_REPLY. With REFUSED, *CODE holds the
+ * reply code, reported as soon as it is in. */
 enum omx_socks5_result omx_socks5_parse(const uint8_t *buf, size_t len, int with_auth,
 					size_t *need, int *code);
 

@@ -3,20 +3,13 @@
  * by the packet, compression pointers only go backwards, names stay within 255
  * bytes, and anything that does not add up makes the lookup fail temporarily
  * (the MTA defers) rather than guess. */
+#include "ascii.h"
 #include "srv.h"
+#include "dns.h"
 
 #include <stdio.h>
 #include <string.h>
 
-#define DNS_HEADER_LEN 12
-#define DNS_FLAG_QR 0x8000
-#define DNS_FLAG_TC 0x0200
-#define DNS_FLAG_AD 0x0020
-#define DNS_T_CNAME 5
-#define DNS_T_SOA 6
-#define DNS_T_SRV 33
-#define DNS_C_IN 1
-#define NAME_MAX_WIRE 255
 #define NAME_MAX_HOPS 64       /* compression pointers followed in one name */
 #define CNAME_MAX_CHAIN 8
 #define CANDIDATES_MAX 32      /* records considered before keeping the best */
@@ -25,7 +18,7 @@
  * form cannot carry faithfully (dots, control bytes, non-ASCII): such a name
  * never equals a question name and is never a usable target. */
 struct name {
-	char text[NAME_MAX_WIRE + 1];
+	char text[OMX_DNS_MAX_NAME_WIRE + 1];
 	int weird;
 };
 
@@ -77,15 +70,13 @@ static int read_name(const uint8_t *msg, size_t len, size_t *off, struct name *o
 		if (b > len - at - 1)
 			return -1;
 		wire += 1u + b;
-		if (wire + 1 > NAME_MAX_WIRE)
+		if (wire + 1 > OMX_DNS_MAX_NAME_WIRE)
 			return -1;
 		if (o)
 			out->text[o++] = '.';
 		for (size_t i = 0; i < b; i++) {
-			char c = (char)msg[at + 1 + i];
+			char c = omx_ascii_lower((char)msg[at + 1 + i]);
 
-			if (c >= 'A' && c <= 'Z')
-				c = (char)(c - 'A' + 'a');
 			if (c <= ' ' || c > '~' || c == '.' || c == '\\') {
 				out->weird = 1;
 				c = '?';
@@ -127,7 +118,7 @@ static int read_rr(const uint8_t *msg, size_t len, size_t *off, struct rr *rr)
 /* Where the answer section starts (past the echoed question), or 0 if malformed. */
 static size_t answer_start(const uint8_t *msg, size_t len)
 {
-	size_t at = DNS_HEADER_LEN;
+	size_t at = OMX_DNS_HEADER_LEN;
 	unsigned qd = get16(msg + 4);
 	struct name ignored;
 
@@ -173,7 +164,7 @@ static uint32_t negative_ttl(const uint8_t *msg, size_t len, size_t at, unsigned
 	for (unsigned i = 0; i < ns; i++) {
 		if (read_rr(msg, len, &at, &rr) != 0)
 			break;
-		if (rr.type == DNS_T_SOA && rr.rdlength >= 22) {
+		if (rr.type == OMX_DNS_T_SOA && rr.rdlength >= 22) {
 			uint32_t minimum = get32(msg + rr.rdata + rr.rdlength - 4);
 			uint32_t ttl = rr.ttl < minimum ? rr.ttl : minimum;
 
@@ -214,9 +205,9 @@ static const char *target_problem(const struct name *target, uint16_t port,
 /* Follows CNAMEs in the answer section from QNAME; OWNER receives the name the
  * SRV records must be at. Returns 0, or -1 if the section is malformed. */
 static int follow_cnames(const uint8_t *msg, size_t len, size_t start, unsigned an,
-			 const char *qname, char owner[NAME_MAX_WIRE + 1], uint32_t *ttl)
+			 const char *qname, char owner[OMX_DNS_MAX_NAME_WIRE + 1], uint32_t *ttl)
 {
-	snprintf(owner, NAME_MAX_WIRE + 1, "%s", qname);
+	snprintf(owner, OMX_DNS_MAX_NAME_WIRE + 1, "%s", qname);
 	for (int hop = 0; hop < CNAME_MAX_CHAIN; hop++) {
 		size_t at = start;
 		int moved = 0;
@@ -228,13 +219,13 @@ static int follow_cnames(const uint8_t *msg, size_t len, size_t start, unsigned 
 
 			if (read_rr(msg, len, &at, &rr) != 0)
 				return -1;
-			if (rr.type != DNS_T_CNAME || rr.owner.weird || strcmp(rr.owner.text, owner) != 0)
+			if (rr.type != OMX_DNS_T_CNAME || rr.owner.weird || strcmp(rr.owner.text, owner) != 0)
 				continue;
 			rd = rr.rdata;
 			if (read_name(msg, rr.rdata + rr.rdlength, &rd, &target) != 0 ||
 			    rd != rr.rdata + rr.rdlength || target.weird)
 				return -1;
-			snprintf(owner, NAME_MAX_WIRE + 1, "%s", target.text);
+			snprintf(owner, OMX_DNS_MAX_NAME_WIRE + 1, "%s", target.text);
 			if (rr.ttl < *ttl)
 				*ttl = rr.ttl;
 			moved = 1;
@@ -262,7 +253,7 @@ void omx_srv_parse_reply(const uint8_t *msg, size_t len, const char *qname,
 			 enum omx_dnssec_policy policy, struct omx_srv_result *r)
 {
 	struct omx_srv_record cand[CANDIDATES_MAX];
-	char owner[NAME_MAX_WIRE + 1];
+	char owner[OMX_DNS_MAX_NAME_WIRE + 1];
 	uint16_t flags;
 	unsigned an, ns, rcode;
 	size_t start, at;
@@ -270,15 +261,15 @@ void omx_srv_parse_reply(const uint8_t *msg, size_t len, const char *qname,
 	int ncand = 0, nsrv = 0, dot = 0;
 
 	memset(r, 0, sizeof(*r));
-	if (!msg || len < DNS_HEADER_LEN)
+	if (!msg || len < OMX_DNS_HEADER_LEN)
 		return tempfail(r, "malformed reply: shorter than a DNS header");
 	flags = get16(msg + 2);
-	if (!(flags & DNS_FLAG_QR))
+	if (!(flags & OMX_DNS_FLAG_QR))
 		return tempfail(r, "no reply (timeout, or no nameserver reachable)");
 	rcode = flags & 0x0f;
 	an = get16(msg + 6);
 	ns = get16(msg + 8);
-	r->secure = (flags & DNS_FLAG_AD) != 0;
+	r->secure = (flags & OMX_DNS_FLAG_AD) != 0;
 	if (rcode == 2)
 		return tempfail(r, policy != OMX_DNSSEC_OFF
 					   ? "SERVFAIL (server failure, or the answer failed DNSSEC validation)"
@@ -291,7 +282,7 @@ void omx_srv_parse_reply(const uint8_t *msg, size_t len, const char *qname,
 			 rcode);
 		return tempfail(r, why);
 	}
-	if (flags & DNS_FLAG_TC)
+	if (flags & OMX_DNS_FLAG_TC)
 		return tempfail(r, "truncated reply (TC) even after glibc's retry over TCP");
 	start = answer_start(msg, len);
 	if (!start)
@@ -315,7 +306,7 @@ void omx_srv_parse_reply(const uint8_t *msg, size_t len, const char *qname,
 
 		if (read_rr(msg, len, &at, &rr) != 0)
 			return tempfail(r, "malformed reply: bad answer section");
-		if (rr.type != DNS_T_SRV || rr.class != DNS_C_IN || rr.owner.weird ||
+		if (rr.type != OMX_DNS_T_SRV || rr.class != OMX_DNS_C_IN || rr.owner.weird ||
 		    strcmp(rr.owner.text, owner) != 0)
 			continue;
 		rd = rr.rdata + 6;

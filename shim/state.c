@@ -17,6 +17,7 @@
 #include <unistd.h>
 #include <linux/magic.h>
 
+#include "health.h"
 #include "hooks.h"
 #include "libdir.h"
 #include "log.h"
@@ -33,6 +34,7 @@ int omx_started_secure;
  * synthetic by a hook that runs before the constructor. */
 uint32_t omx_range_net = 0xf0000000u, omx_range_mask = 0xf0000000u;
 struct omx_cache *omx_discovery;
+struct omx_health *omx_tor_health;
 int omx_discovery_broken;
 uint32_t omx_discover_net = 0xf0000000u, omx_discover_mask = 0xf0000000u;
 uint32_t omx_old_net[OMX_MAP_MAX_OLD_RANGES] = { 0xf0000000u, 0xf0000000u, 0xf0000000u, 0xf0000000u };
@@ -120,6 +122,27 @@ static void open_discovery(void)
 	set_range(omx_range_net, omx_range_mask);
 }
 
+/* With several Tor clients: the shared file saying which is down (before any
+ * chroot or privilege drop, like the cache); else a table private to this
+ * process and its children, and failing that none (every Tor is tried). */
+static void open_tor_health(void)
+{
+	static struct omx_health health;
+	char err[PATH_MAX + 256];
+
+	if (omx_cfg.ntors < 2)
+		return;
+	if (omx_health_open(&health, &omx_cfg, secure_mode, err, sizeof(err)) != 0) {
+		omx_log(errno == EACCES && geteuid() != 0 ? LOG_DEBUG : LOG_WARNING,
+			"%s; Tor health private to this process", err);
+		if (omx_health_open_anonymous(&health, &omx_cfg, err, sizeof(err)) != 0) {
+			omx_log(LOG_WARNING, "%s: every Tor is tried at every connection", err);
+			return;
+		}
+	}
+	omx_tor_health = &health;
+}
+
 /* Whether the file open on FD is one whose replacement its link count shows:
  * filesystems measured to drop st_nlink to 0 when rename() replaces an open
  * file. Not overlayfs (a file of a lower layer keeps its count: measured), nor
@@ -155,8 +178,7 @@ static struct omx_map *load_map(int *fdp, char *err, size_t errlen)
 		snprintf(err, errlen, "%s: %s", map_path, strerror(errno));
 		return NULL;
 	}
-	if (secure_mode && (fstat(fd, &st) != 0 || st.st_uid != 0 ||
-			    (st.st_mode & (S_IWGRP | S_IWOTH)))) {
+	if (secure_mode && (fstat(fd, &st) != 0 || !omx_root_only(&st))) {
 		snprintf(err, errlen, "%s: refused in secure mode: not owned by root or writable by others",
 			 map_path);
 		close(fd);
@@ -539,6 +561,7 @@ static void init_once_body(void)
 	    omx_stats_open(omx_cfg.stats_path, secure_mode, err, sizeof(err)) != 0)
 		omx_log(errno == EACCES || errno == ENOENT ? LOG_DEBUG : LOG_WARNING,
 			"%s; no delivery statistics from this process", err);
+	open_tor_health();
 	if (stat("/", &root) == 0) { /* else chrooted() is always true: fail closed */
 		root_dev = root.st_dev;
 		root_ino = root.st_ino;

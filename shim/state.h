@@ -35,6 +35,8 @@ extern uint32_t omx_range_net, omx_range_mask;
  * (its range overlaps the map's: MX lookups it would answer then defer), and
  * its synthetic range (equal to the map's when off, so it adds no match). */
 extern struct omx_cache *omx_discovery;
+/* Which Tor client is down (health.h), with several; else NULL. */
+extern struct omx_health *omx_tor_health;
 extern int omx_discovery_broken;
 extern uint32_t omx_discover_net, omx_discover_mask;
 

@@ -34,7 +34,7 @@ static const char *const cause_names[OMX_CAUSES] = {
 	"socks_other", "timeout", "tor_refused", "error",
 };
 
-static const char *const route_names[OMX_ROUTES] = { "map", "srv", "mx", "deferred" };
+static const char *const route_names[OMX_STATS_ROUTES] = { "map", "srv", "mx", "deferred" };
 
 const char *omx_stats_cause_name(int cause)
 {
@@ -43,7 +43,7 @@ const char *omx_stats_cause_name(int cause)
 
 const char *omx_stats_route_name(int route)
 {
-	return route >= 0 && route < OMX_ROUTES ? route_names[route] : "unknown";
+	return route >= 0 && route < OMX_STATS_ROUTES ? route_names[route] : "unknown";
 }
 
 int omx_stats_cause_local(int cause)
@@ -254,7 +254,7 @@ void omx_stats_count_route(struct omx_stats_file *f, const char *domain, int rou
 	size_t len;
 	int fresh;
 
-	if (!f || route < 0 || route >= OMX_ROUTES)
+	if (!f || route < 0 || route >= OMX_STATS_ROUTES)
 		return;
 	if (!domain || !clean_domain(domain, name, &len))
 		goto other;
@@ -322,7 +322,7 @@ int omx_stats_domain_valid(const struct omx_stats_file *f, unsigned i)
 		return 0;
 	if (n == sizeof(e->domain) || !clean_domain(e->domain, name, &len) || len != n ||
 	    memcmp(name, e->domain, n) != 0 || name_hash(name, len) != e->key ||
-	    e->last_route >= OMX_ROUTES)
+	    e->last_route >= OMX_STATS_ROUTES)
 		return -1;
 	return 1;
 }
@@ -398,14 +398,14 @@ static void utc(int64_t t_ms, char *out, size_t cap)
 		strftime(out, cap, "%Y-%m-%d %H:%M:%S UTC", &tm);
 }
 
-enum omx_health omx_stats_verdict(const struct omx_stats_file *f,
+enum omx_health_verdict omx_stats_verdict(const struct omx_stats_file *f,
 				  const struct omx_health_params *p, char *text, size_t cap)
 {
 	int64_t since = ((int64_t)p->now - p->window) * 1000, last_ok = f->total.last_success;
 	unsigned active = 0, local = 0, remote = 0, damaged = 0, failing = 0;
 	char when[40], names[400] = "";
 	size_t nlen = 0;
-	enum omx_health h;
+	enum omx_health_verdict h;
 
 	for (unsigned i = 0; i < OMX_STATS_ONIONS; i++) {
 		const struct omx_stats_onion *e = &f->onions[i];
@@ -658,9 +658,9 @@ int omx_stats_route_of(const struct omx_dns_question *q, const struct omx_dns_an
 	if (q->qtype != OMX_DNS_T_MX || q->qclass != OMX_DNS_C_IN)
 		return -1;
 	if (!ours)
-		return OMX_ROUTE_MX;
+		return OMX_STATS_ROUTE_MX;
 	if (a->rcode == OMX_DNS_SERVFAIL)
-		return OMX_ROUTE_DEFERRED;
+		return OMX_STATS_ROUTE_DEFERRED;
 	return a->rcode == OMX_DNS_NOERROR && a->n > 0 ? source : -1;
 }
 

@@ -57,7 +57,7 @@ enum omx_stats_cause {
 	OMX_CAUSES
 };
 
-enum omx_stats_route { OMX_ROUTE_MAP, OMX_ROUTE_SRV, OMX_ROUTE_MX, OMX_ROUTE_DEFERRED, OMX_ROUTES };
+enum omx_stats_route { OMX_STATS_ROUTE_MAP, OMX_STATS_ROUTE_SRV, OMX_STATS_ROUTE_MX, OMX_STATS_ROUTE_DEFERRED, OMX_STATS_ROUTES };
 
 /* Upper bounds of the histogram's buckets, in seconds (the last is +Inf). */
 extern const double omx_stats_bucket_le[OMX_STATS_BUCKETS];
@@ -84,7 +84,7 @@ struct omx_stats_domain {
 	uint64_t key;                  /* hash of the name; 0 free */
 	int64_t last_used;             /* CLOCK_REALTIME seconds */
 	char domain[256];              /* lower case, NUL-terminated */
-	uint64_t route[OMX_ROUTES];
+	uint64_t route[OMX_STATS_ROUTES];
 	uint32_t last_route;
 	uint32_t pad;
 };
@@ -94,7 +94,7 @@ struct omx_stats_file {
 	uint32_t onion_slots, domain_slots, causes, buckets, tors, onion_size, domain_size, pad;
 	int64_t created;
 	struct omx_stats_counts total, other_onions;
-	uint64_t other_domains[OMX_ROUTES];
+	uint64_t other_domains[OMX_STATS_ROUTES];
 	struct omx_stats_onion onions[OMX_STATS_ONIONS];
 	struct omx_stats_domain domains[OMX_STATS_DOMAINS];
 };
@@ -141,7 +141,7 @@ struct omx_stats_file *omx_stats_read(const char *path, char *err, size_t errlen
 
 /* --- the health verdict (onionmx-check --health) --- */
 
-enum omx_health { OMX_HEALTH_OK = 0, OMX_HEALTH_WARNING = 1, OMX_HEALTH_CRITICAL = 2,
+enum omx_health_verdict { OMX_HEALTH_OK = 0, OMX_HEALTH_WARNING = 1, OMX_HEALTH_CRITICAL = 2,
 		  OMX_HEALTH_UNKNOWN = 3 };
 
 struct omx_health_params {
@@ -157,7 +157,7 @@ struct omx_health_params {
  * cause and no success since the first of those failures), "destination
  * down" (WARNING: onions failing for their own reasons, or too few to blame
  * our Tor), idle (OK: nothing tried in the window) or OK. One line in TEXT. */
-enum omx_health omx_stats_verdict(const struct omx_stats_file *f,
+enum omx_health_verdict omx_stats_verdict(const struct omx_stats_file *f,
 				  const struct omx_health_params *p, char *text, size_t cap);
 
 /* --- the library's own file (shim/state.c opens it) --- */

@@ -1,23 +1,17 @@
-/* The SOCKS5 dialogue with Tor on the caller's own socket. */
+/* The SOCKS5 dialogue with Tor on the caller's own socket, through the host's
+ * I/O (host.h): the library's real libc, a tool's libc, a test's fakes. */
 #include "tor.h"
 
-#include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
-#include <poll.h>
-#include <signal.h>
 #include <stdio.h>
 #include <string.h>
-#include <sys/socket.h>
-#include <time.h>
-#include <unistd.h>
+#include <syslog.h>
 
-#include "log.h"
-#include "real.h"
+#include "health.h"
 #include "socks5.h"
-#include "stats.h"
 
 uint16_t omx_tor_port(const struct omx_target *target, uint16_t caller_port)
 {
@@ -36,79 +30,40 @@ static void describe_domains(char *out, size_t cap, const char *domain, unsigned
 		snprintf(out, cap, "MX of %s", domain ? domain : "?");
 }
 
-static double now_seconds(void)
-{
-	struct timespec ts;
+/* One handshake: the host, the socket, its deadline. */
+struct dial {
+	const struct omx_host *h;
+	int fd;
+	double deadline;
+};
 
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+static int wait_for(const struct dial *d, short events)
+{
+	return omx_io_wait(d->h, d->fd, events, d->deadline);
 }
 
-/* Whether a signal that interrupted one of our waits would have interrupted
- * the kernel's own blocking connect(): that connect() is restarted after a
- * handler installed with SA_RESTART and fails with EINTR after one without
- * (Exim's alarm() around connect()). poll() itself is never restarted, and
- * does not say which signal ran: we answer EINTR if a handler is installed
- * without SA_RESTART for a signal that can arrive while we wait - not for the
- * faults a thread raises itself (crash handlers, ASan's), which cannot occur
- * inside poll(). Costs a sigaction() per signal, only after an EINTR. */
-static int signal_interrupts(void)
+/* Fills SOCKS/LEN with Tor's address as a socket of FAMILY reaches it, making
+ * the socket one that can: an AF_INET6 socket reaches an IPv4 SOCKS port
+ * through a v4-mapped address; an AF_INET socket cannot reach an IPv6 one, so
+ * it is replaced in place (same fd number; the status flags are set later) by
+ * an AF_INET6 socket. */
+static int prepare_socket(const struct dial *d, int family, const struct omx_tor_addr *tor,
+			  struct sockaddr_storage *socks, socklen_t *len)
 {
-	for (int sig = 1; sig < NSIG; sig++) {
-		struct sigaction sa;
+	const struct omx_host *h = d->h;
 
-		if (sig == SIGSEGV || sig == SIGBUS || sig == SIGILL || sig == SIGFPE ||
-		    sig == SIGTRAP || sig == SIGSYS || sig == SIGABRT)
-			continue;
-		if (sigaction(sig, NULL, &sa) == 0 && sa.sa_handler != SIG_DFL &&
-		    sa.sa_handler != SIG_IGN && !(sa.sa_flags & SA_RESTART))
-			return 1;
-	}
-	return 0;
-}
+	memcpy(socks, &tor->ss, sizeof(*socks));
+	*len = tor->len;
+	if (!family) {
+		socklen_t flen = sizeof(family);
 
-/* Waits for EVENTS on FD until DEADLINE. Returns 0 (ready, or an error the
- * next read or write reports), -ETIMEDOUT, or -EINTR when a caller's signal
- * handler ran that would have interrupted connect() (see above). */
-static int wait_for(int fd, short events, double deadline)
-{
-	for (;;) {
-		struct pollfd p = { .fd = fd, .events = events };
-		double left = deadline - now_seconds();
-		int r;
-
-		if (left <= 0)
-			return -ETIMEDOUT;
-		r = poll(&p, 1, (int)(left * 1000) + 1);
-		if (r > 0)
-			return 0;
-		if (r < 0 && errno == EINTR) {
-			if (signal_interrupts())
-				return -EINTR;
-		} else if (r < 0) {
+		if (h->getsockopt(d->fd, SOL_SOCKET, SO_DOMAIN, &family, &flen) != 0)
 			return -errno;
-		}
 	}
-}
-
-/* Makes FD a socket that can reach Tor's address family. A caller's AF_INET6
- * socket reaches an IPv4 SOCKS port through a v4-mapped address; a caller's
- * AF_INET socket cannot reach an IPv6 one, so it is replaced in place (same fd
- * number and flags) by an AF_INET6 socket. Fills SOCKS/LEN with what to dial. */
-static int prepare_socket(int fd, const struct omx_config *cfg, struct sockaddr_storage *socks,
-			  socklen_t *len)
-{
-	int domain;
-	socklen_t dlen = sizeof(domain);
-
-	memcpy(socks, &cfg->socks, sizeof(*socks));
-	*len = cfg->socks_len;
-	if (getsockopt(fd, SOL_SOCKET, SO_DOMAIN, &domain, &dlen) != 0)
-		return -errno;
-	if (domain == cfg->socks.ss_family)
+	if (family == tor->ss.ss_family)
 		return 0;
-	if (domain == AF_INET6 && cfg->socks.ss_family == AF_INET) {
-		const struct sockaddr_in *in = (const struct sockaddr_in *)&cfg->socks;
+	if (family == AF_INET6 && tor->ss.ss_family == AF_INET) {
+		const struct sockaddr_in *in = (const struct sockaddr_in *)&tor->ss;
 		struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)socks;
 
 		memset(in6, 0, sizeof(*in6));
@@ -120,80 +75,66 @@ static int prepare_socket(int fd, const struct omx_config *cfg, struct sockaddr_
 		*len = sizeof(*in6);
 		return 0;
 	}
-	if (domain == AF_INET && cfg->socks.ss_family == AF_INET6) {
-		int fdflags = omx_real.fcntl(fd, F_GETFD);
-		int s = socket(AF_INET6, SOCK_STREAM, 0);
+	if (family == AF_INET && tor->ss.ss_family == AF_INET6) {
+		int fdflags = h->fcntl(d->fd, F_GETFD);
+		int s = h->socket(AF_INET6, SOCK_STREAM, 0);
 
 		if (s < 0)
 			return -errno;
-		if (omx_real.dup3(s, fd, (fdflags & FD_CLOEXEC) ? O_CLOEXEC : 0) < 0) {
+		if (h->dup3(s, d->fd, (fdflags > 0 && (fdflags & FD_CLOEXEC)) ? O_CLOEXEC : 0) < 0) {
 			int e = errno;
-			close(s);
+			h->close(s);
 			return -e;
 		}
-		close(s);
+		h->close(s);
 		return 0;
 	}
 	return -EAFNOSUPPORT;
 }
 
-/* Connects FD to Tor. Returns 0 or -errno. */
-static int dial_tor(int fd, const struct sockaddr_storage *socks, socklen_t len, double deadline)
+/* Connects the socket to Tor. Returns 0 or -errno. */
+static int dial_tor(const struct dial *d, const struct sockaddr_storage *socks, socklen_t len)
 {
-	int err = 0;
-	socklen_t elen = sizeof(err);
+	const struct sockaddr *sa = (const struct sockaddr *)socks;
+	int rc;
 
-	if (omx_real.connect(fd, (const struct sockaddr *)socks, len) == 0)
+	if (d->h->connect(d->fd, sa, len) == 0)
 		return 0;
+	rc = errno;
 	/* EINTR: another thread made the socket blocking and a signal came. */
-	if (errno == EINTR && signal_interrupts())
+	if (rc == EINTR && d->h->signal_interrupts())
 		return -EINTR;
-	if (errno != EINPROGRESS && errno != EINTR)
-		return -errno;
-	if ((err = wait_for(fd, POLLOUT, deadline)) != 0)
-		return err;
-	if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &elen) != 0)
-		return -errno;
-	if (err)
-		return -err;
-	/* Let the kernel see the connection complete, as a caller's second connect()
-	 * would: until then it answers a later connect() with 0, not EISCONN. */
-	if (omx_real.connect(fd, (const struct sockaddr *)socks, len) != 0 && errno != EISCONN)
-		return -errno;
-	return 0;
+	if (rc != EINPROGRESS && rc != EINTR)
+		return -rc;
+	/* Each later connect() both reports the outcome (the pending error, as
+	 * SO_ERROR would, with one system call fewer) and lets the kernel see the
+	 * connection complete, as a caller's second connect() would: until then
+	 * it answers a later connect() with 0, not EISCONN.
+	 * Tor listens on this host: the kernel has mostly completed the
+	 * connection by the time connect() returns, so the first check comes
+	 * before any wait (a poll() saved; one connect() more when it had not). */
+	for (;;) {
+		if (d->h->connect(d->fd, sa, len) == 0 || errno == EISCONN)
+			return 0;
+		if (errno != EALREADY && errno != EINPROGRESS && errno != EINTR)
+			return -errno;
+		if ((rc = wait_for(d, POLLOUT)) != 0)
+			return rc;
+	}
 }
 
 /* The handshake's I/O never blocks, whatever the socket's flags (another
- * thread of the caller may clear O_NONBLOCK at any time): MSG_DONTWAIT on every
- * call, poll() with the time left in between, the deadline checked at every
- * step. And it goes to libc itself, not to our own send() hook. */
-static int send_all(int fd, const uint8_t *buf, size_t len, double deadline)
+ * thread of the caller may clear O_NONBLOCK at any time): see omx_io_*. */
+static int send_all(const struct dial *d, const uint8_t *buf, size_t len)
 {
-	while (len) {
-		ssize_t w;
-
-		if (now_seconds() >= deadline)
-			return -ETIMEDOUT;
-		w = omx_real.send(fd, buf, len, MSG_NOSIGNAL | MSG_DONTWAIT);
-		if (w > 0) {
-			buf += w;
-			len -= (size_t)w;
-		} else if (w < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)) {
-			int r = wait_for(fd, POLLOUT, deadline);
-			if (r)
-				return r;
-		} else {
-			return -errno;
-		}
-	}
-	return 0;
+	return omx_io_send_all(d->h, d->fd, buf, len, d->deadline);
 }
 
 /* Tor's replies as they arrive: method choice, authentication status, CONNECT
  * reply, one after another. */
 struct reply_reader {
 	uint8_t buf[2 + 2 + 4 + 1 + 255 + 2];
-	size_t have, need;
+	size_t have;
 };
 
 /* Maps a finished (non-NEED_MORE) parse result to 0 or -errno with CAUSE. */
@@ -217,159 +158,288 @@ static int reply_result(enum omx_socks5_result r, int code, const char **cause)
 	}
 }
 
-/* Reads Tor's replies, exactly as many bytes as they take (what follows belongs
- * to the caller: the SMTP banner), until they are complete or, with UPTO, until
- * the first UPTO bytes are in and acceptable. Returns 0, or -errno with CAUSE. */
-static int read_replies(int fd, struct reply_reader *rd, int with_auth, size_t upto,
-			double deadline, const char **cause, int *code)
+/* Reads Tor's replies, never past their end (what follows belongs to the
+ * caller: the SMTP banner), until they are complete or, with UPTO, until the
+ * first UPTO bytes are in and acceptable. Every recv() asks for all the parser
+ * allows, so replies that arrive together take one system call. Returns 0, or
+ * -errno with CAUSE (and CODE for a refusal). */
+static int read_replies(const struct dial *d, struct reply_reader *rd, int with_auth, size_t upto,
+			const char **cause, int *code)
 {
 	for (;;) {
-		enum omx_socks5_result r;
+		size_t need = 0;
+		enum omx_socks5_result r = omx_socks5_parse(rd->buf, rd->have, with_auth, &need, code);
+		ssize_t n;
 
-		while (rd->have < rd->need) {
-			ssize_t n;
-
-			if (now_seconds() >= deadline) {
-				*cause = "timed out waiting for Tor's SOCKS reply";
-				return -ETIMEDOUT;
-			}
-			n = recv(fd, rd->buf + rd->have, rd->need - rd->have, MSG_DONTWAIT);
-
-			if (n > 0) {
-				rd->have += (size_t)n;
-			} else if (n == 0) {
-				/* A server may refuse with a bare header and hang up. */
-				r = omx_socks5_parse(rd->buf, rd->have, with_auth, &rd->need, code);
-				if (r != OMX_SOCKS5_NEED_MORE)
-					return reply_result(r, *code, cause);
-				*cause = "Tor closed the connection during the SOCKS handshake";
-				return -ECONNRESET;
-			} else if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR) {
-				int w = wait_for(fd, POLLIN, deadline);
-				if (w) {
-					*cause = w == -EINTR ? "interrupted by a signal while waiting for Tor's SOCKS reply"
-							     : "timed out waiting for Tor's SOCKS reply";
-					return w;
-				}
-			} else {
-				int e = errno;
-				*cause = "reading Tor's SOCKS reply failed";
-				return -e;
-			}
-		}
-		r = omx_socks5_parse(rd->buf, rd->have, with_auth, &rd->need, code);
 		if (r != OMX_SOCKS5_NEED_MORE)
 			return reply_result(r, *code, cause);
-		if (rd->need > sizeof(rd->buf)) {
+		if (upto && rd->have >= upto)
+			return 0;
+		if (need > sizeof(rd->buf) || need <= rd->have) {
 			*cause = "SOCKS reply too long";
 			return -EPROTO;
 		}
-		if (upto && rd->have >= upto)
-			return 0;
-		/* Tor writes each reply as it is ready: acknowledge at once, or the
-		 * next small reply waits for our delayed ACK (40 ms, measured). */
-		setsockopt(fd, IPPROTO_TCP, TCP_QUICKACK, &(int){ 1 }, sizeof(int));
+		if (d->h->now() >= d->deadline) {
+			*cause = "timed out waiting for Tor's SOCKS reply";
+			return -ETIMEDOUT;
+		}
+		n = d->h->recv(d->fd, rd->buf + rd->have, need - rd->have, MSG_DONTWAIT);
+		if (n > 0) {
+			size_t before = rd->have;
+
+			rd->have += (size_t)n;
+			/* Tor writes each reply as it is ready: when one is in but not
+			 * the next, acknowledge at once, or the next small reply waits
+			 * for our delayed ACK (40 ms, measured). */
+			if (rd->have < need && before < rd->have &&
+			    omx_socks5_parse(rd->buf, rd->have, with_auth, &need, code) == OMX_SOCKS5_NEED_MORE &&
+			    !(upto && rd->have >= upto))
+				d->h->setsockopt(d->fd, IPPROTO_TCP, TCP_QUICKACK, &(int){ 1 }, sizeof(int));
+		} else if (n == 0) {
+			/* A server may refuse with a bare header and hang up. */
+			r = omx_socks5_parse(rd->buf, rd->have, with_auth, &need, code);
+			if (r != OMX_SOCKS5_NEED_MORE)
+				return reply_result(r, *code, cause);
+			*cause = "Tor closed the connection during the SOCKS handshake";
+			return -ECONNRESET;
+		} else if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR) {
+			int w = wait_for(d, POLLIN);
+			if (w) {
+				*cause = w == -EINTR ? "interrupted by a signal while waiting for Tor's SOCKS reply"
+				       : w == -ETIMEDOUT ? "timed out waiting for Tor's SOCKS reply"
+							 : "waiting for Tor's SOCKS reply failed";
+				return w;
+			}
+		} else {
+			int e = errno;
+			*cause = "reading Tor's SOCKS reply failed";
+			return -e;
+		}
 	}
 }
 
-int omx_tor_connect(int fd, const struct omx_config *cfg, const struct omx_target *target,
-		    uint16_t caller_port, const char *domain, unsigned ndomains)
+/* Sends the request (greeting, credentials, CONNECT) and reads the replies:
+ * the first answer (the method choice) by ANSWER_BY, the rest by the dial's
+ * deadline. *DOWN is set when Tor did not answer at all: hung, or closed. */
+static int handshake(struct dial *d, const struct omx_config *cfg, const char *host, uint16_t port,
+		     double answer_by, const char **cause, int *code, int *down)
 {
-	double start = now_seconds(), deadline = start + cfg->timeout;
-	uint16_t port = omx_tor_port(target, caller_port);
-	char host[OMX_ONION_LABEL_LEN + sizeof(".onion")], serves[320];
 	uint8_t request[3 + 3 + 255 + 255 + 7 + 255];
-	struct reply_reader reader = { .have = 0, .need = 2 };
-	struct sockaddr_storage socks;
-	socklen_t socks_len;
+	struct reply_reader reader = { .have = 0 };
+	double deadline = d->deadline;
 	size_t greeting;
-	const char *cause = NULL;
-	int type, flags, code = 0, rc, tor_refused = 0;
-	socklen_t tlen = sizeof(type);
 	ssize_t reqlen;
+	int rc;
 
-	snprintf(host, sizeof(host), "%s.onion", target->onion);
-	if (getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &tlen) != 0)
-		return -errno;
-	if (type != SOCK_STREAM)
-		return -ENETUNREACH; /* no datagrams to an onion: never send them anywhere */
-	flags = omx_real.fcntl(fd, F_GETFL);
-	if (flags < 0)
-		return -errno;
-	rc = prepare_socket(fd, cfg, &socks, &socks_len);
-	if (rc) {
-		cause = "cannot make a socket for Tor's SOCKS port";
-		goto fail;
-	}
-	if (!(flags & O_NONBLOCK) && omx_real.fcntl(fd, F_SETFL, flags | O_NONBLOCK) != 0) {
-		rc = -errno;
-		goto fail;
-	}
-	rc = dial_tor(fd, &socks, socks_len, deadline);
-	tor_refused = rc == -ECONNREFUSED;
-	if (rc == -EISCONN || rc == -EALREADY) {
-		/* A second connect() on a socket we already connected: answer as the kernel. */
-		omx_real.fcntl(fd, F_SETFL, flags);
-		return rc;
-	}
-	if (rc) {
-		cause = rc == -ETIMEDOUT ? "timed out connecting to Tor's SOCKS port"
-			: rc == -EINTR	 ? "interrupted by a signal while connecting to Tor's SOCKS port"
-					 : "cannot connect to Tor's SOCKS port (is Tor running?)";
-		goto fail;
-	}
 	/* With isolation only method 0x02 is offered: the server cannot pick one
 	 * that would make it misread what follows. */
 	reqlen = omx_socks5_request(request, sizeof(request), host, port,
 				    cfg->isolate ? host : NULL, cfg->isolate ? "onionmx" : NULL);
 	if (reqlen < 0) {
-		rc = -EINVAL;
-		cause = "cannot encode the SOCKS request";
-		goto fail;
+		*cause = "cannot encode the SOCKS request";
+		return -EINVAL;
 	}
 	/* Tor parses every message in its buffer before answering: given greeting
 	 * and authentication together it sends the authentication status but
 	 * never its method choice (seen with 0.4.9). So with credentials the
-	 * greeting goes alone; without, greeting and CONNECT go in one write. */
+	 * greeting goes alone; without, greeting and CONNECT go in one write.
+	 * Tor answers the greeting at once: no answer by ANSWER_BY, or the
+	 * connection closed before one, means this Tor is down. */
 	greeting = cfg->isolate ? 3 : (size_t)reqlen;
-	rc = send_all(fd, request, greeting, deadline);
-	if (rc == 0 && greeting < (size_t)reqlen) {
-		rc = read_replies(fd, &reader, cfg->isolate, 2, deadline, &cause, &code);
-		if (rc)
-			goto fail;
-		rc = send_all(fd, request + greeting, (size_t)reqlen - greeting, deadline);
+	d->deadline = answer_by;
+	rc = send_all(d, request, greeting);
+	if (rc == 0) {
+		rc = read_replies(d, &reader, cfg->isolate, 2, cause, code);
+		*down = reader.have < 2 && (rc == -ETIMEDOUT || rc == -ECONNRESET);
+		if (*down && rc == -ETIMEDOUT)
+			*cause = "no answer to the SOCKS greeting in time (Tor hung?)";
 	}
+	d->deadline = deadline;
+	if (rc == 0 && greeting < (size_t)reqlen)
+		rc = send_all(d, request + greeting, (size_t)reqlen - greeting);
 	if (rc) {
-		if (!cause)
-			cause = rc == -EINTR ? "interrupted by a signal while sending the SOCKS request"
-			      : rc == -ETIMEDOUT ? "timed out sending the SOCKS request"
-						 : "sending the SOCKS request failed";
-		goto fail;
+		if (!*cause)
+			*cause = rc == -EINTR ? "interrupted by a signal while sending the SOCKS request"
+			       : rc == -ETIMEDOUT ? "timed out sending the SOCKS request"
+						  : "sending the SOCKS request failed";
+		return rc;
 	}
-	rc = read_replies(fd, &reader, cfg->isolate, 0, deadline, &cause, &code);
-	if (rc)
-		goto fail;
-	omx_real.fcntl(fd, F_SETFL, flags);
-	omx_stats_connect(target->onion, 0, 0, 0, now_seconds() - start);
-	describe_domains(serves, sizeof(serves), domain, ndomains);
-	omx_log(LOG_INFO, "connected to %s port %u (%s) via Tor %s in %.3fs", host, port, serves,
-		cfg->socks_text, now_seconds() - start);
-	return 0;
-fail:
-	/* Whatever the SOCKS stream got to, it must carry nothing more: a retry
-	 * on this socket is refused by the connect() hook (see hook_socket.c). */
-	omx_real.shutdown(fd, SHUT_RDWR);
-	omx_real.fcntl(fd, F_SETFL, flags);
-	describe_domains(serves, sizeof(serves), domain, ndomains);
+	return read_replies(d, &reader, cfg->isolate, 0, cause, code);
+}
+
+/* The first Tor to ask for ONION: from the onion itself (base32 of a public
+ * key: evenly spread), so that one onion's streams keep to one Tor's
+ * circuits while the onions spread over all of them. */
+static int first_tor(const char *onion, int ntors)
+{
+	unsigned v = 0;
+
+	for (int i = 0; i < 4 && onion[i]; i++)
+		v = v * 32 + (unsigned)(onion[i] >= 'a' ? onion[i] - 'a' : onion[i] - '2' + 26);
+	return ntors > 1 ? (int)(v % (unsigned)ntors) : 0;
+}
+
+static const char tor_not_running[] = "cannot connect to Tor's SOCKS port (is Tor running?)";
+
+/* One attempt through Tor TOR: dial, handshake. Returns 0 or -errno with
+ * CAUSE, CODE; *DOWN when the failure says this Tor is down (refused, no
+ * answer by the short deadline, closed before answering). */
+static int attempt(struct dial *d, int *family, const struct omx_config *cfg,
+		   const struct omx_tor_addr *tor, const char *host, uint16_t port,
+		   const char **cause, int *code, int *down)
+{
+	double answer_by = d->h->now() + (cfg->ntors > 1 ? cfg->tor_answer : cfg->timeout);
+	double deadline = d->deadline;
+	struct sockaddr_storage socks;
+	socklen_t socks_len;
+	int rc;
+
+	*down = 0;
+	if (answer_by > deadline)
+		answer_by = deadline;
+	rc = prepare_socket(d, *family, tor, &socks, &socks_len);
+	if (rc) {
+		*cause = "cannot make a socket for Tor's SOCKS port";
+		return rc;
+	}
+	if (*family == AF_INET && tor->ss.ss_family == AF_INET6)
+		*family = AF_INET6; /* replaced */
+	d->deadline = answer_by;
+	rc = dial_tor(d, &socks, socks_len);
+	d->deadline = deadline;
+	if (rc == -EISCONN || rc == -EALREADY)
+		return rc;
+	if (rc) {
+		*down = rc == -ECONNREFUSED || rc == -ETIMEDOUT || rc == -ENETUNREACH || rc == -EHOSTUNREACH;
+		*cause = rc == -ETIMEDOUT ? "timed out connecting to Tor's SOCKS port"
+		       : rc == -EINTR	  ? "interrupted by a signal while connecting to Tor's SOCKS port"
+		       : rc == -ECONNREFUSED ? tor_not_running
+					  : "cannot connect to Tor's SOCKS port";
+		return rc;
+	}
+	return handshake(d, cfg, host, port, answer_by, cause, code, down);
+}
+
+/* Makes the socket ready for another Tor: AF_UNSPEC dissolves its
+ * association (the kernel resets a TCP connection and keeps the caller's
+ * socket options), so it can connect again. */
+static void disconnect(const struct dial *d)
+{
+	struct sockaddr unspec = { .sa_family = AF_UNSPEC };
+
+	d->h->connect(d->fd, &unspec, sizeof(unspec));
+}
+
+/* Whether a failure with CODE/DOWN lets the next Tor try: a Tor that is down,
+ * or a general failure (0x01, which says nothing about the onion). Never for
+ * answers about the onion itself (0x04, 0xF0-0xF7 ...): another Tor would
+ * fail the same way. */
+static int next_tor_may_help(int code, int down)
+{
+	return down || code == 0x01;
+}
+
+/* Asks the Tors in the onion's order: Tors known to be down are skipped,
+ * unless all are (then each is tried: the last resort). Returns 0, or -errno
+ * with *CAUSE and *CODE of the last attempt; RES->tor is the Tor last asked. */
+static int try_tors(struct dial *d, const struct omx_config *cfg, const struct omx_tor_request *rq,
+		    const char *host, uint16_t port, struct omx_tor_result *res, const char **cause,
+		    int *code)
+{
+	const struct omx_host *h = d->h;
+	int ntors = cfg->ntors > 0 ? cfg->ntors : 1, first = first_tor(rq->target->onion, ntors);
+	int family = rq->family, tried = 0, rc = -ENETDOWN, down = 0;
+	struct omx_tor_addr only = { .ss = cfg->socks, .len = cfg->socks_len };
+
+	res->tor = first;
+	*cause = "no Tor to ask";
+	for (int pass = 0; pass < 2 && !tried; pass++) {
+		for (int k = 0; k < ntors; k++) {
+			int i = (first + k) % ntors;
+
+			if (pass == 0 && ntors > 1 && !omx_health_try(rq->health, i, h->now(), cfg->tor_retry))
+				continue;
+			if (tried++)
+				disconnect(d);
+			*cause = NULL;
+			*code = 0;
+			res->tor = i;
+			/* One Tor: "socks" as the config's first Tor. */
+			rc = attempt(d, &family, cfg, ntors == 1 ? &only : &cfg->tors[i], host, port, cause,
+				     code, &down);
+			if (rc == 0 && ntors > 1)
+				omx_health_up(rq->health, i);
+			if (rc == 0 || rc == -EISCONN || rc == -EALREADY)
+				return rc;
+			if (ntors > 1 && down)
+				omx_health_down(rq->health, i, h->now(), cfg->tor_retry);
+			if (ntors == 1 || !next_tor_may_help(*code, down) || rc == -EINTR ||
+			    h->now() >= d->deadline)
+				return rc;
+			h->log(LOG_WARNING, "Tor %s: %s%s; trying the next Tor for %s", cfg->tors[i].text,
+			       *cause ? *cause : "error", *code == 0x01 ? " (SOCKS reply 0x01)" : "", host);
+		}
+	}
+	return rc;
+}
+
+int omx_tor_connect(const struct omx_host *h, int fd, const struct omx_config *cfg,
+		    const struct omx_tor_request *rq, struct omx_tor_result *res)
+{
+	double start = h->now();
+	struct dial d = { .h = h, .fd = fd, .deadline = start + cfg->timeout };
+	uint16_t port = omx_tor_port(rq->target, rq->caller_port);
+	char host[OMX_ONION_LABEL_LEN + sizeof(".onion")], serves[320];
+	const char *cause = NULL, *via;
+	struct omx_tor_result own;
+	socklen_t tlen = sizeof(int);
+	int type, flags, code = 0, rc;
+
+	if (!res)
+		res = &own;
+	memset(res, 0, sizeof(*res));
+	res->port = port;
+	snprintf(host, sizeof(host), "%s.onion", rq->target->onion);
+	if (h->getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &tlen) != 0)
+		return res->error = errno, -res->error;
+	if (type != SOCK_STREAM)
+		return res->error = ENETUNREACH, -ENETUNREACH; /* no datagrams to an onion: never send them anywhere */
+	flags = h->fcntl(fd, F_GETFL);
+	if (flags < 0)
+		return res->error = errno, -res->error;
+	if (!(flags & O_NONBLOCK) && h->fcntl(fd, F_SETFL, flags | O_NONBLOCK) != 0) {
+		rc = -errno;
+		cause = "cannot make the socket non-blocking";
+	} else {
+		rc = try_tors(&d, cfg, rq, host, port, res, &cause, &code);
+	}
+	if (rc && rc != -EISCONN && rc != -EALREADY)
+		/* Whatever the SOCKS stream got to, it must carry nothing more: a
+		 * retry on this socket is refused by the connect() hook. */
+		h->shutdown(fd, SHUT_RDWR);
+	if (!(flags & O_NONBLOCK))
+		h->fcntl(fd, F_SETFL, flags);
+	if (rc == -EISCONN || rc == -EALREADY) /* a second connect() on one of ours: the kernel's answer */
+		return res->error = -rc, rc;
+	res->seconds = h->now() - start;
+	via = cfg->ntors > 1 ? cfg->tors[res->tor].text : cfg->socks_text;
+	describe_domains(serves, sizeof(serves), rq->domain, rq->ndomains);
+	if (rc == 0) {
+		h->log(LOG_INFO, "connected to %s port %u (%s) via Tor %s in %.3fs", host, port, serves, via,
+		       res->seconds);
+		return 0;
+	}
+	res->cause = cause ? cause : "error";
+	res->socks_code = code;
 	if (code)
-		omx_log(LOG_WARNING, "cannot connect to %s port %u (%s) via Tor %s: %s (SOCKS reply 0x%02x) after %.3fs",
-			host, port, serves, cfg->socks_text, cause, code, now_seconds() - start);
+		h->log(LOG_WARNING, "cannot connect to %s port %u (%s) via Tor %s: %s (SOCKS reply 0x%02x) after %.3fs",
+		       host, port, serves, via, res->cause, code, res->seconds);
 	else
-		omx_log(LOG_WARNING, "cannot connect to %s port %u (%s) via Tor %s: %s: %s after %.3fs",
-			host, port, serves, cfg->socks_text, cause ? cause : "error", strerror(-rc),
-			now_seconds() - start);
-	omx_stats_connect(target->onion, 0, tor_refused ? -ENETDOWN : rc, code, now_seconds() - start);
+		h->log(LOG_WARNING, "cannot connect to %s port %u (%s) via Tor %s: %s: %s after %.3fs",
+		       host, port, serves, via, res->cause, strerror(-rc), res->seconds);
 	/* The MTA logs strerror(errno): "Network is down" (Tor's), not "Connection
 	 * refused", which reads as the onion's mail server refusing. */
-	return tor_refused ? -ENETDOWN : rc;
+	res->sys_error = -rc;
+	res->error = cause == tor_not_running ? ENETDOWN : -rc;
+	return -res->error;
 }

@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "ascii.h"
 #include "check_mx.h"
 
 /* By preference, then answer order (qsort alone is not stable). */
@@ -37,9 +38,7 @@ static void classify(struct omx_mx_host *h, omx_mx_mapped_fn mapped, void *ctx,
 		h->why = st != OMX_ONION_OK ? omx_onion_strerror(st) : "not a bare LABEL.onion";
 		return;
 	}
-	for (size_t i = 0; i < llen; i++)
-		lower[i] = (char)tolower((unsigned char)label[i]);
-	lower[llen] = '\0';
+	omx_ascii_lower_copy(lower, label, llen);
 	if (!mapped(ctx, lower, llen, &port)) {
 		h->kind = OMX_MX_ONION_UNMAPPED;
 		return;

@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "config.h"
+#include "ascii.h"
 #include "map.h"
 #include "map_unbound.h"
 #include "map_yml.h"
@@ -134,9 +135,7 @@ static int query(const char *key, const char *file)
 	} else if ((label = omx_onion_label(key, strlen(key), &llen))) {
 		char lower[OMX_ONION_LABEL_LEN + 1];
 		if (llen == OMX_ONION_LABEL_LEN) {
-			for (size_t i = 0; i < llen; i++)
-				lower[i] = (char)(label[i] | 0x20);
-			lower[llen] = '\0';
+			omx_ascii_lower_copy(lower, label, llen);
 			if ((n = omx_map_onion_addr(&map, lower, llen, &(uint32_t){ 0 })) > 0) {
 				print_target(&map, lower, "");
 				rc = 0;

@@ -186,9 +186,9 @@ static void print_table(const struct view *v)
 		const struct omx_stats_domain *d = v->domains[i];
 
 		printf("%-40s %8llu %8llu %8llu %8llu  %s\n", d->domain,
-		       (unsigned long long)d->route[OMX_ROUTE_MAP], (unsigned long long)d->route[OMX_ROUTE_SRV],
-		       (unsigned long long)d->route[OMX_ROUTE_MX],
-		       (unsigned long long)d->route[OMX_ROUTE_DEFERRED],
+		       (unsigned long long)d->route[OMX_STATS_ROUTE_MAP], (unsigned long long)d->route[OMX_STATS_ROUTE_SRV],
+		       (unsigned long long)d->route[OMX_STATS_ROUTE_MX],
+		       (unsigned long long)d->route[OMX_STATS_ROUTE_DEFERRED],
 		       omx_stats_route_name((int)d->last_route));
 	}
 	const uint64_t *o = f->other_domains;
@@ -269,14 +269,14 @@ static void print_json(FILE *out, const struct view *v)
 		const struct omx_stats_domain *d = v->domains[i];
 
 		fprintf(out, "%s\n  {\"domain\": \"%s\", \"routes\": {", i ? "," : "", d->domain);
-		for (int r = 0; r < OMX_ROUTES; r++)
+		for (int r = 0; r < OMX_STATS_ROUTES; r++)
 			fprintf(out, "%s\"%s\": %llu", r ? ", " : "", omx_stats_route_name(r),
 				(unsigned long long)d->route[r]);
 		fprintf(out, "}, \"last_route\": \"%s\", \"last_used\": %lld}",
 			omx_stats_route_name((int)d->last_route), (long long)d->last_used);
 	}
 	fprintf(out, "],\n \"other_domains\": {");
-	for (int r = 0; r < OMX_ROUTES; r++)
+	for (int r = 0; r < OMX_STATS_ROUTES; r++)
 		fprintf(out, "%s\"%s\": %llu", r ? ", " : "", omx_stats_route_name(r),
 			(unsigned long long)f->other_domains[r]);
 	fprintf(out, "}}\n");
@@ -361,11 +361,11 @@ static void print_prometheus(FILE *out, const struct view *v)
 	fprintf(out, "# HELP onionmx_mx_lookups_total MX lookups by mail domain and the route they gave: map, srv (discovery), mx (clearnet), deferred.\n"
 		     "# TYPE onionmx_mx_lookups_total counter\n");
 	for (unsigned i = 0; i < v->ndomains; i++)
-		for (int r = 0; r < OMX_ROUTES; r++)
+		for (int r = 0; r < OMX_STATS_ROUTES; r++)
 			fprintf(out, "onionmx_mx_lookups_total{domain=\"%s\",route=\"%s\"} %llu\n",
 				v->domains[i]->domain, omx_stats_route_name(r),
 				(unsigned long long)v->domains[i]->route[r]);
-	for (int r = 0; r < OMX_ROUTES; r++)
+	for (int r = 0; r < OMX_STATS_ROUTES; r++)
 		if (v->f->other_domains[r])
 			fprintf(out, "onionmx_mx_lookups_total{domain=\"(other)\",route=\"%s\"} %llu\n",
 				omx_stats_route_name(r), (unsigned long long)v->f->other_domains[r]);

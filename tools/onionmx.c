@@ -66,7 +66,7 @@ static void secure_mode_warnings(const char *conf, const char *map)
 
 	for (size_t i = 0; i < 2; i++) {
 		struct stat st;
-		if (stat(files[i], &st) == 0 && (st.st_uid != 0 || (st.st_mode & (S_IWGRP | S_IWOTH))))
+		if (stat(files[i], &st) == 0 && !omx_root_only(&st))
 			fprintf(stderr, "onionmx: warning: %s is not owned by root or is writable by others: "
 				"setuid programs (such as Exim's deliveries) will refuse it, and so will "
 				"programs running as root when ONIONMX_CONF names it\n", files[i]);

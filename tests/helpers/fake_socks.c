@@ -1,6 +1,8 @@
 /* fake_socks: a scriptable SOCKS5 server that stands in for Tor in integration
  * tests. One process per connection; each CONNECT request is logged as one line
- * before the scripted answer is sent.
+ * before the scripted answer is sent (and an ACCEPT line for every connection
+ * as it is accepted), then a RAW line: every byte the client
+ * sent until then, escaped, with " | " between its separate writes.
  *
  * usage: fake_socks -l HOST:PORT -m MODE [-6] [-r RELAY_HOST:PORT] [-L LOGFILE]
  *                   [-p PIDFILE] [-c CODE]
@@ -193,6 +195,28 @@ static int connect_to(const char *spec)
 	return fd;
 }
 
+/* Every byte the client sent before the CONNECT reply, as the log's RAW line
+ * shows it: escaped, with " | " where the client's next message had not
+ * arrived yet when the previous one was read (a write of its own). */
+static char raw_text[8192];
+static size_t raw_len;
+
+static void raw_append(const uint8_t *buf, size_t len);
+static int bytes_waiting(int fd);
+
+/* Marks a message boundary that is also a boundary between the client's
+ * writes: called where nothing more can have come unless the client sent it
+ * with what was read (before our answer, or between the messages of one
+ * flight), so that the mark does not depend on timing. */
+static void raw_boundary(int fd)
+{
+	if (raw_len && !bytes_waiting(fd) && raw_len + 4 < sizeof(raw_text)) {
+		memcpy(raw_text + raw_len, " | ", 3);
+		raw_len += 3;
+		raw_text[raw_len] = '\0';
+	}
+}
+
 /* Reads exactly LEN bytes: taking no more than each message needs is what lets
  * a client pipeline greeting, auth and request in one write. */
 static int read_exact(int fd, void *buf, size_t len)
@@ -206,6 +230,7 @@ static int read_exact(int fd, void *buf, size_t len)
 			continue;
 		if (n <= 0)
 			return -1;
+		raw_append((const uint8_t *)buf + got, (size_t)n);
 		got += (size_t)n;
 	}
 	return 0;
@@ -294,6 +319,14 @@ static void escape_field(char *out, size_t cap, const uint8_t *in, size_t len)
 	out[o] = '\0';
 }
 
+static void raw_append(const uint8_t *buf, size_t len)
+{
+	if (raw_len + 4 * len + 1 < sizeof(raw_text)) {
+		escape_field(raw_text + raw_len, sizeof(raw_text) - raw_len, buf, len);
+		raw_len += strlen(raw_text + raw_len);
+	}
+}
+
 /* Appends one line to the log with a single write on an O_APPEND descriptor,
  * so lines from concurrent connections never interleave. */
 static void log_line(const char *fmt, ...)
@@ -370,6 +403,8 @@ static int read_request(int fd, struct socks_request *req)
 	uint8_t head[4], addr[255], port[2], len;
 	int family;
 
+	if (req->authenticated)
+		raw_boundary(fd); /* credentials and CONNECT: one write or two */
 	if (read_exact(fd, head, 4) < 0 || head[0] != 0x05)
 		return -1;
 	req->command = head[1];
@@ -470,6 +505,8 @@ static void serve_client(int fd, const struct options *opt)
 	size_t reply_len;
 	int method, refusal, target_fd, code;
 
+	log_line("ACCEPT"); /* every connection, answered or not */
+
 	memset(&req, 0, sizeof(req));
 	if (read_greeting(fd, offered) < 0) {
 		close_gently(fd);
@@ -505,6 +542,8 @@ static void serve_client(int fd, const struct options *opt)
 	/* Like Tor 0.4.9, which parses every message in its buffer before it
 	 * answers: when the authentication arrived with the greeting, the method
 	 * choice is never sent, only the authentication status. */
+	/* Before our answer: whether the client waits for it (a write ends here). */
+	raw_boundary(fd);
 	if (method == 0x02 && bytes_waiting(fd)) {
 		log_line("NOTE greeting and authentication arrived together: method reply dropped, as Tor does");
 	} else if (write_all(fd, answer, 2) < 0 || method == 0xff) {
@@ -541,6 +580,7 @@ static void serve_client(int fd, const struct options *opt)
 	log_line("CONNECT host=%s port=%u atyp=%d user=%s pass=%s", req.host, req.port,
 		 req.atyp, req.authenticated ? req.user : "-",
 		 req.authenticated ? req.pass : "-");
+	log_line("RAW %s", raw_text);
 
 	switch (opt->mode) {
 	case MODE_REFUSE:

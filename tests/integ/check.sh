@@ -271,6 +271,26 @@ like "$out" "probe: +$ONION1\.onion:25 answered \"220 onion ESMTP sink\" in [0-9
 like "$out" "result: +onion route ok" "--probe: result ok"
 like "$(cat "$T/socks.log")" "CONNECT host=$ONION1\.onion port=25 atyp=3" "--probe: Tor is asked for the onion by name"
 is "$(sink_connections onion)" 1 "--probe: one connection reached the onion sink"
+# The probe is the library's own SOCKS client (tor.c): the same bytes, in the
+# same writes, as an MTA's connect() under the library; isolation on and off.
+raw_line() { grep '^RAW ' "$T/socks.log" | tail -1; }
+declare -A raw
+for iso in yes no; do
+	{ grep -v '^isolate' "$ONIONMX_CONF"; echo "isolate = $iso"; } >"$T/iso-$iso.conf"
+	: >"$T/socks.log"
+	check -c "$T/iso-$iso.conf" -p mapped.example >/dev/null
+	probe_raw=$(raw_line)
+	: >"$T/socks.log"
+	ONIONMX_CONF=$T/iso-$iso.conf shim "$H/connect_probe" "$ONION1.onion" 25 >/dev/null 2>&1
+	mta_raw=$(raw_line)
+	ok "$([[ $mta_raw == 'RAW \x05\x01'* ]]; echo $?)" "isolate = $iso: the SOCKS server logged connect()'s bytes (control)"
+	is "$probe_raw" "$mta_raw" "isolate = $iso: --probe sends what connect() under the library sends, in the same writes"
+	raw[$iso]=$probe_raw
+done
+ok "$([[ ${raw[yes]} == 'RAW \x05\x01\x02 | \x01>'"$ONION1"'.onion\x07onionmx\x05\x01\x00\x03>'* ]]; echo $?)" \
+	"isolate = yes: the greeting alone, then credentials (the onion, onionmx) and CONNECT in one write"
+ok "$([[ ${raw[no]} == 'RAW \x05\x01\x00\x05\x01\x00\x03>'"$ONION1"'.onion\x00\x19' ]]; echo $?)" \
+	"isolate = no: greeting and CONNECT in one write"
 with_discovery
 is "$(check -t -p srv.example mapped.example plain.example)" \
 	"srv.example onion srv(unsigned) ok $ONION3.onion:2525 $ONION4.onion:25
@@ -303,6 +323,26 @@ is "$?" 3 "--probe, Tor never answers: exit 3"
 like "$out" "no answer from Tor within 2 s" "--probe: the timeout, named"
 ok "$(awk -v a="$start" -v b="$(date +%s.%N)" 'BEGIN { print (b - a > 4) }')" "--probe: the timeout is honoured (no hang)"
 stop_socks
+
+# --- the shared discovery cache: the check and the library see the same answers ---
+srv_q() { dns_queries | grep -c 'SRV _onion-mx\._tcp\.srv\.example'; }
+with_discovery "cache=$T/shared.cache"
+n0=$(srv_q)
+out=$(check srv.example)
+is "$(($(srv_q) - n0))" 1 "shared cache, first check: one SRV query (the DNS log sees it)"
+unlike "$out" "shared discovery cache" "first check: a fresh answer, not the cache's"
+ok "$([ -s "$T/shared.cache" ]; echo $?)" "the check opened the library's cache file"
+out=$(check srv.example)
+like "$out" "cache: +the answer below comes from the shared discovery cache $T/shared\.cache" "second check: the shared cache's answer"
+like "$out" "route: +onion, from SRV discovery" "second check: the same route"
+is "$(($(srv_q) - n0))" 1 "second check: no SRV query"
+out=$(ONIONMX_CONF=$CONF shim "$H/resolv_probe" nquery srv.example MX 2>/dev/null)
+like "$out" "$ONION3\.onion" "the library in another process answers with the discovered onion"
+is "$(($(srv_q) - n0))" 1 "... from the cache the check filled: no SRV query"
+rm -f "$T/shared.cache"
+out=$(ONIONMX_CONF=$CONF shim "$H/resolv_probe" nquery srv.example MX 2>/dev/null)
+is "$(($(srv_q) - n0))" 2 "(control: the library asks DNS when the cache is empty)"
+like "$(check srv.example)" "shared discovery cache" "and the check then answers from what the library cached"
 
 # --- --publish ---
 mkdir -p "$T/hs"

@@ -83,6 +83,25 @@ else
 			unlike "$out" "^loaded=" "$how: nothing ran"
 		done
 	done
+	# The other hooks fail the same way when their real function is missing:
+	# ENOSYS or a temporary lookup failure, never a call through NULL.
+	out=$(echo hello | DLSYM_SPY_MISSING=write LD_PRELOAD="$SPY" dd status=none 2>&1)
+	status=$?
+	ok $([ $status -gt 0 ] && [ $status -lt 128 ] && echo 0 || echo 1) "write() missing: dd fails without crashing (status $status)"
+	like "$out" "Function not implemented" "write() missing: ENOSYS"
+	out=$(DLSYM_SPY_MISSING=res_nquery LD_PRELOAD="$SPY" "$H/resolv_probe" nquery plain.example MX 2>&1)
+	status=$?
+	ok $([ $status -lt 128 ] && echo 0 || echo 1) "res_nquery() missing: no crash (status $status)"
+	like "$out" "h_errno=2|TRY_AGAIN|try again" "res_nquery() missing: a temporary failure (the MTA defers)"
+	out=$(DLSYM_SPY_MISSING=res_nquery LD_PRELOAD="$SPY" "$H/resolv_probe" nquery mapped.example MX 2>&1)
+	like "$out" "answer MX 10 $ONION1\.onion" "(control: the map still answers without the real res_nquery)"
+	out=$(DLSYM_SPY_MISSING=getaddrinfo LD_PRELOAD="$SPY" "$H/connect_probe" mx.plain.example 25 2>&1)
+	status=$?
+	ok $([ $status -lt 128 ] && echo 0 || echo 1) "getaddrinfo() missing: no crash (status $status)"
+	like "$out" "System error" "getaddrinfo() missing: EAI_SYSTEM (errno ENOSYS)"
+	out=$(DLSYM_SPY_MISSING=recvfrom,sendto LD_PRELOAD="$SPY" "$H/resolv_probe" nquery plain.example MX 2>&1)
+	status=$?
+	ok $([ $status -lt 128 ] && echo 0 || echo 1) "sendto()/recvfrom() missing: a lookup fails without crashing (status $status)"
 fi
 
 # Through a shell and env -i, as postfix-script and master run their children.

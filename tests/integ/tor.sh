@@ -1,5 +1,6 @@
 #!/bin/bash
 # Through real Tor: a private Tor network in the test's namespace (tests/tornet.sh),
+# with a second client tor for socks = A B (the mail goes on when one stops),
 # two onion services in front of SMTP sinks. swaks under the wrapper delivers by
 # MX lookup and with --server ONION; blocking and non-blocking connect() read the
 # sink's banner; each onion travels with its own isolation credentials on its
@@ -138,6 +139,49 @@ grep -l "Subject: via Tor by MX" "$T"/onion2/*.eml >/dev/null 2>&1
 ok $? "the message at onion 2's sink is the one sent by MX lookup"
 
 # Tor's real refusals: errno and cause, blocking and non-blocking.
+# Two client tors (socks = A B): the onion's first one dies, the other carries
+# the connection, and the next connection does not ask the dead one again.
+first_tor() { # first_tor ONION N: tor.c's rule (its first four base32 characters)
+	local b32=abcdefghijklmnopqrstuvwxyz234567 v=0 i c p
+	for i in 0 1 2 3; do
+		c=${1:$i:1}
+		p=${b32%%"$c"*}
+		v=$((v * 32 + ${#p}))
+	done
+	echo $((v % $2))
+}
+mkdir -p "$TORNET/client2"
+chmod 700 "$TORNET/client2"
+{
+	tornet_common client2 | sed '/^SocksPort 0$/d'
+	echo "SocksPort 127.0.0.1:9052 ExtendedErrors"
+} >"$TORNET/client2/torrc"
+tornet_launch client2
+sed 's/^socks = .*/socks = 127.0.0.1:9052/; s/^timeout = .*/timeout = 15/' "$T/onionmx.conf" >"$T/client2.conf"
+client2_reaches() { ONIONMX_CONF=$T/client2.conf shim "$H/connect_probe" "$TOR_ONION1.onion" 25 2>/dev/null | grep -q '^banner: 220'; }
+if tornet_wait "$TORNET_TIMEOUT" client2_reaches; then
+	ok 0 "a second client tor (SocksPort 9052) reaches onion 1"
+	if [ "$(first_tor "$TOR_ONION1" 2)" = 0 ]; then two="127.0.0.1:9052 127.0.0.1:9050"; else two="127.0.0.1:9050 127.0.0.1:9052"; fi
+	sed "s/^socks = .*/socks = $two/" "$T/onionmx.conf" >"$T/two.conf"
+	echo "tor_health = $T/tor.health" >>"$T/two.conf"
+	out=$(ONIONMX_CONF=$T/two.conf shim "$H/connect_probe" "$TOR_ONION1.onion" 25 2>"$T/stderr")
+	like "$out" "^banner: 220 " "socks = two tors: connected"
+	like "$(cat "$T/stderr")" "via Tor 127\.0\.0\.1:9052 in" "the onion's own Tor (the second client) carried it"
+	tornet_stop client2
+	out=$(ONIONMX_CONF=$T/two.conf shim "$H/connect_probe" "$TOR_ONION1.onion" 25 2>"$T/stderr")
+	like "$out" "^banner: 220 " "its Tor stopped: the mail still goes through"
+	like "$(cat "$T/stderr")" "Tor 127\.0\.0\.1:9052: .*trying the next Tor" "the stopped Tor is named in the log"
+	like "$(cat "$T/stderr")" "via Tor 127\.0\.0\.1:9050 in" "the other client tor carried it"
+	out=$(ONIONMX_CONF=$T/two.conf shim "$H/connect_probe" "$TOR_ONION1.onion" 25 2>"$T/stderr")
+	like "$out" "^banner: 220 " "the next connection: through the other tor"
+	unlike "$(cat "$T/stderr")" "Tor 127\.0\.0\.1:9052:" "... without asking the stopped one again (shared health)"
+	like "$(cat "$T/stderr")" "via Tor 127\.0\.0\.1:9050 in" "(control: the log of that connection was read)"
+else
+	ok 1 "a second client tor (SocksPort 9052) reaches onion 1"
+	ONIONMX_CONF=$T/client2.conf shim "$H/connect_probe" "$TOR_ONION1.onion" 25 2>&1 | sed 's/^/#   /'
+	tail -5 "$TORNET/client2/notice.log" | sed 's/^/#   client2: /'
+fi
+
 refused() { # refused HOST PORT WANT-ERRNO WANT-CAUSE REPLY WHAT
 	local nb out
 	for nb in "" -n; do

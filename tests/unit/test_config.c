@@ -443,6 +443,43 @@ static void test_discovery_keys(void)
 }
 
 /* onionmx.conf.example documents every key: it must parse, and hold the defaults. */
+/* Several Tor clients: socks = A B C, and the keys of their health. */
+static void test_tors(void)
+{
+	struct omx_config cfg;
+	char err[256];
+
+	omx_config_defaults(&cfg);
+	is_int(cfg.ntors, 1, "default: one Tor");
+	is_str(cfg.tors[0].text, "127.0.0.1:9050", "default: the Tor at 127.0.0.1:9050");
+	is_int(cfg.tor_answer, 5, "default tor_answer 5 s");
+	is_int(cfg.tor_retry, 60, "default tor_retry 60 s");
+	is_str(cfg.tor_health, "/var/lib/onionmx/tor.health", "default tor_health");
+	is_int(parse(&cfg, "socks = 127.0.0.1:9050  127.0.0.1:9052\t[::1]:9054\n", err, sizeof(err)), 0,
+	       "socks: three Tors, spaces and a tab between");
+	is_int(cfg.ntors, 3, "three Tors");
+	ok(strcmp(cfg.tors[0].text, "127.0.0.1:9050") == 0 && strcmp(cfg.tors[1].text, "127.0.0.1:9052") == 0 &&
+	   strcmp(cfg.tors[2].text, "[::1]:9054") == 0, "in the order written");
+	ok(cfg.tors[2].ss.ss_family == AF_INET6 && cfg.tors[2].len == sizeof(struct sockaddr_in6),
+	   "the IPv6 one parsed");
+	ok(socks_is_v4(&cfg, "127.0.0.1", 9050) && strcmp(cfg.socks_text, "127.0.0.1:9050") == 0,
+	   "socks/socks_text: the first Tor");
+	is_int(parse(&cfg, "socks = 127.0.0.1:9050\n", err, sizeof(err)), 0, "socks: one Tor again");
+	is_int(cfg.ntors, 1, "one Tor");
+	check_error("socks = 127.0.0.1:9050 127.0.0.1:9050\n", 1, "listed twice", "a Tor listed twice");
+	check_error("socks = 127.0.0.1:1 127.0.0.1:2 127.0.0.1:3 127.0.0.1:4 127.0.0.1:5\n", 1,
+		    "more than 4", "five Tors");
+	check_error("socks = 127.0.0.1:9050 localhost:9052\n", 1, "\"localhost:9052\" is not HOST:PORT",
+		    "a bad second Tor, named");
+	is_int(parse(&cfg, "tor_answer = 2\ntor_retry = 600\ntor_health = /run/onionmx/health\n", err,
+		     sizeof(err)), 0, "tor_answer, tor_retry, tor_health");
+	ok(cfg.tor_answer == 2 && cfg.tor_retry == 600 && strcmp(cfg.tor_health, "/run/onionmx/health") == 0,
+	   "their values");
+	check_error("tor_answer = 0\n", 1, "tor_answer", "tor_answer 0");
+	check_error("tor_retry = 3601\n", 1, "tor_retry", "tor_retry 3601");
+	check_error("tor_health = relative\n", 1, "not an absolute path", "a relative tor_health");
+}
+
 static void test_example(void)
 {
 	struct omx_config cfg, defaults;
@@ -488,6 +525,7 @@ int main(void)
 	test_errors();
 	test_discovery_keys();
 	test_stats_key();
+	test_tors();
 	test_example();
 	if (!mkdtemp(dir)) {
 		ok(0, "mkdtemp");

@@ -200,11 +200,15 @@ static const uint8_t reply_ipv6_auth[] = { 0x05, 0x02, 0x01, 0x00, 0x05, 0x00, 0
 					   0x00, 0x19 };
 static const uint8_t reply_domain[] = { 0x05, 0x00, 0x05, 0x00, 0x00, 0x03,
 					0x07, 'e', 'x', '.', 'o', 'n', 'i', 'o', 0x00, 0x19 };
+/* The shortest domain-name reply accepted: as long as an IPv4 one. */
 static const uint8_t reply_domain_auth[] = { 0x05, 0x02, 0x01, 0x00, 0x05, 0x00, 0x00, 0x03,
-					     0x01, 'x', 0x00, 0x19 };
-/* The shortest valid CONNECT reply: a bound name of length 0. */
+					     0x03, 'x', '.', 'y', 0x00, 0x19 };
+/* Shorter domain-name replies are refused as malformed: the parser asks for
+ * an IPv4 reply's length at once, which such a reply does not fill. */
 static const uint8_t reply_domain_empty[] = { 0x05, 0x00, 0x05, 0x00, 0x00, 0x03, 0x00,
 					      0x00, 0x19 };
+static const uint8_t reply_domain_short[] = { 0x05, 0x00, 0x05, 0x00, 0x00, 0x03, 0x02,
+					      'x', 'y', 0x00, 0x19 };
 
 /* Every valid reply shape, with and without auth, byte by byte. */
 static void test_parse_valid(void)
@@ -216,7 +220,6 @@ static void test_parse_valid(void)
 		{ "ipv6 auth", reply_ipv6_auth, sizeof(reply_ipv6_auth), 1 },
 		{ "domain", reply_domain, sizeof(reply_domain), 0 },
 		{ "domain auth", reply_domain_auth, sizeof(reply_domain_auth), 1 },
-		{ "empty domain", reply_domain_empty, sizeof(reply_domain_empty), 0 },
 	};
 	size_t i, need;
 	int code;
@@ -226,30 +229,33 @@ static void test_parse_valid(void)
 		check_prefixes_done(&cases[i]);
 
 	{
-		static const size_t ipv4[] = { 2, 7, 12 };
-		static const size_t ipv4_auth[] = { 2, 4, 9, 14 };
-		static const size_t ipv6[] = { 2, 7, 24 };
-		static const size_t ipv6_auth[] = { 2, 4, 9, 26 };
-		static const size_t domain[] = { 2, 7, 16 };
-		static const size_t domain_auth[] = { 2, 4, 9, 12 };
-		static const size_t domain_empty[] = { 2, 7, 9 };
+		/* One read for the replies Tor sends with an IPv4 address (all
+		 * of them at once when they arrive together), two with IPv6. */
+		static const size_t ipv4[] = { 12 };
+		static const size_t ipv4_auth[] = { 14 };
+		static const size_t ipv6[] = { 12, 24 };
+		static const size_t ipv6_auth[] = { 14, 26 };
+		static const size_t domain[] = { 12, 16 };
+		static const size_t domain_auth[] = { 14 };
 
-		check_needs("ipv4", reply_ipv4, sizeof(reply_ipv4), 0, ipv4, 3);
-		check_needs("ipv4 auth", reply_ipv4_auth, sizeof(reply_ipv4_auth), 1, ipv4_auth, 4);
-		check_needs("ipv6", reply_ipv6, sizeof(reply_ipv6), 0, ipv6, 3);
-		check_needs("ipv6 auth", reply_ipv6_auth, sizeof(reply_ipv6_auth), 1, ipv6_auth, 4);
-		check_needs("domain", reply_domain, sizeof(reply_domain), 0, domain, 3);
+		check_needs("ipv4", reply_ipv4, sizeof(reply_ipv4), 0, ipv4, 1);
+		check_needs("ipv4 auth", reply_ipv4_auth, sizeof(reply_ipv4_auth), 1, ipv4_auth, 1);
+		check_needs("ipv6", reply_ipv6, sizeof(reply_ipv6), 0, ipv6, 2);
+		check_needs("ipv6 auth", reply_ipv6_auth, sizeof(reply_ipv6_auth), 1, ipv6_auth, 2);
+		check_needs("domain", reply_domain, sizeof(reply_domain), 0, domain, 2);
 		check_needs("domain auth", reply_domain_auth, sizeof(reply_domain_auth), 1,
-			    domain_auth, 4);
-		check_needs("empty domain", reply_domain_empty, sizeof(reply_domain_empty), 0,
-			    domain_empty, 3);
+			    domain_auth, 1);
 	}
+	is_int(omx_socks5_parse(reply_domain_empty, sizeof(reply_domain_empty), 0, &need, &code),
+	       OMX_SOCKS5_BAD_REPLY, "a bound name of length 0 (shorter than an IPv4 reply) is BAD_REPLY");
+	is_int(omx_socks5_parse(reply_domain_short, sizeof(reply_domain_short), 0, &need, &code),
+	       OMX_SOCKS5_BAD_REPLY, "a bound name of length 2 (one byte short of an IPv4 reply) is BAD_REPLY");
 
 	/* Once the address type is in, the need jumps to the full length. */
 	omx_socks5_parse(reply_ipv6, 6, 0, &need, &code);
 	is_int(need, 24, "ipv6: header in -> full length needed");
 	omx_socks5_parse(reply_domain, 6, 0, &need, &code);
-	is_int(need, 7, "domain: header in -> length byte needed");
+	is_int(need, 12, "domain: header in -> the shortest reply's length needed");
 	omx_socks5_parse(reply_domain, 7, 0, &need, &code);
 	is_int(need, 16, "domain: length byte in -> full length needed");
 
@@ -258,7 +264,9 @@ static void test_parse_valid(void)
 	       "NULL need is tolerated");
 	is_int(omx_socks5_parse(NULL, 0, 0, &need, NULL), OMX_SOCKS5_NEED_MORE,
 	       "empty buffer needs 2");
-	is_int(need, 2, "empty buffer: need is 2");
+	is_int(need, 12, "empty buffer: need is the method choice and an IPv4 CONNECT reply");
+	omx_socks5_parse(NULL, 0, 1, &need, NULL);
+	is_int(need, 14, "empty buffer with auth: need is method choice, status and an IPv4 CONNECT reply");
 }
 
 /* Bytes after a complete reply (the SMTP banner) change nothing. */
@@ -373,10 +381,14 @@ static void test_codes(void)
 	       "refusal with junk after the code is REFUSED");
 	is_int(code, 0x05, "refusal with junk: code");
 
-	/* Before the header is complete a refusal is not yet reported. */
-	is_int(omx_socks5_parse(reply, 5, 0, &need, &code), OMX_SOCKS5_NEED_MORE,
-	       "refusal with 3 header bytes needs more");
-	is_int(need, 7, "refusal with 3 header bytes: need header+5");
+	/* A refusal is reported as soon as its code is in, not before. */
+	code = 0;
+	is_int(omx_socks5_parse(reply, 4, 0, &need, &code), OMX_SOCKS5_REFUSED,
+	       "refusal with 2 header bytes is REFUSED");
+	is_int(code, 0x05, "refusal with 2 header bytes: code");
+	is_int(omx_socks5_parse(reply, 3, 0, &need, &code), OMX_SOCKS5_NEED_MORE,
+	       "refusal with 1 header byte needs more");
+	is_int(need, 12, "refusal with 1 header byte: need an IPv4 reply's length");
 }
 
 /* Method selection failures: 0xFF, or a method we did not offer. */
@@ -417,7 +429,7 @@ static void test_auth(void)
 	       "auth status FF is AUTH_FAILED");
 	is_int(omx_socks5_parse(failed, 3, 1, &need, &code), OMX_SOCKS5_NEED_MORE,
 	       "auth reply of 1 byte needs more");
-	is_int(need, 4, "auth reply of 1 byte: need 4");
+	is_int(need, 14, "auth reply of 1 byte: need the status and an IPv4 CONNECT reply");
 	is_int(omx_socks5_parse(bad_version, 4, 1, &need, &code), OMX_SOCKS5_BAD_VERSION,
 	       "auth reply version 05 is BAD_VERSION");
 	is_int(omx_socks5_parse(zero_version, 4, 1, &need, &code), OMX_SOCKS5_BAD_VERSION,

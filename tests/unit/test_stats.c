@@ -54,7 +54,7 @@ static const struct omx_stats_domain *find_domain(const struct omx_stats_file *f
 	return NULL;
 }
 
-static enum omx_health verdict(const struct omx_stats_file *f, time_t now, int socks, char *text)
+static enum omx_health_verdict verdict(const struct omx_stats_file *f, time_t now, int socks, char *text)
 {
 	struct omx_health_params p = { .now = now, .window = 3600, .min_onions = 2,
 				       .socks_answers = socks, .socks = "127.0.0.1:9050" };
@@ -191,7 +191,7 @@ static void test_processes(void)
 			for (int i = 0; i < 20000; i++) {
 				omx_stats_count_connect(f, i % 2 ? a : b, (unsigned)p % 2,
 							i % 3 ? -1 : OMX_CAUSE_TIMEOUT, 0.2, S(1000 + i));
-				omx_stats_count_route(f, "Mapped.Example.", OMX_ROUTE_MAP, S(1000));
+				omx_stats_count_route(f, "Mapped.Example.", OMX_STATS_ROUTE_MAP, S(1000));
 			}
 			_exit(0);
 		}
@@ -204,7 +204,7 @@ static void test_processes(void)
 	is_int(f->total.failed[OMX_CAUSE_TIMEOUT], 4 * 6667, "timeouts exact");
 	is_int(f->total.tor_succeeded[0] + f->total.tor_succeeded[1], 80000 - 4 * 6667, "successes per Tor add up");
 	is_int(f->total.last_success, S(1000 + 19999), "last success is the latest of all processes");
-	is_int(find_domain(f, "mapped.example")->route[OMX_ROUTE_MAP], 80000, "routes counted exactly, the name normalised");
+	is_int(find_domain(f, "mapped.example")->route[OMX_STATS_ROUTE_MAP], 80000, "routes counted exactly, the name normalised");
 	munmap(f, sizeof(*f));
 }
 
@@ -215,29 +215,29 @@ static void test_routes(void)
 	struct omx_dns_answer ans = { .rcode = OMX_DNS_NOERROR, .n = 1 };
 
 	snprintf(q.name, sizeof(q.name), "x.example");
-	is_int(omx_stats_route_of(&q, &ans, 1, OMX_ROUTE_MAP), OMX_ROUTE_MAP, "MX records from the map: map");
-	is_int(omx_stats_route_of(&q, &ans, 1, OMX_ROUTE_SRV), OMX_ROUTE_SRV, "MX records from discovery: srv");
-	is_int(omx_stats_route_of(&q, &ans, 0, OMX_ROUTE_MAP), OMX_ROUTE_MX, "passed to DNS: mx");
+	is_int(omx_stats_route_of(&q, &ans, 1, OMX_STATS_ROUTE_MAP), OMX_STATS_ROUTE_MAP, "MX records from the map: map");
+	is_int(omx_stats_route_of(&q, &ans, 1, OMX_STATS_ROUTE_SRV), OMX_STATS_ROUTE_SRV, "MX records from discovery: srv");
+	is_int(omx_stats_route_of(&q, &ans, 0, OMX_STATS_ROUTE_MAP), OMX_STATS_ROUTE_MX, "passed to DNS: mx");
 	ans.rcode = OMX_DNS_SERVFAIL;
 	ans.n = 0;
-	is_int(omx_stats_route_of(&q, &ans, 1, OMX_ROUTE_SRV), OMX_ROUTE_DEFERRED, "SERVFAIL: deferred");
+	is_int(omx_stats_route_of(&q, &ans, 1, OMX_STATS_ROUTE_SRV), OMX_STATS_ROUTE_DEFERRED, "SERVFAIL: deferred");
 	ans.rcode = OMX_DNS_NOERROR;
-	is_int(omx_stats_route_of(&q, &ans, 1, OMX_ROUTE_MAP), -1, "NODATA: no route");
+	is_int(omx_stats_route_of(&q, &ans, 1, OMX_STATS_ROUTE_MAP), -1, "NODATA: no route");
 	q.qtype = OMX_DNS_T_A;
-	is_int(omx_stats_route_of(&q, &ans, 0, OMX_ROUTE_MAP), -1, "not an MX question: no route");
+	is_int(omx_stats_route_of(&q, &ans, 0, OMX_STATS_ROUTE_MAP), -1, "not an MX question: no route");
 
-	omx_stats_count_route(f, "a.example", OMX_ROUTE_MAP, S(1001));
-	omx_stats_count_route(f, "A.EXAMPLE.", OMX_ROUTE_DEFERRED, S(1002));
-	omx_stats_count_route(f, "b.example", OMX_ROUTE_MX, S(1003));
-	omx_stats_count_route(f, "bad name\"}", OMX_ROUTE_MX, S(1004));
-	omx_stats_count_route(f, "", OMX_ROUTE_MX, S(1004));
+	omx_stats_count_route(f, "a.example", OMX_STATS_ROUTE_MAP, S(1001));
+	omx_stats_count_route(f, "A.EXAMPLE.", OMX_STATS_ROUTE_DEFERRED, S(1002));
+	omx_stats_count_route(f, "b.example", OMX_STATS_ROUTE_MX, S(1003));
+	omx_stats_count_route(f, "bad name\"}", OMX_STATS_ROUTE_MX, S(1004));
+	omx_stats_count_route(f, "", OMX_STATS_ROUTE_MX, S(1004));
 	ok(find_domain(f, "a.example") != NULL, "a.example has an entry (case and trailing dot normalised)");
 	if (find_domain(f, "a.example")) {
-		is_int(find_domain(f, "a.example")->route[OMX_ROUTE_MAP], 1, "a.example: 1 by the map");
-		is_int(find_domain(f, "a.example")->route[OMX_ROUTE_DEFERRED], 1, "a.example: 1 deferred");
-		is_int(find_domain(f, "a.example")->last_route, OMX_ROUTE_DEFERRED, "a.example: last route deferred");
+		is_int(find_domain(f, "a.example")->route[OMX_STATS_ROUTE_MAP], 1, "a.example: 1 by the map");
+		is_int(find_domain(f, "a.example")->route[OMX_STATS_ROUTE_DEFERRED], 1, "a.example: 1 deferred");
+		is_int(find_domain(f, "a.example")->last_route, OMX_STATS_ROUTE_DEFERRED, "a.example: last route deferred");
 	}
-	is_int(f->other_domains[OMX_ROUTE_MX], 2, "names that are no plain host names go to the other bucket");
+	is_int(f->other_domains[OMX_STATS_ROUTE_MX], 2, "names that are no plain host names go to the other bucket");
 	munmap(f, sizeof(*f));
 }
 
@@ -252,7 +252,7 @@ static void test_damage(void)
 
 	onion(1, a);
 	omx_stats_count_connect(f, a, 0, -1, 0.1, S(1001));
-	omx_stats_count_route(f, "a.example", OMX_ROUTE_MAP, S(1001));
+	omx_stats_count_route(f, "a.example", OMX_STATS_ROUTE_MAP, S(1001));
 	is_int(omx_stats_check(f, sizeof(*f), err, sizeof(err)), 0, "a fresh file passes the check");
 	is_int(omx_stats_check(f, sizeof(*f) - 1, err, sizeof(err)), -1, "one byte short: refused");
 	ok(strstr(err, "not an onionmx statistics file") != NULL, "and says why: %s", err);

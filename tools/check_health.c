@@ -2,7 +2,7 @@
  * Tor or their onion? The statistics the library keeps (shim/stats.h) judged
  * by omx_stats_verdict(), plus a probe of Tor's SOCKS port: a SOCKS5 greeting
  * answered within a few seconds. */
-#include "health.h"
+#include "check_health.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -151,7 +151,7 @@ int omx_health_main(int argc, char **argv)
 	const char *conf = getenv("ONIONMX_CONF"), *file = NULL;
 	char err[4400], text[8192], why[256] = "";
 	int opt, terse = 0, probe = 1, have_cfg;
-	enum omx_health h;
+	enum omx_health_verdict h;
 	struct omx_stats_file *f;
 
 	if (!conf || !*conf)
