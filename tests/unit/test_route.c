@@ -14,6 +14,7 @@
 #include "config.h"
 #include "host.h"
 #include "map.h"
+#include "ed25519.h"
 #include "onion.h"
 #include "route.h"
 #include "sha3.h"
@@ -24,10 +25,11 @@ static char o[4][OMX_ONION_LABEL_LEN + 1];
 static void onion(unsigned i, char out[OMX_ONION_LABEL_LEN + 1])
 {
 	char in[64];
-	uint8_t key[32];
+	uint8_t hash[32], key[32];
 
 	snprintf(in, sizeof(in), "route-test/%u", i);
-	omx_sha3_256(in, strlen(in), key);
+	omx_sha3_256(in, strlen(in), hash);
+	omx_ed25519_base_mult(hash, key); /* a key Tor accepts, as onionmx-map wants */
 	omx_onion_from_pubkey(key, out);
 }
 
