@@ -52,7 +52,7 @@ endif
 
 CDB_PIC := $(shell $(CC) -print-file-name=libcdb_pic.a)
 
-CORE_SRC := sha3 onion dns socks5 config map log answer srv srv_lookup cache sockaddr libdir
+CORE_SRC := sha3 onion dns socks5 config map log answer srv srv_lookup cache sockaddr libdir search
 LIB_SRC  := $(CORE_SRC) real state tor discover hook_resolv hook_netdb hook_socket hook_dns hook_exec
 TOOL_SRC := $(CORE_SRC) map_compile
 

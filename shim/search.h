@@ -1,0 +1,42 @@
+/* The names glibc's resolver tries for one name given to res_search or to a
+ * host lookup (getaddrinfo, gethostbyname*): the search list of resolv.conf
+ * ("search", "domain", or $LOCALDOMAIN) and "options ndots:N" expand it inside
+ * glibc, below every entry point we interpose. The hooks walk the same list
+ * themselves so that each candidate that is ours is answered in-process and
+ * never sent (hook_resolv.c, hook_netdb.c). Pure: no resolver state here. */
+#ifndef OMX_SEARCH_H
+#define OMX_SEARCH_H
+#include <stddef.h>
+
+#define OMX_SEARCH_NAME_MAX 1025 /* NS_MAXDNAME + 1 */
+#define OMX_SEARCH_MAX 8         /* glibc keeps at most 6 search domains (MAXDNSRCH) + as-is */
+
+/* The resolver options that decide the expansion (res_state's options). */
+#define OMX_SEARCH_DEFNAMES 1    /* RES_DEFNAMES: a name without dots gets the list */
+#define OMX_SEARCH_DNSRCH 2      /* RES_DNSRCH: a name with dots gets the list */
+#define OMX_SEARCH_NOTLDQUERY 4  /* RES_NOTLDQUERY: a name without dots is never tried alone */
+
+enum omx_search_role {
+	OMX_SEARCH_AS_IS_FIRST, /* the name alone, tried first (dots >= ndots) */
+	OMX_SEARCH_LISTED,      /* NAME.DOMAIN for one search domain */
+	OMX_SEARCH_AS_IS_LAST,  /* the name alone, tried last */
+};
+
+struct omx_search_cand {
+	char name[OMX_SEARCH_NAME_MAX]; /* without a trailing dot */
+	enum omx_search_role role;
+};
+
+/* Fills CAND (room for OMX_SEARCH_MAX) with the names res_nsearch (glibc 2.36,
+ * __res_context_search) tries for NAME, in its order, given NDOTS, OPTIONS
+ * (OMX_SEARCH_*) and the search list DNSRCH (NULL-terminated, may be NULL).
+ * A name with a trailing dot is tried alone. A candidate too long for a DNS
+ * name is left out (glibc fails it without sending it). Returns how many. */
+int omx_search_candidates(const char *name, int ndots, unsigned options, const char *const *dnsrch,
+			  struct omx_search_cand *cand);
+
+/* Whether the hosts file TEXT (LEN bytes, /etc/hosts syntax) names host NAME
+ * (case-insensitive, a trailing dot ignored) as a name or an alias: such a name
+ * is found by NSS "files" before any DNS search. */
+int omx_hosts_has(const char *text, size_t len, const char *name);
+#endif

@@ -1,0 +1,107 @@
+/* omx_search_candidates lists the names glibc 2.36's res_nsearch tries, in its
+ * order (resolv/res_query.c, __res_context_search), and omx_hosts_has reads a
+ * hosts file the way NSS "files" matches names. */
+#include "search.h"
+#include "tap.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#define ALL (OMX_SEARCH_DEFNAMES | OMX_SEARCH_DNSRCH) /* glibc's default options */
+
+/* The candidates as "name/role name/role ..." (role: F first, L listed, A last). */
+static const char *list(const char *name, int ndots, unsigned options, const char *const *dnsrch)
+{
+	static char out[4096];
+	struct omx_search_cand c[OMX_SEARCH_MAX];
+	int n = omx_search_candidates(name, ndots, options, dnsrch, c);
+	size_t used = 0;
+
+	out[0] = '\0';
+	for (int i = 0; i < n; i++)
+		used += (size_t)snprintf(out + used, sizeof(out) - used, "%s%s/%c", i ? " " : "", c[i].name,
+					 c[i].role == OMX_SEARCH_AS_IS_FIRST ? 'F' :
+					 c[i].role == OMX_SEARCH_LISTED ? 'L' : 'A');
+	return out;
+}
+
+int main(void)
+{
+	const char *corp[] = { "corp.example", "example", NULL };
+	const char *dotted[] = { ".example", NULL };
+	const char *root[] = { "corp.example", ".", NULL };
+	const char *none[] = { NULL };
+	char longname[300];
+	static const char hosts[] = "# comment mapped\n127.0.0.1\tlocalhost\n"
+				    "::1 localhost ip6-localhost  # mapped.example\n"
+				    "192.0.2.7 Host.Example alias1 alias2\r\n10.0.0.1 last";
+
+	/* ndots:1 (the default): a name without dots gets the list first. */
+	is_str(list("mapped", 1, ALL, corp), "mapped.corp.example/L mapped.example/L mapped/A",
+	       "no dots, ndots 1: each search domain, then the name alone");
+	is_str(list("mapped.example", 1, ALL, corp),
+	       "mapped.example/F mapped.example.corp.example/L mapped.example.example/L",
+	       "one dot, ndots 1: the name alone first, then the list");
+	is_str(list("mapped.example", 2, ALL, corp),
+	       "mapped.example.corp.example/L mapped.example.example/L mapped.example/A",
+	       "one dot, ndots 2: the list first, the name alone last");
+	is_str(list("x.onion", 3, ALL, corp), "x.onion.corp.example/L x.onion.example/L x.onion/A",
+	       "an onion name with ndots above its dots: glibc tries it under each domain first");
+	is_str(list("mapped.example.", 5, ALL, corp), "mapped.example/F", "trailing dot: the name alone, only");
+	is_str(list("mapped", 1, ALL, NULL), "mapped/A", "no search list: the name alone");
+	is_str(list("mapped", 1, ALL, none), "mapped/A", "empty search list: the name alone");
+	is_str(list("mapped", 1, OMX_SEARCH_DEFNAMES, corp), "mapped.corp.example/L mapped/A",
+	       "RES_DEFNAMES without RES_DNSRCH: the first domain only");
+	is_str(list("a.b", 1, OMX_SEARCH_DEFNAMES, corp), "a.b/F", "a dotted name without RES_DNSRCH: alone");
+	is_str(list("mapped", 1, 0, corp), "mapped/A", "neither option: the name alone");
+	is_str(list("mapped", 1, ALL | OMX_SEARCH_NOTLDQUERY, corp), "mapped.corp.example/L mapped.example/L",
+	       "RES_NOTLDQUERY: a dotless name is never tried alone");
+	is_str(list("a.b", 2, ALL | OMX_SEARCH_NOTLDQUERY, corp), "a.b.corp.example/L a.b.example/L a.b/A",
+	       "RES_NOTLDQUERY does not apply to a dotted name");
+	is_str(list("mapped", 1, ALL, dotted), "mapped.example/L mapped/A",
+	       "a search domain's leading dot is dropped");
+	is_str(list("mapped", 1, ALL, root), "mapped.corp.example/L mapped/L",
+	       "the root on the list stands for the name alone, not tried again");
+	is_str(list("mapped", 0, ALL, corp), "mapped/F mapped.corp.example/L mapped.example/L",
+	       "ndots 0: the name alone first");
+	memset(longname, 'a', sizeof(longname));
+	longname[sizeof(longname) - 1] = '\0';
+	for (int i = 63; i < (int)sizeof(longname) - 1; i += 64)
+		longname[i] = '.';
+	{
+		const char *big[] = { longname, "example", NULL };
+		char want[1100];
+		snprintf(want, sizeof(want), "a.%s/L a.example/L a/A", longname);
+		is_str(list("a", 1, ALL, big), want, "a long search domain still fits");
+		char name[1010];
+		memset(name, 'b', sizeof(name));
+		name[sizeof(name) - 1] = '\0';
+		for (int i = 63; i < (int)sizeof(name) - 1; i += 64)
+			name[i] = '.';
+		struct omx_search_cand c[OMX_SEARCH_MAX];
+		int n = omx_search_candidates(name, 1, ALL, big, c);
+		is_int(n, 2, "NAME.DOMAIN at MAXDNAME or longer is left out (glibc never sends it)");
+		ok(n == 2 && c[0].role == OMX_SEARCH_AS_IS_FIRST && strcmp(c[1].name, name) != 0 &&
+			   c[1].role == OMX_SEARCH_LISTED,
+		   "and the shorter expansion stays");
+	}
+	{
+		const char *seven[] = { "d1", "d2", "d3", "d4", "d5", "d6", "d7", "d8", NULL };
+		struct omx_search_cand c[OMX_SEARCH_MAX];
+		is_int(omx_search_candidates("x", 1, ALL, seven, c), OMX_SEARCH_MAX,
+		       "never more candidates than the array holds");
+	}
+
+	ok(omx_hosts_has(hosts, strlen(hosts), "localhost"), "hosts: a name");
+	ok(omx_hosts_has(hosts, strlen(hosts), "ip6-localhost"), "hosts: a second name on a line");
+	ok(omx_hosts_has(hosts, strlen(hosts), "host.example."), "hosts: case and trailing dot ignored");
+	ok(omx_hosts_has(hosts, strlen(hosts), "alias2"), "hosts: the last alias before CRLF");
+	ok(omx_hosts_has(hosts, strlen(hosts), "last"), "hosts: a last line without a newline");
+	ok(!omx_hosts_has(hosts, strlen(hosts), "mapped"), "hosts: a word in a comment is no name");
+	ok(!omx_hosts_has(hosts, strlen(hosts), "mapped.example"), "hosts: nor after a name");
+	ok(!omx_hosts_has(hosts, strlen(hosts), "127.0.0.1"), "hosts: the address is no name");
+	ok(!omx_hosts_has(hosts, strlen(hosts), "local"), "hosts: a prefix is no match");
+	ok(!omx_hosts_has(hosts, strlen(hosts), ""), "hosts: the empty name");
+	ok(!omx_hosts_has("", 0, "x"), "hosts: an empty file");
+	return done_testing();
+}
