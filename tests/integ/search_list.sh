@@ -1,0 +1,138 @@
+#!/bin/bash
+# Names the resolver expands with the search list ("search", "domain",
+# $LOCALDOMAIN, "options ndots:N"): glibc forms the candidates below every entry
+# point we interpose, so the hooks walk the list themselves. A candidate that is
+# a mapped domain (an MX, in an MTA also an A/AAAA) or an onion is answered
+# in-process; a name that expands to an onion sends none of its candidates to
+# DNS (RFC 7686); an onion or mapped name given as it is is answered as it is,
+# never expanded. Each "no query" check is paired with an unmapped name whose
+# expansion the DNS server does see. getaddrinfo_a (in libc since 2.34, whose
+# worker threads call glibc's getaddrinfo internally, past any interposer) is
+# interposed too.
+. "$(dirname "$0")/../lib.sh"
+enter_netns "$@"
+start_dns --host-record=plainhost.example,127.0.0.50 || exit 1
+setup_map || exit 1
+ADDR1=$("$MAPTOOL" -q "$ONION1.onion" "$T/domains.cdb" | sed -n 's/.*address \([0-9.]*\)).*/\1/p')
+ADDR2=$("$MAPTOOL" -q "$ONION2.onion" "$T/domains.cdb" | sed -n 's/.*address \([0-9.]*\)).*/\1/p')
+like "$ADDR1" '^2(4[0-9]|5[0-5])\.' "the map gives $ONION1.onion an address"
+
+resolv() { printf 'nameserver 127.0.0.1\n%s\n' "$@" >"$T/resolv.conf"; }
+fresh_log() { : >"$T/dns.log"; }
+
+# ---- res_search / res_nsearch: "search example" (ndots 1) ----
+resolv "search example"
+for f in search nsearch; do
+	fresh_log
+	out=$(shim "$H/resolv_probe" $f mapped MX)
+	like "$out" "^answer MX 10 $ONION1\.onion" "res_$f(mapped, MX) with search example: the onion MX of mapped.example"
+	like "$out" "^question mapped\.example 15" "res_$f: the reply's question is the candidate, as glibc's would be"
+	out=$(shim "$H/resolv_probe" $f plain MX)
+	like "$out" "^answer MX 10 mx\.plain\.example" "res_$f(plain, MX): control, answered by DNS"
+	q=$(dns_queries)
+	like "$q" "^MX plain\.example$" "res_$f: the control's expansion plain.example reached the server"
+	unlike "$q" "mapped" "res_$f: no query about mapped.example (nor mapped) reached the server"
+done
+fresh_log
+out=$(shim "$H/resolv_probe" search nosuch MX)
+like "$out" "^rc=-1 h_errno=1 " "an unmapped name that exists nowhere: -1, HOST_NOT_FOUND as without the library"
+like "$(dns_queries)" "^MX nosuch\.example$" "and its expansion reached the server"
+
+# ---- ndots:2 and a wildcard entry: the first candidate is ours ----
+resolv "search wild.example example" "options ndots:2"
+fresh_log
+out=$(shim "$H/resolv_probe" nsearch a.b MX)
+like "$out" "^answer MX 10 $ONION2\.onion" "ndots 2: a.b tried as a.b.wild.example first, ours by .wild.example"
+out=$(shim "$H/resolv_probe" nsearch mapped.example MX)
+like "$out" "^answer MX 10 $ONION1\.onion" "a mapped name given as it is: answered as it is"
+out=$(shim "$H/resolv_probe" nsearch plain.x MX)
+like "$out" "^rc=-1 " "control plain.x: not found anywhere"
+q=$(dns_queries)
+like "$q" "^MX plain\.x\.wild\.example$" "control: its first expansion plain.x.wild.example reached the server"
+like "$q" "^MX plain\.x\.example$" "control: and the next, plain.x.example"
+unlike "$q" "a\.b" "no query about a.b's candidates"
+unlike "$q" "mapped" "no query about mapped.example, not even mapped.example.wild.example"
+
+# ---- LOCALDOMAIN overrides the file's list ----
+resolv "search nothing.invalid"
+fresh_log
+out=$(LOCALDOMAIN=example shim "$H/resolv_probe" search mapped MX)
+like "$out" "^answer MX 10 $ONION1\.onion" "LOCALDOMAIN=example: mapped is mapped.example, answered here"
+out=$(LOCALDOMAIN=example shim "$H/resolv_probe" search plain MX)
+like "$out" "^answer MX 10 mx\.plain\.example" "LOCALDOMAIN=example: control plain answered by DNS"
+q=$(dns_queries)
+like "$q" "^MX plain\.example$" "LOCALDOMAIN: the control's expansion reached the server"
+unlike "$q" "mapped" "LOCALDOMAIN: no query about mapped"
+resolv "domain example"
+fresh_log
+out=$(shim "$H/resolv_probe" search mapped MX)
+like "$out" "^answer MX 10 $ONION1\.onion" "\"domain example\": mapped is mapped.example, answered here"
+unlike "$(dns_queries)" "mapped" "\"domain example\": no query about mapped"
+
+# ---- onions: a label the list expands to .onion; an onion with ndots above its dots ----
+resolv "search example onion" "options ndots:3"
+fresh_log
+for f in search nsearch; do
+	out=$(shim "$H/resolv_probe" $f "$ONION1" A)
+	like "$out" "^answer A $ADDR1 " "res_$f(onion label, A) with search example onion: the onion's address"
+	out=$(shim "$H/resolv_probe" $f "$ONION1.onion" A)
+	like "$out" "^answer A $ADDR1 " "res_$f(onion, A) with ndots 3: answered as it is"
+done
+out=$(shim "$H/netdb_probe" gai "$ONION1" 25 inet)
+like "$out" "addr=$ADDR1 port=25" "getaddrinfo(onion label) with search onion: the onion's address"
+out=$(shim "$H/netdb_probe" gai "$ONION_UNMAPPED" 25 inet)
+like "$out" "^rc=EAI_AGAIN" "getaddrinfo(label of an onion not in the map): fails temporarily, nothing sent"
+out=$(shim "$H/netdb_probe" gai "$ONION1.onion" 25 inet)
+like "$out" "addr=$ADDR1 port=25" "getaddrinfo(onion) with ndots 3: answered as it is"
+out=$(shim "$H/netdb_probe" ghbn "$ONION1")
+like "$out" "addr $ADDR1" "gethostbyname(onion label) with search onion: the onion's address"
+out=$(shim "$H/netdb_probe" ghbn2_r "$ONION1" inet 1024)
+like "$out" "addr $ADDR1" "gethostbyname2_r(onion label): the onion's address"
+out=$(shim "$H/netdb_probe" gai plainhost 25 inet)
+like "$out" "addr=127\.0\.0\.50 port=25" "getaddrinfo(plainhost): control, answered by DNS"
+q=$(dns_queries)
+like "$q" "^A plainhost\.example$" "control: plainhost.example reached the server"
+unlike "$q" "$ONION1|$ONION_UNMAPPED" "no candidate naming an onion reached the server"
+unlike "$q" "onion" "no .onion name reached the server"
+
+# ---- in an MTA a mapped domain's address is ours: getaddrinfo/gethostbyname ----
+resolv "search example"
+fresh_log
+out=$(ONIONMX_ACTIVE=1 shim "$H/netdb_probe" gai mapped 25 inet)
+like "$out" "addr=$ADDR1 port=25" "MTA: getaddrinfo(mapped) with search example: the onion's address"
+out=$(ONIONMX_ACTIVE=1 shim "$H/netdb_probe" ghbn mapped)
+like "$out" "addr $ADDR1" "MTA: gethostbyname(mapped): the onion's address"
+out=$(ONIONMX_ACTIVE=1 shim "$H/netdb_probe" ghbn2_r mapped inet6 1024)
+like "$out" "addr ::ffff:$ADDR1" "MTA: gethostbyname2_r(mapped, AF_INET6): the address IPv4-mapped"
+out=$(ONIONMX_ACTIVE=1 shim "$H/netdb_probe" gai localhost 25 inet)
+like "$out" "addr=127\.0\.0\.1 port=25" "MTA: a name in /etc/hosts is left to glibc"
+out=$(ONIONMX_ACTIVE=1 shim "$H/netdb_probe" gai plainhost 25 inet)
+like "$out" "addr=127\.0\.0\.50 port=25" "MTA: control plainhost answered by DNS"
+q=$(dns_queries)
+like "$q" "^A plainhost\.example$" "MTA: the control's expansion reached the server"
+unlike "$q" "mapped" "MTA: no query about mapped.example"
+fresh_log
+out=$(shim "$H/netdb_probe" gai mapped 25 inet)
+like "$out" "addr=127\.0\.0\.20 port=25" "outside an MTA, mapped.example's own address is not ours: DNS answers"
+like "$(dns_queries)" "^A mapped\.example$" "and the server saw it (the domain's web site stays reachable)"
+
+# ---- getaddrinfo_a ----
+resolv "search example onion"
+for mode in wait suspend signal thread; do
+	fresh_log
+	out=$(shim "$H/netdb_probe" gai_a $mode "$ONION1.onion" "$ONION1" plainhost)
+	like "$out" "^req $ONION1\.onion rc=0 addr=$ADDR1$" "getaddrinfo_a ($mode): an onion gets its address"
+	like "$out" "^req $ONION1 rc=0 addr=$ADDR1$" "getaddrinfo_a ($mode): an onion label expanded by the list too"
+	like "$out" "^req plainhost rc=0 addr=127\.0\.0\.50$" "getaddrinfo_a ($mode): control plainhost from DNS"
+	[ $mode = signal ] || [ $mode = thread ] && like "$out" "^notified=$mode" "getaddrinfo_a ($mode): notified"
+	q=$(dns_queries)
+	like "$q" "^A plainhost\.example$" "getaddrinfo_a ($mode): the control reached the server"
+	unlike "$q" "onion|$ONION1" "getaddrinfo_a ($mode): nothing about the onion reached the server"
+done
+for mode in wait signal thread; do
+	out=$(shim "$H/netdb_probe" gai_a $mode "$ONION1.onion" "$ONION_UNMAPPED.onion")
+	like "$out" "^req $ONION_UNMAPPED\.onion rc=EAI_AGAIN" "getaddrinfo_a ($mode), only ours: an onion not in the map fails temporarily"
+	[ $mode = wait ] || like "$out" "^notified=$mode" "getaddrinfo_a ($mode), every request answered here: still notified"
+done
+unlike "$(dns_queries)" "onion" "nothing about those onions reached the server"
+done_testing
