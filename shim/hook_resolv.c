@@ -10,6 +10,7 @@
 #include "answer.h"
 #include "hooks.h"
 #include "log.h"
+#include "onion.h"
 #include "real.h"
 #include "state.h"
 
@@ -103,13 +104,127 @@ static int answer_name(res_state statp, const char *name, int class, int type,
 	return answer_question(statp, &q, answer, anslen, 1, ret);
 }
 
+int omx_search_statp(res_state statp, const char *name, struct omx_search_cand *cand)
+{
+	unsigned options = 0;
+
+	if (statp->options & RES_DEFNAMES)
+		options |= OMX_SEARCH_DEFNAMES;
+	if (statp->options & RES_DNSRCH)
+		options |= OMX_SEARCH_DNSRCH;
+	if (statp->options & RES_NOTLDQUERY)
+		options |= OMX_SEARCH_NOTLDQUERY;
+	return omx_search_candidates(name, statp->ndots, options, (const char *const *)statp->dnsrch, cand);
+}
+
+enum omx_cand_kind omx_search_kind(const char *cand, int class, int type, int mta)
+{
+	char hosts[OMX_MAP_MAX_TARGETS][OMX_HOST_MAX];
+	struct omx_dns_question q;
+	struct omx_dns_answer a;
+	const char *label;
+	size_t label_len;
+	int ours;
+
+	if ((label = omx_onion_label(cand, strlen(cand), &label_len)))
+		return omx_onion_check(label, label_len) == OMX_ONION_OK ? OMX_CAND_ONION : OMX_CAND_OURS;
+	if (type != OMX_DNS_T_MX && type != OMX_DNS_T_SRV &&
+	    !((type == OMX_DNS_T_A || type == OMX_DNS_T_AAAA) && mta))
+		return OMX_CAND_PASS;
+	if (omx_dns_question_from_name(&q, cand, class, type, QUERY_ID) != 0)
+		return OMX_CAND_OURS; /* unreadable: answer_name decides (fails closed) */
+	/* The map alone (discovery, which asks DNS, runs when the candidate's turn comes). */
+	ours = omx_answer_question(omx_map_acquire(), NULL, &q, mta, &a, hosts);
+	omx_map_release();
+	return ours ? OMX_CAND_OURS : OMX_CAND_PASS;
+}
+
+/* res_nsearch's walk over the search list (glibc 2.36 __res_context_search), done
+ * here when a candidate is ours (or, with discovery on, for an MX question:
+ * glibc's own walk would skip discovery): each candidate that is ours is
+ * answered in-process, the others go to DNS one by one with the real
+ * res_nquery; when a candidate is a valid onion name, the others are not sent
+ * at all (they carry its label). Returns 0 to leave NAME to glibc. */
+static int search_walk(res_state statp, const char *name, int class, int type, unsigned char *answer,
+		       int anslen, int *ret)
+{
+	struct omx_search_cand cand[OMX_SEARCH_MAX];
+	enum omx_cand_kind kind[OMX_SEARCH_MAX];
+	int n, ours = 0, onion = 0, saved_herrno = -1, got_nodata = 0, got_servfail = 0, done = 0;
+
+	if (!name || !answer || anslen < 0 || !statp)
+		return 0;
+	if (!(statp->options & RES_INIT)) {
+		if (statp != &_res || res_init() != 0)
+			return 0; /* glibc fails it the same way, sending nothing */
+	} else if (statp == &_res) {
+		/* glibc reloads a changed resolv.conf into _res before each lookup;
+		 * res_mkquery (which sends nothing) does the same, so the list read
+		 * here is the one glibc would use. */
+		unsigned char scratch[NS_PACKETSZ];
+		res_mkquery(QUERY, ".", C_IN, T_A, NULL, 0, NULL, scratch, sizeof(scratch));
+	}
+	n = omx_search_statp(statp, name, cand);
+	if (n == 0 || (n == 1 && strcmp(cand[0].name, name) == 0) || !omx_enabled())
+		return 0; /* nothing expanded: glibc asks for NAME, which answer_name has judged */
+	for (int i = 0; i < n; i++) {
+		kind[i] = omx_search_kind(cand[i].name, class, type, omx_mta);
+		ours |= kind[i] != OMX_CAND_PASS;
+		onion |= kind[i] == OMX_CAND_ONION;
+	}
+	if (!(ours || (type == OMX_DNS_T_MX && omx_discovery)))
+		return 0;
+	for (int i = 0; i < n; i++) {
+		int r, herr;
+
+		if (cand[i].role == OMX_SEARCH_LISTED && done)
+			continue;
+		if (onion && kind[i] != OMX_CAND_ONION) {
+			omx_log(LOG_DEBUG, "not sending %s to DNS: a search-list form of an onion name", cand[i].name);
+			r = -1;
+			set_h_errno(statp, HOST_NOT_FOUND);
+		} else if (!answer_name(statp, cand[i].name, class, type, answer, anslen, &r)) {
+			r = omx_real.res_nquery(statp, cand[i].name, class, type, answer, anslen);
+		} else if (r < 0 && statp->res_h_errno == TRY_AGAIN) {
+			/* Ours, and it cannot be answered now (no map, damaged map,
+			 * an onion we cannot route): defer, do not try further names. */
+			*ret = -1;
+			return 1;
+		}
+		if (r > 0) {
+			*ret = r;
+			return 1;
+		}
+		herr = statp->res_h_errno;
+		if (cand[i].role == OMX_SEARCH_AS_IS_FIRST) {
+			saved_herrno = herr;
+		} else if (cand[i].role == OMX_SEARCH_LISTED) {
+			if (herr == NO_DATA)
+				got_nodata = 1;
+			else if (herr == TRY_AGAIN && anslen >= 4 && (answer[3] & 0x0f) == 2 /* SERVFAIL */)
+				got_servfail = 1;
+			else if (herr != HOST_NOT_FOUND)
+				done = 1;
+		}
+	}
+	if (saved_herrno != -1)
+		set_h_errno(statp, saved_herrno);
+	else if (got_nodata)
+		set_h_errno(statp, NO_DATA);
+	else if (got_servfail)
+		set_h_errno(statp, TRY_AGAIN);
+	*ret = -1;
+	return 1;
+}
+
 int res_nsearch(res_state statp, const char *name, int class, int type, unsigned char *answer,
 		int anslen)
 {
 	int ret;
 
 	omx_ready();
-	if (answer_name(statp, name, class, type, answer, anslen, &ret))
+	if (answer_name(statp, name, class, type, answer, anslen, &ret) ||
+	    search_walk(statp, name, class, type, answer, anslen, &ret))
 		return ret;
 	return omx_real.res_nsearch(statp, name, class, type, answer, anslen);
 }
@@ -184,7 +299,8 @@ int res_search(const char *name, int class, int type, unsigned char *answer, int
 	int ret;
 
 	omx_ready();
-	if (answer_name(&_res, name, class, type, answer, anslen, &ret))
+	if (answer_name(&_res, name, class, type, answer, anslen, &ret) ||
+	    search_walk(&_res, name, class, type, answer, anslen, &ret))
 		return ret;
 	return omx_real.res_search(name, class, type, answer, anslen);
 }

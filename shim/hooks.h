@@ -8,6 +8,7 @@
 #include <resolv.h>
 
 #include "answer.h"
+#include "search.h"
 #include "sockaddr.h"
 
 
@@ -17,6 +18,19 @@
  * the real resolver with STATP (NULL: a private resolver state). */
 int omx_answer_current(res_state statp, const struct omx_dns_question *q,
 		       struct omx_dns_answer *a, char hosts[][OMX_HOST_MAX]);
+
+/* The search list (search.h): the candidates glibc tries for NAME with resolver
+ * state STATP (its options, ndots and search list, $LOCALDOMAIN included). */
+int omx_search_statp(res_state statp, const char *name, struct omx_search_cand *cand);
+
+/* What a search candidate is to us, for a question of TYPE (hook_resolv.c). */
+enum omx_cand_kind {
+	OMX_CAND_PASS = 0,  /* not ours: glibc may send it */
+	OMX_CAND_OURS,      /* a mapped domain (by the map alone) or an onion name */
+	OMX_CAND_ONION,     /* a valid v3 onion name: every other candidate of the
+			     * same name carries its label, so none is sent */
+};
+enum omx_cand_kind omx_search_kind(const char *cand, int class, int type, int mta);
 
 /* The current delivery routed a domain: a mapped one (MAPPED, its MX or address
  * answered here) or another (an MX lookup passed to DNS). An MTA delivery that
