@@ -44,6 +44,7 @@ static void bind_all(void)
 	BIND(getpeername);
 	BIND(shutdown);
 	BIND(getaddrinfo);
+	BIND(getaddrinfo_a);
 	BIND(gethostbyname);
 	BIND(gethostbyname2);
 	BIND(gethostbyname_r);
