@@ -106,7 +106,7 @@ static int host_walk_needed(const char *name, struct host_walk *w)
 	if (!name || !*name || name[strlen(name) - 1] == '.' || !omx_enabled() ||
 	    inet_pton(AF_INET, name, &ignored) == 1 || inet_pton(AF_INET6, name, &ignored) == 1)
 		return 0;
-	if (!(_res.options & RES_INIT) && res_init() != 0)
+	if (omx_res_current(&_res) != 0)
 		return 0;
 	if (!omx_mta) {
 		/* Outside an MTA only onion names are ours: only a search domain

@@ -104,6 +104,20 @@ static int answer_name(res_state statp, const char *name, int class, int type,
 	return answer_question(statp, &q, answer, anslen, 1, ret);
 }
 
+int omx_res_current(res_state statp)
+{
+	if (!(statp->options & RES_INIT))
+		return statp == &_res ? res_init() : -1;
+	if (statp == &_res) {
+		/* glibc reloads a changed resolv.conf into _res before each lookup;
+		 * res_mkquery (which sends nothing) does the same, so the list read
+		 * afterwards is the one glibc would use. */
+		unsigned char scratch[NS_PACKETSZ];
+		res_mkquery(QUERY, ".", C_IN, T_A, NULL, 0, NULL, scratch, sizeof(scratch));
+	}
+	return 0;
+}
+
 int omx_search_statp(res_state statp, const char *name, struct omx_search_cand *cand)
 {
 	unsigned options = 0;
@@ -154,16 +168,8 @@ static int search_walk(res_state statp, const char *name, int class, int type, u
 
 	if (!name || !answer || anslen < 0 || !statp)
 		return 0;
-	if (!(statp->options & RES_INIT)) {
-		if (statp != &_res || res_init() != 0)
-			return 0; /* glibc fails it the same way, sending nothing */
-	} else if (statp == &_res) {
-		/* glibc reloads a changed resolv.conf into _res before each lookup;
-		 * res_mkquery (which sends nothing) does the same, so the list read
-		 * here is the one glibc would use. */
-		unsigned char scratch[NS_PACKETSZ];
-		res_mkquery(QUERY, ".", C_IN, T_A, NULL, 0, NULL, scratch, sizeof(scratch));
-	}
+	if (omx_res_current(statp) != 0)
+		return 0; /* glibc fails it the same way, sending nothing */
 	n = omx_search_statp(statp, name, cand);
 	if (n == 0 || (n == 1 && strcmp(cand[0].name, name) == 0) || !omx_enabled())
 		return 0; /* nothing expanded: glibc asks for NAME, which answer_name has judged */

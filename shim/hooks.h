@@ -23,6 +23,11 @@ int omx_answer_current(res_state statp, const struct omx_dns_question *q,
  * state STATP (its options, ndots and search list, $LOCALDOMAIN included). */
 int omx_search_statp(res_state statp, const char *name, struct omx_search_cand *cand);
 
+/* Makes STATP what glibc's next lookup would use: initialised, and for _res
+ * reloaded if resolv.conf changed. 0, or -1 (an uninitialised private state:
+ * glibc fails the lookup). */
+int omx_res_current(res_state statp);
+
 /* What a search candidate is to us, for a question of TYPE (hook_resolv.c). */
 enum omx_cand_kind {
 	OMX_CAND_PASS = 0,  /* not ours: glibc may send it */

@@ -107,13 +107,18 @@ out=$(ONIONMX_ACTIVE=1 shim "$H/netdb_probe" ghbn mapped)
 like "$out" "addr $ADDR1" "MTA: gethostbyname(mapped): the onion's address"
 out=$(ONIONMX_ACTIVE=1 shim "$H/netdb_probe" ghbn2_r mapped inet6 1024)
 like "$out" "addr ::ffff:$ADDR1" "MTA: gethostbyname2_r(mapped, AF_INET6): the address IPv4-mapped"
-out=$(ONIONMX_ACTIVE=1 shim "$H/netdb_probe" gai localhost 25 inet)
-like "$out" "addr=127\.0\.0\.1 port=25" "MTA: a name in /etc/hosts is left to glibc"
 out=$(ONIONMX_ACTIVE=1 shim "$H/netdb_probe" gai plainhost 25 inet)
 like "$out" "addr=127\.0\.0\.50 port=25" "MTA: control plainhost answered by DNS"
 q=$(dns_queries)
 like "$q" "^A plainhost\.example$" "MTA: the control's expansion reached the server"
 unlike "$q" "mapped" "MTA: no query about mapped.example"
+# Under a wildcard-mapped search domain every dotless name has a candidate of ours.
+resolv "search wild.example example"
+out=$(ONIONMX_ACTIVE=1 shim "$H/netdb_probe" gai other 25 inet)
+like "$out" "addr=$ADDR2 port=25" "MTA, search wild.example: other is other.wild.example, ours"
+out=$(ONIONMX_ACTIVE=1 shim "$H/netdb_probe" gai localhost 25 inet)
+like "$out" "addr=127\.0\.0\.1 port=25" "MTA: but a name in /etc/hosts is found there, as glibc finds it"
+resolv "search example"
 fresh_log
 out=$(shim "$H/netdb_probe" gai mapped 25 inet)
 like "$out" "addr=127\.0\.0\.20 port=25" "outside an MTA, mapped.example's own address is not ours: DNS answers"
