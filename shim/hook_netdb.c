@@ -106,16 +106,21 @@ static int host_walk_needed(const char *name, struct host_walk *w)
 	if (!name || !*name || name[strlen(name) - 1] == '.' || !omx_enabled() ||
 	    inet_pton(AF_INET, name, &ignored) == 1 || inet_pton(AF_INET6, name, &ignored) == 1)
 		return 0;
-	if (omx_res_current(&_res) != 0)
-		return 0;
 	if (!omx_mta) {
 		/* Outside an MTA only onion names are ours: only a search domain
-		 * under .onion can make one, which is the quick test. */
+		 * under .onion (or a $HOSTALIASES alias) can make one, which is the
+		 * quick test, on the state as glibc left it (no system call on
+		 * this path: an onion search domain added to resolv.conf is seen
+		 * once glibc has reloaded it, after at most one lookup). */
+		if (!(_res.options & RES_INIT) && res_init() != 0)
+			return 0;
 		for (char **d = _res.dnsrch; *d && !onion_domain; d++)
 			onion_domain = omx_onion_label(*d, strlen(*d), &len) != NULL;
-		if (!onion_domain)
+		if (!onion_domain && !(getenv("HOSTALIASES") && !strchr(name, '.')))
 			return 0;
 	}
+	if (omx_res_current(&_res) != 0)
+		return 0;
 	w->n = omx_search_statp(&_res, name, w->cand);
 	w->onion = 0;
 	for (int i = 0; i < w->n; i++) {

@@ -2,10 +2,13 @@
  * questions for mapped domains and every question for an onion name are answered
  * here, the rest goes to the real resolver untouched. */
 #include <errno.h>
+#include <fcntl.h>
 #include <netdb.h>
 #include <resolv.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "answer.h"
 #include "hooks.h"
@@ -118,9 +121,33 @@ int omx_res_current(res_state statp)
 	return 0;
 }
 
+/* glibc's __res_context_hostalias: a name without dots that $HOSTALIASES maps
+ * (outside secure mode, without RES_NOALIASES) is asked for as that name alone. */
+static int host_alias(res_state statp, const char *name, char *out, size_t cap)
+{
+	const char *file;
+	char text[8192];
+	ssize_t got;
+	size_t len = 0;
+	int fd;
+
+	if (strchr(name, '.') || (statp->options & RES_NOALIASES) || !(file = secure_getenv("HOSTALIASES")) ||
+	    (fd = open(file, O_RDONLY | O_CLOEXEC)) < 0)
+		return 0;
+	while (len < sizeof(text) && (got = read(fd, text + len, sizeof(text) - len)) > 0)
+		len += (size_t)got;
+	close(fd);
+	return omx_hostalias(text, len, name, out, cap);
+}
+
 int omx_search_statp(res_state statp, const char *name, struct omx_search_cand *cand)
 {
 	unsigned options = 0;
+
+	if (host_alias(statp, name, cand[0].name, sizeof(cand[0].name))) {
+		cand[0].role = OMX_SEARCH_AS_IS_FIRST;
+		return 1;
+	}
 
 	if (statp->options & RES_DEFNAMES)
 		options |= OMX_SEARCH_DEFNAMES;

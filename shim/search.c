@@ -116,3 +116,40 @@ int omx_hosts_has(const char *text, size_t len, const char *name)
 	}
 	return 0;
 }
+
+int omx_hostalias(const char *text, size_t len, const char *name, char *out, size_t cap)
+{
+	size_t name_len = strlen(name);
+	const char *end = text + len;
+
+	for (const char *line = text, *next; line < end; line = next) {
+		const char *eol = memchr(line, '\n', (size_t)(end - line)), *p = line, *word;
+		size_t i = 0;
+
+		if (!eol)
+			eol = end;
+		next = eol < end ? eol + 1 : end;
+		while (p < eol && is_space(*p))
+			p++;
+		word = p;
+		while (p < eol && !is_space(*p))
+			p++;
+		if ((size_t)(p - word) != name_len || !name_len)
+			continue;
+		while (i < name_len && lower((unsigned char)word[i]) == lower((unsigned char)name[i]))
+			i++;
+		if (i != name_len)
+			continue;
+		while (p < eol && is_space(*p))
+			p++;
+		word = p;
+		while (p < eol && !is_space(*p))
+			p++;
+		if (p == word || (size_t)(p - word) >= cap)
+			return 0;
+		memcpy(out, word, (size_t)(p - word));
+		out[p - word] = '\0';
+		return 1;
+	}
+	return 0;
+}

@@ -35,6 +35,13 @@ struct omx_search_cand {
 int omx_search_candidates(const char *name, int ndots, unsigned options, const char *const *dnsrch,
 			  struct omx_search_cand *cand);
 
+/* The alias file TEXT (LEN bytes, $HOSTALIASES: "alias name" lines) maps a
+ * name without dots, NAME, to another: glibc then asks for that name alone,
+ * instead of the search. Copies it into OUT (CAP bytes) and returns 1, or 0
+ * (no such alias, or it does not fit). Matched as glibc does: the first word
+ * of a line, case-insensitively. */
+int omx_hostalias(const char *text, size_t len, const char *name, char *out, size_t cap);
+
 /* Whether the hosts file TEXT (LEN bytes, /etc/hosts syntax) names host NAME
  * (case-insensitive, a trailing dot ignored) as a name or an alias: such a name
  * is found by NSS "files" before any DNS search. */

@@ -124,6 +124,20 @@ out=$(shim "$H/netdb_probe" gai mapped 25 inet)
 like "$out" "addr=127\.0\.0\.20 port=25" "outside an MTA, mapped.example's own address is not ours: DNS answers"
 like "$(dns_queries)" "^A mapped\.example$" "and the server saw it (the domain's web site stays reachable)"
 
+# ---- $HOSTALIASES: a dotless name asked as its alias alone ----
+resolv "search example"
+printf 'mail mapped.example\nweb %s.onion\nctl plain.example\n' "$ONION1" >"$T/aliases"
+fresh_log
+out=$(HOSTALIASES=$T/aliases shim "$H/resolv_probe" search mail MX)
+like "$out" "^answer MX 10 $ONION1\.onion" "HOSTALIASES mail -> mapped.example: res_search(mail, MX) is its onion MX"
+out=$(HOSTALIASES=$T/aliases shim "$H/netdb_probe" gai web 25 inet)
+like "$out" "addr=$ADDR1 port=25" "HOSTALIASES web -> an onion: getaddrinfo(web) is the onion's address"
+out=$(HOSTALIASES=$T/aliases shim "$H/resolv_probe" search ctl MX)
+like "$out" "^answer MX 10 mx\.plain\.example" "HOSTALIASES ctl -> plain.example: control, answered by DNS"
+q=$(dns_queries)
+like "$q" "^MX plain\.example$" "HOSTALIASES: the control's alias reached the server"
+unlike "$q" "mapped|onion|$ONION1" "HOSTALIASES: nothing about the mapped domain or the onion reached the server"
+
 # ---- getaddrinfo_a ----
 resolv "search example onion"
 for mode in wait suspend signal thread; do

@@ -103,5 +103,18 @@ int main(void)
 	ok(!omx_hosts_has(hosts, strlen(hosts), "local"), "hosts: a prefix is no match");
 	ok(!omx_hosts_has(hosts, strlen(hosts), ""), "hosts: the empty name");
 	ok(!omx_hosts_has("", 0, "x"), "hosts: an empty file");
+	{
+		static const char aliases[] = "mail mapped.example\n  Other\tplain.example extra\nlonely\n";
+		char out[64];
+
+		ok(omx_hostalias(aliases, strlen(aliases), "mail", out, sizeof(out)) && strcmp(out, "mapped.example") == 0,
+		   "HOSTALIASES: an alias gives its name");
+		ok(omx_hostalias(aliases, strlen(aliases), "OTHER", out, sizeof(out)) && strcmp(out, "plain.example") == 0,
+		   "HOSTALIASES: case-insensitive, leading blanks, extra words ignored");
+		ok(!omx_hostalias(aliases, strlen(aliases), "lonely", out, sizeof(out)), "HOSTALIASES: an alias without a name");
+		ok(!omx_hostalias(aliases, strlen(aliases), "mapped.example", out, sizeof(out)), "HOSTALIASES: a name is no alias");
+		ok(!omx_hostalias(aliases, strlen(aliases), "mai", out, sizeof(out)), "HOSTALIASES: a prefix is no alias");
+		ok(!omx_hostalias(aliases, strlen(aliases), "mail", out, 5), "HOSTALIASES: a name that does not fit");
+	}
 	return done_testing();
 }
