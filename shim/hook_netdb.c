@@ -84,7 +84,7 @@ static int in_hosts_file(const char *name)
 	text = malloc(HOSTS_MAX);
 	if (!text) {
 		close(fd);
-		return 1; /* cannot tell: leave the name to glibc, as before */
+		return 0; /* cannot tell: walk, so that nothing of ours is sent */
 	}
 	while (len < HOSTS_MAX && (got = read(fd, text + len, HOSTS_MAX - len)) > 0)
 		len += (size_t)got;
