@@ -532,9 +532,11 @@ int omx_policy_mx_reply(int rc, const uint8_t *msg, size_t cap, char hosts[][256
 {
 	size_t len, at;
 	unsigned an;
-	int n = 0, h = policy_header(rc, msg, cap, &len, &at, &an, secure);
+	int n = 0, h;
 	struct rr rr;
 
+	*secure = 0;
+	h = policy_header(rc, msg, cap, &len, &at, &an, secure);
 	if (h)
 		return h > 0 ? 0 : -1;
 	for (unsigned i = 0; i < an; i++) {
