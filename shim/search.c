@@ -145,8 +145,8 @@ int omx_hostalias(const char *text, size_t len, const char *name, char *out, siz
 		word = p;
 		while (p < eol && !is_space(*p))
 			p++;
-		if (p == word || (size_t)(p - word) >= cap)
-			return 0;
+		if (p == word || (size_t)(p - word) >= cap || memchr(word, '\0', (size_t)(p - word)))
+			return 0; /* none, too long, or a NUL (glibc's line ends there) */
 		memcpy(out, word, (size_t)(p - word));
 		out[p - word] = '\0';
 		return 1;
