@@ -100,8 +100,7 @@ static int in_hosts_file(const char *name)
 static int host_walk_needed(const char *name, struct host_walk *w)
 {
 	struct in6_addr ignored;
-	size_t len;
-	int ours = 0, onion_domain = 0;
+	int ours = 0;
 
 	if (!name || !*name || name[strlen(name) - 1] == '.' || !omx_enabled() ||
 	    inet_pton(AF_INET, name, &ignored) == 1 || inet_pton(AF_INET6, name, &ignored) == 1)
@@ -112,11 +111,7 @@ static int host_walk_needed(const char *name, struct host_walk *w)
 		 * quick test, on the state as glibc left it (no system call on
 		 * this path: an onion search domain added to resolv.conf is seen
 		 * once glibc has reloaded it, after at most one lookup). */
-		if (!(_res.options & RES_INIT) && res_init() != 0)
-			return 0;
-		for (char **d = _res.dnsrch; *d && !onion_domain; d++)
-			onion_domain = omx_onion_label(*d, strlen(*d), &len) != NULL;
-		if (!onion_domain && !(getenv("HOSTALIASES") && !strchr(name, '.')))
+		if (!omx_search_may_onion(&_res, name))
 			return 0;
 	}
 	if (omx_res_current(&_res) != 0)

@@ -140,6 +140,18 @@ static int host_alias(res_state statp, const char *name, char *out, size_t cap)
 	return omx_hostalias(text, len, name, out, cap);
 }
 
+int omx_search_may_onion(res_state statp, const char *name)
+{
+	size_t len;
+
+	if (!(statp->options & RES_INIT) && (statp != &_res || res_init() != 0))
+		return 0;
+	for (char **d = statp->dnsrch; *d; d++)
+		if (omx_onion_label(*d, strlen(*d), &len))
+			return 1;
+	return getenv("HOSTALIASES") && !strchr(name, '.');
+}
+
 int omx_search_statp(res_state statp, const char *name, struct omx_search_cand *cand)
 {
 	unsigned options = 0;
@@ -195,6 +207,9 @@ static int search_walk(res_state statp, const char *name, int class, int type, u
 
 	if (!name || !answer || anslen < 0 || !statp)
 		return 0;
+	if (type != OMX_DNS_T_MX && type != OMX_DNS_T_SRV &&
+	    !((type == OMX_DNS_T_A || type == OMX_DNS_T_AAAA) && omx_mta) && !omx_search_may_onion(statp, name))
+		return 0; /* only an onion could be ours here, and none can be formed */
 	if (omx_res_current(statp) != 0)
 		return 0; /* glibc fails it the same way, sending nothing */
 	n = omx_search_statp(statp, name, cand);

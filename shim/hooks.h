@@ -23,6 +23,11 @@ int omx_answer_current(res_state statp, const struct omx_dns_question *q,
  * state STATP (its options, ndots and search list, $LOCALDOMAIN included). */
 int omx_search_statp(res_state statp, const char *name, struct omx_search_cand *cand);
 
+/* Whether a search-list candidate of NAME can be an onion name at all: a
+ * search domain under .onion in STATP (as glibc left it: no system call), or
+ * a $HOSTALIASES alias of a dotless name. Initialises _res if glibc has not. */
+int omx_search_may_onion(res_state statp, const char *name);
+
 /* Makes STATP what glibc's next lookup would use: initialised, and for _res
  * reloaded if resolv.conf changed. 0, or -1 (an uninitialised private state:
  * glibc fails the lookup). */
