@@ -265,14 +265,29 @@ static int search_walk(res_state statp, const char *name, int class, int type, u
 	return 1;
 }
 
+/* res_search/res_nsearch: NAME as it is when it is ours by the map or an onion
+ * (never expanded); else the search list walked when it can reach one of ours
+ * (or, with discovery, for an MX question: each candidate is then discovered
+ * at its turn, NAME alone included); else NAME as answer_name judges it. */
+static int search_name(res_state statp, const char *name, int class, int type, unsigned char *answer,
+		       int anslen, int *ret)
+{
+	if (name && (type == OMX_DNS_T_MX || type == OMX_DNS_T_SRV ||
+		     ((type == OMX_DNS_T_A || type == OMX_DNS_T_AAAA) && omx_mta) ||
+		     omx_onion_label(name, strlen(name), &(size_t){ 0 })) &&
+	    omx_enabled() && omx_search_kind(name, class, type, omx_mta) != OMX_CAND_PASS)
+		return answer_name(statp, name, class, type, answer, anslen, ret);
+	return search_walk(statp, name, class, type, answer, anslen, ret) ||
+	       answer_name(statp, name, class, type, answer, anslen, ret);
+}
+
 int res_nsearch(res_state statp, const char *name, int class, int type, unsigned char *answer,
 		int anslen)
 {
 	int ret;
 
 	omx_ready();
-	if (answer_name(statp, name, class, type, answer, anslen, &ret) ||
-	    search_walk(statp, name, class, type, answer, anslen, &ret))
+	if (search_name(statp, name, class, type, answer, anslen, &ret))
 		return ret;
 	return omx_real.res_nsearch(statp, name, class, type, answer, anslen);
 }
@@ -347,8 +362,7 @@ int res_search(const char *name, int class, int type, unsigned char *answer, int
 	int ret;
 
 	omx_ready();
-	if (answer_name(&_res, name, class, type, answer, anslen, &ret) ||
-	    search_walk(&_res, name, class, type, answer, anslen, &ret))
+	if (search_name(&_res, name, class, type, answer, anslen, &ret))
 		return ret;
 	return omx_real.res_search(name, class, type, answer, anslen);
 }

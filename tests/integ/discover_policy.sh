@@ -87,6 +87,18 @@ out=$(mx sts.insecure.test)
 like "$out" "^answer MX 10 $O_S\.onion" "srv_dnssec = off: the unsigned SRV is used whatever the domain publishes"
 sed -i '/^srv_dnssec = off$/d' "$T/onionmx.conf"
 
+# --- names the search list expands get discovery too ---------------------------------
+# (glibc would ask the expanded name's MX directly; the library walks the list
+# itself and discovers for each candidate it reaches.)
+rm -f "$T/cache"
+printf 'nameserver 127.0.0.1\nsearch insecure.test\n' >"$T/resolv.conf"
+out=$(mx plain)
+like "$out" "^answer MX 10 $O_U\.onion" "search insecure.test: plain is plain.insecure.test, routed to its discovered onion"
+out=$(mx sts)
+like "$out" "^answer MX 10 mx\.insecure\.test" "search insecure.test: sts keeps its MX (MTA-STS)"
+is "$(dns_query_count _onion-mx._tcp.plain.insecure.test SRV unbound)" 2 "its SRV asked once more (the cache was emptied), not once per walk step"
+printf 'nameserver 127.0.0.1\n' >"$T/resolv.conf"
+
 # --- onionmx-check shows it ---------------------------------------------------------
 out=$("$CHECK" sts.insecure.test 2>&1)
 like "$out" "unusable: unsigned answer not used: the domain publishes MTA-STS" "onionmx-check: the SRV answer is not used, and why"
