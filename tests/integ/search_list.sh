@@ -138,6 +138,20 @@ q=$(dns_queries)
 like "$q" "^MX plain\.example$" "HOSTALIASES: the control's alias reached the server"
 unlike "$q" "mapped|onion|$ONION1" "HOSTALIASES: nothing about the mapped domain or the onion reached the server"
 
+# ---- resolv.conf changed while a process runs: glibc reloads it into _res,
+# and the list the library reads is the reloaded one ----
+resolv "options ndots:1"
+fresh_log
+rm -f "$T/ready" "$T/go"
+shim "$H/search_twice" plain.example mapped "$T/ready" "$T/go" >"$T/twice.out" 2>>"$T/lib.log" &
+for _ in $(seq 200); do [ -e "$T/ready" ] && break; sleep 0.05; done
+resolv "search example"
+touch "$T/go"
+wait $!
+like "$(cat "$T/twice.out")" "^1 rc=[0-9]+ mx\.plain\.example$" "one process: the first lookup (no search list) answered by DNS"
+like "$(cat "$T/twice.out")" "^2 rc=[0-9]+ $ONION1\.onion$" "after \"search example\" was added: mapped is mapped.example, answered here"
+unlike "$(dns_queries)" "mapped" "and nothing about it reached the server"
+
 # ---- getaddrinfo_a ----
 resolv "search example onion"
 for mode in wait suspend signal thread; do
