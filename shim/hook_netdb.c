@@ -65,9 +65,9 @@ static enum host_kind host_lookup(const char *name, uint32_t addrs[OMX_MAP_MAX_T
 
 /* The candidates of a host name glibc would try, and what each is to us. */
 struct host_walk {
-	struct omx_search_cand cand[OMX_SEARCH_MAX];
-	enum omx_cand_kind kind[OMX_SEARCH_MAX];
-	int n, onion;
+	struct omx_search_ctx c;
+	struct omx_search_cand which; /* the candidate answered in-process */
+	int onion;
 };
 
 /* Whether the hosts file names NAME (NSS "files" answers it before any search). */
@@ -116,12 +116,13 @@ static int host_walk_needed(const char *name, struct host_walk *w)
 	}
 	if (omx_res_current(&_res) != 0)
 		return 0;
-	w->n = omx_search_statp(&_res, name, w->cand);
+	omx_search_start(&w->c, &_res, name);
 	w->onion = 0;
-	for (int i = 0; i < w->n; i++) {
-		w->kind[i] = omx_search_kind(w->cand[i].name, C_IN, T_A, omx_mta);
-		ours |= w->kind[i] != OMX_CAND_PASS;
-		w->onion |= w->kind[i] == OMX_CAND_ONION;
+	while (omx_search_step(&w->c, &w->which)) {
+		enum omx_cand_kind kind = omx_search_kind(w->which.name, C_IN, T_A, omx_mta);
+
+		ours |= kind != OMX_CAND_PASS;
+		w->onion |= kind == OMX_CAND_ONION;
 	}
 	return ours && !in_hosts_file(name);
 }
@@ -132,23 +133,26 @@ static int host_walk_needed(const char *name, struct host_walk *w)
 typedef int (*real_lookup_fn)(void *ctx, const char *fqdn);
 
 /* Walks W as glibc would: a candidate that is ours is answered in-process
- * (addresses in ADDRS and *N, the candidate in *WHICH); one that is not goes
+ * (addresses in ADDRS and *N, the candidate in W->which); one that is not goes
  * to the real lookup REAL (HOST_PASS returned: its result is in CTX); an
  * onion's other forms are not sent. */
-static enum host_kind host_walk(const struct host_walk *w, uint32_t addrs[OMX_MAP_MAX_TARGETS], int *n,
-				int *which, real_lookup_fn real, void *ctx)
+static enum host_kind host_walk(struct host_walk *w, uint32_t addrs[OMX_MAP_MAX_TARGETS], int *n,
+				real_lookup_fn real, void *ctx)
 {
+	struct omx_search_cand cand;
 	int again = 0;
 
-	for (int i = 0; i < w->n; i++) {
+	omx_search_rewind(&w->c);
+	while (omx_search_step(&w->c, &cand)) {
+		enum omx_cand_kind kind = omx_search_kind(cand.name, C_IN, T_A, omx_mta);
 		char fqdn[OMX_SEARCH_NAME_MAX + 1];
 
-		if (w->onion && w->kind[i] != OMX_CAND_ONION)
+		if (w->onion && kind != OMX_CAND_ONION)
 			continue; /* carries the onion's label: never sent (RFC 7686) */
-		if (w->kind[i] != OMX_CAND_PASS) {
-			switch (host_lookup(w->cand[i].name, addrs, n)) {
+		if (kind != OMX_CAND_PASS) {
+			switch (host_lookup(cand.name, addrs, n)) {
 			case HOST_OK:
-				*which = i;
+				w->which = cand;
 				return HOST_OK;
 			case HOST_AGAIN:
 				return HOST_AGAIN; /* ours and not answerable now: defer */
@@ -156,7 +160,7 @@ static enum host_kind host_walk(const struct host_walk *w, uint32_t addrs[OMX_MA
 				continue; /* does not exist: the next candidate, as glibc */
 			}
 		}
-		snprintf(fqdn, sizeof(fqdn), "%s.", w->cand[i].name);
+		snprintf(fqdn, sizeof(fqdn), "%s.", cand.name);
 		switch (real(ctx, fqdn)) {
 		case 1:
 			return HOST_PASS;
@@ -258,7 +262,7 @@ static int gai_ours(const char *node, const char *service, const struct addrinfo
 		    struct addrinfo **res)
 {
 	uint32_t addrs[OMX_MAP_MAX_TARGETS];
-	int n = 0, which = 0;
+	int n = 0;
 	struct host_walk w;
 	struct gai_ctx c = { service, hints, res, 0 };
 
@@ -282,11 +286,11 @@ static int gai_ours(const char *node, const char *service, const struct addrinfo
 	}
 	if (!host_walk_needed(node, &w))
 		return GAI_PASS;
-	switch (host_walk(&w, addrs, &n, &which, gai_real, &c)) {
+	switch (host_walk(&w, addrs, &n, gai_real, &c)) {
 	case HOST_PASS:
 		return c.rc;
 	case HOST_OK:
-		return gai_build(w.cand[which].name, service, hints, addrs, n, res);
+		return gai_build(w.which.name, service, hints, addrs, n, res);
 	case HOST_NONAME:
 		return EAI_NONAME;
 	default:
@@ -505,15 +509,13 @@ static enum host_kind host_decide(const char *name, uint32_t addrs[OMX_MAP_MAX_T
 				  const char **name_out, struct host_walk *w, struct ghbn_ctx *c, int *walked)
 {
 	enum host_kind kind = host_lookup(name, addrs, n);
-	int which = 0;
-
 	*walked = 0;
 	*name_out = name;
 	if (kind != HOST_PASS || !host_walk_needed(name, w))
 		return kind;
-	kind = host_walk(w, addrs, n, &which, ghbn_real, c);
+	kind = host_walk(w, addrs, n, ghbn_real, c);
 	if (kind == HOST_OK)
-		*name_out = w->cand[which].name;
+		*name_out = w->which.name;
 	*walked = kind == HOST_PASS;
 	return kind;
 }

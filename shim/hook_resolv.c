@@ -149,25 +149,76 @@ int omx_search_may_onion(res_state statp, const char *name)
 	for (char **d = statp->dnsrch; *d; d++)
 		if (omx_onion_label(*d, strlen(*d), &len))
 			return 1;
-	return getenv("HOSTALIASES") && !strchr(name, '.');
+	/* A full res_state list may go on in resolv.conf: the walk reads it. */
+	return statp->dnsrch[MAXDNSRCH - 1] || (getenv("HOSTALIASES") && !strchr(name, '.'));
 }
 
-int omx_search_statp(res_state statp, const char *name, struct omx_search_cand *cand)
+/* The search list glibc walks for STATP. res_state holds at most MAXDNSRCH (6)
+ * domains, but glibc (2.26 and later) walks its whole configured list: when
+ * STATP's is full, the list is read again from $LOCALDOMAIN or resolv.conf,
+ * and used if it starts with the same domains (else STATP's own, set by the
+ * program, is what glibc uses too). */
+static const char *const *search_domains(struct omx_search_ctx *c, res_state statp)
 {
-	unsigned options = 0;
+	const char *env = getenv("LOCALDOMAIN");
+	char text[16384];
+	ssize_t got;
+	size_t len = 0;
+	int fd, n;
 
-	if (host_alias(statp, name, cand[0].name, sizeof(cand[0].name))) {
-		cand[0].role = OMX_SEARCH_AS_IS_FIRST;
-		return 1;
+	if (!statp->dnsrch[MAXDNSRCH - 1])
+		return (const char *const *)statp->dnsrch;
+	if (env) {
+		n = omx_search_list_parse(env, strlen(env), 1, c->buf, sizeof(c->buf), c->list, OMX_SEARCH_LIST_MAX + 1);
+	} else {
+		if ((fd = open(_PATH_RESCONF, O_RDONLY | O_CLOEXEC)) < 0)
+			return (const char *const *)statp->dnsrch;
+		while (len < sizeof(text) && (got = read(fd, text + len, sizeof(text) - len)) > 0)
+			len += (size_t)got;
+		close(fd);
+		n = omx_search_list_parse(text, len, 0, c->buf, sizeof(c->buf), c->list, OMX_SEARCH_LIST_MAX + 1);
 	}
+	if (n < 0) {
+		omx_log(LOG_WARNING, "the search list is longer than %d domains or %zu bytes: only its first %d are walked",
+			OMX_SEARCH_LIST_MAX, sizeof(c->buf), MAXDNSRCH);
+		return (const char *const *)statp->dnsrch;
+	}
+	for (int i = 0; i < MAXDNSRCH; i++)
+		if (i >= n || strcmp(c->list[i], statp->dnsrch[i]) != 0)
+			return (const char *const *)statp->dnsrch;
+	return c->list;
+}
 
-	if (statp->options & RES_DEFNAMES)
-		options |= OMX_SEARCH_DEFNAMES;
-	if (statp->options & RES_DNSRCH)
-		options |= OMX_SEARCH_DNSRCH;
-	if (statp->options & RES_NOTLDQUERY)
-		options |= OMX_SEARCH_NOTLDQUERY;
-	return omx_search_candidates(name, statp->ndots, options, (const char *const *)statp->dnsrch, cand);
+void omx_search_start(struct omx_search_ctx *c, res_state statp, const char *name)
+{
+	c->name = name;
+	c->ndots = statp->ndots;
+	c->options = 0;
+	c->dnsrch = NULL;
+	if (host_alias(statp, name, c->alias, sizeof(c->alias) - 1)) {
+		/* Asked for as it is, alone: the iterator's trailing-dot case. */
+		strcat(c->alias, ".");
+		c->name = c->alias;
+	} else {
+		if (statp->options & RES_DEFNAMES)
+			c->options |= OMX_SEARCH_DEFNAMES;
+		if (statp->options & RES_DNSRCH)
+			c->options |= OMX_SEARCH_DNSRCH;
+		if (statp->options & RES_NOTLDQUERY)
+			c->options |= OMX_SEARCH_NOTLDQUERY;
+		c->dnsrch = search_domains(c, statp);
+	}
+	omx_search_rewind(c);
+}
+
+void omx_search_rewind(struct omx_search_ctx *c)
+{
+	omx_search_begin(&c->it, c->name, c->ndots, c->options, c->dnsrch);
+}
+
+int omx_search_step(struct omx_search_ctx *c, struct omx_search_cand *cand)
+{
+	return omx_search_next(&c->it, cand);
 }
 
 enum omx_cand_kind omx_search_kind(const char *cand, int class, int type, int mta)
@@ -201,9 +252,9 @@ enum omx_cand_kind omx_search_kind(const char *cand, int class, int type, int mt
 static int search_walk(res_state statp, const char *name, int class, int type, unsigned char *answer,
 		       int anslen, int *ret)
 {
-	struct omx_search_cand cand[OMX_SEARCH_MAX];
-	enum omx_cand_kind kind[OMX_SEARCH_MAX];
-	int n, ours = 0, onion = 0, saved_herrno = -1, got_nodata = 0, got_servfail = 0, done = 0;
+	struct omx_search_ctx c;
+	struct omx_search_cand cand;
+	int n = 0, same = 0, ours = 0, onion = 0, saved_herrno = -1, got_nodata = 0, got_servfail = 0, done = 0;
 
 	if (!name || !answer || anslen < 0 || !statp)
 		return 0;
@@ -212,27 +263,34 @@ static int search_walk(res_state statp, const char *name, int class, int type, u
 		return 0; /* only an onion could be ours here, and none can be formed */
 	if (omx_res_current(statp) != 0)
 		return 0; /* glibc fails it the same way, sending nothing */
-	n = omx_search_statp(statp, name, cand);
-	if (n == 0 || (n == 1 && strcmp(cand[0].name, name) == 0) || !omx_enabled())
-		return 0; /* nothing expanded: glibc asks for NAME, which answer_name has judged */
-	for (int i = 0; i < n; i++) {
-		kind[i] = omx_search_kind(cand[i].name, class, type, omx_mta);
-		ours |= kind[i] != OMX_CAND_PASS;
-		onion |= kind[i] == OMX_CAND_ONION;
+	omx_search_start(&c, statp, name);
+	while (omx_search_step(&c, &cand)) {
+		enum omx_cand_kind kind;
+
+		if (n++ == 0)
+			same = strcmp(cand.name, name) == 0;
+		if (!omx_enabled())
+			return 0;
+		kind = omx_search_kind(cand.name, class, type, omx_mta);
+		ours |= kind != OMX_CAND_PASS;
+		onion |= kind == OMX_CAND_ONION;
 	}
+	if (n == 0 || (n == 1 && same))
+		return 0; /* nothing expanded: glibc asks for NAME, which answer_name judges */
 	if (!(ours || (type == OMX_DNS_T_MX && omx_discovery)))
 		return 0;
-	for (int i = 0; i < n; i++) {
+	omx_search_rewind(&c);
+	while (omx_search_step(&c, &cand)) {
 		int r, herr;
 
-		if (cand[i].role == OMX_SEARCH_LISTED && done)
+		if (cand.role == OMX_SEARCH_LISTED && done)
 			continue;
-		if (onion && kind[i] != OMX_CAND_ONION) {
-			omx_log(LOG_DEBUG, "not sending %s to DNS: a search-list form of an onion name", cand[i].name);
+		if (onion && omx_search_kind(cand.name, class, type, omx_mta) != OMX_CAND_ONION) {
+			omx_log(LOG_DEBUG, "not sending %s to DNS: a search-list form of an onion name", cand.name);
 			r = -1;
 			set_h_errno(statp, HOST_NOT_FOUND);
-		} else if (!answer_name(statp, cand[i].name, class, type, answer, anslen, &r)) {
-			r = omx_real.res_nquery(statp, cand[i].name, class, type, answer, anslen);
+		} else if (!answer_name(statp, cand.name, class, type, answer, anslen, &r)) {
+			r = omx_real.res_nquery(statp, cand.name, class, type, answer, anslen);
 		} else if (r < 0 && statp->res_h_errno == TRY_AGAIN) {
 			/* Ours, and it cannot be answered now (no map, damaged map,
 			 * an onion we cannot route): defer, do not try further names. */
@@ -244,9 +302,9 @@ static int search_walk(res_state statp, const char *name, int class, int type, u
 			return 1;
 		}
 		herr = statp->res_h_errno;
-		if (cand[i].role == OMX_SEARCH_AS_IS_FIRST) {
+		if (cand.role == OMX_SEARCH_AS_IS_FIRST) {
 			saved_herrno = herr;
-		} else if (cand[i].role == OMX_SEARCH_LISTED) {
+		} else if (cand.role == OMX_SEARCH_LISTED) {
 			if (herr == NO_DATA)
 				got_nodata = 1;
 			else if (herr == TRY_AGAIN && anslen >= 4 && (answer[3] & 0x0f) == 2 /* SERVFAIL */)

@@ -20,8 +20,24 @@ int omx_answer_current(res_state statp, const struct omx_dns_question *q,
 		       struct omx_dns_answer *a, char hosts[][OMX_HOST_MAX]);
 
 /* The search list (search.h): the candidates glibc tries for NAME with resolver
- * state STATP (its options, ndots and search list, $LOCALDOMAIN included). */
-int omx_search_statp(res_state statp, const char *name, struct omx_search_cand *cand);
+ * state STATP (its options, ndots and search list, $LOCALDOMAIN included, the
+ * whole list even beyond the 6 that STATP holds, and a $HOSTALIASES alias).
+ * omx_search_start fills C; omx_search_step gives the candidates one by one;
+ * omx_search_start again (or omx_search_rewind) starts over. */
+#define OMX_SEARCH_LIST_MAX 64
+struct omx_search_ctx {
+	struct omx_search_iter it;
+	const char *name;
+	int ndots;
+	unsigned options;
+	const char *const *dnsrch;
+	char alias[OMX_SEARCH_NAME_MAX + 1];
+	const char *list[OMX_SEARCH_LIST_MAX + 1];
+	char buf[4096];
+};
+void omx_search_start(struct omx_search_ctx *c, res_state statp, const char *name);
+void omx_search_rewind(struct omx_search_ctx *c);
+int omx_search_step(struct omx_search_ctx *c, struct omx_search_cand *cand);
 
 /* Whether a search-list candidate of NAME can be an onion name at all: a
  * search domain under .onion in STATP (as glibc left it: no system call), or

@@ -5,64 +5,6 @@
 
 #define DNAME_MAX 1025 /* MAXDNAME: glibc refuses NAME.DOMAIN at this length or more */
 
-static int add(struct omx_search_cand *cand, int n, const char *name, size_t name_len, const char *domain,
-	       enum omx_search_role role)
-{
-	size_t d = domain ? strlen(domain) : 0;
-
-	if (n >= OMX_SEARCH_MAX)
-		return n;
-	if (domain && name_len + d + 1 >= DNAME_MAX)
-		return n; /* glibc: NO_RECOVERY, nothing sent */
-	if (!domain || !*domain)
-		d = 0;
-	if (name_len + (d ? d + 1 : 0) >= OMX_SEARCH_NAME_MAX)
-		return n;
-	memcpy(cand[n].name, name, name_len);
-	if (d) {
-		cand[n].name[name_len] = '.';
-		memcpy(cand[n].name + name_len + 1, domain, d);
-		name_len += d + 1;
-	}
-	cand[n].name[name_len] = '\0';
-	cand[n].role = role;
-	return n + 1;
-}
-
-int omx_search_candidates(const char *name, int ndots, unsigned options, const char *const *dnsrch,
-			  struct omx_search_cand *cand)
-{
-	size_t len = strlen(name);
-	int dots = 0, trailing_dot = len > 0 && name[len - 1] == '.';
-	int n = 0, tried_as_is = 0, root_on_list = 0, searched = 0;
-
-	for (size_t i = 0; i < len; i++)
-		dots += name[i] == '.';
-	if (trailing_dot)
-		return add(cand, 0, name, len - 1, NULL, OMX_SEARCH_AS_IS_FIRST);
-	if (dots >= ndots) {
-		n = add(cand, n, name, len, NULL, OMX_SEARCH_AS_IS_FIRST);
-		tried_as_is = 1;
-	}
-	if ((!dots && (options & OMX_SEARCH_DEFNAMES)) || (dots && (options & OMX_SEARCH_DNSRCH))) {
-		for (const char *const *d = dnsrch; d && *d; d++) {
-			const char *dname = *d[0] == '.' ? *d + 1 : *d;
-
-			searched = 1;
-			if (!*dname)
-				root_on_list = 1;
-			n = add(cand, n, name, len, dname, OMX_SEARCH_LISTED);
-			/* Without RES_DNSRCH (a name without dots under RES_DEFNAMES)
-			 * only the first domain is tried. */
-			if (!(options & OMX_SEARCH_DNSRCH))
-				break;
-		}
-	}
-	if ((dots || !searched || !(options & OMX_SEARCH_NOTLDQUERY)) && !(tried_as_is || root_on_list))
-		n = add(cand, n, name, len, NULL, OMX_SEARCH_AS_IS_LAST);
-	return n;
-}
-
 static int lower(int c)
 {
 	return c >= 'A' && c <= 'Z' ? c + 32 : c;
@@ -72,6 +14,164 @@ static int is_space(char c)
 {
 	return c == ' ' || c == '\t' || c == '\r';
 }
+
+/* CAND = NAME (NAME_LEN bytes) [+ "." DOMAIN]; 0, or -1 if it is too long
+ * (glibc then fails it with NO_RECOVERY, sending nothing). */
+static int form(struct omx_search_cand *cand, const char *name, size_t name_len, const char *domain,
+		enum omx_search_role role)
+{
+	size_t d = domain ? strlen(domain) : 0;
+
+	if (domain && name_len + d + 1 >= DNAME_MAX)
+		return -1;
+	if (name_len + (d ? d + 1 : 0) >= OMX_SEARCH_NAME_MAX)
+		return -1;
+	memcpy(cand->name, name, name_len);
+	if (d) {
+		cand->name[name_len] = '.';
+		memcpy(cand->name + name_len + 1, domain, d);
+		name_len += d + 1;
+	}
+	cand->name[name_len] = '\0';
+	cand->role = role;
+	return 0;
+}
+
+void omx_search_begin(struct omx_search_iter *it, const char *name, int ndots, unsigned options,
+		      const char *const *dnsrch)
+{
+	memset(it, 0, sizeof(*it));
+	it->name = name;
+	it->len = strlen(name);
+	it->ndots = ndots;
+	it->options = options;
+	it->dnsrch = dnsrch;
+	for (size_t i = 0; i < it->len; i++)
+		it->dots += name[i] == '.';
+	it->trailing_dot = it->len > 0 && name[it->len - 1] == '.';
+}
+
+int omx_search_next(struct omx_search_iter *it, struct omx_search_cand *cand)
+{
+	for (;;) {
+		switch (it->stage) {
+		case 0: /* the name alone, first */
+			it->stage = 1;
+			if (it->trailing_dot) {
+				it->stage = 3;
+				if (form(cand, it->name, it->len - 1, NULL, OMX_SEARCH_AS_IS_FIRST) == 0)
+					return 1;
+				continue;
+			}
+			if (it->dots >= it->ndots) {
+				it->tried_as_is = 1;
+				if (form(cand, it->name, it->len, NULL, OMX_SEARCH_AS_IS_FIRST) == 0)
+					return 1;
+			}
+			continue;
+		case 1: { /* each search domain */
+			const char *d, *dname;
+
+			if (!((!it->dots && (it->options & OMX_SEARCH_DEFNAMES)) ||
+			      (it->dots && (it->options & OMX_SEARCH_DNSRCH))) ||
+			    !it->dnsrch || !(d = it->dnsrch[it->index]) ||
+			    /* Without RES_DNSRCH (a dotless name under RES_DEFNAMES)
+			     * only the first domain is tried. */
+			    (it->index > 0 && !(it->options & OMX_SEARCH_DNSRCH))) {
+				it->stage = 2;
+				continue;
+			}
+			it->index++;
+			dname = d[0] == '.' ? d + 1 : d;
+			it->searched = 1;
+			if (!*dname)
+				it->root_on_list = 1;
+			if (form(cand, it->name, it->len, dname, OMX_SEARCH_LISTED) == 0)
+				return 1;
+			continue;
+		}
+		case 2: /* the name alone, last */
+			it->stage = 3;
+			if ((it->dots || !it->searched || !(it->options & OMX_SEARCH_NOTLDQUERY)) &&
+			    !(it->tried_as_is || it->root_on_list) &&
+			    form(cand, it->name, it->len, NULL, OMX_SEARCH_AS_IS_LAST) == 0)
+				return 1;
+			continue;
+		default:
+			return 0;
+		}
+	}
+}
+
+int omx_search_candidates(const char *name, int ndots, unsigned options, const char *const *dnsrch,
+			  struct omx_search_cand *cand)
+{
+	struct omx_search_iter it;
+	int n = 0;
+
+	omx_search_begin(&it, name, ndots, options, dnsrch);
+	while (n < OMX_SEARCH_MAX && omx_search_next(&it, &cand[n]))
+		n++;
+	return n;
+}
+
+int omx_search_list_parse(const char *text, size_t len, int is_env, char *buf, size_t cap, const char **list,
+			  int max)
+{
+	const char *end = text + len, *line = text, *from = NULL, *from_end = NULL;
+	size_t used = 0;
+	int n = 0;
+
+	if (is_env) {
+		from = text;
+		from_end = end;
+	}
+	for (const char *next; !is_env && line < end; line = next) {
+		const char *eol = memchr(line, '\n', (size_t)(end - line)), *p = line;
+
+		if (!eol)
+			eol = end;
+		next = eol < end ? eol + 1 : end;
+		/* The last "search" or "domain" line is the list (glibc's res_init). */
+		if ((size_t)(eol - p) > 6 && memcmp(p, "search", 6) == 0 && is_space(p[6])) {
+			from = p + 7;
+			from_end = eol;
+		} else if ((size_t)(eol - p) > 6 && memcmp(p, "domain", 6) == 0 && is_space(p[6])) {
+			from = p + 7;
+			from_end = eol;
+			/* "domain" names one domain: only its first word counts. */
+			while (from < from_end && is_space(*from))
+				from++;
+			for (const char *q = from; q < from_end; q++)
+				if (is_space(*q) || *q == '#' || *q == ';') {
+					from_end = q;
+					break;
+				}
+		}
+	}
+	for (const char *p = from; p && p < from_end;) {
+		const char *word;
+
+		while (p < from_end && is_space(*p))
+			p++;
+		if (!is_env && p < from_end && (*p == '#' || *p == ';'))
+			break;
+		word = p;
+		while (p < from_end && !is_space(*p) && *p)
+			p++;
+		if (p == word)
+			break;
+		if (n >= max - 1 || used + (size_t)(p - word) + 1 > cap)
+			return -1; /* longer than we can hold: the caller decides */
+		memcpy(buf + used, word, (size_t)(p - word));
+		buf[used + (size_t)(p - word)] = '\0';
+		list[n++] = buf + used;
+		used += (size_t)(p - word) + 1;
+	}
+	list[n] = NULL;
+	return n;
+}
+
 
 int omx_hosts_has(const char *text, size_t len, const char *name)
 {

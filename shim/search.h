@@ -27,6 +27,30 @@ struct omx_search_cand {
 	enum omx_search_role role;
 };
 
+/* The same, one candidate at a time, for a search list of any length (glibc
+ * 2.26 and later walks every domain of resolv.conf's list, not only the
+ * MAXDNSRCH (6) that res_state's dnsrch holds). NAME and DNSRCH must stay
+ * valid while the iterator is used. */
+struct omx_search_iter {
+	const char *name;
+	const char *const *dnsrch;
+	size_t len;
+	int dots, trailing_dot, ndots, stage, index, tried_as_is, root_on_list, searched;
+	unsigned options;
+};
+void omx_search_begin(struct omx_search_iter *it, const char *name, int ndots, unsigned options,
+		      const char *const *dnsrch);
+/* The next candidate into CAND: 1, or 0 when there is none left. */
+int omx_search_next(struct omx_search_iter *it, struct omx_search_cand *cand);
+
+/* The search list in TEXT (LEN bytes): with IS_ENV, $LOCALDOMAIN (domains
+ * separated by blanks); else a resolv.conf, whose last "search" or "domain"
+ * line is the list. Copies the domains into BUF (CAP bytes) and points LIST
+ * (room for MAX, NULL-terminated) at them. Returns how many, or -1 if they do
+ * not fit. */
+int omx_search_list_parse(const char *text, size_t len, int is_env, char *buf, size_t cap, const char **list,
+			  int max);
+
 /* Fills CAND (room for OMX_SEARCH_MAX) with the names res_nsearch (glibc 2.36,
  * __res_context_search) tries for NAME, in its order, given NDOTS, OPTIONS
  * (OMX_SEARCH_*) and the search list DNSRCH (NULL-terminated, may be NULL).
