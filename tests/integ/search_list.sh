@@ -56,6 +56,24 @@ like "$q" "^MX plain\.x\.example$" "control: and the next, plain.x.example"
 unlike "$q" "a\.b" "no query about a.b's candidates"
 unlike "$q" "mapped" "no query about mapped.example, not even mapped.example.wild.example"
 
+# ---- more search domains than res_state holds (6): glibc walks them all ----
+resolv "search a1.example a2.example a3.example a4.example a5.example a6.example a7.example example"
+fresh_log
+out=$(shim "$H/resolv_probe" search mapped MX)
+like "$out" "^answer MX 10 $ONION1\.onion" "8 search domains: mapped is mapped.example (the 8th), answered here"
+out=$(shim "$H/resolv_probe" search plain MX)
+like "$out" "^answer MX 10 mx\.plain\.example" "8 search domains: control plain answered by DNS"
+q=$(dns_queries)
+like "$q" "^MX plain\.a7\.example$" "control: its 7th candidate reached the server"
+like "$q" "^MX plain\.example$" "control: and its 8th"
+like "$q" "^MX mapped\.a7\.example$" "8 search domains: mapped's own 7th candidate (not ours) did reach it"
+unlike "$q" "^MX mapped\.example$" "8 search domains: no query for mapped.example"
+fresh_log
+out=$(LOCALDOMAIN="a1.example a2.example a3.example a4.example a5.example a6.example a7.example example" \
+	shim "$H/resolv_probe" search mapped MX)
+like "$out" "^answer MX 10 $ONION1\.onion" "LOCALDOMAIN with 8 domains: mapped answered here"
+unlike "$(dns_queries)" "^MX mapped\.example$" "LOCALDOMAIN with 8 domains: no query for mapped.example"
+
 # ---- LOCALDOMAIN overrides the file's list ----
 resolv "search nothing.invalid"
 fresh_log

@@ -116,5 +116,40 @@ int main(void)
 		ok(!omx_hostalias(aliases, strlen(aliases), "mai", out, sizeof(out)), "HOSTALIASES: a prefix is no alias");
 		ok(!omx_hostalias(aliases, strlen(aliases), "mail", out, 5), "HOSTALIASES: a name that does not fit");
 	}
+	{
+		const char *many[] = { "d1", "d2", "d3", "d4", "d5", "d6", "d7", "d8", "d9", "d10", NULL };
+		struct omx_search_iter it;
+		struct omx_search_cand c;
+		int n = 0, last_ok = 0;
+
+		omx_search_begin(&it, "x", 1, ALL, many);
+		while (omx_search_next(&it, &c)) {
+			n++;
+			last_ok = strcmp(c.name, "x") == 0 && c.role == OMX_SEARCH_AS_IS_LAST;
+		}
+		is_int(n, 11, "the iterator: every one of 10 search domains, then the name alone");
+		ok(last_ok, "the name alone comes last");
+	}
+	{
+		static const char conf[] = "nameserver 127.0.0.1\nsearch a.example b.example\n"
+					   "options ndots:2\nsearch  c.example\td.example ; comment\n";
+		static const char dom[] = "search a.example\ndomain z.example y.example\n";
+		char buf[256];
+		const char *list[8];
+
+		is_int(omx_search_list_parse(conf, strlen(conf), 0, buf, sizeof(buf), list, 8), 2,
+		       "resolv.conf: the last search line is the list");
+		ok(strcmp(list[0], "c.example") == 0 && strcmp(list[1], "d.example") == 0 && !list[2],
+		   "its domains, blanks and a comment handled");
+		is_int(omx_search_list_parse(dom, strlen(dom), 0, buf, sizeof(buf), list, 8), 1,
+		       "a later domain line replaces it, with one domain");
+		is_str(list[0], "z.example", "the domain line's first word");
+		is_int(omx_search_list_parse("e1 e2\te3", 8, 1, buf, sizeof(buf), list, 8), 3, "LOCALDOMAIN: blank-separated");
+		is_int(omx_search_list_parse("e1 e2 e3", 8, 1, buf, sizeof(buf), list, 3), -1,
+		       "more domains than there is room for: -1");
+		is_int(omx_search_list_parse("e1 e2 e3", 8, 1, buf, 5, list, 8), -1, "more bytes than there is room for: -1");
+		is_int(omx_search_list_parse("nameserver 1\n", 13, 0, buf, sizeof(buf), list, 8), 0, "no search line: none");
+		ok(list[0] == NULL, "and the list is empty");
+	}
 	return done_testing();
 }
