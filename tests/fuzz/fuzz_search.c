@@ -41,6 +41,17 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	rest = buf + strlen(buf) + (strlen(buf) < size - 2 ? 1 : 0);
 	rest_len = (size_t)(buf + size - 2 - rest);
 	CHECK(omx_hosts_has(rest, rest_len, name) <= 1);
+	{
+		char lbuf[512];
+		const char *list[9];
+		int ln = omx_search_list_parse(rest, rest_len, data[1] & 8, lbuf, sizeof(lbuf), list, 9);
+
+		CHECK(ln >= -1 && ln <= 8);
+		for (int i = 0; i < ln; i++)
+			CHECK(list[i] >= lbuf && list[i] < lbuf + sizeof(lbuf) && *list[i]);
+		if (ln >= 0)
+			CHECK(list[ln] == NULL);
+	}
 	if (omx_hostalias(rest, rest_len, name, out, sizeof(out)))
 		CHECK(strlen(out) < sizeof(out) && out[0]);
 	for (char *p = rest, *save = NULL, *tok; nd < 6 && (tok = strtok_r(p, "\n", &save)); p = NULL)
