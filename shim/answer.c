@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "log.h"
+#include "search.h"
 
 enum omx_name_status omx_resolve_onion(const struct omx_map *map, struct omx_cache *cache,
 				       const char *name, uint32_t *addr)
@@ -114,6 +115,12 @@ int omx_answer_question(const struct omx_map *map, struct omx_cache *cache,
 
 	memset(a, 0, sizeof(*a));
 	a->ttl = OMX_ANSWER_TTL;
+	if (omx_search_names_onion(q->name)) {
+		/* "X.onion.corp.example": a client's search list applied to an
+		 * onion name; it exists nowhere and must not carry X to DNS. */
+		negative(a, OMX_DNS_NXDOMAIN, NULL);
+		return 1;
+	}
 	if (omx_onion_label(q->name, strlen(q->name), &(size_t){ 0 })) {
 		if (q->qtype != OMX_DNS_T_A && q->qtype != OMX_DNS_T_AAAA && q->qtype != 255 /* ANY */) {
 			/* TLSA, MX, ...: the name exists, with an address only. */

@@ -3,6 +3,8 @@
 
 #include <string.h>
 
+#include "onion.h"
+
 #define DNAME_MAX 1025 /* MAXDNAME: glibc refuses NAME.DOMAIN at this length or more */
 
 static int lower(int c)
@@ -252,4 +254,24 @@ int omx_hostalias(const char *text, size_t len, const char *name, char *out, siz
 		return 1;
 	}
 	return 0;
+}
+
+int omx_search_names_onion(const char *name)
+{
+	const char *prev = NULL, *label = name;
+	size_t prev_len = 0;
+
+	for (;;) {
+		const char *dot = strchr(label, '.');
+		size_t len = dot ? (size_t)(dot - label) : strlen(label);
+
+		if (!dot || !dot[1])
+			return 0; /* "onion" as the last label: an onion name, not a form of one */
+		if (len == 5 && prev && lower(label[0]) == 'o' && lower(label[1]) == 'n' && lower(label[2]) == 'i' &&
+		    lower(label[3]) == 'o' && lower(label[4]) == 'n' && omx_onion_check(prev, prev_len) == OMX_ONION_OK)
+			return 1;
+		prev = label;
+		prev_len = len;
+		label = dot + 1;
+	}
 }

@@ -66,6 +66,12 @@ int omx_search_candidates(const char *name, int ndots, unsigned options, const c
  * of a line, case-insensitively. */
 int omx_hostalias(const char *text, size_t len, const char *name, char *out, size_t cap);
 
+/* Whether NAME is a search-list form of an onion name: a valid v3 onion
+ * label, then "onion", then more labels ("X.onion.corp.example", what a
+ * client's own search list makes of "X.onion"). Such a name carries the
+ * onion's address and exists nowhere: it is answered NXDOMAIN, never sent. */
+int omx_search_names_onion(const char *name);
+
 /* Whether the hosts file TEXT (LEN bytes, /etc/hosts syntax) names host NAME
  * (case-insensitive, a trailing dot ignored) as a name or an alias: such a name
  * is found by NSS "files" before any DNS search. */

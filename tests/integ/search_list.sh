@@ -116,6 +116,23 @@ like "$q" "^A plainhost\.example$" "control: plainhost.example reached the serve
 unlike "$q" "$ONION1|$ONION_UNMAPPED" "no candidate naming an onion reached the server"
 unlike "$q" "onion" "no .onion name reached the server"
 
+# ---- a client's own search list (BIND's dig +search, over its own socket):
+# the DNS-socket guard answers X.onion.example NXDOMAIN in place ----
+if command -v dig >/dev/null; then
+	fresh_log
+	out=$(shim dig +search +tries=1 +time=2 "$ONION1.onion" A 2>&1)
+	like "$out" "$ONION1\.onion\.[[:space:]]+[0-9]+[[:space:]]+IN[[:space:]]+A[[:space:]]+$ADDR1" \
+		"dig +search, ndots 3: X.onion.example refused as NXDOMAIN, then X.onion answered in place"
+	out=$(shim dig +search +tries=1 +time=2 plain MX 2>&1)
+	like "$out" "mx\.plain\.example" "dig +search plain: control, answered by DNS"
+	q=$(dns_queries)
+	like "$q" "^MX plain\.example$" "dig +search: the control's expansion reached the server"
+	unlike "$q" "$ONION1|onion" "dig +search: no form of the onion name reached the server"
+else
+	echo "ok $((T_N + 1)) - # SKIP dig not installed (bind9-dnsutils)"
+	T_N=$((T_N + 1))
+fi
+
 # ---- in an MTA a mapped domain's address is ours: getaddrinfo/gethostbyname ----
 resolv "search example"
 fresh_log

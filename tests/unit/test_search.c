@@ -151,5 +151,23 @@ int main(void)
 		is_int(omx_search_list_parse("nameserver 1\n", 13, 0, buf, sizeof(buf), list, 8), 0, "no search line: none");
 		ok(list[0] == NULL, "and the list is empty");
 	}
+	{
+		/* A valid v3 label (the Tor Project's), and the same with one letter changed. */
+		static const char good[] = "2gzyxa5ihm7nsggfxnu52rck2vv4rvmdlkiu3zzui5du4xyclen53wid";
+		char name[160];
+
+		snprintf(name, sizeof(name), "%s.onion.corp.example", good);
+		ok(omx_search_names_onion(name), "X.onion.corp.example names an onion");
+		snprintf(name, sizeof(name), "www.%s.ONION.example", good);
+		ok(omx_search_names_onion(name), "under a subdomain and in upper case too");
+		snprintf(name, sizeof(name), "%s.onion", good);
+		ok(!omx_search_names_onion(name), "X.onion itself is an onion name, not a form of one");
+		snprintf(name, sizeof(name), "%s.onion.", good);
+		ok(!omx_search_names_onion(name), "nor X.onion. with its root dot");
+		snprintf(name, sizeof(name), "%.55sa.onion.corp.example", good);
+		ok(!omx_search_names_onion(name), "an invalid onion label (bad checksum): an ordinary name");
+		ok(!omx_search_names_onion("www.onion.example"), "a short label before onion: an ordinary name");
+		ok(!omx_search_names_onion("onion.example"), "onion as the first label: an ordinary name");
+	}
 	return done_testing();
 }
