@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "log.h"
+#include "search.h"
 
 enum omx_name_status omx_resolve_onion(const struct omx_map *map, struct omx_cache *cache,
 				       const char *name, uint32_t *addr)
@@ -221,6 +222,12 @@ int omx_answer_question(const struct omx_map *map, struct omx_cache *cache,
 	if ((q->qtype == OMX_DNS_T_PTR || q->qtype == 255 /* ANY */) && q->qclass == OMX_DNS_C_IN &&
 	    reverse_v4(q->name, &addr, &zone))
 		return answer_ptr(map, cache, addr, zone, a, hosts);
+	if (omx_search_names_onion(q->name)) {
+		/* "X.onion.corp.example": a client's search list applied to an
+		 * onion name; it exists nowhere and must not carry X to DNS. */
+		negative(a, OMX_DNS_NXDOMAIN, NULL);
+		return 1;
+	}
 	if (omx_onion_label(q->name, strlen(q->name), &(size_t){ 0 })) {
 		if (q->qtype != OMX_DNS_T_A && q->qtype != OMX_DNS_T_AAAA && q->qtype != 255 /* ANY */) {
 			/* TLSA, MX, ...: the name exists, with an address only. */

@@ -4,11 +4,17 @@
  * passes through untouched. */
 #include <arpa/inet.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <netdb.h>
+#include <pthread.h>
+#include <resolv.h>
+#include <signal.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdlib.h>
+#include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "answer.h"
 #include "hooks.h"
@@ -71,38 +77,132 @@ static void dotted_quad(uint32_t addr, char *text)
 	}
 }
 
+/* ---- names the search list expands (search.h) ---- */
+
+/* The candidates of a host name glibc would try, and what each is to us. */
+struct host_walk {
+	struct omx_search_ctx c;
+	struct omx_search_cand which; /* the candidate answered in-process */
+	int onion;
+};
+
+/* Whether the hosts file names NAME (NSS "files" answers it before any search). */
+static int in_hosts_file(const char *name)
+{
+	enum { HOSTS_MAX = 1 << 20 };
+	char *text;
+	ssize_t got;
+	size_t len = 0;
+	int fd = open("/etc/hosts", O_RDONLY | O_CLOEXEC), found;
+
+	if (fd < 0)
+		return 0;
+	text = malloc(HOSTS_MAX);
+	if (!text) {
+		close(fd);
+		return 0; /* cannot tell: walk, so that nothing of ours is sent */
+	}
+	while (len < HOSTS_MAX && (got = read(fd, text + len, HOSTS_MAX - len)) > 0)
+		len += (size_t)got;
+	close(fd);
+	found = omx_hosts_has(text, len, name);
+	free(text);
+	return found;
+}
+
+/* Fills W with NAME's search-list candidates when one of them is ours (a
+ * mapped domain in an MTA, an onion anywhere); 0 leaves NAME to glibc. Names
+ * in /etc/hosts are left to glibc, which finds them there before any search. */
+static int host_walk_needed(const char *name, struct host_walk *w)
+{
+	struct in6_addr ignored;
+	int ours = 0;
+
+	if (!name || !*name || name[strlen(name) - 1] == '.' || !omx_enabled() ||
+	    inet_pton(AF_INET, name, &ignored) == 1 || inet_pton(AF_INET6, name, &ignored) == 1)
+		return 0;
+	if (!omx_mta) {
+		/* Outside an MTA only onion names are ours: only a search domain
+		 * under .onion (or a $HOSTALIASES alias) can make one, which is the
+		 * quick test, on the state as glibc left it (no system call on
+		 * this path: an onion search domain added to resolv.conf is seen
+		 * once glibc has reloaded it, after at most one lookup). */
+		if (!omx_search_may_onion(&_res, name))
+			return 0;
+	}
+	if (omx_res_current(&_res) != 0)
+		return 0;
+	omx_search_start(&w->c, &_res, name);
+	w->onion = 0;
+	while (omx_search_step(&w->c, &w->which)) {
+		enum omx_cand_kind kind = omx_search_kind(w->which.name, C_IN, T_A, omx_mta);
+
+		ours |= kind != OMX_CAND_PASS;
+		w->onion |= kind == OMX_CAND_ONION;
+	}
+	return ours && !in_hosts_file(name);
+}
+
+/* Looks up candidate name FQDN (with its trailing dot: no further search)
+ * with the real function: 1 found (the result kept in CTX), 0 not found, -1 a
+ * temporary failure. */
+typedef int (*real_lookup_fn)(void *ctx, const char *fqdn);
+
+/* Walks W as glibc would: a candidate that is ours is answered in-process
+ * (addresses in ADDRS and *N, the candidate in W->which); one that is not goes
+ * to the real lookup REAL (HOST_PASS returned: its result is in CTX); an
+ * onion's other forms are not sent. */
+static enum host_kind host_walk(struct host_walk *w, uint32_t addrs[OMX_MAP_MAX_TARGETS], int *n,
+				real_lookup_fn real, void *ctx)
+{
+	struct omx_search_cand cand;
+	int again = 0;
+
+	omx_search_rewind(&w->c);
+	while (omx_search_step(&w->c, &cand)) {
+		enum omx_cand_kind kind = omx_search_kind(cand.name, C_IN, T_A, omx_mta);
+		char fqdn[OMX_SEARCH_NAME_MAX + 1];
+
+		if (w->onion && kind != OMX_CAND_ONION)
+			continue; /* carries the onion's label: never sent (RFC 7686) */
+		if (kind != OMX_CAND_PASS) {
+			switch (host_lookup(cand.name, addrs, n)) {
+			case HOST_OK:
+				w->which = cand;
+				return HOST_OK;
+			case HOST_AGAIN:
+				return HOST_AGAIN; /* ours and not answerable now: defer */
+			default:
+				continue; /* does not exist: the next candidate, as glibc */
+			}
+		}
+		snprintf(fqdn, sizeof(fqdn), "%s.", cand.name);
+		switch (real(ctx, fqdn)) {
+		case 1:
+			return HOST_PASS;
+		case -1:
+			again = 1;
+			break;
+		default:
+			break;
+		}
+	}
+	return again ? HOST_AGAIN : HOST_NONAME;
+}
+
 /* Our answer is AF_INET or, asked for AF_INET6, the same addresses IPv4-mapped
  * (::ffff:240.x.y.z: what connect() on an IPv6 socket also recognises), so an
  * IPv6-only MTA gets addresses it can use. AF_UNSPEC gives IPv4 only: the mapped
  * form is the same endpoint, and listing both would make the MTA try each onion
  * twice. */
-int getaddrinfo(const char *node, const char *service, const struct addrinfo *hints,
-		struct addrinfo **res)
+/* getaddrinfo's result for NAME (the canonical name) from our addresses. */
+static int gai_build(const char *name, const char *service, const struct addrinfo *hints,
+		     const uint32_t *addrs, int n, struct addrinfo **res)
 {
 	struct addrinfo h = { .ai_family = AF_UNSPEC, .ai_flags = AI_V4MAPPED | AI_ADDRCONFIG };
 	struct addrinfo *head = NULL, **tail = &head;
-	uint32_t addrs[OMX_MAP_MAX_TARGETS];
-	int n = 0, rc = 0;
+	int rc = 0;
 
-	omx_ready();
-	if (hints && (hints->ai_flags & AI_NUMERICHOST)) {
-		/* An onion or mail domain is not a literal (Postfix asks this first). */
-		size_t len;
-
-		if (node && omx_onion_label(node, strlen(node), &len) && omx_enabled())
-			return EAI_NONAME;
-		return omx_real.getaddrinfo(node, service, hints, res);
-	}
-	switch (host_lookup(node, addrs, &n)) {
-	case HOST_PASS:
-		return omx_real.getaddrinfo(node, service, hints, res);
-	case HOST_OK:
-		break;
-	case HOST_NONAME:
-		return EAI_NONAME;
-	default:
-		return EAI_AGAIN;
-	}
 	if (hints)
 		h = *hints;
 	if (h.ai_family != AF_UNSPEC && h.ai_family != AF_INET && h.ai_family != AF_INET6)
@@ -132,13 +232,13 @@ int getaddrinfo(const char *node, const char *service, const struct addrinfo *hi
 		}
 	}
 	if (rc == 0 && head && hints && (hints->ai_flags & AI_CANONNAME)) {
-		size_t len = strlen(node);
+		size_t len = strlen(name);
 		char *canon = malloc(len + 1);
 
 		if (!canon) {
 			rc = EAI_MEMORY;
 		} else {
-			memcpy(canon, node, len + 1);
+			memcpy(canon, name, len + 1);
 			if (len > 1 && canon[len - 1] == '.')
 				canon[len - 1] = '\0';
 			free(head->ai_canonname);
@@ -152,6 +252,164 @@ int getaddrinfo(const char *node, const char *service, const struct addrinfo *hi
 	}
 	*res = head;
 	return 0;
+}
+
+struct gai_ctx {
+	const char *service;
+	const struct addrinfo *hints;
+	struct addrinfo **res;
+	int rc;
+};
+
+static int gai_real(void *p, const char *fqdn)
+{
+	struct gai_ctx *c = p;
+
+	c->rc = omx_real.getaddrinfo(fqdn, c->service, c->hints, c->res);
+	return c->rc == 0 ? 1 : c->rc == EAI_AGAIN ? -1 : 0;
+}
+
+#define GAI_PASS 1 /* not an EAI_* code: the lookup is glibc's */
+
+/* getaddrinfo when NODE is ours, or reached by the search list: its result,
+ * or GAI_PASS to leave the call to glibc. */
+static int gai_ours(const char *node, const char *service, const struct addrinfo *hints,
+		    struct addrinfo **res)
+{
+	uint32_t addrs[OMX_MAP_MAX_TARGETS];
+	int n = 0;
+	struct host_walk w;
+	struct gai_ctx c = { service, hints, res, 0 };
+
+	if (hints && (hints->ai_flags & AI_NUMERICHOST)) {
+		/* An onion or mail domain is not a literal (Postfix asks this first). */
+		size_t len;
+
+		if (node && omx_onion_label(node, strlen(node), &len) && omx_enabled())
+			return EAI_NONAME;
+		return GAI_PASS;
+	}
+	switch (host_lookup(node, addrs, &n)) {
+	case HOST_PASS:
+		break;
+	case HOST_OK:
+		return gai_build(node, service, hints, addrs, n, res);
+	case HOST_NONAME:
+		return EAI_NONAME;
+	default:
+		return EAI_AGAIN;
+	}
+	if (!host_walk_needed(node, &w))
+		return GAI_PASS;
+	switch (host_walk(&w, addrs, &n, gai_real, &c)) {
+	case HOST_PASS:
+		return c.rc;
+	case HOST_OK:
+		return gai_build(w.which.name, service, hints, addrs, n, res);
+	case HOST_NONAME:
+		return EAI_NONAME;
+	default:
+		return EAI_AGAIN;
+	}
+}
+
+/* Our answer is AF_INET or, asked for AF_INET6, the same addresses IPv4-mapped
+ * (::ffff:240.x.y.z: what connect() on an IPv6 socket also recognises), so an
+ * IPv6-only MTA gets addresses it can use. AF_UNSPEC gives IPv4 only: the mapped
+ * form is the same endpoint, and listing both would make the MTA try each onion
+ * twice. */
+int getaddrinfo(const char *node, const char *service, const struct addrinfo *hints,
+		struct addrinfo **res)
+{
+	int rc;
+
+	omx_ready();
+	rc = gai_ours(node, service, hints, res);
+	return rc == GAI_PASS ? omx_real.getaddrinfo(node, service, hints, res) : rc;
+}
+
+/* getaddrinfo_a (in libc since glibc 2.34): its worker threads call glibc's
+ * getaddrinfo from inside libc, past our interposer, so each request is
+ * decided here first. Ours are answered at once (synchronously); the rest go
+ * to the real getaddrinfo_a together, with the caller's notification, which
+ * is then sent once they are done, as glibc would. */
+struct gai_notify {
+	void (*fn)(union sigval);
+	union sigval value;
+};
+
+static void *gai_notify_thread(void *p)
+{
+	struct gai_notify n = *(struct gai_notify *)p;
+
+	free(p);
+	n.fn(n.value);
+	return NULL;
+}
+
+/* The notification SIG asks for, when every request was answered here. */
+static void gai_notify(const struct sigevent *sig)
+{
+	if (sig->sigev_notify == SIGEV_SIGNAL) {
+		sigqueue(getpid(), sig->sigev_signo, sig->sigev_value);
+	} else if (sig->sigev_notify == SIGEV_THREAD && sig->sigev_notify_function) {
+		struct gai_notify *n = malloc(sizeof(*n));
+		pthread_attr_t attr, *ap = sig->sigev_notify_attributes;
+		pthread_t tid;
+
+		if (!n)
+			return;
+		n->fn = sig->sigev_notify_function;
+		n->value = sig->sigev_value;
+		if (!ap) {
+			pthread_attr_init(&attr);
+			pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+			ap = &attr;
+		}
+		if (pthread_create(&tid, ap, gai_notify_thread, n) != 0)
+			free(n);
+		if (ap == &attr)
+			pthread_attr_destroy(&attr);
+	}
+}
+
+int getaddrinfo_a(int mode, struct gaicb *list[], int ent, struct sigevent *sig)
+{
+	struct gaicb **rest;
+	int left = 0, ours = 0, rc;
+
+	omx_ready();
+	if (!omx_real.getaddrinfo_a) {
+		errno = ENOSYS;
+		return EAI_SYSTEM;
+	}
+	if (ent <= 0 || !list)
+		return omx_real.getaddrinfo_a(mode, list, ent, sig);
+	rest = malloc((size_t)ent * sizeof(*rest));
+	if (!rest)
+		return EAI_AGAIN; /* as glibc when it has no memory for the requests */
+	for (int i = 0; i < ent; i++) {
+		if (!list[i])
+			continue;
+		rc = gai_ours(list[i]->ar_name, list[i]->ar_service, list[i]->ar_request, &list[i]->ar_result);
+		if (rc == GAI_PASS) {
+			rest[left++] = list[i];
+		} else {
+			list[i]->__return = rc; /* what gai_error reads */
+			ours++;
+		}
+	}
+	if (!ours)
+		rc = omx_real.getaddrinfo_a(mode, list, ent, sig);
+	else if (left)
+		rc = omx_real.getaddrinfo_a(mode, rest, left, sig);
+	else {
+		rc = 0;
+		if (mode == GAI_NOWAIT && sig)
+			gai_notify(sig);
+	}
+	free(rest);
+	return rc;
 }
 
 /* Where gethostbyname's result lives: one per thread (glibc's is one per process). */
@@ -233,32 +491,86 @@ static int hostent_r(enum host_kind kind, const char *name, int family, const ui
 	return 0;
 }
 
+/* A gethostbyname* call: its arguments, for the real lookup of a candidate. */
+struct ghbn_ctx {
+	int family, two, reentrant;
+	struct hostent *ret, **result, *static_result;
+	char *buf;
+	size_t buflen;
+	int *h_errnop, rc;
+};
+
+static int ghbn_real(void *p, const char *fqdn)
+{
+	struct ghbn_ctx *c = p;
+	int herr;
+
+	if (!c->reentrant) {
+		c->static_result = c->two ? omx_real.gethostbyname2(fqdn, c->family) : omx_real.gethostbyname(fqdn);
+		herr = h_errno;
+		return c->static_result ? 1 : herr == TRY_AGAIN ? -1 : 0;
+	}
+	c->rc = c->two ? omx_real.gethostbyname2_r(fqdn, c->family, c->ret, c->buf, c->buflen, c->result, c->h_errnop)
+		       : omx_real.gethostbyname_r(fqdn, c->ret, c->buf, c->buflen, c->result, c->h_errnop);
+	if (c->rc == ERANGE || *c->result)
+		return 1; /* found, or the caller's buffer is too small: its answer */
+	return *c->h_errnop == TRY_AGAIN ? -1 : 0;
+}
+
+/* host_lookup, then the search list: HOST_PASS with *WALKED set means the real
+ * lookup of a candidate answered (its result is in C); *NAME_OUT is the name
+ * our answer is for. */
+static enum host_kind host_decide(const char *name, uint32_t addrs[OMX_MAP_MAX_TARGETS], int *n,
+				  const char **name_out, struct host_walk *w, struct ghbn_ctx *c, int *walked)
+{
+	enum host_kind kind = host_lookup(name, addrs, n);
+	*walked = 0;
+	*name_out = name;
+	if (kind != HOST_PASS || !host_walk_needed(name, w))
+		return kind;
+	kind = host_walk(w, addrs, n, ghbn_real, c);
+	if (kind == HOST_OK)
+		*name_out = w->which.name;
+	*walked = kind == HOST_PASS;
+	return kind;
+}
+
 int gethostbyname2_r(const char *name, int family, struct hostent *ret, char *buf,
 		     size_t buflen, struct hostent **result, int *h_errnop)
 {
 	uint32_t addrs[OMX_MAP_MAX_TARGETS];
-	int n = 0;
+	struct ghbn_ctx c = { family, 1, 1, ret, result, NULL, buf, buflen, h_errnop, 0 };
+	struct host_walk w;
+	const char *as;
+	int n = 0, walked;
 	enum host_kind kind;
 
 	omx_ready();
-	kind = host_lookup(name, addrs, &n);
+	kind = host_decide(name, addrs, &n, &as, &w, &c, &walked);
+	if (walked)
+		return c.rc;
 	if (kind == HOST_PASS)
 		return omx_real.gethostbyname2_r(name, family, ret, buf, buflen, result, h_errnop);
-	return hostent_r(kind, name, family, addrs, n, ret, buf, buflen, result, h_errnop);
+	return hostent_r(kind, as, family, addrs, n, ret, buf, buflen, result, h_errnop);
 }
 
 int gethostbyname_r(const char *name, struct hostent *ret, char *buf, size_t buflen,
 		    struct hostent **result, int *h_errnop)
 {
 	uint32_t addrs[OMX_MAP_MAX_TARGETS];
-	int n = 0;
+	struct ghbn_ctx c = { AF_INET, 0, 1, ret, result, NULL, buf, buflen, h_errnop, 0 };
+	struct host_walk w;
+	const char *as;
+	int n = 0, walked;
 	enum host_kind kind;
 
 	omx_ready();
-	kind = host_lookup(name, addrs, &n);
+	kind = host_decide(name, addrs, &n, &as, &w, &c, &walked);
+	if (walked)
+		return c.rc;
 	if (kind == HOST_PASS)
 		return omx_real.gethostbyname_r(name, ret, buf, buflen, result, h_errnop);
-	return hostent_r(kind, name, AF_INET, addrs, n, ret, buf, buflen, result, h_errnop);
+	return hostent_r(kind, as, AF_INET, addrs, n, ret, buf, buflen, result, h_errnop);
 }
 
 /* gethostbyname2 for a name host_lookup took as ours (KIND). */
@@ -278,25 +590,35 @@ static struct hostent *hostent_static(enum host_kind kind, const char *name, int
 struct hostent *gethostbyname2(const char *name, int family)
 {
 	uint32_t addrs[OMX_MAP_MAX_TARGETS];
-	int n = 0;
+	struct ghbn_ctx c = { .family = family, .two = 1 };
+	struct host_walk w;
+	const char *as;
+	int n = 0, walked;
 	enum host_kind kind;
 
 	omx_ready();
-	kind = host_lookup(name, addrs, &n);
+	kind = host_decide(name, addrs, &n, &as, &w, &c, &walked);
+	if (walked)
+		return c.static_result;
 	if (kind == HOST_PASS)
 		return omx_real.gethostbyname2(name, family);
-	return hostent_static(kind, name, family, addrs, n);
+	return hostent_static(kind, as, family, addrs, n);
 }
 
 struct hostent *gethostbyname(const char *name)
 {
 	uint32_t addrs[OMX_MAP_MAX_TARGETS];
-	int n = 0;
+	struct ghbn_ctx c = { .family = AF_INET };
+	struct host_walk w;
+	const char *as;
+	int n = 0, walked;
 	enum host_kind kind;
 
 	omx_ready();
-	kind = host_lookup(name, addrs, &n);
+	kind = host_decide(name, addrs, &n, &as, &w, &c, &walked);
+	if (walked)
+		return c.static_result;
 	if (kind == HOST_PASS)
 		return omx_real.gethostbyname(name);
-	return hostent_static(kind, name, AF_INET, addrs, n);
+	return hostent_static(kind, as, AF_INET, addrs, n);
 }

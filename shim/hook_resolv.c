@@ -2,14 +2,18 @@
  * questions for mapped domains and every question for an onion name are answered
  * here, the rest goes to the real resolver untouched. */
 #include <errno.h>
+#include <fcntl.h>
 #include <netdb.h>
 #include <resolv.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "answer.h"
 #include "hooks.h"
 #include "log.h"
+#include "onion.h"
 #include "real.h"
 #include "state.h"
 
@@ -104,13 +108,245 @@ static int answer_name(res_state statp, const char *name, int class, int type,
 	return answer_question(statp, &q, answer, anslen, 1, ret);
 }
 
+int omx_res_current(res_state statp)
+{
+	if (!(statp->options & RES_INIT))
+		return statp == &_res ? res_init() : -1;
+	if (statp == &_res) {
+		/* glibc reloads a changed resolv.conf into _res before each lookup;
+		 * res_mkquery (which sends nothing) does the same, so the list read
+		 * afterwards is the one glibc would use. */
+		unsigned char scratch[NS_PACKETSZ];
+		res_mkquery(QUERY, ".", C_IN, T_A, NULL, 0, NULL, scratch, sizeof(scratch));
+	}
+	return 0;
+}
+
+/* glibc's __res_context_hostalias: a name without dots that $HOSTALIASES maps
+ * (outside secure mode, without RES_NOALIASES) is asked for as that name alone. */
+static int host_alias(res_state statp, const char *name, char *out, size_t cap)
+{
+	const char *file;
+	char text[8192];
+	ssize_t got;
+	size_t len = 0;
+	int fd;
+
+	if (strchr(name, '.') || (statp->options & RES_NOALIASES) || !(file = secure_getenv("HOSTALIASES")) ||
+	    (fd = open(file, O_RDONLY | O_CLOEXEC)) < 0)
+		return 0;
+	while (len < sizeof(text) && (got = read(fd, text + len, sizeof(text) - len)) > 0)
+		len += (size_t)got;
+	close(fd);
+	return omx_hostalias(text, len, name, out, cap);
+}
+
+int omx_search_may_onion(res_state statp, const char *name)
+{
+	size_t len;
+
+	if (!(statp->options & RES_INIT) && (statp != &_res || res_init() != 0))
+		return 0;
+	for (char **d = statp->dnsrch; *d; d++)
+		if (omx_onion_label(*d, strlen(*d), &len))
+			return 1;
+	/* A full res_state list may go on in resolv.conf: the walk reads it. */
+	return statp->dnsrch[MAXDNSRCH - 1] || (getenv("HOSTALIASES") && !strchr(name, '.'));
+}
+
+/* The search list glibc walks for STATP. res_state holds at most MAXDNSRCH (6)
+ * domains, but glibc (2.26 and later) walks its whole configured list: when
+ * STATP's is full, the list is read again from $LOCALDOMAIN or resolv.conf,
+ * and used if it starts with the same domains (else STATP's own, set by the
+ * program, is what glibc uses too). */
+static const char *const *search_domains(struct omx_search_ctx *c, res_state statp)
+{
+	const char *env = getenv("LOCALDOMAIN");
+	char text[16384];
+	ssize_t got;
+	size_t len = 0;
+	int fd, n;
+
+	if (!statp->dnsrch[MAXDNSRCH - 1])
+		return (const char *const *)statp->dnsrch;
+	if (env) {
+		n = omx_search_list_parse(env, strlen(env), 1, c->buf, sizeof(c->buf), c->list, OMX_SEARCH_LIST_MAX + 1);
+	} else {
+		if ((fd = open(_PATH_RESCONF, O_RDONLY | O_CLOEXEC)) < 0)
+			return (const char *const *)statp->dnsrch;
+		while (len < sizeof(text) && (got = read(fd, text + len, sizeof(text) - len)) > 0)
+			len += (size_t)got;
+		close(fd);
+		n = omx_search_list_parse(text, len, 0, c->buf, sizeof(c->buf), c->list, OMX_SEARCH_LIST_MAX + 1);
+	}
+	if (n < 0) {
+		omx_log(LOG_WARNING, "the search list is longer than %d domains or %zu bytes: only its first %d are walked",
+			OMX_SEARCH_LIST_MAX, sizeof(c->buf), MAXDNSRCH);
+		return (const char *const *)statp->dnsrch;
+	}
+	for (int i = 0; i < MAXDNSRCH; i++)
+		if (i >= n || strcmp(c->list[i], statp->dnsrch[i]) != 0)
+			return (const char *const *)statp->dnsrch;
+	return c->list;
+}
+
+void omx_search_start(struct omx_search_ctx *c, res_state statp, const char *name)
+{
+	c->name = name;
+	c->ndots = statp->ndots;
+	c->options = 0;
+	c->dnsrch = NULL;
+	if (host_alias(statp, name, c->alias, sizeof(c->alias) - 1)) {
+		/* Asked for as it is, alone: the iterator's trailing-dot case. */
+		strcat(c->alias, ".");
+		c->name = c->alias;
+	} else {
+		if (statp->options & RES_DEFNAMES)
+			c->options |= OMX_SEARCH_DEFNAMES;
+		if (statp->options & RES_DNSRCH)
+			c->options |= OMX_SEARCH_DNSRCH;
+		if (statp->options & RES_NOTLDQUERY)
+			c->options |= OMX_SEARCH_NOTLDQUERY;
+		c->dnsrch = search_domains(c, statp);
+	}
+	omx_search_rewind(c);
+}
+
+void omx_search_rewind(struct omx_search_ctx *c)
+{
+	omx_search_begin(&c->it, c->name, c->ndots, c->options, c->dnsrch);
+}
+
+int omx_search_step(struct omx_search_ctx *c, struct omx_search_cand *cand)
+{
+	return omx_search_next(&c->it, cand);
+}
+
+enum omx_cand_kind omx_search_kind(const char *cand, int class, int type, int mta)
+{
+	char hosts[OMX_MAP_MAX_TARGETS][OMX_HOST_MAX];
+	struct omx_dns_question q;
+	struct omx_dns_answer a;
+	const char *label;
+	size_t label_len;
+	int ours;
+
+	if ((label = omx_onion_label(cand, strlen(cand), &label_len)))
+		return omx_onion_check(label, label_len) == OMX_ONION_OK ? OMX_CAND_ONION : OMX_CAND_OURS;
+	if (type != OMX_DNS_T_MX && type != OMX_DNS_T_SRV &&
+	    !((type == OMX_DNS_T_A || type == OMX_DNS_T_AAAA) && mta))
+		return OMX_CAND_PASS;
+	if (omx_dns_question_from_name(&q, cand, class, type, QUERY_ID) != 0)
+		return OMX_CAND_OURS; /* unreadable: answer_name decides (fails closed) */
+	/* The map alone (discovery, which asks DNS, runs when the candidate's turn comes). */
+	ours = omx_answer_question(omx_map_acquire(), NULL, &q, mta, &a, hosts);
+	omx_map_release();
+	return ours ? OMX_CAND_OURS : OMX_CAND_PASS;
+}
+
+/* res_nsearch's walk over the search list (glibc 2.36 __res_context_search), done
+ * here when a candidate is ours (or, with discovery on, for an MX question:
+ * glibc's own walk would skip discovery): each candidate that is ours is
+ * answered in-process, the others go to DNS one by one with the real
+ * res_nquery; when a candidate is a valid onion name, the others are not sent
+ * at all (they carry its label). Returns 0 to leave NAME to glibc. */
+static int search_walk(res_state statp, const char *name, int class, int type, unsigned char *answer,
+		       int anslen, int *ret)
+{
+	struct omx_search_ctx c;
+	struct omx_search_cand cand;
+	int n = 0, same = 0, ours = 0, onion = 0, saved_herrno = -1, got_nodata = 0, got_servfail = 0, done = 0;
+
+	if (!name || !answer || anslen < 0 || !statp)
+		return 0;
+	if (type != OMX_DNS_T_MX && type != OMX_DNS_T_SRV &&
+	    !((type == OMX_DNS_T_A || type == OMX_DNS_T_AAAA) && omx_mta) && !omx_search_may_onion(statp, name))
+		return 0; /* only an onion could be ours here, and none can be formed */
+	if (omx_res_current(statp) != 0)
+		return 0; /* glibc fails it the same way, sending nothing */
+	omx_search_start(&c, statp, name);
+	while (omx_search_step(&c, &cand)) {
+		enum omx_cand_kind kind;
+
+		if (n++ == 0)
+			same = strcmp(cand.name, name) == 0;
+		if (!omx_enabled())
+			return 0;
+		kind = omx_search_kind(cand.name, class, type, omx_mta);
+		ours |= kind != OMX_CAND_PASS;
+		onion |= kind == OMX_CAND_ONION;
+	}
+	if (n == 0 || (n == 1 && same))
+		return 0; /* nothing expanded: glibc asks for NAME, which answer_name judges */
+	if (!(ours || (type == OMX_DNS_T_MX && omx_discovery)))
+		return 0;
+	omx_search_rewind(&c);
+	while (omx_search_step(&c, &cand)) {
+		int r, herr;
+
+		if (cand.role == OMX_SEARCH_LISTED && done)
+			continue;
+		if (onion && omx_search_kind(cand.name, class, type, omx_mta) != OMX_CAND_ONION) {
+			omx_log(LOG_DEBUG, "not sending %s to DNS: a search-list form of an onion name", cand.name);
+			r = -1;
+			set_h_errno(statp, HOST_NOT_FOUND);
+		} else if (!answer_name(statp, cand.name, class, type, answer, anslen, &r)) {
+			r = omx_real.res_nquery(statp, cand.name, class, type, answer, anslen);
+		} else if (r < 0 && statp->res_h_errno == TRY_AGAIN) {
+			/* Ours, and it cannot be answered now (no map, damaged map,
+			 * an onion we cannot route): defer, do not try further names. */
+			*ret = -1;
+			return 1;
+		}
+		if (r > 0) {
+			*ret = r;
+			return 1;
+		}
+		herr = statp->res_h_errno;
+		if (cand.role == OMX_SEARCH_AS_IS_FIRST) {
+			saved_herrno = herr;
+		} else if (cand.role == OMX_SEARCH_LISTED) {
+			if (herr == NO_DATA)
+				got_nodata = 1;
+			else if (herr == TRY_AGAIN && anslen >= 4 && (answer[3] & 0x0f) == 2 /* SERVFAIL */)
+				got_servfail = 1;
+			else if (herr != HOST_NOT_FOUND)
+				done = 1;
+		}
+	}
+	if (saved_herrno != -1)
+		set_h_errno(statp, saved_herrno);
+	else if (got_nodata)
+		set_h_errno(statp, NO_DATA);
+	else if (got_servfail)
+		set_h_errno(statp, TRY_AGAIN);
+	*ret = -1;
+	return 1;
+}
+
+/* res_search/res_nsearch: NAME as it is when it is ours by the map or an onion
+ * (never expanded); else the search list walked when it can reach one of ours
+ * (or, with discovery, for an MX question: each candidate is then discovered
+ * at its turn, NAME alone included); else NAME as answer_name judges it. */
+static int search_name(res_state statp, const char *name, int class, int type, unsigned char *answer,
+		       int anslen, int *ret)
+{
+	if (name && (type == OMX_DNS_T_MX || type == OMX_DNS_T_SRV ||
+		     ((type == OMX_DNS_T_A || type == OMX_DNS_T_AAAA) && omx_mta) ||
+		     omx_onion_label(name, strlen(name), &(size_t){ 0 })) &&
+	    omx_enabled() && omx_search_kind(name, class, type, omx_mta) != OMX_CAND_PASS)
+		return answer_name(statp, name, class, type, answer, anslen, ret);
+	return search_walk(statp, name, class, type, answer, anslen, ret) ||
+	       answer_name(statp, name, class, type, answer, anslen, ret);
+}
+
 int res_nsearch(res_state statp, const char *name, int class, int type, unsigned char *answer,
 		int anslen)
 {
 	int ret;
 
 	omx_ready();
-	if (answer_name(statp, name, class, type, answer, anslen, &ret))
+	if (search_name(statp, name, class, type, answer, anslen, &ret))
 		return ret;
 	return omx_real.res_nsearch(statp, name, class, type, answer, anslen);
 }
@@ -185,7 +421,7 @@ int res_search(const char *name, int class, int type, unsigned char *answer, int
 	int ret;
 
 	omx_ready();
-	if (answer_name(&_res, name, class, type, answer, anslen, &ret))
+	if (search_name(&_res, name, class, type, answer, anslen, &ret))
 		return ret;
 	return omx_real.res_search(name, class, type, answer, anslen);
 }

@@ -8,6 +8,7 @@
 #include <resolv.h>
 
 #include "answer.h"
+#include "search.h"
 #include "sockaddr.h"
 
 
@@ -17,6 +18,45 @@
  * the real resolver with STATP (NULL: a private resolver state). */
 int omx_answer_current(res_state statp, const struct omx_dns_question *q,
 		       struct omx_dns_answer *a, char hosts[][OMX_HOST_MAX]);
+
+/* The search list (search.h): the candidates glibc tries for NAME with resolver
+ * state STATP (its options, ndots and search list, $LOCALDOMAIN included, the
+ * whole list even beyond the 6 that STATP holds, and a $HOSTALIASES alias).
+ * omx_search_start fills C; omx_search_step gives the candidates one by one;
+ * omx_search_start again (or omx_search_rewind) starts over. */
+#define OMX_SEARCH_LIST_MAX 64
+struct omx_search_ctx {
+	struct omx_search_iter it;
+	const char *name;
+	int ndots;
+	unsigned options;
+	const char *const *dnsrch;
+	char alias[OMX_SEARCH_NAME_MAX + 1];
+	const char *list[OMX_SEARCH_LIST_MAX + 1];
+	char buf[4096];
+};
+void omx_search_start(struct omx_search_ctx *c, res_state statp, const char *name);
+void omx_search_rewind(struct omx_search_ctx *c);
+int omx_search_step(struct omx_search_ctx *c, struct omx_search_cand *cand);
+
+/* Whether a search-list candidate of NAME can be an onion name at all: a
+ * search domain under .onion in STATP (as glibc left it: no system call), or
+ * a $HOSTALIASES alias of a dotless name. Initialises _res if glibc has not. */
+int omx_search_may_onion(res_state statp, const char *name);
+
+/* Makes STATP what glibc's next lookup would use: initialised, and for _res
+ * reloaded if resolv.conf changed. 0, or -1 (an uninitialised private state:
+ * glibc fails the lookup). */
+int omx_res_current(res_state statp);
+
+/* What a search candidate is to us, for a question of TYPE (hook_resolv.c). */
+enum omx_cand_kind {
+	OMX_CAND_PASS = 0,  /* not ours: glibc may send it */
+	OMX_CAND_OURS,      /* a mapped domain (by the map alone) or an onion name */
+	OMX_CAND_ONION,     /* a valid v3 onion name: every other candidate of the
+			     * same name carries its label, so none is sent */
+};
+enum omx_cand_kind omx_search_kind(const char *cand, int class, int type, int mta);
 
 /* The current delivery routed a domain: a mapped one (MAPPED, its MX or address
  * answered here) or another (an MX lookup passed to DNS). An MTA delivery that

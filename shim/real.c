@@ -58,6 +58,7 @@ ENOSYS_STUB(writev, ssize_t, -1, (int fd, const struct iovec *v, int n))
 ENOSYS_STUB(getpeername, int, -1, (int fd, struct sockaddr *sa, socklen_t *len))
 ENOSYS_STUB(shutdown, int, -1, (int fd, int how))
 ENOSYS_STUB(getaddrinfo, int, EAI_SYSTEM, (const char *n, const char *s, const struct addrinfo *h, struct addrinfo **r))
+ENOSYS_STUB(getaddrinfo_a, int, EAI_SYSTEM, (int m, struct gaicb **l, int n, struct sigevent *sv))
 ENOSYS_STUB(sendmmsg, int, -1, (int fd, struct mmsghdr *m, unsigned int n, int fl))
 ENOSYS_STUB(recvfrom, ssize_t, -1, (int fd, void *b, size_t n, int fl, struct sockaddr *sa, socklen_t *len))
 ENOSYS_STUB(recvmsg, ssize_t, -1, (int fd, struct msghdr *m, int fl))
@@ -198,6 +199,7 @@ static void bind_all(void)
 	BIND(getpeername);
 	BIND(shutdown);
 	BIND(getaddrinfo);
+	BIND(getaddrinfo_a);
 	BIND(gethostbyname);
 	BIND(gethostbyname2);
 	BIND(gethostbyname_r);

@@ -23,6 +23,7 @@ struct omx_real_fns {
 	int (*shutdown)(int, int);
 	int (*getaddrinfo)(const char *, const char *, const struct addrinfo *,
 			   struct addrinfo **);
+	int (*getaddrinfo_a)(int, struct gaicb **, int, struct sigevent *);
 	struct hostent *(*gethostbyname)(const char *);
 	struct hostent *(*gethostbyname2)(const char *, int);
 	int (*gethostbyname_r)(const char *, struct hostent *, char *, size_t,

@@ -456,3 +456,127 @@ const char *omx_srv_status_name(enum omx_srv_status st)
 	}
 	return "?";
 }
+
+/* ---- stronger policies (srv.h) ---- */
+
+/* Checks the header of reply MSG for the policy readers: the answer section's
+ * start and count, and the AD bit; 0, 1 for NXDOMAIN (no records), or -1. */
+static int policy_header(int rc, const uint8_t *msg, size_t cap, size_t *len, size_t *start, unsigned *an,
+			 int *secure)
+{
+	uint16_t flags;
+
+	*len = rc > 0 && (size_t)rc < cap ? (size_t)rc : cap;
+	if (!msg || *len < OMX_DNS_HEADER_LEN)
+		return -1;
+	flags = get16(msg + 2);
+	if (!(flags & OMX_DNS_FLAG_QR) || (flags & OMX_DNS_FLAG_TC))
+		return -1;
+	if ((flags & 0x0f) == 3)
+		return 1;
+	if ((flags & 0x0f) != 0)
+		return -1;
+	*secure = (flags & OMX_DNS_FLAG_AD) != 0;
+	*an = get16(msg + 6);
+	*start = answer_start(msg, *len);
+	return *start ? 0 : -1;
+}
+
+int omx_policy_sts_reply(int rc, const uint8_t *msg, size_t cap)
+{
+	static const char tag[] = "v=STSv1";
+	size_t len, at;
+	unsigned an;
+	int secure, h = policy_header(rc, msg, cap, &len, &at, &an, &secure);
+	struct rr rr;
+
+	if (h)
+		return h > 0 ? 0 : -1;
+	for (unsigned i = 0; i < an; i++) {
+		char text[sizeof(tag)];
+		size_t got = 0;
+
+		if (read_rr(msg, len, &at, &rr) != 0)
+			return -1;
+		if (rr.type != OMX_DNS_T_TXT || rr.class != OMX_DNS_C_IN)
+			continue;
+		/* The record's character-strings, joined, up to the tag's length. */
+		for (size_t p = rr.rdata; p < rr.rdata + rr.rdlength && got < sizeof(tag) - 1;) {
+			size_t n = msg[p++];
+
+			if (n > rr.rdata + rr.rdlength - p)
+				return -1;
+			for (size_t k = 0; k < n && got < sizeof(tag) - 1; k++)
+				text[got++] = (char)msg[p + k];
+			p += n;
+		}
+		if (got == sizeof(tag) - 1 && memcmp(text, tag, got) == 0)
+			return 1;
+	}
+	return 0;
+}
+
+int omx_policy_mx_reply(int rc, const uint8_t *msg, size_t cap, char hosts[][256], int *secure)
+{
+	size_t len, at;
+	unsigned an;
+	int n = 0, h;
+	struct rr rr;
+
+	*secure = 0;
+	h = policy_header(rc, msg, cap, &len, &at, &an, secure);
+	if (h)
+		return h > 0 ? 0 : -1;
+	for (unsigned i = 0; i < an; i++) {
+		struct name host;
+		size_t off;
+
+		if (read_rr(msg, len, &at, &rr) != 0)
+			return -1;
+		if (rr.type != OMX_DNS_T_MX || rr.class != OMX_DNS_C_IN)
+			continue;
+		off = rr.rdata + 2;
+		if (rr.rdlength < 3 || read_name(msg, len, &off, &host) != 0 || off > rr.rdata + rr.rdlength)
+			return -1;
+		if (host.weird || !host.text[0] || n >= OMX_POLICY_HOSTS_MAX)
+			continue; /* the null MX (RFC 7505), or beyond the hosts looked at */
+		snprintf(hosts[n++], 256, "%s", host.text);
+	}
+	return n;
+}
+
+int omx_policy_tlsa_reply(int rc, const uint8_t *msg, size_t cap)
+{
+	size_t len, at;
+	unsigned an;
+	int secure = 0, h = policy_header(rc, msg, cap, &len, &at, &an, &secure);
+	struct rr rr;
+
+	if (h)
+		return h > 0 ? 0 : -1;
+	for (unsigned i = 0; i < an; i++) {
+		if (read_rr(msg, len, &at, &rr) != 0)
+			return -1;
+		if (rr.type == OMX_DNS_T_TLSA && rr.class == OMX_DNS_C_IN)
+			return secure;
+	}
+	return 0;
+}
+
+void omx_srv_overridden(struct omx_srv_result *r, const char *policy)
+{
+	char why[80];
+
+	snprintf(why, sizeof(why), "unsigned, and the domain publishes %s", policy);
+	for (int i = 0; i < r->n; i++) {
+		char onion[OMX_ONION_LABEL_LEN + sizeof(".onion")];
+
+		snprintf(onion, sizeof(onion), "%s.onion", r->rec[i].onion);
+		ignore_target(r, onion, why);
+	}
+	r->n = 0;
+	r->status = OMX_SRV_UNUSABLE;
+	snprintf(r->detail, sizeof(r->detail),
+		 "unsigned answer not used: the domain publishes %s, which only a DNSSEC-validated SRV answer may override",
+		 policy);
+}

@@ -79,4 +79,32 @@ void omx_srv_order(const struct omx_srv_result *r, uint32_t (*rand32)(void *), v
 		   int order[OMX_SRV_MAX_TARGETS]);
 
 const char *omx_srv_status_name(enum omx_srv_status st);
+
+/* ---- stronger policies an unsigned SRV answer must not override ----
+ * Under srv_dnssec = prefer an unsigned _onion-mx._tcp answer could be forged;
+ * a domain that publishes MTA-STS (RFC 8461) or DANE for its MX (RFC 7672)
+ * has asked for authenticated TLS to its MX, which a forged onion route would
+ * bypass: for such a domain only a DNSSEC-validated SRV answer counts.
+ * The readers below take the reply res_nquery left in MSG (RC its return
+ * value; MSG's header zeroed before the call) and return -1 when there is no
+ * usable reply (none, SERVFAIL, REFUSED, truncated, malformed). */
+
+#define OMX_POLICY_HOSTS_MAX 4 /* MX hosts whose TLSA records are looked at */
+
+/* An _mta-sts.DOMAIN TXT reply: 1 if a TXT record starts "v=STSv1" (RFC 8461
+ * 3.1), 0 if none (NXDOMAIN, NODATA, other TXT records). */
+int omx_policy_sts_reply(int rc, const uint8_t *msg, size_t cap);
+
+/* An MX reply: the MX host names (up to OMX_POLICY_HOSTS_MAX, lower case, into
+ * HOSTS) and, in *SECURE, whether it carried the AD bit. Returns how many
+ * hosts (0: no MX records, or only the null MX "."). */
+int omx_policy_mx_reply(int rc, const uint8_t *msg, size_t cap, char hosts[][256], int *secure);
+
+/* A TLSA reply: 1 if it holds TLSA records and carried the AD bit, 0 if not. */
+int omx_policy_tlsa_reply(int rc, const uint8_t *msg, size_t cap);
+
+/* Marks R (an unsigned OMX_SRV_ONION result for DOMAIN) as not used because
+ * DOMAIN publishes POLICY ("MTA-STS" or "DANE"): OMX_SRV_UNUSABLE, each onion
+ * among the ignored targets with the reason, and the detail says why. */
+void omx_srv_overridden(struct omx_srv_result *r, const char *policy);
 #endif

@@ -44,9 +44,58 @@ int omx_resolver_trusted(const struct __res_state *statp)
 	return 1;
 }
 
+/* Asks NAME TYPE with NQUERY on STATP into REPLY (header zeroed first). */
+static int ask(res_state statp, omx_nquery_fn nquery, const char *name, int type, unsigned char *reply,
+	       size_t cap)
+{
+	memset(reply, 0, 12);
+	return nquery(statp, name, C_IN, type, reply, (int)cap);
+}
+
+/* Which stronger policy DOMAIN publishes: "MTA-STS", "DANE", NULL for none,
+ * or "" when that cannot be told now (a lookup failed). */
+static const char *stronger_policy(res_state statp, omx_nquery_fn nquery, const char *domain,
+				   unsigned char *reply, size_t cap)
+{
+	char name[1100], hosts[OMX_POLICY_HOSTS_MAX][256];
+	int rc, n, secure = 0;
+
+	snprintf(name, sizeof(name), "_mta-sts.%s", domain);
+	rc = ask(statp, nquery, name, T_TXT, reply, cap);
+	switch (omx_policy_sts_reply(rc, reply, cap)) {
+	case 1:
+		return "MTA-STS";
+	case -1:
+		return "";
+	}
+	/* DANE (RFC 7672): a validated MX RRset and validated TLSA records for
+	 * one of its hosts. The AD bit means something only from a trusted
+	 * resolver; without one nothing is validated and no DANE is seen. */
+	if (!(statp->options & RES_TRUSTAD))
+		return NULL;
+	rc = ask(statp, nquery, domain, T_MX, reply, cap);
+	n = omx_policy_mx_reply(rc, reply, cap, hosts, &secure);
+	if (n < 0)
+		return "";
+	if (!secure)
+		return NULL;
+	for (int i = 0; i < n; i++) {
+		snprintf(name, sizeof(name), "_25._tcp.%s", hosts[i]);
+		rc = ask(statp, nquery, name, 52 /* TLSA */, reply, cap);
+		switch (omx_policy_tlsa_reply(rc, reply, cap)) {
+		case 1:
+			return "DANE";
+		case -1:
+			return "";
+		}
+	}
+	return NULL;
+}
+
 void omx_srv_lookup(res_state statp, omx_nquery_fn nquery, const char *domain,
 		    enum omx_dnssec_policy policy, struct omx_srv_result *r)
 {
+	const char *stronger;
 	unsigned char reply[SRV_REPLY_MAX];
 	char qname[256];
 	unsigned long saved = statp->options;
@@ -62,6 +111,18 @@ void omx_srv_lookup(res_state statp, omx_nquery_fn nquery, const char *domain,
 	if (policy != OMX_DNSSEC_OFF && omx_resolver_trusted(statp))
 		statp->options |= RES_TRUSTAD;
 	rc = nquery(statp, qname, C_IN, T_SRV, reply, sizeof(reply));
-	statp->options = saved;
 	omx_srv_classify(rc, reply, sizeof(reply), qname, policy, r);
+	if (policy == OMX_DNSSEC_PREFER && r->status == OMX_SRV_ONION && !r->secure) {
+		stronger = stronger_policy(statp, nquery, domain, reply, sizeof(reply));
+		if (stronger && !*stronger) {
+			r->status = OMX_SRV_TEMPFAIL;
+			r->n = 0;
+			r->ttl = 0;
+			snprintf(r->detail, sizeof(r->detail),
+				 "unsigned answer, and whether the domain publishes MTA-STS or DANE cannot be told now (lookup failed)");
+		} else if (stronger) {
+			omx_srv_overridden(r, stronger);
+		}
+	}
+	statp->options = saved;
 }

@@ -3,9 +3,14 @@
  *       FLAG: canon numerichost addrconfig v4mapped all numericserv
  *   netdb_probe gai-null NAME [SERVICE]      hints == NULL
  *   netdb_probe ghbn NAME | ghbn2 NAME inet|inet6
- *   netdb_probe ghbn_r NAME BUFLEN | ghbn2_r NAME inet|inet6 BUFLEN */
+ *   netdb_probe ghbn_r NAME BUFLEN | ghbn2_r NAME inet|inet6 BUFLEN
+ *   netdb_probe gai_a MODE NAME...   getaddrinfo_a, IPv4 stream; MODE: wait
+ *       (GAI_WAIT), suspend (GAI_NOWAIT + gai_suspend), signal (SIGEV_SIGNAL),
+ *       thread (SIGEV_THREAD): one "req NAME rc=... addr" line per name */
 #include <arpa/inet.h>
 #include <errno.h>
+#include <pthread.h>
+#include <signal.h>
 #include <netdb.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -78,6 +83,80 @@ static const char *herr_name(int h)
 	}
 }
 
+static pthread_mutex_t notified_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t notified_cond = PTHREAD_COND_INITIALIZER;
+static int notified;
+
+static void notify_thread(union sigval v)
+{
+	(void)v;
+	pthread_mutex_lock(&notified_lock);
+	notified = 1;
+	pthread_cond_signal(&notified_cond);
+	pthread_mutex_unlock(&notified_lock);
+}
+
+/* getaddrinfo_a of NAMES (N) in MODE; waits for every request, then prints them. */
+static int gai_a(const char *mode, char **names, int n)
+{
+	struct addrinfo hints = { .ai_family = AF_INET, .ai_socktype = SOCK_STREAM };
+	struct gaicb reqs[16], *list[16];
+	struct sigevent sev = { .sigev_notify = SIGEV_NONE };
+	sigset_t set;
+	int rc, sig = 0;
+
+	if (n > 16)
+		n = 16;
+	for (int i = 0; i < n; i++) {
+		memset(&reqs[i], 0, sizeof(reqs[i]));
+		reqs[i].ar_name = names[i];
+		reqs[i].ar_request = &hints;
+		list[i] = &reqs[i];
+	}
+	sigemptyset(&set);
+	sigaddset(&set, SIGUSR1);
+	sigprocmask(SIG_BLOCK, &set, NULL);
+	if (strcmp(mode, "signal") == 0) {
+		sev.sigev_notify = SIGEV_SIGNAL;
+		sev.sigev_signo = SIGUSR1;
+	} else if (strcmp(mode, "thread") == 0) {
+		sev.sigev_notify = SIGEV_THREAD;
+		sev.sigev_notify_function = notify_thread;
+	}
+	rc = getaddrinfo_a(strcmp(mode, "wait") == 0 ? GAI_WAIT : GAI_NOWAIT, list, n, &sev);
+	printf("getaddrinfo_a=%s\n", gai_name(rc));
+	if (rc != 0)
+		return 1;
+	if (strcmp(mode, "signal") == 0) {
+		sigwait(&set, &sig);
+		printf("notified=signal\n");
+	} else if (strcmp(mode, "thread") == 0) {
+		pthread_mutex_lock(&notified_lock);
+		while (!notified)
+			pthread_cond_wait(&notified_cond, &notified_lock);
+		pthread_mutex_unlock(&notified_lock);
+		printf("notified=thread\n");
+	}
+	for (int left = 1; left;) {
+		left = 0;
+		for (int i = 0; i < n; i++)
+			left |= gai_error(&reqs[i]) == EAI_INPROGRESS;
+		if (left)
+			gai_suspend((const struct gaicb *const *)list, n, NULL);
+	}
+	for (int i = 0; i < n; i++) {
+		char host[INET_ADDRSTRLEN] = "-";
+		rc = gai_error(&reqs[i]);
+		if (rc == 0 && reqs[i].ar_result)
+			inet_ntop(AF_INET, &((struct sockaddr_in *)reqs[i].ar_result->ai_addr)->sin_addr, host,
+				  sizeof(host));
+		printf("req %s rc=%s addr=%s\n", names[i], gai_name(rc), host);
+		if (rc == 0)
+			freeaddrinfo(reqs[i].ar_result);
+	}
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	const char *cmd = argc > 1 ? argv[1] : "";
@@ -86,6 +165,8 @@ int main(int argc, char **argv)
 		fprintf(stderr, "usage: see the source\n");
 		return 2;
 	}
+	if (strcmp(cmd, "gai_a") == 0)
+		return argc > 3 ? gai_a(argv[2], argv + 3, argc - 3) : 2;
 	if (strcmp(cmd, "gai") == 0 || strcmp(cmd, "gai-null") == 0) {
 		struct addrinfo hints = { 0 }, *res = NULL;
 		const char *service = argc > 3 && strcmp(argv[3], "-") ? argv[3] : NULL;

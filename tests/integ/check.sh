@@ -134,7 +134,10 @@ like "$out" "ttl: +600 s" "SRV: the TTL"
 like "$out" "route: +onion, from SRV discovery \(unsigned\)" "SRV: route onion"
 unlike "$out" "cannot be trusted" "loopback nameserver: the AD bit is trusted, no warning"
 is "$(check -t srv.example)" "srv.example onion srv(unsigned) $ONION3.onion:2525 $ONION4.onion:25" "terse: SRV line"
-is "$(dns_queries | grep -c 'MX srv\.example')" "$mx_before" "an onion from SRV: the clearnet MX is not even asked for"
+# The MX is asked once per run, only to look for DANE (an unsigned SRV answer
+# under prefer must not override a validated MX with TLSA): never used.
+is "$(dns_queries | grep -c 'MX srv\.example')" "$((mx_before + 2))" "an onion from SRV: the clearnet MX is asked only for the DANE check (once per run)"
+like "$(dns_queries)" "TXT _mta-sts\.srv\.example" "and the _mta-sts TXT for MTA-STS"
 
 out=$(check bad.example)
 is "$?" 1 "SRV with only invalid targets: exit 1"

@@ -41,6 +41,13 @@ vg "non-blocking connect through the library" env LD_PRELOAD="$LIB" $VG "$H/conn
 vg "res_nsearch answered by the library" env LD_PRELOAD="$LIB" $VG "$H/resolv_probe" nsearch mapped.example MX
 vg "res_nsend answered by the library" env LD_PRELOAD="$LIB" $VG "$H/resolv_probe" nsend "$ONION1.onion" A
 vg "gethostbyname_r answered by the library" env LD_PRELOAD="$LIB" $VG "$H/netdb_probe" ghbn_r "$ONION1.onion" 1024
+# Names the search list expands (search_list.sh), and getaddrinfo_a.
+printf 'nameserver 127.0.0.1\nsearch example onion\n' >"$T/resolv.conf"
+vg "res_search of a name the search list makes mapped" env LD_PRELOAD="$LIB" $VG "$H/resolv_probe" search mapped MX
+vg "getaddrinfo of an onion label the search list expands" env LD_PRELOAD="$LIB" $VG "$H/netdb_probe" gai "$ONION1" 25 inet
+vg "getaddrinfo_a, ours and not, thread notification" env LD_PRELOAD="$LIB" $VG "$H/netdb_probe" gai_a thread \
+	"$ONION1.onion" "$ONION1" mx.plain
+printf 'nameserver 127.0.0.1\n' >"$T/resolv.conf"
 vg "system() after clearenv(), environ swapped and restored" env LD_PRELOAD="$LIB" $VG "$H/exec_probe" system true
 vg "popen() after clearenv(), environ swapped and restored" env LD_PRELOAD="$LIB" $VG "$H/exec_probe" popen true
 ONIONMX_CONF=$T/bad.conf vg "the library with a broken config" env LD_PRELOAD="$LIB" $VG "$H/connect_probe" mx.plain.example 25
