@@ -2,6 +2,7 @@
  * (srv_dnssec = prefer): the readers of the _mta-sts TXT, MX and TLSA replies,
  * and the decision omx_srv_lookup makes with them, driven by a stand-in
  * resolver that answers each (name, type) from replies built here. */
+#include "ed25519.h"
 #include "onion.h"
 #include "sha3.h"
 #include "srv.h"
@@ -349,9 +350,10 @@ static void test_decision(void)
 
 int main(void)
 {
-	uint8_t key[32];
+	uint8_t hash[32], key[32];
 
-	omx_sha3_256("policy-test", 11, key);
+	omx_sha3_256("policy-test", 11, hash);
+	omx_ed25519_base_mult(hash, key); /* a key Tor accepts, as discovery wants */
 	omx_onion_from_pubkey(key, onion);
 	test_readers();
 	test_decision();
