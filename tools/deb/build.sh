@@ -41,7 +41,8 @@ strip --remove-section=.comment --remove-section=.note --strip-unneeded \
 	"$ROOT/usr/lib/$MULTIARCH/libonionmx.so"
 chmod 4644 "$ROOT/usr/lib/$MULTIARCH/libonionmx.so"
 strip --remove-section=.comment --remove-section=.note \
-	"$ROOT/usr/bin/onionmx" "$ROOT/usr/sbin/onionmx-map" "$ROOT/usr/sbin/onionmx-check"
+	"$ROOT/usr/bin/onionmx" "$ROOT/usr/sbin/onionmx-map" "$ROOT/usr/sbin/onionmx-check" \
+	"$ROOT/usr/sbin/onionmx-stats"
 gzip -9n "$ROOT"/usr/share/man/man*/*
 
 DOC=$ROOT/usr/share/doc/onionmx
@@ -65,7 +66,7 @@ mkdir -p "$ROOT/DEBIAN" "$B/shlibs/debian"
 printf 'Source: onionmx\n\nPackage: onionmx\nArchitecture: any\n' >"$B/shlibs/debian/control"
 DEPENDS=$(cd "$B/shlibs" && dpkg-shlibdeps -O -e"$ROOT/usr/lib/$MULTIARCH/libonionmx.so" \
 	-e"$ROOT/usr/bin/onionmx" -e"$ROOT/usr/sbin/onionmx-map" -e"$ROOT/usr/sbin/onionmx-check" \
-	2>/dev/null | sed -n 's/^shlibs:Depends=//p')
+	-e"$ROOT/usr/sbin/onionmx-stats" 2>/dev/null | sed -n 's/^shlibs:Depends=//p')
 SIZE=$(du -sk --exclude=DEBIAN "$ROOT" | cut -f1)
 sed -e "s/@VERSION@/$DEB_VERSION/" -e "s/@ARCH@/$ARCH/" -e "s/@DEPENDS@/$DEPENDS/" \
 	-e "s/@SIZE@/$SIZE/" -e "s/@MAINTAINER@/$MAINTAINER/" -e "s/@MULTIARCH@/$MULTIARCH/" \
