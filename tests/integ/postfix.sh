@@ -12,6 +12,7 @@
 # mail through its _onion-mx._tcp SRV record, and a failing SRV lookup defers.
 . "$(dirname "$0")/../lib.sh"
 . "$TOP/tests/mta/common.sh"
+. "$TOP/tests/mta/scenarios.sh"
 mta_skip_san
 DEB=$(ls "${POSTFIX_DEB_DIR:-/var/cache/onionmx}"/postfix_*_amd64.deb 2>/dev/null | head -1)
 if [ -z "$DEB" ]; then
@@ -35,8 +36,13 @@ mta_install_onionmx || exit 1
 mta_discovery || exit 1
 
 pf_log() { grep ' postfix/' "$SYSLOG"; }
-log_count() { grep -cE -- "$1" "$SYSLOG" 2>/dev/null || true; } # log_count ERE
-log_count_at_least() { [ "$(log_count "$1")" -ge "$2" ]; }
+# The adapter of tests/mta/scenarios.sh.
+MTA_NAME=Postfix
+MTA_LOG=$SYSLOG
+MTA_BOUNCED_RE='status=bounced'
+mta_deferred_re() { echo "to=<user@$1\.example>.*status=deferred"; }
+MTA_FLUSH_DESC="LD_PRELOAD=libonionmx.so postqueue -f"
+mta_flush() { LD_PRELOAD=libonionmx.so /usr/sbin/postqueue -f >/dev/null 2>&1; }
 queue_count() { # messages on the queue, as mailq says
 	local out
 	out=$(/usr/sbin/postqueue -p 2>/dev/null)
@@ -45,7 +51,6 @@ queue_count() { # messages on the queue, as mailq says
 	*) printf '%s\n' "$out" | sed -n 's/.* in \([0-9]*\) Requests\?\.$/\1/p' ;;
 	esac
 }
-queue_is() { [ "$(queue_count)" = "$1" ]; }
 postfix_pids() { # every process running a Postfix daemon
 	local p
 	for p in /proc/[0-9]*; do
@@ -112,17 +117,7 @@ like "$(tr '\0' '\n' <"/proc/$MASTER/environ" 2>/dev/null)" "^LD_PRELOAD=libonio
 	"master's LD_PRELOAD is the bare name the library put back"
 
 # --- Delivery: mapped domains to the onion, unmapped ones straight to their MX.
-ONION_M01=$(onion_of m01.example)
-printf '%s\n' "user@mapped.example first-mapped" "user@m01.example first-m01" \
-	"user@u01.example first-plain" >"$T/first"
-submit "$T/first" >/dev/null
-ok $? "three messages accepted over SMTP by smtpd"
-wait_for 20 count_at_least onion 2
-wait_for 10 count_at_least direct 1
-is "$(sink_count onion)" 2 "mail for mapped.example and m01.example arrived at the onion sink"
-is "$(sink_count direct)" 1 "mail for the unmapped u01.example arrived at its own MX directly"
-like "$(socks_hosts)" "^$ONION1\.onion$" "the SOCKS request for mapped.example named its onion"
-like "$(socks_hosts)" "^$ONION_M01\.onion$" "the SOCKS request for m01.example named its onion"
+scenario_first_delivery
 like "$(pf_log)" "postfix/smtp\[[0-9]+\]: [0-9A-F]+: to=<user@m01\.example>, relay=$ONION_M01\.onion\[(::ffff:)?2(4[0-9]|5[0-5])\.[0-9.]+\]:25, .*status=sent" \
 	"Postfix's log: sent to the onion MX at its synthetic address"
 like "$(pf_log)" "to=<user@u01\.example>, relay=mx\.direct\.example\[198\.18\.0\.30\]:25, .*status=sent" \
@@ -164,13 +159,7 @@ exec {DIR_FD}<&-
 is "$(stat -L -c %F "/proc/$MASTER/cwd")" directory "control: stat -L of a /proc link reports a directory (master's cwd)"
 
 # --- Tor down: every message deferred with the library's cause, none bounced.
-stop_socks
-before_onion=$(sink_count onion)
-for d in m04 m05 m06 m07 m08; do echo "user@$d.example down-$d"; done >"$T/down"
-submit "$T/down" >/dev/null
-wait_for 20 log_count_at_least "to=<user@m0[4-8]\.example>.*status=deferred" 5
-is "$(log_count 'to=<user@m0[4-8]\.example>.*status=deferred')" 5 "Tor down: Postfix deferred all five messages"
-is "$(queue_count)" 5 "mailq: five messages on the queue"
+scenario_tor_down "m04 m05 m06 m07 m08"
 line=$(grep -E 'to=<user@m0[4-8]\.example>.*status=deferred' "$SYSLOG" | head -1)
 like "$line" "status=deferred \(connect to [a-z2-7]{56}\.onion\[(::ffff:)?2(4[0-9]|5[0-5])\.[0-9.]+\]:25: Network is down\)" \
 	"the deferral's cause: connect to the onion refused"
@@ -178,73 +167,49 @@ pid=$(printf '%s\n' "$line" | sed -n 's/.*postfix\/smtp\[\([0-9]*\)\].*/\1/p')
 like "$(grep "postfix/smtp\[$pid\]: onionmx:" "$SYSLOG")" \
 	"onionmx: cannot connect to [a-z2-7]{56}\.onion port 25 \(MX of [a-z0-9.]+[^)]*\) via Tor 127\.0\.0\.1:9050: cannot connect to Tor's SOCKS port \(is Tor running\?\)" \
 	"the same smtp process logged why (is Tor running?)"
-is "$(log_count 'status=bounced')" 0 "nothing bounced"
-is "$(sink_count onion)" "$before_onion" "nothing reached the onion sink while Tor was down"
 is "$(pf_stats "d['total']['failed_by_cause'], d['total']['succeeded']")" "{'tor_refused': 5} 2" \
 	"statistics: Tor's port refused each of those five deliveries"
 
 # --- Tor back, a queue flush under the library: everything delivered.
-start_socks relay -r 127.0.0.40:25 || exit 1
-out=$(LD_PRELOAD=libonionmx.so /usr/sbin/postqueue -f 2>&1)
-ok $? "LD_PRELOAD=libonionmx.so postqueue -f"
-wait_for 30 count_at_least onion $((before_onion + 5))
-is "$(sink_count onion)" $((before_onion + 5)) "Tor back: the five deferred messages arrived at the onion sink"
-wait_for 10 queue_is 0
-is "$(queue_count)" 0 "the queue is empty"
-for d in m04 m05 m06 m07 m08; do
-	grep -q "^CONNECT host=$(onion_of $d.example)\.onion port=25" "$T/socks.log" || echo "$d"
-done >"$T/missing"
-is "$(cat "$T/missing")" "" "the SOCKS server was asked for each of their onions"
+scenario_tor_back "m04 m05 m06 m07 m08"
 
 # --- A map change while Postfix runs. The running smtp processes are chrooted
 # and hold nothing outside the chroot, so they cannot open the rebuilt map: one
 # asked to deliver after the change sees its map was replaced and defers the
 # message (never DNS, never the clearnet MX). After "postfix reload" new smtp
 # processes open the new map, and the queued message goes to the onion.
-before_direct=$(sink_count direct)
-echo "user@moved.example before-move" >"$T/moved1"
-submit "$T/moved1" >/dev/null
-wait_for 20 count_at_least direct $((before_direct + 1))
-is "$(sink_count direct)" $((before_direct + 1)) "moved.example, not in the map yet, went to its own MX"
-mx_queries_before=$(dns_queries | grep -c 'moved\.example')
-[ "$mx_queries_before" -ge 1 ]
-ok $? "control: the DNS log shows Postfix asking about moved.example ($mx_queries_before queries)"
-smtp_before=$(smtp_pids)
-echo "moved.example ${ONION_MOVED}.onion" >>/etc/onionmx/domains
-"$MAPTOOL" /etc/onionmx/domains >/dev/null
-ok $? "onionmx-map rebuilt the map with moved.example while Postfix runs"
-sleep 1.2 # the library looks at the map at most once a second
-before_onion=$(sink_count onion)
-echo "user@moved.example after-move" >"$T/moved2"
-submit "$T/moved2" >/dev/null
-wait_for 20 log_count_at_least 'to=<user@moved\.example>.*status=deferred' 1
-line=$(grep -E 'to=<user@moved\.example>.*status=deferred' "$SYSLOG" | head -1)
-like "$line" "status=deferred \(Host or domain name not found\. Name service error for name=moved\.example type=MX: Host not found, try again\)" \
-	"a running smtp process deferred the message for moved.example (its MX lookup failed temporarily)"
-pid=$(printf '%s\n' "$line" | sed -n 's/.*postfix\/smtp\[\([0-9]*\)\].*/\1/p')
-printf '%s\n' $smtp_before | grep -qx "$pid"
-ok $? "it was an smtp process started before the change (pid $pid; running then: $(printf '%s ' $smtp_before))"
-like "$(grep "postfix/smtp\[$pid\]: onionmx:" "$SYSLOG")" \
-	"onionmx: /etc/onionmx/domains\.cdb: this process finds it has been replaced, and cannot open the map again \(it has chrooted, [^)]*\): deferring every MX lookup until it restarts \(Postfix: postfix reload\)" \
-	"the same smtp process logged why"
-like "$(/usr/sbin/postqueue -p 2>/dev/null)" "user@moved\.example" "postqueue -p: the message waits on the queue"
-is "$(dns_queries | grep -c 'moved\.example')" "$mx_queries_before" "DNS heard nothing about moved.example after the change"
-is "$(sink_count direct)" $((before_direct + 1)) "its old MX got nothing more"
-is "$(sink_count onion)" "$before_onion" "nor did the onion sink, yet"
-t_reload=$(date +%s%N)
-/usr/sbin/postfix reload >/dev/null 2>&1
-ok $? "postfix reload (the operator's step after onionmx-map)"
-all_gone() { for p in $smtp_before; do alive "$p" && return 1; done; return 0; }
-wait_for 20 all_gone
-ok $? "every smtp process that ran before the change has exited"
-echo "# the last of them exited $((($(date +%s%N) - t_reload) / 1000000)) ms after postfix reload"
-/usr/sbin/postqueue -f >/dev/null 2>&1
-wait_for 30 count_at_least onion $((before_onion + 1))
-is "$(sink_count onion)" $((before_onion + 1)) "after the reload and a queue flush, the message for moved.example arrived at the onion sink"
-like "$(sink_subjects onion)" "^after-move user@moved\.example$" "it is the deferred message"
-like "$(socks_hosts)" "^$ONION_MOVED\.onion$" "through a SOCKS request for its new onion"
-is "$(sink_count direct)" $((before_direct + 1)) "and not at its old MX"
-is "$(dns_queries | grep -c 'moved\.example')" "$mx_queries_before" "DNS still heard nothing about moved.example after the change"
+# The hook of scenario_map_rebuilt: the smtp processes running before the
+# change defer the message, and "postfix reload" plus a flush sends it.
+postfix_map_rebuilt() { # postfix_map_rebuilt before|after DOMAIN
+	local line pid
+	if [ "$1" = before ]; then
+		smtp_before=$(smtp_pids)
+		return
+	fi
+	wait_for 20 log_count_at_least 'to=<user@moved\.example>.*status=deferred' 1
+	line=$(grep -E 'to=<user@moved\.example>.*status=deferred' "$SYSLOG" | head -1)
+	like "$line" "status=deferred \(Host or domain name not found\. Name service error for name=moved\.example type=MX: Host not found, try again\)" \
+		"a running smtp process deferred the message for moved.example (its MX lookup failed temporarily)"
+	pid=$(printf '%s\n' "$line" | sed -n 's/.*postfix\/smtp\[\([0-9]*\)\].*/\1/p')
+	printf '%s\n' $smtp_before | grep -qx "$pid"
+	ok $? "it was an smtp process started before the change (pid $pid; running then: $(printf '%s ' $smtp_before))"
+	like "$(grep "postfix/smtp\[$pid\]: onionmx:" "$SYSLOG")" \
+		"onionmx: /etc/onionmx/domains\.cdb: this process finds it has been replaced, and cannot open the map again \(it has chrooted, [^)]*\): deferring every MX lookup until it restarts \(Postfix: postfix reload\)" \
+		"the same smtp process logged why"
+	like "$(/usr/sbin/postqueue -p 2>/dev/null)" "user@moved\.example" "postqueue -p: the message waits on the queue"
+	is "$(dns_queries | grep -c 'moved\.example$')" "$SCEN_DNS_BEFORE" "DNS heard nothing about moved.example while it waited"
+	is "$(sink_count direct)" "$SCEN_BEFORE_DIRECT" "its old MX got nothing more"
+	is "$(sink_count onion)" "$SCEN_BEFORE_ONION" "nor did the onion sink, yet"
+	t_reload=$(date +%s%N)
+	/usr/sbin/postfix reload >/dev/null 2>&1
+	ok $? "postfix reload (the operator's step after onionmx-map)"
+	all_gone() { for p in $smtp_before; do alive "$p" && return 1; done; return 0; }
+	wait_for 20 all_gone
+	ok $? "every smtp process that ran before the change has exited"
+	echo "# the last of them exited $((($(date +%s%N) - t_reload) / 1000000)) ms after postfix reload"
+	/usr/sbin/postqueue -f >/dev/null 2>&1
+}
+scenario_map_rebuilt moved.example before postfix_map_rebuilt
 pid2=$(grep 'to=<user@moved\.example>.*relay=.*\.onion' "$SYSLOG" | sed -n 's/.*postfix\/smtp\[\([0-9]*\)\].*/\1/p' | head -1)
 [ -n "$pid2" ] && ! printf '%s\n' $smtp_before | grep -qx "$pid2"
 ok $? "it was sent by an smtp process started after the change (pid $pid2)"
@@ -324,7 +289,7 @@ id=$(printf '%s\n' "$line" | sed -n 's/.*: \([0-9A-F]*\): to=.*/\1/p')
 is "$(queue_count)" 0 "(postsuper -d $id: the queue is empty again)"
 
 # --- 500 messages: 5 to each of 50 mapped and 50 unmapped domains.
-mta_bulk_test 100
+scenario_exactly_once 100 5 "$(seq -f 'm%02g' 1 50)" "$(seq -f 'u%02g' 1 50)"
 
 # --- An unprivileged user and the setuid-installed library: their config and
 # map are never read by a set-id program. As nobody, with their own
@@ -364,14 +329,7 @@ like "$(cat "$T/control.strace")" "open.*\"$T/theirs\.conf\"" \
 	"control: a postqueue without setgid does read \$ONIONMX_CONF (so the strace test can fail)"
 
 # --- What must never happen, over the whole run.
-queries=$(dns_queries)
-unlike "$queries" " (mapped|m[0-9]{2})\.example$|\.onion$|\.(24[0-9]|25[0-5])\.in-addr\.arpa$" \
-	"the DNS server saw no query for a mapped domain, an onion or a synthetic address"
-like "$queries" "^MX u01\.example$" "while Postfix did ask it about unmapped domains"
-is "$(sink_connections clearnet)" 0 "the clearnet MX of the mapped domains (127.0.0.20) saw no connection"
-is "$(sink_connections clearnet2)" 0 "nor its second address (198.18.0.20)"
-is "$(sink_count bounces)" 0 "no bounce reached the sender's domain"
-is "$(log_count 'status=bounced')" 0 "Postfix's log has no bounce"
+scenario_never
 # (but for the control above: showq refuses a postqueue that is not setgid postdrop)
 unlike "$(pf_log | grep -v 'fatal: Connect to the Postfix showq service: Permission denied')" \
 	"(fatal|panic|warning):" "Postfix logged no warning, fatal error or panic"
