@@ -149,14 +149,7 @@ scenario_map_rebuilt moved.example before
 # map, publishes its onion in _onion-mx._tcp SRV (port 2525) and keeps a
 # clearnet MX, the trap one. Each delivery is a new setuid exim4: the SRV
 # answer and the onion's synthetic address must come from the shared cache.
-before_onion=$(sink_count onion)
-echo "user@d01.example disc-1" >"$T/disc1"
-submit "$T/disc1" >/dev/null
-wait_for 20 count_at_least onion $((before_onion + 1))
-is "$(sink_count onion)" $((before_onion + 1)) "discovery: mail for d01.example (in no map) arrived at the onion sink"
-like "$(sink_subjects onion)" "^disc-1 user@d01\.example$" "discovery: it is the message for d01.example"
-like "$(grep "^CONNECT host=$ONION_D01\.onion " "$T/socks.log")" "port=2525( |$)" \
-	"discovery: through SOCKS to the SRV record's onion, on the SRV record's port (2525)"
+scenario_discovery_first
 wait_for 5 log_count_at_least "=> user@d01\.example " 1
 line=$(grep -E "=> user@d01\.example " "$MAINLOG" | head -1)
 like "$line" "=> user@d01\.example R=dnslookup T=remote_smtp H=$ONION_D01\.onion \[(::ffff:)?248\.[0-9.]+\]" \
@@ -164,45 +157,24 @@ like "$line" "=> user@d01\.example R=dnslookup T=remote_smtp H=$ONION_D01\.onion
 addr=$(printf '%s\n' "$line" | sed -n 's/.* H=[a-z2-7]*\.onion \[\(::ffff:\)\{0,1\}\([0-9.]*\)\].*/\2/p')
 like "$(grep 'onionmx:' "$SYSLOG")" "exim4: onionmx: discovered onion MX for d01\.example: $ONION_D01\.onion " \
 	"the library logged the discovery"
-is "$(dns_query_count _onion-mx._tcp.d01.example SRV dnsmasq)" 1 "DNS was asked for d01.example's SRV record once"
-is "$(dns_query_count d01.example MX dnsmasq)" 0 "and never for its clearnet MX"
-is "$(stat -c '%U %a' "$DISCOVERY_CACHE" 2>/dev/null)" "root 600" "the shared cache $DISCOVERY_CACHE is root's, mode 600"
-out=$(LD_PRELOAD=libonionmx.so getent ahostsv4 "$ONION_D01.onion" 2>&1 | awk '{ print $1; exit }')
-is "$out" "$addr" "a fresh process resolves the onion to the address the delivery used (from the shared cache)"
+scenario_discovery_cache "$addr"
 # A second message, delivered by another re-executed exim4: no second SRV
 # query, no second discovery - the answer came from the file.
-echo "user@d01.example disc-2" >"$T/disc2"
-submit "$T/disc2" >/dev/null
-wait_for 20 count_at_least onion $((before_onion + 2))
-is "$(sink_count onion)" $((before_onion + 2)) "discovery: a second message for d01.example arrived at the onion sink"
+scenario_discovery_second
 wait_for 5 log_count_at_least "=> user@d01\.example " 2
 like "$(grep -E "=> user@d01\.example " "$MAINLOG" | sed -n 2p)" "H=$ONION_D01\.onion \[(::ffff:)?$addr\]" \
 	"Exim's log: at the same synthetic address"
-is "$(dns_query_count _onion-mx._tcp.d01.example SRV dnsmasq)" 1 "still one SRV query: the second delivery process used the shared cache"
 is "$(grep -c 'onionmx: discovered onion MX for d01\.example' "$SYSLOG")" 1 "and the discovery was logged once"
 
 # --- The SRV lookup fails (servfail.example's server answers SERVFAIL): the
 # message is deferred, never sent to the domain's clearnet MX, never bounced.
-before_onion=$(sink_count onion)
-echo "user@servfail.example srv-fail" >"$T/srvfail"
-submit "$T/srvfail" >/dev/null
-ok $? "a message for servfail.example accepted"
-wait_for 20 log_count_at_least "== user@servfail\.example" 1
+scenario_srv_fail
 line=$(grep -E "== user@servfail\.example" "$MAINLOG" | head -1)
 like "$line" "== user@servfail\.example R=dnslookup defer \(-1\): host lookup did not complete" \
 	"SRV lookup failing: Exim deferred the message (host lookup did not complete)"
-like "$(grep 'onionmx:' "$SYSLOG")" \
-	"onionmx: _onion-mx\._tcp\.servfail\.example SRV lookup failed: SERVFAIL .*; deferring its MX lookup" \
-	"the library logged why"
 id=$(printf '%s\n' "$line" | awk '{ print $3 }')
 like "$(/usr/sbin/exim4 -bp 2>/dev/null | grep -A1 -- " $id ")" "^ +user@servfail\.example$" "exim4 -bp: the message ($id) is on the queue, for user@servfail.example"
 is "$(queue_count)" 1 "exim4 -bpc: one message"
-ge1() { [ "$1" -ge 1 ]; }
-ge1 "$(dns_query_count _onion-mx._tcp.servfail.example SRV evil)"
-ok $? "the SRV query did reach servfail.example's failing server"
-is "$(dns_query_count servfail.example MX dnsmasq)" 0 "no MX query for servfail.example: its clearnet MX never looked up"
-is "$(log_count ' \*\* ')" 0 "nothing bounced"
-is "$(sink_count onion)" "$before_onion" "nothing reached the onion sink"
 /usr/sbin/exim4 -Mrm "$id" >/dev/null 2>&1
 is "$(queue_count)" 0 "(exim4 -Mrm $id: the queue is empty again)"
 

@@ -223,14 +223,7 @@ fi
 # map, publishes its onion in _onion-mx._tcp SRV (port 2525) and keeps a
 # clearnet MX, the trap one. The chrooted smtp asks for the SRV record; the
 # onion's synthetic address is in the shared cache file, opened before chroot.
-before_onion=$(sink_count onion)
-echo "user@d01.example disc-1" >"$T/disc1"
-submit "$T/disc1" >/dev/null
-wait_for 20 count_at_least onion $((before_onion + 1))
-is "$(sink_count onion)" $((before_onion + 1)) "discovery: mail for d01.example (in no map) arrived at the onion sink"
-like "$(sink_subjects onion)" "^disc-1 user@d01\.example$" "discovery: it is the message for d01.example"
-like "$(grep "^CONNECT host=$ONION_D01\.onion " "$T/socks.log")" "port=2525( |$)" \
-	"discovery: through SOCKS to the SRV record's onion, on the SRV record's port (2525)"
+scenario_discovery_first
 line=$(pf_log | grep -E 'to=<user@d01\.example>.*status=sent' | head -1)
 like "$line" "postfix/smtp\[[0-9]+\]: [0-9A-F]+: to=<user@d01\.example>, relay=$ONION_D01\.onion\[(::ffff:)?248\.[0-9.]+\]:25, " \
 	"Postfix's log: sent to the discovered onion at its address in 248.0.0.0/8"
@@ -239,12 +232,8 @@ addr=$(printf '%s\n' "$line" | sed -n 's/.*relay=[a-z2-7]*\.onion\[\(::ffff:\)\{
 like "$(grep "postfix/smtp\[$pid\]: onionmx:" "$SYSLOG")" \
 	"onionmx: discovered onion MX for d01\.example: $ONION_D01\.onion " \
 	"the same chrooted smtp process (pid $pid) logged the discovery"
-is "$(dns_query_count _onion-mx._tcp.d01.example SRV dnsmasq)" 1 "DNS was asked for d01.example's SRV record once"
-is "$(dns_query_count d01.example MX dnsmasq)" 0 "and never for its clearnet MX"
-is "$(stat -c '%U %a' "$DISCOVERY_CACHE" 2>/dev/null)" "root 600" "the shared cache $DISCOVERY_CACHE is root's, mode 600"
 # A fresh process outside the chroot finds the same address in the file.
-out=$(LD_PRELOAD=libonionmx.so getent ahostsv4 "$ONION_D01.onion" 2>&1 | awk '{ print $1; exit }')
-is "$out" "$addr" "a fresh process resolves the onion to the address the smtp process used (from the shared cache)"
+scenario_discovery_cache "$addr"
 # A second message after "postfix reload" (the smtp processes replaced): a new
 # process, and still no second SRV query - the answer came from the file.
 smtp_before=$(smtp_pids)
@@ -253,23 +242,16 @@ ok $? "postfix reload (its smtp processes exit)"
 gone() { ! smtp_pids | grep -qx "$pid"; }
 wait_for 10 gone
 ok $? "the smtp process that delivered disc-1 (pid $pid) has exited"
-echo "user@d01.example disc-2" >"$T/disc2"
-submit "$T/disc2" >/dev/null
-wait_for 20 count_at_least onion $((before_onion + 2))
-is "$(sink_count onion)" $((before_onion + 2)) "discovery: a second message for d01.example arrived at the onion sink"
+scenario_discovery_second
 pid2=$(pf_log | grep -E 'to=<user@d01\.example>.*status=sent' | sed -n '2s/.*postfix\/smtp\[\([0-9]*\)\].*/\1/p')
 [ -n "$pid2" ] && [ "$pid2" != "$pid" ] && ! printf '%s\n' $smtp_before | grep -qx "$pid2"
 ok $? "sent by an smtp process started after the reload (pid $pid2)"
 like "$(pf_log | grep "postfix/smtp\[$pid2\]: .*to=<user@d01\.example>")" "relay=$ONION_D01\.onion\[(::ffff:)?$addr\]:25, .*status=sent" \
 	"at the same synthetic address"
-is "$(dns_query_count _onion-mx._tcp.d01.example SRV dnsmasq)" 1 "still one SRV query: the new process used the shared cache"
 
 # --- The SRV lookup fails (servfail.example's server answers SERVFAIL): the
 # message is deferred, never sent to the domain's clearnet MX, never bounced.
-before_onion=$(sink_count onion)
-echo "user@servfail.example srv-fail" >"$T/srvfail"
-submit "$T/srvfail" >/dev/null
-wait_for 20 log_count_at_least 'to=<user@servfail\.example>.*status=deferred' 1
+scenario_srv_fail
 line=$(grep -E 'to=<user@servfail\.example>.*status=deferred' "$SYSLOG" | head -1)
 like "$line" "status=deferred \(Host or domain name not found\. Name service error for name=servfail\.example type=MX: Host not found, try again\)" \
 	"SRV lookup failing: Postfix deferred the message (the MX lookup failed temporarily)"
@@ -278,12 +260,6 @@ like "$(grep "postfix/smtp\[$pid\]: onionmx:" "$SYSLOG")" \
 	"onionmx: _onion-mx\._tcp\.servfail\.example SRV lookup failed: SERVFAIL .*; deferring its MX lookup" \
 	"the same smtp process logged why"
 like "$(/usr/sbin/postqueue -p 2>/dev/null)" "user@servfail\.example" "postqueue -p: the message is on the queue"
-ge1() { [ "$1" -ge 1 ]; }
-ge1 "$(dns_query_count _onion-mx._tcp.servfail.example SRV evil)"
-ok $? "the SRV query did reach servfail.example's failing server"
-is "$(dns_query_count servfail.example MX dnsmasq)" 0 "no MX query for servfail.example: its clearnet MX never looked up"
-is "$(log_count 'status=bounced')" 0 "nothing bounced"
-is "$(sink_count onion)" "$before_onion" "nothing reached the onion sink"
 id=$(printf '%s\n' "$line" | sed -n 's/.*: \([0-9A-F]*\): to=.*/\1/p')
 /usr/sbin/postsuper -d "$id" >/dev/null 2>&1
 is "$(queue_count)" 0 "(postsuper -d $id: the queue is empty again)"

@@ -207,6 +207,65 @@ scenario_never() { # scenario_never [EXTRA]
 	is "$(log_count "$MTA_BOUNCED_RE")" 0 "$MTA_NAME's log has no bounce"
 }
 
+# --- Onion MX discovery (discover = srv, tests/mta/common.sh's mta_discovery) -
+
+# d01.example is in no map and publishes its onion in _onion-mx._tcp SRV (port
+# 2525); its clearnet MX is the trap one. Its message arrives at the onion
+# sink through SOCKS on the SRV record's port. Sets SCEN_BEFORE_ONION.
+scenario_discovery_first() {
+	SCEN_BEFORE_ONION=$(sink_count onion)
+	echo "user@d01.example disc-1" >"$T/disc1"
+	submit "$T/disc1" >/dev/null
+	wait_for 20 count_at_least onion $((SCEN_BEFORE_ONION + 1))
+	is "$(sink_count onion)" $((SCEN_BEFORE_ONION + 1)) "discovery: mail for d01.example (in no map) arrived at the onion sink"
+	like "$(sink_subjects onion)" "^disc-1 user@d01\.example$" "discovery: it is the message for d01.example"
+	like "$(grep "^CONNECT host=$ONION_D01\.onion " "$T/socks.log")" "port=2525( |$)" \
+		"discovery: through SOCKS to the SRV record's onion, on the SRV record's port (2525)"
+}
+
+# scenario_discovery_cache ADDR: DNS was asked d01.example's SRV record once
+# and never its MX; the shared cache is root's; a fresh process resolves the
+# onion to ADDR, the address the MTA's delivery used.
+scenario_discovery_cache() {
+	local out
+	is "$(dns_query_count _onion-mx._tcp.d01.example SRV dnsmasq)" 1 "DNS was asked for d01.example's SRV record once"
+	is "$(dns_query_count d01.example MX dnsmasq)" 0 "and never for its clearnet MX"
+	is "$(stat -c '%U %a' "$DISCOVERY_CACHE" 2>/dev/null)" "root 600" "the shared cache $DISCOVERY_CACHE is root's, mode 600"
+	out=$(LD_PRELOAD=libonionmx.so getent ahostsv4 "$ONION_D01.onion" 2>&1 | awk '{ print $1; exit }')
+	is "$out" "$1" "a fresh process resolves the onion to the address the delivery used (from the shared cache)"
+}
+
+# A second message for d01.example, from another delivery process: at the
+# onion sink, and still one SRV query (the answer came from the shared cache).
+scenario_discovery_second() {
+	echo "user@d01.example disc-2" >"$T/disc2"
+	submit "$T/disc2" >/dev/null
+	wait_for 20 count_at_least onion $((SCEN_BEFORE_ONION + 2))
+	is "$(sink_count onion)" $((SCEN_BEFORE_ONION + 2)) "discovery: a second message for d01.example arrived at the onion sink"
+	is "$(dns_query_count _onion-mx._tcp.d01.example SRV dnsmasq)" 1 "still one SRV query: the second delivery process used the shared cache"
+}
+
+# servfail.example's SRV lookup fails (its server answers SERVFAIL): the
+# message is deferred, the library logs why, the query did reach the failing
+# server (the control), its clearnet MX is never looked up, nothing bounced,
+# nothing at the onion sink.
+scenario_srv_fail() {
+	local out before_onion
+	before_onion=$(sink_count onion)
+	echo "user@servfail.example srv-fail" >"$T/srvfail"
+	out=$(submit "$T/srvfail")
+	is "$out" "submitted 1" "a message for servfail.example accepted"
+	wait_for 20 log_count_at_least "$(mta_deferred_re servfail)" 1
+	like "$(grep 'onionmx:' "$SYSLOG")" \
+		"onionmx: _onion-mx\._tcp\.servfail\.example SRV lookup failed: SERVFAIL .*; deferring its MX lookup" \
+		"the library logged why"
+	[ "$(dns_query_count _onion-mx._tcp.servfail.example SRV evil)" -ge 1 ]
+	ok $? "control: the SRV query did reach servfail.example's failing server"
+	is "$(dns_query_count servfail.example MX dnsmasq)" 0 "no MX query for servfail.example: its clearnet MX never looked up"
+	is "$(log_count "$MTA_BOUNCED_RE")" 0 "nothing bounced"
+	is "$(sink_count onion)" "$before_onion" "nothing reached the onion sink"
+}
+
 # --- Through the private Tor network ---------------------------------------
 
 # scenario_tor_first TAG: a message for mapped.example (onion 1) and one for
