@@ -28,11 +28,8 @@ mta_exim_prepare
 
 exim_log() { cat "$MAINLOG" 2>/dev/null; }
 # The adapter of tests/mta/scenarios.sh.
-MTA_NAME=Exim
-MTA_LOG=$MAINLOG
-MTA_BOUNCED_RE=' \*\* '
+mta_adapter Exim "$MAINLOG" ' \*\* ' "LD_PRELOAD=libonionmx.so exim4 -qff"
 mta_deferred_re() { echo "== user@$1\.example"; }
-MTA_FLUSH_DESC="LD_PRELOAD=libonionmx.so exim4 -qff"
 mta_flush() { LD_PRELOAD=libonionmx.so /usr/sbin/exim4 -qff >/dev/null 2>&1; }
 queue_count() { /usr/sbin/exim4 -bpc 2>/dev/null; }
 

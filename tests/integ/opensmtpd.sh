@@ -31,14 +31,12 @@ mta_install_onionmx || exit 1
 
 osd_log() { grep ' smtpd\[' "$SYSLOG"; }
 # The adapter of tests/mta/scenarios.sh.
-MTA_NAME=OpenSMTPD
-MTA_LOG=$SYSLOG
-MTA_BOUNCED_RE='result="PermFail"'
+mta_adapter OpenSMTPD "$SYSLOG" 'result="PermFail"' \
+	"smtpctl schedule all, once OpenSMTPD enabled the routes to the onions again"
 mta_deferred_re() { echo "to=<user@$1\.example> .*result=\"TempFail\""; }
 # OpenSMTPD disables the route to an onion for 15 s after a failure; a retry
 # before it enables it again fails at once (and backs off), so the queue is
 # retried once it has.
-MTA_FLUSH_DESC="smtpctl schedule all, once OpenSMTPD enabled the routes to the onions again"
 mta_flush() {
 	wait_for 30 log_count_at_least 'smtp-out: Enabling route .*\.onion\)' 3
 	/usr/sbin/smtpctl schedule all >/dev/null 2>&1

@@ -37,11 +37,8 @@ mta_discovery || exit 1
 
 pf_log() { grep ' postfix/' "$SYSLOG"; }
 # The adapter of tests/mta/scenarios.sh.
-MTA_NAME=Postfix
-MTA_LOG=$SYSLOG
-MTA_BOUNCED_RE='status=bounced'
+mta_adapter Postfix "$SYSLOG" 'status=bounced' "LD_PRELOAD=libonionmx.so postqueue -f"
 mta_deferred_re() { echo "to=<user@$1\.example>.*status=deferred"; }
-MTA_FLUSH_DESC="LD_PRELOAD=libonionmx.so postqueue -f"
 mta_flush() { LD_PRELOAD=libonionmx.so /usr/sbin/postqueue -f >/dev/null 2>&1; }
 queue_count() { # messages on the queue, as mailq says
 	local out

@@ -30,10 +30,7 @@ mta_discovery "$TOR_ONION2" || exit 1 # good.example publishes onion 2 by SRV
 MAINLOG=/var/log/exim4/mainlog
 exim_log() { cat "$MAINLOG" 2>/dev/null; }
 # The adapter of tests/mta/scenarios.sh.
-MTA_NAME=Exim
-MTA_LOG=$MAINLOG
-MTA_BOUNCED_RE=' \*\* '
-MTA_PROC_RE='exim4(\[[0-9]+\])?'
+mta_adapter Exim "$MAINLOG" ' \*\* ' "" 'exim4(\[[0-9]+\])?'
 
 mta_exim_prepare
 mta_exim_start >"$T/start.out" 2>&1

@@ -42,10 +42,7 @@ echo "nosvc.example $NOSVC.onion" >>/etc/onionmx/domains
 "$MAPTOOL" /etc/onionmx/domains >/dev/null || exit 1
 osd_log() { grep ' smtpd\[' "$SYSLOG"; }
 # The adapter of tests/mta/scenarios.sh.
-MTA_NAME=OpenSMTPD
-MTA_LOG=$SYSLOG
-MTA_BOUNCED_RE='result="PermFail"'
-MTA_PROC_RE='smtpd\[[0-9]+\]'
+mta_adapter OpenSMTPD "$SYSLOG" 'result="PermFail"' "" 'smtpd\[[0-9]+\]'
 queue_count() { /usr/sbin/smtpctl show queue 2>/dev/null | grep -c . ; }
 
 out=$(mta_opensmtpd_start 2>&1)

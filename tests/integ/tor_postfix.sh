@@ -41,10 +41,7 @@ mta_map_tor || exit 1
 mta_discovery "$TOR_ONION2" || exit 1 # good.example publishes onion 2 by SRV
 pf_log() { grep ' postfix/' "$SYSLOG"; }
 # The adapter of tests/mta/scenarios.sh.
-MTA_NAME=Postfix
-MTA_LOG=$SYSLOG
-MTA_BOUNCED_RE='status=bounced'
-MTA_PROC_RE='postfix/smtp\[[0-9]+\]'
+mta_adapter Postfix "$SYSLOG" 'status=bounced' "" 'postfix/smtp\[[0-9]+\]'
 
 mta_postfix_start >"$T/start.out" 2>&1
 ok $? "Postfix $(dpkg-deb -f "$DEB" Version) started as postfix@-.service starts it, with LD_PRELOAD=libonionmx.so"

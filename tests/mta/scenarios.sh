@@ -4,20 +4,25 @@
 # tests/mta/common.sh; each script sets up its MTA, defines the adapter below,
 # calls the scenarios and adds the checks only its MTA has.
 #
-# The adapter, defined by the calling script:
-#   MTA_NAME              the MTA's name in descriptions (Postfix, Exim, OpenSMTPD)
-#   MTA_LOG               the file the MTA logs deliveries to
-#   MTA_BOUNCED_RE        ERE of a bounce in MTA_LOG
-#   mta_deferred_re DRE   prints the ERE of a deferral in MTA_LOG of a message
-#                         for user@DRE.example (DRE itself an ERE)
+# The adapter, given by the calling script:
+#   mta_adapter NAME LOG BOUNCED_RE [FLUSH_DESC [PROC_RE]]
+#     NAME                the MTA's name in descriptions (Postfix, Exim, OpenSMTPD)
+#     LOG                 the file the MTA logs deliveries to
+#     BOUNCED_RE          ERE of a bounce in LOG
+#     FLUSH_DESC          what mta_flush runs, for its check's description
+#     PROC_RE             ERE of the syslog tag of the MTA's delivering process
+#                         (the through-Tor scenarios)
+#   and the functions
+#   mta_deferred_re DRE   prints the ERE of a deferral in LOG of a message for
+#                         user@DRE.example (DRE itself an ERE)
 #   queue_count           prints how many messages are on the MTA's queue
 #   mta_flush             retries the queue now (status: whether it could)
-#   MTA_FLUSH_DESC        what mta_flush runs, for its check's description
-#   MTA_PROC_RE           ERE of the syslog tag of the MTA's delivering process
-#                         (the through-Tor scenarios)
 #
 # Sinks, SOCKS log and DNS log are those of tests/mta/common.sh.
 
+mta_adapter() {
+	MTA_NAME=$1 MTA_LOG=$2 MTA_BOUNCED_RE=$3 MTA_FLUSH_DESC=${4:-} MTA_PROC_RE=${5:-}
+}
 log_count() { grep -cE -- "$1" "$MTA_LOG" 2>/dev/null || true; } # log_count ERE
 log_count_at_least() { [ "$(log_count "$1")" -ge "$2" ]; }
 queue_is() { [ "$(queue_count)" = "$1" ]; }
