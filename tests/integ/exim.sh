@@ -52,11 +52,7 @@ like "$(exim_log)" "=> user@u01\.example R=dnslookup T=remote_smtp H=mx\.direct\
 like "$(grep 'onionmx:' "$SYSLOG")" "exim4: onionmx: connected to $ONION_M01\.onion port 25 \(MX of m01\.example[ )]" \
 	"the library's line (syslog, facility mail) names domain and onion"
 # Exim's deliveries (setuid re-execs of exim4, as root) counted into the shared statistics.
-ex_stats() { "$B/tools/onionmx-stats" --json | /usr/bin/python3 -c "import json,sys; d=json.load(sys.stdin); dm={x['domain']: x['routes'] for x in d['domains']}; print($1)"; }
-is "$(ex_stats "d['total']['succeeded'], d['total']['tried']")" "2 2" \
-	"statistics: Exim's re-executed deliveries counted their two onion connections"
-is "$(ex_stats "dm['m01.example']['map'] > 0, dm['u01.example']['mx'] > 0")" "True True" \
-	"statistics: m01.example's MX from the map, u01.example's from DNS"
+scenario_first_stats
 grep 'onionmx:' "$SYSLOG" | grep '^<' | grep -vq '^<2[0-3]>'
 ok $((!$?)) "every library line went to facility mail"
 
@@ -181,17 +177,7 @@ scenario_exactly_once 10 5 "$(seq -f 'm%02g' 1 50)" "$(seq -f 'u%02g' 1 50)"
 # --- An unprivileged user and the setuid-installed library: their config and
 # map are never read. As nobody, with their own ONIONMX_CONF naming their own
 # map (mapped.example -> an onion of theirs), through the setuid exim4.
-EVIL=$("$H/onion_gen" theirs)
-printf 'mapped.example %s.onion\n' "$EVIL" >"$T/theirs"
-"$MAPTOOL" "$T/theirs" >/dev/null
-printf 'socks = 127.0.0.1:9050\nmap = %s/theirs.cdb\nlog = stderr\nlog_level = debug\n' "$T" >"$T/theirs.conf"
-chown nobody "$T/theirs" "$T/theirs.cdb" "$T/theirs.conf"
-as_nobody() { # as_nobody TRACEFILE COMMAND...: under strace, setuid honoured
-	local f=$1
-	shift
-	strace -f -qq -u nobody -e trace=%file -o "$f" \
-		-E LD_PRELOAD=libonionmx.so -E ONIONMX_CONF="$T/theirs.conf" "$@" 2>&1
-}
+their_config
 out=$(as_nobody "$T/nobody.strace" /usr/sbin/exim4 -bt user@mapped.example)
 like "$out" "host $ONION1\.onion \[2" "nobody: exim4 -bt routes mapped.example to the system map's onion"
 unlike "$out" "$EVIL" "not to the onion of their map"

@@ -14,12 +14,7 @@
 . "$TOP/tests/mta/common.sh"
 . "$TOP/tests/mta/scenarios.sh"
 mta_skip_san
-DEB=$(ls "${POSTFIX_DEB_DIR:-/var/cache/onionmx}"/postfix_*_amd64.deb 2>/dev/null | head -1)
-if [ -z "$DEB" ]; then
-	echo "not ok 1 - no postfix .deb in ${POSTFIX_DEB_DIR:-/var/cache/onionmx}: run sh tests/deps.sh"
-	echo "1..1"
-	exit 1
-fi
+mta_postfix_deb_or_fail
 mta_enter "$@"
 SECONDS=0
 mkdir -p "$T/pkg"
@@ -125,11 +120,7 @@ like "$line" "postfix/smtp\[[0-9]+\]: onionmx: connected to $ONION_M01\.onion po
 grep 'onionmx:' "$SYSLOG" | grep '^<' | grep -vq '^<2[0-3]>'
 ok $((!$?)) "every library line went to facility mail"
 # The chrooted smtp processes counted into the shared statistics (onionmx-stats).
-pf_stats() { "$B/tools/onionmx-stats" --json | /usr/bin/python3 -c "import json,sys; d=json.load(sys.stdin); dm={x['domain']: x['routes'] for x in d['domains']}; print($1)"; }
-is "$(pf_stats "d['total']['succeeded'], d['total']['tried']")" "2 2" \
-	"statistics: the chrooted smtp counted its two onion connections, both succeeded"
-is "$(pf_stats "dm['m01.example']['map'] > 0, dm['u01.example']['mx'] > 0")" "True True" \
-	"statistics: m01.example's MX from the map, u01.example's from DNS"
+scenario_first_stats
 
 # --- The library in the delivering processes (chrooted smtp) and every other daemon.
 SMTP_PIDS=$(smtp_pids)
@@ -164,7 +155,7 @@ pid=$(printf '%s\n' "$line" | sed -n 's/.*postfix\/smtp\[\([0-9]*\)\].*/\1/p')
 like "$(grep "postfix/smtp\[$pid\]: onionmx:" "$SYSLOG")" \
 	"onionmx: cannot connect to [a-z2-7]{56}\.onion port 25 \(MX of [a-z0-9.]+[^)]*\) via Tor 127\.0\.0\.1:9050: cannot connect to Tor's SOCKS port \(is Tor running\?\)" \
 	"the same smtp process logged why (is Tor running?)"
-is "$(pf_stats "d['total']['failed_by_cause'], d['total']['succeeded']")" "{'tor_refused': 5} 2" \
+is "$(mta_stats "d['total']['failed_by_cause'], d['total']['succeeded']")" "{'tor_refused': 5} 2" \
 	"statistics: Tor's port refused each of those five deliveries"
 
 # --- Tor back, a queue flush under the library: everything delivered.
@@ -268,17 +259,8 @@ scenario_exactly_once 100 5 "$(seq -f 'm%02g' 1 50)" "$(seq -f 'u%02g' 1 50)"
 # map are never read by a set-id program. As nobody, with their own
 # ONIONMX_CONF naming their own map, through Postfix's setgid postqueue, and
 # through sendmail (not set-id: it may read theirs) into the setgid postdrop.
-EVIL=$("$H/onion_gen" theirs)
-printf 'mapped.example %s.onion\n' "$EVIL" >"$T/theirs"
-"$MAPTOOL" "$T/theirs" >/dev/null
-printf 'socks = 127.0.0.1:9050\nmap = %s/theirs.cdb\nlog = stderr\nlog_level = debug\n' "$T" >"$T/theirs.conf"
-chown nobody "$T/theirs" "$T/theirs.cdb" "$T/theirs.conf"
-as_nobody() { # as_nobody TRACEFILE COMMAND...: under strace, set-id honoured
-	local f=$1
-	shift
-	strace -f -qq -u nobody -e trace=%file,execve -o "$f" \
-		-E LD_PRELOAD=libonionmx.so -E ONIONMX_CONF="$T/theirs.conf" "$@" 2>&1
-}
+their_config
+AS_NOBODY_TRACE=%file,execve # postdrop's lines are found after its execve
 out=$(as_nobody "$T/nobody.strace" /usr/sbin/postqueue -p)
 like "$out" "Mail queue is empty" "nobody: the setgid postqueue -p works with LD_PRELOAD=libonionmx.so"
 unlike "$(cat "$T/nobody.strace")" "theirs" "strace: the setgid postqueue never touched their config or map"

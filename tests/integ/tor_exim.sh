@@ -16,16 +16,7 @@ mta_enter "$@"
 SECONDS=0
 mta_private_root || exit 1
 start_syslog /dev/log || exit 1
-mta_start_dns || exit 1
-mta_start_tor_sinks || exit 1
-if ! tornet_start; then
-	ok 1 "the private Tor network starts and its client reaches the onion services"
-	done_testing
-	exit 1
-fi
-ok 0 "the private Tor network starts and its client reaches the onion services (${TORNET_READY}s)"
-mta_install_onionmx || exit 1
-mta_map_tor || exit 1
+mta_tor_start
 mta_discovery "$TOR_ONION2" || exit 1 # good.example publishes onion 2 by SRV
 MAINLOG=/var/log/exim4/mainlog
 exim_log() { cat "$MAINLOG" 2>/dev/null; }

@@ -25,16 +25,7 @@ out=$(mta_opensmtpd_prepare "$DEB" 2>&1) || {
 	exit 1
 }
 start_syslog /dev/log || exit 1
-mta_start_dns || exit 1
-mta_start_tor_sinks || exit 1
-if ! tornet_start; then
-	ok 1 "the private Tor network starts and its client reaches the onion services"
-	done_testing
-	exit 1
-fi
-ok 0 "the private Tor network starts and its client reaches the onion services (${TORNET_READY}s)"
-mta_install_onionmx || exit 1
-mta_map_tor || exit 1
+mta_tor_start
 # nosvc.example: a valid onion (a fresh ed25519 key) that no service publishes.
 openssl genpkey -algorithm ed25519 -out "$T/nosvc.pem" 2>/dev/null
 NOSVC=$(openssl pkey -in "$T/nosvc.pem" -pubout -outform DER | tail -c 32 | "$H/onion_from_key")

@@ -13,12 +13,7 @@
 . "$TOP/tests/mta/common.sh"
 . "$TOP/tests/mta/scenarios.sh"
 mta_skip_san
-DEB=$(mta_postfix_deb)
-if [ -z "$DEB" ]; then
-	echo "not ok 1 - no postfix .deb in ${POSTFIX_DEB_DIR:-/var/cache/onionmx}: run sh tests/deps.sh"
-	echo "1..1"
-	exit 1
-fi
+mta_postfix_deb_or_fail
 mta_enter "$@"
 SECONDS=0
 mta_postfix_prepare "$DEB" >"$T/install.out" 2>&1 || {
@@ -28,16 +23,7 @@ mta_postfix_prepare "$DEB" >"$T/install.out" 2>&1 || {
 	exit 1
 }
 start_syslog /dev/log /var/spool/postfix/dev/log || exit 1
-mta_start_dns || exit 1
-mta_start_tor_sinks || exit 1
-if ! tornet_start; then
-	ok 1 "the private Tor network starts and its client reaches the onion services"
-	done_testing
-	exit 1
-fi
-ok 0 "the private Tor network starts and its client reaches the onion services (${TORNET_READY}s)"
-mta_install_onionmx || exit 1
-mta_map_tor || exit 1
+mta_tor_start
 mta_discovery "$TOR_ONION2" || exit 1 # good.example publishes onion 2 by SRV
 pf_log() { grep ' postfix/' "$SYSLOG"; }
 # The adapter of tests/mta/scenarios.sh.

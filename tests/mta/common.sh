@@ -236,6 +236,23 @@ EOM
 	ONION1=$TOR_ONION1
 }
 
+# mta_tor_start: for the tests through real Tor (after tests/tornet.sh and
+# start_syslog): DNS, the sinks, the private Tor network (a failure to start
+# it ends the script with a failed check), and the library installed with the
+# map of mta_map_tor.
+mta_tor_start() {
+	mta_start_dns || exit 1
+	mta_start_tor_sinks || exit 1
+	if ! tornet_start; then
+		ok 1 "the private Tor network starts and its client reaches the onion services"
+		done_testing
+		exit 1
+	fi
+	ok 0 "the private Tor network starts and its client reaches the onion services (${TORNET_READY}s)"
+	mta_install_onionmx || exit 1
+	mta_map_tor || exit 1
+}
+
 # Debian's Exim as the tests run it: the host's queue, hints and logs stay out;
 # debconf "internet site; mail is sent and received directly using SMTP",
 # listening on loopback; mta_cleanup will stop it. mta_exim_start then starts
@@ -258,6 +275,17 @@ mta_exim_start() {
 # starts it as postfix@-.service does, with LD_PRELOAD=libonionmx.so.
 mta_postfix_deb() {
 	ls "${POSTFIX_DEB_DIR:-/var/cache/onionmx}"/postfix_*_amd64.deb 2>/dev/null | head -1
+}
+
+# mta_postfix_deb_or_fail: sets DEB to Postfix's .deb, or ends the script with
+# a failure saying how to get it (the tests whose point is Postfix).
+mta_postfix_deb_or_fail() {
+	DEB=$(mta_postfix_deb)
+	if [ -z "$DEB" ]; then
+		echo "not ok 1 - no postfix .deb in ${POSTFIX_DEB_DIR:-/var/cache/onionmx}: run sh tests/deps.sh"
+		echo "1..1"
+		exit 1
+	fi
 }
 
 # mta_postfix_deb_or_skip: sets DEB to Postfix's .deb, or ends the script with

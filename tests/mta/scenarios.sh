@@ -75,6 +75,21 @@ scenario_first_delivery() {
 	like "$(dns_queries)" "^MX u01\.example$" "control: it heard the unmapped domain's MX question"
 }
 
+# mta_stats EXPR: EXPR (Python) over onionmx-stats --json, with d the whole
+# report and dm each domain's routes.
+mta_stats() {
+	"$B/tools/onionmx-stats" --json | /usr/bin/python3 -c "import json,sys; d=json.load(sys.stdin); dm={x['domain']: x['routes'] for x in d['domains']}; print($1)"
+}
+
+# After scenario_first_delivery: the MTA's delivering processes counted their
+# two onion connections into the shared statistics, and each domain's route.
+scenario_first_stats() {
+	is "$(mta_stats "d['total']['succeeded'], d['total']['tried']")" "2 2" \
+		"statistics: $MTA_NAME's delivering processes counted their two onion connections, both succeeded"
+	is "$(mta_stats "dm['m01.example']['map'] > 0, dm['u01.example']['mx'] > 0")" "True True" \
+		"statistics: m01.example's MX from the map, u01.example's from DNS"
+}
+
 # scenario_tor_down "ALL" ["SUBMIT"]: Tor (the SOCKS server) stops; messages
 # for the domains SUBMIT (default ALL; m04 ...: each its own onion) are
 # submitted, and with those already queued every one of ALL is deferred: on the
@@ -269,6 +284,28 @@ scenario_srv_fail() {
 	is "$(dns_query_count servfail.example MX dnsmasq)" 0 "no MX query for servfail.example: its clearnet MX never looked up"
 	is "$(log_count "$MTA_BOUNCED_RE")" 0 "nothing bounced"
 	is "$(sink_count onion)" "$before_onion" "nothing reached the onion sink"
+}
+
+# --- An unprivileged user's own config ------------------------------------
+
+# their_config: nobody's own map (mapped.example -> their onion, EVIL) and
+# config naming it, in $T/theirs and $T/theirs.conf, owned by nobody.
+their_config() {
+	EVIL=$("$H/onion_gen" theirs)
+	printf 'mapped.example %s.onion\n' "$EVIL" >"$T/theirs"
+	"$MAPTOOL" "$T/theirs" >/dev/null
+	printf 'socks = 127.0.0.1:9050\nmap = %s/theirs.cdb\nlog = stderr\nlog_level = debug\n' "$T" >"$T/theirs.conf"
+	chown nobody "$T/theirs" "$T/theirs.cdb" "$T/theirs.conf"
+}
+
+# as_nobody TRACEFILE COMMAND...: COMMAND as nobody with LD_PRELOAD=libonionmx.so
+# and their ONIONMX_CONF, under strace (set-id honoured) tracing
+# AS_NOBODY_TRACE (default: file system calls) into TRACEFILE.
+as_nobody() {
+	local f=$1
+	shift
+	strace -f -qq -u nobody -e trace="${AS_NOBODY_TRACE:-%file}" -o "$f" \
+		-E LD_PRELOAD=libonionmx.so -E ONIONMX_CONF="$T/theirs.conf" "$@" 2>&1
 }
 
 # --- Through the private Tor network ---------------------------------------
