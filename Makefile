@@ -60,7 +60,7 @@ OBJDIR   := $(O)/obj
 LIB      := $(O)/shim/libonionmx.so
 TOOLS    := $(O)/tools/onionmx $(O)/tools/onionmx-map $(O)/tools/onionmx-check $(O)/tools/onionmx-stats
 UNIT     := $(patsubst tests/unit/%.c,$(O)/tests/unit/%,$(wildcard tests/unit/test_*.c))
-HELPERS  := $(patsubst tests/helpers/%.c,$(O)/tests/helpers/%,$(wildcard tests/helpers/*.c))
+HELPERS  := $(patsubst tests/helpers/%.c,$(O)/tests/helpers/%,$(filter-out tests/helpers/server_common.c,$(wildcard tests/helpers/*.c)))
 
 all: $(LIB) $(TOOLS)
 
@@ -105,6 +105,12 @@ $(O)/tests/helpers/%.so: tests/helpers/%.so.c
 $(O)/tests/helpers/%: tests/helpers/%.c shim/*.h $(TOOL_SRC:%=$(OBJDIR)/%.o)
 	@mkdir -p $(@D)
 	$(CC) $(ALLFLAGS) $(LINKFLAGS) -o $@ $< $(TOOL_SRC:%=$(OBJDIR)/%.o) $(CDB_PIC) -lresolv
+
+# The test servers share their plumbing (tests/helpers/server_common.h).
+SERVERS := $(O)/tests/helpers/fake_socks $(O)/tests/helpers/smtp_sink
+$(SERVERS): $(O)/tests/helpers/%: tests/helpers/%.c tests/helpers/server_common.c tests/helpers/server_common.h
+	@mkdir -p $(@D)
+	$(CC) $(ALLFLAGS) $(LINKFLAGS) -o $@ $< tests/helpers/server_common.c
 
 tests: all $(UNIT) $(HELPERS)
 

@@ -35,6 +35,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "server_common.h"
+
 enum mode {
 	MODE_RELAY, MODE_REFUSE, MODE_EXTENDED, MODE_NOAUTH, MODE_AUTHFAIL, MODE_GARBLE,
 	MODE_CLOSE, MODE_HANG, MODE_SLOW, MODE_BADATYP,
@@ -48,10 +50,8 @@ static const char *const mode_names[] = {
 };
 
 struct options {
-	const char *listen_spec;
+	struct server_options server; /* -l, -L, -p */
 	const char *relay_spec;
-	const char *log_path;
-	const char *pid_path;
 	enum mode mode;
 	int code;            /* reply code for refuse/extended, -1 = mode default */
 	int bound_ipv6;      /* -6: success replies carry an IPv6 bound address */
@@ -68,9 +68,6 @@ struct socks_request {
 	int command;
 };
 
-static int log_fd = -1;
-static const char *pid_path;
-static pid_t daemon_pid;
 
 /* Prints a usage message and exits: the tests call us with fixed arguments, so
  * any mistake is a bug in the test. */
@@ -80,119 +77,6 @@ static void usage(void)
 		"[-L LOGFILE] [-p PIDFILE] [-c CODE]\n"
 		"modes: relay refuse extended noauth authfail garble close hang slow badatyp\n");
 	exit(2);
-}
-
-/* Reports a fatal start-up error; once daemonized stderr is /dev/null. */
-static void die(const char *fmt, ...)
-{
-	va_list ap;
-
-	fprintf(stderr, "fake_socks: ");
-	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
-	va_end(ap);
-	fprintf(stderr, "\n");
-	exit(1);
-}
-
-/* SIGTERM/SIGINT: leave no stale pid file behind; connection children die with
- * us through PR_SET_PDEATHSIG. Only async-signal-safe calls here. */
-static void on_terminate(int sig)
-{
-	(void)sig;
-	if (pid_path && daemon_pid == getpid())
-		unlink(pid_path);
-	_exit(0);
-}
-
-/* Splits "HOST:PORT" or "[V6]:PORT" into its parts; HOST must hold the host. */
-static int split_hostport(const char *spec, char *host, size_t host_cap, const char **port)
-{
-	const char *colon, *host_start = spec, *host_end;
-
-	if (spec[0] == '[') {
-		host_start = spec + 1;
-		host_end = strchr(host_start, ']');
-		if (!host_end || host_end[1] != ':')
-			return -1;
-		colon = host_end + 1;
-	} else {
-		colon = strrchr(spec, ':');
-		if (!colon || memchr(spec, ':', (size_t)(colon - spec)))
-			return -1; /* an IPv6 address needs brackets */
-		host_end = colon;
-	}
-	if ((size_t)(host_end - host_start) >= host_cap || colon[1] == '\0')
-		return -1;
-	memcpy(host, host_start, (size_t)(host_end - host_start));
-	host[host_end - host_start] = '\0';
-	*port = colon + 1;
-	return 0;
-}
-
-/* Resolves SPEC for a listening (PASSIVE) or connecting socket. */
-static struct addrinfo *resolve(const char *spec, int passive)
-{
-	struct addrinfo hints, *res = NULL;
-	char host[256];
-	const char *port;
-	int err;
-
-	if (split_hostport(spec, host, sizeof(host), &port) < 0)
-		return NULL;
-	memset(&hints, 0, sizeof(hints));
-	hints.ai_socktype = SOCK_STREAM;
-	hints.ai_flags = AI_NUMERICSERV | (passive ? AI_PASSIVE : 0);
-	err = getaddrinfo(host, port, &hints, &res);
-	if (err != 0) {
-		fprintf(stderr, "fake_socks: %s: %s\n", spec, gai_strerror(err));
-		return NULL;
-	}
-	return res;
-}
-
-/* Binds and listens on SPEC; the backlog is large because tests open many
- * connections at once. */
-static int open_listener(const char *spec)
-{
-	struct addrinfo *res = resolve(spec, 1), *ai;
-	int fd = -1, one = 1;
-
-	for (ai = res; ai; ai = ai->ai_next) {
-		fd = socket(ai->ai_family, ai->ai_socktype | SOCK_CLOEXEC, ai->ai_protocol);
-		if (fd < 0)
-			continue;
-		setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-		if (ai->ai_family == AF_INET6)
-			setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one));
-		if (bind(fd, ai->ai_addr, ai->ai_addrlen) == 0 && listen(fd, SOMAXCONN) == 0)
-			break;
-		close(fd);
-		fd = -1;
-	}
-	if (res)
-		freeaddrinfo(res);
-	return fd;
-}
-
-/* Connects to the relay target (the SMTP sink standing in for the onion MX). */
-static int connect_to(const char *spec)
-{
-	struct addrinfo *res = resolve(spec, 0), *ai;
-	int fd = -1;
-
-	for (ai = res; ai; ai = ai->ai_next) {
-		fd = socket(ai->ai_family, ai->ai_socktype | SOCK_CLOEXEC, ai->ai_protocol);
-		if (fd < 0)
-			continue;
-		if (connect(fd, ai->ai_addr, ai->ai_addrlen) == 0)
-			break;
-		close(fd);
-		fd = -1;
-	}
-	if (res)
-		freeaddrinfo(res);
-	return fd;
 }
 
 /* Every byte the client sent before the CONNECT reply, as the log's RAW line
@@ -242,23 +126,6 @@ static int bytes_waiting(int fd)
 	char c;
 
 	return recv(fd, &c, 1, MSG_PEEK | MSG_DONTWAIT) > 0;
-}
-
-/* Writes all of BUF, across short writes. */
-static int write_all(int fd, const void *buf, size_t len)
-{
-	size_t done = 0;
-	ssize_t n;
-
-	while (done < len) {
-		n = write(fd, (const char *)buf + done, len - done);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0)
-			return -1;
-		done += (size_t)n;
-	}
-	return 0;
 }
 
 /* Closes after our last answer without losing it: closing a socket with unread
@@ -325,28 +192,6 @@ static void raw_append(const uint8_t *buf, size_t len)
 		escape_field(raw_text + raw_len, sizeof(raw_text) - raw_len, buf, len);
 		raw_len += strlen(raw_text + raw_len);
 	}
-}
-
-/* Appends one line to the log with a single write on an O_APPEND descriptor,
- * so lines from concurrent connections never interleave. */
-static void log_line(const char *fmt, ...)
-{
-	char line[4096];
-	va_list ap;
-	int len;
-
-	if (log_fd < 0)
-		return;
-	va_start(ap, fmt);
-	len = vsnprintf(line, sizeof(line) - 1, fmt, ap);
-	va_end(ap);
-	if (len < 0)
-		return;
-	if ((size_t)len > sizeof(line) - 2)
-		len = (int)sizeof(line) - 2;
-	line[len++] = '\n';
-	if (write(log_fd, line, (size_t)len) < 0)
-		perror("fake_socks: log");
 }
 
 /* Builds a CONNECT reply with CODE and a zero bound address and port, IPv4
@@ -618,75 +463,6 @@ static void serve_client(int fd, const struct options *opt)
 	splice_both_ways(fd, target_fd);
 }
 
-/* Writes the pid file under a temporary name and renames it, so a test polling
- * for it never reads it half-written. */
-static int write_pidfile(const char *path, pid_t pid)
-{
-	char tmp[4096], text[32];
-	int fd, len, ok;
-
-	snprintf(tmp, sizeof(tmp), "%s.tmp.%ld", path, (long)pid);
-	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-	if (fd < 0)
-		return -1;
-	len = snprintf(text, sizeof(text), "%ld\n", (long)pid);
-	ok = write_all(fd, text, (size_t)len) == 0;
-	ok = close(fd) == 0 && ok;
-	if (!ok || rename(tmp, path) < 0) {
-		unlink(tmp);
-		return -1;
-	}
-	return 0;
-}
-
-/* Detaches from the caller (new session, stdio on /dev/null so no test harness
- * waits on our pipes) and returns in the daemon. The caller's process exits
- * only once the pid file exists, so its exit status says whether we started. */
-static void daemonize(const char *path)
-{
-	int ready[2], null_fd;
-	char byte;
-	pid_t pid;
-
-	if (pipe2(ready, O_CLOEXEC) < 0)
-		die("pipe: %s", strerror(errno));
-	pid = fork();
-	if (pid < 0)
-		die("fork: %s", strerror(errno));
-	if (pid > 0) {
-		close(ready[1]);
-		_exit(read(ready[0], &byte, 1) == 1 ? 0 : 1);
-	}
-	close(ready[0]);
-	setsid();
-	daemon_pid = getpid();
-	if (write_pidfile(path, daemon_pid) < 0)
-		die("%s: %s", path, strerror(errno));
-	null_fd = open("/dev/null", O_RDWR);
-	if (null_fd >= 0) {
-		dup2(null_fd, 0);
-		dup2(null_fd, 1);
-		dup2(null_fd, 2);
-		if (null_fd > 2)
-			close(null_fd);
-	}
-	if (write(ready[1], "1", 1) != 1)
-		_exit(1);
-	close(ready[1]);
-}
-
-/* Sets up a freshly forked connection process: default signals, and death
- * with the server so that hang and relay children never outlive a test. */
-static void become_connection_child(pid_t server_pid)
-{
-	signal(SIGTERM, SIG_DFL);
-	signal(SIGINT, SIG_DFL);
-	signal(SIGCHLD, SIG_DFL);
-	prctl(PR_SET_PDEATHSIG, SIGTERM);
-	if (getppid() != server_pid)
-		_exit(0); /* the server died before prctl took effect */
-}
-
 /* Parses the command line into OPT, exiting with usage on any mistake. */
 static void parse_options(int argc, char **argv, struct options *opt)
 {
@@ -700,11 +476,8 @@ static void parse_options(int argc, char **argv, struct options *opt)
 	found = 0;
 	while ((c = getopt(argc, argv, "l:6m:r:L:p:c:")) != -1) {
 		switch (c) {
-		case 'l': opt->listen_spec = optarg; break;
 		case '6': opt->bound_ipv6 = 1; break;
 		case 'r': opt->relay_spec = optarg; break;
-		case 'L': opt->log_path = optarg; break;
-		case 'p': opt->pid_path = optarg; break;
 		case 'c':
 			errno = 0;
 			opt->code = (int)strtol(optarg, &end, 0);
@@ -722,66 +495,27 @@ static void parse_options(int argc, char **argv, struct options *opt)
 				usage();
 			break;
 		default:
-			usage();
+			if (!server_option(c, optarg, &opt->server))
+				usage();
 		}
 	}
-	if (optind != argc || !opt->listen_spec || !found)
+	if (optind != argc || !opt->server.listen_spec || !found)
 		usage();
 	if ((opt->mode == MODE_RELAY || opt->mode == MODE_SLOW) && !opt->relay_spec)
 		die("mode %s needs -r HOST:PORT", mode_names[opt->mode]);
 }
 
+/* Serves one connection, in its own process. */
+static void serve_connection(int fd, const void *opt)
+{
+	serve_client(fd, opt);
+}
+
 int main(int argc, char **argv)
 {
 	struct options opt;
-	struct sigaction sa;
-	int listen_fd, client_fd;
-	pid_t server_pid, child;
 
+	server_name = "fake_socks";
 	parse_options(argc, argv, &opt);
-
-	memset(&sa, 0, sizeof(sa));
-	sa.sa_handler = on_terminate;
-	sigemptyset(&sa.sa_mask);
-	sigaction(SIGTERM, &sa, NULL);
-	sigaction(SIGINT, &sa, NULL);
-	sa.sa_handler = SIG_IGN;
-	sigaction(SIGPIPE, &sa, NULL);
-
-	if (opt.log_path) {
-		log_fd = open(opt.log_path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
-		if (log_fd < 0)
-			die("%s: %s", opt.log_path, strerror(errno));
-	}
-	listen_fd = open_listener(opt.listen_spec);
-	if (listen_fd < 0)
-		die("cannot listen on %s: %s", opt.listen_spec, strerror(errno));
-	if (opt.pid_path) {
-		pid_path = opt.pid_path;
-		daemonize(opt.pid_path);
-	}
-
-	/* Reap connection children automatically. */
-	sa.sa_handler = SIG_IGN;
-	sa.sa_flags = SA_NOCLDWAIT;
-	sigaction(SIGCHLD, &sa, NULL);
-
-	server_pid = getpid();
-	for (;;) {
-		client_fd = accept4(listen_fd, NULL, NULL, SOCK_CLOEXEC);
-		if (client_fd < 0) {
-			if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS ||
-			    errno == ENOMEM)
-				usleep(10000);
-			continue;
-		}
-		child = fork();
-		if (child == 0) {
-			close(listen_fd);
-			become_connection_child(server_pid);
-			serve_client(client_fd, &opt);
-			_exit(0);
-		}
-		close(client_fd);
-	}
+	server_run(server_start(&opt.server), serve_connection, &opt);
 }

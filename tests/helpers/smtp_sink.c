@@ -32,14 +32,14 @@
 #include <sys/types.h>
 #include <unistd.h>
 
+#include "server_common.h"
+
 #define LINE_MAX_LEN 65536
 
 struct options {
-	const char *listen_spec;
+	struct server_options server; /* -l, -L, -p */
 	const char *maildir;
 	const char *name;
-	const char *pid_path;
-	const char *log_path;
 };
 
 /* Buffered line reader over a socket: commands may arrive pipelined, several in
@@ -58,9 +58,6 @@ struct envelope {
 	size_t len, cap;
 };
 
-static int log_fd = -1;
-static const char *pid_path;
-static pid_t daemon_pid;
 static unsigned *message_counter; /* shared by all connection processes */
 
 /* Prints a usage message and exits: the tests call us with fixed arguments. */
@@ -69,105 +66,6 @@ static void usage(void)
 	fprintf(stderr, "usage: smtp_sink -l HOST:PORT -d MAILDIR [-n NAME] [-p PIDFILE] "
 		"[-L LOGFILE]\n");
 	exit(2);
-}
-
-/* Reports a fatal start-up error; once daemonized stderr is /dev/null. */
-static void die(const char *fmt, ...)
-{
-	va_list ap;
-
-	fprintf(stderr, "smtp_sink: ");
-	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
-	va_end(ap);
-	fprintf(stderr, "\n");
-	exit(1);
-}
-
-/* SIGTERM/SIGINT: leave no stale pid file; connection children die with us
- * through PR_SET_PDEATHSIG. Only async-signal-safe calls here. */
-static void on_terminate(int sig)
-{
-	(void)sig;
-	if (pid_path && daemon_pid == getpid())
-		unlink(pid_path);
-	_exit(0);
-}
-
-/* Splits "HOST:PORT" or "[V6]:PORT" into its parts. */
-static int split_hostport(const char *spec, char *host, size_t host_cap, const char **port)
-{
-	const char *colon, *host_start = spec, *host_end;
-
-	if (spec[0] == '[') {
-		host_start = spec + 1;
-		host_end = strchr(host_start, ']');
-		if (!host_end || host_end[1] != ':')
-			return -1;
-		colon = host_end + 1;
-	} else {
-		colon = strrchr(spec, ':');
-		if (!colon || memchr(spec, ':', (size_t)(colon - spec)))
-			return -1; /* an IPv6 address needs brackets */
-		host_end = colon;
-	}
-	if ((size_t)(host_end - host_start) >= host_cap || colon[1] == '\0')
-		return -1;
-	memcpy(host, host_start, (size_t)(host_end - host_start));
-	host[host_end - host_start] = '\0';
-	*port = colon + 1;
-	return 0;
-}
-
-/* Binds and listens on SPEC with a large backlog for concurrent test clients. */
-static int open_listener(const char *spec)
-{
-	struct addrinfo hints, *res = NULL, *ai;
-	char host[256];
-	const char *port;
-	int fd = -1, one = 1, err;
-
-	if (split_hostport(spec, host, sizeof(host), &port) < 0)
-		return -1;
-	memset(&hints, 0, sizeof(hints));
-	hints.ai_socktype = SOCK_STREAM;
-	hints.ai_flags = AI_NUMERICSERV | AI_PASSIVE;
-	err = getaddrinfo(host, port, &hints, &res);
-	if (err != 0) {
-		fprintf(stderr, "smtp_sink: %s: %s\n", spec, gai_strerror(err));
-		return -1;
-	}
-	for (ai = res; ai; ai = ai->ai_next) {
-		fd = socket(ai->ai_family, ai->ai_socktype | SOCK_CLOEXEC, ai->ai_protocol);
-		if (fd < 0)
-			continue;
-		setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-		if (ai->ai_family == AF_INET6)
-			setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one));
-		if (bind(fd, ai->ai_addr, ai->ai_addrlen) == 0 && listen(fd, SOMAXCONN) == 0)
-			break;
-		close(fd);
-		fd = -1;
-	}
-	freeaddrinfo(res);
-	return fd;
-}
-
-/* Writes all of BUF, across short writes. */
-static int write_all(int fd, const void *buf, size_t len)
-{
-	size_t done = 0;
-	ssize_t n;
-
-	while (done < len) {
-		n = write(fd, (const char *)buf + done, len - done);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0)
-			return -1;
-		done += (size_t)n;
-	}
-	return 0;
 }
 
 /* Sends one SMTP reply (the text already carries its CRLFs). */
@@ -183,28 +81,6 @@ static int reply(int fd, const char *fmt, ...)
 	if (len < 0 || (size_t)len >= sizeof(text))
 		return -1;
 	return write_all(fd, text, (size_t)len);
-}
-
-/* Appends one line to the log with a single write on an O_APPEND descriptor,
- * so lines from concurrent connections never interleave. */
-static void log_line(const char *fmt, ...)
-{
-	char line[1024];
-	va_list ap;
-	int len;
-
-	if (log_fd < 0)
-		return;
-	va_start(ap, fmt);
-	len = vsnprintf(line, sizeof(line) - 1, fmt, ap);
-	va_end(ap);
-	if (len < 0)
-		return;
-	if ((size_t)len > sizeof(line) - 2)
-		len = (int)sizeof(line) - 2;
-	line[len++] = '\n';
-	if (write(log_fd, line, (size_t)len) < 0)
-		perror("smtp_sink: log");
 }
 
 /* Returns the next line (with its LF) or, for a line longer than the buffer, the
@@ -507,7 +383,7 @@ static void log_connection(int fd)
 	socklen_t peer_len = sizeof(peer);
 	char text[INET6_ADDRSTRLEN] = "?";
 
-	if (log_fd < 0 || getpeername(fd, (struct sockaddr *)&peer, &peer_len) < 0)
+	if (!logging() || getpeername(fd, (struct sockaddr *)&peer, &peer_len) < 0)
 		return;
 	if (peer.ss_family == AF_INET)
 		inet_ntop(AF_INET, &((struct sockaddr_in *)&peer)->sin_addr, text, sizeof(text));
@@ -515,75 +391,6 @@ static void log_connection(int fd)
 		inet_ntop(AF_INET6, &((struct sockaddr_in6 *)&peer)->sin6_addr, text,
 			  sizeof(text));
 	log_line("CONNECT from=%s", text);
-}
-
-/* Writes the pid file under a temporary name and renames it, so a test polling
- * for it never reads it half-written. */
-static int write_pidfile(const char *path, pid_t pid)
-{
-	char tmp[4096], text[32];
-	int fd, len, ok;
-
-	snprintf(tmp, sizeof(tmp), "%s.tmp.%ld", path, (long)pid);
-	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-	if (fd < 0)
-		return -1;
-	len = snprintf(text, sizeof(text), "%ld\n", (long)pid);
-	ok = write_all(fd, text, (size_t)len) == 0;
-	ok = close(fd) == 0 && ok;
-	if (!ok || rename(tmp, path) < 0) {
-		unlink(tmp);
-		return -1;
-	}
-	return 0;
-}
-
-/* Detaches from the caller (new session, stdio on /dev/null so no test harness
- * waits on our pipes) and returns in the daemon. The caller's process exits
- * only once the pid file exists, so its exit status says whether we started. */
-static void daemonize(const char *path)
-{
-	int ready[2], null_fd;
-	char byte;
-	pid_t pid;
-
-	if (pipe2(ready, O_CLOEXEC) < 0)
-		die("pipe: %s", strerror(errno));
-	pid = fork();
-	if (pid < 0)
-		die("fork: %s", strerror(errno));
-	if (pid > 0) {
-		close(ready[1]);
-		_exit(read(ready[0], &byte, 1) == 1 ? 0 : 1);
-	}
-	close(ready[0]);
-	setsid();
-	daemon_pid = getpid();
-	if (write_pidfile(path, daemon_pid) < 0)
-		die("%s: %s", path, strerror(errno));
-	null_fd = open("/dev/null", O_RDWR);
-	if (null_fd >= 0) {
-		dup2(null_fd, 0);
-		dup2(null_fd, 1);
-		dup2(null_fd, 2);
-		if (null_fd > 2)
-			close(null_fd);
-	}
-	if (write(ready[1], "1", 1) != 1)
-		_exit(1);
-	close(ready[1]);
-}
-
-/* Sets up a freshly forked connection process: default signals, and death
- * with the server so that no session outlives a test. */
-static void become_connection_child(pid_t server_pid)
-{
-	signal(SIGTERM, SIG_DFL);
-	signal(SIGINT, SIG_DFL);
-	signal(SIGCHLD, SIG_DFL);
-	prctl(PR_SET_PDEATHSIG, SIGTERM);
-	if (getppid() != server_pid)
-		_exit(0); /* the server died before prctl took effect */
 }
 
 /* Parses the command line into OPT, exiting with usage on any mistake. */
@@ -595,37 +402,32 @@ static void parse_options(int argc, char **argv, struct options *opt)
 	opt->name = "sink";
 	while ((c = getopt(argc, argv, "l:d:n:p:L:")) != -1) {
 		switch (c) {
-		case 'l': opt->listen_spec = optarg; break;
 		case 'd': opt->maildir = optarg; break;
 		case 'n': opt->name = optarg; break;
-		case 'p': opt->pid_path = optarg; break;
-		case 'L': opt->log_path = optarg; break;
-		default: usage();
+		default:
+			if (!server_option(c, optarg, &opt->server))
+				usage();
 		}
 	}
-	if (optind != argc || !opt->listen_spec || !opt->maildir || !*opt->name ||
+	if (optind != argc || !opt->server.listen_spec || !opt->maildir || !*opt->name ||
 	    strpbrk(opt->name, "\r\n"))
 		usage();
+}
+
+/* Serves one connection, in its own process. */
+static void serve_connection(int fd, const void *opt)
+{
+	log_connection(fd);
+	serve_client(fd, opt);
 }
 
 int main(int argc, char **argv)
 {
 	struct options opt;
-	struct sigaction sa;
 	struct stat st;
-	int listen_fd, client_fd;
-	pid_t server_pid, child;
 
+	server_name = "smtp_sink";
 	parse_options(argc, argv, &opt);
-
-	memset(&sa, 0, sizeof(sa));
-	sa.sa_handler = on_terminate;
-	sigemptyset(&sa.sa_mask);
-	sigaction(SIGTERM, &sa, NULL);
-	sigaction(SIGINT, &sa, NULL);
-	sa.sa_handler = SIG_IGN;
-	sigaction(SIGPIPE, &sa, NULL);
-
 	if (mkdir(opt.maildir, 0755) < 0 && errno != EEXIST)
 		die("%s: %s", opt.maildir, strerror(errno));
 	if (stat(opt.maildir, &st) < 0 || !S_ISDIR(st.st_mode))
@@ -636,41 +438,5 @@ int main(int argc, char **argv)
 		die("mmap: %s", strerror(errno));
 	*message_counter = 0;
 
-	if (opt.log_path) {
-		log_fd = open(opt.log_path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
-		if (log_fd < 0)
-			die("%s: %s", opt.log_path, strerror(errno));
-	}
-	listen_fd = open_listener(opt.listen_spec);
-	if (listen_fd < 0)
-		die("cannot listen on %s: %s", opt.listen_spec, strerror(errno));
-	if (opt.pid_path) {
-		pid_path = opt.pid_path;
-		daemonize(opt.pid_path);
-	}
-
-	/* Reap connection children automatically. */
-	sa.sa_handler = SIG_IGN;
-	sa.sa_flags = SA_NOCLDWAIT;
-	sigaction(SIGCHLD, &sa, NULL);
-
-	server_pid = getpid();
-	for (;;) {
-		client_fd = accept4(listen_fd, NULL, NULL, SOCK_CLOEXEC);
-		if (client_fd < 0) {
-			if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS ||
-			    errno == ENOMEM)
-				usleep(10000);
-			continue;
-		}
-		child = fork();
-		if (child == 0) {
-			close(listen_fd);
-			become_connection_child(server_pid);
-			log_connection(client_fd);
-			serve_client(client_fd, &opt);
-			_exit(0);
-		}
-		close(client_fd);
-	}
+	server_run(server_start(&opt.server), serve_connection, &opt);
 }

@@ -11,6 +11,7 @@
 # record, and a failing SRV lookup defers.
 . "$(dirname "$0")/../lib.sh"
 . "$TOP/tests/mta/common.sh"
+. "$TOP/tests/mta/scenarios.sh"
 mta_skip_san
 mta_enter "$@"
 SECONDS=0
@@ -26,10 +27,11 @@ MAINLOG=/var/log/exim4/mainlog
 mta_exim_prepare
 
 exim_log() { cat "$MAINLOG" 2>/dev/null; }
+# The adapter of tests/mta/scenarios.sh.
+mta_adapter Exim "$MAINLOG" ' \*\* ' "LD_PRELOAD=libonionmx.so exim4 -qff"
+mta_deferred_re() { echo "== user@$1\.example"; }
+mta_flush() { LD_PRELOAD=libonionmx.so /usr/sbin/exim4 -qff >/dev/null 2>&1; }
 queue_count() { /usr/sbin/exim4 -bpc 2>/dev/null; }
-log_count() { grep -cE -- "$1" "$MAINLOG" 2>/dev/null || true; } # log_count ERE
-log_count_at_least() { [ "$(log_count "$1")" -ge "$2" ]; }
-queue_is() { [ "$(queue_count)" = "$1" ]; }
 
 out=$(mta_exim_start 2>&1)
 ok $? "/etc/init.d/exim4 start with LD_PRELOAD=libonionmx.so (as exim4.service runs it)"
@@ -42,17 +44,7 @@ like "$(tr '\0' '\n' <"/proc/$DAEMON/environ" 2>/dev/null)" "^LD_PRELOAD=libonio
 	"and nothing but the bare name in LD_PRELOAD (ONIONMX_CONF: the built-in path)"
 
 # --- Delivery: mapped domains to the onion, unmapped ones straight to their MX.
-ONION_M01=$(onion_of m01.example)
-printf '%s\n' "user@mapped.example first-mapped" "user@m01.example first-m01" \
-	"user@u01.example first-plain" >"$T/first"
-submit "$T/first" >/dev/null
-ok $? "three messages accepted over SMTP"
-wait_for 20 count_at_least onion 2
-wait_for 10 count_at_least direct 1
-is "$(sink_count onion)" 2 "mail for mapped.example and m01.example arrived at the onion sink"
-is "$(sink_count direct)" 1 "mail for the unmapped u01.example arrived at its own MX directly"
-like "$(socks_hosts)" "^$ONION1\.onion$" "the SOCKS request for mapped.example named its onion"
-like "$(socks_hosts)" "^$ONION_M01\.onion$" "the SOCKS request for m01.example named its onion"
+scenario_first_delivery
 like "$(exim_log)" "=> user@m01\.example R=dnslookup T=remote_smtp H=$ONION_M01\.onion \[(::ffff:)?2(4[0-9]|5[0-5])\." \
 	"Exim's log: delivered to the onion MX at its synthetic address"
 like "$(exim_log)" "=> user@u01\.example R=dnslookup T=remote_smtp H=mx\.direct\.example \[198\.18\.0\.30\]" \
@@ -60,11 +52,7 @@ like "$(exim_log)" "=> user@u01\.example R=dnslookup T=remote_smtp H=mx\.direct\
 like "$(grep 'onionmx:' "$SYSLOG")" "exim4: onionmx: connected to $ONION_M01\.onion port 25 \(MX of m01\.example[ )]" \
 	"the library's line (syslog, facility mail) names domain and onion"
 # Exim's deliveries (setuid re-execs of exim4, as root) counted into the shared statistics.
-ex_stats() { "$B/tools/onionmx-stats" --json | /usr/bin/python3 -c "import json,sys; d=json.load(sys.stdin); dm={x['domain']: x['routes'] for x in d['domains']}; print($1)"; }
-is "$(ex_stats "d['total']['succeeded'], d['total']['tried']")" "2 2" \
-	"statistics: Exim's re-executed deliveries counted their two onion connections"
-is "$(ex_stats "dm['m01.example']['map'] > 0, dm['u01.example']['mx'] > 0")" "True True" \
-	"statistics: m01.example's MX from the map, u01.example's from DNS"
+scenario_first_stats
 grep 'onionmx:' "$SYSLOG" | grep '^<' | grep -vq '^<2[0-3]>'
 ok $((!$?)) "every library line went to facility mail"
 
@@ -134,70 +122,27 @@ if [ -n "$HELD" ]; then
 	is "$secure" 1 "its auxv has AT_SECURE=1: ld.so ran it in secure mode (setuid exec)"
 fi
 
-# --- Tor down: every message deferred with the library's cause, none bounced.
+# --- Tor down: every message deferred with the library's cause, none bounced
+# (m04's, held above, and four more).
 stop_socks
-before_onion=$(sink_count onion)
 wait_for 15 log_count_at_least "== user@m04\.example" 1
-for d in m05 m06 m07 m08; do echo "user@$d.example down-$d"; done >"$T/down"
-submit "$T/down" >/dev/null
-wait_for 20 log_count_at_least "== user@m0[4-8]\.example" 5
-is "$(log_count '== user@m0[4-8]\.example')" 5 "Tor down: Exim deferred all five messages (== lines)"
-wait_for 10 queue_is 5
-is "$(queue_count)" 5 "exim4 -bpc: five messages on the queue"
+scenario_tor_down "m04 m05 m06 m07 m08" "m05 m06 m07 m08"
 like "$(exim_log)" "== user@m05\.example R=dnslookup T=remote_smtp defer \(100\): Network is down" \
 	"the deferral's cause: connection refused"
-like "$(grep 'onionmx:' "$SYSLOG")" "cannot connect to [a-z2-7]{56}\.onion port 25 \(MX of [a-z0-9.]+[^)]*\) via Tor 127\.0\.0\.1:9050: cannot connect to Tor's SOCKS port \(is Tor running\?\)" \
-	"the library logged why (is Tor running?)"
 like "$(grep 'onionmx:' "$SYSLOG")" "cannot connect to $(onion_of m04.example)\.onion port 25 \(MX of m04\.example[^)]*\) via Tor .*(closed|reset|timed out)" \
 	"and for the held delivery, that Tor dropped the handshake"
-is "$(log_count ' \*\* ')" 0 "nothing bounced (no ** lines)"
-is "$(sink_count onion)" "$before_onion" "nothing reached the onion sink while Tor was down"
 
 # --- Tor back, a forced queue run under the library: everything delivered.
-start_socks relay -r 127.0.0.40:25 || exit 1
-out=$(LD_PRELOAD=libonionmx.so /usr/sbin/exim4 -qff 2>&1)
-ok $? "LD_PRELOAD=libonionmx.so exim4 -qff"
-wait_for 20 count_at_least onion $((before_onion + 5))
-is "$(sink_count onion)" $((before_onion + 5)) "Tor back: the five deferred messages arrived at the onion sink"
-wait_for 10 queue_is 0
-is "$(queue_count)" 0 "the queue is empty"
-for d in m04 m05 m06 m07 m08; do
-	grep -q "^CONNECT host=$(onion_of $d.example)\.onion port=25" "$T/socks.log" || echo "$d"
-done >"$T/missing"
-is "$(cat "$T/missing")" "" "the SOCKS server was asked for each of their onions"
+scenario_tor_back "m04 m05 m06 m07 m08"
 
 # --- A map change while Exim runs reaches the next delivery.
-before_direct=$(sink_count direct)
-echo "user@moved.example before-move" >"$T/moved1"
-submit "$T/moved1" >/dev/null
-wait_for 20 count_at_least direct $((before_direct + 1))
-is "$(sink_count direct)" $((before_direct + 1)) "moved.example, not in the map yet, went to its own MX"
-mx_queries_before=$(dns_queries | grep -c 'moved\.example')
-echo "moved.example ${ONION_MOVED}.onion" >>/etc/onionmx/domains
-"$MAPTOOL" /etc/onionmx/domains >/dev/null
-ok $? "onionmx-map rebuilt the map with moved.example while Exim runs"
-sleep 1.2 # the library looks at the map at most once a second
-before_onion=$(sink_count onion)
-echo "user@moved.example after-move" >"$T/moved2"
-submit "$T/moved2" >/dev/null
-wait_for 20 count_at_least onion $((before_onion + 1))
-is "$(sink_count onion)" $((before_onion + 1)) "the next message for moved.example arrived at the onion sink"
-like "$(socks_hosts)" "^$ONION_MOVED\.onion$" "through a SOCKS request for its new onion"
-is "$(sink_count direct)" $((before_direct + 1)) "and not at its old MX"
-is "$(dns_queries | grep -c 'moved\.example')" "$mx_queries_before" "DNS heard nothing about moved.example after the change"
+scenario_map_rebuilt moved.example before
 
 # --- Onion MX discovery (discover = srv since the start): d01.example is in no
 # map, publishes its onion in _onion-mx._tcp SRV (port 2525) and keeps a
 # clearnet MX, the trap one. Each delivery is a new setuid exim4: the SRV
 # answer and the onion's synthetic address must come from the shared cache.
-before_onion=$(sink_count onion)
-echo "user@d01.example disc-1" >"$T/disc1"
-submit "$T/disc1" >/dev/null
-wait_for 20 count_at_least onion $((before_onion + 1))
-is "$(sink_count onion)" $((before_onion + 1)) "discovery: mail for d01.example (in no map) arrived at the onion sink"
-like "$(sink_subjects onion)" "^disc-1 user@d01\.example$" "discovery: it is the message for d01.example"
-like "$(grep "^CONNECT host=$ONION_D01\.onion " "$T/socks.log")" "port=2525( |$)" \
-	"discovery: through SOCKS to the SRV record's onion, on the SRV record's port (2525)"
+scenario_discovery_first
 wait_for 5 log_count_at_least "=> user@d01\.example " 1
 line=$(grep -E "=> user@d01\.example " "$MAINLOG" | head -1)
 like "$line" "=> user@d01\.example R=dnslookup T=remote_smtp H=$ONION_D01\.onion \[(::ffff:)?248\.[0-9.]+\]" \
@@ -205,67 +150,34 @@ like "$line" "=> user@d01\.example R=dnslookup T=remote_smtp H=$ONION_D01\.onion
 addr=$(printf '%s\n' "$line" | sed -n 's/.* H=[a-z2-7]*\.onion \[\(::ffff:\)\{0,1\}\([0-9.]*\)\].*/\2/p')
 like "$(grep 'onionmx:' "$SYSLOG")" "exim4: onionmx: discovered onion MX for d01\.example: $ONION_D01\.onion " \
 	"the library logged the discovery"
-is "$(dns_query_count _onion-mx._tcp.d01.example SRV dnsmasq)" 1 "DNS was asked for d01.example's SRV record once"
-# Its MX is asked once, by the library, to look for DANE (an unsigned SRV
-# answer must not override a validated MX with TLSA), and never used.
-is "$(dns_query_count d01.example MX dnsmasq)" 1 "and its clearnet MX only once, for the DANE check"
-is "$(stat -c '%U %a' "$DISCOVERY_CACHE" 2>/dev/null)" "root 600" "the shared cache $DISCOVERY_CACHE is root's, mode 600"
-out=$(LD_PRELOAD=libonionmx.so getent ahostsv4 "$ONION_D01.onion" 2>&1 | awk '{ print $1; exit }')
-is "$out" "$addr" "a fresh process resolves the onion to the address the delivery used (from the shared cache)"
+scenario_discovery_cache "$addr"
 # A second message, delivered by another re-executed exim4: no second SRV
 # query, no second discovery - the answer came from the file.
-echo "user@d01.example disc-2" >"$T/disc2"
-submit "$T/disc2" >/dev/null
-wait_for 20 count_at_least onion $((before_onion + 2))
-is "$(sink_count onion)" $((before_onion + 2)) "discovery: a second message for d01.example arrived at the onion sink"
+scenario_discovery_second
 wait_for 5 log_count_at_least "=> user@d01\.example " 2
 like "$(grep -E "=> user@d01\.example " "$MAINLOG" | sed -n 2p)" "H=$ONION_D01\.onion \[(::ffff:)?$addr\]" \
 	"Exim's log: at the same synthetic address"
-is "$(dns_query_count _onion-mx._tcp.d01.example SRV dnsmasq)" 1 "still one SRV query: the second delivery process used the shared cache"
 is "$(grep -c 'onionmx: discovered onion MX for d01\.example' "$SYSLOG")" 1 "and the discovery was logged once"
 
 # --- The SRV lookup fails (servfail.example's server answers SERVFAIL): the
 # message is deferred, never sent to the domain's clearnet MX, never bounced.
-before_onion=$(sink_count onion)
-echo "user@servfail.example srv-fail" >"$T/srvfail"
-submit "$T/srvfail" >/dev/null
-ok $? "a message for servfail.example accepted"
-wait_for 20 log_count_at_least "== user@servfail\.example" 1
+scenario_srv_fail
 line=$(grep -E "== user@servfail\.example" "$MAINLOG" | head -1)
 like "$line" "== user@servfail\.example R=dnslookup defer \(-1\): host lookup did not complete" \
 	"SRV lookup failing: Exim deferred the message (host lookup did not complete)"
-like "$(grep 'onionmx:' "$SYSLOG")" \
-	"onionmx: _onion-mx\._tcp\.servfail\.example SRV lookup failed: SERVFAIL .*; deferring its MX lookup" \
-	"the library logged why"
 id=$(printf '%s\n' "$line" | awk '{ print $3 }')
 like "$(/usr/sbin/exim4 -bp 2>/dev/null | grep -A1 -- " $id ")" "^ +user@servfail\.example$" "exim4 -bp: the message ($id) is on the queue, for user@servfail.example"
 is "$(queue_count)" 1 "exim4 -bpc: one message"
-ge1() { [ "$1" -ge 1 ]; }
-ge1 "$(dns_query_count _onion-mx._tcp.servfail.example SRV evil)"
-ok $? "the SRV query did reach servfail.example's failing server"
-is "$(dns_query_count servfail.example MX dnsmasq)" 0 "no MX query for servfail.example: its clearnet MX never looked up"
-is "$(log_count ' \*\* ')" 0 "nothing bounced"
-is "$(sink_count onion)" "$before_onion" "nothing reached the onion sink"
 /usr/sbin/exim4 -Mrm "$id" >/dev/null 2>&1
 is "$(queue_count)" 0 "(exim4 -Mrm $id: the queue is empty again)"
 
 # --- 500 messages: 5 to each of 50 mapped and 50 unmapped domains.
-mta_bulk_test 10
+scenario_exactly_once 10 5 "$(seq -f 'm%02g' 1 50)" "$(seq -f 'u%02g' 1 50)"
 
 # --- An unprivileged user and the setuid-installed library: their config and
 # map are never read. As nobody, with their own ONIONMX_CONF naming their own
 # map (mapped.example -> an onion of theirs), through the setuid exim4.
-EVIL=$("$H/onion_gen" theirs)
-printf 'mapped.example %s.onion\n' "$EVIL" >"$T/theirs"
-"$MAPTOOL" "$T/theirs" >/dev/null
-printf 'socks = 127.0.0.1:9050\nmap = %s/theirs.cdb\nlog = stderr\nlog_level = debug\n' "$T" >"$T/theirs.conf"
-chown nobody "$T/theirs" "$T/theirs.cdb" "$T/theirs.conf"
-as_nobody() { # as_nobody TRACEFILE COMMAND...: under strace, setuid honoured
-	local f=$1
-	shift
-	strace -f -qq -u nobody -e trace=%file -o "$f" \
-		-E LD_PRELOAD=libonionmx.so -E ONIONMX_CONF="$T/theirs.conf" "$@" 2>&1
-}
+their_config
 out=$(as_nobody "$T/nobody.strace" /usr/sbin/exim4 -bt user@mapped.example)
 like "$out" "host $ONION1\.onion \[2" "nobody: exim4 -bt routes mapped.example to the system map's onion"
 unlike "$out" "$EVIL" "not to the onion of their map"
@@ -307,14 +219,7 @@ rm -f /etc/ld.so.preload
 cp "$T/onionmx.conf.saved" /etc/onionmx/onionmx.conf
 
 # --- What must never happen, over the whole run.
-queries=$(dns_queries)
-unlike "$queries" " (mapped|m[0-9]{2})\.example$|\.onion$|\.(24[0-9]|25[0-5])\.in-addr\.arpa$" \
-	"the DNS server saw no query for a mapped domain, an onion or a synthetic address"
-like "$queries" "^MX u01\.example$" "while Exim did ask it about unmapped domains"
-is "$(sink_connections clearnet)" 0 "the clearnet MX of the mapped domains (127.0.0.20) saw no connection"
-is "$(sink_connections clearnet2)" 0 "nor its second address (198.18.0.20), which Exim would use"
-is "$(sink_count bounces)" 0 "no bounce reached the sender's domain"
-is "$(log_count ' \*\* ')" 0 "Exim's log has no bounce (**) line"
+scenario_never
 is "$(cat /var/log/exim4/paniclog 2>/dev/null)" "" "Exim's paniclog is empty"
 grep 'onionmx:' "$SYSLOG" | grep -vE 'onionmx: (connected to|cannot connect to|loaded rebuilt map|discovered onion MX for d01\.example:|_onion-mx\._tcp\.servfail\.example SRV lookup failed)' >"$T/other"
 is "$(cat "$T/other")" "" "the library logged nothing but connections, the map's reload and the two discovery results"

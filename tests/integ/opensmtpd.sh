@@ -16,6 +16,7 @@
 # synthetic address may reach the DNS server (dnsmasq, logging every query).
 . "$(dirname "$0")/../lib.sh"
 . "$TOP/tests/mta/common.sh"
+. "$TOP/tests/mta/scenarios.sh"
 mta_skip_san
 mta_opensmtpd_deb_or_skip
 mta_enter "$@"
@@ -29,10 +30,18 @@ mta_start_servers || exit 1
 mta_install_onionmx || exit 1
 
 osd_log() { grep ' smtpd\[' "$SYSLOG"; }
-log_count() { grep -cE -- "$1" "$SYSLOG" 2>/dev/null || true; } # log_count ERE
-log_count_at_least() { [ "$(log_count "$1")" -ge "$2" ]; }
+# The adapter of tests/mta/scenarios.sh.
+mta_adapter OpenSMTPD "$SYSLOG" 'result="PermFail"' \
+	"smtpctl schedule all, once OpenSMTPD enabled the routes to the onions again"
+mta_deferred_re() { echo "to=<user@$1\.example> .*result=\"TempFail\""; }
+# OpenSMTPD disables the route to an onion for 15 s after a failure; a retry
+# before it enables it again fails at once (and backs off), so the queue is
+# retried once it has.
+mta_flush() {
+	wait_for 30 log_count_at_least 'smtp-out: Enabling route .*\.onion\)' 3
+	/usr/sbin/smtpctl schedule all >/dev/null 2>&1
+}
 queue_count() { /usr/sbin/smtpctl show queue 2>/dev/null | grep -c . ; }
-queue_is() { [ "$(queue_count)" = "$1" ]; }
 smtpd_pids() { # every process running /usr/sbin/smtpd
 	local p
 	for p in /proc/[0-9]*; do
@@ -45,9 +54,6 @@ title_pid() { # title_pid TITLE: the smtpd process whose title is "smtpd: TITLE"
 		[ "$(tr '\0' ' ' <"/proc/$p/cmdline" | sed 's/ *$//')" = "smtpd: $1" ] && echo "$p"
 	done
 }
-# DNS questions the server heard about a mapped domain, an onion or a synthetic
-# address (240.0.0.0/4 reversed).
-leaked() { dns_queries | grep -E " (mapped|m[0-9]{2})\.example$|\.onion$|\.(24[0-9]|25[0-5])\.in-addr\.arpa$"; }
 
 # onionmx-check --mta opensmtpd reads the real smtpd.conf: a relay through a
 # fixed host is named with its line, and the stock file is clean again.
@@ -88,18 +94,7 @@ out=$(/usr/local/sbin/onionmx-check -t --mta opensmtpd 2>&1)
 is "$out" "mta opensmtpd ok" "onionmx-check --mta opensmtpd: the stock smtpd.conf and the running smtpd are fine"
 
 # --- Delivery: mapped domains to the onion, unmapped ones straight to their MX.
-ONION_M01=$(onion_of m01.example)
-printf '%s\n' "user@mapped.example first-mapped" "user@m01.example first-m01" \
-	"user@u01.example first-plain" >"$T/first"
-out=$(submit "$T/first")
-is "$out" "submitted 3" "three messages accepted over SMTP"
-wait_for 20 count_at_least onion 2
-wait_for 10 count_at_least direct 1
-is "$(sink_subjects onion | sort | tr '\n' ,)" "first-m01 user@m01.example,first-mapped user@mapped.example," \
-	"mail for mapped.example and m01.example arrived at the onion sink"
-is "$(sink_subjects direct)" "first-plain user@u01.example" "mail for the unmapped u01.example arrived at its own MX directly"
-like "$(socks_hosts)" "^$ONION1\.onion$" "the SOCKS request for mapped.example named its onion"
-like "$(socks_hosts)" "^$ONION_M01\.onion$" "the SOCKS request for m01.example named its onion"
+scenario_first_delivery
 like "$(osd_log)" "mta delivery evpid=[0-9a-f]+ from=<[^>]*> to=<user@m01\.example> .*relay=\"2(4[0-9]|5[0-5])\.[0-9.]+ \($ONION_M01\.onion\)\" .*result=\"Ok\"" \
 	"OpenSMTPD's log: delivered to the onion MX at its synthetic address, named by its onion"
 like "$(osd_log)" "to=<user@u01\.example> .*relay=\"198\.18\.0\.30 \(mx\.direct\.example\)\" .*result=\"Ok\"" \
@@ -107,8 +102,6 @@ like "$(osd_log)" "to=<user@u01\.example> .*relay=\"198\.18\.0\.30 \(mx\.direct\
 like "$(grep "onionmx: connected to $ONION_M01\.onion port 25" "$SYSLOG")" \
 	"<2[0-3]>.* smtpd\[$PONY\]: onionmx: connected to $ONION_M01\.onion port 25 \(MX of m01\.example[ )]" \
 	"the library's line is in the mail log, from pony express"
-is "$(leaked)" "" "the DNS server heard no question about a mapped domain, an onion or a synthetic address"
-like "$(dns_queries)" "^MX u01\.example$" "control: it heard the unmapped domain's MX question"
 like "$(dns_queries)" "^(A|AAAA) mx\.direct\.example$" "control: and the address question about its MX host"
 
 # --- Tor down: every message deferred, the library's cause in the log, none
@@ -117,11 +110,7 @@ like "$(dns_queries)" "^(A|AAAA) mx\.direct\.example$" "control: and the address
 # still open, is instead held in pony express, which retries the connection
 # every few seconds with a growing penalty: deferred too, but not logged as
 # TempFail nor flushed by smtpctl, so not a step this test can time.)
-stop_socks
-before_onion=$(sink_count onion)
-for d in m02 m03 m04; do echo "user@$d.example down-$d"; done >"$T/down"
-submit "$T/down" >/dev/null
-wait_for 30 log_count_at_least 'to=<user@m0[2-4]\.example> .*result="TempFail"' 3
+scenario_tor_down "m02 m03 m04"
 is "$(grep -E 'to=<user@m0[2-4]\.example> .*result="TempFail"' "$SYSLOG" | sed 's/.*to=<user@\(m0[0-9]\).*stat="\([^"]*\)".*/\1 \2/' | sort | tr '\n' ,)" \
 	"m02 Network error on destination MXs,m03 Network error on destination MXs,m04 Network error on destination MXs," \
 	"Tor down: OpenSMTPD deferred the three messages (TempFail, \"Network error on destination MXs\")"
@@ -129,60 +118,17 @@ for d in m02 m03 m04; do
 	grep -q "smtpd\[$PONY\]: onionmx: cannot connect to $(onion_of $d.example)\.onion port 25 .* via Tor 127\.0\.0\.1:9050: cannot connect to Tor's SOCKS port (is Tor running?)" "$SYSLOG" || echo "$d"
 done >"$T/nocause"
 is "$(cat "$T/nocause")" "" "pony express logged why for each of the three onions (is Tor running?)"
-is "$(queue_count)" 3 "smtpctl show queue: the three messages are on the queue"
 is "$(log_count 'to=<user@m0[2-4]\.example> .*result="(PermFail|Ok)"')" 0 "none bounced, none counted as delivered"
-is "$(sink_count onion)" "$before_onion" "nothing reached the onion sink while Tor was down"
-is "$(sink_connections clearnet)$(sink_connections clearnet2)" 00 "nor the clearnet MX (either address)"
 
-# --- Tor back, the queue retried at once: everything delivered. OpenSMTPD
-# disabled the routes to the three onions for 15 s after their failures; a
-# retry before it enables them again fails at once (and backs off), so the
-# queue is flushed once it has.
-start_socks relay -r 127.0.0.40:25 || exit 1
-wait_for 30 log_count_at_least 'smtp-out: Enabling route .*\.onion\)' 3
-out=$(/usr/sbin/smtpctl schedule all 2>&1)
-ok $? "smtpctl schedule all ($out)"
-wait_for 60 count_at_least onion $((before_onion + 3))
-is "$(sink_subjects onion | grep '^down-' | sort | tr '\n' ,)" \
-	"down-m02 user@m02.example,down-m03 user@m03.example,down-m04 user@m04.example," \
-	"Tor back: the three deferred messages arrived at the onion sink"
-wait_for 10 queue_is 0
-is "$(queue_count)" 0 "the queue is empty"
+# --- Tor back, the queue retried (mta_flush): everything delivered.
+scenario_tor_back "m02 m03 m04"
 
 # --- 100 messages: ten to each of five mapped domains (one per onion) and 50
 # to an unmapped domain, 10 to an SMTP session: each at the right sink exactly
 # once. (Few domains: OpenSMTPD opens one connection per destination domain,
 # and at most one every 5 s to the same MX address; 50 unmapped domains on one
 # MX host would take four minutes.)
-before_onion=$(sink_count onion)
-before_direct=$(sink_count direct)
-for n in $(seq -w 1 10); do
-	for i in 1 2 3 4 5; do
-		echo "rcpt$n@m0$i.example bulk-m0$i-$n"
-		echo "rcpt$n-$i@u01.example bulk-u01-$n-$i"
-	done
-done >"$T/bulk"
-t0=$SECONDS
-out=$(submit "$T/bulk" 10)
-is "$out" "submitted 100" "100 messages accepted, 10 per SMTP session"
-wait_for 120 count_at_least onion $((before_onion + 50))
-wait_for 60 count_at_least direct $((before_direct + 50))
-wait_for 30 queue_is 0
-echo "# 100 messages delivered in $((SECONDS - t0)) s"
-sink_subjects onion | grep '^bulk-' | sort >"$T/bulk.onion"
-sink_subjects direct | grep '^bulk-' | sort >"$T/bulk.direct"
-grep '@m' "$T/bulk" | awk '{ print $2, $1 }' | sort >"$T/want.onion"
-grep '@u' "$T/bulk" | awk '{ print $2, $1 }' | sort >"$T/want.direct"
-for s in onion direct; do
-	cmp -s "$T/bulk.$s" "$T/want.$s"
-	ok $? "the 50 messages for $([ $s = onion ] && echo "mapped domains are at the onion sink" || echo "the unmapped domain are at the direct sink"), each exactly once"
-	cmp -s "$T/bulk.$s" "$T/want.$s" || diff "$T/want.$s" "$T/bulk.$s" | head -5 | sed 's/^/#   /'
-done
-is "$(queue_count)" 0 "the queue is empty"
-for i in 1 2 3 4 5; do
-	grep -q "^CONNECT host=$(onion_of "m0$i.example")\.onion port=25" "$T/socks.log" || echo "m0$i"
-done >"$T/missing"
-is "$(cat "$T/missing")" "" "each mapped domain's onion was asked of the SOCKS server"
+scenario_exactly_once 10 10 "m01 m02 m03 m04 m05" "u01 u01 u01 u01 u01"
 
 # --- A map change while OpenSMTPD runs. lookup (unchrooted) opens the rebuilt
 # map; pony express is chrooted in /var/lib/opensmtpd/empty and holds nothing
@@ -191,35 +137,25 @@ is "$(cat "$T/missing")" "" "each mapped domain's onion was asked of the SOCKS s
 # README's step after every rebuild is that restart. (late.example is new to
 # this OpenSMTPD: no connection it holds open to the domain's old MX, which a
 # message would take without any connect() the library could refuse.)
-echo "late.example ${ONION_MOVED}.onion" >>/etc/onionmx/domains
-"$MAPTOOL" /etc/onionmx/domains >/dev/null
-ok $? "onionmx-map rebuilt the map with late.example while OpenSMTPD runs"
-sleep 1.2 # the library looks at the map at most once a second
-before_onion=$(sink_count onion)
-before_direct=$(sink_count direct)
-echo "user@late.example after-rebuild" >"$T/late"
-submit "$T/late" >/dev/null
-wait_for 30 grep -q 'to=<user@late\.example> .*result="TempFail"' "$SYSLOG"
-like "$(grep "smtpd\[$PONY\]: onionmx: .*domains\.cdb" "$SYSLOG")" "this process finds it has been replaced, and cannot open the map again" \
-	"pony express saw the map replaced, and says it cannot open it again from its chroot"
-like "$(osd_log)" 'to=<user@late\.example> .*result="TempFail"' "OpenSMTPD deferred the message for late.example"
-is "$(sink_count onion)/$(sink_count direct)" "$before_onion/$before_direct" "it went nowhere (neither an onion nor the domain's own MX)"
-is "$(queue_count)" 1 "it waits on the queue"
-kill "$(cat /run/smtpd.pid)"
-wait_for 10 sh -c '! kill -0 '"$PARENT"' 2>/dev/null'
-out=$(mta_opensmtpd_start 2>&1)
-ok $? "smtpd restarted, as systemctl restart opensmtpd does"
-wait_for 10 eval '[ -n "$(title_pid "pony express")" ]'
-/usr/sbin/smtpctl schedule all >/dev/null 2>&1
-wait_for 30 count_at_least onion $((before_onion + 1))
-is "$(sink_subjects onion | grep after-rebuild)" "after-rebuild user@late.example" "after the restart the queued message for late.example arrived at the onion sink"
-like "$(socks_hosts)" "^$ONION_MOVED\.onion$" "through its onion"
-unlike "$(dns_queries)" " late\.example$" "DNS heard nothing about late.example"
+# The hook of scenario_map_rebuilt: pony express defers the message, and a
+# restart of smtpd plus a queue run sends it.
+osd_map_rebuilt() { # osd_map_rebuilt before|after DOMAIN
+	[ "$1" = after ] || return 0
+	wait_for 30 grep -q 'to=<user@late\.example> .*result="TempFail"' "$SYSLOG"
+	like "$(grep "smtpd\[$PONY\]: onionmx: .*domains\.cdb" "$SYSLOG")" "this process finds it has been replaced, and cannot open the map again" \
+		"pony express saw the map replaced, and says it cannot open it again from its chroot"
+	like "$(osd_log)" 'to=<user@late\.example> .*result="TempFail"' "OpenSMTPD deferred the message for late.example"
+	is "$(sink_count onion)/$(sink_count direct)" "$SCEN_BEFORE_ONION/$SCEN_BEFORE_DIRECT" "it went nowhere (neither an onion nor the domain's own MX)"
+	is "$(queue_count)" 1 "it waits on the queue"
+	kill "$(cat /run/smtpd.pid)"
+	wait_for 10 sh -c '! kill -0 '"$PARENT"' 2>/dev/null'
+	out=$(mta_opensmtpd_start 2>&1)
+	ok $? "smtpd restarted, as systemctl restart opensmtpd does"
+	wait_for 10 eval '[ -n "$(title_pid "pony express")" ]'
+	/usr/sbin/smtpctl schedule all >/dev/null 2>&1
+}
+scenario_map_rebuilt late.example no osd_map_rebuilt
 
-is "$(sink_connections clearnet)$(sink_connections clearnet2)" 00 \
-	"the clearnet MX of the mapped domains saw no connection (either address)"
-is "$(sink_count bounces)" 0 "no bounce"
-is "$(leaked)" "" "the DNS server heard no question about a mapped domain, an onion or a synthetic address"
-like "$(dns_queries)" "^MX u01\.example$" "control: it heard the unmapped domain's MX question"
+scenario_never
 echo "# opensmtpd.sh took $SECONDS s"
 done_testing

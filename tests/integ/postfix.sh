@@ -12,13 +12,9 @@
 # mail through its _onion-mx._tcp SRV record, and a failing SRV lookup defers.
 . "$(dirname "$0")/../lib.sh"
 . "$TOP/tests/mta/common.sh"
+. "$TOP/tests/mta/scenarios.sh"
 mta_skip_san
-DEB=$(ls "${POSTFIX_DEB_DIR:-/var/cache/onionmx}"/postfix_*_amd64.deb 2>/dev/null | head -1)
-if [ -z "$DEB" ]; then
-	echo "not ok 1 - no postfix .deb in ${POSTFIX_DEB_DIR:-/var/cache/onionmx}: run sh tests/deps.sh"
-	echo "1..1"
-	exit 1
-fi
+mta_postfix_deb_or_fail
 mta_enter "$@"
 SECONDS=0
 mkdir -p "$T/pkg"
@@ -35,8 +31,10 @@ mta_install_onionmx || exit 1
 mta_discovery || exit 1
 
 pf_log() { grep ' postfix/' "$SYSLOG"; }
-log_count() { grep -cE -- "$1" "$SYSLOG" 2>/dev/null || true; } # log_count ERE
-log_count_at_least() { [ "$(log_count "$1")" -ge "$2" ]; }
+# The adapter of tests/mta/scenarios.sh.
+mta_adapter Postfix "$SYSLOG" 'status=bounced' "LD_PRELOAD=libonionmx.so postqueue -f"
+mta_deferred_re() { echo "to=<user@$1\.example>.*status=deferred"; }
+mta_flush() { LD_PRELOAD=libonionmx.so /usr/sbin/postqueue -f >/dev/null 2>&1; }
 queue_count() { # messages on the queue, as mailq says
 	local out
 	out=$(/usr/sbin/postqueue -p 2>/dev/null)
@@ -45,7 +43,6 @@ queue_count() { # messages on the queue, as mailq says
 	*) printf '%s\n' "$out" | sed -n 's/.* in \([0-9]*\) Requests\?\.$/\1/p' ;;
 	esac
 }
-queue_is() { [ "$(queue_count)" = "$1" ]; }
 postfix_pids() { # every process running a Postfix daemon
 	local p
 	for p in /proc/[0-9]*; do
@@ -112,17 +109,7 @@ like "$(tr '\0' '\n' <"/proc/$MASTER/environ" 2>/dev/null)" "^LD_PRELOAD=libonio
 	"master's LD_PRELOAD is the bare name the library put back"
 
 # --- Delivery: mapped domains to the onion, unmapped ones straight to their MX.
-ONION_M01=$(onion_of m01.example)
-printf '%s\n' "user@mapped.example first-mapped" "user@m01.example first-m01" \
-	"user@u01.example first-plain" >"$T/first"
-submit "$T/first" >/dev/null
-ok $? "three messages accepted over SMTP by smtpd"
-wait_for 20 count_at_least onion 2
-wait_for 10 count_at_least direct 1
-is "$(sink_count onion)" 2 "mail for mapped.example and m01.example arrived at the onion sink"
-is "$(sink_count direct)" 1 "mail for the unmapped u01.example arrived at its own MX directly"
-like "$(socks_hosts)" "^$ONION1\.onion$" "the SOCKS request for mapped.example named its onion"
-like "$(socks_hosts)" "^$ONION_M01\.onion$" "the SOCKS request for m01.example named its onion"
+scenario_first_delivery
 like "$(pf_log)" "postfix/smtp\[[0-9]+\]: [0-9A-F]+: to=<user@m01\.example>, relay=$ONION_M01\.onion\[(::ffff:)?2(4[0-9]|5[0-5])\.[0-9.]+\]:25, .*status=sent" \
 	"Postfix's log: sent to the onion MX at its synthetic address"
 like "$(pf_log)" "to=<user@u01\.example>, relay=mx\.direct\.example\[198\.18\.0\.30\]:25, .*status=sent" \
@@ -133,11 +120,7 @@ like "$line" "postfix/smtp\[[0-9]+\]: onionmx: connected to $ONION_M01\.onion po
 grep 'onionmx:' "$SYSLOG" | grep '^<' | grep -vq '^<2[0-3]>'
 ok $((!$?)) "every library line went to facility mail"
 # The chrooted smtp processes counted into the shared statistics (onionmx-stats).
-pf_stats() { "$B/tools/onionmx-stats" --json | /usr/bin/python3 -c "import json,sys; d=json.load(sys.stdin); dm={x['domain']: x['routes'] for x in d['domains']}; print($1)"; }
-is "$(pf_stats "d['total']['succeeded'], d['total']['tried']")" "2 2" \
-	"statistics: the chrooted smtp counted its two onion connections, both succeeded"
-is "$(pf_stats "dm['m01.example']['map'] > 0, dm['u01.example']['mx'] > 0")" "True True" \
-	"statistics: m01.example's MX from the map, u01.example's from DNS"
+scenario_first_stats
 
 # --- The library in the delivering processes (chrooted smtp) and every other daemon.
 SMTP_PIDS=$(smtp_pids)
@@ -164,13 +147,7 @@ exec {DIR_FD}<&-
 is "$(stat -L -c %F "/proc/$MASTER/cwd")" directory "control: stat -L of a /proc link reports a directory (master's cwd)"
 
 # --- Tor down: every message deferred with the library's cause, none bounced.
-stop_socks
-before_onion=$(sink_count onion)
-for d in m04 m05 m06 m07 m08; do echo "user@$d.example down-$d"; done >"$T/down"
-submit "$T/down" >/dev/null
-wait_for 20 log_count_at_least "to=<user@m0[4-8]\.example>.*status=deferred" 5
-is "$(log_count 'to=<user@m0[4-8]\.example>.*status=deferred')" 5 "Tor down: Postfix deferred all five messages"
-is "$(queue_count)" 5 "mailq: five messages on the queue"
+scenario_tor_down "m04 m05 m06 m07 m08"
 line=$(grep -E 'to=<user@m0[4-8]\.example>.*status=deferred' "$SYSLOG" | head -1)
 like "$line" "status=deferred \(connect to [a-z2-7]{56}\.onion\[(::ffff:)?2(4[0-9]|5[0-5])\.[0-9.]+\]:25: Network is down\)" \
 	"the deferral's cause: connect to the onion refused"
@@ -178,73 +155,49 @@ pid=$(printf '%s\n' "$line" | sed -n 's/.*postfix\/smtp\[\([0-9]*\)\].*/\1/p')
 like "$(grep "postfix/smtp\[$pid\]: onionmx:" "$SYSLOG")" \
 	"onionmx: cannot connect to [a-z2-7]{56}\.onion port 25 \(MX of [a-z0-9.]+[^)]*\) via Tor 127\.0\.0\.1:9050: cannot connect to Tor's SOCKS port \(is Tor running\?\)" \
 	"the same smtp process logged why (is Tor running?)"
-is "$(log_count 'status=bounced')" 0 "nothing bounced"
-is "$(sink_count onion)" "$before_onion" "nothing reached the onion sink while Tor was down"
-is "$(pf_stats "d['total']['failed_by_cause'], d['total']['succeeded']")" "{'tor_refused': 5} 2" \
+is "$(mta_stats "d['total']['failed_by_cause'], d['total']['succeeded']")" "{'tor_refused': 5} 2" \
 	"statistics: Tor's port refused each of those five deliveries"
 
 # --- Tor back, a queue flush under the library: everything delivered.
-start_socks relay -r 127.0.0.40:25 || exit 1
-out=$(LD_PRELOAD=libonionmx.so /usr/sbin/postqueue -f 2>&1)
-ok $? "LD_PRELOAD=libonionmx.so postqueue -f"
-wait_for 30 count_at_least onion $((before_onion + 5))
-is "$(sink_count onion)" $((before_onion + 5)) "Tor back: the five deferred messages arrived at the onion sink"
-wait_for 10 queue_is 0
-is "$(queue_count)" 0 "the queue is empty"
-for d in m04 m05 m06 m07 m08; do
-	grep -q "^CONNECT host=$(onion_of $d.example)\.onion port=25" "$T/socks.log" || echo "$d"
-done >"$T/missing"
-is "$(cat "$T/missing")" "" "the SOCKS server was asked for each of their onions"
+scenario_tor_back "m04 m05 m06 m07 m08"
 
 # --- A map change while Postfix runs. The running smtp processes are chrooted
 # and hold nothing outside the chroot, so they cannot open the rebuilt map: one
 # asked to deliver after the change sees its map was replaced and defers the
 # message (never DNS, never the clearnet MX). After "postfix reload" new smtp
 # processes open the new map, and the queued message goes to the onion.
-before_direct=$(sink_count direct)
-echo "user@moved.example before-move" >"$T/moved1"
-submit "$T/moved1" >/dev/null
-wait_for 20 count_at_least direct $((before_direct + 1))
-is "$(sink_count direct)" $((before_direct + 1)) "moved.example, not in the map yet, went to its own MX"
-mx_queries_before=$(dns_queries | grep -c 'moved\.example')
-[ "$mx_queries_before" -ge 1 ]
-ok $? "control: the DNS log shows Postfix asking about moved.example ($mx_queries_before queries)"
-smtp_before=$(smtp_pids)
-echo "moved.example ${ONION_MOVED}.onion" >>/etc/onionmx/domains
-"$MAPTOOL" /etc/onionmx/domains >/dev/null
-ok $? "onionmx-map rebuilt the map with moved.example while Postfix runs"
-sleep 1.2 # the library looks at the map at most once a second
-before_onion=$(sink_count onion)
-echo "user@moved.example after-move" >"$T/moved2"
-submit "$T/moved2" >/dev/null
-wait_for 20 log_count_at_least 'to=<user@moved\.example>.*status=deferred' 1
-line=$(grep -E 'to=<user@moved\.example>.*status=deferred' "$SYSLOG" | head -1)
-like "$line" "status=deferred \(Host or domain name not found\. Name service error for name=moved\.example type=MX: Host not found, try again\)" \
-	"a running smtp process deferred the message for moved.example (its MX lookup failed temporarily)"
-pid=$(printf '%s\n' "$line" | sed -n 's/.*postfix\/smtp\[\([0-9]*\)\].*/\1/p')
-printf '%s\n' $smtp_before | grep -qx "$pid"
-ok $? "it was an smtp process started before the change (pid $pid; running then: $(printf '%s ' $smtp_before))"
-like "$(grep "postfix/smtp\[$pid\]: onionmx:" "$SYSLOG")" \
-	"onionmx: /etc/onionmx/domains\.cdb: this process finds it has been replaced, and cannot open the map again \(it has chrooted, [^)]*\): deferring every MX lookup until it restarts \(Postfix: postfix reload\)" \
-	"the same smtp process logged why"
-like "$(/usr/sbin/postqueue -p 2>/dev/null)" "user@moved\.example" "postqueue -p: the message waits on the queue"
-is "$(dns_queries | grep -c 'moved\.example')" "$mx_queries_before" "DNS heard nothing about moved.example after the change"
-is "$(sink_count direct)" $((before_direct + 1)) "its old MX got nothing more"
-is "$(sink_count onion)" "$before_onion" "nor did the onion sink, yet"
-t_reload=$(date +%s%N)
-/usr/sbin/postfix reload >/dev/null 2>&1
-ok $? "postfix reload (the operator's step after onionmx-map)"
-all_gone() { for p in $smtp_before; do alive "$p" && return 1; done; return 0; }
-wait_for 20 all_gone
-ok $? "every smtp process that ran before the change has exited"
-echo "# the last of them exited $((($(date +%s%N) - t_reload) / 1000000)) ms after postfix reload"
-/usr/sbin/postqueue -f >/dev/null 2>&1
-wait_for 30 count_at_least onion $((before_onion + 1))
-is "$(sink_count onion)" $((before_onion + 1)) "after the reload and a queue flush, the message for moved.example arrived at the onion sink"
-like "$(sink_subjects onion)" "^after-move user@moved\.example$" "it is the deferred message"
-like "$(socks_hosts)" "^$ONION_MOVED\.onion$" "through a SOCKS request for its new onion"
-is "$(sink_count direct)" $((before_direct + 1)) "and not at its old MX"
-is "$(dns_queries | grep -c 'moved\.example')" "$mx_queries_before" "DNS still heard nothing about moved.example after the change"
+# The hook of scenario_map_rebuilt: the smtp processes running before the
+# change defer the message, and "postfix reload" plus a flush sends it.
+postfix_map_rebuilt() { # postfix_map_rebuilt before|after DOMAIN
+	local line pid
+	if [ "$1" = before ]; then
+		smtp_before=$(smtp_pids)
+		return
+	fi
+	wait_for 20 log_count_at_least 'to=<user@moved\.example>.*status=deferred' 1
+	line=$(grep -E 'to=<user@moved\.example>.*status=deferred' "$SYSLOG" | head -1)
+	like "$line" "status=deferred \(Host or domain name not found\. Name service error for name=moved\.example type=MX: Host not found, try again\)" \
+		"a running smtp process deferred the message for moved.example (its MX lookup failed temporarily)"
+	pid=$(printf '%s\n' "$line" | sed -n 's/.*postfix\/smtp\[\([0-9]*\)\].*/\1/p')
+	printf '%s\n' $smtp_before | grep -qx "$pid"
+	ok $? "it was an smtp process started before the change (pid $pid; running then: $(printf '%s ' $smtp_before))"
+	like "$(grep "postfix/smtp\[$pid\]: onionmx:" "$SYSLOG")" \
+		"onionmx: /etc/onionmx/domains\.cdb: this process finds it has been replaced, and cannot open the map again \(it has chrooted, [^)]*\): deferring every MX lookup until it restarts \(Postfix: postfix reload\)" \
+		"the same smtp process logged why"
+	like "$(/usr/sbin/postqueue -p 2>/dev/null)" "user@moved\.example" "postqueue -p: the message waits on the queue"
+	is "$(dns_queries | grep -c 'moved\.example$')" "$SCEN_DNS_BEFORE" "DNS heard nothing about moved.example while it waited"
+	is "$(sink_count direct)" "$SCEN_BEFORE_DIRECT" "its old MX got nothing more"
+	is "$(sink_count onion)" "$SCEN_BEFORE_ONION" "nor did the onion sink, yet"
+	t_reload=$(date +%s%N)
+	/usr/sbin/postfix reload >/dev/null 2>&1
+	ok $? "postfix reload (the operator's step after onionmx-map)"
+	all_gone() { for p in $smtp_before; do alive "$p" && return 1; done; return 0; }
+	wait_for 20 all_gone
+	ok $? "every smtp process that ran before the change has exited"
+	echo "# the last of them exited $((($(date +%s%N) - t_reload) / 1000000)) ms after postfix reload"
+	/usr/sbin/postqueue -f >/dev/null 2>&1
+}
+scenario_map_rebuilt moved.example before postfix_map_rebuilt
 pid2=$(grep 'to=<user@moved\.example>.*relay=.*\.onion' "$SYSLOG" | sed -n 's/.*postfix\/smtp\[\([0-9]*\)\].*/\1/p' | head -1)
 [ -n "$pid2" ] && ! printf '%s\n' $smtp_before | grep -qx "$pid2"
 ok $? "it was sent by an smtp process started after the change (pid $pid2)"
@@ -258,14 +211,7 @@ fi
 # map, publishes its onion in _onion-mx._tcp SRV (port 2525) and keeps a
 # clearnet MX, the trap one. The chrooted smtp asks for the SRV record; the
 # onion's synthetic address is in the shared cache file, opened before chroot.
-before_onion=$(sink_count onion)
-echo "user@d01.example disc-1" >"$T/disc1"
-submit "$T/disc1" >/dev/null
-wait_for 20 count_at_least onion $((before_onion + 1))
-is "$(sink_count onion)" $((before_onion + 1)) "discovery: mail for d01.example (in no map) arrived at the onion sink"
-like "$(sink_subjects onion)" "^disc-1 user@d01\.example$" "discovery: it is the message for d01.example"
-like "$(grep "^CONNECT host=$ONION_D01\.onion " "$T/socks.log")" "port=2525( |$)" \
-	"discovery: through SOCKS to the SRV record's onion, on the SRV record's port (2525)"
+scenario_discovery_first
 line=$(pf_log | grep -E 'to=<user@d01\.example>.*status=sent' | head -1)
 like "$line" "postfix/smtp\[[0-9]+\]: [0-9A-F]+: to=<user@d01\.example>, relay=$ONION_D01\.onion\[(::ffff:)?248\.[0-9.]+\]:25, " \
 	"Postfix's log: sent to the discovered onion at its address in 248.0.0.0/8"
@@ -274,14 +220,8 @@ addr=$(printf '%s\n' "$line" | sed -n 's/.*relay=[a-z2-7]*\.onion\[\(::ffff:\)\{
 like "$(grep "postfix/smtp\[$pid\]: onionmx:" "$SYSLOG")" \
 	"onionmx: discovered onion MX for d01\.example: $ONION_D01\.onion " \
 	"the same chrooted smtp process (pid $pid) logged the discovery"
-is "$(dns_query_count _onion-mx._tcp.d01.example SRV dnsmasq)" 1 "DNS was asked for d01.example's SRV record once"
-# Its MX is asked once, by the library, to look for DANE (an unsigned SRV
-# answer must not override a validated MX with TLSA), and never used.
-is "$(dns_query_count d01.example MX dnsmasq)" 1 "and its clearnet MX only once, for the DANE check"
-is "$(stat -c '%U %a' "$DISCOVERY_CACHE" 2>/dev/null)" "root 600" "the shared cache $DISCOVERY_CACHE is root's, mode 600"
 # A fresh process outside the chroot finds the same address in the file.
-out=$(LD_PRELOAD=libonionmx.so getent ahostsv4 "$ONION_D01.onion" 2>&1 | awk '{ print $1; exit }')
-is "$out" "$addr" "a fresh process resolves the onion to the address the smtp process used (from the shared cache)"
+scenario_discovery_cache "$addr"
 # A second message after "postfix reload" (the smtp processes replaced): a new
 # process, and still no second SRV query - the answer came from the file.
 smtp_before=$(smtp_pids)
@@ -290,23 +230,16 @@ ok $? "postfix reload (its smtp processes exit)"
 gone() { ! smtp_pids | grep -qx "$pid"; }
 wait_for 10 gone
 ok $? "the smtp process that delivered disc-1 (pid $pid) has exited"
-echo "user@d01.example disc-2" >"$T/disc2"
-submit "$T/disc2" >/dev/null
-wait_for 20 count_at_least onion $((before_onion + 2))
-is "$(sink_count onion)" $((before_onion + 2)) "discovery: a second message for d01.example arrived at the onion sink"
+scenario_discovery_second
 pid2=$(pf_log | grep -E 'to=<user@d01\.example>.*status=sent' | sed -n '2s/.*postfix\/smtp\[\([0-9]*\)\].*/\1/p')
 [ -n "$pid2" ] && [ "$pid2" != "$pid" ] && ! printf '%s\n' $smtp_before | grep -qx "$pid2"
 ok $? "sent by an smtp process started after the reload (pid $pid2)"
 like "$(pf_log | grep "postfix/smtp\[$pid2\]: .*to=<user@d01\.example>")" "relay=$ONION_D01\.onion\[(::ffff:)?$addr\]:25, .*status=sent" \
 	"at the same synthetic address"
-is "$(dns_query_count _onion-mx._tcp.d01.example SRV dnsmasq)" 1 "still one SRV query: the new process used the shared cache"
 
 # --- The SRV lookup fails (servfail.example's server answers SERVFAIL): the
 # message is deferred, never sent to the domain's clearnet MX, never bounced.
-before_onion=$(sink_count onion)
-echo "user@servfail.example srv-fail" >"$T/srvfail"
-submit "$T/srvfail" >/dev/null
-wait_for 20 log_count_at_least 'to=<user@servfail\.example>.*status=deferred' 1
+scenario_srv_fail
 line=$(grep -E 'to=<user@servfail\.example>.*status=deferred' "$SYSLOG" | head -1)
 like "$line" "status=deferred \(Host or domain name not found\. Name service error for name=servfail\.example type=MX: Host not found, try again\)" \
 	"SRV lookup failing: Postfix deferred the message (the MX lookup failed temporarily)"
@@ -315,34 +248,19 @@ like "$(grep "postfix/smtp\[$pid\]: onionmx:" "$SYSLOG")" \
 	"onionmx: _onion-mx\._tcp\.servfail\.example SRV lookup failed: SERVFAIL .*; deferring its MX lookup" \
 	"the same smtp process logged why"
 like "$(/usr/sbin/postqueue -p 2>/dev/null)" "user@servfail\.example" "postqueue -p: the message is on the queue"
-ge1() { [ "$1" -ge 1 ]; }
-ge1 "$(dns_query_count _onion-mx._tcp.servfail.example SRV evil)"
-ok $? "the SRV query did reach servfail.example's failing server"
-is "$(dns_query_count servfail.example MX dnsmasq)" 0 "no MX query for servfail.example: its clearnet MX never looked up"
-is "$(log_count 'status=bounced')" 0 "nothing bounced"
-is "$(sink_count onion)" "$before_onion" "nothing reached the onion sink"
 id=$(printf '%s\n' "$line" | sed -n 's/.*: \([0-9A-F]*\): to=.*/\1/p')
 /usr/sbin/postsuper -d "$id" >/dev/null 2>&1
 is "$(queue_count)" 0 "(postsuper -d $id: the queue is empty again)"
 
 # --- 500 messages: 5 to each of 50 mapped and 50 unmapped domains.
-mta_bulk_test 100
+scenario_exactly_once 100 5 "$(seq -f 'm%02g' 1 50)" "$(seq -f 'u%02g' 1 50)"
 
 # --- An unprivileged user and the setuid-installed library: their config and
 # map are never read by a set-id program. As nobody, with their own
 # ONIONMX_CONF naming their own map, through Postfix's setgid postqueue, and
 # through sendmail (not set-id: it may read theirs) into the setgid postdrop.
-EVIL=$("$H/onion_gen" theirs)
-printf 'mapped.example %s.onion\n' "$EVIL" >"$T/theirs"
-"$MAPTOOL" "$T/theirs" >/dev/null
-printf 'socks = 127.0.0.1:9050\nmap = %s/theirs.cdb\nlog = stderr\nlog_level = debug\n' "$T" >"$T/theirs.conf"
-chown nobody "$T/theirs" "$T/theirs.cdb" "$T/theirs.conf"
-as_nobody() { # as_nobody TRACEFILE COMMAND...: under strace, set-id honoured
-	local f=$1
-	shift
-	strace -f -qq -u nobody -e trace=%file,execve -o "$f" \
-		-E LD_PRELOAD=libonionmx.so -E ONIONMX_CONF="$T/theirs.conf" "$@" 2>&1
-}
+their_config
+AS_NOBODY_TRACE=%file,execve # postdrop's lines are found after its execve
 out=$(as_nobody "$T/nobody.strace" /usr/sbin/postqueue -p)
 like "$out" "Mail queue is empty" "nobody: the setgid postqueue -p works with LD_PRELOAD=libonionmx.so"
 unlike "$(cat "$T/nobody.strace")" "theirs" "strace: the setgid postqueue never touched their config or map"
@@ -366,14 +284,7 @@ like "$(cat "$T/control.strace")" "open.*\"$T/theirs\.conf\"" \
 	"control: a postqueue without setgid does read \$ONIONMX_CONF (so the strace test can fail)"
 
 # --- What must never happen, over the whole run.
-queries=$(dns_queries)
-unlike "$queries" " (mapped|m[0-9]{2})\.example$|\.onion$|\.(24[0-9]|25[0-5])\.in-addr\.arpa$" \
-	"the DNS server saw no query for a mapped domain, an onion or a synthetic address"
-like "$queries" "^MX u01\.example$" "while Postfix did ask it about unmapped domains"
-is "$(sink_connections clearnet)" 0 "the clearnet MX of the mapped domains (127.0.0.20) saw no connection"
-is "$(sink_connections clearnet2)" 0 "nor its second address (198.18.0.20)"
-is "$(sink_count bounces)" 0 "no bounce reached the sender's domain"
-is "$(log_count 'status=bounced')" 0 "Postfix's log has no bounce"
+scenario_never
 # (but for the control above: showq refuses a postqueue that is not setgid postdrop)
 unlike "$(pf_log | grep -v 'fatal: Connect to the Postfix showq service: Permission denied')" \
 	"(fatal|panic|warning):" "Postfix logged no warning, fatal error or panic"

@@ -10,24 +10,18 @@
 . "$(dirname "$0")/../lib.sh"
 . "$TOP/tests/tornet.sh"
 . "$TOP/tests/mta/common.sh"
+. "$TOP/tests/mta/scenarios.sh"
 mta_skip_san
 mta_enter "$@"
 SECONDS=0
 mta_private_root || exit 1
 start_syslog /dev/log || exit 1
-mta_start_dns || exit 1
-mta_start_tor_sinks || exit 1
-if ! tornet_start; then
-	ok 1 "the private Tor network starts and its client reaches the onion services"
-	done_testing
-	exit 1
-fi
-ok 0 "the private Tor network starts and its client reaches the onion services (${TORNET_READY}s)"
-mta_install_onionmx || exit 1
-mta_map_tor || exit 1
+mta_tor_start
 mta_discovery "$TOR_ONION2" || exit 1 # good.example publishes onion 2 by SRV
 MAINLOG=/var/log/exim4/mainlog
 exim_log() { cat "$MAINLOG" 2>/dev/null; }
+# The adapter of tests/mta/scenarios.sh.
+mta_adapter Exim "$MAINLOG" ' \*\* ' "" 'exim4(\[[0-9]+\])?'
 
 mta_exim_prepare
 mta_exim_start >"$T/start.out" 2>&1
@@ -41,14 +35,7 @@ out=$(LD_PRELOAD=libonionmx.so /usr/sbin/exim4 -bt user@mapped.example 2>&1)
 like "$out" "host $TOR_ONION1\.onion \[(::ffff:)?2(4[0-9]|5[0-5])\.[0-9.]+\]" \
 	"exim4 -bt under the library: mapped.example's MX is the Tor network's onion 1"
 
-tornet_events "$T/events" STREAM
-echo "user@mapped.example exim-through-tor" >"$T/msg"
-submit "$T/msg" >/dev/null
-ok $? "Exim accepted a message for user@mapped.example"
-t0=$(date +%s)
-wait_for 60 count_at_least onion 1
-is "$(sink_subjects onion)" "exim-through-tor user@mapped.example" \
-	"the message arrived at the onion sink, behind the onion service ($(( $(date +%s) - t0 ))s)"
+scenario_tor_first exim
 wait_for 10 grep -qE '(=>|==) user@mapped\.example' "$MAINLOG"
 # Exim 4.96 pipelines QUIT after the message's final dot and then calls
 # shutdown(SHUT_WR) before it reads the reply to the data. Tor has no
@@ -59,30 +46,17 @@ unlike "$(exim_log)" "Remote host closed connection in response to end of data" 
 	"Exim read the onion MX's reply to the message (no \"Remote host closed connection in response to end of data\")"
 like "$(exim_log)" "=> user@mapped\.example R=dnslookup T=remote_smtp H=$TOR_ONION1\.onion \[(::ffff:)?2(4[0-9]|5[0-5])\.[0-9.]+\]" \
 	"Exim's log: delivered to the onion MX at its synthetic address"
-line=$(grep "onionmx: connected to $TOR_ONION1\.onion" "$SYSLOG" | head -1)
-like "$line" "exim4(\[[0-9]+\])?: onionmx: connected to $TOR_ONION1\.onion port 25 \(MX of mapped\.example\) via Tor 127\.0\.0\.1:9050 in [0-9.]+s" \
-	"the library's line in the mail log names onion, domain and Tor"
-echo "# $(printf '%s\n' "$line" | sed 's/^<[0-9]*>//')"
+wait_for 10 grep -qE '(=>|==) user@u01\.example' "$MAINLOG"
+like "$(exim_log)" "=> user@u01\.example R=dnslookup T=remote_smtp H=mx\.direct\.example \[198\.18\.0\.30\]" \
+	"Exim's log: the unmapped domain went to its own MX"
 # good.example is in no map: it publishes onion 2 as _onion-mx._tcp SRV.
-echo "user@good.example discovered-through-tor" >"$T/msg2"
-submit "$T/msg2" >/dev/null
-ok $? "Exim accepted a message for user@good.example (found by SRV discovery)"
-wait_for 60 count_at_least onion2 1
-is "$(sink_subjects onion2)" "discovered-through-tor user@good.example" \
-	"the message for the discovered domain arrived behind onion 2, through real Tor"
+scenario_tor_discovered exim
 wait_for 10 grep -qE '(=>|==) user@good\.example' "$MAINLOG"
 like "$(exim_log)" "=> user@good\.example R=dnslookup T=remote_smtp H=$TOR_ONION2\.onion \[(::ffff:)?248\.[0-9.]+\]" \
 	"Exim's log: delivered to onion 2 at its address from the discovery range"
-like "$(grep 'onionmx: discovered onion MX for good.example' "$SYSLOG")" "$TOR_ONION2\.onion" \
-	"the library logged the discovery"
-tor_stream_check
 wait_for 10 eval '[ "$(/usr/sbin/exim4 -bpc)" = 0 ]'
 is "$(/usr/sbin/exim4 -bpc 2>&1)" 0 "Exim's queue is empty"
 
-is "$(sink_connections clearnet)$(sink_connections clearnet2)" 00 \
-	"the clearnet MX of mapped.example and good.example saw no connection (either address)"
-is "$(sink_count bounces)" 0 "no bounce"
-unlike "$(dns_queries)" " mapped\.example$|\.onion$|\.(24[0-9]|25[0-5])\.in-addr\.arpa$" \
-	"the DNS server saw no query about mapped.example, an onion or a synthetic address"
+scenario_tor_never
 echo "# tor_exim.sh took $SECONDS s"
 done_testing

@@ -13,6 +13,7 @@
 . "$(dirname "$0")/../lib.sh"
 . "$TOP/tests/tornet.sh"
 . "$TOP/tests/mta/common.sh"
+. "$TOP/tests/mta/scenarios.sh"
 mta_skip_san
 mta_opensmtpd_deb_or_skip
 mta_enter "$@"
@@ -24,23 +25,15 @@ out=$(mta_opensmtpd_prepare "$DEB" 2>&1) || {
 	exit 1
 }
 start_syslog /dev/log || exit 1
-mta_start_dns || exit 1
-mta_start_tor_sinks || exit 1
-start_sink direct 198.18.0.30:25 || exit 1
-if ! tornet_start; then
-	ok 1 "the private Tor network starts and its client reaches the onion services"
-	done_testing
-	exit 1
-fi
-ok 0 "the private Tor network starts and its client reaches the onion services (${TORNET_READY}s)"
-mta_install_onionmx || exit 1
-mta_map_tor || exit 1
+mta_tor_start
 # nosvc.example: a valid onion (a fresh ed25519 key) that no service publishes.
 openssl genpkey -algorithm ed25519 -out "$T/nosvc.pem" 2>/dev/null
 NOSVC=$(openssl pkey -in "$T/nosvc.pem" -pubout -outform DER | tail -c 32 | "$H/onion_from_key")
 echo "nosvc.example $NOSVC.onion" >>/etc/onionmx/domains
 "$MAPTOOL" /etc/onionmx/domains >/dev/null || exit 1
 osd_log() { grep ' smtpd\[' "$SYSLOG"; }
+# The adapter of tests/mta/scenarios.sh.
+mta_adapter OpenSMTPD "$SYSLOG" 'result="PermFail"' "" 'smtpd\[[0-9]+\]'
 queue_count() { /usr/sbin/smtpctl show queue 2>/dev/null | grep -c . ; }
 
 out=$(mta_opensmtpd_start 2>&1)
@@ -50,24 +43,10 @@ PARENT=$(cat /run/smtpd.pid 2>/dev/null)
 grep -q libonionmx "/proc/$PARENT/maps" 2>/dev/null
 ok $? "smtpd (pid $PARENT) has the library loaded"
 
-tornet_events "$T/events" STREAM
-printf '%s\n' "user@mapped.example opensmtpd-through-tor" "user@u01.example opensmtpd-direct" >"$T/msg"
-out=$(submit "$T/msg")
-is "$out" "submitted 2" "OpenSMTPD accepted a message for user@mapped.example and one for user@u01.example"
-t0=$(date +%s)
-wait_for 60 count_at_least onion 1
-is "$(sink_subjects onion)" "opensmtpd-through-tor user@mapped.example" \
-	"the message arrived at the onion sink, behind the onion service ($(( $(date +%s) - t0 ))s)"
-wait_for 20 count_at_least direct 1
-is "$(sink_subjects direct)" "opensmtpd-direct user@u01.example" "the unmapped domain's message went to its own MX"
+scenario_tor_first opensmtpd
 wait_for 10 grep -q 'to=<user@mapped\.example> .*result="Ok"' "$SYSLOG"
 like "$(osd_log)" "mta delivery evpid=[0-9a-f]+ from=<[^>]*> to=<user@mapped\.example> .*relay=\"2(4[0-9]|5[0-5])\.[0-9.]+ \($TOR_ONION1\.onion\)\" .*result=\"Ok\" stat=\"250 " \
 	"OpenSMTPD's log: delivered to onion 1 at its synthetic address, the onion's 250 read"
-line=$(grep "onionmx: connected to $TOR_ONION1\.onion" "$SYSLOG" | head -1)
-like "$line" "smtpd\[[0-9]+\]: onionmx: connected to $TOR_ONION1\.onion port 25 \(MX of mapped\.example\) via Tor 127\.0\.0\.1:9050 in [0-9.]+s" \
-	"the library's line in the mail log names onion, domain and Tor"
-echo "# $(printf '%s\n' "$line" | sed 's/^<[0-9]*>//')"
-tor_stream_check
 wait_for 10 eval '[ "$(queue_count)" = 0 ]'
 is "$(queue_count)" 0 "OpenSMTPD's queue is empty"
 
@@ -93,11 +72,6 @@ is "$(queue_count)" 2 "  both undelivered messages are on the queue (nosvc.examp
 is "$(sink_count onion)" "$before" "  nothing more reached the onion sink"
 unlike "$(osd_log)" 'result="PermFail"' "  nothing bounced"
 
-is "$(sink_connections clearnet)$(sink_connections clearnet2)" 00 \
-	"the clearnet MX of mapped.example saw no connection (either address)"
-is "$(sink_count bounces)" 0 "no bounce"
-unlike "$(dns_queries)" " (mapped|nosvc)\.example$|\.onion$|\.(24[0-9]|25[0-5])\.in-addr\.arpa$" \
-	"the DNS server saw no query about mapped.example, an onion or a synthetic address"
-like "$(dns_queries)" "^MX u01\.example$" "control: it saw the unmapped domain's MX query"
+scenario_tor_never nosvc
 echo "# tor_opensmtpd.sh took $SECONDS s"
 done_testing

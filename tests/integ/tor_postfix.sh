@@ -11,13 +11,9 @@
 . "$(dirname "$0")/../lib.sh"
 . "$TOP/tests/tornet.sh"
 . "$TOP/tests/mta/common.sh"
+. "$TOP/tests/mta/scenarios.sh"
 mta_skip_san
-DEB=$(mta_postfix_deb)
-if [ -z "$DEB" ]; then
-	echo "not ok 1 - no postfix .deb in ${POSTFIX_DEB_DIR:-/var/cache/onionmx}: run sh tests/deps.sh"
-	echo "1..1"
-	exit 1
-fi
+mta_postfix_deb_or_fail
 mta_enter "$@"
 SECONDS=0
 mta_postfix_prepare "$DEB" >"$T/install.out" 2>&1 || {
@@ -27,18 +23,11 @@ mta_postfix_prepare "$DEB" >"$T/install.out" 2>&1 || {
 	exit 1
 }
 start_syslog /dev/log /var/spool/postfix/dev/log || exit 1
-mta_start_dns || exit 1
-mta_start_tor_sinks || exit 1
-if ! tornet_start; then
-	ok 1 "the private Tor network starts and its client reaches the onion services"
-	done_testing
-	exit 1
-fi
-ok 0 "the private Tor network starts and its client reaches the onion services (${TORNET_READY}s)"
-mta_install_onionmx || exit 1
-mta_map_tor || exit 1
+mta_tor_start
 mta_discovery "$TOR_ONION2" || exit 1 # good.example publishes onion 2 by SRV
 pf_log() { grep ' postfix/' "$SYSLOG"; }
+# The adapter of tests/mta/scenarios.sh.
+mta_adapter Postfix "$SYSLOG" 'status=bounced' "" 'postfix/smtp\[[0-9]+\]'
 
 mta_postfix_start >"$T/start.out" 2>&1
 ok $? "Postfix $(dpkg-deb -f "$DEB" Version) started as postfix@-.service starts it, with LD_PRELOAD=libonionmx.so"
@@ -47,42 +36,21 @@ MASTER=$(awk '{ print $1; exit }' /var/spool/postfix/pid/master.pid 2>/dev/null)
 grep -q libonionmx "/proc/$MASTER/maps" 2>/dev/null
 ok $? "Postfix's master (pid $MASTER) has the library loaded"
 
-tornet_events "$T/events" STREAM
-echo "user@mapped.example postfix-through-tor" >"$T/msg"
-submit "$T/msg" >/dev/null
-ok $? "Postfix accepted a message for user@mapped.example"
-t0=$(date +%s)
-wait_for 60 count_at_least onion 1
-is "$(sink_subjects onion)" "postfix-through-tor user@mapped.example" \
-	"the message arrived at the onion sink, behind the onion service ($(( $(date +%s) - t0 ))s)"
+scenario_tor_first postfix
 wait_for 10 grep -q 'to=<user@mapped\.example>.*status=' "$SYSLOG"
 like "$(pf_log)" "postfix/smtp\[[0-9]+\]: [0-9A-F]+: to=<user@mapped\.example>, relay=$TOR_ONION1\.onion\[(::ffff:)?2(4[0-9]|5[0-5])\.[0-9.]+\]:25, .*status=sent" \
 	"Postfix's log: sent to the onion MX at its synthetic address"
-line=$(grep "onionmx: connected to $TOR_ONION1\.onion" "$SYSLOG" | head -1)
-like "$line" "postfix/smtp\[[0-9]+\]: onionmx: connected to $TOR_ONION1\.onion port 25 \(MX of mapped\.example\) via Tor 127\.0\.0\.1:9050 in [0-9.]+s" \
-	"the library's line in the mail log names onion, domain and Tor"
-echo "# $(printf '%s\n' "$line" | sed 's/^<[0-9]*>//')"
+like "$(pf_log)" "to=<user@u01\.example>, relay=mx\.direct\.example\[198\.18\.0\.30\]:25, .*status=sent" \
+	"Postfix's log: the unmapped domain went to its own MX"
 # good.example is in no map: it publishes onion 2 as _onion-mx._tcp SRV.
-echo "user@good.example discovered-through-tor" >"$T/msg2"
-submit "$T/msg2" >/dev/null
-ok $? "Postfix accepted a message for user@good.example (found by SRV discovery)"
-wait_for 60 count_at_least onion2 1
-is "$(sink_subjects onion2)" "discovered-through-tor user@good.example" \
-	"the message for the discovered domain arrived behind onion 2, through real Tor"
+scenario_tor_discovered postfix
 wait_for 10 grep -q 'to=<user@good\.example>.*status=' "$SYSLOG"
 like "$(pf_log)" "to=<user@good\.example>, relay=$TOR_ONION2\.onion\[(::ffff:)?248\.[0-9.]+\]:25, .*status=sent" \
 	"Postfix's log: sent to onion 2 at its address from the discovery range"
-like "$(grep 'onionmx: discovered onion MX for good.example' "$SYSLOG")" "$TOR_ONION2\.onion" \
-	"the library logged the discovery"
-tor_stream_check
 wait_for 10 eval '/usr/sbin/postqueue -p 2>/dev/null | grep -q "Mail queue is empty"'
 like "$(/usr/sbin/postqueue -p 2>&1)" "Mail queue is empty" "Postfix's queue is empty"
 
-is "$(sink_connections clearnet)$(sink_connections clearnet2)" 00 \
-	"the clearnet MX of mapped.example and good.example saw no connection (either address)"
-is "$(sink_count bounces)" 0 "no bounce"
-unlike "$(dns_queries)" " mapped\.example$|\.onion$|\.(24[0-9]|25[0-5])\.in-addr\.arpa$" \
-	"the DNS server saw no query about mapped.example, an onion or a synthetic address"
+scenario_tor_never
 unlike "$(pf_log)" "(fatal|panic|warning):" "Postfix logged no warning, fatal error or panic"
 echo "# tor_postfix.sh took $SECONDS s"
 done_testing

@@ -1,5 +1,6 @@
-# Shared by the real-MTA tests (tests/integ/postfix.sh, exim.sh, tor_postfix.sh,
-# tor_exim.sh) and tests/demo.sh: a real Debian MTA started as its service unit
+# Shared by the real-MTA tests (tests/integ/postfix.sh, exim.sh, opensmtpd.sh,
+# tor_postfix.sh, tor_exim.sh, tor_opensmtpd.sh, whose common scenarios are in
+# tests/mta/scenarios.sh) and tests/demo.sh: a real Debian MTA started as its service unit
 # starts it, with LD_PRELOAD=libonionmx.so added, in a private network, mount,
 # PID and UTS namespace. Source after tests/lib.sh.
 #
@@ -210,13 +211,15 @@ mta_start_servers() {
 }
 
 # The sinks for the tests through real Tor: the onion sinks behind onions 1 and
-# 2, the clearnet MX of mapped.example (both addresses) and the bounces
-# domain's MX. No SOCKS stand-in: the client tor listens on 127.0.0.1:9050.
+# 2, the clearnet MX of mapped.example (both addresses), the unmapped domains'
+# MX and the bounces domain's MX. No SOCKS stand-in: the client tor listens on
+# 127.0.0.1:9050.
 mta_start_tor_sinks() {
 	start_sink onion 127.0.0.40:25 || return 1
 	start_sink onion2 127.0.0.41:25 || return 1 # onion 2's (tornet_start reaches both)
 	start_sink clearnet 127.0.0.20:25 || return 1
 	start_sink clearnet2 198.18.0.20:25 || return 1
+	start_sink direct 198.18.0.30:25 || return 1
 	start_sink bounces 198.18.0.31:25 || return 1
 }
 
@@ -231,6 +234,23 @@ EOM
 	"$MAPTOOL" /etc/onionmx/domains >/dev/null || return 1
 	sed -i 's/^timeout = .*/timeout = 30/' /etc/onionmx/onionmx.conf
 	ONION1=$TOR_ONION1
+}
+
+# mta_tor_start: for the tests through real Tor (after tests/tornet.sh and
+# start_syslog): DNS, the sinks, the private Tor network (a failure to start
+# it ends the script with a failed check), and the library installed with the
+# map of mta_map_tor.
+mta_tor_start() {
+	mta_start_dns || exit 1
+	mta_start_tor_sinks || exit 1
+	if ! tornet_start; then
+		ok 1 "the private Tor network starts and its client reaches the onion services"
+		done_testing
+		exit 1
+	fi
+	ok 0 "the private Tor network starts and its client reaches the onion services (${TORNET_READY}s)"
+	mta_install_onionmx || exit 1
+	mta_map_tor || exit 1
 }
 
 # Debian's Exim as the tests run it: the host's queue, hints and logs stay out;
@@ -255,6 +275,17 @@ mta_exim_start() {
 # starts it as postfix@-.service does, with LD_PRELOAD=libonionmx.so.
 mta_postfix_deb() {
 	ls "${POSTFIX_DEB_DIR:-/var/cache/onionmx}"/postfix_*_amd64.deb 2>/dev/null | head -1
+}
+
+# mta_postfix_deb_or_fail: sets DEB to Postfix's .deb, or ends the script with
+# a failure saying how to get it (the tests whose point is Postfix).
+mta_postfix_deb_or_fail() {
+	DEB=$(mta_postfix_deb)
+	if [ -z "$DEB" ]; then
+		echo "not ok 1 - no postfix .deb in ${POSTFIX_DEB_DIR:-/var/cache/onionmx}: run sh tests/deps.sh"
+		echo "1..1"
+		exit 1
+	fi
 }
 
 # mta_postfix_deb_or_skip: sets DEB to Postfix's .deb, or ends the script with
@@ -365,43 +396,6 @@ mta_cleanup() {
 		done
 	fi
 	cleanup
-}
-
-# mta_bulk_test PER_SESSION: 500 messages, 5 to each of 50 mapped and 50
-# unmapped domains, PER_SESSION to an SMTP session; checks every one is at the
-# right sink exactly once and every mapped domain's onion was asked for. Needs
-# the calling script's queue_count and queue_is.
-mta_bulk_test() {
-	local per_session=$1 before_onion before_direct t0 out n i s
-	before_onion=$(sink_count onion)
-	before_direct=$(sink_count direct)
-	for n in 1 2 3 4 5; do
-		for i in $(seq -w 1 50); do
-			echo "rcpt$n@m$i.example bulk-m$i-$n"
-			echo "rcpt$n@u$i.example bulk-u$i-$n"
-		done
-	done >"$T/bulk"
-	t0=$SECONDS
-	out=$(submit "$T/bulk" "$per_session")
-	is "$out" "submitted 500" "500 messages accepted, $per_session per SMTP session"
-	wait_for 180 count_at_least onion $((before_onion + 250))
-	wait_for 60 count_at_least direct $((before_direct + 250))
-	wait_for 30 queue_is 0
-	echo "# 500 messages delivered in $((SECONDS - t0)) s"
-	sink_subjects onion | grep '^bulk-' | sort >"$T/bulk.onion"
-	sink_subjects direct | grep '^bulk-' | sort >"$T/bulk.direct"
-	grep '^rcpt[0-9]*@m' "$T/bulk" | awk '{ print $2, $1 }' | sort >"$T/want.onion"
-	grep '^rcpt[0-9]*@u' "$T/bulk" | awk '{ print $2, $1 }' | sort >"$T/want.direct"
-	for s in onion direct; do
-		cmp -s "$T/bulk.$s" "$T/want.$s"
-		ok $? "the 250 messages for $([ $s = onion ] && echo mapped || echo unmapped) domains are at the $s sink, each exactly once"
-		cmp -s "$T/bulk.$s" "$T/want.$s" || diff "$T/want.$s" "$T/bulk.$s" | head -5 | sed 's/^/#   /'
-	done
-	is "$(queue_count)" 0 "the queue is empty"
-	for i in $(seq -w 1 50); do
-		grep -q "^CONNECT host=$(onion_of "m$i.example")\.onion port=25" "$T/socks.log" || echo "m$i"
-	done >"$T/missing"
-	is "$(cat "$T/missing")" "" "every mapped domain's onion was asked of the SOCKS server"
 }
 
 # tor_stream_check: the client tor's stream events ($T/events, from
