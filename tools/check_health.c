@@ -8,6 +8,7 @@
 #include <fcntl.h>
 #include <getopt.h>
 #include <poll.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -135,17 +136,44 @@ static const struct omx_tor_addr *tor_at(const struct omx_config *cfg, int i, st
 	return one;
 }
 
+struct probe_job {
+	const struct omx_tor_addr *tor;
+	int *answers;
+	char *why;
+	size_t cap;
+};
+
+static void *probe_job(void *p)
+{
+	struct probe_job *j = p;
+
+	*j->answers = probe_socks(j->tor, j->why, j->cap);
+	return NULL;
+}
+
+/* The Tors are probed at once: a plugin's time limit (often 10 s) must not
+ * run out on several hung ones. */
 static void probe_tors(const struct omx_config *cfg, struct tor_probe *t)
 {
 	struct omx_tor_addr one;
+	struct probe_job jobs[OMX_TORS_MAX];
+	pthread_t tid[OMX_TORS_MAX];
+	int started[OMX_TORS_MAX] = { 0 };
 	size_t dlen = 0, alen = 0;
 
 	memset(t, 0, sizeof(*t));
 	t->n = cfg->ntors > 0 ? (cfg->ntors < OMX_TORS_MAX ? cfg->ntors : OMX_TORS_MAX) : 1;
 	for (int i = 0; i < t->n; i++) {
-		const struct omx_tor_addr *tor = tor_at(cfg, i, &one);
+		jobs[i] = (struct probe_job){ tor_at(cfg, i, &one), &t->answers[i], t->why[i], sizeof(t->why[i]) };
+		started[i] = cfg->ntors > 0 && pthread_create(&tid[i], NULL, probe_job, &jobs[i]) == 0;
+		if (!started[i])
+			probe_job(&jobs[i]);
+	}
+	for (int i = 0; i < t->n; i++) {
+		const struct omx_tor_addr *tor = jobs[i].tor;
 
-		t->answers[i] = probe_socks(tor, t->why[i], sizeof(t->why[i]));
+		if (started[i])
+			pthread_join(tid[i], NULL);
 		t->answering += t->answers[i];
 		alen += (size_t)snprintf(t->all + alen, sizeof(t->all) - alen, "%s%s", alen ? ", " : "", tor->text);
 		if (!t->answers[i])
