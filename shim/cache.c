@@ -14,7 +14,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#define CACHE_MAGIC "onionmx cache 2"  /* 15 characters and the NUL */
+#define CACHE_MAGIC "onionmx cache 3"  /* 15 characters and the NUL; 3: reasons kept */
 #define DOMAIN_PROBES 8
 #define FUTEX_OWNER_DIED_BIT 0x40000000u /* the kernel's robust-futex ABI */
 #define FUTEX_WAITERS_BIT 0x80000000u
@@ -37,6 +37,8 @@ struct domain_entry {
 	uint32_t pad;
 	uint64_t sum;                    /* keyed hash of all the above that is used */
 	struct cached_record rec[OMX_SRV_MAX_TARGETS];
+	char detail[sizeof(((struct omx_srv_result *)0)->detail)]; /* why (onionmx-check
+					  * shows it), NUL-terminated, in the sum */
 };
 
 struct addr_entry {
@@ -742,6 +744,7 @@ static uint64_t entry_sum(const struct omx_cache *c, const struct domain_entry *
 		sip_update(&s, &rec->weight, sizeof(rec->weight));
 		sip_update(&s, &rec->port, sizeof(rec->port));
 	}
+	sip_update(&s, e->detail, strnlen(e->detail, sizeof(e->detail)));
 	return sip_final(&s);
 }
 
@@ -750,7 +753,8 @@ static uint64_t entry_sum(const struct omx_cache *c, const struct domain_entry *
  * with no onion (the clearnet MX) or one that lasts for years. */
 static int entry_valid(const struct omx_cache *c, const struct domain_entry *e, time_t now)
 {
-	if (memchr(e->domain, '\0', sizeof(e->domain)) == NULL || e->n > OMX_SRV_MAX_TARGETS ||
+	if (memchr(e->domain, '\0', sizeof(e->domain)) == NULL ||
+	    memchr(e->detail, '\0', sizeof(e->detail)) == NULL || e->n > OMX_SRV_MAX_TARGETS ||
 	    e->status < OMX_SRV_ONION || e->status > OMX_SRV_UNUSABLE ||
 	    (e->status == OMX_SRV_ONION && e->n == 0) || e->expires - now > OMX_SRV_TTL_MAX)
 		return 0;
@@ -786,7 +790,7 @@ int omx_cache_get(struct omx_cache *c, const char *domain, time_t now, struct om
 		r->ttl = (uint32_t)(expires - now);
 		r->n = (int)e->n;
 		r->nignored = 0;
-		memcpy(r->detail, "cached", sizeof("cached"));
+		memcpy(r->detail, e->detail, strlen(e->detail) + 1); /* terminated: entry_valid */
 		for (int i = 0; i < r->n; i++) {
 			memcpy(r->rec[i].onion, e->rec[i].onion, OMX_ONION_LABEL_LEN);
 			r->rec[i].onion[OMX_ONION_LABEL_LEN] = '\0';
@@ -852,6 +856,8 @@ int omx_cache_put(struct omx_cache *c, const char *domain, time_t now,
 		slot->status = (uint8_t)r->status;
 		slot->secure = (uint8_t)(r->secure != 0);
 		test_step("entry named");
+		memset(slot->detail, 0, sizeof(slot->detail));
+		memcpy(slot->detail, r->detail, strnlen(r->detail, sizeof(slot->detail) - 1));
 		slot->n = onion ? (uint32_t)r->n : 0;
 		memset(slot->rec, 0, sizeof(slot->rec));
 		for (uint32_t i = 0; i < slot->n; i++) {

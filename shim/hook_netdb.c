@@ -471,10 +471,11 @@ static int hostent_r(enum host_kind kind, const char *name, int family, const ui
 	case HOST_OK:
 		break;
 	case HOST_NONAME:
-		*h_errnop = HOST_NOT_FOUND;
+		/* h_errno too, as glibc's: Python reads it, not *H_ERRNOP. */
+		*h_errnop = h_errno = HOST_NOT_FOUND;
 		return 0;
 	default:
-		*h_errnop = TRY_AGAIN;
+		*h_errnop = h_errno = TRY_AGAIN;
 		return EAGAIN;
 	}
 	if (family != AF_INET && family != AF_INET6) {
@@ -621,4 +622,129 @@ struct hostent *gethostbyname(const char *name)
 	if (kind == HOST_PASS)
 		return omx_real.gethostbyname(name);
 	return hostent_static(kind, as, AF_INET, addrs, n);
+}
+
+/* ---- reverse lookups (getnameinfo, gethostbyaddr*) ---- */
+
+/* glibc's NSS would ask DNS the PTR question about a synthetic address, and so
+ * tell the server which onion this host mails: answered here as res_query's
+ * (answer.c): the onion's name in NAME; HOST_NONAME for an address that stands
+ * for none; HOST_AGAIN when the map is missing or damaged. HOST_PASS for any
+ * other address, after a range check only. */
+static enum host_kind ptr_lookup(uint32_t addr, char name[OMX_HOST_MAX])
+{
+	struct omx_dns_question q;
+	struct omx_dns_answer a;
+	char hosts[OMX_MAP_MAX_TARGETS][OMX_HOST_MAX], rev[sizeof("255.255.255.255.in-addr.arpa")];
+
+	if ((addr & 0xf0000000u) != 0xf0000000u && !omx_is_synthetic(addr))
+		return HOST_PASS;
+	if (!omx_enabled())
+		return HOST_PASS;
+	dotted_quad((addr & 255) << 24 | (addr >> 8 & 255) << 16 | (addr >> 16 & 255) << 8 | addr >> 24, rev);
+	strcat(rev, ".in-addr.arpa");
+	if (omx_dns_question_from_name(&q, rev, OMX_DNS_C_IN, OMX_DNS_T_PTR, 0) != 0)
+		return HOST_AGAIN;
+	if (!omx_answer_current(NULL, &q, &a, hosts))
+		return HOST_PASS; /* 240.0.0.0/4 outside every range of ours */
+	if (a.rcode == OMX_DNS_NXDOMAIN)
+		return HOST_NONAME;
+	if (a.rcode != OMX_DNS_NOERROR || a.n < 1 || a.type != OMX_DNS_T_PTR)
+		return HOST_AGAIN;
+	memcpy(name, hosts[0], OMX_HOST_MAX);
+	name[OMX_HOST_MAX - 1] = '\0';
+	return HOST_OK;
+}
+
+/* The IPv4 address (host order) in ADDR of LEN bytes in FAMILY: AF_INET, or
+ * AF_INET6 ::ffff:A.B.C.D. 0 for anything else. */
+static int addr_v4(const void *addr, size_t len, int family, uint32_t *out)
+{
+	const unsigned char *b = addr;
+
+	if (!addr)
+		return 0;
+	if (family == AF_INET && len >= 4) {
+		*out = (uint32_t)b[0] << 24 | (uint32_t)b[1] << 16 | (uint32_t)b[2] << 8 | b[3];
+		return 1;
+	}
+	if (family == AF_INET6 && len >= 16 && IN6_IS_ADDR_V4MAPPED((const struct in6_addr *)addr)) {
+		*out = (uint32_t)b[12] << 24 | (uint32_t)b[13] << 16 | (uint32_t)b[14] << 8 | b[15];
+		return 1;
+	}
+	return 0;
+}
+
+/* The IPv4 address in socket address SA, as addr_v4. */
+static int sockaddr_v4(const struct sockaddr *sa, socklen_t len, uint32_t *out)
+{
+	if (!sa || len < sizeof(sa_family_t))
+		return 0;
+	if (sa->sa_family == AF_INET && len >= sizeof(struct sockaddr_in))
+		return addr_v4(&((const struct sockaddr_in *)sa)->sin_addr, 4, AF_INET, out);
+	if (sa->sa_family == AF_INET6 && len >= sizeof(struct sockaddr_in6))
+		return addr_v4(&((const struct sockaddr_in6 *)sa)->sin6_addr, 16, AF_INET6, out);
+	return 0;
+}
+
+int getnameinfo(const struct sockaddr *sa, socklen_t salen, char *host, socklen_t hostlen, char *serv,
+		socklen_t servlen, int flags)
+{
+	char name[OMX_HOST_MAX];
+	uint32_t addr;
+	size_t len;
+	int rc;
+
+	omx_ready();
+	if (!host || !hostlen || (flags & NI_NUMERICHOST) || !sockaddr_v4(sa, salen, &addr))
+		return omx_real.getnameinfo(sa, salen, host, hostlen, serv, servlen, flags);
+	switch (ptr_lookup(addr, name)) {
+	case HOST_PASS:
+		return omx_real.getnameinfo(sa, salen, host, hostlen, serv, servlen, flags);
+	case HOST_AGAIN:
+		return EAI_AGAIN;
+	case HOST_NONAME:
+		/* As glibc for an address without a name: its numeric form, unless
+		 * a name is required. */
+		if (flags & NI_NAMEREQD)
+			return EAI_NONAME;
+		return omx_real.getnameinfo(sa, salen, host, hostlen, serv, servlen, flags | NI_NUMERICHOST);
+	default:
+		break;
+	}
+	/* The service (and the checks of SA) as glibc does them; no name lookup
+	 * (glibc fails NI_NAMEREQD with NI_NUMERICHOST). */
+	rc = omx_real.getnameinfo(sa, salen, host, hostlen, serv, servlen, (flags & ~NI_NAMEREQD) | NI_NUMERICHOST);
+	if (rc != 0)
+		return rc;
+	len = strlen(name);
+	if (len >= hostlen)
+		return EAI_OVERFLOW;
+	memcpy(host, name, len + 1);
+	return 0;
+}
+
+int gethostbyaddr_r(const void *addr, socklen_t len, int type, struct hostent *ret, char *buf, size_t buflen,
+		    struct hostent **result, int *h_errnop)
+{
+	char name[OMX_HOST_MAX];
+	uint32_t v4;
+	enum host_kind kind;
+
+	omx_ready();
+	if (!addr_v4(addr, len, type, &v4) || (kind = ptr_lookup(v4, name)) == HOST_PASS)
+		return omx_real.gethostbyaddr_r(addr, len, type, ret, buf, buflen, result, h_errnop);
+	return hostent_r(kind, name, type, &v4, 1, ret, buf, buflen, result, h_errnop);
+}
+
+struct hostent *gethostbyaddr(const void *addr, socklen_t len, int type)
+{
+	char name[OMX_HOST_MAX];
+	uint32_t v4;
+	enum host_kind kind;
+
+	omx_ready();
+	if (!addr_v4(addr, len, type, &v4) || (kind = ptr_lookup(v4, name)) == HOST_PASS)
+		return omx_real.gethostbyaddr(addr, len, type);
+	return hostent_static(kind, name, type, &v4, 1);
 }

@@ -128,6 +128,24 @@ static int missing_gethostbyname_r(const char *n, struct hostent *h, char *b, si
 {
 	return missing_gethostbyname2_r(n, AF_INET, h, b, l, r, e);
 }
+/* Reverse lookups: a temporary failure too (the address may be ours). */
+static int missing_getnameinfo(const struct sockaddr *sa, socklen_t sl, char *h, socklen_t hl, char *s,
+			       socklen_t svl, int fl)
+{
+	errno = ENOSYS;
+	return EAI_AGAIN;
+}
+
+static struct hostent *missing_gethostbyaddr(const void *a, socklen_t l, int t)
+{
+	return missing_gethostbyname(NULL);
+}
+
+static int missing_gethostbyaddr_r(const void *a, socklen_t al, int t, struct hostent *h, char *b, size_t l,
+				   struct hostent **r, int *e)
+{
+	return missing_gethostbyname2_r(NULL, t, h, b, l, r, e);
+}
 #pragma GCC diagnostic pop
 
 /* A cheap per-thread generator (splitmix64) for load spreading: no secrecy
@@ -204,6 +222,9 @@ static void bind_all(void)
 	BIND(gethostbyname2);
 	BIND(gethostbyname_r);
 	BIND(gethostbyname2_r);
+	BIND(getnameinfo);
+	BIND(gethostbyaddr);
+	BIND(gethostbyaddr_r);
 	BIND(res_nsearch);
 	BIND(res_nquery);
 	BIND(res_nquerydomain);

@@ -30,6 +30,10 @@ struct omx_real_fns {
 			       struct hostent **, int *);
 	int (*gethostbyname2_r)(const char *, int, struct hostent *, char *, size_t,
 				struct hostent **, int *);
+	int (*getnameinfo)(const struct sockaddr *, socklen_t, char *, socklen_t, char *, socklen_t, int);
+	struct hostent *(*gethostbyaddr)(const void *, socklen_t, int);
+	int (*gethostbyaddr_r)(const void *, socklen_t, int, struct hostent *, char *, size_t,
+			       struct hostent **, int *);
 	int (*res_nsearch)(res_state, const char *, int, int, unsigned char *, int);
 	int (*res_nquery)(res_state, const char *, int, int, unsigned char *, int);
 	int (*res_nquerydomain)(res_state, const char *, const char *, int, int,

@@ -447,8 +447,11 @@ enum omx_health_verdict omx_stats_verdict(const struct omx_stats_file *f,
 	utc(last_ok, when, sizeof(when));
 	if (p->socks_answers == 0) {
 		h = OMX_HEALTH_CRITICAL;
-		snprintf(text, cap, "our Tor is broken: its SOCKS port %s does not answer; %u onion%s failing, last success %s",
-			 p->socks ? p->socks : "?", failing, failing == 1 ? "" : "s", when);
+		int several = p->socks && strchr(p->socks, ','); /* "A, B": every Tor is down */
+
+		snprintf(text, cap, "our Tor is broken: %s %s %s; %u onion%s failing, last success %s",
+			 several ? "none of its SOCKS ports" : "its SOCKS port", p->socks ? p->socks : "?",
+			 several ? "answers" : "does not answer", failing, failing == 1 ? "" : "s", when);
 	} else if (local >= (unsigned)p->min_onions) {
 		h = OMX_HEALTH_CRITICAL;
 		snprintf(text, cap, "our Tor is broken: %u onions failing with local causes, no success since %s (%s)%s",

@@ -149,7 +149,7 @@ struct omx_health_params {
 	int window;        /* seconds: only attempts this recent count */
 	int min_onions;    /* distinct onions failing locally before "our Tor" (2) */
 	int socks_answers; /* 1 Tor's SOCKS port answered a probe, 0 not, -1 not probed */
-	const char *socks; /* its address, for the text */
+	const char *socks; /* its address, for the text ("A, B": several, none answers) */
 };
 
 /* Judges F: "our Tor is broken" (CRITICAL: its SOCKS port does not answer, or

@@ -1,13 +1,14 @@
 /* onionmx-check --health: is onion delivery working, and if not, is it our
  * Tor or their onion? The statistics the library keeps (shim/stats.h) judged
- * by omx_stats_verdict(), plus a probe of Tor's SOCKS port: a SOCKS5 greeting
- * answered within a few seconds. */
+ * by omx_stats_verdict(), plus a probe of each Tor's SOCKS port: a SOCKS5
+ * greeting answered within a few seconds. */
 #include "check_health.h"
 
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
 #include <poll.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -24,13 +25,14 @@ static const char usage_text[] =
 	"usage: onionmx-check --health [-c CONF] [-t] [-f FILE] [--window SECONDS]\n"
 	"                              [--min-onions N] [--no-probe]\n"
 	"A monitoring plugin (Nagios, Icinga): judges onion delivery from the library's\n"
-	"statistics and a probe of Tor's SOCKS port.\n"
-	"  CRITICAL  our Tor is broken: its SOCKS port does not answer, or N or more\n"
+	"statistics and a probe of each Tor's SOCKS port.\n"
+	"  CRITICAL  our Tor is broken: no Tor's SOCKS port answers, or N or more\n"
 	"            distinct onions failed with local-looking causes (refused by Tor,\n"
 	"            timeout, general failure, TTL expired) and nothing succeeded since\n"
 	"  WARNING   a destination is down: onions failing for their own reasons\n"
 	"            (descriptor, introduction, rendezvous: SOCKS replies 0xF0-0xF7), or\n"
-	"            too few failing to blame our Tor; or damaged statistics entries\n"
+	"            too few failing to blame our Tor; or damaged statistics entries;\n"
+	"            or one of several Tors does not answer\n"
 	"  OK        connections succeed, or idle: nothing tried in the window\n"
 	"  UNKNOWN   no statistics (file missing or damaged), or a usage error\n"
 	"  -c, --config CONF    configuration (default $ONIONMX_CONF, else " OMX_DEFAULT_CONF ")\n"
@@ -38,7 +40,7 @@ static const char usage_text[] =
 	"  -f, --file FILE      the statistics file (default: the configuration's \"stats\")\n"
 	"      --window SECONDS only attempts this recent count (default 3600)\n"
 	"      --min-onions N   distinct onions failing before blaming our Tor (default 2)\n"
-	"      --no-probe       do not probe Tor's SOCKS port\n";
+	"      --no-probe       do not probe the Tors' SOCKS ports\n";
 
 int omx_health_requested(int argc, char **argv)
 {
@@ -48,15 +50,15 @@ int omx_health_requested(int argc, char **argv)
 	return 0;
 }
 
-/* 1 if Tor's SOCKS port at CFG answers a SOCKS5 greeting with a SOCKS5 method
+/* 1 if the Tor SOCKS port TOR answers a SOCKS5 greeting with a SOCKS5 method
  * choice within PROBE_SECONDS, else 0 with WHY. */
-static int probe_socks(const struct omx_config *cfg, char *why, size_t cap)
+static int probe_socks(const struct omx_tor_addr *tor, char *why, size_t cap)
 {
 	static const unsigned char greeting[3] = { 5, 1, 0 };
 	unsigned char reply[2];
 	size_t have = 0;
 	struct timespec start, now;
-	int fd = socket(cfg->socks.ss_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+	int fd = socket(tor->ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
 	int err = 0;
 	socklen_t elen = sizeof(err);
 
@@ -65,7 +67,7 @@ static int probe_socks(const struct omx_config *cfg, char *why, size_t cap)
 		return 0;
 	}
 	clock_gettime(CLOCK_MONOTONIC, &start);
-	if (connect(fd, (const struct sockaddr *)&cfg->socks, cfg->socks_len) != 0 &&
+	if (connect(fd, (const struct sockaddr *)&tor->ss, tor->len) != 0 &&
 	    errno != EINPROGRESS) {
 		snprintf(why, cap, "%s", strerror(errno));
 		goto fail;
@@ -115,6 +117,71 @@ fail:
 	return 0;
 }
 
+/* The probe of every Tor in "socks", in its order: whether each answers and
+ * why not; DOWN lists those that do not answer, ALL every address. */
+struct tor_probe {
+	int n, answering, answers[OMX_TORS_MAX];
+	char why[OMX_TORS_MAX][256];
+	char down[OMX_TORS_MAX * 72], all[OMX_TORS_MAX * 72];
+};
+
+static const struct omx_tor_addr *tor_at(const struct omx_config *cfg, int i, struct omx_tor_addr *one)
+{
+	if (cfg->ntors > 0)
+		return &cfg->tors[i];
+	/* No list (cannot happen with a loaded configuration): the one port. */
+	memcpy(&one->ss, &cfg->socks, sizeof(one->ss));
+	one->len = cfg->socks_len;
+	snprintf(one->text, sizeof(one->text), "%s", cfg->socks_text);
+	return one;
+}
+
+struct probe_job {
+	const struct omx_tor_addr *tor;
+	int *answers;
+	char *why;
+	size_t cap;
+};
+
+static void *probe_job(void *p)
+{
+	struct probe_job *j = p;
+
+	*j->answers = probe_socks(j->tor, j->why, j->cap);
+	return NULL;
+}
+
+/* The Tors are probed at once: a plugin's time limit (often 10 s) must not
+ * run out on several hung ones. */
+static void probe_tors(const struct omx_config *cfg, struct tor_probe *t)
+{
+	struct omx_tor_addr one;
+	struct probe_job jobs[OMX_TORS_MAX];
+	pthread_t tid[OMX_TORS_MAX];
+	int started[OMX_TORS_MAX] = { 0 };
+	size_t dlen = 0, alen = 0;
+
+	memset(t, 0, sizeof(*t));
+	t->n = cfg->ntors > 0 ? (cfg->ntors < OMX_TORS_MAX ? cfg->ntors : OMX_TORS_MAX) : 1;
+	for (int i = 0; i < t->n; i++) {
+		jobs[i] = (struct probe_job){ tor_at(cfg, i, &one), &t->answers[i], t->why[i], sizeof(t->why[i]) };
+		started[i] = cfg->ntors > 0 && pthread_create(&tid[i], NULL, probe_job, &jobs[i]) == 0;
+		if (!started[i])
+			probe_job(&jobs[i]);
+	}
+	for (int i = 0; i < t->n; i++) {
+		const struct omx_tor_addr *tor = jobs[i].tor;
+
+		if (started[i])
+			pthread_join(tid[i], NULL);
+		t->answering += t->answers[i];
+		alen += (size_t)snprintf(t->all + alen, sizeof(t->all) - alen, "%s%s", alen ? ", " : "", tor->text);
+		if (!t->answers[i])
+			dlen += (size_t)snprintf(t->down + dlen, sizeof(t->down) - dlen, "%s%s", dlen ? ", " : "",
+						 tor->text);
+	}
+}
+
 static int parse_int(const char *opt, const char *s, int min, int max, int *out)
 {
 	char *end;
@@ -153,6 +220,7 @@ int omx_health_main(int argc, char **argv)
 	int opt, terse = 0, probe = 1, have_cfg;
 	enum omx_health_verdict h;
 	struct omx_stats_file *f;
+	static struct tor_probe tp;
 
 	if (!conf || !*conf)
 		conf = OMX_DEFAULT_CONF;
@@ -206,16 +274,23 @@ int omx_health_main(int argc, char **argv)
 		return OMX_HEALTH_UNKNOWN;
 	}
 	if (probe) {
-		p.socks_answers = probe_socks(&cfg, why, sizeof(why));
-		p.socks = cfg.socks_text;
+		/* Our Tor is broken only when none answers; one of several down is
+		 * a warning (the library moves on to the next). */
+		probe_tors(&cfg, &tp);
+		p.socks_answers = tp.answering > 0;
+		p.socks = tp.answering ? tp.all : tp.down;
+		for (int i = 0; i < tp.n && !why[0]; i++)
+			if (!tp.answers[i])
+				snprintf(why, sizeof(why), "%s", tp.why[i]);
 	}
 	p.now = time(NULL);
 	f = omx_stats_read(file, err, sizeof(err));
 	if (!f) {
 		h = p.socks_answers == 0 ? OMX_HEALTH_CRITICAL : OMX_HEALTH_UNKNOWN;
 		if (p.socks_answers == 0)
-			snprintf(text, sizeof(text), "our Tor is broken: its SOCKS port %s does not answer (%s); and no statistics: %s",
-				 cfg.socks_text, why, err);
+			snprintf(text, sizeof(text), "our Tor is broken: %s %s %s (%s); and no statistics: %s",
+				 tp.n > 1 ? "none of its SOCKS ports" : "its SOCKS port", tp.down,
+				 tp.n > 1 ? "answers" : "does not answer", why, err);
 		else
 			snprintf(text, sizeof(text), "no statistics: %s", err);
 	} else {
@@ -226,6 +301,14 @@ int omx_health_main(int argc, char **argv)
 			snprintf(text + n, sizeof(text) - n, " (%s)", why);
 		}
 	}
+	if (probe && tp.answering > 0 && tp.answering < tp.n) {
+		size_t n = strlen(text);
+
+		snprintf(text + n, sizeof(text) - n, "; Tor %s does not answer (%s): %d of %d Tors down", tp.down, why,
+			 tp.n - tp.answering, tp.n);
+		if (h == OMX_HEALTH_OK)
+			h = OMX_HEALTH_WARNING;
+	}
 	printf("ONIONMX %s - %s", status_names[h], text);
 	if (f)
 		printf(" | tried=%lluc succeeded=%lluc", (unsigned long long)f->total.tried,
@@ -233,9 +316,9 @@ int omx_health_main(int argc, char **argv)
 	printf("\n");
 	if (!terse) {
 		printf("statistics: %s\n", file);
-		if (probe)
-			printf("Tor's SOCKS port %s: %s%s%s\n", cfg.socks_text,
-			       p.socks_answers ? "answers" : "does not answer", why[0] ? ": " : "", why);
+		for (int i = 0; probe && i < tp.n; i++)
+			printf("Tor's SOCKS port %s: %s%s%s\n", tor_at(&cfg, i, &(struct omx_tor_addr){ 0 })->text,
+			       tp.answers[i] ? "answers" : "does not answer", tp.why[i][0] ? ": " : "", tp.why[i]);
 		printf("window: %d s; our Tor is blamed when %d or more onions fail with local causes\n",
 		       p.window, p.min_onions);
 		printf("details: onionmx-stats%s%s\n", conf ? " -c " : "", conf ? conf : "");

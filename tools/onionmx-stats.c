@@ -86,9 +86,12 @@ static void build(struct view *v, const struct omx_config *cfg)
 			v->domains[v->ndomains++] = &f->domains[i];
 	}
 	qsort(v->domains, v->ndomains, sizeof(v->domains[0]), by_name);
-	/* The Tor of index I: the configuration's SOCKS port (one today). */
+	/* The Tor of index I: the I-th address of the configuration's "socks"
+	 * (the library counts by that position); "torI" beyond the list. */
 	for (unsigned i = 0; i < OMX_STATS_TORS; i++) {
-		if (i == 0 && cfg)
+		if (cfg && (int)i < cfg->ntors && i < OMX_TORS_MAX)
+			snprintf(v->tors[i], sizeof(v->tors[i]), "%s", cfg->tors[i].text);
+		else if (cfg && i == 0)
 			snprintf(v->tors[i], sizeof(v->tors[i]), "%s", cfg->socks_text);
 		else
 			snprintf(v->tors[i], sizeof(v->tors[i]), "tor%u", i);

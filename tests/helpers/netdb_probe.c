@@ -6,7 +6,10 @@
  *   netdb_probe ghbn_r NAME BUFLEN | ghbn2_r NAME inet|inet6 BUFLEN
  *   netdb_probe gai_a MODE NAME...   getaddrinfo_a, IPv4 stream; MODE: wait
  *       (GAI_WAIT), suspend (GAI_NOWAIT + gai_suspend), signal (SIGEV_SIGNAL),
- *       thread (SIGEV_THREAD): one "req NAME rc=... addr" line per name */
+ *       thread (SIGEV_THREAD): one "req NAME rc=... addr" line per name
+ *   netdb_probe gni ADDR [FLAG,...]   getnameinfo of ADDR (IPv4 or IPv6 literal)
+ *       port 25; FLAG: namereqd numerichost numericserv nofqdn
+ *   netdb_probe ghba ADDR | ghba_r ADDR BUFLEN   gethostbyaddr(_r) of ADDR */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <pthread.h>
@@ -66,6 +69,7 @@ static const char *gai_name(int rc)
 	case EAI_SERVICE: return "EAI_SERVICE";
 	case EAI_ADDRFAMILY: return "EAI_ADDRFAMILY";
 	case EAI_FAIL: return "EAI_FAIL";
+	case EAI_OVERFLOW: return "EAI_OVERFLOW";
 	default: return "other";
 	}
 }
@@ -157,6 +161,84 @@ static int gai_a(const char *mode, char **names, int n)
 	return 0;
 }
 
+/* ADDR as a binary address for gethostbyaddr: its family, *LEN; 0 if not a literal. */
+static int parse_addr(const char *text, unsigned char addr[16], socklen_t *len)
+{
+	if (inet_pton(AF_INET, text, addr) == 1) {
+		*len = 4;
+		return AF_INET;
+	}
+	if (inet_pton(AF_INET6, text, addr) == 1) {
+		*len = 16;
+		return AF_INET6;
+	}
+	return 0;
+}
+
+static int reverse(const char *cmd, int argc, char **argv)
+{
+	unsigned char addr[16];
+	socklen_t len;
+	int af = parse_addr(argv[2], addr, &len);
+
+	if (!af) {
+		fprintf(stderr, "not an address: %s\n", argv[2]);
+		return 2;
+	}
+	if (strcmp(cmd, "gni") == 0) {
+		struct sockaddr_storage ss = { 0 };
+		struct sockaddr_in *in = (struct sockaddr_in *)&ss;
+		struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)&ss;
+		char host[NI_MAXHOST] = "", serv[NI_MAXSERV] = "", flags[256], *tok, *save;
+		int fl = 0, rc;
+
+		snprintf(flags, sizeof(flags), "%s", argc > 3 ? argv[3] : "");
+		for (tok = strtok_r(flags, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
+			if (!strcmp(tok, "namereqd")) fl |= NI_NAMEREQD;
+			if (!strcmp(tok, "numerichost")) fl |= NI_NUMERICHOST;
+			if (!strcmp(tok, "numericserv")) fl |= NI_NUMERICSERV;
+			if (!strcmp(tok, "nofqdn")) fl |= NI_NOFQDN;
+		}
+		if (af == AF_INET) {
+			in->sin_family = AF_INET;
+			in->sin_port = htons(25);
+			memcpy(&in->sin_addr, addr, 4);
+		} else {
+			in6->sin6_family = AF_INET6;
+			in6->sin6_port = htons(25);
+			memcpy(&in6->sin6_addr, addr, 16);
+		}
+		rc = getnameinfo((struct sockaddr *)&ss, af == AF_INET ? sizeof(*in) : sizeof(*in6), host,
+				 sizeof(host), serv, sizeof(serv), fl);
+		printf("rc=%s host=%s serv=%s\n", gai_name(rc), rc ? "-" : host, rc ? "-" : serv);
+		return 0;
+	}
+	if (strcmp(cmd, "ghba") == 0) {
+		struct hostent *h;
+
+		h_errno = 0;
+		h = gethostbyaddr(addr, len, af);
+		printf("result=%s h_errno=%s\n", h ? "ok" : "null", h ? "-" : herr_name(h_errno));
+		if (h)
+			print_hostent(h);
+		return 0;
+	}
+	{
+		size_t buflen = argc > 3 ? (size_t)atol(argv[3]) : 1024;
+		char *buf = malloc(buflen ? buflen : 1);
+		struct hostent ent, *result = (struct hostent *)1;
+		int herr = -1, rc = gethostbyaddr_r(addr, len, af, &ent, buf, buflen, &result, &herr);
+
+		printf("rc=%s result=%s h_errno=%s\n",
+		       rc == 0 ? "0" : rc == ERANGE ? "ERANGE" : rc == EAGAIN ? "EAGAIN" : strerror(rc),
+		       result ? "ok" : "null", herr_name(herr));
+		if (rc == 0 && result)
+			print_hostent(result);
+		free(buf);
+		return 0;
+	}
+}
+
 int main(int argc, char **argv)
 {
 	const char *cmd = argc > 1 ? argv[1] : "";
@@ -165,6 +247,8 @@ int main(int argc, char **argv)
 		fprintf(stderr, "usage: see the source\n");
 		return 2;
 	}
+	if (strcmp(cmd, "gni") == 0 || strcmp(cmd, "ghba") == 0 || strcmp(cmd, "ghba_r") == 0)
+		return reverse(cmd, argc, argv);
 	if (strcmp(cmd, "gai_a") == 0)
 		return argc > 3 ? gai_a(argv[2], argv + 3, argc - 3) : 2;
 	if (strcmp(cmd, "gai") == 0 || strcmp(cmd, "gai-null") == 0) {

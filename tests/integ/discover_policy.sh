@@ -100,12 +100,16 @@ is "$(dns_query_count _onion-mx._tcp.plain.insecure.test SRV unbound)" 2 "its SR
 printf 'nameserver 127.0.0.1\n' >"$T/resolv.conf"
 
 # --- onionmx-check shows it ---------------------------------------------------------
-# (The library's lookups above left the verdict in the shared cache, which
-# onionmx-check reads, but not its reason: emptied, the check looks it up.)
+# The library's lookups above left the verdict, with its reason, in the shared
+# cache, which onionmx-check reads.
+out=$("$CHECK" sts.insecure.test 2>&1)
+like "$out" "cache: +the answer below comes from the shared discovery cache" "onionmx-check: the verdict comes from the shared cache"
+like "$out" "unusable: unsigned answer not used: the domain publishes MTA-STS" "onionmx-check: the SRV answer is not used, and why (the cached reason)"
+# Looked up afresh (no cached verdict), the report also names each target.
 rm -f "$T/cache"
 out=$("$CHECK" sts.insecure.test 2>&1)
-like "$out" "unusable: unsigned answer not used: the domain publishes MTA-STS" "onionmx-check: the SRV answer is not used, and why"
-like "$out" "$O_S\.onion: unsigned, and the domain publishes MTA-STS" "onionmx-check: the target and the reason"
+like "$out" "unusable: unsigned answer not used: the domain publishes MTA-STS" "onionmx-check, fresh lookup: the SRV answer is not used, and why"
+like "$out" "$O_S\.onion: unsigned, and the domain publishes MTA-STS" "onionmx-check, fresh lookup: the target and the reason"
 unlike "$out" "route: +onion" "onionmx-check: the route is not the onion"
 out=$("$CHECK" plain.insecure.test 2>&1)
 like "$out" "route: +onion" "onionmx-check, control: the route is the onion"

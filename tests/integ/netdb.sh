@@ -135,6 +135,80 @@ like "$(ONIONMX_CONF=$T/programs.conf shim "$T/probe-copy" gai mapped.example 25
 like "$(ONIONMX_CONF=$T/programs.conf shim "$T/smtp" gai mapped.example 25 inet 2>&1)" "addr=127\.0\.0\.20" \
 	"with a programs key, a program outside it is left alone (even if named smtp)"
 
+# Reverse lookups of synthetic addresses through NSS (getnameinfo,
+# gethostbyaddr(_r), getent hosts, Python): glibc would send their PTR question
+# to DNS and tell the server which onion this host mails; answered in-process
+# like res_query's: the onion's name, "no name" for an unassigned address, a
+# temporary failure when the map is damaged. PTR of a non-synthetic address is
+# the control: it reaches the server.
+"$MAPTOOL" "$T/domains" >/dev/null
+ADDR1=$("$MAPTOOL" -q "$ONION1.onion" "$T/domains.cdb" | sed -n 's/.*address \([0-9.]*\)).*/\1/p')
+UNASSIGNED=240.0.0.1 # in the map's range (240.0.0.0/5), no onion's
+DISC=248.0.0.7       # discovery's range, nothing discovered
+cp "$T/onionmx.conf" "$T/disc.conf"
+printf 'discover = srv\ncache = %s\n' "$T/ptr-cache" >>"$T/disc.conf"
+: >"$T/dns.log"
+is "$(shim "$H/netdb_probe" gni "$ADDR1" 2>&1)" "rc=0 host=$ONION1.onion serv=smtp" "getnameinfo($ADDR1): the onion's name"
+is "$(shim "$H/netdb_probe" gni "$ADDR1" namereqd,numericserv 2>&1)" "rc=0 host=$ONION1.onion serv=25" \
+	"getnameinfo(NI_NAMEREQD|NI_NUMERICSERV): the onion's name"
+is "$(shim "$H/netdb_probe" gni "::ffff:$ADDR1" namereqd 2>&1)" "rc=0 host=$ONION1.onion serv=smtp" \
+	"getnameinfo(::ffff:$ADDR1): the onion's name"
+is "$(shim "$H/netdb_probe" gni "$ADDR1" numerichost 2>&1)" "rc=0 host=$ADDR1 serv=smtp" \
+	"getnameinfo(NI_NUMERICHOST): the address, as without the library"
+is "$(shim "$H/netdb_probe" gni "$UNASSIGNED" namereqd 2>&1)" "rc=EAI_NONAME host=- serv=-" \
+	"getnameinfo(unassigned synthetic, NI_NAMEREQD): EAI_NONAME"
+is "$(shim "$H/netdb_probe" gni "$UNASSIGNED" 2>&1)" "rc=0 host=$UNASSIGNED serv=smtp" \
+	"getnameinfo(unassigned synthetic): its numeric form, as glibc for an address without a name"
+is "$(ONIONMX_CONF=$T/disc.conf shim "$H/netdb_probe" gni "$DISC" namereqd 2>&1)" "rc=EAI_NONAME host=- serv=-" \
+	"getnameinfo(discovery's range, nothing discovered): EAI_NONAME"
+is "$(ONIONMX_CONF=$T/disc.conf shim "$H/netdb_probe" gni "::ffff:$DISC" namereqd 2>&1)" "rc=EAI_NONAME host=- serv=-" \
+	"getnameinfo(::ffff: discovery's range): EAI_NONAME"
+out=$(shim "$H/netdb_probe" ghba "$ADDR1" 2>&1)
+like "$out" "^result=ok" "gethostbyaddr($ADDR1) answers"
+like "$out" "hostent name=$ONION1\.onion addrtype=inet length=4" "gethostbyaddr: the onion's name"
+like "$out" "addr $ADDR1" "gethostbyaddr: with the address"
+like "$(shim "$H/netdb_probe" ghba "::ffff:$ADDR1" 2>&1)" "hostent name=$ONION1\.onion addrtype=inet6 length=16" \
+	"gethostbyaddr(::ffff:$ADDR1, AF_INET6): the onion's name"
+is "$(shim "$H/netdb_probe" ghba "$UNASSIGNED" 2>&1)" "result=null h_errno=HOST_NOT_FOUND" \
+	"gethostbyaddr(unassigned synthetic): HOST_NOT_FOUND"
+like "$(shim "$H/netdb_probe" ghba_r "$ADDR1" 1024 2>&1)" "^rc=0 result=ok .*
+hostent name=$ONION1\.onion" "gethostbyaddr_r: the onion's name"
+like "$(shim "$H/netdb_probe" ghba_r "$ADDR1" 8 2>&1)" "^rc=ERANGE" "gethostbyaddr_r with a small buffer: ERANGE"
+is "$(shim "$H/netdb_probe" ghba_r "$UNASSIGNED" 2>&1)" "rc=0 result=null h_errno=HOST_NOT_FOUND" \
+	"gethostbyaddr_r(unassigned synthetic): HOST_NOT_FOUND"
+like "$(shim getent hosts "$ADDR1" 2>&1)" "^$ADDR1 +$ONION1\.onion$" "getent hosts $ADDR1: the onion's name"
+is "$(shim getent hosts "$UNASSIGNED" >/dev/null 2>&1; echo $?)" 2 "getent hosts of an unassigned synthetic address: not found"
+py=$(shim /usr/bin/python3 -c "
+import socket
+print(socket.gethostbyaddr('$ADDR1')[0])
+print(socket.getnameinfo(('$ADDR1', 25), socket.NI_NAMEREQD)[0])
+try:
+    socket.gethostbyaddr('$UNASSIGNED'); print('found')
+except socket.herror as e:
+    print('herror', e.errno)
+" 2>&1)
+is "$py" "$ONION1.onion
+$ONION1.onion
+herror 1" "python3: gethostbyaddr and getnameinfo give the onion's name, an unassigned address is unknown"
+# No usable map: a temporary failure (the MTA defers), never a question to DNS.
+echo "map = $T/missing.cdb" >"$T/missing.conf"; grep -v '^map' "$T/onionmx.conf" >>"$T/missing.conf"
+like "$(ONIONMX_CONF=$T/missing.conf shim "$H/netdb_probe" gni "$ADDR1" 2>/dev/null)" "^rc=EAI_AGAIN" \
+	"getnameinfo with the map missing: EAI_AGAIN"
+like "$(ONIONMX_CONF=$T/missing.conf shim "$H/netdb_probe" ghba "$ADDR1" 2>/dev/null)" "^result=null h_errno=TRY_AGAIN" \
+	"gethostbyaddr with the map missing: TRY_AGAIN"
+like "$(ONIONMX_CONF=$T/missing.conf shim "$H/netdb_probe" ghba_r "$UNASSIGNED" 2>/dev/null)" "^rc=EAGAIN result=null h_errno=TRY_AGAIN" \
+	"gethostbyaddr_r with the map missing: TRY_AGAIN"
+# Other addresses: exactly as without the library (and asked of DNS).
+for args in "gni 127.0.0.2 namereqd" "gni 127.0.0.1" "ghba 127.0.0.2" "ghba_r 127.0.0.3 1024" "gni ::1" "gni 239.255.255.254 namereqd"; do
+	is "$(shim "$H/netdb_probe" $args 2>&1)" "$("$H/netdb_probe" $args 2>&1)" "passthrough: $args"
+done
+queries=$(dns_queries)
+unlike "$queries" "PTR .*\.(24[0-9]|25[0-5])\.in-addr\.arpa$" "the DNS server saw no PTR question about a synthetic address (in-addr.arpa)"
+unlike "$queries" "PTR .*f\.f\.f\.f\.0\.0\.0\.0\.0\.0\.0\.0\.0\.0\.0\.0\.0\.0\.0\.0\.0\.ip6\.arpa$" \
+	"nor about an IPv4-mapped one (ip6.arpa)"
+like "$queries" "PTR 2\.0\.0\.127\.in-addr\.arpa" "while PTR of 127.0.0.2 reached it (the log's control)"
+[ -n "$VERBOSE" ] && echo "$queries" | sed 's/^/# /'
+
 # freeaddrinfo of our results: valgrind memcheck on the probe under the shim.
 if command -v valgrind >/dev/null && [ "${SAN:-}" != 1 ]; then
 	vg=$(LD_PRELOAD="$LIB" valgrind -q --leak-check=full --errors-for-leak-kinds=definite \

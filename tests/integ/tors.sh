@@ -125,4 +125,55 @@ socks_at good 9063 relay -r 127.0.0.40:25 || exit 1
 out=$("$B/tools/onionmx-check" -p mapped.example)
 like "$out" "^config .*: socks 127\.0\.0\.1:${P[0]} 127\.0\.0\.1:${P[1]} 127\.0\.0\.1:${P[2]}," "onionmx-check lists the three Tors"
 like "$out" "probe: +$ONION1\.onion:25 answered \"220 onion " "--probe: dead, then not running, then the good Tor answered"
+
+# --- onionmx-stats and onionmx-check --health name each Tor by its address ---
+# Two relaying stand-ins; an onion starting at each (tor.c's rule), so both
+# carry a connection and the second Tor's counts are named by its address.
+stop_at dead
+stop_at good
+pick=("" "")
+for i in $(seq 1 40); do
+	o=$("$H/onion_gen" "tors-stats-$i")
+	idx=$(first_tor "$o" 2)
+	[ -z "${pick[idx]}" ] && pick[idx]=$o
+	[ -n "${pick[0]}" ] && [ -n "${pick[1]}" ] && break
+done
+printf 'zero.example %s.onion\none.example %s.onion\n' "${pick[0]}" "${pick[1]}" >>"$T/domains"
+"$MAPTOOL" "$T/domains" >/dev/null
+socks_at ta 9071 relay -r 127.0.0.40:25 || exit 1
+socks_at tb 9072 relay -r 127.0.0.40:25 || exit 1
+conf 9071 9072
+mkdir -p "$T/var" && chmod 755 "$T/var"
+echo "stats = $T/var/tors.stats" >>"$T/onionmx.conf"
+rm -f "$T/tor.health"
+is "$(ONIONMX_ACTIVE=1 shim "$H/connect_probe" "${pick[0]}.onion" 25 2>/dev/null | head -1)" "connect: ok" "an onion starting at the first Tor connects"
+is "$(ONIONMX_ACTIVE=1 shim "$H/connect_probe" "${pick[1]}.onion" 25 2>/dev/null | head -1)" "connect: ok" "an onion starting at the second Tor connects"
+is "$(connects ta "${pick[0]}")/$(connects tb "${pick[1]}")" "1/1" "(control: each went through its own Tor)"
+out=$("$B/tools/onionmx-stats" 2>&1)
+like "$out" "Tors: 127\.0\.0\.1:9071 1 succeeded 0 failed, 127\.0\.0\.1:9072 1 succeeded 0 failed" \
+	"onionmx-stats names both Tors by their addresses"
+unlike "$out" "tor1" "no Tor is called tor1"
+out=$("$B/tools/onionmx-stats" --json 2>&1)
+like "$out" '"tors": \[\{"tor": "127\.0\.0\.1:9071", "succeeded": 1, "failed": 0\}, \{"tor": "127\.0\.0\.1:9072", "succeeded": 1, "failed": 0\}' \
+	"onionmx-stats --json names both Tors"
+like "$("$B/tools/onionmx-stats" --prometheus - 2>&1)" 'tor="127\.0\.0\.1:9072"' "onionmx-stats --prometheus names the second Tor"
+health() { "$B/tools/onionmx-check" --health "$@" 2>&1; }
+out=$(health)
+is "$?" 0 "--health: both Tors answer: OK"
+like "$out" "Tor's SOCKS port 127\.0\.0\.1:9071: answers" "--health probes the first Tor"
+like "$out" "Tor's SOCKS port 127\.0\.0\.1:9072: answers" "--health probes the second Tor"
+stop_at tb
+out=$(health -t)
+is "$?" 1 "--health: one of two Tors down: WARNING"
+like "$out" "^ONIONMX WARNING - .*Tor 127\.0\.0\.1:9072 does not answer .*1 of 2 Tors down" "and it names the Tor that is down: $out"
+stop_at ta
+out=$(health -t)
+is "$?" 2 "--health: no Tor answers: CRITICAL"
+like "$out" "^ONIONMX CRITICAL - our Tor is broken: none of its SOCKS ports 127\.0\.0\.1:9071, 127\.0\.0\.1:9072 answers" \
+	"and it names both: $out"
+socks_at tb 9072 relay -r 127.0.0.40:25 || exit 1
+out=$(health -t)
+is "$?" 1 "--health: the second Tor back, the first down: WARNING"
+like "$out" "Tor 127\.0\.0\.1:9071 does not answer" "naming the first: $out"
+stop_at tb
 done_testing

@@ -134,6 +134,20 @@ static void test_open(void)
 		ok(strstr(err, "not an onionmx cache") != NULL, "says so (%s)", err);
 	}
 	{
+		/* A file of the previous layout (2: verdicts without their reason). */
+		char old[300];
+		int fd;
+
+		snprintf(old, sizeof(old), "%s/layout2", dir);
+		is_int(omx_cache_open(&c2, old, net, mask, 0, err, sizeof(err)), 0, "a cache made");
+		omx_cache_close(&c2);
+		fd = open(old, O_WRONLY);
+		ok(fd >= 0 && pwrite(fd, "onionmx cache 2", 16, 0) == 16, "its magic made layout 2's");
+		close(fd);
+		is_int(omx_cache_open(&c2, old, net, mask, 0, err, sizeof(err)), -1, "layout 2: refused");
+		ok(strstr(err, "remove it") != NULL, "saying to remove it (%s)", err);
+	}
+	{
 		char nodir[300];
 		snprintf(nodir, sizeof(nodir), "%s/missing/cache", dir);
 		is_int(omx_cache_open(&c2, nodir, net, mask, 0, err, sizeof(err)), -1,
@@ -174,6 +188,19 @@ static void test_answers(void)
 	omx_cache_put(&c, "none.example", now, &r);
 	is_int(omx_cache_get(&c2, "none.example", now + 1, &got), 1, "a negative answer is cached");
 	is_int(got.status, OMX_SRV_NONE, "as NONE");
+	/* An unusable verdict keeps its reason (onionmx-check shows it from the cache). */
+	memset(&r, 0, sizeof(r));
+	r.status = OMX_SRV_UNUSABLE;
+	r.ttl = 60;
+	snprintf(r.detail, sizeof(r.detail), "unsigned answer not used: the domain publishes MTA-STS");
+	omx_cache_put(&c, "sts.example", now, &r);
+	is_int(omx_cache_get(&c2, "sts.example", now + 1, &got), 1, "an unusable verdict is cached");
+	is_int(got.status, OMX_SRV_UNUSABLE, "as UNUSABLE");
+	is_str(got.detail, "unsigned answer not used: the domain publishes MTA-STS", "with its reason");
+	memset(r.detail, 'x', sizeof(r.detail));
+	omx_cache_put(&c, "long.example", now, &r);
+	omx_cache_get(&c2, "long.example", now + 1, &got);
+	is_int((int)strlen(got.detail), (int)sizeof(got.detail) - 1, "an unterminated reason is cut, terminated");
 	r.status = OMX_SRV_TEMPFAIL;
 	r.ttl = 60;
 	omx_cache_put(&c, "fail.example", now, &r);
@@ -484,6 +511,18 @@ static void test_half_written(void)
 	memset(&got, 0, sizeof(got));
 	ok(omx_cache_get(&c, "port.example", now, &got) == 0 || got.rec[0].port != 9999,
 	   "a changed record is not used (the checksum)");
+	{
+		struct omx_srv_result u;
+
+		memset(&u, 0, sizeof(u));
+		u.status = OMX_SRV_UNUSABLE;
+		u.ttl = 600;
+		snprintf(u.detail, sizeof(u.detail), "reason-to-change");
+		omx_cache_put(&c, "reason.example", now, &u);
+		is_int(omx_cache_get(&c, "reason.example", now, &got), 1, "(control: an unusable verdict is a hit)");
+		ok(poke_entry(path, "reason-to-change", 0, "REASON", 6) == 0, "its reason changed on disk");
+		is_int(omx_cache_get(&c, "reason.example", now, &got), 0, "a changed reason is not used (the checksum)");
+	}
 	omx_cache_put(&c, "half.example", now, &r);
 	is_int(omx_cache_get(&c, "half.example", now, &got), 1, "asked again and stored: a hit");
 	is_int(got.n, 2, "with its records");
