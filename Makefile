@@ -224,7 +224,7 @@ print-libdir:
 # make stress:  16 threads resolving/connecting and forking, against a
 #               ThreadSanitizer build of the library kept apart in build/tsan
 BENCH_DIR    := build/bench
-BENCH_BIN    := $(BENCH_DIR)/responder $(BENCH_DIR)/client $(BENCH_DIR)/spawn
+BENCH_BIN    := $(BENCH_DIR)/responder $(BENCH_DIR)/client $(BENCH_DIR)/spawn $(BENCH_DIR)/keycheck
 FUZZ_CC      ?= clang
 FUZZ_SECONDS ?= 60
 FUZZ_DIR     := build/fuzz
@@ -237,6 +237,10 @@ TSAN_FLAGS   := -O1 -g -fsanitize=thread -fno-omit-frame-pointer
 $(BENCH_DIR)/%: tests/bench/%.c tests/bench/addr.h Makefile
 	@mkdir -p $(@D)
 	$(CC) -std=gnu11 -O2 -g $(WARN) -D_GNU_SOURCE -o $@ $< -lresolv
+
+$(BENCH_DIR)/keycheck: tests/bench/keycheck.c $(OBJDIR)/ed25519.o $(OBJDIR)/sha3.o Makefile
+	@mkdir -p $(@D)
+	$(CC) -std=gnu11 -O2 -g $(WARN) -D_GNU_SOURCE -Ishim -o $@ $< $(OBJDIR)/ed25519.o $(OBJDIR)/sha3.o
 
 # The hardening's cost: the same library built HARDEN=0, measured beside it.
 bench: all tests $(BENCH_BIN)

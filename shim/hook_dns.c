@@ -23,7 +23,7 @@
  * descriptors received over SCM_RIGHTS and inherited across exec are examined
  * once, and descriptors above the bitmap are examined at each send. */
 #include <arpa/inet.h>
-#include <dirent.h>
+#include <stdint.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <netinet/in.h>
@@ -224,6 +224,15 @@ void omx_dns_untrack(int fd)
 
 static void forget_stream(int fd);
 
+/* The kernel's struct linux_dirent64 (glibc declares none for getdents64 before 2.30). */
+struct omx_dirent64 {
+	uint64_t d_ino;
+	int64_t d_off;
+	unsigned short d_reclen;
+	unsigned char d_type;
+	char d_name[];
+};
+
 int omx_dns_connect(int fd, const struct sockaddr *sa, socklen_t len)
 {
 	int rc = omx_real.connect(fd, sa, len);
@@ -271,26 +280,37 @@ static void examine(int fd)
 	errno = saved;
 }
 
-/* Descriptors inherited across exec (the bitmap starts empty). */
+/* Descriptors inherited across exec (the bitmap starts empty). The names in
+ * /proc/self/fd read with getdents64 into a stack buffer rather than through
+ * opendir (which adds an fstat and a 32 KiB heap buffer). Read until the
+ * end (0): a read that left room can still be short (the kernel stops
+ * early when a signal is pending), and a missed descriptor is a leak. */
 __attribute__((constructor)) static void examine_inherited(void)
 {
-	DIR *d;
-	struct dirent *e;
+	char buf[4096] __attribute__((aligned(8)));
+	int dir;
+	long n;
 
 	omx_ready();
-	d = opendir("/proc/self/fd");
-	if (!d) {
+	dir = open("/proc/self/fd", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (dir < 0) {
 		for (int fd = 0; fd < 1024; fd++)
 			examine(fd);
 		return;
 	}
-	while ((e = readdir(d)) != NULL) {
-		char *end;
-		long fd = strtol(e->d_name, &end, 10);
-		if (*end == '\0' && end != e->d_name && fd != dirfd(d) && fd < OMX_DNS_TRACKED_FDS)
-			examine((int)fd);
-	}
-	closedir(d);
+	do {
+		n = syscall(SYS_getdents64, dir, buf, sizeof(buf));
+		for (long off = 0; off < n;) {
+			const struct omx_dirent64 *e = (const struct omx_dirent64 *)(buf + off);
+			char *end;
+			long fd = strtol(e->d_name, &end, 10);
+
+			if (*end == '\0' && end != e->d_name && fd != dir && fd < OMX_DNS_TRACKED_FDS)
+				examine((int)fd);
+			off += e->d_reclen;
+		}
+	} while (n > 0);
+	close(dir);
 }
 
 /* NEW is a copy of OLD: it inherits OLD's mark. */

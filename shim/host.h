@@ -33,6 +33,9 @@ struct omx_host {
 	uint32_t (*random)(void *ctx);
 	/* One log line at a syslog priority; errno is preserved. */
 	void (*log)(int prio, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+	/* Whether log() would emit a line at PRIO, so a caller can skip building
+	 * its text; NULL: it would. */
+	int (*log_enabled)(int prio);
 	/* The resolver's query function (res_nquery's contract). */
 	int (*res_nquery)(struct __res_state *statp, const char *dname, int cls, int type,
 			  unsigned char *answer, int anslen);

@@ -24,6 +24,12 @@ static void no_log(int prio, const char *fmt, ...)
 	(void)fmt;
 }
 
+static int no_log_enabled(int prio)
+{
+	(void)prio;
+	return 0;
+}
+
 const struct omx_host omx_libc_host = {
 	.socket = socket,
 	.connect = connect,
@@ -40,5 +46,6 @@ const struct omx_host omx_libc_host = {
 	.now = omx_libc_now,
 	.random = libc_random,
 	.log = no_log,
+	.log_enabled = no_log_enabled,
 	.res_nquery = res_nquery,
 };

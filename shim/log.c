@@ -164,6 +164,11 @@ static int write_stderr(struct log_line *line)
 	return 0;
 }
 
+int omx_log_enabled(int prio)
+{
+	return prio <= log_level;
+}
+
 void omx_log(int prio, const char *fmt, ...)
 {
 	int saved = errno;

@@ -15,6 +15,9 @@ void omx_log_context_from_argv(int argc, char **argv);
 /* Logs one line "onionmx: ..." at PRIO (LOG_ERR, LOG_INFO, ...). errno is preserved. */
 void omx_log(int prio, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
+/* Whether omx_log would emit a line at PRIO (the setup's level). */
+int omx_log_enabled(int prio);
+
 /* Logs to both stderr and syslog regardless of the setup: for a configuration
  * that cannot be read, which must not go unseen. */
 void omx_log_alert(const char *fmt, ...) __attribute__((format(printf, 1, 2)));

@@ -190,6 +190,7 @@ static void fill_host(int (*real_connect)(int, const struct sockaddr *, socklen_
 	h->now = omx_libc_now;
 	h->random = next_random;
 	h->log = omx_log;
+	h->log_enabled = omx_log_enabled;
 	h->res_nquery = omx_real.res_nquery;
 }
 

@@ -423,6 +423,8 @@ int omx_tor_connect(const struct omx_host *h, int fd, const struct omx_config *c
 		return res->error = -rc, rc;
 	res->seconds = h->now() - start;
 	via = cfg->ntors > 1 ? cfg->tors[res->tor].text : cfg->socks_text;
+	if (rc == 0 && h->log_enabled && !h->log_enabled(LOG_INFO))
+		return 0; /* the usual case at log_level = warning: no text to build */
 	describe_domains(serves, sizeof(serves), rq->domain, rq->ndomains);
 	if (rc == 0) {
 		h->log(LOG_INFO, "connected to %s port %u (%s) via Tor %s in %.3fs", host, port, serves, via,
