@@ -39,7 +39,7 @@ ADDR1=$("$MAPTOOL" -q "$ONION1.onion" "$T/domains.cdb" | sed -n 's/.*address \([
 # The TSan runtime comes with the library (it is linked against libtsan) and
 # with the program; reports go to files, one per process (forked children too).
 mkdir -p "$T/tsan"
-export TSAN_OPTIONS="log_path=$T/tsan/report halt_on_error=0 exitcode=0 second_deadlock_stack=1 history_size=4 ${STRESS_TSAN_OPTIONS:-}"
+export TSAN_OPTIONS="log_path=$T/tsan/report halt_on_error=0 exitcode=0 second_deadlock_stack=1 history_size=4 suppressions=$TOP/tests/stress/tsan.supp ${STRESS_TSAN_OPTIONS:-}"
 
 # Rebuild the map (same content, new file) every 0.3 s while the threads run.
 (
@@ -98,7 +98,10 @@ else
 	is "$(sink_connections onion)" "$want" "the onion sink saw every connection (parents' and children's) through the SOCKS server"
 fi
 like "$(grep -c . "$T/socks.log")" "^[0-9]+$" "the SOCKS server logged the requests"
-unlike "$(dns_queries | grep -v '^SRV _onion-mx\._tcp\.')" "onion|A mapped\.example|MX mapped\.example|MX disc\.example" "no onion name, mapped or discovered MX question reached DNS"
+# (disc.example's MX is asked by the library itself under srv_dnssec = prefer,
+# to see whether the domain has DANE before it uses an unsigned SRV answer.)
+unlike "$(dns_queries | grep -v '^SRV _onion-mx\._tcp\.' | grep -v '^MX disc\.example$')" \
+	"onion|A mapped\.example|MX mapped\.example|A disc\.example" "no onion name, mapped MX or discovered domain's address question reached DNS"
 srv=$(dns_queries | grep -c 'SRV _onion-mx._tcp.disc.example')
 ok "$([ "$srv" -ge 1 ]; echo $?)" "discovery asked for disc.example's SRV records ($srv times in the run, TTL 1 s)"
 
