@@ -93,18 +93,20 @@ static struct stream {
 } streams[STREAMS_MAX];
 static pthread_mutex_t streams_lock = PTHREAD_MUTEX_INITIALIZER;
 
+/* In a fork() child: another thread of the parent may have held the locks. */
+static void dns_after_fork(void)
+{
+	pthread_mutex_init(&pending_lock, NULL);
+	pthread_mutex_init(&streams_lock, NULL);
+}
+
 __attribute__((constructor)) static void init_tables(void)
 {
 	for (size_t i = 0; i < PENDING_MAX; i++)
 		pending[i].fd = -1;
 	for (size_t i = 0; i < STREAMS_MAX; i++)
 		streams[i].fd = -1;
-}
-
-void omx_dns_after_fork(void)
-{
-	pthread_mutex_init(&pending_lock, NULL);
-	pthread_mutex_init(&streams_lock, NULL);
+	pthread_atfork(NULL, NULL, dns_after_fork);
 }
 
 static int same_address(const struct sockaddr_storage *a, socklen_t alen, const void *b, socklen_t blen)

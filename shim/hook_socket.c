@@ -216,12 +216,18 @@ static struct tor_socket {
 } tor_sockets[TOR_SOCKETS_MAX];
 static pthread_mutex_t tor_sockets_lock = PTHREAD_MUTEX_INITIALIZER;
 
-void omx_socket_after_fork(void)
+/* In a fork() child; registered by this file (register_fork_handler), so the
+ * state layer knows nothing of the hooks. */
+static void socket_after_fork(void)
 {
 	born_at = monotonic_ns();
 	/* Another thread of the parent may have held it at fork(). */
 	pthread_mutex_init(&tor_sockets_lock, NULL);
-	omx_dns_after_fork();
+}
+
+__attribute__((constructor)) static void register_fork_handler(void)
+{
+	pthread_atfork(NULL, NULL, socket_after_fork);
 }
 
 static int bit_set(const uint64_t *bits, int fd)

@@ -18,7 +18,6 @@
 #include <linux/magic.h>
 
 #include "health.h"
-#include "hooks.h"
 #include "libdir.h"
 #include "log.h"
 #include "real.h"
@@ -388,7 +387,6 @@ static void after_fork_child(void)
 {
 	__atomic_store_n(&map_readers, 0, __ATOMIC_SEQ_CST);
 	pthread_mutex_init(&reload_lock, NULL);
-	omx_socket_after_fork();
 	map_inherited = 1;
 }
 
