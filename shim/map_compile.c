@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "config.h"
+#include "fnv.h"
 
 #define MAP_MAX_SOURCE (1024L * 1024 * 1024)
 
@@ -75,12 +76,8 @@ struct entries {
 
 static uint64_t str_hash(const char *s, size_t n)
 {
-	uint64_t h = 0xcbf29ce484222325ull;
+	uint64_t h = omx_fnv1a64(OMX_FNV64_OFFSET, s, n);
 
-	for (size_t i = 0; i < n; i++) {
-		h ^= (unsigned char)s[i];
-		h *= 0x100000001b3ull;
-	}
 	return h ^ (h >> 29);
 }
 

@@ -14,6 +14,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "fnv.h"
 #include "onion.h"
 
 #define STATS_MAGIC "onionmx stats 1" /* 15 characters and the NUL */
@@ -76,12 +77,8 @@ int omx_stats_cause_of(int rc, int socks_code)
  * whoever could choose colliding names only blurs the statistics. */
 static uint64_t name_hash(const char *s, size_t n)
 {
-	uint64_t h = 0xcbf29ce484222325ull;
+	uint64_t h = omx_fnv1a64(OMX_FNV64_OFFSET, s, n);
 
-	for (size_t i = 0; i < n; i++) {
-		h ^= (uint8_t)s[i];
-		h *= 0x100000001b3ull;
-	}
 	h ^= h >> 33;
 	h *= 0xff51afd7ed558ccdull;
 	h ^= h >> 33;
