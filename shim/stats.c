@@ -14,6 +14,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "dirsafe.h"
 #include "fnv.h"
 #include "onion.h"
 
@@ -489,7 +490,6 @@ static int dir_ok(const char *path, int require_root, char *err, size_t errlen)
 {
 	char dir[4096];
 	const char *slash = strrchr(path, '/');
-	struct stat st;
 
 	if (!slash || (size_t)(slash - path) >= sizeof(dir)) {
 		snprintf(err, errlen, "%s: not an absolute path", path);
@@ -500,21 +500,7 @@ static int dir_ok(const char *path, int require_root, char *err, size_t errlen)
 	dir[slash - path] = '\0';
 	if (!dir[0])
 		memcpy(dir, "/", 2);
-	if (stat(dir, &st) != 0) {
-		int e = errno;
-
-		snprintf(err, errlen, "%s: %s: %s", path, dir, strerror(e));
-		errno = e;
-		return -1;
-	}
-	if (!S_ISDIR(st.st_mode) || (st.st_uid != 0 && (require_root || st.st_uid != geteuid())) ||
-	    (st.st_mode & (S_IWGRP | S_IWOTH))) {
-		snprintf(err, errlen, "%s: refused: its directory is not owned by %s, or is writable by group or others",
-			 path, require_root ? "root" : "root or this user");
-		errno = EPERM;
-		return -1;
-	}
-	return 0;
+	return omx_dir_safe(path, dir, require_root, err, errlen);
 }
 
 /* Makes PATH whole under a temporary name and links it in: nobody maps a
