@@ -882,202 +882,214 @@ fail:
 	return -1;
 }
 
-int omx_map_compile_at(const char *src, const char *out, const char *range, int64_t now,
-		       size_t *ndomains, size_t *nonions, char *err, size_t errlen)
-{
-	struct old_map om = { 0 };
-	struct omx_map check;
-	char ranges[300];
-	struct entries domains = { .size = sizeof(struct domain_entry) };
-	struct entries onions = { .size = sizeof(struct onion_entry) };
+/* One compile: the source, the file being written and what was read so far. */
+struct compile {
+	const char *src;
+	char *err;
+	size_t errlen;
+	char *text;             /* the source; parsed domains are kept in it */
+	size_t len, pos;
+	unsigned line;
+	char *tmp;              /* the file being written, renamed to OUT at the end */
+	int fd, making;
 	struct cdb_make cm;
-	struct omx_onion_memo key_memo = { 0 }; /* onions whose key was checked */
-	char *text = NULL, *tmp = NULL, *dir = NULL;
-	size_t len, pos = 0, n = 0;
-	unsigned line = 0;
-	uint32_t net, mask;
-	char meta[512];
-	int fd = -1, rc = -1, making = 0;
-	off_t size;
-	struct precheck pc = { 0 };
-	const struct omx_map_prechecked *pre = NULL;
-	size_t chunk_end = 0;
+	struct entries domains, onions;
+	struct omx_onion_memo key_memo; /* onions whose key was checked */
+	struct precheck pc;
+	const struct omx_map_prechecked *pre;
+	size_t chunk_end;
+};
 
-	if (read_old_map(out, &om, err, errlen) != 0 ||
-	    plan_ranges(range, &om, now, &net, &mask, ranges, sizeof(ranges), err, errlen) != 0) {
-		old_map_free(&om);
-		return -1;
+/* Says the write of the temporary file failed, from errno; returns -1. */
+static int write_failed(struct compile *c)
+{
+	return fail(c->err, c->errlen, "%s: write failed: %s", c->tmp, strerror(errno));
+}
+
+/* Creates the temporary file beside OUT and writes its first record (the
+ * checksums are filled in once the file is complete). */
+static int open_output(struct compile *c, const char *out, const char *ranges)
+{
+	char meta[512];
+
+	if (asprintf(&c->tmp, "%s.tmpXXXXXX", out) < 0) {
+		c->tmp = NULL;
+		return fail(c->err, c->errlen, "out of memory");
 	}
-	text = omx_read_file(src, MAP_MAX_SOURCE, 0, &len, err, errlen);
-	if (!text) {
-		old_map_free(&om);
-		return -1;
-	}
-	if (asprintf(&tmp, "%s.tmpXXXXXX", out) < 0) {
-		tmp = NULL;
-		fail(err, errlen, "out of memory");
-		goto out;
-	}
-	fd = mkstemp(tmp);
-	if (fd < 0) {
-		fail(err, errlen, "%s: cannot create: %s", tmp, strerror(errno));
-		goto out;
-	}
-	if (fchmod(fd, 0644) != 0 || cdb_make_start(&cm, fd) != 0) {
-		fail(err, errlen, "%s: %s", tmp, strerror(errno));
-		goto out;
-	}
-	making = 1;
-	/* The first record: the checksums are filled in once the file is complete. */
+	c->fd = mkstemp(c->tmp);
+	if (c->fd < 0)
+		return fail(c->err, c->errlen, "%s: cannot create: %s", c->tmp, strerror(errno));
+	if (fchmod(c->fd, 0644) != 0 || cdb_make_start(&c->cm, c->fd) != 0)
+		return fail(c->err, c->errlen, "%s: %s", c->tmp, strerror(errno));
+	c->making = 1;
 	snprintf(meta, sizeof(meta), "%d %s toc=0000000000000000 sum=0000000000000000",
 		 OMX_MAP_VERSION, ranges);
-	if (cdb_make_add(&cm, "!onionmx", 8, meta, (unsigned)strlen(meta)) != 0)
-		goto write_error;
+	if (cdb_make_add(&c->cm, "!onionmx", 8, meta, (unsigned)strlen(meta)) != 0)
+		return write_failed(c);
+	return 0;
+}
 
-	precheck_start(&pc, text, len);
-	while (pos < len) {
-		const char *nl;
-		size_t end;
-		char domain[256], value[OMX_MAP_MAX_TARGETS * (OMX_ONION_LABEL_LEN + 8) + 16];
-		struct omx_target targets[OMX_MAP_MAX_TARGETS];
-		char msg[512], dkey[2 + 256], *stored;
-		struct domain_entry *d;
-		size_t vlen = 0, slot, dlen;
-		uint64_t hash;
-		int nt, r;
+/* Entering a chunk: claim it, or take the helper's verdicts from here on. */
+static void claim_or_join(struct compile *c)
+{
+	while (c->pc.running && c->pos >= c->chunk_end) {
+		long k = claim_chunk(&c->pc, 1);
 
-		/* Entering a chunk: claim it, or take the helper's verdicts from here on. */
-		while (pc.running && pos >= chunk_end) {
-			long k = claim_chunk(&pc, 1);
-
-			if (k >= 0) {
-				chunk_end = pc.starts[k + 1];
-			} else {
-				precheck_join(&pc, 0);
-				pre = &pc.pre;
-			}
+		if (k >= 0) {
+			c->chunk_end = c->pc.starts[k + 1];
+		} else {
+			precheck_join(&c->pc, 0);
+			c->pre = &c->pc.pre;
 		}
-		nl = memchr(text + pos, '\n', len - pos);
-		end = nl ? (size_t)(nl - text) : len;
-		line++;
-		if (end - pos > OMX_MAP_MAX_LINE) {
-			fail(err, errlen, "%s:%u: line longer than %d bytes", src, line, OMX_MAP_MAX_LINE);
-			goto out;
-		}
-		r = omx_map_parse_line_pre(text + pos, end - pos, domain, targets, &nt, msg, sizeof(msg), pre,
-					   &key_memo);
-		if (r < 0) {
-			fail(err, errlen, "%s:%u: %s", src, line, msg);
-			goto out;
-		}
-		if (r == 0) {
-			pos = end + 1;
-			continue;
-		}
-		/* Keep the normalised domain in the text itself, over the line just
-		 * parsed: it is never longer than what it replaces. */
-		dlen = strlen(domain);
-		stored = text + pos;
-		memcpy(stored, domain, dlen + 1);
-		pos = end + 1;
-		hash = str_hash(stored, dlen);
-		if (entries_reserve(&domains) != 0) {
-			fail(err, errlen, "out of memory");
-			goto out;
-		}
-		if ((d = entries_find(&domains, hash, stored, same_domain, &slot))) {
-			fail(err, errlen, "%s:%u: duplicate entry for \"%s\" (first at line %u)", src,
-			     line, domain, d->line);
-			goto out;
-		}
-		d = entries_add(&domains, slot, hash);
-		d->hash = hash;
-		d->name = stored;
-		d->line = line;
-		for (int i = 0; i < nt; i++) {
-			uint64_t oh = str_hash(targets[i].onion, OMX_ONION_LABEL_LEN);
-			struct onion_entry *o;
-
-			if (entries_reserve(&onions) != 0) {
-				fail(err, errlen, "out of memory");
-				goto out;
-			}
-			o = entries_find(&onions, oh, targets[i].onion, same_onion, &slot);
-			if (!o) {
-				o = entries_add(&onions, slot, oh);
-				memset(o, 0, sizeof(*o));
-				o->hash = oh;
-				memcpy(o->label, targets[i].onion, sizeof(o->label));
-			}
-			if (o->ndomains == 0) {
-				o->port = targets[i].port;
-				o->line = line;
-				o->first_domain = stored;
-			} else if (o->port != targets[i].port) {
-				/* An MX record cannot carry a port: the port belongs to the onion. */
-				char here[16] = "no port", there[16] = "no port";
-
-				if (targets[i].port)
-					snprintf(here, sizeof(here), "port %u", targets[i].port);
-				if (o->port)
-					snprintf(there, sizeof(there), "port %u", o->port);
-				fail(err, errlen,
-				     "%s:%u: %s.onion has %s here but %s at line %u (an MX record cannot carry a port, so each onion has one)",
-				     src, line, o->label, here, there, o->line);
-				goto out;
-			}
-			o->ndomains++;
-			if (i)
-				value[vlen++] = ' ';
-			memcpy(value + vlen, targets[i].onion, OMX_ONION_LABEL_LEN);
-			vlen += OMX_ONION_LABEL_LEN;
-			if (targets[i].port) {
-				value[vlen++] = ':';
-				vlen += put_uint(value + vlen, targets[i].port);
-			}
-		}
-		memcpy(dkey, "d:", 2);
-		memcpy(dkey + 2, domain, dlen);
-		if (add_checked(&cm, dkey, (unsigned)(2 + dlen), value, vlen) != 0)
-			goto write_error;
 	}
+}
 
-	precheck_free(&pc);
-	carry_addresses(&onions, &om, now);
-	/* The index is no longer needed; sorting the entries themselves is fine. */
-	n = onions.count;
-	if (n && sort_onions(&onions) != 0) {
-		fail(err, errlen, "out of memory");
-		goto out;
+/* Records DOMAIN (normalised, kept at STORED) from the current line; a
+ * duplicate is an error naming both lines. */
+static int add_domain(struct compile *c, const char *stored, size_t dlen)
+{
+	uint64_t hash = str_hash(stored, dlen);
+	struct domain_entry *d;
+	size_t slot;
+
+	if (entries_reserve(&c->domains) != 0)
+		return fail(c->err, c->errlen, "out of memory");
+	if ((d = entries_find(&c->domains, hash, stored, same_domain, &slot)))
+		return fail(c->err, c->errlen, "%s:%u: duplicate entry for \"%s\" (first at line %u)",
+			    c->src, c->line, stored, d->line);
+	d = entries_add(&c->domains, slot, hash);
+	d->hash = hash;
+	d->name = stored;
+	d->line = c->line;
+	return 0;
+}
+
+/* Records the onion of target T for the domain at STORED: an onion keeps the
+ * port it was first given (an MX record cannot carry a port). */
+static int add_onion(struct compile *c, const struct omx_target *t, const char *stored)
+{
+	uint64_t oh = str_hash(t->onion, OMX_ONION_LABEL_LEN);
+	struct onion_entry *o;
+	size_t slot;
+
+	if (entries_reserve(&c->onions) != 0)
+		return fail(c->err, c->errlen, "out of memory");
+	o = entries_find(&c->onions, oh, t->onion, same_onion, &slot);
+	if (!o) {
+		o = entries_add(&c->onions, slot, oh);
+		memset(o, 0, sizeof(*o));
+		o->hash = oh;
+		memcpy(o->label, t->onion, sizeof(o->label));
 	}
-	if (assign_addresses(onions.items, n, &om, net, mask, now, err, errlen) != 0)
-		goto out;
-	if (write_onions(&cm, onions.items, n, &om) != 0)
-		goto write_error;
-	making = 0;
-	if (cdb_make_finish(&cm) != 0)
-		goto write_error;
-	if ((size = lseek(fd, 0, SEEK_END)) < 0 || seal(fd, size) != 0 || fsync(fd) != 0)
-		goto write_error;
-	/* Read back what will be installed, as onionmx -t would. */
-	if (omx_map_open_fd(&check, fd, tmp, err, errlen) != 0)
-		goto out;
-	if (omx_map_verify(&check, tmp, err, errlen) != 0) {
+	if (o->ndomains == 0) {
+		o->port = t->port;
+		o->line = c->line;
+		o->first_domain = stored;
+	} else if (o->port != t->port) {
+		char here[16] = "no port", there[16] = "no port";
+
+		if (t->port)
+			snprintf(here, sizeof(here), "port %u", t->port);
+		if (o->port)
+			snprintf(there, sizeof(there), "port %u", o->port);
+		return fail(c->err, c->errlen,
+			    "%s:%u: %s.onion has %s here but %s at line %u (an MX record cannot carry a port, so each onion has one)",
+			    c->src, c->line, o->label, here, there, o->line);
+	}
+	o->ndomains++;
+	return 0;
+}
+
+/* The domain's record value: "LABEL[:PORT] LABEL[:PORT] ..."; returns its length. */
+static size_t targets_value(char *value, const struct omx_target *targets, int nt)
+{
+	size_t vlen = 0;
+
+	for (int i = 0; i < nt; i++) {
+		if (i)
+			value[vlen++] = ' ';
+		memcpy(value + vlen, targets[i].onion, OMX_ONION_LABEL_LEN);
+		vlen += OMX_ONION_LABEL_LEN;
+		if (targets[i].port) {
+			value[vlen++] = ':';
+			vlen += put_uint(value + vlen, targets[i].port);
+		}
+	}
+	return vlen;
+}
+
+/* Parses the line at c->pos, records its domain and onions and writes the
+ * domain's record; moves c->pos past it. */
+static int compile_line(struct compile *c)
+{
+	const char *nl = memchr(c->text + c->pos, '\n', c->len - c->pos);
+	size_t end = nl ? (size_t)(nl - c->text) : c->len;
+	char domain[256], value[OMX_MAP_MAX_TARGETS * (OMX_ONION_LABEL_LEN + 8) + 16];
+	struct omx_target targets[OMX_MAP_MAX_TARGETS];
+	char msg[512], dkey[2 + 256], *stored;
+	size_t dlen, vlen;
+	int nt, r;
+
+	c->line++;
+	if (end - c->pos > OMX_MAP_MAX_LINE)
+		return fail(c->err, c->errlen, "%s:%u: line longer than %d bytes", c->src, c->line,
+			    OMX_MAP_MAX_LINE);
+	r = omx_map_parse_line_pre(c->text + c->pos, end - c->pos, domain, targets, &nt, msg,
+				   sizeof(msg), c->pre, &c->key_memo);
+	if (r < 0)
+		return fail(c->err, c->errlen, "%s:%u: %s", c->src, c->line, msg);
+	if (r == 0) {
+		c->pos = end + 1;
+		return 0;
+	}
+	/* Keep the normalised domain in the text itself, over the line just
+	 * parsed: it is never longer than what it replaces. */
+	dlen = strlen(domain);
+	stored = c->text + c->pos;
+	memcpy(stored, domain, dlen + 1);
+	c->pos = end + 1;
+	if (add_domain(c, stored, dlen) != 0)
+		return -1;
+	for (int i = 0; i < nt; i++)
+		if (add_onion(c, &targets[i], stored) != 0)
+			return -1;
+	vlen = targets_value(value, targets, nt);
+	memcpy(dkey, "d:", 2);
+	memcpy(dkey + 2, domain, dlen);
+	if (add_checked(&c->cm, dkey, (unsigned)(2 + dlen), value, vlen) != 0)
+		return write_failed(c);
+	return 0;
+}
+
+/* Ends the cdb, seals and syncs it, reads it back as onionmx -t would and
+ * renames it to OUT, durably. */
+static int install_output(struct compile *c, const char *out)
+{
+	struct omx_map check;
+	off_t size;
+	char *dir;
+
+	c->making = 0;
+	if (cdb_make_finish(&c->cm) != 0)
+		return write_failed(c);
+	if ((size = lseek(c->fd, 0, SEEK_END)) < 0 || seal(c->fd, size) != 0 || fsync(c->fd) != 0)
+		return write_failed(c);
+	if (omx_map_open_fd(&check, c->fd, c->tmp, c->err, c->errlen) != 0)
+		return -1;
+	if (omx_map_verify(&check, c->tmp, c->err, c->errlen) != 0) {
 		omx_map_close(&check);
-		goto out;
+		return -1;
 	}
 	omx_map_close(&check);
-	if (close(fd) != 0) {
-		fd = -1;
-		goto write_error;
+	if (close(c->fd) != 0) {
+		c->fd = -1;
+		return write_failed(c);
 	}
-	fd = -1;
-	if (rename(tmp, out) != 0) {
-		fail(err, errlen, "%s: cannot replace: %s", out, strerror(errno));
-		goto out;
-	}
-	free(tmp);
-	tmp = NULL;
+	c->fd = -1;
+	if (rename(c->tmp, out) != 0)
+		return fail(c->err, c->errlen, "%s: cannot replace: %s", out, strerror(errno));
+	free(c->tmp);
+	c->tmp = NULL;
 	/* Make the rename itself durable. */
 	if ((dir = strdup(out))) {
 		int dfd = open(dirname(dir), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
@@ -1085,28 +1097,78 @@ int omx_map_compile_at(const char *src, const char *out, const char *range, int6
 			fsync(dfd);
 			close(dfd);
 		}
+		free(dir);
 	}
-	*ndomains = domains.count;
+	return 0;
+}
+
+/* Frees what C holds; a file not installed is removed. */
+static void compile_free(struct compile *c)
+{
+	if (c->making)
+		cdb_make_finish(&c->cm); /* only to free its tables: the file is discarded */
+	if (c->fd >= 0)
+		close(c->fd);
+	if (c->tmp) {
+		unlink(c->tmp);
+		free(c->tmp);
+	}
+	precheck_free(&c->pc);
+	entries_free(&c->onions);
+	entries_free(&c->domains);
+	free(c->text);
+}
+
+int omx_map_compile_at(const char *src, const char *out, const char *range, int64_t now,
+		       size_t *ndomains, size_t *nonions, char *err, size_t errlen)
+{
+	struct compile cs = {
+		.src = src, .err = err, .errlen = errlen, .fd = -1,
+		.domains = { .size = sizeof(struct domain_entry) },
+		.onions = { .size = sizeof(struct onion_entry) },
+	};
+	struct compile *c = &cs;
+	struct old_map om = { 0 };
+	char ranges[300];
+	uint32_t net, mask;
+	size_t n;
+	int rc = -1;
+
+	if (read_old_map(out, &om, err, errlen) != 0 ||
+	    plan_ranges(range, &om, now, &net, &mask, ranges, sizeof(ranges), err, errlen) != 0) {
+		old_map_free(&om);
+		return -1;
+	}
+	c->text = omx_read_file(src, MAP_MAX_SOURCE, 0, &c->len, err, errlen);
+	if (!c->text || open_output(c, out, ranges) != 0)
+		goto out;
+	precheck_start(&c->pc, c->text, c->len);
+	while (c->pos < c->len) {
+		claim_or_join(c);
+		if (compile_line(c) != 0)
+			goto out;
+	}
+	precheck_free(&c->pc);
+	carry_addresses(&c->onions, &om, now);
+	/* The index is no longer needed; sorting the entries themselves is fine. */
+	n = c->onions.count;
+	if (n && sort_onions(&c->onions) != 0) {
+		fail(err, errlen, "out of memory");
+		goto out;
+	}
+	if (assign_addresses(c->onions.items, n, &om, net, mask, now, err, errlen) != 0)
+		goto out;
+	if (write_onions(&c->cm, c->onions.items, n, &om) != 0) {
+		write_failed(c);
+		goto out;
+	}
+	if (install_output(c, out) != 0)
+		goto out;
+	*ndomains = c->domains.count;
 	*nonions = n;
 	rc = 0;
-	goto out;
-
-write_error:
-	fail(err, errlen, "%s: write failed: %s", tmp, strerror(errno));
 out:
-	if (making)
-		cdb_make_finish(&cm); /* only to free its tables: the file is discarded */
-	if (fd >= 0)
-		close(fd);
-	if (tmp) {
-		unlink(tmp);
-		free(tmp);
-	}
-	free(dir);
-	precheck_free(&pc);
-	entries_free(&onions);
-	entries_free(&domains);
+	compile_free(c);
 	old_map_free(&om);
-	free(text);
 	return rc;
 }
