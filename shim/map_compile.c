@@ -305,6 +305,98 @@ static int sort_old_addrs(struct old_map *om)
 	return 0;
 }
 
+/* The range being assigned: which addresses are taken, which hold a tombstone. */
+struct addr_table {
+	uint8_t *used, *tomb;
+	uint32_t net, mask;
+};
+
+/* Marks the old map's tombstones, taken while unexpired; then the addresses
+ * kept onions bring from it. Returns the number of tombstones, or -1. */
+static long mark_old_addresses(struct addr_table *t, const struct onion_entry *onions, size_t n,
+			       const struct old_map *om, int64_t now, char *err, size_t errlen)
+{
+	long ntombs = 0;
+
+	for (size_t i = 0; i < om->n; i++) {
+		const struct old_addr *o = &om->addrs[i];
+
+		if (!o->keep)
+			continue;
+		bit_set(t->tomb, o->addr - t->net);
+		ntombs++;
+		if (o->freed + OMX_MAP_RETIRE_SECONDS > now)
+			bit_set(t->used, o->addr - t->net);
+	}
+	for (size_t i = 0; i < n; i++)
+		if (onions[i].addr) {
+			if (bit_get(t->used, onions[i].addr - t->net))
+				return fail(err, errlen, "the existing map gives two onions one address: move it away and rebuild");
+			bit_set(t->used, onions[i].addr - t->net);
+		}
+	return ntombs;
+}
+
+/* A reader finds a kept onion by walking its probe sequence: every address
+ * before its own must stay taken (an expired tombstone there is kept as a
+ * bridge). */
+static int keep_probe_path(struct addr_table *t, const struct onion_entry *o,
+			   const struct old_map *om, char *err, size_t errlen)
+{
+	for (unsigned attempt = 0; attempt < OMX_MAP_MAX_PROBES; attempt++) {
+		uint32_t a = omx_addr_candidate(o->label, t->net, t->mask, attempt);
+		struct old_addr probe = { .addr = a };
+
+		if (a == o->addr)
+			return 0;
+		if (bit_get(t->used, a - t->net))
+			continue;
+		if (!bit_get(t->tomb, a - t->net) ||
+		    !bsearch(&probe, om->addrs, om->n, sizeof(*om->addrs), cmp_old_addr))
+			break;
+		bit_set(t->used, a - t->net);
+	}
+	return fail(err, errlen, "the existing map's address for %s.onion is not on its probe path: move the map away and rebuild",
+		    o->label);
+}
+
+/* Each new onion gets the first free address of its own probe sequence. Each
+ * onion's first candidate is a cache miss in the bitmap: computed AHEAD onions
+ * in advance, and asked for then. */
+static int place_new_onions(struct addr_table *t, struct onion_entry *onions, size_t n, char *err,
+			    size_t errlen)
+{
+	enum { AHEAD = 8 };
+	uint32_t first[AHEAD];
+
+	for (size_t i = 0; i < n && i < AHEAD; i++)
+		first[i] = omx_addr_candidate(onions[i].label, t->net, t->mask, 0);
+	for (size_t i = 0; i < n; i++) {
+		unsigned attempt;
+		uint32_t a0 = first[i % AHEAD];
+
+		if (i + AHEAD < n) {
+			first[i % AHEAD] = omx_addr_candidate(onions[i + AHEAD].label, t->net, t->mask, 0);
+			__builtin_prefetch(t->used + (first[i % AHEAD] - t->net) / 8);
+		}
+		if (onions[i].addr)
+			continue;
+		for (attempt = 0; attempt < OMX_MAP_MAX_PROBES; attempt++) {
+			uint32_t a = attempt ? omx_addr_candidate(onions[i].label, t->net, t->mask, attempt) : a0;
+
+			if (!bit_get(t->used, a - t->net)) {
+				bit_set(t->used, a - t->net);
+				onions[i].addr = a;
+				break;
+			}
+		}
+		if (attempt == OMX_MAP_MAX_PROBES)
+			return fail(err, errlen, "no free address for %s.onion (use a larger range with -r)",
+				    onions[i].label);
+	}
+	return 0;
+}
+
 /* Gives each onion an address: those of the old map keep theirs; tombstones not
  * yet expired, and expired ones still on a kept onion's probe path, stay taken;
  * then each new onion (sorted, so the result does not depend on line order)
@@ -313,11 +405,11 @@ static int assign_addresses(struct onion_entry *onions, size_t n, struct old_map
 			    uint32_t net, uint32_t mask, int64_t now, char *err, size_t errlen)
 {
 	uint64_t span = (uint64_t)(~mask) + 1;
-	uint8_t *used = calloc((size_t)(span / 8), 1), *tomb = calloc((size_t)(span / 8), 1);
-	size_t ntombs = 0;
+	struct addr_table t = { calloc((size_t)(span / 8), 1), calloc((size_t)(span / 8), 1), net, mask };
+	long ntombs;
 	int rc = -1;
 
-	if (!used || !tomb) {
+	if (!t.used || !t.tomb) {
 		fail(err, errlen, "out of memory for the address table");
 		goto out;
 	}
@@ -325,99 +417,24 @@ static int assign_addresses(struct onion_entry *onions, size_t n, struct old_map
 		fail(err, errlen, "out of memory");
 		goto out;
 	}
-	for (size_t i = 0; i < om->n; i++) {
-		struct old_addr *t = &om->addrs[i];
-
-		if (!t->keep)
-			continue;
-		bit_set(tomb, t->addr - net);
-		ntombs++;
-		if (t->freed + OMX_MAP_RETIRE_SECONDS > now)
-			bit_set(used, t->addr - net);
-	}
+	if ((ntombs = mark_old_addresses(&t, onions, n, om, now, err, errlen)) < 0)
+		goto out;
 	for (size_t i = 0; i < n; i++)
-		if (onions[i].addr) {
-			if (bit_get(used, onions[i].addr - net)) {
-				fail(err, errlen, "the existing map gives two onions one address: move it away and rebuild");
-				goto out;
-			}
-			bit_set(used, onions[i].addr - net);
-		}
-	/* A reader finds a kept onion by walking its probe sequence: every address
-	 * before its own must stay taken. */
-	for (size_t i = 0; i < n; i++) {
-		unsigned attempt;
-		int broken = 0;
-
-		if (!onions[i].addr)
-			continue;
-		for (attempt = 0; attempt < OMX_MAP_MAX_PROBES; attempt++) {
-			uint32_t a = omx_addr_candidate(onions[i].label, net, mask, attempt);
-			struct old_addr probe = { .addr = a };
-
-			if (a == onions[i].addr)
-				break;
-			if (bit_get(used, a - net))
-				continue;
-			/* A free address before its own: an expired tombstone, kept as a bridge. */
-			if (!bit_get(tomb, a - net) ||
-			    !bsearch(&probe, om->addrs, om->n, sizeof(*om->addrs), cmp_old_addr)) {
-				broken = 1;
-				break;
-			}
-			bit_set(used, a - net);
-		}
-		if (attempt == OMX_MAP_MAX_PROBES || broken) {
-			fail(err, errlen, "the existing map's address for %s.onion is not on its probe path: move the map away and rebuild",
-			     onions[i].label);
+		if (onions[i].addr && keep_probe_path(&t, &onions[i], om, err, errlen) != 0)
 			goto out;
-		}
-	}
 	/* Tombstones kept: unexpired, or on a path. An expired one's address is
 	 * free from here on. */
 	for (size_t i = 0; i < om->n; i++)
-		om->addrs[i].keep = om->addrs[i].keep && bit_get(used, om->addrs[i].addr - net);
-	if (n + ntombs > span / 256 * 254 / 2) {
+		om->addrs[i].keep = om->addrs[i].keep && bit_get(t.used, om->addrs[i].addr - net);
+	if (n + (size_t)ntombs > span / 256 * 254 / 2) {
 		fail(err, errlen, "%zu onions and %zu retired addresses do not fit comfortably in the address range "
-		     "(use a larger range with -r)", n, ntombs);
+		     "(use a larger range with -r)", n, (size_t)ntombs);
 		goto out;
 	}
-	/* Each onion's first candidate is a cache miss in the bitmap: computed
-	 * AHEAD onions in advance, and asked for then. */
-	enum { AHEAD = 8 };
-	uint32_t first[AHEAD];
-
-	for (size_t i = 0; i < n && i < AHEAD; i++)
-		first[i] = omx_addr_candidate(onions[i].label, net, mask, 0);
-	for (size_t i = 0; i < n; i++) {
-		unsigned attempt;
-		uint32_t a0 = first[i % AHEAD];
-
-		if (i + AHEAD < n) {
-			first[i % AHEAD] = omx_addr_candidate(onions[i + AHEAD].label, net, mask, 0);
-			__builtin_prefetch(used + (first[i % AHEAD] - net) / 8);
-		}
-		if (onions[i].addr)
-			continue;
-		for (attempt = 0; attempt < OMX_MAP_MAX_PROBES; attempt++) {
-			uint32_t a = attempt ? omx_addr_candidate(onions[i].label, net, mask, attempt) : a0;
-
-			if (!bit_get(used, a - net)) {
-				bit_set(used, a - net);
-				onions[i].addr = a;
-				break;
-			}
-		}
-		if (attempt == OMX_MAP_MAX_PROBES) {
-			fail(err, errlen, "no free address for %s.onion (use a larger range with -r)",
-			     onions[i].label);
-			goto out;
-		}
-	}
-	rc = 0;
+	rc = place_new_onions(&t, onions, n, err, errlen);
 out:
-	free(used);
-	free(tomb);
+	free(t.used);
+	free(t.tomb);
 	return rc;
 }
 
@@ -501,12 +518,91 @@ static void old_map_free(struct old_map *om)
 /* Reads the map OUT is about to replace, if any: its range, previous ranges and
  * every address it gives out (onions' and tombstones'). A map of format 1 (no
  * checksums) is read as it is; a damaged one of format 2 is an error. */
+#define OLD_MAP_DAMAGED "%s: the existing map is damaged: move it away to build afresh"
+
+/* A version 1 map (before the header had checksums): its range from the header. */
+static int open_old_v1(struct old_map *om, int fd, const char *out, char *err, size_t errlen)
+{
+	char meta[64], range[48];
+	unsigned vlen;
+
+	if (cdb_init(&om->cdb, fd) != 0 || cdb_find(&om->cdb, "!onionmx", 8) <= 0 ||
+	    (vlen = cdb_datalen(&om->cdb)) >= sizeof(meta))
+		return fail(err, errlen, OLD_MAP_DAMAGED, out);
+	memcpy(meta, cdb_getdata(&om->cdb), vlen);
+	meta[vlen] = '\0';
+	if (sscanf(meta, "1 %47s", range) != 1 || omx_parse_range(range, &om->net, &om->mask) != 0)
+		return fail(err, errlen, OLD_MAP_DAMAGED, out);
+	return 0;
+}
+
+/* A current map: opened and verified as a reader would, its ranges kept. */
+static int open_old_v2(struct old_map *om, int fd, const char *out, char *err, size_t errlen)
+{
+	struct omx_map m;
+	char msg[512];
+
+	if (omx_map_open_fd(&m, fd, out, msg, sizeof(msg)) != 0 ||
+	    omx_map_verify(&m, out, msg, sizeof(msg)) != 0) {
+		if (m.cdb.cdb_mem)
+			omx_map_close(&m);
+		return fail(err, errlen, "%s; its onions' addresses cannot be kept: move it away to build afresh",
+			    msg);
+	}
+	om->cdb = m.cdb;
+	om->net = m.net;
+	om->mask = m.mask;
+	om->nold = m.nold;
+	memcpy(om->old, m.old, sizeof(m.old));
+	return 0;
+}
+
+/* Records the address record K (6 bytes, "a:" and the address) with value V
+ * (VL bytes): an onion's label, or in version 2 a tombstone "- LABEL FREED". */
+static int add_old_addr(struct old_map *om, unsigned version, const char *k, const char *v,
+			unsigned vl, const char *out, char *err, size_t errlen)
+{
+	struct old_addr *a;
+
+	if (om->n == om->cap) {
+		size_t cap = om->cap ? om->cap * 2 : 1024;
+		struct old_addr *grown = realloc(om->addrs, cap * sizeof(*grown));
+		if (!grown)
+			return fail(err, errlen, "out of memory");
+		om->addrs = grown;
+		om->cap = cap;
+	}
+	a = &om->addrs[om->n];
+	if (version == 1)
+		a->addr = (uint32_t)(unsigned char)k[2] << 24 | (uint32_t)(unsigned char)k[3] << 16 |
+			  (uint32_t)(unsigned char)k[4] << 8 | (unsigned char)k[5];
+	else
+		a->addr = omx_map_key_addr(k);
+	a->keep = 1;
+	a->freed = 0;
+	if (vl > 2 + OMX_ONION_LABEL_LEN && v[0] == '-' && version == 2) {
+		a->label = v + 2;
+		a->freed = strtoll(v + 3 + OMX_ONION_LABEL_LEN, NULL, 10);
+		if (a->freed <= 0)
+			a->freed = 1;
+	} else if (vl > OMX_ONION_LABEL_LEN) {
+		a->label = v;
+	} else {
+		return fail(err, errlen, OLD_MAP_DAMAGED, out);
+	}
+	if ((a->addr & om->mask) != om->net)
+		return fail(err, errlen, OLD_MAP_DAMAGED, out);
+	om->n++;
+	return 0;
+}
+
 static int read_old_map(const char *out, struct old_map *om, char *err, size_t errlen)
 {
 	int fd = open(out, O_RDONLY | O_CLOEXEC);
 	const unsigned char *mem;
 	unsigned pos, dend, version;
-	char msg[512];
+	char head[28];
+	int rc;
 
 	if (fd < 0) {
 		if (errno == ENOENT)
@@ -514,87 +610,28 @@ static int read_old_map(const char *out, struct old_map *om, char *err, size_t e
 		return fail(err, errlen, "%s: cannot read the existing map: %s", out, strerror(errno));
 	}
 	/* Not an onionmx map at all (garbage put in its place): no address to keep. */
-	if (lseek(fd, 0, SEEK_END) < 2048 + 16 + 12 || pread(fd, msg, 28, 2048) != 28 ||
-	    memcmp(msg, "\010\0\0\0", 4) != 0 || memcmp(msg + 8, "!onionmx", 8) != 0) {
+	if (lseek(fd, 0, SEEK_END) < 2048 + 16 + 12 || pread(fd, head, 28, 2048) != 28 ||
+	    memcmp(head, "\010\0\0\0", 4) != 0 || memcmp(head + 8, "!onionmx", 8) != 0) {
 		close(fd);
 		return 0;
 	}
-	if (memcmp(msg + 16, "1 ", 2) == 0) {
-		char meta[64];
-		unsigned vlen;
-
-		if (cdb_init(&om->cdb, fd) != 0 || cdb_find(&om->cdb, "!onionmx", 8) <= 0 ||
-		    (vlen = cdb_datalen(&om->cdb)) >= sizeof(meta)) {
-			close(fd);
-			return fail(err, errlen, "%s: the existing map is damaged: move it away to build afresh", out);
-		}
-		memcpy(meta, cdb_getdata(&om->cdb), vlen);
-		meta[vlen] = '\0';
-		version = 1;
-		if (sscanf(meta, "1 %47s", msg) != 1 || omx_parse_range(msg, &om->net, &om->mask) != 0) {
-			close(fd);
-			return fail(err, errlen, "%s: the existing map is damaged: move it away to build afresh", out);
-		}
-	} else {
-		struct omx_map m;
-
-		if (omx_map_open_fd(&m, fd, out, msg, sizeof(msg)) != 0 ||
-		    omx_map_verify(&m, out, msg, sizeof(msg)) != 0) {
-			if (m.cdb.cdb_mem)
-				omx_map_close(&m);
-			close(fd);
-			return fail(err, errlen, "%s; its onions' addresses cannot be kept: move it away to build afresh",
-				    msg);
-		}
-		version = 2;
-		om->cdb = m.cdb;
-		om->net = m.net;
-		om->mask = m.mask;
-		om->nold = m.nold;
-		memcpy(om->old, m.old, sizeof(m.old));
-	}
+	version = memcmp(head + 16, "1 ", 2) == 0 ? 1 : 2;
+	rc = version == 1 ? open_old_v1(om, fd, out, err, errlen) : open_old_v2(om, fd, out, err, errlen);
 	close(fd);
+	if (rc != 0)
+		return -1;
 	mem = om->cdb.cdb_mem;
 	dend = om->cdb.cdb_dend;
 	for (pos = 2048; pos + 8 <= dend;) {
 		unsigned kl = cdb_unpack(mem + pos), vl = cdb_unpack(mem + pos + 4);
 		const char *k = (const char *)mem + pos + 8, *v = k + kl;
-		struct old_addr *a;
 
 		if (kl > dend - pos - 8 || vl > dend - pos - 8 - kl)
-			return fail(err, errlen, "%s: the existing map is damaged: move it away to build afresh", out);
+			return fail(err, errlen, OLD_MAP_DAMAGED, out);
 		pos += 8 + kl + vl;
-		if (kl != 6 || k[0] != 'a' || k[1] != ':')
-			continue;
-		if (om->n == om->cap) {
-			size_t cap = om->cap ? om->cap * 2 : 1024;
-			struct old_addr *grown = realloc(om->addrs, cap * sizeof(*grown));
-			if (!grown)
-				return fail(err, errlen, "out of memory");
-			om->addrs = grown;
-			om->cap = cap;
-		}
-		a = &om->addrs[om->n];
-		if (version == 1)
-			a->addr = (uint32_t)(unsigned char)k[2] << 24 | (uint32_t)(unsigned char)k[3] << 16 |
-				  (uint32_t)(unsigned char)k[4] << 8 | (unsigned char)k[5];
-		else
-			a->addr = omx_map_key_addr(k);
-		a->keep = 1;
-		a->freed = 0;
-		if (vl > 2 + OMX_ONION_LABEL_LEN && v[0] == '-' && version == 2) {
-			a->label = v + 2;
-			a->freed = strtoll(v + 3 + OMX_ONION_LABEL_LEN, NULL, 10);
-			if (a->freed <= 0)
-				a->freed = 1;
-		} else if (vl > OMX_ONION_LABEL_LEN) {
-			a->label = v;
-		} else {
-			return fail(err, errlen, "%s: the existing map is damaged: move it away to build afresh", out);
-		}
-		if ((a->addr & om->mask) != om->net)
-			return fail(err, errlen, "%s: the existing map is damaged: move it away to build afresh", out);
-		om->n++;
+		if (kl == 6 && k[0] == 'a' && k[1] == ':' &&
+		    add_old_addr(om, version, k, v, vl, out, err, errlen) != 0)
+			return -1;
 	}
 	return 0;
 }
