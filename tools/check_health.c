@@ -132,7 +132,15 @@ static int parse_int(const char *opt, const char *s, int min, int max, int *out)
 
 static const char *const status_names[] = { "OK", "WARNING", "CRITICAL", "UNKNOWN" };
 
-int omx_health_main(int argc, char **argv)
+/* What --health is asked. */
+struct health_opts {
+	const char *conf, *file;
+	int terse, probe;
+	struct omx_health_params p;
+};
+
+/* Reads the options into O; returns -1 to go on, or the exit status. */
+static int health_options(int argc, char **argv, struct health_opts *o)
 {
 	enum { OPT_HEALTH = 256, OPT_WINDOW, OPT_MIN, OPT_NOPROBE };
 	static const struct option longopts[] = {
@@ -146,40 +154,32 @@ int omx_health_main(int argc, char **argv)
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
-	static struct omx_config cfg;
-	struct omx_health_params p = { .window = 3600, .min_onions = 2, .socks_answers = -1 };
-	const char *conf = getenv("ONIONMX_CONF"), *file = NULL;
-	char err[4400], text[8192], why[256] = "";
-	int opt, terse = 0, probe = 1, have_cfg;
-	enum omx_health_verdict h;
-	struct omx_stats_file *f;
+	int opt;
 
-	if (!conf || !*conf)
-		conf = OMX_DEFAULT_CONF;
 	optind = 1;
 	while ((opt = getopt_long(argc, argv, "c:tf:h", longopts, NULL)) != -1) {
 		switch (opt) {
 		case OPT_HEALTH:
 			break;
 		case 'c':
-			conf = optarg;
+			o->conf = optarg;
 			break;
 		case 't':
-			terse = 1;
+			o->terse = 1;
 			break;
 		case 'f':
-			file = optarg;
+			o->file = optarg;
 			break;
 		case OPT_WINDOW:
-			if (parse_int("--window", optarg, 1, 365 * 86400, &p.window) != 0)
+			if (parse_int("--window", optarg, 1, 365 * 86400, &o->p.window) != 0)
 				return OMX_HEALTH_UNKNOWN;
 			break;
 		case OPT_MIN:
-			if (parse_int("--min-onions", optarg, 1, 1000, &p.min_onions) != 0)
+			if (parse_int("--min-onions", optarg, 1, 1000, &o->p.min_onions) != 0)
 				return OMX_HEALTH_UNKNOWN;
 			break;
 		case OPT_NOPROBE:
-			probe = 0;
+			o->probe = 0;
 			break;
 		case 'h':
 			fputs(usage_text, stdout);
@@ -193,53 +193,87 @@ int omx_health_main(int argc, char **argv)
 		fputs(usage_text, stderr);
 		return OMX_HEALTH_UNKNOWN;
 	}
+	return -1;
+}
+
+/* The verdict on statistics F (NULL: unreadable, ERR says why) and the probe
+ * of Tor's SOCKS port (WHY: its failure); TEXT says it. */
+static enum omx_health_verdict health_verdict(const struct omx_stats_file *f, const char *err,
+					      struct omx_health_params *p, const struct omx_config *cfg,
+					      const char *why, char *text, size_t cap)
+{
+	enum omx_health_verdict h;
+
+	if (!f) {
+		h = p->socks_answers == 0 ? OMX_HEALTH_CRITICAL : OMX_HEALTH_UNKNOWN;
+		if (p->socks_answers == 0)
+			snprintf(text, cap, "our Tor is broken: its SOCKS port %s does not answer (%s); and no statistics: %s",
+				 cfg->socks_text, why, err);
+		else
+			snprintf(text, cap, "no statistics: %s", err);
+		return h;
+	}
+	h = omx_stats_verdict(f, p, text, cap);
+	if (p->socks_answers == 0) {
+		size_t n = strlen(text);
+
+		snprintf(text + n, cap - n, " (%s)", why);
+	}
+	return h;
+}
+
+/* The lines after the verdict, without -t. */
+static void health_details(const struct health_opts *o, const struct omx_config *cfg,
+			   const char *file, const char *why)
+{
+	printf("statistics: %s\n", file);
+	if (o->probe)
+		printf("Tor's SOCKS port %s: %s%s%s\n", cfg->socks_text,
+		       o->p.socks_answers ? "answers" : "does not answer", why[0] ? ": " : "", why);
+	printf("window: %d s; our Tor is blamed when %d or more onions fail with local causes\n",
+	       o->p.window, o->p.min_onions);
+	printf("details: onionmx-stats%s%s\n", o->conf ? " -c " : "", o->conf ? o->conf : "");
+}
+
+int omx_health_main(int argc, char **argv)
+{
+	static struct omx_config cfg;
+	struct health_opts o = { .conf = getenv("ONIONMX_CONF"), .probe = 1,
+				 .p = { .window = 3600, .min_onions = 2, .socks_answers = -1 } };
+	char err[4400], text[8192], why[256] = "";
+	const char *file;
+	enum omx_health_verdict h;
+	struct omx_stats_file *f;
+	int rc;
+
+	if (!o.conf || !*o.conf)
+		o.conf = OMX_DEFAULT_CONF;
+	if ((rc = health_options(argc, argv, &o)) >= 0)
+		return rc;
 	omx_config_defaults(&cfg);
-	have_cfg = omx_config_load(&cfg, conf, 0, err, sizeof(err)) == 0;
-	if (!have_cfg) {
+	if (omx_config_load(&cfg, o.conf, 0, err, sizeof(err)) != 0) {
 		printf("ONIONMX UNKNOWN - %s\n", err);
 		return OMX_HEALTH_UNKNOWN;
 	}
-	if (!file)
-		file = cfg.stats_path;
+	file = o.file ? o.file : cfg.stats_path;
 	if (!file[0]) {
-		printf("ONIONMX UNKNOWN - %s: stats = none: no statistics to judge\n", conf);
+		printf("ONIONMX UNKNOWN - %s: stats = none: no statistics to judge\n", o.conf);
 		return OMX_HEALTH_UNKNOWN;
 	}
-	if (probe) {
-		p.socks_answers = probe_socks(&cfg, why, sizeof(why));
-		p.socks = cfg.socks_text;
+	if (o.probe) {
+		o.p.socks_answers = probe_socks(&cfg, why, sizeof(why));
+		o.p.socks = cfg.socks_text;
 	}
-	p.now = time(NULL);
+	o.p.now = time(NULL);
 	f = omx_stats_read(file, err, sizeof(err));
-	if (!f) {
-		h = p.socks_answers == 0 ? OMX_HEALTH_CRITICAL : OMX_HEALTH_UNKNOWN;
-		if (p.socks_answers == 0)
-			snprintf(text, sizeof(text), "our Tor is broken: its SOCKS port %s does not answer (%s); and no statistics: %s",
-				 cfg.socks_text, why, err);
-		else
-			snprintf(text, sizeof(text), "no statistics: %s", err);
-	} else {
-		h = omx_stats_verdict(f, &p, text, sizeof(text));
-		if (p.socks_answers == 0) {
-			size_t n = strlen(text);
-
-			snprintf(text + n, sizeof(text) - n, " (%s)", why);
-		}
-	}
+	h = health_verdict(f, err, &o.p, &cfg, why, text, sizeof(text));
 	printf("ONIONMX %s - %s", status_names[h], text);
 	if (f)
 		printf(" | tried=%lluc succeeded=%lluc", (unsigned long long)f->total.tried,
 		       (unsigned long long)f->total.succeeded);
 	printf("\n");
-	if (!terse) {
-		printf("statistics: %s\n", file);
-		if (probe)
-			printf("Tor's SOCKS port %s: %s%s%s\n", cfg.socks_text,
-			       p.socks_answers ? "answers" : "does not answer", why[0] ? ": " : "", why);
-		printf("window: %d s; our Tor is blamed when %d or more onions fail with local causes\n",
-		       p.window, p.min_onions);
-		printf("details: onionmx-stats%s%s\n", conf ? " -c " : "", conf ? conf : "");
-	}
+	if (!o.terse)
+		health_details(&o, &cfg, file, why);
 	free(f);
 	return h;
 }
