@@ -208,79 +208,65 @@ static int answer_ptr(const struct omx_map *map, struct omx_cache *cache, uint32
 	return 1;
 }
 
-int omx_answer_question(const struct omx_map *map, struct omx_cache *cache,
-			const struct omx_dns_question *q, int mta, struct omx_dns_answer *a,
-			char hosts[][OMX_HOST_MAX])
+/* A question about an onion name: its synthetic address, or for other types
+ * an answer with no records (the name exists with an address only). */
+static int answer_onion(const struct omx_map *map, struct omx_cache *cache,
+			const struct omx_dns_question *q, struct omx_dns_answer *a)
+{
+	uint32_t addr;
+
+	if (q->qtype != OMX_DNS_T_A && q->qtype != OMX_DNS_T_AAAA && q->qtype != 255 /* ANY */) {
+		/* TLSA, MX, ...: the name exists, with an address only. */
+		enum omx_name_status st = omx_resolve_onion(map, cache, q->name, &addr);
+		negative(a, st == OMX_NAME_INVALID ? OMX_DNS_NXDOMAIN :
+			    !map || st == OMX_NAME_DAMAGED ? OMX_DNS_SERVFAIL : OMX_DNS_NOERROR, "onion");
+		return 1;
+	}
+	switch (omx_resolve_onion(map, cache, q->name, &addr)) {
+	case OMX_NAME_OK:
+		/* AAAA: the same address IPv4-mapped, so that an IPv6-only MTA
+		 * (Postfix inet_protocols = ipv6) gets an address connect() knows. */
+		addresses(a, q->qtype == OMX_DNS_T_AAAA ? OMX_DNS_T_AAAA : OMX_DNS_T_A, &addr, 1);
+		break;
+	case OMX_NAME_INVALID:
+		negative(a, OMX_DNS_NXDOMAIN, "onion");
+		break;
+	default:
+		negative(a, OMX_DNS_SERVFAIL, "onion");
+		break;
+	}
+	return 1;
+}
+
+/* _smtp._tcp.DOMAIN's SRV for a mapped DOMAIN: Exim's check_srv gets no
+ * record (NODATA), so the MX lookup that follows, ours, decides the route. */
+static int answer_smtp_srv(const struct omx_map *map, const struct omx_dns_question *q,
+			   const char *srv_domain, struct omx_dns_answer *a)
 {
 	struct omx_target targets[OMX_MAP_MAX_TARGETS];
-	uint32_t addr, addrs[OMX_MAP_MAX_TARGETS];
-	const char *srv_domain, *zone;
 	int n;
 
-	memset(a, 0, sizeof(*a));
-	a->ttl = OMX_ANSWER_TTL;
-	if ((q->qtype == OMX_DNS_T_PTR || q->qtype == 255 /* ANY */) && q->qclass == OMX_DNS_C_IN &&
-	    reverse_v4(q->name, &addr, &zone))
-		return answer_ptr(map, cache, addr, zone, a, hosts);
-	if (omx_search_names_onion(q->name)) {
-		/* "X.onion.corp.example": a client's search list applied to an
-		 * onion name; it exists nowhere and must not carry X to DNS. */
-		negative(a, OMX_DNS_NXDOMAIN, NULL);
+	if (!map) {
+		omx_log(LOG_WARNING, "deferring SRV lookup of %s: no usable configuration", q->name);
+		negative(a, OMX_DNS_SERVFAIL, NULL);
 		return 1;
 	}
-	if (omx_onion_label(q->name, strlen(q->name), &(size_t){ 0 })) {
-		if (q->qtype != OMX_DNS_T_A && q->qtype != OMX_DNS_T_AAAA && q->qtype != 255 /* ANY */) {
-			/* TLSA, MX, ...: the name exists, with an address only. */
-			enum omx_name_status st = omx_resolve_onion(map, cache, q->name, &addr);
-			negative(a, st == OMX_NAME_INVALID ? OMX_DNS_NXDOMAIN :
-				    !map || st == OMX_NAME_DAMAGED ? OMX_DNS_SERVFAIL : OMX_DNS_NOERROR, "onion");
-			return 1;
-		}
-		switch (omx_resolve_onion(map, cache, q->name, &addr)) {
-		case OMX_NAME_OK:
-			/* AAAA: the same address IPv4-mapped, so that an IPv6-only MTA
-			 * (Postfix inet_protocols = ipv6) gets an address connect() knows. */
-			addresses(a, q->qtype == OMX_DNS_T_AAAA ? OMX_DNS_T_AAAA : OMX_DNS_T_A, &addr, 1);
-			break;
-		case OMX_NAME_INVALID:
-			negative(a, OMX_DNS_NXDOMAIN, "onion");
-			break;
-		default:
-			negative(a, OMX_DNS_SERVFAIL, "onion");
-			break;
-		}
-		return 1;
-	}
-	if (mta && (q->qtype == OMX_DNS_T_A || q->qtype == OMX_DNS_T_AAAA) && q->qclass == OMX_DNS_C_IN) {
-		/* A mapped domain's own address (RFC 5321's implicit MX; Postfix with
-		 * DNS lookups disabled) leads to its onion MX as well. */
-		n = omx_resolve_domain(map, q->name, addrs);
-		if (n == 0)
-			return 0;
-		if (n < 0)
-			negative(a, OMX_DNS_SERVFAIL, NULL);
-		else
-			addresses(a, q->qtype, addrs, n);
-		return 1;
-	}
-	if (q->qtype == OMX_DNS_T_SRV && (srv_domain = smtp_srv_domain(q->name))) {
-		/* Exim's check_srv: no SRV record (NODATA), so the MX lookup that
-		 * follows, ours, decides the route. */
-		if (!map) {
-			omx_log(LOG_WARNING, "deferring SRV lookup of %s: no usable configuration", q->name);
-			negative(a, OMX_DNS_SERVFAIL, NULL);
-			return 1;
-		}
-		n = omx_map_domain(map, srv_domain, targets, NULL);
-		if (n == 0)
-			return 0;
-		if (n < 0)
-			omx_log(LOG_ERR, "deferring SRV lookup of %s: the map is damaged", q->name);
-		negative(a, n < 0 ? OMX_DNS_SERVFAIL : OMX_DNS_NOERROR, n < 0 ? NULL : srv_domain);
-		return 1;
-	}
-	if (q->qtype != OMX_DNS_T_MX)
+	n = omx_map_domain(map, srv_domain, targets, NULL);
+	if (n == 0)
 		return 0;
+	if (n < 0)
+		omx_log(LOG_ERR, "deferring SRV lookup of %s: the map is damaged", q->name);
+	negative(a, n < 0 ? OMX_DNS_SERVFAIL : OMX_DNS_NOERROR, n < 0 ? NULL : srv_domain);
+	return 1;
+}
+
+/* A mapped domain's MX: its onions, in the map's order. */
+static int answer_mx(const struct omx_map *map, const struct omx_dns_question *q,
+		     struct omx_dns_answer *a, char hosts[][OMX_HOST_MAX])
+{
+	struct omx_target targets[OMX_MAP_MAX_TARGETS];
+	int n;
+
 	if (!map) {
 		omx_log(LOG_WARNING, "deferring MX lookup of %s: no usable configuration", q->name);
 		negative(a, OMX_DNS_SERVFAIL, NULL);
@@ -304,6 +290,46 @@ int omx_answer_question(const struct omx_map *map, struct omx_cache *cache,
 	}
 	omx_log(LOG_DEBUG, "MX %s -> %s%s", q->name, hosts[0], n > 1 ? " ..." : "");
 	return 1;
+}
+
+int omx_answer_question(const struct omx_map *map, struct omx_cache *cache,
+			const struct omx_dns_question *q, int mta, struct omx_dns_answer *a,
+			char hosts[][OMX_HOST_MAX])
+{
+	uint32_t addr, addrs[OMX_MAP_MAX_TARGETS];
+	const char *srv_domain, *zone;
+	int n;
+
+	memset(a, 0, sizeof(*a));
+	a->ttl = OMX_ANSWER_TTL;
+	if ((q->qtype == OMX_DNS_T_PTR || q->qtype == 255 /* ANY */) && q->qclass == OMX_DNS_C_IN &&
+	    reverse_v4(q->name, &addr, &zone))
+		return answer_ptr(map, cache, addr, zone, a, hosts);
+	if (omx_search_names_onion(q->name)) {
+		/* "X.onion.corp.example": a client's search list applied to an
+		 * onion name; it exists nowhere and must not carry X to DNS. */
+		negative(a, OMX_DNS_NXDOMAIN, NULL);
+		return 1;
+	}
+	if (omx_onion_label(q->name, strlen(q->name), &(size_t){ 0 }))
+		return answer_onion(map, cache, q, a);
+	if (mta && (q->qtype == OMX_DNS_T_A || q->qtype == OMX_DNS_T_AAAA) && q->qclass == OMX_DNS_C_IN) {
+		/* A mapped domain's own address (RFC 5321's implicit MX; Postfix with
+		 * DNS lookups disabled) leads to its onion MX as well. */
+		n = omx_resolve_domain(map, q->name, addrs);
+		if (n == 0)
+			return 0;
+		if (n < 0)
+			negative(a, OMX_DNS_SERVFAIL, NULL);
+		else
+			addresses(a, q->qtype, addrs, n);
+		return 1;
+	}
+	if (q->qtype == OMX_DNS_T_SRV && (srv_domain = smtp_srv_domain(q->name)))
+		return answer_smtp_srv(map, q, srv_domain, a);
+	if (q->qtype != OMX_DNS_T_MX)
+		return 0;
+	return answer_mx(map, q, a, hosts);
 }
 
 int omx_answer_discovered(const struct omx_srv_result *r, const int order[OMX_SRV_MAX_TARGETS],

@@ -1,5 +1,6 @@
 /* The discovery cache file: layout, creation, and lookups under its lock. */
 #include "ascii.h"
+#include "dirsafe.h"
 #include "cache.h"
 
 #include <errno.h>
@@ -303,7 +304,6 @@ static int dir_ok(const char *path, int require_root, char *err, size_t errlen)
 {
 	char dir[PATH_MAX];
 	const char *slash = strrchr(path, '/');
-	struct stat st;
 	size_t len = slash ? (size_t)(slash - path) : 1;
 
 	if (len >= sizeof(dir)) {
@@ -318,21 +318,7 @@ static int dir_ok(const char *path, int require_root, char *err, size_t errlen)
 		memcpy(dir, path, len);
 		dir[len] = '\0';
 	}
-	if (stat(dir, &st) != 0) {
-		int e = errno;
-
-		snprintf(err, errlen, "%s: %s: %s", path, dir, strerror(e));
-		errno = e;
-		return -1;
-	}
-	if (!S_ISDIR(st.st_mode) || (st.st_uid != 0 && (require_root || st.st_uid != geteuid())) ||
-	    (st.st_mode & (S_IWGRP | S_IWOTH))) {
-		snprintf(err, errlen, "%s: refused: its directory %s is not owned by %s, or is writable by group or others",
-			 path, dir, require_root ? "root" : "root or this user");
-		errno = EPERM;
-		return -1;
-	}
-	return 0;
+	return omx_dir_safe(path, dir, require_root, err, errlen);
 }
 
 /* Creates PATH with an initialised cache, mode 0600: written under a temporary

@@ -178,134 +178,229 @@ static int parse_socks_list(struct omx_config *cfg, const char *value, const cha
 }
 
 /* Applies one "key = value" setting; returns 0 or -1 with ERR filled. */
+/* One "key value" line being applied: what each key's setter needs. */
+struct key_line {
+	struct omx_config *cfg;
+	const char *key, *value, *file;
+	unsigned line;
+	char *err;
+	size_t errlen;
+};
+
+#define KEY_ERROR(k, ...) config_error((k)->err, (k)->errlen, (k)->file, (k)->line, __VA_ARGS__)
+
+/* A word a key accepts and the value it stands for. */
+struct key_word {
+	const char *word;
+	int value;
+};
+
+static int set_path(const struct key_line *k, char *dst, size_t size)
+{
+	if (k->value[0] != '/' || strlen(k->value) >= size)
+		return KEY_ERROR(k, "%s: \"%s\" is not an absolute path", k->key, k->value);
+	snprintf(dst, size, "%s", k->value);
+	return 0;
+}
+
+static int set_seconds(const struct key_line *k, int *dst)
+{
+	char *end;
+	long t;
+
+	errno = 0;
+	t = strtol(k->value, &end, 10);
+	if (errno || *end || end == k->value || t < 1 || t > 3600)
+		return KEY_ERROR(k, "%s: \"%s\" is not a number of seconds from 1 to 3600", k->key,
+				 k->value);
+	*dst = (int)t;
+	return 0;
+}
+
+/* WORDS ends with a NULL word; EXPECTED completes the error ("is neither a nor b"). */
+static int set_word(const struct key_line *k, int *dst, const struct key_word *words,
+		    const char *expected)
+{
+	for (; words->word; words++)
+		if (strcmp(k->value, words->word) == 0) {
+			*dst = words->value;
+			return 0;
+		}
+	return KEY_ERROR(k, "%s: \"%s\" %s", k->key, k->value, expected);
+}
+
+static int set_socks(const struct key_line *k)
+{
+	return parse_socks_list(k->cfg, k->value, k->file, k->line, k->err, k->errlen);
+}
+
+static int set_tor_health(const struct key_line *k)
+{
+	return set_path(k, k->cfg->tor_health, sizeof(k->cfg->tor_health));
+}
+
+static int set_map(const struct key_line *k)
+{
+	return set_path(k, k->cfg->map_path, sizeof(k->cfg->map_path));
+}
+
+static int set_cache(const struct key_line *k)
+{
+	return set_path(k, k->cfg->cache_path, sizeof(k->cfg->cache_path));
+}
+
+static int set_tor_retry(const struct key_line *k)
+{
+	return set_seconds(k, &k->cfg->tor_retry);
+}
+
+static int set_tor_answer(const struct key_line *k)
+{
+	return set_seconds(k, &k->cfg->tor_answer);
+}
+
+static int set_timeout(const struct key_line *k)
+{
+	return set_seconds(k, &k->cfg->timeout);
+}
+
+static int set_log(const struct key_line *k)
+{
+	static const struct key_word words[] = {
+		{ "syslog", OMX_LOG_SYSLOG }, { "stderr", OMX_LOG_STDERR }, { NULL, 0 }
+	};
+	int target;
+
+	if (set_word(k, &target, words, "is neither syslog nor stderr") != 0)
+		return -1;
+	k->cfg->log = (enum omx_log_target)target;
+	return 0;
+}
+
+static int set_log_level(const struct key_line *k)
+{
+	int level = parse_level(k->value);
+
+	if (level < 0)
+		return KEY_ERROR(k, "log_level: \"%s\" is not one of error, warning, notice, info, debug",
+				 k->value);
+	k->cfg->log_level = level;
+	return 0;
+}
+
+static int set_isolate(const struct key_line *k)
+{
+	int b = parse_bool(k->value);
+
+	if (b < 0)
+		return KEY_ERROR(k, "isolate: \"%s\" is neither yes nor no", k->value);
+	k->cfg->isolate = b;
+	return 0;
+}
+
+static int set_programs(const struct key_line *k)
+{
+	struct omx_config *cfg = k->cfg;
+
+	if (strcmp(k->value, "all") == 0) {
+		cfg->programs[0] = '\0';
+		return 0;
+	}
+	if (strlen(k->value) >= sizeof(cfg->programs))
+		return KEY_ERROR(k, "programs: list longer than %zu bytes", sizeof(cfg->programs) - 1);
+	for (const char *p = k->value; *p;) {
+		size_t n = strcspn(p, " \t");
+		if (p[0] != '/')
+			return KEY_ERROR(k, "programs: \"%.*s\" is not an absolute path (or use \"all\")",
+					 (int)n, p);
+		p += n;
+		p += strspn(p, " \t");
+	}
+	snprintf(cfg->programs, sizeof(cfg->programs), "%s", k->value);
+	return 0;
+}
+
+static int set_discover(const struct key_line *k)
+{
+	static const struct key_word words[] = { { "off", 0 }, { "srv", 1 }, { NULL, 0 } };
+
+	return set_word(k, &k->cfg->discover, words, "is neither off nor srv");
+}
+
+static int set_srv_dnssec(const struct key_line *k)
+{
+	static const struct key_word words[] = { { "require", OMX_DNSSEC_REQUIRE },
+						  { "prefer", OMX_DNSSEC_PREFER },
+						  { "off", OMX_DNSSEC_OFF },
+						  { NULL, 0 } };
+
+	return set_word(k, &k->cfg->srv_dnssec, words, "is not one of require, prefer, off");
+}
+
+static int set_srv_failure(const struct key_line *k)
+{
+	static const struct key_word words[] = { { "defer", 0 }, { "mx", 1 }, { NULL, 0 } };
+
+	return set_word(k, &k->cfg->srv_failure_mx, words, "is neither defer nor mx");
+}
+
+static int set_stats(const struct key_line *k)
+{
+	struct omx_config *cfg = k->cfg;
+
+	if (strcmp(k->value, "none") == 0)
+		cfg->stats_path[0] = '\0';
+	else if (k->value[0] != '/' || strlen(k->value) >= sizeof(cfg->stats_path))
+		return KEY_ERROR(k, "stats: \"%s\" is neither an absolute path nor none", k->value);
+	else
+		snprintf(cfg->stats_path, sizeof(cfg->stats_path), "%s", k->value);
+	return 0;
+}
+
+static int set_discover_range(const struct key_line *k)
+{
+	struct omx_config *cfg = k->cfg;
+	uint32_t net, mask;
+
+	if (strlen(k->value) >= sizeof(cfg->discover_range) ||
+	    omx_parse_range(k->value, &net, &mask) != 0 || !omx_cache_range_ok(net, mask))
+		return KEY_ERROR(k, "discover_range: \"%s\" is not NET/PREFIX with a prefix from 4 to 17",
+				 k->value);
+	snprintf(cfg->discover_range, sizeof(cfg->discover_range), "%s", k->value);
+	return 0;
+}
+
+static const struct config_key {
+	const char *name;
+	int (*set)(const struct key_line *k);
+} config_keys[] = {
+	{ "socks", set_socks },
+	{ "tor_health", set_tor_health },
+	{ "tor_retry", set_tor_retry },
+	{ "tor_answer", set_tor_answer },
+	{ "map", set_map },
+	{ "timeout", set_timeout },
+	{ "log", set_log },
+	{ "log_level", set_log_level },
+	{ "isolate", set_isolate },
+	{ "programs", set_programs },
+	{ "discover", set_discover },
+	{ "srv_dnssec", set_srv_dnssec },
+	{ "srv_failure", set_srv_failure },
+	{ "cache", set_cache },
+	{ "stats", set_stats },
+	{ "discover_range", set_discover_range },
+};
+
 static int config_set(struct omx_config *cfg, const char *key, const char *value,
 		      const char *file, unsigned line, char *err, size_t errlen)
 {
-	if (strcmp(key, "socks") == 0) {
-		return parse_socks_list(cfg, value, file, line, err, errlen);
-	} else if (strcmp(key, "tor_health") == 0) {
-		if (value[0] != '/' || strlen(value) >= sizeof(cfg->tor_health))
-			return config_error(err, errlen, file, line,
-					    "tor_health: \"%s\" is not an absolute path", value);
-		snprintf(cfg->tor_health, sizeof(cfg->tor_health), "%s", value);
-	} else if (strcmp(key, "tor_retry") == 0 || strcmp(key, "tor_answer") == 0) {
-		char *end;
-		long t;
+	const struct key_line k = { cfg, key, value, file, line, err, errlen };
 
-		errno = 0;
-		t = strtol(value, &end, 10);
-		if (errno || *end || end == value || t < 1 || t > 3600)
-			return config_error(err, errlen, file, line,
-					    "%s: \"%s\" is not a number of seconds from 1 to 3600", key,
-					    value);
-		*(key[4] == 'r' ? &cfg->tor_retry : &cfg->tor_answer) = (int)t;
-	} else if (strcmp(key, "map") == 0) {
-		if (value[0] != '/' || strlen(value) >= sizeof(cfg->map_path))
-			return config_error(err, errlen, file, line,
-					    "map: \"%s\" is not an absolute path", value);
-		snprintf(cfg->map_path, sizeof(cfg->map_path), "%s", value);
-	} else if (strcmp(key, "timeout") == 0) {
-		char *end;
-		long t;
-
-		errno = 0;
-		t = strtol(value, &end, 10);
-		if (errno || *end || end == value || t < 1 || t > 3600)
-			return config_error(err, errlen, file, line,
-					    "timeout: \"%s\" is not a number of seconds from 1 to 3600",
-					    value);
-		cfg->timeout = (int)t;
-	} else if (strcmp(key, "log") == 0) {
-		if (strcmp(value, "syslog") == 0)
-			cfg->log = OMX_LOG_SYSLOG;
-		else if (strcmp(value, "stderr") == 0)
-			cfg->log = OMX_LOG_STDERR;
-		else
-			return config_error(err, errlen, file, line,
-					    "log: \"%s\" is neither syslog nor stderr", value);
-	} else if (strcmp(key, "log_level") == 0) {
-		int level = parse_level(value);
-		if (level < 0)
-			return config_error(err, errlen, file, line,
-					    "log_level: \"%s\" is not one of error, warning, notice, info, debug",
-					    value);
-		cfg->log_level = level;
-	} else if (strcmp(key, "isolate") == 0) {
-		int b = parse_bool(value);
-		if (b < 0)
-			return config_error(err, errlen, file, line,
-					    "isolate: \"%s\" is neither yes nor no", value);
-		cfg->isolate = b;
-	} else if (strcmp(key, "programs") == 0) {
-		if (strcmp(value, "all") == 0) {
-			cfg->programs[0] = '\0';
-			return 0;
-		}
-		if (strlen(value) >= sizeof(cfg->programs))
-			return config_error(err, errlen, file, line, "programs: list longer than %zu bytes",
-					    sizeof(cfg->programs) - 1);
-		for (const char *p = value; *p;) {
-			size_t n = strcspn(p, " \t");
-			if (p[0] != '/')
-				return config_error(err, errlen, file, line,
-						    "programs: \"%.*s\" is not an absolute path (or use \"all\")",
-						    (int)n, p);
-			p += n;
-			p += strspn(p, " \t");
-		}
-		snprintf(cfg->programs, sizeof(cfg->programs), "%s", value);
-	} else if (strcmp(key, "discover") == 0) {
-		if (strcmp(value, "off") == 0)
-			cfg->discover = 0;
-		else if (strcmp(value, "srv") == 0)
-			cfg->discover = 1;
-		else
-			return config_error(err, errlen, file, line,
-					    "discover: \"%s\" is neither off nor srv", value);
-	} else if (strcmp(key, "srv_dnssec") == 0) {
-		if (strcmp(value, "require") == 0)
-			cfg->srv_dnssec = OMX_DNSSEC_REQUIRE;
-		else if (strcmp(value, "prefer") == 0)
-			cfg->srv_dnssec = OMX_DNSSEC_PREFER;
-		else if (strcmp(value, "off") == 0)
-			cfg->srv_dnssec = OMX_DNSSEC_OFF;
-		else
-			return config_error(err, errlen, file, line,
-					    "srv_dnssec: \"%s\" is not one of require, prefer, off", value);
-	} else if (strcmp(key, "srv_failure") == 0) {
-		if (strcmp(value, "defer") == 0)
-			cfg->srv_failure_mx = 0;
-		else if (strcmp(value, "mx") == 0)
-			cfg->srv_failure_mx = 1;
-		else
-			return config_error(err, errlen, file, line,
-					    "srv_failure: \"%s\" is neither defer nor mx", value);
-	} else if (strcmp(key, "cache") == 0) {
-		if (value[0] != '/' || strlen(value) >= sizeof(cfg->cache_path))
-			return config_error(err, errlen, file, line,
-					    "cache: \"%s\" is not an absolute path", value);
-		snprintf(cfg->cache_path, sizeof(cfg->cache_path), "%s", value);
-	} else if (strcmp(key, "stats") == 0) {
-		if (strcmp(value, "none") == 0)
-			cfg->stats_path[0] = '\0';
-		else if (value[0] != '/' || strlen(value) >= sizeof(cfg->stats_path))
-			return config_error(err, errlen, file, line,
-					    "stats: \"%s\" is neither an absolute path nor none", value);
-		else
-			snprintf(cfg->stats_path, sizeof(cfg->stats_path), "%s", value);
-	} else if (strcmp(key, "discover_range") == 0) {
-		uint32_t net, mask;
-
-		if (strlen(value) >= sizeof(cfg->discover_range) ||
-		    omx_parse_range(value, &net, &mask) != 0 || !omx_cache_range_ok(net, mask))
-			return config_error(err, errlen, file, line,
-					    "discover_range: \"%s\" is not NET/PREFIX with a prefix from 4 to 17",
-					    value);
-		snprintf(cfg->discover_range, sizeof(cfg->discover_range), "%s", value);
-	} else {
-		return config_error(err, errlen, file, line, "unknown key \"%s\"", key);
-	}
-	return 0;
+	for (size_t i = 0; i < sizeof(config_keys) / sizeof(config_keys[0]); i++)
+		if (strcmp(key, config_keys[i].name) == 0)
+			return config_keys[i].set(&k);
+	return config_error(err, errlen, file, line, "unknown key \"%s\"", key);
 }
 
 int omx_config_program_matches(const struct omx_config *cfg, const char *exe)

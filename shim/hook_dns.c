@@ -93,18 +93,20 @@ static struct stream {
 } streams[STREAMS_MAX];
 static pthread_mutex_t streams_lock = PTHREAD_MUTEX_INITIALIZER;
 
+/* In a fork() child: another thread of the parent may have held the locks. */
+static void dns_after_fork(void)
+{
+	pthread_mutex_init(&pending_lock, NULL);
+	pthread_mutex_init(&streams_lock, NULL);
+}
+
 __attribute__((constructor)) static void init_tables(void)
 {
 	for (size_t i = 0; i < PENDING_MAX; i++)
 		pending[i].fd = -1;
 	for (size_t i = 0; i < STREAMS_MAX; i++)
 		streams[i].fd = -1;
-}
-
-void omx_dns_after_fork(void)
-{
-	pthread_mutex_init(&pending_lock, NULL);
-	pthread_mutex_init(&streams_lock, NULL);
+	pthread_atfork(NULL, NULL, dns_after_fork);
 }
 
 static int same_address(const struct sockaddr_storage *a, socklen_t alen, const void *b, socklen_t blen)
@@ -573,6 +575,36 @@ static void forget_stream(int fd)
 	pthread_mutex_unlock(&streams_lock);
 }
 
+/* Refuses a TCP DNS write for WHY (Q: the question, when it is ours) and shuts
+ * the connection: nothing later on it goes out either. Returns 1, *RET -1. */
+static int refuse_tcp(int fd, const char *why, const struct omx_dns_question *q, ssize_t *ret)
+{
+	log_refusal(why, strcmp(why, "ours") == 0 ? q : NULL, "over TCP");
+	omx_real.shutdown(fd, SHUT_RDWR);
+	*ret = -1;
+	errno = ECONNREFUSED;
+	return 1;
+}
+
+/* Sends what was held back (PREFIX) in front of this write (DATA, N bytes);
+ * *RET counts this write's bytes only. Returns 1. */
+static int send_behind_prefix(int fd, const uint8_t *prefix, size_t prefix_len, const uint8_t *data,
+			      size_t n, int flags, ssize_t *ret)
+{
+	struct iovec v[2] = { { (void *)prefix, prefix_len }, { (void *)data, n } };
+	struct msghdr m = { .msg_iov = v, .msg_iovlen = 2 };
+	ssize_t r = omx_real.sendmsg(fd, &m, flags & ~MSG_FASTOPEN);
+
+	if (r >= 0 && (size_t)r < prefix_len) {
+		omx_log(LOG_WARNING, "a DNS query over TCP could not be sent whole: connection shut down");
+		omx_real.shutdown(fd, SHUT_RDWR);
+		r = -1;
+		errno = EIO;
+	}
+	*ret = r < 0 ? -1 : r - (ssize_t)prefix_len;
+	return 1;
+}
+
 /* A write of DATA (N bytes gathered; TOTAL is the real length, which may be
  * larger) to a TCP socket connected to port 53. Each message in it is
  * examined; a prefix or a question not yet complete at the start of a write is
@@ -654,29 +686,13 @@ static int tcp_send(int fd, const uint8_t *data, size_t n, size_t total, int fla
 		if (s)
 			s->fd = -1;
 		pthread_mutex_unlock(&streams_lock);
-		log_refusal(why, strcmp(why, "ours") == 0 ? &q : NULL, "over TCP");
-		omx_real.shutdown(fd, SHUT_RDWR); /* nothing later on this connection either */
-		*ret = -1;
-		errno = ECONNREFUSED;
-		return 1;
+		return refuse_tcp(fd, why, &q, ret);
 	}
 	if (s && s->approved_left == 0 && s->held_len == 0)
 		s->fd = -1;
 	pthread_mutex_unlock(&streams_lock);
-	if (prefix_len) {
-		/* What was held back goes out in front of this write. */
-		struct iovec v[2] = { { prefix, prefix_len }, { (void *)data, n } };
-		struct msghdr m = { .msg_iov = v, .msg_iovlen = 2 };
-		ssize_t r = omx_real.sendmsg(fd, &m, flags & ~MSG_FASTOPEN);
-		if (r >= 0 && (size_t)r < prefix_len) {
-			omx_log(LOG_WARNING, "a DNS query over TCP could not be sent whole: connection shut down");
-			omx_real.shutdown(fd, SHUT_RDWR);
-			r = -1;
-			errno = EIO;
-		}
-		*ret = r < 0 ? -1 : r - (ssize_t)prefix_len;
-		return 1;
-	}
+	if (prefix_len)
+		return send_behind_prefix(fd, prefix, prefix_len, data, n, flags, ret);
 	return 0;
 }
 

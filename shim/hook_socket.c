@@ -216,12 +216,18 @@ static struct tor_socket {
 } tor_sockets[TOR_SOCKETS_MAX];
 static pthread_mutex_t tor_sockets_lock = PTHREAD_MUTEX_INITIALIZER;
 
-void omx_socket_after_fork(void)
+/* In a fork() child; registered by this file (register_fork_handler), so the
+ * state layer knows nothing of the hooks. */
+static void socket_after_fork(void)
 {
 	born_at = monotonic_ns();
 	/* Another thread of the parent may have held it at fork(). */
 	pthread_mutex_init(&tor_sockets_lock, NULL);
-	omx_dns_after_fork();
+}
+
+__attribute__((constructor)) static void register_fork_handler(void)
+{
+	pthread_atfork(NULL, NULL, socket_after_fork);
 }
 
 static int bit_set(const uint64_t *bits, int fd)
@@ -427,6 +433,27 @@ static void forget_recent_failure(void)
 	pthread_mutex_unlock(&tor_sockets_lock);
 }
 
+/* Logs why synthetic ADDR leads to no onion (R: the map's answer, TARGET the
+ * removed onion when R is OMX_MAP_RETIRED); returns the errno to fail with. */
+static int refuse_unroutable(uint32_t addr, int r, const struct omx_map *map,
+			     const struct omx_target *target)
+{
+	struct in_addr in = { htonl(addr) };
+	char text[INET_ADDRSTRLEN];
+
+	inet_ntop(AF_INET, &in, text, sizeof(text));
+	omx_log(LOG_WARNING, "refusing connection to %s%s%s%s: %s", text,
+		r == OMX_MAP_RETIRED ? ", formerly " : "", r == OMX_MAP_RETIRED ? target->onion : "",
+		r == OMX_MAP_RETIRED ? ".onion" : "",
+		!map ? "no usable configuration or map"
+		: r == OMX_MAP_RETIRED ? "the onion was removed from the map (its address goes to no other onion for at least 7 days)"
+		: r == OMX_MAP_DAMAGED ? "the map is damaged"
+		: omx_in_map_range(addr) ? "no onion has this address in the current map"
+		: omx_in_old_range(addr) ? "an address of the map's previous range (onionmx-map -r moved it)"
+					 : "no discovered onion has this address (discovery cache)");
+	return map && r != OMX_MAP_DAMAGED ? EHOSTUNREACH : ECONNREFUSED;
+}
+
 /* connect() to synthetic ADDR:PORT: look the onion up and go through Tor. */
 static int connect_onion(int fd, const struct sockaddr *sa, socklen_t len, uint32_t addr,
 			 uint16_t port)
@@ -449,21 +476,10 @@ static int connect_onion(int fd, const struct sockaddr *sa, socklen_t len, uint3
 	}
 	omx_map_release();
 	if (!found) {
-		struct in_addr in = { htonl(addr) };
-		char text[INET_ADDRSTRLEN];
+		int error = refuse_unroutable(addr, r, map, &target);
 
-		inet_ntop(AF_INET, &in, text, sizeof(text));
-		omx_log(LOG_WARNING, "refusing connection to %s%s%s%s: %s", text,
-			r == OMX_MAP_RETIRED ? ", formerly " : "", r == OMX_MAP_RETIRED ? target.onion : "",
-			r == OMX_MAP_RETIRED ? ".onion" : "",
-			!map ? "no usable configuration or map"
-			: r == OMX_MAP_RETIRED ? "the onion was removed from the map (its address goes to no other onion for at least 7 days)"
-			: r == OMX_MAP_DAMAGED ? "the map is damaged"
-			: omx_in_map_range(addr) ? "no onion has this address in the current map"
-			: omx_in_old_range(addr) ? "an address of the map's previous range (onionmx-map -r moved it)"
-						 : "no discovered onion has this address (discovery cache)");
-		errno = map && r != OMX_MAP_DAMAGED ? EHOSTUNREACH : ECONNREFUSED;
 		onion_failed();
+		errno = error;
 		return -1;
 	}
 	{

@@ -63,15 +63,11 @@ enum omx_cand_kind omx_search_kind(const char *cand, int class, int type, int mt
  * routed mapped domains only may connect to onions only (hook_socket.c). */
 void omx_socket_routed(int mapped);
 
-/* In a fork() child: re-initialises the locks of hook_socket.c. */
-void omx_socket_after_fork(void);
-
 /* DNS sent around libc's resolver (hook_dns.c). */
 
 /* connect() to port 53: connects and remembers FD, so what it sends is examined. */
 int omx_dns_connect(int fd, const struct sockaddr *sa, socklen_t len);
 void omx_dns_untrack(int fd);
-void omx_dns_after_fork(void);
 
 /* The port of a send's destination SA (AF_UNSPEC read as AF_INET, as UDP
  * does), or -1. */

@@ -11,6 +11,9 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "ascii.h"
+#include "fnv.h"
+
 static int is_blank(char c)
 {
 	return c == ' ' || c == '\t' || c == '\r';
@@ -36,7 +39,7 @@ int omx_domain_normalise(char *domain, char *err, size_t errlen)
 		return -1;
 	}
 	for (char *p = domain; *p; p++)
-		*p = (char)tolower((unsigned char)*p);
+		*p = omx_ascii_lower(*p);
 	for (const char *p = name;; p++) {
 		if (*p == '.' || *p == '\0') {
 			if (label == 0) {
@@ -125,7 +128,7 @@ static int parse_target(const char *text, size_t len, struct omx_target *t, char
 		return -1;
 	}
 	for (size_t i = 0; i < OMX_ONION_LABEL_LEN; i++)
-		t->onion[i] = (char)tolower((unsigned char)label[i]);
+		t->onion[i] = omx_ascii_lower(label[i]);
 	t->onion[OMX_ONION_LABEL_LEN] = '\0';
 	return 0;
 }
@@ -229,24 +232,14 @@ int omx_ranges_overlap(uint32_t net1, uint32_t mask1, uint32_t net2, uint32_t ma
 	return (net1 & wider) == (net2 & wider);
 }
 
-#define FNV_OFFSET 0xcbf29ce484222325ull
-#define FNV_PRIME 0x100000001b3ull
-
-/* ASCII only, not the locale's tolower(): every process and the compiler must
- * hash a label alike, and valid labels are ASCII. */
-static unsigned char ascii_lower(unsigned char c)
-{
-	return c >= 'A' && c <= 'Z' ? (unsigned char)(c + ('a' - 'A')) : c;
-}
-
+/* ASCII only (omx_ascii_lower), not the locale's tolower(): every process and
+ * the compiler must hash a label alike, and valid labels are ASCII. */
 uint64_t omx_label_hash(const char *label, uint64_t seed)
 {
-	uint64_t h = FNV_OFFSET ^ seed;
+	uint64_t h = OMX_FNV64_OFFSET ^ seed;
 
-	for (size_t i = 0; i < OMX_ONION_LABEL_LEN && label[i]; i++) {
-		h ^= ascii_lower((unsigned char)label[i]);
-		h *= FNV_PRIME;
-	}
+	for (size_t i = 0; i < OMX_ONION_LABEL_LEN && label[i]; i++)
+		h = omx_fnv1a64_step(h, (unsigned char)omx_ascii_lower(label[i]));
 	return h;
 }
 
@@ -254,13 +247,13 @@ uint64_t omx_label_hash(const char *label, uint64_t seed)
  * OMX_LABEL_HASH_STEP) in one pass over LABEL: a walk computes them once. */
 static void probe_hashes(const char *label, uint64_t *h1, uint64_t *h2)
 {
-	uint64_t a = FNV_OFFSET, b = FNV_OFFSET ^ OMX_LABEL_HASH_STEP;
+	uint64_t a = OMX_FNV64_OFFSET, b = OMX_FNV64_OFFSET ^ OMX_LABEL_HASH_STEP;
 
 	for (size_t i = 0; i < OMX_ONION_LABEL_LEN && label[i]; i++) {
-		unsigned char c = ascii_lower((unsigned char)label[i]);
+		unsigned char c = (unsigned char)omx_ascii_lower(label[i]);
 
-		a = (a ^ c) * FNV_PRIME;
-		b = (b ^ c) * FNV_PRIME;
+		a = omx_fnv1a64_step(a, c);
+		b = omx_fnv1a64_step(b, c);
 	}
 	*h1 = a;
 	*h2 = b | 1;
@@ -736,7 +729,7 @@ int omx_map_domain(const struct omx_map *map, const char *domain,
 	key[0] = 'd';
 	key[1] = ':';
 	for (size_t i = 0; i < len; i++)
-		key[2 + i] = (char)tolower((unsigned char)domain[i]);
+		key[2 + i] = omx_ascii_lower(domain[i]);
 	key[2 + len] = '\0';
 
 	/* Exact name first, then ".parent" for each parent: a.b.c -> .b.c -> .c */
@@ -773,9 +766,7 @@ int omx_map_onion_addr(const struct omx_map *map, const char *label, size_t len,
 		return 0;
 	if (!map->cdb.cdb_mem)
 		return OMX_MAP_DAMAGED;
-	for (size_t i = 0; i < len; i++)
-		lower[i] = (char)ascii_lower((unsigned char)label[i]);
-	lower[len] = '\0';
+	omx_ascii_lower_copy(lower, label, len);
 	probe_hashes(lower, &h1, &h2);
 	/* The compiler placed each onion at the first free address of its probe
 	 * sequence (or kept the one it had): follow it until the onion or a free

@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "config.h"
+#include "fnv.h"
 
 #define MAP_MAX_SOURCE (1024L * 1024 * 1024)
 
@@ -75,12 +76,8 @@ struct entries {
 
 static uint64_t str_hash(const char *s, size_t n)
 {
-	uint64_t h = 0xcbf29ce484222325ull;
+	uint64_t h = omx_fnv1a64(OMX_FNV64_OFFSET, s, n);
 
-	for (size_t i = 0; i < n; i++) {
-		h ^= (unsigned char)s[i];
-		h *= 0x100000001b3ull;
-	}
 	return h ^ (h >> 29);
 }
 
@@ -308,6 +305,98 @@ static int sort_old_addrs(struct old_map *om)
 	return 0;
 }
 
+/* The range being assigned: which addresses are taken, which hold a tombstone. */
+struct addr_table {
+	uint8_t *used, *tomb;
+	uint32_t net, mask;
+};
+
+/* Marks the old map's tombstones, taken while unexpired; then the addresses
+ * kept onions bring from it. Returns the number of tombstones, or -1. */
+static long mark_old_addresses(struct addr_table *t, const struct onion_entry *onions, size_t n,
+			       const struct old_map *om, int64_t now, char *err, size_t errlen)
+{
+	long ntombs = 0;
+
+	for (size_t i = 0; i < om->n; i++) {
+		const struct old_addr *o = &om->addrs[i];
+
+		if (!o->keep)
+			continue;
+		bit_set(t->tomb, o->addr - t->net);
+		ntombs++;
+		if (o->freed + OMX_MAP_RETIRE_SECONDS > now)
+			bit_set(t->used, o->addr - t->net);
+	}
+	for (size_t i = 0; i < n; i++)
+		if (onions[i].addr) {
+			if (bit_get(t->used, onions[i].addr - t->net))
+				return fail(err, errlen, "the existing map gives two onions one address: move it away and rebuild");
+			bit_set(t->used, onions[i].addr - t->net);
+		}
+	return ntombs;
+}
+
+/* A reader finds a kept onion by walking its probe sequence: every address
+ * before its own must stay taken (an expired tombstone there is kept as a
+ * bridge). */
+static int keep_probe_path(struct addr_table *t, const struct onion_entry *o,
+			   const struct old_map *om, char *err, size_t errlen)
+{
+	for (unsigned attempt = 0; attempt < OMX_MAP_MAX_PROBES; attempt++) {
+		uint32_t a = omx_addr_candidate(o->label, t->net, t->mask, attempt);
+		struct old_addr probe = { .addr = a };
+
+		if (a == o->addr)
+			return 0;
+		if (bit_get(t->used, a - t->net))
+			continue;
+		if (!bit_get(t->tomb, a - t->net) ||
+		    !bsearch(&probe, om->addrs, om->n, sizeof(*om->addrs), cmp_old_addr))
+			break;
+		bit_set(t->used, a - t->net);
+	}
+	return fail(err, errlen, "the existing map's address for %s.onion is not on its probe path: move the map away and rebuild",
+		    o->label);
+}
+
+/* Each new onion gets the first free address of its own probe sequence. Each
+ * onion's first candidate is a cache miss in the bitmap: computed AHEAD onions
+ * in advance, and asked for then. */
+static int place_new_onions(struct addr_table *t, struct onion_entry *onions, size_t n, char *err,
+			    size_t errlen)
+{
+	enum { AHEAD = 8 };
+	uint32_t first[AHEAD];
+
+	for (size_t i = 0; i < n && i < AHEAD; i++)
+		first[i] = omx_addr_candidate(onions[i].label, t->net, t->mask, 0);
+	for (size_t i = 0; i < n; i++) {
+		unsigned attempt;
+		uint32_t a0 = first[i % AHEAD];
+
+		if (i + AHEAD < n) {
+			first[i % AHEAD] = omx_addr_candidate(onions[i + AHEAD].label, t->net, t->mask, 0);
+			__builtin_prefetch(t->used + (first[i % AHEAD] - t->net) / 8);
+		}
+		if (onions[i].addr)
+			continue;
+		for (attempt = 0; attempt < OMX_MAP_MAX_PROBES; attempt++) {
+			uint32_t a = attempt ? omx_addr_candidate(onions[i].label, t->net, t->mask, attempt) : a0;
+
+			if (!bit_get(t->used, a - t->net)) {
+				bit_set(t->used, a - t->net);
+				onions[i].addr = a;
+				break;
+			}
+		}
+		if (attempt == OMX_MAP_MAX_PROBES)
+			return fail(err, errlen, "no free address for %s.onion (use a larger range with -r)",
+				    onions[i].label);
+	}
+	return 0;
+}
+
 /* Gives each onion an address: those of the old map keep theirs; tombstones not
  * yet expired, and expired ones still on a kept onion's probe path, stay taken;
  * then each new onion (sorted, so the result does not depend on line order)
@@ -316,11 +405,11 @@ static int assign_addresses(struct onion_entry *onions, size_t n, struct old_map
 			    uint32_t net, uint32_t mask, int64_t now, char *err, size_t errlen)
 {
 	uint64_t span = (uint64_t)(~mask) + 1;
-	uint8_t *used = calloc((size_t)(span / 8), 1), *tomb = calloc((size_t)(span / 8), 1);
-	size_t ntombs = 0;
+	struct addr_table t = { calloc((size_t)(span / 8), 1), calloc((size_t)(span / 8), 1), net, mask };
+	long ntombs;
 	int rc = -1;
 
-	if (!used || !tomb) {
+	if (!t.used || !t.tomb) {
 		fail(err, errlen, "out of memory for the address table");
 		goto out;
 	}
@@ -328,99 +417,24 @@ static int assign_addresses(struct onion_entry *onions, size_t n, struct old_map
 		fail(err, errlen, "out of memory");
 		goto out;
 	}
-	for (size_t i = 0; i < om->n; i++) {
-		struct old_addr *t = &om->addrs[i];
-
-		if (!t->keep)
-			continue;
-		bit_set(tomb, t->addr - net);
-		ntombs++;
-		if (t->freed + OMX_MAP_RETIRE_SECONDS > now)
-			bit_set(used, t->addr - net);
-	}
+	if ((ntombs = mark_old_addresses(&t, onions, n, om, now, err, errlen)) < 0)
+		goto out;
 	for (size_t i = 0; i < n; i++)
-		if (onions[i].addr) {
-			if (bit_get(used, onions[i].addr - net)) {
-				fail(err, errlen, "the existing map gives two onions one address: move it away and rebuild");
-				goto out;
-			}
-			bit_set(used, onions[i].addr - net);
-		}
-	/* A reader finds a kept onion by walking its probe sequence: every address
-	 * before its own must stay taken. */
-	for (size_t i = 0; i < n; i++) {
-		unsigned attempt;
-		int broken = 0;
-
-		if (!onions[i].addr)
-			continue;
-		for (attempt = 0; attempt < OMX_MAP_MAX_PROBES; attempt++) {
-			uint32_t a = omx_addr_candidate(onions[i].label, net, mask, attempt);
-			struct old_addr probe = { .addr = a };
-
-			if (a == onions[i].addr)
-				break;
-			if (bit_get(used, a - net))
-				continue;
-			/* A free address before its own: an expired tombstone, kept as a bridge. */
-			if (!bit_get(tomb, a - net) ||
-			    !bsearch(&probe, om->addrs, om->n, sizeof(*om->addrs), cmp_old_addr)) {
-				broken = 1;
-				break;
-			}
-			bit_set(used, a - net);
-		}
-		if (attempt == OMX_MAP_MAX_PROBES || broken) {
-			fail(err, errlen, "the existing map's address for %s.onion is not on its probe path: move the map away and rebuild",
-			     onions[i].label);
+		if (onions[i].addr && keep_probe_path(&t, &onions[i], om, err, errlen) != 0)
 			goto out;
-		}
-	}
 	/* Tombstones kept: unexpired, or on a path. An expired one's address is
 	 * free from here on. */
 	for (size_t i = 0; i < om->n; i++)
-		om->addrs[i].keep = om->addrs[i].keep && bit_get(used, om->addrs[i].addr - net);
-	if (n + ntombs > span / 256 * 254 / 2) {
+		om->addrs[i].keep = om->addrs[i].keep && bit_get(t.used, om->addrs[i].addr - net);
+	if (n + (size_t)ntombs > span / 256 * 254 / 2) {
 		fail(err, errlen, "%zu onions and %zu retired addresses do not fit comfortably in the address range "
-		     "(use a larger range with -r)", n, ntombs);
+		     "(use a larger range with -r)", n, (size_t)ntombs);
 		goto out;
 	}
-	/* Each onion's first candidate is a cache miss in the bitmap: computed
-	 * AHEAD onions in advance, and asked for then. */
-	enum { AHEAD = 8 };
-	uint32_t first[AHEAD];
-
-	for (size_t i = 0; i < n && i < AHEAD; i++)
-		first[i] = omx_addr_candidate(onions[i].label, net, mask, 0);
-	for (size_t i = 0; i < n; i++) {
-		unsigned attempt;
-		uint32_t a0 = first[i % AHEAD];
-
-		if (i + AHEAD < n) {
-			first[i % AHEAD] = omx_addr_candidate(onions[i + AHEAD].label, net, mask, 0);
-			__builtin_prefetch(used + (first[i % AHEAD] - net) / 8);
-		}
-		if (onions[i].addr)
-			continue;
-		for (attempt = 0; attempt < OMX_MAP_MAX_PROBES; attempt++) {
-			uint32_t a = attempt ? omx_addr_candidate(onions[i].label, net, mask, attempt) : a0;
-
-			if (!bit_get(used, a - net)) {
-				bit_set(used, a - net);
-				onions[i].addr = a;
-				break;
-			}
-		}
-		if (attempt == OMX_MAP_MAX_PROBES) {
-			fail(err, errlen, "no free address for %s.onion (use a larger range with -r)",
-			     onions[i].label);
-			goto out;
-		}
-	}
-	rc = 0;
+	rc = place_new_onions(&t, onions, n, err, errlen);
 out:
-	free(used);
-	free(tomb);
+	free(t.used);
+	free(t.tomb);
 	return rc;
 }
 
@@ -504,12 +518,91 @@ static void old_map_free(struct old_map *om)
 /* Reads the map OUT is about to replace, if any: its range, previous ranges and
  * every address it gives out (onions' and tombstones'). A map of format 1 (no
  * checksums) is read as it is; a damaged one of format 2 is an error. */
+#define OLD_MAP_DAMAGED "%s: the existing map is damaged: move it away to build afresh"
+
+/* A version 1 map (before the header had checksums): its range from the header. */
+static int open_old_v1(struct old_map *om, int fd, const char *out, char *err, size_t errlen)
+{
+	char meta[64], range[48];
+	unsigned vlen;
+
+	if (cdb_init(&om->cdb, fd) != 0 || cdb_find(&om->cdb, "!onionmx", 8) <= 0 ||
+	    (vlen = cdb_datalen(&om->cdb)) >= sizeof(meta))
+		return fail(err, errlen, OLD_MAP_DAMAGED, out);
+	memcpy(meta, cdb_getdata(&om->cdb), vlen);
+	meta[vlen] = '\0';
+	if (sscanf(meta, "1 %47s", range) != 1 || omx_parse_range(range, &om->net, &om->mask) != 0)
+		return fail(err, errlen, OLD_MAP_DAMAGED, out);
+	return 0;
+}
+
+/* A current map: opened and verified as a reader would, its ranges kept. */
+static int open_old_v2(struct old_map *om, int fd, const char *out, char *err, size_t errlen)
+{
+	struct omx_map m;
+	char msg[512];
+
+	if (omx_map_open_fd(&m, fd, out, msg, sizeof(msg)) != 0 ||
+	    omx_map_verify(&m, out, msg, sizeof(msg)) != 0) {
+		if (m.cdb.cdb_mem)
+			omx_map_close(&m);
+		return fail(err, errlen, "%s; its onions' addresses cannot be kept: move it away to build afresh",
+			    msg);
+	}
+	om->cdb = m.cdb;
+	om->net = m.net;
+	om->mask = m.mask;
+	om->nold = m.nold;
+	memcpy(om->old, m.old, sizeof(m.old));
+	return 0;
+}
+
+/* Records the address record K (6 bytes, "a:" and the address) with value V
+ * (VL bytes): an onion's label, or in version 2 a tombstone "- LABEL FREED". */
+static int add_old_addr(struct old_map *om, unsigned version, const char *k, const char *v,
+			unsigned vl, const char *out, char *err, size_t errlen)
+{
+	struct old_addr *a;
+
+	if (om->n == om->cap) {
+		size_t cap = om->cap ? om->cap * 2 : 1024;
+		struct old_addr *grown = realloc(om->addrs, cap * sizeof(*grown));
+		if (!grown)
+			return fail(err, errlen, "out of memory");
+		om->addrs = grown;
+		om->cap = cap;
+	}
+	a = &om->addrs[om->n];
+	if (version == 1)
+		a->addr = (uint32_t)(unsigned char)k[2] << 24 | (uint32_t)(unsigned char)k[3] << 16 |
+			  (uint32_t)(unsigned char)k[4] << 8 | (unsigned char)k[5];
+	else
+		a->addr = omx_map_key_addr(k);
+	a->keep = 1;
+	a->freed = 0;
+	if (vl > 2 + OMX_ONION_LABEL_LEN && v[0] == '-' && version == 2) {
+		a->label = v + 2;
+		a->freed = strtoll(v + 3 + OMX_ONION_LABEL_LEN, NULL, 10);
+		if (a->freed <= 0)
+			a->freed = 1;
+	} else if (vl > OMX_ONION_LABEL_LEN) {
+		a->label = v;
+	} else {
+		return fail(err, errlen, OLD_MAP_DAMAGED, out);
+	}
+	if ((a->addr & om->mask) != om->net)
+		return fail(err, errlen, OLD_MAP_DAMAGED, out);
+	om->n++;
+	return 0;
+}
+
 static int read_old_map(const char *out, struct old_map *om, char *err, size_t errlen)
 {
 	int fd = open(out, O_RDONLY | O_CLOEXEC);
 	const unsigned char *mem;
 	unsigned pos, dend, version;
-	char msg[512];
+	char head[28];
+	int rc;
 
 	if (fd < 0) {
 		if (errno == ENOENT)
@@ -517,87 +610,28 @@ static int read_old_map(const char *out, struct old_map *om, char *err, size_t e
 		return fail(err, errlen, "%s: cannot read the existing map: %s", out, strerror(errno));
 	}
 	/* Not an onionmx map at all (garbage put in its place): no address to keep. */
-	if (lseek(fd, 0, SEEK_END) < 2048 + 16 + 12 || pread(fd, msg, 28, 2048) != 28 ||
-	    memcmp(msg, "\010\0\0\0", 4) != 0 || memcmp(msg + 8, "!onionmx", 8) != 0) {
+	if (lseek(fd, 0, SEEK_END) < 2048 + 16 + 12 || pread(fd, head, 28, 2048) != 28 ||
+	    memcmp(head, "\010\0\0\0", 4) != 0 || memcmp(head + 8, "!onionmx", 8) != 0) {
 		close(fd);
 		return 0;
 	}
-	if (memcmp(msg + 16, "1 ", 2) == 0) {
-		char meta[64];
-		unsigned vlen;
-
-		if (cdb_init(&om->cdb, fd) != 0 || cdb_find(&om->cdb, "!onionmx", 8) <= 0 ||
-		    (vlen = cdb_datalen(&om->cdb)) >= sizeof(meta)) {
-			close(fd);
-			return fail(err, errlen, "%s: the existing map is damaged: move it away to build afresh", out);
-		}
-		memcpy(meta, cdb_getdata(&om->cdb), vlen);
-		meta[vlen] = '\0';
-		version = 1;
-		if (sscanf(meta, "1 %47s", msg) != 1 || omx_parse_range(msg, &om->net, &om->mask) != 0) {
-			close(fd);
-			return fail(err, errlen, "%s: the existing map is damaged: move it away to build afresh", out);
-		}
-	} else {
-		struct omx_map m;
-
-		if (omx_map_open_fd(&m, fd, out, msg, sizeof(msg)) != 0 ||
-		    omx_map_verify(&m, out, msg, sizeof(msg)) != 0) {
-			if (m.cdb.cdb_mem)
-				omx_map_close(&m);
-			close(fd);
-			return fail(err, errlen, "%s; its onions' addresses cannot be kept: move it away to build afresh",
-				    msg);
-		}
-		version = 2;
-		om->cdb = m.cdb;
-		om->net = m.net;
-		om->mask = m.mask;
-		om->nold = m.nold;
-		memcpy(om->old, m.old, sizeof(m.old));
-	}
+	version = memcmp(head + 16, "1 ", 2) == 0 ? 1 : 2;
+	rc = version == 1 ? open_old_v1(om, fd, out, err, errlen) : open_old_v2(om, fd, out, err, errlen);
 	close(fd);
+	if (rc != 0)
+		return -1;
 	mem = om->cdb.cdb_mem;
 	dend = om->cdb.cdb_dend;
 	for (pos = 2048; pos + 8 <= dend;) {
 		unsigned kl = cdb_unpack(mem + pos), vl = cdb_unpack(mem + pos + 4);
 		const char *k = (const char *)mem + pos + 8, *v = k + kl;
-		struct old_addr *a;
 
 		if (kl > dend - pos - 8 || vl > dend - pos - 8 - kl)
-			return fail(err, errlen, "%s: the existing map is damaged: move it away to build afresh", out);
+			return fail(err, errlen, OLD_MAP_DAMAGED, out);
 		pos += 8 + kl + vl;
-		if (kl != 6 || k[0] != 'a' || k[1] != ':')
-			continue;
-		if (om->n == om->cap) {
-			size_t cap = om->cap ? om->cap * 2 : 1024;
-			struct old_addr *grown = realloc(om->addrs, cap * sizeof(*grown));
-			if (!grown)
-				return fail(err, errlen, "out of memory");
-			om->addrs = grown;
-			om->cap = cap;
-		}
-		a = &om->addrs[om->n];
-		if (version == 1)
-			a->addr = (uint32_t)(unsigned char)k[2] << 24 | (uint32_t)(unsigned char)k[3] << 16 |
-				  (uint32_t)(unsigned char)k[4] << 8 | (unsigned char)k[5];
-		else
-			a->addr = omx_map_key_addr(k);
-		a->keep = 1;
-		a->freed = 0;
-		if (vl > 2 + OMX_ONION_LABEL_LEN && v[0] == '-' && version == 2) {
-			a->label = v + 2;
-			a->freed = strtoll(v + 3 + OMX_ONION_LABEL_LEN, NULL, 10);
-			if (a->freed <= 0)
-				a->freed = 1;
-		} else if (vl > OMX_ONION_LABEL_LEN) {
-			a->label = v;
-		} else {
-			return fail(err, errlen, "%s: the existing map is damaged: move it away to build afresh", out);
-		}
-		if ((a->addr & om->mask) != om->net)
-			return fail(err, errlen, "%s: the existing map is damaged: move it away to build afresh", out);
-		om->n++;
+		if (kl == 6 && k[0] == 'a' && k[1] == ':' &&
+		    add_old_addr(om, version, k, v, vl, out, err, errlen) != 0)
+			return -1;
 	}
 	return 0;
 }
@@ -885,202 +919,214 @@ fail:
 	return -1;
 }
 
-int omx_map_compile_at(const char *src, const char *out, const char *range, int64_t now,
-		       size_t *ndomains, size_t *nonions, char *err, size_t errlen)
-{
-	struct old_map om = { 0 };
-	struct omx_map check;
-	char ranges[300];
-	struct entries domains = { .size = sizeof(struct domain_entry) };
-	struct entries onions = { .size = sizeof(struct onion_entry) };
+/* One compile: the source, the file being written and what was read so far. */
+struct compile {
+	const char *src;
+	char *err;
+	size_t errlen;
+	char *text;             /* the source; parsed domains are kept in it */
+	size_t len, pos;
+	unsigned line;
+	char *tmp;              /* the file being written, renamed to OUT at the end */
+	int fd, making;
 	struct cdb_make cm;
-	struct omx_onion_memo key_memo = { 0 }; /* onions whose key was checked */
-	char *text = NULL, *tmp = NULL, *dir = NULL;
-	size_t len, pos = 0, n = 0;
-	unsigned line = 0;
-	uint32_t net, mask;
-	char meta[512];
-	int fd = -1, rc = -1, making = 0;
-	off_t size;
-	struct precheck pc = { 0 };
-	const struct omx_map_prechecked *pre = NULL;
-	size_t chunk_end = 0;
+	struct entries domains, onions;
+	struct omx_onion_memo key_memo; /* onions whose key was checked */
+	struct precheck pc;
+	const struct omx_map_prechecked *pre;
+	size_t chunk_end;
+};
 
-	if (read_old_map(out, &om, err, errlen) != 0 ||
-	    plan_ranges(range, &om, now, &net, &mask, ranges, sizeof(ranges), err, errlen) != 0) {
-		old_map_free(&om);
-		return -1;
+/* Says the write of the temporary file failed, from errno; returns -1. */
+static int write_failed(struct compile *c)
+{
+	return fail(c->err, c->errlen, "%s: write failed: %s", c->tmp, strerror(errno));
+}
+
+/* Creates the temporary file beside OUT and writes its first record (the
+ * checksums are filled in once the file is complete). */
+static int open_output(struct compile *c, const char *out, const char *ranges)
+{
+	char meta[512];
+
+	if (asprintf(&c->tmp, "%s.tmpXXXXXX", out) < 0) {
+		c->tmp = NULL;
+		return fail(c->err, c->errlen, "out of memory");
 	}
-	text = omx_read_file(src, MAP_MAX_SOURCE, 0, &len, err, errlen);
-	if (!text) {
-		old_map_free(&om);
-		return -1;
-	}
-	if (asprintf(&tmp, "%s.tmpXXXXXX", out) < 0) {
-		tmp = NULL;
-		fail(err, errlen, "out of memory");
-		goto out;
-	}
-	fd = mkstemp(tmp);
-	if (fd < 0) {
-		fail(err, errlen, "%s: cannot create: %s", tmp, strerror(errno));
-		goto out;
-	}
-	if (fchmod(fd, 0644) != 0 || cdb_make_start(&cm, fd) != 0) {
-		fail(err, errlen, "%s: %s", tmp, strerror(errno));
-		goto out;
-	}
-	making = 1;
-	/* The first record: the checksums are filled in once the file is complete. */
+	c->fd = mkstemp(c->tmp);
+	if (c->fd < 0)
+		return fail(c->err, c->errlen, "%s: cannot create: %s", c->tmp, strerror(errno));
+	if (fchmod(c->fd, 0644) != 0 || cdb_make_start(&c->cm, c->fd) != 0)
+		return fail(c->err, c->errlen, "%s: %s", c->tmp, strerror(errno));
+	c->making = 1;
 	snprintf(meta, sizeof(meta), "%d %s toc=0000000000000000 sum=0000000000000000",
 		 OMX_MAP_VERSION, ranges);
-	if (cdb_make_add(&cm, "!onionmx", 8, meta, (unsigned)strlen(meta)) != 0)
-		goto write_error;
+	if (cdb_make_add(&c->cm, "!onionmx", 8, meta, (unsigned)strlen(meta)) != 0)
+		return write_failed(c);
+	return 0;
+}
 
-	precheck_start(&pc, text, len);
-	while (pos < len) {
-		const char *nl;
-		size_t end;
-		char domain[256], value[OMX_MAP_MAX_TARGETS * (OMX_ONION_LABEL_LEN + 8) + 16];
-		struct omx_target targets[OMX_MAP_MAX_TARGETS];
-		char msg[512], dkey[2 + 256], *stored;
-		struct domain_entry *d;
-		size_t vlen = 0, slot, dlen;
-		uint64_t hash;
-		int nt, r;
+/* Entering a chunk: claim it, or take the helper's verdicts from here on. */
+static void claim_or_join(struct compile *c)
+{
+	while (c->pc.running && c->pos >= c->chunk_end) {
+		long k = claim_chunk(&c->pc, 1);
 
-		/* Entering a chunk: claim it, or take the helper's verdicts from here on. */
-		while (pc.running && pos >= chunk_end) {
-			long k = claim_chunk(&pc, 1);
-
-			if (k >= 0) {
-				chunk_end = pc.starts[k + 1];
-			} else {
-				precheck_join(&pc, 0);
-				pre = &pc.pre;
-			}
+		if (k >= 0) {
+			c->chunk_end = c->pc.starts[k + 1];
+		} else {
+			precheck_join(&c->pc, 0);
+			c->pre = &c->pc.pre;
 		}
-		nl = memchr(text + pos, '\n', len - pos);
-		end = nl ? (size_t)(nl - text) : len;
-		line++;
-		if (end - pos > OMX_MAP_MAX_LINE) {
-			fail(err, errlen, "%s:%u: line longer than %d bytes", src, line, OMX_MAP_MAX_LINE);
-			goto out;
-		}
-		r = omx_map_parse_line_pre(text + pos, end - pos, domain, targets, &nt, msg, sizeof(msg), pre,
-					   &key_memo);
-		if (r < 0) {
-			fail(err, errlen, "%s:%u: %s", src, line, msg);
-			goto out;
-		}
-		if (r == 0) {
-			pos = end + 1;
-			continue;
-		}
-		/* Keep the normalised domain in the text itself, over the line just
-		 * parsed: it is never longer than what it replaces. */
-		dlen = strlen(domain);
-		stored = text + pos;
-		memcpy(stored, domain, dlen + 1);
-		pos = end + 1;
-		hash = str_hash(stored, dlen);
-		if (entries_reserve(&domains) != 0) {
-			fail(err, errlen, "out of memory");
-			goto out;
-		}
-		if ((d = entries_find(&domains, hash, stored, same_domain, &slot))) {
-			fail(err, errlen, "%s:%u: duplicate entry for \"%s\" (first at line %u)", src,
-			     line, domain, d->line);
-			goto out;
-		}
-		d = entries_add(&domains, slot, hash);
-		d->hash = hash;
-		d->name = stored;
-		d->line = line;
-		for (int i = 0; i < nt; i++) {
-			uint64_t oh = str_hash(targets[i].onion, OMX_ONION_LABEL_LEN);
-			struct onion_entry *o;
-
-			if (entries_reserve(&onions) != 0) {
-				fail(err, errlen, "out of memory");
-				goto out;
-			}
-			o = entries_find(&onions, oh, targets[i].onion, same_onion, &slot);
-			if (!o) {
-				o = entries_add(&onions, slot, oh);
-				memset(o, 0, sizeof(*o));
-				o->hash = oh;
-				memcpy(o->label, targets[i].onion, sizeof(o->label));
-			}
-			if (o->ndomains == 0) {
-				o->port = targets[i].port;
-				o->line = line;
-				o->first_domain = stored;
-			} else if (o->port != targets[i].port) {
-				/* An MX record cannot carry a port: the port belongs to the onion. */
-				char here[16] = "no port", there[16] = "no port";
-
-				if (targets[i].port)
-					snprintf(here, sizeof(here), "port %u", targets[i].port);
-				if (o->port)
-					snprintf(there, sizeof(there), "port %u", o->port);
-				fail(err, errlen,
-				     "%s:%u: %s.onion has %s here but %s at line %u (an MX record cannot carry a port, so each onion has one)",
-				     src, line, o->label, here, there, o->line);
-				goto out;
-			}
-			o->ndomains++;
-			if (i)
-				value[vlen++] = ' ';
-			memcpy(value + vlen, targets[i].onion, OMX_ONION_LABEL_LEN);
-			vlen += OMX_ONION_LABEL_LEN;
-			if (targets[i].port) {
-				value[vlen++] = ':';
-				vlen += put_uint(value + vlen, targets[i].port);
-			}
-		}
-		memcpy(dkey, "d:", 2);
-		memcpy(dkey + 2, domain, dlen);
-		if (add_checked(&cm, dkey, (unsigned)(2 + dlen), value, vlen) != 0)
-			goto write_error;
 	}
+}
 
-	precheck_free(&pc);
-	carry_addresses(&onions, &om, now);
-	/* The index is no longer needed; sorting the entries themselves is fine. */
-	n = onions.count;
-	if (n && sort_onions(&onions) != 0) {
-		fail(err, errlen, "out of memory");
-		goto out;
+/* Records DOMAIN (normalised, kept at STORED) from the current line; a
+ * duplicate is an error naming both lines. */
+static int add_domain(struct compile *c, const char *stored, size_t dlen)
+{
+	uint64_t hash = str_hash(stored, dlen);
+	struct domain_entry *d;
+	size_t slot;
+
+	if (entries_reserve(&c->domains) != 0)
+		return fail(c->err, c->errlen, "out of memory");
+	if ((d = entries_find(&c->domains, hash, stored, same_domain, &slot)))
+		return fail(c->err, c->errlen, "%s:%u: duplicate entry for \"%s\" (first at line %u)",
+			    c->src, c->line, stored, d->line);
+	d = entries_add(&c->domains, slot, hash);
+	d->hash = hash;
+	d->name = stored;
+	d->line = c->line;
+	return 0;
+}
+
+/* Records the onion of target T for the domain at STORED: an onion keeps the
+ * port it was first given (an MX record cannot carry a port). */
+static int add_onion(struct compile *c, const struct omx_target *t, const char *stored)
+{
+	uint64_t oh = str_hash(t->onion, OMX_ONION_LABEL_LEN);
+	struct onion_entry *o;
+	size_t slot;
+
+	if (entries_reserve(&c->onions) != 0)
+		return fail(c->err, c->errlen, "out of memory");
+	o = entries_find(&c->onions, oh, t->onion, same_onion, &slot);
+	if (!o) {
+		o = entries_add(&c->onions, slot, oh);
+		memset(o, 0, sizeof(*o));
+		o->hash = oh;
+		memcpy(o->label, t->onion, sizeof(o->label));
 	}
-	if (assign_addresses(onions.items, n, &om, net, mask, now, err, errlen) != 0)
-		goto out;
-	if (write_onions(&cm, onions.items, n, &om) != 0)
-		goto write_error;
-	making = 0;
-	if (cdb_make_finish(&cm) != 0)
-		goto write_error;
-	if ((size = lseek(fd, 0, SEEK_END)) < 0 || seal(fd, size) != 0 || fsync(fd) != 0)
-		goto write_error;
-	/* Read back what will be installed, as onionmx -t would. */
-	if (omx_map_open_fd(&check, fd, tmp, err, errlen) != 0)
-		goto out;
-	if (omx_map_verify(&check, tmp, err, errlen) != 0) {
+	if (o->ndomains == 0) {
+		o->port = t->port;
+		o->line = c->line;
+		o->first_domain = stored;
+	} else if (o->port != t->port) {
+		char here[16] = "no port", there[16] = "no port";
+
+		if (t->port)
+			snprintf(here, sizeof(here), "port %u", t->port);
+		if (o->port)
+			snprintf(there, sizeof(there), "port %u", o->port);
+		return fail(c->err, c->errlen,
+			    "%s:%u: %s.onion has %s here but %s at line %u (an MX record cannot carry a port, so each onion has one)",
+			    c->src, c->line, o->label, here, there, o->line);
+	}
+	o->ndomains++;
+	return 0;
+}
+
+/* The domain's record value: "LABEL[:PORT] LABEL[:PORT] ..."; returns its length. */
+static size_t targets_value(char *value, const struct omx_target *targets, int nt)
+{
+	size_t vlen = 0;
+
+	for (int i = 0; i < nt; i++) {
+		if (i)
+			value[vlen++] = ' ';
+		memcpy(value + vlen, targets[i].onion, OMX_ONION_LABEL_LEN);
+		vlen += OMX_ONION_LABEL_LEN;
+		if (targets[i].port) {
+			value[vlen++] = ':';
+			vlen += put_uint(value + vlen, targets[i].port);
+		}
+	}
+	return vlen;
+}
+
+/* Parses the line at c->pos, records its domain and onions and writes the
+ * domain's record; moves c->pos past it. */
+static int compile_line(struct compile *c)
+{
+	const char *nl = memchr(c->text + c->pos, '\n', c->len - c->pos);
+	size_t end = nl ? (size_t)(nl - c->text) : c->len;
+	char domain[256], value[OMX_MAP_MAX_TARGETS * (OMX_ONION_LABEL_LEN + 8) + 16];
+	struct omx_target targets[OMX_MAP_MAX_TARGETS];
+	char msg[512], dkey[2 + 256], *stored;
+	size_t dlen, vlen;
+	int nt, r;
+
+	c->line++;
+	if (end - c->pos > OMX_MAP_MAX_LINE)
+		return fail(c->err, c->errlen, "%s:%u: line longer than %d bytes", c->src, c->line,
+			    OMX_MAP_MAX_LINE);
+	r = omx_map_parse_line_pre(c->text + c->pos, end - c->pos, domain, targets, &nt, msg,
+				   sizeof(msg), c->pre, &c->key_memo);
+	if (r < 0)
+		return fail(c->err, c->errlen, "%s:%u: %s", c->src, c->line, msg);
+	if (r == 0) {
+		c->pos = end + 1;
+		return 0;
+	}
+	/* Keep the normalised domain in the text itself, over the line just
+	 * parsed: it is never longer than what it replaces. */
+	dlen = strlen(domain);
+	stored = c->text + c->pos;
+	memcpy(stored, domain, dlen + 1);
+	c->pos = end + 1;
+	if (add_domain(c, stored, dlen) != 0)
+		return -1;
+	for (int i = 0; i < nt; i++)
+		if (add_onion(c, &targets[i], stored) != 0)
+			return -1;
+	vlen = targets_value(value, targets, nt);
+	memcpy(dkey, "d:", 2);
+	memcpy(dkey + 2, domain, dlen);
+	if (add_checked(&c->cm, dkey, (unsigned)(2 + dlen), value, vlen) != 0)
+		return write_failed(c);
+	return 0;
+}
+
+/* Ends the cdb, seals and syncs it, reads it back as onionmx -t would and
+ * renames it to OUT, durably. */
+static int install_output(struct compile *c, const char *out)
+{
+	struct omx_map check;
+	off_t size;
+	char *dir;
+
+	c->making = 0;
+	if (cdb_make_finish(&c->cm) != 0)
+		return write_failed(c);
+	if ((size = lseek(c->fd, 0, SEEK_END)) < 0 || seal(c->fd, size) != 0 || fsync(c->fd) != 0)
+		return write_failed(c);
+	if (omx_map_open_fd(&check, c->fd, c->tmp, c->err, c->errlen) != 0)
+		return -1;
+	if (omx_map_verify(&check, c->tmp, c->err, c->errlen) != 0) {
 		omx_map_close(&check);
-		goto out;
+		return -1;
 	}
 	omx_map_close(&check);
-	if (close(fd) != 0) {
-		fd = -1;
-		goto write_error;
+	if (close(c->fd) != 0) {
+		c->fd = -1;
+		return write_failed(c);
 	}
-	fd = -1;
-	if (rename(tmp, out) != 0) {
-		fail(err, errlen, "%s: cannot replace: %s", out, strerror(errno));
-		goto out;
-	}
-	free(tmp);
-	tmp = NULL;
+	c->fd = -1;
+	if (rename(c->tmp, out) != 0)
+		return fail(c->err, c->errlen, "%s: cannot replace: %s", out, strerror(errno));
+	free(c->tmp);
+	c->tmp = NULL;
 	/* Make the rename itself durable. */
 	if ((dir = strdup(out))) {
 		int dfd = open(dirname(dir), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
@@ -1088,28 +1134,78 @@ int omx_map_compile_at(const char *src, const char *out, const char *range, int6
 			fsync(dfd);
 			close(dfd);
 		}
+		free(dir);
 	}
-	*ndomains = domains.count;
+	return 0;
+}
+
+/* Frees what C holds; a file not installed is removed. */
+static void compile_free(struct compile *c)
+{
+	if (c->making)
+		cdb_make_finish(&c->cm); /* only to free its tables: the file is discarded */
+	if (c->fd >= 0)
+		close(c->fd);
+	if (c->tmp) {
+		unlink(c->tmp);
+		free(c->tmp);
+	}
+	precheck_free(&c->pc);
+	entries_free(&c->onions);
+	entries_free(&c->domains);
+	free(c->text);
+}
+
+int omx_map_compile_at(const char *src, const char *out, const char *range, int64_t now,
+		       size_t *ndomains, size_t *nonions, char *err, size_t errlen)
+{
+	struct compile cs = {
+		.src = src, .err = err, .errlen = errlen, .fd = -1,
+		.domains = { .size = sizeof(struct domain_entry) },
+		.onions = { .size = sizeof(struct onion_entry) },
+	};
+	struct compile *c = &cs;
+	struct old_map om = { 0 };
+	char ranges[300];
+	uint32_t net, mask;
+	size_t n;
+	int rc = -1;
+
+	if (read_old_map(out, &om, err, errlen) != 0 ||
+	    plan_ranges(range, &om, now, &net, &mask, ranges, sizeof(ranges), err, errlen) != 0) {
+		old_map_free(&om);
+		return -1;
+	}
+	c->text = omx_read_file(src, MAP_MAX_SOURCE, 0, &c->len, err, errlen);
+	if (!c->text || open_output(c, out, ranges) != 0)
+		goto out;
+	precheck_start(&c->pc, c->text, c->len);
+	while (c->pos < c->len) {
+		claim_or_join(c);
+		if (compile_line(c) != 0)
+			goto out;
+	}
+	precheck_free(&c->pc);
+	carry_addresses(&c->onions, &om, now);
+	/* The index is no longer needed; sorting the entries themselves is fine. */
+	n = c->onions.count;
+	if (n && sort_onions(&c->onions) != 0) {
+		fail(err, errlen, "out of memory");
+		goto out;
+	}
+	if (assign_addresses(c->onions.items, n, &om, net, mask, now, err, errlen) != 0)
+		goto out;
+	if (write_onions(&c->cm, c->onions.items, n, &om) != 0) {
+		write_failed(c);
+		goto out;
+	}
+	if (install_output(c, out) != 0)
+		goto out;
+	*ndomains = c->domains.count;
 	*nonions = n;
 	rc = 0;
-	goto out;
-
-write_error:
-	fail(err, errlen, "%s: write failed: %s", tmp, strerror(errno));
 out:
-	if (making)
-		cdb_make_finish(&cm); /* only to free its tables: the file is discarded */
-	if (fd >= 0)
-		close(fd);
-	if (tmp) {
-		unlink(tmp);
-		free(tmp);
-	}
-	free(dir);
-	precheck_free(&pc);
-	entries_free(&onions);
-	entries_free(&domains);
+	compile_free(c);
 	old_map_free(&om);
-	free(text);
 	return rc;
 }

@@ -300,71 +300,49 @@ static int parse(struct yml *y, const char *text, size_t len)
 	return 0;
 }
 
-/* Writes the translation: each domain's line at its first mention. */
-static int emit(struct yml *y, char **out, size_t *outlen)
+/* The map line of the domain listed at Y->domains[I..J) (sorted by name):
+ * "DOMAIN LABEL.onion ...", each onion once, into *LINE (NULL: left out, as
+ * listed under too many onions, with keep_going). -1 on failure. */
+static int domain_line(struct yml *y, size_t i, size_t j, char **line)
 {
-	unsigned maxline = 0;
-	char **lines;
-	size_t total = 0, at = 0;
-	char *buf;
+	const struct yml_domain *first = &y->domains[i];
+	unsigned seen[OMX_MAP_MAX_TARGETS];
+	size_t n = 0, at;
+	char *l;
 
-	for (size_t i = 0; i < y->ndomains; i++)
-		if (y->domains[i].line > maxline)
-			maxline = y->domains[i].line;
-	lines = calloc((size_t)maxline + 1, sizeof(*lines));
-	if (!lines)
+	*line = NULL;
+	for (size_t k = i; k < j; k++) {
+		int dup = 0;
+
+		for (size_t m = 0; m < n; m++)
+			dup |= seen[m] == y->domains[k].onion;
+		if (dup)
+			continue;
+		if (n == OMX_MAP_MAX_TARGETS)
+			return yml_invalid(y, first->line,
+					   "\"%s\" is listed under more than %d onions (a map line takes %d)",
+					   first->name, OMX_MAP_MAX_TARGETS, OMX_MAP_MAX_TARGETS) < 0 ? -1 : 0;
+		seen[n++] = y->domains[k].onion;
+	}
+	l = malloc(strlen(first->name) + n * (OMX_ONION_LABEL_LEN + 7) + 1);
+	if (!l)
+		return yml_fail(y, first->line, "out of memory");
+	at = (size_t)sprintf(l, "%s", first->name);
+	for (size_t m = 0; m < n; m++)
+		at += (size_t)sprintf(l + at, " %s.onion", y->onions[seen[m]].label);
+	*line = l;
+	return 0;
+}
+
+/* LINES[1..MAXLINE] (NULL: an empty line) joined, each ended by a newline. */
+static int join_lines(struct yml *y, char **lines, unsigned maxline, size_t total, char **out,
+		      size_t *outlen)
+{
+	char *buf = malloc(total + maxline + 1);
+	size_t at = 0;
+
+	if (!buf)
 		return yml_fail(y, 0, "out of memory");
-	if (y->ndomains)
-		qsort(y->domains, y->ndomains, sizeof(*y->domains), cmp_domain);
-	for (size_t i = 0; i < y->ndomains;) {
-		size_t j = i, n = 0;
-		const struct yml_domain *first = &y->domains[i];
-		unsigned seen[OMX_MAP_MAX_TARGETS];
-		char *l;
-		size_t llen;
-		int skip = 0;
-
-		while (j < y->ndomains && strcmp(y->domains[j].name, first->name) == 0)
-			j++;
-		for (size_t k = i; k < j && !skip; k++) {
-			int dup = 0;
-
-			for (size_t m = 0; m < n; m++)
-				dup |= seen[m] == y->domains[k].onion;
-			if (dup)
-				continue;
-			if (n == OMX_MAP_MAX_TARGETS) {
-				int r = yml_invalid(y, first->line,
-						    "\"%s\" is listed under more than %d onions (a map line takes %d)",
-						    first->name, OMX_MAP_MAX_TARGETS, OMX_MAP_MAX_TARGETS);
-				if (r < 0)
-					goto fail;
-				skip = 1;
-				break;
-			}
-			seen[n++] = y->domains[k].onion;
-		}
-		if (!skip) {
-			llen = strlen(first->name) + n * (OMX_ONION_LABEL_LEN + 7) + 1;
-			l = malloc(llen);
-			if (!l) {
-				yml_fail(y, first->line, "out of memory");
-				goto fail;
-			}
-			at = (size_t)sprintf(l, "%s", first->name);
-			for (size_t m = 0; m < n; m++)
-				at += (size_t)sprintf(l + at, " %s.onion", y->onions[seen[m]].label);
-			lines[first->line] = l;
-			total += at;
-		}
-		i = j;
-	}
-	buf = malloc(total + maxline + 1);
-	if (!buf) {
-		yml_fail(y, 0, "out of memory");
-		goto fail;
-	}
-	at = 0;
 	for (unsigned ln = 1; ln <= maxline; ln++) {
 		if (lines[ln]) {
 			size_t n = strlen(lines[ln]);
@@ -377,15 +355,41 @@ static int emit(struct yml *y, char **out, size_t *outlen)
 	buf[at] = '\0';
 	*out = buf;
 	*outlen = at;
-	for (unsigned ln = 0; ln <= maxline; ln++)
-		free(lines[ln]);
-	free(lines);
 	return 0;
-fail:
+}
+
+/* Writes the translation: each domain's line at its first mention. */
+static int emit(struct yml *y, char **out, size_t *outlen)
+{
+	unsigned maxline = 0;
+	char **lines;
+	size_t total = 0;
+	int rc = -1;
+
+	for (size_t i = 0; i < y->ndomains; i++)
+		if (y->domains[i].line > maxline)
+			maxline = y->domains[i].line;
+	lines = calloc((size_t)maxline + 1, sizeof(*lines));
+	if (!lines)
+		return yml_fail(y, 0, "out of memory");
+	if (y->ndomains)
+		qsort(y->domains, y->ndomains, sizeof(*y->domains), cmp_domain);
+	for (size_t i = 0, j; i < y->ndomains; i = j) {
+		unsigned line = y->domains[i].line;
+
+		for (j = i; j < y->ndomains && strcmp(y->domains[j].name, y->domains[i].name) == 0; j++)
+			;
+		if (domain_line(y, i, j, &lines[line]) != 0)
+			goto out;
+		if (lines[line])
+			total += strlen(lines[line]);
+	}
+	rc = join_lines(y, lines, maxline, total, out, outlen);
+out:
 	for (unsigned ln = 0; ln <= maxline; ln++)
 		free(lines[ln]);
 	free(lines);
-	return -1;
+	return rc;
 }
 
 int omx_map_yml_translate(const char *text, size_t len, const char *src, int keep_going,

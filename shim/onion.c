@@ -9,6 +9,7 @@
 #include "ascii.h"
 #include "onion.h"
 #include "ed25519.h"
+#include "fnv.h"
 #include "sha3.h"
 
 #include <string.h>
@@ -122,16 +123,17 @@ enum omx_onion_status omx_onion_check_key_memo(const char *label, size_t len,
 					       struct omx_onion_memo *memo)
 {
 	char lower[OMX_ONION_LABEL_LEN];
-	uint32_t hash = 2166136261u;
+	uint64_t h = OMX_FNV64_OFFSET;
+	uint32_t hash;
 	char *slot;
 	enum omx_onion_status st;
 
 	if (!memo || len != OMX_ONION_LABEL_LEN)
 		return omx_onion_check_key(label, len);
-	for (size_t i = 0; i < len; i++) {
+	for (size_t i = 0; i < len; i++)
 		lower[i] = omx_ascii_lower(label[i]);
-		hash = (hash ^ (unsigned char)lower[i]) * 16777619u;
-	}
+	h = omx_fnv1a64(h, lower, len);
+	hash = (uint32_t)(h ^ (h >> 32));
 	/* Four slots from the hash's: a few onions sharing a slot do not evict
 	 * each other; past that, the hash's own slot is overwritten. */
 	slot = memo->label[hash % OMX_ONION_MEMO_SLOTS];

@@ -249,109 +249,115 @@ static void insert_candidate(struct omx_srv_record *list, int *n, const struct o
 	(*n)++;
 }
 
-void omx_srv_parse_reply(const uint8_t *msg, size_t len, const char *qname,
-			 enum omx_dnssec_policy policy, struct omx_srv_result *r)
-{
+/* What the answer section holds for the owner: the usable targets by priority. */
+struct srv_scan {
 	struct omx_srv_record cand[CANDIDATES_MAX];
-	char owner[OMX_DNS_MAX_NAME_WIRE + 1];
-	uint16_t flags;
-	unsigned an, ns, rcode;
-	size_t start, at;
-	uint32_t ttl = OMX_SRV_TTL_MAX;
-	int ncand = 0, nsrv = 0, dot = 0;
+	int ncand, nsrv;
+	int dot;                /* a "." target: the service is decidedly not available */
+	uint32_t ttl;
+};
 
-	memset(r, 0, sizeof(*r));
+/* The header's verdict: 0 to read on (RCODE set: NOERROR or NXDOMAIN), or -1
+ * with R a temporary failure saying why. */
+static int header_verdict(const uint8_t *msg, size_t len, enum omx_dnssec_policy policy,
+			  struct omx_srv_result *r, unsigned *rcode)
+{
+	uint16_t flags;
+
 	if (!msg || len < OMX_DNS_HEADER_LEN)
-		return tempfail(r, "malformed reply: shorter than a DNS header");
+		return tempfail(r, "malformed reply: shorter than a DNS header"), -1;
 	flags = get16(msg + 2);
 	if (!(flags & OMX_DNS_FLAG_QR))
-		return tempfail(r, "no reply (timeout, or no nameserver reachable)");
-	rcode = flags & 0x0f;
-	an = get16(msg + 6);
-	ns = get16(msg + 8);
+		return tempfail(r, "no reply (timeout, or no nameserver reachable)"), -1;
+	*rcode = flags & 0x0f;
 	r->secure = (flags & OMX_DNS_FLAG_AD) != 0;
-	if (rcode == 2)
+	if (*rcode == 2)
 		return tempfail(r, policy != OMX_DNSSEC_OFF
 					   ? "SERVFAIL (server failure, or the answer failed DNSSEC validation)"
-					   : "SERVFAIL (server failure)");
-	if (rcode != 0 && rcode != 3) {
+					   : "SERVFAIL (server failure)"), -1;
+	if (*rcode != 0 && *rcode != 3) {
 		char why[64];
 
 		snprintf(why, sizeof(why), "%s (rcode %u)",
-			 rcode == 1 ? "FORMERR" : rcode == 4 ? "NOTIMP" : rcode == 5 ? "REFUSED" : "error",
-			 rcode);
-		return tempfail(r, why);
+			 *rcode == 1 ? "FORMERR" : *rcode == 4 ? "NOTIMP" : *rcode == 5 ? "REFUSED" : "error",
+			 *rcode);
+		return tempfail(r, why), -1;
 	}
 	if (flags & OMX_DNS_FLAG_TC)
-		return tempfail(r, "truncated reply (TC) even after glibc's retry over TCP");
-	start = answer_start(msg, len);
-	if (!start)
-		return tempfail(r, "malformed reply: bad question section");
-	if (rcode == 3) {
-		r->status = OMX_SRV_NONE;
-		r->ttl = negative_ttl(msg, len, start, an, ns);
-		set_detail(r, "no _onion-mx._tcp record (NXDOMAIN)");
+		return tempfail(r, "truncated reply (TC) even after glibc's retry over TCP"), -1;
+	return 0;
+}
+
+/* Adds REC (target TARGET) to the candidates, or lists it in R as ignored: a
+ * target that is no onion, an onion listed twice (the lower priority is kept),
+ * one too many. */
+static void add_target(struct srv_scan *sc, struct omx_srv_record *rec, const struct name *target,
+		       uint16_t port, struct omx_srv_result *r)
+{
+	const char *problem = target_problem(target, port, rec);
+
+	for (int j = 0; !problem && j < sc->ncand; j++) {
+		if (strcmp(sc->cand[j].onion, rec->onion) != 0)
+			continue;
+		problem = "listed twice (the lower priority is kept)";
+		if (rec->priority < sc->cand[j].priority) {
+			memmove(sc->cand + j, sc->cand + j + 1, (size_t)(sc->ncand - j - 1) * sizeof(sc->cand[0]));
+			sc->ncand--;
+			insert_candidate(sc->cand, &sc->ncand, rec);
+		}
+	}
+	if (!problem && sc->ncand == CANDIDATES_MAX)
+		problem = "too many records";
+	if (problem) {
+		ignore_target(r, target->text, problem);
 		return;
 	}
-	if (follow_cnames(msg, len, start, an, qname, owner, &ttl) != 0)
-		return tempfail(r, "malformed reply: bad answer section");
+	insert_candidate(sc->cand, &sc->ncand, rec);
+}
 
-	at = start;
+/* Reads the AN answers from AT for OWNER's SRV records into SC; -1 with R a
+ * temporary failure when the section is malformed. */
+static int scan_answers(const uint8_t *msg, size_t len, size_t at, unsigned an, const char *owner,
+			struct srv_scan *sc, struct omx_srv_result *r)
+{
 	for (unsigned i = 0; i < an; i++) {
 		struct omx_srv_record rec;
 		struct name target;
 		struct rr rr;
 		size_t rd;
-		const char *problem;
 
 		if (read_rr(msg, len, &at, &rr) != 0)
-			return tempfail(r, "malformed reply: bad answer section");
+			return tempfail(r, "malformed reply: bad answer section"), -1;
 		if (rr.type != OMX_DNS_T_SRV || rr.class != OMX_DNS_C_IN || rr.owner.weird ||
 		    strcmp(rr.owner.text, owner) != 0)
 			continue;
 		rd = rr.rdata + 6;
 		if (rr.rdlength < 7 || read_name(msg, rr.rdata + rr.rdlength, &rd, &target) != 0 ||
 		    rd != rr.rdata + rr.rdlength)
-			return tempfail(r, "malformed reply: bad SRV record");
-		nsrv++;
-		if (rr.ttl < ttl)
-			ttl = rr.ttl;
+			return tempfail(r, "malformed reply: bad SRV record"), -1;
+		sc->nsrv++;
+		if (rr.ttl < sc->ttl)
+			sc->ttl = rr.ttl;
 		memset(&rec, 0, sizeof(rec));
 		rec.priority = get16(msg + rr.rdata);
 		rec.weight = get16(msg + rr.rdata + 2);
 		if (target.text[0] == '\0' && !target.weird) {
-			dot = 1; /* RFC 2782: "." says the service is decidedly not available */
+			sc->dot = 1; /* RFC 2782: "." says the service is decidedly not available */
 			continue;
 		}
-		problem = target_problem(&target, get16(msg + rr.rdata + 4), &rec);
-		for (int j = 0; !problem && j < ncand; j++) {
-			if (strcmp(cand[j].onion, rec.onion) != 0)
-				continue;
-			problem = "listed twice (the lower priority is kept)";
-			if (rec.priority < cand[j].priority) {
-				memmove(cand + j, cand + j + 1, (size_t)(ncand - j - 1) * sizeof(cand[0]));
-				ncand--;
-				insert_candidate(cand, &ncand, &rec);
-			}
-		}
-		if (!problem && ncand == CANDIDATES_MAX)
-			problem = "too many records";
-		if (problem) {
-			ignore_target(r, target.text, problem);
-			continue;
-		}
-		insert_candidate(cand, &ncand, &rec);
+		add_target(sc, &rec, &target, get16(msg + rr.rdata + 4), r);
 	}
-	if (nsrv == 0) {
-		r->status = OMX_SRV_NONE;
-		r->ttl = negative_ttl(msg, len, start, an, ns);
-		set_detail(r, "no _onion-mx._tcp record (NODATA)");
-		return;
-	}
-	r->ttl = ttl;
-	if (ncand == 0) {
-		r->status = dot && r->nignored == 0 ? OMX_SRV_NONE : OMX_SRV_UNUSABLE;
-		set_detail(r, dot && r->nignored == 0
+	return 0;
+}
+
+/* R from the SRV records found (at least one): onions, ".", or none usable. */
+static void scan_verdict(const struct srv_scan *sc, enum omx_dnssec_policy policy,
+			 struct omx_srv_result *r)
+{
+	r->ttl = sc->ttl;
+	if (sc->ncand == 0) {
+		r->status = sc->dot && r->nignored == 0 ? OMX_SRV_NONE : OMX_SRV_UNUSABLE;
+		set_detail(r, sc->dot && r->nignored == 0
 				      ? "the domain publishes \".\": no onion MX"
 				      : "no usable onion target");
 		return;
@@ -361,13 +367,48 @@ void omx_srv_parse_reply(const uint8_t *msg, size_t len, const char *qname,
 		set_detail(r, "unsigned answer: srv_dnssec = require accepts only DNSSEC-validated ones (AD bit)");
 		return;
 	}
-	for (int i = 0; i < ncand && r->n < OMX_SRV_MAX_TARGETS; i++)
-		r->rec[r->n++] = cand[i];
-	for (int i = OMX_SRV_MAX_TARGETS; i < ncand; i++)
-		ignore_target(r, cand[i].onion, "beyond the 8 lowest priorities kept");
+	for (int i = 0; i < sc->ncand && r->n < OMX_SRV_MAX_TARGETS; i++)
+		r->rec[r->n++] = sc->cand[i];
+	for (int i = OMX_SRV_MAX_TARGETS; i < sc->ncand; i++)
+		ignore_target(r, sc->cand[i].onion, "beyond the 8 lowest priorities kept");
 	r->status = OMX_SRV_ONION;
 	snprintf(r->detail, sizeof(r->detail), "%d onion%s%s", r->n, r->n > 1 ? "s" : "",
 		 r->secure ? ", DNSSEC-validated" : ", not DNSSEC-validated");
+}
+
+void omx_srv_parse_reply(const uint8_t *msg, size_t len, const char *qname,
+			 enum omx_dnssec_policy policy, struct omx_srv_result *r)
+{
+	struct srv_scan sc = { .ttl = OMX_SRV_TTL_MAX };
+	char owner[OMX_DNS_MAX_NAME_WIRE + 1];
+	unsigned an, ns, rcode;
+	size_t start;
+
+	memset(r, 0, sizeof(*r));
+	if (header_verdict(msg, len, policy, r, &rcode) != 0)
+		return;
+	an = get16(msg + 6);
+	ns = get16(msg + 8);
+	start = answer_start(msg, len);
+	if (!start)
+		return tempfail(r, "malformed reply: bad question section");
+	if (rcode == 3) {
+		r->status = OMX_SRV_NONE;
+		r->ttl = negative_ttl(msg, len, start, an, ns);
+		set_detail(r, "no _onion-mx._tcp record (NXDOMAIN)");
+		return;
+	}
+	if (follow_cnames(msg, len, start, an, qname, owner, &sc.ttl) != 0)
+		return tempfail(r, "malformed reply: bad answer section");
+	if (scan_answers(msg, len, start, an, owner, &sc, r) != 0)
+		return;
+	if (sc.nsrv == 0) {
+		r->status = OMX_SRV_NONE;
+		r->ttl = negative_ttl(msg, len, start, an, ns);
+		set_detail(r, "no _onion-mx._tcp record (NODATA)");
+		return;
+	}
+	scan_verdict(&sc, policy, r);
 }
 
 void omx_srv_classify(int rc, const uint8_t *msg, size_t cap, const char *qname,

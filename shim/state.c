@@ -18,7 +18,6 @@
 #include <linux/magic.h>
 
 #include "health.h"
-#include "hooks.h"
 #include "libdir.h"
 #include "log.h"
 #include "real.h"
@@ -388,7 +387,6 @@ static void after_fork_child(void)
 {
 	__atomic_store_n(&map_readers, 0, __ATOMIC_SEQ_CST);
 	pthread_mutex_init(&reload_lock, NULL);
-	omx_socket_after_fork();
 	map_inherited = 1;
 }
 
@@ -484,22 +482,14 @@ static int preloaded_by_environment(void)
 	return env && strstr(env, "libonionmx");
 }
 
-static void init_once_body(void)
+/* Reads the configuration (ONIONMX_CONF outside secure mode); 0, or -1 with
+ * the failure logged: the library then fails closed everywhere. */
+static int read_config(void)
 {
 	const char *path = OMX_DEFAULT_CONF;
 	char err[PATH_MAX + 256];
-	struct omx_map *map;
-	struct stat root;
-	int fd;
+	int require_root;
 
-	char exe[PATH_MAX];
-	ssize_t n;
-	int require_root, identified;
-
-	omx_bind_real();
-	pthread_atfork(before_fork, NULL, after_fork_child);
-	secure_mode = getauxval(AT_SECURE) != 0;
-	omx_started_secure = secure_mode;
 	if (!secure_mode && getenv("ONIONMX_CONF") && *getenv("ONIONMX_CONF")) {
 		path = getenv("ONIONMX_CONF");
 		snprintf(omx_conf_env, sizeof(omx_conf_env), "ONIONMX_CONF=%s", path);
@@ -522,20 +512,28 @@ static void init_once_body(void)
 		else
 			omx_log(LOG_ERR, "%s; refusing SMTP connections (ports 25, 465, 587) and deferring MX lookups",
 				err);
-		return;
+		return -1;
 	}
 	omx_config_ok = 1;
 	omx_log_setup(omx_cfg.log == OMX_LOG_STDERR, omx_cfg.log_level);
+	return 0;
+}
 
-	/* "programs": the program is told by /proc/self/exe (the file the kernel
-	 * exec'd, symbolic links resolved; argv[0] and AT_EXECFN are the caller's
-	 * words). When that cannot be read (no /proc, a tmpfs over it, a hardened
+/* Whether this program is one "programs" lists (or the onionmx wrapper runs). */
+static int program_is_ours(void)
+{
+	char exe[PATH_MAX];
+	ssize_t n;
+	int identified = 1;
+
+	/* The program is told by /proc/self/exe (the file the kernel exec'd,
+	 * symbolic links resolved; argv[0] and AT_EXECFN are the caller's words).
+	 * When that cannot be read (no /proc, a tmpfs over it, a hardened
 	 * container) or is cut short, the library acts as if the program were
 	 * listed: going inert could be the MTA passing a mapped domain to DNS,
 	 * while acting in another program only routes that program's mail for
 	 * mapped domains over Tor, as "programs = all" does. */
 	exe[0] = '\0';
-	identified = 1;
 	if (omx_cfg.programs[0]) {
 		n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
 		if (n > 0 && n < (ssize_t)sizeof(exe) - 1) {
@@ -546,17 +544,20 @@ static void init_once_body(void)
 				n < 0 ? strerror(errno) : "name too long");
 		}
 	}
-	if (identified && !omx_config_program_matches(&omx_cfg, exe) &&
-	    (secure_mode || !getenv("ONIONMX_ACTIVE") || strcmp(getenv("ONIONMX_ACTIVE"), "1") != 0)) {
-		omx_active = 0; /* not one of the configured programs: pass everything through */
-		return;
-	}
-	if (omx_cfg.programs[0] ||
-	    (!secure_mode && getenv("ONIONMX_ACTIVE") && strcmp(getenv("ONIONMX_ACTIVE"), "1") == 0))
-		omx_mta = 1; /* a configured program, or one run by the onionmx wrapper */
+	return !identified || omx_config_program_matches(&omx_cfg, exe) ||
+	       (!secure_mode && getenv("ONIONMX_ACTIVE") && strcmp(getenv("ONIONMX_ACTIVE"), "1") == 0);
+}
+
+/* Opens what an active process works with: the discovery cache, the delivery
+ * statistics (before any chroot), the Tors' health file, the map. */
+static void open_files(void)
+{
+	char err[PATH_MAX + 256];
+	struct omx_map *map;
+	struct stat root;
+	int fd;
 
 	open_discovery();
-	/* Delivery statistics (stats.h), in the processes that deliver: before any chroot. */
 	if (omx_mta && omx_cfg.stats_path[0] &&
 	    omx_stats_open(omx_cfg.stats_path, secure_mode, err, sizeof(err)) != 0)
 		omx_log(errno == EACCES || errno == ENOENT ? LOG_DEBUG : LOG_WARNING,
@@ -575,6 +576,24 @@ static void init_once_body(void)
 	}
 	keep_map_fd(fd, NULL);
 	publish_map(map);
+}
+
+static void init_once_body(void)
+{
+	omx_bind_real();
+	pthread_atfork(before_fork, NULL, after_fork_child);
+	secure_mode = getauxval(AT_SECURE) != 0;
+	omx_started_secure = secure_mode;
+	if (read_config() != 0)
+		return;
+	if (!program_is_ours()) {
+		omx_active = 0; /* not one of the configured programs: pass everything through */
+		return;
+	}
+	if (omx_cfg.programs[0] ||
+	    (!secure_mode && getenv("ONIONMX_ACTIVE") && strcmp(getenv("ONIONMX_ACTIVE"), "1") == 0))
+		omx_mta = 1; /* a configured program, or one run by the onionmx wrapper */
+	open_files();
 }
 
 /* Marks the state ready whether or not the configuration was usable. */

@@ -14,6 +14,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "dirsafe.h"
+#include "fnv.h"
 #include "onion.h"
 
 #define STATS_MAGIC "onionmx stats 1" /* 15 characters and the NUL */
@@ -76,12 +78,8 @@ int omx_stats_cause_of(int rc, int socks_code)
  * whoever could choose colliding names only blurs the statistics. */
 static uint64_t name_hash(const char *s, size_t n)
 {
-	uint64_t h = 0xcbf29ce484222325ull;
+	uint64_t h = omx_fnv1a64(OMX_FNV64_OFFSET, s, n);
 
-	for (size_t i = 0; i < n; i++) {
-		h ^= (uint8_t)s[i];
-		h *= 0x100000001b3ull;
-	}
 	h ^= h >> 33;
 	h *= 0xff51afd7ed558ccdull;
 	h ^= h >> 33;
@@ -495,7 +493,6 @@ static int dir_ok(const char *path, int require_root, char *err, size_t errlen)
 {
 	char dir[4096];
 	const char *slash = strrchr(path, '/');
-	struct stat st;
 
 	if (!slash || (size_t)(slash - path) >= sizeof(dir)) {
 		snprintf(err, errlen, "%s: not an absolute path", path);
@@ -506,21 +503,7 @@ static int dir_ok(const char *path, int require_root, char *err, size_t errlen)
 	dir[slash - path] = '\0';
 	if (!dir[0])
 		memcpy(dir, "/", 2);
-	if (stat(dir, &st) != 0) {
-		int e = errno;
-
-		snprintf(err, errlen, "%s: %s: %s", path, dir, strerror(e));
-		errno = e;
-		return -1;
-	}
-	if (!S_ISDIR(st.st_mode) || (st.st_uid != 0 && (require_root || st.st_uid != geteuid())) ||
-	    (st.st_mode & (S_IWGRP | S_IWOTH))) {
-		snprintf(err, errlen, "%s: refused: its directory is not owned by %s, or is writable by group or others",
-			 path, require_root ? "root" : "root or this user");
-		errno = EPERM;
-		return -1;
-	}
-	return 0;
+	return omx_dir_safe(path, dir, require_root, err, errlen);
 }
 
 /* Makes PATH whole under a temporary name and links it in: nobody maps a

@@ -306,68 +306,41 @@ static int mx_mapped(void *ctx, const char *label, size_t len, uint16_t *port)
 	return 1;
 }
 
-/* The clearnet MX of DOMAIN, as the MTA would see it. */
-static int mx_route(struct ctx *c, const char *domain)
+/* A failed MX lookup: NXDOMAIN, NODATA (implicit MX) or a DNS failure. */
+static int mx_lookup_failed(struct ctx *c, const char *domain, const uint8_t *msg, size_t len)
 {
-	static uint8_t msg[65536];
-	struct omx_mx_result r;
-	struct onion_route on[MAX_ONIONS];
+	int herr = c->res.res_h_errno;
 	char why[128];
-	int rc;
 
-	memset(msg, 0, NS_HFIXEDSZ);
-	rc = res_nquery(&c->res, domain, ns_c_in, ns_t_mx, msg, sizeof(msg));
-	if (rc < 0) {
-		int herr = c->res.res_h_errno;
-
-		if (herr == HOST_NOT_FOUND) {
-			say(c, "mx", "%s does not exist (NXDOMAIN): the MTA bounces its mail", domain);
-			say(c, "route", "none over Tor; the domain does not exist");
-			terse_add(c, " clearnet mx%s (NXDOMAIN)", c->probe ? " -" : "");
-			return EXIT_CLEARNET;
-		}
-		if (herr == NO_DATA) {
-			say(c, "mx", "no MX records: the MTA delivers to %s's own address (implicit MX)", domain);
-			say(c, "route", "clearnet, to %s directly, not through Tor", domain);
-			terse_add(c, " clearnet mx%s %s", c->probe ? " -" : "", domain);
-			return EXIT_CLEARNET;
-		}
-		omx_mx_failure_text(msg, sizeof(msg), why, sizeof(why));
-		say(c, "mx", "the MX lookup failed: %s", why);
-		say(c, "route", "deferred: the MTA retries later (a DNS failure, not onionmx's doing)");
-		terse_add(c, " deferred mx%s %s", c->probe ? " -" : "", why);
-		return EXIT_DEFERRED;
+	if (herr == HOST_NOT_FOUND) {
+		say(c, "mx", "%s does not exist (NXDOMAIN): the MTA bounces its mail", domain);
+		say(c, "route", "none over Tor; the domain does not exist");
+		terse_add(c, " clearnet mx%s (NXDOMAIN)", c->probe ? " -" : "");
+		return EXIT_CLEARNET;
 	}
-	if (omx_mx_decide(msg, (size_t)rc, mx_mapped, c, &r) != 0) {
-		say(c, "route", "deferred: out of memory reading the MX records");
-		terse_add(c, " deferred mx%s out of memory", c->probe ? " -" : "");
-		return EXIT_DEFERRED;
-	}
-	switch (r.route) {
-	case OMX_MX_ROUTE_NULL:
-		say(c, "mx", "null MX (RFC 7505): the domain accepts no mail");
-		say(c, "route", "none: the MTA bounces mail for %s", domain);
-		terse_add(c, " clearnet mx%s (null MX)", c->probe ? " -" : "");
-		rc = EXIT_CLEARNET;
-		goto out;
-	case OMX_MX_ROUTE_IMPLICIT:
-		say(c, "mx", "the reply holds no usable MX record");
-		say(c, "route", "clearnet, to %s directly (implicit MX), not through Tor", domain);
+	if (herr == NO_DATA) {
+		say(c, "mx", "no MX records: the MTA delivers to %s's own address (implicit MX)", domain);
+		say(c, "route", "clearnet, to %s directly, not through Tor", domain);
 		terse_add(c, " clearnet mx%s %s", c->probe ? " -" : "", domain);
-		rc = EXIT_CLEARNET;
-		goto out;
-	default:
-		break;
+		return EXIT_CLEARNET;
 	}
-	for (int i = 0; i < r.n; i++)
-		say(c, "mx", "%u %s", r.host[i].pref, r.host[i].host);
-	for (int i = 0; i < r.n; i++) {
-		const char *host = r.host[i].host;
+	omx_mx_failure_text(msg, len, why, sizeof(why));
+	say(c, "mx", "the MX lookup failed: %s", why);
+	say(c, "route", "deferred: the MTA retries later (a DNS failure, not onionmx's doing)");
+	terse_add(c, " deferred mx%s %s", c->probe ? " -" : "", why);
+	return EXIT_DEFERRED;
+}
 
-		switch (r.host[i].kind) {
+/* A note for each MX host that is an onion name: what the library does with it. */
+static void note_onion_hosts(struct ctx *c, const struct omx_mx_result *r)
+{
+	for (int i = 0; i < r->n; i++) {
+		const char *host = r->host[i].host;
+
+		switch (r->host[i].kind) {
 		case OMX_MX_ONION_INVALID:
 			say(c, "note", "MX host %s is an onion name, but %s: the library answers NXDOMAIN "
-				       "for it", host, r.host[i].why);
+				       "for it", host, r->host[i].why);
 			break;
 		case OMX_MX_ONION_MAPPED:
 			say(c, "note", "MX host %s is an onion name in the map: the library gives it its "
@@ -383,42 +356,86 @@ static int mx_route(struct ctx *c, const char *domain)
 			break;
 		}
 	}
-	switch (r.route) {
-	case OMX_MX_ROUTE_ONION:
-		/* Every MX host is an onion: the library resolves the mapped ones. */
-		say(c, "route", "onion, from MX records naming onions in the map (no clearnet MX host)");
-		if (r.onions_left_out)
-			say(c, "note", "%d onion MX host%s in the map after the first %d %s not listed%s",
-			    r.onions_left_out, r.onions_left_out > 1 ? "s" : "", OMX_MX_ONIONS_MAX,
-			    r.onions_left_out > 1 ? "are" : "is", c->probe ? " or probed" : "");
-		for (int i = 0; i < r.nonion; i++) {
-			memcpy(on[i].onion, r.onion[i].onion, sizeof(on[i].onion));
-			on[i].port = r.onion[i].port;
-		}
-		terse_add(c, " onion mx");
-		rc = onion_route(c, on, r.nonion);
-		if (r.onions_left_out)
-			terse_add(c, " +%d", r.onions_left_out);
-		goto out;
-	case OMX_MX_ROUTE_DEFERRED:
-		say(c, "route", "deferred: no MX host can be resolved (onions not in the map)");
-		terse_add(c, " deferred mx%s MX hosts are onions not in the map", c->probe ? " -" : "");
-		rc = EXIT_DEFERRED;
-		goto out;
+}
+
+/* Every MX host is an onion: the library resolves the mapped ones. */
+static int onion_mx_route(struct ctx *c, const struct omx_mx_result *r)
+{
+	struct onion_route on[MAX_ONIONS];
+	int rc;
+
+	say(c, "route", "onion, from MX records naming onions in the map (no clearnet MX host)");
+	if (r->onions_left_out)
+		say(c, "note", "%d onion MX host%s in the map after the first %d %s not listed%s",
+		    r->onions_left_out, r->onions_left_out > 1 ? "s" : "", OMX_MX_ONIONS_MAX,
+		    r->onions_left_out > 1 ? "are" : "is", c->probe ? " or probed" : "");
+	for (int i = 0; i < r->nonion; i++) {
+		memcpy(on[i].onion, r->onion[i].onion, sizeof(on[i].onion));
+		on[i].port = r->onion[i].port;
+	}
+	terse_add(c, " onion mx");
+	rc = onion_route(c, on, r->nonion);
+	if (r->onions_left_out)
+		terse_add(c, " +%d", r->onions_left_out);
+	return rc;
+}
+
+/* The route the MX records R give DOMAIN. */
+static int mx_route_decided(struct ctx *c, const char *domain, const struct omx_mx_result *r)
+{
+	switch (r->route) {
+	case OMX_MX_ROUTE_NULL:
+		say(c, "mx", "null MX (RFC 7505): the domain accepts no mail");
+		say(c, "route", "none: the MTA bounces mail for %s", domain);
+		terse_add(c, " clearnet mx%s (null MX)", c->probe ? " -" : "");
+		return EXIT_CLEARNET;
+	case OMX_MX_ROUTE_IMPLICIT:
+		say(c, "mx", "the reply holds no usable MX record");
+		say(c, "route", "clearnet, to %s directly (implicit MX), not through Tor", domain);
+		terse_add(c, " clearnet mx%s %s", c->probe ? " -" : "", domain);
+		return EXIT_CLEARNET;
 	default:
 		break;
 	}
+	for (int i = 0; i < r->n; i++)
+		say(c, "mx", "%u %s", r->host[i].pref, r->host[i].host);
+	note_onion_hosts(c, r);
+	if (r->route == OMX_MX_ROUTE_ONION)
+		return onion_mx_route(c, r);
+	if (r->route == OMX_MX_ROUTE_DEFERRED) {
+		say(c, "route", "deferred: no MX host can be resolved (onions not in the map)");
+		terse_add(c, " deferred mx%s MX hosts are onions not in the map", c->probe ? " -" : "");
+		return EXIT_DEFERRED;
+	}
 	terse_add(c, " clearnet mx%s", c->probe ? " -" : "");
-	for (int i = 0; i < r.n; i++)
-		terse_add(c, " %s", r.host[i].host);
-	if (r.route == OMX_MX_ROUTE_BOUNCE)
+	for (int i = 0; i < r->n; i++)
+		terse_add(c, " %s", r->host[i].host);
+	if (r->route == OMX_MX_ROUTE_BOUNCE)
 		say(c, "route", "none: every MX host is an invalid onion name, the MTA bounces the mail");
 	else
 		say(c, "route", "clearnet: the MTA connects to %s directly, not through Tor",
-		    r.count[OMX_MX_CLEAR] < r.n ? "the clearnet MX hosts above (and may choose them over the onions)"
-		    : r.n > 1 ? "the MX hosts above" : "the MX host above");
-	rc = EXIT_CLEARNET;
-out:
+		    r->count[OMX_MX_CLEAR] < r->n ? "the clearnet MX hosts above (and may choose them over the onions)"
+		    : r->n > 1 ? "the MX hosts above" : "the MX host above");
+	return EXIT_CLEARNET;
+}
+
+/* The clearnet MX of DOMAIN, as the MTA would see it. */
+static int mx_route(struct ctx *c, const char *domain)
+{
+	static uint8_t msg[65536];
+	struct omx_mx_result r;
+	int rc;
+
+	memset(msg, 0, NS_HFIXEDSZ);
+	rc = res_nquery(&c->res, domain, ns_c_in, ns_t_mx, msg, sizeof(msg));
+	if (rc < 0)
+		return mx_lookup_failed(c, domain, msg, sizeof(msg));
+	if (omx_mx_decide(msg, (size_t)rc, mx_mapped, c, &r) != 0) {
+		say(c, "route", "deferred: out of memory reading the MX records");
+		terse_add(c, " deferred mx%s out of memory", c->probe ? " -" : "");
+		return EXIT_DEFERRED;
+	}
+	rc = mx_route_decided(c, domain, &r);
 	omx_mx_free(&r);
 	return rc;
 }

@@ -187,7 +187,29 @@ static int check_mta(struct ctx *c, const char *which)
 	return omx_check_mta(which, c->config_ok ? &c->cfg : NULL, &rg, c->terse);
 }
 
-int main(int argc, char **argv)
+/* What the command line asks for besides the domains. */
+struct cmdline {
+	int do_publish, do_mta, publish_args;
+	struct publish_opts po;
+};
+
+/* A --publish option's number; -1 on a bad one (said on stderr). */
+static int publish_number(struct cmdline *cl, int opt, const char *arg)
+{
+	switch (opt) {
+	case OPT_PORT:
+		return parse_number("--port", arg, 1, 65535, &cl->po.port);
+	case OPT_PRIORITY:
+		return parse_number("--priority", arg, 0, 65535, &cl->po.priority);
+	case OPT_WEIGHT:
+		return parse_number("--weight", arg, 0, 65535, &cl->po.weight);
+	default:
+		return parse_number("--ttl", arg, 0, 2147483647, &cl->po.ttl);
+	}
+}
+
+/* Reads the options into C and CL; returns -1 to go on, or the exit status. */
+static int parse_options(int argc, char **argv, struct ctx *c, struct cmdline *cl)
 {
 	static const struct option longopts[] = {
 		{ "config", required_argument, NULL, 'c' },
@@ -203,146 +225,166 @@ int main(int argc, char **argv)
 		{ "mta", no_argument, NULL, OPT_MTA },
 		{ NULL, 0, NULL, 0 },
 	};
-	static struct ctx c; /* large: not on the stack */
-	struct publish_opts po = { .port = 25, .priority = 0, .weight = 5, .ttl = 3600 };
-	int opt, do_publish = 0, do_mta = 0, publish_args = 0, worst = EXIT_ONION;
-	char **domains;
-	char err[256];
+	int opt;
 
-	if (omx_health_requested(argc, argv)) /* tools/health.c */
-		return omx_health_main(argc, argv);
-	c.conf = getenv("ONIONMX_CONF");
-	if (!c.conf || !*c.conf)
-		c.conf = OMX_DEFAULT_CONF;
 	while ((opt = getopt_long(argc, argv, "c:tph", longopts, NULL)) != -1) {
 		switch (opt) {
 		case 'c':
-			c.conf = optarg;
+			c->conf = optarg;
 			break;
 		case 't':
-			c.terse = 1;
+			c->terse = 1;
 			break;
 		case 'p':
-			c.probe = 1;
+			c->probe = 1;
 			break;
 		case 'h':
 			fputs(usage_text, stdout);
 			return 0;
 		case OPT_PUBLISH:
-			do_publish = 1;
+			cl->do_publish = 1;
 			break;
 		case OPT_MTA:
-			do_mta = 1;
+			cl->do_mta = 1;
 			break;
 		case OPT_DOMAIN:
-			po.domain = optarg;
-			publish_args = 1;
+			cl->po.domain = optarg;
+			cl->publish_args = 1;
 			break;
 		case OPT_PORT:
-			if (parse_number("--port", optarg, 1, 65535, &po.port) != 0)
-				return EXIT_USAGE;
-			publish_args = 1;
-			break;
 		case OPT_PRIORITY:
-			if (parse_number("--priority", optarg, 0, 65535, &po.priority) != 0)
-				return EXIT_USAGE;
-			publish_args = 1;
-			break;
 		case OPT_WEIGHT:
-			if (parse_number("--weight", optarg, 0, 65535, &po.weight) != 0)
-				return EXIT_USAGE;
-			publish_args = 1;
-			break;
 		case OPT_TTL:
-			if (parse_number("--ttl", optarg, 0, 2147483647, &po.ttl) != 0)
+			if (publish_number(cl, opt, optarg) != 0)
 				return EXIT_USAGE;
-			publish_args = 1;
+			cl->publish_args = 1;
 			break;
 		default:
 			fputs(usage_text, stderr);
 			return EXIT_USAGE;
 		}
 	}
-	if (do_mta) {
-		if (do_publish || c.probe || publish_args || argc - optind > 1) {
+	return -1;
+}
+
+/* The domains of the command line, each checked and normalised before anything
+ * is looked up; NULL with *STATUS the exit status on a bad one. */
+static char **read_domains(int n, char **args, int *status)
+{
+	char **domains = calloc((size_t)n, sizeof(*domains));
+	char err[256];
+
+	if (!domains) {
+		fprintf(stderr, "onionmx-check: out of memory\n");
+		*status = EXIT_DEFERRED;
+		return NULL;
+	}
+	*status = EXIT_USAGE;
+	for (int i = 0; i < n; i++) {
+		char *d = malloc(256);
+
+		if (!d || strlen(args[i]) >= 256) {
+			fprintf(stderr, "onionmx-check: %.80s...: %s\n", args[i],
+				d ? "not a domain (too long)" : "out of memory");
+			return NULL;
+		}
+		strcpy(d, args[i]);
+		if (omx_domain_normalise(d, err, sizeof(err)) != 0) {
+			fprintf(stderr, "onionmx-check: %s: %s\n", args[i], err);
+			return NULL;
+		}
+		if (omx_onion_label(d, strlen(d), &(size_t){ 0 })) {
+			fprintf(stderr, "onionmx-check: %s: an onion name, not a mail domain\n", args[i]);
+			return NULL;
+		}
+		domains[i] = d;
+	}
+	return domains;
+}
+
+/* The configuration's line heading the report. */
+static void print_config(const struct ctx *c)
+{
+	char tors[OMX_TORS_MAX * 66] = "";
+	size_t tl = 0;
+
+	for (int i = 0; i < c->cfg.ntors && tl < sizeof(tors); i++)
+		tl += (size_t)snprintf(tors + tl, sizeof(tors) - tl, "%s%s", i ? " " : "",
+				       c->cfg.tors[i].text);
+	printf("config %s: socks %s, map %s, discover %s, srv_dnssec %s, srv_failure %s, "
+	       "timeout %d s%s%s\n\n",
+	       c->conf, tors, c->cfg.map_path, c->cfg.discover ? "srv" : "off",
+	       check_policy_name(c->cfg.srv_dnssec), c->cfg.srv_failure_mx ? "mx" : "defer",
+	       c->cfg.timeout, c->cfg.programs[0] ? "; the library acts only in: " : "",
+	       c->cfg.programs);
+}
+
+/* --mta or --publish, checked against the rest of the command line; -1 when
+ * neither was asked for (and no --publish option was given without it). */
+static int run_other_job(struct ctx *c, const struct cmdline *cl, int argc, char **argv)
+{
+	if (cl->do_mta) {
+		if (cl->do_publish || c->probe || cl->publish_args || argc - optind > 1) {
 			fprintf(stderr, "onionmx-check: --mta takes at most one MTA name (postfix, exim "
 					"or opensmtpd), and no --publish or -p\n");
 			return EXIT_USAGE;
 		}
 		setvbuf(stdout, NULL, _IOLBF, 0);
-		return check_mta(&c, optind < argc ? argv[optind] : NULL);
+		return check_mta(c, optind < argc ? argv[optind] : NULL);
 	}
-	if (do_publish) {
-		if (optind != argc - 1 || c.terse || c.probe) {
+	if (cl->do_publish) {
+		if (optind != argc - 1 || c->terse || c->probe) {
 			fprintf(stderr, "onionmx-check: --publish takes one HIDDENSERVICEDIR, hostname file "
 					"or ONION, and no -t or -p\n");
 			fputs(usage_text, stderr);
 			return EXIT_USAGE;
 		}
-		return check_publish(&po, argv[optind]);
+		return check_publish(&cl->po, argv[optind]);
 	}
-	if (publish_args) {
+	if (cl->publish_args) {
 		fprintf(stderr, "onionmx-check: --domain, --port, --priority, --weight and --ttl go with "
 				"--publish\n");
 		return EXIT_USAGE;
 	}
+	return -1;
+}
+
+int main(int argc, char **argv)
+{
+	static struct ctx c; /* large: not on the stack */
+	struct cmdline cl = { .po = { .port = 25, .priority = 0, .weight = 5, .ttl = 3600 } };
+	int rc, ndomains, worst = EXIT_ONION;
+	char **domains;
+
+	if (omx_health_requested(argc, argv)) /* tools/health.c */
+		return omx_health_main(argc, argv);
+	c.conf = getenv("ONIONMX_CONF");
+	if (!c.conf || !*c.conf)
+		c.conf = OMX_DEFAULT_CONF;
+	if ((rc = parse_options(argc, argv, &c, &cl)) >= 0 ||
+	    (rc = run_other_job(&c, &cl, argc, argv)) >= 0)
+		return rc;
 	if (optind >= argc) {
 		fputs(usage_text, stderr);
 		return EXIT_USAGE;
 	}
-
-	/* Every domain is checked before anything is looked up. */
-	domains = calloc((size_t)(argc - optind), sizeof(*domains));
-	if (!domains) {
-		fprintf(stderr, "onionmx-check: out of memory\n");
-		return EXIT_DEFERRED;
-	}
-	for (int i = optind; i < argc; i++) {
-		char *d = malloc(256);
-
-		if (!d || strlen(argv[i]) >= 256) {
-			fprintf(stderr, "onionmx-check: %.80s...: %s\n", argv[i],
-				d ? "not a domain (too long)" : "out of memory");
-			return EXIT_USAGE;
-		}
-		strcpy(d, argv[i]);
-		if (omx_domain_normalise(d, err, sizeof(err)) != 0) {
-			fprintf(stderr, "onionmx-check: %s: %s\n", argv[i], err);
-			return EXIT_USAGE;
-		}
-		if (omx_onion_label(d, strlen(d), &(size_t){ 0 })) {
-			fprintf(stderr, "onionmx-check: %s: an onion name, not a mail domain\n", argv[i]);
-			return EXIT_USAGE;
-		}
-		domains[i - optind] = d;
-	}
+	ndomains = argc - optind;
+	if (!(domains = read_domains(ndomains, argv + optind, &rc)))
+		return rc;
 
 	setvbuf(stdout, NULL, _IOLBF, 0);
 	load_config(&c);
 	if (!c.config_ok)
 		fprintf(stderr, "onionmx-check: %s\n", c.config_err);
-	else if (!c.terse) {
-		char tors[OMX_TORS_MAX * 66] = "";
-		size_t tl = 0;
-
-		for (int i = 0; i < c.cfg.ntors && tl < sizeof(tors); i++)
-			tl += (size_t)snprintf(tors + tl, sizeof(tors) - tl, "%s%s", i ? " " : "",
-					       c.cfg.tors[i].text);
-		printf("config %s: socks %s, map %s, discover %s, srv_dnssec %s, srv_failure %s, "
-		       "timeout %d s%s%s\n\n",
-		       c.conf, tors, c.cfg.map_path, c.cfg.discover ? "srv" : "off",
-		       check_policy_name(c.cfg.srv_dnssec), c.cfg.srv_failure_mx ? "mx" : "defer",
-		       c.cfg.timeout, c.cfg.programs[0] ? "; the library acts only in: " : "",
-		       c.cfg.programs);
-	}
+	else if (!c.terse)
+		print_config(&c);
 	c.res_ok = res_ninit(&c.res) == 0;
 
-	for (int i = 0; i < argc - optind; i++) {
-		int rc = check_domain(&c, domains[i]);
-
+	for (int i = 0; i < ndomains; i++) {
+		rc = check_domain(&c, domains[i]);
 		if (c.terse)
 			printf("%s\n", c.terse_line);
-		else if (i < argc - optind - 1)
+		else if (i < ndomains - 1)
 			putchar('\n');
 		if (rank(rc) > rank(worst))
 			worst = rc;

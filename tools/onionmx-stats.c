@@ -295,7 +295,8 @@ static void label(char *out, size_t cap, const struct row *r)
 		snprintf(out, cap, "(other)");
 }
 
-static void print_prometheus(FILE *out, const struct view *v)
+/* Prometheus metrics, one function a family. */
+static void prom_connections(FILE *out, const struct view *v)
 {
 	char o[64];
 
@@ -327,6 +328,12 @@ static void print_prometheus(FILE *out, const struct view *v)
 					o, v->tors[t], (unsigned long long)c->tor_failed[t]);
 		}
 	}
+}
+
+static void prom_handshakes(FILE *out, const struct view *v)
+{
+	char o[64];
+
 	fprintf(out, "# HELP onionmx_socks_handshake_seconds Time from connect() to Tor's SOCKS success reply.\n"
 		     "# TYPE onionmx_socks_handshake_seconds histogram\n");
 	for (unsigned i = 0; i < v->nrows; i++) {
@@ -347,6 +354,12 @@ static void print_prometheus(FILE *out, const struct view *v)
 			(double)c->handshake_us / 1e6);
 		fprintf(out, "onionmx_socks_handshake_seconds_count{onion=\"%s\"} %llu\n", o, cum);
 	}
+}
+
+static void prom_last_times(FILE *out, const struct view *v)
+{
+	char o[64];
+
 	fprintf(out, "# HELP onionmx_last_success_timestamp_seconds When a connection to the onion last succeeded (0: never).\n"
 		     "# TYPE onionmx_last_success_timestamp_seconds gauge\n");
 	for (unsigned i = 0; i < v->nrows; i++) {
@@ -361,6 +374,10 @@ static void print_prometheus(FILE *out, const struct view *v)
 		fprintf(out, "onionmx_last_failure_timestamp_seconds{onion=\"%s\"} %.3f\n", o,
 			(double)v->rows[i].c->last_failure / 1e3);
 	}
+}
+
+static void prom_lookups_and_file(FILE *out, const struct view *v)
+{
 	fprintf(out, "# HELP onionmx_mx_lookups_total MX lookups by mail domain and the route they gave: map, srv (discovery), mx (clearnet), deferred.\n"
 		     "# TYPE onionmx_mx_lookups_total counter\n");
 	for (unsigned i = 0; i < v->ndomains; i++)
@@ -378,6 +395,14 @@ static void print_prometheus(FILE *out, const struct view *v)
 	fprintf(out, "# HELP onionmx_stats_created_timestamp_seconds When the statistics file was made.\n"
 		     "# TYPE onionmx_stats_created_timestamp_seconds gauge\n"
 		     "onionmx_stats_created_timestamp_seconds %lld\n", (long long)v->f->created);
+}
+
+static void print_prometheus(FILE *out, const struct view *v)
+{
+	prom_connections(out, v);
+	prom_handshakes(out, v);
+	prom_last_times(out, v);
+	prom_lookups_and_file(out, v);
 }
 
 /* Writes to PATH.tmp.PID and renames it over PATH: the collector never reads
