@@ -834,7 +834,7 @@ static void precheck_start(struct precheck *pc, const char *text, size_t len)
 	pc->bits = calloc(len / 8 + 1, 1);
 	pc->memo = calloc(1, sizeof(*pc->memo));
 	pc->starts = malloc((pc->nchunks + 1) * sizeof(*pc->starts));
-	if (!pc->bits || !pc->memo || !pc->starts)
+	if (!pc->bits || !pc->memo || !pc->starts || omx_onion_memo_init(pc->memo, len / 64) != 0)
 		return;
 	pc->starts[0] = 0;
 	for (uint32_t i = 1; i < pc->nchunks; i++) {
@@ -869,6 +869,8 @@ static void precheck_free(struct precheck *pc)
 	precheck_join(pc, 1);
 	free(pc->bits);
 	free(pc->starts);
+	if (pc->memo)
+		omx_onion_memo_free(pc->memo);
 	free(pc->memo);
 	pc->bits = NULL;
 	pc->starts = NULL;
@@ -1151,6 +1153,7 @@ static void compile_free(struct compile *c)
 		free(c->tmp);
 	}
 	precheck_free(&c->pc);
+	omx_onion_memo_free(&c->key_memo);
 	entries_free(&c->onions);
 	entries_free(&c->domains);
 	free(c->text);
@@ -1179,6 +1182,9 @@ int omx_map_compile_at(const char *src, const char *out, const char *range, int6
 	c->text = omx_read_file(src, MAP_MAX_SOURCE, 0, &c->len, err, errlen);
 	if (!c->text || open_output(c, out, ranges) != 0)
 		goto out;
+	/* Room for every distinct onion (a line is over 64 bytes); without
+	 * memory every line's key is checked. */
+	omx_onion_memo_init(&c->key_memo, c->len / 64);
 	precheck_start(&c->pc, c->text, c->len);
 	while (c->pos < c->len) {
 		claim_or_join(c);

@@ -12,6 +12,7 @@
 #include "fnv.h"
 #include "sha3.h"
 
+#include <stdlib.h>
 #include <string.h>
 
 #define ONION_PUBKEY_LEN 32
@@ -119,6 +120,24 @@ enum omx_onion_status omx_onion_check_key(const char *label, size_t len)
 	return OMX_ONION_OK;
 }
 
+int omx_onion_memo_init(struct omx_onion_memo *memo, size_t want)
+{
+	size_t slots = 256;
+
+	while (slots < 2 * want && slots < ((size_t)1 << 20))
+		slots *= 2;
+	memo->label = calloc(slots, sizeof(*memo->label));
+	memo->slots = memo->label ? slots : 0;
+	return memo->label ? 0 : -1;
+}
+
+void omx_onion_memo_free(struct omx_onion_memo *memo)
+{
+	free(memo->label);
+	memo->label = NULL;
+	memo->slots = 0;
+}
+
 enum omx_onion_status omx_onion_check_key_memo(const char *label, size_t len,
 					       struct omx_onion_memo *memo)
 {
@@ -128,7 +147,7 @@ enum omx_onion_status omx_onion_check_key_memo(const char *label, size_t len,
 	char *slot;
 	enum omx_onion_status st;
 
-	if (!memo || len != OMX_ONION_LABEL_LEN)
+	if (!memo || !memo->slots || len != OMX_ONION_LABEL_LEN)
 		return omx_onion_check_key(label, len);
 	for (size_t i = 0; i < len; i++)
 		lower[i] = omx_ascii_lower(label[i]);
@@ -136,9 +155,9 @@ enum omx_onion_status omx_onion_check_key_memo(const char *label, size_t len,
 	hash = (uint32_t)(h ^ (h >> 32));
 	/* Four slots from the hash's: a few onions sharing a slot do not evict
 	 * each other; past that, the hash's own slot is overwritten. */
-	slot = memo->label[hash % OMX_ONION_MEMO_SLOTS];
+	slot = memo->label[hash & (memo->slots - 1)];
 	for (unsigned i = 0; i < 4; i++) {
-		char *probe = memo->label[(hash + i) % OMX_ONION_MEMO_SLOTS];
+		char *probe = memo->label[(hash + i) & (memo->slots - 1)];
 
 		if (memcmp(probe, lower, sizeof(lower)) == 0)
 			return OMX_ONION_OK;

@@ -31,11 +31,18 @@ enum omx_onion_status omx_onion_check_key(const char *label, size_t len);
 
 /* Labels omx_onion_check_key found valid, kept by a caller that checks many
  * (onionmx-map: a map lists one onion for many domains, and the key check
- * costs ~40 us). Zero-initialised (14 KiB); one per thread. */
-#define OMX_ONION_MEMO_SLOTS 256
+ * costs ~40 us). One per thread. SLOTS (a power of two) labels are held: the
+ * compiler sizes it to the source, so that every distinct onion of a large
+ * map is checked once however its lines are ordered. */
 struct omx_onion_memo {
-	char label[OMX_ONION_MEMO_SLOTS][OMX_ONION_LABEL_LEN]; /* lower case; "" if empty */
+	char (*label)[OMX_ONION_LABEL_LEN]; /* lower case; "" if empty */
+	size_t slots;
 };
+
+/* Allocates MEMO for about WANT labels (at least 256, at most 2^20 slots);
+ * 0, or -1 without memory (MEMO then holds nothing and checks everything). */
+int omx_onion_memo_init(struct omx_onion_memo *memo, size_t want);
+void omx_onion_memo_free(struct omx_onion_memo *memo);
 
 /* omx_onion_check_key, answered from MEMO (if not NULL) for a label it holds. */
 enum omx_onion_status omx_onion_check_key_memo(const char *label, size_t len,

@@ -214,10 +214,11 @@ static void test_known_invalid(void)
  * either case; a full memo still checks every label. */
 static void test_memo(void)
 {
-	static struct omx_onion_memo memo;
+	struct omx_onion_memo memo;
 	char upper[57], label[OMX_ONION_LABEL_LEN + 1];
 	int wrong = 0;
 
+	ok(omx_onion_memo_init(&memo, 0) == 0 && memo.slots == 256, "memo: the smallest holds 256 labels");
 	for (int round = 0; round < 2; round++) {
 		is_int(omx_onion_check_key_memo(valid_onions[0], 56, &memo), OMX_ONION_OK,
 		       "memo, round %d: a valid onion", round);
@@ -246,6 +247,12 @@ static void test_memo(void)
 			wrong += omx_onion_check_key_memo(label, 56, &memo) != want;
 	}
 	is_int(wrong, 0, "memo: 600 keys twice each, every answer as the full check's");
+	omx_onion_memo_free(&memo);
+	ok(omx_onion_memo_init(&memo, 10000) == 0 && memo.slots == 32768, "memo: sized for 10000 labels");
+	omx_onion_memo_free(&memo);
+	ok(omx_onion_memo_init(&memo, (size_t)1 << 30) == 0 && memo.slots == (size_t)1 << 20,
+	   "memo: at most 2^20 slots");
+	omx_onion_memo_free(&memo);
 }
 
 int main(void)
