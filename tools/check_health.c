@@ -199,7 +199,15 @@ static int parse_int(const char *opt, const char *s, int min, int max, int *out)
 
 static const char *const status_names[] = { "OK", "WARNING", "CRITICAL", "UNKNOWN" };
 
-int omx_health_main(int argc, char **argv)
+/* What the command line asks for. */
+struct health_opts {
+	const char *conf, *file;
+	int terse, probe;
+	struct omx_health_params p;
+};
+
+/* Parses ARGV into O: -1 to go on, else the exit status (usage, --help). */
+static int health_options(int argc, char **argv, struct health_opts *o)
 {
 	enum { OPT_HEALTH = 256, OPT_WINDOW, OPT_MIN, OPT_NOPROBE };
 	static const struct option longopts[] = {
@@ -213,41 +221,32 @@ int omx_health_main(int argc, char **argv)
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
-	static struct omx_config cfg;
-	struct omx_health_params p = { .window = 3600, .min_onions = 2, .socks_answers = -1 };
-	const char *conf = getenv("ONIONMX_CONF"), *file = NULL;
-	char err[4400], text[8192], why[256] = "";
-	int opt, terse = 0, probe = 1, have_cfg;
-	enum omx_health_verdict h;
-	struct omx_stats_file *f;
-	static struct tor_probe tp;
+	int opt;
 
-	if (!conf || !*conf)
-		conf = OMX_DEFAULT_CONF;
 	optind = 1;
 	while ((opt = getopt_long(argc, argv, "c:tf:h", longopts, NULL)) != -1) {
 		switch (opt) {
 		case OPT_HEALTH:
 			break;
 		case 'c':
-			conf = optarg;
+			o->conf = optarg;
 			break;
 		case 't':
-			terse = 1;
+			o->terse = 1;
 			break;
 		case 'f':
-			file = optarg;
+			o->file = optarg;
 			break;
 		case OPT_WINDOW:
-			if (parse_int("--window", optarg, 1, 365 * 86400, &p.window) != 0)
+			if (parse_int("--window", optarg, 1, 365 * 86400, &o->p.window) != 0)
 				return OMX_HEALTH_UNKNOWN;
 			break;
 		case OPT_MIN:
-			if (parse_int("--min-onions", optarg, 1, 1000, &p.min_onions) != 0)
+			if (parse_int("--min-onions", optarg, 1, 1000, &o->p.min_onions) != 0)
 				return OMX_HEALTH_UNKNOWN;
 			break;
 		case OPT_NOPROBE:
-			probe = 0;
+			o->probe = 0;
 			break;
 		case 'h':
 			fputs(usage_text, stdout);
@@ -261,68 +260,103 @@ int omx_health_main(int argc, char **argv)
 		fputs(usage_text, stderr);
 		return OMX_HEALTH_UNKNOWN;
 	}
+	return -1;
+}
+
+/* The verdict on statistics F (NULL: unreadable, ERR says why) and the probe
+ * of the Tors TP (WHY: the first failure); TEXT says it. */
+static enum omx_health_verdict health_verdict(const struct omx_stats_file *f, const char *err,
+					      struct health_opts *o, const struct tor_probe *tp,
+					      const char *why, char *text, size_t cap)
+{
+	enum omx_health_verdict h;
+
+	if (!f) {
+		h = o->p.socks_answers == 0 ? OMX_HEALTH_CRITICAL : OMX_HEALTH_UNKNOWN;
+		if (o->p.socks_answers == 0)
+			snprintf(text, cap, "our Tor is broken: %s %s %s (%s); and no statistics: %s",
+				 tp->n > 1 ? "none of its SOCKS ports" : "its SOCKS port", tp->down,
+				 tp->n > 1 ? "answers" : "does not answer", why, err);
+		else
+			snprintf(text, cap, "no statistics: %s", err);
+	} else {
+		h = omx_stats_verdict(f, &o->p, text, cap);
+		if (o->p.socks_answers == 0) {
+			size_t n = strlen(text);
+
+			snprintf(text + n, cap - n, " (%s)", why);
+		}
+	}
+	/* One of several Tors down: a warning (the library moves on to the next). */
+	if (o->probe && tp->answering > 0 && tp->answering < tp->n) {
+		size_t n = strlen(text);
+
+		snprintf(text + n, cap - n, "; Tor %s does not answer (%s): %d of %d Tors down", tp->down, why,
+			 tp->n - tp->answering, tp->n);
+		if (h == OMX_HEALTH_OK)
+			h = OMX_HEALTH_WARNING;
+	}
+	return h;
+}
+
+/* The lines after the verdict, without -t. */
+static void health_details(const struct health_opts *o, const struct omx_config *cfg,
+			   const char *file, const struct tor_probe *tp)
+{
+	printf("statistics: %s\n", file);
+	for (int i = 0; o->probe && i < tp->n; i++)
+		printf("Tor's SOCKS port %s: %s%s%s\n", tor_at(cfg, i, &(struct omx_tor_addr){ 0 })->text,
+		       tp->answers[i] ? "answers" : "does not answer", tp->why[i][0] ? ": " : "", tp->why[i]);
+	printf("window: %d s; our Tor is blamed when %d or more onions fail with local causes\n",
+	       o->p.window, o->p.min_onions);
+	printf("details: onionmx-stats%s%s\n", o->conf ? " -c " : "", o->conf ? o->conf : "");
+}
+
+int omx_health_main(int argc, char **argv)
+{
+	static struct omx_config cfg;
+	static struct tor_probe tp;
+	struct health_opts o = { .conf = getenv("ONIONMX_CONF"), .probe = 1,
+				 .p = { .window = 3600, .min_onions = 2, .socks_answers = -1 } };
+	const char *file;
+	char err[4400], text[8192], why[256] = "";
+	enum omx_health_verdict h;
+	struct omx_stats_file *f;
+	int rc;
+
+	if (!o.conf || !*o.conf)
+		o.conf = OMX_DEFAULT_CONF;
+	if ((rc = health_options(argc, argv, &o)) >= 0)
+		return rc;
 	omx_config_defaults(&cfg);
-	have_cfg = omx_config_load(&cfg, conf, 0, err, sizeof(err)) == 0;
-	if (!have_cfg) {
+	if (omx_config_load(&cfg, o.conf, 0, err, sizeof(err)) != 0) {
 		printf("ONIONMX UNKNOWN - %s\n", err);
 		return OMX_HEALTH_UNKNOWN;
 	}
-	if (!file)
-		file = cfg.stats_path;
+	file = o.file ? o.file : cfg.stats_path;
 	if (!file[0]) {
-		printf("ONIONMX UNKNOWN - %s: stats = none: no statistics to judge\n", conf);
+		printf("ONIONMX UNKNOWN - %s: stats = none: no statistics to judge\n", o.conf);
 		return OMX_HEALTH_UNKNOWN;
 	}
-	if (probe) {
-		/* Our Tor is broken only when none answers; one of several down is
-		 * a warning (the library moves on to the next). */
+	if (o.probe) {
+		/* Our Tor is broken only when none answers. */
 		probe_tors(&cfg, &tp);
-		p.socks_answers = tp.answering > 0;
-		p.socks = tp.answering ? tp.all : tp.down;
+		o.p.socks_answers = tp.answering > 0;
+		o.p.socks = tp.answering ? tp.all : tp.down;
 		for (int i = 0; i < tp.n && !why[0]; i++)
 			if (!tp.answers[i])
 				snprintf(why, sizeof(why), "%s", tp.why[i]);
 	}
-	p.now = time(NULL);
+	o.p.now = time(NULL);
 	f = omx_stats_read(file, err, sizeof(err));
-	if (!f) {
-		h = p.socks_answers == 0 ? OMX_HEALTH_CRITICAL : OMX_HEALTH_UNKNOWN;
-		if (p.socks_answers == 0)
-			snprintf(text, sizeof(text), "our Tor is broken: %s %s %s (%s); and no statistics: %s",
-				 tp.n > 1 ? "none of its SOCKS ports" : "its SOCKS port", tp.down,
-				 tp.n > 1 ? "answers" : "does not answer", why, err);
-		else
-			snprintf(text, sizeof(text), "no statistics: %s", err);
-	} else {
-		h = omx_stats_verdict(f, &p, text, sizeof(text));
-		if (p.socks_answers == 0) {
-			size_t n = strlen(text);
-
-			snprintf(text + n, sizeof(text) - n, " (%s)", why);
-		}
-	}
-	if (probe && tp.answering > 0 && tp.answering < tp.n) {
-		size_t n = strlen(text);
-
-		snprintf(text + n, sizeof(text) - n, "; Tor %s does not answer (%s): %d of %d Tors down", tp.down, why,
-			 tp.n - tp.answering, tp.n);
-		if (h == OMX_HEALTH_OK)
-			h = OMX_HEALTH_WARNING;
-	}
+	h = health_verdict(f, err, &o, &tp, why, text, sizeof(text));
 	printf("ONIONMX %s - %s", status_names[h], text);
 	if (f)
 		printf(" | tried=%lluc succeeded=%lluc", (unsigned long long)f->total.tried,
 		       (unsigned long long)f->total.succeeded);
 	printf("\n");
-	if (!terse) {
-		printf("statistics: %s\n", file);
-		for (int i = 0; probe && i < tp.n; i++)
-			printf("Tor's SOCKS port %s: %s%s%s\n", tor_at(&cfg, i, &(struct omx_tor_addr){ 0 })->text,
-			       tp.answers[i] ? "answers" : "does not answer", tp.why[i][0] ? ": " : "", tp.why[i]);
-		printf("window: %d s; our Tor is blamed when %d or more onions fail with local causes\n",
-		       p.window, p.min_onions);
-		printf("details: onionmx-stats%s%s\n", conf ? " -c " : "", conf ? conf : "");
-	}
+	if (!o.terse)
+		health_details(&o, &cfg, file, &tp);
 	free(f);
 	return h;
 }
