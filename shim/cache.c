@@ -2,6 +2,7 @@
 #include "ascii.h"
 #include "dirsafe.h"
 #include "cache.h"
+#include "shared_file.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -321,71 +322,33 @@ static int dir_ok(const char *path, int require_root, char *err, size_t errlen)
 	return omx_dir_safe(path, dir, require_root, err, errlen);
 }
 
-/* Creates PATH with an initialised cache, mode 0600: written under a temporary
- * name and linked into place, so no process ever maps a half-initialised file.
- * EEXIST (another process won the race) counts as success. Over RLIMIT_FSIZE
- * (a user's "ulimit -f" inherited by a setuid program) the kernel would kill
- * the process with SIGXFSZ and leave the temporary file: the signal is blocked
- * around the writes and the one the kernel queued is taken back. */
+/* The new cache file: its header, range and secret key. */
+struct cache_init {
+	uint32_t net, mask;
+};
+
+static const char *fill_cache(void *mem, void *ctx)
+{
+	const struct cache_init *ci = ctx;
+
+	return init_file(mem, ci->net, ci->mask) != 0 ? "no random key" : NULL;
+}
+
+static void created_step(void)
+{
+	test_step("create");
+}
+
+/* Creates PATH with an initialised cache, mode 0600 (shared_file.h: made
+ * whole, then linked into place; EEXIST, another process won the race, counts
+ * as success). */
 static int create_file(const char *path, uint32_t net, uint32_t mask, char *err, size_t errlen)
 {
-	char tmp[PATH_MAX];
-	struct omx_cache_file *f;
-	sigset_t xfsz, saved, pending;
-	int fd, rc = -1, was_pending;
+	struct cache_init ci = { .net = net, .mask = mask };
+	const struct omx_shared_init init = { .fill = fill_cache, .ctx = &ci, .created = created_step,
+					      .sync = 1 };
 
-	if (snprintf(tmp, sizeof(tmp), "%s.new.%ld", path, (long)getpid()) >= (int)sizeof(tmp)) {
-		snprintf(err, errlen, "%s: path too long", path);
-		return -1;
-	}
-	sigemptyset(&xfsz);
-	sigaddset(&xfsz, SIGXFSZ);
-	pthread_sigmask(SIG_BLOCK, &xfsz, &saved);
-	sigpending(&pending);
-	was_pending = sigismember(&pending, SIGXFSZ);
-	unlink(tmp);
-	fd = open(tmp, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
-	if (fd < 0) {
-		snprintf(err, errlen, "%s: cannot create: %s", path, strerror(errno));
-		goto restore;
-	}
-	test_step("create");
-	if (fchmod(fd, 0600) != 0 || ftruncate(fd, sizeof(*f)) != 0) {
-		snprintf(err, errlen, "%s: cannot create: %s", path, strerror(errno));
-		goto out;
-	}
-	f = mmap(NULL, sizeof(*f), PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
-	if (f == MAP_FAILED) {
-		snprintf(err, errlen, "%s: cannot map: %s", path, strerror(errno));
-		goto out;
-	}
-	if (init_file(f, net, mask) != 0) {
-		snprintf(err, errlen, "%s: no random key: %s", path, strerror(errno));
-		munmap(f, sizeof(*f));
-		goto out;
-	}
-	munmap(f, sizeof(*f));
-	if (fsync(fd) != 0) {
-		snprintf(err, errlen, "%s: cannot write: %s", path, strerror(errno));
-		goto out;
-	}
-	if (link(tmp, path) != 0 && errno != EEXIST) {
-		snprintf(err, errlen, "%s: cannot create: %s", path, strerror(errno));
-		goto out;
-	}
-	rc = 0;
-out:
-	close(fd);
-	unlink(tmp);
-restore:
-	sigpending(&pending);
-	if (!was_pending && sigismember(&pending, SIGXFSZ)) {
-		struct timespec zero = {0, 0};
-
-		sigtimedwait(&xfsz, NULL, &zero); /* ours: the write above was refused */
-	}
-	pthread_sigmask(SIG_SETMASK, &saved, NULL);
-	return rc;
+	return omx_shared_file_create(path, sizeof(struct omx_cache_file), 0600, &init, err, errlen);
 }
 
 static void range_text(uint32_t net, uint32_t mask, char *out, size_t cap)

@@ -17,6 +17,7 @@
 #include "dirsafe.h"
 #include "fnv.h"
 #include "onion.h"
+#include "shared_file.h"
 
 #define STATS_MAGIC "onionmx stats 1" /* 15 characters and the NUL */
 
@@ -506,55 +507,20 @@ static int dir_ok(const char *path, int require_root, char *err, size_t errlen)
 	return omx_dir_safe(path, dir, require_root, err, errlen);
 }
 
-/* Makes PATH whole under a temporary name and links it in: nobody maps a
- * half-made file. SIGXFSZ (a caller's ulimit -f) is held off as for the cache. */
+static const char *fill_stats(void *mem, void *ctx)
+{
+	(void)ctx;
+	omx_stats_init(mem, time(NULL));
+	return NULL;
+}
+
+/* Creates PATH, a new statistics file, mode 0640 (shared_file.h: made whole,
+ * then linked into place; another process winning the race is fine). */
 static int create_file(const char *path, char *err, size_t errlen)
 {
-	char tmp[4200];
-	sigset_t xfsz, saved;
-	struct omx_stats_file *f;
-	int fd, rc = -1;
+	const struct omx_shared_init init = { .fill = fill_stats };
 
-	snprintf(tmp, sizeof(tmp), "%s.new.%ld", path, (long)getpid());
-	sigemptyset(&xfsz);
-	sigaddset(&xfsz, SIGXFSZ);
-	pthread_sigmask(SIG_BLOCK, &xfsz, &saved);
-	unlink(tmp);
-	fd = open(tmp, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0640);
-	if (fd < 0) {
-		snprintf(err, errlen, "%s: cannot create: %s", path, strerror(errno));
-		goto restore;
-	}
-	if (fchmod(fd, 0640) != 0 || ftruncate(fd, sizeof(*f)) != 0) {
-		snprintf(err, errlen, "%s: cannot create: %s", path, strerror(errno));
-		goto out;
-	}
-	f = mmap(NULL, sizeof(*f), PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
-	if (f == MAP_FAILED) {
-		snprintf(err, errlen, "%s: cannot map: %s", path, strerror(errno));
-		goto out;
-	}
-	omx_stats_init(f, time(NULL));
-	munmap(f, sizeof(*f));
-	if (link(tmp, path) != 0 && errno != EEXIST) {
-		snprintf(err, errlen, "%s: cannot create: %s", path, strerror(errno));
-		goto out;
-	}
-	rc = 0;
-out:
-	close(fd);
-	unlink(tmp);
-restore:
-	{
-		sigset_t pending;
-		struct timespec zero = { 0, 0 };
-
-		sigpending(&pending);
-		if (sigismember(&pending, SIGXFSZ))
-			sigtimedwait(&xfsz, NULL, &zero);
-	}
-	pthread_sigmask(SIG_SETMASK, &saved, NULL);
-	return rc;
+	return omx_shared_file_create(path, sizeof(struct omx_stats_file), 0640, &init, err, errlen);
 }
 
 int omx_stats_open(const char *path, int require_root, char *err, size_t errlen)
