@@ -361,6 +361,18 @@ static void range_text(uint32_t net, uint32_t mask, char *out, size_t cap)
 		 net & 255, prefix);
 }
 
+/* C now works on the mapped file F (SHARED: a file of its own, not anonymous). */
+static void attach(struct omx_cache *c, struct omx_cache_file *f, uint32_t net, uint32_t mask,
+		   int shared)
+{
+	c->file = f;
+	c->size = sizeof(*f);
+	c->net = net;
+	c->mask = mask;
+	c->shared = shared;
+	load_key(c);
+}
+
 int omx_cache_open(struct omx_cache *c, const char *path, uint32_t net, uint32_t mask,
 		   int require_root, char *err, size_t errlen)
 {
@@ -433,12 +445,7 @@ int omx_cache_open(struct omx_cache *c, const char *path, uint32_t net, uint32_t
 		munmap(f, sizeof(*f));
 		return -1;
 	}
-	c->file = f;
-	c->size = sizeof(*f);
-	c->net = net;
-	c->mask = mask;
-	c->shared = 1;
-	load_key(c);
+	attach(c, f, net, mask, 1);
 	return 0;
 }
 
@@ -462,11 +469,7 @@ int omx_cache_open_anonymous(struct omx_cache *c, uint32_t net, uint32_t mask, c
 		munmap(f, sizeof(*f));
 		return -1;
 	}
-	c->file = f;
-	c->size = sizeof(*f);
-	c->net = net;
-	c->mask = mask;
-	load_key(c);
+	attach(c, f, net, mask, 0);
 	return 0;
 }
 
