@@ -24,6 +24,7 @@
  * once, and descriptors above the bitmap are examined at each send. */
 #include <arpa/inet.h>
 #include <stdint.h>
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <netinet/in.h>
@@ -301,7 +302,7 @@ __attribute__((constructor)) static void examine_inherited(void)
 		return;
 	}
 	do {
-		n = syscall(SYS_getdents64, dir, buf, sizeof(buf));
+		n = getdents64(dir, buf, sizeof(buf)); /* glibc's, not syscall(): that is our own hook */
 		for (long off = 0; off < n;) {
 			const struct omx_dirent64 *e = (const struct omx_dirent64 *)(buf + off);
 			char *end;
