@@ -93,7 +93,7 @@ $(O)/tools/onionmx-check: $(OBJDIR)/tools/onionmx-check.o $(OBJDIR)/tools/check_
 # test_check_mta tests the rules of onionmx-check --mta (tools/check_mta.c).
 $(O)/tests/unit/test_check_mta: $(OBJDIR)/tools/check_mta.o
 
-$(O)/tests/unit/%: tests/unit/%.c tests/tap.h $(TOOL_SRC:%=$(OBJDIR)/%.o)
+$(O)/tests/unit/%: tests/unit/%.c tests/tap.h tests/unit/dns_pkt.h $(TOOL_SRC:%=$(OBJDIR)/%.o)
 	@mkdir -p $(@D)
 	$(CC) $(ALLFLAGS) -Itools $(LINKFLAGS) -o $@ $< $(filter %.o,$^) $(CDB_PIC) -lresolv
 

@@ -8,6 +8,7 @@
 #include "srv.h"
 #include "srv_lookup.h"
 #include "tap.h"
+#include "dns_pkt.h"
 
 #include <arpa/inet.h>
 #include <stdio.h>
@@ -15,31 +16,6 @@
 
 #define AD 0x20
 #define T_TLSA_ 52
-
-struct pkt {
-	uint8_t b[4096];
-	size_t len;
-};
-
-static void put8(struct pkt *p, unsigned v) { p->b[p->len++] = (uint8_t)v; }
-static void put16(struct pkt *p, unsigned v) { put8(p, v >> 8); put8(p, v); }
-static void put32(struct pkt *p, uint32_t v) { put16(p, v >> 16); put16(p, v & 0xffff); }
-
-static void put_name(struct pkt *p, const char *name)
-{
-	while (*name) {
-		const char *dot = strchr(name, '.');
-		size_t n = dot ? (size_t)(dot - name) : strlen(name);
-
-		put8(p, (unsigned)n);
-		memcpy(p->b + p->len, name, n);
-		p->len += n;
-		name += n;
-		if (*name == '.')
-			name++;
-	}
-	put8(p, 0);
-}
 
 /* Header (QR|RD|RA plus FLAGS: AD, TC, rcode) and the question QNAME TYPE. */
 static void start(struct pkt *p, unsigned flags, unsigned an, const char *qname, unsigned type)

@@ -19,6 +19,7 @@
 #include "route.h"
 #include "sha3.h"
 #include "tap.h"
+#include "dns_pkt.h"
 
 static char o[4][OMX_ONION_LABEL_LEN + 1];
 
@@ -34,31 +35,6 @@ static void onion(unsigned i, char out[OMX_ONION_LABEL_LEN + 1])
 }
 
 /* --- the scripted resolver --- */
-
-struct pkt {
-	uint8_t b[4096];
-	size_t len;
-};
-
-static void put16(struct pkt *p, unsigned v)
-{
-	p->b[p->len++] = (uint8_t)(v >> 8);
-	p->b[p->len++] = (uint8_t)v;
-}
-
-static void put_name(struct pkt *p, const char *name)
-{
-	while (*name) {
-		const char *dot = strchr(name, '.');
-		size_t n = dot ? (size_t)(dot - name) : strlen(name);
-
-		p->b[p->len++] = (uint8_t)n;
-		memcpy(p->b + p->len, name, n);
-		p->len += n;
-		name += n + (name[n] == '.');
-	}
-	p->b[p->len++] = 0;
-}
 
 static void header(struct pkt *p, const char *qname, unsigned rcode, unsigned an, unsigned ns)
 {

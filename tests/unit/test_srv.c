@@ -8,6 +8,7 @@
 #include "srv_lookup.h"
 #include "ed25519.h"
 #include "tap.h"
+#include "dns_pkt.h"
 
 #include <arpa/inet.h>
 
@@ -29,45 +30,6 @@ static void onion(unsigned i, char out[OMX_ONION_LABEL_LEN + 1])
 }
 
 /* --- a small reply builder --- */
-
-struct pkt {
-	uint8_t b[70000];
-	size_t len;
-	size_t an_at; /* where the answer count is patched */
-};
-
-static void put8(struct pkt *p, unsigned v)
-{
-	p->b[p->len++] = (uint8_t)v;
-}
-
-static void put16(struct pkt *p, unsigned v)
-{
-	put8(p, v >> 8);
-	put8(p, v);
-}
-
-static void put32(struct pkt *p, uint32_t v)
-{
-	put16(p, v >> 16);
-	put16(p, v & 0xffff);
-}
-
-static void put_name(struct pkt *p, const char *name)
-{
-	while (*name) {
-		const char *dot = strchr(name, '.');
-		size_t n = dot ? (size_t)(dot - name) : strlen(name);
-
-		put8(p, (unsigned)n);
-		memcpy(p->b + p->len, name, n);
-		p->len += n;
-		name += n;
-		if (*name == '.')
-			name++;
-	}
-	put8(p, 0);
-}
 
 /* Header and question; FLAGS beyond QR|RD|RA (e.g. AD 0x20, TC 0x200, rcode). */
 static void start(struct pkt *p, unsigned flags, unsigned an, unsigned ns)
