@@ -1,12 +1,15 @@
-/* ed25519 public-key validation for onion addresses, the way Tor does it:
- * decompress the point (RFC 8032 5.1.3), refuse the identity, and check that
- * multiplying by the group order l gives the identity (no torsion component).
+/* ed25519 public-key validation for onion addresses: the keys Tor accepts
+ * (RFC 8032 5.1.3 decoding, then no torsion component: Tor multiplies by the
+ * group order l and wants the identity). Here the subgroup test is done with
+ * four field exponentiations instead of ~250 point doublings (see
+ * omx_ed25519_key_check); the multiplication by l is kept as the reference
+ * the tests compare against (omx_ed25519_key_check_by_order).
  *
  * Field elements mod p = 2^255 - 19 are five 51-bit limbs (donna's layout),
  * products in 128 bits. Points are extended twisted Edwards coordinates
  * (X:Y:Z:T), x = X/Z, y = Y/Z, xy = T/Z, on -x^2 + y^2 = 1 + d x^2 y^2, with
  * RFC 8032's complete formulas (5.1.4). Nothing here is secret (public keys):
- * variable time throughout, written for brevity rather than speed. */
+ * variable time throughout. */
 #include "ed25519.h"
 
 #include <string.h>
@@ -26,6 +29,19 @@ static const fe fe_2d = { 0x69b9426b2f159, 0x35050762add7a, 0x3cf44c0038052, 0x6
 			  0x2406d9dc56dff };
 static const fe fe_sqrtm1 = { 0x61b274a0ea0b0, 0xd5a5fc8f189d, 0x7ef5e9cbd0c60, 0x78595a6804c9e,
 			      0x2b8324804fc1d };
+/* For the subgroup test (omx_ed25519_key_check): sqrt(1 + d); sqrt(486664) and
+ * sqrt(-486664) (486662 is the Montgomery form's A); sqrt(-i/d) and sqrt(i/d),
+ * i = sqrt(-1). Computed with Python's pow; any of the two roots will do. */
+static const fe fe_sqrt_1pd = { 0x5af1b54e05ec2, 0x4a70a80afc8bd, 0x6cc5c60682a3c, 0x77747fd932ef6,
+				0x3f6b154250175 };
+static const fe fe_v4 = { 0x248ef9c884415, 0xe509526c7d34, 0x7d29bbd8d6847, 0x157e10fd3bd6b,
+			  0x6be4f497f9a9c };
+static const fe fe_c = { 0x604aaff457e06, 0x2296fa350598d, 0x7f13dfb16874f, 0x35de93d846e01,
+			 0xf26edf460a00 };
+static const fe fe_sqrt_mi_d = { 0x75abf60aecffe, 0x45fd53926199e, 0x7045c1c2aa5c4, 0x1a1b551f5d93e,
+				 0xd998df37290d };
+static const fe fe_sqrt_i_d = { 0x2c7e4c56a2540, 0x40a2daf80bec7, 0x52aad890c33e4, 0x6acb2e1ad80ec,
+				0xc4ba48a0ac8 };
 /* l = 2^252 + 27742317777372353535851937790883648493, little-endian. */
 static const uint8_t group_order[32] = {
 	0xed, 0xd3, 0xf5, 0x5c, 0x1a, 0x63, 0x12, 0x58, 0xd6, 0x9c, 0xf7, 0xa2, 0xde, 0xf9, 0xde, 0x14,
@@ -268,17 +284,65 @@ static void fe_invert(fe h, const fe z)
 	fe_mul(h, t, z11);
 }
 
+/* R = a b^3 (a b^7)^((p-5)/8), and k with b R^2 = i^k a, i = sqrt(-1): that is,
+ * (a/b)^((p-1)/4) = i^k, the quartic character. For k = 0, R is a square root
+ * of a/b; k = 2, i R is; k odd, a/b is not a square. B must not be 0; a = 0
+ * gives k = 0, R = 0. */
+static int fe_sqrt_ratio(fe r, const fe a, const fe b)
+{
+	fe b3, t, check, ia;
+
+	fe_sq(b3, b);
+	fe_mul(b3, b3, b);
+	fe_sq(t, b3);
+	fe_mul(t, t, b);
+	fe_mul(t, t, a);
+	fe_pow22523(t, t);
+	fe_mul(t, t, b3);
+	fe_mul(r, t, a);
+	fe_sq(check, r);
+	fe_mul(check, check, b);
+	if (fe_equal(check, a))
+		return 0;
+	fe_mul(ia, a, fe_sqrtm1);
+	if (fe_equal(check, ia))
+		return 1;
+	fe_neg(t, a);
+	if (fe_equal(check, t))
+		return 2;
+	return 3; /* check = -i a: nothing else is left for b != 0 */
+}
+
+/* Whether F is a nonzero fourth power: F^((p-1)/4) = 1, (p-1)/4 = 2 (p-5)/8 + 1. */
+static int fe_is_fourth_power(const fe f)
+{
+	fe t, one;
+
+	fe_pow22523(t, f);
+	fe_sq(t, t);
+	fe_mul(t, t, f);
+	fe_set(one, 1);
+	return fe_equal(t, one);
+}
+
+/* Whether y (the key's low 255 bits) is below p. y >= p: 2^255-19 .. 2^255-1,
+ * i.e. 0xed..0xff, then all ones. */
+static int canonical_y(const uint8_t s[32])
+{
+	int high = 1;
+
+	for (int i = 1; i < 31; i++)
+		high &= s[i] == 0xff;
+	return !(high && s[0] >= 0xed && (s[31] & 0x7f) == 0x7f);
+}
+
 /* RFC 8032 5.1.3: x from y and the sign bit, if the point exists. */
 static enum omx_ed25519_key point_decode(struct point *P, const uint8_t s[32])
 {
 	fe y2, u, v, v3, x, vx2, t;
 	int sign = s[31] >> 7;
-	int high = 1;
 
-	/* y >= p: y's 255 bits are 2^255-19 .. 2^255-1, i.e. 0xed..0xff, then all ones. */
-	for (int i = 1; i < 31; i++)
-		high &= s[i] == 0xff;
-	if (high && s[0] >= 0xed && (s[31] & 0x7f) == 0x7f)
+	if (!canonical_y(s))
 		return OMX_ED25519_KEY_NOT_CANONICAL;
 
 	fe_frombytes(P->Y, s);
@@ -418,7 +482,7 @@ static void point_mult(struct point *R, const struct point *P, const uint8_t n[3
 	*R = acc;
 }
 
-enum omx_ed25519_key omx_ed25519_key_check(const uint8_t key[32])
+enum omx_ed25519_key omx_ed25519_key_check_by_order(const uint8_t key[32])
 {
 	struct point P, lP;
 	enum omx_ed25519_key st = point_decode(&P, key);
@@ -429,6 +493,92 @@ enum omx_ed25519_key omx_ed25519_key_check(const uint8_t key[32])
 		return OMX_ED25519_KEY_TORSION;
 	point_mult(&lP, &P, group_order);
 	return point_is_identity(&lP) ? OMX_ED25519_KEY_OK : OMX_ED25519_KEY_TORSION;
+}
+
+/* The same answer as omx_ed25519_key_check_by_order, from four exponentiations.
+ * E(F_p) is cyclic of order 8l (it has points of order 8), so P lies in the
+ * subgroup of order l exactly when P is in 8E: when P is in 2E and a half Q of P
+ * (2Q = P; the two halves differ by (0,-1), which is in 4E) is in 4E.
+ * 1. Decoding: x^2 = u/v, u = y^2 - 1, v = d y^2 + 1 (never 0: d is not a
+ *    square). For x != 0, P is in 2E iff v is a square: on the Montgomery form
+ *    (U = (1+y)/(1-y)), U modulo squares is a homomorphism with kernel 2E
+ *    (2-descent, Silverman X.4.9, with the 2-isogeny whose kernel is (0,0), and
+ *    E cyclic), and U ~ 1 - y^2 = -x^2 v, -1 being a square. So with a = sqrt(u)
+ *    and b = sqrt(v) both attempted: P is a point iff both or neither exist, and
+ *    in 2E iff both do.
+ * 2. Halving: Q = (m/t, t) with t^2 = (b + k y)/(b + k), m = a/(b + k),
+ *    k = sqrt(1 + d), doubles to (a/b, y) (the doubling formula solved for Q;
+ *    checked with sympy and on every coset below). Of the two roots b, exactly
+ *    one makes t^2 a square: the two values of t^2 multiply to -1/d, not a square.
+ * 3. Q is in 4E iff f(Q) is a fourth power, f = (V - v4 U)^2 / U on the
+ *    Montgomery form V^2 = U^3 + 486662 U^2 + U, v4 = sqrt(486664): div f =
+ *    4(T4) - 4(O), T4 = (1, v4) of order 4, so f(Q)^((p-1)/4) is the reduced
+ *    Tate pairing of T4 with Q, a homomorphism E/4E -> {1, i, -1, -i} that is
+ *    injective because 4 divides p - 1 and E[4] = <T4> (Frey-Rück). With U =
+ *    (1+t)/(1-t) and V = c U/x, c = sqrt(-486664), f(Q) is, up to a fourth power,
+ *    (1+t)(1-t)^3 (c t D - v4 a)^2 a^2 with D = b + k (multiply through by Z^4
+ *    when t = T/Z is a fraction).
+ * The formulas divide by zero only for points of small order: x = 0 (the
+ * identity, (0,-1)) and y = 0 (order 4) are refused first. tests/unit/
+ * test_ed25519.c checks every torsion coset against the multiplication by l. */
+enum omx_ed25519_key omx_ed25519_key_check(const uint8_t key[32])
+{
+	fe y, y2, u, v, a, b, n, den, t, z, w, f, one;
+	int ka, kb, kt;
+
+	if (!canonical_y(key))
+		return OMX_ED25519_KEY_NOT_CANONICAL;
+	fe_frombytes(y, key);
+	fe_set(one, 1);
+	fe_sq(y2, y);
+	fe_sub(u, y2, one);
+	fe_mul(v, y2, fe_d);
+	fe_add(v, v, one);
+	if (fe_iszero(u)) /* x = 0: the identity, (0,-1), or "-0" with the sign bit */
+		return key[31] >> 7 ? OMX_ED25519_KEY_NOT_ON_CURVE : OMX_ED25519_KEY_TORSION;
+	ka = fe_sqrt_ratio(a, u, one);
+	kb = fe_sqrt_ratio(b, v, one);
+	if ((ka ^ kb) & 1)
+		return OMX_ED25519_KEY_NOT_ON_CURVE; /* u/v is not a square */
+	if (ka & 1 || fe_iszero(y))
+		return OMX_ED25519_KEY_TORSION; /* not in 2E, or of order 4 */
+	if (ka == 2)
+		fe_mul(a, a, fe_sqrtm1);
+	if (kb == 2)
+		fe_mul(b, b, fe_sqrtm1);
+
+	/* t^2 = n/den; the other root b if that is not a square, whose t is
+	 * sqrt(-1/(d n/den)) = sqrt(-/+i/d) / t_returned, by fe_sqrt_ratio's k. */
+	fe_add(den, b, fe_sqrt_1pd);
+	fe_mul(n, fe_sqrt_1pd, y);
+	fe_add(n, n, b);
+	kt = fe_sqrt_ratio(t, n, den);
+	if (kt & 1) {
+		memcpy(z, t, sizeof(fe));
+		memcpy(t, kt == 1 ? fe_sqrt_mi_d : fe_sqrt_i_d, sizeof(fe));
+		fe_sub(den, fe_sqrt_1pd, b);
+	} else {
+		if (kt == 2)
+			fe_mul(t, t, fe_sqrtm1);
+		fe_set(z, 1);
+	}
+
+	/* f = (z+t) (z-t)^3 (c t den - v4 a z)^2 a^2 z^2 */
+	fe_add(f, z, t);
+	fe_sub(w, z, t);
+	fe_sq(n, w);
+	fe_mul(n, n, w);
+	fe_mul(f, f, n);
+	fe_mul(w, t, den);
+	fe_mul(w, w, fe_c);
+	fe_mul(n, a, z);
+	fe_mul(n, n, fe_v4);
+	fe_sub(w, w, n);
+	fe_mul(w, w, a);
+	fe_mul(w, w, z);
+	fe_sq(w, w);
+	fe_mul(f, f, w);
+	return fe_is_fourth_power(f) ? OMX_ED25519_KEY_OK : OMX_ED25519_KEY_TORSION;
 }
 
 void omx_ed25519_base_mult(const uint8_t scalar[32], uint8_t key[32])
