@@ -1,8 +1,10 @@
 /* ed25519 key validation as Tor does it for onion addresses: published keys
- * and fresh openssl keys pass; the small-order points, non-canonical y, -0 and
- * keys with a byte changed are refused for the right reason, in the proportions
- * the curve's structure predicts (half of all y have no x; of the points, 1 in 8
- * lies in the prime-order subgroup). */
+ * and fresh openssl keys pass; the small-order points, every valid key plus
+ * each of the eight torsion points, non-canonical y, -0 and keys with a byte
+ * changed are refused for the right reason, in the proportions the curve's
+ * structure predicts (half of all y have no x; of the points, 1 in 8 lies in
+ * the prime-order subgroup); the fast subgroup test answers as the
+ * multiplication by the group order (Tor's way) on thousands of keys. */
 #include "ed25519.h"
 #include "onion.h"
 #include "sha3.h"
@@ -60,6 +62,106 @@ static const char *const small_order[] = {
 	"26e8958fc2b227b045c3f489f2ef98f0d5dfac05d3c63339b13802886d53fc05",
 	"26e8958fc2b227b045c3f489f2ef98f0d5dfac05d3c63339b13802886d53fc85",
 };
+
+/* Four keys in the subgroup (RFC 8032 tests 1-2, [SHA3("coset/0")]B,
+ * [SHA3("coset/1")]B), each plus T for every T of the 8-torsion, T = [k]T8,
+ * T8 the order-8 point c7176a70...: P + [k]T8 for k = 0..7, one row per key.
+ * Computed with Python's integers, independently of shim/ed25519.c (affine
+ * Edwards addition, [l](P+T) checked). Only k = 0 is in the subgroup; these are
+ * the eight cosets the subgroup test must tell apart. */
+static const char *const torsion_cosets[][8] = {
+	{ "d75a980182b10ab7d54bfed3c964073a0ee172f3daa62325af021a68f707511a",
+	  "9158312a9a8d6e3b34c891d6d61444f8b8211c5117ebad15bdb0bd68b07e0245",
+	  "ad38a8f0b22ab7ca46ecee7bbef12b5f336c182652fac34392f859dbd9666a7d",
+	  "3b5b475c4b82dd1572799fc546f4c6c03e478c6654aa4c7f945b347ea32af60d",
+	  "16a567fe7d4ef5482ab4012c369bf8c5f11e8d0c2559dcda50fde59708f8aee5",
+	  "5ca7ced5657291c4cb376e2929ebbb0747dee3aee81452ea424f42974f81fdba",
+	  "40c7570f4dd54835b9131184410ed4a0cc93e7d9ad053cbc6d07a62426999582",
+	  "b2a4b8a3b47d22ea8d86603ab90b393fc1b87399ab55b3806ba4cb815cd509f2" },
+	{ "3d4017c3e843895a92b70aa74d1b7ebc9c982ccf2ec4968cc0cd55f12af4660c",
+	  "0169d3c02f3edd121cafbe1dfd45c4cf4aac216a79e36e6326419f2a654d2d46",
+	  "e16c0bbb8a9aed2119dd3057675579fca6a881f5b5ab6f09fad362f705ac11b3",
+	  "2ad7189ff2c500908ea7f468279fccdfdcb78ae4164feed7c5535bdc99531ca6",
+	  "b0bfe83c17bc76a56d48f558b2e481436367d330d13b69733f32aa0ed50b99f3",
+	  "ec962c3fd0c122ede35041e202ba3b30b553de95861c919cd9be60d59ab2d2b9",
+	  "0c93f444756512dee622cfa898aa860359577e0a4a5490f6052c9d08fa53ee4c",
+	  "c328e7600d3aff6f71580b97d86033202348751be9b011283aaca42366ace359" },
+	{ "287c1495605622e679deb4a6401385bf3ca8368f82468bd63845b0aef4ab7f59",
+	  "8f7baa9f66024536b2ff517f3614aabadfec2f057afb50e0f8355d3308e54e98",
+	  "5f3cffeab186b5b8d95454a7ce0096227a392be9e7d66c5bb816a63eec404a5d",
+	  "715ac6463bf288de0585e0703c46d4de7b7abc717ca32b7251eec603408b2817",
+	  "c583eb6a9fa9dd1986214b59bfec7a40c357c9707db97429c7ba4f510b5480a6",
+	  "5e84556099fdbac94d00ae80c9eb55452013d0fa8504af1f07caa2ccf71ab167",
+	  "8ec300154e794a4726abab5831ff69dd85c6d416182993a447e959c113bfb5a2",
+	  "7ca539b9c40d7721fa7a1f8fc3b92b218485438e835cd48dae1139fcbf74d7e8" },
+	{ "26976caea45f2bd882b3028bc5a5d4e20d1dd8940eca90cf51f3706a3e04493d",
+	  "f3d3f9ee935b6549aac169a784e61d3f6d30f1876d2c625be7e2e4b634bd8522",
+	  "b91379bfeff5e67f69b170c45cec86717f0a9ee3fd04fd0b83b32f89b81b05bc",
+	  "b432f55eb3bd2046dcb6eb46219d7aca65b68b886e19d58fc26ef08ef359eb2c",
+	  "c76893515ba0d4277d4cfd743a5a2b1df2e2276bf1356f30ae0c8f95c1fbb6c2",
+	  "fa2b06116ca49ab6553e96587b19e2c092cf0e7892d39da4181d1b49cb427add",
+	  "34ec8640100a1980964e8f3ba313798e80f5611c02fb02f47c4cd07647e4fa43",
+	  "39cd0aa14c42dfb9234914b9de6285359a49747791e62a703d910f710ca614d3" },
+};
+
+static void test_torsion_cosets(void)
+{
+	int wrong = 0, wrong_ref = 0, wrong_neg = 0;
+
+	for (size_t row = 0; row < sizeof(torsion_cosets) / sizeof(torsion_cosets[0]); row++)
+		for (int k = 0; k < 8; k++) {
+			uint8_t key[32];
+			enum omx_ed25519_key want = k == 0 ? OMX_ED25519_KEY_OK : OMX_ED25519_KEY_TORSION;
+
+			unhex(torsion_cosets[row][k], key);
+			if (omx_ed25519_key_check(key) != want) {
+				printf("# key %zu + [%d]T8: %d\n", row, k, omx_ed25519_key_check(key));
+				wrong++;
+			}
+			wrong_ref += omx_ed25519_key_check_by_order(key) != want;
+			/* The sign bit flipped: -(P + T) = -P + (-T), the same coset's mirror. */
+			key[31] ^= 0x80;
+			wrong_neg += omx_ed25519_key_check(key) != want;
+		}
+	is_int(wrong, 0, "each valid key + each of the 8 torsion points: only + identity accepted");
+	is_int(wrong_neg, 0, "the same with the sign bit flipped (-P - T)");
+	is_int(wrong_ref, 0, "the multiplication by l agrees on all 32");
+}
+
+/* The fast test against the multiplication by l on keys of every kind:
+ * onion_gen's valid keys ([SHA3(seed/i)]B), and raw hashes as onion_gen
+ * --not-a-point uses them (half not on the curve, of the points 7 in 8 with
+ * a torsion component, spread over the 8 cosets), with either sign bit. */
+static void test_against_order(void)
+{
+	enum { N_DERIVED = 500, N_HASHES = 3000 };
+	int disagree = 0, count[4] = { 0 };
+
+	for (int i = 0; i < N_DERIVED + N_HASHES; i++) {
+		char in[64];
+		uint8_t hash[32], key[32];
+		enum omx_ed25519_key fast, slow;
+
+		snprintf(in, sizeof(in), "order/%d", i);
+		omx_sha3_256(in, strlen(in), hash);
+		if (i < N_DERIVED)
+			omx_ed25519_base_mult(hash, key);
+		else
+			memcpy(key, hash, sizeof(key));
+		fast = omx_ed25519_key_check(key);
+		slow = omx_ed25519_key_check_by_order(key);
+		count[fast]++;
+		if (fast != slow) {
+			printf("# %s: fast %d, by order %d\n", in, fast, slow);
+			disagree++;
+		}
+	}
+	is_int(disagree, 0, "%d keys: the fast check answers as the multiplication by l "
+	       "(%d valid, %d not on the curve, %d torsion)", N_DERIVED + N_HASHES,
+	       count[OMX_ED25519_KEY_OK], count[OMX_ED25519_KEY_NOT_ON_CURVE], count[OMX_ED25519_KEY_TORSION]);
+	ok(count[OMX_ED25519_KEY_OK] > N_DERIVED && count[OMX_ED25519_KEY_TORSION] > N_HASHES / 4 &&
+	   count[OMX_ED25519_KEY_NOT_ON_CURVE] > N_HASHES / 4, "every outcome is exercised");
+}
 
 static void test_valid(void)
 {
@@ -260,6 +362,8 @@ int main(void)
 	test_memo();
 	test_valid();
 	test_small_order();
+	test_torsion_cosets();
+	test_against_order();
 	test_encodings();
 	test_base_mult();
 	test_changed_bytes();
