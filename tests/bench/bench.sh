@@ -124,7 +124,7 @@ for ((r = 0; r < MAP_ROUNDS; r++)); do
 	}
 	{ time cdb -c -m "$T/spairs.cdb" "$T/shared" >/dev/null 2>&1; } 2>>"$T/r/scdbm.time"
 done
-KEYCHECK=$("$BB/keycheck" 2000) # "check US derive US decode US" per key
+KEYCHECK=$("$BB/keycheck" 2000) # "check US derive US decode US by_order US" per key
 K_CHECK=$(echo "$KEYCHECK" | awk '{ print $2 }') K_DECODE=$(echo "$KEYCHECK" | awk '{ print $6 }')
 { time "$MAPTOOL" "$T/big" >/dev/null 2>"$T/compile.err"; } 2>"$T/r/rebuild.time" || {
 	cat "$T/compile.err" >&2
@@ -703,7 +703,7 @@ pct() { # pct FUNCTION: its inclusive share of the map compile's CPU samples
 if [ "$v_cw" = gap ]; then
 	prof=""
 	[ -n "$PROFILE" ] && prof="; of onionmx-map's CPU ($PROFILE): cdb_make_finish $(pct cdb_make_finish), parse + validate $(pct omx_map_parse_line_pre) (SHA3 checksums $(pct onion_checksum)), address assignment $(pct assign_addresses), a: records $(pct write_onions)"
-	CAUSES+=("map compile, $BIG distinct onions: the ed25519 key check costs $K_CHECK us per distinct onion here ($K_DECODE us the decompression's exponentiation, the rest the prime-order subgroup test), the source's chunks shared between the parse and its precheck thread: >= $K_BOUND s of CPU, >= $(awk -v b="$K_BOUND" 'BEGIN { printf "%.1f", b / 2 }') s of wall time on two cores, whatever else is done; $BIG domains over $SHARED onions: ${S_WALL:-?} s, $v_sw")
+	CAUSES+=("map compile, $BIG distinct onions: the ed25519 key check costs $K_CHECK us per distinct onion here ($K_DECODE us the decoding's two square roots, the rest the prime-order subgroup test: a halving and a quartic character), the source's chunks shared between the parse and its precheck thread: >= $K_BOUND s of CPU, >= $(awk -v b="$K_BOUND" 'BEGIN { printf "%.1f", b / 2 }') s of wall time on two cores, whatever else is done; $BIG domains over $SHARED onions: ${S_WALL:-?} s, $v_sw")
 	CAUSES+=("map compile: tinycdb alone writing the same records$([ -n "$CDB_SAME" ] && echo " (a byte-identical file)") takes ${CDB_WALL:-?} s here, onionmx-map $r_cdb that, and it also writes the file durably (msync, fsync) and reads it back whole to verify its sum$prof")
 fi
 if [ "$v_cs" = gap ]; then
