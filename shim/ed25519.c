@@ -507,9 +507,11 @@ enum omx_ed25519_key omx_ed25519_key_check_by_order(const uint8_t key[32])
  *    and b = sqrt(v) both attempted: P is a point iff both or neither exist, and
  *    in 2E iff both do.
  * 2. Halving: Q = (m/t, t) with t^2 = (b + k y)/(b + k), m = a/(b + k),
- *    k = sqrt(1 + d), doubles to (a/b, y) (the doubling formula solved for Q;
- *    checked with sympy and on every coset below). Of the two roots b, exactly
- *    one makes t^2 a square: the two values of t^2 multiply to -1/d, not a square.
+ *    k = sqrt(1 + d), doubles to (a/b, y), which is P or -P (the doubling
+ *    formula solved for Q, for either root b; proved with sympy by
+ *    tests/helpers/ed25519_model.py check). Of the two roots b, exactly one
+ *    makes t^2 a square (Q rational): the two values of t^2 multiply to -1/d,
+ *    not a square; -b gives m = a/(k - b).
  * 3. Q is in 4E iff f(Q) is a fourth power, f = (V - v4 U)^2 / U on the
  *    Montgomery form V^2 = U^3 + 486662 U^2 + U, v4 = sqrt(486664): div f =
  *    4(T4) - 4(O), T4 = (1, v4) of order 4, so f(Q)^((p-1)/4) is the reduced
@@ -520,7 +522,8 @@ enum omx_ed25519_key omx_ed25519_key_check_by_order(const uint8_t key[32])
  *    when t = T/Z is a fraction).
  * The formulas divide by zero only for points of small order: x = 0 (the
  * identity, (0,-1)) and y = 0 (order 4) are refused first. tests/unit/
- * test_ed25519.c checks every torsion coset against the multiplication by l. */
+ * test_ed25519.c checks every torsion coset against the multiplication by l,
+ * and tests/helpers/ed25519_model.py these steps in Python integers. */
 enum omx_ed25519_key omx_ed25519_key_check(const uint8_t key[32])
 {
 	fe y, y2, u, v, a, b, n, den, t, z, w, f, one;

@@ -66,8 +66,8 @@ static const char *const small_order[] = {
 /* Four keys in the subgroup (RFC 8032 tests 1-2, [SHA3("coset/0")]B,
  * [SHA3("coset/1")]B), each plus T for every T of the 8-torsion, T = [k]T8,
  * T8 the order-8 point c7176a70...: P + [k]T8 for k = 0..7, one row per key.
- * Computed with Python's integers, independently of shim/ed25519.c (affine
- * Edwards addition, [l](P+T) checked). Only k = 0 is in the subgroup; these are
+ * Computed with Python's integers, independently of shim/ed25519.c
+ * (tests/helpers/ed25519_model.py vectors: affine addition, [l](P+T) checked). Only k = 0 is in the subgroup; these are
  * the eight cosets the subgroup test must tell apart. */
 static const char *const torsion_cosets[][8] = {
 	{ "d75a980182b10ab7d54bfed3c964073a0ee172f3daa62325af021a68f707511a",
