@@ -190,9 +190,17 @@ static void test_encodings(void)
 	       OMX_ED25519_KEY_NOT_CANONICAL, "y = p + 1, sign set");
 	is_int(check_hex("ffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff7f"),
 	       OMX_ED25519_KEY_NOT_CANONICAL, "y = 2^255 - 1");
+	is_int(check_hex("eeffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff7f"),
+	       OMX_ED25519_KEY_NOT_CANONICAL, "y = p + 1");
 	/* A y of p..2^255-1 means y - p = 0..18 to a decoder that reduces it (Tor's
-	 * does): none of those is a key Tor accepts either, so refusing y >= p never
-	 * refuses a key Tor would take. */
+	 * donna and ref10 do), and only y = 1, the identity, is in the subgroup.
+	 * Tor's ed25519_validate_pubkey compares the key's bytes with 01 00..00 for
+	 * the identity, and its decoders take y >= p and x = 0 with the sign bit
+	 * set: as read in its source (crypto_ed25519.c, donna's
+	 * ge25519_unpack_negative_vartime; not tried against a running tor), Tor
+	 * accepts three other encodings of the identity, eeff..7f, eeff..ff and
+	 * 01 00..80. onionmx refuses them, as every other encoding of a small-order
+	 * point: refusing defers the mail, and the identity's "secret" is 0. */
 	{
 		int accepted = 0;
 
@@ -204,7 +212,7 @@ static void test_encodings(void)
 				key[31] = (uint8_t)(sign << 7);
 				accepted += omx_ed25519_key_check(key) == OMX_ED25519_KEY_OK;
 			}
-		is_int(accepted, 0, "no y in 0..18 (either sign) is a key Tor accepts");
+		is_int(accepted, 0, "no y in 0..18 (either sign) is accepted");
 	}
 	/* y = 1 has x = 0 only: with the sign bit set it is "-0", no encoding. */
 	is_int(check_hex("0100000000000000000000000000000000000000000000000000000000000080"),
