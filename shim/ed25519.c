@@ -98,57 +98,53 @@ static void fe_neg(fe h, const fe f)
 	fe_sub(h, zero, f);
 }
 
+/* H = the 128-bit column sums R0..R4 carried down to 51-bit limbs (limb 0 may
+ * exceed 2^51 by a little), the carry out of R4 folded in times 19. Scalars,
+ * not arrays: everything stays in registers. */
+#define FE_CARRY_OUT(h, r0, r1, r2, r3, r4) do { \
+		uint64_t c_; \
+		r1 += (uint64_t)(r0 >> 51); \
+		r2 += (uint64_t)(r1 >> 51); \
+		r3 += (uint64_t)(r2 >> 51); \
+		r4 += (uint64_t)(r3 >> 51); \
+		c_ = (uint64_t)(r4 >> 51); \
+		h[0] = ((uint64_t)r0 & MASK51) + 19 * c_; \
+		h[1] = ((uint64_t)r1 & MASK51) + (h[0] >> 51); \
+		h[0] &= MASK51; \
+		h[2] = (uint64_t)r2 & MASK51; \
+		h[3] = (uint64_t)r3 & MASK51; \
+		h[4] = (uint64_t)r4 & MASK51; \
+	} while (0)
+
 static void fe_mul(fe h, const fe f, const fe g)
 {
-	uint64_t g19[5];
-	u128 r[5];
-	uint64_t carry;
+	uint64_t f0 = f[0], f1 = f[1], f2 = f[2], f3 = f[3], f4 = f[4];
+	uint64_t g0 = g[0], g1 = g[1], g2 = g[2], g3 = g[3], g4 = g[4];
+	uint64_t g1_19 = 19 * g1, g2_19 = 19 * g2, g3_19 = 19 * g3, g4_19 = 19 * g4;
+	u128 r0, r1, r2, r3, r4;
 
-	for (int i = 1; i < 5; i++)
-		g19[i] = 19 * g[i];
-	r[0] = (u128)f[0] * g[0] + (u128)f[1] * g19[4] + (u128)f[2] * g19[3] +
-	       (u128)f[3] * g19[2] + (u128)f[4] * g19[1];
-	r[1] = (u128)f[0] * g[1] + (u128)f[1] * g[0] + (u128)f[2] * g19[4] +
-	       (u128)f[3] * g19[3] + (u128)f[4] * g19[2];
-	r[2] = (u128)f[0] * g[2] + (u128)f[1] * g[1] + (u128)f[2] * g[0] +
-	       (u128)f[3] * g19[4] + (u128)f[4] * g19[3];
-	r[3] = (u128)f[0] * g[3] + (u128)f[1] * g[2] + (u128)f[2] * g[1] +
-	       (u128)f[3] * g[0] + (u128)f[4] * g19[4];
-	r[4] = (u128)f[0] * g[4] + (u128)f[1] * g[3] + (u128)f[2] * g[2] +
-	       (u128)f[3] * g[1] + (u128)f[4] * g[0];
-	for (int i = 0; i < 4; i++) {
-		r[i + 1] += (uint64_t)(r[i] >> 51);
-		h[i] = (uint64_t)r[i] & MASK51;
-	}
-	carry = (uint64_t)(r[4] >> 51);
-	h[4] = (uint64_t)r[4] & MASK51;
-	h[0] += 19 * carry;
-	h[1] += h[0] >> 51;
-	h[0] &= MASK51;
+	r0 = (u128)f0 * g0 + (u128)f1 * g4_19 + (u128)f2 * g3_19 + (u128)f3 * g2_19 + (u128)f4 * g1_19;
+	r1 = (u128)f0 * g1 + (u128)f1 * g0 + (u128)f2 * g4_19 + (u128)f3 * g3_19 + (u128)f4 * g2_19;
+	r2 = (u128)f0 * g2 + (u128)f1 * g1 + (u128)f2 * g0 + (u128)f3 * g4_19 + (u128)f4 * g3_19;
+	r3 = (u128)f0 * g3 + (u128)f1 * g2 + (u128)f2 * g1 + (u128)f3 * g0 + (u128)f4 * g4_19;
+	r4 = (u128)f0 * g4 + (u128)f1 * g3 + (u128)f2 * g2 + (u128)f3 * g1 + (u128)f4 * g0;
+	FE_CARRY_OUT(h, r0, r1, r2, r3, r4);
 }
 
 /* fe_mul(h, f, f) with the symmetric products computed once. */
 static void fe_sq(fe h, const fe f)
 {
-	uint64_t f0_2 = 2 * f[0], f1_2 = 2 * f[1], f1_38 = 38 * f[1], f2_38 = 38 * f[2];
-	uint64_t f3_38 = 38 * f[3], f3_19 = 19 * f[3], f4_19 = 19 * f[4];
-	u128 r[5];
-	uint64_t carry;
+	uint64_t f0 = f[0], f1 = f[1], f2 = f[2], f3 = f[3], f4 = f[4];
+	uint64_t f0_2 = 2 * f0, f1_2 = 2 * f1, f1_38 = 38 * f1, f2_38 = 38 * f2;
+	uint64_t f3_38 = 38 * f3, f3_19 = 19 * f3, f4_19 = 19 * f4;
+	u128 r0, r1, r2, r3, r4;
 
-	r[0] = (u128)f[0] * f[0] + (u128)f1_38 * f[4] + (u128)f2_38 * f[3];
-	r[1] = (u128)f0_2 * f[1] + (u128)f2_38 * f[4] + (u128)f3_19 * f[3];
-	r[2] = (u128)f0_2 * f[2] + (u128)f[1] * f[1] + (u128)f3_38 * f[4];
-	r[3] = (u128)f0_2 * f[3] + (u128)f1_2 * f[2] + (u128)f4_19 * f[4];
-	r[4] = (u128)f0_2 * f[4] + (u128)f1_2 * f[3] + (u128)f[2] * f[2];
-	for (int i = 0; i < 4; i++) {
-		r[i + 1] += (uint64_t)(r[i] >> 51);
-		h[i] = (uint64_t)r[i] & MASK51;
-	}
-	carry = (uint64_t)(r[4] >> 51);
-	h[4] = (uint64_t)r[4] & MASK51;
-	h[0] += 19 * carry;
-	h[1] += h[0] >> 51;
-	h[0] &= MASK51;
+	r0 = (u128)f0 * f0 + (u128)f1_38 * f4 + (u128)f2_38 * f3;
+	r1 = (u128)f0_2 * f1 + (u128)f2_38 * f4 + (u128)f3_19 * f3;
+	r2 = (u128)f0_2 * f2 + (u128)f1 * f1 + (u128)f3_38 * f4;
+	r3 = (u128)f0_2 * f3 + (u128)f1_2 * f2 + (u128)f4_19 * f4;
+	r4 = (u128)f0_2 * f4 + (u128)f1_2 * f3 + (u128)f2 * f2;
+	FE_CARRY_OUT(h, r0, r1, r2, r3, r4);
 }
 
 /* H = F^(2^N). */
@@ -282,6 +278,81 @@ static void fe_invert(fe h, const fe z)
 	fe_pow_2_250(t, z11, z);
 	fe_sq_n(t, t, 5);
 	fe_mul(h, t, z11);
+}
+
+/* fe_pow22523 of two elements at once: H1 = Z1^((p-5)/8), H2 = Z2^((p-5)/8).
+ * The two chains are independent, so the processor overlaps them: the
+ * decoding's two square roots cost about 1.3 of one. */
+static void fe_pow22523_x2(fe h1, const fe z1, fe h2, const fe z2)
+{
+	fe a0, a1, a2, a9, b0, b1, b2, b9;
+
+#define SQ_N(x, y, n) do { fe_sq(a##x, a##y); fe_sq(b##x, b##y); \
+		for (int i_ = 1; i_ < (n); i_++) { fe_sq(a##x, a##x); fe_sq(b##x, b##x); } } while (0)
+	fe_sq(a0, z1);
+	fe_sq(b0, z2);                          /* z^2 */
+	SQ_N(1, 0, 2);                          /* z^8 */
+	fe_mul(a9, z1, a1);
+	fe_mul(b9, z2, b1);                     /* z^9 */
+	fe_mul(a0, a0, a9);
+	fe_mul(b0, b0, b9);                     /* z^11 */
+	fe_sq(a0, a0);
+	fe_sq(b0, b0);                          /* z^22 */
+	fe_mul(a0, a0, a9);
+	fe_mul(b0, b0, b9);                     /* 2^5 - 1 */
+	SQ_N(1, 0, 5);
+	fe_mul(a0, a1, a0);
+	fe_mul(b0, b1, b0);                     /* 2^10 - 1 */
+	SQ_N(1, 0, 10);
+	fe_mul(a1, a1, a0);
+	fe_mul(b1, b1, b0);                     /* 2^20 - 1 */
+	SQ_N(2, 1, 20);
+	fe_mul(a1, a2, a1);
+	fe_mul(b1, b2, b1);                     /* 2^40 - 1 */
+	SQ_N(1, 1, 10);
+	fe_mul(a0, a1, a0);
+	fe_mul(b0, b1, b0);                     /* 2^50 - 1 */
+	SQ_N(1, 0, 50);
+	fe_mul(a1, a1, a0);
+	fe_mul(b1, b1, b0);                     /* 2^100 - 1 */
+	SQ_N(2, 1, 100);
+	fe_mul(a1, a2, a1);
+	fe_mul(b1, b2, b1);                     /* 2^200 - 1 */
+	SQ_N(1, 1, 50);
+	fe_mul(a1, a1, a0);
+	fe_mul(b1, b1, b0);                     /* 2^250 - 1 */
+	SQ_N(1, 1, 2);
+	fe_mul(h1, a1, z1);
+	fe_mul(h2, b1, z2);                     /* 2^252 - 3 */
+#undef SQ_N
+}
+
+/* R = sqrt(a) as fe_sqrt_ratio(r, a, 1) does (b R^2 = i^k a, k returned),
+ * for two elements at once. */
+static void fe_sqrt_x2(fe r1, int *k1, const fe a1, fe r2, int *k2, const fe a2)
+{
+	const fe *a[2] = { (const fe *)a1, (const fe *)a2 };
+	fe *r[2] = { (fe *)r1, (fe *)r2 };
+	int *k[2] = { k1, k2 };
+
+	fe_pow22523_x2(r1, a1, r2, a2);
+	for (int j = 0; j < 2; j++) {
+		fe check, t;
+
+		fe_mul(*r[j], *r[j], *a[j]);
+		fe_sq(check, *r[j]);
+		if (fe_equal(check, *a[j])) {
+			*k[j] = 0;
+			continue;
+		}
+		fe_mul(t, *a[j], fe_sqrtm1);
+		if (fe_equal(check, t)) {
+			*k[j] = 1;
+			continue;
+		}
+		fe_neg(t, *a[j]);
+		*k[j] = fe_equal(check, t) ? 2 : 3;
+	}
 }
 
 /* R = a b^3 (a b^7)^((p-5)/8), and k with b R^2 = i^k a, i = sqrt(-1): that is,
@@ -539,8 +610,7 @@ enum omx_ed25519_key omx_ed25519_key_check(const uint8_t key[32])
 	fe_add(v, v, one);
 	if (fe_iszero(u)) /* x = 0: the identity, (0,-1), or "-0" with the sign bit */
 		return key[31] >> 7 ? OMX_ED25519_KEY_NOT_ON_CURVE : OMX_ED25519_KEY_TORSION;
-	ka = fe_sqrt_ratio(a, u, one);
-	kb = fe_sqrt_ratio(b, v, one);
+	fe_sqrt_x2(a, &ka, u, b, &kb, v);
 	if ((ka ^ kb) & 1)
 		return OMX_ED25519_KEY_NOT_ON_CURVE; /* u/v is not a square */
 	if (ka & 1 || fe_iszero(y))
