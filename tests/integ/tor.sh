@@ -201,6 +201,39 @@ is "$(tor_reply "$OFFCURVE")" f6 "Tor refuses 32 bytes off the curve: 0xF6 (onio
 is "$(tor_reply "$BADKEY")" f6 "Tor refuses onion_gen --not-a-point's key: 0xF6"
 for k in "$GENKEY" "$TORSION" "$OFFCURVE"; do printf 'k.example %s.onion\n' "$k" >"$T/one"; "$MAPTOOL" "$T/one" >/dev/null 2>&1; printf '%s ' $?; done >"$T/verdicts"
 is "$(cat "$T/verdicts")" "0 3 3 " "onionmx-map: accepts the first, refuses the other two"
+# Every torsion coset: RFC 8032 test 1's key plus each point of order dividing 8
+# ([k]T8, k = 0..7, as in tests/unit/test_ed25519.c): Tor and onionmx-map both
+# accept k = 0 only. Then three non-canonical encodings of the identity (y = 1
+# with the sign bit, y = p + 1 either sign): Tor accepts them (its decoders
+# reduce y and ignore -0; only 01 00..00 is refused as the identity),
+# onionmx-map refuses them as every small-order point; reported, not asserted.
+key_label() { perl -e 'print pack("H*", $ARGV[0])' "$1" | "$H/onion_from_key"; }
+tor_v= map_v=
+for hex in d75a980182b10ab7d54bfed3c964073a0ee172f3daa62325af021a68f707511a \
+	9158312a9a8d6e3b34c891d6d61444f8b8211c5117ebad15bdb0bd68b07e0245 \
+	ad38a8f0b22ab7ca46ecee7bbef12b5f336c182652fac34392f859dbd9666a7d \
+	3b5b475c4b82dd1572799fc546f4c6c03e478c6654aa4c7f945b347ea32af60d \
+	16a567fe7d4ef5482ab4012c369bf8c5f11e8d0c2559dcda50fde59708f8aee5 \
+	5ca7ced5657291c4cb376e2929ebbb0747dee3aee81452ea424f42974f81fdba \
+	40c7570f4dd54835b9131184410ed4a0cc93e7d9ad053cbc6d07a62426999582 \
+	b2a4b8a3b47d22ea8d86603ab90b393fc1b87399ab55b3806ba4cb815cd509f2; do
+	label=$(key_label "$hex")
+	tor_v+="$(tor_reply "$label") "
+	printf 'k.example %s.onion\n' "$label" >"$T/one"
+	"$MAPTOOL" "$T/one" >/dev/null 2>&1
+	map_v+="$? "
+done
+is "$tor_v" "f0 f6 f6 f6 f6 f6 f6 f6 " "Tor on a key + each 8-torsion point: only + identity accepted"
+is "$map_v" "0 3 3 3 3 3 3 3 " "onionmx-map gives the same verdicts"
+for hex in 0100000000000000000000000000000000000000000000000000000000000080 \
+	eeffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff7f \
+	eeffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff; do
+	label=$(key_label "$hex")
+	printf 'k.example %s.onion\n' "$label" >"$T/one"
+	"$MAPTOOL" "$T/one" >/dev/null 2>&1
+	rc=$?
+	echo "# identity encoded as $hex: Tor replies $(tor_reply "$label"), onionmx-map exits $rc"
+done
 refused "$TOR_ONION1.onion" 26 ECONNREFUSED "connection refused by the onion service" 0x05 \
 	"a port onion 1 does not serve"
 stop_pid "$(cat "$T/onion2.pid")"
