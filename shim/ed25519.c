@@ -327,41 +327,31 @@ static void fe_pow22523_x2(fe h1, const fe z1, fe h2, const fe z2)
 #undef SQ_N
 }
 
-/* R = sqrt(a) as fe_sqrt_ratio(r, a, 1) does (b R^2 = i^k a, k returned),
- * for two elements at once. */
-static void fe_sqrt_x2(fe r1, int *k1, const fe a1, fe r2, int *k2, const fe a2)
-{
-	const fe *a[2] = { (const fe *)a1, (const fe *)a2 };
-	fe *r[2] = { (fe *)r1, (fe *)r2 };
-	int *k[2] = { k1, k2 };
-
-	fe_pow22523_x2(r1, a1, r2, a2);
-	for (int j = 0; j < 2; j++) {
-		fe check, t;
-
-		fe_mul(*r[j], *r[j], *a[j]);
-		fe_sq(check, *r[j]);
-		if (fe_equal(check, *a[j])) {
-			*k[j] = 0;
-			continue;
-		}
-		fe_mul(t, *a[j], fe_sqrtm1);
-		if (fe_equal(check, t)) {
-			*k[j] = 1;
-			continue;
-		}
-		fe_neg(t, *a[j]);
-		*k[j] = fe_equal(check, t) ? 2 : 3;
-	}
-}
-
-/* R = a b^3 (a b^7)^((p-5)/8), and k with b R^2 = i^k a, i = sqrt(-1): that is,
+/* K with b R^2 = i^k a, i = sqrt(-1), for R = a b^3 (a b^7)^((p-5)/8): then
  * (a/b)^((p-1)/4) = i^k, the quartic character. For k = 0, R is a square root
  * of a/b; k = 2, i R is; k odd, a/b is not a square. B must not be 0; a = 0
- * gives k = 0, R = 0. */
+ * gives k = 0 (R = 0). */
+static int fe_sqrt_class(const fe r, const fe a, const fe b)
+{
+	fe check, t;
+
+	fe_sq(check, r);
+	fe_mul(check, check, b);
+	if (fe_equal(check, a))
+		return 0;
+	fe_mul(t, a, fe_sqrtm1);
+	if (fe_equal(check, t))
+		return 1;
+	fe_neg(t, a);
+	if (fe_equal(check, t))
+		return 2;
+	return 3; /* check = -i a: nothing else is left for b != 0 */
+}
+
+/* R = a b^3 (a b^7)^((p-5)/8), returning fe_sqrt_class. */
 static int fe_sqrt_ratio(fe r, const fe a, const fe b)
 {
-	fe b3, t, check, ia;
+	fe b3, t;
 
 	fe_sq(b3, b);
 	fe_mul(b3, b3, b);
@@ -371,17 +361,20 @@ static int fe_sqrt_ratio(fe r, const fe a, const fe b)
 	fe_pow22523(t, t);
 	fe_mul(t, t, b3);
 	fe_mul(r, t, a);
-	fe_sq(check, r);
-	fe_mul(check, check, b);
-	if (fe_equal(check, a))
-		return 0;
-	fe_mul(ia, a, fe_sqrtm1);
-	if (fe_equal(check, ia))
-		return 1;
-	fe_neg(t, a);
-	if (fe_equal(check, t))
-		return 2;
-	return 3; /* check = -i a: nothing else is left for b != 0 */
+	return fe_sqrt_class(r, a, b);
+}
+
+/* fe_sqrt_ratio(r1, a1, 1) and fe_sqrt_ratio(r2, a2, 1) side by side. */
+static void fe_sqrt_x2(fe r1, int *k1, const fe a1, fe r2, int *k2, const fe a2)
+{
+	fe one;
+
+	fe_set(one, 1);
+	fe_pow22523_x2(r1, a1, r2, a2);
+	fe_mul(r1, r1, a1);
+	fe_mul(r2, r2, a2);
+	*k1 = fe_sqrt_class(r1, a1, one);
+	*k2 = fe_sqrt_class(r2, a2, one);
 }
 
 /* Whether F is a nonzero fourth power: F^((p-1)/4) = 1, (p-1)/4 = 2 (p-5)/8 + 1. */
@@ -589,8 +582,8 @@ enum omx_ed25519_key omx_ed25519_key_check_by_order(const uint8_t key[32])
  *    Tate pairing of T4 with Q, a homomorphism E/4E -> {1, i, -1, -i} that is
  *    injective because 4 divides p - 1 and E[4] = <T4> (Frey-Rück). With U =
  *    (1+t)/(1-t) and V = c U/x, c = sqrt(-486664), f(Q) is, up to a fourth power,
- *    (1+t)(1-t)^3 (c t D - v4 a)^2 a^2 with D = b + k (multiply through by Z^4
- *    when t = T/Z is a fraction).
+ *    (1+t)(1-t)^3 (c t den - v4 a)^2 a^2 with den = b + k (k - b for the other
+ *    root; multiplied through by z^4 when t = T/z is a fraction).
  * The formulas divide by zero only for points of small order: x = 0 (the
  * identity, (0,-1)) and y = 0 (order 4) are refused first. tests/unit/
  * test_ed25519.c checks every torsion coset against the multiplication by l,
@@ -620,8 +613,9 @@ enum omx_ed25519_key omx_ed25519_key_check(const uint8_t key[32])
 	if (kb == 2)
 		fe_mul(b, b, fe_sqrtm1);
 
-	/* t^2 = n/den; the other root b if that is not a square, whose t is
-	 * sqrt(-1/(d n/den)) = sqrt(-/+i/d) / t_returned, by fe_sqrt_ratio's k. */
+	/* t^2 = n/den. If that is not a square, -b: its t^2 is -1/(d n/den), and
+	 * with den R^2 = +-i n (k = 1 or 3) a root is sqrt(-+i/d) / R, kept as the
+	 * fraction t/z. */
 	fe_add(den, b, fe_sqrt_1pd);
 	fe_mul(n, fe_sqrt_1pd, y);
 	fe_add(n, n, b);
