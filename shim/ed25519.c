@@ -282,7 +282,7 @@ static void fe_invert(fe h, const fe z)
 
 /* fe_pow22523 of two elements at once: H1 = Z1^((p-5)/8), H2 = Z2^((p-5)/8).
  * The two chains are independent, so the processor overlaps them: the
- * decoding's two square roots cost about 1.3 of one. */
+ * decoding's two square roots cost about 1.65 of one (2.5 and 4.2 us here). */
 static void fe_pow22523_x2(fe h1, const fe z1, fe h2, const fe z2)
 {
 	fe a0, a1, a2, a9, b0, b1, b2, b9;
