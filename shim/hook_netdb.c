@@ -116,10 +116,10 @@ static int in_hosts_file(const char *name)
 static int host_walk_needed(const char *name, struct host_walk *w)
 {
 	struct in6_addr ignored;
-	int ours = 0;
+	size_t len;
+	int ours = 0, n = 0, same = 0;
 
-	if (!name || !*name || name[strlen(name) - 1] == '.' || !omx_enabled() ||
-	    inet_pton(AF_INET, name, &ignored) == 1 || inet_pton(AF_INET6, name, &ignored) == 1)
+	if (!name || !*name || name[(len = strlen(name)) - 1] == '.' || !omx_enabled())
 		return 0;
 	if (!omx_mta) {
 		/* Outside an MTA only onion names are ours: only a search domain
@@ -130,10 +130,21 @@ static int host_walk_needed(const char *name, struct host_walk *w)
 		if (!omx_search_may_onion(&_res, name))
 			return 0;
 	}
-	if (omx_res_current(&_res) != 0)
+	if (inet_pton(AF_INET, name, &ignored) == 1 || inet_pton(AF_INET6, name, &ignored) == 1 ||
+	    omx_res_current(&_res) != 0)
 		return 0;
 	omx_search_start(&w->c, &_res, name);
 	w->onion = 0;
+	if (!omx_search_onion_label(w->c.name) && !omx_search_list_onion(w->c.dnsrch)) {
+		/* Only the map can make a candidate ours, and host_lookup found
+		 * NAME not mapped: NAME alone, the only candidate, is glibc's. */
+		while (n < 2 && omx_search_step(&w->c, &w->which))
+			if (n++ == 0)
+				same = strcmp(w->which.name, name) == 0;
+		if (n == 0 || (n == 1 && same))
+			return 0;
+		omx_search_rewind(&w->c);
+	}
 	while (omx_search_step(&w->c, &w->which)) {
 		enum omx_cand_kind kind = omx_search_kind(w->which.name, C_IN, T_A, omx_mta);
 
