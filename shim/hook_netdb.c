@@ -77,6 +77,25 @@ static void dotted_quad(uint32_t addr, char *text)
 	}
 }
 
+static const char *env_get(const char *name)
+{
+	return getenv(name);
+}
+
+/* Whether a host lookup of NAME is glibc's alone, decided without the map:
+ * outside an MTA only onion names are ours, and neither NAME (its last label)
+ * nor the search list (as glibc left it in _res, as host_walk_needed reads it)
+ * can make one. The common case, and no system call, no map, no copy. */
+static inline int host_pass_fast(const char *name)
+{
+	res_state statp;
+
+	if (omx_mta || !name || !*name || !((statp = &_res)->options & RES_INIT))
+		return 0;
+	return omx_search_plan(name, 0, statp->ndots, (const char *const *)statp->dnsrch,
+			       statp->dnsrch[MAXDNSRCH - 1] != NULL, env_get) == OMX_PLAN_PASS;
+}
+
 /* ---- names the search list expands (search.h) ---- */
 
 /* The candidates of a host name glibc would try, and what each is to us. */
@@ -284,8 +303,8 @@ static int gai_real(void *p, const char *fqdn)
 
 /* getaddrinfo when NODE is ours, or reached by the search list: its result,
  * or GAI_PASS to leave the call to glibc. */
-static int gai_ours(const char *node, const char *service, const struct addrinfo *hints,
-		    struct addrinfo **res)
+__attribute__((noinline)) static int gai_ours(const char *node, const char *service,
+					      const struct addrinfo *hints, struct addrinfo **res)
 {
 	uint32_t addrs[OMX_MAP_MAX_TARGETS];
 	int n = 0;
@@ -335,6 +354,8 @@ int getaddrinfo(const char *node, const char *service, const struct addrinfo *hi
 	int rc;
 
 	omx_ready();
+	if (host_pass_fast(node))
+		return omx_real.getaddrinfo(node, service, hints, res);
 	rc = gai_ours(node, service, hints, res);
 	return rc == GAI_PASS ? omx_real.getaddrinfo(node, service, hints, res) : rc;
 }
@@ -535,9 +556,13 @@ static int ghbn_real(void *p, const char *fqdn)
 static enum host_kind host_decide(const char *name, uint32_t addrs[OMX_MAP_MAX_TARGETS], int *n,
 				  const char **name_out, struct host_walk *w, struct ghbn_ctx *c, int *walked)
 {
-	enum host_kind kind = host_lookup(name, addrs, n);
+	enum host_kind kind;
+
 	*walked = 0;
 	*name_out = name;
+	if (host_pass_fast(name))
+		return HOST_PASS;
+	kind = host_lookup(name, addrs, n);
 	if (kind != HOST_PASS || !host_walk_needed(name, w))
 		return kind;
 	kind = host_walk(w, addrs, n, ghbn_real, c);

@@ -308,7 +308,7 @@ enum omx_search_plan omx_search_plan(const char *name, int map_type, int ndots, 
 	size_t len = (size_t)(end - name), last_len;
 	int dots;
 
-	if (*end || list_full || omx_search_list_onion(dnsrch))
+	if (*end || list_full || (dnsrch && *dnsrch && omx_search_list_onion(dnsrch)))
 		return OMX_PLAN_WALK; /* an escape, or a list that may make an onion */
 	/* NAME's last label (one trailing dot aside): "onion", an onion name. */
 	dot = memrchr(name, '.', len);
