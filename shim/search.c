@@ -261,6 +261,10 @@ int omx_search_names_onion(const char *name)
 	const char *prev = NULL, *label = name;
 	size_t prev_len = 0;
 
+	/* The shortest such name is a 56-character label, ".onion." and one more
+	 * character: every question is asked this, most names are shorter. */
+	if (strnlen(name, OMX_ONION_LABEL_LEN + 8) < OMX_ONION_LABEL_LEN + 8)
+		return 0;
 	for (;;) {
 		const char *dot = strchr(label, '.');
 		size_t len = dot ? (size_t)(dot - label) : strlen(label);

@@ -177,6 +177,8 @@ int main(void)
 		ok(!omx_search_names_onion(name), "an invalid onion label (bad checksum): an ordinary name");
 		ok(!omx_search_names_onion("www.onion.example"), "a short label before onion: an ordinary name");
 		ok(!omx_search_names_onion("onion.example"), "onion as the first label: an ordinary name");
+		snprintf(name, sizeof(name), "%s.onion.a", good);
+		ok(omx_search_names_onion(name), "the shortest form, X.onion.a (64 characters), names an onion");
 	}
 	{
 		/* omx_search_plan: which res_nsearch calls leave at once (PASS), which
