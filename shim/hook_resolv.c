@@ -74,7 +74,7 @@ static int answer_question(res_state statp, struct omx_dns_question *q, unsigned
 
 /* The common body of res_nsearch/res_nquery: NAME as a question. */
 __attribute__((noinline)) static int answer_name(res_state statp, const char *name, int class, int type,
-		       unsigned char *answer, int anslen, int *ret)
+						 unsigned char *answer, int anslen, int *ret)
 {
 	struct omx_dns_question q;
 	uint16_t flags = 0;
@@ -263,6 +263,8 @@ static int search_walk(res_state statp, const char *name, int class, int type, u
 	if (as_is_asked) {
 		saved_herrno = statp->res_h_errno;
 	} else {
+		if (!omx_enabled())
+			return 0;
 		if (!map_type && !omx_search_may_onion(statp, name))
 			return 0; /* only an onion could be ours here, and none can be formed */
 		if (omx_res_current(statp) != 0)
@@ -357,8 +359,8 @@ static int search_walk(res_state statp, const char *name, int class, int type, u
  * would (RELOADS, for res_search: with res_query, which reloads a changed
  * resolv.conf as res_search does); only if it is not found is the search list
  * walked, with the settings glibc has then. */
-__attribute__((noinline)) static int search_as_is_first(res_state statp, const char *name, int class, int type, unsigned char *answer,
-			      int anslen, int reloads, int *ret)
+__attribute__((noinline)) static int search_as_is_first(res_state statp, const char *name, int class, int type,
+							unsigned char *answer, int anslen, int reloads, int *ret)
 {
 	size_t len;
 
@@ -402,8 +404,9 @@ static const char *env_get(const char *name)
  * answers, mapped domains are ours, so NAME's last label and the search
  * domains' labels are looked at, and nothing else is read (no map, no copy
  * of a name, no system call). */
-__attribute__((always_inline)) static inline int search_name(res_state statp, const char *name, int class, int type, unsigned char *answer,
-			      int anslen, int reloads, int *ret)
+__attribute__((always_inline)) static inline int search_name(res_state statp, const char *name, int class,
+							      int type, unsigned char *answer, int anslen, int reloads,
+							      int *ret)
 {
 	int map_type = type == OMX_DNS_T_MX || type == OMX_DNS_T_SRV ||
 		       ((type == OMX_DNS_T_A || type == OMX_DNS_T_AAAA) && omx_mta);
