@@ -221,11 +221,15 @@ int main(void)
 		       "plan: a name with an escape is read first: walked");
 		is_int(omx_search_plan("plain.example", 0, 1, corp, 1, NULL), OMX_PLAN_WALK,
 		       "plan: res_state's list full (it may go on in resolv.conf): walked");
-		is_int(omx_search_plan("mail", 1, 1, none, 0, fake_env), OMX_PLAN_WALK,
-		       "plan: a dotless name with $HOSTALIASES set: walked");
+		is_int(omx_search_plan("mail", 0, 1, none, 0, fake_env), OMX_PLAN_WALK,
+		       "plan: A of a dotless name with $HOSTALIASES set (its alias may be an onion): walked");
+		is_int(omx_search_plan("mail", 1, 0, none, 0, fake_env), OMX_PLAN_WALK,
+		       "plan: MX of a dotless name with $HOSTALIASES set, even with ndots 0: walked");
+		is_int(omx_search_plan("mail", 1, 0, none, 0, NULL), OMX_PLAN_AS_IS_FIRST,
+		       "plan: (without $HOSTALIASES: the name first)");
 		is_int(omx_search_plan("mail.example", 1, 1, none, 0, fake_env), OMX_PLAN_AS_IS_FIRST,
 		       "plan: $HOSTALIASES does not apply to a dotted name");
-		is_int(fake_env_calls, 1, "plan: $HOSTALIASES looked up for the dotless name only");
+		is_int(fake_env_calls, 2, "plan: $HOSTALIASES looked up for dotless names only");
 		is_int(omx_search_list_parse("corp.example onion", 18, 1, ldbuf, sizeof(ldbuf), localdomain, 4), 2,
 		       "LOCALDOMAIN='corp.example onion' parsed");
 		is_int(omx_search_plan("x", 0, 1, localdomain, 0, NULL), OMX_PLAN_WALK,
