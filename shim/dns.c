@@ -27,10 +27,39 @@ static uint16_t read_u16(const uint8_t *p)
  * Returns -1 for what is no name (empty labels, labels over 63 bytes, names over
  * 255 wire bytes, a bad escape), and OMX_DNS_NAME_UNREADABLE for a name whose
  * labels hold '.', '\\' or NUL, which the dotted form cannot express. */
+/* encode_dotted_name for a NAME of LEN bytes without escapes (the resolver
+ * entry points' usual case): each label found with memchr and copied whole. */
+static int encode_plain_name(const char *name, size_t len, uint8_t wire[OMX_DNS_MAX_NAME_WIRE + 1],
+			     size_t *wire_len, char *lower)
+{
+	if (len > 0 && name[len - 1] == '.')
+		len--; /* the trailing dot, or "." alone: the root */
+	if (len + 2 > OMX_DNS_MAX_NAME_WIRE)
+		return -1;
+	for (size_t at = 0; at < len;) {
+		const char *dot = memchr(name + at, '.', len - at);
+		size_t label_len = dot ? (size_t)(dot - (name + at)) : len - at;
+
+		if (label_len == 0 || label_len > OMX_DNS_MAX_LABEL || (dot && at + label_len + 1 == len))
+			return -1; /* empty (leading, doubled, two trailing dots) or too long */
+		wire[at] = (uint8_t)label_len;
+		memcpy(wire + at + 1, name + at, label_len);
+		at += label_len + 1;
+	}
+	wire[len ? len + 1 : 0] = 0;
+	*wire_len = len ? len + 2 : 1;
+	if (lower)
+		omx_ascii_lower_copy(lower, name, len);
+	return 0;
+}
+
 static int encode_dotted_name(const char *name, uint8_t wire[OMX_DNS_MAX_NAME_WIRE + 1],
 			      size_t *wire_len, char *lower)
 {
-	const char *p = name;
+	const char *p = name, *end = strchrnul(name, '\\');
+
+	if (!*end)
+		return encode_plain_name(name, (size_t)(end - name), wire, wire_len, lower);
 	size_t length_byte_at = 0; /* where the current label's length goes */
 	size_t wire_at = 1;        /* next free byte in WIRE */
 	size_t label_len = 0;

@@ -77,6 +77,25 @@ static void dotted_quad(uint32_t addr, char *text)
 	}
 }
 
+static const char *env_get(const char *name)
+{
+	return getenv(name);
+}
+
+/* Whether a host lookup of NAME is glibc's alone, decided without the map:
+ * outside an MTA only onion names are ours, and neither NAME (its last label)
+ * nor the search list (as glibc left it in _res, as host_walk_needed reads it)
+ * can make one. The common case, and no system call, no map, no copy. */
+static inline int host_pass_fast(const char *name)
+{
+	res_state statp;
+
+	if (omx_mta || !name || !*name || !((statp = &_res)->options & RES_INIT))
+		return 0;
+	return omx_search_plan(name, 0, statp->ndots, (const char *const *)statp->dnsrch,
+			       statp->dnsrch[MAXDNSRCH - 1] != NULL, env_get) == OMX_PLAN_PASS;
+}
+
 /* ---- names the search list expands (search.h) ---- */
 
 /* The candidates of a host name glibc would try, and what each is to us. */
@@ -116,10 +135,10 @@ static int in_hosts_file(const char *name)
 static int host_walk_needed(const char *name, struct host_walk *w)
 {
 	struct in6_addr ignored;
-	int ours = 0;
+	size_t len;
+	int ours = 0, n = 0, same = 0;
 
-	if (!name || !*name || name[strlen(name) - 1] == '.' || !omx_enabled() ||
-	    inet_pton(AF_INET, name, &ignored) == 1 || inet_pton(AF_INET6, name, &ignored) == 1)
+	if (!name || !*name || name[(len = strlen(name)) - 1] == '.' || !omx_enabled())
 		return 0;
 	if (!omx_mta) {
 		/* Outside an MTA only onion names are ours: only a search domain
@@ -130,10 +149,21 @@ static int host_walk_needed(const char *name, struct host_walk *w)
 		if (!omx_search_may_onion(&_res, name))
 			return 0;
 	}
-	if (omx_res_current(&_res) != 0)
+	if (inet_pton(AF_INET, name, &ignored) == 1 || inet_pton(AF_INET6, name, &ignored) == 1 ||
+	    omx_res_current(&_res) != 0)
 		return 0;
 	omx_search_start(&w->c, &_res, name);
 	w->onion = 0;
+	if (!omx_search_onion_label(w->c.name) && !omx_search_list_onion(w->c.dnsrch)) {
+		/* Only the map can make a candidate ours, and host_lookup found
+		 * NAME not mapped: NAME alone, the only candidate, is glibc's. */
+		while (n < 2 && omx_search_step(&w->c, &w->which))
+			if (n++ == 0)
+				same = strcmp(w->which.name, name) == 0;
+		if (n == 0 || (n == 1 && same))
+			return 0;
+		omx_search_rewind(&w->c);
+	}
 	while (omx_search_step(&w->c, &w->which)) {
 		enum omx_cand_kind kind = omx_search_kind(w->which.name, C_IN, T_A, omx_mta);
 
@@ -273,8 +303,8 @@ static int gai_real(void *p, const char *fqdn)
 
 /* getaddrinfo when NODE is ours, or reached by the search list: its result,
  * or GAI_PASS to leave the call to glibc. */
-static int gai_ours(const char *node, const char *service, const struct addrinfo *hints,
-		    struct addrinfo **res)
+__attribute__((noinline)) static int gai_ours(const char *node, const char *service,
+					      const struct addrinfo *hints, struct addrinfo **res)
 {
 	uint32_t addrs[OMX_MAP_MAX_TARGETS];
 	int n = 0;
@@ -324,6 +354,8 @@ int getaddrinfo(const char *node, const char *service, const struct addrinfo *hi
 	int rc;
 
 	omx_ready();
+	if (host_pass_fast(node))
+		return omx_real.getaddrinfo(node, service, hints, res);
 	rc = gai_ours(node, service, hints, res);
 	return rc == GAI_PASS ? omx_real.getaddrinfo(node, service, hints, res) : rc;
 }
@@ -524,9 +556,13 @@ static int ghbn_real(void *p, const char *fqdn)
 static enum host_kind host_decide(const char *name, uint32_t addrs[OMX_MAP_MAX_TARGETS], int *n,
 				  const char **name_out, struct host_walk *w, struct ghbn_ctx *c, int *walked)
 {
-	enum host_kind kind = host_lookup(name, addrs, n);
+	enum host_kind kind;
+
 	*walked = 0;
 	*name_out = name;
+	if (host_pass_fast(name))
+		return HOST_PASS;
+	kind = host_lookup(name, addrs, n);
 	if (kind != HOST_PASS || !host_walk_needed(name, w))
 		return kind;
 	kind = host_walk(w, addrs, n, ghbn_real, c);

@@ -73,8 +73,8 @@ static int answer_question(res_state statp, struct omx_dns_question *q, unsigned
 }
 
 /* The common body of res_nsearch/res_nquery: NAME as a question. */
-static int answer_name(res_state statp, const char *name, int class, int type,
-		       unsigned char *answer, int anslen, int *ret)
+__attribute__((noinline)) static int answer_name(res_state statp, const char *name, int class, int type,
+						 unsigned char *answer, int anslen, int *ret)
 {
 	struct omx_dns_question q;
 	uint16_t flags = 0;
@@ -143,15 +143,11 @@ static int host_alias(res_state statp, const char *name, char *out, size_t cap)
 
 int omx_search_may_onion(res_state statp, const char *name)
 {
-	size_t len;
-
 	if (!(statp->options & RES_INIT) && (statp != &_res || res_init() != 0))
 		return 0;
-	for (char **d = statp->dnsrch; *d; d++)
-		if (omx_onion_label(*d, strlen(*d), &len))
-			return 1;
 	/* A full res_state list may go on in resolv.conf: the walk reads it. */
-	return statp->dnsrch[MAXDNSRCH - 1] || (getenv("HOSTALIASES") && !strchr(name, '.'));
+	return omx_search_list_onion((const char *const *)statp->dnsrch) || statp->dnsrch[MAXDNSRCH - 1] ||
+	       (!strchr(name, '.') && getenv("HOSTALIASES"));
 }
 
 /* The search list glibc walks for STATP. res_state holds at most MAXDNSRCH (6)
@@ -245,53 +241,81 @@ enum omx_cand_kind omx_search_kind(const char *cand, int class, int type, int mt
 }
 
 /* res_nsearch's walk over the search list (glibc 2.36 __res_context_search), done
- * here when a candidate is ours (or, with discovery on, for an MX question:
- * glibc's own walk would skip discovery): each candidate that is ours is
- * answered in-process, the others go to DNS one by one with the real
- * res_nquery; when a candidate is a valid onion name, the others are not sent
- * at all (they carry its label). Returns 0 to leave NAME to glibc. */
+ * here when a candidate is ours (or, for a question the map answers, always:
+ * each candidate is judged at its turn, by the map and, for an MX question
+ * with discovery on, by discovery): each candidate that is ours is answered
+ * in-process, the others go to DNS one by one with the real res_nquery; when
+ * a candidate is a valid onion name, the others are not sent at all (they
+ * carry its label). AS_IS_ASKED: NAME alone was asked already and not found
+ * (h_errno as it left it), so the walk goes on with the list. Returns 0 to
+ * leave NAME to glibc (never once AS_IS_ASKED). */
 static int search_walk(res_state statp, const char *name, int class, int type, unsigned char *answer,
-		       int anslen, int *ret)
+		       int anslen, int as_is_asked, int *ret)
 {
 	struct omx_search_ctx c;
 	struct omx_search_cand cand;
+	int map_type = type == OMX_DNS_T_MX || type == OMX_DNS_T_SRV ||
+		       ((type == OMX_DNS_T_A || type == OMX_DNS_T_AAAA) && omx_mta);
 	int n = 0, same = 0, ours = 0, onion = 0, saved_herrno = -1, got_nodata = 0, got_servfail = 0, done = 0;
 
 	if (!name || !answer || anslen < 0 || !statp)
 		return 0;
-	if (type != OMX_DNS_T_MX && type != OMX_DNS_T_SRV &&
-	    !((type == OMX_DNS_T_A || type == OMX_DNS_T_AAAA) && omx_mta) && !omx_search_may_onion(statp, name))
-		return 0; /* only an onion could be ours here, and none can be formed */
-	if (omx_res_current(statp) != 0)
-		return 0; /* glibc fails it the same way, sending nothing */
-	omx_search_start(&c, statp, name);
-	while (omx_search_step(&c, &cand)) {
-		enum omx_cand_kind kind;
-
-		if (n++ == 0)
-			same = strcmp(cand.name, name) == 0;
+	if (as_is_asked) {
+		saved_herrno = statp->res_h_errno;
+	} else {
 		if (!omx_enabled())
 			return 0;
-		kind = omx_search_kind(cand.name, class, type, omx_mta);
-		ours |= kind != OMX_CAND_PASS;
-		onion |= kind == OMX_CAND_ONION;
+		if (!map_type && !omx_search_may_onion(statp, name))
+			return 0; /* only an onion could be ours here, and none can be formed */
+		if (omx_res_current(statp) != 0)
+			return 0; /* glibc fails it the same way, sending nothing */
 	}
-	if (n == 0 || (n == 1 && same))
+	omx_search_start(&c, statp, name);
+	if (!map_type || omx_search_onion_label(c.name) || omx_search_list_onion(c.dnsrch)) {
+		/* An onion may be among the candidates: look at every one first. */
+		while (omx_search_step(&c, &cand)) {
+			enum omx_cand_kind kind;
+
+			if (n++ == 0)
+				same = strcmp(cand.name, name) == 0;
+			if (!omx_enabled())
+				return 0;
+			kind = omx_search_kind(cand.name, class, type, omx_mta);
+			ours |= kind != OMX_CAND_PASS;
+			onion |= kind == OMX_CAND_ONION;
+		}
+		omx_search_rewind(&c);
+	} else {
+		/* Only the map can make one ours: each is judged at its turn. */
+		while (n < 2 && omx_search_step(&c, &cand))
+			if (n++ == 0)
+				same = strcmp(cand.name, name) == 0;
+		omx_search_rewind(&c);
+		ours = 1;
+	}
+	if (!as_is_asked && (n == 0 || (n == 1 && same)))
 		return 0; /* nothing expanded: glibc asks for NAME, which answer_name judges */
-	if (!(ours || (type == OMX_DNS_T_MX && omx_discovery)))
+	if (!as_is_asked && !ours)
 		return 0;
-	omx_search_rewind(&c);
+	if (!as_is_asked) {
+		/* As glibc's search starts: h_errno stays HOST_NOT_FOUND through a success. */
+		errno = 0;
+		set_h_errno(statp, HOST_NOT_FOUND);
+	}
 	while (omx_search_step(&c, &cand)) {
-		int r, herr;
+		int r, herr, sent = 0;
 
 		if (cand.role == OMX_SEARCH_LISTED && done)
 			continue;
+		if (as_is_asked && cand.role != OMX_SEARCH_LISTED)
+			continue; /* NAME alone: asked already */
 		if (onion && omx_search_kind(cand.name, class, type, omx_mta) != OMX_CAND_ONION) {
 			omx_log(LOG_DEBUG, "not sending %s to DNS: a search-list form of an onion name", cand.name);
 			r = -1;
 			set_h_errno(statp, HOST_NOT_FOUND);
 		} else if (!answer_name(statp, cand.name, class, type, answer, anslen, &r)) {
 			r = omx_real.res_nquery(statp, cand.name, class, type, answer, anslen);
+			sent = 1;
 		} else if (r < 0 && statp->res_h_errno == TRY_AGAIN) {
 			/* Ours, and it cannot be answered now (no map, damaged map,
 			 * an onion we cannot route): defer, do not try further names. */
@@ -306,6 +330,12 @@ static int search_walk(res_state statp, const char *name, int class, int type, u
 		if (cand.role == OMX_SEARCH_AS_IS_FIRST) {
 			saved_herrno = herr;
 		} else if (cand.role == OMX_SEARCH_LISTED) {
+			if (sent && errno == ECONNREFUSED) {
+				/* No server: glibc gives up at once. */
+				set_h_errno(statp, TRY_AGAIN);
+				*ret = -1;
+				return 1;
+			}
 			if (herr == NO_DATA)
 				got_nodata = 1;
 			else if (herr == TRY_AGAIN && anslen >= 4 && (answer[3] & 0x0f) == 2 /* SERVFAIL */)
@@ -324,20 +354,77 @@ static int search_walk(res_state statp, const char *name, int class, int type, u
 	return 1;
 }
 
-/* res_search/res_nsearch: NAME as it is when it is ours by the map or an onion
- * (never expanded); else the search list walked when it can reach one of ours
- * (or, with discovery, for an MX question: each candidate is then discovered
- * at its turn, NAME alone included); else NAME as answer_name judges it. */
-static int search_name(res_state statp, const char *name, int class, int type, unsigned char *answer,
-		       int anslen, int *ret)
+/* NAME alone first, for a question the map answers, when no candidate can be
+ * an onion: NAME is judged (the map, discovery), then asked of DNS as glibc
+ * would (RELOADS, for res_search: with res_query, which reloads a changed
+ * resolv.conf as res_search does); only if it is not found is the search list
+ * walked, with the settings glibc has then. */
+__attribute__((noinline)) static int search_as_is_first(res_state statp, const char *name, int class, int type,
+							unsigned char *answer, int anslen, int reloads, int *ret)
 {
-	if (name && (type == OMX_DNS_T_MX || type == OMX_DNS_T_SRV ||
-		     ((type == OMX_DNS_T_A || type == OMX_DNS_T_AAAA) && omx_mta) ||
-		     omx_onion_label(name, strlen(name), &(size_t){ 0 })) &&
-	    omx_enabled() && omx_search_kind(name, class, type, omx_mta) != OMX_CAND_PASS)
+	size_t len;
+
+	if (answer_name(statp, name, class, type, answer, anslen, ret))
+		return 1;
+	/* As glibc's search starts: h_errno stays HOST_NOT_FOUND through a success. */
+	errno = 0;
+	set_h_errno(statp, HOST_NOT_FOUND);
+	*ret = reloads ? omx_real.res_query(name, class, type, answer, anslen)
+		       : omx_real.res_nquery(statp, name, class, type, answer, anslen);
+	len = strlen(name);
+	if (*ret > 0 || (len && name[len - 1] == '.'))
+		return 1;
+	/* Not found: the list, if glibc's settings (reloaded) have one for NAME. */
+	if (!statp->dnsrch[0] || !(statp->options & (strchr(name, '.') ? RES_DNSRCH : RES_DEFNAMES)))
+		return 1; /* h_errno is what NAME alone left, as glibc's */
+	return search_walk(statp, name, class, type, answer, anslen, 1, ret);
+}
+
+/* res_search/res_nsearch when a candidate may be an onion, or the list comes
+ * before NAME: NAME as it is when it is ours by the map or an onion (never
+ * expanded); else the search list walked when it can reach one of ours; else
+ * NAME as answer_name judges it. */
+__attribute__((noinline)) static int search_slow(res_state statp, const char *name, int class, int type,
+						 unsigned char *answer, int anslen, int map_type, int *ret)
+{
+	if (name && (map_type || omx_onion_label(name, strlen(name), &(size_t){ 0 })) && omx_enabled() &&
+	    omx_search_kind(name, class, type, omx_mta) != OMX_CAND_PASS)
 		return answer_name(statp, name, class, type, answer, anslen, ret);
-	return search_walk(statp, name, class, type, answer, anslen, ret) ||
+	return search_walk(statp, name, class, type, answer, anslen, 0, ret) ||
 	       answer_name(statp, name, class, type, answer, anslen, ret);
+}
+
+static const char *env_get(const char *name)
+{
+	return getenv(name);
+}
+
+/* res_search/res_nsearch (RELOADS: res_search). A question no candidate can
+ * make ours leaves at once: only onion names and, for the questions the map
+ * answers, mapped domains are ours, so NAME's last label and the search
+ * domains' labels are looked at, and nothing else is read (no map, no copy
+ * of a name, no system call). */
+__attribute__((always_inline)) static inline int search_name(res_state statp, const char *name, int class,
+							      int type, unsigned char *answer, int anslen, int reloads,
+							      int *ret)
+{
+	int map_type = type == OMX_DNS_T_MX || type == OMX_DNS_T_SRV ||
+		       ((type == OMX_DNS_T_A || type == OMX_DNS_T_AAAA) && omx_mta);
+
+	if (name && statp && answer && anslen >= 0 && (statp->options & RES_INIT)) {
+		switch (omx_search_plan(name, map_type, statp->ndots, (const char *const *)statp->dnsrch,
+					statp->dnsrch[MAXDNSRCH - 1] != NULL, env_get)) {
+		case OMX_PLAN_PASS:
+			/* Not even NAME alone is ours, unless it is a reverse name. */
+			return type == OMX_DNS_T_PTR && answer_name(statp, name, class, type, answer, anslen, ret);
+		case OMX_PLAN_AS_IS_FIRST:
+			return omx_enabled() &&
+			       search_as_is_first(statp, name, class, type, answer, anslen, reloads, ret);
+		default:
+			break;
+		}
+	}
+	return search_slow(statp, name, class, type, answer, anslen, map_type, ret);
 }
 
 int res_nsearch(res_state statp, const char *name, int class, int type, unsigned char *answer,
@@ -346,7 +433,7 @@ int res_nsearch(res_state statp, const char *name, int class, int type, unsigned
 	int ret;
 
 	omx_ready();
-	if (search_name(statp, name, class, type, answer, anslen, &ret))
+	if (search_name(statp, name, class, type, answer, anslen, 0, &ret))
 		return ret;
 	return omx_real.res_nsearch(statp, name, class, type, answer, anslen);
 }
@@ -421,7 +508,7 @@ int res_search(const char *name, int class, int type, unsigned char *answer, int
 	int ret;
 
 	omx_ready();
-	if (search_name(&_res, name, class, type, answer, anslen, &ret))
+	if (search_name(&_res, name, class, type, answer, anslen, 1, &ret))
 		return ret;
 	return omx_real.res_search(name, class, type, answer, anslen);
 }

@@ -261,6 +261,10 @@ int omx_search_names_onion(const char *name)
 	const char *prev = NULL, *label = name;
 	size_t prev_len = 0;
 
+	/* The shortest such name is a 56-character label, ".onion." and one more
+	 * character: every question is asked this, most names are shorter. */
+	if (strnlen(name, OMX_ONION_LABEL_LEN + 8) < OMX_ONION_LABEL_LEN + 8)
+		return 0;
 	for (;;) {
 		const char *dot = strchr(label, '.');
 		size_t len = dot ? (size_t)(dot - label) : strlen(label);
@@ -274,4 +278,67 @@ int omx_search_names_onion(const char *name)
 		prev_len = len;
 		label = dot + 1;
 	}
+}
+
+int omx_search_onion_label(const char *name)
+{
+	const char *label = name, *end;
+
+	if (strchr(name, '\\'))
+		return 1;
+	for (;; label = end + 1) {
+		end = strchrnul(label, '.'); /* vectorised, as strchr: most names have few labels */
+		/* c | 0x20 folds only 'O', 'N' and 'I' onto these letters. */
+		if (end - label == 5 && (label[0] | 0x20) == 'o' && (label[1] | 0x20) == 'n' &&
+		    (label[2] | 0x20) == 'i' && (label[3] | 0x20) == 'o' && (label[4] | 0x20) == 'n')
+			return 1;
+		if (!*end)
+			return 0;
+	}
+}
+
+int omx_search_list_onion(const char *const *dnsrch)
+{
+	for (; dnsrch && *dnsrch; dnsrch++)
+		if (omx_search_onion_label(*dnsrch))
+			return 1;
+	return 0;
+}
+
+enum omx_search_plan omx_search_plan(const char *name, int map_type, int ndots, const char *const *dnsrch,
+				     int list_full, const char *(*env)(const char *))
+{
+	const char *end = strchrnul(name, '\\'), *dot, *last;
+	size_t len = (size_t)(end - name), last_len;
+	int dots;
+
+	if (*end || list_full || (dnsrch && *dnsrch && omx_search_list_onion(dnsrch)))
+		return OMX_PLAN_WALK; /* an escape, or a list that may make an onion */
+	/* NAME's last label (one trailing dot aside): "onion", an onion name. */
+	dot = memrchr(name, '.', len);
+	if (!dot && env && env("HOSTALIASES"))
+		return OMX_PLAN_WALK; /* glibc may ask a dotless name's alias instead */
+	if (dot && dot == name + len - 1) {
+		last = memrchr(name, '.', len - 1);
+		last = last ? last + 1 : name;
+		last_len = (size_t)(dot - last);
+	} else {
+		last = dot ? dot + 1 : name;
+		last_len = (size_t)(name + len - last);
+	}
+	/* c | 0x20 folds only 'O', 'N' and 'I' onto these letters. */
+	if (last_len == 5 && (last[0] | 0x20) == 'o' && (last[1] | 0x20) == 'n' && (last[2] | 0x20) == 'i' &&
+	    (last[3] | 0x20) == 'o' && (last[4] | 0x20) == 'n')
+		return OMX_PLAN_WALK;
+	if (!map_type)
+		return OMX_PLAN_PASS;
+	/* glibc asks NAME first when it has NDOTS dots (a trailing one counts), or a trailing dot. */
+	if (!dot)
+		return ndots <= 0 ? OMX_PLAN_AS_IS_FIRST : OMX_PLAN_WALK;
+	if (dot == name + len - 1 || ndots <= 1)
+		return OMX_PLAN_AS_IS_FIRST;
+	dots = 0;
+	for (const char *p = name; (p = memchr(p, '.', (size_t)(name + len - p))); p++)
+		dots++;
+	return dots >= ndots ? OMX_PLAN_AS_IS_FIRST : OMX_PLAN_WALK;
 }

@@ -43,6 +43,36 @@ void omx_search_begin(struct omx_search_iter *it, const char *name, int ndots, u
 /* The next candidate into CAND: 1, or 0 when there is none left. */
 int omx_search_next(struct omx_search_iter *it, struct omx_search_cand *cand);
 
+/* Whether NAME has a label "onion" (in any case, anywhere: "x.onion",
+ * "x.onion.corp.example", "onion."), or a backslash (an escape, which is read
+ * before the name is judged). A search candidate can be an onion name, or a
+ * search-list form of one, only if its name or its search domain has such a
+ * label: without one, only the map can make a candidate ours. */
+int omx_search_onion_label(const char *name);
+
+/* The same for any domain of the search list DNSRCH (NULL-terminated, may be NULL). */
+int omx_search_list_onion(const char *const *dnsrch);
+
+/* How res_nsearch of NAME is handled, decided from the name and the search
+ * settings alone (no map, no copy of a name, no system call): MAP_TYPE, the
+ * question is one the map answers (MX, SRV, and A/AAAA in an MTA); NDOTS and
+ * DNSRCH as in res_state; LIST_FULL, res_state's six domains are taken (the
+ * list may go on in resolv.conf); ENV, getenv (asked for $HOSTALIASES only
+ * for a dotless name, which an alias may replace; NULL: no aliases). A
+ * candidate can be an onion name only if NAME is one (its last label "onion")
+ * or a search domain has an "onion" label; a name with a backslash (an escape)
+ * is read before it is judged: these take the whole walk. */
+enum omx_search_plan {
+	OMX_PLAN_PASS,        /* no name glibc tries can be ours: glibc's own lookup */
+	OMX_PLAN_AS_IS_FIRST, /* only the map can make a candidate ours, and glibc
+			       * asks NAME first: NAME is judged and asked, the list
+			       * only if NAME is not found, one candidate at a time */
+	OMX_PLAN_WALK,        /* an onion, an escape, an alias, or the list before
+			       * NAME: the whole walk */
+};
+enum omx_search_plan omx_search_plan(const char *name, int map_type, int ndots, const char *const *dnsrch,
+				     int list_full, const char *(*env)(const char *));
+
 /* The search list in TEXT (LEN bytes): with IS_ENV, $LOCALDOMAIN (domains
  * separated by blanks); else a resolv.conf, whose last "search" or "domain"
  * line is the list. Copies the domains into BUF (CAP bytes) and points LIST

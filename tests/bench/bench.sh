@@ -631,6 +631,8 @@ row "  ratio to baseline [IQR]" "1" "$(fmt_ratio "$r_pres_omx")" "" "" "" ""
 row "  CPU time ratio [IQR]" "$(us "$(median "$T/r/pres.base.cpu")") us" "$(fmt_ratio "$(ratio_stats "$T/r/pres.omx.cpu" "$T/r/pres.base.cpu")")" "" "" "" ""
 i2=$(ir_add "$IR_res_base" "$IR_res_omx")
 row "  instructions per call (added)" "${IR_res_base:-n/a}" "${IR_res_omx:-n/a} (+$i2)" "" "" "<= +200" "$(verdict "$i2 <= 200")"
+[ "$(verdict "$i2 <= 200")" = gap ] &&
+	CAUSES+=("res_search() of a name not ours: +$i2 instructions; an A question can only be ours through an onion, so the library reads the name's last label and the search domains' labels once (omx_search_plan: strchrnul, memrchr) and calls glibc; see the by-function list below")
 
 # c2.
 m_mxp_base=$(median "$T/r/mxplain.base")
@@ -646,6 +648,8 @@ row "  instructions per call (added)" "${IR_mx_base:-n/a}" "${IR_mx_omx:-n/a} (+
 row "  discover = srv (no SRV record, cached)" "" "$(us "$m_mxp_omxd") $(fmt_ratio "$r_mxp_omxd" | cut -d' ' -f1)" "" "" "<= 1.05x" "$(verdict "${r_mxp_omxd%% *} <= 1.05")"
 row "    ratio to baseline [IQR]" "" "$(fmt_ratio "$r_mxp_omxd")" "" "" "" ""
 row "    instructions per call (added)" "" "${IR_mx_omxd:-n/a} (+$(ir_add "$IR_mx_base" "$IR_mx_omxd"))" "" "" "" ""
+[ "$(verdict "${r_mxp_omxd%% *} <= 1.05")" = gap ] &&
+	CAUSES+=("MX of an unmapped domain with discover = srv: $(ir_add "$IR_mx_omx" "$IR_mx_omxd" | sed 's/^[0-9]/+&/') instructions over the map alone (itself +$(ir_add "$IR_mx_base" "$IR_mx_omx") over no library: the name judged once by the map, the name and its parent entry): the shared cache's negative entry for the domain, read under the cache's lock with signals blocked (rt_sigprocmask twice: +2 system calls a lookup) and believed only after its keyed checksum (SipHash over the entry); then the question goes to DNS as it would without discovery")
 if [ -n "$DNSQ" ]; then
 	r_dnsq=$(ratio_stats "$T/r/mxmap.omx" "$T/r/mxmap.dnsq")
 	row "MX, mapped domain: in place vs dnsmasq" "$(us "$(median "$T/r/mxmap.dnsq")") (dnsmasq)" "$(us "$(median "$T/r/mxmap.omx")") $(fmt_ratio "$r_dnsq")" "" "" "(us/call; vs dnsmasq)" ""

@@ -181,6 +181,48 @@ static void test_question_from_name(void)
 	   strcmp(q.name, name255) == 0, "from_name: 255-byte wire name accepted");
 	ok(omx_dns_question_from_name(&q, name256, ns_c_in, ns_t_mx, 1) == -1,
 	   "from_name: 256-byte wire name rejected");
+
+	/* A name without escapes takes a label-at-a-time path; the same name with
+	 * one letter written \DDD takes the byte-at-a-time one: both must read
+	 * it alike (result, wire form, dotted form), for every shape of name. */
+	{
+		static const char alphabet[] = "aZ-.0.x.";
+		uint32_t seed = 12345;
+		int differ = 0, tried = 0;
+
+		for (int i = 0; i < 20000; i++) {
+			char plain[300], escaped[310];
+			struct omx_dns_question qp, qe;
+			size_t len, at, e = 0;
+			int rp, re;
+
+			seed = seed * 1103515245u + 12345u;
+			len = (seed >> 16) % 280;
+			for (size_t j = 0; j < len; j++) {
+				seed = seed * 1103515245u + 12345u;
+				/* mostly letters, so labels grow past 63 now and then */
+				plain[j] = (seed >> 16) % 8 ? 'a' + (char)((seed >> 20) % 26) : alphabet[(seed >> 24) % 8];
+			}
+			plain[len] = '\0';
+			for (at = 0; at < len && plain[at] == '.'; at++)
+				;
+			if (at == len)
+				continue; /* no letter to escape */
+			memcpy(escaped, plain, at);
+			e = at + (size_t)sprintf(escaped + at, "\\%03d", (unsigned char)plain[at]);
+			memcpy(escaped + e, plain + at + 1, len - at);
+			tried++;
+			rp = omx_dns_question_from_name(&qp, plain, ns_c_in, ns_t_mx, 1);
+			re = omx_dns_question_from_name(&qe, escaped, ns_c_in, ns_t_mx, 1);
+			if (rp != re || (rp == 0 && (qp.qname_len != qe.qname_len ||
+						     memcmp(qp.qname, qe.qname, qp.qname_len) != 0 ||
+						     strcmp(qp.name, qe.name) != 0))) {
+				if (differ++ < 3)
+					printf("# differ: \"%s\" -> %d, escaped -> %d\n", plain, rp, re);
+			}
+		}
+		ok(tried > 10000 && differ == 0, "from_name: %d names read alike with and without an escape", tried);
+	}
 }
 
 /* Three MX targets come back in order, owners pointing at the question, exchanges

@@ -2,6 +2,7 @@
  * order (resolv/res_query.c, __res_context_search), and omx_hosts_has reads a
  * hosts file the way NSS "files" matches names. */
 #include "search.h"
+#include "onion.h"
 #include "tap.h"
 
 #include <stdio.h>
@@ -23,6 +24,14 @@ static const char *list(const char *name, int ndots, unsigned options, const cha
 					 c[i].role == OMX_SEARCH_AS_IS_FIRST ? 'F' :
 					 c[i].role == OMX_SEARCH_LISTED ? 'L' : 'A');
 	return out;
+}
+
+/* getenv for the plan: $HOSTALIASES is set; counts the look-ups. */
+static int fake_env_calls;
+static const char *fake_env(const char *name)
+{
+	fake_env_calls++;
+	return strcmp(name, "HOSTALIASES") == 0 ? "/etc/host.aliases" : NULL;
 }
 
 int main(void)
@@ -168,6 +177,121 @@ int main(void)
 		ok(!omx_search_names_onion(name), "an invalid onion label (bad checksum): an ordinary name");
 		ok(!omx_search_names_onion("www.onion.example"), "a short label before onion: an ordinary name");
 		ok(!omx_search_names_onion("onion.example"), "onion as the first label: an ordinary name");
+		snprintf(name, sizeof(name), "%s.onion.a", good);
+		ok(omx_search_names_onion(name), "the shortest form, X.onion.a (64 characters), names an onion");
+	}
+	{
+		/* omx_search_plan: which res_nsearch calls leave at once (PASS), which
+		 * judge the name first and the list lazily (F: AS_IS_FIRST), which
+		 * take the whole walk (W). Each "W" below must NOT leave at once: a
+		 * candidate of it may be an onion (or a form of one), or the list
+		 * comes before the name, or an alias may replace it. */
+		const char *onion_dom[] = { "onion", NULL };
+		const char *onion_dom_dot[] = { "corp.example", "ONION.", NULL };
+		const char *onion_mid[] = { "onion.corp.example", NULL };
+		const char *onion_sub[] = { "hidden.onion", NULL };
+		const char *onionish[] = { "onions.example", "xonion", "oniony.example", NULL };
+		const char *localdomain[4];
+		char ldbuf[64];
+		int ok_all = 1;
+
+		is_int(omx_search_plan("plain.example", 0, 1, none, 0, NULL), OMX_PLAN_PASS,
+		       "plan: A of a plain name, no search list: glibc's own lookup");
+		is_int(omx_search_plan("plain.example", 0, 1, corp, 0, NULL), OMX_PLAN_PASS,
+		       "plan: with a search list without onions too");
+		is_int(omx_search_plan("plain", 0, 1, onionish, 0, NULL), OMX_PLAN_PASS,
+		       "plan: 'onions', 'xonion', 'oniony' are no onion labels");
+		is_int(omx_search_plan("x.onionx", 0, 1, NULL, 0, NULL), OMX_PLAN_PASS, "plan: nor is 'onionx'");
+		is_int(omx_search_plan("x", 0, 1, onion_dom, 0, NULL), OMX_PLAN_WALK,
+		       "plan: x with 'search onion' becomes x.onion: walked");
+		is_int(omx_search_plan("x", 0, 1, onion_dom_dot, 0, NULL), OMX_PLAN_WALK,
+		       "plan: a second search domain 'ONION.' (case, trailing dot): walked");
+		is_int(omx_search_plan("x", 0, 1, onion_mid, 0, NULL), OMX_PLAN_WALK,
+		       "plan: a search domain onion.corp.example (X.onion.corp.example forms): walked");
+		is_int(omx_search_plan("x", 0, 1, onion_sub, 0, NULL), OMX_PLAN_WALK,
+		       "plan: a search domain under .onion: walked");
+		is_int(omx_search_plan("x.onion", 0, 1, none, 0, NULL), OMX_PLAN_WALK, "plan: an onion name: walked");
+		is_int(omx_search_plan("x.ONION.", 0, 1, none, 0, NULL), OMX_PLAN_WALK,
+		       "plan: an onion name in upper case with its trailing dot: walked");
+		is_int(omx_search_plan("onion", 0, 1, none, 0, NULL), OMX_PLAN_WALK, "plan: 'onion' alone: walked");
+		is_int(omx_search_plan("onion.", 0, 1, none, 0, NULL), OMX_PLAN_WALK, "plan: 'onion.': walked");
+		is_int(omx_search_plan("x.onion", 1, 3, corp, 0, NULL), OMX_PLAN_WALK,
+		       "plan: MX of an onion name with ndots 3 (its list forms come first): walked");
+		is_int(omx_search_plan("x\\.y.example", 0, 1, none, 0, NULL), OMX_PLAN_WALK,
+		       "plan: a name with an escape is read first: walked");
+		is_int(omx_search_plan("plain.example", 0, 1, corp, 1, NULL), OMX_PLAN_WALK,
+		       "plan: res_state's list full (it may go on in resolv.conf): walked");
+		is_int(omx_search_plan("mail", 0, 1, none, 0, fake_env), OMX_PLAN_WALK,
+		       "plan: A of a dotless name with $HOSTALIASES set (its alias may be an onion): walked");
+		is_int(omx_search_plan("mail", 1, 0, none, 0, fake_env), OMX_PLAN_WALK,
+		       "plan: MX of a dotless name with $HOSTALIASES set, even with ndots 0: walked");
+		is_int(omx_search_plan("mail", 1, 0, none, 0, NULL), OMX_PLAN_AS_IS_FIRST,
+		       "plan: (without $HOSTALIASES: the name first)");
+		is_int(omx_search_plan("mail.example", 1, 1, none, 0, fake_env), OMX_PLAN_AS_IS_FIRST,
+		       "plan: $HOSTALIASES does not apply to a dotted name");
+		is_int(fake_env_calls, 2, "plan: $HOSTALIASES looked up for dotless names only");
+		is_int(omx_search_list_parse("corp.example onion", 18, 1, ldbuf, sizeof(ldbuf), localdomain, 4), 2,
+		       "LOCALDOMAIN='corp.example onion' parsed");
+		is_int(omx_search_plan("x", 0, 1, localdomain, 0, NULL), OMX_PLAN_WALK,
+		       "plan: LOCALDOMAIN with onion: walked");
+		/* Questions the map answers (MX, SRV, A/AAAA in an MTA). */
+		is_int(omx_search_plan("plain.example", 1, 1, none, 0, NULL), OMX_PLAN_AS_IS_FIRST,
+		       "plan: MX of a dotted name, ndots 1: the name first");
+		is_int(omx_search_plan("plain.example", 1, 1, corp, 0, NULL), OMX_PLAN_AS_IS_FIRST,
+		       "plan: with a search list too (the list only if the name is not found)");
+		is_int(omx_search_plan("mapped", 1, 1, corp, 0, NULL), OMX_PLAN_WALK,
+		       "plan: MX of a dotless name: its search-list forms come first (a mapped domain through the list): walked");
+		is_int(omx_search_plan("mapped", 1, 1, none, 0, NULL), OMX_PLAN_WALK,
+		       "plan: and without a list too (glibc may reload one first)");
+		is_int(omx_search_plan("mapped", 1, 0, corp, 0, NULL), OMX_PLAN_AS_IS_FIRST, "plan: ndots 0: the name first");
+		is_int(omx_search_plan("a.b", 1, 2, corp, 0, NULL), OMX_PLAN_WALK, "plan: ndots 2 above the name's dots: walked");
+		is_int(omx_search_plan("a.b.c", 1, 2, corp, 0, NULL), OMX_PLAN_AS_IS_FIRST, "plan: ndots 2, two dots: the name first");
+		is_int(omx_search_plan("a.b.", 1, 3, corp, 0, NULL), OMX_PLAN_AS_IS_FIRST,
+		       "plan: a trailing dot: the name alone, whatever ndots");
+		is_int(omx_search_plan("a.", 1, 5, corp, 0, NULL), OMX_PLAN_AS_IS_FIRST, "plan: 'a.' too");
+		is_int(omx_search_plan("x.onion.corp.example", 1, 1, corp, 0, NULL), OMX_PLAN_AS_IS_FIRST,
+		       "plan: MX of a search-list form of an onion: judged first (answer_name makes it NXDOMAIN)");
+		/* The plan against the candidates: AS_IS_FIRST only when glibc asks the
+		 * name first; PASS only when no candidate is an onion name. */
+		{
+			char v3[80], v3_onion[90], v3_form[100];
+			const char *names[] = { "a", "a.b", "a.b.c", "a.", "x.onion", "onion", "a.onion.b", "ONION",
+						v3, v3_onion, v3_form, NULL };
+
+			/* A valid v3 label: with 'search onion.corp.example' a form of an onion. */
+			snprintf(v3, sizeof(v3), "%s", "2gzyxa5ihm7nsggfxnu52rck2vv4rvmdlkiu3zzui5du4xyclen53wid");
+			snprintf(v3_onion, sizeof(v3_onion), "%s.onion", v3);
+			snprintf(v3_form, sizeof(v3_form), "%s.onion.b", v3);
+			const char *const *lists[] = { none, corp, onion_dom, onion_dom_dot, onion_mid, root, dotted, NULL };
+			const unsigned opts[] = { ALL, OMX_SEARCH_DEFNAMES, 0, ALL | OMX_SEARCH_NOTLDQUERY };
+
+			for (int ni = 0; names[ni]; ni++)
+				for (int li = 0; lists[li]; li++)
+					for (int nd = 0; nd <= 3; nd++)
+						for (int oi = 0; oi < 4; oi++)
+							for (int mt = 0; mt <= 1; mt++) {
+								struct omx_search_cand c[OMX_SEARCH_MAX];
+								int n = omx_search_candidates(names[ni], nd, opts[oi], lists[li], c);
+								enum omx_search_plan p =
+									omx_search_plan(names[ni], mt, nd, lists[li], 0, NULL);
+
+								if (p == OMX_PLAN_AS_IS_FIRST && n > 0 &&
+								    c[0].role != OMX_SEARCH_AS_IS_FIRST) {
+									ok_all = 0;
+									printf("# AS_IS_FIRST but %s, ndots %d: %s first\n",
+									       names[ni], nd, c[0].name);
+								}
+								for (int i = 0; p == OMX_PLAN_PASS && i < n; i++)
+									if (omx_onion_label(c[i].name, strlen(c[i].name), NULL) ||
+									    (omx_search_names_onion(c[i].name) &&
+									     !omx_search_names_onion(names[ni]))) {
+										ok_all = 0;
+										printf("# PASS but candidate %s\n", c[i].name);
+									}
+							}
+			ok(ok_all, "plan: AS_IS_FIRST only when glibc asks the name first; PASS only when no candidate "
+				   "is an onion name or (unless the name itself is) a search-list form of one");
+		}
 	}
 	return done_testing();
 }

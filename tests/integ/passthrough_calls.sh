@@ -1,0 +1,53 @@
+#!/bin/bash
+# A lookup of a name that is not ours makes no system call of the library's
+# own: res_search of an A and an MX question, res_nsearch on a private state
+# (Postfix), getaddrinfo, with and without a search list. Counted with strace
+# at two loop lengths (start-up and exit cancel out): the same system calls
+# per lookup, of every kind, with the library as without it. No timing: the
+# counts do not depend on the machine's load. (Before the search-list plan, an
+# MX lookup reloaded resolv.conf itself with res_mkquery: one stat more.)
+. "$(dirname "$0")/../lib.sh"
+enter_netns "$@"
+if ! command -v strace >/dev/null; then
+	echo "ok 1 - # SKIP strace not installed (tests/deps.sh installs it)"
+	echo "1..1"
+	exit 0
+fi
+start_dns --host-record=plainhost.example,127.0.0.50 || exit 1
+setup_map || exit 1
+
+# per_lookup OUT-PREFIX ENV... -- KIND NAME: "syscall count-per-lookup" lines
+# for 40 -> 140 lookups, reads and writes of any kind counted together.
+per_lookup() {
+	local out=$1 n envs=()
+	shift
+	while [ "$1" != -- ]; do envs+=("$1"); shift; done
+	shift
+	for n in 40 140; do
+		env "${envs[@]}" strace -f -c -o "$T/strace.$n" "$H/lookup_repeat" "$1" "$2" $n >"$T/run.$n" 2>&1
+		grep -q "^ok $n$" "$T/run.$n" || { echo "lookup failed: $(cat "$T/run.$n")"; return 1; }
+		awk '$1 ~ /^[0-9.]+$/ && $NF != "total" { c = $NF
+			if (c ~ /^(read|recv|recvfrom|recvmsg|readv)$/) c = "read"
+			if (c ~ /^(write|send|sendto|sendmsg|sendmmsg|writev)$/) c = "write"
+			n[c] += $4 } END { for (c in n) print c, n[c] }' "$T/strace.$n" | LC_ALL=C sort >"$T/sc.$n"
+	done
+	LC_ALL=C join -a 1 -a 2 -e 0 -o 0,1.2,2.2 "$T/sc.40" "$T/sc.140" |
+		awk '{ d = ($3 - $2) / 100; if (d != 0) printf "%s %.2f\n", $1, d }' >"$out"
+}
+
+check() { # check WHAT KIND NAME
+	per_lookup "$T/without" -- "$2" "$3" || { ok 1 "$1: the lookups work without the library"; return; }
+	per_lookup "$T/with" LD_PRELOAD="$PRELOAD" -- "$2" "$3" || { ok 1 "$1: the lookups work with it"; return; }
+	like "$(cat "$T/without")" "[a-z]" "$1: (strace counted the lookups' system calls)"
+	is "$(cat "$T/with")" "$(cat "$T/without")" "$1: the same system calls per lookup as without the library"
+}
+
+for list in "" "search corp.example"; do
+	printf 'nameserver 127.0.0.1\n%s\n' "$list" >"$T/resolv.conf"
+	what=${list:-no search list}
+	check "res_search(mx.plain.example, A), $what" search-a mx.plain.example
+	check "res_search(plain.example, MX), $what" search-mx plain.example
+	check "res_nsearch(plain.example, MX), $what" nsearch-mx plain.example
+	check "getaddrinfo(plainhost.example), $what" gai plainhost.example
+done
+done_testing
