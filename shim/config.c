@@ -20,24 +20,44 @@ static char *read_file_into(const char *path, size_t max, int require_root, char
 void omx_config_defaults(struct omx_config *cfg)
 {
 	memset(cfg, 0, sizeof(*cfg));
-	omx_parse_hostport(OMX_DEFAULT_SOCKS, &cfg->socks, &cfg->socks_len);
-	snprintf(cfg->socks_text, sizeof(cfg->socks_text), "%s", OMX_DEFAULT_SOCKS);
+	omx_config_set_defaults(cfg);
+}
+
+/* Copies the string literal LIT into the array DST (checked at compile time). */
+#define SET_TEXT(dst, lit)                                                         \
+	do {                                                                       \
+		_Static_assert(sizeof(lit) <= sizeof(dst), #lit " fits in " #dst); \
+		memcpy(dst, lit, sizeof(lit));                                     \
+	} while (0)
+
+/* Runs at every process start: plain stores and copies, no parsing and no
+ * printf (each libc function called for the first time also costs ld.so a
+ * symbol lookup). */
+void omx_config_set_defaults(struct omx_config *cfg)
+{
+	struct sockaddr_in *sin = (struct sockaddr_in *)&cfg->socks;
+
+	sin->sin_family = AF_INET;
+	sin->sin_port = htons(OMX_DEFAULT_SOCKS_PORT);
+	sin->sin_addr.s_addr = htonl(OMX_DEFAULT_SOCKS_ADDR);
+	cfg->socks_len = sizeof(*sin);
+	SET_TEXT(cfg->socks_text, OMX_DEFAULT_SOCKS);
 	cfg->tors[0].ss = cfg->socks;
 	cfg->tors[0].len = cfg->socks_len;
-	snprintf(cfg->tors[0].text, sizeof(cfg->tors[0].text), "%s", OMX_DEFAULT_SOCKS);
+	SET_TEXT(cfg->tors[0].text, OMX_DEFAULT_SOCKS);
 	cfg->ntors = 1;
-	snprintf(cfg->tor_health, sizeof(cfg->tor_health), "%s", OMX_DEFAULT_TOR_HEALTH);
+	SET_TEXT(cfg->tor_health, OMX_DEFAULT_TOR_HEALTH);
 	cfg->tor_retry = OMX_DEFAULT_TOR_RETRY;
 	cfg->tor_answer = OMX_DEFAULT_TOR_ANSWER;
-	snprintf(cfg->map_path, sizeof(cfg->map_path), "%s", OMX_DEFAULT_MAP);
+	SET_TEXT(cfg->map_path, OMX_DEFAULT_MAP);
 	cfg->timeout = OMX_DEFAULT_TIMEOUT;
 	cfg->log = OMX_LOG_SYSLOG;
 	cfg->log_level = LOG_INFO;
 	cfg->isolate = 1;
 	cfg->srv_dnssec = OMX_DNSSEC_PREFER;
-	snprintf(cfg->cache_path, sizeof(cfg->cache_path), "%s", OMX_DEFAULT_CACHE);
-	snprintf(cfg->discover_range, sizeof(cfg->discover_range), "%s", OMX_DEFAULT_DISCOVER_RANGE);
-	snprintf(cfg->stats_path, sizeof(cfg->stats_path), "%s", OMX_DEFAULT_STATS);
+	SET_TEXT(cfg->cache_path, OMX_DEFAULT_CACHE);
+	SET_TEXT(cfg->discover_range, OMX_DEFAULT_DISCOVER_RANGE);
+	SET_TEXT(cfg->stats_path, OMX_DEFAULT_STATS);
 }
 
 int omx_parse_hostport(const char *text, struct sockaddr_storage *ss, socklen_t *len)

@@ -283,7 +283,16 @@ static void examine(int fd)
 	errno = saved;
 }
 
-/* Descriptors inherited across exec (the bitmap starts empty). The names in
+/* Whether the inherited descriptor FD needs a look: not the library's own map
+ * descriptor (opened by the constructor), nor stderr when the log already
+ * stat'ed it and found no socket. */
+static int needs_examining(int fd)
+{
+	return fd != omx_map_fd() && (fd != STDERR_FILENO || omx_log_stderr_is_socket() != 0);
+}
+
+/* Descriptors inherited across exec (the bitmap starts empty), in a process
+ * where the hooks act (elsewhere nothing reads the marks). The names in
  * /proc/self/fd read with getdents64 into a stack buffer rather than through
  * opendir (which adds an fstat and a 32 KiB heap buffer). Read until the
  * end (0): a read that left room can still be short (the kernel stops
@@ -295,20 +304,27 @@ __attribute__((constructor)) static void examine_inherited(void)
 	long n;
 
 	omx_ready();
+	if (!omx_enabled())
+		return;
 	dir = open("/proc/self/fd", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (dir < 0) {
 		for (int fd = 0; fd < 1024; fd++)
-			examine(fd);
+			if (needs_examining(fd))
+				examine(fd);
 		return;
 	}
 	do {
 		n = getdents64(dir, buf, sizeof(buf)); /* glibc's, not syscall(): that is our own hook */
 		for (long off = 0; off < n;) {
 			const struct omx_dirent64 *e = (const struct omx_dirent64 *)(buf + off);
-			char *end;
-			long fd = strtol(e->d_name, &end, 10);
+			const char *p = e->d_name;
+			long fd = 0;
 
-			if (*end == '\0' && end != e->d_name && fd != dir && fd < OMX_DNS_TRACKED_FDS)
+			/* A decimal number ("." and ".." are not), read without strtol. */
+			while (*p >= '0' && *p <= '9' && fd < OMX_DNS_TRACKED_FDS)
+				fd = fd * 10 + (*p++ - '0');
+			if (*p == '\0' && p != e->d_name && fd != dir && fd < OMX_DNS_TRACKED_FDS &&
+			    needs_examining((int)fd))
 				examine((int)fd);
 			off += e->d_reclen;
 		}

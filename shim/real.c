@@ -17,7 +17,10 @@
 
 struct omx_real_fns omx_real;
 struct omx_host omx_real_host;
-static pthread_once_t bind_once = PTHREAD_ONCE_INIT;
+/* Binding runs once, under a mutex rather than pthread_once: glibc's once
+ * wakes futex waiters after every initialiser, waiting or not (a system call
+ * at each process start); an uncontended mutex makes none. */
+static pthread_mutex_t bind_lock = PTHREAD_MUTEX_INITIALIZER;
 
 /* This library's own extent in memory, from the linker (hidden: no relocation). */
 extern const char __ehdr_start[] __attribute__((visibility("hidden")));
@@ -266,5 +269,10 @@ static void bind_all(void)
 
 void omx_bind_real(void)
 {
-	pthread_once(&bind_once, bind_all);
+	if (__atomic_load_n((void **)&omx_real.connect, __ATOMIC_ACQUIRE))
+		return;
+	pthread_mutex_lock(&bind_lock);
+	if (!__atomic_load_n((void **)&omx_real.connect, __ATOMIC_ACQUIRE))
+		bind_all();
+	pthread_mutex_unlock(&bind_lock);
 }

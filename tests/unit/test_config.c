@@ -2,6 +2,7 @@
  * (comments, blanks, spaces, CRLF), every error with its FILE:LINE: prefix, and
  * the loader (missing file, directory, secure-mode ownership checks). */
 #include "config.h"
+#include "map.h"
 #include "tap.h"
 
 #include <arpa/inet.h>
@@ -74,6 +75,26 @@ static void test_defaults(void)
 	is_int(cfg.log, OMX_LOG_SYSLOG, "default log is syslog");
 	is_int(cfg.log_level, LOG_INFO, "default log_level is info");
 	is_int(cfg.isolate, 1, "default isolate is on");
+
+	/* The defaults set at start-up over static (zero) storage, without
+	 * parsing: the same as the text they stand for. */
+	{
+		static struct omx_config zeroed;
+		struct sockaddr_storage ss;
+		socklen_t len = 0;
+		uint32_t net = 0, mask = 0;
+
+		omx_config_set_defaults(&zeroed);
+		ok(memcmp(&zeroed, &cfg, sizeof(cfg)) == 0,
+		   "defaults over zeroed storage (start-up) = omx_config_defaults over garbage");
+		ok(omx_parse_hostport(OMX_DEFAULT_SOCKS, &ss, &len) == 0 && len == cfg.socks_len &&
+			   memcmp(&ss, &cfg.socks, sizeof(ss)) == 0 &&
+			   memcmp(&ss, &cfg.tors[0].ss, sizeof(ss)) == 0 && cfg.tors[0].len == len,
+		   "the default socks address is OMX_DEFAULT_SOCKS parsed (%s)", OMX_DEFAULT_SOCKS);
+		ok(omx_parse_range(OMX_DEFAULT_RANGE, &net, &mask) == 0 && net == OMX_DEFAULT_RANGE_NET &&
+			   mask == OMX_DEFAULT_RANGE_MASK,
+		   "OMX_DEFAULT_RANGE_NET/MASK are OMX_DEFAULT_RANGE (%s)", OMX_DEFAULT_RANGE);
+	}
 
 	/* An empty text, only blanks, only comments: all leave the defaults. */
 	is_int(parse(&cfg, "", err, sizeof(err)), 0, "empty text parses");
