@@ -9,10 +9,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 #include <sys/stat.h>
 #include <syslog.h>
 #include <unistd.h>
+
+#include "ascii.h"
 
 static char *read_file_into(const char *path, size_t max, int require_root, char *buf_in,
 			    size_t cap, size_t *len, char *err, size_t errlen);
@@ -128,6 +129,15 @@ static int config_error(char *err, size_t errlen, const char *file, unsigned lin
 	return -1;
 }
 
+/* strcasecmp() in ASCII, without the locale (and without one more libc symbol
+ * for ld.so to look up at every process start). */
+static int same_word(const char *a, const char *b)
+{
+	while (*a && omx_ascii_lower(*a) == omx_ascii_lower(*b))
+		a++, b++;
+	return omx_ascii_lower(*a) == omx_ascii_lower(*b);
+}
+
 /* Accepts the usual spellings of a boolean; returns 0/1, or -1 if VALUE is none. */
 static int parse_bool(const char *value)
 {
@@ -135,9 +145,9 @@ static int parse_bool(const char *value)
 	static const char *const no[] = { "no", "false", "off", "0" };
 
 	for (size_t i = 0; i < sizeof(yes) / sizeof(yes[0]); i++) {
-		if (strcasecmp(value, yes[i]) == 0)
+		if (same_word(value, yes[i]))
 			return 1;
-		if (strcasecmp(value, no[i]) == 0)
+		if (same_word(value, no[i]))
 			return 0;
 	}
 	return -1;
@@ -151,7 +161,7 @@ static int parse_level(const char *value)
 	};
 
 	for (size_t i = 0; i < sizeof(levels) / sizeof(levels[0]); i++)
-		if (strcasecmp(value, levels[i].name) == 0)
+		if (same_word(value, levels[i].name))
 			return levels[i].level;
 	return -1;
 }
@@ -179,7 +189,7 @@ static int parse_socks_list(struct omx_config *cfg, const char *value, const cha
 			return config_error(err, errlen, file, line,
 					    "socks: \"%.*s\" is not HOST:PORT with an IPv4 or [IPv6] literal",
 					    (int)(len < 100 ? len : 100), value);
-		snprintf(tors[n].text, sizeof(tors[n].text), "%s", word);
+		omx_copy_text(tors[n].text, sizeof(tors[n].text), word);
 		for (int i = 0; i < n; i++)
 			if (strcmp(tors[i].text, word) == 0)
 				return config_error(err, errlen, file, line,
@@ -193,7 +203,7 @@ static int parse_socks_list(struct omx_config *cfg, const char *value, const cha
 	cfg->ntors = n;
 	cfg->socks = tors[0].ss;
 	cfg->socks_len = tors[0].len;
-	snprintf(cfg->socks_text, sizeof(cfg->socks_text), "%s", tors[0].text);
+	omx_copy_text(cfg->socks_text, sizeof(cfg->socks_text), tors[0].text);
 	return 0;
 }
 
@@ -219,7 +229,7 @@ static int set_path(const struct key_line *k, char *dst, size_t size)
 {
 	if (k->value[0] != '/' || strlen(k->value) >= size)
 		return KEY_ERROR(k, "%s: \"%s\" is not an absolute path", k->key, k->value);
-	snprintf(dst, size, "%s", k->value);
+	omx_copy_text(dst, size, k->value);
 	return 0;
 }
 
@@ -336,7 +346,7 @@ static int set_programs(const struct key_line *k)
 		p += n;
 		p += strspn(p, " \t");
 	}
-	snprintf(cfg->programs, sizeof(cfg->programs), "%s", k->value);
+	omx_copy_text(cfg->programs, sizeof(cfg->programs), k->value);
 	return 0;
 }
 
@@ -373,7 +383,7 @@ static int set_stats(const struct key_line *k)
 	else if (k->value[0] != '/' || strlen(k->value) >= sizeof(cfg->stats_path))
 		return KEY_ERROR(k, "stats: \"%s\" is neither an absolute path nor none", k->value);
 	else
-		snprintf(cfg->stats_path, sizeof(cfg->stats_path), "%s", k->value);
+		omx_copy_text(cfg->stats_path, sizeof(cfg->stats_path), k->value);
 	return 0;
 }
 
@@ -386,7 +396,7 @@ static int set_discover_range(const struct key_line *k)
 	    omx_parse_range(k->value, &net, &mask) != 0 || !omx_cache_range_ok(net, mask))
 		return KEY_ERROR(k, "discover_range: \"%s\" is not NET/PREFIX with a prefix from 4 to 17",
 				 k->value);
-	snprintf(cfg->discover_range, sizeof(cfg->discover_range), "%s", k->value);
+	omx_copy_text(cfg->discover_range, sizeof(cfg->discover_range), k->value);
 	return 0;
 }
 

@@ -4,6 +4,7 @@
 #define OMX_CONFIG_H
 #include <limits.h>
 #include <stddef.h>
+#include <string.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 
@@ -99,6 +100,18 @@ int omx_parse_hostport(const char *text, struct sockaddr_storage *ss, socklen_t 
 /* Whether ST is a file only root can change: owned by root, not writable by
  * group or others (what secure mode demands of the config and the map). */
 int omx_root_only(const struct stat *st);
+
+/* snprintf(DST, SIZE, "%s", SRC) without printf, for the copies made at every
+ * process start (configuration values, paths). */
+static inline void omx_copy_text(char *dst, size_t size, const char *src)
+{
+	size_t n = strlen(src);
+
+	if (n >= size)
+		n = size - 1;
+	memcpy(dst, src, n);
+	dst[n] = '\0';
+}
 
 /* Reads a whole file of at most MAX bytes into a malloc'd NUL-terminated buffer,
  * checking ownership when REQUIRE_ROOT (shared by config and tools). */

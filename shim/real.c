@@ -7,20 +7,17 @@
 #include <errno.h>
 #include <netdb.h>
 #include <poll.h>
-#include <pthread.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
 #include "log.h"
+#include "once.h"
 
 struct omx_real_fns omx_real;
 struct omx_host omx_real_host;
-/* Binding runs once, under a mutex rather than pthread_once: glibc's once
- * wakes futex waiters after every initialiser, waiting or not (a system call
- * at each process start); an uncontended mutex makes none. */
-static pthread_mutex_t bind_lock = PTHREAD_MUTEX_INITIALIZER;
+static int bind_state; /* omx_once() */
 
 /* This library's own extent in memory, from the linker (hidden: no relocation). */
 extern const char __ehdr_start[] __attribute__((visibility("hidden")));
@@ -269,10 +266,5 @@ static void bind_all(void)
 
 void omx_bind_real(void)
 {
-	if (__atomic_load_n((void **)&omx_real.connect, __ATOMIC_ACQUIRE))
-		return;
-	pthread_mutex_lock(&bind_lock);
-	if (!__atomic_load_n((void **)&omx_real.connect, __ATOMIC_ACQUIRE))
-		bind_all();
-	pthread_mutex_unlock(&bind_lock);
+	omx_once(&bind_state, bind_all);
 }

@@ -20,6 +20,7 @@
 #include "health.h"
 #include "libdir.h"
 #include "log.h"
+#include "once.h"
 #include "real.h"
 
 struct omx_config omx_cfg;
@@ -41,17 +42,13 @@ uint32_t omx_old_mask[OMX_MAP_MAX_OLD_RANGES] = { 0xf0000000u, 0xf0000000u, 0xf0
 static const struct omx_map *damage_reported; /* atomic: the map last said to be damaged */
 static struct omx_cache discovery_cache;
 static int discovery_cache_failed;      /* not even a private cache could be made */
-static int initialized;                 /* atomic */
+static int init_state;                  /* omx_once() */
 
 static int secure_mode;
 static struct omx_map *current_map;     /* atomic pointer */
 static unsigned map_readers;            /* atomic: threads between acquire and release */
 static long next_check;                 /* atomic: CLOCK_MONOTONIC_COARSE second */
 static pthread_mutex_t reload_lock = PTHREAD_MUTEX_INITIALIZER;
-/* Initialisation runs once, under a mutex rather than pthread_once: glibc's
- * once wakes futex waiters after every initialiser, waiting or not (a system
- * call at each process start); an uncontended mutex makes none. */
-static pthread_mutex_t init_lock = PTHREAD_MUTEX_INITIALIZER;
 
 /* The map is opened by its path, and no handle on its directory is kept: a
  * chrooted process (Postfix's smtp) must hold nothing that reaches outside its
@@ -362,7 +359,7 @@ const struct omx_map *omx_map_acquire(void)
 	struct timespec now;
 	long due;
 
-	if (__builtin_expect(!__atomic_load_n(&initialized, __ATOMIC_ACQUIRE), 0))
+	if (__builtin_expect(!omx_once_done(&init_state), 0))
 		omx_init();
 	due = __atomic_load_n(&next_check, __ATOMIC_RELAXED);
 
@@ -412,7 +409,7 @@ static void after_fork_child(void)
 {
 	__atomic_store_n(&map_readers, 0, __ATOMIC_SEQ_CST);
 	pthread_mutex_init(&reload_lock, NULL);
-	pthread_mutex_init(&init_lock, NULL);
+	omx_once_after_fork(&init_state);
 	map_inherited = 1;
 }
 
@@ -458,22 +455,20 @@ static void find_self(void)
 	const char *base;
 
 	if (!dladdr1((void *)&find_self, &info, (void **)&self, RTLD_DL_LINKMAP) || !info.dli_fname) {
-		snprintf(omx_self_preload, PATH_MAX, "libonionmx.so");
+		omx_copy_text(omx_self_preload, PATH_MAX, "libonionmx.so");
 		return;
 	}
 	/* ld.so has the name as preloaded: absolute is good as it is (and saves a
 	 * readlink per path component at every start); a relative one would not
 	 * survive a change of directory. */
-	if (info.dli_fname[0] == '/')
-		snprintf(path, sizeof(path), "%s", info.dli_fname);
-	else if (!realpath(info.dli_fname, path))
-		snprintf(path, sizeof(path), "%s", info.dli_fname);
+	if (info.dli_fname[0] == '/' || !realpath(info.dli_fname, path))
+		omx_copy_text(path, sizeof(path), info.dli_fname);
 	base = strrchr(path, '/') + 1;
 	/* A system directory by its name, and (where ld.so can tell) one this
 	 * ld.so searches: /usr/lib64 is not one on Debian. */
 	if (omx_system_lib_dir(path, (size_t)(base - 1 - path), OMX_MULTIARCH) &&
 	    ld_searches(self, path, (size_t)(base - 1 - path)) != 0) {
-		snprintf(omx_self_preload, PATH_MAX, "%s", base);
+		omx_copy_text(omx_self_preload, PATH_MAX, base);
 		return;
 	}
 #if defined(__SANITIZE_ADDRESS__)
@@ -495,7 +490,7 @@ static void find_self(void)
 		}
 	}
 #endif
-	snprintf(omx_self_preload, PATH_MAX, "%s", path);
+	omx_copy_text(omx_self_preload, PATH_MAX, path);
 }
 
 /* Was the library named in this process's LD_PRELOAD (not /etc/ld.so.preload)?
@@ -516,9 +511,13 @@ static int read_config(void)
 	char err[PATH_MAX + 256];
 	int require_root;
 
-	if (!secure_mode && getenv("ONIONMX_CONF") && *getenv("ONIONMX_CONF")) {
-		path = getenv("ONIONMX_CONF");
-		snprintf(omx_conf_env, sizeof(omx_conf_env), "ONIONMX_CONF=%s", path);
+	const char *env = secure_mode ? NULL : getenv("ONIONMX_CONF");
+
+	if (env && *env) {
+		path = env;
+		memcpy(omx_conf_env, "ONIONMX_CONF=", sizeof("ONIONMX_CONF=") - 1);
+		omx_copy_text(omx_conf_env + sizeof("ONIONMX_CONF=") - 1,
+			      sizeof(omx_conf_env) - (sizeof("ONIONMX_CONF=") - 1), path);
 	}
 	/* Root given a config by the environment (su -p, sudo's env_keep, a child
 	 * of a setuid program that made itself root) reads it only if it is root's
@@ -628,27 +627,22 @@ static void init_once_body(void)
 	open_files();
 }
 
-/* Initialises once, and marks the state ready whether or not the
+/* Initialises once; the state is ready afterwards whether or not the
  * configuration was usable. */
 void omx_init(void)
 {
 	int saved;
 
-	if (__atomic_load_n(&initialized, __ATOMIC_ACQUIRE))
+	if (omx_once_done(&init_state))
 		return;
 	saved = errno;
-	pthread_mutex_lock(&init_lock);
-	if (!__atomic_load_n(&initialized, __ATOMIC_RELAXED)) {
-		init_once_body();
-		__atomic_store_n(&initialized, 1, __ATOMIC_RELEASE);
-	}
-	pthread_mutex_unlock(&init_lock);
+	omx_once(&init_state, init_once_body);
 	errno = saved;
 }
 
 int omx_enabled(void)
 {
-	if (__builtin_expect(!__atomic_load_n(&initialized, __ATOMIC_ACQUIRE), 0))
+	if (__builtin_expect(!omx_once_done(&init_state), 0))
 		omx_init();
 	return omx_active;
 }
