@@ -64,8 +64,7 @@ void omx_config_set_defaults(struct omx_config *cfg)
 int omx_parse_hostport(const char *text, struct sockaddr_storage *ss, socklen_t *len)
 {
 	char host[INET6_ADDRSTRLEN + 2];
-	const char *colon;
-	char *end;
+	const char *colon, *end;
 	unsigned long port;
 	size_t hlen;
 
@@ -88,11 +87,10 @@ int omx_parse_hostport(const char *text, struct sockaddr_storage *ss, socklen_t 
 		memcpy(host, text, hlen);
 	}
 	host[hlen] = '\0';
-	if (colon[1] < '0' || colon[1] > '9')
-		return -1;
-	errno = 0;
-	port = strtoul(colon + 1, &end, 10);
-	if (errno || *end || port == 0 || port > 65535)
+	/* Decimal digits only (no sign, no blanks), read without strtoul. */
+	for (end = colon + 1, port = 0; *end >= '0' && *end <= '9' && port <= 65535; end++)
+		port = port * 10 + (unsigned long)(*end - '0');
+	if (end == colon + 1 || *end || port == 0 || port > 65535)
 		return -1;
 
 	memset(ss, 0, sizeof(*ss));

@@ -4,7 +4,6 @@
 #define OMX_CONFIG_H
 #include <limits.h>
 #include <stddef.h>
-#include <string.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 
@@ -101,15 +100,16 @@ int omx_parse_hostport(const char *text, struct sockaddr_storage *ss, socklen_t 
  * group or others (what secure mode demands of the config and the map). */
 int omx_root_only(const struct stat *st);
 
-/* snprintf(DST, SIZE, "%s", SRC) without printf, for the copies made at every
- * process start (configuration values, paths). */
+/* snprintf(DST, SIZE, "%s", SRC) without printf (nor the fortified
+ * __memcpy_chk), for the short copies made at every process start
+ * (configuration values, paths): each libc function a process calls for the
+ * first time costs ld.so a symbol lookup. */
 static inline void omx_copy_text(char *dst, size_t size, const char *src)
 {
-	size_t n = strlen(src);
+	size_t n = 0;
 
-	if (n >= size)
-		n = size - 1;
-	memcpy(dst, src, n);
+	for (; n + 1 < size && src[n]; n++)
+		dst[n] = src[n];
 	dst[n] = '\0';
 }
 

@@ -120,6 +120,8 @@ static void test_keys(void)
 	is_int(parse(&cfg, "socks = [2001:db8::5]:65535\n", err, sizeof(err)), 0,
 	       "socks [2001:db8::5]:65535");
 	ok(socks_is_v6(&cfg, "2001:db8::5", 65535), "socks IPv6 with port 65535");
+	is_int(parse(&cfg, "socks = 127.0.0.1:09050\n", err, sizeof(err)), 0, "socks port with a leading zero");
+	ok(socks_is_v4(&cfg, "127.0.0.1", 9050), "socks port 09050 stored as 9050 (as strtoul read it)");
 	is_int(parse(&cfg, "socks = 127.0.0.1:1\n", err, sizeof(err)), 0, "socks port 1");
 	ok(socks_is_v4(&cfg, "127.0.0.1", 1), "socks port 1 stored");
 
@@ -242,6 +244,11 @@ static void test_errors(void)
 	check_error("socks = ::1:9050\n", 1, "::1:9050", "socks IPv6 without brackets");
 	check_error("socks = 127.0.0.1:\n", 1, "127.0.0.1:", "socks empty port");
 	check_error("socks = 127.0.0.1:90x\n", 1, "127.0.0.1:90x", "socks port with letters");
+	check_error("socks = 127.0.0.1:+9050\n", 1, "127.0.0.1:+9050", "socks port with a sign");
+	check_error("socks = 127.0.0.1:-9050\n", 1, "127.0.0.1:-9050", "socks port negative");
+	check_error("socks = 127.0.0.1:18446744073709560666\n", 1, "127.0.0.1:18446744073709560666",
+		    "socks port past 2^64 (wraps to 9050 in 64 bits)");
+	check_error("socks = 127.0.0.1:009050x\n", 1, "009050x", "socks port with leading zeros and a letter");
 
 	check_error("# a\nmap = etc/onionmx/domains.cdb\n", 2, "etc/onionmx/domains.cdb",
 		    "relative map path");
