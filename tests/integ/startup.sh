@@ -106,6 +106,12 @@ is "$(grep -cE '^(newfstatat|fstat)\(3' <<<"$out")" 2 "one fstat for the config,
 out=$(with_lib stderr -- sh -c 'exec 5</dev/null; exec /bin/true')
 like "$out" "^getpeername\(5\)" "an inherited descriptor (5) is examined by the scan"
 
+# stderr is skipped only because the log found no socket there: a socket
+# connected to a resolver as fd 2 (bash's /dev/udp connects it; nothing is
+# sent) is examined like any other.
+out=$(with_lib stderr -- bash -c 'exec 2<>/dev/udp/127.0.0.1/53 && exec /bin/true')
+like "$out" "^getpeername\(2\)" "log = stderr, fd 2 a UDP socket connected to port 53: the scan examines it"
+
 # A program the configuration leaves alone passes everything through: no map,
 # no scan; a listed one gets both.
 out=$(with_lib other)
