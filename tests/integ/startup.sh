@@ -18,6 +18,7 @@ command -v strace >/dev/null || {
 }
 T=$(mktemp -d /tmp/onionmx-test.XXXXXX)
 trap 'rm -rf "$T"' EXIT
+chmod 755 "$T" # read by user nobody too
 ONION1=$("$H/onion_gen" test-one)
 echo "mapped.example $ONION1.onion" >"$T/domains"
 "$MAPTOOL" "$T/domains" >/dev/null || exit 1
@@ -34,7 +35,7 @@ conf true "programs = /bin/true /usr/bin/true"
 # own_calls [VAR=VALUE...] [-- COMMAND...]: the calls made after ld.so's
 # loading, one "name(first arguments)" a line, of COMMAND (/bin/true) started
 # with only descriptors 0, 1 and 2 open (the test runner's others closed), in
-# the environment VAR=VALUE...
+# the environment VAR=VALUE..., as user $AS_USER if set.
 own_calls() {
 	local envs=() cmd=(/bin/true)
 	while [ $# -gt 0 ]; do
@@ -43,7 +44,8 @@ own_calls() {
 	done
 	(
 		for fd in $(ls /proc/$BASHPID/fd); do [ "$fd" -gt 2 ] && eval "exec $fd>&-"; done
-		exec strace -qq -o "$T/trace" "${envs[@]}" "${cmd[@]}" </dev/null >/dev/null 2>"$T/stderr"
+		exec strace -qq -o "$T/trace" ${AS_USER:+-u "$AS_USER"} "${envs[@]}" "${cmd[@]}" \
+			</dev/null >/dev/null 2>"$T/stderr"
 	)
 	awk '/^munmap\(/ && !done { done = 1; next } done && !/^exit_group/ { print }' "$T/trace" |
 		sed -E -e "s#$T/##g" -e 's/AT_FDCWD, //' \
@@ -101,6 +103,13 @@ for call in futex geteuid getuid getrandom brk fstatfs 'fstat\(' 'getpeername\(3
 	unlike "$out" "^$call" "no $call at start-up"
 done
 is "$(grep -cE '^(newfstatat|fstat)\(3' <<<"$out")" 2 "one fstat for the config, one for the map (not two)"
+
+# Root is known from the auxiliary vector (AT_EUID); a process started as
+# another user asks geteuid(), because it may have become root since (a root
+# process reads an ONIONMX_CONF only if the file is root's).
+out=$(AS_USER=nobody with_lib stderr)
+like "$out" "^geteuid\(\)" "started as nobody with ONIONMX_CONF: geteuid() (it may have become root since)"
+like "$out" "^openat\(\"/proc/self/fd\"\)" "(control: that run is traced to its end)"
 
 # An inherited descriptor is still examined (the scan is not cut short).
 out=$(with_lib stderr -- sh -c 'exec 5</dev/null; exec /bin/true')
