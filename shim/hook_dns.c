@@ -76,8 +76,11 @@ static int get_bit(const uint64_t *bits, int fd)
 
 /* ---- in-place replies waiting to be read, and the source they must show ---- */
 
+/* A slot holds its descriptor + 1, so that 0 is free and the tables start
+ * free as static storage (zero) does: no start-up loop writing -1 over their
+ * 28 KB, which cost a page fault per 4 KB in every process. */
 static struct pending {
-	int fd;                 /* -1: free */
+	int fd1;                /* the descriptor + 1; 0: free */
 	uint16_t id;            /* the reply's DNS ID */
 	struct sockaddr_storage self, server;
 	socklen_t self_len, server_len;
@@ -87,7 +90,7 @@ static pthread_mutex_t pending_lock = PTHREAD_MUTEX_INITIALIZER;
 /* TCP streams to port 53: bytes held back (a prefix without its question yet)
  * and how much of an approved message is still to come. */
 static struct stream {
-	int fd;                 /* -1: free */
+	int fd1;                /* the descriptor + 1; 0: free */
 	size_t approved_left;
 	size_t held_len;
 	uint8_t held[HELD_MAX];
@@ -103,10 +106,6 @@ static void dns_after_fork(void)
 
 __attribute__((constructor)) static void init_tables(void)
 {
-	for (size_t i = 0; i < PENDING_MAX; i++)
-		pending[i].fd = -1;
-	for (size_t i = 0; i < STREAMS_MAX; i++)
-		streams[i].fd = -1;
 	pthread_atfork(NULL, NULL, dns_after_fork);
 }
 
@@ -137,13 +136,13 @@ static void remember_pending(int fd, uint16_t id, const struct sockaddr_storage 
 
 	pthread_mutex_lock(&pending_lock);
 	for (size_t i = 0; i < PENDING_MAX && !slot; i++)
-		if (pending[i].fd == -1)
+		if (pending[i].fd1 == 0)
 			slot = &pending[i];
 	if (!slot)
 		slot = &pending[(size_t)id % PENDING_MAX]; /* full: the oldest reply read shows our own address */
 	else if (fd >= OMX_DNS_TRACKED_FDS)
 		__atomic_add_fetch(&omx_dns_pending_high, 1, __ATOMIC_RELAXED);
-	slot->fd = fd;
+	slot->fd1 = fd + 1;
 	slot->id = id;
 	slot->self = *self;
 	slot->self_len = self_len;
@@ -169,7 +168,7 @@ static void fix_source(int fd, const void *buf, size_t n, void *name, socklen_t 
 	pthread_mutex_lock(&pending_lock);
 	for (size_t i = 0; i < PENDING_MAX; i++) {
 		struct pending *e = &pending[i];
-		if (e->fd != fd)
+		if (e->fd1 != fd + 1)
 			continue;
 		/* Without a NAME to fill (recv-style), the entry is only used up. */
 		if (!done && e->id == (uint16_t)(p[0] << 8 | p[1]) &&
@@ -182,7 +181,7 @@ static void fix_source(int fd, const void *buf, size_t n, void *name, socklen_t 
 				left = 1;
 				break;
 			}
-			e->fd = -1;
+			e->fd1 = 0;
 			if (fd >= OMX_DNS_TRACKED_FDS)
 				__atomic_sub_fetch(&omx_dns_pending_high, 1, __ATOMIC_RELAXED);
 			done = 1; /* one reply, one entry */
@@ -209,8 +208,8 @@ static void drop_pending(int fd)
 		return;
 	pthread_mutex_lock(&pending_lock);
 	for (size_t i = 0; i < PENDING_MAX; i++)
-		if (pending[i].fd == fd) {
-			pending[i].fd = -1;
+		if (pending[i].fd1 == fd + 1) {
+			pending[i].fd1 = 0;
 			if (fd >= OMX_DNS_TRACKED_FDS)
 				__atomic_sub_fetch(&omx_dns_pending_high, 1, __ATOMIC_RELAXED);
 		}
@@ -277,9 +276,12 @@ static void examine(int fd)
 {
 	struct sockaddr_storage peer;
 	socklen_t plen;
-	int saved = errno;
+	int saved = errno, dns = connected_to_dns(fd, &peer, &plen);
 
-	set_bit(omx_dns_fds, fd, connected_to_dns(fd, &peer, &plen));
+	/* Only a change is written: clearing a bit already clear would still
+	 * write its page (a page fault at start-up for nothing). */
+	if (dns != get_bit(omx_dns_fds, fd))
+		set_bit(omx_dns_fds, fd, dns);
 	errno = saved;
 }
 
@@ -568,14 +570,16 @@ static struct stream *find_stream(int fd, int create)
 {
 	struct stream *free_slot = NULL;
 
+	if (fd < 0)
+		return NULL;
 	for (size_t i = 0; i < STREAMS_MAX; i++) {
-		if (streams[i].fd == fd)
+		if (streams[i].fd1 == fd + 1)
 			return &streams[i];
-		if (!free_slot && streams[i].fd == -1)
+		if (!free_slot && streams[i].fd1 == 0)
 			free_slot = &streams[i];
 	}
 	if (free_slot && create) {
-		free_slot->fd = fd;
+		free_slot->fd1 = fd + 1;
 		free_slot->approved_left = 0;
 		free_slot->held_len = 0;
 		return free_slot;
@@ -588,7 +592,7 @@ static void forget_stream(int fd)
 	pthread_mutex_lock(&streams_lock);
 	struct stream *s = find_stream(fd, 0);
 	if (s)
-		s->fd = -1;
+		s->fd1 = 0;
 	pthread_mutex_unlock(&streams_lock);
 }
 
@@ -701,12 +705,12 @@ static int tcp_send(int fd, const uint8_t *data, size_t n, size_t total, int fla
 	}
 	if (why) {
 		if (s)
-			s->fd = -1;
+			s->fd1 = 0;
 		pthread_mutex_unlock(&streams_lock);
 		return refuse_tcp(fd, why, &q, ret);
 	}
 	if (s && s->approved_left == 0 && s->held_len == 0)
-		s->fd = -1;
+		s->fd1 = 0;
 	pthread_mutex_unlock(&streams_lock);
 	if (prefix_len)
 		return send_behind_prefix(fd, prefix, prefix_len, data, n, flags, ret);
