@@ -439,8 +439,9 @@ static void loopback_if_any(struct sockaddr_storage *ss)
 			in->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
 	} else if (ss->ss_family == AF_INET6) {
 		struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)ss;
+		/* Not libc's in6addr_loopback: a symbol ld.so would look up at every start. */
 		if (IN6_IS_ADDR_UNSPECIFIED(&in6->sin6_addr))
-			in6->sin6_addr = in6addr_loopback;
+			in6->sin6_addr = (struct in6_addr)IN6ADDR_LOOPBACK_INIT;
 	}
 }
 
