@@ -43,6 +43,7 @@ static const struct omx_map *damage_reported; /* atomic: the map last said to be
 static struct omx_cache discovery_cache;
 static int discovery_cache_failed;      /* not even a private cache could be made */
 static int init_state;                  /* omx_once() */
+static int init_runs;                   /* 2 and more: run again in a fork() child (once.h) */
 
 static int secure_mode;
 static struct omx_map *current_map;     /* atomic pointer */
@@ -530,9 +531,12 @@ static int read_config(void)
 	find_self();
 	omx_mta = omx_is_mta_program((const char *)getauxval(AT_EXECFN));
 
-	/* omx_cfg is static storage, still all zero: the defaults need no
-	 * memset of its 18 KB (it runs once per process). */
-	omx_config_set_defaults(&omx_cfg);
+	/* omx_cfg is static storage, still all zero the first time: the
+	 * defaults need no memset of its 18 KB then. */
+	if (++init_runs == 1)
+		omx_config_set_defaults(&omx_cfg);
+	else
+		omx_config_defaults(&omx_cfg);
 	omx_range_net = OMX_DEFAULT_RANGE_NET;
 	omx_range_mask = OMX_DEFAULT_RANGE_MASK;
 	if (omx_config_load(&omx_cfg, path, require_root, err, sizeof(err)) != 0) {
@@ -599,7 +603,8 @@ static void open_files(void)
 		root_ino = root.st_ino;
 	}
 	map_path = omx_cfg.map_path;
-	map = load_map(&first_map, &fd, err, sizeof(err));
+	map = load_map(__atomic_load_n(&current_map, __ATOMIC_SEQ_CST) ? NULL : &first_map, &fd, err,
+		       sizeof(err));
 	if (!map) {
 		omx_log_alert("%s; refusing SMTP connections (ports 25, 465, 587) and deferring MX lookups",
 			      err);
