@@ -98,6 +98,14 @@ want_syslog=$(printf '%s\n' "$want_stderr" | sed -e '/^newfstatat(2/d' -e 's/std
 	-e 's/^getpeername(1)$/getpeername(1)\ngetpeername(2)/')
 is "$(with_lib syslog)" "$want_syslog" "start-up calls, log = syslog: stderr not stat'ed, fd 2 examined by the scan"
 
+# The same calls with a map of 100,000 domains: start-up does not grow with the map.
+awk -v o="$ONION1" 'BEGIN { for (i = 0; i < 100000; i++) printf "d%06d.example %s.onion\n", i, o }' >"$T/big"
+"$MAPTOOL" "$T/big" >/dev/null || exit 1
+sed "s#$T/domains.cdb#$T/big.cdb#" "$T/stderr.conf" >"$T/bigmap.conf"
+is "$(with_lib bigmap)" "$(sed -e 's/stderr\.conf/bigmap.conf/' -e 's/domains\.cdb/big.cdb/' <<<"$want_stderr")" \
+	"a map of 100,000 domains: the same calls"
+ok $([ "$(stat -c %s "$T/big.cdb")" -gt 1000000 ] && echo 0 || echo 1) "(control: that map is over 1 MB)"
+
 out=$(with_lib stderr)
 for call in futex geteuid getuid getrandom brk fstatfs 'fstat\(' 'getpeername\(3\)'; do
 	unlike "$out" "^$call" "no $call at start-up"
