@@ -9,10 +9,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 #include <sys/stat.h>
 #include <syslog.h>
 #include <unistd.h>
+
+#include "ascii.h"
 
 static char *read_file_into(const char *path, size_t max, int require_root, char *buf_in,
 			    size_t cap, size_t *len, char *err, size_t errlen);
@@ -20,31 +21,50 @@ static char *read_file_into(const char *path, size_t max, int require_root, char
 void omx_config_defaults(struct omx_config *cfg)
 {
 	memset(cfg, 0, sizeof(*cfg));
-	omx_parse_hostport(OMX_DEFAULT_SOCKS, &cfg->socks, &cfg->socks_len);
-	snprintf(cfg->socks_text, sizeof(cfg->socks_text), "%s", OMX_DEFAULT_SOCKS);
+	omx_config_set_defaults(cfg);
+}
+
+/* Copies the string literal LIT into the array DST (checked at compile time). */
+#define SET_TEXT(dst, lit)                                                         \
+	do {                                                                       \
+		_Static_assert(sizeof(lit) <= sizeof(dst), #lit " fits in " #dst); \
+		memcpy(dst, lit, sizeof(lit));                                     \
+	} while (0)
+
+/* Runs at every process start: plain stores and copies, no parsing and no
+ * printf (each libc function called for the first time also costs ld.so a
+ * symbol lookup). */
+void omx_config_set_defaults(struct omx_config *cfg)
+{
+	struct sockaddr_in *sin = (struct sockaddr_in *)&cfg->socks;
+
+	sin->sin_family = AF_INET;
+	sin->sin_port = htons(OMX_DEFAULT_SOCKS_PORT);
+	sin->sin_addr.s_addr = htonl(OMX_DEFAULT_SOCKS_ADDR);
+	cfg->socks_len = sizeof(*sin);
+	SET_TEXT(cfg->socks_text, OMX_DEFAULT_SOCKS);
 	cfg->tors[0].ss = cfg->socks;
 	cfg->tors[0].len = cfg->socks_len;
-	snprintf(cfg->tors[0].text, sizeof(cfg->tors[0].text), "%s", OMX_DEFAULT_SOCKS);
+	SET_TEXT(cfg->tors[0].text, OMX_DEFAULT_SOCKS);
 	cfg->ntors = 1;
-	snprintf(cfg->tor_health, sizeof(cfg->tor_health), "%s", OMX_DEFAULT_TOR_HEALTH);
+	SET_TEXT(cfg->tor_health, OMX_DEFAULT_TOR_HEALTH);
 	cfg->tor_retry = OMX_DEFAULT_TOR_RETRY;
 	cfg->tor_answer = OMX_DEFAULT_TOR_ANSWER;
-	snprintf(cfg->map_path, sizeof(cfg->map_path), "%s", OMX_DEFAULT_MAP);
+	SET_TEXT(cfg->map_path, OMX_DEFAULT_MAP);
 	cfg->timeout = OMX_DEFAULT_TIMEOUT;
 	cfg->log = OMX_LOG_SYSLOG;
 	cfg->log_level = LOG_INFO;
 	cfg->isolate = 1;
 	cfg->srv_dnssec = OMX_DNSSEC_PREFER;
-	snprintf(cfg->cache_path, sizeof(cfg->cache_path), "%s", OMX_DEFAULT_CACHE);
-	snprintf(cfg->discover_range, sizeof(cfg->discover_range), "%s", OMX_DEFAULT_DISCOVER_RANGE);
-	snprintf(cfg->stats_path, sizeof(cfg->stats_path), "%s", OMX_DEFAULT_STATS);
+	SET_TEXT(cfg->cache_path, OMX_DEFAULT_CACHE);
+	SET_TEXT(cfg->discover_range, OMX_DEFAULT_DISCOVER_RANGE);
+	SET_TEXT(cfg->stats_path, OMX_DEFAULT_STATS);
 }
 
 int omx_parse_hostport(const char *text, struct sockaddr_storage *ss, socklen_t *len)
 {
 	char host[INET6_ADDRSTRLEN + 2];
-	const char *colon;
-	char *end;
+	const char *colon, *end;
 	unsigned long port;
 	size_t hlen;
 
@@ -67,11 +87,10 @@ int omx_parse_hostport(const char *text, struct sockaddr_storage *ss, socklen_t 
 		memcpy(host, text, hlen);
 	}
 	host[hlen] = '\0';
-	if (colon[1] < '0' || colon[1] > '9')
-		return -1;
-	errno = 0;
-	port = strtoul(colon + 1, &end, 10);
-	if (errno || *end || port == 0 || port > 65535)
+	/* Decimal digits only (no sign, no blanks), read without strtoul. */
+	for (end = colon + 1, port = 0; *end >= '0' && *end <= '9' && port <= 65535; end++)
+		port = port * 10 + (unsigned long)(*end - '0');
+	if (end == colon + 1 || *end || port == 0 || port > 65535)
 		return -1;
 
 	memset(ss, 0, sizeof(*ss));
@@ -108,6 +127,15 @@ static int config_error(char *err, size_t errlen, const char *file, unsigned lin
 	return -1;
 }
 
+/* strcasecmp() in ASCII, without the locale (and without one more libc symbol
+ * for ld.so to look up at every process start). */
+static int same_word(const char *a, const char *b)
+{
+	while (*a && omx_ascii_lower(*a) == omx_ascii_lower(*b))
+		a++, b++;
+	return omx_ascii_lower(*a) == omx_ascii_lower(*b);
+}
+
 /* Accepts the usual spellings of a boolean; returns 0/1, or -1 if VALUE is none. */
 static int parse_bool(const char *value)
 {
@@ -115,9 +143,9 @@ static int parse_bool(const char *value)
 	static const char *const no[] = { "no", "false", "off", "0" };
 
 	for (size_t i = 0; i < sizeof(yes) / sizeof(yes[0]); i++) {
-		if (strcasecmp(value, yes[i]) == 0)
+		if (same_word(value, yes[i]))
 			return 1;
-		if (strcasecmp(value, no[i]) == 0)
+		if (same_word(value, no[i]))
 			return 0;
 	}
 	return -1;
@@ -131,7 +159,7 @@ static int parse_level(const char *value)
 	};
 
 	for (size_t i = 0; i < sizeof(levels) / sizeof(levels[0]); i++)
-		if (strcasecmp(value, levels[i].name) == 0)
+		if (same_word(value, levels[i].name))
 			return levels[i].level;
 	return -1;
 }
@@ -159,7 +187,7 @@ static int parse_socks_list(struct omx_config *cfg, const char *value, const cha
 			return config_error(err, errlen, file, line,
 					    "socks: \"%.*s\" is not HOST:PORT with an IPv4 or [IPv6] literal",
 					    (int)(len < 100 ? len : 100), value);
-		snprintf(tors[n].text, sizeof(tors[n].text), "%s", word);
+		omx_copy_text(tors[n].text, sizeof(tors[n].text), word);
 		for (int i = 0; i < n; i++)
 			if (strcmp(tors[i].text, word) == 0)
 				return config_error(err, errlen, file, line,
@@ -173,7 +201,7 @@ static int parse_socks_list(struct omx_config *cfg, const char *value, const cha
 	cfg->ntors = n;
 	cfg->socks = tors[0].ss;
 	cfg->socks_len = tors[0].len;
-	snprintf(cfg->socks_text, sizeof(cfg->socks_text), "%s", tors[0].text);
+	omx_copy_text(cfg->socks_text, sizeof(cfg->socks_text), tors[0].text);
 	return 0;
 }
 
@@ -199,7 +227,7 @@ static int set_path(const struct key_line *k, char *dst, size_t size)
 {
 	if (k->value[0] != '/' || strlen(k->value) >= size)
 		return KEY_ERROR(k, "%s: \"%s\" is not an absolute path", k->key, k->value);
-	snprintf(dst, size, "%s", k->value);
+	omx_copy_text(dst, size, k->value);
 	return 0;
 }
 
@@ -316,7 +344,7 @@ static int set_programs(const struct key_line *k)
 		p += n;
 		p += strspn(p, " \t");
 	}
-	snprintf(cfg->programs, sizeof(cfg->programs), "%s", k->value);
+	omx_copy_text(cfg->programs, sizeof(cfg->programs), k->value);
 	return 0;
 }
 
@@ -353,7 +381,7 @@ static int set_stats(const struct key_line *k)
 	else if (k->value[0] != '/' || strlen(k->value) >= sizeof(cfg->stats_path))
 		return KEY_ERROR(k, "stats: \"%s\" is neither an absolute path nor none", k->value);
 	else
-		snprintf(cfg->stats_path, sizeof(cfg->stats_path), "%s", k->value);
+		omx_copy_text(cfg->stats_path, sizeof(cfg->stats_path), k->value);
 	return 0;
 }
 
@@ -366,7 +394,7 @@ static int set_discover_range(const struct key_line *k)
 	    omx_parse_range(k->value, &net, &mask) != 0 || !omx_cache_range_ok(net, mask))
 		return KEY_ERROR(k, "discover_range: \"%s\" is not NET/PREFIX with a prefix from 4 to 17",
 				 k->value);
-	snprintf(cfg->discover_range, sizeof(cfg->discover_range), "%s", k->value);
+	omx_copy_text(cfg->discover_range, sizeof(cfg->discover_range), k->value);
 	return 0;
 }
 

@@ -60,6 +60,20 @@ struct omx_config {
 
 void omx_config_defaults(struct omx_config *cfg);
 
+/* The defaults set over a CFG that is already all zero (static storage, never
+ * written): omx_config_defaults without its memset. */
+void omx_config_set_defaults(struct omx_config *cfg);
+
+/* OMX_DEFAULT_SOCKS's address and port, which the defaults store without
+ * parsing the text (test_config checks they agree). */
+#define OMX_DEFAULT_SOCKS_ADDR 0x7f000001u /* 127.0.0.1 */
+#define OMX_DEFAULT_SOCKS_PORT 9050
+
+/* OMX_DEFAULT_RANGE (map.h, 240.0.0.0/5) as numbers, host order: the range in
+ * force from start-up until a map sets its own (test_config checks they agree). */
+#define OMX_DEFAULT_RANGE_NET 0xf0000000u
+#define OMX_DEFAULT_RANGE_MASK 0xf8000000u
+
 /* Parses LEN bytes of TEXT over the defaults already in CFG. On error returns -1
  * with "FILE:LINE: what is wrong" in ERR. */
 int omx_config_parse(struct omx_config *cfg, const char *text, size_t len, const char *file,
@@ -85,6 +99,19 @@ int omx_parse_hostport(const char *text, struct sockaddr_storage *ss, socklen_t 
 /* Whether ST is a file only root can change: owned by root, not writable by
  * group or others (what secure mode demands of the config and the map). */
 int omx_root_only(const struct stat *st);
+
+/* snprintf(DST, SIZE, "%s", SRC) without printf (nor the fortified
+ * __memcpy_chk), for the short copies made at every process start
+ * (configuration values, paths): each libc function a process calls for the
+ * first time costs ld.so a symbol lookup. */
+static inline void omx_copy_text(char *dst, size_t size, const char *src)
+{
+	size_t n = 0;
+
+	for (; n + 1 < size && src[n]; n++)
+		dst[n] = src[n];
+	dst[n] = '\0';
+}
 
 /* Reads a whole file of at most MAX bytes into a malloc'd NUL-terminated buffer,
  * checking ownership when REQUIRE_ROOT (shared by config and tools). */

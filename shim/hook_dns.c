@@ -76,8 +76,11 @@ static int get_bit(const uint64_t *bits, int fd)
 
 /* ---- in-place replies waiting to be read, and the source they must show ---- */
 
+/* A slot holds its descriptor + 1, so that 0 is free and the tables start
+ * free as static storage (zero) does: no start-up loop writing -1 over their
+ * 28 KB, which cost a page fault per 4 KB in every process. */
 static struct pending {
-	int fd;                 /* -1: free */
+	int fd1;                /* the descriptor + 1; 0: free */
 	uint16_t id;            /* the reply's DNS ID */
 	struct sockaddr_storage self, server;
 	socklen_t self_len, server_len;
@@ -87,7 +90,7 @@ static pthread_mutex_t pending_lock = PTHREAD_MUTEX_INITIALIZER;
 /* TCP streams to port 53: bytes held back (a prefix without its question yet)
  * and how much of an approved message is still to come. */
 static struct stream {
-	int fd;                 /* -1: free */
+	int fd1;                /* the descriptor + 1; 0: free */
 	size_t approved_left;
 	size_t held_len;
 	uint8_t held[HELD_MAX];
@@ -103,10 +106,6 @@ static void dns_after_fork(void)
 
 __attribute__((constructor)) static void init_tables(void)
 {
-	for (size_t i = 0; i < PENDING_MAX; i++)
-		pending[i].fd = -1;
-	for (size_t i = 0; i < STREAMS_MAX; i++)
-		streams[i].fd = -1;
 	pthread_atfork(NULL, NULL, dns_after_fork);
 }
 
@@ -137,13 +136,13 @@ static void remember_pending(int fd, uint16_t id, const struct sockaddr_storage 
 
 	pthread_mutex_lock(&pending_lock);
 	for (size_t i = 0; i < PENDING_MAX && !slot; i++)
-		if (pending[i].fd == -1)
+		if (pending[i].fd1 == 0)
 			slot = &pending[i];
 	if (!slot)
 		slot = &pending[(size_t)id % PENDING_MAX]; /* full: the oldest reply read shows our own address */
 	else if (fd >= OMX_DNS_TRACKED_FDS)
 		__atomic_add_fetch(&omx_dns_pending_high, 1, __ATOMIC_RELAXED);
-	slot->fd = fd;
+	slot->fd1 = fd + 1;
 	slot->id = id;
 	slot->self = *self;
 	slot->self_len = self_len;
@@ -169,7 +168,7 @@ static void fix_source(int fd, const void *buf, size_t n, void *name, socklen_t 
 	pthread_mutex_lock(&pending_lock);
 	for (size_t i = 0; i < PENDING_MAX; i++) {
 		struct pending *e = &pending[i];
-		if (e->fd != fd)
+		if (e->fd1 != fd + 1)
 			continue;
 		/* Without a NAME to fill (recv-style), the entry is only used up. */
 		if (!done && e->id == (uint16_t)(p[0] << 8 | p[1]) &&
@@ -182,7 +181,7 @@ static void fix_source(int fd, const void *buf, size_t n, void *name, socklen_t 
 				left = 1;
 				break;
 			}
-			e->fd = -1;
+			e->fd1 = 0;
 			if (fd >= OMX_DNS_TRACKED_FDS)
 				__atomic_sub_fetch(&omx_dns_pending_high, 1, __ATOMIC_RELAXED);
 			done = 1; /* one reply, one entry */
@@ -209,8 +208,8 @@ static void drop_pending(int fd)
 		return;
 	pthread_mutex_lock(&pending_lock);
 	for (size_t i = 0; i < PENDING_MAX; i++)
-		if (pending[i].fd == fd) {
-			pending[i].fd = -1;
+		if (pending[i].fd1 == fd + 1) {
+			pending[i].fd1 = 0;
 			if (fd >= OMX_DNS_TRACKED_FDS)
 				__atomic_sub_fetch(&omx_dns_pending_high, 1, __ATOMIC_RELAXED);
 		}
@@ -277,13 +276,25 @@ static void examine(int fd)
 {
 	struct sockaddr_storage peer;
 	socklen_t plen;
-	int saved = errno;
+	int saved = errno, dns = connected_to_dns(fd, &peer, &plen);
 
-	set_bit(omx_dns_fds, fd, connected_to_dns(fd, &peer, &plen));
+	/* Only a change is written: clearing a bit already clear would still
+	 * write its page (a page fault at start-up for nothing). */
+	if (dns != get_bit(omx_dns_fds, fd))
+		set_bit(omx_dns_fds, fd, dns);
 	errno = saved;
 }
 
-/* Descriptors inherited across exec (the bitmap starts empty). The names in
+/* Whether the inherited descriptor FD needs a look: not the library's own map
+ * descriptor (opened by the constructor), nor stderr when the log already
+ * stat'ed it and found no socket. */
+static int needs_examining(int fd)
+{
+	return fd != omx_map_fd() && (fd != STDERR_FILENO || omx_log_stderr_is_socket() != 0);
+}
+
+/* Descriptors inherited across exec (the bitmap starts empty), in a process
+ * where the hooks act (elsewhere nothing reads the marks). The names in
  * /proc/self/fd read with getdents64 into a stack buffer rather than through
  * opendir (which adds an fstat and a 32 KiB heap buffer). Read until the
  * end (0): a read that left room can still be short (the kernel stops
@@ -295,20 +306,27 @@ __attribute__((constructor)) static void examine_inherited(void)
 	long n;
 
 	omx_ready();
+	if (!omx_enabled())
+		return;
 	dir = open("/proc/self/fd", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (dir < 0) {
 		for (int fd = 0; fd < 1024; fd++)
-			examine(fd);
+			if (needs_examining(fd))
+				examine(fd);
 		return;
 	}
 	do {
 		n = getdents64(dir, buf, sizeof(buf)); /* glibc's, not syscall(): that is our own hook */
 		for (long off = 0; off < n;) {
 			const struct omx_dirent64 *e = (const struct omx_dirent64 *)(buf + off);
-			char *end;
-			long fd = strtol(e->d_name, &end, 10);
+			const char *p = e->d_name;
+			long fd = 0;
 
-			if (*end == '\0' && end != e->d_name && fd != dir && fd < OMX_DNS_TRACKED_FDS)
+			/* A decimal number ("." and ".." are not), read without strtol. */
+			while (*p >= '0' && *p <= '9' && fd < OMX_DNS_TRACKED_FDS)
+				fd = fd * 10 + (*p++ - '0');
+			if (*p == '\0' && p != e->d_name && fd != dir && fd < OMX_DNS_TRACKED_FDS &&
+			    needs_examining((int)fd))
 				examine((int)fd);
 			off += e->d_reclen;
 		}
@@ -421,8 +439,9 @@ static void loopback_if_any(struct sockaddr_storage *ss)
 			in->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
 	} else if (ss->ss_family == AF_INET6) {
 		struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)ss;
+		/* Not libc's in6addr_loopback: a symbol ld.so would look up at every start. */
 		if (IN6_IS_ADDR_UNSPECIFIED(&in6->sin6_addr))
-			in6->sin6_addr = in6addr_loopback;
+			in6->sin6_addr = (struct in6_addr)IN6ADDR_LOOPBACK_INIT;
 	}
 }
 
@@ -552,14 +571,16 @@ static struct stream *find_stream(int fd, int create)
 {
 	struct stream *free_slot = NULL;
 
+	if (fd < 0)
+		return NULL;
 	for (size_t i = 0; i < STREAMS_MAX; i++) {
-		if (streams[i].fd == fd)
+		if (streams[i].fd1 == fd + 1)
 			return &streams[i];
-		if (!free_slot && streams[i].fd == -1)
+		if (!free_slot && streams[i].fd1 == 0)
 			free_slot = &streams[i];
 	}
 	if (free_slot && create) {
-		free_slot->fd = fd;
+		free_slot->fd1 = fd + 1;
 		free_slot->approved_left = 0;
 		free_slot->held_len = 0;
 		return free_slot;
@@ -572,7 +593,7 @@ static void forget_stream(int fd)
 	pthread_mutex_lock(&streams_lock);
 	struct stream *s = find_stream(fd, 0);
 	if (s)
-		s->fd = -1;
+		s->fd1 = 0;
 	pthread_mutex_unlock(&streams_lock);
 }
 
@@ -685,12 +706,12 @@ static int tcp_send(int fd, const uint8_t *data, size_t n, size_t total, int fla
 	}
 	if (why) {
 		if (s)
-			s->fd = -1;
+			s->fd1 = 0;
 		pthread_mutex_unlock(&streams_lock);
 		return refuse_tcp(fd, why, &q, ret);
 	}
 	if (s && s->approved_left == 0 && s->held_len == 0)
-		s->fd = -1;
+		s->fd1 = 0;
 	pthread_mutex_unlock(&streams_lock);
 	if (prefix_len)
 		return send_behind_prefix(fd, prefix, prefix_len, data, n, flags, ret);

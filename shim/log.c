@@ -2,7 +2,6 @@
 #include "log.h"
 
 #include <errno.h>
-#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
@@ -55,7 +54,9 @@ void omx_log_context_from_argv(int argc, char **argv)
 		}
 }
 
-/* What fd 2 was when the library started: a daemon may close its stderr, and
+/* What fd 2 was when the library started (recorded by omx_log_setup() when
+ * lines are to go there, before the host program's own code runs; else at the
+ * first line written there, an alert at start-up): a daemon may close its stderr, and
  * the next socket it opens - an SMTP session to an onion - takes number 2.
  * Lines go to fd 2 only while it is still the same file (device, inode, rdev,
  * type); otherwise to syslog, so they are not lost. Checking the identity at
@@ -66,13 +67,16 @@ void omx_log_context_from_argv(int argc, char **argv)
  * file) expects its processes to stop writing to the old one. A TCP or UDP
  * socket as stderr at start-up (inetd-style servers) is never written to. */
 static struct {
+	int recorded;           /* atomic: the fields below are set */
 	int usable;
 	dev_t dev, rdev;
 	ino_t ino;
 	mode_t type;
 } stderr_at_start;
-static pthread_once_t stderr_once = PTHREAD_ONCE_INIT;
 
+/* Records fd 2 (once: a second recording, by a thread racing the first, stores
+ * the same). No pthread_once: glibc's wakes futex waiters after the initialiser,
+ * waiting or not (a system call at every process start). */
 static void record_stderr(void)
 {
 	struct stat st;
@@ -92,21 +96,23 @@ static void record_stderr(void)
 		stderr_at_start.ino = st.st_ino;
 		stderr_at_start.type = st.st_mode & S_IFMT;
 	}
+	__atomic_store_n(&stderr_at_start.recorded, 1, __ATOMIC_RELEASE);
 	errno = saved;
 }
 
-/* Early, before the host's own code runs (hooks reached before it still find
- * the identity recorded, through the once). */
-__attribute__((constructor(101))) static void record_stderr_at_start(void)
+int omx_log_stderr_is_socket(void)
 {
-	pthread_once(&stderr_once, record_stderr);
+	if (!__atomic_load_n(&stderr_at_start.recorded, __ATOMIC_ACQUIRE))
+		return -1;
+	return stderr_at_start.type == S_IFSOCK;
 }
 
 static int stderr_unchanged(void)
 {
 	struct stat st;
 
-	pthread_once(&stderr_once, record_stderr);
+	if (!__atomic_load_n(&stderr_at_start.recorded, __ATOMIC_ACQUIRE))
+		record_stderr();
 	return stderr_at_start.usable && fstat(STDERR_FILENO, &st) == 0 &&
 	       st.st_dev == stderr_at_start.dev && st.st_ino == stderr_at_start.ino &&
 	       st.st_rdev == stderr_at_start.rdev && (st.st_mode & S_IFMT) == stderr_at_start.type;
@@ -114,9 +120,10 @@ static int stderr_unchanged(void)
 
 void omx_log_setup(int to_stderr, int level)
 {
-	log_to_stderr = to_stderr;
+	if (to_stderr && !__atomic_load_n(&stderr_at_start.recorded, __ATOMIC_ACQUIRE))
+		record_stderr();
 	log_level = level;
-	pthread_once(&stderr_once, record_stderr);
+	log_to_stderr = to_stderr;
 }
 
 /* Writes "onionmx: MSG\n" to stderr in one write so lines from several

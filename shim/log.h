@@ -4,8 +4,12 @@
 #define OMX_LOG_H
 #include <syslog.h>
 
-/* TO_STDERR: write to stderr instead of syslog; LEVEL: the least urgent priority logged. */
+/* TO_STDERR: write to stderr instead of syslog; LEVEL: the least urgent priority logged.
+ * With TO_STDERR, records what fd 2 is now: lines go there only while it stays that file. */
 void omx_log_setup(int to_stderr, int level);
+
+/* Whether fd 2 was a socket when it was recorded: 1, 0, or -1 not recorded. */
+int omx_log_stderr_is_socket(void);
 
 /* Exim's delivery processes are started for one message (exim4 -Mc ID, -M ID,
  * -MC ... ID): from then on the syslog lines end with " [message ID]", the ID

@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 
 #include "ascii.h"
@@ -447,6 +448,25 @@ static int parse_header(struct omx_map *map, const char *v, unsigned len)
 	return (int)(toc - v) - 1;
 }
 
+/* tinycdb's cdb_init() on a file of FSIZE bytes already fstat'ed: the same
+ * struct cdb, without cdb_init's own second fstat() (a system call at every
+ * process start). cdb_free() unmaps it. */
+static int cdb_map(struct cdb *cdb, int fd, unsigned fsize)
+{
+	const unsigned char *mem = mmap(NULL, fsize, PROT_READ, MAP_SHARED, fd, 0);
+	unsigned dend;
+
+	if (mem == MAP_FAILED)
+		return -1;
+	memset(cdb, 0, sizeof(*cdb));
+	cdb->cdb_fd = fd;
+	cdb->cdb_fsize = fsize;
+	cdb->cdb_mem = mem;
+	dend = cdb_unpack(mem);
+	cdb->cdb_dend = dend < 2048 ? 2048 : dend >= fsize ? fsize : dend;
+	return 0;
+}
+
 int omx_map_open_fd(struct omx_map *map, int fd, const char *name, char *err, size_t errlen)
 {
 	struct stat st;
@@ -468,7 +488,7 @@ int omx_map_open_fd(struct omx_map *map, int fd, const char *name, char *err, si
 		snprintf(err, errlen, "%s: larger than a cdb can be: damaged", name);
 		return -1;
 	}
-	if (cdb_init(&map->cdb, fd) != 0) {
+	if (cdb_map(&map->cdb, fd, (unsigned)st.st_size) != 0) {
 		snprintf(err, errlen, "%s: cannot map: %s", name, strerror(errno));
 		return -1;
 	}

@@ -7,17 +7,17 @@
 #include <errno.h>
 #include <netdb.h>
 #include <poll.h>
-#include <pthread.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
 #include "log.h"
+#include "once.h"
 
 struct omx_real_fns omx_real;
 struct omx_host omx_real_host;
-static pthread_once_t bind_once = PTHREAD_ONCE_INIT;
+static int bind_state; /* omx_once() */
 
 /* This library's own extent in memory, from the linker (hidden: no relocation). */
 extern const char __ehdr_start[] __attribute__((visibility("hidden")));
@@ -169,23 +169,58 @@ static uint32_t next_random(void *ctx)
 	return (uint32_t)((z ^ (z >> 31)) >> 32);
 }
 
+/* libc's functions the core calls that the library does not hook, called
+ * rather than taken by address: an address taken is a symbol ld.so looks up
+ * when it loads the library, in every process (about 600 instructions each);
+ * a call is looked up at its first use, in the processes that use it. Each
+ * compiles to a jump. */
+static int host_socket(int domain, int type, int protocol)
+{
+	return socket(domain, type, protocol);
+}
+
+static ssize_t host_recv(int fd, void *buf, size_t len, int flags)
+{
+	return recv(fd, buf, len, flags);
+}
+
+static int host_poll(struct pollfd *fds, nfds_t n, int timeout_ms)
+{
+	return poll(fds, n, timeout_ms);
+}
+
+static int host_close(int fd)
+{
+	return close(fd);
+}
+
+static int host_getsockopt(int fd, int level, int name, void *val, socklen_t *len)
+{
+	return getsockopt(fd, level, name, val, len);
+}
+
+static int host_setsockopt(int fd, int level, int name, const void *val, socklen_t len)
+{
+	return setsockopt(fd, level, name, val, len);
+}
+
 /* The host of the core: what the library hooks from omx_real, the rest (not
  * hooked, so no self-reference) from libc. */
 static void fill_host(int (*real_connect)(int, const struct sockaddr *, socklen_t))
 {
 	struct omx_host *h = &omx_real_host;
 
-	h->socket = socket;
+	h->socket = host_socket;
 	h->connect = real_connect;
 	h->send = omx_real.send;
-	h->recv = recv;
-	h->poll = poll;
+	h->recv = host_recv;
+	h->poll = host_poll;
 	h->shutdown = omx_real.shutdown;
-	h->close = close;
+	h->close = host_close;
 	h->fcntl = omx_real.fcntl;
 	h->dup3 = omx_real.dup3;
-	h->getsockopt = getsockopt;
-	h->setsockopt = setsockopt;
+	h->getsockopt = host_getsockopt;
+	h->setsockopt = host_setsockopt;
 	h->signal_interrupts = omx_libc_signal_interrupts;
 	h->now = omx_libc_now;
 	h->random = next_random;
@@ -266,5 +301,5 @@ static void bind_all(void)
 
 void omx_bind_real(void)
 {
-	pthread_once(&bind_once, bind_all);
+	omx_once(&bind_state, bind_all);
 }

@@ -20,6 +20,7 @@
 #include "health.h"
 #include "libdir.h"
 #include "log.h"
+#include "once.h"
 #include "real.h"
 
 struct omx_config omx_cfg;
@@ -41,14 +42,14 @@ uint32_t omx_old_mask[OMX_MAP_MAX_OLD_RANGES] = { 0xf0000000u, 0xf0000000u, 0xf0
 static const struct omx_map *damage_reported; /* atomic: the map last said to be damaged */
 static struct omx_cache discovery_cache;
 static int discovery_cache_failed;      /* not even a private cache could be made */
-static int initialized;                 /* atomic */
+static int init_state;                  /* omx_once() */
+static int init_runs;                   /* 2 and more: run again in a fork() child (once.h) */
 
 static int secure_mode;
 static struct omx_map *current_map;     /* atomic pointer */
 static unsigned map_readers;            /* atomic: threads between acquire and release */
 static long next_check;                 /* atomic: CLOCK_MONOTONIC_COARSE second */
 static pthread_mutex_t reload_lock = PTHREAD_MUTEX_INITIALIZER;
-static pthread_once_t init_once = PTHREAD_ONCE_INIT;
 
 /* The map is opened by its path, and no handle on its directory is kept: a
  * chrooted process (Postfix's smtp) must hold nothing that reaches outside its
@@ -59,7 +60,14 @@ static pthread_once_t init_once = PTHREAD_ONCE_INIT;
  * (rename() over it drops st_nlink to 0), and the old map then answers nothing. */
 static const char *map_path;            /* NULL until the map is configured */
 static int map_fd = -1;                 /* the current map's file */
-static int map_nlink_trusted;           /* its filesystem shows a replacement in st_nlink */
+/* Whether its filesystem shows a replacement in st_nlink: 1, 0, or -1 not
+ * asked yet (only a process whose path no longer leads to the map needs to
+ * know: asked then, with the same answer, and no fstatfs at every start). */
+static int map_nlink_trusted = -1;
+/* The map loaded at start-up lives here rather than in malloc'd memory: a
+ * process's first malloc costs system calls (glibc seeds its heap: getrandom,
+ * brk), which a program that allocates nothing would pay for the library. */
+static struct omx_map first_map;
 static dev_t root_dev;                  /* "/" when the map was first opened: a chroot */
 static ino_t root_ino;                  /* since then changes it */
 static int map_stale;                   /* atomic: the map may be outdated and cannot be reloaded */
@@ -164,9 +172,9 @@ static int nlink_shows_replacement(int fd)
 	}
 }
 
-/* Opens the map file by its path. Returns a new map, with *FD the descriptor
- * to keep (see map_fd), or NULL with ERR. */
-static struct omx_map *load_map(int *fdp, char *err, size_t errlen)
+/* Opens the map file by its path into INTO (NULL: malloc'd). Returns the map,
+ * with *FD the descriptor to keep (see map_fd), or NULL with ERR. */
+static struct omx_map *load_map(struct omx_map *into, int *fdp, char *err, size_t errlen)
 {
 	struct omx_map *map;
 	struct stat st;
@@ -183,14 +191,15 @@ static struct omx_map *load_map(int *fdp, char *err, size_t errlen)
 		close(fd);
 		return NULL;
 	}
-	map = malloc(sizeof(*map));
+	map = into ? into : malloc(sizeof(*map));
 	if (!map) {
 		snprintf(err, errlen, "out of memory");
 		close(fd);
 		return NULL;
 	}
 	if (omx_map_open_fd(map, fd, map_path, err, errlen) != 0) {
-		free(map);
+		if (map != into)
+			free(map);
 		close(fd);
 		return NULL;
 	}
@@ -225,8 +234,16 @@ static void keep_map_fd(int fd, const struct omx_map *old)
 	if (is_map_fd(map_fd, old, &st))
 		close(map_fd);
 	map_fd = fd;
-	map_nlink_trusted = nlink_shows_replacement(fd);
+	map_nlink_trusted = -1;
 	__atomic_store_n(&map_stale, 0, __ATOMIC_SEQ_CST);
+}
+
+/* nlink_shows_replacement() of the kept map descriptor, asked once per descriptor. */
+static int map_nlink_shows_replacement(void)
+{
+	if (map_nlink_trusted < 0)
+		map_nlink_trusted = nlink_shows_replacement(map_fd);
+	return map_nlink_trusted;
 }
 
 /* Whether this process has changed its root directory since the map was first
@@ -254,7 +271,7 @@ static void check_unreachable_map(const struct omx_map *cur, const char *why)
 		return; /* no map, or already outdated: failing closed */
 	if (!is_map_fd(map_fd, cur, &st))
 		what = "cannot tell whether it has been replaced (the program closed this library's descriptor of it)";
-	else if (!map_nlink_trusted)
+	else if (!map_nlink_shows_replacement())
 		what = "cannot tell whether it has been replaced (its filesystem does not show it)";
 	else if (st.st_nlink == 0)
 		what = "finds it has been replaced";
@@ -280,7 +297,8 @@ static void publish_map(struct omx_map *new)
 	for (int i = 0; i < 1000; i++) {
 		if (__atomic_load_n(&map_readers, __ATOMIC_SEQ_CST) == 0) {
 			omx_map_close(old);
-			free(old);
+			if (old != &first_map)
+				free(old);
 			return;
 		}
 		sched_yield();
@@ -319,7 +337,7 @@ static void check_map(void)
 	if (st.st_ino == failed_ino && st.st_mtim.tv_sec == failed_mtime.tv_sec &&
 	    st.st_mtim.tv_nsec == failed_mtime.tv_nsec)
 		goto out; /* already reported */
-	fresh = load_map(&fd, err, sizeof(err));
+	fresh = load_map(NULL, &fd, err, sizeof(err));
 	if (!fresh) {
 		failed_ino = st.st_ino;
 		failed_mtime = st.st_mtim;
@@ -342,7 +360,7 @@ const struct omx_map *omx_map_acquire(void)
 	struct timespec now;
 	long due;
 
-	if (__builtin_expect(!__atomic_load_n(&initialized, __ATOMIC_ACQUIRE), 0))
+	if (__builtin_expect(!omx_once_done(&init_state), 0))
 		omx_init();
 	due = __atomic_load_n(&next_check, __ATOMIC_RELAXED);
 
@@ -363,6 +381,11 @@ const struct omx_map *omx_map_acquire(void)
 		return NULL;
 	}
 	return map;
+}
+
+int omx_map_fd(void)
+{
+	return map_fd;
 }
 
 void omx_map_release(void)
@@ -387,6 +410,7 @@ static void after_fork_child(void)
 {
 	__atomic_store_n(&map_readers, 0, __ATOMIC_SEQ_CST);
 	pthread_mutex_init(&reload_lock, NULL);
+	omx_once_after_fork(&init_state);
 	map_inherited = 1;
 }
 
@@ -432,22 +456,20 @@ static void find_self(void)
 	const char *base;
 
 	if (!dladdr1((void *)&find_self, &info, (void **)&self, RTLD_DL_LINKMAP) || !info.dli_fname) {
-		snprintf(omx_self_preload, PATH_MAX, "libonionmx.so");
+		omx_copy_text(omx_self_preload, PATH_MAX, "libonionmx.so");
 		return;
 	}
 	/* ld.so has the name as preloaded: absolute is good as it is (and saves a
 	 * readlink per path component at every start); a relative one would not
 	 * survive a change of directory. */
-	if (info.dli_fname[0] == '/')
-		snprintf(path, sizeof(path), "%s", info.dli_fname);
-	else if (!realpath(info.dli_fname, path))
-		snprintf(path, sizeof(path), "%s", info.dli_fname);
+	if (info.dli_fname[0] == '/' || !realpath(info.dli_fname, path))
+		omx_copy_text(path, sizeof(path), info.dli_fname);
 	base = strrchr(path, '/') + 1;
 	/* A system directory by its name, and (where ld.so can tell) one this
 	 * ld.so searches: /usr/lib64 is not one on Debian. */
 	if (omx_system_lib_dir(path, (size_t)(base - 1 - path), OMX_MULTIARCH) &&
 	    ld_searches(self, path, (size_t)(base - 1 - path)) != 0) {
-		snprintf(omx_self_preload, PATH_MAX, "%s", base);
+		omx_copy_text(omx_self_preload, PATH_MAX, base);
 		return;
 	}
 #if defined(__SANITIZE_ADDRESS__)
@@ -469,7 +491,7 @@ static void find_self(void)
 		}
 	}
 #endif
-	snprintf(omx_self_preload, PATH_MAX, "%s", path);
+	omx_copy_text(omx_self_preload, PATH_MAX, path);
 }
 
 /* Was the library named in this process's LD_PRELOAD (not /etc/ld.so.preload)?
@@ -490,20 +512,33 @@ static int read_config(void)
 	char err[PATH_MAX + 256];
 	int require_root;
 
-	if (!secure_mode && getenv("ONIONMX_CONF") && *getenv("ONIONMX_CONF")) {
-		path = getenv("ONIONMX_CONF");
-		snprintf(omx_conf_env, sizeof(omx_conf_env), "ONIONMX_CONF=%s", path);
+	const char *env = secure_mode ? NULL : getenv("ONIONMX_CONF");
+
+	if (env && *env) {
+		path = env;
+		memcpy(omx_conf_env, "ONIONMX_CONF=", sizeof("ONIONMX_CONF=") - 1);
+		omx_copy_text(omx_conf_env + sizeof("ONIONMX_CONF=") - 1,
+			      sizeof(omx_conf_env) - (sizeof("ONIONMX_CONF=") - 1), path);
 	}
 	/* Root given a config by the environment (su -p, sudo's env_keep, a child
 	 * of a setuid program that made itself root) reads it only if it is root's
 	 * and nobody else can write it; the map and cache such a config names are
-	 * then root's own choice. */
-	require_root = secure_mode || (omx_conf_env[0] && geteuid() == 0);
+	 * then root's own choice. Started as root (AT_EUID, no system call): the
+	 * file must be root's even if the euid was given up before this runs
+	 * (before main: the stricter answer); else geteuid() tells whether the
+	 * process has become root since (a capability to do so, without AT_SECURE). */
+	require_root = secure_mode || (omx_conf_env[0] && (getauxval(AT_EUID) == 0 || geteuid() == 0));
 	find_self();
 	omx_mta = omx_is_mta_program((const char *)getauxval(AT_EXECFN));
 
-	omx_config_defaults(&omx_cfg);
-	omx_parse_range(OMX_DEFAULT_RANGE, &omx_range_net, &omx_range_mask);
+	/* omx_cfg is static storage, still all zero the first time: the
+	 * defaults need no memset of its 18 KB then. */
+	if (++init_runs == 1)
+		omx_config_set_defaults(&omx_cfg);
+	else
+		omx_config_defaults(&omx_cfg);
+	omx_range_net = OMX_DEFAULT_RANGE_NET;
+	omx_range_mask = OMX_DEFAULT_RANGE_MASK;
 	if (omx_config_load(&omx_cfg, path, require_root, err, sizeof(err)) != 0) {
 		/* Unknown which programs are ours: fail closed everywhere. */
 		if (preloaded_by_environment())
@@ -568,7 +603,8 @@ static void open_files(void)
 		root_ino = root.st_ino;
 	}
 	map_path = omx_cfg.map_path;
-	map = load_map(&fd, err, sizeof(err));
+	map = load_map(__atomic_load_n(&current_map, __ATOMIC_SEQ_CST) ? NULL : &first_map, &fd, err,
+		       sizeof(err));
 	if (!map) {
 		omx_log_alert("%s; refusing SMTP connections (ports 25, 465, 587) and deferring MX lookups",
 			      err);
@@ -596,24 +632,22 @@ static void init_once_body(void)
 	open_files();
 }
 
-/* Marks the state ready whether or not the configuration was usable. */
-static void init_everything(void)
-{
-	init_once_body();
-	__atomic_store_n(&initialized, 1, __ATOMIC_RELEASE);
-}
-
+/* Initialises once; the state is ready afterwards whether or not the
+ * configuration was usable. */
 void omx_init(void)
 {
-	int saved = errno;
+	int saved;
 
-	pthread_once(&init_once, init_everything);
+	if (omx_once_done(&init_state))
+		return;
+	saved = errno;
+	omx_once(&init_state, init_once_body);
 	errno = saved;
 }
 
 int omx_enabled(void)
 {
-	if (__builtin_expect(!__atomic_load_n(&initialized, __ATOMIC_ACQUIRE), 0))
+	if (__builtin_expect(!omx_once_done(&init_state), 0))
 		omx_init();
 	return omx_active;
 }

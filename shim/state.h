@@ -55,6 +55,9 @@ int omx_enabled(void);
 const struct omx_map *omx_map_acquire(void);
 void omx_map_release(void);
 
+/* The descriptor the library keeps of its current map's file, or -1. */
+int omx_map_fd(void);
+
 static inline int omx_in_map_range(uint32_t addr)
 {
 	return (addr & __atomic_load_n(&omx_range_mask, __ATOMIC_RELAXED)) ==

@@ -543,7 +543,7 @@ if [ "$v7" = gap ]; then
 	for v in omx tor; do
 		awk '$1 ~ /^[0-9.]+$/ && $NF != "total" { print $NF, $4 }' "$T/strace.start.$v" | LC_ALL=C sort >"$T/sc.start$v"
 	done
-	CAUSES+=("start-up system calls: onionmx $(ir_add "$(sadd "$SCS_base" "$SCS_tor")" "$(sadd "$SCS_base" "$SCS_omx")" | sed 's/^[0-9]/+&/') over torsocks ($(sc_diff startomx starttor))")
+	CAUSES+=("start-up system calls: onionmx $(ir_add "$(sadd "$SCS_base" "$SCS_tor")" "$(sadd "$SCS_base" "$SCS_omx")" | sed 's/^[0-9]/+&/') over torsocks ($(sc_diff startomx starttor)), the bound of what the promise needs (tests/integ/startup.sh lists each call and its cause): the scan of inherited descriptors for sockets connected to a resolver (openat /proc/self/fd, getdents64 until it returns 0, close, a getpeername per inherited descriptor but stderr and the library's own map), the root directory's identity to tell a chroot later (newfstatat /), and ld.so's anonymous mapping of the library's 100 KB of zero-initialised tables (one mmap more in loading it); onionmx makes none of torsocks's getuid, geteuid, getrandom and brk")
 fi
 echo
 row "measurement" "baseline" "onionmx" "torsocks 2.4" "proxychains-ng 4.16" "onionmx target" "onionmx"
@@ -604,7 +604,7 @@ row "  system calls per run" "${SCS_base:-?} (empty .so: ${SCS_empty:-?})" "${SC
 if [ "$(verdict "$add_omx10 <= 100000 && $add_omx10k <= 100000 && $add_omx <= 100000")" = gap ]; then
 	ir_part=""
 	[ -n "$START_IR" ] && ir_part=" $(kinstr $((SIR_omx - SIR_empty))) instructions (ld.so relocating $(kinstr $((SREL_omx - SREL_empty))), its constructor $(kinstr "$SCTOR"), of which dlsym() of the real functions $(kinstr "$SBIND")),"
-	CAUSES+=("start-up: preloading any .so costs $(plus "$add_empty") us here (an empty one); onionmx $(plus "$(awk -v a="$cpu_omx" -v b="$cpu_empty" 'BEGIN { print a - b }')") us CPU more:$ir_part $(awk -v a="${SFLT_omx:-0}" -v b="${SFLT_empty:-0}" 'BEGIN { printf "%+.0f", a - b }') page faults, $(ir_add "${SCS_empty:-fail}" "${SCS_omx:-fail}" | sed 's/^[0-9]/+&/') system calls (config, map)")
+	CAUSES+=("start-up: preloading any .so costs $(plus "$add_empty") us here (an empty one); onionmx $(plus "$(awk -v a="$cpu_omx" -v b="$cpu_empty" 'BEGIN { print a - b }')") us CPU more:$ir_part $(awk -v a="${SFLT_omx:-0}" -v b="${SFLT_empty:-0}" 'BEGIN { printf "%+.0f", a - b }') page faults, $(ir_add "${SCS_empty:-fail}" "${SCS_omx:-fail}" | sed 's/^[0-9]/+&/') system calls (config, map, inherited-descriptor scan)")
 fi
 
 # c.

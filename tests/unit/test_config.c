@@ -2,6 +2,7 @@
  * (comments, blanks, spaces, CRLF), every error with its FILE:LINE: prefix, and
  * the loader (missing file, directory, secure-mode ownership checks). */
 #include "config.h"
+#include "map.h"
 #include "tap.h"
 
 #include <arpa/inet.h>
@@ -75,6 +76,26 @@ static void test_defaults(void)
 	is_int(cfg.log_level, LOG_INFO, "default log_level is info");
 	is_int(cfg.isolate, 1, "default isolate is on");
 
+	/* The defaults set at start-up over static (zero) storage, without
+	 * parsing: the same as the text they stand for. */
+	{
+		static struct omx_config zeroed;
+		struct sockaddr_storage ss;
+		socklen_t len = 0;
+		uint32_t net = 0, mask = 0;
+
+		omx_config_set_defaults(&zeroed);
+		ok(memcmp(&zeroed, &cfg, sizeof(cfg)) == 0,
+		   "defaults over zeroed storage (start-up) = omx_config_defaults over garbage");
+		ok(omx_parse_hostport(OMX_DEFAULT_SOCKS, &ss, &len) == 0 && len == cfg.socks_len &&
+			   memcmp(&ss, &cfg.socks, sizeof(ss)) == 0 &&
+			   memcmp(&ss, &cfg.tors[0].ss, sizeof(ss)) == 0 && cfg.tors[0].len == len,
+		   "the default socks address is OMX_DEFAULT_SOCKS parsed (%s)", OMX_DEFAULT_SOCKS);
+		ok(omx_parse_range(OMX_DEFAULT_RANGE, &net, &mask) == 0 && net == OMX_DEFAULT_RANGE_NET &&
+			   mask == OMX_DEFAULT_RANGE_MASK,
+		   "OMX_DEFAULT_RANGE_NET/MASK are OMX_DEFAULT_RANGE (%s)", OMX_DEFAULT_RANGE);
+	}
+
 	/* An empty text, only blanks, only comments: all leave the defaults. */
 	is_int(parse(&cfg, "", err, sizeof(err)), 0, "empty text parses");
 	is_int(cfg.timeout, 120, "empty text keeps the defaults");
@@ -99,6 +120,8 @@ static void test_keys(void)
 	is_int(parse(&cfg, "socks = [2001:db8::5]:65535\n", err, sizeof(err)), 0,
 	       "socks [2001:db8::5]:65535");
 	ok(socks_is_v6(&cfg, "2001:db8::5", 65535), "socks IPv6 with port 65535");
+	is_int(parse(&cfg, "socks = 127.0.0.1:09050\n", err, sizeof(err)), 0, "socks port with a leading zero");
+	ok(socks_is_v4(&cfg, "127.0.0.1", 9050), "socks port 09050 stored as 9050 (as strtoul read it)");
 	is_int(parse(&cfg, "socks = 127.0.0.1:1\n", err, sizeof(err)), 0, "socks port 1");
 	ok(socks_is_v4(&cfg, "127.0.0.1", 1), "socks port 1 stored");
 
@@ -221,6 +244,11 @@ static void test_errors(void)
 	check_error("socks = ::1:9050\n", 1, "::1:9050", "socks IPv6 without brackets");
 	check_error("socks = 127.0.0.1:\n", 1, "127.0.0.1:", "socks empty port");
 	check_error("socks = 127.0.0.1:90x\n", 1, "127.0.0.1:90x", "socks port with letters");
+	check_error("socks = 127.0.0.1:+9050\n", 1, "127.0.0.1:+9050", "socks port with a sign");
+	check_error("socks = 127.0.0.1:-9050\n", 1, "127.0.0.1:-9050", "socks port negative");
+	check_error("socks = 127.0.0.1:18446744073709560666\n", 1, "127.0.0.1:18446744073709560666",
+		    "socks port past 2^64 (wraps to 9050 in 64 bits)");
+	check_error("socks = 127.0.0.1:009050x\n", 1, "009050x", "socks port with leading zeros and a letter");
 
 	check_error("# a\nmap = etc/onionmx/domains.cdb\n", 2, "etc/onionmx/domains.cdb",
 		    "relative map path");
