@@ -329,6 +329,44 @@ uint32_t omx_map_record_check(const void *key, size_t klen, const void *value, s
 	return (uint32_t)omx_map_hash(value, vlen, omx_map_hash(key, klen, 0x6f6e696f6e6d78ull));
 }
 
+static const char base32[] = "abcdefghijklmnopqrstuvwxyz234567";
+
+/* 56 characters are 7 groups of 8, each 5 bytes. */
+int omx_map_onion_raw(const char *label, uint8_t raw[OMX_MAP_ONION_RAW])
+{
+	for (int g = 0; g < 7; g++) {
+		uint64_t bits = 0;
+
+		for (int i = 0; i < 8; i++) {
+			unsigned c = (unsigned char)label[8 * g + i] | 0x20, v;
+
+			if (c >= 'a' && c <= 'z')
+				v = c - 'a';
+			else if (c >= '2' && c <= '7' && label[8 * g + i] == (char)c)
+				v = c - '2' + 26;
+			else
+				return -1;
+			bits = bits << 5 | v;
+		}
+		for (int i = 0; i < 5; i++)
+			raw[5 * g + i] = (uint8_t)(bits >> (32 - 8 * i));
+	}
+	return raw[OMX_MAP_ONION_RAW - 1] == 3 ? 0 : -1;
+}
+
+void omx_map_onion_text(const uint8_t raw[OMX_MAP_ONION_RAW], char label[OMX_ONION_LABEL_LEN + 1])
+{
+	for (int g = 0; g < 7; g++) {
+		uint64_t bits = 0;
+
+		for (int i = 0; i < 5; i++)
+			bits = bits << 8 | raw[5 * g + i];
+		for (int i = 0; i < 8; i++)
+			label[8 * g + i] = base32[(bits >> (35 - 5 * i)) & 31];
+	}
+	label[OMX_ONION_LABEL_LEN] = '\0';
+}
+
 /* murmur3's finaliser and its inverse: a bijection of 32-bit values. */
 static uint32_t mix32(uint32_t h)
 {
@@ -422,8 +460,9 @@ static int parse_header(struct omx_map *map, const char *v, unsigned len)
 	text[len - 42] = '\0';
 	for (tok = strtok_r(text, " ", &save); tok; tok = strtok_r(NULL, " ", &save), field++) {
 		if (field == 0) {
-			if (strcmp(tok, "2") != 0)
+			if (strcmp(tok, "2") != 0 && strcmp(tok, "3") != 0)
 				return -1;
+			map->version = (unsigned)(tok[0] - '0');
 		} else if (field == 1) {
 			if (omx_parse_range(tok, &map->net, &map->mask) != 0)
 				return -1;
@@ -564,11 +603,30 @@ const struct omx_map_old_range *omx_map_old_range(const struct omx_map *map, uin
 	return NULL;
 }
 
+/* The length of a record's CHECK in format VERSION. */
+static unsigned check_len(unsigned version)
+{
+	return version == 3 ? 4 : 9;
+}
+
+static uint32_t be32(const char *p)
+{
+	const unsigned char *u = (const unsigned char *)p;
+
+	return (uint32_t)u[0] << 24 | (uint32_t)u[1] << 16 | (uint32_t)u[2] << 8 | u[3];
+}
+
 /* Whether VALUE (VLEN bytes, with its CHECK) belongs to KEY. */
-static int record_ok(const char *key, unsigned klen, const char *v, unsigned vlen)
+static int record_ok(unsigned version, const char *key, unsigned klen, const char *v, unsigned vlen)
 {
 	uint32_t want = 0;
 
+	if (version == 3) {
+		if (vlen < 4)
+			return 0;
+		memcpy(&want, v + vlen - 4, 4);
+		return omx_map_record_check(key, klen, v, vlen - 4) == le32toh(want);
+	}
 	if (vlen < 9 || v[vlen - 9] != ' ')
 		return 0;
 	for (unsigned i = vlen - 8; i < vlen; i++) {
@@ -651,9 +709,9 @@ static int map_get(const struct omx_map *map, const char *key, unsigned klen, co
 		if (kl != klen || memcmp(mem + rpos + 8, key, klen) != 0)
 			continue;
 		*val = (const char *)mem + rpos + 8 + kl;
-		if (!record_ok(key, klen, *val, vl))
+		if (!record_ok(map->version, key, klen, *val, vl))
 			break;
-		*vlen = vl - 9;
+		*vlen = vl - check_len(map->version);
 		rc = 1;
 		break;
 	}
@@ -713,6 +771,73 @@ static int parse_targets_value(const char *v, unsigned vlen,
 	return n ? n : OMX_MAP_DAMAGED;
 }
 
+/* Reads a format-3 "a:" value V (VLEN bytes, CHECK cut off): 1 an onion's
+ * (TARGET, and DOMAIN/NDOMAINS if not NULL, filled), OMX_MAP_RETIRED a
+ * tombstone's (TARGET->onion names it), OMX_MAP_DAMAGED anything else. */
+#define A3_ONION_MIN (1 + OMX_MAP_ONION_RAW + 2 + 4 + 1)
+#define A3_TOMB_LEN (1 + OMX_MAP_ONION_RAW + 8)
+static int addr_value_v3(const char *v, unsigned vlen, struct omx_target *target,
+			 char domain[256], unsigned *ndomains)
+{
+	const uint8_t *raw = (const uint8_t *)v + 1;
+
+	if (vlen < A3_TOMB_LEN || raw[OMX_MAP_ONION_RAW - 1] != 3)
+		return OMX_MAP_DAMAGED;
+	if (v[0] == 't' && vlen == A3_TOMB_LEN && (unsigned char)v[1 + OMX_MAP_ONION_RAW] < 0x80) {
+		omx_map_onion_text(raw, target->onion);
+		target->port = 0;
+		if (domain)
+			domain[0] = '\0';
+		if (ndomains)
+			*ndomains = 0;
+		return OMX_MAP_RETIRED;
+	}
+	if (v[0] != 'o' || vlen < A3_ONION_MIN || vlen > A3_ONION_MIN + 252)
+		return OMX_MAP_DAMAGED;
+	{
+		const char *d = v + A3_ONION_MIN - 1;
+		size_t dlen = (size_t)(v + vlen - d);
+
+		if (memchr(d, ' ', dlen) || memchr(d, '\0', dlen))
+			return OMX_MAP_DAMAGED;
+		omx_map_onion_text(raw, target->onion);
+		target->port = (uint16_t)((unsigned char)v[36] << 8 | (unsigned char)v[37]);
+		if (domain) {
+			memcpy(domain, d, dlen);
+			domain[dlen] = '\0';
+		}
+		if (ndomains)
+			*ndomains = be32(v + 38);
+	}
+	return 1;
+}
+
+/* Parses a format-3 "d:" value (addresses) into TARGETS, reading each
+ * address's record; returns how many, or OMX_MAP_DAMAGED. */
+static int targets_v3(const struct omx_map *map, const char *v, unsigned vlen,
+		      struct omx_target targets[OMX_MAP_MAX_TARGETS])
+{
+	unsigned n = vlen / 4;
+
+	if (vlen == 0 || vlen % 4 || n > OMX_MAP_MAX_TARGETS)
+		return OMX_MAP_DAMAGED;
+	for (unsigned i = 0; i < n; i++) {
+		uint32_t addr = be32(v + 4 * i);
+		const char *av;
+		unsigned alen;
+		char key[6];
+
+		if ((addr & map->mask) != map->net)
+			return OMX_MAP_DAMAGED;
+		omx_map_addr_key(addr, key);
+		/* The compiler wrote an onion's record at each: anything else is damage. */
+		if (map_get(map, key, sizeof(key), &av, &alen) != 1 ||
+		    addr_value_v3(av, alen, &targets[i], NULL, NULL) != 1)
+			return OMX_MAP_DAMAGED;
+	}
+	return (int)n;
+}
+
 int omx_map_domain(const struct omx_map *map, const char *domain,
 		   struct omx_target targets[OMX_MAP_MAX_TARGETS], char matched[256])
 {
@@ -746,7 +871,7 @@ int omx_map_domain(const struct omx_map *map, const char *domain,
 	}
 	if (r <= 0)
 		return r;
-	n = parse_targets_value(v, vlen, targets);
+	n = map->version == 3 ? targets_v3(map, v, vlen, targets) : parse_targets_value(v, vlen, targets);
 	if (n < 0) {
 		__atomic_store_n((int *)&map->damaged, 1, __ATOMIC_RELAXED);
 		return OMX_MAP_DAMAGED;
@@ -760,6 +885,7 @@ int omx_map_onion_addr(const struct omx_map *map, const char *label, size_t len,
 		       uint32_t *addr)
 {
 	char lower[OMX_ONION_LABEL_LEN + 1];
+	uint8_t raw[OMX_MAP_ONION_RAW];
 	uint64_t h1, h2;
 
 	if (len != OMX_ONION_LABEL_LEN)
@@ -767,6 +893,9 @@ int omx_map_onion_addr(const struct omx_map *map, const char *label, size_t len,
 	if (!map->cdb.cdb_mem)
 		return OMX_MAP_DAMAGED;
 	omx_ascii_lower_copy(lower, label, len);
+	/* Format 3 compares the decoded bytes; no v3 onion's label fails to decode. */
+	if (map->version == 3 && omx_map_onion_raw(lower, raw) != 0)
+		return 0;
 	probe_hashes(lower, &h1, &h2);
 	/* The compiler placed each onion at the first free address of its probe
 	 * sequence (or kept the one it had): follow it until the onion or a free
@@ -782,6 +911,18 @@ int omx_map_onion_addr(const struct omx_map *map, const char *label, size_t len,
 		r = map_get(map, key, sizeof(key), &v, &vlen);
 		if (r <= 0)
 			return r;
+		if (map->version == 3) {
+			/* An onion's record or a tombstone (a taken address): nothing else. */
+			if (vlen < A3_TOMB_LEN || (v[0] != 'o' && v[0] != 't')) {
+				__atomic_store_n((int *)&map->damaged, 1, __ATOMIC_RELAXED);
+				return OMX_MAP_DAMAGED;
+			}
+			if (v[0] == 'o' && memcmp(v + 1, raw, OMX_MAP_ONION_RAW) == 0) {
+				*addr = a;
+				return 1;
+			}
+			continue;
+		}
 		if (vlen > OMX_ONION_LABEL_LEN && memcmp(v, lower, OMX_ONION_LABEL_LEN) == 0 &&
 		    v[OMX_ONION_LABEL_LEN] == ' ') {
 			*addr = a;
@@ -821,6 +962,12 @@ int omx_map_addr_onion(const struct omx_map *map, uint32_t addr, struct omx_targ
 	r = map_get(map, key, sizeof(key), &v, &vlen);
 	if (r <= 0)
 		return r;
+	if (map->version == 3) {
+		r = addr_value_v3(v, vlen, target, domain, ndomains);
+		if (r == OMX_MAP_DAMAGED)
+			goto damaged;
+		return r;
+	}
 	/* Parsed by hand, every byte accounted for (sscanf cost more than the
 	 * lookup): "- LABEL FREED" or "LABEL PORT NDOMAINS FIRSTDOMAIN". */
 	end = v + vlen;
@@ -889,9 +1036,9 @@ int omx_map_walk(const struct omx_map *map,
 				goto damaged;
 			continue;
 		}
-		if (!record_ok(key, kl, val, vl))
+		if (!record_ok(map->version, key, kl, val, vl))
 			goto damaged;
-		if ((r = fn(ctx, key, kl, val, vl - 9)) != 0)
+		if ((r = fn(ctx, key, kl, val, vl - check_len(map->version))) != 0)
 			return r;
 	}
 	return 0;

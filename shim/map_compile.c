@@ -38,6 +38,8 @@ struct domain_entry {
 	uint64_t hash;
 	const char *name;       /* normalised, NUL-terminated, inside the source text */
 	unsigned line;
+	uint32_t targets;       /* its onions' indices: compile.targets[targets ...] */
+	unsigned ntargets;
 };
 
 struct onion_entry {
@@ -48,13 +50,14 @@ struct onion_entry {
 	unsigned ndomains;
 	const char *first_domain;
 	uint32_t addr;          /* nonzero before assignment: kept from the old map */
+	uint32_t index;         /* order of first appearance (domains name onions by it) */
 };
 
 /* An address of the map being replaced: an onion's, or a tombstone's. */
 struct old_addr {
 	uint32_t addr;
 	int keep;               /* tombstone to write into the new map */
-	const char *label;      /* inside the old map's mmap */
+	char label[OMX_ONION_LABEL_LEN]; /* lower case, no NUL */
 	int64_t freed;          /* 0: the onion had it until now */
 };
 
@@ -438,31 +441,21 @@ out:
 	return rc;
 }
 
-/* Writes V in decimal at P; returns the number of digits (printf costs more
- * than the rest of a record's making). */
-static size_t put_uint(char *p, unsigned long long v)
-{
-	char digits[20];
-	size_t n = 0;
-
-	do
-		digits[n++] = (char)('0' + v % 10);
-	while ((v /= 10));
-	for (size_t i = 0; i < n; i++)
-		p[i] = digits[n - 1 - i];
-	return n;
-}
-
-/* Adds KEY -> BODY followed by its CHECK (" %08x"; BODY has room for it). */
+/* Adds KEY -> BODY followed by its CHECK (4 bytes, little-endian; BODY has
+ * room for it). */
 static int add_checked(struct cdb_make *cm, const char *key, unsigned klen, char *body,
 		       size_t blen)
 {
-	uint32_t check = omx_map_record_check(key, klen, body, blen);
+	uint32_t check = htole32(omx_map_record_check(key, klen, body, blen));
 
-	body[blen++] = ' ';
-	for (int shift = 28; shift >= 0; shift -= 4)
-		body[blen++] = "0123456789abcdef"[(check >> shift) & 15];
-	return cdb_make_add(cm, key, klen, body, (unsigned)blen);
+	memcpy(body + blen, &check, 4);
+	return cdb_make_add(cm, key, klen, body, (unsigned)blen + 4);
+}
+
+static void put_be(char *p, uint64_t v, int bytes)
+{
+	for (int i = bytes - 1; i >= 0; i--, v >>= 8)
+		p[i] = (char)(v & 0xff);
 }
 
 static int write_onions(struct cdb_make *cm, const struct onion_entry *onions, size_t n,
@@ -471,21 +464,21 @@ static int write_onions(struct cdb_make *cm, const struct onion_entry *onions, s
 	for (size_t i = 0; i < n; i++) {
 		const struct onion_entry *o = &onions[i];
 		char akey[6];
-		char val[OMX_ONION_LABEL_LEN + 32 + 256];
-		size_t vlen = OMX_ONION_LABEL_LEN, dlen;
+		char val[1 + OMX_MAP_ONION_RAW + 6 + 256 + 4];
+		size_t vlen = 1 + OMX_MAP_ONION_RAW, dlen;
 
 		/* The onions are in hash order, their first domains all over the
 		 * source text: ask for one a few entries ahead (a cache miss each). */
 		if (i + 8 < n)
 			__builtin_prefetch(onions[i + 8].first_domain);
 		dlen = strlen(o->first_domain);
-		/* "LABEL PORT NDOMAINS FIRSTDOMAIN" */
-		memcpy(val, o->label, OMX_ONION_LABEL_LEN);
-		val[vlen++] = ' ';
-		vlen += put_uint(val + vlen, o->port);
-		val[vlen++] = ' ';
-		vlen += put_uint(val + vlen, o->ndomains);
-		val[vlen++] = ' ';
+		/* "o" ONION35 PORT2 NDOMAINS4 FIRSTDOMAIN (the label was checked: it decodes) */
+		val[0] = 'o';
+		if (omx_map_onion_raw(o->label, (uint8_t *)val + 1) != 0)
+			return -1;
+		put_be(val + vlen, o->port, 2);
+		put_be(val + vlen + 2, o->ndomains, 4);
+		vlen += 6;
 		memcpy(val + vlen, o->first_domain, dlen);
 		vlen += dlen;
 		omx_map_addr_key(o->addr, akey);
@@ -495,14 +488,17 @@ static int write_onions(struct cdb_make *cm, const struct onion_entry *onions, s
 	for (size_t i = 0; i < om->n; i++) {
 		const struct old_addr *t = &om->addrs[i];
 		char akey[6];
-		char val[OMX_ONION_LABEL_LEN + 64];
-		int vlen;
+		char val[1 + OMX_MAP_ONION_RAW + 8 + 4];
 
 		if (!t->keep)
 			continue;
 		omx_map_addr_key(t->addr, akey);
-		vlen = snprintf(val, sizeof(val) - 16, "- %.56s %lld", t->label, (long long)t->freed);
-		if (add_checked(cm, akey, sizeof(akey), val, (size_t)vlen) != 0)
+		/* "t" ONION35 FREED8 */
+		val[0] = 't';
+		if (omx_map_onion_raw(t->label, (uint8_t *)val + 1) != 0)
+			return -1;
+		put_be(val + 1 + OMX_MAP_ONION_RAW, (uint64_t)t->freed, 8);
+		if (add_checked(cm, akey, sizeof(akey), val, 1 + OMX_MAP_ONION_RAW + 8) != 0)
 			return -1;
 	}
 	return 0;
@@ -558,7 +554,8 @@ static int open_old_v2(struct old_map *om, int fd, const char *out, char *err, s
 }
 
 /* Records the address record K (6 bytes, "a:" and the address) with value V
- * (VL bytes): an onion's label, or in version 2 a tombstone "- LABEL FREED". */
+ * (VL bytes, CHECK included): an onion's, or a tombstone ("- LABEL FREED" in
+ * version 2, "t" ONION35 FREED8 in version 3). */
 static int add_old_addr(struct old_map *om, unsigned version, const char *k, const char *v,
 			unsigned vl, const char *out, char *err, size_t errlen)
 {
@@ -580,15 +577,40 @@ static int add_old_addr(struct old_map *om, unsigned version, const char *k, con
 		a->addr = omx_map_key_addr(k);
 	a->keep = 1;
 	a->freed = 0;
-	if (vl > 2 + OMX_ONION_LABEL_LEN && v[0] == '-' && version == 2) {
-		a->label = v + 2;
+	if (version == 3) {
+		char label[OMX_ONION_LABEL_LEN + 1];
+
+		if (vl == 1 + OMX_MAP_ONION_RAW + 8 + 4 && v[0] == 't') {
+			uint64_t freed = 0;
+
+			for (int i = 0; i < 8; i++)
+				freed = freed << 8 | (unsigned char)v[1 + OMX_MAP_ONION_RAW + i];
+			a->freed = freed > 0 && freed < (1ull << 62) ? (int64_t)freed : 1;
+		} else if (vl < 1 + OMX_MAP_ONION_RAW + 7 + 4 || v[0] != 'o') {
+			return fail(err, errlen, OLD_MAP_DAMAGED, out);
+		}
+		omx_map_onion_text((const uint8_t *)v + 1, label);
+		memcpy(a->label, label, OMX_ONION_LABEL_LEN);
+	} else if (vl > 2 + OMX_ONION_LABEL_LEN && v[0] == '-' && version == 2) {
+		memcpy(a->label, v + 2, OMX_ONION_LABEL_LEN);
 		a->freed = strtoll(v + 3 + OMX_ONION_LABEL_LEN, NULL, 10);
 		if (a->freed <= 0)
 			a->freed = 1;
 	} else if (vl > OMX_ONION_LABEL_LEN) {
-		a->label = v;
+		memcpy(a->label, v, OMX_ONION_LABEL_LEN);
 	} else {
 		return fail(err, errlen, OLD_MAP_DAMAGED, out);
+	}
+	/* Written into the new map in binary: it must decode (the old compiler
+	 * checked it; a map damaged past its sum is refused here). */
+	{
+		uint8_t raw[OMX_MAP_ONION_RAW];
+
+		for (int i = 0; i < OMX_ONION_LABEL_LEN; i++)
+			if (a->label[i] >= 'A' && a->label[i] <= 'Z')
+				return fail(err, errlen, OLD_MAP_DAMAGED, out);
+		if (omx_map_onion_raw(a->label, raw) != 0)
+			return fail(err, errlen, OLD_MAP_DAMAGED, out);
 	}
 	if ((a->addr & om->mask) != om->net)
 		return fail(err, errlen, OLD_MAP_DAMAGED, out);
@@ -615,7 +637,7 @@ static int read_old_map(const char *out, struct old_map *om, char *err, size_t e
 		close(fd);
 		return 0;
 	}
-	version = memcmp(head + 16, "1 ", 2) == 0 ? 1 : 2;
+	version = memcmp(head + 16, "1 ", 2) == 0 ? 1 : memcmp(head + 16, "2 ", 2) == 0 ? 2 : 3;
 	rc = version == 1 ? open_old_v1(om, fd, out, err, errlen) : open_old_v2(om, fd, out, err, errlen);
 	close(fd);
 	if (rc != 0)
@@ -933,6 +955,8 @@ struct compile {
 	int fd, making;
 	struct cdb_make cm;
 	struct entries domains, onions;
+	uint32_t *targets;      /* the domains' onions, by index (domain_entry.targets) */
+	size_t ntargets, targets_cap;
 	struct omx_onion_memo key_memo; /* onions whose key was checked */
 	struct precheck pc;
 	const struct omx_map_prechecked *pre;
@@ -984,7 +1008,7 @@ static void claim_or_join(struct compile *c)
 }
 
 /* Records DOMAIN (normalised, kept at STORED) from the current line; a
- * duplicate is an error naming both lines. */
+ * duplicate is an error naming both lines. Its onions follow (add_onion). */
 static int add_domain(struct compile *c, const char *stored, size_t dlen)
 {
 	uint64_t hash = str_hash(stored, dlen);
@@ -1000,6 +1024,8 @@ static int add_domain(struct compile *c, const char *stored, size_t dlen)
 	d->hash = hash;
 	d->name = stored;
 	d->line = c->line;
+	d->targets = (uint32_t)c->ntargets;
+	d->ntargets = 0;
 	return 0;
 }
 
@@ -1013,13 +1039,25 @@ static int add_onion(struct compile *c, const struct omx_target *t, const char *
 
 	if (entries_reserve(&c->onions) != 0)
 		return fail(c->err, c->errlen, "out of memory");
+	if (c->ntargets == c->targets_cap) {
+		size_t cap = c->targets_cap ? c->targets_cap * 2 : 4096;
+		uint32_t *grown = realloc(c->targets, cap * sizeof(*grown));
+
+		if (!grown)
+			return fail(c->err, c->errlen, "out of memory");
+		c->targets = grown;
+		c->targets_cap = cap;
+	}
 	o = entries_find(&c->onions, oh, t->onion, same_onion, &slot);
 	if (!o) {
 		o = entries_add(&c->onions, slot, oh);
 		memset(o, 0, sizeof(*o));
 		o->hash = oh;
+		o->index = (uint32_t)(c->onions.count - 1);
 		memcpy(o->label, t->onion, sizeof(o->label));
 	}
+	c->targets[c->ntargets++] = o->index;
+	((struct domain_entry *)entry_at(&c->domains, c->domains.count - 1))->ntargets++;
 	if (o->ndomains == 0) {
 		o->port = t->port;
 		o->line = c->line;
@@ -1039,34 +1077,17 @@ static int add_onion(struct compile *c, const struct omx_target *t, const char *
 	return 0;
 }
 
-/* The domain's record value: "LABEL[:PORT] LABEL[:PORT] ..."; returns its length. */
-static size_t targets_value(char *value, const struct omx_target *targets, int nt)
-{
-	size_t vlen = 0;
-
-	for (int i = 0; i < nt; i++) {
-		if (i)
-			value[vlen++] = ' ';
-		memcpy(value + vlen, targets[i].onion, OMX_ONION_LABEL_LEN);
-		vlen += OMX_ONION_LABEL_LEN;
-		if (targets[i].port) {
-			value[vlen++] = ':';
-			vlen += put_uint(value + vlen, targets[i].port);
-		}
-	}
-	return vlen;
-}
-
-/* Parses the line at c->pos, records its domain and onions and writes the
- * domain's record; moves c->pos past it. */
+/* Parses the line at c->pos and records its domain and onions (the domain's
+ * record names their addresses: written once they are assigned); moves c->pos
+ * past it. */
 static int compile_line(struct compile *c)
 {
 	const char *nl = memchr(c->text + c->pos, '\n', c->len - c->pos);
 	size_t end = nl ? (size_t)(nl - c->text) : c->len;
-	char domain[256], value[OMX_MAP_MAX_TARGETS * (OMX_ONION_LABEL_LEN + 8) + 16];
+	char domain[256];
 	struct omx_target targets[OMX_MAP_MAX_TARGETS];
-	char msg[512], dkey[2 + 256], *stored;
-	size_t dlen, vlen;
+	char msg[512], *stored;
+	size_t dlen;
 	int nt, r;
 
 	c->line++;
@@ -1092,11 +1113,36 @@ static int compile_line(struct compile *c)
 	for (int i = 0; i < nt; i++)
 		if (add_onion(c, &targets[i], stored) != 0)
 			return -1;
-	vlen = targets_value(value, targets, nt);
+	return 0;
+}
+
+/* Writes each domain's record, in source order: "d:" DOMAIN -> its onions'
+ * addresses (the onions are sorted and placed by now). */
+static int write_domains(struct compile *c)
+{
+	const struct onion_entry *onions = c->onions.items;
+	size_t n = c->onions.count;
+	uint32_t *addr_of = malloc((n ? n : 1) * sizeof(*addr_of));
+	char dkey[2 + 256], value[4 * OMX_MAP_MAX_TARGETS + 4];
+
+	if (!addr_of)
+		return fail(c->err, c->errlen, "out of memory");
+	for (size_t i = 0; i < n; i++)
+		addr_of[onions[i].index] = onions[i].addr;
 	memcpy(dkey, "d:", 2);
-	memcpy(dkey + 2, domain, dlen);
-	if (add_checked(&c->cm, dkey, (unsigned)(2 + dlen), value, vlen) != 0)
-		return write_failed(c);
+	for (size_t i = 0; i < c->domains.count; i++) {
+		const struct domain_entry *d = entry_at(&c->domains, i);
+		size_t dlen = strlen(d->name);
+
+		memcpy(dkey + 2, d->name, dlen);
+		for (unsigned t = 0; t < d->ntargets; t++)
+			put_be(value + 4 * t, addr_of[c->targets[d->targets + t]], 4);
+		if (add_checked(&c->cm, dkey, (unsigned)(2 + dlen), value, 4 * d->ntargets) != 0) {
+			free(addr_of);
+			return write_failed(c);
+		}
+	}
+	free(addr_of);
 	return 0;
 }
 
@@ -1156,6 +1202,7 @@ static void compile_free(struct compile *c)
 	omx_onion_memo_free(&c->key_memo);
 	entries_free(&c->onions);
 	entries_free(&c->domains);
+	free(c->targets);
 	free(c->text);
 }
 
@@ -1201,7 +1248,7 @@ int omx_map_compile_at(const char *src, const char *out, const char *range, int6
 	}
 	if (assign_addresses(c->onions.items, n, &om, net, mask, now, err, errlen) != 0)
 		goto out;
-	if (write_onions(&c->cm, c->onions.items, n, &om) != 0) {
+	if (write_domains(c) != 0 || write_onions(&c->cm, c->onions.items, n, &om) != 0) {
 		write_failed(c);
 		goto out;
 	}

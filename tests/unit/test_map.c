@@ -10,6 +10,8 @@
 #include "tap.h"
 
 #include <cdb.h>
+#include <ctype.h>
+#include <endian.h>
 #include <dirent.h>
 #include <fcntl.h>
 #include <stdint.h>
@@ -1059,9 +1061,9 @@ static void test_open(void)
 	make_cdb(path, NULL);
 	open_fails(path, "a cdb without \"!onionmx\"", "onionmx");
 
-	path_of(path, sizeof(path), "v3.cdb");
-	make_cdb(path, "3 240.0.0.0/4 toc=0000000000000000 sum=0000000000000000");
-	open_fails(path, "a cdb of format 3", "3 240.0.0.0/4");
+	path_of(path, sizeof(path), "v4.cdb");
+	make_cdb(path, "4 240.0.0.0/4 toc=0000000000000000 sum=0000000000000000");
+	open_fails(path, "a cdb of format 4 (a later onionmx's)", "4 240.0.0.0/4");
 
 	/* Format 1 had no checksums: a lookup could not tell damage from absence. */
 	path_of(path, sizeof(path), "v1.cdb");
@@ -1289,16 +1291,18 @@ out:
 	free(orig);
 }
 
-/* The "a:" record of ADDR in the map at PATH rewritten to BODY (padded with
- * 'x' or cut to the record's length) with a CHECK that fits: what a writer
- * other than onionmx-map could leave. Returns the lookup's result. */
-static int addr_record_as(const char *path, uint32_t addr, const char *body, struct omx_target *t)
+/* The "a:" record of ADDR in the map at PATH rewritten to the BLEN bytes of
+ * BODY (the record keeps its length: BLEN must be it, CHECK excluded) with a
+ * CHECK that fits: what a writer other than onionmx-map could leave. Returns
+ * the lookup's result (-98: BLEN is not the record's length). */
+static int addr_record_as(const char *path, uint32_t addr, const void *body, size_t blen,
+			  struct omx_target *t)
 {
-	char key[6], tmp[4096], err[512], value[512], hex[10];
+	char key[6], tmp[4096], err[512];
 	struct omx_map map;
 	struct cdb c;
 	unsigned char *mem;
-	size_t n, blen;
+	size_t n;
 	unsigned vpos = 0, vlen = 0;
 	uint32_t check;
 	int fd, rc = -99;
@@ -1314,17 +1318,13 @@ static int addr_record_as(const char *path, uint32_t addr, const char *body, str
 		cdb_free(&c);
 	}
 	close(fd);
-	if (vlen < 10 || vlen - 9 >= sizeof(value)) {
+	if (vlen != blen + 4) {
 		free(mem);
-		return rc;
+		return vlen ? -98 : rc;
 	}
-	blen = vlen - 9;
-	memset(value, 'x', blen);
-	memcpy(value, body, strlen(body) < blen ? strlen(body) : blen);
-	check = omx_map_record_check(key, sizeof(key), value, blen);
-	memcpy(mem + vpos, value, blen);
-	snprintf(hex, sizeof(hex), " %08x", check);
-	memcpy(mem + vpos + blen, hex, 9); /* not its NUL: that byte is the next record's */
+	check = htole32(omx_map_record_check(key, sizeof(key), body, blen));
+	memcpy(mem + vpos, body, blen);
+	memcpy(mem + vpos + blen, &check, 4);
 	path_of(tmp, sizeof(tmp), "arecord.cdb");
 	write_bytes(tmp, mem, n);
 	free(mem);
@@ -1334,6 +1334,32 @@ static int addr_record_as(const char *path, uint32_t addr, const char *body, str
 	}
 	unlink(tmp);
 	return rc;
+}
+
+/* A format-3 onion record: "o" ONION35 PORT2 NDOMAINS4 DOMAIN; returns its length. */
+static size_t onion_record(unsigned char *v, const char *label, unsigned port, uint32_t ndomains,
+			   const char *domain)
+{
+	size_t dlen = strlen(domain);
+
+	v[0] = 'o';
+	omx_map_onion_raw(label, v + 1);
+	v[36] = (unsigned char)(port >> 8);
+	v[37] = (unsigned char)port;
+	for (int i = 0; i < 4; i++)
+		v[38 + i] = (unsigned char)(ndomains >> (24 - 8 * i));
+	memcpy(v + 42, domain, dlen);
+	return 42 + dlen;
+}
+
+/* A format-3 tombstone: "t" ONION35 FREED8. */
+static size_t tomb_record(unsigned char *v, const char *label, uint64_t freed)
+{
+	v[0] = 't';
+	omx_map_onion_raw(label, v + 1);
+	for (int i = 0; i < 8; i++)
+		v[36 + i] = (unsigned char)(freed >> (56 - 8 * i));
+	return 44;
 }
 
 /* Compiles "DOMAIN ONION" as NAME; fills OUT and the onion's address. */
@@ -1359,46 +1385,130 @@ static int one_pair_map(const char *name, const char *domain, const char *label,
  * CHECK fits. */
 static void test_addr_record(void)
 {
-	char out[4096], tomb[4096], a[OMX_ONION_LABEL_LEN + 1], body[512];
+	char out[4096], a[OMX_ONION_LABEL_LEN + 1];
+	unsigned char body[512];
 	struct omx_target t;
-	uint32_t addr = 0, taddr = 0;
-	/* "LABEL 0 1 DOMAIN": 75 bytes here, as long as each rewrite below; the
-	 * tombstones fit the second map's 70 ("LABEL 0 1 t.example") */
+	uint32_t addr = 0;
+	size_t blen;
 	const char *dom = "mapped.example";
-	static const char *const bad[] = {
-		"%s 70000 1 ab.example", /* port out of range */
-		"%s +25 1 abcd.example", /* a sign */
-		"%s 25  1 abcd.example", /* two spaces */
-		"%s\t25 1 abcde.example", /* a tab */
-		"%s 25 1 abcde example", /* a space in the domain */
-		"%s 25 99999999999 abc", /* more domains than an unsigned holds */
-		"%s 25 1 abcdefghijkl ", /* a space at the end */
-		"%s 0 1234567890123456", /* no domain */
-	};
 
 	onion("arecord", 0, a);
-	if (!ok(one_pair_map("arec", dom, a, out, &addr) == 0, "a: record: the map compiles, the onion has an address") ||
-	    !ok(one_pair_map("atomb", "t.example", a, tomb, &taddr) == 0, "a: record: the second map compiles"))
+	if (!ok(one_pair_map("arec", dom, a, out, &addr) == 0, "a: record: the map compiles, the onion has an address"))
 		return;
 	/* Controls: rewritten as the compiler writes them, with a fitting CHECK, they read. */
-	snprintf(body, sizeof(body), "%s 2525 3 ab.example", a);
-	is_int(addr_record_as(out, addr, body, &t), 1, "a: record rewritten with a fitting CHECK reads (control)");
+	blen = onion_record(body, a, 2525, 3, "ab.example.org");
+	is_int(addr_record_as(out, addr, body, blen, &t), 1, "a: record rewritten with a fitting CHECK reads (control)");
 	is_int(t.port, 2525, "a: record: its port");
-	snprintf(body, sizeof(body), "- %s 17000000000", a);
-	is_int(addr_record_as(tomb, taddr, body, &t), OMX_MAP_RETIRED,
-	       "a: tombstone with a fitting CHECK reads (control)");
+	is_str(t.onion, a, "a: record: its onion");
 	/* Not what the compiler writes: each defers. */
-	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
-		snprintf(body, sizeof(body), bad[i], a);
-		is_int(strlen(body), OMX_ONION_LABEL_LEN + 5 + strlen(dom), "a: record \"%s\": as long as the original", bad[i]);
-		is_int(addr_record_as(out, addr, body, &t), OMX_MAP_DAMAGED, "a: record \"%s\": defers", bad[i]);
+	blen = onion_record(body, a, 25, 1, "ab example.org");
+	is_int(addr_record_as(out, addr, body, blen, &t), OMX_MAP_DAMAGED, "a: record with a space in its domain defers");
+	blen = onion_record(body, a, 25, 1, "abcd.example.o");
+	body[44] = '\0';
+	is_int(addr_record_as(out, addr, body, blen, &t), OMX_MAP_DAMAGED, "a: record with a NUL in its domain defers");
+	blen = onion_record(body, a, 25, 1, "abcd.example.o");
+	body[0] = 'x';
+	is_int(addr_record_as(out, addr, body, blen, &t), OMX_MAP_DAMAGED, "a: record of an unknown kind defers");
+	blen = onion_record(body, a, 25, 1, "abcd.example.o");
+	body[35] = 4;
+	is_int(addr_record_as(out, addr, body, blen, &t), OMX_MAP_DAMAGED, "a: record whose onion is not version 3 defers");
+	blen = onion_record(body, a, 25, 1, "abcd.example.o");
+	body[0] = 't';
+	is_int(addr_record_as(out, addr, body, blen, &t), OMX_MAP_DAMAGED, "a: a tombstone of an onion record's length defers");
+	/* Tombstones: written over an onion record as long as one (44 bytes). */
+	{
+		char tmp[4096];
+		uint32_t a2 = 0;
+		char b[OMX_ONION_LABEL_LEN + 1];
+
+		onion("arecord", 1, b);
+		if (ok(one_pair_map("atomb", "ab", b, tmp, &a2) == 0, "a: record: a map with a 44-byte onion record")) {
+			blen = tomb_record(body, b, 17000000000ull);
+			is_int(addr_record_as(tmp, a2, body, blen, &t), OMX_MAP_RETIRED,
+			       "a: tombstone with a fitting CHECK reads (control)");
+			is_str(t.onion, b, "a: tombstone: its onion");
+			body[36] = 0x80;
+			is_int(addr_record_as(tmp, a2, body, blen, &t), OMX_MAP_DAMAGED, "a: tombstone with a negative time defers");
+			blen = tomb_record(body, b, 17000000000ull);
+			body[0] = 'o';
+			is_int(addr_record_as(tmp, a2, body, blen, &t), OMX_MAP_DAMAGED, "a: an onion record of a tombstone's length (no domain) defers");
+		}
 	}
-	snprintf(body, sizeof(body), "- %s 170000x0000", a);
-	is_int(addr_record_as(tomb, taddr, body, &t), OMX_MAP_DAMAGED, "a: tombstone with junk in its time defers");
-	snprintf(body, sizeof(body), "- %s  7000000000", a);
-	is_int(addr_record_as(tomb, taddr, body, &t), OMX_MAP_DAMAGED, "a: tombstone with two spaces defers");
-	snprintf(body, sizeof(body), "-  %.55s 17000000000", a);
-	is_int(addr_record_as(tomb, taddr, body, &t), OMX_MAP_DAMAGED, "a: tombstone with its onion moved defers");
+}
+
+/* Format 3's records, for one domain with one onion: the onion stored once, in
+ * binary, in its address record; the domain's record names the address. */
+static void test_record_sizes(void)
+{
+	char out[4096], a[OMX_ONION_LABEL_LEN + 1], key[6], head[64];
+	unsigned rpos, vpos, vlen;
+	uint32_t addr = 0;
+	unsigned char *mem;
+	size_t n;
+
+	onion("sizes", 0, a);
+	if (!ok(one_pair_map("sizes", "d0000001.example", a, out, &addr) == 0, "sizes: the map compiles"))
+		return;
+	ok(locate(out, "d:d0000001.example", &rpos, &vpos, &vlen) == 0, "sizes: the domain's record is there");
+	is_int(vlen, 4 + 4, "sizes: d: value = its onion's address (4 bytes) + CHECK (4 bytes)");
+	if ((mem = (unsigned char *)read_bytes(out, &n))) {
+		uint32_t named = (uint32_t)mem[vpos] << 24 | (uint32_t)mem[vpos + 1] << 16 |
+				 (uint32_t)mem[vpos + 2] << 8 | mem[vpos + 3];
+		uint8_t raw[OMX_MAP_ONION_RAW];
+		struct cdb c;
+		int fd = open(out, O_RDONLY);
+
+		is_int(named, addr, "sizes: the d: value names the onion's address, big-endian");
+		memcpy(head, mem + 2064, 2);
+		head[2] = '\0';
+		is_str(head, "3 ", "sizes: the header says format 3");
+		omx_map_addr_key(addr, key);
+		vlen = 0;
+		if (fd >= 0 && cdb_init(&c, fd) == 0) {
+			if (cdb_find(&c, key, sizeof(key)) > 0) {
+				vpos = cdb_datapos(&c);
+				vlen = cdb_datalen(&c);
+			}
+			cdb_free(&c);
+		}
+		if (fd >= 0)
+			close(fd);
+		is_int(vlen, 1 + 35 + 2 + 4 + 16 + 4,
+		       "sizes: a: value = kind + onion (35 bytes) + port + domains + first domain + CHECK");
+		ok(vlen && mem[vpos] == 'o' && omx_map_onion_raw(a, raw) == 0 && memcmp(mem + vpos + 1, raw, 35) == 0,
+		   "sizes: the a: value holds the onion's 35 bytes");
+		ok(vlen && memcmp(mem + vpos + 42, "d0000001.example", 16) == 0, "sizes: and its first domain");
+		free(mem);
+	}
+}
+
+/* The base32 codec of format 3's onions: every valid label round-trips. */
+static void test_onion_raw(void)
+{
+	char a[OMX_ONION_LABEL_LEN + 1], back[OMX_ONION_LABEL_LEN + 1], upper[OMX_ONION_LABEL_LEN + 1];
+	uint8_t raw[OMX_MAP_ONION_RAW];
+	int bad = 0;
+
+	for (unsigned i = 0; i < 200; i++) {
+		onion("raw", i, a);
+		bad += omx_map_onion_raw(a, raw) != 0;
+		omx_map_onion_text(raw, back);
+		bad += strcmp(a, back) != 0;
+		for (int k = 0; k < OMX_ONION_LABEL_LEN; k++)
+			upper[k] = (char)toupper((unsigned char)a[k]);
+		upper[OMX_ONION_LABEL_LEN] = '\0';
+		bad += omx_map_onion_raw(upper, raw) != 0 || (omx_map_onion_text(raw, back), strcmp(a, back) != 0);
+	}
+	is_int(bad, 0, "onion codec: 200 labels round-trip, either case");
+	onion("raw", 0, a);
+	a[3] = '1';
+	is_int(omx_map_onion_raw(a, raw), -1, "onion codec: '1' is not base32");
+	onion("raw", 0, a);
+	a[3] = '\x12'; /* '2' with bit 5 cleared */
+	is_int(omx_map_onion_raw(a, raw), -1, "onion codec: a control character is not base32");
+	onion("raw", 0, a);
+	a[55] = 'e';
+	is_int(omx_map_onion_raw(a, raw), -1, "onion codec: version 4 refused");
 }
 
 /* --- addresses across rebuilds (tombstones, previous ranges) --- */
@@ -1663,6 +1773,8 @@ int main(void)
 	test_damage();
 	test_addr_key();
 	test_addr_record();
+	test_record_sizes();
+	test_onion_raw();
 	test_rebuild();
 	ok(cleanup() == 0, "temporary directory removed");
 	return done_testing();
