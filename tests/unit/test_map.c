@@ -1511,6 +1511,197 @@ static void test_onion_raw(void)
 	is_int(omx_map_onion_raw(a, raw), -1, "onion codec: version 4 refused");
 }
 
+/* --- format 2: still read, and rebuilt over --- */
+
+static int compile_at(const char *name, const char *text, const char *range, int64_t when,
+		      char *out, size_t outlen, char *err, size_t errlen);
+
+/* tests/unit/map2/: small.cdb maps example.org to GOK and N6T:2525,
+ * .example.net to LUH, mapped.example to GOK; tombstones.cdb is small.cdb
+ * rebuilt with example.org -> GOK only; oldrange.cdb moved to 10.1.0.0/16. */
+#define GOK "5drnklav7rmepoy5besnii735qjzftfs67tzqttnnfk5eeew7osnhryd"
+#define N6T "rwa6gx4witaedkl3i6qtlsvyytlculnjrco5xk5piruzgt2dbe65ysad"
+#define LUH "xldzjxge6sbitqwlj5xlxxuqing6eiikdsm4xrdj7dcsbng4uu2slxqd"
+#define MAP2_LEFT 1796587104 /* when tombstones.cdb's onions and oldrange.cdb's range were retired */
+
+/* The address records of a map, read through omx_map_addr_onion. */
+struct addr_list {
+	const struct omx_map *map;
+	unsigned n;
+	uint32_t addr[16];
+	int kind[16];           /* 1 onion, OMX_MAP_RETIRED */
+	char label[16][OMX_ONION_LABEL_LEN + 1];
+};
+
+static int collect_addr(void *ctx, const char *key, unsigned klen, const char *val, unsigned vlen)
+{
+	struct addr_list *l = ctx;
+	struct omx_target t;
+
+	(void)val;
+	(void)vlen;
+	if (klen != 6 || key[0] != 'a' || l->n == 16)
+		return 0;
+	l->addr[l->n] = omx_map_key_addr(key);
+	l->kind[l->n] = omx_map_addr_onion(l->map, l->addr[l->n], &t, NULL, NULL);
+	memcpy(l->label[l->n], t.onion, sizeof(t.onion));
+	l->n++;
+	return 0;
+}
+
+static int list_addrs(const char *path, struct addr_list *l)
+{
+	struct omx_map map;
+	char err[512];
+	int rc;
+
+	memset(l, 0, sizeof(*l));
+	if (open_map(path, &map, err, sizeof(err)) != 0)
+		return -1;
+	l->map = &map;
+	rc = omx_map_walk(&map, collect_addr, l);
+	omx_map_close(&map);
+	return rc;
+}
+
+/* Where LABEL is in L as KIND: its address, or 0. */
+static uint32_t addr_of(const struct addr_list *l, const char *label, int kind)
+{
+	for (unsigned i = 0; i < l->n; i++)
+		if (l->kind[i] == kind && strcmp(l->label[i], label) == 0)
+			return l->addr[i];
+	return 0;
+}
+
+/* A map of format 2 (tests/unit/map2/, written by onionmx-map before format
+ * 3) answers as it did: installing a new onionmx over one defers no mail. */
+static void test_format2_read(void)
+{
+	char err[512], domain[256], matched[256];
+	struct omx_map map;
+	struct omx_target t[OMX_MAP_MAX_TARGETS], one;
+	uint32_t a_gok = 0, a_n6t = 0, a_luh = 0;
+	unsigned nd = 0;
+	struct addr_list l;
+
+	if (!ok(open_map("tests/unit/map2/small.cdb", &map, err, sizeof(err)) == 0, "format 2: small.cdb opens: %s", err))
+		return;
+	is_int(map.version, 2, "format 2: seen as format 2");
+	is_int(omx_map_verify(&map, "small.cdb", err, sizeof(err)), 0, "format 2: its whole-file sum verifies");
+	is_int(omx_map_domain(&map, "Example.org.", t, matched), 2, "format 2: example.org has two onions");
+	{
+		is_str(t[0].onion, GOK, "format 2: the first, in the listed order");
+		is_str(t[1].onion, N6T, "format 2: the second");
+		is_int(t[1].port, 2525, "format 2: the second's port");
+		is_str(matched, "example.org", "format 2: matched the exact entry");
+	}
+	is_int(omx_map_domain(&map, "mx.a.example.net", t, matched), 1, "format 2: a subdomain entry covers a.example.net's subdomain");
+	is_str(t[0].onion, LUH, "format 2: with its onion");
+	is_int(omx_map_domain(&map, "unmapped.example", t, NULL), 0, "format 2: an unmapped domain is not mapped");
+	is_int(omx_map_onion_addr(&map, GOK, OMX_ONION_LABEL_LEN, &a_gok), 1, "format 2: an onion's address");
+	is_int(omx_map_onion_addr(&map, N6T, OMX_ONION_LABEL_LEN, &a_n6t), 1, "format 2: another's");
+	is_int(omx_map_onion_addr(&map, LUH, OMX_ONION_LABEL_LEN, &a_luh), 1, "format 2: the third's");
+	ok((a_gok & map.mask) == map.net && a_gok != a_n6t && a_n6t != a_luh, "format 2: three addresses in the range");
+	is_int(omx_map_addr_onion(&map, a_n6t, &one, domain, &nd), 1, "format 2: the onion behind an address");
+	{
+		is_str(one.onion, N6T, "format 2: the right onion");
+		is_int(one.port, 2525, "format 2: its port");
+		is_str(domain, "example.org", "format 2: its first domain");
+		is_int(nd, 1, "format 2: how many domains it serves");
+	}
+	is_int(omx_map_addr_onion(&map, a_gok ^ 0x100, &one, NULL, NULL), 0, "format 2: another address is no onion's");
+	ok(!omx_map_damaged(&map), "format 2: nothing read was seen as damage");
+	omx_map_close(&map);
+
+	if (ok(list_addrs("tests/unit/map2/tombstones.cdb", &l) == 0, "format 2: tombstones.cdb walks")) {
+		ok(addr_of(&l, GOK, 1) != 0, "format 2: its onion");
+		ok(addr_of(&l, N6T, OMX_MAP_RETIRED) != 0 && addr_of(&l, LUH, OMX_MAP_RETIRED) != 0,
+		   "format 2: its two tombstones read as retired addresses");
+	}
+	if (ok(open_map("tests/unit/map2/oldrange.cdb", &map, err, sizeof(err)) == 0, "format 2: oldrange.cdb opens")) {
+		ok(omx_map_old_range(&map, 0xf0000001u) != NULL, "format 2: its previous range is refused");
+		is_int(omx_map_domain(&map, "example.org", t, NULL), 1, "format 2: and it answers");
+		omx_map_close(&map);
+	}
+}
+
+/* Rebuilding over a format-2 map writes format 3, keeping every onion's
+ * address, the tombstones and the previous ranges. */
+static void test_format2_rebuild(void)
+{
+	char out[4096], err[512], text[512], head[4], fresh[OMX_ONION_LABEL_LEN + 1];
+	struct addr_list before, after;
+	struct omx_map map;
+	unsigned char *mem;
+	size_t n;
+	int64_t when = MAP2_LEFT + 3600;
+
+	/* small.cdb, with N6T dropped: GOK and LUH keep their addresses, N6T's becomes a tombstone. */
+	if (list_addrs("tests/unit/map2/small.cdb", &before) != 0 ||
+	    !(mem = (unsigned char *)read_bytes("tests/unit/map2/small.cdb", &n))) {
+		ok(0, "format 2 rebuild: small.cdb read");
+		return;
+	}
+	path_of(out, sizeof(out), "v2re.cdb");
+	write_bytes(out, mem, n);
+	free(mem);
+	onion("v2re", 0, fresh);
+	snprintf(text, sizeof(text), "example.org %s.onion\n.example.net %s.onion\nnew.example %s.onion\n", GOK, LUH,
+		 fresh);
+	if (!ok(compile_at("v2re", text, NULL, when, out, sizeof(out), err, sizeof(err)) == 0,
+		"format 2 rebuild: compiles over small.cdb: %s", err))
+		return;
+	if ((mem = (unsigned char *)read_bytes(out, &n))) {
+		memcpy(head, mem + 2064, 2);
+		head[2] = '\0';
+		is_str(head, "3 ", "format 2 rebuild: the new map is format 3");
+		free(mem);
+	}
+	if (ok(list_addrs(out, &after) == 0, "format 2 rebuild: the new map walks")) {
+		is_int(addr_of(&after, GOK, 1), addr_of(&before, GOK, 1), "format 2 rebuild: an onion keeps its address");
+		is_int(addr_of(&after, LUH, 1), addr_of(&before, LUH, 1), "format 2 rebuild: another keeps its address");
+		is_int(addr_of(&after, N6T, OMX_MAP_RETIRED), addr_of(&before, N6T, 1),
+		       "format 2 rebuild: a removed onion's address is its tombstone");
+		ok(addr_of(&before, GOK, 1) != 0, "(the addresses were read)");
+	}
+
+	/* tombstones.cdb: its tombstones stay (not expired yet). */
+	if (list_addrs("tests/unit/map2/tombstones.cdb", &before) == 0 &&
+	    (mem = (unsigned char *)read_bytes("tests/unit/map2/tombstones.cdb", &n))) {
+		write_bytes(out, mem, n);
+		free(mem);
+		snprintf(text, sizeof(text), "example.org %s.onion\n", GOK);
+		if (ok(compile_at("v2re", text, NULL, when, out, sizeof(out), err, sizeof(err)) == 0,
+		       "format 2 rebuild: compiles over tombstones.cdb: %s", err) &&
+		    ok(list_addrs(out, &after) == 0, "format 2 rebuild: walks")) {
+			is_int(addr_of(&after, GOK, 1), addr_of(&before, GOK, 1), "format 2 rebuild: the onion keeps its address");
+			ok(addr_of(&before, N6T, OMX_MAP_RETIRED) != 0 &&
+			   addr_of(&after, N6T, OMX_MAP_RETIRED) == addr_of(&before, N6T, OMX_MAP_RETIRED) &&
+			   addr_of(&after, LUH, OMX_MAP_RETIRED) == addr_of(&before, LUH, OMX_MAP_RETIRED),
+			   "format 2 rebuild: both tombstones kept at their addresses");
+		}
+		/* Until they expire. */
+		if (ok(compile_at("v2re", text, NULL, MAP2_LEFT + OMX_MAP_RETIRE_SECONDS + 60, out, sizeof(out), err,
+				  sizeof(err)) == 0, "format 2 rebuild: rebuilt again a week later") &&
+		    list_addrs(out, &after) == 0)
+			is_int(addr_of(&after, N6T, OMX_MAP_RETIRED), 0, "format 2 rebuild: then the tombstones expire");
+	}
+
+	/* oldrange.cdb: the previous range stays refused. */
+	if ((mem = (unsigned char *)read_bytes("tests/unit/map2/oldrange.cdb", &n))) {
+		write_bytes(out, mem, n);
+		free(mem);
+		snprintf(text, sizeof(text), "example.org %s.onion\n", GOK);
+		if (ok(compile_at("v2re", text, NULL, when, out, sizeof(out), err, sizeof(err)) == 0,
+		       "format 2 rebuild: compiles over oldrange.cdb: %s", err) &&
+		    ok(open_map(out, &map, err, sizeof(err)) == 0, "format 2 rebuild: opens")) {
+			is_int(map.net, 0x0a010000u, "format 2 rebuild: the range kept");
+			ok(omx_map_old_range(&map, 0xf0000001u) != NULL, "format 2 rebuild: the previous range still refused");
+			omx_map_close(&map);
+		}
+	}
+}
+
 /* --- addresses across rebuilds (tombstones, previous ranges) --- */
 
 
@@ -1774,8 +1965,10 @@ int main(void)
 	test_addr_key();
 	test_addr_record();
 	test_record_sizes();
+	test_format2_read();
 	test_onion_raw();
 	test_rebuild();
+	test_format2_rebuild();
 	ok(cleanup() == 0, "temporary directory removed");
 	return done_testing();
 }
