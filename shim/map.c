@@ -74,7 +74,8 @@ static int prechecked(const struct omx_map_prechecked *pre, const char *label, s
 {
 	size_t off;
 
-	if (!pre || len != OMX_ONION_LABEL_LEN || label < pre->text || label >= pre->text + pre->len)
+	if (!pre || !pre->bits || len != OMX_ONION_LABEL_LEN || label < pre->text ||
+	    label >= pre->text + pre->len)
 		return 0;
 	off = (size_t)(label - pre->text);
 	return pre->bits[off / 8] >> (off % 8) & 1;
@@ -121,15 +122,21 @@ static int parse_target(const char *text, size_t len, struct omx_target *t, char
 			 (int)len, text);
 		return -1;
 	}
+	if (label_len == OMX_ONION_LABEL_LEN)
+		for (size_t i = 0; i < OMX_ONION_LABEL_LEN; i++)
+			t->onion[i] = omx_ascii_lower(label[i]);
+	t->onion[OMX_ONION_LABEL_LEN] = '\0';
+	if (label_len == OMX_ONION_LABEL_LEN && pre && pre->recent &&
+	    memcmp(pre->recent, t->onion, OMX_ONION_LABEL_LEN) == 0)
+		return 0; /* the same onion as the last one found valid */
 	st = prechecked(pre, label, label_len) ? OMX_ONION_OK
 					       : omx_onion_check_key_memo(label, label_len, memo);
 	if (st != OMX_ONION_OK) {
 		snprintf(err, errlen, "\"%.*s\": %s", (int)name_len, text, omx_onion_strerror(st));
 		return -1;
 	}
-	for (size_t i = 0; i < OMX_ONION_LABEL_LEN; i++)
-		t->onion[i] = omx_ascii_lower(label[i]);
-	t->onion[OMX_ONION_LABEL_LEN] = '\0';
+	if (pre && pre->recent)
+		memcpy(pre->recent, t->onion, OMX_ONION_LABEL_LEN);
 	return 0;
 }
 

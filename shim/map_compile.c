@@ -959,7 +959,9 @@ struct compile {
 	size_t ntargets, targets_cap;
 	struct omx_onion_memo key_memo; /* onions whose key was checked */
 	struct precheck pc;
-	const struct omx_map_prechecked *pre;
+	struct omx_map_prechecked pre; /* the helper's verdicts once joined; recent */
+	char recent[OMX_ONION_LABEL_LEN];
+	size_t last;            /* 1 + index of the onion added last; 0: none */
 	size_t chunk_end;
 };
 
@@ -1002,7 +1004,9 @@ static void claim_or_join(struct compile *c)
 			c->chunk_end = c->pc.starts[k + 1];
 		} else {
 			precheck_join(&c->pc, 0);
-			c->pre = &c->pc.pre;
+			c->pre.text = c->pc.pre.text;
+			c->pre.len = c->pc.pre.len;
+			c->pre.bits = c->pc.pre.bits;
 		}
 	}
 }
@@ -1033,7 +1037,6 @@ static int add_domain(struct compile *c, const char *stored, size_t dlen)
  * port it was first given (an MX record cannot carry a port). */
 static int add_onion(struct compile *c, const struct omx_target *t, const char *stored)
 {
-	uint64_t oh = str_hash(t->onion, OMX_ONION_LABEL_LEN);
 	struct onion_entry *o;
 	size_t slot;
 
@@ -1048,14 +1051,22 @@ static int add_onion(struct compile *c, const struct omx_target *t, const char *
 		c->targets = grown;
 		c->targets_cap = cap;
 	}
-	o = entries_find(&c->onions, oh, t->onion, same_onion, &slot);
-	if (!o) {
-		o = entries_add(&c->onions, slot, oh);
-		memset(o, 0, sizeof(*o));
-		o->hash = oh;
-		o->index = (uint32_t)(c->onions.count - 1);
-		memcpy(o->label, t->onion, sizeof(o->label));
+	/* A source lists an onion's domains together: the onion added last
+	 * again needs no hash and no hash-table probe. */
+	o = c->last ? entry_at(&c->onions, c->last - 1) : NULL;
+	if (!o || !same_onion(o, t->onion)) {
+		uint64_t oh = str_hash(t->onion, OMX_ONION_LABEL_LEN);
+
+		o = entries_find(&c->onions, oh, t->onion, same_onion, &slot);
+		if (!o) {
+			o = entries_add(&c->onions, slot, oh);
+			memset(o, 0, sizeof(*o));
+			o->hash = oh;
+			o->index = (uint32_t)(c->onions.count - 1);
+			memcpy(o->label, t->onion, sizeof(o->label));
+		}
 	}
+	c->last = (size_t)o->index + 1;
 	c->targets[c->ntargets++] = o->index;
 	((struct domain_entry *)entry_at(&c->domains, c->domains.count - 1))->ntargets++;
 	if (o->ndomains == 0) {
@@ -1095,7 +1106,7 @@ static int compile_line(struct compile *c)
 		return fail(c->err, c->errlen, "%s:%u: line longer than %d bytes", c->src, c->line,
 			    OMX_MAP_MAX_LINE);
 	r = omx_map_parse_line_pre(c->text + c->pos, end - c->pos, domain, targets, &nt, msg,
-				   sizeof(msg), c->pre, &c->key_memo);
+				   sizeof(msg), &c->pre, &c->key_memo);
 	if (r < 0)
 		return fail(c->err, c->errlen, "%s:%u: %s", c->src, c->line, msg);
 	if (r == 0) {
@@ -1216,6 +1227,8 @@ int omx_map_compile_at(const char *src, const char *out, const char *range, int6
 	};
 	struct compile *c = &cs;
 	struct old_map om = { 0 };
+
+	c->pre.recent = c->recent;
 	char ranges[300];
 	uint32_t net, mask;
 	size_t n;
