@@ -88,9 +88,10 @@ struct omx_map_prechecked {
 	const char *text;
 	size_t len;
 	const uint8_t *bits;    /* NULL: none yet */
-	char *recent;           /* NULL, or the caller's buffer of 56 bytes: the last
-				 * label found valid, lower case (a source lists an
-				 * onion's domains together: no memo lookup for them) */
+	char *recent;           /* NULL, or the caller's buffer of 112 bytes: the last
+				 * label found valid, lower case then as written (a
+				 * source lists an onion's domains together: no memo
+				 * lookup and no lower-casing for them) */
 };
 
 /* omx_map_parse_line, taking PRE's verdicts (PRE may be NULL) and remembering

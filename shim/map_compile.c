@@ -770,6 +770,7 @@ struct precheck {
 	uint32_t nchunks;
 	uint64_t claims;        /* atomic: claimed from the front << 32 | from the back */
 	int stop;               /* atomic: the parse failed */
+	char recent[OMX_ONION_LABEL_LEN]; /* the last label found valid, as written */
 	int running;
 	pthread_t thread;
 };
@@ -817,9 +818,13 @@ static void precheck_line(struct precheck *pc, const char *line, size_t len)
 		colon = memchr(tok, ':', (size_t)(line + pos - tok));
 		name_len = colon ? (size_t)(colon - tok) : (size_t)(line + pos - tok);
 		label = omx_onion_label(tok, name_len, &label_len);
-		if (label != tok || label_len != OMX_ONION_LABEL_LEN ||
-		    omx_onion_check_key_memo(label, label_len, pc->memo) != OMX_ONION_OK)
+		if (label != tok || label_len != OMX_ONION_LABEL_LEN)
 			continue;
+		if (memcmp(label, pc->recent, OMX_ONION_LABEL_LEN) != 0) {
+			if (omx_onion_check_key_memo(label, label_len, pc->memo) != OMX_ONION_OK)
+				continue;
+			memcpy(pc->recent, label, OMX_ONION_LABEL_LEN);
+		}
 		off = (size_t)(label - pc->pre.text);
 		pc->bits[off / 8] |= (uint8_t)(1u << (off % 8));
 	}
@@ -960,7 +965,7 @@ struct compile {
 	struct omx_onion_memo key_memo; /* onions whose key was checked */
 	struct precheck pc;
 	struct omx_map_prechecked pre; /* the helper's verdicts once joined; recent */
-	char recent[OMX_ONION_LABEL_LEN];
+	char recent[2 * OMX_ONION_LABEL_LEN];
 	size_t last;            /* 1 + index of the onion added last; 0: none */
 	size_t chunk_end;
 };
