@@ -173,8 +173,11 @@ static int parse_target(const char *text, size_t len, struct omx_target *t, char
 	if (label_len == OMX_ONION_LABEL_LEN)
 		for (size_t i = 0; i < OMX_ONION_LABEL_LEN; i++)
 			t->onion[i] = omx_ascii_lower(label[i]);
-	st = prechecked(pre, label, label_len) ? OMX_ONION_OK
-					       : omx_onion_check_key_memo(label, label_len, memo);
+	st = prechecked(pre, label, label_len) ||
+			     (label_len == OMX_ONION_LABEL_LEN && pre && pre->known &&
+			      pre->known(pre->known_ctx, t->onion))
+		     ? OMX_ONION_OK
+		     : omx_onion_check_key_memo(label, label_len, memo);
 	if (st != OMX_ONION_OK) {
 		snprintf(err, errlen, "\"%.*s\": %s", (int)name_len, text, omx_onion_strerror(st));
 		return -1;

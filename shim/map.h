@@ -92,6 +92,11 @@ struct omx_map_prechecked {
 				 * label found valid, lower case then as written (a
 				 * source lists an onion's domains together: no memo
 				 * lookup and no lower-casing for them) */
+	/* NULL, or whether the lower-case LABEL (56 characters) is known valid
+	 * without a check (the compiler: an onion it already took in, or one the
+	 * map being rebuilt vouches for); called from the parsing thread only */
+	int (*known)(void *ctx, const char *label);
+	void *known_ctx;
 };
 
 /* omx_map_parse_line, taking PRE's verdicts (PRE may be NULL) and remembering

@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "config.h"
+#include "ascii.h"
 #include "fnv.h"
 
 #define MAP_MAX_SOURCE (1024L * 1024 * 1024)
@@ -64,6 +65,8 @@ struct old_addr {
 /* The map being replaced (OUT, when it exists). */
 struct old_map {
 	struct cdb cdb;         /* mapped; cdb_mem NULL when there is none */
+	struct omx_map map;     /* the same mapping, for lookups (format 2 and 3) */
+	int vouches;            /* format 3: its onions' keys were checked (old_map_vouches) */
 	uint32_t net, mask;
 	unsigned nold;
 	struct omx_map_old_range old[OMX_MAP_MAX_OLD_RANGES];
@@ -511,6 +514,25 @@ static void old_map_free(struct old_map *om)
 	free(om->addrs);
 }
 
+/* Whether the map being replaced vouches for onion LABEL (lower case, 56
+ * characters) being valid, checksum and ed25519 key, so that a rebuild need
+ * not check its key again (40 us an onion: most of a rebuild of a map of
+ * distinct onions). It does when it is of format 3 and holds LABEL as an
+ * onion's record (not a tombstone): format 3 is written only by an
+ * onionmx-map that checks every onion's checksum and key before it writes its
+ * record; the map was verified whole against its sum (open_old_v2) and is
+ * the one installed at OUT (root's, replaced only by rename); the record's 35
+ * bytes equal LABEL's decoded bytes exactly. A format-2 map may come from an
+ * onionmx-map without the key check, and a tombstone may have been carried
+ * from one: neither vouches. Thread-safe (lookups only read). */
+static int old_map_vouches(const struct old_map *om, const char *label)
+{
+	uint32_t addr;
+
+	return om && om->vouches &&
+	       omx_map_onion_addr(&om->map, label, OMX_ONION_LABEL_LEN, &addr) == 1;
+}
+
 /* Reads the map OUT is about to replace, if any: its range, previous ranges and
  * every address it gives out (onions' and tombstones'). A map of format 1 (no
  * checksums) is read as it is; a damaged one of format 2 is an error. */
@@ -545,7 +567,9 @@ static int open_old_v2(struct old_map *om, int fd, const char *out, char *err, s
 		return fail(err, errlen, "%s; its onions' addresses cannot be kept: move it away to build afresh",
 			    msg);
 	}
+	om->map = m;
 	om->cdb = m.cdb;
+	om->vouches = m.version == 3;
 	om->net = m.net;
 	om->mask = m.mask;
 	om->nold = m.nold;
@@ -771,6 +795,7 @@ struct precheck {
 	uint64_t claims;        /* atomic: claimed from the front << 32 | from the back */
 	int stop;               /* atomic: the parse failed */
 	char recent[OMX_ONION_LABEL_LEN]; /* the last label found valid, as written */
+	const struct old_map *om; /* the map being replaced (old_map_vouches) */
 	int running;
 	pthread_t thread;
 };
@@ -821,7 +846,11 @@ static void precheck_line(struct precheck *pc, const char *line, size_t len)
 		if (label != tok || label_len != OMX_ONION_LABEL_LEN)
 			continue;
 		if (memcmp(label, pc->recent, OMX_ONION_LABEL_LEN) != 0) {
-			if (omx_onion_check_key_memo(label, label_len, pc->memo) != OMX_ONION_OK)
+			char lower[OMX_ONION_LABEL_LEN + 1];
+
+			omx_ascii_lower_copy(lower, label, OMX_ONION_LABEL_LEN);
+			if (!old_map_vouches(pc->om, lower) &&
+			    omx_onion_check_key_memo(label, label_len, pc->memo) != OMX_ONION_OK)
 				continue;
 			memcpy(pc->recent, label, OMX_ONION_LABEL_LEN);
 		}
@@ -852,9 +881,11 @@ static void *precheck_run(void *arg)
 
 /* Starts the helper on TEXT (LEN bytes) when it is worth it; without memory or
  * a thread the parse simply checks everything itself. */
-static void precheck_start(struct precheck *pc, const char *text, size_t len)
+static void precheck_start(struct precheck *pc, const char *text, size_t len,
+			   const struct old_map *om)
 {
 	memset(pc, 0, sizeof(*pc));
+	pc->om = om;
 	if (len < PRECHECK_MIN)
 		return;
 	pc->nchunks = (uint32_t)((len + PRECHECK_CHUNK - 1) / PRECHECK_CHUNK);
@@ -962,7 +993,7 @@ struct compile {
 	struct entries domains, onions;
 	uint32_t *targets;      /* the domains' onions, by index (domain_entry.targets) */
 	size_t ntargets, targets_cap;
-	struct omx_onion_memo key_memo; /* onions whose key was checked */
+	const struct old_map *om; /* the map being replaced */
 	struct precheck pc;
 	struct omx_map_prechecked pre; /* the helper's verdicts once joined; recent */
 	char recent[2 * OMX_ONION_LABEL_LEN];
@@ -1014,6 +1045,19 @@ static void claim_or_join(struct compile *c)
 			c->pre.bits = c->pc.pre.bits;
 		}
 	}
+}
+
+/* omx_map_prechecked's known() for the parse: LABEL (lower case) is valid if
+ * a line before took it in (the onions' table serves as the parse's memo of
+ * checked keys) or the map being rebuilt vouches for it. */
+static int known_onion(void *ctx, const char *label)
+{
+	struct compile *c = ctx;
+	size_t slot;
+
+	return (c->onions.index.cap &&
+		entries_find(&c->onions, str_hash(label, OMX_ONION_LABEL_LEN), label, same_onion, &slot)) ||
+	       old_map_vouches(c->om, label);
 }
 
 /* Records DOMAIN (normalised, kept at STORED) from the current line; a
@@ -1111,7 +1155,7 @@ static int compile_line(struct compile *c)
 		return fail(c->err, c->errlen, "%s:%u: line longer than %d bytes", c->src, c->line,
 			    OMX_MAP_MAX_LINE);
 	r = omx_map_parse_line_pre(c->text + c->pos, end - c->pos, domain, targets, &nt, msg,
-				   sizeof(msg), &c->pre, &c->key_memo);
+				   sizeof(msg), &c->pre, NULL);
 	if (r < 0)
 		return fail(c->err, c->errlen, "%s:%u: %s", c->src, c->line, msg);
 	if (r == 0) {
@@ -1215,7 +1259,6 @@ static void compile_free(struct compile *c)
 		free(c->tmp);
 	}
 	precheck_free(&c->pc);
-	omx_onion_memo_free(&c->key_memo);
 	entries_free(&c->onions);
 	entries_free(&c->domains);
 	free(c->targets);
@@ -1249,8 +1292,10 @@ int omx_map_compile_at(const char *src, const char *out, const char *range, int6
 		goto out;
 	/* Room for every distinct onion (a line is over 64 bytes); without
 	 * memory every line's key is checked. */
-	omx_onion_memo_init(&c->key_memo, c->len / 64);
-	precheck_start(&c->pc, c->text, c->len);
+	precheck_start(&c->pc, c->text, c->len, &om);
+	c->om = &om;
+	c->pre.known = known_onion;
+	c->pre.known_ctx = c;
 	while (c->pos < c->len) {
 		claim_or_join(c);
 		if (compile_line(c) != 0)

@@ -1515,6 +1515,7 @@ static void test_onion_raw(void)
 
 static int compile_at(const char *name, const char *text, const char *range, int64_t when,
 		      char *out, size_t outlen, char *err, size_t errlen);
+static uint32_t addr_in(const char *path, const char *label);
 
 /* tests/unit/map2/: small.cdb maps example.org to GOK and N6T:2525,
  * .example.net to LUH, mapped.example to GOK; tombstones.cdb is small.cdb
@@ -1700,6 +1701,91 @@ static void test_format2_rebuild(void)
 			omx_map_close(&map);
 		}
 	}
+}
+
+/* ERR starts with "SRC:LINE:" and mentions NEEDLE. */
+static void like_err(const char *err, const char *needle, const char *src, unsigned line, const char *what)
+{
+	char prefix[4200];
+
+	snprintf(prefix, sizeof(prefix), "%s:%u:", src, line);
+	if (!ok(strstr(err, prefix) == err && strstr(err, needle), "%s: \"%s\" at line %u", what, needle, line))
+		printf("#   message: %s\n", err);
+}
+
+/* A rebuild over a format-3 map takes its onions' keys as checked (they were,
+ * before it was written); a format-2 map's are checked again: an onionmx-map
+ * before the key check wrote tests/unit/map2/badkey.cdb, whose GOKBAD has a
+ * valid checksum and a key Tor refuses. */
+#define GOKBAD "gok3g276q3y5hbpruzxozi7jim7km2vn4z3djh247ijrr45zeelwwgqd"
+static void test_rebuild_vouches(void)
+{
+	char out[4096], err[512], src[4096], *text, *big;
+	unsigned char *mem;
+	size_t n, nd = 0, no = 0, len;
+	uint32_t before = 0, after = 0;
+	char o[OMX_ONION_LABEL_LEN + 1];
+
+	/* Format 3 over format 3, a source large enough for the second thread. */
+	if (!(text = large_source(20000, 0, NULL)))
+		return;
+	len = strlen(text);
+	ok(compile_text("vouch", text, NULL, out, sizeof(out), NULL, NULL, err, sizeof(err)) == 0,
+	   "vouch: a 20,000-domain map compiles: %s", err);
+	onion("threaded", 19999, o);
+	before = addr_in(out, o);
+	big = malloc(len + 200);
+	memcpy(big, text, len);
+	onion("vouch-new", 0, o);
+	snprintf(big + len, 200, "new.example %s.onion\n", o);
+	ok(compile_text("vouch", big, NULL, out, sizeof(out), &nd, &no, err, sizeof(err)) == 0,
+	   "vouch: rebuilt over itself with one onion more: %s", err);
+	is_int(nd, 20001, "vouch: every domain");
+	is_int(no, 20001, "vouch: every onion");
+	onion("threaded", 19999, o);
+	after = addr_in(out, o);
+	ok(before && after == before, "vouch: an onion keeps its address");
+	free(big);
+	free(text);
+
+	/* Format 2 does not vouch: its onion's key is checked, and refused. */
+	path_of(out, sizeof(out), "vouch2.cdb");
+	path_of(src, sizeof(src), "vouch2.src");
+	if (!(mem = (unsigned char *)read_bytes("tests/unit/map2/badkey.cdb", &n))) {
+		ok(0, "vouch: badkey.cdb read");
+		return;
+	}
+	write_bytes(out, mem, n);
+	{
+		struct omx_map map;
+		uint32_t a = 0;
+
+		if (ok(open_map(out, &map, err, sizeof(err)) == 0, "vouch: the format-2 map opens")) {
+			is_int(omx_map_onion_addr(&map, GOKBAD, OMX_ONION_LABEL_LEN, &a), 1,
+			       "vouch: it holds the onion whose key Tor refuses");
+			omx_map_close(&map);
+		}
+	}
+	text = malloc(128);
+	snprintf(text, 128, "example.org %s.onion\n", GOKBAD);
+	is_int(compile_text("vouch2", text, NULL, out, sizeof(out), NULL, NULL, err, sizeof(err)), -1,
+	       "vouch: rebuilding over a format-2 map checks its onions' keys");
+	like_err(err, "not a valid ed25519 point", src, 1, "vouch: format 2, small source");
+	free(text);
+	/* The same on the second thread's side of a large source. */
+	if ((text = large_source(20000, 0, NULL))) {
+		len = strlen(text);
+		big = malloc(len + 200);
+		memcpy(big, text, len);
+		snprintf(big + len, 200, "example.org %s.onion\n", GOKBAD);
+		write_bytes(out, mem, n);
+		is_int(compile_text("vouch2", big, NULL, out, sizeof(out), NULL, NULL, err, sizeof(err)), -1,
+		       "vouch: and in a large source (the precheck thread's part)");
+		like_err(err, "not a valid ed25519 point", src, 20001, "vouch: format 2, large source");
+		free(big);
+		free(text);
+	}
+	free(mem);
 }
 
 /* --- addresses across rebuilds (tombstones, previous ranges) --- */
@@ -1969,6 +2055,7 @@ int main(void)
 	test_onion_raw();
 	test_rebuild();
 	test_format2_rebuild();
+	test_rebuild_vouches();
 	ok(cleanup() == 0, "temporary directory removed");
 	return done_testing();
 }
