@@ -855,7 +855,7 @@ static int addr_value_v3(const char *v, unsigned vlen, struct omx_target *target
 {
 	const uint8_t *raw = (const uint8_t *)v + 1;
 
-	if (vlen < A3_TOMB_LEN || raw[OMX_MAP_ONION_RAW - 1] != 3)
+	if (vlen < A3_ONION_MIN || raw[OMX_MAP_ONION_RAW - 1] != 3)
 		return OMX_MAP_DAMAGED;
 	if (v[0] == 't' && vlen == A3_TOMB_LEN && (unsigned char)v[1 + OMX_MAP_ONION_RAW] < 0x80) {
 		omx_map_onion_text(raw, target->onion);
@@ -1024,7 +1024,7 @@ int omx_map_onion_addr(const struct omx_map *map, const char *label, size_t len,
 			return r;
 		if (map->version == 3) {
 			/* An onion's record or a tombstone (a taken address): nothing else. */
-			if (vlen < A3_TOMB_LEN || (v[0] != 'o' && v[0] != 't')) {
+			if (vlen < A3_ONION_MIN || (v[0] != 'o' && v[0] != 't')) {
 				__atomic_store_n((int *)&map->damaged, 1, __ATOMIC_RELAXED);
 				return OMX_MAP_DAMAGED;
 			}

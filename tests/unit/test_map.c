@@ -1482,6 +1482,26 @@ static void test_record_sizes(void)
 	}
 }
 
+/* The shortest onion record: a one-letter first domain (43 bytes, one less
+ * than a tombstone). */
+static void test_short_domain(void)
+{
+	char out[4096], a[OMX_ONION_LABEL_LEN + 1], domain[256];
+	struct omx_map map;
+	struct omx_target t[OMX_MAP_MAX_TARGETS], one;
+	uint32_t addr = 0;
+	char err[512];
+
+	onion("short", 0, a);
+	if (!ok(one_pair_map("short", "x", a, out, &addr) == 0, "short: \"x\" maps to an onion") ||
+	    !ok(open_map(out, &map, err, sizeof(err)) == 0, "short: opens"))
+		return;
+	is_int(omx_map_domain(&map, "x", t, NULL), 1, "short: the domain answers");
+	is_int(omx_map_addr_onion(&map, addr, &one, domain, NULL), 1, "short: its address answers");
+	is_str(domain, "x", "short: naming its first domain");
+	omx_map_close(&map);
+}
+
 /* The base32 codec of format 3's onions: every valid label round-trips. */
 static void test_onion_raw(void)
 {
@@ -2051,6 +2071,7 @@ int main(void)
 	test_addr_key();
 	test_addr_record();
 	test_record_sizes();
+	test_short_domain();
 	test_format2_read();
 	test_onion_raw();
 	test_rebuild();
