@@ -110,9 +110,13 @@ static int entries_reserve(struct entries *e)
 	}
 	if ((e->count + 1) * 10 > e->index.cap * 7) {
 		size_t cap = e->index.cap ? e->index.cap * 2 : 2048;
-		uint64_t *slots = calloc(cap, sizeof(*slots));
+		/* Written now, not calloc()'s zero pages: a first write to one of
+		 * those after a read costs a copy and, while the precheck thread
+		 * runs, a TLB shootdown of the other core. */
+		uint64_t *slots = malloc(cap * sizeof(*slots));
 		if (!slots)
 			return -1;
+		memset(slots, 0, cap * sizeof(*slots));
 		for (size_t i = 0; i < e->count; i++) {
 			uint64_t h = *(const uint64_t *)entry_at(e, i); /* hash comes first */
 			size_t j = h & (cap - 1);
@@ -889,7 +893,9 @@ static void precheck_start(struct precheck *pc, const char *text, size_t len,
 	if (len < PRECHECK_MIN)
 		return;
 	pc->nchunks = (uint32_t)((len + PRECHECK_CHUNK - 1) / PRECHECK_CHUNK);
-	pc->bits = calloc(len / 8 + 1, 1);
+	pc->bits = malloc(len / 8 + 1); /* written now: see entries_reserve */
+	if (pc->bits)
+		memset(pc->bits, 0, len / 8 + 1);
 	pc->memo = calloc(1, sizeof(*pc->memo));
 	pc->starts = malloc((pc->nchunks + 1) * sizeof(*pc->starts));
 	if (!pc->bits || !pc->memo || !pc->starts || omx_onion_memo_init(pc->memo, len / 64) != 0)
