@@ -4,23 +4,31 @@
  * ".example.org" covers the subdomains of example.org; '#' comments.
  *
  * Compiled form (tinycdb), written by onionmx-map and only read by the library:
- *   "!onionmx"  -> "2 NET/PREFIX[ old=NET/PREFIX@UNIXTIME ...] toc=HEX16 sum=HEX16"
+ *   "!onionmx"  -> "3 NET/PREFIX[ old=NET/PREFIX@UNIXTIME ...] toc=HEX16 sum=HEX16"
  *                  format version, synthetic range, previous ranges still refused
  *                  and when they were left, checksums of the cdb's table of
  *                  contents (seeded with the text before " toc=") and of the
  *                  whole file (with the digits after "sum=" read as 16 zeros)
- *   "d:" DOMAIN -> "LABEL[:PORT] LABEL[:PORT] ... CHECK"   in the listed order
- *   "a:" 4 bytes -> "LABEL PORT NDOMAINS FIRSTDOMAIN CHECK"   (PORT 0: the caller's)
- *   "a:" 4 bytes -> "- LABEL FREED CHECK"   a retired address (a tombstone): the
- *                  onion LABEL had it until the map built at unix time FREED
- *                  The 4 bytes are the address put through a bijective mix
- *                  (omx_map_addr_key): cdb's hash spreads raw addresses so
- *                  badly that its tables formed runs of hundreds of slots.
+ *   "d:" DOMAIN -> ADDR4 [ADDR4 ...] CHECK   the addresses of its onions (4 bytes,
+ *                  big-endian), in the listed order: each names an "a:" record
+ *   "a:" 4 bytes -> "o" ONION35 PORT2 NDOMAINS4 FIRSTDOMAIN CHECK   (PORT 0: the
+ *                  caller's); ONION35 is the onion address decoded from base32
+ *                  (ed25519 key, checksum, version 3), checked when compiled
+ *   "a:" 4 bytes -> "t" ONION35 FREED8 CHECK   a retired address (a tombstone): the
+ *                  onion had it until the map built at unix time FREED
+ *                  Numbers are big-endian. The 4 key bytes are the address put
+ *                  through a bijective mix (omx_map_addr_key): cdb's hash spreads
+ *                  raw addresses so badly that its tables formed runs of
+ *                  hundreds of slots.
+ * Format 2 (still read, and rebuilt over keeping its addresses and tombstones)
+ * held text: "d:" DOMAIN -> "LABEL[:PORT] ... CHECK", "a:" -> "LABEL PORT
+ * NDOMAINS FIRSTDOMAIN CHECK" or "- LABEL FREED CHECK", CHECK " " and 8 hex
+ * digits; format 3 stores each onion once, in binary (half the size).
  * In the hash tables, an empty slot is (omx_map_empty_slot(TABLE, SLOT), 1) rather
  * than cdb's (0, 0), so that a zeroed slot is seen as damage, not as the end of
  * a probe (tinycdb's cdb_find still works, walking whole tables on a miss).
- * CHECK is " " and 8 hex digits: omx_map_record_check of the key and the rest of
- * the value, so a lookup never trusts a record torn, damaged or moved to another
+ * CHECK is 4 bytes, little-endian: omx_map_record_check of the key and the rest
+ * of the value, so a lookup never trusts a record torn, damaged or moved to another
  * key. The "!onionmx" record is the first one (offset 2048): it and the table of
  * contents are checked when the map is opened (constant time, whatever the map's
  * size); the whole-file sum only by onionmx -t, onionmx-map -q and by onionmx-map
@@ -47,7 +55,7 @@
 #define OMX_MAP_MAX_LINE 4096
 #define OMX_DEFAULT_RANGE "240.0.0.0/5" /* discovery takes 248.0.0.0/8 */
 #define OMX_MAP_MAX_PROBES 4096 /* the compiler refuses a map needing more */
-#define OMX_MAP_VERSION 2
+#define OMX_MAP_VERSION 3 /* written; 2 is still read */
 /* How long a process may hold a synthetic address it was given: Exim passes
  * them across exec for a delivery, Postfix's connection cache keeps them for
  * seconds; a week bounds any delivery attempt with a wide margin. A removed
@@ -79,7 +87,16 @@ int omx_map_parse_line(const char *line, size_t len, char domain[256],
 struct omx_map_prechecked {
 	const char *text;
 	size_t len;
-	const uint8_t *bits;
+	const uint8_t *bits;    /* NULL: none yet */
+	char *recent;           /* NULL, or the caller's buffer of 112 bytes: the last
+				 * label found valid, lower case then as written (a
+				 * source lists an onion's domains together: no memo
+				 * lookup and no lower-casing for them) */
+	/* NULL, or whether the lower-case LABEL (56 characters) is known valid
+	 * without a check (the compiler: an onion it already took in, or one the
+	 * map being rebuilt vouches for); called from the parsing thread only */
+	int (*known)(void *ctx, const char *label);
+	void *known_ctx;
 };
 
 /* omx_map_parse_line, taking PRE's verdicts (PRE may be NULL) and remembering
@@ -128,6 +145,7 @@ struct omx_map {
 	uint32_t net, mask;     /* synthetic range, host order */
 	unsigned nold;          /* previous ranges: connects to them are refused */
 	struct omx_map_old_range old[OMX_MAP_MAX_OLD_RANGES];
+	unsigned version;       /* 2 (text records) or 3 (binary ones) */
 	uint64_t sum;           /* whole-file sum from the header (omx_map_verify) */
 	unsigned stamp_off;     /* where "toc=... sum=..." sits in the file */
 	char stamp[41];         /* its text at open (no NUL): a file rewritten in place differs */
@@ -153,6 +171,13 @@ void omx_map_addr_key(uint32_t addr, char key[6]);
 uint32_t omx_map_key_addr(const char key[6]);
 uint64_t omx_map_toc_sum(const unsigned char *mem, const char *header, size_t len);
 uint64_t omx_map_file_sum(const unsigned char *mem, size_t size, size_t sum_off);
+
+/* An onion label (56 base32 characters, any case) as format 3 stores it: the
+ * 35 bytes it encodes (key, checksum, version), and back (lower case). The
+ * decode returns -1 for a character outside base32 or a version other than 3. */
+#define OMX_MAP_ONION_RAW 35
+int omx_map_onion_raw(const char *label, uint8_t raw[OMX_MAP_ONION_RAW]);
+void omx_map_onion_text(const uint8_t raw[OMX_MAP_ONION_RAW], char label[OMX_ONION_LABEL_LEN + 1]);
 
 /* The CHECK of a record (see the format above): binds KEY to VALUE's text. */
 uint32_t omx_map_record_check(const void *key, size_t klen, const void *value, size_t vlen);

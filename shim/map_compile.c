@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "config.h"
+#include "ascii.h"
 #include "fnv.h"
 
 #define MAP_MAX_SOURCE (1024L * 1024 * 1024)
@@ -38,6 +39,8 @@ struct domain_entry {
 	uint64_t hash;
 	const char *name;       /* normalised, NUL-terminated, inside the source text */
 	unsigned line;
+	uint32_t targets;       /* its onions' indices: compile.targets[targets ...] */
+	unsigned ntargets;
 };
 
 struct onion_entry {
@@ -48,19 +51,22 @@ struct onion_entry {
 	unsigned ndomains;
 	const char *first_domain;
 	uint32_t addr;          /* nonzero before assignment: kept from the old map */
+	uint32_t index;         /* order of first appearance (domains name onions by it) */
 };
 
 /* An address of the map being replaced: an onion's, or a tombstone's. */
 struct old_addr {
 	uint32_t addr;
 	int keep;               /* tombstone to write into the new map */
-	const char *label;      /* inside the old map's mmap */
+	char label[OMX_ONION_LABEL_LEN]; /* lower case, no NUL */
 	int64_t freed;          /* 0: the onion had it until now */
 };
 
 /* The map being replaced (OUT, when it exists). */
 struct old_map {
 	struct cdb cdb;         /* mapped; cdb_mem NULL when there is none */
+	struct omx_map map;     /* the same mapping, for lookups (format 2 and 3) */
+	int vouches;            /* format 3: its onions' keys were checked (old_map_vouches) */
 	uint32_t net, mask;
 	unsigned nold;
 	struct omx_map_old_range old[OMX_MAP_MAX_OLD_RANGES];
@@ -104,9 +110,13 @@ static int entries_reserve(struct entries *e)
 	}
 	if ((e->count + 1) * 10 > e->index.cap * 7) {
 		size_t cap = e->index.cap ? e->index.cap * 2 : 2048;
-		uint64_t *slots = calloc(cap, sizeof(*slots));
+		/* Written now, not calloc()'s zero pages: a first write to one of
+		 * those after a read costs a copy and, while the precheck thread
+		 * runs, a TLB shootdown of the other core. */
+		uint64_t *slots = malloc(cap * sizeof(*slots));
 		if (!slots)
 			return -1;
+		memset(slots, 0, cap * sizeof(*slots));
 		for (size_t i = 0; i < e->count; i++) {
 			uint64_t h = *(const uint64_t *)entry_at(e, i); /* hash comes first */
 			size_t j = h & (cap - 1);
@@ -438,31 +448,21 @@ out:
 	return rc;
 }
 
-/* Writes V in decimal at P; returns the number of digits (printf costs more
- * than the rest of a record's making). */
-static size_t put_uint(char *p, unsigned long long v)
-{
-	char digits[20];
-	size_t n = 0;
-
-	do
-		digits[n++] = (char)('0' + v % 10);
-	while ((v /= 10));
-	for (size_t i = 0; i < n; i++)
-		p[i] = digits[n - 1 - i];
-	return n;
-}
-
-/* Adds KEY -> BODY followed by its CHECK (" %08x"; BODY has room for it). */
+/* Adds KEY -> BODY followed by its CHECK (4 bytes, little-endian; BODY has
+ * room for it). */
 static int add_checked(struct cdb_make *cm, const char *key, unsigned klen, char *body,
 		       size_t blen)
 {
-	uint32_t check = omx_map_record_check(key, klen, body, blen);
+	uint32_t check = htole32(omx_map_record_check(key, klen, body, blen));
 
-	body[blen++] = ' ';
-	for (int shift = 28; shift >= 0; shift -= 4)
-		body[blen++] = "0123456789abcdef"[(check >> shift) & 15];
-	return cdb_make_add(cm, key, klen, body, (unsigned)blen);
+	memcpy(body + blen, &check, 4);
+	return cdb_make_add(cm, key, klen, body, (unsigned)blen + 4);
+}
+
+static void put_be(char *p, uint64_t v, int bytes)
+{
+	for (int i = bytes - 1; i >= 0; i--, v >>= 8)
+		p[i] = (char)(v & 0xff);
 }
 
 static int write_onions(struct cdb_make *cm, const struct onion_entry *onions, size_t n,
@@ -471,21 +471,21 @@ static int write_onions(struct cdb_make *cm, const struct onion_entry *onions, s
 	for (size_t i = 0; i < n; i++) {
 		const struct onion_entry *o = &onions[i];
 		char akey[6];
-		char val[OMX_ONION_LABEL_LEN + 32 + 256];
-		size_t vlen = OMX_ONION_LABEL_LEN, dlen;
+		char val[1 + OMX_MAP_ONION_RAW + 6 + 256 + 4];
+		size_t vlen = 1 + OMX_MAP_ONION_RAW, dlen;
 
 		/* The onions are in hash order, their first domains all over the
 		 * source text: ask for one a few entries ahead (a cache miss each). */
 		if (i + 8 < n)
 			__builtin_prefetch(onions[i + 8].first_domain);
 		dlen = strlen(o->first_domain);
-		/* "LABEL PORT NDOMAINS FIRSTDOMAIN" */
-		memcpy(val, o->label, OMX_ONION_LABEL_LEN);
-		val[vlen++] = ' ';
-		vlen += put_uint(val + vlen, o->port);
-		val[vlen++] = ' ';
-		vlen += put_uint(val + vlen, o->ndomains);
-		val[vlen++] = ' ';
+		/* "o" ONION35 PORT2 NDOMAINS4 FIRSTDOMAIN (the label was checked: it decodes) */
+		val[0] = 'o';
+		if (omx_map_onion_raw(o->label, (uint8_t *)val + 1) != 0)
+			return -1;
+		put_be(val + vlen, o->port, 2);
+		put_be(val + vlen + 2, o->ndomains, 4);
+		vlen += 6;
 		memcpy(val + vlen, o->first_domain, dlen);
 		vlen += dlen;
 		omx_map_addr_key(o->addr, akey);
@@ -495,14 +495,17 @@ static int write_onions(struct cdb_make *cm, const struct onion_entry *onions, s
 	for (size_t i = 0; i < om->n; i++) {
 		const struct old_addr *t = &om->addrs[i];
 		char akey[6];
-		char val[OMX_ONION_LABEL_LEN + 64];
-		int vlen;
+		char val[1 + OMX_MAP_ONION_RAW + 8 + 4];
 
 		if (!t->keep)
 			continue;
 		omx_map_addr_key(t->addr, akey);
-		vlen = snprintf(val, sizeof(val) - 16, "- %.56s %lld", t->label, (long long)t->freed);
-		if (add_checked(cm, akey, sizeof(akey), val, (size_t)vlen) != 0)
+		/* "t" ONION35 FREED8 */
+		val[0] = 't';
+		if (omx_map_onion_raw(t->label, (uint8_t *)val + 1) != 0)
+			return -1;
+		put_be(val + 1 + OMX_MAP_ONION_RAW, (uint64_t)t->freed, 8);
+		if (add_checked(cm, akey, sizeof(akey), val, 1 + OMX_MAP_ONION_RAW + 8) != 0)
 			return -1;
 	}
 	return 0;
@@ -513,6 +516,25 @@ static void old_map_free(struct old_map *om)
 	if (om->cdb.cdb_mem)
 		cdb_free(&om->cdb);
 	free(om->addrs);
+}
+
+/* Whether the map being replaced vouches for onion LABEL (lower case, 56
+ * characters) being valid, checksum and ed25519 key, so that a rebuild need
+ * not check its key again (40 us an onion: most of a rebuild of a map of
+ * distinct onions). It does when it is of format 3 and holds LABEL as an
+ * onion's record (not a tombstone): format 3 is written only by an
+ * onionmx-map that checks every onion's checksum and key before it writes its
+ * record; the map was verified whole against its sum (open_old_v2) and is
+ * the one installed at OUT (root's, replaced only by rename); the record's 35
+ * bytes equal LABEL's decoded bytes exactly. A format-2 map may come from an
+ * onionmx-map without the key check, and a tombstone may have been carried
+ * from one: neither vouches. Thread-safe (lookups only read). */
+static int old_map_vouches(const struct old_map *om, const char *label)
+{
+	uint32_t addr;
+
+	return om && om->vouches &&
+	       omx_map_onion_addr(&om->map, label, OMX_ONION_LABEL_LEN, &addr) == 1;
 }
 
 /* Reads the map OUT is about to replace, if any: its range, previous ranges and
@@ -549,7 +571,9 @@ static int open_old_v2(struct old_map *om, int fd, const char *out, char *err, s
 		return fail(err, errlen, "%s; its onions' addresses cannot be kept: move it away to build afresh",
 			    msg);
 	}
+	om->map = m;
 	om->cdb = m.cdb;
+	om->vouches = m.version == 3;
 	om->net = m.net;
 	om->mask = m.mask;
 	om->nold = m.nold;
@@ -558,7 +582,8 @@ static int open_old_v2(struct old_map *om, int fd, const char *out, char *err, s
 }
 
 /* Records the address record K (6 bytes, "a:" and the address) with value V
- * (VL bytes): an onion's label, or in version 2 a tombstone "- LABEL FREED". */
+ * (VL bytes, CHECK included): an onion's, or a tombstone ("- LABEL FREED" in
+ * version 2, "t" ONION35 FREED8 in version 3). */
 static int add_old_addr(struct old_map *om, unsigned version, const char *k, const char *v,
 			unsigned vl, const char *out, char *err, size_t errlen)
 {
@@ -580,15 +605,40 @@ static int add_old_addr(struct old_map *om, unsigned version, const char *k, con
 		a->addr = omx_map_key_addr(k);
 	a->keep = 1;
 	a->freed = 0;
-	if (vl > 2 + OMX_ONION_LABEL_LEN && v[0] == '-' && version == 2) {
-		a->label = v + 2;
+	if (version == 3) {
+		char label[OMX_ONION_LABEL_LEN + 1];
+
+		if (vl == 1 + OMX_MAP_ONION_RAW + 8 + 4 && v[0] == 't') {
+			uint64_t freed = 0;
+
+			for (int i = 0; i < 8; i++)
+				freed = freed << 8 | (unsigned char)v[1 + OMX_MAP_ONION_RAW + i];
+			a->freed = freed > 0 && freed < (1ull << 62) ? (int64_t)freed : 1;
+		} else if (vl < 1 + OMX_MAP_ONION_RAW + 7 + 4 || v[0] != 'o') {
+			return fail(err, errlen, OLD_MAP_DAMAGED, out);
+		}
+		omx_map_onion_text((const uint8_t *)v + 1, label);
+		memcpy(a->label, label, OMX_ONION_LABEL_LEN);
+	} else if (vl > 2 + OMX_ONION_LABEL_LEN && v[0] == '-' && version == 2) {
+		memcpy(a->label, v + 2, OMX_ONION_LABEL_LEN);
 		a->freed = strtoll(v + 3 + OMX_ONION_LABEL_LEN, NULL, 10);
 		if (a->freed <= 0)
 			a->freed = 1;
 	} else if (vl > OMX_ONION_LABEL_LEN) {
-		a->label = v;
+		memcpy(a->label, v, OMX_ONION_LABEL_LEN);
 	} else {
 		return fail(err, errlen, OLD_MAP_DAMAGED, out);
+	}
+	/* Written into the new map in binary: it must decode (the old compiler
+	 * checked it; a map damaged past its sum is refused here). */
+	{
+		uint8_t raw[OMX_MAP_ONION_RAW];
+
+		for (int i = 0; i < OMX_ONION_LABEL_LEN; i++)
+			if (a->label[i] >= 'A' && a->label[i] <= 'Z')
+				return fail(err, errlen, OLD_MAP_DAMAGED, out);
+		if (omx_map_onion_raw(a->label, raw) != 0)
+			return fail(err, errlen, OLD_MAP_DAMAGED, out);
 	}
 	if ((a->addr & om->mask) != om->net)
 		return fail(err, errlen, OLD_MAP_DAMAGED, out);
@@ -615,7 +665,7 @@ static int read_old_map(const char *out, struct old_map *om, char *err, size_t e
 		close(fd);
 		return 0;
 	}
-	version = memcmp(head + 16, "1 ", 2) == 0 ? 1 : 2;
+	version = memcmp(head + 16, "1 ", 2) == 0 ? 1 : memcmp(head + 16, "2 ", 2) == 0 ? 2 : 3;
 	rc = version == 1 ? open_old_v1(om, fd, out, err, errlen) : open_old_v2(om, fd, out, err, errlen);
 	close(fd);
 	if (rc != 0)
@@ -748,6 +798,8 @@ struct precheck {
 	uint32_t nchunks;
 	uint64_t claims;        /* atomic: claimed from the front << 32 | from the back */
 	int stop;               /* atomic: the parse failed */
+	char recent[OMX_ONION_LABEL_LEN]; /* the last label found valid, as written */
+	const struct old_map *om; /* the map being replaced (old_map_vouches) */
 	int running;
 	pthread_t thread;
 };
@@ -795,9 +847,17 @@ static void precheck_line(struct precheck *pc, const char *line, size_t len)
 		colon = memchr(tok, ':', (size_t)(line + pos - tok));
 		name_len = colon ? (size_t)(colon - tok) : (size_t)(line + pos - tok);
 		label = omx_onion_label(tok, name_len, &label_len);
-		if (label != tok || label_len != OMX_ONION_LABEL_LEN ||
-		    omx_onion_check_key_memo(label, label_len, pc->memo) != OMX_ONION_OK)
+		if (label != tok || label_len != OMX_ONION_LABEL_LEN)
 			continue;
+		if (memcmp(label, pc->recent, OMX_ONION_LABEL_LEN) != 0) {
+			char lower[OMX_ONION_LABEL_LEN + 1];
+
+			omx_ascii_lower_copy(lower, label, OMX_ONION_LABEL_LEN);
+			if (!old_map_vouches(pc->om, lower) &&
+			    omx_onion_check_key_memo(label, label_len, pc->memo) != OMX_ONION_OK)
+				continue;
+			memcpy(pc->recent, label, OMX_ONION_LABEL_LEN);
+		}
 		off = (size_t)(label - pc->pre.text);
 		pc->bits[off / 8] |= (uint8_t)(1u << (off % 8));
 	}
@@ -825,13 +885,17 @@ static void *precheck_run(void *arg)
 
 /* Starts the helper on TEXT (LEN bytes) when it is worth it; without memory or
  * a thread the parse simply checks everything itself. */
-static void precheck_start(struct precheck *pc, const char *text, size_t len)
+static void precheck_start(struct precheck *pc, const char *text, size_t len,
+			   const struct old_map *om)
 {
 	memset(pc, 0, sizeof(*pc));
+	pc->om = om;
 	if (len < PRECHECK_MIN)
 		return;
 	pc->nchunks = (uint32_t)((len + PRECHECK_CHUNK - 1) / PRECHECK_CHUNK);
-	pc->bits = calloc(len / 8 + 1, 1);
+	pc->bits = malloc(len / 8 + 1); /* written now: see entries_reserve */
+	if (pc->bits)
+		memset(pc->bits, 0, len / 8 + 1);
 	pc->memo = calloc(1, sizeof(*pc->memo));
 	pc->starts = malloc((pc->nchunks + 1) * sizeof(*pc->starts));
 	if (!pc->bits || !pc->memo || !pc->starts || omx_onion_memo_init(pc->memo, len / 64) != 0)
@@ -933,9 +997,13 @@ struct compile {
 	int fd, making;
 	struct cdb_make cm;
 	struct entries domains, onions;
-	struct omx_onion_memo key_memo; /* onions whose key was checked */
+	uint32_t *targets;      /* the domains' onions, by index (domain_entry.targets) */
+	size_t ntargets, targets_cap;
+	const struct old_map *om; /* the map being replaced */
 	struct precheck pc;
-	const struct omx_map_prechecked *pre;
+	struct omx_map_prechecked pre; /* the helper's verdicts once joined; recent */
+	char recent[2 * OMX_ONION_LABEL_LEN];
+	size_t last;            /* 1 + index of the onion added last; 0: none */
 	size_t chunk_end;
 };
 
@@ -978,13 +1046,28 @@ static void claim_or_join(struct compile *c)
 			c->chunk_end = c->pc.starts[k + 1];
 		} else {
 			precheck_join(&c->pc, 0);
-			c->pre = &c->pc.pre;
+			c->pre.text = c->pc.pre.text;
+			c->pre.len = c->pc.pre.len;
+			c->pre.bits = c->pc.pre.bits;
 		}
 	}
 }
 
+/* omx_map_prechecked's known() for the parse: LABEL (lower case) is valid if
+ * a line before took it in (the onions' table serves as the parse's memo of
+ * checked keys) or the map being rebuilt vouches for it. */
+static int known_onion(void *ctx, const char *label)
+{
+	struct compile *c = ctx;
+	size_t slot;
+
+	return (c->onions.index.cap &&
+		entries_find(&c->onions, str_hash(label, OMX_ONION_LABEL_LEN), label, same_onion, &slot)) ||
+	       old_map_vouches(c->om, label);
+}
+
 /* Records DOMAIN (normalised, kept at STORED) from the current line; a
- * duplicate is an error naming both lines. */
+ * duplicate is an error naming both lines. Its onions follow (add_onion). */
 static int add_domain(struct compile *c, const char *stored, size_t dlen)
 {
 	uint64_t hash = str_hash(stored, dlen);
@@ -1000,6 +1083,8 @@ static int add_domain(struct compile *c, const char *stored, size_t dlen)
 	d->hash = hash;
 	d->name = stored;
 	d->line = c->line;
+	d->targets = (uint32_t)c->ntargets;
+	d->ntargets = 0;
 	return 0;
 }
 
@@ -1007,19 +1092,38 @@ static int add_domain(struct compile *c, const char *stored, size_t dlen)
  * port it was first given (an MX record cannot carry a port). */
 static int add_onion(struct compile *c, const struct omx_target *t, const char *stored)
 {
-	uint64_t oh = str_hash(t->onion, OMX_ONION_LABEL_LEN);
 	struct onion_entry *o;
 	size_t slot;
 
 	if (entries_reserve(&c->onions) != 0)
 		return fail(c->err, c->errlen, "out of memory");
-	o = entries_find(&c->onions, oh, t->onion, same_onion, &slot);
-	if (!o) {
-		o = entries_add(&c->onions, slot, oh);
-		memset(o, 0, sizeof(*o));
-		o->hash = oh;
-		memcpy(o->label, t->onion, sizeof(o->label));
+	if (c->ntargets == c->targets_cap) {
+		size_t cap = c->targets_cap ? c->targets_cap * 2 : 4096;
+		uint32_t *grown = realloc(c->targets, cap * sizeof(*grown));
+
+		if (!grown)
+			return fail(c->err, c->errlen, "out of memory");
+		c->targets = grown;
+		c->targets_cap = cap;
 	}
+	/* A source lists an onion's domains together: the onion added last
+	 * again needs no hash and no hash-table probe. */
+	o = c->last ? entry_at(&c->onions, c->last - 1) : NULL;
+	if (!o || !same_onion(o, t->onion)) {
+		uint64_t oh = str_hash(t->onion, OMX_ONION_LABEL_LEN);
+
+		o = entries_find(&c->onions, oh, t->onion, same_onion, &slot);
+		if (!o) {
+			o = entries_add(&c->onions, slot, oh);
+			memset(o, 0, sizeof(*o));
+			o->hash = oh;
+			o->index = (uint32_t)(c->onions.count - 1);
+			memcpy(o->label, t->onion, sizeof(o->label));
+		}
+	}
+	c->last = (size_t)o->index + 1;
+	c->targets[c->ntargets++] = o->index;
+	((struct domain_entry *)entry_at(&c->domains, c->domains.count - 1))->ntargets++;
 	if (o->ndomains == 0) {
 		o->port = t->port;
 		o->line = c->line;
@@ -1039,34 +1143,17 @@ static int add_onion(struct compile *c, const struct omx_target *t, const char *
 	return 0;
 }
 
-/* The domain's record value: "LABEL[:PORT] LABEL[:PORT] ..."; returns its length. */
-static size_t targets_value(char *value, const struct omx_target *targets, int nt)
-{
-	size_t vlen = 0;
-
-	for (int i = 0; i < nt; i++) {
-		if (i)
-			value[vlen++] = ' ';
-		memcpy(value + vlen, targets[i].onion, OMX_ONION_LABEL_LEN);
-		vlen += OMX_ONION_LABEL_LEN;
-		if (targets[i].port) {
-			value[vlen++] = ':';
-			vlen += put_uint(value + vlen, targets[i].port);
-		}
-	}
-	return vlen;
-}
-
-/* Parses the line at c->pos, records its domain and onions and writes the
- * domain's record; moves c->pos past it. */
+/* Parses the line at c->pos and records its domain and onions (the domain's
+ * record names their addresses: written once they are assigned); moves c->pos
+ * past it. */
 static int compile_line(struct compile *c)
 {
 	const char *nl = memchr(c->text + c->pos, '\n', c->len - c->pos);
 	size_t end = nl ? (size_t)(nl - c->text) : c->len;
-	char domain[256], value[OMX_MAP_MAX_TARGETS * (OMX_ONION_LABEL_LEN + 8) + 16];
+	char domain[256];
 	struct omx_target targets[OMX_MAP_MAX_TARGETS];
-	char msg[512], dkey[2 + 256], *stored;
-	size_t dlen, vlen;
+	char msg[512], *stored;
+	size_t dlen;
 	int nt, r;
 
 	c->line++;
@@ -1074,7 +1161,7 @@ static int compile_line(struct compile *c)
 		return fail(c->err, c->errlen, "%s:%u: line longer than %d bytes", c->src, c->line,
 			    OMX_MAP_MAX_LINE);
 	r = omx_map_parse_line_pre(c->text + c->pos, end - c->pos, domain, targets, &nt, msg,
-				   sizeof(msg), c->pre, &c->key_memo);
+				   sizeof(msg), &c->pre, NULL);
 	if (r < 0)
 		return fail(c->err, c->errlen, "%s:%u: %s", c->src, c->line, msg);
 	if (r == 0) {
@@ -1092,11 +1179,36 @@ static int compile_line(struct compile *c)
 	for (int i = 0; i < nt; i++)
 		if (add_onion(c, &targets[i], stored) != 0)
 			return -1;
-	vlen = targets_value(value, targets, nt);
+	return 0;
+}
+
+/* Writes each domain's record, in source order: "d:" DOMAIN -> its onions'
+ * addresses (the onions are sorted and placed by now). */
+static int write_domains(struct compile *c)
+{
+	const struct onion_entry *onions = c->onions.items;
+	size_t n = c->onions.count;
+	uint32_t *addr_of = malloc((n ? n : 1) * sizeof(*addr_of));
+	char dkey[2 + 256], value[4 * OMX_MAP_MAX_TARGETS + 4];
+
+	if (!addr_of)
+		return fail(c->err, c->errlen, "out of memory");
+	for (size_t i = 0; i < n; i++)
+		addr_of[onions[i].index] = onions[i].addr;
 	memcpy(dkey, "d:", 2);
-	memcpy(dkey + 2, domain, dlen);
-	if (add_checked(&c->cm, dkey, (unsigned)(2 + dlen), value, vlen) != 0)
-		return write_failed(c);
+	for (size_t i = 0; i < c->domains.count; i++) {
+		const struct domain_entry *d = entry_at(&c->domains, i);
+		size_t dlen = strlen(d->name);
+
+		memcpy(dkey + 2, d->name, dlen);
+		for (unsigned t = 0; t < d->ntargets; t++)
+			put_be(value + 4 * t, addr_of[c->targets[d->targets + t]], 4);
+		if (add_checked(&c->cm, dkey, (unsigned)(2 + dlen), value, 4 * d->ntargets) != 0) {
+			free(addr_of);
+			return write_failed(c);
+		}
+	}
+	free(addr_of);
 	return 0;
 }
 
@@ -1153,9 +1265,9 @@ static void compile_free(struct compile *c)
 		free(c->tmp);
 	}
 	precheck_free(&c->pc);
-	omx_onion_memo_free(&c->key_memo);
 	entries_free(&c->onions);
 	entries_free(&c->domains);
+	free(c->targets);
 	free(c->text);
 }
 
@@ -1169,6 +1281,8 @@ int omx_map_compile_at(const char *src, const char *out, const char *range, int6
 	};
 	struct compile *c = &cs;
 	struct old_map om = { 0 };
+
+	c->pre.recent = c->recent;
 	char ranges[300];
 	uint32_t net, mask;
 	size_t n;
@@ -1184,8 +1298,10 @@ int omx_map_compile_at(const char *src, const char *out, const char *range, int6
 		goto out;
 	/* Room for every distinct onion (a line is over 64 bytes); without
 	 * memory every line's key is checked. */
-	omx_onion_memo_init(&c->key_memo, c->len / 64);
-	precheck_start(&c->pc, c->text, c->len);
+	precheck_start(&c->pc, c->text, c->len, &om);
+	c->om = &om;
+	c->pre.known = known_onion;
+	c->pre.known_ctx = c;
 	while (c->pos < c->len) {
 		claim_or_join(c);
 		if (compile_line(c) != 0)
@@ -1201,7 +1317,7 @@ int omx_map_compile_at(const char *src, const char *out, const char *range, int6
 	}
 	if (assign_addresses(c->onions.items, n, &om, net, mask, now, err, errlen) != 0)
 		goto out;
-	if (write_onions(&c->cm, c->onions.items, n, &om) != 0) {
+	if (write_domains(c) != 0 || write_onions(&c->cm, c->onions.items, n, &om) != 0) {
 		write_failed(c);
 		goto out;
 	}

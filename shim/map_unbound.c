@@ -101,18 +101,22 @@ static int write_domain(struct writer *w, const char *name, size_t len)
 }
 
 /* An "a:" record: an onion's address, or a tombstone (nothing to answer). */
-static int write_onion(struct writer *w, const char *key, const char *val, unsigned vlen)
+static int write_onion(struct writer *w, const char *key)
 {
 	uint32_t addr = omx_map_key_addr(key), looked_up;
-	char label[OMX_ONION_LABEL_LEN + 1], text[INET_ADDRSTRLEN];
+	char text[INET_ADDRSTRLEN];
+	const char *label;
+	struct omx_target t;
 	struct in_addr in;
+	int r;
 
-	if (vlen > 0 && val[0] == '-')
+	/* Read as the library reads it, whatever the map's format. */
+	r = omx_map_addr_onion(w->map, addr, &t, NULL, NULL);
+	if (r == OMX_MAP_RETIRED)
 		return 0;
-	if (vlen <= OMX_ONION_LABEL_LEN || val[OMX_ONION_LABEL_LEN] != ' ')
+	if (r != 1)
 		return fail(w, "damaged: an address record");
-	memcpy(label, val, OMX_ONION_LABEL_LEN);
-	label[OMX_ONION_LABEL_LEN] = '\0';
+	label = t.onion;
 	/* The address the library finds by walking the onion's probe sequence,
 	 * which must be the record's own. */
 	if (omx_map_onion_addr(w->map, label, OMX_ONION_LABEL_LEN, &looked_up) != 1 || looked_up != addr)
@@ -132,10 +136,12 @@ static int write_record(void *ctx, const char *key, unsigned klen, const char *v
 {
 	struct writer *w = ctx;
 
+	(void)val; /* read through the lookups, as the library reads them */
+	(void)vlen;
 	if (klen >= 2 && key[0] == 'd' && key[1] == ':')
 		return write_domain(w, key + 2, klen - 2);
 	if (klen == 6 && key[0] == 'a' && key[1] == ':')
-		return write_onion(w, key, val, vlen);
+		return write_onion(w, key);
 	return fail(w, "damaged: a record with an unknown key");
 }
 

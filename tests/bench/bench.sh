@@ -706,12 +706,12 @@ pct() { # pct FUNCTION: its inclusive share of the map compile's CPU samples
 }
 if [ "$v_cw" = gap ]; then
 	prof=""
-	[ -n "$PROFILE" ] && prof="; of onionmx-map's CPU ($PROFILE): cdb_make_finish $(pct cdb_make_finish), parse + validate $(pct omx_map_parse_line_pre) (SHA3 checksums $(pct onion_checksum)), address assignment $(pct assign_addresses), a: records $(pct write_onions)"
+	[ -n "$PROFILE" ] && prof="; of onionmx-map's CPU ($PROFILE): cdb_make_finish $(pct cdb_make_finish), parse + validate $(pct omx_map_parse_line_pre) (SHA3 checksums $(pct onion_checksum)), address assignment $(pct assign_addresses), d: records $(pct write_domains), a: records $(pct write_onions)"
 	CAUSES+=("map compile, $BIG distinct onions: the ed25519 key check costs $K_CHECK us per distinct onion here ($K_DECODE us the decoding's two square roots, the rest the prime-order subgroup test: a halving and a quartic character), the source's chunks shared between the parse and its precheck thread: >= $K_BOUND s of CPU, >= $(awk -v b="$K_BOUND" 'BEGIN { printf "%.1f", b / 2 }') s of wall time on two cores, whatever else is done; $BIG domains over $SHARED onions: ${S_WALL:-?} s, $v_sw")
 	CAUSES+=("map compile: tinycdb alone writing the same records$([ -n "$CDB_SAME" ] && echo " (a byte-identical file)") takes ${CDB_WALL:-?} s here, onionmx-map $r_cdb that, and it also writes the file durably (msync, fsync) and reads it back whole to verify its sum$prof")
 fi
 if [ "$v_cs" = gap ]; then
-	CAUSES+=("map size: a map holds two records per domain -> onion pair (d:DOMAIN -> ONION CHECK, a:ADDR -> ONION PORT NDOMAINS FIRSTDOMAIN CHECK): tinycdb writing these same records makes the same $(awk -v a="$C_SIZE" 'BEGIN { printf "%.0f", a / 1e6 }') MB, against $(awk -v b="${CDBM_SIZE:-0}" 'BEGIN { printf "%.0f", b / 1e6 }') MB for the bare pairs (README: Performance)")
+	CAUSES+=("map size: a map holds two records per domain -> onion pair (format 3: d:DOMAIN -> ADDR4 CHECK4, a:ADDR -> o ONION35 PORT2 NDOMAINS4 FIRSTDOMAIN CHECK4, each with its 16 bytes of hash slots): tinycdb writing these same records makes the same $(awk -v a="$C_SIZE" 'BEGIN { printf "%.0f", a / 1e6 }') MB, against $(awk -v b="${CDBM_SIZE:-0}" 'BEGIN { printf "%.0f", b / 1e6 }') MB for the bare pairs (README: Performance)")
 fi
 
 # g. the hardening flags: the default (hardened) library against HARDEN=0, same rounds.

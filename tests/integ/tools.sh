@@ -92,6 +92,27 @@ out=$(wrapper -c "$T/disc.conf" -t 2>&1)
 like "$out" "warning: .*no/such/dir/cache: .*cache of their own" "an unusable cache: a warning naming it"
 like "$out" "ok$" "but the check passes (discovery still works, unshared)"
 
+# A map of format 2 (the previous onionmx-map's; tests/unit/map2/small.cdb maps
+# example.org to two onions) installed under this onionmx: read as it is by
+# every reader, no deferral; rebuilding over it writes format 3.
+V2A=5drnklav7rmepoy5besnii735qjzftfs67tzqttnnfk5eeew7osnhryd V2B=rwa6gx4witaedkl3i6qtlsvyytlculnjrco5xk5piruzgt2dbe65ysad
+cp "$TOP/tests/unit/map2/small.cdb" "$T/v2.cdb"
+sed "s|^map = .*|map = $T/v2.cdb|" "$ONIONMX_CONF" >"$T/v2.conf"
+like "$(wrapper -c "$T/v2.conf" -t 2>&1)" "ok$" "format 2: onionmx -t passes"
+out=$("$MAPTOOL" -q example.org "$T/v2.cdb")
+like "$out" "MX 20 $V2B\.onion port 2525" "format 2: onionmx-map -q answers"
+"$MAPTOOL" -u "$T/v2.unbound" "$T/v2.cdb" >/dev/null 2>&1
+ok $? "format 2: onionmx-map -u writes the unbound include"
+like "$(cat "$T/v2.unbound")" "local-data: \"$V2A\.onion\. [0-9]+ IN A 2[45][0-9]\." "format 2: with its onions' addresses"
+out=$(ONIONMX_CONF=$T/v2.conf shim "$H/resolv_probe" nsearch example.org MX 2>&1)
+like "$out" "$V2A\.onion" "format 2: the library answers the mapped domain's MX with its onion"
+a2=$("$MAPTOOL" -q "$V2B.onion" "$T/v2.cdb")
+like "$a2" "address 2[45][0-9]\." "format 2: and an onion's address (control for the rebuild)"
+printf 'example.org %s.onion %s.onion:2525\n' "$V2A" "$V2B" >"$T/v2"
+"$MAPTOOL" "$T/v2" >/dev/null
+is "$(head -c 2066 "$T/v2.cdb" | tail -c 2)" "3 " "format 2: rebuilding over it writes format 3"
+is "$("$MAPTOOL" -q "$V2B.onion" "$T/v2.cdb")" "$a2" "format 2: and the onion keeps its address"
+
 # Quiet: stdout of a command under the library is its own, and nothing lands
 # on stderr with log = syslog.
 sed -i 's/^log = .*/log = syslog/' "$ONIONMX_CONF"

@@ -10,6 +10,8 @@
 #include "tap.h"
 
 #include <cdb.h>
+#include <ctype.h>
+#include <endian.h>
 #include <dirent.h>
 #include <fcntl.h>
 #include <stdint.h>
@@ -1059,9 +1061,9 @@ static void test_open(void)
 	make_cdb(path, NULL);
 	open_fails(path, "a cdb without \"!onionmx\"", "onionmx");
 
-	path_of(path, sizeof(path), "v3.cdb");
-	make_cdb(path, "3 240.0.0.0/4 toc=0000000000000000 sum=0000000000000000");
-	open_fails(path, "a cdb of format 3", "3 240.0.0.0/4");
+	path_of(path, sizeof(path), "v4.cdb");
+	make_cdb(path, "4 240.0.0.0/4 toc=0000000000000000 sum=0000000000000000");
+	open_fails(path, "a cdb of format 4 (a later onionmx's)", "4 240.0.0.0/4");
 
 	/* Format 1 had no checksums: a lookup could not tell damage from absence. */
 	path_of(path, sizeof(path), "v1.cdb");
@@ -1289,16 +1291,18 @@ out:
 	free(orig);
 }
 
-/* The "a:" record of ADDR in the map at PATH rewritten to BODY (padded with
- * 'x' or cut to the record's length) with a CHECK that fits: what a writer
- * other than onionmx-map could leave. Returns the lookup's result. */
-static int addr_record_as(const char *path, uint32_t addr, const char *body, struct omx_target *t)
+/* The "a:" record of ADDR in the map at PATH rewritten to the BLEN bytes of
+ * BODY (the record keeps its length: BLEN must be it, CHECK excluded) with a
+ * CHECK that fits: what a writer other than onionmx-map could leave. Returns
+ * the lookup's result (-98: BLEN is not the record's length). */
+static int addr_record_as(const char *path, uint32_t addr, const void *body, size_t blen,
+			  struct omx_target *t)
 {
-	char key[6], tmp[4096], err[512], value[512], hex[10];
+	char key[6], tmp[4096], err[512];
 	struct omx_map map;
 	struct cdb c;
 	unsigned char *mem;
-	size_t n, blen;
+	size_t n;
 	unsigned vpos = 0, vlen = 0;
 	uint32_t check;
 	int fd, rc = -99;
@@ -1314,17 +1318,13 @@ static int addr_record_as(const char *path, uint32_t addr, const char *body, str
 		cdb_free(&c);
 	}
 	close(fd);
-	if (vlen < 10 || vlen - 9 >= sizeof(value)) {
+	if (vlen != blen + 4) {
 		free(mem);
-		return rc;
+		return vlen ? -98 : rc;
 	}
-	blen = vlen - 9;
-	memset(value, 'x', blen);
-	memcpy(value, body, strlen(body) < blen ? strlen(body) : blen);
-	check = omx_map_record_check(key, sizeof(key), value, blen);
-	memcpy(mem + vpos, value, blen);
-	snprintf(hex, sizeof(hex), " %08x", check);
-	memcpy(mem + vpos + blen, hex, 9); /* not its NUL: that byte is the next record's */
+	check = htole32(omx_map_record_check(key, sizeof(key), body, blen));
+	memcpy(mem + vpos, body, blen);
+	memcpy(mem + vpos + blen, &check, 4);
 	path_of(tmp, sizeof(tmp), "arecord.cdb");
 	write_bytes(tmp, mem, n);
 	free(mem);
@@ -1334,6 +1334,32 @@ static int addr_record_as(const char *path, uint32_t addr, const char *body, str
 	}
 	unlink(tmp);
 	return rc;
+}
+
+/* A format-3 onion record: "o" ONION35 PORT2 NDOMAINS4 DOMAIN; returns its length. */
+static size_t onion_record(unsigned char *v, const char *label, unsigned port, uint32_t ndomains,
+			   const char *domain)
+{
+	size_t dlen = strlen(domain);
+
+	v[0] = 'o';
+	omx_map_onion_raw(label, v + 1);
+	v[36] = (unsigned char)(port >> 8);
+	v[37] = (unsigned char)port;
+	for (int i = 0; i < 4; i++)
+		v[38 + i] = (unsigned char)(ndomains >> (24 - 8 * i));
+	memcpy(v + 42, domain, dlen);
+	return 42 + dlen;
+}
+
+/* A format-3 tombstone: "t" ONION35 FREED8. */
+static size_t tomb_record(unsigned char *v, const char *label, uint64_t freed)
+{
+	v[0] = 't';
+	omx_map_onion_raw(label, v + 1);
+	for (int i = 0; i < 8; i++)
+		v[36 + i] = (unsigned char)(freed >> (56 - 8 * i));
+	return 44;
 }
 
 /* Compiles "DOMAIN ONION" as NAME; fills OUT and the onion's address. */
@@ -1359,46 +1385,427 @@ static int one_pair_map(const char *name, const char *domain, const char *label,
  * CHECK fits. */
 static void test_addr_record(void)
 {
-	char out[4096], tomb[4096], a[OMX_ONION_LABEL_LEN + 1], body[512];
+	char out[4096], a[OMX_ONION_LABEL_LEN + 1];
+	unsigned char body[512];
 	struct omx_target t;
-	uint32_t addr = 0, taddr = 0;
-	/* "LABEL 0 1 DOMAIN": 75 bytes here, as long as each rewrite below; the
-	 * tombstones fit the second map's 70 ("LABEL 0 1 t.example") */
+	uint32_t addr = 0;
+	size_t blen;
 	const char *dom = "mapped.example";
-	static const char *const bad[] = {
-		"%s 70000 1 ab.example", /* port out of range */
-		"%s +25 1 abcd.example", /* a sign */
-		"%s 25  1 abcd.example", /* two spaces */
-		"%s\t25 1 abcde.example", /* a tab */
-		"%s 25 1 abcde example", /* a space in the domain */
-		"%s 25 99999999999 abc", /* more domains than an unsigned holds */
-		"%s 25 1 abcdefghijkl ", /* a space at the end */
-		"%s 0 1234567890123456", /* no domain */
-	};
 
 	onion("arecord", 0, a);
-	if (!ok(one_pair_map("arec", dom, a, out, &addr) == 0, "a: record: the map compiles, the onion has an address") ||
-	    !ok(one_pair_map("atomb", "t.example", a, tomb, &taddr) == 0, "a: record: the second map compiles"))
+	if (!ok(one_pair_map("arec", dom, a, out, &addr) == 0, "a: record: the map compiles, the onion has an address"))
 		return;
 	/* Controls: rewritten as the compiler writes them, with a fitting CHECK, they read. */
-	snprintf(body, sizeof(body), "%s 2525 3 ab.example", a);
-	is_int(addr_record_as(out, addr, body, &t), 1, "a: record rewritten with a fitting CHECK reads (control)");
+	blen = onion_record(body, a, 2525, 3, "ab.example.org");
+	is_int(addr_record_as(out, addr, body, blen, &t), 1, "a: record rewritten with a fitting CHECK reads (control)");
 	is_int(t.port, 2525, "a: record: its port");
-	snprintf(body, sizeof(body), "- %s 17000000000", a);
-	is_int(addr_record_as(tomb, taddr, body, &t), OMX_MAP_RETIRED,
-	       "a: tombstone with a fitting CHECK reads (control)");
+	is_str(t.onion, a, "a: record: its onion");
 	/* Not what the compiler writes: each defers. */
-	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
-		snprintf(body, sizeof(body), bad[i], a);
-		is_int(strlen(body), OMX_ONION_LABEL_LEN + 5 + strlen(dom), "a: record \"%s\": as long as the original", bad[i]);
-		is_int(addr_record_as(out, addr, body, &t), OMX_MAP_DAMAGED, "a: record \"%s\": defers", bad[i]);
+	blen = onion_record(body, a, 25, 1, "ab example.org");
+	is_int(addr_record_as(out, addr, body, blen, &t), OMX_MAP_DAMAGED, "a: record with a space in its domain defers");
+	blen = onion_record(body, a, 25, 1, "abcd.example.o");
+	body[44] = '\0';
+	is_int(addr_record_as(out, addr, body, blen, &t), OMX_MAP_DAMAGED, "a: record with a NUL in its domain defers");
+	blen = onion_record(body, a, 25, 1, "abcd.example.o");
+	body[0] = 'x';
+	is_int(addr_record_as(out, addr, body, blen, &t), OMX_MAP_DAMAGED, "a: record of an unknown kind defers");
+	blen = onion_record(body, a, 25, 1, "abcd.example.o");
+	body[35] = 4;
+	is_int(addr_record_as(out, addr, body, blen, &t), OMX_MAP_DAMAGED, "a: record whose onion is not version 3 defers");
+	blen = onion_record(body, a, 25, 1, "abcd.example.o");
+	body[0] = 't';
+	is_int(addr_record_as(out, addr, body, blen, &t), OMX_MAP_DAMAGED, "a: a tombstone of an onion record's length defers");
+	/* Tombstones: written over an onion record as long as one (44 bytes). */
+	{
+		char tmp[4096];
+		uint32_t a2 = 0;
+		char b[OMX_ONION_LABEL_LEN + 1];
+
+		onion("arecord", 1, b);
+		if (ok(one_pair_map("atomb", "ab", b, tmp, &a2) == 0, "a: record: a map with a 44-byte onion record")) {
+			blen = tomb_record(body, b, 17000000000ull);
+			is_int(addr_record_as(tmp, a2, body, blen, &t), OMX_MAP_RETIRED,
+			       "a: tombstone with a fitting CHECK reads (control)");
+			is_str(t.onion, b, "a: tombstone: its onion");
+			body[36] = 0x80;
+			is_int(addr_record_as(tmp, a2, body, blen, &t), OMX_MAP_DAMAGED, "a: tombstone with a negative time defers");
+			blen = tomb_record(body, b, 17000000000ull);
+			body[0] = 'o';
+			is_int(addr_record_as(tmp, a2, body, blen, &t), OMX_MAP_DAMAGED, "a: an onion record of a tombstone's length (no domain) defers");
+		}
 	}
-	snprintf(body, sizeof(body), "- %s 170000x0000", a);
-	is_int(addr_record_as(tomb, taddr, body, &t), OMX_MAP_DAMAGED, "a: tombstone with junk in its time defers");
-	snprintf(body, sizeof(body), "- %s  7000000000", a);
-	is_int(addr_record_as(tomb, taddr, body, &t), OMX_MAP_DAMAGED, "a: tombstone with two spaces defers");
-	snprintf(body, sizeof(body), "-  %.55s 17000000000", a);
-	is_int(addr_record_as(tomb, taddr, body, &t), OMX_MAP_DAMAGED, "a: tombstone with its onion moved defers");
+}
+
+/* Format 3's records, for one domain with one onion: the onion stored once, in
+ * binary, in its address record; the domain's record names the address. */
+static void test_record_sizes(void)
+{
+	char out[4096], a[OMX_ONION_LABEL_LEN + 1], key[6], head[64];
+	unsigned rpos, vpos, vlen;
+	uint32_t addr = 0;
+	unsigned char *mem;
+	size_t n;
+
+	onion("sizes", 0, a);
+	if (!ok(one_pair_map("sizes", "d0000001.example", a, out, &addr) == 0, "sizes: the map compiles"))
+		return;
+	ok(locate(out, "d:d0000001.example", &rpos, &vpos, &vlen) == 0, "sizes: the domain's record is there");
+	is_int(vlen, 4 + 4, "sizes: d: value = its onion's address (4 bytes) + CHECK (4 bytes)");
+	if ((mem = (unsigned char *)read_bytes(out, &n))) {
+		uint32_t named = (uint32_t)mem[vpos] << 24 | (uint32_t)mem[vpos + 1] << 16 |
+				 (uint32_t)mem[vpos + 2] << 8 | mem[vpos + 3];
+		uint8_t raw[OMX_MAP_ONION_RAW];
+		struct cdb c;
+		int fd = open(out, O_RDONLY);
+
+		is_int(named, addr, "sizes: the d: value names the onion's address, big-endian");
+		memcpy(head, mem + 2064, 2);
+		head[2] = '\0';
+		is_str(head, "3 ", "sizes: the header says format 3");
+		omx_map_addr_key(addr, key);
+		vlen = 0;
+		if (fd >= 0 && cdb_init(&c, fd) == 0) {
+			if (cdb_find(&c, key, sizeof(key)) > 0) {
+				vpos = cdb_datapos(&c);
+				vlen = cdb_datalen(&c);
+			}
+			cdb_free(&c);
+		}
+		if (fd >= 0)
+			close(fd);
+		is_int(vlen, 1 + 35 + 2 + 4 + 16 + 4,
+		       "sizes: a: value = kind + onion (35 bytes) + port + domains + first domain + CHECK");
+		ok(vlen && mem[vpos] == 'o' && omx_map_onion_raw(a, raw) == 0 && memcmp(mem + vpos + 1, raw, 35) == 0,
+		   "sizes: the a: value holds the onion's 35 bytes");
+		ok(vlen && memcmp(mem + vpos + 42, "d0000001.example", 16) == 0, "sizes: and its first domain");
+		free(mem);
+	}
+}
+
+/* The shortest onion record: a one-letter first domain (43 bytes, one less
+ * than a tombstone). */
+static void test_short_domain(void)
+{
+	char out[4096], a[OMX_ONION_LABEL_LEN + 1], domain[256];
+	struct omx_map map;
+	struct omx_target t[OMX_MAP_MAX_TARGETS], one;
+	uint32_t addr = 0;
+	char err[512];
+
+	onion("short", 0, a);
+	if (!ok(one_pair_map("short", "x", a, out, &addr) == 0, "short: \"x\" maps to an onion") ||
+	    !ok(open_map(out, &map, err, sizeof(err)) == 0, "short: opens"))
+		return;
+	is_int(omx_map_domain(&map, "x", t, NULL), 1, "short: the domain answers");
+	is_int(omx_map_addr_onion(&map, addr, &one, domain, NULL), 1, "short: its address answers");
+	is_str(domain, "x", "short: naming its first domain");
+	omx_map_close(&map);
+}
+
+/* The base32 codec of format 3's onions: every valid label round-trips. */
+static void test_onion_raw(void)
+{
+	char a[OMX_ONION_LABEL_LEN + 1], back[OMX_ONION_LABEL_LEN + 1], upper[OMX_ONION_LABEL_LEN + 1];
+	uint8_t raw[OMX_MAP_ONION_RAW];
+	int bad = 0;
+
+	for (unsigned i = 0; i < 200; i++) {
+		onion("raw", i, a);
+		bad += omx_map_onion_raw(a, raw) != 0;
+		omx_map_onion_text(raw, back);
+		bad += strcmp(a, back) != 0;
+		for (int k = 0; k < OMX_ONION_LABEL_LEN; k++)
+			upper[k] = (char)toupper((unsigned char)a[k]);
+		upper[OMX_ONION_LABEL_LEN] = '\0';
+		bad += omx_map_onion_raw(upper, raw) != 0 || (omx_map_onion_text(raw, back), strcmp(a, back) != 0);
+	}
+	is_int(bad, 0, "onion codec: 200 labels round-trip, either case");
+	onion("raw", 0, a);
+	a[3] = '1';
+	is_int(omx_map_onion_raw(a, raw), -1, "onion codec: '1' is not base32");
+	onion("raw", 0, a);
+	a[3] = '\x12'; /* '2' with bit 5 cleared */
+	is_int(omx_map_onion_raw(a, raw), -1, "onion codec: a control character is not base32");
+	onion("raw", 0, a);
+	a[55] = 'e';
+	is_int(omx_map_onion_raw(a, raw), -1, "onion codec: version 4 refused");
+}
+
+/* --- format 2: still read, and rebuilt over --- */
+
+static int compile_at(const char *name, const char *text, const char *range, int64_t when,
+		      char *out, size_t outlen, char *err, size_t errlen);
+static uint32_t addr_in(const char *path, const char *label);
+
+/* tests/unit/map2/: small.cdb maps example.org to GOK and N6T:2525,
+ * .example.net to LUH, mapped.example to GOK; tombstones.cdb is small.cdb
+ * rebuilt with example.org -> GOK only; oldrange.cdb moved to 10.1.0.0/16. */
+#define GOK "5drnklav7rmepoy5besnii735qjzftfs67tzqttnnfk5eeew7osnhryd"
+#define N6T "rwa6gx4witaedkl3i6qtlsvyytlculnjrco5xk5piruzgt2dbe65ysad"
+#define LUH "xldzjxge6sbitqwlj5xlxxuqing6eiikdsm4xrdj7dcsbng4uu2slxqd"
+#define MAP2_LEFT 1796587104 /* when tombstones.cdb's onions and oldrange.cdb's range were retired */
+
+/* The address records of a map, read through omx_map_addr_onion. */
+struct addr_list {
+	const struct omx_map *map;
+	unsigned n;
+	uint32_t addr[16];
+	int kind[16];           /* 1 onion, OMX_MAP_RETIRED */
+	char label[16][OMX_ONION_LABEL_LEN + 1];
+};
+
+static int collect_addr(void *ctx, const char *key, unsigned klen, const char *val, unsigned vlen)
+{
+	struct addr_list *l = ctx;
+	struct omx_target t;
+
+	(void)val;
+	(void)vlen;
+	if (klen != 6 || key[0] != 'a' || l->n == 16)
+		return 0;
+	l->addr[l->n] = omx_map_key_addr(key);
+	l->kind[l->n] = omx_map_addr_onion(l->map, l->addr[l->n], &t, NULL, NULL);
+	memcpy(l->label[l->n], t.onion, sizeof(t.onion));
+	l->n++;
+	return 0;
+}
+
+static int list_addrs(const char *path, struct addr_list *l)
+{
+	struct omx_map map;
+	char err[512];
+	int rc;
+
+	memset(l, 0, sizeof(*l));
+	if (open_map(path, &map, err, sizeof(err)) != 0)
+		return -1;
+	l->map = &map;
+	rc = omx_map_walk(&map, collect_addr, l);
+	omx_map_close(&map);
+	return rc;
+}
+
+/* Where LABEL is in L as KIND: its address, or 0. */
+static uint32_t addr_of(const struct addr_list *l, const char *label, int kind)
+{
+	for (unsigned i = 0; i < l->n; i++)
+		if (l->kind[i] == kind && strcmp(l->label[i], label) == 0)
+			return l->addr[i];
+	return 0;
+}
+
+/* A map of format 2 (tests/unit/map2/, written by onionmx-map before format
+ * 3) answers as it did: installing a new onionmx over one defers no mail. */
+static void test_format2_read(void)
+{
+	char err[512], domain[256], matched[256];
+	struct omx_map map;
+	struct omx_target t[OMX_MAP_MAX_TARGETS], one;
+	uint32_t a_gok = 0, a_n6t = 0, a_luh = 0;
+	unsigned nd = 0;
+	struct addr_list l;
+
+	if (!ok(open_map("tests/unit/map2/small.cdb", &map, err, sizeof(err)) == 0, "format 2: small.cdb opens: %s", err))
+		return;
+	is_int(map.version, 2, "format 2: seen as format 2");
+	is_int(omx_map_verify(&map, "small.cdb", err, sizeof(err)), 0, "format 2: its whole-file sum verifies");
+	is_int(omx_map_domain(&map, "Example.org.", t, matched), 2, "format 2: example.org has two onions");
+	{
+		is_str(t[0].onion, GOK, "format 2: the first, in the listed order");
+		is_str(t[1].onion, N6T, "format 2: the second");
+		is_int(t[1].port, 2525, "format 2: the second's port");
+		is_str(matched, "example.org", "format 2: matched the exact entry");
+	}
+	is_int(omx_map_domain(&map, "mx.a.example.net", t, matched), 1, "format 2: a subdomain entry covers a.example.net's subdomain");
+	is_str(t[0].onion, LUH, "format 2: with its onion");
+	is_int(omx_map_domain(&map, "unmapped.example", t, NULL), 0, "format 2: an unmapped domain is not mapped");
+	is_int(omx_map_onion_addr(&map, GOK, OMX_ONION_LABEL_LEN, &a_gok), 1, "format 2: an onion's address");
+	is_int(omx_map_onion_addr(&map, N6T, OMX_ONION_LABEL_LEN, &a_n6t), 1, "format 2: another's");
+	is_int(omx_map_onion_addr(&map, LUH, OMX_ONION_LABEL_LEN, &a_luh), 1, "format 2: the third's");
+	ok((a_gok & map.mask) == map.net && a_gok != a_n6t && a_n6t != a_luh, "format 2: three addresses in the range");
+	is_int(omx_map_addr_onion(&map, a_n6t, &one, domain, &nd), 1, "format 2: the onion behind an address");
+	{
+		is_str(one.onion, N6T, "format 2: the right onion");
+		is_int(one.port, 2525, "format 2: its port");
+		is_str(domain, "example.org", "format 2: its first domain");
+		is_int(nd, 1, "format 2: how many domains it serves");
+	}
+	is_int(omx_map_addr_onion(&map, a_gok ^ 0x100, &one, NULL, NULL), 0, "format 2: another address is no onion's");
+	ok(!omx_map_damaged(&map), "format 2: nothing read was seen as damage");
+	omx_map_close(&map);
+
+	if (ok(list_addrs("tests/unit/map2/tombstones.cdb", &l) == 0, "format 2: tombstones.cdb walks")) {
+		ok(addr_of(&l, GOK, 1) != 0, "format 2: its onion");
+		ok(addr_of(&l, N6T, OMX_MAP_RETIRED) != 0 && addr_of(&l, LUH, OMX_MAP_RETIRED) != 0,
+		   "format 2: its two tombstones read as retired addresses");
+	}
+	if (ok(open_map("tests/unit/map2/oldrange.cdb", &map, err, sizeof(err)) == 0, "format 2: oldrange.cdb opens")) {
+		ok(omx_map_old_range(&map, 0xf0000001u) != NULL, "format 2: its previous range is refused");
+		is_int(omx_map_domain(&map, "example.org", t, NULL), 1, "format 2: and it answers");
+		omx_map_close(&map);
+	}
+}
+
+/* Rebuilding over a format-2 map writes format 3, keeping every onion's
+ * address, the tombstones and the previous ranges. */
+static void test_format2_rebuild(void)
+{
+	char out[4096], err[512], text[512], head[4], fresh[OMX_ONION_LABEL_LEN + 1];
+	struct addr_list before, after;
+	struct omx_map map;
+	unsigned char *mem;
+	size_t n;
+	int64_t when = MAP2_LEFT + 3600;
+
+	/* small.cdb, with N6T dropped: GOK and LUH keep their addresses, N6T's becomes a tombstone. */
+	if (list_addrs("tests/unit/map2/small.cdb", &before) != 0 ||
+	    !(mem = (unsigned char *)read_bytes("tests/unit/map2/small.cdb", &n))) {
+		ok(0, "format 2 rebuild: small.cdb read");
+		return;
+	}
+	path_of(out, sizeof(out), "v2re.cdb");
+	write_bytes(out, mem, n);
+	free(mem);
+	onion("v2re", 0, fresh);
+	snprintf(text, sizeof(text), "example.org %s.onion\n.example.net %s.onion\nnew.example %s.onion\n", GOK, LUH,
+		 fresh);
+	if (!ok(compile_at("v2re", text, NULL, when, out, sizeof(out), err, sizeof(err)) == 0,
+		"format 2 rebuild: compiles over small.cdb: %s", err))
+		return;
+	if ((mem = (unsigned char *)read_bytes(out, &n))) {
+		memcpy(head, mem + 2064, 2);
+		head[2] = '\0';
+		is_str(head, "3 ", "format 2 rebuild: the new map is format 3");
+		free(mem);
+	}
+	if (ok(list_addrs(out, &after) == 0, "format 2 rebuild: the new map walks")) {
+		is_int(addr_of(&after, GOK, 1), addr_of(&before, GOK, 1), "format 2 rebuild: an onion keeps its address");
+		is_int(addr_of(&after, LUH, 1), addr_of(&before, LUH, 1), "format 2 rebuild: another keeps its address");
+		is_int(addr_of(&after, N6T, OMX_MAP_RETIRED), addr_of(&before, N6T, 1),
+		       "format 2 rebuild: a removed onion's address is its tombstone");
+		ok(addr_of(&before, GOK, 1) != 0, "(the addresses were read)");
+	}
+
+	/* tombstones.cdb: its tombstones stay (not expired yet). */
+	if (list_addrs("tests/unit/map2/tombstones.cdb", &before) == 0 &&
+	    (mem = (unsigned char *)read_bytes("tests/unit/map2/tombstones.cdb", &n))) {
+		write_bytes(out, mem, n);
+		free(mem);
+		snprintf(text, sizeof(text), "example.org %s.onion\n", GOK);
+		if (ok(compile_at("v2re", text, NULL, when, out, sizeof(out), err, sizeof(err)) == 0,
+		       "format 2 rebuild: compiles over tombstones.cdb: %s", err) &&
+		    ok(list_addrs(out, &after) == 0, "format 2 rebuild: walks")) {
+			is_int(addr_of(&after, GOK, 1), addr_of(&before, GOK, 1), "format 2 rebuild: the onion keeps its address");
+			ok(addr_of(&before, N6T, OMX_MAP_RETIRED) != 0 &&
+			   addr_of(&after, N6T, OMX_MAP_RETIRED) == addr_of(&before, N6T, OMX_MAP_RETIRED) &&
+			   addr_of(&after, LUH, OMX_MAP_RETIRED) == addr_of(&before, LUH, OMX_MAP_RETIRED),
+			   "format 2 rebuild: both tombstones kept at their addresses");
+		}
+		/* Until they expire. */
+		if (ok(compile_at("v2re", text, NULL, MAP2_LEFT + OMX_MAP_RETIRE_SECONDS + 60, out, sizeof(out), err,
+				  sizeof(err)) == 0, "format 2 rebuild: rebuilt again a week later") &&
+		    list_addrs(out, &after) == 0)
+			is_int(addr_of(&after, N6T, OMX_MAP_RETIRED), 0, "format 2 rebuild: then the tombstones expire");
+	}
+
+	/* oldrange.cdb: the previous range stays refused. */
+	if ((mem = (unsigned char *)read_bytes("tests/unit/map2/oldrange.cdb", &n))) {
+		write_bytes(out, mem, n);
+		free(mem);
+		snprintf(text, sizeof(text), "example.org %s.onion\n", GOK);
+		if (ok(compile_at("v2re", text, NULL, when, out, sizeof(out), err, sizeof(err)) == 0,
+		       "format 2 rebuild: compiles over oldrange.cdb: %s", err) &&
+		    ok(open_map(out, &map, err, sizeof(err)) == 0, "format 2 rebuild: opens")) {
+			is_int(map.net, 0x0a010000u, "format 2 rebuild: the range kept");
+			ok(omx_map_old_range(&map, 0xf0000001u) != NULL, "format 2 rebuild: the previous range still refused");
+			omx_map_close(&map);
+		}
+	}
+}
+
+/* ERR starts with "SRC:LINE:" and mentions NEEDLE. */
+static void like_err(const char *err, const char *needle, const char *src, unsigned line, const char *what)
+{
+	char prefix[4200];
+
+	snprintf(prefix, sizeof(prefix), "%s:%u:", src, line);
+	if (!ok(strstr(err, prefix) == err && strstr(err, needle), "%s: \"%s\" at line %u", what, needle, line))
+		printf("#   message: %s\n", err);
+}
+
+/* A rebuild over a format-3 map takes its onions' keys as checked (they were,
+ * before it was written); a format-2 map's are checked again: an onionmx-map
+ * before the key check wrote tests/unit/map2/badkey.cdb, whose GOKBAD has a
+ * valid checksum and a key Tor refuses. */
+#define GOKBAD "gok3g276q3y5hbpruzxozi7jim7km2vn4z3djh247ijrr45zeelwwgqd"
+static void test_rebuild_vouches(void)
+{
+	char out[4096], err[512], src[4096], *text, *big;
+	unsigned char *mem;
+	size_t n, nd = 0, no = 0, len;
+	uint32_t before = 0, after = 0;
+	char o[OMX_ONION_LABEL_LEN + 1];
+
+	/* Format 3 over format 3, a source large enough for the second thread. */
+	if (!(text = large_source(20000, 0, NULL)))
+		return;
+	len = strlen(text);
+	ok(compile_text("vouch", text, NULL, out, sizeof(out), NULL, NULL, err, sizeof(err)) == 0,
+	   "vouch: a 20,000-domain map compiles: %s", err);
+	onion("threaded", 19999, o);
+	before = addr_in(out, o);
+	big = malloc(len + 200);
+	memcpy(big, text, len);
+	onion("vouch-new", 0, o);
+	snprintf(big + len, 200, "new.example %s.onion\n", o);
+	ok(compile_text("vouch", big, NULL, out, sizeof(out), &nd, &no, err, sizeof(err)) == 0,
+	   "vouch: rebuilt over itself with one onion more: %s", err);
+	is_int(nd, 20001, "vouch: every domain");
+	is_int(no, 20001, "vouch: every onion");
+	onion("threaded", 19999, o);
+	after = addr_in(out, o);
+	ok(before && after == before, "vouch: an onion keeps its address");
+	free(big);
+	free(text);
+
+	/* Format 2 does not vouch: its onion's key is checked, and refused. */
+	path_of(out, sizeof(out), "vouch2.cdb");
+	path_of(src, sizeof(src), "vouch2.src");
+	if (!(mem = (unsigned char *)read_bytes("tests/unit/map2/badkey.cdb", &n))) {
+		ok(0, "vouch: badkey.cdb read");
+		return;
+	}
+	write_bytes(out, mem, n);
+	{
+		struct omx_map map;
+		uint32_t a = 0;
+
+		if (ok(open_map(out, &map, err, sizeof(err)) == 0, "vouch: the format-2 map opens")) {
+			is_int(omx_map_onion_addr(&map, GOKBAD, OMX_ONION_LABEL_LEN, &a), 1,
+			       "vouch: it holds the onion whose key Tor refuses");
+			omx_map_close(&map);
+		}
+	}
+	text = malloc(128);
+	snprintf(text, 128, "example.org %s.onion\n", GOKBAD);
+	is_int(compile_text("vouch2", text, NULL, out, sizeof(out), NULL, NULL, err, sizeof(err)), -1,
+	       "vouch: rebuilding over a format-2 map checks its onions' keys");
+	like_err(err, "not a valid ed25519 point", src, 1, "vouch: format 2, small source");
+	free(text);
+	/* The same on the second thread's side of a large source. */
+	if ((text = large_source(20000, 0, NULL))) {
+		len = strlen(text);
+		big = malloc(len + 200);
+		memcpy(big, text, len);
+		snprintf(big + len, 200, "example.org %s.onion\n", GOKBAD);
+		write_bytes(out, mem, n);
+		is_int(compile_text("vouch2", big, NULL, out, sizeof(out), NULL, NULL, err, sizeof(err)), -1,
+		       "vouch: and in a large source (the precheck thread's part)");
+		like_err(err, "not a valid ed25519 point", src, 20001, "vouch: format 2, large source");
+		free(big);
+		free(text);
+	}
+	free(mem);
 }
 
 /* --- addresses across rebuilds (tombstones, previous ranges) --- */
@@ -1663,7 +2070,13 @@ int main(void)
 	test_damage();
 	test_addr_key();
 	test_addr_record();
+	test_record_sizes();
+	test_short_domain();
+	test_format2_read();
+	test_onion_raw();
 	test_rebuild();
+	test_format2_rebuild();
+	test_rebuild_vouches();
 	ok(cleanup() == 0, "temporary directory removed");
 	return done_testing();
 }
