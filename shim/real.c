@@ -178,6 +178,7 @@ static void fill_host(int (*real_connect)(int, const struct sockaddr *, socklen_
 	h->socket = socket;
 	h->connect = real_connect;
 	h->send = omx_real.send;
+	h->sendto = omx_real.sendto;
 	h->recv = recv;
 	h->poll = poll;
 	h->shutdown = omx_real.shutdown;

@@ -1,5 +1,5 @@
 /* fake_socks: a scriptable SOCKS5 server that stands in for Tor in integration
- * tests. One process per connection; each CONNECT request is logged as one line
+ * tests. One thread per connection; each CONNECT request is logged as one line
  * before the scripted answer is sent (and an ACCEPT line for every connection
  * as it is accepted), then a RAW line: every byte the client
  * sent until then, escaped, with " | " between its separate writes.
@@ -82,8 +82,8 @@ static void usage(void)
 /* Every byte the client sent before the CONNECT reply, as the log's RAW line
  * shows it: escaped, with " | " where the client's next message had not
  * arrived yet when the previous one was read (a write of its own). */
-static char raw_text[8192];
-static size_t raw_len;
+static __thread char raw_text[8192];
+static __thread size_t raw_len;
 
 static void raw_append(const uint8_t *buf, size_t len);
 static int bytes_waiting(int fd);
@@ -348,9 +348,16 @@ static void serve_client(int fd, const struct options *opt)
 	struct socks_request req;
 	uint8_t offered[256], answer[2], reply[22];
 	size_t reply_len;
-	int method, refusal, target_fd, code;
+	int method, refusal, target_fd, code, one = 1;
 
 	log_line("ACCEPT"); /* every connection, answered or not */
+	/* Tor's answers come far apart (the CONNECT reply a circuit build after
+	 * the status, the onion's bytes a round trip over the circuit later), so
+	 * each leaves at once, the client's delayed ACK long sent. Here they
+	 * follow within microseconds: with Nagle on, the CONNECT reply and then
+	 * the onion's banner would each wait for that ACK (40 ms), a cost of the
+	 * stand-in, not of the client (tests/bench/mta.sh). */
+	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 
 	memset(&req, 0, sizeof(req));
 	if (read_greeting(fd, offered) < 0) {
@@ -453,6 +460,7 @@ static void serve_client(int fd, const struct options *opt)
 		close_gently(fd);
 		return;
 	}
+	setsockopt(target_fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one)); /* each relayed write goes on at once */
 	reply_len = build_reply(reply, 0x00, opt->bound_ipv6);
 	if (opt->mode == MODE_SLOW ? write_slowly(fd, reply, reply_len) < 0
 				   : write_all(fd, reply, reply_len) < 0) {
@@ -505,7 +513,8 @@ static void parse_options(int argc, char **argv, struct options *opt)
 		die("mode %s needs -r HOST:PORT", mode_names[opt->mode]);
 }
 
-/* Serves one connection, in its own process. */
+/* Serves one connection, in its own thread (no fork() and exit a connection:
+ * Tor serves its SOCKS clients in one process too). */
 static void serve_connection(int fd, const void *opt)
 {
 	serve_client(fd, opt);
@@ -517,5 +526,5 @@ int main(int argc, char **argv)
 
 	server_name = "fake_socks";
 	parse_options(argc, argv, &opt);
-	server_run(server_start(&opt.server), serve_connection, &opt);
+	server_run_threads(server_start(&opt.server), serve_connection, &opt);
 }

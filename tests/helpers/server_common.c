@@ -7,6 +7,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <netinet/in.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -310,5 +311,51 @@ void server_run(int listen_fd, void (*serve)(int fd, const void *arg), const voi
 			_exit(0);
 		}
 		close(client_fd);
+	}
+}
+
+struct connection {
+	int fd;
+	void (*serve)(int fd, const void *arg);
+	const void *arg;
+};
+
+static void *connection_thread(void *p)
+{
+	struct connection c = *(struct connection *)p;
+
+	free(p);
+	c.serve(c.fd, c.arg);
+	return NULL;
+}
+
+void server_run_threads(int listen_fd, void (*serve)(int fd, const void *arg), const void *arg)
+{
+	pthread_attr_t attr;
+
+	pthread_attr_init(&attr);
+	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+	pthread_attr_setstacksize(&attr, 256 * 1024);
+	for (;;) {
+		struct connection *c;
+		pthread_t t;
+		int client_fd = accept4(listen_fd, NULL, NULL, SOCK_CLOEXEC);
+
+		if (client_fd < 0) {
+			if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS ||
+			    errno == ENOMEM)
+				usleep(10000);
+			continue;
+		}
+		c = malloc(sizeof(*c));
+		if (!c) {
+			close(client_fd);
+			continue;
+		}
+		*c = (struct connection){ client_fd, serve, arg };
+		if (pthread_create(&t, &attr, connection_thread, c) != 0) {
+			free(c);
+			close(client_fd);
+		}
 	}
 }
