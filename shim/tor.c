@@ -238,7 +238,8 @@ static int reply_result(enum omx_socks5_result r, int code, const char **cause)
 /* Reads Tor's replies, never past their end (what follows belongs to the
  * caller: the SMTP banner), until they are complete or, with UPTO, until the
  * first UPTO bytes are in and acceptable. Every recv() asks for all the parser
- * allows, so replies that arrive together take one system call. Returns 0, or
+ * allows, so replies that arrive together take one poll() and one recv().
+ * (EAGAIN, EINTR: the wait again.) Returns 0, or
  * -errno with CAUSE (and CODE for a refusal). */
 static int read_replies(const struct dial *d, struct reply_reader *rd, int with_auth, size_t upto,
 			const char **cause, int *code)
@@ -247,6 +248,7 @@ static int read_replies(const struct dial *d, struct reply_reader *rd, int with_
 		size_t need = 0;
 		enum omx_socks5_result r = omx_socks5_parse(rd->buf, rd->have, with_auth, &need, code);
 		ssize_t n;
+		int w;
 
 		if (r != OMX_SOCKS5_NEED_MORE)
 			return reply_result(r, *code, cause);
@@ -256,9 +258,15 @@ static int read_replies(const struct dial *d, struct reply_reader *rd, int with_
 			*cause = "SOCKS reply too long";
 			return -EPROTO;
 		}
-		if (d->h->now() >= d->deadline) {
-			*cause = "timed out waiting for Tor's SOCKS reply";
-			return -ETIMEDOUT;
+		/* The wait comes first: right after our request Tor's answer is
+		 * not in yet (Tor has to be scheduled; the CONNECT reply waits for
+		 * a circuit), and a recv() failing EAGAIN before the poll() would
+		 * be a system call for nothing. It also keeps the deadline. */
+		if ((w = wait_for(d, POLLIN)) != 0) {
+			*cause = w == -EINTR ? "interrupted by a signal while waiting for Tor's SOCKS reply"
+			       : w == -ETIMEDOUT ? "timed out waiting for Tor's SOCKS reply"
+						 : "waiting for Tor's SOCKS reply failed";
+			return w;
 		}
 		n = d->h->recv(d->fd, rd->buf + rd->have, need - rd->have, MSG_DONTWAIT);
 		if (n > 0) {
@@ -279,15 +287,7 @@ static int read_replies(const struct dial *d, struct reply_reader *rd, int with_
 				return reply_result(r, *code, cause);
 			*cause = "Tor closed the connection during the SOCKS handshake";
 			return -ECONNRESET;
-		} else if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR) {
-			int w = wait_for(d, POLLIN);
-			if (w) {
-				*cause = w == -EINTR ? "interrupted by a signal while waiting for Tor's SOCKS reply"
-				       : w == -ETIMEDOUT ? "timed out waiting for Tor's SOCKS reply"
-							 : "waiting for Tor's SOCKS reply failed";
-				return w;
-			}
-		} else {
+		} else if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) {
 			int e = errno;
 			*cause = "reading Tor's SOCKS reply failed";
 			return -e;

@@ -20,6 +20,7 @@
 const char *server_name = "server";
 
 static int log_fd = -1;
+static int listening_fd = -1;
 static const char *pid_path;
 static pid_t daemon_pid;
 
@@ -52,6 +53,13 @@ static void on_terminate(int sig)
 	(void)sig;
 	if (pid_path && daemon_pid == getpid())
 		unlink(pid_path);
+	/* Stop listening now: a thread blocked in accept() keeps the socket
+	 * listening until it leaves, and the process looks dead (its main
+	 * thread a zombie) before the last thread has - a connection made
+	 * meanwhile would be accepted by the kernel, then reset, instead of
+	 * refused as a test that stopped us expects. */
+	if (listening_fd >= 0)
+		shutdown(listening_fd, SHUT_RDWR);
 	_exit(0);
 }
 
@@ -266,6 +274,7 @@ int server_start(const struct server_options *opt)
 	listen_fd = open_listener(opt->listen_spec);
 	if (listen_fd < 0)
 		die("cannot listen on %s: %s", opt->listen_spec, strerror(errno));
+	listening_fd = listen_fd;
 	if (opt->pid_path) {
 		pid_path = opt->pid_path;
 		daemonize(opt->pid_path);
