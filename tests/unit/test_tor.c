@@ -805,6 +805,16 @@ static void test_fastopen(void)
 	   "no isolation: the whole request with the completing call");
 	is_int(fk.getfl_calls + fk.setfl_calls, 0, "non-blocking socket: flags untouched");
 
+	/* Replies not in yet when asked for (Tor has to be scheduled): each is
+	 * waited for, then read - no recv() failing EAGAIN first. */
+	reset(1);
+	script(method_userpass, 2, 3, 0.001);
+	script(auth_ok, 2, wlen, 0.002);
+	script(reply_ok, sizeof(reply_ok), wlen, 0.002);
+	is_int(dial_fastopen(&res, AF_INET), 0, "replies that come a moment later: connected");
+	is_int(fk.recv_calls, 2, "one recv() for the method choice, one for status and reply");
+	is_int(fk.poll_calls, 2, "a poll() before each (the connection needed none)");
+
 	/* With a cookie the greeting goes in the SYN: the next call only completes. */
 	reset(1);
 	fk.connect_mode = C_NOW;
