@@ -938,6 +938,8 @@ static void reset_multi(int ntors)
 	cfg.tor_retry = 60;
 }
 
+static const struct omx_host *multi_host = &fake_host;
+
 /* Dials ONION; returns the result code, with the Tors dialled in fk.dials. */
 static int dial_onion(const char *onion, struct omx_tor_result *res)
 {
@@ -949,7 +951,7 @@ static int dial_onion(const char *onion, struct omx_tor_result *res)
 	t.port = 0;
 	fk.ndials = 0;
 	fk.connect_calls = 0;
-	return omx_tor_connect(&fake_host, FD, &cfg, &rq, res);
+	return omx_tor_connect(multi_host, FD, &cfg, &rq, res);
 }
 
 static char *dials_text(void)
@@ -1129,6 +1131,23 @@ static void test_failover(void)
 	omx_health_down(&health, first2, fk.now + 100000, 60);
 	dial_onion(ONION, &res);
 	ok(fk.ndials == 1 && fk.dials[0] == first2, "a down time implausibly far ahead counts as healthy");
+
+	/* The fastopen dial moves on the same way: the socket dissolved between Tors. */
+	multi_host = &fastopen_host;
+	for (int k = 0; k < 2; k++) {
+		reset_multi(3);
+		fresh_health();
+		serve(first, k ? HANG : B_REFUSED, 0);
+		serve((first + 1) % 3, GOOD, 0);
+		serve((first + 2) % 3, GOOD, 0);
+		snprintf(want, sizeof(want), "%d %d", first, (first + 1) % 3);
+		is_int(dial_onion(ONION, &res), 0, "fastopen dial, first Tor %s: connected through the next",
+		       k ? "never accepts" : "refuses");
+		is_str(dials_text(), want, "fastopen dial, first Tor %s: the next in order was asked",
+		       k ? "never accepts" : "refuses");
+		is_int(fk.setfl_calls + fk.getfl_calls, 0, "fastopen dial with failover: flags untouched");
+	}
+	multi_host = &fake_host;
 	omx_health_close(&health);
 }
 
