@@ -69,7 +69,14 @@ for i in $(seq -w 1 50); do
 	args+=(--mx-host="m$i.example,mx.mapped.example,10" --mx-host="u$i.example,mx$((10#$i % 5)).direct.example,10")
 done
 start_dns "${args[@]}" || exit 1
-start_sink onion 127.0.0.40:25 || exit 1
+# Five onion sinks sharing 127.0.0.40:25 (SO_REUSEPORT), as the unmapped MX
+# hosts are five: one sink process accepting and forking for all mapped mail
+# was a queue that unmapped mail, spread over five, did not have.
+for k in 0 1 2 3 4; do
+	mkdir -p "$T/onion$k"
+	"$H/smtp_sink" -R -l 127.0.0.40:25 -d "$T/onion$k" -n "onion$k" -L "$T/onion$k.log" -p "$T/onion$k.pid" &&
+		wait_pidfile "$T/onion$k.pid" || exit 1
+done
 start_sink clearnet 127.0.0.20:25 || exit 1
 start_sink clearnet2 198.18.0.20:25 || exit 1
 start_sink bounces 198.18.0.31:25 || exit 1
@@ -108,7 +115,7 @@ submit_nodelay() {
 		my $f = shift @ARGV; do $f or die $@ || $!' "$TOP/tests/mta/submit.pl" 127.0.0.1:25 "$2" <"$1"
 }
 sinks_of() { # sinks_of KIND: the sinks of mapped or unmapped mail
-	if [ "$1" = mapped ]; then echo onion; else echo direct0 direct1 direct2 direct3 direct4; fi
+	if [ "$1" = mapped ]; then echo onion0 onion1 onion2 onion3 onion4; else echo direct0 direct1 direct2 direct3 direct4; fi
 }
 arrived() { # arrived KIND: messages at KIND's sinks
 	local s n=0
@@ -233,7 +240,7 @@ problems=""
 dns_queries | grep -Eq " m[0-9]{2}\.example$|\.onion$" && problems="$problems DNS-asked-about-mapped"
 grep -q 'status=\(bounced\|deferred\)' "$SYSLOG" && problems="$problems deferred-or-bounced"
 [ "$(sink_count bounces)" = 0 ] || problems="$problems bounces"
-[ "$(grep -c '^CONNECT host=' "$T/socks.log")" -ge "$(sink_connections onion)" ] || problems="$problems onion-sink-not-via-socks"
+[ "$(grep -c '^CONNECT host=' "$T/socks.log")" -ge "$(connections mapped)" ] || problems="$problems onion-sink-not-via-socks"
 
 # --- rows ---------------------------------------------------------------------------
 col() { awk -v c="$1" '{ print $c }' "$2"; } # col N FILE: column N of a results file

@@ -20,6 +20,7 @@
 const char *server_name = "server";
 
 static int log_fd = -1;
+static int reuse_port;
 static int listening_fd = -1;
 static const char *pid_path;
 static pid_t daemon_pid;
@@ -114,6 +115,8 @@ static int bind_listen(int fd, const struct addrinfo *ai)
 	int one = 1;
 
 	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	if (reuse_port)
+		setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one));
 	if (ai->ai_family == AF_INET6)
 		setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one));
 	return bind(fd, ai->ai_addr, ai->ai_addrlen) == 0 && listen(fd, SOMAXCONN) == 0 ? 0 : -1;
@@ -271,6 +274,7 @@ int server_start(const struct server_options *opt)
 		if (log_fd < 0)
 			die("%s: %s", opt->log_path, strerror(errno));
 	}
+	reuse_port = opt->reuse_port;
 	listen_fd = open_listener(opt->listen_spec);
 	if (listen_fd < 0)
 		die("cannot listen on %s: %s", opt->listen_spec, strerror(errno));

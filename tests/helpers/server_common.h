@@ -15,6 +15,7 @@ struct server_options {
 	const char *listen_spec;
 	const char *log_path;
 	const char *pid_path;
+	int reuse_port;  /* SO_REUSEPORT: several servers share the address (smtp_sink -R) */
 };
 
 /* The program's name, for error and log messages; set it first in main. */
