@@ -140,7 +140,7 @@ static ssize_t dial_fastopen(const struct dial *d, const struct sockaddr *sa, so
 
 	if (n >= 0)
 		sent = (size_t)n; /* in the SYN */
-	else if (errno != EINPROGRESS)
+	else if (errno != EINPROGRESS && errno != EINTR) /* (EINTR: the next call tells) */
 		return -errno;
 	for (;;) {
 		n = d->h->sendto(d->fd, d->request + sent, d->greeting - sent, flags, sa, len);
@@ -148,7 +148,7 @@ static ssize_t dial_fastopen(const struct dial *d, const struct sockaddr *sa, so
 			return (ssize_t)sent + n;
 		if (errno == EAGAIN || errno == EWOULDBLOCK)
 			return (ssize_t)sent; /* connected; the rest goes when there is room */
-		if (errno != EALREADY && errno != EINPROGRESS)
+		if (errno != EALREADY && errno != EINPROGRESS && errno != EINTR)
 			return -errno;
 		if ((rc = wait_for(d, POLLOUT)) != 0)
 			return rc;
