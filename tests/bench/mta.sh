@@ -288,8 +288,9 @@ fi
 {
 	echo "Through Postfix: Debian's Postfix $(dpkg-deb -f "$DEB" Version | sed 's/-.*//') with LD_PRELOAD=libonionmx.so as tests/integ/postfix.sh runs"
 	echo "it (queue on tmpfs); batches of $BATCH messages to 50 mapped domains (5 onions; fake_socks, the fake"
-	echo "Tor, relays each connection to the onion sink in threads of one process, TCP_NODELAY, as Tor's"
-	echo "answers come far apart) or 50 unmapped ones (5 MX hosts, direct), held as accepted, timed from"
+	echo "Tor, relays each connection in threads of one process, TCP_NODELAY, as Tor's answers come far"
+	echo "apart, to five onion sinks sharing one address) or 50 unmapped ones (5 MX hosts, direct; sinks"
+	echo "write replies with TCP_NODELAY, as an MTA writes pipelined replies at once), held as accepted, timed from"
 	echo "release to the last arrival; $ROUNDS alternating rounds, then again with isolate = no (Postfix"
 	echo "restarted). Connection set-up: Postfix's delays=c (DNS, connect, banner, EHLO), mean per message."
 	echo "CPU per message (user + system, $TICK ticks/s): the smtp processes, and each kind's stand-in:"
