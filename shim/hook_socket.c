@@ -401,8 +401,11 @@ static struct {
 static int failed_just_now(const struct omx_target *target, uint16_t port, double *ago)
 {
 	int error = 0;
-	long long now = monotonic_ns();
+	long long now;
 
+	if (!__atomic_load_n(&recent_failure_at, __ATOMIC_RELAXED))
+		return 0; /* the usual case: no lock taken */
+	now = monotonic_ns();
 	pthread_mutex_lock(&tor_sockets_lock);
 	if (recent_failure.at && now - recent_failure.at < RECENT_FAILURE_NS &&
 	    recent_failure.port == port && strcmp(recent_failure.onion, target->onion) == 0) {
@@ -415,6 +418,8 @@ static int failed_just_now(const struct omx_target *target, uint16_t port, doubl
 
 static void remember_failure(const struct omx_target *target, uint16_t port, int error)
 {
+	if (!error && !__atomic_load_n(&recent_failure_at, __ATOMIC_RELAXED))
+		return; /* a success with no failure to forget: no lock taken */
 	pthread_mutex_lock(&tor_sockets_lock);
 	memcpy(recent_failure.onion, target->onion, sizeof(recent_failure.onion));
 	recent_failure.port = port;

@@ -16,6 +16,9 @@ struct omx_host {
 	int (*socket)(int domain, int type, int protocol);
 	int (*connect)(int fd, const struct sockaddr *sa, socklen_t len);
 	ssize_t (*send)(int fd, const void *buf, size_t len, int flags);
+	/* NULL: the SOCKS client connects to Tor with connect() alone (tor.c). */
+	ssize_t (*sendto)(int fd, const void *buf, size_t len, int flags, const struct sockaddr *sa,
+			  socklen_t salen);
 	ssize_t (*recv)(int fd, void *buf, size_t len, int flags);
 	int (*poll)(struct pollfd *fds, nfds_t n, int timeout_ms);
 	int (*shutdown)(int fd, int how);

@@ -34,6 +34,7 @@ const struct omx_host omx_libc_host = {
 	.socket = socket,
 	.connect = connect,
 	.send = send,
+	.sendto = sendto,
 	.recv = recv,
 	.poll = poll,
 	.shutdown = shutdown,

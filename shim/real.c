@@ -213,6 +213,7 @@ static void fill_host(int (*real_connect)(int, const struct sockaddr *, socklen_
 	h->socket = host_socket;
 	h->connect = real_connect;
 	h->send = omx_real.send;
+	h->sendto = omx_real.sendto;
 	h->recv = host_recv;
 	h->poll = host_poll;
 	h->shutdown = omx_real.shutdown;

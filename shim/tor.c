@@ -30,11 +30,20 @@ static void describe_domains(char *out, size_t cap, const char *domain, unsigned
 		snprintf(out, cap, "MX of %s", domain ? domain : "?");
 }
 
-/* One handshake: the host, the socket, its deadline. */
+/* One handshake: the host, the socket, its deadline, how it reaches Tor. */
 struct dial {
 	const struct omx_host *h;
 	int fd;
 	double deadline;
+	/* Connect with sendto(MSG_FASTOPEN | MSG_DONTWAIT): see dial_fastopen. */
+	int fastopen;
+	/* The caller's file status flags to put back, or -1: O_NONBLOCK was
+	 * not set here (the socket had it, or the dial did not need it). */
+	int restore_flags;
+	/* The SOCKS request (greeting, credentials, CONNECT) and how much of it
+	 * goes before Tor's first answer. */
+	const uint8_t *request;
+	size_t request_len, greeting;
 };
 
 static int wait_for(const struct dial *d, short events)
@@ -76,12 +85,15 @@ static int prepare_socket(const struct dial *d, int family, const struct omx_tor
 		return 0;
 	}
 	if (family == AF_INET && tor->ss.ss_family == AF_INET6) {
-		int fdflags = h->fcntl(d->fd, F_GETFD);
+		int fdflags = h->fcntl(d->fd, F_GETFD), flags = h->fcntl(d->fd, F_GETFL);
 		int s = h->socket(AF_INET6, SOCK_STREAM, 0);
 
 		if (s < 0)
 			return -errno;
-		if (h->dup3(s, d->fd, (fdflags > 0 && (fdflags & FD_CLOEXEC)) ? O_CLOEXEC : 0) < 0) {
+		/* The status flags as they are now (O_NONBLOCK the caller's, or
+		 * ours until the end restores the caller's). */
+		if ((flags >= 0 && h->fcntl(s, F_SETFL, flags) != 0) ||
+		    h->dup3(s, d->fd, (fdflags > 0 && (fdflags & FD_CLOEXEC)) ? O_CLOEXEC : 0) < 0) {
 			int e = errno;
 			h->close(s);
 			return -e;
@@ -92,11 +104,76 @@ static int prepare_socket(const struct dial *d, int family, const struct omx_tor
 	return -EAFNOSUPPORT;
 }
 
-/* Connects the socket to Tor. Returns 0 or -errno. */
-static int dial_tor(const struct dial *d, const struct sockaddr_storage *socks, socklen_t len)
+/* Makes the socket non-blocking for connect(), keeping the caller's flags in
+ * D->restore_flags. Returns 0 or -errno. */
+static int make_nonblocking(struct dial *d)
+{
+	int flags = d->h->fcntl(d->fd, F_GETFL);
+
+	if (flags < 0)
+		return -errno;
+	if (!(flags & O_NONBLOCK)) {
+		if (d->h->fcntl(d->fd, F_SETFL, flags | O_NONBLOCK) != 0)
+			return -errno;
+		d->restore_flags = flags;
+	}
+	return 0;
+}
+
+/* Connects a TCP socket to Tor by sendto(MSG_FASTOPEN | MSG_DONTWAIT): the
+ * kernel then connects as a non-blocking connect() would (Tor's listener does
+ * not take TCP Fast Open: the SYN asks for a cookie and carries no data)
+ * without the caller's O_NONBLOCK being set and restored, three fcntl()s
+ * saved. Each later call reports the outcome as a second connect() would, and
+ * once the connection is up it moves the socket to connected (a later
+ * connect() gets EISCONN) and sends the greeting in the same system call.
+ * Returns the bytes of the greeting sent (some may have gone in the SYN, with a
+ * cookie), or -errno: -EOPNOTSUPP when TCP Fast Open is off on this host
+ * (net.ipv4.tcp_fastopen without bit 1), -EISCONN or -EALREADY for a socket
+ * already connected or connecting (the kernel's answer to the caller). */
+static ssize_t dial_fastopen(const struct dial *d, const struct sockaddr *sa, socklen_t len)
+{
+	const int flags = MSG_FASTOPEN | MSG_DONTWAIT | MSG_NOSIGNAL;
+	ssize_t n = d->h->sendto(d->fd, d->request, d->greeting, flags, sa, len);
+	size_t sent = 0;
+	int rc;
+
+	if (n >= 0)
+		sent = (size_t)n; /* in the SYN */
+	else if (errno != EINPROGRESS && errno != EINTR) /* (EINTR: the next call tells) */
+		return -errno;
+	for (;;) {
+		n = d->h->sendto(d->fd, d->request + sent, d->greeting - sent, flags, sa, len);
+		if (n >= 0)
+			return (ssize_t)sent + n;
+		if (errno == EAGAIN || errno == EWOULDBLOCK)
+			return (ssize_t)sent; /* connected; the rest goes when there is room */
+		if (errno != EALREADY && errno != EINPROGRESS && errno != EINTR)
+			return -errno;
+		if ((rc = wait_for(d, POLLOUT)) != 0)
+			return rc;
+	}
+}
+
+/* Connects the socket to Tor. Returns the bytes of the greeting already sent
+ * (dial_fastopen), or -errno (*CAUSE set when it is not the connection's). */
+static ssize_t dial_tor(struct dial *d, const struct sockaddr_storage *socks, socklen_t len,
+			const char **cause)
 {
 	const struct sockaddr *sa = (const struct sockaddr *)socks;
 	int rc;
+
+	if (d->fastopen) {
+		ssize_t n = dial_fastopen(d, sa, len);
+
+		if (n != -EOPNOTSUPP)
+			return n;
+		d->fastopen = 0; /* TCP Fast Open is off here: connect(), non-blocking */
+		if ((rc = make_nonblocking(d)) != 0) {
+			*cause = "cannot make the socket non-blocking";
+			return rc;
+		}
+	}
 
 	if (d->h->connect(d->fd, sa, len) == 0)
 		return 0;
@@ -161,7 +238,8 @@ static int reply_result(enum omx_socks5_result r, int code, const char **cause)
 /* Reads Tor's replies, never past their end (what follows belongs to the
  * caller: the SMTP banner), until they are complete or, with UPTO, until the
  * first UPTO bytes are in and acceptable. Every recv() asks for all the parser
- * allows, so replies that arrive together take one system call. Returns 0, or
+ * allows, so replies that arrive together take one poll() and one recv().
+ * (EAGAIN, EINTR: the wait again.) Returns 0, or
  * -errno with CAUSE (and CODE for a refusal). */
 static int read_replies(const struct dial *d, struct reply_reader *rd, int with_auth, size_t upto,
 			const char **cause, int *code)
@@ -170,6 +248,7 @@ static int read_replies(const struct dial *d, struct reply_reader *rd, int with_
 		size_t need = 0;
 		enum omx_socks5_result r = omx_socks5_parse(rd->buf, rd->have, with_auth, &need, code);
 		ssize_t n;
+		int w;
 
 		if (r != OMX_SOCKS5_NEED_MORE)
 			return reply_result(r, *code, cause);
@@ -179,9 +258,15 @@ static int read_replies(const struct dial *d, struct reply_reader *rd, int with_
 			*cause = "SOCKS reply too long";
 			return -EPROTO;
 		}
-		if (d->h->now() >= d->deadline) {
-			*cause = "timed out waiting for Tor's SOCKS reply";
-			return -ETIMEDOUT;
+		/* The wait comes first: right after our request Tor's answer is
+		 * not in yet (Tor has to be scheduled; the CONNECT reply waits for
+		 * a circuit), and a recv() failing EAGAIN before the poll() would
+		 * be a system call for nothing. It also keeps the deadline. */
+		if ((w = wait_for(d, POLLIN)) != 0) {
+			*cause = w == -EINTR ? "interrupted by a signal while waiting for Tor's SOCKS reply"
+			       : w == -ETIMEDOUT ? "timed out waiting for Tor's SOCKS reply"
+						 : "waiting for Tor's SOCKS reply failed";
+			return w;
 		}
 		n = d->h->recv(d->fd, rd->buf + rd->have, need - rd->have, MSG_DONTWAIT);
 		if (n > 0) {
@@ -202,15 +287,7 @@ static int read_replies(const struct dial *d, struct reply_reader *rd, int with_
 				return reply_result(r, *code, cause);
 			*cause = "Tor closed the connection during the SOCKS handshake";
 			return -ECONNRESET;
-		} else if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR) {
-			int w = wait_for(d, POLLIN);
-			if (w) {
-				*cause = w == -EINTR ? "interrupted by a signal while waiting for Tor's SOCKS reply"
-				       : w == -ETIMEDOUT ? "timed out waiting for Tor's SOCKS reply"
-							 : "waiting for Tor's SOCKS reply failed";
-				return w;
-			}
-		} else {
+		} else if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) {
 			int e = errno;
 			*cause = "reading Tor's SOCKS reply failed";
 			return -e;
@@ -218,36 +295,22 @@ static int read_replies(const struct dial *d, struct reply_reader *rd, int with_
 	}
 }
 
-/* Sends the request (greeting, credentials, CONNECT) and reads the replies:
- * the first answer (the method choice) by ANSWER_BY, the rest by the dial's
- * deadline. *DOWN is set when Tor did not answer at all: hung, or closed. */
-static int handshake(struct dial *d, const struct omx_config *cfg, const char *host, uint16_t port,
-		     double answer_by, const char **cause, int *code, int *down)
+/* Sends the rest of the request (SENT bytes of the greeting are out) and
+ * reads the replies: the first answer (the method choice) by ANSWER_BY, the
+ * rest by the dial's deadline. *DOWN is set when Tor did not answer at all:
+ * hung, or closed. */
+static int handshake(struct dial *d, const struct omx_config *cfg, size_t sent, double answer_by,
+		     const char **cause, int *code, int *down)
 {
-	uint8_t request[3 + 3 + 255 + 255 + 7 + 255];
 	struct reply_reader reader = { .have = 0 };
 	double deadline = d->deadline;
-	size_t greeting;
-	ssize_t reqlen;
-	int rc;
+	int rc = 0;
 
-	/* With isolation only method 0x02 is offered: the server cannot pick one
-	 * that would make it misread what follows. */
-	reqlen = omx_socks5_request(request, sizeof(request), host, port,
-				    cfg->isolate ? host : NULL, cfg->isolate ? "onionmx" : NULL);
-	if (reqlen < 0) {
-		*cause = "cannot encode the SOCKS request";
-		return -EINVAL;
-	}
-	/* Tor parses every message in its buffer before answering: given greeting
-	 * and authentication together it sends the authentication status but
-	 * never its method choice (seen with 0.4.9). So with credentials the
-	 * greeting goes alone; without, greeting and CONNECT go in one write.
-	 * Tor answers the greeting at once: no answer by ANSWER_BY, or the
+	/* Tor answers the greeting at once: no answer by ANSWER_BY, or the
 	 * connection closed before one, means this Tor is down. */
-	greeting = cfg->isolate ? 3 : (size_t)reqlen;
 	d->deadline = answer_by;
-	rc = send_all(d, request, greeting);
+	if (sent < d->greeting)
+		rc = send_all(d, d->request + sent, d->greeting - sent);
 	if (rc == 0) {
 		rc = read_replies(d, &reader, cfg->isolate, 2, cause, code);
 		*down = reader.have < 2 && (rc == -ETIMEDOUT || rc == -ECONNRESET);
@@ -255,8 +318,8 @@ static int handshake(struct dial *d, const struct omx_config *cfg, const char *h
 			*cause = "no answer to the SOCKS greeting in time (Tor hung?)";
 	}
 	d->deadline = deadline;
-	if (rc == 0 && greeting < (size_t)reqlen)
-		rc = send_all(d, request + greeting, (size_t)reqlen - greeting);
+	if (rc == 0 && d->greeting < d->request_len)
+		rc = send_all(d, d->request + d->greeting, d->request_len - d->greeting);
 	if (rc) {
 		if (!*cause)
 			*cause = rc == -EINTR ? "interrupted by a signal while sending the SOCKS request"
@@ -285,13 +348,13 @@ static const char tor_not_running[] = "cannot connect to Tor's SOCKS port (is To
  * CAUSE, CODE; *DOWN when the failure says this Tor is down (refused, no
  * answer by the short deadline, closed before answering). */
 static int attempt(struct dial *d, int *family, const struct omx_config *cfg,
-		   const struct omx_tor_addr *tor, const char *host, uint16_t port,
-		   const char **cause, int *code, int *down)
+		   const struct omx_tor_addr *tor, const char **cause, int *code, int *down)
 {
 	double answer_by = d->h->now() + (cfg->ntors > 1 ? cfg->tor_answer : cfg->timeout);
 	double deadline = d->deadline;
 	struct sockaddr_storage socks;
 	socklen_t socks_len;
+	ssize_t sent;
 	int rc;
 
 	*down = 0;
@@ -305,19 +368,21 @@ static int attempt(struct dial *d, int *family, const struct omx_config *cfg,
 	if (*family == AF_INET && tor->ss.ss_family == AF_INET6)
 		*family = AF_INET6; /* replaced */
 	d->deadline = answer_by;
-	rc = dial_tor(d, &socks, socks_len);
+	sent = dial_tor(d, &socks, socks_len, cause);
 	d->deadline = deadline;
+	rc = sent < 0 ? (int)sent : 0;
 	if (rc == -EISCONN || rc == -EALREADY)
 		return rc;
 	if (rc) {
 		*down = rc == -ECONNREFUSED || rc == -ETIMEDOUT || rc == -ENETUNREACH || rc == -EHOSTUNREACH;
-		*cause = rc == -ETIMEDOUT ? "timed out connecting to Tor's SOCKS port"
-		       : rc == -EINTR	  ? "interrupted by a signal while connecting to Tor's SOCKS port"
-		       : rc == -ECONNREFUSED ? tor_not_running
-					  : "cannot connect to Tor's SOCKS port";
+		if (!*cause)
+			*cause = rc == -ETIMEDOUT ? "timed out connecting to Tor's SOCKS port"
+			       : rc == -EINTR	  ? "interrupted by a signal while connecting to Tor's SOCKS port"
+			       : rc == -ECONNREFUSED ? tor_not_running
+						  : "cannot connect to Tor's SOCKS port";
 		return rc;
 	}
-	return handshake(d, cfg, host, port, answer_by, cause, code, down);
+	return handshake(d, cfg, (size_t)sent, answer_by, cause, code, down);
 }
 
 /* Makes the socket ready for another Tor: AF_UNSPEC dissolves its
@@ -343,8 +408,7 @@ static int next_tor_may_help(int code, int down)
  * unless all are (then each is tried: the last resort). Returns 0, or -errno
  * with *CAUSE and *CODE of the last attempt; RES->tor is the Tor last asked. */
 static int try_tors(struct dial *d, const struct omx_config *cfg, const struct omx_tor_request *rq,
-		    const char *host, uint16_t port, struct omx_tor_result *res, const char **cause,
-		    int *code)
+		    const char *host, struct omx_tor_result *res, const char **cause, int *code)
 {
 	const struct omx_host *h = d->h;
 	int ntors = cfg->ntors > 0 ? cfg->ntors : 1, first = first_tor(rq->target->onion, ntors);
@@ -365,8 +429,7 @@ static int try_tors(struct dial *d, const struct omx_config *cfg, const struct o
 			*code = 0;
 			res->tor = i;
 			/* One Tor: "socks" as the config's first Tor. */
-			rc = attempt(d, &family, cfg, ntors == 1 ? &only : &cfg->tors[i], host, port, cause,
-				     code, &down);
+			rc = attempt(d, &family, cfg, ntors == 1 ? &only : &cfg->tors[i], cause, code, &down);
 			if (rc == 0 && ntors > 1)
 				omx_health_up(rq->health, i);
 			if (rc == 0 || rc == -EISCONN || rc == -EALREADY)
@@ -387,38 +450,72 @@ int omx_tor_connect(const struct omx_host *h, int fd, const struct omx_config *c
 		    const struct omx_tor_request *rq, struct omx_tor_result *res)
 {
 	double start = h->now();
-	struct dial d = { .h = h, .fd = fd, .deadline = start + cfg->timeout };
+	struct dial d = { .h = h, .fd = fd, .deadline = start + cfg->timeout, .restore_flags = -1 };
 	uint16_t port = omx_tor_port(rq->target, rq->caller_port);
 	char host[OMX_ONION_LABEL_LEN + sizeof(".onion")], serves[320];
+	uint8_t request[3 + 3 + 255 + 255 + 7 + 255];
 	const char *cause = NULL, *via;
 	struct omx_tor_result own;
 	socklen_t tlen = sizeof(int);
-	int type, flags, code = 0, rc;
+	size_t onion_len = strnlen(rq->target->onion, OMX_ONION_LABEL_LEN);
+	ssize_t reqlen;
+	int type, flags, code = 0, nonblock_error = 0, rc;
 
 	if (!res)
 		res = &own;
 	memset(res, 0, sizeof(*res));
 	res->port = port;
-	snprintf(host, sizeof(host), "%s.onion", rq->target->onion);
-	if (h->getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &tlen) != 0)
-		return res->error = errno, -res->error;
-	if (type != SOCK_STREAM)
-		return res->error = ENETUNREACH, -ENETUNREACH; /* no datagrams to an onion: never send them anywhere */
-	flags = h->fcntl(fd, F_GETFL);
-	if (flags < 0)
-		return res->error = errno, -res->error;
-	if (!(flags & O_NONBLOCK) && h->fcntl(fd, F_SETFL, flags | O_NONBLOCK) != 0) {
-		rc = -errno;
+	memcpy(host, rq->target->onion, onion_len);
+	memcpy(host + onion_len, ".onion", sizeof(".onion"));
+	/* A TCP socket connects by sendto(MSG_FASTOPEN) (dial_fastopen); any other
+	 * is asked its type: no datagrams to an onion, never send them anywhere. */
+	if (h->sendto) {
+		if (h->getsockopt(fd, SOL_SOCKET, SO_PROTOCOL, &type, &tlen) != 0)
+			return res->error = errno, -res->error;
+		d.fastopen = type == IPPROTO_TCP;
+	}
+	if (!d.fastopen) {
+		tlen = sizeof(int);
+		if (h->getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &tlen) != 0)
+			return res->error = errno, -res->error;
+		if (type != SOCK_STREAM)
+			return res->error = ENETUNREACH, -ENETUNREACH;
+		flags = h->fcntl(fd, F_GETFL);
+		if (flags < 0)
+			return res->error = errno, -res->error;
+		if (!(flags & O_NONBLOCK)) {
+			if (h->fcntl(fd, F_SETFL, flags | O_NONBLOCK) == 0)
+				d.restore_flags = flags;
+			else
+				nonblock_error = -errno;
+		}
+	}
+	/* With isolation only method 0x02 is offered: the server cannot pick one
+	 * that would make it misread what follows. Tor parses every message in
+	 * its buffer before answering: given greeting and authentication together
+	 * it sends the authentication status but never its method choice (seen
+	 * with 0.4.9). So with credentials the greeting goes alone; without,
+	 * greeting and CONNECT go in one write. */
+	reqlen = omx_socks5_request(request, sizeof(request), host, port, cfg->isolate ? host : NULL,
+				    cfg->isolate ? "onionmx" : NULL);
+	d.request = request;
+	d.request_len = reqlen > 0 ? (size_t)reqlen : 0;
+	d.greeting = cfg->isolate ? 3 : d.request_len;
+	if (nonblock_error) {
+		rc = nonblock_error;
 		cause = "cannot make the socket non-blocking";
+	} else if (reqlen < 0) {
+		rc = -EINVAL;
+		cause = "cannot encode the SOCKS request";
 	} else {
-		rc = try_tors(&d, cfg, rq, host, port, res, &cause, &code);
+		rc = try_tors(&d, cfg, rq, host, res, &cause, &code);
 	}
 	if (rc && rc != -EISCONN && rc != -EALREADY)
 		/* Whatever the SOCKS stream got to, it must carry nothing more: a
 		 * retry on this socket is refused by the connect() hook. */
 		h->shutdown(fd, SHUT_RDWR);
-	if (!(flags & O_NONBLOCK))
-		h->fcntl(fd, F_SETFL, flags);
+	if (d.restore_flags >= 0)
+		h->fcntl(fd, F_SETFL, d.restore_flags);
 	if (rc == -EISCONN || rc == -EALREADY) /* a second connect() on one of ours: the kernel's answer */
 		return res->error = -rc, rc;
 	res->seconds = h->now() - start;

@@ -17,6 +17,8 @@
  * getpeername, and the server's first line. -k installs a SIGSEGV handler
  * without SA_RESTART first, as crash reporters do.
  * -R after a failed connect, one more on a new socket ("retry: RESULT").
+ * After a successful connect, whether the socket's status flags are what they
+ * were before it ("flags unchanged").
  * connect_probe -S: a sendmsg whose iovec lengths add up past SIZE_MAX. */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -94,6 +96,7 @@ static const char *errno_name(int e)
 int main(int argc, char **argv)
 {
 	int nonblock = 0, fastopen = 0, twice = 0, inet6 = 0, interrupt = 0, halfclose = 0, opt, fd, rc;
+	int flags_before;
 	int alarm_secs = 0, unblocker = 0, close_stderr = 0, move_to = -1, second_at = -1, more = 0;
 	int retry = 0;
 	int crash_handler = 0;
@@ -152,6 +155,7 @@ int main(int argc, char **argv)
 	}
 	if (nonblock)
 		fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
+	flags_before = fcntl(fd, F_GETFL);
 	if (crash_handler) {
 		struct sigaction sa = { .sa_handler = on_alarm }; /* never called: no fault here */
 		sigaction(SIGSEGV, &sa, NULL);
@@ -224,6 +228,7 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	printf("connect: ok\n");
+	printf("flags unchanged: %s\n", fcntl(fd, F_GETFL) == flags_before ? "yes" : "no");
 	if (second_at >= 0) {
 		int fd2 = socket(res->ai_family, SOCK_STREAM, 0);
 		if (dup2(fd2, second_at) == second_at && second_at != fd2)

@@ -7,6 +7,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <netinet/in.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -19,6 +20,8 @@
 const char *server_name = "server";
 
 static int log_fd = -1;
+static int reuse_port;
+static int listening_fd = -1;
 static const char *pid_path;
 static pid_t daemon_pid;
 
@@ -51,6 +54,13 @@ static void on_terminate(int sig)
 	(void)sig;
 	if (pid_path && daemon_pid == getpid())
 		unlink(pid_path);
+	/* Stop listening now: a thread blocked in accept() keeps the socket
+	 * listening until it leaves, and the process looks dead (its main
+	 * thread a zombie) before the last thread has - a connection made
+	 * meanwhile would be accepted by the kernel, then reset, instead of
+	 * refused as a test that stopped us expects. */
+	if (listening_fd >= 0)
+		shutdown(listening_fd, SHUT_RDWR);
 	_exit(0);
 }
 
@@ -105,6 +115,8 @@ static int bind_listen(int fd, const struct addrinfo *ai)
 	int one = 1;
 
 	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	if (reuse_port)
+		setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one));
 	if (ai->ai_family == AF_INET6)
 		setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one));
 	return bind(fd, ai->ai_addr, ai->ai_addrlen) == 0 && listen(fd, SOMAXCONN) == 0 ? 0 : -1;
@@ -262,9 +274,11 @@ int server_start(const struct server_options *opt)
 		if (log_fd < 0)
 			die("%s: %s", opt->log_path, strerror(errno));
 	}
+	reuse_port = opt->reuse_port;
 	listen_fd = open_listener(opt->listen_spec);
 	if (listen_fd < 0)
 		die("cannot listen on %s: %s", opt->listen_spec, strerror(errno));
+	listening_fd = listen_fd;
 	if (opt->pid_path) {
 		pid_path = opt->pid_path;
 		daemonize(opt->pid_path);
@@ -310,5 +324,51 @@ void server_run(int listen_fd, void (*serve)(int fd, const void *arg), const voi
 			_exit(0);
 		}
 		close(client_fd);
+	}
+}
+
+struct connection {
+	int fd;
+	void (*serve)(int fd, const void *arg);
+	const void *arg;
+};
+
+static void *connection_thread(void *p)
+{
+	struct connection c = *(struct connection *)p;
+
+	free(p);
+	c.serve(c.fd, c.arg);
+	return NULL;
+}
+
+void server_run_threads(int listen_fd, void (*serve)(int fd, const void *arg), const void *arg)
+{
+	pthread_attr_t attr;
+
+	pthread_attr_init(&attr);
+	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+	pthread_attr_setstacksize(&attr, 256 * 1024);
+	for (;;) {
+		struct connection *c;
+		pthread_t t;
+		int client_fd = accept4(listen_fd, NULL, NULL, SOCK_CLOEXEC);
+
+		if (client_fd < 0) {
+			if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS ||
+			    errno == ENOMEM)
+				usleep(10000);
+			continue;
+		}
+		c = malloc(sizeof(*c));
+		if (!c) {
+			close(client_fd);
+			continue;
+		}
+		*c = (struct connection){ client_fd, serve, arg };
+		if (pthread_create(&t, &attr, connection_thread, c) != 0) {
+			free(c);
+			close(client_fd);
+		}
 	}
 }

@@ -1,8 +1,8 @@
 /* server_common: the plumbing fake_socks and smtp_sink share. Each is a small
  * forking TCP server started by the integration tests: options -l HOST:PORT,
  * -L LOGFILE and -p PIDFILE, a log of one line per event, a pid file written
- * once the socket listens, one child process per connection that dies with
- * the server. Only their protocol differs. */
+ * once the socket listens, one child process (or thread) per connection that
+ * dies with the server. Only their protocol differs. */
 #ifndef ONIONMX_TESTS_SERVER_COMMON_H
 #define ONIONMX_TESTS_SERVER_COMMON_H
 
@@ -15,6 +15,7 @@ struct server_options {
 	const char *listen_spec;
 	const char *log_path;
 	const char *pid_path;
+	int reuse_port;  /* SO_REUSEPORT: several servers share the address (smtp_sink -R) */
 };
 
 /* The program's name, for error and log messages; set it first in main. */
@@ -53,6 +54,12 @@ int server_start(const struct server_options *opt);
 /* Accepts forever, each connection served by SERVE(fd, ARG) in a child of its
  * own that dies with the server. */
 void server_run(int listen_fd, void (*serve)(int fd, const void *arg), const void *arg)
+	__attribute__((noreturn));
+
+/* The same with a thread per connection, which SERVE must end by closing FD:
+ * no fork() and exit per connection (fake_socks, whose cost tests/bench/mta.sh
+ * must not count as the client's). */
+void server_run_threads(int listen_fd, void (*serve)(int fd, const void *arg), const void *arg)
 	__attribute__((noreturn));
 
 #endif

@@ -8,7 +8,9 @@
  *   -n   name in the banner and the X-Sink header (default "sink")
  *   -p   daemonize; the pid file is written once the socket listens, and the
  *        command returns only after that
- *   -L   log "CONNECT from=ADDR", one line per connection */
+ *   -L   log "CONNECT from=ADDR", one line per connection
+ *   -R   SO_REUSEPORT: several sinks share the address, the kernel spreading
+ *        the connections over them (tests/bench/mta.sh) */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE /* accept4, pipe2 */
 #endif
@@ -18,6 +20,7 @@
 #include <fcntl.h>
 #include <netdb.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdint.h>
@@ -64,7 +67,7 @@ static unsigned *message_counter; /* shared by all connection processes */
 static void usage(void)
 {
 	fprintf(stderr, "usage: smtp_sink -l HOST:PORT -d MAILDIR [-n NAME] [-p PIDFILE] "
-		"[-L LOGFILE]\n");
+		"[-L LOGFILE] [-R]\n");
 	exit(2);
 }
 
@@ -285,7 +288,12 @@ static void serve_client(int fd, const struct options *opt)
 	size_t len, addr_len;
 	int complete;
 	long number;
+	int one = 1;
 
+	/* A real MTA writes its replies to pipelined commands at once; written
+	 * one by one as here, Nagle would hold all but the first until the
+	 * client's delayed ACK (40 ms a message, tests/bench/mta.sh). */
+	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 	reader.fd = fd;
 	if (reply(fd, "220 %s ESMTP sink\r\n", opt->name) < 0)
 		goto out;
@@ -400,9 +408,10 @@ static void parse_options(int argc, char **argv, struct options *opt)
 
 	memset(opt, 0, sizeof(*opt));
 	opt->name = "sink";
-	while ((c = getopt(argc, argv, "l:d:n:p:L:")) != -1) {
+	while ((c = getopt(argc, argv, "l:d:n:p:L:R")) != -1) {
 		switch (c) {
 		case 'd': opt->maildir = optarg; break;
+		case 'R': opt->server.reuse_port = 1; break;
 		case 'n': opt->name = optarg; break;
 		default:
 			if (!server_option(c, optarg, &opt->server))

@@ -18,6 +18,7 @@ out=$(shim "$H/connect_probe" "$ONION1.onion" 25 2>"$T/stderr")
 like "$out" "^connect: ok" "blocking connect to the onion succeeds"
 like "$out" "^banner: 220 onion " "and reads the onion sink's banner through the SOCKS server"
 like "$out" "^errno preserved: yes" "a successful connect leaves errno as it was"
+like "$out" "^flags unchanged: yes" "the socket's status flags after connect() are what they were before"
 like "$out" "^peer: $ADDR1 port 25" "getpeername reports the synthetic address, not Tor's"
 like "$out" "^flags nonblock: no" "the socket is blocking again afterwards"
 like "$(cat "$T/socks.log")" "CONNECT host=$ONION1\.onion port=25 atyp=3 user=$ONION1\.onion pass=onionmx" \
@@ -29,6 +30,52 @@ out=$(shim "$H/connect_probe" -n "$ONION1.onion" 25)
 like "$out" "^connect: ok" "non-blocking connect + poll + SO_ERROR (Postfix's way) succeeds"
 like "$out" "^flags nonblock: no" "(the probe made it blocking again itself)"
 like "$out" "^banner: 220 onion " "non-blocking: banner read"
+
+# The dial to Tor leaves the caller's status flags alone (issue 15): with TCP
+# Fast Open on (the kernel's default) it connects by sendto(MSG_FASTOPEN |
+# MSG_DONTWAIT), a non-blocking connect without O_NONBLOCK; with it off, by
+# connect() on the socket made non-blocking meanwhile, its flags restored.
+dial_traced() { # dial_traced TCP_FASTOPEN [PROBE-OPTIONS]: the probe under strace
+	local value=$1
+	shift
+	sysctl -qw net.ipv4.tcp_fastopen="$value"
+	strace -f -qq -e trace=fcntl,connect,sendto -E LD_PRELOAD="$PRELOAD" -o "$T/dial$value.strace" \
+		"$H/connect_probe" "$@" "$ONION1.onion" 25 2>/dev/null
+	sysctl -qw net.ipv4.tcp_fastopen=1
+}
+if command -v strace >/dev/null; then
+	is "$(cat /proc/sys/net/ipv4/tcp_fastopen)" 1 "net.ipv4.tcp_fastopen is 1 (the default) in the namespace"
+	for nb in "" -n; do
+		what=${nb:+non-blocking}
+		what=${what:-blocking}
+		out=$(dial_traced 1 $nb)
+		like "$out" "^flags unchanged: yes" "$what socket, TCP Fast Open on: connected, its flags as they were"
+		[ -n "$nb" ] && like "$out" "^connect: returned 0 at once" \
+			"non-blocking socket: connect() returns 0, the handshake done inside it (as before)"
+		trace=$(cat "$T/dial1.strace")
+		like "$trace" 'sendto\([0-9]+, "\\5\\1\\2", 3, MSG_DONTWAIT\|MSG_NOSIGNAL\|MSG_FASTOPEN, \{sa_family=AF_INET, sin_port=htons\(9050\)' \
+			"$what socket: the greeting goes to the SOCKS port with the call that completes the connection"
+		# (The non-blocking probe sets O_NONBLOCK itself, and clears it at the end.)
+		is "$(grep -c F_SETFL "$T/dial1.strace")" "$([ -n "$nb" ] && echo 2 || echo 0)" \
+			"$what socket, TCP Fast Open on: no fcntl(F_SETFL) of the library's"
+		unlike "$trace" 'connect\([0-9]+, \{sa_family=AF_INET, sin_port=htons\(9050\)' "$what socket: no connect() to the SOCKS port"
+		out=$(dial_traced 0 $nb)
+		like "$out" "^banner: 220 onion " "$what socket, TCP Fast Open off: connected by connect()"
+		like "$out" "^flags unchanged: yes" "$what socket, TCP Fast Open off: its flags as they were"
+		trace=$(cat "$T/dial0.strace")
+		like "$trace" 'MSG_FASTOPEN.* = -1 EOPNOTSUPP' "TCP Fast Open off: the kernel says so"
+		like "$trace" 'connect\([0-9]+, \{sa_family=AF_INET, sin_port=htons\(9050\)' "TCP Fast Open off: connect() to the SOCKS port"
+		if [ -z "$nb" ]; then
+			is "$(grep -Ec 'F_SETFL, O_RDWR(\|O_NONBLOCK)?\)' "$T/dial0.strace")" 2 \
+				"(control: fcntl calls are seen: the blocking socket made non-blocking for connect(), then restored)"
+		else
+			is "$(grep -c F_SETFL "$T/dial0.strace")" 2 \
+				"TCP Fast Open off, non-blocking socket: no F_SETFL of the library's (the probe's own two)"
+		fi
+	done
+else
+	ok 0 "# SKIP strace not installed: the dial's system calls are not checked"
+fi
 
 out=$(shim "$H/connect_probe" -6 "$ONION1.onion" 25)
 like "$out" "^connect: ok" "AF_INET6 socket to the v4-mapped synthetic address succeeds"

@@ -92,7 +92,9 @@ tfo_round() { # tfo_round VALUE N: one mapped and one unmapped delivery, traced
 	unlike "$trace" '(inet_addr\("|"::ffff:)2(4[0-9]|5[0-5])\.' "tcp_fastopen=$value: no system call went to a synthetic address"
 	# (Exim takes the onion's IPv4-mapped AAAA first: an AF_INET6 socket, which
 	# reaches the SOCKS port at ::ffff:127.0.0.1.)
-	like "$trace" 'connect\([0-9]+, \{sa_family=AF_INET6?, sin6?_port=htons\(9050\), .*"(::ffff:)?127\.0\.0\.1"' \
+	# (The library dials Tor by sendto(MSG_FASTOPEN) while the kernel allows
+	# it, by connect() when not: tor.c, dial_fastopen.)
+	like "$trace" '(connect|sendto)\([0-9]+, (".*", [0-9]+, MSG_DONTWAIT\|MSG_NOSIGNAL\|MSG_FASTOPEN, )?\{sa_family=AF_INET6?, sin6?_port=htons\(9050\), .*"(::ffff:)?127\.0\.0\.1"' \
 		"tcp_fastopen=$value: the onion delivery went to the SOCKS port instead"
 }
 is "$(cat /proc/sys/net/ipv4/tcp_fastopen)" 1 "net.ipv4.tcp_fastopen is 1 (the default) in the namespace"

@@ -60,6 +60,11 @@ static struct fake {
 	size_t send_calls, recv_calls, poll_calls, setsockopt_calls, connect_calls;
 	size_t wire_read;          /* bytes of the server's stream consumed */
 	int connected, shutdown_how, setfl_calls, last_setfl, getsockopt_domain;
+	/* the host with sendto (TCP Fast Open dial): the socket's protocol, TCP
+	 * Fast Open off (EOPNOTSUPP), and what was seen */
+	int protocol, tfo_off;
+	size_t sendto_calls, getfl_calls, getsockopt_type;
+	int newsock_setfl; /* F_SETFL on a replacement socket (-1: none) */
 	struct sockaddr_storage dialed;
 	socklen_t dialed_len;
 	char log[1200];
@@ -100,15 +105,9 @@ static int f_socket(int d, int t, int p)
 	return 9;
 }
 
-static int f_connect(int fd, const struct sockaddr *sa, socklen_t len)
+/* With several Tors, the first dial of a socket picks the server by port. */
+static void pick_server(const struct sockaddr *sa)
 {
-	if (fd != FD)
-		return errno = EBADF, -1;
-	if (sa->sa_family == AF_UNSPEC) { /* dissolve: a new connect() may follow */
-		fk.connected = 0;
-		fk.connect_calls = 0;
-		return 0;
-	}
 	if (fk.multi && fk.connect_calls == 0) {
 		int i = ntohs(((const struct sockaddr_in *)sa)->sin_port) - 9050;
 		const struct server *sv = &fk.servers[i & 3];
@@ -121,6 +120,18 @@ static int f_connect(int fd, const struct sockaddr *sa, socklen_t len)
 		if (fk.ndials < 16)
 			fk.dials[fk.ndials++] = i;
 	}
+}
+
+static int f_connect(int fd, const struct sockaddr *sa, socklen_t len)
+{
+	if (fd != FD)
+		return errno = EBADF, -1;
+	if (sa->sa_family == AF_UNSPEC) { /* dissolve: a new connect() may follow */
+		fk.connected = 0;
+		fk.connect_calls = 0;
+		return 0;
+	}
+	pick_server(sa);
 	fk.connect_calls++;
 	memcpy(&fk.dialed, sa, len);
 	fk.dialed_len = len;
@@ -152,6 +163,51 @@ static ssize_t f_send(int fd, const void *buf, size_t len, int flags)
 		return errno = EAGAIN, -1;
 	if (fk.send_max && len > fk.send_max)
 		len = fk.send_max;
+	if (fk.nsent + len > sizeof(fk.sent))
+		return errno = ENOBUFS, -1;
+	memcpy(fk.sent + fk.nsent, buf, len);
+	fk.nsent += len;
+	return (ssize_t)len;
+}
+
+/* sendto(MSG_FASTOPEN | MSG_DONTWAIT) as the kernel answers it on a TCP
+ * socket: a non-blocking connect whose later calls report the outcome and,
+ * once connected, send. C_NOW: the first call's data goes in the SYN (a
+ * cookie known), the connection still pending until the next call. Counts
+ * in connect_calls as a dial. */
+static ssize_t f_sendto(int fd, const void *buf, size_t len, int flags, const struct sockaddr *sa,
+			socklen_t salen)
+{
+	int first = fk.connect_calls == 0;
+
+	fk.sendto_calls++;
+	if (fd != FD || flags != (MSG_FASTOPEN | MSG_DONTWAIT | MSG_NOSIGNAL) || !sa)
+		return errno = EINVAL, -1;
+	if (fk.tfo_off)
+		return errno = EOPNOTSUPP, -1;
+	if (fk.connected && first)
+		return errno = EISCONN, -1;
+	pick_server(sa);
+	fk.connect_calls++;
+	memcpy(&fk.dialed, sa, salen);
+	fk.dialed_len = salen;
+	switch (fk.connect_mode) {
+	case C_NOW:
+		if (!first)
+			fk.connected = 1;
+		break;
+	case C_REFUSED:
+		return errno = ECONNREFUSED, -1;
+	case C_PENDING_OK:
+		if (first)
+			return errno = EINPROGRESS, -1;
+		fk.connected = 1;
+		break;
+	case C_PENDING_REFUSED:
+		return errno = first ? EINPROGRESS : ECONNREFUSED, -1;
+	case C_HANG:
+		return errno = first ? EINPROGRESS : EALREADY, -1;
+	}
 	if (fk.nsent + len > sizeof(fk.sent))
 		return errno = ENOBUFS, -1;
 	memcpy(fk.sent + fk.nsent, buf, len);
@@ -232,10 +288,16 @@ static int f_fcntl(int fd, int cmd, ...)
 	va_list ap;
 	int arg;
 
+	if (fd == 9 && cmd == F_SETFL) { /* the replacement socket (f_socket) */
+		va_start(ap, cmd);
+		fk.newsock_setfl = va_arg(ap, int);
+		va_end(ap);
+		return 0;
+	}
 	if (fd != FD)
 		return errno = EBADF, -1;
 	if (cmd == F_GETFL)
-		return fk.flags;
+		return fk.getfl_calls++, fk.flags;
 	if (cmd == F_GETFD)
 		return 0;
 	va_start(ap, cmd);
@@ -260,7 +322,12 @@ static int f_getsockopt(int fd, int level, int name, void *val, socklen_t *len)
 	if (fd != FD || level != SOL_SOCKET || *len < sizeof(int))
 		return errno = EINVAL, -1;
 	if (name == SO_TYPE) {
+		fk.getsockopt_type++;
 		*(int *)val = fk.type;
+		return 0;
+	}
+	if (name == SO_PROTOCOL) {
+		*(int *)val = fk.protocol;
 		return 0;
 	}
 	if (name == SO_DOMAIN) {
@@ -323,6 +390,8 @@ static void reset(int isolate)
 	fk.connect_mode = C_PENDING_OK;
 	fk.now = 1000.0;
 	fk.shutdown_how = -1;
+	fk.protocol = IPPROTO_TCP;
+	fk.newsock_setfl = -1;
 	omx_config_defaults(&cfg);
 	cfg.isolate = isolate;
 	cfg.timeout = 30;
@@ -684,6 +753,151 @@ static void test_addresses(void)
 	is_int(fk.getsockopt_domain, 1, "family unknown: the socket is asked");
 }
 
+/* --- the dial by sendto(MSG_FASTOPEN | MSG_DONTWAIT) (issue 15) --- */
+
+static const struct omx_host fastopen_host = {
+	.socket = f_socket, .connect = f_connect, .send = f_send, .sendto = f_sendto, .recv = f_recv,
+	.poll = f_poll, .shutdown = f_shutdown, .close = f_close, .fcntl = f_fcntl,
+	.dup3 = f_dup3, .getsockopt = f_getsockopt, .setsockopt = f_setsockopt,
+	.signal_interrupts = f_signal_interrupts, .now = f_now, .random = f_random,
+	.log = f_log, .res_nquery = NULL,
+};
+
+static int dial_fastopen(struct omx_tor_result *res, int family)
+{
+	struct omx_tor_request rq = { .target = &target, .caller_port = 25, .family = family,
+				      .domain = "example.org", .ndomains = 1 };
+
+	return omx_tor_connect(&fastopen_host, FD, &cfg, &rq, res);
+}
+
+static void test_fastopen(void)
+{
+	struct omx_tor_result res;
+	uint8_t want[600], want0[600];
+	size_t wlen = expected_request(want, sizeof(want), 1, 25);
+	size_t wlen0 = expected_request(want0, sizeof(want0), 0, 25);
+
+	/* A blocking socket, isolation: what bench's bound2 client does, with the
+	 * connection made by the kernel's non-blocking connect all the same. */
+	reset(1);
+	script(method_userpass, 2, 3, 0);
+	script(auth_ok, 2, wlen, 0);
+	script(reply_ok, sizeof(reply_ok), wlen, 0);
+	script(banner, sizeof(banner) - 1, wlen, 0);
+	is_int(dial_fastopen(&res, AF_INET), 0, "fastopen dial, blocking socket: connected");
+	is_int(fk.getfl_calls + fk.setfl_calls, 0, "fastopen dial: the socket's flags neither read nor changed");
+	is_int(fk.sendto_calls, 2, "fastopen dial: EINPROGRESS, then the call that completes it");
+	is_int(fk.connect_calls, 2, "fastopen dial: no connect() besides");
+	is_int(fk.getsockopt_type, 0, "a TCP socket (SO_PROTOCOL): no SO_TYPE asked");
+	ok(fk.nsent == wlen && memcmp(fk.sent, want, wlen) == 0,
+	   "fastopen dial: the same request, byte for byte");
+	is_int(fk.send_calls, 1, "the greeting went with the completing call, credentials and CONNECT in one send()");
+	is_int(fk.wire_read, 2 + 2 + sizeof(reply_ok), "fastopen dial: the banner left unread");
+	is_int(fk.shutdown_how, -1, "fastopen dial: not shut down");
+
+	reset(0);
+	fk.flags = O_NONBLOCK | O_APPEND;
+	script(method_none, 2, wlen0, 0);
+	script(reply_ok, sizeof(reply_ok), wlen0, 0);
+	is_int(dial_fastopen(&res, AF_INET), 0, "fastopen dial, non-blocking socket, no isolation: connected");
+	ok(fk.nsent == wlen0 && memcmp(fk.sent, want0, wlen0) == 0 && fk.send_calls == 0,
+	   "no isolation: the whole request with the completing call");
+	is_int(fk.getfl_calls + fk.setfl_calls, 0, "non-blocking socket: flags untouched");
+
+	/* Replies not in yet when asked for (Tor has to be scheduled): each is
+	 * waited for, then read - no recv() failing EAGAIN first. */
+	reset(1);
+	script(method_userpass, 2, 3, 0.001);
+	script(auth_ok, 2, wlen, 0.002);
+	script(reply_ok, sizeof(reply_ok), wlen, 0.002);
+	is_int(dial_fastopen(&res, AF_INET), 0, "replies that come a moment later: connected");
+	is_int(fk.recv_calls, 2, "one recv() for the method choice, one for status and reply");
+	is_int(fk.poll_calls, 2, "a poll() before each (the connection needed none)");
+
+	/* With a cookie the greeting goes in the SYN: the next call only completes. */
+	reset(1);
+	fk.connect_mode = C_NOW;
+	script(method_userpass, 2, 3, 0);
+	script(auth_ok, 2, wlen, 0);
+	script(reply_ok, sizeof(reply_ok), wlen, 0);
+	is_int(dial_fastopen(&res, AF_INET), 0, "greeting sent in the SYN: connected");
+	ok(fk.nsent == wlen && memcmp(fk.sent, want, wlen) == 0, "greeting in the SYN: sent once, in order");
+	is_int(fk.sendto_calls, 2, "greeting in the SYN: one more call to complete the connection");
+
+	reset(1);
+	fk.connect_mode = C_PENDING_REFUSED;
+	is_int(dial_fastopen(&res, AF_INET), -ENETDOWN, "fastopen dial, Tor's port refuses: ENETDOWN");
+	is_str(res.cause, "cannot connect to Tor's SOCKS port (is Tor running?)", "refused: cause");
+	is_int(fk.nsent, 0, "refused: nothing sent");
+	is_int(fk.shutdown_how, SHUT_RDWR, "refused: shut down");
+
+	reset(1);
+	fk.connect_mode = C_REFUSED;
+	is_int(dial_fastopen(&res, AF_INET), -ENETDOWN, "fastopen dial refused at once: ENETDOWN");
+
+	reset(1);
+	fk.connect_mode = C_HANG;
+	is_int(dial_fastopen(&res, AF_INET), -ETIMEDOUT, "fastopen dial, Tor's port never accepts: ETIMEDOUT");
+	ok(fk.now >= 1030.0 && fk.now < 1030.1, "fastopen dial: the wait ends at the deadline (fake clock %.3f)", fk.now);
+	is_str(res.cause, "timed out connecting to Tor's SOCKS port", "fastopen hang: cause");
+	is_int(fk.getfl_calls + fk.setfl_calls, 0, "fastopen hang: flags untouched");
+
+	/* TCP Fast Open off on the host: connect(), the socket non-blocking meanwhile. */
+	reset(1);
+	fk.tfo_off = 1;
+	script(method_userpass, 2, 3, 0);
+	script(auth_ok, 2, wlen, 0);
+	script(reply_ok, sizeof(reply_ok), wlen, 0);
+	is_int(dial_fastopen(&res, AF_INET), 0, "TCP Fast Open off: connected by connect()");
+	is_int(fk.sendto_calls, 1, "TCP Fast Open off: one sendto (EOPNOTSUPP), then connect()");
+	is_int(fk.connect_calls, 2, "TCP Fast Open off: connect() twice (EINPROGRESS, done)");
+	is_int(fk.setfl_calls, 2, "TCP Fast Open off, blocking socket: made non-blocking and restored");
+	is_int(fk.last_setfl, 0, "TCP Fast Open off: its flags restored");
+	ok(fk.nsent == wlen && memcmp(fk.sent, want, wlen) == 0, "TCP Fast Open off: the same request");
+
+	reset(1);
+	fk.tfo_off = 1;
+	fk.flags = O_NONBLOCK;
+	fk.connect_mode = C_PENDING_REFUSED;
+	is_int(dial_fastopen(&res, AF_INET), -ENETDOWN, "TCP Fast Open off, refused: ENETDOWN");
+	is_int(fk.setfl_calls, 0, "TCP Fast Open off, non-blocking socket: flags untouched");
+
+	/* Not TCP: asked its type as before; a datagram socket gets nothing. */
+	reset(1);
+	fk.protocol = IPPROTO_UDP;
+	fk.type = SOCK_DGRAM;
+	is_int(dial_fastopen(&res, AF_INET), -ENETUNREACH, "a UDP socket: ENETUNREACH");
+	is_int(fk.sendto_calls + fk.connect_calls + fk.nsent, 0, "a UDP socket: nothing dialled or sent");
+	is_int(fk.getsockopt_type, 1, "a socket that is not TCP: its type asked");
+
+	reset(1);
+	fk.protocol = 132; /* IPPROTO_SCTP, SOCK_STREAM: connect() as before */
+	script(method_userpass, 2, 3, 0);
+	script(auth_ok, 2, wlen, 0);
+	script(reply_ok, sizeof(reply_ok), wlen, 0);
+	is_int(dial_fastopen(&res, AF_INET), 0, "a stream socket not TCP: connected by connect()");
+	ok(fk.sendto_calls == 0 && fk.setfl_calls == 2 && fk.last_setfl == 0,
+	   "not TCP: no sendto, made non-blocking and restored");
+
+	/* A socket already connected: the kernel's EISCONN, the stream left alone. */
+	reset(1);
+	fk.connected = 1;
+	is_int(dial_fastopen(&res, AF_INET), -EISCONN, "fastopen dial on a connected socket: EISCONN");
+	is_int(fk.shutdown_how, -1, "EISCONN: the stream is not shut down");
+
+	/* An AF_INET socket replaced for an IPv6 Tor keeps the caller's flags. */
+	reset(1);
+	fk.flags = O_NONBLOCK | O_APPEND;
+	omx_parse_hostport("[::1]:9050", &cfg.socks, &cfg.socks_len);
+	script(method_userpass, 2, 3, 0);
+	script(auth_ok, 2, wlen, 0);
+	script(reply_ok6, sizeof(reply_ok6), wlen, 0);
+	is_int(dial_fastopen(&res, AF_INET), 0, "IPv6 Tor, AF_INET socket: connected");
+	is_int(fk.newsock_setfl, O_NONBLOCK | O_APPEND, "the replacement socket gets the caller's status flags");
+	is_int(fk.dialed.ss_family, AF_INET6, "the replacement dials Tor over IPv6");
+}
+
 /* --- several Tors (issue 14): failover, stickiness, shared health --- */
 
 enum behaviour { GOOD, B_REFUSED, HANG, SILENT, CLOSES, CODE };
@@ -724,6 +938,8 @@ static void reset_multi(int ntors)
 	cfg.tor_retry = 60;
 }
 
+static const struct omx_host *multi_host = &fake_host;
+
 /* Dials ONION; returns the result code, with the Tors dialled in fk.dials. */
 static int dial_onion(const char *onion, struct omx_tor_result *res)
 {
@@ -735,7 +951,7 @@ static int dial_onion(const char *onion, struct omx_tor_result *res)
 	t.port = 0;
 	fk.ndials = 0;
 	fk.connect_calls = 0;
-	return omx_tor_connect(&fake_host, FD, &cfg, &rq, res);
+	return omx_tor_connect(multi_host, FD, &cfg, &rq, res);
 }
 
 static char *dials_text(void)
@@ -915,6 +1131,23 @@ static void test_failover(void)
 	omx_health_down(&health, first2, fk.now + 100000, 60);
 	dial_onion(ONION, &res);
 	ok(fk.ndials == 1 && fk.dials[0] == first2, "a down time implausibly far ahead counts as healthy");
+
+	/* The fastopen dial moves on the same way: the socket dissolved between Tors. */
+	multi_host = &fastopen_host;
+	for (int k = 0; k < 2; k++) {
+		reset_multi(3);
+		fresh_health();
+		serve(first, k ? HANG : B_REFUSED, 0);
+		serve((first + 1) % 3, GOOD, 0);
+		serve((first + 2) % 3, GOOD, 0);
+		snprintf(want, sizeof(want), "%d %d", first, (first + 1) % 3);
+		is_int(dial_onion(ONION, &res), 0, "fastopen dial, first Tor %s: connected through the next",
+		       k ? "never accepts" : "refuses");
+		is_str(dials_text(), want, "fastopen dial, first Tor %s: the next in order was asked",
+		       k ? "never accepts" : "refuses");
+		is_int(fk.setfl_calls + fk.getfl_calls, 0, "fastopen dial with failover: flags untouched");
+	}
+	multi_host = &fake_host;
 	omx_health_close(&health);
 }
 
@@ -956,6 +1189,7 @@ int main(void)
 	test_signals();
 	test_addresses();
 	test_failover();
+	test_fastopen();
 	test_io_socketpair();
 	return done_testing();
 }
