@@ -155,6 +155,22 @@ static ssize_t dial_fastopen(const struct dial *d, const struct sockaddr *sa, so
 	}
 }
 
+/* Whether SA is a loopback address. TCP Fast Open is used only with a Tor on
+ * this host: on the way to another host a middlebox may drop a SYN that
+ * carries its option, and the kernel's retransmission without it comes about a
+ * second later. */
+static int on_loopback(const struct sockaddr *sa)
+{
+	if (sa->sa_family == AF_INET)
+		return ((const uint8_t *)&((const struct sockaddr_in *)sa)->sin_addr)[0] == 127;
+	if (sa->sa_family == AF_INET6) {
+		const struct in6_addr *a = &((const struct sockaddr_in6 *)sa)->sin6_addr;
+
+		return IN6_IS_ADDR_LOOPBACK(a) || (IN6_IS_ADDR_V4MAPPED(a) && a->s6_addr[12] == 127);
+	}
+	return 0;
+}
+
 /* Connects the socket to Tor. Returns the bytes of the greeting already sent
  * (dial_fastopen), or -errno (*CAUSE set when it is not the connection's). */
 static ssize_t dial_tor(struct dial *d, const struct sockaddr_storage *socks, socklen_t len,
@@ -164,11 +180,11 @@ static ssize_t dial_tor(struct dial *d, const struct sockaddr_storage *socks, so
 	int rc;
 
 	if (d->fastopen) {
-		ssize_t n = dial_fastopen(d, sa, len);
+		ssize_t n = on_loopback(sa) ? dial_fastopen(d, sa, len) : -EOPNOTSUPP;
 
 		if (n != -EOPNOTSUPP)
 			return n;
-		d->fastopen = 0; /* TCP Fast Open is off here: connect(), non-blocking */
+		d->fastopen = 0; /* Fast Open off here, or Tor elsewhere: connect(), non-blocking */
 		if ((rc = make_nonblocking(d)) != 0) {
 			*cause = "cannot make the socket non-blocking";
 			return rc;

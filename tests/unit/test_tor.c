@@ -896,6 +896,26 @@ static void test_fastopen(void)
 	is_int(dial_fastopen(&res, AF_INET), 0, "IPv6 Tor, AF_INET socket: connected");
 	is_int(fk.newsock_setfl, O_NONBLOCK | O_APPEND, "the replacement socket gets the caller's status flags");
 	is_int(fk.dialed.ss_family, AF_INET6, "the replacement dials Tor over IPv6");
+
+	/* A Tor on another host is dialled by connect(): a middlebox may drop a
+	 * SYN with the Fast Open option (the fake host sends nothing anywhere). */
+	reset(1);
+	omx_parse_hostport("192.0.2.7:9050", &cfg.socks, &cfg.socks_len);
+	script(method_userpass, 2, 3, 0);
+	script(auth_ok, 2, wlen, 0);
+	script(reply_ok, sizeof(reply_ok), wlen, 0);
+	is_int(dial_fastopen(&res, AF_INET), 0, "Tor on another host: connected");
+	is_int(fk.sendto_calls, 0, "Tor on another host: no sendto(MSG_FASTOPEN)");
+	is_int(fk.setfl_calls, 2, "Tor on another host, blocking socket: made non-blocking and restored");
+	is_int(fk.last_setfl, 0, "Tor on another host: its flags restored");
+	ok(fk.nsent == wlen && memcmp(fk.sent, want, wlen) == 0, "Tor on another host: the same request");
+	reset(1);
+	omx_parse_hostport("[::ffff:127.0.0.1]:9050", &cfg.socks, &cfg.socks_len);
+	script(method_userpass, 2, 3, 0);
+	script(auth_ok, 2, wlen, 0);
+	script(reply_ok, sizeof(reply_ok), wlen, 0);
+	dial_fastopen(&res, AF_INET);
+	ok(fk.sendto_calls > 0, "Tor at a v4-mapped loopback address: the Fast Open dial");
 }
 
 /* --- several Tors (issue 14): failover, stickiness, shared health --- */
