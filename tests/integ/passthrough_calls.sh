@@ -54,4 +54,13 @@ for list in "" "search corp.example"; do
 	check "res_nsearch(plain.example, MX), $what" nsearch-mx plain.example
 	check "getaddrinfo(plainhost.example), $what" gai plainhost.example
 done
+# With discovery, an unmapped domain's MX lookup reads the cached "no SRV
+# record" answer (stored by a first lookup, so that both loop lengths find it):
+# without the cache's lock, so without blocking signals around it.
+printf 'nameserver 127.0.0.1\n' >"$T/resolv.conf"
+printf 'discover = srv\ncache = %s/discovery.cache\n' "$T" >>"$T/onionmx.conf"
+LD_PRELOAD="$PRELOAD" "$H/lookup_repeat" search-mx plain.example 1 >/dev/null 2>&1
+check "res_search(plain.example, MX), discover = srv" search-mx plain.example
+check "res_nsearch(plain.example, MX), discover = srv" nsearch-mx plain.example
+like "$(dns_queries)" "SRV _onion-mx\._tcp\.plain\.example" "(discovery asked for plain.example's SRV records)"
 done_testing
