@@ -4,6 +4,7 @@
 #include "cache.h"
 #include "shared_file.h"
 
+#include <endian.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -129,17 +130,32 @@ static void sip_word(struct sip *s, uint64_t m)
 	s->v0 = v0, s->v1 = v1, s->v2 = v2, s->v3 = v3;
 }
 
+static void sip_byte(struct sip *s, uint8_t b)
+{
+	s->tail |= (uint64_t)b << (8 * (s->len % 8));
+	if (++s->len % 8 == 0) {
+		sip_word(s, s->tail);
+		s->tail = 0;
+	}
+}
+
 static void sip_update(struct sip *s, const void *data, size_t n)
 {
 	const uint8_t *p = data;
+	size_t i = 0;
 
-	for (size_t i = 0; i < n; i++) {
-		s->tail |= (uint64_t)p[i] << (8 * (s->len % 8));
-		if (++s->len % 8 == 0) {
-			sip_word(s, s->tail);
-			s->tail = 0;
-		}
+	for (; i < n && s->len % 8 != 0; i++)
+		sip_byte(s, p[i]);
+	/* Whole words a word at a time (the same hash: bytes little-endian). */
+	for (; i + 8 <= n; i += 8) {
+		uint64_t m;
+
+		memcpy(&m, p + i, sizeof(m));
+		sip_word(s, le64toh(m));
+		s->len += 8;
 	}
+	for (; i < n; i++)
+		sip_byte(s, p[i]);
 }
 
 static uint64_t sip_final(struct sip *s)
@@ -717,21 +733,35 @@ static int entry_valid(const struct omx_cache *c, const struct domain_entry *e, 
 	return e->sum == entry_sum(c, e);
 }
 
-/* Copies the words of entry E covering bytes [FROM, TO) into COPY. The loads
- * race with a writer by design (the caller throws a torn copy away): relaxed
- * atomic 8-byte loads, so the compiler neither tears nor merges them into a
- * memcpy call, and not instrumented by ThreadSanitizer, which would report the
- * writer's plain stores racing with them (and intercepts memcpy). Nothing else
- * is done here. Both entries are 8-byte aligned (the entry holds an int64). */
+/* Copies the words of entry E covering bytes [FROM, TO) into COPY; with
+ * STRING, only up to the first word holding a NUL byte (the copy of a string
+ * field is then terminated, and the rest is never read: a name or reason is
+ * a few words, the fields are 254 and 128 bytes). The loads race with a
+ * writer by design (the caller throws a torn copy away): relaxed atomic
+ * 8-byte loads, so the compiler neither tears nor merges them into a memcpy
+ * call, and out of ThreadSanitizer's sight, which would report the writer's
+ * plain stores racing with them (and intercepts memcpy). Nothing else is done
+ * here. Entries are 8-byte aligned (they hold an int64). */
 __attribute__((no_sanitize("thread"))) static void
-copy_words(struct domain_entry *copy, const struct domain_entry *e, size_t from, size_t to)
+copy_words(struct domain_entry *copy, const struct domain_entry *e, size_t from, size_t to,
+	   int string)
 {
 	const uint64_t *src = (const uint64_t *)(const void *)e;
 	uint64_t *dst = (uint64_t *)(void *)copy;
 
-	for (size_t i = from / 8; i < (to + 7) / 8; i++)
-		dst[i] = __atomic_load_n(&src[i], __ATOMIC_RELAXED);
+	for (size_t i = from / 8; i < (to + 7) / 8; i++) {
+		uint64_t w = __atomic_load_n(&src[i], __ATOMIC_RELAXED);
+
+		dst[i] = w;
+		/* A zero byte in W (the classic test: exact for "any", the case here). */
+		if (string && ((w - 0x0101010101010101ull) & ~w & 0x8080808080808080ull))
+			break;
+	}
 }
+
+_Static_assert(offsetof(struct domain_entry, domain) == 0 &&
+		       offsetof(struct domain_entry, detail) % 8 == 0,
+	       "the string fields start on a word: copy_words stops at their NUL");
 
 /* A seqlock writer's fence: stores after it are not seen before stores ahead
  * of it. Out of ThreadSanitizer's sight, which (GCC's) refuses fences: its
@@ -745,16 +775,19 @@ __attribute__((no_sanitize("thread"), noinline)) static void fence_release(void)
  * secure, expires, n, sum, detail; not the records), read without the lock as
  * a seqlock reader does: the writer clears expires first and publishes it
  * last, so a copy taken between two equal loads of it, not 0, is one
- * published entry, or a mix the caller's checksum rejects. Returns the expiry
- * seen, or 0: not published, or changed during the copy. */
+ * published entry, or a mix (two writes of the same expiry) the caller's
+ * checksum rejects. Returns the expiry seen, or 0: not published, or changed
+ * during the copy. */
 __attribute__((no_sanitize("thread"), noinline)) static int64_t
 snapshot(const struct domain_entry *e, struct domain_entry *copy)
 {
+	const size_t tail = sizeof(e->domain) / 8 * 8; /* the domain's last word on */
 	int64_t before = __atomic_load_n(&e->expires, __ATOMIC_ACQUIRE), after;
 
-	copy_words(copy, e, 0, offsetof(struct domain_entry, rec));
+	copy_words(copy, e, 0, tail, 1);
+	copy_words(copy, e, tail, offsetof(struct domain_entry, rec), 0);
 	copy_words(copy, e, offsetof(struct domain_entry, detail),
-		   offsetof(struct domain_entry, detail) + sizeof(e->detail));
+		   offsetof(struct domain_entry, detail) + sizeof(e->detail), 1);
 	__atomic_thread_fence(__ATOMIC_ACQUIRE);
 	after = __atomic_load_n(&e->expires, __ATOMIC_RELAXED);
 	return before == after ? before : 0;
