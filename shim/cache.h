@@ -85,7 +85,7 @@ int omx_cache_range_ok(uint32_t net, uint32_t mask);
  * seconds left, the ignored list empty), else 0; OMX_CACHE_BUSY, or
  * OMX_CACHE_FULL if an onion of the entry could not keep an address. Using an
  * entry marks its onions' addresses as in use (they are given one again if
- * they lost it). */
+ * they lost it). A negative answer is read without the lock (no system call). */
 int omx_cache_get(struct omx_cache *c, const char *domain, time_t now,
 		  struct omx_srv_result *r);
 

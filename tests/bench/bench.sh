@@ -649,7 +649,7 @@ row "  discover = srv (no SRV record, cached)" "" "$(us "$m_mxp_omxd") $(fmt_rat
 row "    ratio to baseline [IQR]" "" "$(fmt_ratio "$r_mxp_omxd")" "" "" "" ""
 row "    instructions per call (added)" "" "${IR_mx_omxd:-n/a} (+$(ir_add "$IR_mx_base" "$IR_mx_omxd"))" "" "" "" ""
 [ "$(verdict "${r_mxp_omxd%% *} <= 1.05")" = gap ] &&
-	CAUSES+=("MX of an unmapped domain with discover = srv: $(ir_add "$IR_mx_omx" "$IR_mx_omxd" | sed 's/^[0-9]/+&/') instructions over the map alone (itself +$(ir_add "$IR_mx_base" "$IR_mx_omx") over no library: the name judged once by the map, the name and its parent entry): the shared cache's negative entry for the domain, read under the cache's lock with signals blocked (rt_sigprocmask twice: +2 system calls a lookup) and believed only after its keyed checksum (SipHash over the entry); then the question goes to DNS as it would without discovery")
+	CAUSES+=("MX of an unmapped domain with discover = srv: $(ir_add "$IR_mx_omx" "$IR_mx_omxd" | sed 's/^[0-9]/+&/') instructions over the map alone (itself +$(ir_add "$IR_mx_base" "$IR_mx_omx") over no library: the name judged once by the map, the name and its parent entry): the shared cache's negative entry for the domain, copied without the cache's lock (no system call) and believed only after its keyed checksum on the copy (SipHash over the entry, and over the domain to find its slot); then the question goes to DNS as it would without discovery")
 if [ -n "$DNSQ" ]; then
 	r_dnsq=$(ratio_stats "$T/r/mxmap.omx" "$T/r/mxmap.dnsq")
 	row "MX, mapped domain: in place vs dnsmasq" "$(us "$(median "$T/r/mxmap.dnsq")") (dnsmasq)" "$(us "$(median "$T/r/mxmap.omx")") $(fmt_ratio "$r_dnsq")" "" "" "(us/call; vs dnsmasq)" ""

@@ -770,6 +770,129 @@ static void test_stopped_holder(void)
 	omx_cache_close(&c);
 }
 
+/* A cached negative answer (no SRV record, unusable) is read at every MX
+ * lookup of an unmapped domain: it is answered without the lock (and so
+ * without blocking signals: no system call), even while another process holds
+ * the lock; an onion answer, which refreshes its addresses, still waits for it;
+ * a damaged or expired negative entry is never answered from without it. */
+static void test_negative_unlocked(void)
+{
+	struct omx_cache c;
+	struct omx_srv_result r, none, got;
+	char path[256], err[512];
+	int status;
+	pid_t holder, waiter;
+	uint8_t unusable = OMX_SRV_UNUSABLE;
+
+	snprintf(path, sizeof(path), "%s/negative", dir);
+	omx_cache_open(&c, path, net, mask, 0, err, sizeof(err));
+	memset(&none, 0, sizeof(none));
+	none.status = OMX_SRV_NONE;
+	none.ttl = 600;
+	snprintf(none.detail, sizeof(none.detail), "no SRV record");
+	omx_cache_put(&c, "none.example", 100, &none);
+	omx_cache_put(&c, "damaged.example", 100, &none);
+	omx_cache_put(&c, "expired.example", 100 - 600, &none); /* expires at 100 */
+	result(&r, 41000, 1, 3600);
+	omx_cache_put(&c, "onion.example", 100, &r);
+	is_int(omx_cache_get(&c, "damaged.example", 101, &got), 1, "(control: the entry to damage is a hit)");
+	ok(poke_entry(path, "damaged.example", 254, &unusable, 1) == 0,
+	   "its status changed on disk (no SRV record -> unusable)");
+	holder = fork();
+	if (holder == 0) {
+		omx_cache_test_step = stop_here;
+		omx_cache_put(&c, "other.example", 100, &r);
+		_exit(0);
+	}
+	waitpid(holder, &status, WUNTRACED);
+	ok(WIFSTOPPED(status), "a process stopped while holding the lock");
+	waiter = fork();
+	if (waiter == 0) {
+		struct omx_cache mine;
+
+		if (omx_cache_open(&mine, path, net, mask, 0, err, sizeof(err)) != 0)
+			_exit(10);
+		memset(&got, 0, sizeof(got));
+		if (omx_cache_get(&mine, "none.example", 101, &got) != 1)
+			_exit(11);
+		if (got.status != OMX_SRV_NONE || got.n != 0 || got.ttl != 599 ||
+		    strcmp(got.detail, "no SRV record") != 0)
+			_exit(12);
+		if (omx_cache_get(&mine, "onion.example", 101, &got) != OMX_CACHE_BUSY)
+			_exit(13);
+		if (omx_cache_get(&mine, "damaged.example", 101, &got) != OMX_CACHE_BUSY)
+			_exit(14);
+		if (omx_cache_get(&mine, "expired.example", 101, &got) != OMX_CACHE_BUSY)
+			_exit(15);
+		if (omx_cache_get(&mine, "unknown.example", 101, &got) != OMX_CACHE_BUSY)
+			_exit(16);
+		_exit(0);
+	}
+	status = wait_or_kill(waiter, 60);
+	is_int(WIFEXITED(status) ? WEXITSTATUS(status) : -WTERMSIG(status), 0,
+	       "lock held elsewhere: the negative entry answered as stored; the onion, damaged, "
+	       "expired and unknown entries wait for the lock and say busy (0: all as said; 11-12: "
+	       "the negative entry not answered or wrong, 13-16 the others not busy)");
+	kill(holder, SIGCONT);
+	waitpid(holder, &status, 0);
+	ok(WIFEXITED(status) && WEXITSTATUS(status) == 0, "the holder, continued, finishes");
+	is_int(omx_cache_get(&c, "onion.example", 102, &got), 1, "(control: then the onion entry is a hit)");
+	is_int(omx_cache_get(&c, "damaged.example", 102, &got), 0, "(control: the damaged one a miss)");
+	omx_cache_close(&c);
+}
+
+static struct omx_cache *torn_reader;
+static int torn_bad, torn_busy, torn_published;
+
+/* At each step of a rewrite of torn.example's entry (this thread holds the
+ * lock): a lookup through another handle must not answer from the half-written
+ * entry; it falls back to the lock, which this thread holds: busy. */
+static void read_torn(const char *step)
+{
+	struct omx_srv_result got;
+	int rc;
+
+	if (strncmp(step, "entry", 5) != 0)
+		return;
+	memset(&got, 0, sizeof(got));
+	rc = omx_cache_get(torn_reader, "torn.example", 101, &got);
+	if (strcmp(step, "entry published") == 0) {
+		if (rc == 1 && got.status == OMX_SRV_UNUSABLE && strcmp(got.detail, "second") == 0)
+			torn_published = 1;
+	} else if (rc == OMX_CACHE_BUSY) {
+		torn_busy++;
+	} else {
+		torn_bad++;
+	}
+}
+
+static void test_negative_torn(void)
+{
+	struct omx_cache c, other;
+	struct omx_srv_result r;
+	char path[256], err[512];
+
+	snprintf(path, sizeof(path), "%s/torn", dir);
+	omx_cache_open(&c, path, net, mask, 0, err, sizeof(err));
+	omx_cache_open(&other, path, net, mask, 0, err, sizeof(err));
+	memset(&r, 0, sizeof(r));
+	r.status = OMX_SRV_NONE;
+	r.ttl = 600;
+	snprintf(r.detail, sizeof(r.detail), "first");
+	omx_cache_put(&c, "torn.example", 100, &r);
+	r.status = OMX_SRV_UNUSABLE;
+	snprintf(r.detail, sizeof(r.detail), "second");
+	torn_reader = &other;
+	omx_cache_test_step = read_torn;
+	omx_cache_put(&c, "torn.example", 100, &r);
+	omx_cache_test_step = NULL;
+	is_int(torn_bad, 0, "a negative entry being rewritten is never answered from (nor called a miss)");
+	is_int(torn_busy, 3, "at its cleared, named and summed steps the lookup falls back to the lock");
+	is_int(torn_published, 1, "once published, the new answer is given while the writer still holds the lock");
+	omx_cache_close(&other);
+	omx_cache_close(&c);
+}
+
 static struct omx_cache *handler_cache;
 static volatile sig_atomic_t handler_result = 99, raised;
 
@@ -942,6 +1065,8 @@ int main(void)
 	test_ground_slots();
 	test_domain_quota();
 	test_stopped_holder();
+	test_negative_unlocked();
+	test_negative_torn();
 	test_signal_handler();
 	test_copied_locked();
 	test_fsize_limit();
