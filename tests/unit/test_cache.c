@@ -722,6 +722,23 @@ static void stop_here(const char *step)
 	raise(SIGSTOP);
 }
 
+/* Forks a process that stops (SIGSTOP) while holding C's lock, in the middle
+ * of storing R for other.example; the caller sends it SIGCONT. */
+static pid_t stop_holding_lock(struct omx_cache *c, const struct omx_srv_result *r)
+{
+	int status;
+	pid_t holder = fork();
+
+	if (holder == 0) {
+		omx_cache_test_step = stop_here;
+		omx_cache_put(c, "other.example", 100, r);
+		_exit(0);
+	}
+	waitpid(holder, &status, WUNTRACED);
+	ok(WIFSTOPPED(status), "a process stopped while holding the lock");
+	return holder;
+}
+
 /* A holder stopped (not dead) with the lock: others defer within the deadline. */
 static void test_stopped_holder(void)
 {
@@ -735,14 +752,7 @@ static void test_stopped_holder(void)
 	omx_cache_open(&c, path, net, mask, 0, err, sizeof(err));
 	result(&r, 40000, 1, 3600);
 	omx_cache_put(&c, "stopped.example", 100, &r);
-	holder = fork();
-	if (holder == 0) {
-		omx_cache_test_step = stop_here;
-		omx_cache_put(&c, "other.example", 100, &r);
-		_exit(0);
-	}
-	waitpid(holder, &status, WUNTRACED);
-	ok(WIFSTOPPED(status), "a process stopped while holding the lock");
+	holder = stop_holding_lock(&c, &r);
 	waiter = fork();
 	if (waiter == 0) {
 		struct omx_cache mine;
@@ -798,14 +808,7 @@ static void test_negative_unlocked(void)
 	is_int(omx_cache_get(&c, "damaged.example", 101, &got), 1, "(control: the entry to damage is a hit)");
 	ok(poke_entry(path, "damaged.example", 254, &unusable, 1) == 0,
 	   "its status changed on disk (no SRV record -> unusable)");
-	holder = fork();
-	if (holder == 0) {
-		omx_cache_test_step = stop_here;
-		omx_cache_put(&c, "other.example", 100, &r);
-		_exit(0);
-	}
-	waitpid(holder, &status, WUNTRACED);
-	ok(WIFSTOPPED(status), "a process stopped while holding the lock");
+	holder = stop_holding_lock(&c, &r);
 	waiter = fork();
 	if (waiter == 0) {
 		struct omx_cache mine;
