@@ -74,9 +74,9 @@ $(OBJDIR)/tools/%.o: tools/%.c tools/*.h shim/*.h Makefile
 
 # The static PIC tinycdb goes inside the library; the version script keeps it
 # (and everything but the hooks) private.
-$(LIB): $(LIB_SRC:%=$(OBJDIR)/%.o) shim/libonionmx.map
+$(LIB): $(LIB_SRC:%=$(OBJDIR)/%.o) shim/libonionmx.map shim/libonionmx.ld
 	@mkdir -p $(@D)
-	$(CC) -shared $(LINKFLAGS) -Wl,--version-script=shim/libonionmx.map \
+	$(CC) -shared $(LINKFLAGS) -Wl,--version-script=shim/libonionmx.map -Wl,-T,shim/libonionmx.ld \
 		-Wl,-soname,libonionmx.so -o $@ $(LIB_SRC:%=$(OBJDIR)/%.o) $(CDB_PIC) -ldl -lpthread
 
 $(O)/tools/%: $(OBJDIR)/tools/%.o $(TOOL_SRC:%=$(OBJDIR)/%.o)

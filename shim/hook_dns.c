@@ -20,8 +20,9 @@
  *
  * Which descriptors: sockets connect()ed to port 53 are marked in a bitmap (one
  * bit test on every write); dup/dup2/dup3/fcntl(F_DUPFD*) copy the mark,
- * descriptors received over SCM_RIGHTS and inherited across exec are examined
- * once, and descriptors above the bitmap are examined at each send. */
+ * descriptors received over SCM_RIGHTS are examined once, those inherited across
+ * exec once at the process's first send or chroot(), and descriptors above the
+ * bitmap at each send. */
 #include <arpa/inet.h>
 #include <stdint.h>
 #include <dirent.h>
@@ -30,6 +31,7 @@
 #include <netinet/in.h>
 #include <netinet/udp.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
@@ -42,6 +44,7 @@
 #include "answer.h"
 #include "hooks.h"
 #include "log.h"
+#include "once.h"
 #include "real.h"
 #include "state.h"
 
@@ -52,6 +55,8 @@
 #define HELD_MAX 300            /* prefix + header + the longest question */
 
 uint64_t omx_dns_fds[OMX_DNS_TRACKED_FDS / 64];
+int omx_dns_unexamined;         /* hooks.h */
+static int inherited_once;      /* the examination of inherited descriptors (once.h) */
 uint64_t omx_dns_pending_fds[OMX_DNS_TRACKED_FDS / 64];
 int omx_dns_pending_high;       /* pending replies on descriptors beyond the bitmap */
 
@@ -100,6 +105,7 @@ static pthread_mutex_t streams_lock = PTHREAD_MUTEX_INITIALIZER;
 /* In a fork() child: another thread of the parent may have held the locks. */
 static void dns_after_fork(void)
 {
+	omx_once_after_fork(&inherited_once);
 	pthread_mutex_init(&pending_lock, NULL);
 	pthread_mutex_init(&streams_lock, NULL);
 }
@@ -293,46 +299,89 @@ static int needs_examining(int fd)
 	return fd != omx_map_fd() && (fd != STDERR_FILENO || omx_log_stderr_is_socket() != 0);
 }
 
-/* Descriptors inherited across exec (the bitmap starts empty), in a process
- * where the hooks act (elsewhere nothing reads the marks). The names in
+/* Marks FD if it is a socket connected to port 53. Only sets: a bit our
+ * connect() set since start-up stays (a connection still in progress has no
+ * peer yet). */
+static void examine_inherited_fd(int fd)
+{
+	struct sockaddr_storage peer;
+	socklen_t plen;
+
+	if (needs_examining(fd) && !get_bit(omx_dns_fds, fd) && connected_to_dns(fd, &peer, &plen))
+		set_bit(omx_dns_fds, fd, 1);
+}
+
+/* Descriptors inherited across exec (the bitmap starts empty): the names in
  * /proc/self/fd read with getdents64 into a stack buffer rather than through
- * opendir (which adds an fstat and a 32 KiB heap buffer). Read until the
- * end (0): a read that left room can still be short (the kernel stops
- * early when a signal is pending), and a missed descriptor is a leak. */
-__attribute__((constructor)) static void examine_inherited(void)
+ * opendir (which adds an fstat and a 32 KiB heap buffer). Read until the end
+ * (0): a read that left room can still be short (the kernel stops early when
+ * a signal is pending), and a missed descriptor is a leak. Without /proc (a
+ * chroot done around our chroot() hook), the first 1024 are asked one by one. */
+static void scan_inherited(void)
 {
 	char buf[4096] __attribute__((aligned(8)));
-	int dir;
+	int saved = errno, dir;
 	long n;
 
-	omx_ready();
-	if (!omx_enabled())
-		return;
 	dir = open("/proc/self/fd", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (dir < 0) {
 		for (int fd = 0; fd < 1024; fd++)
-			if (needs_examining(fd))
-				examine(fd);
-		return;
-	}
-	do {
-		n = getdents64(dir, buf, sizeof(buf)); /* glibc's, not syscall(): that is our own hook */
-		for (long off = 0; off < n;) {
-			const struct omx_dirent64 *e = (const struct omx_dirent64 *)(buf + off);
-			const char *p = e->d_name;
-			long fd = 0;
+			examine_inherited_fd(fd);
+	} else {
+		do {
+			n = getdents64(dir, buf, sizeof(buf)); /* glibc's, not syscall(): that is our own hook */
+			for (long off = 0; off < n;) {
+				const struct omx_dirent64 *e = (const struct omx_dirent64 *)(buf + off);
+				const char *p = e->d_name;
+				long fd = 0;
 
-			/* A decimal number ("." and ".." are not), read without strtol. */
-			while (*p >= '0' && *p <= '9' && fd < OMX_DNS_TRACKED_FDS)
-				fd = fd * 10 + (*p++ - '0');
-			if (*p == '\0' && p != e->d_name && fd != dir && fd < OMX_DNS_TRACKED_FDS &&
-			    needs_examining((int)fd))
-				examine((int)fd);
-			off += e->d_reclen;
-		}
-	} while (n > 0);
-	close(dir);
+				/* A decimal number ("." and ".." are not), read without strtol. */
+				while (*p >= '0' && *p <= '9' && fd < OMX_DNS_TRACKED_FDS)
+					fd = fd * 10 + (*p++ - '0');
+				if (*p == '\0' && p != e->d_name && fd != dir && fd < OMX_DNS_TRACKED_FDS)
+					examine_inherited_fd((int)fd);
+				off += e->d_reclen;
+			}
+		} while (n > 0);
+		close(dir);
+	}
+	__atomic_store_n(&omx_dns_unexamined, 0, __ATOMIC_RELEASE);
+	errno = saved;
 }
+
+/* The inherited descriptors are examined when they could first matter, not
+ * at every process start: a process that sends nothing (most of those an
+ * MTA starts, /bin/true) never pays for the scan. The first send of any kind
+ * (every sending hook tests omx_dns_unexamined first), or chroot(), after
+ * which /proc is usually out of reach; a fork() child inherits the result.
+ * Signals are blocked around it: a handler that sends would otherwise wait
+ * for the scan it interrupted. */
+static __attribute__((noinline, cold)) void examine_inherited(void)
+{
+	sigset_t all, old;
+
+	sigfillset(&all);
+	pthread_sigmask(SIG_SETMASK, &all, &old);
+	omx_once(&inherited_once, scan_inherited);
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+}
+
+/* In a process where the hooks act (elsewhere nothing reads the marks). */
+__attribute__((constructor)) static void note_inherited(void)
+{
+	omx_ready();
+	if (omx_enabled())
+		__atomic_store_n(&omx_dns_unexamined, 1, __ATOMIC_RELEASE);
+}
+
+int chroot(const char *path)
+{
+	omx_ready();
+	if (__atomic_load_n(&omx_dns_unexamined, __ATOMIC_ACQUIRE))
+		examine_inherited();
+	return omx_real.chroot(path);
+}
+extern __typeof(chroot) omx_chroot __attribute__((alias("chroot"), copy(chroot), visibility("hidden")));
 
 /* NEW is a copy of OLD: it inherits OLD's mark. */
 static void copy_mark(int old, int new)
@@ -718,9 +767,12 @@ static int tcp_send(int fd, const uint8_t *data, size_t n, size_t total, int fla
 	return 0;
 }
 
-/* Whether FD must be examined when it sends (a cheap test, no system call). */
+/* Whether FD must be examined when it sends (a cheap test, no system call
+ * once the inherited descriptors have been examined). */
 static inline int dns_maybe(int fd)
 {
+	if (__builtin_expect(__atomic_load_n(&omx_dns_unexamined, __ATOMIC_ACQUIRE), 0))
+		examine_inherited();
 	return get_bit(omx_dns_fds, fd) || fd >= OMX_DNS_TRACKED_FDS;
 }
 
@@ -1039,6 +1091,8 @@ long syscall(long nr, ...)
 		return omx_sendmmsg((int)a[0], (struct mmsghdr *)a[1], (unsigned int)a[2], (int)a[3]);
 	case SYS_connect:
 		return omx_connect((int)a[0], (const struct sockaddr *)a[1], (socklen_t)a[2]);
+	case SYS_chroot:
+		return omx_chroot((const char *)a[0]);
 	case SYS_recvfrom:
 		return omx_recvfrom((int)a[0], (void *)a[1], (size_t)a[2], (int)a[3], (struct sockaddr *)a[4],
 				    (socklen_t *)a[5]);

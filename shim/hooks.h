@@ -77,11 +77,15 @@ int omx_dns_dest_port(const struct sockaddr *sa, socklen_t len);
  * descriptors beyond the bitmap are examined at each send. */
 #define OMX_DNS_TRACKED_FDS 65536
 extern uint64_t omx_dns_fds[OMX_DNS_TRACKED_FDS / 64];
+/* 1 until the descriptors the process inherited have been examined (at its
+ * first send or chroot(), hook_dns.c): until then every send is looked at. */
+extern int omx_dns_unexamined;
 
 /* Whether a send on FD to SA must go through omx_dns_send (no system call). */
 static inline int omx_dns_send_maybe(int fd, const struct sockaddr *sa)
 {
 	return sa || (unsigned)fd >= OMX_DNS_TRACKED_FDS ||
+	       __builtin_expect(__atomic_load_n(&omx_dns_unexamined, __ATOMIC_RELAXED), 0) ||
 	       (__atomic_load_n(&omx_dns_fds[(unsigned)fd / 64], __ATOMIC_RELAXED) >>
 		((unsigned)fd % 64)) & 1;
 }

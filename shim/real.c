@@ -72,6 +72,7 @@ ENOSYS_STUB(fcntl64, int, -1, (int fd, int cmd, ...))
 ENOSYS_STUB(sendfile, ssize_t, -1, (int out, int in, off_t *off, size_t n))
 ENOSYS_STUB(sendfile64, ssize_t, -1, (int out, int in, off64_t *off, size_t n))
 ENOSYS_STUB(splice, ssize_t, -1, (int in, off64_t *io, int out, off64_t *oo, size_t n, unsigned int fl))
+ENOSYS_STUB(chroot, int, -1, (const char *path))
 ENOSYS_STUB(execve, int, -1, (const char *p, char *const a[], char *const e[]))
 ENOSYS_STUB(execvpe, int, -1, (const char *p, char *const a[], char *const e[]))
 ENOSYS_STUB(fexecve, int, -1, (int fd, char *const a[], char *const e[]))
@@ -291,6 +292,7 @@ static void bind_all(void)
 	BIND(sendfile);
 	BIND(sendfile64);
 	BIND(splice);
+	BIND(chroot);
 	/* connect last: omx_ready() tests it to know the whole table is bound. */
 	memcpy(&r, &omx_real, sizeof(r));
 	*(void **)&r.connect = next_symbol("connect");

@@ -69,6 +69,7 @@ struct omx_real_fns {
 	ssize_t (*sendfile)(int, int, off_t *, size_t);
 	ssize_t (*sendfile64)(int, int, off64_t *, size_t);
 	ssize_t (*splice)(int, off64_t *, int, off64_t *, size_t, unsigned int);
+	int (*chroot)(const char *);
 };
 
 extern struct omx_real_fns omx_real;

@@ -6,7 +6,7 @@
  *   noreply                                        (nothing within 2 s)
  * Modes: udp-sendto udp-recvfrom-chk udp-sendmsg cudp-send cudp-write cudp-writev cudp-sendmsg
  * cudp-sendmmsg cudp-syscall cudp-sendto-addr cudp-twice dup dup2 dup3 dupfd dupfd-cloexec
- * scm exec high unspec cork more big tcp tcp-split tcp-pipe tcp-sendto-addr
+ * scm exec exec-chroot exec-chroot-syscall high unspec cork more big tcp tcp-split tcp-pipe tcp-sendto-addr
  * tcp-tfo bad-pointer bad-qdcount bad-dot sendfile res_send-qdcount. */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -166,9 +166,21 @@ int main(int argc, char **argv)
 	tq[1] = (uint8_t)n;
 	memcpy(tq + 2, q, n);
 
-	if (strcmp(mode, "exec-child") == 0) {
-		/* argv[4] is the inherited descriptor. */
+	if (strcmp(mode, "exec-child") == 0 || strncmp(mode, "exec-chroot-child", 17) == 0) {
+		/* argv[4] is the inherited descriptor. The chroot children first
+		 * change root to $OMX_TEST_CHROOT (an empty directory: no /proc
+		 * there), with chroot() or syscall(SYS_chroot). */
 		fd = atoi(argv[4]);
+		if (strncmp(mode, "exec-chroot-child", 17) == 0) {
+			const char *dir = getenv("OMX_TEST_CHROOT");
+			int rc = !dir ? -1
+			       : strcmp(mode, "exec-chroot-child-syscall") == 0 ? (int)syscall(SYS_chroot, dir)
+										  : chroot(dir);
+			if (rc != 0 || chdir("/") != 0) {
+				printf("skip: chroot(%s): %s\n", dir ? dir : "$OMX_TEST_CHROOT unset", strerror(errno));
+				return 0;
+			}
+		}
 		mode = "cudp-send";
 		if (send(fd, q, n, 0) < 0)
 			return refused();
@@ -315,6 +327,22 @@ int main(int argc, char **argv)
 		char fdtext[16];
 		snprintf(fdtext, sizeof(fdtext), "%d", fd);
 		execl("/proc/self/exe", argv[0], "exec-child", argv[2], argv[3], fdtext, (char *)NULL);
+		perror("exec");
+		return 2;
+	} else if (strcmp(mode, "exec-chroot") == 0 || strcmp(mode, "exec-chroot-syscall") == 0) {
+		/* Inherited at 2000, which a scan without /proc (the first 1024
+		 * descriptors, one by one) would not reach. */
+		struct rlimit rl = { 2010, 2010 };
+		char fdtext[16];
+		if (setrlimit(RLIMIT_NOFILE, &rl) != 0 || dup2(fd, 2000) != 2000) {
+			printf("skip: no descriptor 2000\n");
+			return 0;
+		}
+		close(fd);
+		snprintf(fdtext, sizeof(fdtext), "%d", 2000);
+		execl("/proc/self/exe", argv[0],
+		      strcmp(mode, "exec-chroot") == 0 ? "exec-chroot-child" : "exec-chroot-child-syscall", argv[2],
+		      argv[3], fdtext, (char *)NULL);
 		perror("exec");
 		return 2;
 	} else if (strcmp(mode, "high") == 0) {
