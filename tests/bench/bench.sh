@@ -543,7 +543,7 @@ if [ "$v7" = gap ]; then
 	for v in omx tor; do
 		awk '$1 ~ /^[0-9.]+$/ && $NF != "total" { print $NF, $4 }' "$T/strace.start.$v" | LC_ALL=C sort >"$T/sc.start$v"
 	done
-	CAUSES+=("start-up system calls: onionmx $(ir_add "$(sadd "$SCS_base" "$SCS_tor")" "$(sadd "$SCS_base" "$SCS_omx")" | sed 's/^[0-9]/+&/') over torsocks ($(sc_diff startomx starttor)), the bound of what the promise needs (tests/integ/startup.sh lists each call and its cause): the scan of inherited descriptors for sockets connected to a resolver (openat /proc/self/fd, getdents64 until it returns 0, close, a getpeername per inherited descriptor but stderr and the library's own map), the root directory's identity to tell a chroot later (newfstatat /), and ld.so's anonymous mapping of the library's 100 KB of zero-initialised tables (one mmap more in loading it); onionmx makes none of torsocks's getuid, geteuid, getrandom and brk")
+	CAUSES+=("start-up system calls: onionmx $(ir_add "$(sadd "$SCS_base" "$SCS_tor")" "$(sadd "$SCS_base" "$SCS_omx")" | sed 's/^[0-9]/+&/') over torsocks ($(sc_diff startomx starttor)); tests/integ/startup.sh lists each call and its cause: the config (openat, newfstatat, read, close), stderr's identity with log = stderr (newfstatat 2), the root directory's identity to tell a chroot later (newfstatat /), the map (openat, newfstatat, mmap); the scan of inherited descriptors runs at the first send, not at start-up")
 fi
 echo
 row "measurement" "baseline" "onionmx" "torsocks 2.4" "proxychains-ng 4.16" "onionmx target" "onionmx"
