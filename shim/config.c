@@ -225,8 +225,10 @@ struct key_word {
 
 static int set_path(const struct key_line *k, char *dst, size_t size)
 {
-	if (k->value[0] != '/' || strlen(k->value) >= size)
+	if (k->value[0] != '/')
 		return KEY_ERROR(k, "%s: \"%s\" is not an absolute path", k->key, k->value);
+	if (strlen(k->value) >= size)
+		return KEY_ERROR(k, "%s: path longer than %zu bytes", k->key, size - 1);
 	omx_copy_text(dst, size, k->value);
 	return 0;
 }
@@ -378,8 +380,10 @@ static int set_stats(const struct key_line *k)
 
 	if (strcmp(k->value, "none") == 0)
 		cfg->stats_path[0] = '\0';
-	else if (k->value[0] != '/' || strlen(k->value) >= sizeof(cfg->stats_path))
+	else if (k->value[0] != '/')
 		return KEY_ERROR(k, "stats: \"%s\" is neither an absolute path nor none", k->value);
+	else if (strlen(k->value) >= sizeof(cfg->stats_path))
+		return KEY_ERROR(k, "stats: path longer than %zu bytes", sizeof(cfg->stats_path) - 1);
 	else
 		omx_copy_text(cfg->stats_path, sizeof(cfg->stats_path), k->value);
 	return 0;

@@ -30,6 +30,11 @@ struct omx_tor_addr {
 	char text[64];                  /* as written, for messages */
 };
 
+/* The longest path the config takes, NUL included: 1 KiB, not PATH_MAX (4
+ * KiB). Four of them sit in the config, which every process start writes
+ * the defaults into: one page each at PATH_MAX, one in all here. */
+#define OMX_CONFIG_PATH_MAX 1024
+
 struct omx_config {
 	struct sockaddr_storage socks;  /* the first Tor's SOCKS5 port (tors[0]) */
 	socklen_t socks_len;
@@ -38,10 +43,10 @@ struct omx_config {
 	 * on the onion, the next when one is down (see tor.h). */
 	struct omx_tor_addr tors[OMX_TORS_MAX];
 	int ntors;
-	char tor_health[PATH_MAX];      /* the shared file saying which Tor is down */
+	char tor_health[OMX_CONFIG_PATH_MAX];      /* the shared file saying which Tor is down */
 	int tor_retry;                  /* seconds a Tor found down is skipped */
 	int tor_answer;                 /* seconds for a Tor to answer the greeting */
-	char map_path[PATH_MAX];
+	char map_path[OMX_CONFIG_PATH_MAX];
 	int timeout;                    /* seconds for the whole SOCKS connect */
 	enum omx_log_target log;
 	int log_level;                  /* syslog priority: LOG_ERR .. LOG_DEBUG */
@@ -53,9 +58,9 @@ struct omx_config {
 	int discover;                   /* 0: off (default); 1: srv */
 	int srv_dnssec;                 /* enum omx_dnssec_policy */
 	int srv_failure_mx;             /* 1: a failed SRV lookup falls back to the MX */
-	char cache_path[PATH_MAX];
+	char cache_path[OMX_CONFIG_PATH_MAX];
 	char discover_range[48];
-	char stats_path[PATH_MAX];      /* delivery statistics (stats.h); "" = none */
+	char stats_path[OMX_CONFIG_PATH_MAX];      /* delivery statistics (stats.h); "" = none */
 };
 
 void omx_config_defaults(struct omx_config *cfg);

@@ -54,10 +54,10 @@
 #define STREAMS_MAX 32          /* TCP streams to port 53 in the middle of a message */
 #define HELD_MAX 300            /* prefix + header + the longest question */
 
-uint64_t omx_dns_fds[OMX_DNS_TRACKED_FDS / 64];
+OMX_COLD_TABLE uint64_t omx_dns_fds[OMX_DNS_TRACKED_FDS / 64];
 int omx_dns_unexamined;         /* hooks.h */
 static int inherited_once;      /* the examination of inherited descriptors (once.h) */
-uint64_t omx_dns_pending_fds[OMX_DNS_TRACKED_FDS / 64];
+OMX_COLD_TABLE uint64_t omx_dns_pending_fds[OMX_DNS_TRACKED_FDS / 64];
 int omx_dns_pending_high;       /* pending replies on descriptors beyond the bitmap */
 
 static void set_bit(uint64_t *bits, int fd, int on)
@@ -89,7 +89,7 @@ static struct pending {
 	uint16_t id;            /* the reply's DNS ID */
 	struct sockaddr_storage self, server;
 	socklen_t self_len, server_len;
-} pending[PENDING_MAX];
+} pending[PENDING_MAX] OMX_COLD_TABLE;
 static pthread_mutex_t pending_lock = PTHREAD_MUTEX_INITIALIZER;
 
 /* TCP streams to port 53: bytes held back (a prefix without its question yet)
@@ -99,7 +99,7 @@ static struct stream {
 	size_t approved_left;
 	size_t held_len;
 	uint8_t held[HELD_MAX];
-} streams[STREAMS_MAX];
+} streams[STREAMS_MAX] OMX_COLD_TABLE;
 static pthread_mutex_t streams_lock = PTHREAD_MUTEX_INITIALIZER;
 
 /* In a fork() child: another thread of the parent may have held the locks. */

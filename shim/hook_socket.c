@@ -94,10 +94,10 @@ __attribute__((constructor)) static void fallback_state_init(int argc, char **ar
 {
 	void *page;
 
-	born_at = monotonic_ns();
 	omx_log_context_from_argv(argc, argv);
 	if (!omx_enabled() || !omx_mta)
-		return;
+		return; /* born_at is read only with the shared page */
+	born_at = monotonic_ns();
 	page = mmap(NULL, sizeof(long long), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
 	if (page != MAP_FAILED)
 		family_failed_at = page;
@@ -201,10 +201,10 @@ static int fallback_must_be_refused(const struct sockaddr *sa, uint16_t port)
 
 enum tor_state { TOR_FREE, TOR_CONNECTED, TOR_INTERRUPTED, TOR_FAILED };
 
-static uint64_t tor_fds[TOR_FDS_TRACKED / 64];
+OMX_COLD_TABLE static uint64_t tor_fds[TOR_FDS_TRACKED / 64];
 /* The subset whose handshake was interrupted or failed: what connect() checks,
  * so that a later connect() on a reused descriptor number costs a bit test. */
-static uint64_t tor_failed_fds[TOR_FDS_TRACKED / 64];
+OMX_COLD_TABLE static uint64_t tor_failed_fds[TOR_FDS_TRACKED / 64];
 static struct tor_socket {
 	int fd;
 	enum tor_state state;
@@ -213,14 +213,15 @@ static struct tor_socket {
 	ino_t ino;
 	struct sockaddr_in6 addr;
 	socklen_t len;
-} tor_sockets[TOR_SOCKETS_MAX];
+} tor_sockets[TOR_SOCKETS_MAX] OMX_COLD_TABLE;
 static pthread_mutex_t tor_sockets_lock = PTHREAD_MUTEX_INITIALIZER;
 
 /* In a fork() child; registered by this file (register_fork_handler), so the
  * state layer knows nothing of the hooks. */
 static void socket_after_fork(void)
 {
-	born_at = monotonic_ns();
+	if (family_failed_at)
+		born_at = monotonic_ns();
 	/* Another thread of the parent may have held it at fork(). */
 	pthread_mutex_init(&tor_sockets_lock, NULL);
 }

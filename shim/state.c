@@ -75,6 +75,13 @@ static int map_inherited;               /* the current map was loaded before a f
 static ino_t failed_ino;                /* last map file that failed to load */
 static struct timespec failed_mtime;
 
+/* The start-up's error text (read_config, open_files and what they call, in
+ * turn, under omx_once): static and laid out with the cold tables, so that it
+ * costs a page only when written; on the stack it made the constructor's
+ * frames deeper by pages, each a page fault at every start (the stack-clash
+ * probes touch every page of a frame). */
+static char init_err[PATH_MAX + 256] __attribute__((section(".omx_cold")));
+
 static void set_range(uint32_t net, uint32_t mask)
 {
 	int overlap;
@@ -99,7 +106,6 @@ static void set_range(uint32_t net, uint32_t mask)
  * it hands out (a connect() from there is refused, and the MTA defers). */
 static void open_discovery(void)
 {
-	char err[PATH_MAX + 256];
 	uint32_t net = 0, mask = 0;
 
 	if (!omx_cfg.discover)
@@ -107,17 +113,17 @@ static void open_discovery(void)
 	/* The config parser checked the range; a failure here still fails closed. */
 	if (omx_parse_range(omx_cfg.discover_range, &net, &mask) != 0)
 		discovery_cache_failed = 1;
-	else if (omx_cache_open(&discovery_cache, omx_cfg.cache_path, net, mask, secure_mode, err,
-			   sizeof(err)) != 0) {
+	else if (omx_cache_open(&discovery_cache, omx_cfg.cache_path, net, mask, secure_mode, init_err,
+			   sizeof(init_err)) != 0) {
 		/* An ordinary user's program (sendmail, postdrop, swaks) cannot write
 		 * root's cache and delivers nothing itself as a rule: no warning in
 		 * the mail log at every local submission. */
 		int quiet = errno == EACCES && geteuid() != 0;
 
 		omx_log(quiet ? LOG_DEBUG : LOG_WARNING, "%s; using a cache private to this process",
-			err);
-		if (omx_cache_open_anonymous(&discovery_cache, net, mask, err, sizeof(err)) != 0) {
-			omx_log(LOG_ERR, "%s: deferring MX lookups that discovery would answer", err);
+			init_err);
+		if (omx_cache_open_anonymous(&discovery_cache, net, mask, init_err, sizeof(init_err)) != 0) {
+			omx_log(LOG_ERR, "%s: deferring MX lookups that discovery would answer", init_err);
 			discovery_cache_failed = 1;
 		}
 	}
@@ -135,15 +141,14 @@ static void open_discovery(void)
 static void open_tor_health(void)
 {
 	static struct omx_health health;
-	char err[PATH_MAX + 256];
 
 	if (omx_cfg.ntors < 2)
 		return;
-	if (omx_health_open(&health, &omx_cfg, secure_mode, err, sizeof(err)) != 0) {
+	if (omx_health_open(&health, &omx_cfg, secure_mode, init_err, sizeof(init_err)) != 0) {
 		omx_log(errno == EACCES && geteuid() != 0 ? LOG_DEBUG : LOG_WARNING,
-			"%s; Tor health private to this process", err);
-		if (omx_health_open_anonymous(&health, &omx_cfg, err, sizeof(err)) != 0) {
-			omx_log(LOG_WARNING, "%s: every Tor is tried at every connection", err);
+			"%s; Tor health private to this process", init_err);
+		if (omx_health_open_anonymous(&health, &omx_cfg, init_err, sizeof(init_err)) != 0) {
+			omx_log(LOG_WARNING, "%s: every Tor is tried at every connection", init_err);
 			return;
 		}
 	}
@@ -446,14 +451,22 @@ static int ld_searches(struct link_map *self, const char *dir, size_t len)
 	return 0;
 }
 
+/* NAME made absolute (realpath), in static storage written only then: or NAME
+ * itself if that fails. Not thread-safe: the constructor's alone. */
+static __attribute__((noinline)) const char *absolute_name(const char *name)
+{
+	static char path[PATH_MAX] __attribute__((section(".omx_cold")));
+
+	return realpath(name, path) ? path : name;
+}
+
 /* Works out omx_self_preload from where this library was loaded from: the bare
  * name if a child in secure mode can load it by that name, else the path. */
 static void find_self(void)
 {
 	Dl_info info;
 	struct link_map *self = NULL;
-	char path[PATH_MAX];
-	const char *base;
+	const char *path, *base;
 
 	if (!dladdr1((void *)&find_self, &info, (void **)&self, RTLD_DL_LINKMAP) || !info.dli_fname) {
 		omx_copy_text(omx_self_preload, PATH_MAX, "libonionmx.so");
@@ -461,10 +474,15 @@ static void find_self(void)
 	}
 	/* ld.so has the name as preloaded: absolute is good as it is (and saves a
 	 * readlink per path component at every start); a relative one would not
-	 * survive a change of directory. */
-	if (info.dli_fname[0] == '/' || !realpath(info.dli_fname, path))
-		omx_copy_text(path, sizeof(path), info.dli_fname);
-	base = strrchr(path, '/') + 1;
+	 * survive a change of directory. No buffer on the stack for it: a large
+	 * frame is a page fault at every start (the stack-clash probes touch it). */
+	path = info.dli_fname[0] == '/' ? info.dli_fname : absolute_name(info.dli_fname);
+	base = strrchr(path, '/');
+	if (!base) {
+		omx_copy_text(omx_self_preload, PATH_MAX, path); /* as ld.so was given it */
+		return;
+	}
+	base++;
 	/* A system directory by its name, and (where ld.so can tell) one this
 	 * ld.so searches: /usr/lib64 is not one on Debian. */
 	if (omx_system_lib_dir(path, (size_t)(base - 1 - path), OMX_MULTIARCH) &&
@@ -509,7 +527,6 @@ static int preloaded_by_environment(void)
 static int read_config(void)
 {
 	const char *path = OMX_DEFAULT_CONF;
-	char err[PATH_MAX + 256];
 	int require_root;
 
 	const char *env = secure_mode ? NULL : getenv("ONIONMX_CONF");
@@ -539,14 +556,14 @@ static int read_config(void)
 		omx_config_defaults(&omx_cfg);
 	omx_range_net = OMX_DEFAULT_RANGE_NET;
 	omx_range_mask = OMX_DEFAULT_RANGE_MASK;
-	if (omx_config_load(&omx_cfg, path, require_root, err, sizeof(err)) != 0) {
+	if (omx_config_load(&omx_cfg, path, require_root, init_err, sizeof(init_err)) != 0) {
 		/* Unknown which programs are ours: fail closed everywhere. */
 		if (preloaded_by_environment())
 			omx_log_alert("%s; refusing SMTP connections (ports 25, 465, 587) and deferring MX lookups",
-				      err);
+				      init_err);
 		else
 			omx_log(LOG_ERR, "%s; refusing SMTP connections (ports 25, 465, 587) and deferring MX lookups",
-				err);
+				init_err);
 		return -1;
 	}
 	omx_config_ok = 1;
@@ -587,27 +604,26 @@ static int program_is_ours(void)
  * statistics (before any chroot), the Tors' health file, the map. */
 static void open_files(void)
 {
-	char err[PATH_MAX + 256];
 	struct omx_map *map;
 	struct stat root;
 	int fd;
 
 	open_discovery();
 	if (omx_mta && omx_cfg.stats_path[0] &&
-	    omx_stats_open(omx_cfg.stats_path, secure_mode, err, sizeof(err)) != 0)
+	    omx_stats_open(omx_cfg.stats_path, secure_mode, init_err, sizeof(init_err)) != 0)
 		omx_log(errno == EACCES || errno == ENOENT ? LOG_DEBUG : LOG_WARNING,
-			"%s; no delivery statistics from this process", err);
+			"%s; no delivery statistics from this process", init_err);
 	open_tor_health();
 	if (stat("/", &root) == 0) { /* else chrooted() is always true: fail closed */
 		root_dev = root.st_dev;
 		root_ino = root.st_ino;
 	}
 	map_path = omx_cfg.map_path;
-	map = load_map(__atomic_load_n(&current_map, __ATOMIC_SEQ_CST) ? NULL : &first_map, &fd, err,
-		       sizeof(err));
+	map = load_map(__atomic_load_n(&current_map, __ATOMIC_SEQ_CST) ? NULL : &first_map, &fd, init_err,
+		       sizeof(init_err));
 	if (!map) {
 		omx_log_alert("%s; refusing SMTP connections (ports 25, 465, 587) and deferring MX lookups",
-			      err);
+			      init_err);
 		return;
 	}
 	keep_map_fd(fd, NULL);

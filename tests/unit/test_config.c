@@ -465,6 +465,27 @@ static void test_discovery_keys(void)
 	check_error("# x\nsrv_dnssec = strict\n", 2, "require, prefer, off", "srv_dnssec = strict");
 	check_error("srv_failure = clearnet\n", 1, "neither defer nor mx", "srv_failure = clearnet");
 	check_error("cache = relative/path\n", 1, "absolute path", "cache relative");
+	{
+		/* Paths up to OMX_CONFIG_PATH_MAX - 1 bytes; longer ones named as such. */
+		char text[2 * OMX_CONFIG_PATH_MAX], *p;
+		const char *keys[] = { "map", "cache", "tor_health", "stats" };
+
+		for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++) {
+			for (size_t len = OMX_CONFIG_PATH_MAX - 1; len <= OMX_CONFIG_PATH_MAX; len++) {
+				p = text + sprintf(text, "%s = /", keys[i]);
+				memset(p, 'x', len - 1);
+				strcpy(p + len - 1, "\n");
+				if (len < OMX_CONFIG_PATH_MAX) {
+					is_int(parse(&cfg, text, err, sizeof(err)), 0, "%s: a path of %zu bytes is taken",
+					       keys[i], len);
+				} else {
+					char what[64];
+					snprintf(what, sizeof(what), "%s: a path of %zu bytes", keys[i], len);
+					check_error(text, 1, "path longer than 1023 bytes", what);
+				}
+			}
+		}
+	}
 	check_error("discover_range = 248.0.0.0/20\n", 1, "prefix from 4 to 17", "discover_range too small");
 	check_error("discover_range = 248.0.0.1/8\n", 1, "248.0.0.1/8", "discover_range host bits");
 	check_error("discover_range = nonsense\n", 1, "nonsense", "discover_range nonsense");
