@@ -1,4 +1,4 @@
-/* exec_probe [-r] [-k] HOW PROGRAM [ARGS...]: empties its environment the way
+/* exec_probe [-r] [-k] [-c DIR] HOW PROGRAM [ARGS...]: empties its environment the way
  * the MTAs do (Postfix truncates environ, Exim sets *environ = NULL), then runs
  * PROGRAM with one exec-family function: execve execv execvp execvpe execl
  * execle execlp fexecve execveat posix_spawn posix_spawnp, or vfork (then
@@ -9,6 +9,7 @@
  * prints "status=N exit=N" (the raw value system()/pclose() returned and the
  * exit code in it) on stderr.
  *
+ *   -c DIR  change to DIR first (a library preloaded by a relative name)
  *   -r  become root entirely first, real and effective (setresgid/setresuid to 0,
  *       for a copy installed setuid root), as su or a daemon that drops its
  *       setuid origin does: what it runs then is not in secure mode
@@ -57,8 +58,13 @@ int main(int argc, char **argv)
 	const char *how;
 	int rc = -1, opt, become_root = 0, keep_env = 0;
 
-	while ((opt = getopt(argc, argv, "+rk")) != -1) {
-		if (opt == 'r')
+	while ((opt = getopt(argc, argv, "+rkc:")) != -1) {
+		if (opt == 'c') {
+			if (chdir(optarg) != 0) {
+				perror("exec_probe: chdir");
+				return 2;
+			}
+		} else if (opt == 'r')
 			become_root = 1;
 		else if (opt == 'k')
 			keep_env = 1;
@@ -68,7 +74,7 @@ int main(int argc, char **argv)
 	argc -= optind - 1;
 	argv += optind - 1;
 	if (argc < 3) {
-		fprintf(stderr, "usage: exec_probe [-r] [-k] HOW PROGRAM [ARGS...]\n");
+		fprintf(stderr, "usage: exec_probe [-r] [-k] [-c DIR] HOW PROGRAM [ARGS...]\n");
 		return 2;
 	}
 	how = argv[1];
