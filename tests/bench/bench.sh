@@ -739,6 +739,54 @@ else
 	row "Postfix delivery (messages/s)" "fail" "fail (tests/bench/mta.sh)" "" "" ">= 0.95x unmapped" "gap"
 	echo "through Postfix: tests/bench/mta.sh failed (its messages are above)" >"$T/mta.cause"
 fi
+
+# onionmx against torsocks on every row where both run (issue 15's "done when"):
+# counts compared exactly; times by the per-round ratio onionmx/torsocks over
+# the same rounds: ahead when its whole IQR is under 1, behind when it is over
+# 1, at when the IQR holds 1 (no difference this run can tell).
+VS_BEHIND=()
+VS_N=0
+vrow() { printf '  %-58s %-24s %-24s %s\n' "$@"; }
+vs_count() { # vs_count LABEL ONIONMX TORSOCKS
+	local v
+	case "$2 $3" in *fail* | *"?"* | " "* | *" ") v="n/a" ;; *) v=$(awk -v a="$2" -v b="$3" 'BEGIN { print a < b ? "ahead" : a == b ? "at" : "behind" }') ;; esac
+	vrow "$1" "$2" "$3" "$v"
+	VS_N=$((VS_N + 1))
+	[ "$v" = behind ] && VS_BEHIND+=("$1")
+}
+vs_time() { # vs_time LABEL ONIONMX-FILE TORSOCKS-FILE
+	local r v
+	r=$(ratio_stats "$2" "$3")
+	set -- "$1" $r
+	case "$2" in fail | "") v="n/a" ;; *) v=$(awk -v q1="$3" -v q3="$4" 'BEGIN { print q3 < 1 ? "ahead" : q1 > 1 ? "behind" : "at" }') ;; esac
+	vrow "$1" "$(fmt_ratio "$2 $3 $4")" "1" "$v"
+	VS_N=$((VS_N + 1))
+	[ "$v" = behind ] && VS_BEHIND+=("$1")
+}
+echo
+echo "onionmx against torsocks, every row where both run (counts exact; times: per-round ratio onionmx/torsocks [IQR]):"
+vrow "row" "onionmx" "torsocks" "onionmx is"
+vs_count "instructions per onion connect, isolation (1-domain map; -i)" "${IR_onion_omx1:-n/a}" "${IR_onion_tori:-n/a}"
+vs_count "  the same, $BIG-domain map" "${IR_onion_omx:-n/a}" "${IR_onion_tori:-n/a}"
+vs_count "  isolate = no (torsocks without -i)" "${IR_onion_omxni:-n/a}" "${IR_onion_tor:-n/a}"
+vs_count "system calls per onion connect, isolation (-i)" "${SC_omx:-n/a}" "${SC_tori:-n/a}"
+vs_count "  isolate = no (torsocks without -i)" "${SC_omxni:-n/a}" "${SC_tor:-n/a}"
+vs_count "start-up instructions, added ($BIG-domain map)" "$(sadd "$SIR_base" "$SIR_omx")" "$(sadd "$SIR_base" "$SIR_tor")"
+vs_count "start-up system calls, added" "$(sadd "$SCS_base" "$SCS_omx")" "$(sadd "$SCS_base" "$SCS_tor")"
+vs_time "onion connect, wall (isolation; torsocks without)" "$T/r/onion.omx" "$T/r/onion.tor"
+vs_time "  client CPU" "$T/r/onion.omx.cpu" "$T/r/onion.tor.cpu"
+vs_time "  1-domain map against torsocks -i, wall" "$T/r/onion.omx1" "$T/r/onion.tori"
+vs_time "  isolate = no against torsocks, wall" "$T/r/onion.omxni" "$T/r/onion.tor"
+vs_time "start-up /bin/true, wall (whole fork+exec+wait)" "$T/r/start.omx" "$T/r/start.tor"
+vs_time "  CPU" "$T/r/start.omx.cpu" "$T/r/start.tor.cpu"
+vs_time "passthrough connect(), wall" "$T/r/pconn.omx" "$T/r/pconn.tor"
+vs_time "  CPU" "$T/r/pconn.omx.cpu" "$T/r/pconn.tor.cpu"
+vs_count "private RSS added (KiB, with a sibling)" "$(addk "$rss_omx" "$rss_base")" "$(addk "$rss_tor" "$rss_base")"
+if [ ${#VS_BEHIND[@]} -eq 0 ]; then
+	echo "  onionmx is at or ahead of torsocks on all $VS_N rows"
+else
+	echo "  onionmx is behind torsocks on ${#VS_BEHIND[@]} of $VS_N rows: $(printf '%s; ' "${VS_BEHIND[@]}" | sed 's/; $//')"
+fi
 while IFS= read -r l; do CAUSES+=("$l"); done <"$T/mta.cause"
 if [ ${#CAUSES[@]} -gt 0 ]; then
 	echo
