@@ -152,10 +152,11 @@ fi
 # still gets the library, under its absolute name (ld.so's relative one would
 # no longer lead to it).
 rel=$(realpath --relative-to="$TOP" "$LIB")
-out=$(cd "$TOP" && LD_PRELOAD="$rel" ONIONMX_CONF="$T/onionmx.conf" "$H/exec_probe" -c / execve "$SELF" mapped.example 2>&1)
+out=$(cd "$TOP" && LD_PRELOAD="${SAN_PRELOAD:+$SAN_PRELOAD }$rel" ONIONMX_CONF="$T/onionmx.conf" \
+	"$H/exec_probe" -c / execve "$SELF" mapped.example 2>&1)
 like "$out" "^loaded=yes" "preloaded as $rel, then chdir(/): the library is loaded in the new program"
-like "$out" "^LD_PRELOAD=$(realpath "$LIB")$" "under its absolute name"
-out=$(cd "$TOP" && LD_PRELOAD="$rel" "$H/self_report" 2>&1)
+like "$out" "^LD_PRELOAD=(.* )?$(realpath "$LIB")$" "under its absolute name"
+out=$(cd "$TOP" && LD_PRELOAD="${SAN_PRELOAD:+$SAN_PRELOAD }$rel" "$H/self_report" 2>&1)
 like "$out" "^loaded=yes" "(control: the relative name loads it where it was given)"
 
 printf 'programs = relative/path\n' >"$T/rel.conf"
