@@ -27,8 +27,12 @@ struct omx_config omx_cfg;
 int omx_config_ok;
 int omx_active = 1;
 int omx_mta;
-char omx_self_preload[PATH_MAX];
-char omx_conf_env[PATH_MAX + sizeof("ONIONMX_CONF=")];
+/* Two 4 KiB buffers of which a start writes a few dozen bytes (the second
+ * only with ONIONMX_CONF): after the other variables a start writes
+ * (shim/libonionmx.ld), so that their unwritten tails do not spread those
+ * over more pages. */
+char omx_self_preload[PATH_MAX] __attribute__((section(".omx_warm.1")));
+char omx_conf_env[PATH_MAX + sizeof("ONIONMX_CONF=")] __attribute__((section(".omx_warm.2")));
 int omx_started_secure;
 /* 240.0.0.0/4 until the map says otherwise, so no address is ever taken for
  * synthetic by a hook that runs before the constructor. */
