@@ -27,12 +27,13 @@ struct omx_config omx_cfg;
 int omx_config_ok;
 int omx_active = 1;
 int omx_mta;
-/* Two 4 KiB buffers of which a start writes a few dozen bytes (the second
- * only with ONIONMX_CONF): after the other variables a start writes
- * (shim/libonionmx.ld), so that their unwritten tails do not spread those
- * over more pages. */
-char omx_self_preload[PATH_MAX] __attribute__((section(".omx_warm.1")));
-char omx_conf_env[PATH_MAX + sizeof("ONIONMX_CONF=")] __attribute__((section(".omx_warm.2")));
+/* "ONIONMX_CONF=...", then omx_self_preload's text right after its end: a
+ * start writes a few dozen bytes of this 8 KiB, on one page, not at the
+ * starts of two 4 KiB buffers; laid out after the other variables a start
+ * writes (shim/libonionmx.ld), so that its unwritten tail does not spread
+ * those over more pages. */
+char omx_conf_env[PATH_MAX + sizeof("ONIONMX_CONF=") + PATH_MAX] __attribute__((section(".omx_warm")));
+char *omx_self_preload = omx_conf_env + 1;
 int omx_started_secure;
 /* 240.0.0.0/4 until the map says otherwise, so no address is ever taken for
  * synthetic by a hook that runs before the constructor. */
@@ -472,6 +473,7 @@ static void find_self(void)
 	struct link_map *self = NULL;
 	const char *path, *base;
 
+	omx_self_preload = omx_conf_env + strlen(omx_conf_env) + 1; /* PATH_MAX bytes */
 	if (!dladdr1((void *)&find_self, &info, (void **)&self, RTLD_DL_LINKMAP) || !info.dli_fname) {
 		omx_copy_text(omx_self_preload, PATH_MAX, "libonionmx.so");
 		return;
@@ -538,8 +540,7 @@ static int read_config(void)
 	if (env && *env) {
 		path = env;
 		memcpy(omx_conf_env, "ONIONMX_CONF=", sizeof("ONIONMX_CONF=") - 1);
-		omx_copy_text(omx_conf_env + sizeof("ONIONMX_CONF=") - 1,
-			      sizeof(omx_conf_env) - (sizeof("ONIONMX_CONF=") - 1), path);
+		omx_copy_text(omx_conf_env + sizeof("ONIONMX_CONF=") - 1, PATH_MAX + 1, path);
 	}
 	/* Root given a config by the environment (su -p, sudo's env_keep, a child
 	 * of a setuid program that made itself root) reads it only if it is root's

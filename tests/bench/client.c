@@ -23,7 +23,12 @@
  *                                  discovery answers (res and mx: the server in
  *                                  $BENCH_NS, an IPv4 address, if set)
  *   client rss                     prints Private_Clean+Private_Dirty (KiB) of
- *                                  this process from /proc/self/smaps_rollup
+ *                                  this process from /proc/self/smaps_rollup,
+ *                                  and Anonymous (the memory only it holds:
+ *                                  its copied-on-write and anonymous pages;
+ *                                  the others are page cache, dirty too when
+ *                                  the file was just written, as a library
+ *                                  just built is)
  *                                  after one onion lookup (NAME in $BENCH_ONION)
  *   client idle                    the same lookup, then sleeps until killed (a
  *                                  sibling that keeps the shared pages shared)
@@ -307,7 +312,7 @@ static void lookup_onion(void)
 static int do_rss(void)
 {
 	char line[256];
-	long kib = 0, v;
+	long kib = 0, anon_kib = 0, v;
 	FILE *f;
 
 	lookup_onion();
@@ -318,8 +323,10 @@ static int do_rss(void)
 		if (sscanf(line, "Private_Clean: %ld kB", &v) == 1 ||
 		    sscanf(line, "Private_Dirty: %ld kB", &v) == 1)
 			kib += v;
+		else if (sscanf(line, "Anonymous: %ld kB", &v) == 1)
+			anon_kib = v;
 	fclose(f);
-	printf("private_kib %ld\n", kib);
+	printf("private_kib %ld\nanonymous_kib %ld\n", kib, anon_kib);
 	if (getenv("BENCH_SMAPS")) {
 		/* Every mapping's private KiB, to see where an increase comes from. */
 		char name[512] = "";
