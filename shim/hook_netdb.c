@@ -16,6 +16,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "addrinfo.h"
 #include "answer.h"
 #include "hooks.h"
 #include "real.h"
@@ -225,42 +226,59 @@ static enum host_kind host_walk(struct host_walk *w, uint32_t addrs[OMX_MAP_MAX_
  * IPv6-only MTA gets addresses it can use. AF_UNSPEC gives IPv4 only: the mapped
  * form is the same endpoint, and listing both would make the MTA try each onion
  * twice. */
-/* getaddrinfo's result for NAME (the canonical name) from our addresses. */
-static int gai_build(const char *name, const char *service, const struct addrinfo *hints,
-		     const uint32_t *addrs, int n, struct addrinfo **res)
+/* glibc's own list for each address's literal (the dotted quad, or ::ffff: and
+ * the dotted quad for AF_INET6) under H, chained into *HEAD; its error
+ * otherwise (the part already chained is the caller's to free). */
+static int gai_literals(const uint32_t *addrs, int n, const struct addrinfo *h, const char *service,
+			struct addrinfo **head)
 {
-	struct addrinfo h = { .ai_family = AF_UNSPEC, .ai_flags = AI_V4MAPPED | AI_ADDRCONFIG };
-	struct addrinfo *head = NULL, **tail = &head;
+	struct addrinfo **tail = head;
 	int rc = 0;
 
-	if (hints)
-		h = *hints;
-	if (h.ai_family != AF_UNSPEC && h.ai_family != AF_INET && h.ai_family != AF_INET6)
-		return EAI_FAMILY;
-	/* Let glibc build each entry from the literal: services, socket types and the
-	 * allocation freeaddrinfo expects all come out exactly as for any name (its
-	 * freeaddrinfo frees entry by entry, so lists can be chained). The synthetic
-	 * address is reachable through the library whatever the interfaces, so
-	 * AI_ADDRCONFIG does not apply. */
-	h.ai_flags = (h.ai_flags & ~(AI_ADDRCONFIG | AI_CANONNAME | AI_V4MAPPED | AI_ALL)) |
-		     AI_NUMERICHOST;
 	for (int i = 0; i < n && rc == 0; i++) {
 		char literal[INET6_ADDRSTRLEN];
 		struct addrinfo *one = NULL;
 
-		if (h.ai_family == AF_INET6) {
+		if (h->ai_family == AF_INET6) {
 			strcpy(literal, "::ffff:");
 			dotted_quad(addrs[i], literal + 7);
 		} else {
 			dotted_quad(addrs[i], literal);
 		}
-		rc = omx_real.getaddrinfo(literal, service, &h, &one);
+		rc = omx_real.getaddrinfo(literal, service, h, &one);
 		if (rc == 0) {
 			*tail = one;
 			while (*tail)
 				tail = &(*tail)->ai_next;
 		}
 	}
+	return rc;
+}
+
+/* getaddrinfo's result for NAME (the canonical name) from our addresses. */
+static int gai_build(const char *name, const char *service, const struct addrinfo *hints,
+		     const uint32_t *addrs, int n, struct addrinfo **res)
+{
+	struct addrinfo h = { .ai_family = AF_UNSPEC, .ai_flags = AI_V4MAPPED | AI_ADDRCONFIG };
+	struct addrinfo *head = NULL;
+	int rc;
+
+	if (hints)
+		h = *hints;
+	if (h.ai_family != AF_UNSPEC && h.ai_family != AF_INET && h.ai_family != AF_INET6)
+		return EAI_FAMILY;
+	/* The list glibc gives for the literal: services, socket types and the
+	 * allocation freeaddrinfo expects all come out exactly as for any name (its
+	 * freeaddrinfo frees entry by entry, so lists can be chained). The synthetic
+	 * address is reachable through the library whatever the interfaces, so
+	 * AI_ADDRCONFIG does not apply. The common calls are built here as glibc
+	 * builds them (addrinfo.h: no literal written and parsed back); any other
+	 * goes to glibc itself and gets its list or its error. */
+	h.ai_flags = (h.ai_flags & ~(AI_ADDRCONFIG | AI_CANONNAME | AI_V4MAPPED | AI_ALL)) |
+		     AI_NUMERICHOST;
+	rc = omx_addrinfo_build(addrs, n, &h, service, &head);
+	if (rc == OMX_AI_NOT_FAST)
+		rc = gai_literals(addrs, n, &h, service, &head);
 	if (rc == 0 && head && hints && (hints->ai_flags & AI_CANONNAME)) {
 		size_t len = strlen(name);
 		char *canon = malloc(len + 1);
