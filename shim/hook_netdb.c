@@ -34,16 +34,18 @@ static enum host_kind host_lookup(const char *name, uint32_t addrs[OMX_MAP_MAX_T
 {
 	const struct omx_map *map;
 	struct in6_addr ignored;
+	const char *label;
 	size_t len;
 	int got;
 
 	if (!name || !*name)
 		return HOST_PASS;
-	if (omx_onion_label(name, strlen(name), &len)) {
+	if ((label = omx_onion_label(name, strlen(name), &len))) {
 		if (!omx_enabled())
 			return HOST_PASS;
 		map = omx_map_acquire();
-		enum omx_name_status st = omx_resolve_onion(map, omx_discovery, name, &addrs[0]);
+		enum omx_name_status st = omx_resolve_onion_label(map, omx_discovery, name, label, len,
+								  &addrs[0]);
 		omx_map_release();
 		*n = 1;
 		return st == OMX_NAME_OK ? HOST_OK : st == OMX_NAME_INVALID ? HOST_NONAME : HOST_AGAIN;
