@@ -223,11 +223,6 @@ static enum host_kind host_walk(struct host_walk *w, uint32_t addrs[OMX_MAP_MAX_
 	return again ? HOST_AGAIN : HOST_NONAME;
 }
 
-/* Our answer is AF_INET or, asked for AF_INET6, the same addresses IPv4-mapped
- * (::ffff:240.x.y.z: what connect() on an IPv6 socket also recognises), so an
- * IPv6-only MTA gets addresses it can use. AF_UNSPEC gives IPv4 only: the mapped
- * form is the same endpoint, and listing both would make the MTA try each onion
- * twice. */
 /* glibc's own list for each address's literal (the dotted quad, or ::ffff: and
  * the dotted quad for AF_INET6) under H, chained into *HEAD; its error
  * otherwise (the part already chained is the caller's to free). */
@@ -257,6 +252,11 @@ static int gai_literals(const uint32_t *addrs, int n, const struct addrinfo *h, 
 	return rc;
 }
 
+/* Our answer is AF_INET or, asked for AF_INET6, the same addresses IPv4-mapped
+ * (::ffff:240.x.y.z: what connect() on an IPv6 socket also recognises), so an
+ * IPv6-only MTA gets addresses it can use. AF_UNSPEC gives IPv4 only: the mapped
+ * form is the same endpoint, and listing both would make the MTA try each onion
+ * twice. */
 /* getaddrinfo's result for NAME (the canonical name) from our addresses. */
 static int gai_build(const char *name, const char *service, const struct addrinfo *hints,
 		     const uint32_t *addrs, int n, struct addrinfo **res)
