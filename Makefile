@@ -52,7 +52,7 @@ endif
 
 CDB_PIC := $(shell $(CC) -print-file-name=libcdb_pic.a)
 
-CORE_SRC := sha3 ed25519 onion dns socks5 config map log answer srv srv_lookup cache sockaddr libdir stats host tor route health search shared_file
+CORE_SRC := sha3 ed25519 onion dns socks5 config map log answer srv srv_lookup cache sockaddr addrinfo libdir stats host tor route health search shared_file
 LIB_SRC  := $(CORE_SRC) real state discover hook_resolv hook_netdb hook_socket hook_dns hook_exec
 TOOL_SRC := $(CORE_SRC) map_compile map_unbound map_yml host_libc
 

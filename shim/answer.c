@@ -12,10 +12,17 @@ enum omx_name_status omx_resolve_onion(const struct omx_map *map, struct omx_cac
 	size_t label_len;
 	const char *label = omx_onion_label(name, strlen(name), &label_len);
 
-	int found;
-
 	if (!label)
 		return OMX_NAME_NOT_OURS;
+	return omx_resolve_onion_label(map, cache, name, label, label_len, addr);
+}
+
+enum omx_name_status omx_resolve_onion_label(const struct omx_map *map, struct omx_cache *cache,
+					     const char *name, const char *label, size_t label_len,
+					     uint32_t *addr)
+{
+	int found;
+
 	/* An onion found in the map is valid: the compiler checked it, and the
 	 * record's CHECK binds its bytes. The SHA3 checksum (half of an onion
 	 * connect's instructions) is left for the others, before any answer. */

@@ -27,6 +27,13 @@ enum omx_name_status {
 enum omx_name_status omx_resolve_onion(const struct omx_map *map, struct omx_cache *cache,
 				       const char *name, uint32_t *addr);
 
+/* The same for onion name NAME whose LABEL (LABEL_LEN bytes) the caller has
+ * already found with omx_onion_label (a host lookup does, to decide it is ours
+ * before taking the map). */
+enum omx_name_status omx_resolve_onion_label(const struct omx_map *map, struct omx_cache *cache,
+					     const char *name, const char *label, size_t label_len,
+					     uint32_t *addr);
+
 /* Synthetic addresses of the onions mail DOMAIN is mapped to (exact or ".parent"
  * entry), in the map's order. Returns how many (0: not mapped), or -1 when the
  * lookup must be deferred (no map, or the map is damaged). */

@@ -16,6 +16,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "addrinfo.h"
 #include "answer.h"
 #include "hooks.h"
 #include "real.h"
@@ -33,16 +34,18 @@ static enum host_kind host_lookup(const char *name, uint32_t addrs[OMX_MAP_MAX_T
 {
 	const struct omx_map *map;
 	struct in6_addr ignored;
+	const char *label;
 	size_t len;
 	int got;
 
 	if (!name || !*name)
 		return HOST_PASS;
-	if (omx_onion_label(name, strlen(name), &len)) {
+	if ((label = omx_onion_label(name, strlen(name), &len))) {
 		if (!omx_enabled())
 			return HOST_PASS;
 		map = omx_map_acquire();
-		enum omx_name_status st = omx_resolve_onion(map, omx_discovery, name, &addrs[0]);
+		enum omx_name_status st = omx_resolve_onion_label(map, omx_discovery, name, label, len,
+								  &addrs[0]);
 		omx_map_release();
 		*n = 1;
 		return st == OMX_NAME_OK ? HOST_OK : st == OMX_NAME_INVALID ? HOST_NONAME : HOST_AGAIN;
@@ -220,6 +223,35 @@ static enum host_kind host_walk(struct host_walk *w, uint32_t addrs[OMX_MAP_MAX_
 	return again ? HOST_AGAIN : HOST_NONAME;
 }
 
+/* glibc's own list for each address's literal (the dotted quad, or ::ffff: and
+ * the dotted quad for AF_INET6) under H, chained into *HEAD; its error
+ * otherwise (the part already chained is the caller's to free). */
+static int gai_literals(const uint32_t *addrs, int n, const struct addrinfo *h, const char *service,
+			struct addrinfo **head)
+{
+	struct addrinfo **tail = head;
+	int rc = 0;
+
+	for (int i = 0; i < n && rc == 0; i++) {
+		char literal[INET6_ADDRSTRLEN];
+		struct addrinfo *one = NULL;
+
+		if (h->ai_family == AF_INET6) {
+			strcpy(literal, "::ffff:");
+			dotted_quad(addrs[i], literal + 7);
+		} else {
+			dotted_quad(addrs[i], literal);
+		}
+		rc = omx_real.getaddrinfo(literal, service, h, &one);
+		if (rc == 0) {
+			*tail = one;
+			while (*tail)
+				tail = &(*tail)->ai_next;
+		}
+	}
+	return rc;
+}
+
 /* Our answer is AF_INET or, asked for AF_INET6, the same addresses IPv4-mapped
  * (::ffff:240.x.y.z: what connect() on an IPv6 socket also recognises), so an
  * IPv6-only MTA gets addresses it can use. AF_UNSPEC gives IPv4 only: the mapped
@@ -230,37 +262,25 @@ static int gai_build(const char *name, const char *service, const struct addrinf
 		     const uint32_t *addrs, int n, struct addrinfo **res)
 {
 	struct addrinfo h = { .ai_family = AF_UNSPEC, .ai_flags = AI_V4MAPPED | AI_ADDRCONFIG };
-	struct addrinfo *head = NULL, **tail = &head;
-	int rc = 0;
+	struct addrinfo *head = NULL;
+	int rc;
 
 	if (hints)
 		h = *hints;
 	if (h.ai_family != AF_UNSPEC && h.ai_family != AF_INET && h.ai_family != AF_INET6)
 		return EAI_FAMILY;
-	/* Let glibc build each entry from the literal: services, socket types and the
+	/* The list glibc gives for the literal: services, socket types and the
 	 * allocation freeaddrinfo expects all come out exactly as for any name (its
 	 * freeaddrinfo frees entry by entry, so lists can be chained). The synthetic
 	 * address is reachable through the library whatever the interfaces, so
-	 * AI_ADDRCONFIG does not apply. */
+	 * AI_ADDRCONFIG does not apply. The common calls are built here as glibc
+	 * builds them (addrinfo.h: no literal written and parsed back); any other
+	 * goes to glibc itself and gets its list or its error. */
 	h.ai_flags = (h.ai_flags & ~(AI_ADDRCONFIG | AI_CANONNAME | AI_V4MAPPED | AI_ALL)) |
 		     AI_NUMERICHOST;
-	for (int i = 0; i < n && rc == 0; i++) {
-		char literal[INET6_ADDRSTRLEN];
-		struct addrinfo *one = NULL;
-
-		if (h.ai_family == AF_INET6) {
-			strcpy(literal, "::ffff:");
-			dotted_quad(addrs[i], literal + 7);
-		} else {
-			dotted_quad(addrs[i], literal);
-		}
-		rc = omx_real.getaddrinfo(literal, service, &h, &one);
-		if (rc == 0) {
-			*tail = one;
-			while (*tail)
-				tail = &(*tail)->ai_next;
-		}
-	}
+	rc = omx_addrinfo_build(addrs, n, &h, service, &head);
+	if (rc == OMX_AI_NOT_FAST)
+		rc = gai_literals(addrs, n, &h, service, &head);
 	if (rc == 0 && head && hints && (hints->ai_flags & AI_CANONNAME)) {
 		size_t len = strlen(name);
 		char *canon = malloc(len + 1);

@@ -70,6 +70,7 @@ static const char *gai_name(int rc)
 	case EAI_ADDRFAMILY: return "EAI_ADDRFAMILY";
 	case EAI_FAIL: return "EAI_FAIL";
 	case EAI_OVERFLOW: return "EAI_OVERFLOW";
+	case EAI_SYSTEM: return "EAI_SYSTEM";
 	default: return "other";
 	}
 }
