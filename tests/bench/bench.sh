@@ -396,10 +396,15 @@ rss() { # rss VARIANT [SMAPS]: private KiB of the probe after one onion lookup
 	local -n envs="V_$1"
 	env "${envs[@]}" BENCH_ONION="$ONION" ${2:+BENCH_SMAPS=1} "$BB/client" rss
 }
-rss_lone_base=$(rss base | sed -n 's/^private_kib //p')
-rss_lone_omx=$(rss omx | sed -n 's/^private_kib //p')
-rss_lone_tor=$(rss tor | sed -n 's/^private_kib //p')
-rss_lone_pc=$(rss pc | sed -n 's/^private_kib //p')
+# private_kib: Private_Clean + Private_Dirty; anonymous_kib: the pages only this
+# process holds (copied on write, anonymous). Alone, a file's page-cache pages
+# mapped by this process only count as private (the library's text the kernel
+# maps around each fault, the map's pages): page cache, not the process's.
+for v in base omx tor pc; do
+	out=$(rss $v)
+	declare "rss_lone_$v=$(sed -n 's/^private_kib //p' <<<"$out")"
+	declare "anon_lone_$v=$(sed -n 's/^anonymous_kib //p' <<<"$out")"
+done
 for v in base omx tor pc; do
 	declare -n envs="V_$v"
 	env "${envs[@]}" BENCH_ONION="$ONION" "$BB/client" idle &
@@ -408,7 +413,11 @@ for v in base omx tor pc; do
 done
 sleep 0.3
 for r in 1 2 3; do
-	for v in base omx tor pc; do rss $v | sed -n 's/^private_kib //p' >>"$T/r/rss.$v"; done
+	for v in base omx tor pc; do
+		out=$(rss $v)
+		sed -n 's/^private_kib //p' <<<"$out" >>"$T/r/rss.$v"
+		sed -n 's/^anonymous_kib //p' <<<"$out" >>"$T/r/anon.$v"
+	done
 done
 rss omx smaps >"$T/smaps.omx"
 rss base smaps >"$T/smaps.base"
@@ -676,12 +685,16 @@ for kind in file write send sendmsg sendmmsg sendto; do
 done
 
 # d.
-for v in base omx tor pc; do declare "rss_$v=$(median "$T/r/rss.$v")"; done
+for v in base omx tor pc; do declare "rss_$v=$(median "$T/r/rss.$v")" "anon_$v=$(median "$T/r/anon.$v")"; done
 addk() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%+d", a - b }'; }
 row "private RSS (KiB; added)" "$rss_base" "$(addk "$rss_omx" "$rss_base")" "$(addk "$rss_tor" "$rss_base")" \
 	"$(addk "$rss_pc" "$rss_base")" "<= +100 KiB" "$(verdict "$rss_omx - $rss_base <= 100")"
+row "  anonymous (only this process's)" "$anon_base" "$(addk "$anon_omx" "$anon_base")" "$(addk "$anon_tor" "$anon_base")" \
+	"$(addk "$anon_pc" "$anon_base")" "" ""
 row "  same, no sibling process" "$rss_lone_base" "$(addk "$rss_lone_omx" "$rss_lone_base")" \
 	"$(addk "$rss_lone_tor" "$rss_lone_base")" "$(addk "$rss_lone_pc" "$rss_lone_base")" "" ""
+row "    anonymous (only this process's)" "$anon_lone_base" "$(addk "$anon_lone_omx" "$anon_lone_base")" \
+	"$(addk "$anon_lone_tor" "$anon_lone_base")" "$(addk "$anon_lone_pc" "$anon_lone_base")" "" ""
 
 # e.
 v_cw=$(le "$C_WALL" "${CDBM_WALL:-}" 4)
@@ -782,6 +795,9 @@ vs_time "  CPU" "$T/r/start.omx.cpu" "$T/r/start.tor.cpu"
 vs_time "passthrough connect(), wall" "$T/r/pconn.omx" "$T/r/pconn.tor"
 vs_time "  CPU" "$T/r/pconn.omx.cpu" "$T/r/pconn.tor.cpu"
 vs_count "private RSS added (KiB, with a sibling)" "$(addk "$rss_omx" "$rss_base")" "$(addk "$rss_tor" "$rss_base")"
+vs_count "  anonymous, the process's own (KiB)" "$(addk "$anon_omx" "$anon_base")" "$(addk "$anon_tor" "$anon_base")"
+vs_count "  no sibling: private (page cache mapped alone included)" "$(addk "$rss_lone_omx" "$rss_lone_base")" "$(addk "$rss_lone_tor" "$rss_lone_base")"
+vs_count "  no sibling: anonymous" "$(addk "$anon_lone_omx" "$anon_lone_base")" "$(addk "$anon_lone_tor" "$anon_lone_base")"
 if [ ${#VS_BEHIND[@]} -eq 0 ]; then
 	echo "  onionmx is at or ahead of torsocks on all $VS_N rows"
 else
