@@ -613,7 +613,7 @@ row "  system calls per run" "${SCS_base:-?} (empty .so: ${SCS_empty:-?})" "${SC
 if [ "$(verdict "$add_omx10 <= 100000 && $add_omx10k <= 100000 && $add_omx <= 100000")" = gap ]; then
 	ir_part=""
 	[ -n "$START_IR" ] && ir_part=" $(kinstr $((SIR_omx - SIR_empty))) instructions (ld.so relocating $(kinstr $((SREL_omx - SREL_empty))), its constructor $(kinstr "$SCTOR"), of which dlsym() of the real functions $(kinstr "$SBIND")),"
-	CAUSES+=("start-up: preloading any .so costs $(plus "$add_empty") us here (an empty one); onionmx $(plus "$(awk -v a="$cpu_omx" -v b="$cpu_empty" 'BEGIN { print a - b }')") us CPU more:$ir_part $(awk -v a="${SFLT_omx:-0}" -v b="${SFLT_empty:-0}" 'BEGIN { printf "%+.0f", a - b }') page faults, $(ir_add "${SCS_empty:-fail}" "${SCS_omx:-fail}" | sed 's/^[0-9]/+&/') system calls (config, map, inherited-descriptor scan)")
+	CAUSES+=("start-up: preloading any .so costs $(plus "$add_empty") us here (an empty one); onionmx $(plus "$(awk -v a="$cpu_omx" -v b="$cpu_empty" 'BEGIN { print a - b }')") us CPU more:$ir_part $(awk -v a="${SFLT_omx:-0}" -v b="${SFLT_empty:-0}" 'BEGIN { printf "%+.0f", a - b }') page faults, $(ir_add "${SCS_empty:-fail}" "${SCS_omx:-fail}" | sed 's/^[0-9]/+&/') system calls (the config, stderr, the root directory, the map: tests/integ/startup.sh)")
 fi
 
 # c.
