@@ -635,8 +635,6 @@ int omx_map_open_fd(struct omx_map *map, int fd, const char *name, char *err, si
 			snprintf(err, errlen, "%s: damaged (table of contents entry %u)", name, t);
 			goto fail;
 		}
-		map->toc[2 * t] = pos;
-		map->toc[2 * t + 1] = n;
 		expect = pos + 8 * n;
 	}
 	if (expect != fsize) {
@@ -650,6 +648,7 @@ int omx_map_open_fd(struct omx_map *map, int fd, const char *name, char *err, si
 		snprintf(err, errlen, "%s: damaged (header or table of contents fails its checksum)", name);
 		goto fail;
 	}
+	map->tables_start = 2064 + vlen;
 	map->stamp_off = 2064 + (unsigned)toc_at + 1;
 	memcpy(map->stamp, mem + map->stamp_off, sizeof(map->stamp));
 	map->dev = st.st_dev;
@@ -768,9 +767,14 @@ static int map_get(const struct omx_map *map, const char *key, unsigned klen, co
 		return OMX_MAP_DAMAGED;
 	hval = cdb_hash(key, klen);
 	bucket = hval & 255;
-	pos = map->toc[2 * bucket];
-	n = map->toc[2 * bucket + 1];
-	if (n == 0)
+	/* The table of contents, checked whole at open, is read in place (no 2
+	 * KiB copy written at every start): each entry read is kept inside the
+	 * file, whatever the file became since. */
+	pos = cdb_unpack(mem + 8 * bucket);
+	n = cdb_unpack(mem + 8 * bucket + 4);
+	if (pos < map->tables_start || pos > map->cdb.cdb_fsize || n > (map->cdb.cdb_fsize - pos) / 8)
+		n = 0; /* damaged: rc stays so */
+	else if (n == 0)
 		rc = 0;
 	for (unsigned i = 0, slot0 = n ? (hval >> 8) % n : 0; i < n; i++) {
 		const unsigned char *s;

@@ -150,7 +150,7 @@ struct omx_map {
 	unsigned stamp_off;     /* where "toc=... sum=..." sits in the file */
 	char stamp[41];         /* its text at open (no NUL): a file rewritten in place differs */
 	int damaged;            /* atomic: a lookup found damage; every later one defers */
-	unsigned toc[512];      /* the table of contents as checked at open: pos, n */
+	unsigned tables_start;  /* where the hash tables begin (after the header) */
 	dev_t dev;              /* identity of the file, to notice a rebuild */
 	ino_t ino;
 	struct timespec mtime;

@@ -1171,6 +1171,38 @@ static void test_damage(void)
 		is_int(omx_map_verify(&map, out, err, sizeof(err)), 0, "damage: intact: whole-map check passes");
 		omx_map_close(&map);
 	}
+	/* The table of contents is read in place at each lookup: one rewritten
+	 * under an open map (the stamp left as it was) must not lead a lookup
+	 * outside the file. */
+	if (ok(open_map(out, &map, err, sizeof(err)) == 0, "damage: the map opens again")) {
+		unsigned bucket = cdb_hash("d:mapped.example", 16) & 255;
+		unsigned char entry[2][8] = { { 0 } };
+		int fd = open(out, O_WRONLY);
+
+		cdb_pack((unsigned)n, entry[0]); /* at the file's end, one slot */
+		cdb_pack(1, entry[0] + 4);
+		cdb_pack(cdb_unpack(orig + 8 * bucket), entry[1]); /* in place, 2^28 slots */
+		cdb_pack(1u << 28, entry[1] + 4);
+		for (int k = 0; k < 2; k++) {
+			struct omx_map again;
+
+			if (!ok(open_map(out, &again, err, sizeof(err)) == 0, "damage: toc rewrite %d: a fresh open first", k))
+				break;
+			omx_map_close(&again);
+			ok(fd >= 0 && pwrite(fd, entry[k], 8, 8 * bucket) == 8, "damage: toc entry rewritten in place (%d)", k);
+			is_int(omx_map_domain(&map, "mapped.example", t, NULL), OMX_MAP_DAMAGED,
+			       "damage: a table-of-contents entry pointing %s: the lookup says damaged",
+			       k ? "past the file's end by its count" : "at the file's end");
+			ok(fd >= 0 && pwrite(fd, orig + 8 * bucket, 8, 8 * bucket) == 8, "damage: entry restored");
+			omx_map_close(&map);
+			if (!ok(open_map(out, &map, err, sizeof(err)) == 0, "damage: the restored map opens"))
+				break;
+		}
+		if (fd >= 0)
+			close(fd);
+		is_int(omx_map_domain(&map, "mapped.example", t, NULL), 1, "damage: restored: mapped (control)");
+		omx_map_close(&map);
+	}
 	if (locate(out, "d:mapped.example", &rpos, &vpos, &vlen) != 0 ||
 	    locate(out, "d:other.example", &rpos2, &vpos2, &vlen2) != 0) {
 		ok(0, "damage: records found by tinycdb");
