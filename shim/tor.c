@@ -37,6 +37,8 @@ struct dial {
 	double deadline;
 	/* Connect with sendto(MSG_FASTOPEN | MSG_DONTWAIT): see dial_fastopen. */
 	int fastopen;
+	/* TCP by the host's word (rq->known_tcp), not by asking the socket. */
+	int unasked;
 	/* The caller's file status flags to put back, or -1: O_NONBLOCK was
 	 * not set here (the socket had it, or the dial did not need it). */
 	int restore_flags;
@@ -130,14 +132,23 @@ static int make_nonblocking(struct dial *d)
  * Returns the bytes of the greeting sent (some may have gone in the SYN, with a
  * cookie), or -errno: -EOPNOTSUPP when TCP Fast Open is off on this host
  * (net.ipv4.tcp_fastopen without bit 1), -EISCONN or -EALREADY for a socket
- * already connected or connecting (the kernel's answer to the caller). */
+ * already connected or connecting (the kernel's answer to the caller).
+ *
+ * A socket not asked its protocol (D->unasked: the host saw it made as TCP,
+ * but the number may since have been reused unseen) starts with no data: on
+ * TCP that call only starts the connection (EINPROGRESS, never a count), any
+ * other descriptor fails it (ENOTSOCK, EINVAL, EISCONN ...) but a datagram
+ * socket, which sends an empty datagram to Tor's address (on loopback) and
+ * returns 0: -EPROTOTYPE then, and nothing more is sent. */
 static ssize_t dial_fastopen(const struct dial *d, const struct sockaddr *sa, socklen_t len)
 {
 	const int flags = MSG_FASTOPEN | MSG_DONTWAIT | MSG_NOSIGNAL;
-	ssize_t n = d->h->sendto(d->fd, d->request, d->greeting, flags, sa, len);
+	ssize_t n = d->h->sendto(d->fd, d->request, d->unasked ? 0 : d->greeting, flags, sa, len);
 	size_t sent = 0;
 	int rc;
 
+	if (n >= 0 && d->unasked)
+		return -EPROTOTYPE; /* not TCP */
 	if (n >= 0)
 		sent = (size_t)n; /* in the SYN */
 	else if (errno != EINPROGRESS && errno != EINTR) /* (EINTR: the next call tells) */
@@ -389,6 +400,10 @@ static int attempt(struct dial *d, int *family, const struct omx_config *cfg,
 	rc = sent < 0 ? (int)sent : 0;
 	if (rc == -EISCONN || rc == -EALREADY)
 		return rc;
+	if (rc == -EPROTOTYPE) {
+		*cause = "not a TCP socket (no datagrams to an onion)";
+		return -ENETUNREACH;
+	}
 	if (rc) {
 		*down = rc == -ECONNREFUSED || rc == -ETIMEDOUT || rc == -ENETUNREACH || rc == -EHOSTUNREACH;
 		if (!*cause)
@@ -484,8 +499,11 @@ int omx_tor_connect(const struct omx_host *h, int fd, const struct omx_config *c
 	memcpy(host, rq->target->onion, onion_len);
 	memcpy(host + onion_len, ".onion", sizeof(".onion"));
 	/* A TCP socket connects by sendto(MSG_FASTOPEN) (dial_fastopen); any other
-	 * is asked its type: no datagrams to an onion, never send them anywhere. */
-	if (h->sendto) {
+	 * is asked its type: no datagrams to an onion, never send them anywhere.
+	 * One the host knows as TCP is not asked (dial_fastopen makes sure). */
+	if (h->sendto && rq->known_tcp) {
+		d.fastopen = d.unasked = 1;
+	} else if (h->sendto) {
 		if (h->getsockopt(fd, SOL_SOCKET, SO_PROTOCOL, &type, &tlen) != 0)
 			return res->error = errno, -res->error;
 		d.fastopen = type == IPPROTO_TCP;

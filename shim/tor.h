@@ -18,6 +18,11 @@ struct omx_tor_request {
 	const char *domain;     /* whom the onion serves, for the log line */
 	unsigned ndomains;
 	struct omx_health *health; /* with several Tors: which are down (NULL: unknown) */
+	int known_tcp;          /* the host knows the socket was made TCP (it saw the
+				 * socket() call): it is not asked its protocol, and
+				 * its dial starts with an empty sendto(MSG_FASTOPEN),
+				 * so that a socket of another kind that took the
+				 * number unseen sends nothing (see dial_fastopen) */
 };
 
 /* What happened, for the caller's statistics and reports. */
