@@ -550,7 +550,8 @@ static int connect_onion(int fd, const struct sockaddr *sa, socklen_t len, uint3
 		struct omx_tor_request rq = { .target = &target, .caller_port = port,
 					      .family = sa->sa_family, .domain = domain,
 					      .ndomains = ndomains, .health = omx_tor_health,
-					      .known_tcp = bit_set(made_tcp_fds, fd) };
+					      .known_tcp = bit_set(made_tcp_fds, fd),
+					      .untimed = !omx_stats_counting() };
 		struct omx_tor_result res;
 
 		rc = omx_tor_connect(&omx_real_host, fd, &omx_cfg, &rq, &res);

@@ -67,7 +67,7 @@ static struct fake {
 	/* a datagram socket behind the number (sendto sends, connects nothing),
 	 * the SO_PROTOCOL questions, and the first sendto's length (-1: none) */
 	int datagram;
-	size_t getsockopt_protocol;
+	size_t getsockopt_protocol, now_calls;
 	ssize_t first_sendto_len;
 	int newsock_setfl; /* F_SETFL on a replacement socket (-1: none) */
 	struct sockaddr_storage dialed;
@@ -368,6 +368,7 @@ static int f_signal_interrupts(void)
 
 static double f_now(void)
 {
+	fk.now_calls++;
 	return fk.now;
 }
 
@@ -1275,6 +1276,52 @@ static void test_known_tcp(void)
 	is_int(fk.sendto_calls, 0, "(control) asked: no sendto() at all");
 }
 
+/* The clock is read where a deadline needs it or after a wait, not before
+ * every step: at the start (the deadlines), once after each wait that another
+ * wait follows, and at the end only for a time someone uses (the log line, or
+ * a host that keeps it: the statistics). Every deadline still holds
+ * (test_deadlines, test_fastopen); the fake clock moves only in poll(). */
+static void test_clock_reads(void)
+{
+	struct omx_host quiet = fastopen_host;
+	struct omx_tor_result res;
+
+	quiet.log_enabled = f_log_warnings_only;
+	for (int isolate = 0; isolate <= 1; isolate++) {
+		for (int untimed = 1; untimed >= 0; untimed--) {
+			struct omx_tor_request rq = { .target = &target, .caller_port = 25, .family = AF_INET,
+						      .domain = "example.org", .ndomains = 1, .known_tcp = 1,
+						      .untimed = untimed };
+			uint8_t want[600];
+			size_t wlen = expected_request(want, sizeof(want), isolate, 25);
+			size_t reads = (size_t)(1 + isolate + !untimed);
+
+			/* Replies together, as a Tor sends them when it is quick;
+			 * with isolation the method choice comes first, alone. */
+			reset(isolate);
+			script(isolate ? method_userpass : method_none, 2, isolate ? 3 : wlen,
+			       isolate ? 0.001 : 0.25);
+			if (isolate)
+				script(auth_ok, 2, wlen, 0.25);
+			script(reply_ok, sizeof(reply_ok), wlen, 0.25);
+			is_int(omx_tor_connect(&quiet, FD, &cfg, &rq, &res), 0, "clock: %s, %s: connected",
+			       isolate ? "isolation" : "no isolation", untimed ? "untimed" : "timed");
+			is_int(fk.now_calls, reads, "clock: %s, %s: %zu reads (start%s%s)",
+			       isolate ? "isolation" : "no isolation", untimed ? "untimed" : "timed", reads,
+			       isolate ? ", after the first wait" : "", untimed ? "" : ", end");
+			if (!untimed)
+				ok(res.seconds > 0.24 && res.seconds < 0.26, "clock: timed: the time measured (%.3f)",
+				   res.seconds);
+		}
+	}
+	/* Failures read the end too: their log line gives the time. */
+	reset(1);
+	fk.connect_mode = C_HANG;
+	is_int(dial_fastopen(&res, AF_INET), -ETIMEDOUT, "clock: Tor's port never accepts: ETIMEDOUT");
+	ok(fk.now >= 1030.0 && fk.now < 1030.1, "clock: the wait ends at the deadline (fake clock %.3f)", fk.now);
+	ok(res.seconds >= 30.0 && res.seconds < 30.1, "clock: the failure's time measured (%.3f)", res.seconds);
+}
+
 int main(void)
 {
 	test_success_plain();
@@ -1291,6 +1338,7 @@ int main(void)
 	test_failover();
 	test_fastopen();
 	test_known_tcp();
+	test_clock_reads();
 	test_io_socketpair();
 	return done_testing();
 }
