@@ -385,7 +385,6 @@ uint32_t omx_map_record_check(const void *key, size_t klen, const void *value, s
 	return (uint32_t)omx_map_hash(value, vlen, omx_map_hash(key, klen, 0x6f6e696f6e6d78ull));
 }
 
-static const char base32[] = "abcdefghijklmnopqrstuvwxyz234567";
 
 /* Each base32 character's value + 1, either case; 0: not base32. */
 #define B32(c, v) [c] = (v) + 1
@@ -429,15 +428,40 @@ int omx_map_onion_raw(const char *label, uint8_t raw[OMX_MAP_ONION_RAW])
 	return (bad & ~31u) || raw[-1] != 3 ? -1 : 0;
 }
 
+/* Every 10-bit value as its two base32 characters: a connect encodes an
+ * onion (omx_map_onion_text), 4 look-ups per 5 bytes instead of 8. */
+#define C32(v) ((v) < 26 ? 'a' + (v) : '2' + (v) - 26)
+#define PAIR(i) { (char)C32((i) >> 5), (char)C32((i) & 31) }
+#define PAIRS4(i) PAIR(i), PAIR((i) + 1), PAIR((i) + 2), PAIR((i) + 3)
+#define PAIRS16(i) PAIRS4(i), PAIRS4((i) + 4), PAIRS4((i) + 8), PAIRS4((i) + 12)
+#define PAIRS64(i) PAIRS16(i), PAIRS16((i) + 16), PAIRS16((i) + 32), PAIRS16((i) + 48)
+#define PAIRS256(i) PAIRS64(i), PAIRS64((i) + 64), PAIRS64((i) + 128), PAIRS64((i) + 192)
+static const char base32_pair[1024][2] = {
+	PAIRS256(0), PAIRS256(256), PAIRS256(512), PAIRS256(768),
+};
+#undef PAIRS256
+#undef PAIRS64
+#undef PAIRS16
+#undef PAIRS4
+#undef PAIR
+#undef C32
+
 void omx_map_onion_text(const uint8_t raw[OMX_MAP_ONION_RAW], char label[OMX_ONION_LABEL_LEN + 1])
 {
 	for (int g = 0; g < 7; g++, raw += 5, label += 8) {
-		uint64_t bits = (uint64_t)raw[0] << 32 | (uint64_t)raw[1] << 24 | (uint64_t)raw[2] << 16 |
-				(uint64_t)raw[3] << 8 | raw[4];
+		uint64_t bits;
 
-#pragma GCC unroll 8
-		for (int i = 0; i < 8; i++)
-			label[i] = base32[(bits >> (35 - 5 * i)) & 31];
+		if (g < 6) { /* 8 bytes in one load, within the 35 */
+			memcpy(&bits, raw, sizeof(bits));
+			bits = be64toh(bits) >> 24;
+		} else {
+			bits = (uint64_t)raw[0] << 32 | (uint64_t)raw[1] << 24 | (uint64_t)raw[2] << 16 |
+			       (uint64_t)raw[3] << 8 | raw[4];
+		}
+		memcpy(label, base32_pair[bits >> 30], 2);
+		memcpy(label + 2, base32_pair[(bits >> 20) & 1023], 2);
+		memcpy(label + 4, base32_pair[(bits >> 10) & 1023], 2);
+		memcpy(label + 6, base32_pair[bits & 1023], 2);
 	}
 	*label = '\0';
 }
@@ -991,7 +1015,9 @@ static int decode_probe(const char *label, uint8_t raw[OMX_MAP_ONION_RAW], uint6
 #pragma GCC unroll 8
 		for (int i = 0; i < 8; i++) {
 			unsigned v = (unsigned)base32_value[p[i]] - 1; /* not base32: ~0 */
-			unsigned char lower = (unsigned char)base32[v & 31];
+			/* base32[v] for a base32 character (bit 5 makes a letter lower
+			 * case and is set in '2'..'7'); no matter for others: bad. */
+			unsigned char lower = p[i] | 0x20;
 
 			bad |= v;
 			bits = bits << 5 | (v & 31);

@@ -482,7 +482,8 @@ static int try_tors(struct dial *d, const struct omx_config *cfg, const struct o
 		    const char *host, struct omx_tor_result *res, const char **cause, int *code)
 {
 	const struct omx_host *h = d->h;
-	int ntors = cfg->ntors > 0 ? cfg->ntors : 1, first = first_tor(rq->target->onion, ntors);
+	int ntors = cfg->ntors > 0 ? cfg->ntors : 1;
+	int first = ntors > 1 ? first_tor(rq->target->onion, ntors) : 0;
 	int family = rq->family, tried = 0, rc = -ENETDOWN, down = 0;
 
 	res->tor = first;
@@ -572,8 +573,8 @@ int omx_tor_connect(const struct omx_host *h, int fd, const struct omx_config *c
 	 * it sends the authentication status but never its method choice (seen
 	 * with 0.4.9). So with credentials the greeting goes alone; without,
 	 * greeting and CONNECT go in one write. */
-	reqlen = omx_socks5_request(request, sizeof(request), host, port, cfg->isolate ? host : NULL,
-				    cfg->isolate ? "onionmx" : NULL);
+	reqlen = omx_socks5_request_n(request, sizeof(request), host, onion_len + 6, port,
+				      cfg->isolate ? host : NULL, onion_len + 6, "onionmx", 7);
 	d.request = request;
 	d.request_len = reqlen > 0 ? (size_t)reqlen : 0;
 	d.greeting = cfg->isolate ? 3 : d.request_len;
