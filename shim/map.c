@@ -385,7 +385,6 @@ uint32_t omx_map_record_check(const void *key, size_t klen, const void *value, s
 	return (uint32_t)omx_map_hash(value, vlen, omx_map_hash(key, klen, 0x6f6e696f6e6d78ull));
 }
 
-
 /* Each base32 character's value + 1, either case; 0: not base32. */
 #define B32(c, v) [c] = (v) + 1
 static const uint8_t base32_value[256] = {
