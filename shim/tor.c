@@ -276,6 +276,10 @@ static int send_all(struct dial *d, const uint8_t *buf, size_t len)
 struct reply_reader {
 	uint8_t buf[2 + 2 + 4 + 1 + 255 + 2];
 	size_t have;
+	/* The parser's verdict on the HAVE bytes, kept from one call of
+	 * read_replies to the next: each byte parsed once it is in. */
+	enum omx_socks5_result r;
+	size_t need;
 };
 
 /* Maps a finished (non-NEED_MORE) parse result to 0 or -errno with CAUSE. */
@@ -309,13 +313,12 @@ static int read_replies(struct dial *d, struct reply_reader *rd, int with_auth, 
 			const char **cause, int *code)
 {
 	for (;;) {
-		size_t need = 0;
-		enum omx_socks5_result r = omx_socks5_parse(rd->buf, rd->have, with_auth, &need, code);
+		size_t need = rd->need;
 		ssize_t n;
 		int w;
 
-		if (r != OMX_SOCKS5_NEED_MORE)
-			return reply_result(r, *code, cause);
+		if (rd->r != OMX_SOCKS5_NEED_MORE)
+			return reply_result(rd->r, *code, cause);
 		if (upto && rd->have >= upto)
 			return 0;
 		if (need > sizeof(rd->buf) || need <= rd->have) {
@@ -334,21 +337,16 @@ static int read_replies(struct dial *d, struct reply_reader *rd, int with_auth, 
 		}
 		n = d->h->recv(d->fd, rd->buf + rd->have, need - rd->have, MSG_DONTWAIT);
 		if (n > 0) {
-			size_t before = rd->have;
-
 			rd->have += (size_t)n;
+			rd->r = omx_socks5_parse(rd->buf, rd->have, with_auth, &rd->need, code);
 			/* Tor writes each reply as it is ready: when one is in but not
 			 * the next, acknowledge at once, or the next small reply waits
 			 * for our delayed ACK (40 ms, measured). */
-			if (rd->have < need && before < rd->have &&
-			    omx_socks5_parse(rd->buf, rd->have, with_auth, &need, code) == OMX_SOCKS5_NEED_MORE &&
-			    !(upto && rd->have >= upto))
+			if (rd->have < need && rd->r == OMX_SOCKS5_NEED_MORE && !(upto && rd->have >= upto))
 				d->h->setsockopt(d->fd, IPPROTO_TCP, TCP_QUICKACK, &(int){ 1 }, sizeof(int));
 		} else if (n == 0) {
-			/* A server may refuse with a bare header and hang up. */
-			r = omx_socks5_parse(rd->buf, rd->have, with_auth, &need, code);
-			if (r != OMX_SOCKS5_NEED_MORE)
-				return reply_result(r, *code, cause);
+			/* (A server that refused with a bare header and hung up was
+			 * answered above: the parser judges each header as it comes.) */
 			*cause = "Tor closed the connection during the SOCKS handshake";
 			return -ECONNRESET;
 		} else if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) {
@@ -371,6 +369,7 @@ static int handshake(struct dial *d, const struct omx_config *cfg, size_t sent, 
 	int rc = 0;
 
 	reader.have = 0; /* (the buffer is written before it is read: not zeroed) */
+	reader.r = omx_socks5_parse(reader.buf, 0, cfg->isolate, &reader.need, code);
 	/* Tor answers the greeting at once: no answer by ANSWER_BY, or the
 	 * connection closed before one, means this Tor is down. */
 	d->deadline = answer_by;
