@@ -299,8 +299,14 @@ static int tor_fd_marked(int fd)
 /* Under the lock: FD's entry is now in STATE (TOR_FREE: gone). */
 static void tor_fd_mark(int fd, enum tor_state state)
 {
-	set_bit(tor_fds, fd, state != TOR_FREE);
-	set_bit(tor_failed_fds, fd, state == TOR_INTERRUPTED || state == TOR_FAILED);
+	int ours = state != TOR_FREE, failed = state == TOR_INTERRUPTED || state == TOR_FAILED;
+
+	/* (A locked write only for a bit that changes: a reused number mostly
+	 * stays as it was.) */
+	if (bit_set(tor_fds, fd) != ours)
+		set_bit(tor_fds, fd, ours);
+	if (bit_set(tor_failed_fds, fd) != failed)
+		set_bit(tor_failed_fds, fd, failed);
 }
 
 /* Whether entry E still describes the socket open at its descriptor. */
