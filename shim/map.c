@@ -385,6 +385,8 @@ uint32_t omx_map_record_check(const void *key, size_t klen, const void *value, s
 	return (uint32_t)omx_map_hash(value, vlen, omx_map_hash(key, klen, 0x6f6e696f6e6d78ull));
 }
 
+static const char base32[] = "abcdefghijklmnopqrstuvwxyz234567";
+
 /* Each base32 character's value + 1, either case; 0: not base32. */
 #define B32(c, v) [c] = (v) + 1
 static const uint8_t base32_value[256] = {
@@ -1014,9 +1016,7 @@ static int decode_probe(const char *label, uint8_t raw[OMX_MAP_ONION_RAW], uint6
 #pragma GCC unroll 8
 		for (int i = 0; i < 8; i++) {
 			unsigned v = (unsigned)base32_value[p[i]] - 1; /* not base32: ~0 */
-			/* base32[v] for a base32 character (bit 5 makes a letter lower
-			 * case and is set in '2'..'7'); no matter for others: bad. */
-			unsigned char lower = p[i] | 0x20;
+			unsigned char lower = (unsigned char)base32[v & 31];
 
 			bad |= v;
 			bits = bits << 5 | (v & 31);
