@@ -7,9 +7,14 @@
  *             syscall(SYS_socket) takes the number for a UDP socket ("same
  *             number: yes"): the library saw a TCP socket made there last
  *   stale-dup the same with dup2() of a UDP socket onto the number
+ *   accept    socket() makes a TCP socket, close() frees its number, and accept()
+ *             takes it for a connection from a socket on 127.0.0.1 ("same number:
+ *             yes"; the connect() then answers EISCONN: it is connected)
  * (tests/integ/known_tcp.sh). */
+#include <arpa/inet.h>
 #include <errno.h>
 #include <netdb.h>
+#include <netinet/in.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -33,7 +38,7 @@ int main(int argc, char **argv)
 	int fd, rc;
 
 	if (argc != 4) {
-		fprintf(stderr, "usage: known_tcp_probe socket|syscall|stale|stale-dup HOST PORT\n");
+		fprintf(stderr, "usage: known_tcp_probe socket|syscall|stale|stale-dup|accept HOST PORT\n");
 		return 2;
 	}
 	mode = argv[1];
@@ -59,6 +64,25 @@ int main(int argc, char **argv)
 			close(udp);
 		}
 		printf("same number: %s\n", fd == tcp ? "yes" : "no");
+	} else if (strcmp(mode, "accept") == 0) {
+		struct sockaddr_in at = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+		socklen_t alen = sizeof(at);
+		int l = socket(AF_INET, SOCK_STREAM, 0), c, tcp;
+
+		if (bind(l, (struct sockaddr *)&at, sizeof(at)) != 0 || listen(l, 1) != 0 ||
+		    getsockname(l, (struct sockaddr *)&at, &alen) != 0) {
+			printf("listen: %s\n", strerror(errno));
+			return 1;
+		}
+		c = (int)syscall(SYS_socket, AF_INET, SOCK_STREAM, 0);
+		if (c < 0 || connect(c, (struct sockaddr *)&at, sizeof(at)) != 0) {
+			printf("client: %s\n", strerror(errno));
+			return 1;
+		}
+		tcp = socket(AF_INET, SOCK_STREAM, 0);
+		close(tcp);
+		fd = accept(l, NULL, NULL);
+		printf("same number: %s\n", fd == tcp ? "yes" : "no");
 	} else {
 		fprintf(stderr, "known_tcp_probe: unknown mode %s\n", mode);
 		return 2;
@@ -74,7 +98,8 @@ int main(int argc, char **argv)
 		printf("connect: ok\n");
 	else
 		printf("connect: %s after %.3fs\n", errno == ENETUNREACH ? "ENETUNREACH"
-					: errno == ETIMEDOUT ? "ETIMEDOUT" : strerror(errno), now() - start);
+					: errno == ETIMEDOUT ? "ETIMEDOUT" : errno == EISCONN ? "EISCONN"
+					: strerror(errno), now() - start);
 	freeaddrinfo(res);
 	return rc == 0 ? 0 : 1;
 }

@@ -55,6 +55,13 @@ like "$out" "^connect: ok" "syscall(SYS_socket): connected"
 like "$(cat "$T/syscall.strace")" "getsockopt\([0-9]+, SOL_SOCKET, SO_PROTOCOL" \
 	"syscall(SYS_socket), a socket the library did not see made: asked its protocol, as before"
 
+# accept() clears the mark of the number it returns: the socket is asked.
+out=$(probe accept)
+like "$out" "^same number: yes" "accept: the accepted socket took the TCP socket's number"
+like "$out" "^connect: EISCONN" "accept: connect() on the connected socket answers EISCONN"
+like "$(cat "$T/accept.strace")" "getsockopt\($(sed -n 's/^fd //p' <<<"$out"), SOL_SOCKET, SO_PROTOCOL" \
+	"accept: the accepted socket is asked its protocol (its number's mark cleared)"
+
 for mode in stale stale-dup; do
 	: >"$T/udp.log"
 	out=$(probe $mode)
