@@ -115,6 +115,8 @@ static void onion_failed(void)
 static long long recent_failure_at; /* a copy of recent_failure.at, read without the lock */
 static void forget_recent_failure(void);
 
+static void not_made_by_socket(int fd);
+
 static void new_delivery(void)
 {
 	if (__builtin_expect(__atomic_load_n(&recent_failure_at, __ATOMIC_RELAXED) != 0, 0))
@@ -133,8 +135,10 @@ int accept(int fd, struct sockaddr *sa, socklen_t *len)
 
 	omx_ready();
 	rc = omx_real.accept(fd, sa, len);
-	if (rc >= 0)
+	if (rc >= 0) {
+		not_made_by_socket(rc);
 		new_delivery();
+	}
 	return rc;
 }
 
@@ -144,8 +148,10 @@ int accept4(int fd, struct sockaddr *sa, socklen_t *len, int flags)
 
 	omx_ready();
 	rc = omx_real.accept4(fd, sa, len, flags);
-	if (rc >= 0)
+	if (rc >= 0) {
+		not_made_by_socket(rc);
 		new_delivery();
+	}
 	return rc;
 }
 
@@ -247,6 +253,45 @@ static void set_bit(uint64_t *bits, int fd, int on)
 		__atomic_and_fetch(&bits[(unsigned)fd / 64], ~bit, __ATOMIC_RELAXED);
 }
 
+/* Descriptors whose last socket() call made a TCP socket (AF_INET or AF_INET6,
+ * SOCK_STREAM, protocol 0 or IPPROTO_TCP): connect() to an onion then skips
+ * asking the socket its protocol (a getsockopt(); tor.c: rq->known_tcp). Set
+ * or cleared at every socket() call on the number, cleared by accept(); not
+ * seen: close(), dup2() and descriptors made by other paths (syscall(),
+ * SCM_RIGHTS, socketpair() ...). So a bit can be stale: the number closed and
+ * reused for a socket of another kind. Nothing worse than asking follows:
+ * tor.c dials a socket known this way with an empty first sendto(MSG_FASTOPEN),
+ * which starts a connection on TCP (EINPROGRESS) and fails on every other
+ * kind of descriptor (ENOTSOCK, EINVAL, EISCONN ...) but a datagram socket,
+ * where it sends an empty datagram to the configured Tor on loopback and
+ * returns 0: the connect() then fails with ENETUNREACH as for a datagram
+ * socket today, nothing more sent (tests/integ/known_tcp.sh). */
+static uint64_t made_tcp_fds[TOR_FDS_TRACKED / 64];
+
+static void not_made_by_socket(int fd)
+{
+	if (bit_set(made_tcp_fds, fd))
+		set_bit(made_tcp_fds, fd, 0);
+}
+
+/* The passthrough costs a few instructions: no system call, no lock; the
+ * word is written only when the bit changes. */
+int socket(int domain, int type, int protocol)
+{
+	int fd, tcp;
+
+	omx_ready();
+	fd = omx_real.socket(domain, type, protocol);
+	if ((unsigned)fd < TOR_FDS_TRACKED) {
+		type &= ~(SOCK_NONBLOCK | SOCK_CLOEXEC);
+		tcp = (domain == AF_INET || domain == AF_INET6) && type == SOCK_STREAM &&
+		      (protocol == 0 || protocol == IPPROTO_TCP);
+		if (bit_set(made_tcp_fds, fd) != tcp)
+			set_bit(made_tcp_fds, fd, tcp);
+	}
+	return fd;
+}
+
 static int tor_fd_marked(int fd)
 {
 	return bit_set(tor_fds, fd);
@@ -255,8 +300,14 @@ static int tor_fd_marked(int fd)
 /* Under the lock: FD's entry is now in STATE (TOR_FREE: gone). */
 static void tor_fd_mark(int fd, enum tor_state state)
 {
-	set_bit(tor_fds, fd, state != TOR_FREE);
-	set_bit(tor_failed_fds, fd, state == TOR_INTERRUPTED || state == TOR_FAILED);
+	int ours = state != TOR_FREE, failed = state == TOR_INTERRUPTED || state == TOR_FAILED;
+
+	/* (A locked write only for a bit that changes: a reused number mostly
+	 * stays as it was.) */
+	if (bit_set(tor_fds, fd) != ours)
+		set_bit(tor_fds, fd, ours);
+	if (bit_set(tor_failed_fds, fd) != failed)
+		set_bit(tor_failed_fds, fd, failed);
 }
 
 /* Whether entry E still describes the socket open at its descriptor. */
@@ -376,7 +427,7 @@ static void replace_with_fresh_socket(int fd)
 	socklen_t dlen = sizeof(domain);
 
 	if (getsockopt(fd, SOL_SOCKET, SO_DOMAIN, &domain, &dlen) == 0 &&
-	    (s = socket(domain, SOCK_STREAM, 0)) >= 0) {
+	    (s = omx_real.socket(domain, SOCK_STREAM, 0)) >= 0) {
 		if (fl >= 0)
 			omx_real.fcntl(s, F_SETFL, fl);
 		omx_real.dup3(s, fd, fdfl >= 0 && (fdfl & FD_CLOEXEC) ? O_CLOEXEC : 0);
@@ -505,7 +556,9 @@ static int connect_onion(int fd, const struct sockaddr *sa, socklen_t len, uint3
 		 * other pairs), which spares tor.c a getsockopt(SO_DOMAIN). */
 		struct omx_tor_request rq = { .target = &target, .caller_port = port,
 					      .family = sa->sa_family, .domain = domain,
-					      .ndomains = ndomains, .health = omx_tor_health };
+					      .ndomains = ndomains, .health = omx_tor_health,
+					      .known_tcp = bit_set(made_tcp_fds, fd),
+					      .untimed = !omx_stats_counting() };
 		struct omx_tor_result res;
 
 		rc = omx_tor_connect(&omx_real_host, fd, &omx_cfg, &rq, &res);

@@ -42,9 +42,14 @@ int omx_libc_signal_interrupts(void)
 
 int omx_io_wait(const struct omx_host *h, int fd, short events, double deadline)
 {
-	for (;;) {
+	return omx_io_wait_at(h, fd, events, deadline, h->now());
+}
+
+int omx_io_wait_at(const struct omx_host *h, int fd, short events, double deadline, double now)
+{
+	for (;; now = h->now()) {
 		struct pollfd p = { .fd = fd, .events = events };
-		double left = deadline - h->now();
+		double left = deadline - now;
 		int r;
 
 		if (left <= 0)

@@ -63,6 +63,9 @@ double omx_libc_now(void);
  * or -errno. omx_io_recv: the bytes read (at most CAP), 0 at end of stream, or
  * -errno. */
 int omx_io_wait(const struct omx_host *h, int fd, short events, double deadline);
+/* The same with NOW, the clock read since the last wait (the calls in between
+ * never block): one clock read fewer. */
+int omx_io_wait_at(const struct omx_host *h, int fd, short events, double deadline, double now);
 int omx_io_send_all(const struct omx_host *h, int fd, const void *buf, size_t len, double deadline);
 ssize_t omx_io_recv(const struct omx_host *h, int fd, void *buf, size_t cap, double deadline);
 #endif

@@ -429,15 +429,40 @@ int omx_map_onion_raw(const char *label, uint8_t raw[OMX_MAP_ONION_RAW])
 	return (bad & ~31u) || raw[-1] != 3 ? -1 : 0;
 }
 
+/* Every 10-bit value as its two base32 characters: a connect encodes an
+ * onion (omx_map_onion_text), 4 look-ups per 5 bytes instead of 8. */
+#define C32(v) ((v) < 26 ? 'a' + (v) : '2' + (v) - 26)
+#define PAIR(i) { (char)C32((i) >> 5), (char)C32((i) & 31) }
+#define PAIRS4(i) PAIR(i), PAIR((i) + 1), PAIR((i) + 2), PAIR((i) + 3)
+#define PAIRS16(i) PAIRS4(i), PAIRS4((i) + 4), PAIRS4((i) + 8), PAIRS4((i) + 12)
+#define PAIRS64(i) PAIRS16(i), PAIRS16((i) + 16), PAIRS16((i) + 32), PAIRS16((i) + 48)
+#define PAIRS256(i) PAIRS64(i), PAIRS64((i) + 64), PAIRS64((i) + 128), PAIRS64((i) + 192)
+static const char base32_pair[1024][2] = {
+	PAIRS256(0), PAIRS256(256), PAIRS256(512), PAIRS256(768),
+};
+#undef PAIRS256
+#undef PAIRS64
+#undef PAIRS16
+#undef PAIRS4
+#undef PAIR
+#undef C32
+
 void omx_map_onion_text(const uint8_t raw[OMX_MAP_ONION_RAW], char label[OMX_ONION_LABEL_LEN + 1])
 {
 	for (int g = 0; g < 7; g++, raw += 5, label += 8) {
-		uint64_t bits = (uint64_t)raw[0] << 32 | (uint64_t)raw[1] << 24 | (uint64_t)raw[2] << 16 |
-				(uint64_t)raw[3] << 8 | raw[4];
+		uint64_t bits;
 
-#pragma GCC unroll 8
-		for (int i = 0; i < 8; i++)
-			label[i] = base32[(bits >> (35 - 5 * i)) & 31];
+		if (g < 6) { /* 8 bytes in one load, within the 35 */
+			memcpy(&bits, raw, sizeof(bits));
+			bits = be64toh(bits) >> 24;
+		} else {
+			bits = (uint64_t)raw[0] << 32 | (uint64_t)raw[1] << 24 | (uint64_t)raw[2] << 16 |
+			       (uint64_t)raw[3] << 8 | raw[4];
+		}
+		memcpy(label, base32_pair[bits >> 30], 2);
+		memcpy(label + 2, base32_pair[(bits >> 20) & 1023], 2);
+		memcpy(label + 4, base32_pair[(bits >> 10) & 1023], 2);
+		memcpy(label + 6, base32_pair[bits & 1023], 2);
 	}
 	*label = '\0';
 }

@@ -48,6 +48,7 @@ static void *next_symbol(const char *name)
 		return fail;                     \
 	}
 ENOSYS_STUB(connect, int, -1, (int fd, const struct sockaddr *sa, socklen_t len))
+ENOSYS_STUB(socket, int, -1, (int domain, int type, int protocol))
 ENOSYS_STUB(accept, int, -1, (int fd, struct sockaddr *sa, socklen_t *len))
 ENOSYS_STUB(accept4, int, -1, (int fd, struct sockaddr *sa, socklen_t *len, int fl))
 ENOSYS_STUB(sendto, ssize_t, -1, (int fd, const void *b, size_t n, int fl, const struct sockaddr *sa, socklen_t len))
@@ -175,11 +176,6 @@ static uint32_t next_random(void *ctx)
  * when it loads the library, in every process (about 600 instructions each);
  * a call is looked up at its first use, in the processes that use it. Each
  * compiles to a jump. */
-static int host_socket(int domain, int type, int protocol)
-{
-	return socket(domain, type, protocol);
-}
-
 static ssize_t host_recv(int fd, void *buf, size_t len, int flags)
 {
 	return recv(fd, buf, len, flags);
@@ -211,7 +207,7 @@ static void fill_host(int (*real_connect)(int, const struct sockaddr *, socklen_
 {
 	struct omx_host *h = &omx_real_host;
 
-	h->socket = host_socket;
+	h->socket = omx_real.socket;
 	h->connect = real_connect;
 	h->send = omx_real.send;
 	h->sendto = omx_real.sendto;
@@ -245,6 +241,7 @@ static void bind_all(void)
 {
 	struct omx_real_fns r;
 
+	BIND(socket);
 	BIND(accept);
 	BIND(accept4);
 	BIND(sendto);

@@ -12,6 +12,7 @@
 
 struct omx_real_fns {
 	int (*connect)(int, const struct sockaddr *, socklen_t);
+	int (*socket)(int, int, int);
 	int (*accept)(int, struct sockaddr *, socklen_t *);
 	int (*accept4)(int, struct sockaddr *, socklen_t *, int);
 	ssize_t (*sendto)(int, const void *, size_t, int, const struct sockaddr *, socklen_t);

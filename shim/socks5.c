@@ -43,18 +43,23 @@ static size_t socks5_field_len(const char *field)
 ssize_t omx_socks5_request(uint8_t *buf, size_t cap, const char *host, uint16_t port,
 			   const char *user, const char *pass)
 {
-	size_t host_len = socks5_field_len(host);
-	size_t user_len = 0, pass_len = 0;
+	return omx_socks5_request_n(buf, cap, host, socks5_field_len(host), port, user,
+				    socks5_field_len(user), pass, socks5_field_len(pass));
+}
+
+ssize_t omx_socks5_request_n(uint8_t *buf, size_t cap, const char *host, size_t host_len,
+			     uint16_t port, const char *user, size_t user_len, const char *pass,
+			     size_t pass_len)
+{
 	size_t total, pos = 0;
 
-	if (!buf || host_len == 0)
+	if (!buf || !host || host_len == 0 || host_len > SOCKS5_FIELD_MAX)
 		return -1;
-	if (user) {
-		user_len = socks5_field_len(user);
-		pass_len = socks5_field_len(pass);
-		if (user_len == 0 || pass_len == 0)
-			return -1;
-	}
+	if (user && (!pass || user_len == 0 || user_len > SOCKS5_FIELD_MAX || pass_len == 0 ||
+		     pass_len > SOCKS5_FIELD_MAX))
+		return -1;
+	if (!user)
+		user_len = pass_len = 0;
 	total = 3 + (user ? 3 + user_len + pass_len : 0) + 5 + host_len + SOCKS5_PORT_LEN;
 	if (total > cap)
 		return -1;

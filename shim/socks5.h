@@ -14,6 +14,11 @@
  * (HOST, USER, PASS: 1..255 bytes). */
 ssize_t omx_socks5_request(uint8_t *buf, size_t cap, const char *host, uint16_t port,
 			   const char *user, const char *pass);
+/* The same with the fields' lengths given (each 1..255 bytes, else -1), so
+ * that a caller that knows them spares the scans. */
+ssize_t omx_socks5_request_n(uint8_t *buf, size_t cap, const char *host, size_t host_len,
+			     uint16_t port, const char *user, size_t user_len, const char *pass,
+			     size_t pass_len);
 
 enum omx_socks5_result {
 	OMX_SOCKS5_DONE = 0,     /* reply complete, CONNECT succeeded */

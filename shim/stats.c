@@ -596,6 +596,11 @@ void omx_stats_connect(const char *onion, unsigned tor, int rc, int socks_code, 
 					seconds, now_ms(CLOCK_REALTIME));
 }
 
+int omx_stats_counting(void)
+{
+	return __atomic_load_n(&stats_file, __ATOMIC_ACQUIRE) != NULL;
+}
+
 void omx_stats_route(const char *domain, int route)
 {
 	struct omx_stats_file *f = __atomic_load_n(&stats_file, __ATOMIC_ACQUIRE);

@@ -177,6 +177,8 @@ int omx_stats_route_of(const struct omx_dns_question *q, const struct omx_dns_an
  * it only in processes that deliver mail). omx_stats_mx_route counts the
  * route of an answer (omx_stats_route_of) and returns OURS. */
 void omx_stats_connect(const char *onion, unsigned tor, int rc, int socks_code, double seconds);
+/* Whether connections are counted (a statistics file is open). */
+int omx_stats_counting(void);
 void omx_stats_route(const char *domain, int route);
 int omx_stats_mx_route(const struct omx_dns_question *q, const struct omx_dns_answer *a,
 		       int ours, int source);

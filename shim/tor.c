@@ -35,8 +35,15 @@ struct dial {
 	const struct omx_host *h;
 	int fd;
 	double deadline;
+	/* The clock as last read, and whether it is still "now": no wait since
+	 * (the calls in between never block), so the next wait's time left or
+	 * the next deadline needs no read of its own. */
+	double now;
+	int now_fresh;
 	/* Connect with sendto(MSG_FASTOPEN | MSG_DONTWAIT): see dial_fastopen. */
 	int fastopen;
+	/* TCP by the host's word (rq->known_tcp), not by asking the socket. */
+	int unasked;
 	/* The caller's file status flags to put back, or -1: O_NONBLOCK was
 	 * not set here (the socket had it, or the dial did not need it). */
 	int restore_flags;
@@ -46,34 +53,48 @@ struct dial {
 	size_t request_len, greeting;
 };
 
-static int wait_for(const struct dial *d, short events)
+/* The clock, read only if a wait came since it was last read. */
+static double dial_now(struct dial *d)
 {
-	return omx_io_wait(d->h, d->fd, events, d->deadline);
+	if (!d->now_fresh) {
+		d->now = d->h->now();
+		d->now_fresh = 1;
+	}
+	return d->now;
 }
 
-/* Fills SOCKS/LEN with Tor's address as a socket of FAMILY reaches it, making
- * the socket one that can: an AF_INET6 socket reaches an IPv4 SOCKS port
- * through a v4-mapped address; an AF_INET socket cannot reach an IPv6 one, so
- * it is replaced in place (same fd number; the status flags are set later) by
- * an AF_INET6 socket. */
-static int prepare_socket(const struct dial *d, int family, const struct omx_tor_addr *tor,
-			  struct sockaddr_storage *socks, socklen_t *len)
+static int wait_for(struct dial *d, short events)
+{
+	int rc = omx_io_wait_at(d->h, d->fd, events, d->deadline, dial_now(d));
+
+	d->now_fresh = 0;
+	return rc;
+}
+
+/* Points *SOCKS/LEN at Tor's address as a socket of FAMILY reaches it (TOR
+ * itself, or MAPPED filled), making the socket one that can: an AF_INET6
+ * socket reaches an IPv4 SOCKS port through a v4-mapped address; an AF_INET
+ * socket cannot reach an IPv6 one, so it is replaced in place (same fd number;
+ * the status flags are set later) by an AF_INET6 socket. */
+static int prepare_socket(struct dial *d, int family, const struct sockaddr_storage *tor,
+			  socklen_t tor_len, struct sockaddr_in6 *mapped,
+			  const struct sockaddr **socks, socklen_t *len)
 {
 	const struct omx_host *h = d->h;
 
-	memcpy(socks, &tor->ss, sizeof(*socks));
-	*len = tor->len;
+	*socks = (const struct sockaddr *)tor;
+	*len = tor_len;
 	if (!family) {
 		socklen_t flen = sizeof(family);
 
 		if (h->getsockopt(d->fd, SOL_SOCKET, SO_DOMAIN, &family, &flen) != 0)
 			return -errno;
 	}
-	if (family == tor->ss.ss_family)
+	if (family == tor->ss_family)
 		return 0;
-	if (family == AF_INET6 && tor->ss.ss_family == AF_INET) {
-		const struct sockaddr_in *in = (const struct sockaddr_in *)&tor->ss;
-		struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)socks;
+	if (family == AF_INET6 && tor->ss_family == AF_INET) {
+		const struct sockaddr_in *in = (const struct sockaddr_in *)tor;
+		struct sockaddr_in6 *in6 = mapped;
 
 		memset(in6, 0, sizeof(*in6));
 		in6->sin6_family = AF_INET6;
@@ -81,10 +102,11 @@ static int prepare_socket(const struct dial *d, int family, const struct omx_tor
 		in6->sin6_addr.s6_addr[10] = 0xff;
 		in6->sin6_addr.s6_addr[11] = 0xff;
 		memcpy(&in6->sin6_addr.s6_addr[12], &in->sin_addr, 4);
+		*socks = (const struct sockaddr *)in6;
 		*len = sizeof(*in6);
 		return 0;
 	}
-	if (family == AF_INET && tor->ss.ss_family == AF_INET6) {
+	if (family == AF_INET && tor->ss_family == AF_INET6) {
 		int fdflags = h->fcntl(d->fd, F_GETFD), flags = h->fcntl(d->fd, F_GETFL);
 		int s = h->socket(AF_INET6, SOCK_STREAM, 0);
 
@@ -130,14 +152,23 @@ static int make_nonblocking(struct dial *d)
  * Returns the bytes of the greeting sent (some may have gone in the SYN, with a
  * cookie), or -errno: -EOPNOTSUPP when TCP Fast Open is off on this host
  * (net.ipv4.tcp_fastopen without bit 1), -EISCONN or -EALREADY for a socket
- * already connected or connecting (the kernel's answer to the caller). */
-static ssize_t dial_fastopen(const struct dial *d, const struct sockaddr *sa, socklen_t len)
+ * already connected or connecting (the kernel's answer to the caller).
+ *
+ * A socket not asked its protocol (D->unasked: the host saw it made as TCP,
+ * but the number may since have been reused unseen) starts with no data: on
+ * TCP that call only starts the connection (EINPROGRESS, never a count), any
+ * other descriptor fails it (ENOTSOCK, EINVAL, EISCONN ...) but a datagram
+ * socket, which sends an empty datagram to Tor's address (on loopback) and
+ * returns 0: -EPROTOTYPE then, and nothing more is sent. */
+static ssize_t dial_fastopen(struct dial *d, const struct sockaddr *sa, socklen_t len)
 {
 	const int flags = MSG_FASTOPEN | MSG_DONTWAIT | MSG_NOSIGNAL;
-	ssize_t n = d->h->sendto(d->fd, d->request, d->greeting, flags, sa, len);
+	ssize_t n = d->h->sendto(d->fd, d->request, d->unasked ? 0 : d->greeting, flags, sa, len);
 	size_t sent = 0;
 	int rc;
 
+	if (n >= 0 && d->unasked)
+		return -EPROTOTYPE; /* not TCP */
 	if (n >= 0)
 		sent = (size_t)n; /* in the SYN */
 	else if (errno != EINPROGRESS && errno != EINTR) /* (EINTR: the next call tells) */
@@ -173,10 +204,8 @@ static int on_loopback(const struct sockaddr *sa)
 
 /* Connects the socket to Tor. Returns the bytes of the greeting already sent
  * (dial_fastopen), or -errno (*CAUSE set when it is not the connection's). */
-static ssize_t dial_tor(struct dial *d, const struct sockaddr_storage *socks, socklen_t len,
-			const char **cause)
+static ssize_t dial_tor(struct dial *d, const struct sockaddr *sa, socklen_t len, const char **cause)
 {
-	const struct sockaddr *sa = (const struct sockaddr *)socks;
 	int rc;
 
 	if (d->fastopen) {
@@ -191,6 +220,9 @@ static ssize_t dial_tor(struct dial *d, const struct sockaddr_storage *socks, so
 		}
 	}
 
+	/* (connect() blocks if another thread cleared O_NONBLOCK meanwhile: the
+	 * clock is read again before the next wait.) */
+	d->now_fresh = 0;
 	if (d->h->connect(d->fd, sa, len) == 0)
 		return 0;
 	rc = errno;
@@ -217,10 +249,26 @@ static ssize_t dial_tor(struct dial *d, const struct sockaddr_storage *socks, so
 }
 
 /* The handshake's I/O never blocks, whatever the socket's flags (another
- * thread of the caller may clear O_NONBLOCK at any time): see omx_io_*. */
-static int send_all(const struct dial *d, const uint8_t *buf, size_t len)
+ * thread of the caller may clear O_NONBLOCK at any time): MSG_DONTWAIT, and
+ * the deadline kept by the wait when there is no room (omx_io_send_all's
+ * way, without a clock read before each send). */
+static int send_all(struct dial *d, const uint8_t *buf, size_t len)
 {
-	return omx_io_send_all(d->h, d->fd, buf, len, d->deadline);
+	while (len) {
+		ssize_t w = d->h->send(d->fd, buf, len, MSG_NOSIGNAL | MSG_DONTWAIT);
+		int rc;
+
+		if (w > 0) {
+			buf += w;
+			len -= (size_t)w;
+		} else if (w < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)) {
+			if ((rc = wait_for(d, POLLOUT)) != 0)
+				return rc;
+		} else {
+			return w == 0 ? -EPIPE : -errno;
+		}
+	}
+	return 0;
 }
 
 /* Tor's replies as they arrive: method choice, authentication status, CONNECT
@@ -228,6 +276,10 @@ static int send_all(const struct dial *d, const uint8_t *buf, size_t len)
 struct reply_reader {
 	uint8_t buf[2 + 2 + 4 + 1 + 255 + 2];
 	size_t have;
+	/* The parser's verdict on the HAVE bytes, kept from one call of
+	 * read_replies to the next: each byte parsed once it is in. */
+	enum omx_socks5_result r;
+	size_t need;
 };
 
 /* Maps a finished (non-NEED_MORE) parse result to 0 or -errno with CAUSE. */
@@ -257,17 +309,16 @@ static int reply_result(enum omx_socks5_result r, int code, const char **cause)
  * allows, so replies that arrive together take one poll() and one recv().
  * (EAGAIN, EINTR: the wait again.) Returns 0, or
  * -errno with CAUSE (and CODE for a refusal). */
-static int read_replies(const struct dial *d, struct reply_reader *rd, int with_auth, size_t upto,
+static int read_replies(struct dial *d, struct reply_reader *rd, int with_auth, size_t upto,
 			const char **cause, int *code)
 {
 	for (;;) {
-		size_t need = 0;
-		enum omx_socks5_result r = omx_socks5_parse(rd->buf, rd->have, with_auth, &need, code);
+		size_t need = rd->need;
 		ssize_t n;
 		int w;
 
-		if (r != OMX_SOCKS5_NEED_MORE)
-			return reply_result(r, *code, cause);
+		if (rd->r != OMX_SOCKS5_NEED_MORE)
+			return reply_result(rd->r, *code, cause);
 		if (upto && rd->have >= upto)
 			return 0;
 		if (need > sizeof(rd->buf) || need <= rd->have) {
@@ -286,21 +337,16 @@ static int read_replies(const struct dial *d, struct reply_reader *rd, int with_
 		}
 		n = d->h->recv(d->fd, rd->buf + rd->have, need - rd->have, MSG_DONTWAIT);
 		if (n > 0) {
-			size_t before = rd->have;
-
 			rd->have += (size_t)n;
+			rd->r = omx_socks5_parse(rd->buf, rd->have, with_auth, &rd->need, code);
 			/* Tor writes each reply as it is ready: when one is in but not
 			 * the next, acknowledge at once, or the next small reply waits
 			 * for our delayed ACK (40 ms, measured). */
-			if (rd->have < need && before < rd->have &&
-			    omx_socks5_parse(rd->buf, rd->have, with_auth, &need, code) == OMX_SOCKS5_NEED_MORE &&
-			    !(upto && rd->have >= upto))
+			if (rd->have < need && rd->r == OMX_SOCKS5_NEED_MORE && !(upto && rd->have >= upto))
 				d->h->setsockopt(d->fd, IPPROTO_TCP, TCP_QUICKACK, &(int){ 1 }, sizeof(int));
 		} else if (n == 0) {
-			/* A server may refuse with a bare header and hang up. */
-			r = omx_socks5_parse(rd->buf, rd->have, with_auth, &need, code);
-			if (r != OMX_SOCKS5_NEED_MORE)
-				return reply_result(r, *code, cause);
+			/* (A server that refused with a bare header and hung up was
+			 * answered above: the parser judges each header as it comes.) */
 			*cause = "Tor closed the connection during the SOCKS handshake";
 			return -ECONNRESET;
 		} else if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) {
@@ -318,10 +364,12 @@ static int read_replies(const struct dial *d, struct reply_reader *rd, int with_
 static int handshake(struct dial *d, const struct omx_config *cfg, size_t sent, double answer_by,
 		     const char **cause, int *code, int *down)
 {
-	struct reply_reader reader = { .have = 0 };
+	struct reply_reader reader;
 	double deadline = d->deadline;
 	int rc = 0;
 
+	reader.have = 0; /* (the buffer is written before it is read: not zeroed) */
+	reader.r = omx_socks5_parse(reader.buf, 0, cfg->isolate, &reader.need, code);
 	/* Tor answers the greeting at once: no answer by ANSWER_BY, or the
 	 * connection closed before one, means this Tor is down. */
 	d->deadline = answer_by;
@@ -360,15 +408,17 @@ static int first_tor(const char *onion, int ntors)
 
 static const char tor_not_running[] = "cannot connect to Tor's SOCKS port (is Tor running?)";
 
-/* One attempt through Tor TOR: dial, handshake. Returns 0 or -errno with
- * CAUSE, CODE; *DOWN when the failure says this Tor is down (refused, no
- * answer by the short deadline, closed before answering). */
+/* One attempt through the Tor at TOR/TOR_LEN: dial, handshake. Returns 0 or
+ * -errno with CAUSE, CODE; *DOWN when the failure says this Tor is down
+ * (refused, no answer by the short deadline, closed before answering). */
 static int attempt(struct dial *d, int *family, const struct omx_config *cfg,
-		   const struct omx_tor_addr *tor, const char **cause, int *code, int *down)
+		   const struct sockaddr_storage *tor, socklen_t tor_len, const char **cause, int *code,
+		   int *down)
 {
-	double answer_by = d->h->now() + (cfg->ntors > 1 ? cfg->tor_answer : cfg->timeout);
+	double answer_by = dial_now(d) + (cfg->ntors > 1 ? cfg->tor_answer : cfg->timeout);
 	double deadline = d->deadline;
-	struct sockaddr_storage socks;
+	const struct sockaddr *socks;
+	struct sockaddr_in6 mapped;
 	socklen_t socks_len;
 	ssize_t sent;
 	int rc;
@@ -376,19 +426,23 @@ static int attempt(struct dial *d, int *family, const struct omx_config *cfg,
 	*down = 0;
 	if (answer_by > deadline)
 		answer_by = deadline;
-	rc = prepare_socket(d, *family, tor, &socks, &socks_len);
+	rc = prepare_socket(d, *family, tor, tor_len, &mapped, &socks, &socks_len);
 	if (rc) {
 		*cause = "cannot make a socket for Tor's SOCKS port";
 		return rc;
 	}
-	if (*family == AF_INET && tor->ss.ss_family == AF_INET6)
+	if (*family == AF_INET && tor->ss_family == AF_INET6)
 		*family = AF_INET6; /* replaced */
 	d->deadline = answer_by;
-	sent = dial_tor(d, &socks, socks_len, cause);
+	sent = dial_tor(d, socks, socks_len, cause);
 	d->deadline = deadline;
 	rc = sent < 0 ? (int)sent : 0;
 	if (rc == -EISCONN || rc == -EALREADY)
 		return rc;
+	if (rc == -EPROTOTYPE) {
+		*cause = "not a TCP socket (no datagrams to an onion)";
+		return -ENETUNREACH;
+	}
 	if (rc) {
 		*down = rc == -ECONNREFUSED || rc == -ETIMEDOUT || rc == -ENETUNREACH || rc == -EHOSTUNREACH;
 		if (!*cause)
@@ -427,9 +481,9 @@ static int try_tors(struct dial *d, const struct omx_config *cfg, const struct o
 		    const char *host, struct omx_tor_result *res, const char **cause, int *code)
 {
 	const struct omx_host *h = d->h;
-	int ntors = cfg->ntors > 0 ? cfg->ntors : 1, first = first_tor(rq->target->onion, ntors);
+	int ntors = cfg->ntors > 0 ? cfg->ntors : 1;
+	int first = ntors > 1 ? first_tor(rq->target->onion, ntors) : 0;
 	int family = rq->family, tried = 0, rc = -ENETDOWN, down = 0;
-	struct omx_tor_addr only = { .ss = cfg->socks, .len = cfg->socks_len };
 
 	res->tor = first;
 	*cause = "no Tor to ask";
@@ -437,7 +491,7 @@ static int try_tors(struct dial *d, const struct omx_config *cfg, const struct o
 		for (int k = 0; k < ntors; k++) {
 			int i = (first + k) % ntors;
 
-			if (pass == 0 && ntors > 1 && !omx_health_try(rq->health, i, h->now(), cfg->tor_retry))
+			if (pass == 0 && ntors > 1 && !omx_health_try(rq->health, i, dial_now(d), cfg->tor_retry))
 				continue;
 			if (tried++)
 				disconnect(d);
@@ -445,18 +499,20 @@ static int try_tors(struct dial *d, const struct omx_config *cfg, const struct o
 			*code = 0;
 			res->tor = i;
 			/* One Tor: "socks" as the config's first Tor. */
-			rc = attempt(d, &family, cfg, ntors == 1 ? &only : &cfg->tors[i], cause, code, &down);
+			rc = ntors == 1 ? attempt(d, &family, cfg, &cfg->socks, cfg->socks_len, cause, code, &down)
+					: attempt(d, &family, cfg, &cfg->tors[i].ss, cfg->tors[i].len, cause, code, &down);
 			if (rc == 0 && ntors > 1)
 				omx_health_up(rq->health, i);
 			if (rc == 0 || rc == -EISCONN || rc == -EALREADY)
 				return rc;
 			if (ntors > 1 && down)
-				omx_health_down(rq->health, i, h->now(), cfg->tor_retry);
+				omx_health_down(rq->health, i, dial_now(d), cfg->tor_retry);
 			if (ntors == 1 || !next_tor_may_help(*code, down) || rc == -EINTR ||
-			    h->now() >= d->deadline)
+			    dial_now(d) >= d->deadline)
 				return rc;
 			h->log(LOG_WARNING, "Tor %s: %s%s; trying the next Tor for %s", cfg->tors[i].text,
 			       *cause ? *cause : "error", *code == 0x01 ? " (SOCKS reply 0x01)" : "", host);
+			d->now_fresh = 0; /* (a log sink may block) */
 		}
 	}
 	return rc;
@@ -466,7 +522,8 @@ int omx_tor_connect(const struct omx_host *h, int fd, const struct omx_config *c
 		    const struct omx_tor_request *rq, struct omx_tor_result *res)
 {
 	double start = h->now();
-	struct dial d = { .h = h, .fd = fd, .deadline = start + cfg->timeout, .restore_flags = -1 };
+	struct dial d = { .h = h, .fd = fd, .deadline = start + cfg->timeout, .now = start,
+			  .now_fresh = 1, .restore_flags = -1 };
 	uint16_t port = omx_tor_port(rq->target, rq->caller_port);
 	char host[OMX_ONION_LABEL_LEN + sizeof(".onion")], serves[320];
 	uint8_t request[3 + 3 + 255 + 255 + 7 + 255];
@@ -484,8 +541,11 @@ int omx_tor_connect(const struct omx_host *h, int fd, const struct omx_config *c
 	memcpy(host, rq->target->onion, onion_len);
 	memcpy(host + onion_len, ".onion", sizeof(".onion"));
 	/* A TCP socket connects by sendto(MSG_FASTOPEN) (dial_fastopen); any other
-	 * is asked its type: no datagrams to an onion, never send them anywhere. */
-	if (h->sendto) {
+	 * is asked its type: no datagrams to an onion, never send them anywhere.
+	 * One the host knows as TCP is not asked (dial_fastopen makes sure). */
+	if (h->sendto && rq->known_tcp) {
+		d.fastopen = d.unasked = 1;
+	} else if (h->sendto) {
 		if (h->getsockopt(fd, SOL_SOCKET, SO_PROTOCOL, &type, &tlen) != 0)
 			return res->error = errno, -res->error;
 		d.fastopen = type == IPPROTO_TCP;
@@ -512,8 +572,8 @@ int omx_tor_connect(const struct omx_host *h, int fd, const struct omx_config *c
 	 * it sends the authentication status but never its method choice (seen
 	 * with 0.4.9). So with credentials the greeting goes alone; without,
 	 * greeting and CONNECT go in one write. */
-	reqlen = omx_socks5_request(request, sizeof(request), host, port, cfg->isolate ? host : NULL,
-				    cfg->isolate ? "onionmx" : NULL);
+	reqlen = omx_socks5_request_n(request, sizeof(request), host, onion_len + 6, port,
+				      cfg->isolate ? host : NULL, onion_len + 6, "onionmx", 7);
 	d.request = request;
 	d.request_len = reqlen > 0 ? (size_t)reqlen : 0;
 	d.greeting = cfg->isolate ? 3 : d.request_len;
@@ -534,10 +594,15 @@ int omx_tor_connect(const struct omx_host *h, int fd, const struct omx_config *c
 		h->fcntl(fd, F_SETFL, d.restore_flags);
 	if (rc == -EISCONN || rc == -EALREADY) /* a second connect() on one of ours: the kernel's answer */
 		return res->error = -rc, rc;
-	res->seconds = h->now() - start;
 	via = cfg->ntors > 1 ? cfg->tors[res->tor].text : cfg->socks_text;
-	if (rc == 0 && h->log_enabled && !h->log_enabled(LOG_INFO))
-		return 0; /* the usual case at log_level = warning: no text to build */
+	if (rc == 0 && h->log_enabled && !h->log_enabled(LOG_INFO)) {
+		/* The usual case at log_level = warning: no text to build, and
+		 * the clock read only for a host that keeps the time. */
+		if (!rq->untimed)
+			res->seconds = dial_now(&d) - start;
+		return 0;
+	}
+	res->seconds = dial_now(&d) - start;
 	describe_domains(serves, sizeof(serves), rq->domain, rq->ndomains);
 	if (rc == 0) {
 		h->log(LOG_INFO, "connected to %s port %u (%s) via Tor %s in %.3fs", host, port, serves, via,

@@ -18,6 +18,13 @@ struct omx_tor_request {
 	const char *domain;     /* whom the onion serves, for the log line */
 	unsigned ndomains;
 	struct omx_health *health; /* with several Tors: which are down (NULL: unknown) */
+	int known_tcp;          /* the host knows the socket was made TCP (it saw the
+				 * socket() call): it is not asked its protocol, and
+				 * its dial starts with an empty sendto(MSG_FASTOPEN),
+				 * so that a socket of another kind that took the
+				 * number unseen sends nothing (see dial_fastopen) */
+	int untimed;            /* the host needs no RES->seconds for a success that
+				 * is not logged: the clock is not read for it */
 };
 
 /* What happened, for the caller's statistics and reports. */
@@ -28,7 +35,8 @@ struct omx_tor_result {
 	int socks_code;         /* Tor's non-zero CONNECT reply code, else 0 */
 	int tor;                /* which Tor (index into the config's socks list) */
 	const char *cause;      /* why it failed (a constant string), NULL on success */
-	double seconds;         /* from the start to the reply or the failure */
+	double seconds;         /* from the start to the reply or the failure (0 for
+				 * an unlogged success with RQ->untimed) */
 	uint16_t port;          /* the port asked of Tor */
 };
 

@@ -4,6 +4,7 @@
  *   search-a, search-mx    res_search(NAME, IN, A or MX)
  *   nsearch-mx             res_nsearch on a private res_state (Postfix)
  *   gai                    getaddrinfo(NAME, "25", AF_INET, SOCK_STREAM)
+ *   socket                 socket(AF_INET, SOCK_STREAM, 0) and close() (NAME unused)
  * Prints "ok N" when every lookup gave an answer, else the first failure. */
 #include <arpa/nameser.h>
 #include <netdb.h>
@@ -11,6 +12,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 int main(int argc, char **argv)
 {
@@ -19,7 +22,7 @@ int main(int argc, char **argv)
 	long n;
 
 	if (argc != 4 || (n = atol(argv[3])) <= 0) {
-		fprintf(stderr, "usage: lookup_repeat search-a|search-mx|nsearch-mx|gai NAME N\n");
+		fprintf(stderr, "usage: lookup_repeat search-a|search-mx|nsearch-mx|gai|socket NAME N\n");
 		return 2;
 	}
 	memset(&state, 0, sizeof(state));
@@ -42,6 +45,10 @@ int main(int argc, char **argv)
 			rc = getaddrinfo(argv[2], "25", &hints, &ai);
 			if (rc == 0)
 				freeaddrinfo(ai);
+		} else if (strcmp(argv[1], "socket") == 0) {
+			int fd = socket(AF_INET, SOCK_STREAM, 0);
+
+			rc = fd >= 0 && close(fd) == 0 ? 0 : -1;
 		} else {
 			fprintf(stderr, "lookup_repeat: unknown kind %s\n", argv[1]);
 			return 2;

@@ -72,4 +72,6 @@ LD_PRELOAD="$PRELOAD" "$H/lookup_repeat" search-mx plain.example 1 >/dev/null 2>
 check "res_search(plain.example, MX), discover = srv" search-mx plain.example
 check "res_nsearch(plain.example, MX), discover = srv" nsearch-mx plain.example
 like "$(dns_queries)" "SRV _onion-mx\._tcp\.plain\.example" "(discovery asked for plain.example's SRV records)"
+# socket() is hooked too (it marks TCP sockets, hook_socket.c): a bit, no system call.
+check "socket(AF_INET, SOCK_STREAM) + close()" socket -
 done_testing

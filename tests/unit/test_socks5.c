@@ -537,11 +537,42 @@ static void test_parse_random(void)
 	ok(stable, "random replies: appending bytes to a finished reply changes nothing");
 }
 
+/* omx_socks5_request_n, given the lengths, writes what omx_socks5_request
+ * does, and refuses the same fields (empty, over 255 bytes, a user without a
+ * password). */
+static void test_request_n(void)
+{
+	char long_field[300];
+	uint8_t a[800], b[800];
+	ssize_t na, nb;
+
+	memset(long_field, 'x', sizeof(long_field) - 1);
+	long_field[sizeof(long_field) - 1] = '\0';
+	na = omx_socks5_request(a, sizeof(a), "abc.onion", 25, "abc.onion", "onionmx");
+	nb = omx_socks5_request_n(b, sizeof(b), "abc.onion", 9, 25, "abc.onion", 9, "onionmx", 7);
+	ok(na > 0 && na == nb && memcmp(a, b, (size_t)na) == 0, "request_n with credentials: the same bytes");
+	na = omx_socks5_request(a, sizeof(a), "abc.onion", 2525, NULL, NULL);
+	nb = omx_socks5_request_n(b, sizeof(b), "abc.onion", 9, 2525, NULL, 9, "ignored", 7);
+	ok(na > 0 && na == nb && memcmp(a, b, (size_t)na) == 0, "request_n without: the same bytes, PASS unused");
+	long_field[255] = '\0';
+	na = omx_socks5_request(a, sizeof(a), long_field, 25, long_field, long_field);
+	nb = omx_socks5_request_n(b, sizeof(b), long_field, 255, 25, long_field, 255, long_field, 255);
+	ok(na > 0 && na == nb && memcmp(a, b, (size_t)na) == 0, "request_n, 255-byte fields: the same bytes");
+	is_int(omx_socks5_request_n(b, sizeof(b), long_field, 256, 25, NULL, 0, NULL, 0), -1, "request_n: a 256-byte host refused");
+	is_int(omx_socks5_request_n(b, sizeof(b), "h", 0, 25, NULL, 0, NULL, 0), -1, "request_n: an empty host refused");
+	is_int(omx_socks5_request_n(b, sizeof(b), NULL, 1, 25, NULL, 0, NULL, 0), -1, "request_n: no host refused");
+	is_int(omx_socks5_request_n(b, sizeof(b), "h", 1, 25, "u", 1, NULL, 0), -1, "request_n: a user without a password refused");
+	is_int(omx_socks5_request_n(b, sizeof(b), "h", 1, 25, "u", 0, "p", 1), -1, "request_n: an empty user refused");
+	is_int(omx_socks5_request_n(b, sizeof(b), "h", 1, 25, "u", 1, "p", 256), -1, "request_n: a 256-byte password refused");
+	is_int(omx_socks5_request_n(b, 10, "abc.onion", 9, 25, NULL, 0, NULL, 0), -1, "request_n: too small a buffer refused");
+}
+
 int main(void)
 {
 	test_request_plain();
 	test_request_auth();
 	test_request_limits();
+	test_request_n();
 	test_parse_valid();
 	test_parse_trailing();
 	test_codes();

@@ -64,6 +64,11 @@ static struct fake {
 	 * Fast Open off (EOPNOTSUPP), and what was seen */
 	int protocol, tfo_off;
 	size_t sendto_calls, getfl_calls, getsockopt_type;
+	/* a datagram socket behind the number (sendto sends, connects nothing),
+	 * the SO_PROTOCOL questions, and the first sendto's length (-1: none) */
+	int datagram;
+	size_t getsockopt_protocol, now_calls;
+	ssize_t first_sendto_len;
 	int newsock_setfl; /* F_SETFL on a replacement socket (-1: none) */
 	struct sockaddr_storage dialed;
 	socklen_t dialed_len;
@@ -183,6 +188,15 @@ static ssize_t f_sendto(int fd, const void *buf, size_t len, int flags, const st
 	fk.sendto_calls++;
 	if (fd != FD || flags != (MSG_FASTOPEN | MSG_DONTWAIT | MSG_NOSIGNAL) || !sa)
 		return errno = EINVAL, -1;
+	if (fk.first_sendto_len < 0)
+		fk.first_sendto_len = (ssize_t)len;
+	if (fk.datagram) { /* UDP: MSG_FASTOPEN ignored, the datagram goes */
+		if (fk.nsent + len > sizeof(fk.sent))
+			return errno = EMSGSIZE, -1;
+		memcpy(fk.sent + fk.nsent, buf, len);
+		fk.nsent += len;
+		return (ssize_t)len;
+	}
 	if (fk.tfo_off)
 		return errno = EOPNOTSUPP, -1;
 	if (fk.connected && first)
@@ -327,6 +341,7 @@ static int f_getsockopt(int fd, int level, int name, void *val, socklen_t *len)
 		return 0;
 	}
 	if (name == SO_PROTOCOL) {
+		fk.getsockopt_protocol++;
 		*(int *)val = fk.protocol;
 		return 0;
 	}
@@ -353,6 +368,7 @@ static int f_signal_interrupts(void)
 
 static double f_now(void)
 {
+	fk.now_calls++;
 	return fk.now;
 }
 
@@ -392,6 +408,7 @@ static void reset(int isolate)
 	fk.shutdown_how = -1;
 	fk.protocol = IPPROTO_TCP;
 	fk.newsock_setfl = -1;
+	fk.first_sendto_len = -1;
 	omx_config_defaults(&cfg);
 	cfg.isolate = isolate;
 	cfg.timeout = 30;
@@ -1195,6 +1212,116 @@ static void test_io_socketpair(void)
 	close(sv[1]);
 }
 
+/* A socket the host knows as TCP (rq->known_tcp: the library saw socket()
+ * make it) is not asked its protocol; its dial's first sendto(MSG_FASTOPEN)
+ * carries nothing, so that a datagram socket that took the number unseen sends
+ * no more than an empty datagram to Tor, and fails at once. */
+static int dial_known_tcp(struct omx_tor_result *res)
+{
+	struct omx_tor_request rq = { .target = &target, .caller_port = 25, .family = AF_INET,
+				      .domain = "example.org", .ndomains = 1, .known_tcp = 1 };
+
+	return omx_tor_connect(&fastopen_host, FD, &cfg, &rq, res);
+}
+
+static void test_known_tcp(void)
+{
+	struct omx_tor_result res;
+
+	for (int isolate = 1; isolate >= 0; isolate--) {
+		uint8_t want[600];
+		size_t wlen = expected_request(want, sizeof(want), isolate, 25);
+		const char *what = isolate ? "isolation" : "no isolation";
+
+		reset(isolate);
+		script(isolate ? method_userpass : method_none, 2, isolate ? 3 : wlen, 0);
+		if (isolate)
+			script(auth_ok, 2, wlen, 0);
+		script(reply_ok, sizeof(reply_ok), wlen, 0);
+		is_int(dial_known_tcp(&res), 0, "known TCP, %s: connected", what);
+		is_int(fk.getsockopt_protocol + fk.getsockopt_type + fk.getsockopt_domain, 0,
+		       "known TCP, %s: the socket not asked its protocol, type or family", what);
+		is_int(fk.first_sendto_len, 0, "known TCP, %s: the first sendto(MSG_FASTOPEN) carries no data", what);
+		is_int(fk.sendto_calls, 2, "known TCP, %s: EINPROGRESS, then the call that completes it", what);
+		ok(fk.nsent == wlen && memcmp(fk.sent, want, wlen) == 0,
+		   "known TCP, %s: the same request, byte for byte", what);
+		is_int(fk.getfl_calls + fk.setfl_calls, 0, "known TCP, %s: flags untouched", what);
+	}
+
+	/* Control: a socket the host did not see made is asked, as before. */
+	reset(1);
+	script(method_userpass, 2, 3, 0);
+	script(auth_ok, 2, expected_request((uint8_t[600]){ 0 }, 600, 1, 25), 0);
+	script(reply_ok, sizeof(reply_ok), expected_request((uint8_t[600]){ 0 }, 600, 1, 25), 0);
+	is_int(dial_fastopen(&res, AF_INET), 0, "(control) socket not known: connected");
+	is_int(fk.getsockopt_protocol, 1, "(control) socket not known: asked its protocol once");
+	is_int(fk.first_sendto_len, 3, "(control) socket not known: the greeting in the first sendto");
+
+	/* A stale mark: a UDP socket took the number unseen. No isolation: the
+	 * greeting would carry the CONNECT, the onion's name. */
+	reset(0);
+	fk.datagram = 1;
+	is_int(dial_known_tcp(&res), -ENETUNREACH, "stale known TCP, a datagram socket: ENETUNREACH");
+	is_int(fk.sendto_calls, 1, "stale: one sendto()");
+	is_int(fk.nsent, 0, "stale: nothing sent but an empty datagram (to Tor's loopback address)");
+	is_int(fk.send_calls + fk.poll_calls + fk.recv_calls, 0, "stale: no send, wait or read");
+	is_int(fk.now, 1000.0, "stale: failed at once, no timeout waited");
+	is_str(res.cause, "not a TCP socket (no datagrams to an onion)", "stale: cause");
+	/* Control: the same socket not known as TCP is asked, and refused the same way. */
+	reset(0);
+	fk.datagram = 1;
+	fk.protocol = IPPROTO_UDP;
+	fk.type = SOCK_DGRAM;
+	is_int(dial_fastopen(&res, AF_INET), -ENETUNREACH, "(control) a datagram socket asked: ENETUNREACH");
+	is_int(fk.sendto_calls, 0, "(control) asked: no sendto() at all");
+}
+
+/* The clock is read where a deadline needs it or after a wait, not before
+ * every step: at the start (the deadlines), once after each wait that another
+ * wait follows, and at the end only for a time someone uses (the log line, or
+ * a host that keeps it: the statistics). Every deadline still holds
+ * (test_deadlines, test_fastopen); the fake clock moves only in poll(). */
+static void test_clock_reads(void)
+{
+	struct omx_host quiet = fastopen_host;
+	struct omx_tor_result res;
+
+	quiet.log_enabled = f_log_warnings_only;
+	for (int isolate = 0; isolate <= 1; isolate++) {
+		for (int untimed = 1; untimed >= 0; untimed--) {
+			struct omx_tor_request rq = { .target = &target, .caller_port = 25, .family = AF_INET,
+						      .domain = "example.org", .ndomains = 1, .known_tcp = 1,
+						      .untimed = untimed };
+			uint8_t want[600];
+			size_t wlen = expected_request(want, sizeof(want), isolate, 25);
+			size_t reads = (size_t)(1 + isolate + !untimed);
+
+			/* Replies together, as a Tor sends them when it is quick;
+			 * with isolation the method choice comes first, alone. */
+			reset(isolate);
+			script(isolate ? method_userpass : method_none, 2, isolate ? 3 : wlen,
+			       isolate ? 0.001 : 0.25);
+			if (isolate)
+				script(auth_ok, 2, wlen, 0.25);
+			script(reply_ok, sizeof(reply_ok), wlen, 0.25);
+			is_int(omx_tor_connect(&quiet, FD, &cfg, &rq, &res), 0, "clock: %s, %s: connected",
+			       isolate ? "isolation" : "no isolation", untimed ? "untimed" : "timed");
+			is_int(fk.now_calls, reads, "clock: %s, %s: %zu reads (start%s%s)",
+			       isolate ? "isolation" : "no isolation", untimed ? "untimed" : "timed", reads,
+			       isolate ? ", after the first wait" : "", untimed ? "" : ", end");
+			if (!untimed)
+				ok(res.seconds > 0.24 && res.seconds < 0.26, "clock: timed: the time measured (%.3f)",
+				   res.seconds);
+		}
+	}
+	/* Failures read the end too: their log line gives the time. */
+	reset(1);
+	fk.connect_mode = C_HANG;
+	is_int(dial_fastopen(&res, AF_INET), -ETIMEDOUT, "clock: Tor's port never accepts: ETIMEDOUT");
+	ok(fk.now >= 1030.0 && fk.now < 1030.1, "clock: the wait ends at the deadline (fake clock %.3f)", fk.now);
+	ok(res.seconds >= 30.0 && res.seconds < 30.1, "clock: the failure's time measured (%.3f)", res.seconds);
+}
+
 int main(void)
 {
 	test_success_plain();
@@ -1210,6 +1337,8 @@ int main(void)
 	test_addresses();
 	test_failover();
 	test_fastopen();
+	test_known_tcp();
+	test_clock_reads();
 	test_io_socketpair();
 	return done_testing();
 }
