@@ -266,7 +266,7 @@ static void set_bit(uint64_t *bits, int fd, int on)
  * where it sends an empty datagram to the configured Tor on loopback and
  * returns 0: the connect() then fails with ENETUNREACH as for a datagram
  * socket today, nothing more sent (tests/integ/known_tcp.sh). */
-static uint64_t made_tcp_fds[TOR_FDS_TRACKED / 64];
+OMX_COLD_TABLE static uint64_t made_tcp_fds[TOR_FDS_TRACKED / 64];
 
 static void not_made_by_socket(int fd)
 {
