@@ -31,7 +31,9 @@ enum omx_socks5_result {
 };
 
 /* Parses what the server has sent so far (LEN bytes at BUF, from the first byte of
- * the method reply). WITH_AUTH says whether USER was given to omx_socks5_request.
+ * the method reply). WITH_AUTH says whether USER was given to omx_socks5_request;
+ * then the method reply may be missing, as Tor leaves it out when the greeting
+ * and the credentials come in one write (the authentication status first).
  * With NEED_MORE, *NEED is the total length needed before calling again: the
  * shortest complete rest of the replies, counting a CONNECT reply with an IPv4
  * bound address (the shortest Tor sends), so that replies that arrived together

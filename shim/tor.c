@@ -280,6 +280,10 @@ struct reply_reader {
 	 * read_replies to the next: each byte parsed once it is in. */
 	enum omx_socks5_result r;
 	size_t need;
+	/* The last recv() got all it asked for: more may be in already (a
+	 * method choice the first read did not count on), so the next read
+	 * does not wait first. */
+	int filled;
 };
 
 /* Maps a finished (non-NEED_MORE) parse result to 0 or -errno with CAUSE. */
@@ -328,21 +332,28 @@ static int read_replies(struct dial *d, struct reply_reader *rd, int with_auth, 
 		/* The wait comes first: right after our request Tor's answer is
 		 * not in yet (Tor has to be scheduled; the CONNECT reply waits for
 		 * a circuit), and a recv() failing EAGAIN before the poll() would
-		 * be a system call for nothing. It also keeps the deadline. */
-		if ((w = wait_for(d, POLLIN)) != 0) {
+		 * be a system call for nothing. It also keeps the deadline. Not
+		 * after a recv() that filled what it asked for (rd->filled). */
+		if (!rd->filled && (w = wait_for(d, POLLIN)) != 0) {
 			*cause = w == -EINTR ? "interrupted by a signal while waiting for Tor's SOCKS reply"
 			       : w == -ETIMEDOUT ? "timed out waiting for Tor's SOCKS reply"
 						 : "waiting for Tor's SOCKS reply failed";
 			return w;
 		}
 		n = d->h->recv(d->fd, rd->buf + rd->have, need - rd->have, MSG_DONTWAIT);
+		rd->filled = n > 0 && (size_t)n == need - rd->have;
 		if (n > 0) {
 			rd->have += (size_t)n;
 			rd->r = omx_socks5_parse(rd->buf, rd->have, with_auth, &rd->need, code);
 			/* Tor writes each reply as it is ready: when one is in but not
 			 * the next, acknowledge at once, or the next small reply waits
-			 * for our delayed ACK (40 ms, measured). */
-			if (rd->have < need && rd->r == OMX_SOCKS5_NEED_MORE && !(upto && rd->have >= upto))
+			 * for our delayed ACK (40 ms, measured). With credentials that
+			 * is the authentication status (its method choice before it,
+			 * when Tor sends one: the first byte tells); without, a reply
+			 * cut short (the method choice alone is followed by nothing
+			 * of ours, and by the CONNECT reply once a circuit is up). */
+			if (rd->have < need && rd->r == OMX_SOCKS5_NEED_MORE &&
+			    (with_auth ? rd->have >= (rd->buf[0] == 1 ? 2u : 4u) : !(upto && rd->have >= upto)))
 				d->h->setsockopt(d->fd, IPPROTO_TCP, TCP_QUICKACK, &(int){ 1 }, sizeof(int));
 		} else if (n == 0) {
 			/* (A server that refused with a bare header and hung up was
@@ -358,7 +369,8 @@ static int read_replies(struct dial *d, struct reply_reader *rd, int with_auth, 
 }
 
 /* Sends the rest of the request (SENT bytes of the greeting are out) and
- * reads the replies: the first answer (the method choice) by ANSWER_BY, the
+ * reads the replies: the first answer (the method choice, or with credentials
+ * the authentication status when Tor leaves the choice out) by ANSWER_BY, the
  * rest by the dial's deadline. *DOWN is set when Tor did not answer at all:
  * hung, or closed. */
 static int handshake(struct dial *d, const struct omx_config *cfg, size_t sent, double answer_by,
@@ -369,6 +381,7 @@ static int handshake(struct dial *d, const struct omx_config *cfg, size_t sent, 
 	int rc = 0;
 
 	reader.have = 0; /* (the buffer is written before it is read: not zeroed) */
+	reader.filled = 0;
 	reader.r = omx_socks5_parse(reader.buf, 0, cfg->isolate, &reader.need, code);
 	/* Tor answers the greeting at once: no answer by ANSWER_BY, or the
 	 * connection closed before one, means this Tor is down. */
@@ -566,17 +579,17 @@ int omx_tor_connect(const struct omx_host *h, int fd, const struct omx_config *c
 				nonblock_error = -errno;
 		}
 	}
-	/* With isolation only method 0x02 is offered: the server cannot pick one
-	 * that would make it misread what follows. Tor parses every message in
-	 * its buffer before answering: given greeting and authentication together
-	 * it sends the authentication status but never its method choice (seen
-	 * with 0.4.9). So with credentials the greeting goes alone; without,
-	 * greeting and CONNECT go in one write. */
+	/* The whole request in one write, one round trip to Tor. With isolation
+	 * only method 0x02 is offered: the server cannot pick one that would make
+	 * it misread what follows. Tor parses every message in its buffer before
+	 * answering: given greeting and authentication together it sends the
+	 * authentication status but not its method choice (seen with 0.4.9), and
+	 * the parser takes the replies with or without it (socks5.c). */
 	reqlen = omx_socks5_request_n(request, sizeof(request), host, onion_len + 6, port,
 				      cfg->isolate ? host : NULL, onion_len + 6, "onionmx", 7);
 	d.request = request;
 	d.request_len = reqlen > 0 ? (size_t)reqlen : 0;
-	d.greeting = cfg->isolate ? 3 : d.request_len;
+	d.greeting = d.request_len;
 	if (nonblock_error) {
 		rc = nonblock_error;
 		cause = "cannot make the socket non-blocking";

@@ -290,8 +290,8 @@ for iso in yes no; do
 	is "$probe_raw" "$mta_raw" "isolate = $iso: --probe sends what connect() under the library sends, in the same writes"
 	raw[$iso]=$probe_raw
 done
-ok "$([[ ${raw[yes]} == 'RAW \x05\x01\x02 | \x01>'"$ONION1"'.onion\x07onionmx\x05\x01\x00\x03>'* ]]; echo $?)" \
-	"isolate = yes: the greeting alone, then credentials (the onion, onionmx) and CONNECT in one write"
+ok "$([[ ${raw[yes]} == 'RAW \x05\x01\x02\x01>'"$ONION1"'.onion\x07onionmx\x05\x01\x00\x03>'* ]]; echo $?)" \
+	"isolate = yes: the greeting, credentials (the onion, onionmx) and CONNECT in one write"
 ok "$([[ ${raw[no]} == 'RAW \x05\x01\x00\x05\x01\x00\x03>'"$ONION1"'.onion\x00\x19' ]]; echo $?)" \
 	"isolate = no: greeting and CONNECT in one write"
 with_discovery

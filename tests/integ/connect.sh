@@ -53,8 +53,8 @@ if command -v strace >/dev/null; then
 		[ -n "$nb" ] && like "$out" "^connect: returned 0 at once" \
 			"non-blocking socket: connect() returns 0, the handshake done inside it (as before)"
 		trace=$(cat "$T/dial1.strace")
-		like "$trace" 'sendto\([0-9]+, "\\5\\1\\2", 3, MSG_DONTWAIT\|MSG_NOSIGNAL\|MSG_FASTOPEN, \{sa_family=AF_INET, sin_port=htons\(9050\)' \
-			"$what socket: the greeting goes to the SOCKS port with the call that completes the connection"
+		like "$trace" 'sendto\([0-9]+, "\\5\\1\\2\\1>[a-z2-7]+"\.\.\., 144, MSG_DONTWAIT\|MSG_NOSIGNAL\|MSG_FASTOPEN, \{sa_family=AF_INET, sin_port=htons\(9050\)' \
+			"$what socket: the whole request (greeting, credentials, CONNECT) goes to the SOCKS port with the call that completes the connection"
 		# (The non-blocking probe sets O_NONBLOCK itself, and clears it at the end.)
 		is "$(grep -c F_SETFL "$T/dial1.strace")" "$([ -n "$nb" ] && echo 2 || echo 0)" \
 			"$what socket, TCP Fast Open on: no fcntl(F_SETFL) of the library's"

@@ -70,6 +70,11 @@ out=$(tornet_socks -u "$TOR_ONION1.onion:onionmx" "$TOR_ONION1.onion" 25)
 printf '%s\n' "$out" | sed -n 's/^raw /# greeting + auth + CONNECT in one write: Tor sent /p'
 printf '%s\n' "$out" | grep -q '^method: expected' &&
 	echo "# (Tor 0.4.9 drops its method selection (05 02) when greeting and authentication arrive together)"
+# What the library sends with isolation (tor.c): the three in one write. Tor
+# answers the authentication and the CONNECT, its method selection maybe left
+# out (the parser takes both forms), and the onion's banner follows.
+like "$out" "^raw (0502)?01000500[0-9a-f]*323230" \
+	"greeting + authentication + CONNECT in one write: Tor answers the authentication and the CONNECT, then the banner comes"
 
 # The library, default configuration (per-onion isolation), with Tor's events recorded.
 tornet_events "$T/events" STREAM

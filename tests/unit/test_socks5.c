@@ -200,6 +200,13 @@ static const uint8_t reply_ipv6_auth[] = { 0x05, 0x02, 0x01, 0x00, 0x05, 0x00, 0
 					   0x00, 0x19 };
 static const uint8_t reply_domain[] = { 0x05, 0x00, 0x05, 0x00, 0x00, 0x03,
 					0x07, 'e', 'x', '.', 'o', 'n', 'i', 'o', 0x00, 0x19 };
+/* What Tor 0.4.9 sends for greeting, credentials and CONNECT in one write:
+ * the authentication status and the CONNECT reply, no method choice
+ * (tests/integ/tor.sh). */
+static const uint8_t reply_ipv4_tor[] = { 0x01, 0x00, 0x05, 0x00, 0x00, 0x01, 0, 0, 0, 0, 0x00, 0x00 };
+static const uint8_t reply_ipv6_tor[] = { 0x01, 0x00, 0x05, 0x00, 0x00, 0x04,
+					  0xfe, 0x80, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1,
+					  0x00, 0x19 };
 /* The shortest domain-name reply accepted: as long as an IPv4 one. */
 static const uint8_t reply_domain_auth[] = { 0x05, 0x02, 0x01, 0x00, 0x05, 0x00, 0x00, 0x03,
 					     0x03, 'x', '.', 'y', 0x00, 0x19 };
@@ -220,6 +227,8 @@ static void test_parse_valid(void)
 		{ "ipv6 auth", reply_ipv6_auth, sizeof(reply_ipv6_auth), 1 },
 		{ "domain", reply_domain, sizeof(reply_domain), 0 },
 		{ "domain auth", reply_domain_auth, sizeof(reply_domain_auth), 1 },
+		{ "ipv4 auth, no method choice", reply_ipv4_tor, sizeof(reply_ipv4_tor), 1 },
+		{ "ipv6 auth, no method choice", reply_ipv6_tor, sizeof(reply_ipv6_tor), 1 },
 	};
 	size_t i, need;
 	int code;
@@ -230,21 +239,30 @@ static void test_parse_valid(void)
 
 	{
 		/* One read for the replies Tor sends with an IPv4 address (all
-		 * of them at once when they arrive together), two with IPv6. */
+		 * of them at once when they arrive together), two with IPv6. With
+		 * credentials the first read asks for the replies without a method
+		 * choice (what Tor sends), and a server that sends one is read
+		 * once more. */
 		static const size_t ipv4[] = { 12 };
-		static const size_t ipv4_auth[] = { 14 };
+		static const size_t ipv4_auth[] = { 12, 14 };
 		static const size_t ipv6[] = { 12, 24 };
-		static const size_t ipv6_auth[] = { 14, 26 };
+		static const size_t ipv6_auth[] = { 12, 26 };
 		static const size_t domain[] = { 12, 16 };
-		static const size_t domain_auth[] = { 14 };
+		static const size_t domain_auth[] = { 12, 14 };
+		static const size_t ipv4_tor[] = { 12 };
+		static const size_t ipv6_tor[] = { 12, 24 };
 
 		check_needs("ipv4", reply_ipv4, sizeof(reply_ipv4), 0, ipv4, 1);
-		check_needs("ipv4 auth", reply_ipv4_auth, sizeof(reply_ipv4_auth), 1, ipv4_auth, 1);
+		check_needs("ipv4 auth", reply_ipv4_auth, sizeof(reply_ipv4_auth), 1, ipv4_auth, 2);
 		check_needs("ipv6", reply_ipv6, sizeof(reply_ipv6), 0, ipv6, 2);
 		check_needs("ipv6 auth", reply_ipv6_auth, sizeof(reply_ipv6_auth), 1, ipv6_auth, 2);
 		check_needs("domain", reply_domain, sizeof(reply_domain), 0, domain, 2);
 		check_needs("domain auth", reply_domain_auth, sizeof(reply_domain_auth), 1,
-			    domain_auth, 1);
+			    domain_auth, 2);
+		check_needs("ipv4 auth, no method choice", reply_ipv4_tor, sizeof(reply_ipv4_tor), 1,
+			    ipv4_tor, 1);
+		check_needs("ipv6 auth, no method choice", reply_ipv6_tor, sizeof(reply_ipv6_tor), 1,
+			    ipv6_tor, 2);
 	}
 	is_int(omx_socks5_parse(reply_domain_empty, sizeof(reply_domain_empty), 0, &need, &code),
 	       OMX_SOCKS5_BAD_REPLY, "a bound name of length 0 (shorter than an IPv4 reply) is BAD_REPLY");
@@ -266,7 +284,19 @@ static void test_parse_valid(void)
 	       "empty buffer needs 2");
 	is_int(need, 12, "empty buffer: need is the method choice and an IPv4 CONNECT reply");
 	omx_socks5_parse(NULL, 0, 1, &need, NULL);
-	is_int(need, 14, "empty buffer with auth: need is method choice, status and an IPv4 CONNECT reply");
+	is_int(need, 12, "empty buffer with auth: need is the status and an IPv4 CONNECT reply (no more: Tor may leave out its method choice, and the banner may follow)");
+	is_int(omx_socks5_parse((const uint8_t[]){ 0x05 }, 1, 1, &need, NULL), OMX_SOCKS5_NEED_MORE,
+	       "with auth, first byte 5: a method choice");
+	is_int(need, 14, "then the method choice, status and an IPv4 CONNECT reply");
+	is_int(omx_socks5_parse((const uint8_t[]){ 0x01 }, 1, 1, &need, NULL), OMX_SOCKS5_NEED_MORE,
+	       "with auth, first byte 1: the status, no method choice");
+	is_int(need, 12, "then the status and an IPv4 CONNECT reply");
+	is_int(omx_socks5_parse((const uint8_t[]){ 0x01, 0x01 }, 2, 1, &need, NULL), OMX_SOCKS5_AUTH_FAILED,
+	       "no method choice, status 1: authentication failed");
+	is_int(omx_socks5_parse((const uint8_t[]){ 0x01, 0x00 }, 2, 0, &need, NULL), OMX_SOCKS5_BAD_VERSION,
+	       "without credentials, a reply starting with 1 is no method choice: bad version");
+	is_int(omx_socks5_parse((const uint8_t[]){ 0x04, 0x00 }, 2, 1, &need, NULL), OMX_SOCKS5_BAD_VERSION,
+	       "with auth, a first byte neither 1 nor 5: bad version");
 }
 
 /* Bytes after a complete reply (the SMTP banner) change nothing. */

@@ -513,11 +513,64 @@ static void test_success_isolated(void)
 	ok(memcmp(fk.sent, want, wlen) == 0,
 	   "isolation: method 02 only, username the onion, password onionmx, CONNECT by name");
 	ok(fk.sent[0] == 5 && fk.sent[1] == 1 && fk.sent[2] == 2, "isolation: greeting offers 02 alone");
-	is_int(fk.send_calls, 2, "isolation: greeting alone, then credentials and CONNECT");
+	is_int(fk.send_calls, 1, "isolation: greeting, credentials and CONNECT in one send()");
 	is_int(fk.wire_read, 2 + 2 + sizeof(reply_ok6), "IPv6 bound address read whole, banner left");
 	is_int(fk.setsockopt_calls, 1, "TCP_QUICKACK once, when the status was in but not the reply");
 	is_int(fk.setfl_calls, 0, "non-blocking socket: flags untouched");
 	ok(res.seconds > 0.49 && res.seconds < 0.51, "result: handshake time from the fake clock");
+}
+
+/* Greeting, credentials and CONNECT in one write: Tor 0.4.9 answers the
+ * authentication and the CONNECT, not the greeting (tests/integ/tor.sh). */
+static void test_isolated_tor_replies(void)
+{
+	struct omx_tor_result res;
+	uint8_t want[600];
+	size_t wlen = expected_request(want, sizeof(want), 1, 25);
+
+	/* The status at once, the CONNECT reply once the circuit is up. */
+	reset(1);
+	fk.flags = O_NONBLOCK;
+	script(auth_ok, 2, wlen, 0);
+	script(reply_ok, sizeof(reply_ok), wlen, 0.5);
+	script(banner, sizeof(banner) - 1, wlen, 0.5);
+	is_int(dial(&res), 0, "no method choice (Tor): connected");
+	ok(fk.nsent == wlen && memcmp(fk.sent, want, wlen) == 0, "no method choice: the whole request sent");
+	is_int(fk.send_calls, 1, "no method choice: in one send()");
+	is_int(fk.wire_read, 2 + sizeof(reply_ok), "no method choice: status and reply read, the banner left");
+	is_int(fk.setsockopt_calls, 1, "no method choice: TCP_QUICKACK once, the status in but not the reply");
+	is_int(fk.recv_calls, 2, "no method choice: two reads, the status and the reply as they came");
+
+	/* Everything at once, the banner behind it: one read, exactly the replies. */
+	reset(1);
+	fk.flags = O_NONBLOCK;
+	script(auth_ok, 2, wlen, 0);
+	script(reply_ok, sizeof(reply_ok), wlen, 0);
+	script(banner, sizeof(banner) - 1, wlen, 0);
+	is_int(dial(&res), 0, "no method choice, all at once: connected");
+	is_int(fk.wire_read, 2 + sizeof(reply_ok), "all at once: the banner left unread");
+	is_int(fk.recv_calls, 1, "all at once: one read");
+	is_int(fk.poll_calls, 1, "all at once: one wait");
+	is_int(fk.setsockopt_calls, 0, "all at once: no TCP_QUICKACK");
+
+	/* A server that answers the greeting too, all at once: the first read
+	 * asked for the shorter form, the rest is read without waiting again. */
+	reset(1);
+	fk.flags = O_NONBLOCK;
+	script(method_userpass, 2, 3, 0);
+	script(auth_ok, 2, wlen, 0);
+	script(reply_ok, sizeof(reply_ok), wlen, 0);
+	script(banner, sizeof(banner) - 1, wlen, 0);
+	is_int(dial(&res), 0, "method choice too, all at once: connected");
+	is_int(fk.wire_read, 2 + 2 + sizeof(reply_ok), "method choice too: the banner left unread");
+	is_int(fk.recv_calls, 2, "method choice too: two reads");
+	is_int(fk.poll_calls, 1, "method choice too: one wait (the second read follows a full one)");
+
+	/* Credentials refused, no method choice: EACCES. */
+	reset(1);
+	script(auth_bad, 2, wlen, 0);
+	is_int(dial(&res), -EACCES, "no method choice, status 1: EACCES");
+	is_int(fk.shutdown_how, SHUT_RDWR, "credentials refused: shut down");
 }
 
 static void test_partial_io(void)
@@ -597,18 +650,20 @@ static void test_method_and_auth(void)
 	uint8_t want[600];
 	size_t wlen;
 
+	size_t wlen1 = expected_request(want, sizeof(want), 1, 25);
+
 	reset(1);
 	fk.close_after_chunks = 1;
 	script(method_ff, 2, 3, 0);
 	is_int(dial(&res), -ECONNREFUSED, "isolation, method 0xFF: refused");
 	is_str(res.cause, "SOCKS server accepts none of our authentication methods", "method 0xFF: cause");
-	is_int(fk.nsent, 3, "method 0xFF: no credentials or CONNECT sent");
+	is_int(fk.nsent, wlen1, "method 0xFF: the request went in one write (nothing after the refusal)");
 	is_int(fk.shutdown_how, SHUT_RDWR, "method 0xFF: shut down");
 
 	reset(1);
 	script(method_none, 2, 3, 0);
 	is_int(dial(&res), -ECONNREFUSED, "isolation, server picks 00 (not offered): refused");
-	is_int(fk.nsent, 3, "a method not offered: nothing more sent");
+	is_int(fk.nsent, wlen1, "a method not offered: nothing sent after the request");
 
 	wlen = expected_request(want, sizeof(want), 0, 25);
 	reset(0);
@@ -718,7 +773,7 @@ static void test_deadlines(void)
 	reset(1);
 	script(method_userpass, 2, 3, 40);
 	is_int(dial(&res), -ETIMEDOUT, "isolation, no method choice in time: ETIMEDOUT");
-	is_int(fk.nsent, 3, "no method choice: credentials never sent");
+	is_int(fk.nsent, expected_request((uint8_t[600]){ 0 }, 600, 1, 25), "no method choice: nothing sent after the request");
 }
 
 static void test_signals(void)
@@ -809,7 +864,7 @@ static void test_fastopen(void)
 	is_int(fk.getsockopt_type, 0, "a TCP socket (SO_PROTOCOL): no SO_TYPE asked");
 	ok(fk.nsent == wlen && memcmp(fk.sent, want, wlen) == 0,
 	   "fastopen dial: the same request, byte for byte");
-	is_int(fk.send_calls, 1, "the greeting went with the completing call, credentials and CONNECT in one send()");
+	is_int(fk.send_calls, 0, "the whole request went with the completing call (no send() after it)");
 	is_int(fk.wire_read, 2 + 2 + sizeof(reply_ok), "fastopen dial: the banner left unread");
 	is_int(fk.shutdown_how, -1, "fastopen dial: not shut down");
 
@@ -1255,7 +1310,8 @@ static void test_known_tcp(void)
 	script(reply_ok, sizeof(reply_ok), expected_request((uint8_t[600]){ 0 }, 600, 1, 25), 0);
 	is_int(dial_fastopen(&res, AF_INET), 0, "(control) socket not known: connected");
 	is_int(fk.getsockopt_protocol, 1, "(control) socket not known: asked its protocol once");
-	is_int(fk.first_sendto_len, 3, "(control) socket not known: the greeting in the first sendto");
+	is_int(fk.first_sendto_len, expected_request((uint8_t[600]){ 0 }, 600, 1, 25),
+	       "(control) socket not known: the whole request in the first sendto");
 
 	/* A stale mark: a UDP socket took the number unseen. No isolation: the
 	 * greeting would carry the CONNECT, the onion's name. */
@@ -1327,6 +1383,7 @@ int main(void)
 	test_success_plain();
 	test_success_unlogged();
 	test_success_isolated();
+	test_isolated_tor_replies();
 	test_partial_io();
 	test_refusals();
 	test_method_and_auth();
