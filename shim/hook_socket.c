@@ -641,7 +641,7 @@ int connect(int fd, const struct sockaddr *sa, socklen_t len)
 	}
 	if (kind >= 0 && port == 53 && omx_enabled())
 		return omx_dns_connect(fd, sa, len);
-	omx_dns_untrack(fd);
+	omx_dns_untrack_maybe(fd);
 	return omx_real.connect(fd, sa, len);
 }
 extern __typeof(connect) omx_connect __attribute__((alias("connect"), copy(connect), visibility("hidden")));

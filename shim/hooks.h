@@ -86,6 +86,23 @@ extern uint64_t omx_dns_fds[OMX_DNS_TRACKED_FDS / 64];
  * first send or chroot(), hook_dns.c): until then every send is looked at. */
 extern int omx_dns_unexamined;
 
+/* In-place replies not read yet: one bit per descriptor, and a count of those
+ * beyond the bitmap (hook_dns.c). */
+extern uint64_t omx_dns_pending_fds[OMX_DNS_TRACKED_FDS / 64];
+extern int omx_dns_pending_high;
+
+/* omx_dns_untrack(FD) when FD has a mark or a reply to forget: a connect()
+ * elsewhere costs two bit tests, not a call. */
+static inline void omx_dns_untrack_maybe(int fd)
+{
+	if ((unsigned)fd >= OMX_DNS_TRACKED_FDS
+		    ? __atomic_load_n(&omx_dns_pending_high, __ATOMIC_RELAXED) != 0
+		    : ((__atomic_load_n(&omx_dns_fds[(unsigned)fd / 64], __ATOMIC_RELAXED) |
+			__atomic_load_n(&omx_dns_pending_fds[(unsigned)fd / 64], __ATOMIC_RELAXED)) >>
+		       ((unsigned)fd % 64)) & 1)
+		omx_dns_untrack(fd);
+}
+
 /* Whether a send on FD to SA must go through omx_dns_send (no system call). */
 static inline int omx_dns_send_maybe(int fd, const struct sockaddr *sa)
 {
