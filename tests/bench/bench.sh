@@ -760,21 +760,22 @@ fi
 VS_BEHIND=()
 VS_N=0
 vrow() { printf '  %-58s %-24s %-24s %s\n' "$@"; }
+vs_row() { # vs_row LABEL ONIONMX TORSOCKS VERDICT: prints the row and counts it
+	vrow "$@"
+	VS_N=$((VS_N + 1))
+	[ "$4" = behind ] && VS_BEHIND+=("${1#"${1%%[! ]*}"}")
+}
 vs_count() { # vs_count LABEL ONIONMX TORSOCKS
 	local v
 	case "$2 $3" in *fail* | *"?"* | " "* | *" ") v="n/a" ;; *) v=$(awk -v a="$2" -v b="$3" 'BEGIN { print (a < b ? "ahead" : (a == b ? "at" : "behind")) }') ;; esac
-	vrow "$1" "$2" "$3" "$v"
-	VS_N=$((VS_N + 1))
-	[ "$v" = behind ] && VS_BEHIND+=("${1#"${1%%[! ]*}"}")
+	vs_row "$1" "$2" "$3" "$v"
 }
 vs_time() { # vs_time LABEL ONIONMX-FILE TORSOCKS-FILE
 	local r v
 	r=$(ratio_stats "$2" "$3")
 	set -- "$1" $r
 	case "$2" in fail | "") v="n/a" ;; *) v=$(awk -v q1="$3" -v q3="$4" 'BEGIN { print (q3 < 1 ? "ahead" : (q1 > 1 ? "behind" : "at")) }') ;; esac
-	vrow "$1" "$(fmt_ratio "$2 $3 $4")" "1" "$v"
-	VS_N=$((VS_N + 1))
-	[ "$v" = behind ] && VS_BEHIND+=("${1#"${1%%[! ]*}"}")
+	vs_row "$1" "$(fmt_ratio "$2 $3 $4")" "1" "$v"
 }
 echo
 echo "onionmx against torsocks, every row where both run (counts exact; times: per-round ratio onionmx/torsocks [IQR]):"
