@@ -40,6 +40,12 @@ static size_t socks5_field_len(const char *field)
 /* Builds the greeting, the optional RFC 1929 sub-negotiation and the CONNECT in
  * one buffer so the caller can send them in a single write (Tor accepts the
  * pipelined flight and it saves two round trips over a slow circuit). */
+size_t omx_socks5_status_end(uint8_t first)
+{
+	return first == SOCKS5_AUTH_VERSION ? SOCKS5_AUTH_REPLY_LEN
+					    : SOCKS5_METHOD_REPLY_LEN + SOCKS5_AUTH_REPLY_LEN;
+}
+
 ssize_t omx_socks5_request(uint8_t *buf, size_t cap, const char *host, uint16_t port,
 			   const char *user, const char *pass)
 {

@@ -44,6 +44,11 @@ enum omx_socks5_result {
 enum omx_socks5_result omx_socks5_parse(const uint8_t *buf, size_t len, int with_auth,
 					size_t *need, int *code);
 
+/* With credentials: how many bytes of the replies end with the authentication
+ * status, given their FIRST byte (2 when the server left its method choice
+ * out, as Tor does for a one-write request; else 4). */
+size_t omx_socks5_status_end(uint8_t first);
+
 /* The errno a CONNECT reply CODE stands for (Tor's extended codes included), and a
  * short cause for logs, e.g. 0xF0 -> EHOSTUNREACH, "onion service descriptor not found". */
 int omx_socks5_code_errno(int code);

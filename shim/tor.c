@@ -353,7 +353,7 @@ static int read_replies(struct dial *d, struct reply_reader *rd, int with_auth, 
 			 * cut short (the method choice alone is followed by nothing
 			 * of ours, and by the CONNECT reply once a circuit is up). */
 			if (rd->have < need && rd->r == OMX_SOCKS5_NEED_MORE &&
-			    (with_auth ? rd->have >= (rd->buf[0] == 1 ? 2u : 4u) : !(upto && rd->have >= upto)))
+			    (with_auth ? rd->have >= omx_socks5_status_end(rd->buf[0]) : !(upto && rd->have >= upto)))
 				d->h->setsockopt(d->fd, IPPROTO_TCP, TCP_QUICKACK, &(int){ 1 }, sizeof(int));
 		} else if (n == 0) {
 			/* (A server that refused with a bare header and hung up was

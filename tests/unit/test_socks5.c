@@ -297,6 +297,8 @@ static void test_parse_valid(void)
 	       "without credentials, a reply starting with 1 is no method choice: bad version");
 	is_int(omx_socks5_parse((const uint8_t[]){ 0x04, 0x00 }, 2, 1, &need, NULL), OMX_SOCKS5_BAD_VERSION,
 	       "with auth, a first byte neither 1 nor 5: bad version");
+	is_int(omx_socks5_status_end(0x01), 2, "status end, no method choice: after 2 bytes");
+	is_int(omx_socks5_status_end(0x05), 4, "status end, a method choice first: after 4 bytes");
 }
 
 /* Bytes after a complete reply (the SMTP banner) change nothing. */
