@@ -6,6 +6,7 @@
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -24,16 +25,9 @@ void omx_config_defaults(struct omx_config *cfg)
 	omx_config_set_defaults(cfg);
 }
 
-/* Copies the string literal LIT into the array DST (checked at compile time). */
-#define SET_TEXT(dst, lit)                                                         \
-	do {                                                                       \
-		_Static_assert(sizeof(lit) <= sizeof(dst), #lit " fits in " #dst); \
-		memcpy(dst, lit, sizeof(lit));                                     \
-	} while (0)
-
-/* Runs at every process start: plain stores and copies, no parsing and no
- * printf (each libc function called for the first time also costs ld.so a
- * symbol lookup). */
+/* Runs at every process start: plain stores, no parsing and no printf (each
+ * libc function called for the first time also costs ld.so a symbol lookup);
+ * the texts point at constants. */
 void omx_config_set_defaults(struct omx_config *cfg)
 {
 	struct sockaddr_in *sin = (struct sockaddr_in *)&cfg->socks;
@@ -42,23 +36,45 @@ void omx_config_set_defaults(struct omx_config *cfg)
 	sin->sin_port = htons(OMX_DEFAULT_SOCKS_PORT);
 	sin->sin_addr.s_addr = htonl(OMX_DEFAULT_SOCKS_ADDR);
 	cfg->socks_len = sizeof(*sin);
-	SET_TEXT(cfg->socks_text, OMX_DEFAULT_SOCKS);
-	cfg->tors[0].ss = cfg->socks;
+	cfg->socks_text = OMX_DEFAULT_SOCKS;
+	memcpy(&cfg->tors[0].ss, sin, sizeof(*sin));
 	cfg->tors[0].len = cfg->socks_len;
-	SET_TEXT(cfg->tors[0].text, OMX_DEFAULT_SOCKS);
+	cfg->tors[0].text = OMX_DEFAULT_SOCKS;
 	cfg->ntors = 1;
-	SET_TEXT(cfg->tor_health, OMX_DEFAULT_TOR_HEALTH);
+	cfg->tor_health = OMX_DEFAULT_TOR_HEALTH;
 	cfg->tor_retry = OMX_DEFAULT_TOR_RETRY;
 	cfg->tor_answer = OMX_DEFAULT_TOR_ANSWER;
-	SET_TEXT(cfg->map_path, OMX_DEFAULT_MAP);
+	cfg->map_path = OMX_DEFAULT_MAP;
 	cfg->timeout = OMX_DEFAULT_TIMEOUT;
 	cfg->log = OMX_LOG_SYSLOG;
 	cfg->log_level = LOG_INFO;
 	cfg->isolate = 1;
+	cfg->programs = "";
 	cfg->srv_dnssec = OMX_DNSSEC_PREFER;
-	SET_TEXT(cfg->cache_path, OMX_DEFAULT_CACHE);
-	SET_TEXT(cfg->discover_range, OMX_DEFAULT_DISCOVER_RANGE);
-	SET_TEXT(cfg->stats_path, OMX_DEFAULT_STATS);
+	cfg->cache_path = OMX_DEFAULT_CACHE;
+	cfg->discover_range = OMX_DEFAULT_DISCOVER_RANGE;
+	cfg->stats_path = OMX_DEFAULT_STATS;
+}
+
+char *omx_config_reserve(struct omx_config *cfg, size_t size)
+{
+	char *dst = cfg->strings + cfg->strings_used;
+
+	if (size > sizeof(cfg->strings) - cfg->strings_used)
+		return NULL;
+	cfg->strings_used += size;
+	return dst;
+}
+
+const char *omx_config_keep(struct omx_config *cfg, const char *text, size_t len)
+{
+	char *dst = len < SIZE_MAX ? omx_config_reserve(cfg, len + 1) : NULL;
+
+	if (dst) {
+		memcpy(dst, text, len);
+		dst[len] = '\0';
+	}
+	return dst;
 }
 
 int omx_parse_hostport(const char *text, struct sockaddr_storage *ss, socklen_t *len)
@@ -164,6 +180,13 @@ static int parse_level(const char *value)
 	return -1;
 }
 
+static int strings_full(char *err, size_t errlen, const char *file, unsigned line)
+{
+	return config_error(err, errlen, file, line,
+			    "the paths, programs and Tor addresses take more than %d bytes together (is a key given many times?)",
+			    OMX_CONFIG_STRINGS);
+}
+
 /* "socks = HOST:PORT [HOST:PORT ...]": one to OMX_TORS_MAX Tor clients. */
 static int parse_socks_list(struct omx_config *cfg, const char *value, const char *file,
 			    unsigned line, char *err, size_t errlen)
@@ -173,7 +196,7 @@ static int parse_socks_list(struct omx_config *cfg, const char *value, const cha
 
 	while (*value) {
 		size_t len = strcspn(value, " \t");
-		char word[sizeof(tors[0].text)];
+		char word[OMX_CONFIG_TOR_TEXT_MAX];
 
 		if (len == 0) {
 			value++;
@@ -187,21 +210,23 @@ static int parse_socks_list(struct omx_config *cfg, const char *value, const cha
 			return config_error(err, errlen, file, line,
 					    "socks: \"%.*s\" is not HOST:PORT with an IPv4 or [IPv6] literal",
 					    (int)(len < 100 ? len : 100), value);
-		omx_copy_text(tors[n].text, sizeof(tors[n].text), word);
 		for (int i = 0; i < n; i++)
 			if (strcmp(tors[i].text, word) == 0)
 				return config_error(err, errlen, file, line,
 						    "socks: %s is listed twice", word);
+		if (!(tors[n].text = omx_config_keep(cfg, word, len)))
+			return strings_full(err, errlen, file, line);
 		n++;
 		value += len;
 	}
 	if (n == 0)
 		return config_error(err, errlen, file, line, "socks: no HOST:PORT given");
-	memcpy(cfg->tors, tors, sizeof(tors));
+	memset(cfg->tors, 0, sizeof(cfg->tors));
+	memcpy(cfg->tors, tors, (size_t)n * sizeof(tors[0]));
 	cfg->ntors = n;
 	cfg->socks = tors[0].ss;
 	cfg->socks_len = tors[0].len;
-	omx_copy_text(cfg->socks_text, sizeof(cfg->socks_text), tors[0].text);
+	cfg->socks_text = tors[0].text;
 	return 0;
 }
 
@@ -223,14 +248,25 @@ struct key_word {
 	int value;
 };
 
-static int set_path(const struct key_line *k, char *dst, size_t size)
+/* Stores the value, of at most MAX - 1 bytes, in *DST (among the config's strings). */
+static int set_text(const struct key_line *k, const char **dst, size_t max, const char *what)
+{
+	size_t len = strlen(k->value);
+	const char *kept;
+
+	if (len >= max)
+		return KEY_ERROR(k, "%s: %s longer than %zu bytes", k->key, what, max - 1);
+	if (!(kept = omx_config_keep(k->cfg, k->value, len)))
+		return strings_full(k->err, k->errlen, k->file, k->line);
+	*dst = kept;
+	return 0;
+}
+
+static int set_path(const struct key_line *k, const char **dst)
 {
 	if (k->value[0] != '/')
 		return KEY_ERROR(k, "%s: \"%s\" is not an absolute path", k->key, k->value);
-	if (strlen(k->value) >= size)
-		return KEY_ERROR(k, "%s: path longer than %zu bytes", k->key, size - 1);
-	omx_copy_text(dst, size, k->value);
-	return 0;
+	return set_text(k, dst, OMX_CONFIG_PATH_MAX, "path");
 }
 
 static int set_seconds(const struct key_line *k, int *dst)
@@ -266,17 +302,17 @@ static int set_socks(const struct key_line *k)
 
 static int set_tor_health(const struct key_line *k)
 {
-	return set_path(k, k->cfg->tor_health, sizeof(k->cfg->tor_health));
+	return set_path(k, &k->cfg->tor_health);
 }
 
 static int set_map(const struct key_line *k)
 {
-	return set_path(k, k->cfg->map_path, sizeof(k->cfg->map_path));
+	return set_path(k, &k->cfg->map_path);
 }
 
 static int set_cache(const struct key_line *k)
 {
-	return set_path(k, k->cfg->cache_path, sizeof(k->cfg->cache_path));
+	return set_path(k, &k->cfg->cache_path);
 }
 
 static int set_tor_retry(const struct key_line *k)
@@ -333,11 +369,9 @@ static int set_programs(const struct key_line *k)
 	struct omx_config *cfg = k->cfg;
 
 	if (strcmp(k->value, "all") == 0) {
-		cfg->programs[0] = '\0';
+		cfg->programs = "";
 		return 0;
 	}
-	if (strlen(k->value) >= sizeof(cfg->programs))
-		return KEY_ERROR(k, "programs: list longer than %zu bytes", sizeof(cfg->programs) - 1);
 	for (const char *p = k->value; *p;) {
 		size_t n = strcspn(p, " \t");
 		if (p[0] != '/')
@@ -346,8 +380,7 @@ static int set_programs(const struct key_line *k)
 		p += n;
 		p += strspn(p, " \t");
 	}
-	omx_copy_text(cfg->programs, sizeof(cfg->programs), k->value);
-	return 0;
+	return set_text(k, &cfg->programs, OMX_CONFIG_PROGRAMS_MAX, "list");
 }
 
 static int set_discover(const struct key_line *k)
@@ -378,15 +411,13 @@ static int set_stats(const struct key_line *k)
 {
 	struct omx_config *cfg = k->cfg;
 
-	if (strcmp(k->value, "none") == 0)
-		cfg->stats_path[0] = '\0';
-	else if (k->value[0] != '/')
+	if (strcmp(k->value, "none") == 0) {
+		cfg->stats_path = "";
+		return 0;
+	}
+	if (k->value[0] != '/')
 		return KEY_ERROR(k, "stats: \"%s\" is neither an absolute path nor none", k->value);
-	else if (strlen(k->value) >= sizeof(cfg->stats_path))
-		return KEY_ERROR(k, "stats: path longer than %zu bytes", sizeof(cfg->stats_path) - 1);
-	else
-		omx_copy_text(cfg->stats_path, sizeof(cfg->stats_path), k->value);
-	return 0;
+	return set_text(k, &cfg->stats_path, OMX_CONFIG_PATH_MAX, "path");
 }
 
 static int set_discover_range(const struct key_line *k)
@@ -394,12 +425,11 @@ static int set_discover_range(const struct key_line *k)
 	struct omx_config *cfg = k->cfg;
 	uint32_t net, mask;
 
-	if (strlen(k->value) >= sizeof(cfg->discover_range) ||
+	if (strlen(k->value) >= OMX_CONFIG_RANGE_MAX ||
 	    omx_parse_range(k->value, &net, &mask) != 0 || !omx_cache_range_ok(net, mask))
 		return KEY_ERROR(k, "discover_range: \"%s\" is not NET/PREFIX with a prefix from 4 to 17",
 				 k->value);
-	omx_copy_text(cfg->discover_range, sizeof(cfg->discover_range), k->value);
-	return 0;
+	return set_text(k, &cfg->discover_range, OMX_CONFIG_RANGE_MAX, "range");
 }
 
 static const struct config_key {

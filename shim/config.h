@@ -27,41 +27,64 @@ enum omx_log_target { OMX_LOG_SYSLOG, OMX_LOG_STDERR };
 struct omx_tor_addr {
 	struct sockaddr_storage ss;
 	socklen_t len;
-	char text[64];                  /* as written, for messages */
+	const char *text;               /* as written, for messages */
 };
 
-/* The longest path the config takes, NUL included: 1 KiB, not PATH_MAX (4
- * KiB). Four of them sit in the config, which every process start writes
- * the defaults into: one page each at PATH_MAX, one in all here. */
+/* The longest path the config takes, NUL included (a limit kept from when
+ * each path had a buffer of its own). */
 #define OMX_CONFIG_PATH_MAX 1024
+#define OMX_CONFIG_PROGRAMS_MAX 1024   /* the "programs" list, NUL included */
+#define OMX_CONFIG_TOR_TEXT_MAX 64     /* one "socks" HOST:PORT, NUL included */
+#define OMX_CONFIG_RANGE_MAX 48        /* "discover_range", NUL included */
+/* Room for the config's texts together: every path and the program list at
+ * their longest, and what the library keeps beside them (state.c: the
+ * ONIONMX_CONF entry and its own LD_PRELOAD entry, PATH_MAX each). */
+#define OMX_CONFIG_STRINGS (16 * 1024)
 
 struct omx_config {
 	struct sockaddr_storage socks;  /* the first Tor's SOCKS5 port (tors[0]) */
 	socklen_t socks_len;
-	char socks_text[64];            /* as written, for messages */
+	const char *socks_text;         /* as written, for messages */
 	/* "socks = A B C": several Tor clients, tried in an order that depends
 	 * on the onion, the next when one is down (see tor.h). */
 	struct omx_tor_addr tors[OMX_TORS_MAX];
 	int ntors;
-	char tor_health[OMX_CONFIG_PATH_MAX];      /* the shared file saying which Tor is down */
+	const char *tor_health;         /* the shared file saying which Tor is down */
 	int tor_retry;                  /* seconds a Tor found down is skipped */
 	int tor_answer;                 /* seconds for a Tor to answer the greeting */
-	char map_path[OMX_CONFIG_PATH_MAX];
+	const char *map_path;
 	int timeout;                    /* seconds for the whole SOCKS connect */
 	enum omx_log_target log;
 	int log_level;                  /* syslog priority: LOG_ERR .. LOG_DEBUG */
 	int isolate;                    /* one set of Tor circuits per destination onion */
 	/* Programs the library acts in: "" for all; else space-separated absolute
 	 * paths, an entry ending in '/' standing for everything under it. */
-	char programs[1024];
+	const char *programs;
 	/* Onion MX discovery from _onion-mx._tcp SRV records (see srv.h, cache.h). */
 	int discover;                   /* 0: off (default); 1: srv */
 	int srv_dnssec;                 /* enum omx_dnssec_policy */
 	int srv_failure_mx;             /* 1: a failed SRV lookup falls back to the MX */
-	char cache_path[OMX_CONFIG_PATH_MAX];
-	char discover_range[48];
-	char stats_path[OMX_CONFIG_PATH_MAX];      /* delivery statistics (stats.h); "" = none */
+	const char *cache_path;
+	const char *discover_range;
+	const char *stats_path;         /* delivery statistics (stats.h); "" = none */
+	/* The texts above point at constants (the defaults) or into strings[],
+	 * where the parser stores what the file says, one after another: a
+	 * process start writes the few bytes they take, next to the rest of the
+	 * config, and not the beginnings of five 1 KiB buffers (each a page of
+	 * memory in every process). Last, so that the part no start writes lies
+	 * after everything it does. A copy of the struct points into the
+	 * original's strings. */
+	size_t strings_used;
+	char strings[OMX_CONFIG_STRINGS];
 };
+
+/* SIZE bytes among CFG's strings, for the caller to fill; NULL when there is
+ * no room left. */
+char *omx_config_reserve(struct omx_config *cfg, size_t size);
+
+/* Stores LEN bytes of TEXT and a NUL among CFG's strings and returns where;
+ * NULL when there is no room left. */
+const char *omx_config_keep(struct omx_config *cfg, const char *text, size_t len);
 
 void omx_config_defaults(struct omx_config *cfg);
 

@@ -96,7 +96,7 @@ static char **sticky_env(char *const envp[], char **out, char *preload, size_t p
 			if (have_conf)
 				continue;
 			have_conf = 1;
-			out[n++] = strcmp(envp[i], omx_conf_env) == 0 ? envp[i] : omx_conf_env;
+			out[n++] = strcmp(envp[i], omx_conf_env) == 0 ? envp[i] : (char *)omx_conf_env;
 			continue;
 		}
 		out[n++] = envp[i];
@@ -106,7 +106,7 @@ static char **sticky_env(char *const envp[], char **out, char *preload, size_t p
 		out[n++] = preload;
 	}
 	if (!have_conf && omx_conf_env[0])
-		out[n++] = omx_conf_env;
+		out[n++] = (char *)omx_conf_env;
 	out[n] = NULL;
 	return out;
 }

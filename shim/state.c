@@ -23,17 +23,15 @@
 #include "once.h"
 #include "real.h"
 
-struct omx_config omx_cfg;
+/* Last among what a start writes (shim/libonionmx.ld): its strings[], of
+ * which a start writes a few dozen bytes, end it. */
+struct omx_config omx_cfg __attribute__((section(".omx_warm")));
 int omx_config_ok;
 int omx_active = 1;
 int omx_mta;
-/* "ONIONMX_CONF=...", then omx_self_preload's text right after its end: a
- * start writes a few dozen bytes of this 8 KiB, on one page, not at the
- * starts of two 4 KiB buffers; laid out after the other variables a start
- * writes (shim/libonionmx.ld), so that its unwritten tail does not spread
- * those over more pages. */
-char omx_conf_env[PATH_MAX + sizeof("ONIONMX_CONF=") + PATH_MAX] __attribute__((section(".omx_warm")));
-char *omx_self_preload = omx_conf_env + 1;
+/* Kept among omx_cfg's strings (read_config), next to the config's own texts. */
+const char *omx_conf_env = "";
+const char *omx_self_preload = "";
 int omx_started_secure;
 /* 240.0.0.0/4 until the map says otherwise, so no address is ever taken for
  * synthetic by a hook that runs before the constructor. */
@@ -465,6 +463,15 @@ static __attribute__((noinline)) const char *absolute_name(const char *name)
 	return realpath(name, path) ? path : name;
 }
 
+/* Sets omx_self_preload to NAME (at most PATH_MAX - 1 bytes of it). */
+static void keep_self(const char *name)
+{
+	size_t len = strnlen(name, PATH_MAX - 1);
+	const char *kept = omx_config_keep(&omx_cfg, name, len);
+
+	omx_self_preload = kept ? kept : "libonionmx.so";
+}
+
 /* Works out omx_self_preload from where this library was loaded from: the bare
  * name if a child in secure mode can load it by that name, else the path. */
 static void find_self(void)
@@ -473,9 +480,8 @@ static void find_self(void)
 	struct link_map *self = NULL;
 	const char *path, *base;
 
-	omx_self_preload = omx_conf_env + strlen(omx_conf_env) + 1; /* PATH_MAX bytes */
 	if (!dladdr1((void *)&find_self, &info, (void **)&self, RTLD_DL_LINKMAP) || !info.dli_fname) {
-		omx_copy_text(omx_self_preload, PATH_MAX, "libonionmx.so");
+		keep_self("libonionmx.so");
 		return;
 	}
 	/* ld.so has the name as preloaded: absolute is good as it is (and saves a
@@ -485,7 +491,7 @@ static void find_self(void)
 	path = info.dli_fname[0] == '/' ? info.dli_fname : absolute_name(info.dli_fname);
 	base = strrchr(path, '/');
 	if (!base) {
-		omx_copy_text(omx_self_preload, PATH_MAX, path); /* as ld.so was given it */
+		keep_self(path); /* as ld.so was given it */
 		return;
 	}
 	base++;
@@ -493,7 +499,7 @@ static void find_self(void)
 	 * ld.so searches: /usr/lib64 is not one on Debian. */
 	if (omx_system_lib_dir(path, (size_t)(base - 1 - path), OMX_MULTIARCH) &&
 	    ld_searches(self, path, (size_t)(base - 1 - path)) != 0) {
-		omx_copy_text(omx_self_preload, PATH_MAX, base);
+		keep_self(base);
 		return;
 	}
 #if defined(__SANITIZE_ADDRESS__)
@@ -507,15 +513,18 @@ static void find_self(void)
 			while (ours > env && ours[-1] != ' ' && ours[-1] != ':')
 				ours--;
 			size_t n = (size_t)(ours - env);
-			if (n + strlen(path) < PATH_MAX) {
-				memcpy(omx_self_preload, env, n);
-				strcpy(omx_self_preload + n, path);
+			char *entry;
+			if (n + strlen(path) < PATH_MAX &&
+			    (entry = omx_config_reserve(&omx_cfg, n + strlen(path) + 1))) {
+				memcpy(entry, env, n);
+				strcpy(entry + n, path);
+				omx_self_preload = entry;
 				return;
 			}
 		}
 	}
 #endif
-	omx_copy_text(omx_self_preload, PATH_MAX, path);
+	keep_self(path);
 }
 
 /* Was the library named in this process's LD_PRELOAD (not /etc/ld.so.preload)?
@@ -537,10 +546,26 @@ static int read_config(void)
 
 	const char *env = secure_mode ? NULL : getenv("ONIONMX_CONF");
 
+	/* omx_cfg is static storage, still all zero the first time: the
+	 * defaults need no memset then (it would write all its pages). */
+	if (++init_runs == 1)
+		omx_config_set_defaults(&omx_cfg);
+	else
+		omx_config_defaults(&omx_cfg);
+	omx_conf_env = omx_self_preload = "";
 	if (env && *env) {
+		/* The entry handed on to children, as ONIONMX_CONF says it (up to
+		 * PATH_MAX bytes: a longer path opens nothing anyway). */
+		size_t len = strnlen(env, PATH_MAX);
+		char *entry = omx_config_reserve(&omx_cfg, sizeof("ONIONMX_CONF=") + len);
+
 		path = env;
-		memcpy(omx_conf_env, "ONIONMX_CONF=", sizeof("ONIONMX_CONF=") - 1);
-		omx_copy_text(omx_conf_env + sizeof("ONIONMX_CONF=") - 1, PATH_MAX + 1, path);
+		if (entry) {
+			memcpy(entry, "ONIONMX_CONF=", sizeof("ONIONMX_CONF=") - 1);
+			memcpy(entry + sizeof("ONIONMX_CONF=") - 1, env, len);
+			entry[sizeof("ONIONMX_CONF=") - 1 + len] = '\0';
+			omx_conf_env = entry;
+		}
 	}
 	/* Root given a config by the environment (su -p, sudo's env_keep, a child
 	 * of a setuid program that made itself root) reads it only if it is root's
@@ -553,12 +578,6 @@ static int read_config(void)
 	find_self();
 	omx_mta = omx_is_mta_program((const char *)getauxval(AT_EXECFN));
 
-	/* omx_cfg is static storage, still all zero the first time: the
-	 * defaults need no memset of its 18 KB then. */
-	if (++init_runs == 1)
-		omx_config_set_defaults(&omx_cfg);
-	else
-		omx_config_defaults(&omx_cfg);
 	omx_range_net = OMX_DEFAULT_RANGE_NET;
 	omx_range_mask = OMX_DEFAULT_RANGE_MASK;
 	if (omx_config_load(&omx_cfg, path, require_root, init_err, sizeof(init_err)) != 0) {

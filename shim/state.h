@@ -21,8 +21,8 @@ extern int omx_mta;
  * LD_PRELOAD entry naming this library (the bare name when it sits in a
  * directory ld.so trusts in secure mode, else its absolute path), and the
  * "ONIONMX_CONF=..." entry ("" when the built-in path is in use). */
-extern char *omx_self_preload; /* PATH_MAX bytes, after omx_conf_env's text */
-extern char omx_conf_env[];
+extern const char *omx_self_preload;
+extern const char *omx_conf_env;
 
 /* Whether the library started in secure mode (AT_SECURE: a set-id program). */
 extern int omx_started_secure;

@@ -132,7 +132,7 @@ static const struct omx_tor_addr *tor_at(const struct omx_config *cfg, int i, st
 	/* No list (cannot happen with a loaded configuration): the one port. */
 	memcpy(&one->ss, &cfg->socks, sizeof(one->ss));
 	one->len = cfg->socks_len;
-	snprintf(one->text, sizeof(one->text), "%s", cfg->socks_text);
+	one->text = cfg->socks_text;
 	return one;
 }
 

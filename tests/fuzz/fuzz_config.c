@@ -23,6 +23,19 @@
 		}                                                                     \
 	} while (0)
 
+/* Points C's texts that are in C's strings at the same places in TO's. */
+static void rebase(struct omx_config *c, const struct omx_config *to)
+{
+	const char **texts[] = { &c->socks_text, &c->tor_health, &c->map_path, &c->programs,
+				 &c->cache_path, &c->discover_range, &c->stats_path,
+				 &c->tors[0].text, &c->tors[1].text, &c->tors[2].text,
+				 &c->tors[3].text };
+
+	for (size_t i = 0; i < sizeof(texts) / sizeof(texts[0]); i++)
+		if ((uintptr_t)*texts[i] - (uintptr_t)c->strings < sizeof(c->strings))
+			*texts[i] = to->strings + ((uintptr_t)*texts[i] - (uintptr_t)c->strings);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	struct omx_config cfg, cfg2;
@@ -50,8 +63,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		socklen_t len;
 
 		CHECK(cfg.timeout >= 1 && cfg.timeout <= 3600);
-		CHECK(memchr(cfg.map_path, '\0', sizeof(cfg.map_path)) && cfg.map_path[0] == '/');
-		CHECK(memchr(cfg.socks_text, '\0', sizeof(cfg.socks_text)));
+		CHECK(strlen(cfg.map_path) < OMX_CONFIG_PATH_MAX && cfg.map_path[0] == '/');
+		CHECK(strlen(cfg.socks_text) < OMX_CONFIG_TOR_TEXT_MAX);
+		CHECK(cfg.strings_used <= sizeof(cfg.strings));
 		CHECK(cfg.log == OMX_LOG_SYSLOG || cfg.log == OMX_LOG_STDERR);
 		CHECK(cfg.log_level >= LOG_ERR && cfg.log_level <= LOG_DEBUG);
 		CHECK(cfg.isolate == 0 || cfg.isolate == 1);
@@ -73,8 +87,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	omx_config_defaults(&cfg2);
 	rc2 = omx_config_parse(&cfg2, text, size, "f.conf", err2, errlen);
 	CHECK(rc2 == rc);
-	if (rc == 0)
+	if (rc == 0) {
+		/* The same parse: cfg2's texts where cfg's are in its own strings. */
+		rebase(&cfg2, &cfg);
 		CHECK(memcmp(&cfg, &cfg2, sizeof(cfg)) == 0);
+	}
 	else
 		CHECK(strcmp(err, err2) == 0);
 	return 0;

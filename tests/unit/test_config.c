@@ -564,6 +564,72 @@ static void test_stats_key(void)
 	ok(strstr(err, "stats: \"relative\" is neither an absolute path nor none") != NULL, "named: %s", err);
 }
 
+/* The texts a config holds: the defaults are constants (a start writes none
+ * of them); what the file says is stored one text after another in the
+ * config's strings, so that a start writes the bytes they take, and no more
+ * pages. Room runs out only when keys are repeated, with a clear error. */
+static void test_strings(void)
+{
+	static struct omx_config cfg;
+	char err[512], *text, *p;
+	size_t path_len = OMX_CONFIG_PATH_MAX - 1, lines = 0;
+
+	omx_config_defaults(&cfg);
+	is_int((int)cfg.strings_used, 0, "the defaults store no text");
+	is_int(parse(&cfg, "map = /m\ncache = /cc\nsocks = 127.0.0.1:1 [::1]:2\nprograms = /p/\n"
+			   "stats = /s\ntor_health = /t\ndiscover_range = 248.0.0.0/8\n",
+		     err, sizeof(err)), 0, "a config giving every text parses");
+	ok(cfg.map_path == cfg.strings && cfg.cache_path == cfg.strings + 3 &&
+		   cfg.tors[0].text == cfg.strings + 7 && cfg.socks_text == cfg.tors[0].text &&
+		   cfg.tors[1].text == cfg.strings + 19 && cfg.programs == cfg.strings + 27 &&
+		   cfg.stats_path == cfg.strings + 31 && cfg.tor_health == cfg.strings + 34 &&
+		   cfg.discover_range == cfg.strings + 37,
+	   "its texts lie one after another at the start of the config's strings");
+	is_int((int)cfg.strings_used, 49, "and take their lengths and NULs, no more");
+	is_str(cfg.tors[1].text, "[::1]:2", "the second Tor as written");
+
+	is_int(parse(&cfg, "programs = all\nstats = none\n", err, sizeof(err)), 0,
+	       "programs = all, stats = none");
+	ok(cfg.programs[0] == '\0' && cfg.stats_path[0] == '\0' && cfg.strings_used == 0,
+	   "empty, with nothing stored");
+
+	/* Every key at its longest fits; the same key given again and again
+	 * runs out of room: refused at the line where it does. */
+	text = malloc(32 * (OMX_CONFIG_PATH_MAX + 16));
+	if (!ok(text != NULL, "memory for a long config"))
+		return;
+	p = text;
+	while ((size_t)(p - text) < OMX_CONFIG_STRINGS + 2 * OMX_CONFIG_PATH_MAX) {
+		p += sprintf(p, "map = /");
+		memset(p, 'm', path_len - 1);
+		p += path_len - 1;
+		*p++ = '\n';
+		*p = '\0';
+		lines++;
+	}
+	omx_config_defaults(&cfg);
+	is_int(omx_config_parse(&cfg, text, strlen(text), "test.conf", err, sizeof(err)), -1,
+	       "map given %zu times at 1023 bytes: refused", lines);
+	{
+		char want[64];
+
+		snprintf(want, sizeof(want), "test.conf:%d:", OMX_CONFIG_STRINGS / OMX_CONFIG_PATH_MAX + 1);
+		ok(strncmp(err, want, strlen(want)) == 0 &&
+			   strstr(err, "take more than 16384 bytes together") != NULL,
+		   "at the line whose text no longer fits, saying why (%s)", err);
+	}
+	free(text);
+
+	omx_config_defaults(&cfg);
+	ok(omx_config_reserve(&cfg, OMX_CONFIG_STRINGS) == cfg.strings &&
+		   omx_config_reserve(&cfg, 1) == NULL && omx_config_keep(&cfg, "", 0) == NULL,
+	   "reserve: the whole room, then nothing more");
+	omx_config_defaults(&cfg);
+	ok(omx_config_keep(&cfg, "abc", 3) == cfg.strings && strcmp(cfg.strings, "abc") == 0 &&
+		   omx_config_keep(&cfg, "de", 1) == cfg.strings + 4 && strcmp(cfg.strings + 4, "d") == 0,
+	   "keep: LEN bytes and a NUL, one after another");
+}
+
 int main(void)
 {
 	char dir[] = "/tmp/omx-test-config.XXXXXX";
@@ -575,6 +641,7 @@ int main(void)
 	test_discovery_keys();
 	test_stats_key();
 	test_tors();
+	test_strings();
 	test_example();
 	if (!mkdtemp(dir)) {
 		ok(0, "mkdtemp");

@@ -1023,7 +1023,10 @@ static void reset_multi(int ntors)
 	fk.multi = 1;
 	cfg.ntors = ntors;
 	for (int i = 0; i < ntors; i++) {
-		snprintf(cfg.tors[i].text, sizeof(cfg.tors[i].text), "127.0.0.1:%d", 9050 + i);
+		static char texts[OMX_TORS_MAX][OMX_CONFIG_TOR_TEXT_MAX];
+
+		snprintf(texts[i], sizeof(texts[i]), "127.0.0.1:%d", 9050 + i);
+		cfg.tors[i].text = texts[i];
 		omx_parse_hostport(cfg.tors[i].text, &cfg.tors[i].ss, &cfg.tors[i].len);
 	}
 	cfg.tor_answer = 5;
