@@ -1,5 +1,6 @@
 /* Parser and loader for onionmx.conf. */
 #include "config.h"
+#include "layout.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -28,7 +29,7 @@ void omx_config_defaults(struct omx_config *cfg)
 /* Runs at every process start: plain stores, no parsing and no printf (each
  * libc function called for the first time also costs ld.so a symbol lookup);
  * the texts point at constants. */
-void omx_config_set_defaults(struct omx_config *cfg)
+OMX_STARTUP void omx_config_set_defaults(struct omx_config *cfg)
 {
 	struct sockaddr_in *sin = (struct sockaddr_in *)&cfg->socks;
 
@@ -56,7 +57,7 @@ void omx_config_set_defaults(struct omx_config *cfg)
 	cfg->stats_path = OMX_DEFAULT_STATS;
 }
 
-char *omx_config_reserve(struct omx_config *cfg, size_t size)
+OMX_STARTUP char *omx_config_reserve(struct omx_config *cfg, size_t size)
 {
 	char *dst = cfg->strings + cfg->strings_used;
 
@@ -66,7 +67,7 @@ char *omx_config_reserve(struct omx_config *cfg, size_t size)
 	return dst;
 }
 
-const char *omx_config_keep(struct omx_config *cfg, const char *text, size_t len)
+OMX_STARTUP const char *omx_config_keep(struct omx_config *cfg, const char *text, size_t len)
 {
 	char *dst = len < SIZE_MAX ? omx_config_reserve(cfg, len + 1) : NULL;
 
@@ -77,7 +78,7 @@ const char *omx_config_keep(struct omx_config *cfg, const char *text, size_t len
 	return dst;
 }
 
-int omx_parse_hostport(const char *text, struct sockaddr_storage *ss, socklen_t *len)
+OMX_STARTUP int omx_parse_hostport(const char *text, struct sockaddr_storage *ss, socklen_t *len)
 {
 	char host[INET6_ADDRSTRLEN + 2];
 	const char *colon, *end;
@@ -145,7 +146,7 @@ static int config_error(char *err, size_t errlen, const char *file, unsigned lin
 
 /* strcasecmp() in ASCII, without the locale (and without one more libc symbol
  * for ld.so to look up at every process start). */
-static int same_word(const char *a, const char *b)
+OMX_STARTUP static int same_word(const char *a, const char *b)
 {
 	while (*a && omx_ascii_lower(*a) == omx_ascii_lower(*b))
 		a++, b++;
@@ -167,7 +168,7 @@ static int parse_bool(const char *value)
 	return -1;
 }
 
-static int parse_level(const char *value)
+OMX_STARTUP static int parse_level(const char *value)
 {
 	static const struct { const char *name; int level; } levels[] = {
 		{ "error", LOG_ERR }, { "warning", LOG_WARNING }, { "notice", LOG_NOTICE },
@@ -188,7 +189,7 @@ static int strings_full(char *err, size_t errlen, const char *file, unsigned lin
 }
 
 /* "socks = HOST:PORT [HOST:PORT ...]": one to OMX_TORS_MAX Tor clients. */
-static int parse_socks_list(struct omx_config *cfg, const char *value, const char *file,
+OMX_STARTUP static int parse_socks_list(struct omx_config *cfg, const char *value, const char *file,
 			    unsigned line, char *err, size_t errlen)
 {
 	struct omx_tor_addr tors[OMX_TORS_MAX];
@@ -249,7 +250,7 @@ struct key_word {
 };
 
 /* Stores the value, of at most MAX - 1 bytes, in *DST (among the config's strings). */
-static int set_text(const struct key_line *k, const char **dst, size_t max, const char *what)
+OMX_STARTUP static int set_text(const struct key_line *k, const char **dst, size_t max, const char *what)
 {
 	size_t len = strlen(k->value);
 	const char *kept;
@@ -262,14 +263,14 @@ static int set_text(const struct key_line *k, const char **dst, size_t max, cons
 	return 0;
 }
 
-static int set_path(const struct key_line *k, const char **dst)
+OMX_STARTUP static int set_path(const struct key_line *k, const char **dst)
 {
 	if (k->value[0] != '/')
 		return KEY_ERROR(k, "%s: \"%s\" is not an absolute path", k->key, k->value);
 	return set_text(k, dst, OMX_CONFIG_PATH_MAX, "path");
 }
 
-static int set_seconds(const struct key_line *k, int *dst)
+OMX_STARTUP static int set_seconds(const struct key_line *k, int *dst)
 {
 	char *end;
 	long t;
@@ -284,7 +285,7 @@ static int set_seconds(const struct key_line *k, int *dst)
 }
 
 /* WORDS ends with a NULL word; EXPECTED completes the error ("is neither a nor b"). */
-static int set_word(const struct key_line *k, int *dst, const struct key_word *words,
+OMX_STARTUP static int set_word(const struct key_line *k, int *dst, const struct key_word *words,
 		    const char *expected)
 {
 	for (; words->word; words++)
@@ -295,7 +296,7 @@ static int set_word(const struct key_line *k, int *dst, const struct key_word *w
 	return KEY_ERROR(k, "%s: \"%s\" %s", k->key, k->value, expected);
 }
 
-static int set_socks(const struct key_line *k)
+OMX_STARTUP static int set_socks(const struct key_line *k)
 {
 	return parse_socks_list(k->cfg, k->value, k->file, k->line, k->err, k->errlen);
 }
@@ -305,7 +306,7 @@ static int set_tor_health(const struct key_line *k)
 	return set_path(k, &k->cfg->tor_health);
 }
 
-static int set_map(const struct key_line *k)
+OMX_STARTUP static int set_map(const struct key_line *k)
 {
 	return set_path(k, &k->cfg->map_path);
 }
@@ -325,12 +326,12 @@ static int set_tor_answer(const struct key_line *k)
 	return set_seconds(k, &k->cfg->tor_answer);
 }
 
-static int set_timeout(const struct key_line *k)
+OMX_STARTUP static int set_timeout(const struct key_line *k)
 {
 	return set_seconds(k, &k->cfg->timeout);
 }
 
-static int set_log(const struct key_line *k)
+OMX_STARTUP static int set_log(const struct key_line *k)
 {
 	static const struct key_word words[] = {
 		{ "syslog", OMX_LOG_SYSLOG }, { "stderr", OMX_LOG_STDERR }, { NULL, 0 }
@@ -343,7 +344,7 @@ static int set_log(const struct key_line *k)
 	return 0;
 }
 
-static int set_log_level(const struct key_line *k)
+OMX_STARTUP static int set_log_level(const struct key_line *k)
 {
 	int level = parse_level(k->value);
 
@@ -454,7 +455,7 @@ static const struct config_key {
 	{ "discover_range", set_discover_range },
 };
 
-static int config_set(struct omx_config *cfg, const char *key, const char *value,
+OMX_STARTUP static int config_set(struct omx_config *cfg, const char *key, const char *value,
 		      const char *file, unsigned line, char *err, size_t errlen)
 {
 	const struct key_line k = { cfg, key, value, file, line, err, errlen };
@@ -465,7 +466,7 @@ static int config_set(struct omx_config *cfg, const char *key, const char *value
 	return config_error(err, errlen, file, line, "unknown key \"%s\"", key);
 }
 
-int omx_config_program_matches(const struct omx_config *cfg, const char *exe)
+OMX_STARTUP int omx_config_program_matches(const struct omx_config *cfg, const char *exe)
 {
 	const char *p = cfg->programs;
 
@@ -483,7 +484,7 @@ int omx_config_program_matches(const struct omx_config *cfg, const char *exe)
 	return 0;
 }
 
-int omx_is_mta_program(const char *path)
+OMX_STARTUP int omx_is_mta_program(const char *path)
 {
 	static const char *const names[] = { "smtp", "exim4", "exim" };
 	const char *base = path ? strrchr(path, '/') : NULL;
@@ -495,12 +496,12 @@ int omx_is_mta_program(const char *path)
 	return 0;
 }
 
-static int is_blank(char c)
+OMX_STARTUP static int is_blank(char c)
 {
 	return c == ' ' || c == '\t' || c == '\r';
 }
 
-int omx_config_parse(struct omx_config *cfg, const char *text, size_t len, const char *file,
+OMX_STARTUP int omx_config_parse(struct omx_config *cfg, const char *text, size_t len, const char *file,
 		     char *err, size_t errlen)
 {
 	unsigned line = 0;
@@ -552,7 +553,7 @@ int omx_config_parse(struct omx_config *cfg, const char *text, size_t len, const
 	return 0;
 }
 
-int omx_root_only(const struct stat *st)
+OMX_STARTUP int omx_root_only(const struct stat *st)
 {
 	return st->st_uid == 0 && !(st->st_mode & (S_IWGRP | S_IWOTH));
 }
@@ -565,7 +566,7 @@ char *omx_read_file(const char *path, size_t max, int require_root, size_t *len,
 
 /* Reads PATH into BUF (CAP bytes) if it fits with its NUL, else into a malloc'd
  * buffer; returns which, or NULL with ERR. */
-static char *read_file_into(const char *path, size_t max, int require_root, char *buf_in,
+OMX_STARTUP static char *read_file_into(const char *path, size_t max, int require_root, char *buf_in,
 			    size_t cap, size_t *len, char *err, size_t errlen)
 {
 	struct stat st;
@@ -621,7 +622,7 @@ static char *read_file_into(const char *path, size_t max, int require_root, char
 	return buf;
 }
 
-int omx_config_load(struct omx_config *cfg, const char *path, int require_root, char *err,
+OMX_STARTUP int omx_config_load(struct omx_config *cfg, const char *path, int require_root, char *err,
 		    size_t errlen)
 {
 	char small[4096];

@@ -112,7 +112,7 @@ static void dns_after_fork(void)
 
 __attribute__((constructor)) static void init_tables(void)
 {
-	pthread_atfork(NULL, NULL, dns_after_fork);
+	omx_atfork(NULL, NULL, dns_after_fork);
 }
 
 static int same_address(const struct sockaddr_storage *a, socklen_t alen, const void *b, socklen_t blen)

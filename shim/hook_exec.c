@@ -14,6 +14,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "layout.h"
 #include "real.h"
 #include "state.h"
 
@@ -371,7 +372,7 @@ static void env_child(void)
 
 __attribute__((constructor)) static void env_atfork(void)
 {
-	pthread_atfork(env_prepare, env_parent, env_child);
+	omx_atfork(env_prepare, env_parent, env_child);
 }
 
 int system(const char *command)

@@ -234,7 +234,7 @@ static void socket_after_fork(void)
 
 __attribute__((constructor)) static void register_fork_handler(void)
 {
-	pthread_atfork(NULL, NULL, socket_after_fork);
+	omx_atfork(NULL, NULL, socket_after_fork);
 }
 
 static int bit_set(const uint64_t *bits, int fd)

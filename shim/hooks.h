@@ -8,6 +8,7 @@
 #include <resolv.h>
 
 #include "answer.h"
+#include "layout.h"
 #include "search.h"
 #include "sockaddr.h"
 
@@ -72,11 +73,6 @@ void omx_dns_untrack(int fd);
 /* The port of a send's destination SA (AF_UNSPEC read as AF_INET, as UDP
  * does), or -1. */
 int omx_dns_dest_port(const struct sockaddr *sa, socklen_t len);
-
-/* The large tables the hooks keep (bitmaps, SOCKS and DNS state), untouched
- * by most processes: laid out after the variables a process start writes
- * (shim/libonionmx.ld), so that the few pages start-up dirties hold no table. */
-#define OMX_COLD_TABLE __attribute__((section(".omx_cold")))
 
 /* Sockets connected to port 53: one bit per descriptor, read without a lock;
  * descriptors beyond the bitmap are examined at each send. */

@@ -1,5 +1,6 @@
 /* Logging: one write per line, errno preserved, nothing on stdout. */
 #include "log.h"
+#include "layout.h"
 
 #include <errno.h>
 #include <stdarg.h>
@@ -36,7 +37,7 @@ static int is_exim_id(const char *arg)
 	return 0;
 }
 
-void omx_log_context_from_argv(int argc, char **argv)
+OMX_STARTUP void omx_log_context_from_argv(int argc, char **argv)
 {
 	const char *base;
 
@@ -77,7 +78,7 @@ static struct {
 /* Records fd 2 (once: a second recording, by a thread racing the first, stores
  * the same). No pthread_once: glibc's wakes futex waiters after the initialiser,
  * waiting or not (a system call at every process start). */
-static void record_stderr(void)
+OMX_STARTUP static void record_stderr(void)
 {
 	struct stat st;
 	int saved = errno;
@@ -118,7 +119,7 @@ static int stderr_unchanged(void)
 	       st.st_rdev == stderr_at_start.rdev && (st.st_mode & S_IFMT) == stderr_at_start.type;
 }
 
-void omx_log_setup(int to_stderr, int level)
+OMX_STARTUP void omx_log_setup(int to_stderr, int level)
 {
 	if (to_stderr && !__atomic_load_n(&stderr_at_start.recorded, __ATOMIC_ACQUIRE))
 		record_stderr();

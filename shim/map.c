@@ -1,6 +1,7 @@
 /* The domain -> onion map: source-line parsing, synthetic address candidates,
  * and lookups in the compiled cdb. */
 #include "map.h"
+#include "layout.h"
 
 #include <arpa/inet.h>
 #include <endian.h>
@@ -256,7 +257,7 @@ int omx_map_parse_line_pre(const char *line, size_t len, char domain[256],
 	return 1;
 }
 
-int omx_parse_range(const char *text, uint32_t *net, uint32_t *mask)
+OMX_STARTUP int omx_parse_range(const char *text, uint32_t *net, uint32_t *mask)
 {
 	char addr[INET_ADDRSTRLEN];
 	const char *slash = strchr(text, '/');
@@ -348,7 +349,7 @@ static uint64_t load64(const unsigned char *p)
 #define H_P1 0x9e3779b185ebca87ull
 #define H_P2 0xc2b2ae3d27d4eb4full
 
-uint64_t omx_map_hash(const void *data, size_t len, uint64_t seed)
+OMX_STARTUP uint64_t omx_map_hash(const void *data, size_t len, uint64_t seed)
 {
 	const unsigned char *p = data;
 	uint64_t h = seed ^ ((uint64_t)len * H_P1);
@@ -511,7 +512,7 @@ uint32_t omx_map_empty_slot(unsigned table, unsigned slot)
 	return (uint32_t)omx_map_hash(&where, sizeof(where), 0x656d707479ull) | 1u;
 }
 
-uint64_t omx_map_toc_sum(const unsigned char *mem, const char *header, size_t len)
+OMX_STARTUP uint64_t omx_map_toc_sum(const unsigned char *mem, const char *header, size_t len)
 {
 	return omx_map_hash(mem, 2048, omx_map_hash(header, len, 0));
 }
@@ -586,6 +587,17 @@ static int parse_header(struct omx_map *map, const char *v, unsigned len)
 	return (int)(toc - v) - 1;
 }
 
+/* tinycdb's cdb_unpack(): the little-endian 32-bit number at P. Here rather
+ * than called in libcdb, whose code lies at the far end of the library's
+ * text: a page fault and 64 KiB more of text mapped at every start (layout.h). */
+static inline unsigned le32_at(const unsigned char *p)
+{
+	uint32_t v;
+
+	memcpy(&v, p, sizeof(v));
+	return le32toh(v);
+}
+
 /* tinycdb's cdb_init() on a file of FSIZE bytes already fstat'ed: the same
  * struct cdb, without cdb_init's own second fstat() (a system call at every
  * process start). cdb_free() unmaps it. */
@@ -600,12 +612,12 @@ static int cdb_map(struct cdb *cdb, int fd, unsigned fsize)
 	cdb->cdb_fd = fd;
 	cdb->cdb_fsize = fsize;
 	cdb->cdb_mem = mem;
-	dend = cdb_unpack(mem);
+	dend = le32_at(mem);
 	cdb->cdb_dend = dend < 2048 ? 2048 : dend >= fsize ? fsize : dend;
 	return 0;
 }
 
-int omx_map_open_fd(struct omx_map *map, int fd, const char *name, char *err, size_t errlen)
+OMX_STARTUP int omx_map_open_fd(struct omx_map *map, int fd, const char *name, char *err, size_t errlen)
 {
 	struct stat st;
 	const unsigned char *mem;
@@ -634,11 +646,11 @@ int omx_map_open_fd(struct omx_map *map, int fd, const char *name, char *err, si
 	mem = map->cdb.cdb_mem;
 	fsize = map->cdb.cdb_fsize;
 	/* The header is the first record, right after the table of contents. */
-	if (cdb_unpack(mem + 2048) != 8 || memcmp(mem + 2056, "!onionmx", 8) != 0) {
+	if (le32_at(mem + 2048) != 8 || memcmp(mem + 2056, "!onionmx", 8) != 0) {
 		snprintf(err, errlen, "%s: not an onionmx map (run onionmx-map on its source)", name);
 		goto fail;
 	}
-	vlen = cdb_unpack(mem + 2052);
+	vlen = le32_at(mem + 2052);
 	if (vlen > 511 || 2064 + vlen > fsize || (toc_at = parse_header(map, (const char *)mem + 2064, vlen)) < 0) {
 		char shown[64];
 		unsigned n = vlen < sizeof(shown) - 1 ? vlen : sizeof(shown) - 1;
@@ -652,9 +664,9 @@ int omx_map_open_fd(struct omx_map *map, int fd, const char *name, char *err, si
 	}
 	/* cdb_make writes the 256 tables one after another, in order, up to the
 	 * end of the file: anything else is damage, and a shorter file was cut. */
-	expect = cdb_unpack(mem);
+	expect = le32_at(mem);
 	for (unsigned t = 0; t < 256; t++) {
-		unsigned pos = cdb_unpack(mem + 8 * t), n = cdb_unpack(mem + 8 * t + 4);
+		unsigned pos = le32_at(mem + 8 * t), n = le32_at(mem + 8 * t + 4);
 
 		if (pos != expect || pos < 2064 + vlen || n > (0xffffffffu - pos) / 8) {
 			snprintf(err, errlen, "%s: damaged (table of contents entry %u)", name, t);
@@ -771,7 +783,7 @@ static int slot_in_place(const unsigned char *tab, unsigned n, unsigned s0, unsi
 	if ((j + n - home) % n <= (j + n - s0) % n)
 		return 1;
 	for (unsigned steps = 0; k != s0; k = k + 1 == n ? 0 : k + 1)
-		if (++steps > 64 || cdb_unpack(tab + 8 * k + 4) == 1)
+		if (++steps > 64 || le32_at(tab + 8 * k + 4) == 1)
 			return 0;
 	return 1;
 }
@@ -795,8 +807,8 @@ static int map_get(const struct omx_map *map, const char *key, unsigned klen, co
 	/* The table of contents, checked whole at open, is read in place (no 2
 	 * KiB copy written at every start): each entry read is kept inside the
 	 * file, whatever the file became since. */
-	pos = cdb_unpack(mem + 8 * bucket);
-	n = cdb_unpack(mem + 8 * bucket + 4);
+	pos = le32_at(mem + 8 * bucket);
+	n = le32_at(mem + 8 * bucket + 4);
 	if (pos < map->tables_start || pos > map->cdb.cdb_fsize || n > (map->cdb.cdb_fsize - pos) / 8)
 		n = 0; /* damaged: rc stays so */
 	else if (n == 0)
@@ -807,16 +819,16 @@ static int map_get(const struct omx_map *map, const char *key, unsigned klen, co
 
 		slot = slot0 + i < n ? slot0 + i : slot0 + i - n;
 		s = mem + pos + 8 * slot;
-		h = cdb_unpack(s);
-		rpos = cdb_unpack(s + 4);
+		h = le32_at(s);
+		rpos = le32_at(s + 4);
 		if (rpos == 1) { /* an empty slot, as the compiler marks them */
 			rc = h == omx_map_empty_slot(bucket, slot) ? 0 : OMX_MAP_DAMAGED;
 			break;
 		}
 		if ((h & 255) != bucket || rpos < 2048 || rpos > dend - 8)
 			break; /* also a zeroed slot: cdb's empty (0, 0) is never left in */
-		kl = cdb_unpack(mem + rpos);
-		vl = cdb_unpack(mem + rpos + 4);
+		kl = le32_at(mem + rpos);
+		vl = le32_at(mem + rpos + 4);
 		if (kl > dend - rpos - 8 || vl > dend - rpos - 8 - kl)
 			break;
 		if (h != hval) {
@@ -1183,8 +1195,8 @@ int omx_map_walk(const struct omx_map *map,
 
 		if (dend - pos < 8)
 			goto damaged;
-		kl = cdb_unpack(mem + pos);
-		vl = cdb_unpack(mem + pos + 4);
+		kl = le32_at(mem + pos);
+		vl = le32_at(mem + pos + 4);
 		if (kl > dend - pos - 8 || vl > dend - pos - 8 - kl)
 			goto damaged;
 		key = (const char *)mem + pos + 8;

@@ -1,5 +1,6 @@
 /* Process-wide state: configuration, the current map and its replacement. */
 #include "state.h"
+#include "layout.h"
 
 #include <dlfcn.h>
 #include <errno.h>
@@ -85,7 +86,7 @@ static struct timespec failed_mtime;
  * probes touch every page of a frame). */
 static char init_err[PATH_MAX + 256] __attribute__((section(".omx_cold")));
 
-static void set_range(uint32_t net, uint32_t mask)
+OMX_STARTUP static void set_range(uint32_t net, uint32_t mask)
 {
 	int overlap;
 
@@ -107,7 +108,7 @@ static void set_range(uint32_t net, uint32_t mask)
  * map). A process that cannot open the shared file keeps a private cache and
  * says so: lookups still work, but another process cannot find the addresses
  * it hands out (a connect() from there is refused, and the MTA defers). */
-static void open_discovery(void)
+OMX_STARTUP static void open_discovery(void)
 {
 	uint32_t net = 0, mask = 0;
 
@@ -141,7 +142,7 @@ static void open_discovery(void)
 /* With several Tor clients: the shared file saying which is down (before any
  * chroot or privilege drop, like the cache); else a table private to this
  * process and its children, and failing that none (every Tor is tried). */
-static void open_tor_health(void)
+OMX_STARTUP static void open_tor_health(void)
 {
 	static struct omx_health health;
 
@@ -182,7 +183,7 @@ static int nlink_shows_replacement(int fd)
 
 /* Opens the map file by its path into INTO (NULL: malloc'd). Returns the map,
  * with *FD the descriptor to keep (see map_fd), or NULL with ERR. */
-static struct omx_map *load_map(struct omx_map *into, int *fdp, char *err, size_t errlen)
+OMX_STARTUP static struct omx_map *load_map(struct omx_map *into, int *fdp, char *err, size_t errlen)
 {
 	struct omx_map *map;
 	struct stat st;
@@ -235,7 +236,7 @@ static int is_map_fd(int fd, const struct omx_map *map, struct stat *st)
 }
 
 /* Keeps FD as the descriptor of NEW, the map being published in place of OLD. */
-static void keep_map_fd(int fd, const struct omx_map *old)
+OMX_STARTUP static void keep_map_fd(int fd, const struct omx_map *old)
 {
 	struct stat st;
 
@@ -294,7 +295,7 @@ static void check_unreachable_map(const struct omx_map *cur, const char *why)
  * reading it. A reader counted after the exchange can only see NEW, so one
  * moment with no readers is enough; if that moment does not come soon, the old
  * mapping is left in place rather than risk pulling it from under a reader. */
-static void publish_map(struct omx_map *new)
+OMX_STARTUP static void publish_map(struct omx_map *new)
 {
 	struct omx_map *old = __atomic_exchange_n(&current_map, new, __ATOMIC_SEQ_CST);
 
@@ -431,7 +432,7 @@ static void after_fork_child(void)
 /* Whether ld.so itself searches DIR (LEN bytes) for libraries (RTLD_DI_SERINFO
  * on our own link map: the system directories, after any LD_LIBRARY_PATH or
  * RPATH entries): 1 yes, 0 no, -1 ld.so cannot tell. */
-static int ld_searches(struct link_map *self, const char *dir, size_t len)
+OMX_STARTUP static int ld_searches(struct link_map *self, const char *dir, size_t len)
 {
 	union {
 		Dl_serinfo si;
@@ -456,7 +457,7 @@ static int ld_searches(struct link_map *self, const char *dir, size_t len)
 
 /* NAME made absolute (realpath), in static storage written only then: or NAME
  * itself if that fails. Not thread-safe: the constructor's alone. */
-static __attribute__((noinline)) const char *absolute_name(const char *name)
+OMX_STARTUP static __attribute__((noinline)) const char *absolute_name(const char *name)
 {
 	static char path[PATH_MAX] __attribute__((section(".omx_cold")));
 
@@ -464,7 +465,7 @@ static __attribute__((noinline)) const char *absolute_name(const char *name)
 }
 
 /* Sets omx_self_preload to NAME (at most PATH_MAX - 1 bytes of it). */
-static void keep_self(const char *name)
+OMX_STARTUP static void keep_self(const char *name)
 {
 	size_t len = strnlen(name, PATH_MAX - 1);
 	const char *kept = omx_config_keep(&omx_cfg, name, len);
@@ -474,7 +475,7 @@ static void keep_self(const char *name)
 
 /* Works out omx_self_preload from where this library was loaded from: the bare
  * name if a child in secure mode can load it by that name, else the path. */
-static void find_self(void)
+OMX_STARTUP static void find_self(void)
 {
 	Dl_info info;
 	struct link_map *self = NULL;
@@ -530,7 +531,7 @@ static void find_self(void)
 /* Was the library named in this process's LD_PRELOAD (not /etc/ld.so.preload)?
  * Only then may a broken configuration be reported on the program's stderr:
  * loaded into every program on the system, it must not print in all of them. */
-static int preloaded_by_environment(void)
+OMX_STARTUP static int preloaded_by_environment(void)
 {
 	const char *env = getenv("LD_PRELOAD");
 
@@ -539,7 +540,7 @@ static int preloaded_by_environment(void)
 
 /* Reads the configuration (ONIONMX_CONF outside secure mode); 0, or -1 with
  * the failure logged: the library then fails closed everywhere. */
-static int read_config(void)
+OMX_STARTUP static int read_config(void)
 {
 	const char *path = OMX_DEFAULT_CONF;
 	int require_root;
@@ -596,7 +597,7 @@ static int read_config(void)
 }
 
 /* Whether this program is one "programs" lists (or the onionmx wrapper runs). */
-static int program_is_ours(void)
+OMX_STARTUP static int program_is_ours(void)
 {
 	char exe[PATH_MAX];
 	ssize_t n;
@@ -626,7 +627,7 @@ static int program_is_ours(void)
 
 /* Opens what an active process works with: the discovery cache, the delivery
  * statistics (before any chroot), the Tors' health file, the map. */
-static void open_files(void)
+OMX_STARTUP static void open_files(void)
 {
 	struct omx_map *map;
 	struct stat root;
@@ -654,10 +655,10 @@ static void open_files(void)
 	publish_map(map);
 }
 
-static void init_once_body(void)
+OMX_STARTUP static void init_once_body(void)
 {
 	omx_bind_real();
-	pthread_atfork(before_fork, NULL, after_fork_child);
+	omx_atfork(before_fork, NULL, after_fork_child);
 	secure_mode = getauxval(AT_SECURE) != 0;
 	omx_started_secure = secure_mode;
 	if (read_config() != 0)
@@ -674,7 +675,7 @@ static void init_once_body(void)
 
 /* Initialises once; the state is ready afterwards whether or not the
  * configuration was usable. */
-void omx_init(void)
+OMX_STARTUP void omx_init(void)
 {
 	int saved;
 
@@ -685,7 +686,7 @@ void omx_init(void)
 	errno = saved;
 }
 
-int omx_enabled(void)
+OMX_STARTUP int omx_enabled(void)
 {
 	if (__builtin_expect(!omx_once_done(&init_state), 0))
 		omx_init();

@@ -171,4 +171,52 @@ omx_maps=$(loading 'libonionmx\\.so')
 like "$libc_maps" "MAP_ANONYMOUS" "(control: libc's loading maps its .bss anonymously, and is seen)"
 like "$omx_maps" "MAP_DENYWRITE" "(control: the library's own loading is seen)"
 unlike "$omx_maps" "MAP_ANONYMOUS" "the library's loading maps nothing anonymous"
+
+# What a start writes of the library's data fits the one page ld.so's
+# relocations already copy (.got.plt): the config's texts in one run at its
+# end, no 1 KiB buffer per path (shim/libonionmx.ld). Counted in a sleeping
+# process, from /proc/PID/pagemap (mapped_pages); libc's data, copied the
+# same way, is the control.
+(exec env LD_PRELOAD="$LIB" ONIONMX_CONF="$T/stderr.conf" sleep 30) &
+sleeper=$!
+for _ in $(seq 100); do # sleeping (S) only once in nanosleep, after the constructor
+	[ "$(awk '{ print $3 }' /proc/$sleeper/stat 2>/dev/null)" = S ] && break
+	sleep 0.05
+done
+pages=$("$H/mapped_pages" $sleeper /libonionmx.so)
+libc_pages=$("$H/mapped_pages" $sleeper /libc.so.6)
+kill $sleeper 2>/dev/null
+wait $sleeper 2>/dev/null
+ok $(awk '$1 == "rw-p" && $5 >= 1 { f = 1 } END { exit !f }' <<<"$libc_pages"; echo $?) \
+	"(control: libc's data pages copied at start are seen: $(awk '$1 == "rw-p" { print $5 }' <<<"$libc_pages"))"
+is "$(awk '$1 == "rw-p" { print $5 }' <<<"$pages")" 1 "a start copies one page of the library's writable data"
+
+# The functions a start runs (constructors, config, map, binding libc) lie
+# together right after .init and the PLT (OMX_STARTUP: .text.startup, which
+# the linker lays out first; .fini moved after .init, shim/libonionmx.ld):
+# each page fault in the text maps a 64 KiB window of it, so code spread over
+# the library had all of its 150 KiB mapped in every process. callgrind names
+# each function run; nm says where it lies.
+if command -v valgrind >/dev/null && command -v callgrind_annotate >/dev/null; then
+	env LD_PRELOAD="$LIB" ONIONMX_CONF="$T/stderr.conf" valgrind -q --tool=callgrind \
+		--callgrind-out-file="$T/cg" /bin/true >/dev/null 2>&1
+	ran=$(callgrind_annotate --threshold=100 "$T/cg" 2>/dev/null |
+		sed -nE 's/.*:([A-Za-z0-9_.]+) \[[^]]*libonionmx\.so\]$/\1/p' | sort -u)
+	ok $(grep -qx omx_init <<<"$ran"; echo $?) "(control: callgrind names the functions a start runs in the library)"
+	# Their addresses: by name from nm, the unnamed (the PLT, crtbegin's) as
+	# callgrind gives them, and .init and .fini, which ld.so calls, from the
+	# dynamic section; then the lowest and the highest.
+	addrs=$( {
+		nm "$LIB" | awk -v ran="$(tr '\n' ' ' <<<"$ran")" '
+			BEGIN { n = split(ran, r, " "); for (i = 1; i <= n; i++) want[r[i]] = 1 }
+			$3 in want && !($3 in seen) { seen[$3] = 1; print $1 }'
+		sed -n 's/^0x//p' <<<"$ran"
+		readelf -d "$LIB" | awk '$2 == "(INIT)" || $2 == "(FINI)" { sub(/^0x/, "", $3); print $3 }'
+	} | while read -r h; do echo $((16#$h)); done | sort -n)
+	lo=$(head -1 <<<"$addrs") hi=$(tail -1 <<<"$addrs")
+	ok $([ "$lo" -gt 0 ] && [ $((hi - lo)) -le 32768 ] && echo 0 || echo 1) \
+		"every function a start and its exit run lies within 32 KiB ($(wc -l <<<"$addrs") functions in $(((hi - lo) / 1024)) KiB from $(printf %#x "$lo"))"
+else
+	for _ in 1 2; do ok 0 "# SKIP valgrind is not installed (tests/deps.sh installs it)"; done
+fi
 done_testing
