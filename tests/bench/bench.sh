@@ -401,9 +401,11 @@ rss() { # rss VARIANT [SMAPS]: private KiB of the probe after one onion lookup
 # mapped by this process only count as private (the library's text the kernel
 # maps around each fault, the map's pages): page cache, not the process's.
 for v in base omx tor pc; do
-	out=$(rss $v)
+	out=$(rss $v smaps)
 	declare "rss_lone_$v=$(sed -n 's/^private_kib //p' <<<"$out")"
 	declare "anon_lone_$v=$(sed -n 's/^anonymous_kib //p' <<<"$out")"
+	# The library's own file pages among them (page cache mapped by no one else).
+	declare "lib_lone_$v=$(awk '$1 == "map" && $3 ~ /lib(onionmx|torsocks)/ { k += $2 } END { print k + 0 }' <<<"$out")"
 done
 for v in base omx tor pc; do
 	declare -n envs="V_$v"
@@ -695,6 +697,14 @@ row "  same, no sibling process" "$rss_lone_base" "$(addk "$rss_lone_omx" "$rss_
 	"$(addk "$rss_lone_tor" "$rss_lone_base")" "$(addk "$rss_lone_pc" "$rss_lone_base")" "" ""
 row "    anonymous (only this process's)" "$anon_lone_base" "$(addk "$anon_lone_omx" "$anon_lone_base")" \
 	"$(addk "$anon_lone_tor" "$anon_lone_base")" "$(addk "$anon_lone_pc" "$anon_lone_base")" "" ""
+
+if [ "${rss_omx:-0}" -gt "${rss_tor:-0}" ] || [ "${rss_lone_omx:-0}" -gt "${rss_lone_tor:-0}" ]; then
+	# Beyond the process's own (anonymous) memory, private RSS counts the
+	# library file's page-cache pages that only this process maps; the kernel
+	# maps them in 64 KiB windows around each fault, so it grows with the
+	# size of the code a process runs, not with what it writes.
+	CAUSES+=("private RSS: the process's own (anonymous) memory $(addk "$anon_omx" "$anon_base") KiB, torsocks $(addk "$anon_tor" "$anon_base"); the rest is page cache of the library's file, private while no other process maps those pages: alone, the probe maps $lib_lone_omx KiB of libonionmx.so (its text $(size -A "$LIB" | awk '$1 == ".text" { printf "%d", ($2 + 1023) / 1024 }') KiB, mapped in 64 KiB windows around each fault: the start-up code in the first, the lookup's further on) against $lib_lone_tor KiB of libtorsocks.so (the whole file as mapped); with a sibling, which pages each maps differs with their load addresses (a page or two either way)")
+fi
 
 # e.
 v_cw=$(le "$C_WALL" "${CDBM_WALL:-}" 4)
