@@ -406,6 +406,7 @@ for v in base omx tor pc; do
 	declare "anon_lone_$v=$(sed -n 's/^anonymous_kib //p' <<<"$out")"
 	# The library's own file pages among them (page cache mapped by no one else).
 	declare "lib_lone_$v=$(awk '$1 == "map" && $3 ~ /lib(onionmx|torsocks)/ { k += $2 } END { print k + 0 }' <<<"$out")"
+	declare "map_lone_$v=$(awk '$1 == "map" && $3 ~ /\.cdb$/ { k += $2 } END { print k + 0 }' <<<"$out")"
 done
 for v in base omx tor pc; do
 	declare -n envs="V_$v"
@@ -642,6 +643,15 @@ row "  ratio to baseline [IQR]" "1" "$(fmt_ratio "$r_pres_omx")" "" "" "" ""
 row "  CPU time ratio [IQR]" "$(us "$(median "$T/r/pres.base.cpu")") us" "$(fmt_ratio "$(ratio_stats "$T/r/pres.omx.cpu" "$T/r/pres.base.cpu")")" "" "" "" ""
 i2=$(ir_add "$IR_res_base" "$IR_res_omx")
 row "  instructions per call (added)" "${IR_res_base:-n/a}" "${IR_res_omx:-n/a} (+$i2)" "" "" "<= +200" "$(verdict "$i2 <= 200")"
+# A passthrough time over its 1.01x: what the library adds there, in the
+# count that the machine's load does not move, beside the ratio's spread.
+passthrough_time_cause() { # passthrough_time_cause NAME RATIO-STATS ADDED BASE
+	local q1 q3
+	read -r _ q1 q3 <<<"$2"
+	CAUSES+=("passthrough $1: $(fmt_ratio "$2") of the time without the library, while it adds $3 user-space instructions to the $4 of a call ($(awk -v a="$3" -v b="$4" 'BEGIN { printf "%.1f%%", 100 * a / b }'));$(awk -v q1="$q1" -v q3="$q3" 'BEGIN { if (q1 <= 1 && q3 >= 1) print " the interquartile range spans 1: no difference this run can tell from the noise of the machine"; else print " beyond the noise of this run" }')")
+}
+[ "$(verdict "$r1 <= 1.01")" = gap ] && passthrough_time_cause "connect()" "$r_pconn_omx" "$i1" "$IR_conn_base"
+[ "$(verdict "$r2 <= 1.01")" = gap ] && passthrough_time_cause "res_search()" "$r_pres_omx" "$i2" "$IR_res_base"
 [ "$(verdict "$i2 <= 200")" = gap ] &&
 	CAUSES+=("res_search() of a name not ours: +$i2 instructions; an A question can only be ours through an onion, so the library reads the name's last label and the search domains' labels once (omx_search_plan: strchrnul, memrchr) and calls glibc; see the by-function list below")
 
@@ -703,7 +713,7 @@ if [ "${rss_omx:-0}" -gt "${rss_tor:-0}" ] || [ "${rss_lone_omx:-0}" -gt "${rss_
 	# library file's page-cache pages that only this process maps; the kernel
 	# maps them in 64 KiB windows around each fault, so it grows with the
 	# size of the code a process runs, not with what it writes.
-	CAUSES+=("private RSS: the process's own (anonymous) memory $(addk "$anon_omx" "$anon_base") KiB, torsocks $(addk "$anon_tor" "$anon_base"); the rest is page cache of the library's file, private while no other process maps those pages: alone, the probe maps $lib_lone_omx KiB of libonionmx.so (its text $(size -A "$LIB" | awk '$1 == ".text" { printf "%d", ($2 + 1023) / 1024 }') KiB, mapped in 64 KiB windows around each fault: the start-up code in the first, the lookup's further on) against $lib_lone_tor KiB of libtorsocks.so (the whole file as mapped); with a sibling, which pages each maps differs with their load addresses (a page or two either way)")
+	CAUSES+=("private RSS: the process's own (anonymous) memory $(addk "$anon_omx" "$anon_base") KiB, torsocks $(addk "$anon_tor" "$anon_base"); the rest is page cache of the library's file, private while no other process maps those pages: alone, the probe maps $lib_lone_omx KiB of libonionmx.so (its text $(size -A "$LIB" | awk '$1 == ".text" { printf "%d", ($2 + 1023) / 1024 }') KiB, mapped in 64 KiB windows around each fault: the start-up code in the first, the lookup's further on) against $lib_lone_tor KiB of libtorsocks.so (the whole file as mapped), and $map_lone_omx KiB of the map (a lookup reads its table of contents, a hash slot and a record: up to three 64 KiB windows of a big map); with a sibling, which pages each maps differs with their load addresses (a page or two either way)")
 fi
 
 # e.
