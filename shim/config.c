@@ -29,7 +29,8 @@ void omx_config_defaults(struct omx_config *cfg)
 /* Runs at every process start: plain stores, no parsing and no printf (each
  * libc function called for the first time also costs ld.so a symbol lookup);
  * the texts point at constants. */
-OMX_STARTUP void omx_config_set_defaults(struct omx_config *cfg)
+OMX_STARTUP
+void omx_config_set_defaults(struct omx_config *cfg)
 {
 	struct sockaddr_in *sin = (struct sockaddr_in *)&cfg->socks;
 
@@ -57,7 +58,8 @@ OMX_STARTUP void omx_config_set_defaults(struct omx_config *cfg)
 	cfg->stats_path = OMX_DEFAULT_STATS;
 }
 
-OMX_STARTUP char *omx_config_reserve(struct omx_config *cfg, size_t size)
+OMX_STARTUP
+char *omx_config_reserve(struct omx_config *cfg, size_t size)
 {
 	char *dst = cfg->strings + cfg->strings_used;
 
@@ -67,7 +69,8 @@ OMX_STARTUP char *omx_config_reserve(struct omx_config *cfg, size_t size)
 	return dst;
 }
 
-OMX_STARTUP const char *omx_config_keep(struct omx_config *cfg, const char *text, size_t len)
+OMX_STARTUP
+const char *omx_config_keep(struct omx_config *cfg, const char *text, size_t len)
 {
 	char *dst = len < SIZE_MAX ? omx_config_reserve(cfg, len + 1) : NULL;
 
@@ -78,7 +81,8 @@ OMX_STARTUP const char *omx_config_keep(struct omx_config *cfg, const char *text
 	return dst;
 }
 
-OMX_STARTUP int omx_parse_hostport(const char *text, struct sockaddr_storage *ss, socklen_t *len)
+OMX_STARTUP
+int omx_parse_hostport(const char *text, struct sockaddr_storage *ss, socklen_t *len)
 {
 	char host[INET6_ADDRSTRLEN + 2];
 	const char *colon, *end;
@@ -146,7 +150,8 @@ static int config_error(char *err, size_t errlen, const char *file, unsigned lin
 
 /* strcasecmp() in ASCII, without the locale (and without one more libc symbol
  * for ld.so to look up at every process start). */
-OMX_STARTUP static int same_word(const char *a, const char *b)
+OMX_STARTUP
+static int same_word(const char *a, const char *b)
 {
 	while (*a && omx_ascii_lower(*a) == omx_ascii_lower(*b))
 		a++, b++;
@@ -168,7 +173,8 @@ static int parse_bool(const char *value)
 	return -1;
 }
 
-OMX_STARTUP static int parse_level(const char *value)
+OMX_STARTUP
+static int parse_level(const char *value)
 {
 	static const struct { const char *name; int level; } levels[] = {
 		{ "error", LOG_ERR }, { "warning", LOG_WARNING }, { "notice", LOG_NOTICE },
@@ -189,7 +195,8 @@ static int strings_full(char *err, size_t errlen, const char *file, unsigned lin
 }
 
 /* "socks = HOST:PORT [HOST:PORT ...]": one to OMX_TORS_MAX Tor clients. */
-OMX_STARTUP static int parse_socks_list(struct omx_config *cfg, const char *value, const char *file,
+OMX_STARTUP
+static int parse_socks_list(struct omx_config *cfg, const char *value, const char *file,
 			    unsigned line, char *err, size_t errlen)
 {
 	struct omx_tor_addr tors[OMX_TORS_MAX];
@@ -250,7 +257,8 @@ struct key_word {
 };
 
 /* Stores the value, of at most MAX - 1 bytes, in *DST (among the config's strings). */
-OMX_STARTUP static int set_text(const struct key_line *k, const char **dst, size_t max, const char *what)
+OMX_STARTUP
+static int set_text(const struct key_line *k, const char **dst, size_t max, const char *what)
 {
 	size_t len = strlen(k->value);
 	const char *kept;
@@ -263,14 +271,16 @@ OMX_STARTUP static int set_text(const struct key_line *k, const char **dst, size
 	return 0;
 }
 
-OMX_STARTUP static int set_path(const struct key_line *k, const char **dst)
+OMX_STARTUP
+static int set_path(const struct key_line *k, const char **dst)
 {
 	if (k->value[0] != '/')
 		return KEY_ERROR(k, "%s: \"%s\" is not an absolute path", k->key, k->value);
 	return set_text(k, dst, OMX_CONFIG_PATH_MAX, "path");
 }
 
-OMX_STARTUP static int set_seconds(const struct key_line *k, int *dst)
+OMX_STARTUP
+static int set_seconds(const struct key_line *k, int *dst)
 {
 	char *end;
 	long t;
@@ -285,7 +295,8 @@ OMX_STARTUP static int set_seconds(const struct key_line *k, int *dst)
 }
 
 /* WORDS ends with a NULL word; EXPECTED completes the error ("is neither a nor b"). */
-OMX_STARTUP static int set_word(const struct key_line *k, int *dst, const struct key_word *words,
+OMX_STARTUP
+static int set_word(const struct key_line *k, int *dst, const struct key_word *words,
 		    const char *expected)
 {
 	for (; words->word; words++)
@@ -296,7 +307,8 @@ OMX_STARTUP static int set_word(const struct key_line *k, int *dst, const struct
 	return KEY_ERROR(k, "%s: \"%s\" %s", k->key, k->value, expected);
 }
 
-OMX_STARTUP static int set_socks(const struct key_line *k)
+OMX_STARTUP
+static int set_socks(const struct key_line *k)
 {
 	return parse_socks_list(k->cfg, k->value, k->file, k->line, k->err, k->errlen);
 }
@@ -306,7 +318,8 @@ static int set_tor_health(const struct key_line *k)
 	return set_path(k, &k->cfg->tor_health);
 }
 
-OMX_STARTUP static int set_map(const struct key_line *k)
+OMX_STARTUP
+static int set_map(const struct key_line *k)
 {
 	return set_path(k, &k->cfg->map_path);
 }
@@ -326,12 +339,14 @@ static int set_tor_answer(const struct key_line *k)
 	return set_seconds(k, &k->cfg->tor_answer);
 }
 
-OMX_STARTUP static int set_timeout(const struct key_line *k)
+OMX_STARTUP
+static int set_timeout(const struct key_line *k)
 {
 	return set_seconds(k, &k->cfg->timeout);
 }
 
-OMX_STARTUP static int set_log(const struct key_line *k)
+OMX_STARTUP
+static int set_log(const struct key_line *k)
 {
 	static const struct key_word words[] = {
 		{ "syslog", OMX_LOG_SYSLOG }, { "stderr", OMX_LOG_STDERR }, { NULL, 0 }
@@ -344,7 +359,8 @@ OMX_STARTUP static int set_log(const struct key_line *k)
 	return 0;
 }
 
-OMX_STARTUP static int set_log_level(const struct key_line *k)
+OMX_STARTUP
+static int set_log_level(const struct key_line *k)
 {
 	int level = parse_level(k->value);
 
@@ -455,7 +471,8 @@ static const struct config_key {
 	{ "discover_range", set_discover_range },
 };
 
-OMX_STARTUP static int config_set(struct omx_config *cfg, const char *key, const char *value,
+OMX_STARTUP
+static int config_set(struct omx_config *cfg, const char *key, const char *value,
 		      const char *file, unsigned line, char *err, size_t errlen)
 {
 	const struct key_line k = { cfg, key, value, file, line, err, errlen };
@@ -466,7 +483,8 @@ OMX_STARTUP static int config_set(struct omx_config *cfg, const char *key, const
 	return config_error(err, errlen, file, line, "unknown key \"%s\"", key);
 }
 
-OMX_STARTUP int omx_config_program_matches(const struct omx_config *cfg, const char *exe)
+OMX_STARTUP
+int omx_config_program_matches(const struct omx_config *cfg, const char *exe)
 {
 	const char *p = cfg->programs;
 
@@ -484,7 +502,8 @@ OMX_STARTUP int omx_config_program_matches(const struct omx_config *cfg, const c
 	return 0;
 }
 
-OMX_STARTUP int omx_is_mta_program(const char *path)
+OMX_STARTUP
+int omx_is_mta_program(const char *path)
 {
 	static const char *const names[] = { "smtp", "exim4", "exim" };
 	const char *base = path ? strrchr(path, '/') : NULL;
@@ -496,12 +515,14 @@ OMX_STARTUP int omx_is_mta_program(const char *path)
 	return 0;
 }
 
-OMX_STARTUP static int is_blank(char c)
+OMX_STARTUP
+static int is_blank(char c)
 {
 	return c == ' ' || c == '\t' || c == '\r';
 }
 
-OMX_STARTUP int omx_config_parse(struct omx_config *cfg, const char *text, size_t len, const char *file,
+OMX_STARTUP
+int omx_config_parse(struct omx_config *cfg, const char *text, size_t len, const char *file,
 		     char *err, size_t errlen)
 {
 	unsigned line = 0;
@@ -553,7 +574,8 @@ OMX_STARTUP int omx_config_parse(struct omx_config *cfg, const char *text, size_
 	return 0;
 }
 
-OMX_STARTUP int omx_root_only(const struct stat *st)
+OMX_STARTUP
+int omx_root_only(const struct stat *st)
 {
 	return st->st_uid == 0 && !(st->st_mode & (S_IWGRP | S_IWOTH));
 }
@@ -566,7 +588,8 @@ char *omx_read_file(const char *path, size_t max, int require_root, size_t *len,
 
 /* Reads PATH into BUF (CAP bytes) if it fits with its NUL, else into a malloc'd
  * buffer; returns which, or NULL with ERR. */
-OMX_STARTUP static char *read_file_into(const char *path, size_t max, int require_root, char *buf_in,
+OMX_STARTUP
+static char *read_file_into(const char *path, size_t max, int require_root, char *buf_in,
 			    size_t cap, size_t *len, char *err, size_t errlen)
 {
 	struct stat st;
@@ -622,7 +645,8 @@ OMX_STARTUP static char *read_file_into(const char *path, size_t max, int requir
 	return buf;
 }
 
-OMX_STARTUP int omx_config_load(struct omx_config *cfg, const char *path, int require_root, char *err,
+OMX_STARTUP
+int omx_config_load(struct omx_config *cfg, const char *path, int require_root, char *err,
 		    size_t errlen)
 {
 	char small[4096];

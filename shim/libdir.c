@@ -4,7 +4,8 @@
 #include "libdir.h"
 #include "layout.h"
 
-OMX_STARTUP int omx_system_lib_dir(const char *dir, size_t len, const char *multiarch)
+OMX_STARTUP
+int omx_system_lib_dir(const char *dir, size_t len, const char *multiarch)
 {
 	static const char *const generic[] = { "/lib", "/usr/lib", "/lib64", "/usr/lib64" };
 	const char *rest = NULL;

@@ -37,7 +37,8 @@ static int is_exim_id(const char *arg)
 	return 0;
 }
 
-OMX_STARTUP void omx_log_context_from_argv(int argc, char **argv)
+OMX_STARTUP
+void omx_log_context_from_argv(int argc, char **argv)
 {
 	const char *base;
 
@@ -78,7 +79,8 @@ static struct {
 /* Records fd 2 (once: a second recording, by a thread racing the first, stores
  * the same). No pthread_once: glibc's wakes futex waiters after the initialiser,
  * waiting or not (a system call at every process start). */
-OMX_STARTUP static void record_stderr(void)
+OMX_STARTUP
+static void record_stderr(void)
 {
 	struct stat st;
 	int saved = errno;
@@ -119,7 +121,8 @@ static int stderr_unchanged(void)
 	       st.st_rdev == stderr_at_start.rdev && (st.st_mode & S_IFMT) == stderr_at_start.type;
 }
 
-OMX_STARTUP void omx_log_setup(int to_stderr, int level)
+OMX_STARTUP
+void omx_log_setup(int to_stderr, int level)
 {
 	if (to_stderr && !__atomic_load_n(&stderr_at_start.recorded, __ATOMIC_ACQUIRE))
 		record_stderr();

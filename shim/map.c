@@ -257,7 +257,8 @@ int omx_map_parse_line_pre(const char *line, size_t len, char domain[256],
 	return 1;
 }
 
-OMX_STARTUP int omx_parse_range(const char *text, uint32_t *net, uint32_t *mask)
+OMX_STARTUP
+int omx_parse_range(const char *text, uint32_t *net, uint32_t *mask)
 {
 	char addr[INET_ADDRSTRLEN];
 	const char *slash = strchr(text, '/');
@@ -349,7 +350,8 @@ static uint64_t load64(const unsigned char *p)
 #define H_P1 0x9e3779b185ebca87ull
 #define H_P2 0xc2b2ae3d27d4eb4full
 
-OMX_STARTUP uint64_t omx_map_hash(const void *data, size_t len, uint64_t seed)
+OMX_STARTUP
+uint64_t omx_map_hash(const void *data, size_t len, uint64_t seed)
 {
 	const unsigned char *p = data;
 	uint64_t h = seed ^ ((uint64_t)len * H_P1);
@@ -512,7 +514,8 @@ uint32_t omx_map_empty_slot(unsigned table, unsigned slot)
 	return (uint32_t)omx_map_hash(&where, sizeof(where), 0x656d707479ull) | 1u;
 }
 
-OMX_STARTUP uint64_t omx_map_toc_sum(const unsigned char *mem, const char *header, size_t len)
+OMX_STARTUP
+uint64_t omx_map_toc_sum(const unsigned char *mem, const char *header, size_t len)
 {
 	return omx_map_hash(mem, 2048, omx_map_hash(header, len, 0));
 }
@@ -617,7 +620,8 @@ static int cdb_map(struct cdb *cdb, int fd, unsigned fsize)
 	return 0;
 }
 
-OMX_STARTUP int omx_map_open_fd(struct omx_map *map, int fd, const char *name, char *err, size_t errlen)
+OMX_STARTUP
+int omx_map_open_fd(struct omx_map *map, int fd, const char *name, char *err, size_t errlen)
 {
 	struct stat st;
 	const unsigned char *mem;

@@ -238,7 +238,8 @@ static void fill_host(int (*real_connect)(int, const struct sockaddr *, socklen_
 			omx_real.field = missing_##field;               \
 	} while (0)
 
-OMX_STARTUP static void bind_all(void)
+OMX_STARTUP
+static void bind_all(void)
 {
 	struct omx_real_fns r;
 
@@ -300,7 +301,8 @@ OMX_STARTUP static void bind_all(void)
 	__atomic_store_n((uintptr_t *)&omx_real.connect, (uintptr_t)r.connect, __ATOMIC_RELEASE);
 }
 
-OMX_STARTUP void omx_bind_real(void)
+OMX_STARTUP
+void omx_bind_real(void)
 {
 	omx_once(&bind_state, bind_all);
 }

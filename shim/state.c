@@ -86,7 +86,8 @@ static struct timespec failed_mtime;
  * probes touch every page of a frame). */
 static char init_err[PATH_MAX + 256] __attribute__((section(".omx_cold")));
 
-OMX_STARTUP static void set_range(uint32_t net, uint32_t mask)
+OMX_STARTUP
+static void set_range(uint32_t net, uint32_t mask)
 {
 	int overlap;
 
@@ -108,7 +109,8 @@ OMX_STARTUP static void set_range(uint32_t net, uint32_t mask)
  * map). A process that cannot open the shared file keeps a private cache and
  * says so: lookups still work, but another process cannot find the addresses
  * it hands out (a connect() from there is refused, and the MTA defers). */
-OMX_STARTUP static void open_discovery(void)
+OMX_STARTUP
+static void open_discovery(void)
 {
 	uint32_t net = 0, mask = 0;
 
@@ -142,7 +144,8 @@ OMX_STARTUP static void open_discovery(void)
 /* With several Tor clients: the shared file saying which is down (before any
  * chroot or privilege drop, like the cache); else a table private to this
  * process and its children, and failing that none (every Tor is tried). */
-OMX_STARTUP static void open_tor_health(void)
+OMX_STARTUP
+static void open_tor_health(void)
 {
 	static struct omx_health health;
 
@@ -183,7 +186,8 @@ static int nlink_shows_replacement(int fd)
 
 /* Opens the map file by its path into INTO (NULL: malloc'd). Returns the map,
  * with *FD the descriptor to keep (see map_fd), or NULL with ERR. */
-OMX_STARTUP static struct omx_map *load_map(struct omx_map *into, int *fdp, char *err, size_t errlen)
+OMX_STARTUP
+static struct omx_map *load_map(struct omx_map *into, int *fdp, char *err, size_t errlen)
 {
 	struct omx_map *map;
 	struct stat st;
@@ -236,7 +240,8 @@ static int is_map_fd(int fd, const struct omx_map *map, struct stat *st)
 }
 
 /* Keeps FD as the descriptor of NEW, the map being published in place of OLD. */
-OMX_STARTUP static void keep_map_fd(int fd, const struct omx_map *old)
+OMX_STARTUP
+static void keep_map_fd(int fd, const struct omx_map *old)
 {
 	struct stat st;
 
@@ -295,7 +300,8 @@ static void check_unreachable_map(const struct omx_map *cur, const char *why)
  * reading it. A reader counted after the exchange can only see NEW, so one
  * moment with no readers is enough; if that moment does not come soon, the old
  * mapping is left in place rather than risk pulling it from under a reader. */
-OMX_STARTUP static void publish_map(struct omx_map *new)
+OMX_STARTUP
+static void publish_map(struct omx_map *new)
 {
 	struct omx_map *old = __atomic_exchange_n(&current_map, new, __ATOMIC_SEQ_CST);
 
@@ -432,7 +438,8 @@ static void after_fork_child(void)
 /* Whether ld.so itself searches DIR (LEN bytes) for libraries (RTLD_DI_SERINFO
  * on our own link map: the system directories, after any LD_LIBRARY_PATH or
  * RPATH entries): 1 yes, 0 no, -1 ld.so cannot tell. */
-OMX_STARTUP static int ld_searches(struct link_map *self, const char *dir, size_t len)
+OMX_STARTUP
+static int ld_searches(struct link_map *self, const char *dir, size_t len)
 {
 	union {
 		Dl_serinfo si;
@@ -457,7 +464,8 @@ OMX_STARTUP static int ld_searches(struct link_map *self, const char *dir, size_
 
 /* NAME made absolute (realpath), in static storage written only then: or NAME
  * itself if that fails. Not thread-safe: the constructor's alone. */
-OMX_STARTUP static __attribute__((noinline)) const char *absolute_name(const char *name)
+OMX_STARTUP
+static __attribute__((noinline)) const char *absolute_name(const char *name)
 {
 	static char path[PATH_MAX] __attribute__((section(".omx_cold")));
 
@@ -465,7 +473,8 @@ OMX_STARTUP static __attribute__((noinline)) const char *absolute_name(const cha
 }
 
 /* Sets omx_self_preload to NAME (at most PATH_MAX - 1 bytes of it). */
-OMX_STARTUP static void keep_self(const char *name)
+OMX_STARTUP
+static void keep_self(const char *name)
 {
 	size_t len = strnlen(name, PATH_MAX - 1);
 	const char *kept = omx_config_keep(&omx_cfg, name, len);
@@ -475,14 +484,15 @@ OMX_STARTUP static void keep_self(const char *name)
 
 /* Works out omx_self_preload from where this library was loaded from: the bare
  * name if a child in secure mode can load it by that name, else the path. */
-OMX_STARTUP static void find_self(void)
+OMX_STARTUP
+static void find_self(void)
 {
 	Dl_info info;
 	struct link_map *self = NULL;
 	const char *path, *base;
 
 	if (!dladdr1((void *)&find_self, &info, (void **)&self, RTLD_DL_LINKMAP) || !info.dli_fname) {
-		keep_self("libonionmx.so");
+		omx_self_preload = "libonionmx.so";
 		return;
 	}
 	/* ld.so has the name as preloaded: absolute is good as it is (and saves a
@@ -531,7 +541,8 @@ OMX_STARTUP static void find_self(void)
 /* Was the library named in this process's LD_PRELOAD (not /etc/ld.so.preload)?
  * Only then may a broken configuration be reported on the program's stderr:
  * loaded into every program on the system, it must not print in all of them. */
-OMX_STARTUP static int preloaded_by_environment(void)
+OMX_STARTUP
+static int preloaded_by_environment(void)
 {
 	const char *env = getenv("LD_PRELOAD");
 
@@ -540,7 +551,8 @@ OMX_STARTUP static int preloaded_by_environment(void)
 
 /* Reads the configuration (ONIONMX_CONF outside secure mode); 0, or -1 with
  * the failure logged: the library then fails closed everywhere. */
-OMX_STARTUP static int read_config(void)
+OMX_STARTUP
+static int read_config(void)
 {
 	const char *path = OMX_DEFAULT_CONF;
 	int require_root;
@@ -597,7 +609,8 @@ OMX_STARTUP static int read_config(void)
 }
 
 /* Whether this program is one "programs" lists (or the onionmx wrapper runs). */
-OMX_STARTUP static int program_is_ours(void)
+OMX_STARTUP
+static int program_is_ours(void)
 {
 	char exe[PATH_MAX];
 	ssize_t n;
@@ -627,7 +640,8 @@ OMX_STARTUP static int program_is_ours(void)
 
 /* Opens what an active process works with: the discovery cache, the delivery
  * statistics (before any chroot), the Tors' health file, the map. */
-OMX_STARTUP static void open_files(void)
+OMX_STARTUP
+static void open_files(void)
 {
 	struct omx_map *map;
 	struct stat root;
@@ -655,7 +669,8 @@ OMX_STARTUP static void open_files(void)
 	publish_map(map);
 }
 
-OMX_STARTUP static void init_once_body(void)
+OMX_STARTUP
+static void init_once_body(void)
 {
 	omx_bind_real();
 	omx_atfork(before_fork, NULL, after_fork_child);
@@ -675,7 +690,8 @@ OMX_STARTUP static void init_once_body(void)
 
 /* Initialises once; the state is ready afterwards whether or not the
  * configuration was usable. */
-OMX_STARTUP void omx_init(void)
+OMX_STARTUP
+void omx_init(void)
 {
 	int saved;
 
@@ -686,7 +702,8 @@ OMX_STARTUP void omx_init(void)
 	errno = saved;
 }
 
-OMX_STARTUP int omx_enabled(void)
+OMX_STARTUP
+int omx_enabled(void)
 {
 	if (__builtin_expect(!omx_once_done(&init_state), 0))
 		omx_init();
