@@ -493,7 +493,7 @@ kill "$(cat "$T/responder.pid")" 2>/dev/null
 if [ "${BENCH_NO_MTA:-}" != 1 ]; then
 	say "through an MTA: Debian's Postfix (tests/bench/mta.sh)"
 	MTA_ENV=()
-	[ "${BENCH_QUICK:-}" = 1 ] && MTA_ENV=(MTA_ROUNDS=3 MTA_BATCH=100)
+	[ "${BENCH_QUICK:-}" = 1 ] && MTA_ENV=(MTA_ROUNDS=3 MTA_NOISO_ROUNDS=2 MTA_BATCH=100)
 	env -u OMX_IN_NETNS "${MTA_ENV[@]}" MTA_BENCH_NOTES="$T/mta.notes" MTA_BENCH_CAUSE="$T/mta.cause" \
 		bash "$TOP/tests/bench/mta.sh" >"$T/mta.rows" || say "tests/bench/mta.sh failed"
 fi
@@ -767,9 +767,9 @@ row "    minor page faults" "${SFLT_omxu:-?}" "${SFLT_omx:-?}" "" "" "" ""
 if [ -s "$T/mta.rows" ]; then
 	cat "$T/mta.rows"
 elif [ "${BENCH_NO_MTA:-}" = 1 ]; then
-	row "Postfix delivery (messages/s)" "" "(BENCH_NO_MTA=1)" "" "" ">= 0.95x unmapped" ""
+	row "Postfix delivery (messages/s)" "" "(BENCH_NO_MTA=1)" "" "" ">= 0.95x, IQR above 0.9" ""
 else
-	row "Postfix delivery (messages/s)" "fail" "fail (tests/bench/mta.sh)" "" "" ">= 0.95x unmapped" "gap"
+	row "Postfix delivery (messages/s)" "fail" "fail (tests/bench/mta.sh)" "" "" ">= 0.95x, IQR above 0.9" "gap"
 	echo "through Postfix: tests/bench/mta.sh failed (its messages are above)" >"$T/mta.cause"
 fi
 

@@ -11,7 +11,10 @@
 # (postsuper -H ALL; postqueue -f) and timed from the release to the last
 # arrival at its sinks (the newest file's mtime). Mapped and unmapped batches
 # alternate, the order swapped every round, MTA_ROUNDS rounds after a warm-up
-# batch of each. Both kinds are alike: 50 domains over 5 destinations
+# batch of each (MTA_NOISO_ROUNDS for isolate = no, which has no target). The
+# target (issue 15): the per-round ratio mapped/unmapped has a median of at
+# least 0.95 and an interquartile range wholly above 0.9. Both kinds are
+# alike: 50 domains over 5 destinations
 # (mapped: m01..m50 over the test map's 5 onions, so 5 synthetic addresses;
 # unmapped: u01..u50 over 5 MX hosts, 198.18.0.50-54), and the same smtp
 # processes deliver both. Then the same with "isolate = no" (Postfix
@@ -25,15 +28,24 @@
 . "$TOP/tests/mta/common.sh"
 . "$TOP/tests/bench/stats.sh"
 
-ROUNDS=${MTA_ROUNDS:-7}
-BATCH=${MTA_BATCH:-1000} # at ~1300 messages/s, 400 were batches of 0.3 s: mostly release and arrival timing
+# The target is on the per-round ratio's IQR, and a batch's time varies by
+# +-10% from round to round whatever the library does (qmgr's ramp-up, how many
+# connections the cache reuses): with 7 rounds of 1000 messages (0.7 s a
+# batch) the first quartile was 0.82-0.92 in runs whose median was 0.94-1.10.
+# Batches of 2000 halve the share of the ramp-up and the tail, and 15 rounds
+# put the quartiles on the 4th and 12th ratio rather than the 2nd and 6th.
+ROUNDS=${MTA_ROUNDS:-15}
+NOISO_ROUNDS=${MTA_NOISO_ROUNDS:-5}
+BATCH=${MTA_BATCH:-2000}
+SUBMITTERS=4 # parallel SMTP sessions submitting a batch (submission is not timed)
 BB=$B/build/bench
+TARGET=">= 0.95x, IQR above 0.9"
 row() { printf '%-34s %-19s %-27s %-22s %-22s %-26s %s\n' "$@"; }
 say() { echo "# mta: $*" >&2; }
 notes() { if [ -n "${MTA_BENCH_NOTES:-}" ]; then cat >>"$MTA_BENCH_NOTES"; else cat; fi; }
 cause() { if [ -n "${MTA_BENCH_CAUSE:-}" ]; then cat >>"$MTA_BENCH_CAUSE"; else cat; fi; }
 na() { # na REASON: the row, without a measurement
-	row "Postfix delivery (messages/s)" "n/a" "n/a ($1)" "" "" ">= 0.95x unmapped" "n/a"
+	row "Postfix delivery (messages/s)" "n/a" "n/a ($1)" "" "" "$TARGET" "n/a"
 	exit 0
 }
 [ "${SAN:-}" = 1 ] && na "SAN=1"
@@ -42,7 +54,8 @@ DEB=$(ls "${POSTFIX_DEB_DIR:-/var/cache/onionmx}"/postfix_*_amd64.deb 2>/dev/nul
 
 mta_enter "$@"
 # mta_cleanup leaves $T/ovl, a mount point: detach it, then remove the rest.
-trap 'mta_cleanup 2>/dev/null; umount -l "$T/ovl" 2>/dev/null; rm -rf "$T"' EXIT
+SINKS="onion0 onion1 onion2 onion3 onion4 direct0 direct1 direct2 direct3 direct4 clearnet clearnet2 bounces"
+trap 'mta_cleanup 2>/dev/null; for m in ovl $SINKS; do umount -l "$T/$m" 2>/dev/null; done; rm -rf "$T"' EXIT
 START=$(date +%s.%N)
 LOAD0=$(cut -d' ' -f1-3 /proc/loadavg) # the rows swing with the machine's load
 say "Postfix $(dpkg-deb -f "$DEB" Version) in a private namespace"
@@ -51,6 +64,12 @@ say "Postfix $(dpkg-deb -f "$DEB" Version) in a private namespace"
 # both kinds alike; what is timed is the delivery path.
 mkdir -p "$T/ovl"
 mount -t tmpfs -o size=1g,mode=755 onionmx-bench "$T/ovl" || exit 1
+# The sinks' directories too: on the disk, emptying them after each batch
+# (below) made the next batch a third slower, both kinds alike (ext4 reusing
+# the blocks it had just freed), and their writes were the disk's noise.
+for s in $SINKS; do
+	mkdir -p "$T/$s" && mount -t tmpfs -o size=64m,mode=755 onionmx-sink "$T/$s" || exit 1
+done
 mta_postfix_prepare "$DEB" >"$T/install.log" 2>&1 || {
 	cat "$T/install.log" >&2
 	exit 1
@@ -73,7 +92,6 @@ start_dns "${args[@]}" || exit 1
 # hosts are five: one sink process accepting and forking for all mapped mail
 # was a queue that unmapped mail, spread over five, did not have.
 for k in 0 1 2 3 4; do
-	mkdir -p "$T/onion$k"
 	"$H/smtp_sink" -R -l 127.0.0.40:25 -d "$T/onion$k" -n "onion$k" -L "$T/onion$k.log" -p "$T/onion$k.pid" &&
 		wait_pidfile "$T/onion$k.pid" || exit 1
 done
@@ -85,8 +103,11 @@ start_socks relay -r 127.0.0.40:25 || exit 1
 mta_install_onionmx || exit 1
 ONION1=$(onion_of m01.example)
 
-# Hold every message smtpd accepts; the batches release them.
-postconf -e "smtpd_data_restrictions = check_client_access static:HOLD" || exit 1
+# Hold every message smtpd accepts; the batches release them. No process ends
+# idle during the run (max_idle): the smtp processes' CPU is read from the live
+# ones and from master's reaped children, which then are smtp processes that
+# reached max_use (100 deliveries, Postfix's default, kept).
+postconf -e "smtpd_data_restrictions = check_client_access static:HOLD" "max_idle = 3600s" || exit 1
 master_pid() { awk '{ print $1; exit }' /var/spool/postfix/pid/master.pid 2>/dev/null; }
 postfix_start() {
 	mta_postfix_start >"$T/start.log" 2>&1 || {
@@ -117,7 +138,7 @@ submit_nodelay() {
 sinks_of() { # sinks_of KIND: the sinks of mapped or unmapped mail
 	if [ "$1" = mapped ]; then echo onion0 onion1 onion2 onion3 onion4; else echo direct0 direct1 direct2 direct3 direct4; fi
 }
-arrived() { # arrived KIND: messages at KIND's sinks
+arrived() { # arrived KIND: messages at KIND's sinks (batch() empties them after each)
 	local s n=0
 	for s in $(sinks_of "$1"); do n=$((n + $(sink_count "$s"))); done
 	echo $n
@@ -130,8 +151,8 @@ connections() { # connections KIND: SMTP connections KIND's sinks have seen
 held_at_least() { [ "$(find /var/spool/postfix/hold -type f | wc -l)" -ge "$1" ]; }
 queue_empty() { /usr/sbin/postqueue -p 2>/dev/null | grep -q 'Mail queue is empty'; }
 
-# cpu_ticks PID...: user + system CPU of the processes (threads included, ended
-# ones too; clock ticks), 0 for those gone.
+# cpu_ticks PID...: user + system CPU of the processes (threads included;
+# clock ticks), 0 for those gone.
 cpu_ticks() {
 	local p t=0 v
 	for p in "$@"; do
@@ -140,11 +161,14 @@ cpu_ticks() {
 	done
 	echo $t
 }
+# reaped_ticks PID: user + system CPU of the children PID has reaped.
+reaped_ticks() { awk '{ sub(/.*\) /, ""); print $14 + $15 }' "/proc/$1/stat" 2>/dev/null || echo 0; }
 # cpu_now: "smtp fake_socks dnsmasq" CPU ticks: Postfix's smtp processes (the
-# library's home), the fake Tor (mapped mail's stand-in) and the DNS server
-# (unmapped mail's).
+# library's home: the live ones plus master's reaped children, so that one
+# ending mid-batch at max_use is counted whole and once), the fake Tor (mapped
+# mail's stand-in) and the DNS server (unmapped mail's).
 cpu_now() {
-	echo "$(cpu_ticks $(pgrep -x smtp)) $(cpu_ticks "$(cat "$T/socks.pid")") $(cpu_ticks "$(cat "$T/dnsmasq.pid")")"
+	echo "$(($(cpu_ticks $(pgrep -x smtp)) + $(reaped_ticks "$(master_pid)"))) $(cpu_ticks "$(cat "$T/socks.pid")") $(cpu_ticks "$(cat "$T/dnsmasq.pid")")"
 }
 TICK=$(getconf CLK_TCK)
 
@@ -155,12 +179,22 @@ TICK=$(getconf CLK_TCK)
 # and CPU ms per message of the smtp processes, fake_socks and dnsmasq.
 mkdir -p "$T/r"
 batch() {
-	local phase=$1 kind=$2 n=$3 tag=$4 p i before conns lines t0 t1 cpu0 out=$T/r/$1.$2
+	local phase=$1 kind=$2 n=$3 tag=$4 p i ok pids before conns lines t0 cpu0 arrivals out=$T/r/$1.$2
 	p=$([ "$kind" = mapped ] && echo m || echo u)
 	for ((i = 0; i < n; i++)); do
 		printf 'r%d@%s%02d.example %s-%s-%d\n' "$i" "$p" $((i % 50 + 1)) "$tag" "$kind" "$i"
 	done >"$T/list"
-	submit_nodelay "$T/list" 100 >/dev/null && wait_for 60 held_at_least "$n" || {
+	# In SUBMITTERS sessions at once: submitting is not timed, and one
+	# session's round trips made it two thirds of the run.
+	split -n r/$SUBMITTERS "$T/list" "$T/list."
+	ok=1 pids=()
+	for i in "$T"/list.*; do
+		submit_nodelay "$i" 100 >/dev/null &
+		pids+=($!)
+	done
+	for i in "${pids[@]}"; do wait "$i" || ok=0; done
+	rm -f "$T"/list.*
+	[ $ok = 1 ] && wait_for 60 held_at_least "$n" || {
 		echo fail >>"$out"
 		return 1
 	}
@@ -180,35 +214,43 @@ batch() {
 		echo fail >>"$out"
 		return 1
 	fi
-	t1=$(for s in $(sinks_of "$kind"); do find "$T/$s" -name '*.eml' -printf '%T@\n'; done | sort -g | tail -1)
+	# Every arrival, seconds after the release (MTA_DEBUG keeps them); the last one ends the batch.
+	arrivals=$T/r/arrivals.$phase.$kind.$(cat "$out" 2>/dev/null | wc -l)
+	for s in $(sinks_of "$kind"); do find "$T/$s" -name '*.eml' -printf '%T@\n'; done |
+		sort -g | awk -v t0="$t0" '{ printf "%.4f\n", $1 - t0 }' >"$arrivals"
+	# Counted and timed: the sinks' directories are emptied for the next
+	# batch, whose arrivals are polled during its timing (a find over every
+	# batch's files took CPU from Postfix, more each round).
+	for s in $(sinks_of "$kind"); do find "$T/$s" -name '*.eml' -delete; done
 	sleep 0.2 # the last log lines
 	tail -n +$((lines + 1)) "$SYSLOG" | grep 'status=sent' | sed -n 's/.* delays=[^/]*\/[^/]*\/\([0-9.]*\)\/.*/\1/p' |
-		awk -v a="$t0" -v b="$t1" -v n="$n" -v c0="$conns" -v c1="$(connections "$kind")" \
+		awk -v t="$(tail -1 "$arrivals")" -v n="$n" -v c0="$conns" -v c1="$(connections "$kind")" \
 			-v u0="$cpu0" -v u1="$(cpu_now)" -v tick="$TICK" \
 			'{ s += $1; k++ } END { split(u0, x); split(u1, y)
-			printf "%.4f %.3f %.1f %.3f %.3f %.3f\n", b - a, (c1 - c0) / n, k ? 1000 * s / k : -1,
+			printf "%.4f %.3f %.1f %.3f %.3f %.3f\n", t, (c1 - c0) / n, k ? 1000 * s / k : -1,
 				(y[1] - x[1]) * 1000 / tick / n, (y[2] - x[2]) * 1000 / tick / n, (y[3] - x[3]) * 1000 / tick / n }' >>"$out"
 }
 
-# phase NAME: a warm-up batch of each kind, then ROUNDS alternating rounds.
+# phase NAME ROUNDS: a warm-up batch of each kind (as big as the others: with
+# half batches the first round was still 15% off), then ROUNDS alternating rounds.
 phase() {
 	local r kind order
-	say "$1: warm-up, then $ROUNDS rounds x $BATCH messages of each kind, alternating"
-	batch "$1-warm" mapped $((BATCH / 2)) "$1-w" && batch "$1-warm" unmapped $((BATCH / 2)) "$1-w" || {
+	say "$1: warm-up, then $2 rounds x $BATCH messages of each kind, alternating"
+	batch "$1-warm" mapped "$BATCH" "$1-w" && batch "$1-warm" unmapped "$BATCH" "$1-w" || {
 		say "warm-up failed"
 		tail -20 "$SYSLOG" >&2
 		return 1
 	}
-	for ((r = 0; r < ROUNDS; r++)); do
+	for ((r = 0; r < $2; r++)); do
 		if ((r % 2)); then order="unmapped mapped"; else order="mapped unmapped"; fi
 		for kind in $order; do batch "$1" "$kind" "$BATCH" "$1-$r"; done
 	done
 }
-phase iso || exit 1
+phase iso "$ROUNDS" || exit 1
 postfix_stop
 echo "isolate = no" >>/etc/onionmx/onionmx.conf
 postfix_start || exit 1
-phase noiso || exit 1
+phase noiso "$NOISO_ROUNDS" || exit 1
 postfix_stop
 
 # connect() through fake_socks on its own, no MTA, ROUNDS times: onionmx with
@@ -267,10 +309,10 @@ med() { median "$T/r/$1"; }
 r_iso=$(ratio_stats "$T/r/iso.mapped.rate" "$T/r/iso.unmapped.rate")
 r_noiso=$(ratio_stats "$T/r/noiso.mapped.rate" "$T/r/noiso.unmapped.rate")
 [ -n "$problems" ] && r_iso="fail fail fail"
-verdict=$(awk -v r="${r_iso%% *}" 'BEGIN { print (r != "fail" && r >= 0.95) ? "met" : "gap" }')
+verdict=$(awk -v r="$r_iso" 'BEGIN { split(r, v, " "); print (v[1] != "fail" && v[1] >= 0.95 && v[2] > 0.9) ? "met" : "gap" }')
 [ -n "$problems" ] && verdict="FAILED:$problems"
 row "Postfix delivery (messages/s)" "$(f0 "$(med iso.unmapped.rate)") (unmapped)" \
-	"$(f0 "$(med iso.mapped.rate)") $(fr "$r_iso" | cut -d' ' -f1)" "" "" ">= 0.95x unmapped" "$verdict"
+	"$(f0 "$(med iso.mapped.rate)") $(fr "$r_iso" | cut -d' ' -f1)" "" "" "$TARGET" "$verdict"
 row "  ratio to unmapped [IQR]" "1" "$(fr "$r_iso")" "" "" "" ""
 row "  connection set-up (ms/message)" "$(f1 "$(med iso.unmapped.setup)")" "$(f1 "$(med iso.mapped.setup)")" "" "" "" ""
 row "  SMTP connections per message" "$(med iso.unmapped.conn)" "$(med iso.mapped.conn)" "" "" "" ""
@@ -291,7 +333,7 @@ fi
 	echo "Tor, relays each connection in threads of one process, TCP_NODELAY, as Tor's answers come far"
 	echo "apart, to five onion sinks sharing one address) or 50 unmapped ones (5 MX hosts, direct; sinks"
 	echo "write replies with TCP_NODELAY, as an MTA writes pipelined replies at once), held as accepted, timed from"
-	echo "release to the last arrival; $ROUNDS alternating rounds, then again with isolate = no (Postfix"
+	echo "release to the last arrival; $ROUNDS alternating rounds, then $NOISO_ROUNDS with isolate = no (Postfix"
 	echo "restarted). Connection set-up: Postfix's delays=c (DNS, connect, banner, EHLO), mean per message."
 	echo "CPU per message (user + system, $TICK ticks/s): the smtp processes, and each kind's stand-in:"
 	echo "fake_socks for mapped mail, dnsmasq (query log on) for unmapped. connect() via fake_socks: no MTA,"
