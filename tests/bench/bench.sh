@@ -424,6 +424,13 @@ for r in 1 2 3; do
 done
 rss omx smaps >"$T/smaps.omx"
 rss base smaps >"$T/smaps.base"
+# Page tables (VmPTE): the process's own, shared with no one, freed when it
+# ends. How many 2 MiB ranges a process maps pages in depends on where ASLR put
+# each mapping (base: 40-52 KiB here), so the median of 31 probes.
+for v in base omx omx1 tor pc; do
+	for i in $(seq 31); do rss $v | sed -n 's/^pte_kib //p'; done >"$T/r/pte.$v"
+	declare "pte_$v=$(median "$T/r/pte.$v")"
+done
 
 # --- e. map compile profile ----------------------------------------------------------
 say "map compile: profile"
@@ -707,6 +714,9 @@ row "  same, no sibling process" "$rss_lone_base" "$(addk "$rss_lone_omx" "$rss_
 	"$(addk "$rss_lone_tor" "$rss_lone_base")" "$(addk "$rss_lone_pc" "$rss_lone_base")" "" ""
 row "    anonymous (only this process's)" "$anon_lone_base" "$(addk "$anon_lone_omx" "$anon_lone_base")" \
 	"$(addk "$anon_lone_tor" "$anon_lone_base")" "$(addk "$anon_lone_pc" "$anon_lone_base")" "" ""
+row "  page tables (KiB; median of 31)" "$pte_base" "$(addk "$pte_omx" "$pte_base")" "$(addk "$pte_tor" "$pte_base")" \
+	"$(addk "$pte_pc" "$pte_base")" "" ""
+row "    map of 1 domain" "" "$(addk "$pte_omx1" "$pte_base")" "" "" "" ""
 
 if [ "${rss_omx:-0}" -gt "${rss_tor:-0}" ] || [ "${rss_lone_omx:-0}" -gt "${rss_lone_tor:-0}" ]; then
 	# Beyond the process's own (anonymous) memory, private RSS counts the
@@ -714,6 +724,11 @@ if [ "${rss_omx:-0}" -gt "${rss_tor:-0}" ] || [ "${rss_lone_omx:-0}" -gt "${rss_
 	# maps them in 64 KiB windows around each fault, so it grows with the
 	# size of the code a process runs, not with what it writes.
 	CAUSES+=("private RSS: the process's own (anonymous) memory $(addk "$anon_omx" "$anon_base") KiB, torsocks $(addk "$anon_tor" "$anon_base"); the rest is page cache of the library's file, private while no other process maps those pages: alone, the probe maps $lib_lone_omx KiB of libonionmx.so (its text $(size -A "$LIB" | awk '$1 == ".text" { printf "%d", ($2 + 1023) / 1024 }') KiB, mapped in 64 KiB windows around each fault: the start-up code in the first, the lookup's further on) against $lib_lone_tor KiB of libtorsocks.so (the whole file as mapped), and $map_lone_omx KiB of the map (a lookup reads its table of contents, a hash slot and a record: up to three 64 KiB windows of a big map); with a sibling, which pages each maps differs with their load addresses (a page or two either way)")
+fi
+if [ "${pte_omx:-0}" -gt "${pte_tor:-0}" ] || [ "${pte_omx1:-0}" -gt "${pte_tor:-0}" ]; then
+	# The kernel gives each 2 MiB range of a process's address space that has
+	# any page mapped a page-table page of its own.
+	CAUSES+=("page tables: $(addk "$pte_omx" "$pte_base") KiB with the $BIG-domain map ($(awk -v a="$C_SIZE" 'BEGIN { printf "%.0f", a / 1e6 }') MB, read in place), $(addk "$pte_omx1" "$pte_base") with a 1-domain map, torsocks $(addk "$pte_tor" "$pte_base"): a lookup reads the map's table of contents, a hash slot and a record, in three 2 MiB ranges of the mapping far apart in a big map, and each range with a page mapped takes a 4 KiB page-table page; the bound for a lookup in place: one page a range it reads (kernel memory of the process alone, freed when it ends; it grows with the distinct 2 MiB ranges a process has read, to one page for every 2 MiB of the map at most)")
 fi
 
 # e.
@@ -819,6 +834,8 @@ vs_count "private RSS added (KiB, with a sibling)" "$(addk "$rss_omx" "$rss_base
 vs_count "  anonymous, the process's own (KiB)" "$(addk "$anon_omx" "$anon_base")" "$(addk "$anon_tor" "$anon_base")"
 vs_count "  no sibling: private (page cache mapped alone included)" "$(addk "$rss_lone_omx" "$rss_lone_base")" "$(addk "$rss_lone_tor" "$rss_lone_base")"
 vs_count "  no sibling: anonymous" "$(addk "$anon_lone_omx" "$anon_lone_base")" "$(addk "$anon_lone_tor" "$anon_lone_base")"
+vs_count "  page tables, the process's own (KiB; $BIG-domain map)" "$(addk "$pte_omx" "$pte_base")" "$(addk "$pte_tor" "$pte_base")"
+vs_count "    1-domain map" "$(addk "$pte_omx1" "$pte_base")" "$(addk "$pte_tor" "$pte_base")"
 if [ ${#VS_BEHIND[@]} -eq 0 ]; then
 	echo "  onionmx is at or ahead of torsocks on all $VS_N rows"
 else

@@ -28,7 +28,10 @@
  *                                  its copied-on-write and anonymous pages;
  *                                  the others are page cache, dirty too when
  *                                  the file was just written, as a library
- *                                  just built is)
+ *                                  just built is), and VmPTE from
+ *                                  /proc/self/status (its page tables: kernel
+ *                                  memory of this process alone, a page for
+ *                                  each 2 MiB range it maps pages in)
  *                                  after one onion lookup (NAME in $BENCH_ONION)
  *   client idle                    the same lookup, then sleeps until killed (a
  *                                  sibling that keeps the shared pages shared)
@@ -327,6 +330,12 @@ static int do_rss(void)
 			anon_kib = v;
 	fclose(f);
 	printf("private_kib %ld\nanonymous_kib %ld\n", kib, anon_kib);
+	f = fopen("/proc/self/status", "r");
+	while (f && fgets(line, sizeof(line), f))
+		if (sscanf(line, "VmPTE: %ld kB", &v) == 1)
+			printf("pte_kib %ld\n", v);
+	if (f)
+		fclose(f);
 	if (getenv("BENCH_SMAPS")) {
 		/* Every mapping's private KiB, to see where an increase comes from. */
 		char name[512] = "";
