@@ -400,10 +400,18 @@ rss() { # rss VARIANT [SMAPS]: private KiB of the probe after one onion lookup
 # process holds (copied on write, anonymous). Alone, a file's page-cache pages
 # mapped by this process only count as private (the library's text the kernel
 # maps around each fault, the map's pages): page cache, not the process's.
+# A process's stack and heap take a page more or less with where ASLR puts
+# them (anonymous: 112-120 KiB for the same probe), so each figure is the
+# median of MEM_RUNS probes.
+MEM_RUNS=21
 for v in base omx tor pc; do
+	for i in $(seq $MEM_RUNS); do
+		out=$(rss $v)
+		sed -n 's/^private_kib //p' <<<"$out" >>"$T/r/rss_lone.$v"
+		sed -n 's/^anonymous_kib //p' <<<"$out" >>"$T/r/anon_lone.$v"
+	done
+	declare "rss_lone_$v=$(median "$T/r/rss_lone.$v")" "anon_lone_$v=$(median "$T/r/anon_lone.$v")"
 	out=$(rss $v smaps)
-	declare "rss_lone_$v=$(sed -n 's/^private_kib //p' <<<"$out")"
-	declare "anon_lone_$v=$(sed -n 's/^anonymous_kib //p' <<<"$out")"
 	# The library's own file pages among them (page cache mapped by no one else).
 	declare "lib_lone_$v=$(awk '$1 == "map" && $3 ~ /lib(onionmx|torsocks)/ { k += $2 } END { print k + 0 }' <<<"$out")"
 	declare "map_lone_$v=$(awk '$1 == "map" && $3 ~ /\.cdb$/ { k += $2 } END { print k + 0 }' <<<"$out")"
@@ -415,7 +423,7 @@ for v in base omx tor pc; do
 	unset -n envs
 done
 sleep 0.3
-for r in 1 2 3; do
+for i in $(seq $MEM_RUNS); do
 	for v in base omx tor pc; do
 		out=$(rss $v)
 		sed -n 's/^private_kib //p' <<<"$out" >>"$T/r/rss.$v"
@@ -426,10 +434,17 @@ rss omx smaps >"$T/smaps.omx"
 rss base smaps >"$T/smaps.base"
 # Page tables (VmPTE): the process's own, shared with no one, freed when it
 # ends. How many 2 MiB ranges a process maps pages in depends on where ASLR put
-# each mapping (base: 40-52 KiB here), so the median of 31 probes.
+# each mapping: the same probe takes 40, 44, 48 or 52 KiB, about as often, so a
+# median flips between two of them; the mean of PTE_RUNS probes, with its
+# standard error, tells a difference of a page-table page from that.
+PTE_RUNS=61
+mean_se() { # mean_se FILE: "mean standard-error" of the numbers in FILE
+	awk '{ s += $1; q += $1 * $1; n++ } END { m = s / n; v = n > 1 ? (q - n * m * m) / (n - 1) : 0
+		printf "%.2f %.2f\n", m, sqrt(v > 0 ? v / n : 0) }' "$1"
+}
 for v in base omx omx1 tor pc; do
-	for i in $(seq 31); do rss $v | sed -n 's/^pte_kib //p'; done >"$T/r/pte.$v"
-	declare "pte_$v=$(median "$T/r/pte.$v")"
+	for i in $(seq $PTE_RUNS); do rss $v | sed -n 's/^pte_kib //p'; done >"$T/r/pte.$v"
+	declare "pte_$v=$(mean_se "$T/r/pte.$v" | cut -d' ' -f1)"
 done
 
 # --- e. map compile profile ----------------------------------------------------------
@@ -714,9 +729,10 @@ row "  same, no sibling process" "$rss_lone_base" "$(addk "$rss_lone_omx" "$rss_
 	"$(addk "$rss_lone_tor" "$rss_lone_base")" "$(addk "$rss_lone_pc" "$rss_lone_base")" "" ""
 row "    anonymous (only this process's)" "$anon_lone_base" "$(addk "$anon_lone_omx" "$anon_lone_base")" \
 	"$(addk "$anon_lone_tor" "$anon_lone_base")" "$(addk "$anon_lone_pc" "$anon_lone_base")" "" ""
-row "  page tables (KiB; median of 31)" "$pte_base" "$(addk "$pte_omx" "$pte_base")" "$(addk "$pte_tor" "$pte_base")" \
-	"$(addk "$pte_pc" "$pte_base")" "" ""
-row "    map of 1 domain" "" "$(addk "$pte_omx1" "$pte_base")" "" "" "" ""
+addf() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%+.1f", a - b }'; }
+row "  page tables (KiB; mean)" "$(printf %.1f "$pte_base")" "$(addf "$pte_omx" "$pte_base")" "$(addf "$pte_tor" "$pte_base")" \
+	"$(addf "$pte_pc" "$pte_base")" "" ""
+row "    map of 1 domain" "" "$(addf "$pte_omx1" "$pte_base")" "" "" "" ""
 
 if [ "${rss_omx:-0}" -gt "${rss_tor:-0}" ] || [ "${rss_lone_omx:-0}" -gt "${rss_lone_tor:-0}" ]; then
 	# Beyond the process's own (anonymous) memory, private RSS counts the
@@ -725,10 +741,18 @@ if [ "${rss_omx:-0}" -gt "${rss_tor:-0}" ] || [ "${rss_lone_omx:-0}" -gt "${rss_
 	# size of the code a process runs, not with what it writes.
 	CAUSES+=("private RSS: the process's own (anonymous) memory $(addk "$anon_omx" "$anon_base") KiB, torsocks $(addk "$anon_tor" "$anon_base"); the rest is page cache of the library's file, private while no other process maps those pages: alone, the probe maps $lib_lone_omx KiB of libonionmx.so (its text $(size -A "$LIB" | awk '$1 == ".text" { printf "%d", ($2 + 1023) / 1024 }') KiB, mapped in 64 KiB windows around each fault: the start-up code in the first, the lookup's further on) against $lib_lone_tor KiB of libtorsocks.so (the whole file as mapped), and $map_lone_omx KiB of the map (a lookup reads its table of contents, a hash slot and a record: up to three 64 KiB windows of a big map); with a sibling, which pages each maps differs with their load addresses (a page or two either way)")
 fi
-if [ "${pte_omx:-0}" -gt "${pte_tor:-0}" ] || [ "${pte_omx1:-0}" -gt "${pte_tor:-0}" ]; then
+# pte_apart A B: "behind" when variant A's mean page tables exceed B's by more
+# than twice the standard error of the difference, "ahead" when below by as
+# much, else "at".
+pte_apart() {
+	awk -v a="$(mean_se "$T/r/pte.$1")" -v b="$(mean_se "$T/r/pte.$2")" 'BEGIN { split(a, x, " "); split(b, y, " ")
+		d = x[1] - y[1]; e = 2 * sqrt(x[2] * x[2] + y[2] * y[2])
+		print (d > e ? "behind" : (d < -e ? "ahead" : "at")) }'
+}
+if [ "$(pte_apart omx tor)" = behind ] || [ "$(pte_apart omx1 tor)" = behind ]; then
 	# The kernel gives each 2 MiB range of a process's address space that has
 	# any page mapped a page-table page of its own.
-	CAUSES+=("page tables: $(addk "$pte_omx" "$pte_base") KiB with the $BIG-domain map ($(awk -v a="$C_SIZE" 'BEGIN { printf "%.0f", a / 1e6 }') MB, read in place), $(addk "$pte_omx1" "$pte_base") with a 1-domain map, torsocks $(addk "$pte_tor" "$pte_base"): a lookup reads the map's table of contents, a hash slot and a record, in three 2 MiB ranges of the mapping far apart in a big map, and each range with a page mapped takes a 4 KiB page-table page; the bound for a lookup in place: one page a range it reads (kernel memory of the process alone, freed when it ends; it grows with the distinct 2 MiB ranges a process has read, to one page for every 2 MiB of the map at most)")
+	CAUSES+=("page tables: $(addf "$pte_omx" "$pte_base") KiB with the $BIG-domain map ($(awk -v a="$C_SIZE" 'BEGIN { printf "%.0f", a / 1e6 }') MB, read in place), $(addf "$pte_omx1" "$pte_base") with a 1-domain map, torsocks $(addf "$pte_tor" "$pte_base") (means of $PTE_RUNS probes): a lookup reads the map's table of contents, a hash slot and a record, in three 2 MiB ranges of the mapping far apart in a big map, and each range with a page mapped takes a 4 KiB page-table page; the bound for a lookup in place: one page a range it reads (kernel memory of the process alone, freed when it ends; it grows with the distinct 2 MiB ranges a process has read, to one page for every 2 MiB of the map at most)")
 fi
 
 # e.
@@ -834,8 +858,8 @@ vs_count "private RSS added (KiB, with a sibling)" "$(addk "$rss_omx" "$rss_base
 vs_count "  anonymous, the process's own (KiB)" "$(addk "$anon_omx" "$anon_base")" "$(addk "$anon_tor" "$anon_base")"
 vs_count "  no sibling: private (page cache mapped alone included)" "$(addk "$rss_lone_omx" "$rss_lone_base")" "$(addk "$rss_lone_tor" "$rss_lone_base")"
 vs_count "  no sibling: anonymous" "$(addk "$anon_lone_omx" "$anon_lone_base")" "$(addk "$anon_lone_tor" "$anon_lone_base")"
-vs_count "  page tables, the process's own (KiB; $BIG-domain map)" "$(addk "$pte_omx" "$pte_base")" "$(addk "$pte_tor" "$pte_base")"
-vs_count "    1-domain map" "$(addk "$pte_omx1" "$pte_base")" "$(addk "$pte_tor" "$pte_base")"
+vs_row "  page tables (KiB, mean; $BIG-domain map)" "$(addf "$pte_omx" "$pte_base")" "$(addf "$pte_tor" "$pte_base")" "$(pte_apart omx tor)"
+vs_row "    1-domain map" "$(addf "$pte_omx1" "$pte_base")" "$(addf "$pte_tor" "$pte_base")" "$(pte_apart omx1 tor)"
 if [ ${#VS_BEHIND[@]} -eq 0 ]; then
 	echo "  onionmx is at or ahead of torsocks on all $VS_N rows"
 else
@@ -855,9 +879,11 @@ echo "together; onionmx sends all in one write and takes either form). onionmx r
 echo "log_level = warning, isolate = yes unless said. Passthrough connect(): to a loopback"
 echo "listener; res_search(): an A question for a name not ours, answered by a UDP responder on"
 echo "127.0.0.1:53. Private RSS: a probe process after one onion lookup, while a sibling with the"
-echo "same library, map and lookup runs. Start-up: wall time per fork+exec+wait of /bin/true, and"
-echo "the children's CPU time (less disturbed by other load on the machine); floor: the same with an"
-echo "empty shared object preloaded. Map compile: $MAP_ROUNDS rounds from scratch, alternating with"
+echo "same library, map and lookup runs, then with none: medians of $MEM_RUNS probes; page tables:"
+echo "the mean of $PTE_RUNS (ASLR moves them by a page or two), apart when the means differ by more"
+echo "than twice the difference's standard error. Start-up: wall time per fork+exec+wait of /bin/true,"
+echo "and the children's CPU time (less disturbed by other load on the machine); floor: the same with"
+echo "an empty shared object preloaded. Map compile: $MAP_ROUNDS rounds from scratch, alternating with"
 echo "tinycdb's own cdb -c writing the records of the compiled map (dumped from it) with nothing to"
 echo "check, and cdb -c -m writing the source's bare domain -> onion pairs; then one rebuild."
 echo "Counts: callgrind's instructions and strace's system calls at two loop lengths, per extra call"
