@@ -64,9 +64,9 @@ say "Postfix $(dpkg-deb -f "$DEB" Version) in a private namespace"
 # both kinds alike; what is timed is the delivery path.
 mkdir -p "$T/ovl"
 mount -t tmpfs -o size=1g,mode=755 onionmx-bench "$T/ovl" || exit 1
-# The sinks' directories too: on the disk, emptying them after each batch
-# (below) made the next batch a third slower, both kinds alike (ext4 reusing
-# the blocks it had just freed), and their writes were the disk's noise.
+# The sinks' directories too: on the disk (ext4 here), emptying them after
+# each batch (below) made the next batch a third slower, both kinds alike
+# (measured, cause not traced), and their writes were the disk's noise.
 for s in $SINKS; do
 	mkdir -p "$T/$s" && mount -t tmpfs -o size=64m,mode=755 onionmx-sink "$T/$s" || exit 1
 done
