@@ -31,7 +31,8 @@
 # The target is on the per-round ratio's IQR, and a batch's time varies by
 # +-10% from round to round whatever the library does (qmgr's ramp-up, how many
 # connections the cache reuses): with 7 rounds of 1000 messages (0.7 s a
-# batch) the first quartile was 0.82-0.92 in runs whose median was 0.94-1.10.
+# batch) the first quartile was 0.81-0.98 over five runs whose medians were
+# 0.94-1.11.
 # Batches of 2000 halve the share of the ramp-up and the tail, and 15 rounds
 # put the quartiles on the 4th and 12th ratio rather than the 2nd and 6th.
 ROUNDS=${MTA_ROUNDS:-15}
